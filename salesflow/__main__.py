@@ -1,0 +1,3 @@
+from salesflow.cli import main
+
+main()

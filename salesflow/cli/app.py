@@ -1,0 +1,125 @@
+"""The root `salesflow` command: global options, error handling, and the command groups."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import click
+import typer
+from typer.core import TyperGroup
+
+from salesflow import __version__, clock
+from salesflow.config.model import Project
+from salesflow.config.project import find_root, load_project
+from salesflow.errors import ProjectInvalid, UserError
+
+EXIT_INVALID = 1
+EXIT_UNEXPECTED = 3
+EXIT_INTERRUPTED = 130
+
+
+@dataclass
+class State:
+    """What the root options say, handed to every command."""
+
+    project_dir: Path | None = None
+    now_text: str | None = None
+    debug: bool = False
+
+    def root(self) -> Path:
+        return find_root(self.project_dir or Path.cwd())
+
+    def project(self) -> Project:
+        return load_project(self.root(), os.environ.get("SALESFLOW_DB"))
+
+    def now(self, project: Project) -> datetime:
+        return clock.now(self.now_text, project.timezone)
+
+
+class _Group(TyperGroup):
+    """Turns every error into what a person should read: one line, and a stable exit code."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Exit, typer.Exit, typer.Abort):
+            raise
+        except ProjectInvalid as error:
+            for problem in error.problems:
+                typer.echo(problem.render(), err=True)
+            typer.echo(f"{error}", err=True)
+            ctx.exit(EXIT_INVALID)
+        except UserError as error:
+            typer.echo(f"error: {error}", err=True)
+            ctx.exit(EXIT_INVALID)
+        except KeyboardInterrupt:
+            typer.echo("interrupted", err=True)
+            ctx.exit(EXIT_INTERRUPTED)
+        except Exception as error:
+            if ctx.params.get("debug"):
+                raise
+            typer.echo(
+                f"salesflow: unexpected error: {type(error).__name__}: {error}"
+                " (run again with --debug to see the traceback)",
+                err=True,
+            )
+            ctx.exit(EXIT_UNEXPECTED)
+
+
+app = typer.Typer(
+    cls=_Group,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    help="Sales pipelines and workflow automation, declared in YAML and run from cron.",
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"salesflow {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    project: Annotated[
+        Path | None,
+        typer.Option(
+            "--project",
+            "-C",
+            help="The project folder (default: the folder holding salesflow.yaml, here or above).",
+            envvar="SALESFLOW_PROJECT",
+            file_okay=False,
+        ),
+    ] = None,
+    now: Annotated[
+        str | None,
+        typer.Option(
+            help="Act as if it were this ISO time (no offset: the project's time zone).",
+            envvar="SALESFLOW_NOW",
+        ),
+    ] = None,
+    debug: Annotated[bool, typer.Option(help="Show tracebacks of unexpected errors.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
+) -> None:
+    """salesflow keeps a sales pipeline (where every prospect stands) and runs workflows
+    (the robots that act on each step of that journey), from YAML files kept in Git."""
+    ctx.obj = State(project, now, debug)
+
+
+def _register() -> None:
+    from salesflow.cli import init, validate
+
+    app.command("validate")(validate.validate)
+    app.command("init")(init.init)
+
+
+_register()

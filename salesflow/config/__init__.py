@@ -1,0 +1,1 @@
+"""Project files: loading with positions, shape (JSON Schema), meaning (cross-checks), model."""

@@ -1,0 +1,131 @@
+"""Static checks of Jinja templates and expressions: syntax, unknown filters, and names that
+cannot exist (`contact.frist_name`), so a typo fails validation instead of the first real email.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from jinja2 import TemplateSyntaxError, meta, nodes
+from jinja2.environment import Environment
+
+from salesflow.errors import did_you_mean
+
+# What may follow a name: None = anything (not known statically), else the known attributes.
+Scope = dict[str, "Scope | None"]
+_DICT_METHODS = {"get", "items", "keys", "values"}
+
+
+def is_template(text: object) -> bool:
+    return isinstance(text, str) and ("{{" in text or "{%" in text)
+
+
+def check_jinja(
+    source: str,
+    env: Environment,
+    scope: Scope,
+    *,
+    expression: bool = False,
+    templates: set[str] | None = None,
+) -> list[tuple[int, str]]:
+    """(line, message) pairs for everything wrong in `source`; lines are 1-based in `source`.
+
+    `templates`, when given, are the template file names that extends/include may name.
+    """
+    text = "{{ (" + source + ") }}" if expression else source
+    try:
+        env.compile(text)
+        tree = env.parse(text)
+    except TemplateSyntaxError as error:
+        return [(error.lineno or 1, _syntax_message(error, env))]
+    local_names = _local_names(tree)
+    problems = [
+        (lineno, message)
+        for lineno, chain in _chains(tree)
+        if chain[0] not in local_names
+        for message in [_check_chain(chain, scope, env)]
+        if message
+    ]
+    if templates is not None:
+        problems += _missing_references(tree, templates)
+    return problems
+
+
+def _syntax_message(error: TemplateSyntaxError, env: Environment) -> str:
+    unknown_filter = re.match(r"No filter named '(.+?)'", error.message or "")
+    if unknown_filter:
+        name = unknown_filter.group(1)
+        return f"unknown filter '{name}'{did_you_mean(name, list(env.filters))}"
+    return f"Jinja syntax error: {error.message}"
+
+
+def _local_names(tree: nodes.Template) -> set[str]:
+    """Names the template defines itself (for loops, set, macros): not the context's."""
+    looked_up = meta.find_undeclared_variables(tree)
+    return {node.name for node in tree.find_all(nodes.Name)} - looked_up
+
+
+def _chains(node: nodes.Node) -> Iterator[tuple[int, list[str]]]:
+    """Every `name.attr['key']…` chain of constant lookups, with its line."""
+    chain = _chain(node)
+    if chain is not None:
+        yield node.lineno, chain
+        inner = node
+        while isinstance(inner, nodes.Getitem | nodes.Getattr):
+            if isinstance(inner, nodes.Getitem):
+                yield from _chains(inner.arg)
+            inner = inner.node
+        return
+    for child in node.iter_child_nodes():
+        yield from _chains(child)
+
+
+def _chain(node: nodes.Node) -> list[str] | None:
+    parts: list[str] = []
+    while True:
+        if isinstance(node, nodes.Getattr):
+            parts.append(node.attr)
+            node = node.node
+        elif (
+            isinstance(node, nodes.Getitem)
+            and isinstance(node.arg, nodes.Const)
+            and isinstance(node.arg.value, str)
+        ):
+            parts.append(node.arg.value)
+            node = node.node
+        elif isinstance(node, nodes.Name) and node.ctx == "load":
+            parts.append(node.name)
+            return parts[::-1]
+        else:
+            return None
+
+
+def _check_chain(chain: list[str], scope: Scope, env: Environment) -> str | None:
+    name = chain[0]
+    if name not in scope:
+        if name in env.globals:
+            return None
+        return f"unknown variable '{name}'{did_you_mean(name, list(scope))}"
+    level = scope[name]
+    for depth, attr in enumerate(chain[1:], start=1):
+        if level is None:
+            return None
+        if attr not in level:
+            if attr in _DICT_METHODS:
+                return None
+            owner = ".".join(chain[:depth])
+            return f"'{attr}' is not a field of {owner}{did_you_mean(attr, list(level))}"
+        level = level[attr]
+    return None
+
+
+def _missing_references(tree: nodes.Template, templates: set[str]) -> list[tuple[int, str]]:
+    problems = []
+    for node in tree.find_all((nodes.Extends, nodes.Include, nodes.Import, nodes.FromImport)):
+        if isinstance(node.template, nodes.Const) and node.template.value not in templates:
+            name = node.template.value
+            problems.append(
+                (node.lineno, f"no template file '{name}'{did_you_mean(name, templates)}")
+            )
+    return problems

@@ -1,0 +1,291 @@
+"""The typed project the rest of salesflow works with, built from validated files.
+
+Only data that passed the schema reaches these constructors, so they trust its shape.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from salesflow.config.actions import build_action
+from salesflow.durations import parse_duration
+
+CONTACT_FIELDS = (
+    "id", "email", "first_name", "last_name", "full_name", "phone", "company", "owner",
+    "source", "tags", "unsubscribed_at", "created_at", "updated_at",
+)  # fmt: skip
+DEAL_FIELDS = (
+    "id", "title", "pipeline", "stage", "status", "contact", "contact_id", "owner", "amount",
+    "currency", "probability", "created_at", "expected_close", "closed_at", "next_step",
+    "lost_reason", "stage_entered_at",
+)  # fmt: skip
+MEMBER_FIELDS = ("id", "name", "email")
+PROJECT_FIELDS = ("name", "timezone", "locale", "currency")
+WORKFLOW_FIELDS = ("id", "name", "description")
+RUN_FIELDS = ("id", "workflow", "status", "started_at", "wake_at")
+EVENT_FIELDS = ("id", "type", "data", "key", "received_at", "subject")
+
+
+@dataclass(frozen=True)
+class TeamMember:
+    id: str
+    name: str
+    email: str
+
+
+@dataclass(frozen=True)
+class FieldDef:
+    """A declared custom field of contacts or deals, or a field of a form."""
+
+    name: str
+    type: str
+    label: str | None = None
+    options: tuple[str, ...] = ()
+    required: bool = False
+
+
+@dataclass(frozen=True)
+class Form:
+    name: str
+    fields: dict[str, FieldDef]
+    key: str | None = None
+    map: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str
+    port: int | None = None
+    security: str = "starttls"
+    username: str | None = None
+    password_env: str | None = None
+    timeout: float = 30.0
+    rate_limit: int | None = None
+
+
+@dataclass(frozen=True)
+class EmailSettings:
+    sender: str | None = None
+    reply_to: str | None = None
+    transport: str = "outbox"
+    outbox_dir: Path = Path("outbox")
+    max_attempts: int = 8
+    smtp: SmtpSettings | None = None
+
+
+@dataclass(frozen=True)
+class Stage:
+    id: str
+    name: str
+    probability: int
+    outcome: str | None = None
+    rot_after: timedelta | None = None
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    id: str
+    name: str
+    stages: tuple[Stage, ...]
+    path: Path
+    description: str | None = None
+    require_lost_reason: bool = False
+
+    def stage(self, stage_id: str) -> Stage | None:
+        return next((stage for stage in self.stages if stage.id == stage_id), None)
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """An event type with match filters, or a cron schedule."""
+
+    event: str | None = None
+    match: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    schedule: str | None = None
+    catch_up: str = "last"
+
+
+@dataclass(frozen=True)
+class Step:
+    id: str
+    action: str
+    config: Any
+    condition: str | None = None
+
+
+@dataclass(frozen=True)
+class SendWindow:
+    start: str
+    end: str
+    days: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+@dataclass(frozen=True)
+class Workflow:
+    id: str
+    name: str
+    trigger: Trigger
+    steps: tuple[Step, ...]
+    path: Path
+    content_hash: str
+    description: str | None = None
+    enabled: bool = True
+    condition: str | None = None
+    reenroll: bool = False
+    cancel_on: tuple[Trigger, ...] = ()
+    send_window: SendWindow | None = None
+
+
+@dataclass(frozen=True)
+class Template:
+    """An email template: `<name>.txt.j2` (subject front matter + text) and optional HTML."""
+
+    name: str
+    subject: str
+    text_path: Path
+    html_path: Path | None = None
+
+
+@dataclass(frozen=True)
+class Project:
+    root: Path
+    name: str
+    timezone: ZoneInfo
+    locale: str
+    currency: str
+    database: Path
+    email: EmailSettings
+    team: dict[str, TeamMember]
+    contact_fields: dict[str, FieldDef]
+    deal_fields: dict[str, FieldDef]
+    forms: dict[str, Form]
+    inbox: Path | None
+    pipelines: dict[str, Pipeline]
+    workflows: dict[str, Workflow]
+    templates: dict[str, Template]
+
+    @property
+    def templates_dir(self) -> Path:
+        return self.root / "workflows" / "templates"
+
+
+def build_settings(data: dict, root: Path, database_override: str | None) -> dict[str, Any]:
+    """The keyword arguments of Project that come from salesflow.yaml."""
+    fields_ = data.get("fields", {})
+    return {
+        "root": root,
+        "name": data["name"],
+        "timezone": ZoneInfo(data["timezone"]),
+        "locale": data.get("locale", "en_US"),
+        "currency": data.get("currency", "EUR"),
+        "database": root / (database_override or data.get("database", "salesflow.db")),
+        "email": _email(data.get("email", {}), root),
+        "team": {m["id"]: TeamMember(m["id"], m["name"], m["email"]) for m in data.get("team", [])},
+        "contact_fields": _field_defs(fields_.get("contact", {})),
+        "deal_fields": _field_defs(fields_.get("deal", {})),
+        "forms": {name: _form(name, form) for name, form in data.get("forms", {}).items()},
+        "inbox": root / data["inbox"] if data.get("inbox") else None,
+    }
+
+
+def _email(data: dict, root: Path) -> EmailSettings:
+    smtp = data.get("smtp")
+    return EmailSettings(
+        sender=data.get("from"),
+        reply_to=data.get("reply_to"),
+        transport=data.get("transport", "outbox"),
+        outbox_dir=root / data.get("outbox_dir", "outbox"),
+        max_attempts=data.get("max_attempts", 8),
+        smtp=SmtpSettings(**smtp) if smtp else None,
+    )
+
+
+def _field_defs(data: dict) -> dict[str, FieldDef]:
+    return {
+        name: FieldDef(
+            name,
+            spec["type"],
+            spec.get("label"),
+            tuple(spec.get("options", ())),
+            spec.get("required", False),
+        )
+        for name, spec in data.items()
+    }
+
+
+def _form(name: str, data: dict) -> Form:
+    return Form(name, _field_defs(data["fields"]), data.get("key"), dict(data.get("map", {})))
+
+
+def build_pipeline(data: dict, path: Path) -> Pipeline:
+    stages = tuple(
+        Stage(
+            id=stage["id"],
+            name=stage["name"],
+            probability=stage.get("probability", 100 if stage.get("outcome") == "won" else 0),
+            outcome=stage.get("outcome"),
+            rot_after=parse_duration(stage["rot_after"]) if "rot_after" in stage else None,
+        )
+        for stage in data["stages"]
+    )
+    return Pipeline(
+        data["id"],
+        data["name"],
+        stages,
+        path,
+        data.get("description"),
+        data.get("require_lost_reason", False),
+    )
+
+
+def build_workflow(data: dict, path: Path) -> Workflow:
+    window = data.get("send_window")
+    return Workflow(
+        id=data["id"],
+        name=data.get("name", data["id"]),
+        trigger=_trigger(data["trigger"]),
+        steps=build_steps(data["steps"]),
+        path=path,
+        content_hash=hashlib.sha256(path.read_bytes()).hexdigest()[:16],
+        description=data.get("description"),
+        enabled=data.get("enabled", True),
+        condition=data.get("if"),
+        reenroll=data.get("reenroll", False),
+        cancel_on=tuple(_trigger(item) for item in data.get("cancel_on", [])),
+        send_window=SendWindow(
+            window["from"], window["to"], tuple(window.get("days", SendWindow.days))
+        )
+        if window
+        else None,
+    )
+
+
+def _trigger(data: dict) -> Trigger:
+    match = {
+        key: tuple(value) if isinstance(value, list) else (value,)
+        for key, value in data.get("match", {}).items()
+    }
+    return Trigger(data.get("event"), match, data.get("schedule"), data.get("catch_up", "last"))
+
+
+def build_steps(items: list[dict]) -> tuple[Step, ...]:
+    """Typed steps; a step without an id gets one from its action (`send_email-2` if repeated)."""
+    steps = []
+    seen: dict[str, int] = {}
+    for item in items:
+        action = step_action(item)
+        seen[action] = seen.get(action, 0) + 1
+        default_id = action if seen[action] == 1 else f"{action}-{seen[action]}"
+        config = build_action(action, item[action], build_steps)
+        steps.append(Step(item.get("id", default_id), action, config, item.get("if")))
+    return tuple(steps)
+
+
+def step_action(item: dict) -> str:
+    """The one action key of a validated step mapping."""
+    return next(key for key in item if key not in ("id", "if"))

@@ -1,0 +1,160 @@
+"""Finding and loading a project: files → shape checks → meaning checks → typed Project."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC
+from pathlib import Path
+
+from salesflow.config.model import (
+    Pipeline,
+    Project,
+    Workflow,
+    build_pipeline,
+    build_settings,
+    build_workflow,
+)
+from salesflow.config.scope import context_scope
+from salesflow.config.settings_checks import check_file_name, check_pipeline, check_settings
+from salesflow.config.shape import check_shape
+from salesflow.config.template_checks import check_template_files, discover_templates
+from salesflow.config.workflow_checks import ProjectFacts, WorkflowChecker
+from salesflow.config.yamlfile import YamlFile, load_yaml
+from salesflow.errors import Problem, ProjectInvalid, UserError
+from salesflow.templating import make_environment
+
+PROJECT_FILE = "salesflow.yaml"
+
+
+def find_root(start: Path) -> Path:
+    """The nearest folder at or above `start` holding salesflow.yaml, as git finds a repo."""
+    start = start.resolve()
+    for folder in [start, *start.parents]:
+        if (folder / PROJECT_FILE).is_file():
+            return folder
+    raise UserError(
+        f"no {PROJECT_FILE} in {start} or any parent folder;"
+        " run `salesflow init` to create a project, or pass --project DIR"
+    )
+
+
+def yaml_files(folder: Path) -> list[Path]:
+    return sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")])
+
+
+@dataclass
+class Validation:
+    """The outcome of checking a project: its problems and, when there are none, the Project."""
+
+    root: Path
+    problems: list[Problem] = field(default_factory=list)
+    files: list[Path] = field(default_factory=list)
+    project: Project | None = None
+    pipelines: int = 0
+    workflows: int = 0
+    templates: int = 0
+
+
+def validate(root: Path, database_override: str | None = None) -> Validation:
+    """Check every file of the project at `root` (shape, then meaning); never raises for
+    problems in the files, which end up in `Validation.problems`."""
+    result = Validation(root)
+    settings_doc = _load(root / PROJECT_FILE, "project", result)
+    pipeline_docs = [_load(path, "pipeline", result) for path in yaml_files(root / "pipelines")]
+    workflow_docs = [_load(path, "workflow", result) for path in yaml_files(root / "workflows")]
+    templates_dir = root / "workflows" / "templates"
+    templates, problems = discover_templates(templates_dir)
+    result.problems += problems
+    result.pipelines, result.workflows = len(pipeline_docs), len(workflow_docs)
+    result.templates = len(templates)
+    result.files += sorted(templates_dir.glob("*.j2"))
+    if settings_doc is None:
+        return result  # nothing below can be judged without the project's settings
+
+    # Checks only compile templates, so the locale and zone of this environment do not matter.
+    env = make_environment(templates_dir, "en_US", UTC, "EUR")
+    settings_problems = check_settings(settings_doc, env)
+    result.problems += settings_problems
+    if any(problem.key == "timezone" for problem in settings_problems):
+        return result
+    settings = build_settings(settings_doc.data, root, database_override)
+    pipelines, unreadable = _pipelines(pipeline_docs, result)
+    facts = ProjectFacts(
+        pipelines=pipelines,
+        unreadable_pipelines=unreadable,
+        templates=set(templates),
+        team=set(settings["team"]),
+        forms=settings["forms"],
+        contact_fields=settings["contact_fields"],
+        deal_fields=settings["deal_fields"],
+        env=env,
+    )
+    workflows = _workflows(workflow_docs, facts, result)
+    scope = context_scope(settings["contact_fields"], settings["deal_fields"])
+    result.problems += check_template_files(templates_dir, env, scope)
+    result.problems.sort()
+    if not result.problems:
+        result.project = Project(
+            **settings, pipelines=pipelines, workflows=workflows, templates=templates
+        )
+    return result
+
+
+def load_project(root: Path, database_override: str | None = None) -> Project:
+    """The typed project at `root`; ProjectInvalid when any file has a problem."""
+    result = validate(root, database_override)
+    if result.project is None:
+        raise ProjectInvalid(result.problems)
+    return result.project
+
+
+def _pipelines(docs: list[YamlFile | None], result: Validation):
+    """Typed pipelines by id, and the ids of pipeline files too broken to read."""
+    pipelines: dict[str, Pipeline] = {}
+    unreadable: set[str] = set()
+    for path, document in zip(yaml_files(result.root / "pipelines"), docs, strict=True):
+        if document is None:
+            unreadable.add(path.stem)
+            continue
+        pipeline = build_pipeline(document.data, path)
+        result.problems += check_pipeline(document, pipeline)
+        if pipeline.id in pipelines:
+            result.problems.append(_taken(document, "pipeline", pipelines[pipeline.id].path))
+        pipelines[pipeline.id] = pipeline
+    return pipelines, unreadable
+
+
+def _workflows(docs: list[YamlFile | None], facts: ProjectFacts, result: Validation):
+    workflows: dict[str, Workflow] = {}
+    for document in docs:
+        if document is None:
+            continue
+        workflow = build_workflow(document.data, document.path)
+        result.problems += check_file_name(document, workflow.id, "workflow")
+        result.problems += WorkflowChecker(document, workflow, facts).run()
+        if workflow.id in workflows:
+            result.problems.append(_taken(document, "workflow", workflows[workflow.id].path))
+        workflows[workflow.id] = workflow
+    return workflows
+
+
+def _taken(document: YamlFile, kind: str, other: Path) -> Problem:
+    message = (
+        f"the {kind} id '{document.data['id']}' is already used by {other.parent.name}/{other.name}"
+    )
+    return document.problem(("id",), message)
+
+
+def _load(path: Path, kind: str, result: Validation) -> YamlFile | None:
+    """The file, when its shape is right enough to check its meaning; problems go to result."""
+    result.files.append(path)
+    if not path.is_file():
+        result.problems.append(Problem(path, 1, 1, f"missing {path.name}"))
+        return None
+    document, problems = load_yaml(path)
+    result.problems += problems
+    if document is None:
+        return None
+    shape_problems = check_shape(document, kind)
+    result.problems += shape_problems
+    return None if shape_problems else document

@@ -1,0 +1,149 @@
+"""Phase 2 for salesflow.yaml and pipelines: values that a schema cannot judge."""
+
+from __future__ import annotations
+
+import re
+from email.utils import parseaddr
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from salesflow.config.jinja_check import check_jinja
+from salesflow.config.model import Pipeline
+from salesflow.config.scope import PAYLOAD_SCOPE
+from salesflow.config.yamlfile import YamlFile, render_keypath
+from salesflow.errors import Problem, did_you_mean
+
+# The WHATWG "valid e-mail address" grammar: cheap (well under a µs) and what browsers accept.
+EMAIL = re.compile(
+    r"^[a-zA-Z0-9.!#$%&'*+/=?^_`{|}~-]+@[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?"
+    r"(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$"
+)
+
+
+def check_settings(document: YamlFile, env) -> list[Problem]:
+    """Time zone, locale, currency, addresses, team, custom fields and forms of salesflow.yaml."""
+    data = document.data
+    problems = [
+        *_check_timezone(document, data["timezone"]),
+        *_check_locale(document, data.get("locale")),
+        *_check_currency(document, data.get("currency")),
+        *_check_email_settings(document, data.get("email", {})),
+        *_check_team(document, data.get("team", [])),
+    ]
+    for kind, declared in data.get("fields", {}).items():
+        for name, spec in declared.items():
+            problems += _check_options(document, ("fields", kind, name), spec)
+    for name, form in data.get("forms", {}).items():
+        problems += _check_form(document, name, form, env)
+    return problems
+
+
+def _check_timezone(document: YamlFile, name: str) -> list[Problem]:
+    try:
+        ZoneInfo(name)
+        return []
+    except (ZoneInfoNotFoundError, ValueError):
+        hint = did_you_mean(name, available_timezones())
+        return [document.problem(("timezone",), f"unknown time zone '{name}'{hint}")]
+
+
+def _check_locale(document: YamlFile, name: str | None) -> list[Problem]:
+    from babel import Locale, UnknownLocaleError
+
+    if name is None:
+        return []
+    try:
+        Locale.parse(name)
+        return []
+    except (UnknownLocaleError, ValueError):
+        return [document.problem(("locale",), f"unknown locale '{name}' (e.g. fr_FR, en_US)")]
+
+
+def _check_currency(document: YamlFile, code: str | None) -> list[Problem]:
+    from babel.numbers import list_currencies
+
+    if code is None or code in list_currencies():
+        return []
+    hint = did_you_mean(code, list_currencies())
+    return [document.problem(("currency",), f"unknown currency '{code}'{hint}")]
+
+
+def _check_email_settings(document: YamlFile, email: dict) -> list[Problem]:
+    problems = [
+        document.problem(("email", key), f"'{email[key]}' is not an email address")
+        for key in ("from", "reply_to")
+        if key in email and not EMAIL.match(parseaddr(email[key])[1])
+    ]
+    if email.get("transport") == "smtp" and "smtp" not in email:
+        message = "transport smtp needs an smtp section with at least a host"
+        problems.append(document.problem(("email", "transport"), message))
+    return problems
+
+
+def _check_team(document: YamlFile, team: list[dict]) -> list[Problem]:
+    problems = []
+    seen: set[str] = set()
+    for index, member in enumerate(team):
+        if member["id"] in seen:
+            message = f"team member id '{member['id']}' is used twice"
+            problems.append(document.problem(("team", index, "id"), message))
+        seen.add(member["id"])
+        if not EMAIL.match(member["email"]):
+            message = f"'{member['email']}' is not an email address"
+            problems.append(document.problem(("team", index, "email"), message))
+    return problems
+
+
+def _check_options(document: YamlFile, keypath: tuple, spec: dict) -> list[Problem]:
+    if spec["type"] == "choice" and not spec.get("options"):
+        return [document.problem(keypath, "a choice field needs options: [a, b, …]")]
+    if spec["type"] != "choice" and "options" in spec:
+        message = f"options only apply to choice fields, not {spec['type']}"
+        return [document.problem((*keypath, "options"), message, of_key=True)]
+    return []
+
+
+def _check_form(document: YamlFile, name: str, form: dict, env) -> list[Problem]:
+    problems = []
+    for field_name, spec in form["fields"].items():
+        problems += _check_options(document, ("forms", name, "fields", field_name), spec)
+    expressions = [(("forms", name, "key"), form["key"])] if "key" in form else []
+    expressions += [
+        (("forms", name, "map", key), text) for key, text in form.get("map", {}).items()
+    ]
+    for keypath, text in expressions:
+        problems += jinja_problems(document, keypath, text, env, PAYLOAD_SCOPE)
+    return problems
+
+
+def jinja_problems(
+    document: YamlFile, keypath: tuple, text: str, env, scope, **kw
+) -> list[Problem]:
+    """Jinja problems of a YAML value, located at the value's line (plus the template's)."""
+    line, column = document.position(keypath)
+    return [
+        Problem(document.path, line + lineno - 1, column, message, render_keypath(keypath))
+        for lineno, message in check_jinja(text, env, scope, **kw)
+    ]
+
+
+def check_pipeline(document: YamlFile, pipeline: Pipeline) -> list[Problem]:
+    """The file is named after the id, stage ids are unique, and some stage is still open."""
+    problems = check_file_name(document, pipeline.id, "pipeline")
+    seen: set[str] = set()
+    for index, stage in enumerate(pipeline.stages):
+        if stage.id in seen:
+            message = f"stage id '{stage.id}' is used twice in this pipeline"
+            problems.append(document.problem(("stages", index, "id"), message))
+        seen.add(stage.id)
+    if all(stage.outcome for stage in pipeline.stages):
+        message = "every stage is won or lost: add at least one open stage"
+        problems.append(document.problem(("stages",), message))
+    return problems
+
+
+def check_file_name(document: YamlFile, identifier: str, kind: str) -> list[Problem]:
+    if Path(document.path).stem == identifier:
+        return []
+    message = f"the {kind} id '{identifier}' differs from the file name; rename one of them"
+    return [document.problem(("id",), message)]

@@ -1,0 +1,143 @@
+"""Phase 1 of validation: the shape of each file, checked against its JSON Schema.
+
+Every jsonschema error becomes a located Problem: the offending key or value's position,
+its key path, and a message written for people (unknown keys get a "did you mean").
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError, best_match
+
+from salesflow.config.yamlfile import YamlFile
+from salesflow.errors import Problem, did_you_mean
+
+KINDS = ("project", "pipeline", "workflow")
+
+
+def schema_dir() -> Path:
+    """The schemas the wheel carries, or the repository's `schemas/` in a development install."""
+    packaged = Path(str(resources.files("salesflow"))) / "schemas"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parents[2] / "schemas"
+
+
+@cache
+def load_schema(kind: str) -> dict[str, Any]:
+    return json.loads((schema_dir() / f"{kind}.schema.json").read_text(encoding="utf-8"))
+
+
+@cache
+def _validator(kind: str) -> Draft202012Validator:
+    return Draft202012Validator(load_schema(kind))
+
+
+def check_shape(document: YamlFile, kind: str) -> list[Problem]:
+    """All the schema errors of `document`, read as the `kind` of file it is."""
+    if document.data is None:
+        return [document.problem((), f"the file is empty; a {kind} file needs at least an id")]
+    problems: list[Problem] = []
+    for error in _validator(kind).iter_errors(document.data):
+        problems.extend(_explain(error, document))
+    return problems
+
+
+def _explain(error: ValidationError, document: YamlFile) -> list[Problem]:
+    keypath = tuple(error.absolute_path)
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    if error.validator == "additionalProperties" and "properties" in schema:
+        return _unknown_keys(error.instance, schema["properties"], keypath, document)
+    if error.validator in ("oneOf", "anyOf"):
+        return _explain_alternatives(error, document)
+    if error.validator == "required":
+        missing = error.message.split("'")[1]
+        return [document.problem(keypath, f"missing required key '{missing}'")]
+    if error.validator == "enum":
+        choices = [str(choice) for choice in error.validator_value]
+        message = f"{error.instance!r} is not allowed here; use one of: {', '.join(choices)}"
+        return [document.problem(keypath, message + did_you_mean(str(error.instance), choices))]
+    if error.validator == "propertyNames":
+        return [document.problem((*keypath, str(error.instance)), _name_message(error), True)]
+    if "x-error" in schema:
+        return [document.problem(keypath, schema["x-error"].format(value=error.instance))]
+    return [document.problem(keypath, _plain(error))]
+
+
+def _unknown_keys(instance: dict, known: dict, keypath: tuple, document: YamlFile) -> list[Problem]:
+    return [
+        document.problem(
+            (*keypath, key),
+            f"unknown key '{key}'{did_you_mean(key, list(known))}",
+            of_key=True,
+        )
+        for key in instance
+        if key not in known
+    ]
+
+
+def _explain_alternatives(error: ValidationError, document: YamlFile) -> list[Problem]:
+    """oneOf/anyOf: "exactly one of these keys" when every branch is a `required`, else the
+    best-matching branch's error rather than a wall of alternatives."""
+    branches = error.validator_value
+    keys = [
+        b["required"][0] for b in branches if list(b) == ["required"] and len(b["required"]) == 1
+    ]
+    if len(keys) == len(branches) and isinstance(error.instance, dict):
+        return _exactly_one_of(keys, error, document)
+    deepest = best_match(error.context) if error.context else None
+    if deepest is None:
+        return [document.problem(tuple(error.absolute_path), _plain(error))]
+    return _explain(deepest, document)
+
+
+def _exactly_one_of(keys: list[str], error: ValidationError, document: YamlFile) -> list[Problem]:
+    keypath = tuple(error.absolute_path)
+    present = [key for key in keys if key in error.instance]
+    known = error.schema.get("properties", {})
+    if not present and any(key not in known for key in error.instance):
+        return []  # the unknown key is reported, with its "did you mean"
+    if present:
+        message = f"use only one of {', '.join(present)} here (each step does one thing)"
+        return [document.problem((*keypath, present[1]), message, of_key=True)]
+    return [document.problem(keypath, f"needs one of: {', '.join(keys)}")]
+
+
+def _name_message(error: ValidationError) -> str:
+    return f"{error.instance!r} is not a valid name here: use lowercase letters, digits and '_'"
+
+
+def _plain(error: ValidationError) -> str:
+    if error.validator == "type":
+        expected = error.validator_value
+        expected = " or ".join(expected) if isinstance(expected, list) else expected
+        return f"expected {_article(expected)}, got {_describe(error.instance)}"
+    if error.validator == "minItems":
+        return "must not be empty"
+    return error.message
+
+
+def _article(kind: str) -> str:
+    words = {
+        "object": "a mapping",
+        "array": "a list",
+        "string": "a text",
+        "integer": "a whole number",
+    }
+    return words.get(kind, f"a {kind}")
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if value is None:
+        return "nothing"
+    return repr(value)

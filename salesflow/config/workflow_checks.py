@@ -1,0 +1,320 @@
+"""Phase 2 for workflows: references, expressions, cron, loops — what a schema cannot judge."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+from salesflow.config import actions as a
+from salesflow.config.jinja_check import is_template
+from salesflow.config.model import (
+    CONTACT_FIELDS,
+    DEAL_FIELDS,
+    FieldDef,
+    Pipeline,
+    Step,
+    Trigger,
+    Workflow,
+)
+from salesflow.config.scope import DATE_FIELDS, context_scope
+from salesflow.config.settings_checks import EMAIL, jinja_problems
+from salesflow.config.yamlfile import YamlFile
+from salesflow.errors import Problem, did_you_mean
+
+# Which match filters each event type understands.
+MATCH_KEYS = {
+    "form.submitted": {"form"},
+    "contact.created": {"source"},
+    "contact.updated": {"changed"},
+    "deal.created": {"pipeline", "stage"},
+    "deal.stage_changed": {"pipeline", "from", "to"},
+    "deal.stalled": {"pipeline", "stage"},
+}
+_STAGE_FILTERS = ("stage", "from", "to")
+_DATE_TYPES = ("date", "datetime")
+
+
+@dataclass
+class ProjectFacts:
+    """What workflows may refer to, gathered from the rest of the project."""
+
+    pipelines: dict[str, Pipeline]
+    unreadable_pipelines: set[str]
+    templates: set[str]
+    team: set[str]
+    forms: dict
+    contact_fields: dict[str, FieldDef]
+    deal_fields: dict[str, FieldDef]
+    env: object
+
+
+class WorkflowChecker:
+    """Checks one workflow file; `problems` collects what it finds, in any order."""
+
+    def __init__(self, document: YamlFile, workflow: Workflow, facts: ProjectFacts):
+        self.doc, self.workflow, self.facts = document, workflow, facts
+        self.problems: list[Problem] = []
+        form_fields = self._trigger_form_fields(workflow.trigger)
+        self.scope = context_scope(facts.contact_fields, facts.deal_fields, form_fields)
+        self.step_ids: set[str] = set()
+        self.pipeline = self._single(workflow.trigger.match.get("pipeline"))
+
+    def run(self) -> list[Problem]:
+        workflow = self.workflow
+        self._check_trigger(workflow.trigger, ("trigger",))
+        for index, trigger in enumerate(workflow.cancel_on):
+            self._check_trigger(trigger, ("cancel_on", index))
+        if workflow.condition:
+            self._expression(("if",), workflow.condition)
+        self._check_steps(workflow.steps, ("steps",))
+        return self.problems
+
+    # -- helpers
+    def _add(self, keypath: tuple, message: str, of_key: bool = False) -> None:
+        self.problems.append(self.doc.problem(keypath, message, of_key))
+
+    def _expression(self, keypath: tuple, text: str) -> None:
+        env = self.facts.env
+        self.problems += jinja_problems(self.doc, keypath, text, env, self.scope, expression=True)
+
+    def _template(self, keypath: tuple, text: object) -> None:
+        if is_template(text):
+            self.problems += jinja_problems(self.doc, keypath, text, self.facts.env, self.scope)
+
+    @staticmethod
+    def _single(values: tuple[str, ...] | None) -> str | None:
+        return values[0] if values and len(values) == 1 else None
+
+    def _trigger_form_fields(self, trigger: Trigger) -> dict[str, FieldDef] | None:
+        form = self.facts.forms.get(self._single(trigger.match.get("form")) or "")
+        if trigger.event != "form.submitted" or form is None:
+            return None
+        return {**form.fields, **dict.fromkeys(form.map)}
+
+    # -- triggers
+    def _check_trigger(self, trigger: Trigger, keypath: tuple) -> None:
+        if trigger.schedule is not None:
+            self._check_cron(trigger.schedule, (*keypath, "schedule"))
+            return
+        allowed = MATCH_KEYS[trigger.event]
+        for key, values in trigger.match.items():
+            where = (*keypath, "match", key)
+            if key not in allowed:
+                filters = ", ".join(sorted(allowed))
+                message = f"'{key}' does not filter {trigger.event} events; use {filters}"
+                self._add(where, message, of_key=True)
+            elif key == "form":
+                for value in values:
+                    self._reference(where, value, self.facts.forms, "form")
+            elif key == "pipeline":
+                for value in values:
+                    self._reference(where, value, self.facts.pipelines, "pipeline")
+            elif key in _STAGE_FILTERS:
+                pipeline = self._single(trigger.match.get("pipeline"))
+                for value in values:
+                    self._check_stage(where, value, pipeline)
+
+    def _check_cron(self, expression: str, keypath: tuple) -> None:
+        from croniter import croniter
+
+        if not croniter.is_valid(expression) or len(expression.split()) != 5:
+            message = (
+                f"'{expression}' is not a cron expression: five fields,"
+                ' minute hour day-of-month month day-of-week (e.g. "0 8 * * 1")'
+            )
+            self._add(keypath, message)
+
+    def _reference(self, keypath: tuple, value: str, known, kind: str) -> bool:
+        if value in known or (kind == "pipeline" and value in self.facts.unreadable_pipelines):
+            return True
+        self._add(keypath, f"unknown {kind} '{value}'{did_you_mean(value, list(known))}")
+        return False
+
+    def _check_stage(self, keypath: tuple, stage: str, pipeline_id: str | None) -> None:
+        if pipeline_id in self.facts.unreadable_pipelines:
+            return
+        pipeline = self.facts.pipelines.get(pipeline_id or "")
+        if pipeline is not None:
+            stages = [s.id for s in pipeline.stages]
+            where = f" of pipeline '{pipeline.id}'"
+        else:
+            stages = sorted({s.id for p in self.facts.pipelines.values() for s in p.stages})
+            where = " of any pipeline"
+        if stage not in stages:
+            self._add(keypath, f"'{stage}' is not a stage{where}{did_you_mean(stage, stages)}")
+
+    # -- steps
+    def _check_steps(self, steps: tuple[Step, ...], keypath: tuple) -> None:
+        for index, step in enumerate(steps):
+            where = (*keypath, index)
+            if step.id in self.step_ids:
+                self._add((*where, "id"), f"step id '{step.id}' is used twice in this workflow")
+            self.step_ids.add(step.id)
+            if step.condition:
+                self._expression((*where, "if"), step.condition)
+            self._check_action(step, (*where, step.action))
+
+    def _check_action(self, step: Step, keypath: tuple) -> None:
+        config = step.config
+        for item in fields(config):
+            value = getattr(config, item.name)
+            if item.name == "fields":
+                self._check_custom_fields(step.action, value, (*keypath, "fields"))
+            elif item.name not in ("then", "otherwise", "condition", "calendar"):
+                self._template((*keypath, item.name), value)
+        check = getattr(self, f"_check_{step.action}", None)
+        if check:
+            check(config, keypath)
+
+    def _check_custom_fields(self, action: str, values: dict, keypath: tuple) -> None:
+        kind = "deal" if action.endswith("_deal") else "contact"
+        declared = self.facts.deal_fields if kind == "deal" else self.facts.contact_fields
+        for name, value in values.items():
+            if name not in declared:
+                message = (
+                    f"'{name}' is not a custom {kind} field declared in salesflow.yaml"
+                    f"{did_you_mean(name, list(declared))}"
+                )
+                self._add((*keypath, name), message, of_key=True)
+            self._template((*keypath, name), value)
+
+    def _member(self, keypath: tuple, value: str | None, also: tuple[str, ...] = ()) -> None:
+        if value is None or is_template(value) or value in also:
+            return
+        self._reference(
+            keypath, value, {**dict.fromkeys(also), **dict.fromkeys(self.facts.team)}, "team member"
+        )
+
+    def _check_upsert_contact(self, config: a.UpsertContact, keypath: tuple) -> None:
+        self._member((*keypath, "owner"), config.owner)
+        self._check_loop_on_contact(config, keypath)
+
+    def _check_update_contact(self, config: a.UpdateContact, keypath: tuple) -> None:
+        self._member((*keypath, "owner"), config.owner)
+        self._check_loop_on_contact(config, keypath)
+
+    def _check_create_deal(self, config: a.CreateDeal, keypath: tuple) -> None:
+        self._member((*keypath, "owner"), config.owner)
+        self._check_amount(config.amount, (*keypath, "amount"))
+        if self._reference(
+            (*keypath, "pipeline"), config.pipeline, self.facts.pipelines, "pipeline"
+        ):
+            self._check_stage((*keypath, "stage"), config.stage, config.pipeline)
+            self.pipeline = self.pipeline or config.pipeline
+        trigger = self.workflow.trigger
+        if trigger.event == "deal.created" and not config.dedupe:
+            self._add(keypath, "this creates a deal on every deal.created event: a loop")
+
+    def _check_update_deal(self, config: a.UpdateDeal, keypath: tuple) -> None:
+        self._member((*keypath, "owner"), config.owner)
+        self._check_amount(config.amount, (*keypath, "amount"))
+
+    def _check_amount(self, amount, keypath: tuple) -> None:
+        if isinstance(amount, str) and not is_template(amount):
+            try:
+                float(amount)
+            except ValueError:
+                self._add(keypath, f"'{amount}' is not an amount (write it like 1200.50)")
+
+    def _check_move_deal(self, config: a.MoveDeal, keypath: tuple) -> None:
+        pipeline = config.pipeline or self.pipeline
+        if config.pipeline:
+            self._reference(
+                (*keypath, "pipeline"), config.pipeline, self.facts.pipelines, "pipeline"
+            )
+        self._check_stage((*keypath, "stage"), config.stage, pipeline)
+        trigger = self.workflow.trigger
+        targets = trigger.match.get("to")
+        same_pipeline = pipeline is None or self.pipeline in (None, pipeline)
+        if (
+            trigger.event == "deal.stage_changed"
+            and same_pipeline
+            and (targets is None or config.stage in targets)
+        ):
+            message = (
+                f"moving the deal to '{config.stage}' triggers this workflow again"
+                " (deal.stage_changed): a loop; narrow the trigger's `to` or move elsewhere"
+            )
+            self._add((*keypath, "stage"), message)
+
+    def _check_loop_on_contact(self, config, keypath: tuple) -> None:
+        trigger = self.workflow.trigger
+        if trigger.event != "contact.updated":
+            return
+        changed = {f.name for f in fields(config) if f.name != "fields" and getattr(config, f.name)}
+        changed |= set(config.fields)
+        watched = trigger.match.get("changed")
+        looping = changed & set(watched) if watched else changed
+        if looping:
+            message = (
+                f"changing {', '.join(sorted(looping))} triggers this workflow again"
+                " (contact.updated): a loop"
+            )
+            self._add(keypath, message)
+
+    def _check_assign_owner(self, config: a.AssignOwner, keypath: tuple) -> None:
+        for index, member in enumerate(config.among):
+            self._member((*keypath, "among", index), member)
+
+    def _check_send_email(self, config: a.SendEmail, keypath: tuple) -> None:
+        self._reference((*keypath, "template"), config.template, self.facts.templates, "template")
+        if config.to != "contact" and not is_template(config.to) and not EMAIL.match(config.to):
+            message = (
+                f"'{config.to}' is not an email address; use contact, an address or a template"
+            )
+            self._add((*keypath, "to"), message)
+        for key, value in (config.calendar or {}).items():
+            self._template((*keypath, "calendar", key), value)
+
+    def _check_notify(self, config: a.Notify, keypath: tuple) -> None:
+        self._reference((*keypath, "template"), config.template, self.facts.templates, "template")
+        self._member((*keypath, "to"), config.to, also=("owner", "team"))
+
+    def _check_create_task(self, config: a.CreateTask, keypath: tuple) -> None:
+        self._member((*keypath, "assignee"), config.assignee, also=("owner",))
+        if config.due_in and config.due_at:
+            self._add((*keypath, "due_at"), "give due_in or due_at, not both", of_key=True)
+
+    def _check_wait_until(self, config: a.WaitUntil, keypath: tuple) -> None:
+        if config.before and config.after:
+            self._add((*keypath, "after"), "give before or after, not both", of_key=True)
+        field_type = self._anchor_type(config.at)
+        if field_type and field_type not in _DATE_TYPES:
+            message = (
+                f"wait_until needs a date-time, but {config.at.strip('{} ')} is a {field_type}"
+            )
+            self._add((*keypath, "at"), message)
+        elif not is_template(config.at):
+            from datetime import datetime
+
+            try:
+                datetime.fromisoformat(config.at)
+            except ValueError:
+                message = f"'{config.at}' is not a date-time; use ISO 8601 or a template"
+                self._add((*keypath, "at"), message)
+
+    def _anchor_type(self, text: str) -> str | None:
+        """The type of the field a `{{ record.field }}` anchor names, when it is known."""
+        inner = text.strip()
+        if not (inner.startswith("{{") and inner.endswith("}}")):
+            return None
+        parts = inner[2:-2].strip().split(".")
+        if len(parts) == 2 and parts[0] in ("contact", "deal"):
+            record, name = parts
+            declared = self.facts.contact_fields if record == "contact" else self.facts.deal_fields
+            if name in declared:
+                return declared[name].type
+            if name in DATE_FIELDS[record]:
+                return "datetime"
+            return (
+                "text" if name in (CONTACT_FIELDS if record == "contact" else DEAL_FIELDS) else None
+            )
+        form_fields = self.scope["event"]["data"]
+        if len(parts) == 3 and parts[:2] == ["event", "data"] and form_fields:
+            spec = self._trigger_form_fields(self.workflow.trigger).get(parts[2])
+            return spec.type if isinstance(spec, FieldDef) else None
+        return None
+
+    def _check_branch(self, config: a.Branch, keypath: tuple) -> None:
+        self._expression((*keypath, "if"), config.condition)
+        self._check_steps(config.then, (*keypath, "then"))
+        self._check_steps(config.otherwise, (*keypath, "else"))

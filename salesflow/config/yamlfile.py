@@ -1,0 +1,117 @@
+"""Safe YAML loading that remembers where every key and value stands in the file.
+
+PyYAML silently keeps the last of two equal keys; here a duplicate is reported (naming both
+lines) and the last value is kept, so one mistake does not hide the others.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from salesflow.errors import Problem
+
+KeyPath = tuple[str | int, ...]
+Position = tuple[int, int]
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader without implicit timestamps: dates stay the strings the user wrote."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+@dataclass
+class YamlFile:
+    """A loaded YAML file: its data, and the 1-based position of every value and key."""
+
+    path: Path
+    data: Any = None
+    values: dict[KeyPath, Position] = field(default_factory=dict)
+    keys: dict[KeyPath, Position] = field(default_factory=dict)
+
+    def position(self, keypath: KeyPath, of_key: bool = False) -> Position:
+        """Where `keypath` stands; the nearest enclosing node when it is not in the file."""
+        if of_key and keypath in self.keys:
+            return self.keys[keypath]
+        for end in range(len(keypath), -1, -1):
+            if keypath[:end] in self.values:
+                return self.values[keypath[:end]]
+        return (1, 1)
+
+    def problem(self, keypath: KeyPath, message: str, of_key: bool = False) -> Problem:
+        line, column = self.position(keypath, of_key)
+        return Problem(self.path, line, column, message, render_keypath(keypath))
+
+
+def render_keypath(keypath: KeyPath) -> str:
+    """('steps', 3, 'create_deal', 'stage') → `steps[3].create_deal.stage`."""
+    text = ""
+    for part in keypath:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _position(node: yaml.Node) -> Position:
+    return (node.start_mark.line + 1, node.start_mark.column + 1)
+
+
+def load_yaml(path: Path) -> tuple[YamlFile | None, list[Problem]]:
+    """Load `path`; a file that cannot be parsed gives None and its syntax error."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        return None, [Problem(path, 1, 1, f"not UTF-8 text ({error.reason}); save it as UTF-8")]
+    loader = _Loader(text)
+    try:
+        root = loader.get_single_node()
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        return None, [Problem(path, line, column, f"YAML syntax error: {error.problem}")]
+    finally:
+        loader.dispose()
+    document = YamlFile(path)
+    problems: list[Problem] = []
+    if root is not None:
+        document.data = _build(root, (), document, loader, problems)
+    return document, problems
+
+
+def _build(node: yaml.Node, keypath: KeyPath, document: YamlFile, loader, problems) -> Any:
+    document.values[keypath] = _position(node)
+    if isinstance(node, yaml.SequenceNode):
+        return [
+            _build(item, (*keypath, index), document, loader, problems)
+            for index, item in enumerate(node.value)
+        ]
+    if isinstance(node, yaml.MappingNode):
+        loader.flatten_mapping(node)
+        result: dict[str, Any] = {}
+        first_line: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            key = str(loader.construct_object(key_node, deep=True))
+            line, column = _position(key_node)
+            if key in result:
+                problems.append(
+                    Problem(
+                        document.path,
+                        line,
+                        column,
+                        f"duplicate key '{key}' (first at line {first_line[key]});"
+                        " the last one is used",
+                        render_keypath((*keypath, key)),
+                    )
+                )
+            first_line.setdefault(key, line)
+            document.keys[(*keypath, key)] = (line, column)
+            result[key] = _build(value_node, (*keypath, key), document, loader, problems)
+        return result
+    return loader.construct_object(node, deep=True)

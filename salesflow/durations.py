@@ -1,0 +1,34 @@
+"""Durations as people write them in workflows: `90m`, `24h`, `2d`, `1w`, `1d12h`."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+DURATION_PATTERN = r"^(?=\d)(\d+w)?(\d+d)?(\d+h)?(\d+m)?(\d+s)?$"
+_DURATION = re.compile(DURATION_PATTERN)
+_UNITS = (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
+
+
+def parse_duration(text: str) -> timedelta:
+    """`1d12h` → timedelta(days=1, hours=12); ValueError for anything else."""
+    match = _DURATION.match(text.strip())
+    if not match:
+        raise ValueError(f"'{text}' is not a duration like 90m, 24h, 2d, 1w or 1d12h")
+    seconds = sum(
+        int(part[:-1]) * unit
+        for part, (_, unit) in zip(match.groups(), _UNITS, strict=True)
+        if part
+    )
+    return timedelta(seconds=seconds)
+
+
+def format_duration(value: timedelta) -> str:
+    """The inverse of parse_duration: timedelta(hours=36) → `1d12h`; zero → `0m`."""
+    seconds = int(value.total_seconds())
+    parts = []
+    for name, unit in _UNITS:
+        count, seconds = divmod(seconds, unit)
+        if count:
+            parts.append(f"{count}{name}")
+    return "".join(parts) or "0m"

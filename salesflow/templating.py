@@ -1,0 +1,104 @@
+"""The one Jinja environment: sandboxed, strict about undefined names, autoescaping HTML parts
+only, with filters for dates, times, money and durations in the project's locale and zone.
+
+Data from forms and CSV files is only ever passed *to* templates, never compiled as one.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, timedelta, tzinfo
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from jinja2 import FileSystemLoader, StrictUndefined
+from jinja2.sandbox import SandboxedEnvironment
+
+from salesflow.durations import parse_duration
+
+_FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(\r?\n|\Z)", re.S)
+DATE_STYLES = ("short", "medium", "long", "full")
+
+
+def split_front_matter(text: str) -> tuple[str | None, str]:
+    """(front matter, body); the body keeps the front matter's lines as blank lines, so a
+    Jinja error in it reports the line of the file itself."""
+    match = _FRONT_MATTER.match(text)
+    if not match:
+        return None, text
+    return match.group(1), "\n" * match.group(0).count("\n") + text[match.end() :]
+
+
+class _TemplateLoader(FileSystemLoader):
+    """Loads `workflows/templates/` files without their front matter."""
+
+    def get_source(self, environment, template):
+        source, filename, uptodate = super().get_source(environment, template)
+        return split_front_matter(source)[1], filename, uptodate
+
+
+def make_environment(
+    templates_dir: Path | None, locale: str, timezone: tzinfo, currency: str
+) -> SandboxedEnvironment:
+    """The project's Jinja environment; `*.html.j2` templates are autoescaped, nothing else."""
+    env = SandboxedEnvironment(
+        loader=_TemplateLoader(str(templates_dir)) if templates_dir else None,
+        undefined=StrictUndefined,
+        autoescape=lambda name: bool(name) and name.endswith((".html.j2", ".html")),
+        keep_trailing_newline=True,
+    )
+    env.filters["date"] = lambda value, fmt="medium": format_date(value, fmt, locale, timezone)
+    env.filters["time"] = lambda value, fmt="short": format_time(value, fmt, locale, timezone)
+    env.filters["money"] = lambda value, code=None: format_money(value, code or currency, locale)
+    env.filters["duration"] = lambda value: format_span(value, locale)
+    return env
+
+
+def to_datetime(value: Any, timezone: tzinfo) -> datetime | date:
+    """A datetime (in `timezone`) or a date, from either or from an ISO string."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value) if "T" in value or " " in value else _date(value)
+    if isinstance(value, datetime):
+        return (
+            value.replace(tzinfo=timezone) if value.tzinfo is None else value.astimezone(timezone)
+        )
+    return value
+
+
+def _date(text: str) -> date | datetime:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        return datetime.fromisoformat(text)
+
+
+def format_date(value: Any, fmt: str, locale: str, timezone: tzinfo) -> str:
+    """`{{ contact.date_essai | date("EEEE d MMMM 'à' HH:mm") }}` → samedi 5 décembre à 18:30."""
+    from babel import dates
+
+    value = to_datetime(value, timezone)
+    if isinstance(value, datetime):
+        return dates.format_datetime(value, fmt, tzinfo=timezone, locale=locale)
+    return dates.format_date(value, fmt, locale=locale)
+
+
+def format_time(value: Any, fmt: str, locale: str, timezone: tzinfo) -> str:
+    from babel import dates
+
+    return dates.format_time(to_datetime(value, timezone), fmt, tzinfo=timezone, locale=locale)
+
+
+def format_money(value: Any, currency: str, locale: str) -> str:
+    """1234.5 → `1 234,50 €` in French."""
+    from babel import numbers
+
+    return numbers.format_currency(Decimal(str(value)), currency, locale=locale)
+
+
+def format_span(value: Any, locale: str) -> str:
+    """timedelta(days=2) or `2d` → `2 jours` in French."""
+    from babel import dates
+
+    span = value if isinstance(value, timedelta) else parse_duration(str(value))
+    return dates.format_timedelta(span, locale=locale, threshold=1.0)
