@@ -8,7 +8,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -43,10 +42,10 @@ class State:
 class _Group(TyperGroup):
     """Turns every error into what a person should read: one line, and a stable exit code."""
 
-    def invoke(self, ctx: click.Context):
+    def invoke(self, ctx: typer.Context):
         try:
             return super().invoke(ctx)
-        except (click.exceptions.ClickException, click.exceptions.Exit, typer.Exit, typer.Abort):
+        except (typer.TyperException, typer.Exit, typer.Abort):  # usage errors, --help, exits
             raise
         except ProjectInvalid as error:
             for problem in error.problems:

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import json
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from salesflow.config.project import Validation, find_root, validate as validate_project
-from salesflow.errors import UserError
+from salesflow.config.project import Validation, find_root
+from salesflow.config.project import validate as validate_project
+from salesflow.errors import UserError, display_path
 
 
-class Format(str, Enum):
+class Format(StrEnum):
     text = "text"
     json = "json"
 
@@ -38,6 +39,13 @@ def validate(
             raise UserError(f"{target}: no such file or folder")
     roots = sorted({find_root(t if t.is_dir() else t.parent) for t in targets} or {state.root()})
     results = [validate_project(root) for root in roots]
+    known = {path.resolve() for result in results for path in result.files}
+    for target in targets:
+        if target.is_file() and target not in known:
+            raise UserError(
+                f"{display_path(target)} is not a project file: salesflow.yaml,"
+                " pipelines/*.yaml, workflows/*.yaml or workflows/templates/*.j2"
+            )
     problems = [p for r in results for p in r.problems if _selected(p.path, targets)]
     if as_json or output is Format.json:
         typer.echo(json.dumps([p.as_json() for p in problems], indent=2, ensure_ascii=False))

@@ -35,6 +35,8 @@ def check_jinja(
     """
     text = "{{ (" + source + ") }}" if expression else source
     try:
+        if expression:
+            env.compile_expression(source)
         env.compile(text)
         tree = env.parse(text)
     except TemplateSyntaxError as error:

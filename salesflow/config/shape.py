@@ -6,6 +6,7 @@ its key path, and a message written for people (unknown keys get a "did you mean
 
 from __future__ import annotations
 
+import difflib
 import json
 from functools import cache
 from importlib import resources
@@ -58,6 +59,8 @@ def _explain(error: ValidationError, document: YamlFile) -> list[Problem]:
         return _explain_alternatives(error, document)
     if error.validator == "required":
         missing = error.message.split("'")[1]
+        if _misspelt(missing, error.instance, schema.get("properties", {})):
+            return []  # the misspelt key is reported as unknown, with its "did you mean"
         return [document.problem(keypath, f"missing required key '{missing}'")]
     if error.validator == "enum":
         choices = [str(choice) for choice in error.validator_value]
@@ -80,6 +83,11 @@ def _unknown_keys(instance: dict, known: dict, keypath: tuple, document: YamlFil
         for key in instance
         if key not in known
     ]
+
+
+def _misspelt(missing: str, instance: dict, known: dict) -> bool:
+    unknown = [key for key in instance if key not in known]
+    return bool(difflib.get_close_matches(missing, unknown, n=1, cutoff=0.6))
 
 
 def _explain_alternatives(error: ValidationError, document: YamlFile) -> list[Problem]:

@@ -1,0 +1,63 @@
+"""The installed command: entry points, global options, exit codes."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import REPO
+
+SCRIPT = Path(sys.executable).parent / "salesflow"
+
+
+def test_console_script_validates_the_demo():
+    result = subprocess.run(
+        [SCRIPT, "validate"], cwd=REPO, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("ok: 1 pipeline, 3 workflows")
+
+
+def test_python_dash_m_works_like_the_script(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "salesflow", "validate"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: no salesflow.yaml in")
+    assert "Traceback" not in result.stderr
+
+
+def test_project_option_and_environment(tmp_path):
+    env = {**os.environ, "SALESFLOW_PROJECT": str(REPO)}
+    result = subprocess.run(
+        [SCRIPT, "validate"], cwd=tmp_path, env=env, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_version(cli):
+    result = cli("--version")
+    assert result.exit_code == 0
+    assert result.output.startswith("salesflow ")
+
+
+def test_an_unreadable_file_is_an_unexpected_error_pointing_to_debug(tmp_path, cli):
+    """A file salesflow cannot read (here: a folder where a file should be) is not the user's
+    typo: a short message, exit 3, and --debug shows the traceback."""
+    project = tmp_path / "p"
+    shutil.copytree(REPO / "tests" / "examples" / "base", project)
+    (project / "workflows" / "templates" / "bienvenue.txt.j2").unlink()
+    (project / "workflows" / "templates" / "bienvenue.txt.j2").mkdir()
+    result = cli("--project", project, "validate")
+    assert result.exit_code == 3
+    assert "unexpected error" in result.output
+    assert "--debug" in result.output
+    result = cli("--project", project, "--debug", "validate")
+    assert isinstance(result.exception, IsADirectoryError)

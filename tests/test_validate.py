@@ -1,0 +1,111 @@
+"""`salesflow validate`: the example projects, each invalid one with its exact expected output."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import EXAMPLES, REPO, build_example
+
+INVALID = sorted((EXAMPLES / "invalid").iterdir())
+VALID = sorted((EXAMPLES / "valid").iterdir())
+
+
+@pytest.mark.parametrize("case", INVALID, ids=[case.name for case in INVALID])
+def test_invalid_example_reports_exactly_its_errors(case, tmp_path, cli, monkeypatch):
+    monkeypatch.chdir(build_example(case, tmp_path / "project"))
+    result = cli("validate")
+    assert result.output == (case / "expected.txt").read_text(encoding="utf-8")
+    assert result.exit_code == 1
+
+
+@pytest.mark.parametrize("case", VALID, ids=[case.name for case in VALID])
+def test_valid_example_passes(case, tmp_path, cli):
+    project = build_example(case, tmp_path / "project")
+    result = cli("--project", project, "validate")
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("ok: ")
+
+
+def test_there_are_at_least_thirty_invalid_examples():
+    assert len(INVALID) >= 30
+
+
+def test_the_demo_project_validates(cli, monkeypatch):
+    monkeypatch.chdir(REPO)
+    result = cli("validate")
+    assert result.exit_code == 0, result.output
+    assert result.output == "ok: 1 pipeline, 3 workflows, 5 templates checked, no errors\n"
+
+
+def test_the_agency_example_validates(cli):
+    result = cli("validate", REPO / "examples" / "agence")
+    assert result.exit_code == 0, result.output
+
+
+def test_project_is_found_from_a_subfolder(cli, monkeypatch):
+    monkeypatch.chdir(REPO / "workflows" / "templates")
+    assert cli("validate").exit_code == 0
+
+
+def test_a_single_file_is_checked_against_its_project(tmp_path, cli):
+    project = build_example(EXAMPLES / "invalid" / "four-mistakes", tmp_path / "p")
+    result = cli("validate", project / "workflows" / "hebdo.yaml")
+    assert result.exit_code == 1
+    lines = result.output.splitlines()
+    assert len(lines) == 2
+    assert "hebdo.yaml:2:21: '0 8 * * lundi' is not a cron expression" in lines[0]
+    assert lines[1].startswith("1 error in 1 file")
+
+
+def test_a_folder_limits_the_report_to_its_files(tmp_path, cli):
+    project = build_example(EXAMPLES / "invalid" / "four-mistakes", tmp_path / "p")
+    result = cli("validate", project / "workflows" / "templates")
+    assert result.exit_code == 1
+    assert "frist_name" in result.output
+    assert "hebdo.yaml" not in result.output
+
+
+def test_json_format_lists_every_error_for_ci(tmp_path, cli, monkeypatch):
+    monkeypatch.chdir(build_example(EXAMPLES / "invalid" / "four-mistakes", tmp_path / "p"))
+    result = cli("validate", "--format", "json")
+    assert result.exit_code == 1
+    errors = json.loads(result.output)
+    assert [(e["path"], e["line"], e["column"]) for e in errors] == [
+        ("salesflow.yaml", 6, 1),
+        ("workflows/accueil.yaml", 9, 44),
+        ("workflows/hebdo.yaml", 2, 21),
+        ("workflows/templates/bienvenue.txt.j2", 4, 1),
+    ]
+    assert errors[1]["key"] == "steps[1].create_deal.stage"
+    assert cli("validate", "--json").output == result.output
+
+
+def test_outside_a_project_says_how_to_start(tmp_path, cli, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = cli("validate")
+    assert result.exit_code == 1
+    assert result.output.startswith("error: no salesflow.yaml in ")
+    assert "salesflow init" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_a_file_outside_the_project_layout_is_refused(cli, tmp_path):
+    project = build_example(EXAMPLES / "valid" / "minimal", tmp_path / "p")
+    stray = project / "notes.yaml"
+    stray.write_text("a: 1\n")
+    result = cli("validate", stray)
+    assert result.exit_code == 1
+    assert "notes.yaml is not a project file" in result.output
+
+
+def test_missing_path_is_an_error(cli, tmp_path):
+    result = cli("validate", tmp_path / "nowhere")
+    assert result.exit_code == 1
+    assert "no such file or folder" in result.output
+
+
+def test_unknown_option_is_a_usage_error(cli):
+    assert cli("validate", "--colour").exit_code == 2

@@ -1,0 +1,82 @@
+"""Values people write in project files: durations, date-times, YAML positions."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+import yaml
+from hypothesis import given
+from hypothesis import strategies as st
+
+from salesflow.clock import now, parse_datetime
+from salesflow.config.yamlfile import load_yaml
+from salesflow.durations import format_duration, parse_duration
+from salesflow.errors import UserError
+
+PARIS = ZoneInfo("Europe/Paris")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("90m", timedelta(minutes=90)),
+        ("24h", timedelta(hours=24)),
+        ("2d", timedelta(days=2)),
+        ("1w", timedelta(weeks=1)),
+        ("1d12h", timedelta(days=1, hours=12)),
+        ("1h30m", timedelta(minutes=90)),
+    ],
+)
+def test_durations_as_people_write_them(text, expected):
+    assert parse_duration(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "2 days", "1.5h", "h", "12", "1m1h", "-1d"])
+def test_not_a_duration(text):
+    with pytest.raises(ValueError, match="is not a duration"):
+        parse_duration(text)
+
+
+@given(st.integers(min_value=0, max_value=10**8))
+def test_duration_round_trip(seconds):
+    span = timedelta(seconds=seconds)
+    assert parse_duration(format_duration(span)) == span
+
+
+def test_naive_now_is_in_the_project_zone():
+    assert now("2026-12-01T09:00", PARIS).isoformat() == "2026-12-01T09:00:00+01:00"
+    assert now("2026-07-01T09:00", PARIS).isoformat() == "2026-07-01T09:00:00+02:00"
+    assert now("2026-12-01T09:00Z", PARIS).isoformat() == "2026-12-01T10:00:00+01:00"
+
+
+def test_a_bad_now_is_a_user_error():
+    with pytest.raises(UserError, match="not an ISO 8601 date-time"):
+        parse_datetime("demain", PARIS)
+
+
+keys = st.text(alphabet="abcdefghij_", min_size=1, max_size=8)
+scalars = st.one_of(st.integers(), st.booleans(), st.text(alphabet="xyz 09", max_size=5))
+
+
+@given(st.dictionaries(keys, st.one_of(scalars, st.lists(scalars, max_size=3)), min_size=1))
+def test_yaml_positions_point_at_each_key(tmp_path_factory, data):
+    """Whatever the document, every top-level key's recorded line is the line it is on."""
+    path = tmp_path_factory.mktemp("yaml") / "f.yaml"
+    text = yaml.safe_dump(data, allow_unicode=True, default_flow_style=False)
+    path.write_text(text)
+    document, problems = load_yaml(path)
+    assert problems == []
+    assert document.data == yaml.safe_load(text)
+    lines = text.splitlines()
+    for key in data:
+        line, column = document.keys[(key,)]
+        assert lines[line - 1][column - 1 :].lstrip("'\"").startswith(key)
+
+
+def test_yaml_dates_stay_text(tmp_path):
+    path = tmp_path / "f.yaml"
+    path.write_text("at: 2026-12-05T18:30\nday: 2026-12-05\n")
+    document, _ = load_yaml(path)
+    assert document.data == {"at": "2026-12-05T18:30", "day": "2026-12-05"}
