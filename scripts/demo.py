@@ -55,7 +55,7 @@ def summary() -> None:
         table.add_column(column)
     for workflow in project.workflows.values():
         trigger = workflow.trigger
-        when = trigger.schedule and f"cron {trigger.schedule}" or trigger.event
+        when = (trigger.schedule and f"cron {trigger.schedule}") or trigger.event
         matched = ", ".join(f"{k}={'|'.join(v)}" for k, v in trigger.match.items())
         steps = " → ".join(f"{step.id} ({step.action})" for step in workflow.steps)
         table.add_row(workflow.id, f"{when} {matched}".strip(), steps)

@@ -8,8 +8,10 @@ def test_init_writes_a_project_that_validates(tmp_path, cli):
     assert result.exit_code == 0, result.output
     assert "wrote" in result.output
     project = tmp_path / "club"
-    assert (project / "salesflow.yaml").read_text().startswith(
-        "# yaml-language-server: $schema=schemas/project.schema.json"
+    assert (
+        (project / "salesflow.yaml")
+        .read_text()
+        .startswith("# yaml-language-server: $schema=schemas/project.schema.json")
     )
     assert (project / "schemas" / "workflow.schema.json").is_file()
     result = cli("--project", project, "validate")

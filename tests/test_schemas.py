@@ -9,9 +9,9 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from conftest import REPO
 from jsonschema import Draft202012Validator
 
-from conftest import REPO
 from salesflow.config.actions import ACTIONS
 from salesflow.config.shape import KINDS, load_schema
 

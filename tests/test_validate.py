@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
-
 from conftest import EXAMPLES, REPO, build_example
 
 INVALID = sorted((EXAMPLES / "invalid").iterdir())
