@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
@@ -15,6 +15,7 @@ from salesflow import __version__, clock
 from salesflow.config.model import Project
 from salesflow.config.project import find_root, load_project
 from salesflow.errors import ProjectInvalid, UserError
+from salesflow.store.session import Store
 
 EXIT_INVALID = 1
 EXIT_UNEXPECTED = 3
@@ -28,6 +29,7 @@ class State:
     project_dir: Path | None = None
     now_text: str | None = None
     debug: bool = False
+    opened: list[Store] = field(default_factory=list)
 
     def root(self) -> Path:
         return find_root(self.project_dir or Path.cwd())
@@ -37,6 +39,17 @@ class State:
 
     def now(self, project: Project) -> datetime:
         return clock.now(self.now_text, project.timezone)
+
+    def store(self) -> Store:
+        """The project's store, at the time --now says (or now)."""
+        project = self.project()
+        store = Store.open(project, self.now(project))
+        self.opened.append(store)
+        return store
+
+    def close(self) -> None:
+        for store in self.opened:
+            store.conn.close()
 
 
 class _Group(TyperGroup):
@@ -112,13 +125,18 @@ def root(
     """salesflow keeps a sales pipeline (where every prospect stands) and runs workflows
     (the robots that act on each step of that journey), from YAML files kept in Git."""
     ctx.obj = State(project, now, debug)
+    ctx.call_on_close(ctx.obj.close)
 
 
 def _register() -> None:
-    from salesflow.cli import init, validate
+    from salesflow.cli import contacts, deals, init, pipeline, tasks, validate
 
     app.command("validate")(validate.validate)
     app.command("init")(init.init)
+    app.add_typer(contacts.app, name="contacts")
+    app.add_typer(deals.app, name="deals")
+    app.add_typer(tasks.app, name="tasks")
+    app.add_typer(pipeline.app, name="pipeline")
 
 
 _register()

@@ -16,9 +16,10 @@ from salesflow.config.model import (
     Workflow,
 )
 from salesflow.config.scope import DATE_FIELDS, context_scope
-from salesflow.config.settings_checks import EMAIL, jinja_problems
+from salesflow.config.settings_checks import jinja_problems
 from salesflow.config.yamlfile import YamlFile
 from salesflow.errors import Problem, did_you_mean
+from salesflow.values import EMAIL
 
 # Which match filters each event type understands.
 MATCH_KEYS = {

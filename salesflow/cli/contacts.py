@@ -1,0 +1,167 @@
+"""`salesflow contacts`: the people in the pipeline."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from salesflow.cli.options import AsJson, DryRun, Fields, OutputFormat, parse_fields
+from salesflow.cli.render import Format, chosen, emit_rows, print_record, to_json
+from salesflow.reports import Column
+from salesflow.store import contacts, deals
+from salesflow.store.db import transaction
+from salesflow.store.session import Store
+
+app = typer.Typer(no_args_is_help=True, help="List, show, add and change contacts.")
+
+COLUMNS = [
+    Column("id", "#", "int"),
+    Column("email", "email"),
+    Column("first_name", "first name"),
+    Column("last_name", "last name"),
+    Column("phone", "phone"),
+    Column("company", "company"),
+    Column("owner", "owner"),
+    Column("tags", "tags"),
+]
+FirstName = Annotated[str | None, typer.Option(help="First name.")]
+LastName = Annotated[str | None, typer.Option(help="Last name.")]
+Phone = Annotated[str | None, typer.Option(help="Phone number (kept as written).")]
+Company = Annotated[str | None, typer.Option(help="Company.")]
+Owner = Annotated[str | None, typer.Option(help="Team member id of the owner.")]
+Source = Annotated[str | None, typer.Option(help="Where the contact came from.")]
+Tags = Annotated[list[str] | None, typer.Option("--tag", help="A tag to add (repeatable).")]
+
+
+def _values(first_name, last_name, phone, company, owner, source) -> dict:
+    return {
+        "first_name": first_name, "last_name": last_name, "phone": phone,
+        "company": company, "owner": owner, "source": source,
+    }  # fmt: skip
+
+
+_INFINITIVE = {"won": "win", "lost": "lose"}
+
+
+def show_change(verb: str, data: dict, store: Store, as_json: bool, dry_run: bool) -> None:
+    """What a command created or changed: the object (JSON), or a line and its fields."""
+    if as_json:
+        typer.echo(to_json(data))
+        return
+    prefix = f"would {_INFINITIVE.get(verb, verb.removesuffix('d'))}" if dry_run else verb
+    label = data.get("email") or data.get("title")
+    typer.echo(
+        f"{prefix} #{data['id']} {label}" + (" (dry run: nothing written)" if dry_run else "")
+    )
+    print_record(data, store.project)
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context,
+    owner: Owner = None,
+    tag: Annotated[str | None, typer.Option(help="Only contacts with this tag.")] = None,
+    search: Annotated[str | None, typer.Option(help="Text in email, names or company.")] = None,
+    limit: Annotated[int | None, typer.Option(help="At most this many.")] = None,
+    output: OutputFormat = Format.table,
+    as_json: AsJson = False,
+) -> None:
+    """List contacts, newest first.
+
+    Example: salesflow contacts list --owner marie --format csv > contacts.csv
+    """
+    store = ctx.obj.store()
+    rows = [
+        contacts.public(row, store) for row in contacts.search(store, owner, tag, search, limit)
+    ]
+    emit_rows(rows, COLUMNS, chosen(output, as_json), store.project, "Contacts")
+
+
+@app.command()
+def show(ctx: typer.Context, contact: str, as_json: AsJson = False) -> None:
+    """Show one contact (by email or id) with their deals.
+
+    Example: salesflow contacts show julie.martin@example.org
+    """
+    store = ctx.obj.store()
+    row = contacts.get(store, contact)
+    data = contacts.public(row, store)
+    data["deals"] = [deals.public(d, store) for d in deals.search(store, contact=row["id"])]
+    if as_json:
+        typer.echo(to_json(data))
+        return
+    print_record(data, store.project)
+    for deal in data["deals"]:
+        typer.echo(
+            f"  deal #{deal['id']} {deal['title']} — {deal['stage_name']} ({deal['status']})"
+        )
+
+
+@app.command()
+def add(
+    ctx: typer.Context,
+    email: str,
+    first_name: FirstName = None,
+    last_name: LastName = None,
+    phone: Phone = None,
+    company: Company = None,
+    owner: Owner = None,
+    source: Source = None,
+    tag: Tags = None,
+    field: Fields = None,
+    dry_run: DryRun = False,
+    as_json: AsJson = False,
+) -> None:
+    """Add a contact.
+
+    Example: salesflow contacts add julie@example.org --first-name Julie --field voix=alto
+    """
+    store = ctx.obj.store()
+    values = _values(first_name, last_name, phone, company, owner, source)
+    with transaction(store.conn, dry_run):
+        row = contacts.add(store, email, values, tag or [], parse_fields(field))
+        data = contacts.public(row, store)
+    show_change("created", data, store, as_json, dry_run)
+
+
+@app.command()
+def update(
+    ctx: typer.Context,
+    contact: str,
+    first_name: FirstName = None,
+    last_name: LastName = None,
+    phone: Phone = None,
+    company: Company = None,
+    owner: Owner = None,
+    source: Source = None,
+    tag: Tags = None,
+    field: Fields = None,
+    dry_run: DryRun = False,
+    as_json: AsJson = False,
+) -> None:
+    """Change a contact (by email or id); only the values given change.
+
+    Example: salesflow contacts update julie@example.org --phone "06 12 34 56 78"
+    """
+    store = ctx.obj.store()
+    values = _values(first_name, last_name, phone, company, owner, source)
+    with transaction(store.conn, dry_run):
+        row = contacts.get(store, contact)
+        contacts.update(store, row, values, tag or [], parse_fields(field))
+        data = contacts.public(contacts.get(store, row["id"]), store)
+    show_change("updated", data, store, as_json, dry_run)
+
+
+@app.command()
+def unsubscribe(
+    ctx: typer.Context, contact: str, dry_run: DryRun = False, as_json: AsJson = False
+) -> None:
+    """Stop all emails to a contact (workflows skip their send_email steps).
+
+    Example: salesflow contacts unsubscribe julie@example.org
+    """
+    store = ctx.obj.store()
+    with transaction(store.conn, dry_run):
+        data = contacts.public(contacts.unsubscribe(store, contact), store)
+    show_change("unsubscribed", data, store, as_json, dry_run)

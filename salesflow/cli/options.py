@@ -1,0 +1,27 @@
+"""Options that many commands share, declared once."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from salesflow.cli.render import FORMAT_HELP, Format
+
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON (same as --format json).")]
+OutputFormat = Annotated[Format, typer.Option("--format", help=FORMAT_HELP)]
+DryRun = Annotated[bool, typer.Option("--dry-run", help="Show what would change; write nothing.")]
+Fields = Annotated[
+    list[str] | None,
+    typer.Option("--field", help="A custom field, NAME=VALUE (repeatable).", metavar="NAME=VALUE"),
+]
+
+
+def parse_fields(pairs: list[str] | None) -> dict[str, str]:
+    fields = {}
+    for pair in pairs or []:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise typer.BadParameter(f"'{pair}' is not NAME=VALUE", param_hint="--field")
+        fields[name.strip()] = value
+    return fields

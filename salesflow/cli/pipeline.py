@@ -1,0 +1,156 @@
+"""`salesflow pipeline`: the manager's views — board, funnel, forecast, stalled, workload."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from salesflow.cli.options import AsJson, OutputFormat
+from salesflow.cli.render import Format, cell, chosen, emit_report, emit_rows, to_json
+from salesflow.errors import UserError
+from salesflow.reports import Report
+from salesflow.reports.board import CARD_COLUMNS
+from salesflow.reports.board import board as board_report
+from salesflow.reports.forecast import GROUPS
+from salesflow.reports.forecast import forecast as forecast_report
+from salesflow.reports.funnel import funnel as funnel_report
+from salesflow.reports.losses import losses as losses_report
+from salesflow.reports.stalled import stalled as stalled_report
+from salesflow.reports.workload import workload as workload_report
+from salesflow.values import parse_date
+
+app = typer.Typer(no_args_is_help=True, help="Reports on the pipeline.")
+PipelineArg = Annotated[str | None, typer.Argument(help="Pipeline id (default: the only one).")]
+
+
+@app.command()
+def board(
+    ctx: typer.Context,
+    pipeline: PipelineArg = None,
+    cards: Annotated[int, typer.Option(min=0, help="Deals shown per stage.")] = 5,
+    output: OutputFormat = Format.table,
+    as_json: AsJson = False,
+) -> None:
+    """One column per stage: how many deals, their amount, and the biggest ones.
+
+    Example: salesflow pipeline board cours-essai
+    """
+    store = ctx.obj.store()
+    report = board_report(store, pipeline, cards)
+    output = chosen(output, as_json)
+    if output is Format.json:
+        typer.echo(to_json(report.rows))
+    elif output is Format.table:
+        _print_board(report, store.project)
+    else:
+        rows = [
+            {**card, "stage": stage["name"]} for stage in report.rows for card in stage["cards"]
+        ]
+        emit_rows(rows, report.columns[:1] + CARD_COLUMNS, output, store.project, report.title)
+
+
+def _print_board(report: Report, project) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=report.title, title_justify="left", expand=True, show_lines=False)
+    for stage in report.rows:
+        amount = cell(stage["amount"], "money", project)
+        table.add_column(f"{stage['name']}\n{stage['count']} · {amount}", ratio=1)
+    cells = []
+    for stage in report.rows:
+        lines = []
+        for card in stage["cards"]:
+            mark = " [bold red]⚠[/]" if card["stalled"] else ""
+            lines.append(
+                f"[bold]{card['title']}[/]{mark}\n{card['contact'] or ''}\n"
+                f"{card['owner'] or '—'} · {cell(card['amount'], 'money', project) or '—'}"
+                f" · {card['days_in_stage']}d\n"
+            )
+        hidden = stage["count"] - len(stage["cards"])
+        if hidden > 0:
+            lines.append(f"[dim]+ {hidden} more[/]")
+        cells.append("\n".join(lines))
+    table.add_row(*cells)
+    Console().print(table)
+
+
+@app.command()
+def funnel(
+    ctx: typer.Context,
+    pipeline: PipelineArg = None,
+    since: Annotated[str | None, typer.Option(help="Only deals created since this date.")] = None,
+    output: OutputFormat = Format.table,
+    as_json: AsJson = False,
+) -> None:
+    """How many deals reached each stage, how many went on, and the median days in it.
+
+    Example: salesflow pipeline funnel --since 2026-09-01
+    """
+    store = ctx.obj.store()
+    day = None
+    if since:
+        try:
+            day = parse_date(since, store.project.locale)
+        except ValueError as error:
+            raise UserError(f"--since: {error}") from None
+    emit_report(funnel_report(store, pipeline, day), chosen(output, as_json), store.project)
+
+
+@app.command()
+def forecast(
+    ctx: typer.Context,
+    by: Annotated[str, typer.Option(help="month (expected close) or owner.")] = "month",
+    pipeline: Annotated[str | None, typer.Option(help="Only this pipeline.")] = None,
+    output: OutputFormat = Format.table,
+    as_json: AsJson = False,
+) -> None:
+    """Open deals' amount × probability by expected close month (or owner), and won so far.
+
+    Example: salesflow pipeline forecast --by owner
+    """
+    if by not in GROUPS:
+        raise typer.BadParameter(f"'{by}' is not one of: {', '.join(GROUPS)}", param_hint="--by")
+    store = ctx.obj.store()
+    emit_report(forecast_report(store, by, pipeline), chosen(output, as_json), store.project)
+
+
+@app.command()
+def stalled(
+    ctx: typer.Context,
+    pipeline: PipelineArg = None,
+    output: OutputFormat = Format.table,
+    as_json: AsJson = False,
+) -> None:
+    """Deals that outstayed their stage's rot_after, most overdue first.
+
+    Example: salesflow pipeline stalled --format markdown
+    """
+    store = ctx.obj.store()
+    emit_report(stalled_report(store, pipeline), chosen(output, as_json), store.project)
+
+
+@app.command()
+def workload(ctx: typer.Context, output: OutputFormat = Format.table, as_json: AsJson = False):
+    """Per team member: open deals, weighted amount, open and overdue tasks.
+
+    Example: salesflow pipeline workload
+    """
+    store = ctx.obj.store()
+    emit_report(workload_report(store), chosen(output, as_json), store.project)
+
+
+@app.command()
+def losses(
+    ctx: typer.Context,
+    pipeline: PipelineArg = None,
+    output: OutputFormat = Format.table,
+    as_json: AsJson = False,
+) -> None:
+    """Lost deals by the stage they were lost from and the reason.
+
+    Example: salesflow pipeline losses --json
+    """
+    store = ctx.obj.store()
+    emit_report(losses_report(store, pipeline), chosen(output, as_json), store.project)

@@ -1,0 +1,188 @@
+"""Rendering data for people and programs: rich tables, JSON, CSV for spreadsheets, Markdown."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+import typer
+
+from salesflow.config.model import Project
+from salesflow.reports import Column, Report
+
+
+class Format(StrEnum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+    markdown = "markdown"
+
+
+FORMAT_HELP = "table, json, csv (for spreadsheets) or markdown."
+
+
+def chosen(output: Format, as_json: bool) -> Format:
+    return Format.json if as_json else output
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    raise TypeError(f"cannot write {type(value).__name__} as JSON")
+
+
+def to_json(data: Any) -> str:
+    return json.dumps(data, default=_json_default, ensure_ascii=False, indent=2)
+
+
+def cell(value: Any, kind: str, project: Project) -> str:
+    """A value as a person reads it, in the project's locale."""
+    from babel import dates, numbers
+
+    if value is None or value == "":
+        return ""
+    if isinstance(value, bool) and kind != "bool":
+        return "yes" if value else "no"
+    if kind == "money":
+        return numbers.format_currency(value, project.currency, locale=project.locale)
+    if kind == "percent":
+        return numbers.format_percent(value, "#,##0.0 %", locale=project.locale)
+    if kind == "bool":
+        return "⚠ yes" if value else ""
+    if kind == "days":
+        return numbers.format_decimal(value, "#,##0.0", locale=project.locale)
+    if kind == "datetime":
+        moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+        return dates.format_datetime(
+            moment, "short", tzinfo=project.timezone, locale=project.locale
+        )
+    if kind == "date":
+        day = date.fromisoformat(value) if isinstance(value, str) else value
+        return dates.format_date(day, "short", locale=project.locale)
+    if isinstance(value, list):
+        return ", ".join(str(item) for item in value)
+    return str(value)
+
+
+def emit_rows(
+    rows: list[dict],
+    columns: list[Column],
+    output: Format,
+    project: Project,
+    title: str | None = None,
+    totals: dict | None = None,
+    notes: Iterable[str] = (),
+) -> None:
+    """Print rows (dicts) in the chosen format; JSON gives every key, the others the columns."""
+    if output is Format.json:
+        typer.echo(to_json(rows))
+    elif output is Format.csv:
+        typer.echo(to_csv(rows + ([totals] if totals else []), columns, project), nl=False)
+    elif output is Format.markdown:
+        typer.echo(to_markdown(rows, columns, project, title, totals))
+    else:
+        print_table(rows, columns, project, title, totals, notes)
+
+
+def emit_report(report: Report, output: Format, project: Project) -> None:
+    if output is Format.json:
+        typer.echo(
+            to_json(
+                {"rows": report.rows, "totals": report.totals} if report.totals else report.rows
+            )
+        )
+        return
+    emit_rows(
+        report.rows, report.columns, output, project, report.title, report.totals, report.notes
+    )
+
+
+def print_table(rows, columns, project, title=None, totals=None, notes=()) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left", show_footer=bool(totals))
+    for column in columns:
+        numeric = column.kind in ("int", "money", "percent", "days")
+        footer = cell(totals.get(column.key), column.kind, project) if totals else ""
+        justify = "right" if numeric else "left"
+        table.add_column(column.label, justify=justify, footer=footer, no_wrap=numeric)
+    for row in rows:
+        table.add_row(*(cell(row.get(c.key), c.kind, project) for c in columns))
+    console = Console()
+    console.print(table)
+    for note in notes:
+        console.print(f"[dim]{note}[/dim]")
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def to_csv(rows: list[dict], columns: list[Column], project: Project) -> str:
+    """CSV that Excel and Google Sheets open cleanly: a UTF-8 BOM, the locale's list separator
+    and decimal mark, and text cells that could run as formulas neutralised with a quote."""
+    from babel.numbers import get_decimal_symbol
+
+    decimal_mark = get_decimal_symbol(project.locale)
+    buffer = io.StringIO()
+    writer = csv.writer(
+        buffer, delimiter=";" if decimal_mark == "," else ",", lineterminator="\r\n"
+    )
+    writer.writerow([column.label for column in columns])
+    for row in rows:
+        writer.writerow([_csv_cell(row.get(c.key), decimal_mark) for c in columns])
+    return "\ufeff" + buffer.getvalue()
+
+
+def _csv_cell(value: Any, decimal_mark: str) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else ""
+    if isinstance(value, int | float | Decimal):
+        return str(value).replace(".", decimal_mark)
+    if isinstance(value, list):
+        value = ", ".join(str(item) for item in value)
+    text = str(value)
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+def to_markdown(rows, columns, project, title=None, totals=None) -> str:
+    def line(values):
+        return "| " + " | ".join(v.replace("|", "\\|").replace("\n", " ") for v in values) + " |"
+
+    numeric = ("int", "money", "percent", "days")
+    lines = [f"## {title}", ""] if title else []
+    lines.append(line([c.label for c in columns]))
+    lines.append("|" + "|".join("---:" if c.kind in numeric else "---" for c in columns) + "|")
+    for row in rows + ([totals] if totals else []):
+        lines.append(line([cell(row.get(c.key), c.kind, project) for c in columns]))
+    return "\n".join(lines)
+
+
+RECORD_KINDS = {
+    "amount": "money",
+    "expected_close": "date",
+    **dict.fromkeys(
+        ("created_at", "updated_at", "stage_entered_at", "closed_at", "unsubscribed_at",
+         "due_at", "done_at"),
+        "datetime",
+    ),
+}  # fmt: skip
+
+
+def print_record(record: dict, project: Project) -> None:
+    """One object as `key  value` lines, values in the project's locale."""
+    width = max(len(key) for key in record)
+    for key, value in record.items():
+        if isinstance(value, list) and value and isinstance(value[0], dict):
+            continue
+        typer.echo(f"{key.ljust(width)}  {cell(value, RECORD_KINDS.get(key, 'text'), project)}")

@@ -1,0 +1,25 @@
+"""Pipeline reports, computed in SQL: plain data that the CLI renders and templates use."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column of a report: `kind` says how to show it (text, int, money, percent, days,
+    date, datetime)."""
+
+    key: str
+    label: str
+    kind: str = "text"
+
+
+@dataclass
+class Report:
+    title: str
+    columns: list[Column]
+    rows: list[dict[str, Any]]
+    totals: dict[str, Any] | None = None
+    notes: list[str] = field(default_factory=list)

@@ -1,0 +1,65 @@
+"""The forecast: open deals' amount × probability by expected close month (or owner), and
+what was won so far."""
+
+from __future__ import annotations
+
+from salesflow.reports import Column, Report
+from salesflow.store.session import Store
+from salesflow.store.stages import stages_cte
+from salesflow.values import from_minor, weighted_amount
+
+GROUPS = {
+    "month": ("strftime('%Y-%m', d.{date})", "month"),
+    "owner": ("d.owner", "owner"),
+}
+
+
+def forecast(store: Store, by: str = "month", pipeline_id: str | None = None) -> Report:
+    expression, label = GROUPS[by]
+    cte, params = stages_cte(store.project)
+    where, extra = (" AND d.pipeline = ?", [pipeline_id]) if pipeline_id else ("", [])
+    open_rows = store.conn.execute(
+        f"WITH {cte} SELECT {expression.format(date='expected_close')} AS grp,"
+        " count(*) AS deals, coalesce(sum(d.amount), 0) AS amount,"
+        " coalesce(sum(d.amount * coalesce(d.probability, s.probability)), 0) AS weighted"
+        " FROM deals d JOIN stages s ON s.pipeline = d.pipeline AND s.stage = d.stage"
+        f" WHERE d.status = 'open'{where} GROUP BY grp",
+        (*params, *extra),
+    ).fetchall()
+    won_rows = store.conn.execute(
+        f"SELECT {expression.format(date='closed_at')} AS grp, coalesce(sum(d.amount), 0) AS won"
+        f" FROM deals d WHERE d.status = 'won'{where} GROUP BY grp",
+        extra,
+    ).fetchall()
+    currency = store.project.currency
+    groups: dict = {}
+    for row in open_rows:
+        groups[row["grp"]] = {
+            label: row["grp"],
+            "deals": row["deals"],
+            "amount": from_minor(row["amount"], currency),
+            "weighted": weighted_amount(row["weighted"], currency),
+            "won": from_minor(0, currency),
+        }
+    for row in won_rows:
+        entry = groups.setdefault(
+            row["grp"],
+            {
+                label: row["grp"], "deals": 0, "amount": from_minor(0, currency),
+                "weighted": from_minor(0, currency),
+            },
+        )  # fmt: skip
+        entry["won"] = from_minor(row["won"], currency)
+    rows = sorted(groups.values(), key=lambda r: (r[label] is None, r[label] or ""))
+    totals = {label: "total", "deals": sum(r["deals"] for r in rows)}
+    for key in ("amount", "weighted", "won"):
+        totals[key] = sum((r[key] for r in rows), from_minor(0, currency))
+    columns = [
+        Column(label, "expected close" if by == "month" else "owner"),
+        Column("deals", "open deals", "int"),
+        Column("amount", "amount", "money"),
+        Column("weighted", "weighted", "money"),
+        Column("won", "won", "money"),
+    ]
+    notes = [] if by == "owner" else ["won amounts are by month of closing"]
+    return Report(f"Forecast by {by}", columns, rows, totals, notes)

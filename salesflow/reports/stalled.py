@@ -1,0 +1,66 @@
+"""Stalled deals: open deals that outstayed their stage's `rot_after`, most overdue first."""
+
+from __future__ import annotations
+
+from salesflow.reports import Column, Report
+from salesflow.store.session import Store
+from salesflow.values import from_minor, stored_instant
+
+COLUMNS = [
+    Column("id", "#", "int"),
+    Column("title", "deal"),
+    Column("contact", "contact"),
+    Column("stage_name", "stage"),
+    Column("days_in_stage", "days", "int"),
+    Column("days_overdue", "overdue", "int"),
+    Column("owner", "owner"),
+    Column("next_step", "next step"),
+    Column("amount", "amount", "money"),
+]
+
+
+def stalled_rows(store: Store, pipeline_id: str | None = None):
+    """The stalled deals as rows, found by index: per stage, entered before now − rot_after."""
+    limits, params = [], []
+    for pipeline in store.project.pipelines.values():
+        if pipeline_id and pipeline.id != pipeline_id:
+            continue
+        for stage in pipeline.stages:
+            if stage.rot_after and not stage.outcome:
+                limits.append("(?, ?, ?, ?, ?)")
+                threshold = stored_instant(store.now - stage.rot_after)
+                rot_days = stage.rot_after.total_seconds() / 86400
+                params += [pipeline.id, stage.id, stage.name, threshold, rot_days]
+    if not limits:
+        return []
+    return store.conn.execute(
+        f"WITH limits(pipeline, stage, name, threshold, rot_days) AS (VALUES {', '.join(limits)})"
+        " SELECT d.*, c.email AS contact_email, l.name AS stage_name, l.rot_days,"
+        " (julianday(?) - julianday(d.stage_entered_at)) AS days"
+        " FROM limits l JOIN deals d ON d.status = 'open' AND d.pipeline = l.pipeline"
+        " AND d.stage = l.stage AND d.stage_entered_at < l.threshold"
+        " LEFT JOIN contacts c ON c.id = d.contact_id"
+        " ORDER BY julianday(l.threshold) - julianday(d.stage_entered_at) DESC, d.id",
+        (*params, store.stamp),
+    ).fetchall()
+
+
+def stalled(store: Store, pipeline_id: str | None = None) -> Report:
+    currency = store.project.currency
+    rows = [
+        {
+            "id": row["id"],
+            "title": row["title"],
+            "contact": row["contact_email"],
+            "pipeline": row["pipeline"],
+            "stage": row["stage"],
+            "stage_name": row["stage_name"],
+            "days_in_stage": int(row["days"]),
+            "days_overdue": int(row["days"] - row["rot_days"]),
+            "owner": row["owner"],
+            "next_step": row["next_step"],
+            "amount": from_minor(row["amount"], currency),
+        }
+        for row in stalled_rows(store, pipeline_id)
+    ]
+    return Report("Stalled deals", COLUMNS, rows)

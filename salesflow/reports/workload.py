@@ -1,0 +1,57 @@
+"""Workload: per team member, open deals and their weighted amount, open and overdue tasks."""
+
+from __future__ import annotations
+
+from salesflow.reports import Column, Report
+from salesflow.store.session import Store
+from salesflow.store.stages import stages_cte
+from salesflow.values import from_minor, weighted_amount
+
+COLUMNS = [
+    Column("owner", "owner"),
+    Column("name", "name"),
+    Column("open_deals", "deals", "int"),
+    Column("amount", "amount", "money"),
+    Column("weighted", "weighted", "money"),
+    Column("open_tasks", "tasks", "int"),
+    Column("overdue_tasks", "overdue", "int"),
+]
+
+
+def workload(store: Store) -> Report:
+    cte, params = stages_cte(store.project)
+    deal_rows = store.conn.execute(
+        f"WITH {cte} SELECT d.owner, count(*) AS deals, coalesce(sum(d.amount), 0) AS amount,"
+        " coalesce(sum(d.amount * coalesce(d.probability, s.probability)), 0) AS weighted"
+        " FROM deals d JOIN stages s ON s.pipeline = d.pipeline AND s.stage = d.stage"
+        " WHERE d.status = 'open' GROUP BY d.owner",
+        params,
+    ).fetchall()
+    task_rows = store.conn.execute(
+        "SELECT assignee, count(*) AS open, coalesce(sum(due_at < ?), 0) AS overdue"
+        " FROM tasks WHERE done_at IS NULL GROUP BY assignee",
+        (store.stamp,),
+    ).fetchall()
+    currency = store.project.currency
+    members = {member.id: member.name for member in store.project.team.values()}
+    people = list(members) + sorted(
+        {row[0] for row in [*deal_rows, *task_rows] if row[0] not in members},
+        key=lambda owner: (owner is None, owner or ""),
+    )
+    deals_by = {row["owner"]: row for row in deal_rows}
+    tasks_by = {row["assignee"]: row for row in task_rows}
+    rows = []
+    for owner in people:
+        deal, task = deals_by.get(owner), tasks_by.get(owner)
+        rows.append(
+            {
+                "owner": owner,
+                "name": members.get(owner, "(nobody)" if owner is None else owner),
+                "open_deals": deal["deals"] if deal else 0,
+                "amount": from_minor(deal["amount"] if deal else 0, currency),
+                "weighted": weighted_amount(deal["weighted"] if deal else 0, currency),
+                "open_tasks": task["open"] if task else 0,
+                "overdue_tasks": task["overdue"] if task else 0,
+            }
+        )
+    return Report("Workload", COLUMNS, rows)

@@ -1,0 +1,217 @@
+"""Contacts: one per email address (case-insensitive), with custom fields as JSON."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Any
+
+from salesflow.errors import UserError, did_you_mean
+from salesflow.store.session import Store
+from salesflow.values import coerce_field, normalise_email, read_instant
+
+TEXT_FIELDS = ("first_name", "last_name", "phone", "company", "owner", "source")
+
+
+def find(store: Store, reference: str | int) -> sqlite3.Row | None:
+    """A contact by id or by email (any case)."""
+    text = str(reference).strip()
+    if text.isdigit():
+        return store.conn.execute("SELECT * FROM contacts WHERE id = ?", (int(text),)).fetchone()
+    email = text.lower()
+    return store.conn.execute("SELECT * FROM contacts WHERE email = ?", (email,)).fetchone()
+
+
+def get(store: Store, reference: str | int) -> sqlite3.Row:
+    contact = find(store, reference)
+    if contact is None:
+        raise UserError(f"no contact '{reference}' (see `salesflow contacts list`)")
+    return contact
+
+
+def check_owner(store: Store, owner: str | None) -> None:
+    team = store.project.team
+    if owner and owner not in team:
+        raise UserError(f"'{owner}' is not a team member{did_you_mean(owner, list(team))}")
+
+
+def clean_fields(store: Store, fields: dict[str, Any], kind: str = "contact") -> dict[str, Any]:
+    """Declared custom fields, each checked and converted to its type."""
+    project = store.project
+    declared = project.contact_fields if kind == "contact" else project.deal_fields
+    cleaned = {}
+    for name, value in fields.items():
+        spec = declared.get(name)
+        if spec is None:
+            hint = did_you_mean(name, list(declared))
+            raise UserError(f"'{name}' is not a custom {kind} field in salesflow.yaml{hint}")
+        try:
+            cleaned[name] = coerce_field(
+                spec.type, spec.options, value, project.locale, project.timezone
+            )
+        except ValueError as error:
+            raise UserError(f"{kind} field {name}: {error}") from None
+    return cleaned
+
+
+def add(
+    store: Store,
+    email: str,
+    values: dict[str, str | None],
+    tags: list[str] = (),
+    fields: dict[str, Any] | None = None,
+    by: str = "cli",
+) -> sqlite3.Row:
+    """Create a contact; an existing email is an error (use update)."""
+    try:
+        email = normalise_email(email)
+    except ValueError as error:
+        raise UserError(str(error)) from None
+    if find(store, email):
+        raise UserError(f"a contact with email {email} exists; use `salesflow contacts update`")
+    contact, _, _ = upsert(store, email, values, tags, fields or {}, by)
+    return contact
+
+
+def upsert(
+    store: Store,
+    email: str,
+    values: dict[str, str | None],
+    tags: list[str] | tuple[str, ...] = (),
+    fields: dict[str, Any] | None = None,
+    by: str = "cli",
+) -> tuple[sqlite3.Row, bool, list[str]]:
+    """Create the contact, or fill in the non-empty values given: an empty value never erases.
+
+    Returns (contact, created, changed field names) and records contact.created/updated.
+    """
+    check_owner(store, values.get("owner"))
+    fields = clean_fields(store, fields or {})
+    existing = find(store, email)
+    if existing is None:
+        return _insert(store, email, values, list(tags), fields, by), True, []
+    changed = update(store, existing, values, tags, fields, by)
+    return get(store, existing["id"]), False, changed
+
+
+def _insert(store: Store, email: str, values: dict, tags: list, fields: dict, by: str):
+    row = {name: _text(values.get(name)) for name in TEXT_FIELDS}
+    cursor = store.conn.execute(
+        "INSERT INTO contacts (email, first_name, last_name, phone, company, owner, source,"
+        " tags, fields, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            email, *row.values(), json.dumps(sorted(set(tags)), ensure_ascii=False),
+            json.dumps(_present(fields), ensure_ascii=False), store.stamp, store.stamp,
+        ),
+    )  # fmt: skip
+    data = {"email": email, "source": row["source"], "by": by}
+    store.record_event("contact.created", "contact", cursor.lastrowid, data)
+    return get(store, cursor.lastrowid)
+
+
+def update(
+    store: Store,
+    contact: sqlite3.Row,
+    values: dict[str, str | None],
+    tags: list[str] | tuple[str, ...] = (),
+    fields: dict[str, Any] | None = None,
+    by: str = "cli",
+) -> list[str]:
+    """Set the non-empty values that differ; add tags. Returns what changed (and records
+    contact.updated with it)."""
+    check_owner(store, values.get("owner"))
+    changes = {
+        name: _text(value)
+        for name, value in values.items()
+        if _text(value) is not None and _text(value) != contact[name]
+    }
+    old_tags = json.loads(contact["tags"])
+    new_tags = sorted(set(old_tags) | set(tags))
+    old_fields = json.loads(contact["fields"])
+    merged = {**old_fields, **_present(clean_fields(store, fields or {}))}
+    changed = sorted(changes) + (["tags"] if new_tags != old_tags else [])
+    changed += sorted(name for name in merged if merged[name] != old_fields.get(name))
+    if not changed:
+        return []
+    assignments = ", ".join(f"{name} = ?" for name in changes)
+    store.conn.execute(
+        f"UPDATE contacts SET {assignments}{', ' if changes else ''}"
+        "tags = ?, fields = ?, updated_at = ? WHERE id = ?",
+        (
+            *changes.values(), json.dumps(new_tags, ensure_ascii=False),
+            json.dumps(merged, ensure_ascii=False), store.stamp, contact["id"],
+        ),
+    )  # fmt: skip
+    data = {"email": contact["email"], "changed": changed, "by": by}
+    store.record_event("contact.updated", "contact", contact["id"], data)
+    return changed
+
+
+def unsubscribe(store: Store, reference: str) -> sqlite3.Row:
+    """Mark the contact as unsubscribed: workflows send them no more email."""
+    contact = get(store, reference)
+    if contact["unsubscribed_at"] is None:
+        store.conn.execute(
+            "UPDATE contacts SET unsubscribed_at = ?, updated_at = ? WHERE id = ?",
+            (store.stamp, store.stamp, contact["id"]),
+        )
+        data = {"email": contact["email"], "changed": ["unsubscribed_at"], "by": "cli"}
+        store.record_event("contact.updated", "contact", contact["id"], data)
+    return get(store, contact["id"])
+
+
+def search(
+    store: Store,
+    owner: str | None = None,
+    tag: str | None = None,
+    text: str | None = None,
+    limit: int | None = None,
+) -> list[sqlite3.Row]:
+    """Contacts, newest first, filtered by owner, tag and a text found in email/names/company."""
+    clauses, params = [], []
+    if owner:
+        clauses.append("owner = ?")
+        params.append(owner)
+    if tag:
+        clauses.append("EXISTS (SELECT 1 FROM json_each(contacts.tags) WHERE value = ?)")
+        params.append(tag)
+    if text:
+        clauses.append("(email LIKE ? OR first_name LIKE ? OR last_name LIKE ? OR company LIKE ?)")
+        params += [f"%{text}%"] * 4
+    where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+    limit_sql = f" LIMIT {int(limit)}" if limit else ""
+    return store.conn.execute(
+        f"SELECT * FROM contacts{where} ORDER BY id DESC{limit_sql}", params
+    ).fetchall()
+
+
+def public(contact: sqlite3.Row, store: Store) -> dict[str, Any]:
+    """The contact as commands print it and templates see it: custom fields flattened in."""
+    zone = store.project.timezone
+    data = {
+        "id": contact["id"],
+        "email": contact["email"],
+        **{name: contact[name] for name in TEXT_FIELDS},
+        "tags": json.loads(contact["tags"]),
+        "unsubscribed_at": _iso(read_instant(contact["unsubscribed_at"], zone)),
+        "created_at": _iso(read_instant(contact["created_at"], zone)),
+        "updated_at": _iso(read_instant(contact["updated_at"], zone)),
+    }
+    fields = json.loads(contact["fields"])
+    data.update({name: fields.get(name) for name in store.project.contact_fields})
+    return data
+
+
+def _iso(moment) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def _text(value) -> str | None:
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def _present(fields: dict) -> dict:
+    return {name: value for name, value in fields.items() if value is not None}

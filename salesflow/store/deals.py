@@ -1,0 +1,288 @@
+"""Deals in pipelines, and the history of every stage change."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import datetime
+from typing import Any
+
+from salesflow.config.model import Pipeline, Stage
+from salesflow.errors import UserError, did_you_mean
+from salesflow.store import contacts
+from salesflow.store.session import Store
+from salesflow.values import from_minor, parse_amount, parse_date, read_instant, to_minor
+
+
+class ReasonRequired(UserError):
+    """Moving to a lost stage of this pipeline needs a reason."""
+
+
+def pipeline(store: Store, pipeline_id: str | None) -> Pipeline:
+    """The named pipeline, or the project's only one when none is named."""
+    pipelines = store.project.pipelines
+    if pipeline_id is None:
+        if len(pipelines) == 1:
+            return next(iter(pipelines.values()))
+        raise UserError(f"name a pipeline: {', '.join(pipelines)}")
+    if pipeline_id not in pipelines:
+        raise UserError(f"no pipeline '{pipeline_id}'{did_you_mean(pipeline_id, list(pipelines))}")
+    return pipelines[pipeline_id]
+
+
+def stage(of: Pipeline, stage_id: str) -> Stage:
+    found = of.stage(stage_id)
+    if found is None:
+        stages = [s.id for s in of.stages]
+        raise UserError(
+            f"'{stage_id}' is not a stage of pipeline '{of.id}'{did_you_mean(stage_id, stages)};"
+            f" its stages: {', '.join(stages)}"
+        )
+    return found
+
+
+def status_of(target: Stage) -> str:
+    return target.outcome or "open"
+
+
+def get(store: Store, deal_id: int | str) -> sqlite3.Row:
+    row = None
+    if str(deal_id).isdigit():
+        row = store.conn.execute("SELECT * FROM deals WHERE id = ?", (int(deal_id),)).fetchone()
+    if row is None:
+        raise UserError(f"no deal #{deal_id} (see `salesflow deals list`)")
+    return row
+
+
+def open_deal(store: Store, contact_id: int, pipeline_id: str) -> sqlite3.Row | None:
+    return store.conn.execute(
+        "SELECT * FROM deals WHERE contact_id = ? AND pipeline = ? AND status = 'open'",
+        (contact_id, pipeline_id),
+    ).fetchone()
+
+
+def add(
+    store: Store,
+    title: str,
+    contact: str | int | None,
+    pipeline_id: str | None,
+    stage_id: str | None,
+    values: dict[str, Any] | None = None,
+    by: str = "cli",
+) -> sqlite3.Row:
+    """Open a deal (values: amount, owner, expected_close, next_step, probability, fields)."""
+    of = pipeline(store, pipeline_id)
+    target = stage(of, stage_id) if stage_id else of.stages[0]
+    person = contacts.get(store, contact) if contact is not None else None
+    columns = _columns(store, values or {})
+    columns.setdefault("owner", person["owner"] if person else None)
+    closed_at = store.stamp if target.outcome else None
+    cursor = store.conn.execute(
+        "INSERT INTO deals (pipeline, stage, status, title, contact_id, currency, created_at,"
+        " stage_entered_at, closed_at, fields, owner, amount, expected_close, next_step,"
+        " probability) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            of.id, target.id, status_of(target), title, person["id"] if person else None,
+            store.project.currency, store.stamp, store.stamp, closed_at,
+            json.dumps(columns.pop("fields", {}), ensure_ascii=False), columns.get("owner"),
+            columns.get("amount"), columns.get("expected_close"), columns.get("next_step"),
+            columns.get("probability"),
+        ),
+    )  # fmt: skip
+    deal_id = cursor.lastrowid
+    _history(store, deal_id, None, target.id, by)
+    data = {"pipeline": of.id, "stage": target.id, "by": by}
+    store.record_event("deal.created", "deal", deal_id, data)
+    return get(store, deal_id)
+
+
+def _columns(store: Store, values: dict[str, Any]) -> dict[str, Any]:
+    """Deal columns from values as people give them, checked."""
+    project = store.project
+    columns: dict[str, Any] = {}
+    for name, value in values.items():
+        if value is None or value == "":
+            continue
+        if name == "amount":
+            try:
+                columns["amount"] = to_minor(parse_amount(value, project.locale), project.currency)
+            except ValueError as error:
+                raise UserError(str(error)) from None
+        elif name == "expected_close":
+            try:
+                columns[name] = parse_date(str(value), project.locale).isoformat()
+            except ValueError as error:
+                raise UserError(f"expected close: {error}") from None
+        elif name == "owner":
+            contacts.check_owner(store, value)
+            columns[name] = value
+        elif name == "probability":
+            if not 0 <= int(value) <= 100:
+                raise UserError(f"probability {value} is not between 0 and 100")
+            columns[name] = int(value)
+        elif name == "fields":
+            columns[name] = contacts.clean_fields(store, value, "deal")
+        else:
+            columns[name] = str(value).strip()
+    return columns
+
+
+def update(store: Store, deal: sqlite3.Row, values: dict[str, Any], by: str = "cli") -> list[str]:
+    """Change the deal's values; returns the names of the fields that changed."""
+    columns = _columns(store, values)
+    if "fields" in columns:
+        old = json.loads(deal["fields"])
+        merged = {**old, **{k: v for k, v in columns.pop("fields").items() if v is not None}}
+        if merged != old:
+            columns["fields"] = json.dumps(merged, ensure_ascii=False)
+    changes = {name: value for name, value in columns.items() if deal[name] != value}
+    if changes:
+        assignments = ", ".join(f"{name} = ?" for name in changes)
+        store.conn.execute(
+            f"UPDATE deals SET {assignments} WHERE id = ?", (*changes.values(), deal["id"])
+        )
+    return sorted(changes)
+
+
+def move(
+    store: Store,
+    deal: sqlite3.Row,
+    stage_id: str,
+    reason: str | None = None,
+    reopen: bool = False,
+    by: str = "cli",
+) -> sqlite3.Row:
+    """Move a deal to another stage of its pipeline, keeping the history.
+
+    A closed deal moves only with `reopen`; a lost stage may require a reason."""
+    of = pipeline(store, deal["pipeline"])
+    target = stage(of, stage_id)
+    if target.id == deal["stage"]:
+        return deal
+    if deal["status"] != "open" and not reopen:
+        raise UserError(
+            f"deal #{deal['id']} is {deal['status']}; pass --reopen to move it out of"
+            f" '{deal['stage']}'"
+        )
+    reason = (reason or "").strip() or None
+    if target.outcome == "lost" and of.require_lost_reason and not reason:
+        raise ReasonRequired(
+            f"pipeline '{of.id}' needs a reason to move a deal to '{target.id}': pass --reason"
+        )
+    store.conn.execute(
+        "UPDATE deals SET stage = ?, status = ?, stage_entered_at = ?, closed_at = ?,"
+        " lost_reason = ? WHERE id = ?",
+        (
+            target.id, status_of(target), store.stamp,
+            store.stamp if target.outcome else None,
+            reason if target.outcome == "lost" else None, deal["id"],
+        ),
+    )  # fmt: skip
+    _history(store, deal["id"], deal["stage"], target.id, by)
+    data = {"pipeline": of.id, "from": deal["stage"], "to": target.id, "by": by}
+    store.record_event("deal.stage_changed", "deal", deal["id"], data)
+    return get(store, deal["id"])
+
+
+def close(store: Store, deal: sqlite3.Row, outcome: str, reason: str | None, by: str = "cli"):
+    """Move the deal to its pipeline's (first) won or lost stage."""
+    of = pipeline(store, deal["pipeline"])
+    target = next((s for s in of.stages if s.outcome == outcome), None)
+    if target is None:
+        raise UserError(f"pipeline '{of.id}' has no {outcome} stage")
+    return move(store, deal, target.id, reason, by=by)
+
+
+def _history(store: Store, deal_id: int, source: str | None, target: str, by: str) -> None:
+    store.conn.execute(
+        "INSERT INTO stage_history (deal_id, from_stage, to_stage, at, by) VALUES (?, ?, ?, ?, ?)",
+        (deal_id, source, target, store.stamp, by),
+    )
+
+
+def history(store: Store, deal_id: int) -> list[sqlite3.Row]:
+    return store.conn.execute(
+        "SELECT * FROM stage_history WHERE deal_id = ? ORDER BY at, id", (deal_id,)
+    ).fetchall()
+
+
+def search(
+    store: Store,
+    pipeline_id: str | None = None,
+    stage_id: str | None = None,
+    owner: str | None = None,
+    status: str | None = None,
+    contact: str | None = None,
+) -> list[sqlite3.Row]:
+    """Deals with their contact's email, newest first."""
+    clauses, params = [], []
+    for column, value in (
+        ("d.pipeline", pipeline_id), ("d.stage", stage_id), ("d.owner", owner),
+        ("d.status", status),
+    ):  # fmt: skip
+        if value:
+            clauses.append(f"{column} = ?")
+            params.append(value)
+    if contact:
+        clauses.append("d.contact_id = ?")
+        params.append(contacts.get(store, contact)["id"])
+    where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+    return store.conn.execute(
+        "SELECT d.*, c.email AS contact_email FROM deals d"
+        f" LEFT JOIN contacts c ON c.id = d.contact_id{where} ORDER BY d.id DESC",
+        params,
+    ).fetchall()
+
+
+def with_contact(store: Store, deal: sqlite3.Row) -> sqlite3.Row:
+    return store.conn.execute(
+        "SELECT d.*, c.email AS contact_email FROM deals d"
+        " LEFT JOIN contacts c ON c.id = d.contact_id WHERE d.id = ?",
+        (deal["id"],),
+    ).fetchone()
+
+
+def is_stalled(stage_def: Stage | None, entered: datetime, now: datetime, status: str) -> bool:
+    rot = stage_def.rot_after if stage_def else None
+    return status == "open" and rot is not None and now - entered > rot
+
+
+def public(deal: sqlite3.Row, store: Store) -> dict[str, Any]:
+    """The deal as commands print it and templates see it."""
+    project, zone = store.project, store.project.timezone
+    of = project.pipelines.get(deal["pipeline"])
+    stage_def = of.stage(deal["stage"]) if of else None
+    entered = read_instant(deal["stage_entered_at"], zone)
+    probability = deal["probability"]
+    if probability is None and stage_def:
+        probability = stage_def.probability
+    keys = deal.keys()
+    data = {
+        "id": deal["id"],
+        "title": deal["title"],
+        "pipeline": deal["pipeline"],
+        "stage": deal["stage"],
+        "stage_name": stage_def.name if stage_def else deal["stage"],
+        "status": deal["status"],
+        "contact": deal["contact_email"] if "contact_email" in keys else None,
+        "contact_id": deal["contact_id"],
+        "owner": deal["owner"],
+        "amount": from_minor(deal["amount"], deal["currency"] or project.currency),
+        "currency": deal["currency"],
+        "probability": probability,
+        "created_at": read_instant(deal["created_at"], zone).isoformat(),
+        "expected_close": deal["expected_close"],
+        "closed_at": _iso(read_instant(deal["closed_at"], zone)),
+        "next_step": deal["next_step"],
+        "lost_reason": deal["lost_reason"],
+        "stage_entered_at": entered.isoformat(),
+        "days_in_stage": (store.now - entered).days,
+        "stalled": is_stalled(stage_def, entered, store.now, deal["status"]),
+    }
+    fields = json.loads(deal["fields"])
+    data.update({name: fields.get(name) for name in project.deal_fields})
+    return data
+
+
+def _iso(moment) -> str | None:
+    return moment.isoformat() if moment else None

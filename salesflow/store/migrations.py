@@ -1,0 +1,105 @@
+"""The database schema, as forward-only migrations numbered by SQLite's `user_version`.
+
+Never edit a migration that has shipped: add the next one. An old database opens with a newer
+salesflow and is upgraded in place, one transaction per migration, keeping every row.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+import sqlite_utils
+
+from salesflow.errors import UserError
+
+
+def _v1_contacts_deals_events(db: sqlite_utils.Database) -> None:
+    # Custom fields are one JSON column: they are declared in salesflow.yaml and change with
+    # it, so a new field needs no migration; json_extract() still reaches them in SQL.
+    db["contacts"].create(
+        {
+            "id": int, "email": str, "first_name": str, "last_name": str, "phone": str,
+            "company": str, "owner": str, "source": str, "tags": str, "fields": str,
+            "unsubscribed_at": str, "created_at": str, "updated_at": str,
+        },
+        pk="id", not_null={"email", "created_at", "updated_at"},
+        defaults={"tags": "[]", "fields": "{}"},
+    )  # fmt: skip
+    db["contacts"].create_index(["email"], unique=True)
+    db["deals"].create(
+        {
+            "id": int, "pipeline": str, "stage": str, "status": str, "title": str,
+            "contact_id": int, "owner": str, "amount": int, "currency": str,
+            "probability": int, "created_at": str, "expected_close": str, "closed_at": str,
+            "next_step": str, "lost_reason": str, "stage_entered_at": str, "fields": str,
+        },
+        pk="id",
+        not_null={"pipeline", "stage", "status", "title", "created_at", "stage_entered_at"},
+        defaults={"status": "open", "fields": "{}"},
+        foreign_keys=[("contact_id", "contacts", "id")],
+    )  # fmt: skip
+    db["stage_history"].create(
+        {"id": int, "deal_id": int, "from_stage": str, "to_stage": str, "at": str, "by": str},
+        pk="id", not_null={"deal_id", "to_stage", "at"},
+        foreign_keys=[("deal_id", "deals", "id")],
+    )  # fmt: skip
+    db["events"].create(
+        {
+            "id": int, "type": str, "key": str, "subject_type": str, "subject_id": int,
+            "data": str, "created_at": str, "processed_at": str,
+        },
+        pk="id", not_null={"type", "data", "created_at"}, defaults={"data": "{}"},
+    )  # fmt: skip
+    db["events"].create_index(["key"], unique=True)
+    db["deals"].create_index(["contact_id", "pipeline", "status"])
+    db["stage_history"].create_index(["deal_id", "at"])
+
+
+def _v2_tasks_and_report_indexes(db: sqlite_utils.Database) -> None:
+    db["tasks"].create(
+        {
+            "id": int, "title": str, "contact_id": int, "deal_id": int, "assignee": str,
+            "due_at": str, "done_at": str, "created_at": str, "created_by": str,
+        },
+        pk="id", not_null={"title", "created_at"},
+        foreign_keys=[("contact_id", "contacts", "id"), ("deal_id", "deals", "id")],
+    )  # fmt: skip
+    db["tasks"].create_index(["assignee", "done_at", "due_at"])
+    db["deals"].create_index(["status", "pipeline", "stage", "stage_entered_at"])
+    db["deals"].create_index(["owner", "status"])
+    db["stage_history"].create_index(["to_stage", "deal_id"])
+    db["contacts"].create_index(["owner"])
+    db["events"].create_index(["processed_at", "id"])
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
+    _v1_contacts_deals_events,
+    _v2_tasks_and_report_indexes,
+]
+
+
+def schema_version(connection: sqlite3.Connection) -> int:
+    return connection.execute("PRAGMA user_version").fetchone()[0]
+
+
+def migrate(connection: sqlite3.Connection, upto: int | None = None) -> None:
+    """Apply the migrations the database has not had yet (all of them, or up to `upto`)."""
+    target = len(MIGRATIONS) if upto is None else upto
+    current = schema_version(connection)
+    if current > len(MIGRATIONS):
+        raise UserError(
+            f"the database has schema version {current}, newer than this salesflow knows"
+            f" ({len(MIGRATIONS)}): upgrade salesflow"
+        )
+    db = sqlite_utils.Database(connection)
+    for version in range(current + 1, target + 1):
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            if schema_version(connection) < version:  # another process may have done it
+                MIGRATIONS[version - 1](db)
+                connection.execute(f"PRAGMA user_version = {version}")
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        connection.execute("COMMIT")

@@ -1,0 +1,40 @@
+"""A Store: the database connection, the project it belongs to, and the time it acts at."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime
+
+from salesflow.config.model import Project
+from salesflow.store.db import connect
+from salesflow.values import stored_instant
+
+
+@dataclass
+class Store:
+    conn: sqlite3.Connection
+    project: Project
+    now: datetime
+
+    @classmethod
+    def open(cls, project: Project, now: datetime) -> Store:
+        return cls(connect(project.database), project, now)
+
+    @property
+    def stamp(self) -> str:
+        """Now, as the store writes instants."""
+        return stored_instant(self.now)
+
+    def record_event(
+        self, kind: str, subject_type: str | None, subject_id: int | None, data: dict, key=None
+    ) -> int | None:
+        """Record an event for the workflows, in the caller's transaction; an event whose
+        idempotency key was seen before is ignored (None)."""
+        cursor = self.conn.execute(
+            "INSERT INTO events (type, key, subject_type, subject_id, data, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING",
+            (kind, key, subject_type, subject_id, json.dumps(data, ensure_ascii=False), self.stamp),
+        )
+        return cursor.lastrowid if cursor.rowcount else None

@@ -1,0 +1,150 @@
+"""Values as people type them — emails, amounts, dates — and as the store keeps them.
+
+Emails are stored lower-cased (matching is case-insensitive); money as integer minor units of
+the currency (never float); instants as UTC text `YYYY-MM-DDTHH:MM:SSZ`, which sorts as text
+and which SQLite's date functions read; dates as `YYYY-MM-DD`.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, tzinfo
+from decimal import Decimal, InvalidOperation
+
+# The WHATWG "valid e-mail address" grammar: under a µs a check, and what browsers accept.
+EMAIL = re.compile(
+    r"^[a-zA-Z0-9.!#$%&'*+/=?^_`{|}~-]+@[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?"
+    r"(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$"
+)
+_PLAIN_NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
+_SPACES = re.compile(r"[\s\u00a0\u202f']")
+STORED_INSTANT = "%Y-%m-%dT%H:%M:%SZ"
+
+
+def normalise_email(text: str) -> str:
+    """`  Julie.Martin@Example.ORG ` → `julie.martin@example.org`; ValueError if not an address."""
+    email = text.strip().lower()
+    if not EMAIL.match(email):
+        raise ValueError(f"'{text.strip()}' is not an email address")
+    return email
+
+
+def parse_amount(text: str | int | float | Decimal, locale: str) -> Decimal:
+    """`1200.50`, or the locale's own writing: `1 200,50` (any kind of space) in French."""
+    if isinstance(text, int | float | Decimal):
+        return Decimal(str(text))
+    cleaned = _SPACES.sub("", text.strip())
+    if _PLAIN_NUMBER.match(cleaned):
+        return Decimal(cleaned)
+    from babel.numbers import NumberFormatError, get_decimal_symbol, get_group_symbol
+
+    decimal_symbol = get_decimal_symbol(locale)
+    group = get_group_symbol(locale)
+    if group.strip():
+        cleaned = cleaned.replace(group, "")
+    try:
+        return Decimal(cleaned.replace(decimal_symbol, "."))
+    except (InvalidOperation, NumberFormatError):
+        raise ValueError(f"'{text}' is not an amount (e.g. 1200.50 or 1 200,50)") from None
+
+
+def to_minor(amount: Decimal, currency: str) -> int:
+    """Decimal major units → integer minor units (cents), rounded to the currency's digits."""
+    from babel.numbers import get_currency_precision
+
+    return int((amount * 10 ** get_currency_precision(currency)).to_integral_value())
+
+
+def from_minor(minor: int | None, currency: str) -> Decimal | None:
+    from babel.numbers import get_currency_precision
+
+    if minor is None:
+        return None
+    return Decimal(minor).scaleb(-get_currency_precision(currency))
+
+
+def weighted_amount(amount_times_percent: int, currency: str) -> Decimal:
+    """Σ amount × probability% (minor units × 100, summed in SQL) → major units."""
+    minor = (Decimal(amount_times_percent) / 100).quantize(Decimal(1))
+    return from_minor(int(minor), currency)
+
+
+def parse_date(text: str, locale: str) -> date:
+    """ISO (`2026-12-05`) or the locale's numeric form (`05/12/2026` in French)."""
+    text = text.strip()
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        pass
+    from babel.dates import ParseError
+    from babel.dates import parse_date as babel_parse_date
+
+    if not re.fullmatch(r"\d{1,2}[/.\-]\d{1,2}[/.\-]\d{2,4}", text):
+        raise ValueError(f"'{text}' is not a date (e.g. 2026-12-05 or {_example(locale)})")
+    try:
+        return babel_parse_date(text, locale=locale)
+    except (ValueError, ParseError):
+        raise ValueError(
+            f"'{text}' is not a date (e.g. 2026-12-05 or {_example(locale)})"
+        ) from None
+
+
+def parse_datetime(text: str, locale: str, zone: tzinfo) -> datetime:
+    """ISO 8601 or the locale's form (`05/12/2026 18:30`); no offset means the project zone."""
+    text = text.strip()
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        day, _, clock = text.partition(" ")
+        moment = _parse_clock(clock, text) if clock else (0, 0)
+        value = datetime.combine(parse_date(day, locale), datetime.min.time()).replace(
+            hour=moment[0], minute=moment[1]
+        )
+    return value.replace(tzinfo=zone) if value.tzinfo is None else value
+
+
+def _parse_clock(text: str, whole: str) -> tuple[int, int]:
+    match = re.fullmatch(r"(\d{1,2})[:hH](\d{2})(?::\d{2})?", text.strip())
+    if not match or int(match.group(1)) > 23 or int(match.group(2)) > 59:
+        raise ValueError(f"'{whole}' is not a date-time (e.g. 2026-12-05T18:30)")
+    return int(match.group(1)), int(match.group(2))
+
+
+def _example(locale: str) -> str:
+    from babel.dates import format_date
+
+    return format_date(date(2026, 12, 5), "short", locale=locale).replace("/26", "/2026")
+
+
+def stored_instant(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime(STORED_INSTANT)
+
+
+def read_instant(text: str | None, zone: tzinfo) -> datetime | None:
+    if not text:
+        return None
+    return datetime.strptime(text, STORED_INSTANT).replace(tzinfo=UTC).astimezone(zone)
+
+
+def coerce_field(kind: str, options: tuple[str, ...], value, locale: str, zone: tzinfo):
+    """A custom field's value as the store keeps it (JSON), checked against its declared type."""
+    if value is None or value == "":
+        return None
+    text = str(value).strip()
+    if kind == "datetime":
+        return parse_datetime(text, locale, zone).isoformat()
+    if kind == "date":
+        return parse_date(text, locale).isoformat()
+    if kind in ("number", "money"):
+        return str(parse_amount(value, locale))
+    if kind == "boolean":
+        if text.lower() in ("true", "yes", "oui", "1", "x"):
+            return True
+        if text.lower() in ("false", "no", "non", "0", ""):
+            return False
+        raise ValueError(f"'{text}' is not yes or no")
+    if kind == "email":
+        return normalise_email(text)
+    if kind == "choice" and text not in options:
+        raise ValueError(f"'{text}' is not one of: {', '.join(options)}")
+    return text
