@@ -43,3 +43,26 @@ def demo(tmp_path) -> Path:
     for folder in ("pipelines", "workflows", "examples"):
         shutil.copytree(REPO / folder, target / folder)
     return target
+
+
+@pytest.fixture
+def sf(cli, demo):
+    """`sf("deals", "add", …, now="2026-12-01T09:00")` in the demo copy; JSON output parsed
+    when the command was given --json; fails the test on a non-zero exit unless `code=`."""
+    import json
+
+    def run(*args: str, now: str = "2026-11-20T10:00", code: int = 0, input: str | None = None):
+        result = cli("--project", demo, "--now", now, *args, input=input)
+        assert result.exit_code == code, result.output
+        return json.loads(result.output) if "--json" in args and code == 0 else result
+
+    run.project = demo
+    return run
+
+
+def query(project: Path, sql: str, *params) -> list[tuple]:
+    """Rows from the project's database, read as a user with sqlite3 would."""
+    import sqlite3
+
+    with sqlite3.connect(project / "salesflow.db") as connection:
+        return connection.execute(sql, params).fetchall()

@@ -57,16 +57,17 @@ def _print_board(report: Report, project) -> None:
     table = Table(title=report.title, title_justify="left", expand=True, show_lines=False)
     for stage in report.rows:
         amount = cell(stage["amount"], "money", project)
-        table.add_column(f"{stage['name']}\n{stage['count']} · {amount}", ratio=1)
+        deals = f"{stage['count']} deal{'s' if stage['count'] != 1 else ''}"
+        table.add_column(f"{stage['name']}\n{deals}\n{amount}", ratio=1)
     cells = []
     for stage in report.rows:
         lines = []
         for card in stage["cards"]:
             mark = " [bold red]⚠[/]" if card["stalled"] else ""
+            money = cell(card["amount"], "money", project) or "—"
             lines.append(
                 f"[bold]{card['title']}[/]{mark}\n{card['contact'] or ''}\n"
-                f"{card['owner'] or '—'} · {cell(card['amount'], 'money', project) or '—'}"
-                f" · {card['days_in_stage']}d\n"
+                f"{card['owner'] or '—'} · {card['days_in_stage']}d\n{money}\n"
             )
         hidden = stage["count"] - len(stage["cards"])
         if hidden > 0:

@@ -1,0 +1,167 @@
+"""Pipeline reports against figures computed by hand on small fixed data sets."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+
+DAY0 = 20  # 2026-11-20
+
+
+def at(day: int, hour: int = 10) -> str:
+    """Day `day` of the story (day 0 = 2026-11-20) at `hour`, Paris time."""
+    from datetime import date, timedelta
+
+    return f"{date(2026, 11, DAY0) + timedelta(days=day)}T{hour:02}:00"
+
+
+@pytest.fixture
+def funnel_data(sf):
+    """Ten deals with known histories (see the funnel test for what each did)."""
+    for n in range(1, 11):
+        sf("contacts", "add", f"d{n}@example.org", now=at(0))
+        sf("deals", "add", "--title", f"D{n}", "--contact", f"d{n}@example.org", now=at(0))
+    moves = [
+        (1, ["1", "perdu", "--reason", "trop loin"], [8]),
+        (2, ["essai-planifie"], [1, 2, 3, 4, 5, 6]),
+        (3, ["essai-realise"], [7]),  # skips essai-planifie
+        (6, ["essai-realise"], [1, 2, 3]),
+        (8, ["inscrit"], [1, 7]),
+        (10, ["perdu", "--reason", "prix"], [4]),
+        (12, ["inscrit"], [2]),
+    ]
+    for day, args, deal_ids in moves:
+        for deal in deal_ids:
+            stage_args = args[1:] if args[0] == "1" else args
+            sf("deals", "move", str(deal), *stage_args, now=at(day))
+    return sf
+
+
+def test_funnel_counts_reached_conversion_and_median_days(funnel_data):
+    rows = funnel_data("pipeline", "funnel", "--json", now=at(14))
+    assert [(r["stage"], r["reached"], r["to_next"], r["from_first"], r["median_days"])
+            for r in rows] == [
+        ("nouveau", 10, 0.7, 1.0, 2.0),  # stays 1, 2×6, 3 (D9, D10 still there: not counted)
+        ("essai-planifie", 7, 0.5714, 0.7, 4.0),  # D7 skipped it and counts; stays 4, 4, 4, 8
+        ("essai-realise", 4, 0.75, 0.4, 5.0),  # stays 2, 5, 6
+        ("inscrit", 3, None, 0.3, None),
+    ]  # fmt: skip
+
+
+def test_funnel_since_keeps_only_newer_deals(funnel_data):
+    rows = funnel_data("pipeline", "funnel", "--since", "21/11/2026", "--json", now=at(14))
+    assert [r["reached"] for r in rows] == [0, 0, 0, 0]
+
+
+def test_losses_by_stage_and_reason(funnel_data):
+    report = funnel_data("pipeline", "losses", "--json", now=at(14))
+    assert [(r["stage"], r["reason"], r["deals"]) for r in report["rows"]] == [
+        ("essai-planifie", "prix", 1),
+        ("nouveau", "trop loin", 1),
+    ]
+    assert report["totals"]["deals"] == 2
+
+
+@pytest.fixture
+def forecast_data(sf):
+    for email, owner in (("a@example.org", "marie"), ("b@example.org", "paul")):
+        sf("contacts", "add", email, "--owner", owner)
+    deals = [
+        ("A", "a@example.org", "nouveau", "1000", "15/12/2026"),  # 10 %
+        ("B", "b@example.org", "essai-planifie", "500", "2026-12-20"),  # 40 %
+        ("C", "a@example.org", "essai-realise", "200,50", "10/01/2027"),  # 70 %
+        ("D", "b@example.org", "essai-realise", "300", "2026-12-01"),  # won below
+    ]
+    for title, email, stage, amount, close in deals:
+        sf("deals", "add", "--title", title, "--contact", email, "--stage", stage,
+           "--amount", amount, "--expected-close", close)  # fmt: skip
+    sf("deals", "won", "4", now="2026-12-01T12:00")
+    return sf
+
+
+def test_forecast_by_month(forecast_data):
+    report = forecast_data("pipeline", "forecast", "--json", now="2026-12-02T09:00")
+    assert [
+        (r["month"], r["deals"], r["amount"], r["weighted"], r["won"]) for r in report["rows"]
+    ] == [
+        ("2026-12", 2, 1500, 300, 300),
+        ("2027-01", 1, 200.5, 140.35, 0),
+    ]
+    assert (report["totals"]["weighted"], report["totals"]["won"]) == (440.35, 300)
+
+
+def test_forecast_by_owner(forecast_data):
+    report = forecast_data("pipeline", "forecast", "--by", "owner", "--json")
+    assert [(r["owner"], r["weighted"], r["won"]) for r in report["rows"]] == [
+        ("marie", 240.35, 0), ("paul", 200, 300),
+    ]  # fmt: skip
+
+
+def test_board_columns_and_cards(forecast_data):
+    stages = forecast_data("pipeline", "board", "--json", now="2026-12-30T09:00")
+    summary = [(s["stage"], s["count"], s["amount"]) for s in stages]
+    assert summary == [
+        ("nouveau", 1, 1000), ("essai-planifie", 1, 500), ("essai-realise", 1, 200.5),
+        ("inscrit", 1, 300), ("perdu", 0, 0),
+    ]  # fmt: skip
+    card = stages[1]["cards"][0]
+    assert (card["title"], card["contact"], card["owner"]) == ("B", "b@example.org", "paul")
+    assert (card["days_in_stage"], card["stalled"]) == (39, True)  # rots after 2 weeks
+    assert stages[0]["cards"][0]["stalled"] is True  # nouveau rots after 3 days
+    assert stages[3]["cards"][0]["stalled"] is False  # closed deals never stall
+
+
+def test_board_fits_80_columns_and_marks_stalled_deals(forecast_data):
+    output = forecast_data("pipeline", "board", now="2026-12-30T09:00").output
+    assert max(len(line) for line in output.splitlines()) <= 80
+    assert "⚠" in output
+    assert "1\u202f000,00\u00a0€" in output  # French money: (narrow) no-break spaces
+
+
+def test_stalled_most_overdue_first(forecast_data):
+    rows = forecast_data("pipeline", "stalled", "--json", now="2026-12-10T10:00")
+    assert [(r["title"], r["days_in_stage"], r["days_overdue"]) for r in rows] == [
+        ("A", 20, 17),  # nouveau: 3 days
+        ("C", 20, 13),  # essai-realise: 1 week
+        ("B", 20, 6),  # essai-planifie: 2 weeks
+    ]
+
+
+def test_workload_per_member(forecast_data):
+    forecast_data("tasks", "add", "Call A", "--assignee", "marie", "--due", "1d")
+    forecast_data("tasks", "add", "Call B", "--assignee", "marie", "--due", "5d")
+    rows = forecast_data("pipeline", "workload", "--json", now="2026-11-22T10:00")
+    assert [(r["owner"], r["open_deals"], r["weighted"], r["open_tasks"], r["overdue_tasks"])
+            for r in rows] == [
+        ("marie", 2, 240.35, 2, 1),
+        ("paul", 1, 200, 0, 0),
+    ]  # fmt: skip
+
+
+def test_csv_for_spreadsheets_neutralises_formulas(sf):
+    sf("contacts", "add", "x@example.org", "--first-name", "=HYPERLINK(\"http://evil\")",
+       "--company", "+33 SARL")  # fmt: skip
+    sf("deals", "add", "--title", "@SUM(A1)", "--contact", "x@example.org", "--amount", "1234,5")
+    text = sf("deals", "list", "--format", "csv").output
+    assert text.startswith("\ufeff")  # so Excel reads UTF-8
+    rows = list(csv.reader(io.StringIO(text.lstrip("\ufeff")), delimiter=";"))  # French Excel
+    header, row = rows[0], rows[1]
+    assert header[:2] == ["#", "deal"]
+    assert row[1] == "'@SUM(A1)"
+    assert row[header.index("amount")] == "1234,50"
+    contacts = sf("contacts", "list", "--format", "csv").output.lstrip("\ufeff")
+    contact = list(csv.reader(io.StringIO(contacts), delimiter=";"))[1]
+    assert '\'=HYPERLINK("http://evil")' in contact
+    assert "'+33 SARL" in contact
+
+
+def test_markdown_report_for_mail(forecast_data):
+    text = forecast_data("pipeline", "forecast", "--format", "markdown").output
+    lines = text.splitlines()
+    assert lines[0] == "## Forecast by month"
+    assert lines[2].startswith("| expected close | open deals |")
+    assert "| total | 3 | 1 700,50 € | 440,35 € | 300,00 € |" in text.replace(
+        "\u202f", " "
+    ).replace("\u00a0", " ")
