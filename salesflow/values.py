@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, date, datetime, tzinfo
 from decimal import Decimal, InvalidOperation
+from functools import cache
 
 # The WHATWG "valid e-mail address" grammar: under a µs a check, and what browsers accept.
 EMAIL = re.compile(
@@ -48,19 +49,23 @@ def parse_amount(text: str | int | float | Decimal, locale: str) -> Decimal:
         raise ValueError(f"'{text}' is not an amount (e.g. 1200.50 or 1 200,50)") from None
 
 
-def to_minor(amount: Decimal, currency: str) -> int:
-    """Decimal major units → integer minor units (cents), rounded to the currency's digits."""
+@cache
+def currency_digits(currency: str) -> int:
+    """2 for EUR, 0 for JPY."""
     from babel.numbers import get_currency_precision
 
-    return int((amount * 10 ** get_currency_precision(currency)).to_integral_value())
+    return get_currency_precision(currency)
+
+
+def to_minor(amount: Decimal, currency: str) -> int:
+    """Decimal major units → integer minor units (cents), rounded to the currency's digits."""
+    return int((amount * 10 ** currency_digits(currency)).to_integral_value())
 
 
 def from_minor(minor: int | None, currency: str) -> Decimal | None:
-    from babel.numbers import get_currency_precision
-
     if minor is None:
         return None
-    return Decimal(minor).scaleb(-get_currency_precision(currency))
+    return Decimal(minor).scaleb(-currency_digits(currency))
 
 
 def weighted_amount(amount_times_percent: int, currency: str) -> Decimal:

@@ -13,7 +13,7 @@ from conftest import REPO
 from jsonschema import Draft202012Validator
 
 from salesflow.config.actions import ACTIONS
-from salesflow.config.shape import KINDS, load_schema
+from salesflow.config.schemas import KINDS, load_schema
 
 SCHEMAS = REPO / "schemas"
 

@@ -12,8 +12,9 @@ import typer
 from typer.core import TyperGroup
 
 from salesflow import __version__, clock
+from salesflow.config.cache import load_project
+from salesflow.config.locate import find_root
 from salesflow.config.model import Project
-from salesflow.config.project import find_root, load_project
 from salesflow.errors import ProjectInvalid, UserError
 from salesflow.store.session import Store
 

@@ -9,8 +9,7 @@ from typing import Annotated
 
 import typer
 
-from salesflow.config.project import Validation, find_root
-from salesflow.config.project import validate as validate_project
+from salesflow.config.locate import find_root
 from salesflow.errors import UserError, display_path
 
 
@@ -32,6 +31,8 @@ def validate(
 
     Example: salesflow validate workflows/
     """
+    from salesflow.config.project import validate as validate_project  # jsonschema, Jinja: lazily
+
     state = ctx.obj
     targets = [path.resolve() for path in paths or []]
     for target in targets:
@@ -62,7 +63,7 @@ def _selected(path: Path, targets: list[Path]) -> bool:
     return not targets or any(path == t or t in path.parents for t in targets)
 
 
-def _summary(results: list[Validation], errors: int, files: set[Path]) -> str:
+def _summary(results: list, errors: int, files: set[Path]) -> str:
     pipelines = sum(r.pipelines for r in results)
     workflows = sum(r.workflows for r in results)
     templates = sum(r.templates for r in results)

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import UTC
 from pathlib import Path
 
+from salesflow.config.locate import PROJECT_FILE
 from salesflow.config.model import (
     Pipeline,
     Project,
@@ -20,22 +21,8 @@ from salesflow.config.shape import check_shape
 from salesflow.config.template_checks import check_template_files, discover_templates
 from salesflow.config.workflow_checks import ProjectFacts, WorkflowChecker
 from salesflow.config.yamlfile import YamlFile, load_yaml
-from salesflow.errors import Problem, ProjectInvalid, UserError
+from salesflow.errors import Problem, ProjectInvalid
 from salesflow.templating import make_environment
-
-PROJECT_FILE = "salesflow.yaml"
-
-
-def find_root(start: Path) -> Path:
-    """The nearest folder at or above `start` holding salesflow.yaml, as git finds a repo."""
-    start = start.resolve()
-    for folder in [start, *start.parents]:
-        if (folder / PROJECT_FILE).is_file():
-            return folder
-    raise UserError(
-        f"no {PROJECT_FILE} in {start} or any parent folder;"
-        " run `salesflow init` to create a project, or pass --project DIR"
-    )
 
 
 def yaml_files(folder: Path) -> list[Path]:

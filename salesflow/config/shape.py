@@ -7,32 +7,15 @@ its key path, and a message written for people (unknown keys get a "did you mean
 from __future__ import annotations
 
 import difflib
-import json
 from functools import cache
-from importlib import resources
-from pathlib import Path
 from typing import Any
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
 
+from salesflow.config.schemas import load_schema
 from salesflow.config.yamlfile import YamlFile
 from salesflow.errors import Problem, did_you_mean
-
-KINDS = ("project", "pipeline", "workflow")
-
-
-def schema_dir() -> Path:
-    """The schemas the wheel carries, or the repository's `schemas/` in a development install."""
-    packaged = Path(str(resources.files("salesflow"))) / "schemas"
-    if packaged.is_dir():
-        return packaged
-    return Path(__file__).resolve().parents[2] / "schemas"
-
-
-@cache
-def load_schema(kind: str) -> dict[str, Any]:
-    return json.loads((schema_dir() / f"{kind}.schema.json").read_text(encoding="utf-8"))
 
 
 @cache

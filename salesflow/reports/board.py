@@ -5,7 +5,6 @@ from __future__ import annotations
 from salesflow.reports import Column, Report
 from salesflow.store.deals import pipeline as find_pipeline
 from salesflow.store.session import Store
-from salesflow.store.stages import SECONDS_IN_STAGE, stages_cte
 from salesflow.values import from_minor
 
 CARD_COLUMNS = [
@@ -17,36 +16,38 @@ CARD_COLUMNS = [
     Column("days_in_stage", "days", "int"),
     Column("stalled", "stalled", "bool"),
 ]
+COLUMNS = [
+    Column("name", "stage"),
+    Column("count", "deals", "int"),
+    Column("amount", "amount", "money"),
+]
 
 
 def board(store: Store, pipeline_id: str | None = None, cards: int = 5) -> Report:
-    """Every stage of the pipeline with count and amount of its deals, and its `cards` most
-    valuable open deals (or latest closed ones)."""
+    """Every stage of the pipeline with the count and amount of its deals, and its `cards`
+    most valuable deals (open stages) or latest ones (won and lost stages)."""
     of = find_pipeline(store, pipeline_id)
-    cte, params = stages_cte(store.project)
-    totals = store.conn.execute(
-        f"WITH {cte} SELECT s.stage, count(d.id) AS count, coalesce(sum(d.amount), 0) AS amount"
-        " FROM stages s LEFT JOIN deals d ON d.pipeline = s.pipeline AND d.stage = s.stage"
-        " WHERE s.pipeline = ? GROUP BY s.stage",
-        (*params, of.id),
-    ).fetchall()
-    by_stage = {row["stage"]: row for row in totals}
-    card_rows = store.conn.execute(
-        f"WITH {cte}, ranked AS (SELECT d.*, c.email AS contact_email,"
-        f" {SECONDS_IN_STAGE} AS seconds, s.rot_seconds,"
-        " row_number() OVER (PARTITION BY d.stage ORDER BY"
-        "  CASE WHEN d.status = 'open' THEN coalesce(d.amount, 0) END DESC,"
-        "  d.closed_at DESC, d.id DESC) AS rank"
-        " FROM deals d JOIN stages s ON s.pipeline = d.pipeline AND s.stage = d.stage"
-        " LEFT JOIN contacts c ON c.id = d.contact_id WHERE d.pipeline = ?)"
-        " SELECT * FROM ranked WHERE rank <= ? ORDER BY rank",
-        (*params, store.stamp, of.id, cards),
-    ).fetchall()
+    totals = {
+        row["stage"]: row
+        for row in store.conn.execute(
+            "SELECT stage, count(*) AS count, coalesce(sum(amount), 0) AS amount FROM deals"
+            " WHERE pipeline = ? GROUP BY stage",
+            (of.id,),
+        )
+    }
     currency = store.project.currency
     rows = []
     for stage in of.stages:
-        total = by_stage.get(stage.id)
-        stage_cards = [_card(row, currency) for row in card_rows if row["stage"] == stage.id]
+        order = "d.closed_at DESC" if stage.outcome else "coalesce(d.amount, 0) DESC"
+        deals = store.conn.execute(
+            "SELECT d.*, c.email AS contact_email,"
+            " (julianday(?) - julianday(d.stage_entered_at)) * 86400 AS seconds"
+            " FROM deals d LEFT JOIN contacts c ON c.id = d.contact_id"
+            f" WHERE d.pipeline = ? AND d.stage = ? ORDER BY {order}, d.id DESC LIMIT ?",
+            (store.stamp, of.id, stage.id, cards),
+        ).fetchall()
+        rot = stage.rot_after.total_seconds() if stage.rot_after and not stage.outcome else None
+        total = totals.get(stage.id)
         rows.append(
             {
                 "stage": stage.id,
@@ -54,18 +55,13 @@ def board(store: Store, pipeline_id: str | None = None, cards: int = 5) -> Repor
                 "outcome": stage.outcome,
                 "count": total["count"] if total else 0,
                 "amount": from_minor(total["amount"] if total else 0, currency),
-                "cards": stage_cards,
+                "cards": [_card(row, currency, rot) for row in deals],
             }
         )
-    columns = [
-        Column("name", "stage"),
-        Column("count", "deals", "int"),
-        Column("amount", "amount", "money"),
-    ]
-    return Report(f"{of.name}", columns, rows)
+    return Report(of.name, COLUMNS, rows)
 
 
-def _card(row, currency: str) -> dict:
+def _card(row, currency: str, rot_seconds: float | None) -> dict:
     seconds = row["seconds"]
     return {
         "id": row["id"],
@@ -74,7 +70,5 @@ def _card(row, currency: str) -> dict:
         "owner": row["owner"],
         "amount": from_minor(row["amount"], currency),
         "days_in_stage": int(seconds // 86400),
-        "stalled": bool(
-            row["status"] == "open" and row["rot_seconds"] and seconds > row["rot_seconds"]
-        ),
+        "stalled": bool(rot_seconds and seconds > rot_seconds),
     }

@@ -4,16 +4,18 @@ Rule for skipped stages: stages are ordered, so a deal that reached a stage is c
 having reached every stage before it (a deal moved straight from `nouveau` to `inscrit` went
 through the whole funnel). Lost stages are not steps of the funnel. A stay's length runs from
 entering a stage to the next move; the stay a deal is still in does not count in the median.
+
+Both come from the stage history through what each move keeps (see migration 3): the deal's
+set of stages entered, and each history row's length of the stay it ended.
 """
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 from salesflow.reports import Column, Report
 from salesflow.store.deals import pipeline as find_pipeline
 from salesflow.store.session import Store
-from salesflow.store.stages import stages_cte
 from salesflow.values import stored_instant
 
 COLUMNS = [
@@ -27,36 +29,13 @@ COLUMNS = [
 
 def funnel(store: Store, pipeline_id: str | None = None, since: date | None = None) -> Report:
     of = find_pipeline(store, pipeline_id)
-    cte, params = stages_cte(store.project)
-    since_text = stored_instant(_midnight(store, since)) if since else ""
-    reach = store.conn.execute(
-        f"WITH {cte}, reach AS (SELECT h.deal_id, max(s.position) AS top FROM stage_history h"
-        " JOIN deals d ON d.id = h.deal_id"
-        " JOIN stages s ON s.pipeline = d.pipeline AND s.stage = h.to_stage"
-        " WHERE d.pipeline = ? AND s.outcome IS NOT 'lost' AND d.created_at >= ?"
-        " GROUP BY h.deal_id) SELECT top, count(*) AS deals FROM reach GROUP BY top",
-        (*params, of.id, since_text),
-    ).fetchall()
-    medians = dict(
-        store.conn.execute(
-            "WITH stays AS (SELECT h.to_stage AS stage, julianday(lead(h.at) OVER"
-            "  (PARTITION BY h.deal_id ORDER BY h.at, h.id)) - julianday(h.at) AS days"
-            "  FROM stage_history h JOIN deals d ON d.id = h.deal_id"
-            "  WHERE d.pipeline = ? AND d.created_at >= ?),"
-            " ranked AS (SELECT stage, days, row_number() OVER (PARTITION BY stage ORDER BY days)"
-            "  AS n, count(*) OVER (PARTITION BY stage) AS total FROM stays WHERE days IS NOT NULL)"
-            " SELECT stage, avg(days) FROM ranked WHERE n IN ((total + 1) / 2, (total + 2) / 2)"
-            " GROUP BY stage",
-            (of.id, since_text),
-        ).fetchall()
-    )
     steps = [stage for stage in of.stages if stage.outcome != "lost"]
-    tops = {row["top"]: row["deals"] for row in reach}
-    position = {stage.id: index for index, stage in enumerate(of.stages)}
-    reached = [sum(n for top, n in tops.items() if top >= position[s.id]) for s in steps]
+    since_text = stored_instant(_midnight(store, since)) if since else ""
+    reached = _reached(store, of.id, [s.id for s in steps], since_text)
     rows = []
     for index, stage in enumerate(steps):
         following = reached[index + 1] if index + 1 < len(steps) else None
+        median = _median_days(store, of.id, stage.id, since_text)
         rows.append(
             {
                 "stage": stage.id,
@@ -64,11 +43,45 @@ def funnel(store: Store, pipeline_id: str | None = None, since: date | None = No
                 "reached": reached[index],
                 "to_next": _ratio(following, reached[index]),
                 "from_first": _ratio(reached[index], reached[0]),
-                "median_days": round(medians[stage.id], 1) if stage.id in medians else None,
+                "median_days": round(median, 1) if median is not None else None,
             }
         )
     notes = ["a deal that skipped stages counts as having reached the stages it skipped"]
     return Report(f"Funnel — {of.name}", COLUMNS, rows, notes=notes)
+
+
+def _reached(store: Store, pipeline_id: str, steps: list[str], since: str) -> list[int]:
+    """Per step, the deals whose set of stages entered holds that step or a later one."""
+    bits = dict(
+        store.conn.execute(
+            "SELECT stage, bit FROM stage_bits WHERE pipeline = ?", (pipeline_id,)
+        ).fetchall()
+    )
+    masks = [sum(1 << bits[s] for s in steps[index:] if s in bits) for index in range(len(steps))]
+    sums = ", ".join("coalesce(sum(stages_mask & ? != 0), 0)" for _ in masks)
+    row = store.conn.execute(
+        f"SELECT {sums} FROM deals WHERE pipeline = ? AND created_at >= ?",
+        (*masks, pipeline_id, since),
+    ).fetchone()
+    return list(row)
+
+
+def _median_days(store: Store, pipeline_id: str, stage_id: str, since: str) -> float | None:
+    """The median finished stay in the stage, read off the index by offset (no sort)."""
+    join = " JOIN deals d ON d.id = h.deal_id AND d.created_at >= ?" if since else ""
+    where = (
+        f" FROM stage_history h{join} WHERE h.pipeline = ? AND h.from_stage = ?"
+        " AND h.stay_seconds IS NOT NULL"
+    )
+    params = (*((since,) if since else ()), pipeline_id, stage_id)
+    count = store.conn.execute(f"SELECT count(*){where}", params).fetchone()[0]
+    if not count:
+        return None
+    middle = store.conn.execute(
+        f"SELECT h.stay_seconds{where} ORDER BY h.stay_seconds LIMIT ? OFFSET ?",
+        (*params, 2 - count % 2, (count - 1) // 2),
+    ).fetchall()
+    return sum(row[0] for row in middle) / len(middle) / 86400
 
 
 def _ratio(part: int | None, whole: int) -> float | None:
@@ -77,7 +90,5 @@ def _ratio(part: int | None, whole: int) -> float | None:
     return round(part / whole, 4)
 
 
-def _midnight(store: Store, day: date):
-    from datetime import datetime
-
+def _midnight(store: Store, day: date) -> datetime:
     return datetime.combine(day, datetime.min.time(), tzinfo=store.project.timezone)

@@ -17,12 +17,10 @@ COLUMNS = [
 def losses(store: Store, pipeline_id: str | None = None) -> Report:
     where, params = (" AND d.pipeline = ?", [pipeline_id]) if pipeline_id else ("", [])
     rows = store.conn.execute(
-        "SELECT coalesce(h.from_stage, d.stage) AS lost_from,"
+        "SELECT coalesce(d.lost_from, d.stage) AS lost_from,"
         " coalesce(d.lost_reason, '') AS reason, count(*) AS deals,"
         " coalesce(sum(d.amount), 0) AS amount FROM deals d"
-        " LEFT JOIN stage_history h ON h.id ="
-        "  (SELECT max(id) FROM stage_history WHERE deal_id = d.id)"
-        f" WHERE d.status = 'lost'{where} GROUP BY lost_from, reason"
+        f" WHERE d.status = 'lost'{where} GROUP BY 1, 2"
         " ORDER BY deals DESC, lost_from, reason",
         params,
     ).fetchall()

@@ -35,14 +35,22 @@ def stalled_rows(store: Store, pipeline_id: str | None = None):
         return []
     return store.conn.execute(
         f"WITH limits(pipeline, stage, name, threshold, rot_days) AS (VALUES {', '.join(limits)})"
-        " SELECT d.*, c.email AS contact_email, l.name AS stage_name, l.rot_days,"
-        " (julianday(?) - julianday(d.stage_entered_at)) AS days"
+        " SELECT d.id, d.title, d.pipeline, d.stage, d.owner, d.next_step, d.amount,"
+        " c.email AS contact_email, l.name AS stage_name, l.rot_days,"
+        " ? - julianday(d.stage_entered_at) AS days"
         " FROM limits l JOIN deals d ON d.status = 'open' AND d.pipeline = l.pipeline"
         " AND d.stage = l.stage AND d.stage_entered_at < l.threshold"
-        " LEFT JOIN contacts c ON c.id = d.contact_id"
-        " ORDER BY julianday(l.threshold) - julianday(d.stage_entered_at) DESC, d.id",
-        (*params, store.stamp),
+        " LEFT JOIN contacts c ON c.id = d.contact_id ORDER BY days - l.rot_days DESC, d.id",
+        (*params, _julian_day(store.now)),
     ).fetchall()
+
+
+def _julian_day(moment) -> float:
+    """What SQLite's julianday() gives for `moment`, computed once instead of per row."""
+    from datetime import UTC, datetime
+
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    return 2440587.5 + (moment - epoch).total_seconds() / 86400
 
 
 def stalled(store: Store, pipeline_id: str | None = None) -> Report:

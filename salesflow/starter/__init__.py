@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from salesflow.config.shape import KINDS, schema_dir
+from salesflow.config.schemas import KINDS, schema_dir
 from salesflow.errors import UserError
 
 FILES = Path(__file__).parent / "files"

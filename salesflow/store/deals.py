@@ -90,7 +90,7 @@ def add(
         ),
     )  # fmt: skip
     deal_id = cursor.lastrowid
-    _history(store, deal_id, None, target.id, by)
+    _history(store, deal_id, of.id, None, target.id, by)
     data = {"pipeline": of.id, "stage": target.id, "by": by}
     store.record_event("deal.created", "deal", deal_id, data)
     return get(store, deal_id)
@@ -169,16 +169,17 @@ def move(
         raise ReasonRequired(
             f"pipeline '{of.id}' needs a reason to move a deal to '{target.id}': pass --reason"
         )
+    lost = target.outcome == "lost"
     store.conn.execute(
         "UPDATE deals SET stage = ?, status = ?, stage_entered_at = ?, closed_at = ?,"
-        " lost_reason = ? WHERE id = ?",
+        " lost_reason = ?, lost_from = ? WHERE id = ?",
         (
             target.id, status_of(target), store.stamp,
             store.stamp if target.outcome else None,
-            reason if target.outcome == "lost" else None, deal["id"],
+            reason if lost else None, deal["stage"] if lost else None, deal["id"],
         ),
     )  # fmt: skip
-    _history(store, deal["id"], deal["stage"], target.id, by)
+    _history(store, deal["id"], of.id, deal["stage"], target.id, by, deal["stage_entered_at"])
     data = {"pipeline": of.id, "from": deal["stage"], "to": target.id, "by": by}
     store.record_event("deal.stage_changed", "deal", deal["id"], data)
     return get(store, deal["id"])
@@ -193,11 +194,36 @@ def close(store: Store, deal: sqlite3.Row, outcome: str, reason: str | None, by:
     return move(store, deal, target.id, reason, by=by)
 
 
-def _history(store: Store, deal_id: int, source: str | None, target: str, by: str) -> None:
+def _history(
+    store: Store, deal: int, pipeline_id: str, source: str | None, target: str, by: str,
+    entered: str | None = None,
+) -> None:  # fmt: skip
+    """Record a stage change: the history row (with how long the deal stayed in `source`,
+    which entered at `entered`) and the stage in the deal's set of stages entered."""
+    stay = None
+    if entered is not None:
+        stay = (store.now - read_instant(entered, store.now.tzinfo)).total_seconds()
     store.conn.execute(
-        "INSERT INTO stage_history (deal_id, from_stage, to_stage, at, by) VALUES (?, ?, ?, ?, ?)",
-        (deal_id, source, target, store.stamp, by),
+        "INSERT INTO stage_history (deal_id, pipeline, from_stage, to_stage, at, by, stay_seconds)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (deal, pipeline_id, source, target, store.stamp, by, stay),
     )
+    store.conn.execute(
+        "UPDATE deals SET stages_mask = stages_mask | (1 << ?) WHERE id = ?",
+        (stage_bit(store, pipeline_id, target), deal),
+    )
+
+
+def stage_bit(store: Store, pipeline_id: str, stage_id: str) -> int:
+    """The stage's bit in deals.stages_mask, numbered on first use."""
+    store.conn.execute(
+        "INSERT INTO stage_bits (pipeline, stage, bit) SELECT ?, ?, coalesce(max(bit) + 1, 0)"
+        " FROM stage_bits WHERE pipeline = ? ON CONFLICT DO NOTHING",
+        (pipeline_id, stage_id, pipeline_id),
+    )
+    return store.conn.execute(
+        "SELECT bit FROM stage_bits WHERE pipeline = ? AND stage = ?", (pipeline_id, stage_id)
+    ).fetchone()[0]
 
 
 def history(store: Store, deal_id: int) -> list[sqlite3.Row]:

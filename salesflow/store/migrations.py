@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
-
-import sqlite_utils
+from typing import TYPE_CHECKING
 
 from salesflow.errors import UserError
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 
 def _v1_contacts_deals_events(db: sqlite_utils.Database) -> None:
@@ -73,9 +75,50 @@ def _v2_tasks_and_report_indexes(db: sqlite_utils.Database) -> None:
     db["events"].create_index(["processed_at", "id"])
 
 
+def _v3_funnel_summaries(db: sqlite_utils.Database) -> None:
+    """What the funnel and losses need, kept with each move so that they never re-read the
+    whole history: each history row's pipeline and the length of the stay it ended; each
+    deal's set of stages entered (a bit per stage, bits numbered once and for all in
+    stage_bits, so reordering stages in the YAML changes nothing) and the stage it was lost
+    from."""
+    db["stage_history"].add_column("pipeline", str)
+    db["stage_history"].add_column("stay_seconds", float)
+    db["deals"].add_column("stages_mask", int, not_null_default=0)
+    db["deals"].add_column("lost_from", str)
+    db["stage_bits"].create({"pipeline": str, "stage": str, "bit": int}, pk=("pipeline", "stage"))
+    db.execute(
+        "UPDATE stage_history SET pipeline = (SELECT pipeline FROM deals WHERE id = deal_id)"
+    )
+    db.execute(
+        "WITH stays AS (SELECT id, (julianday(at) - julianday(lag(at) OVER"
+        " (PARTITION BY deal_id ORDER BY at, id))) * 86400 AS seconds FROM stage_history)"
+        " UPDATE stage_history SET stay_seconds = (SELECT seconds FROM stays"
+        " WHERE stays.id = stage_history.id)"
+    )
+    db.execute(
+        "INSERT INTO stage_bits (pipeline, stage, bit) SELECT pipeline, to_stage,"
+        " row_number() OVER (PARTITION BY pipeline ORDER BY min(id)) - 1"
+        " FROM stage_history GROUP BY pipeline, to_stage"
+    )
+    db.execute(
+        "UPDATE deals SET stages_mask = coalesce((SELECT sum(DISTINCT 1 << b.bit)"
+        " FROM stage_history h JOIN stage_bits b ON b.pipeline = h.pipeline"
+        " AND b.stage = h.to_stage WHERE h.deal_id = deals.id), 0)"
+    )
+    db.execute(
+        "UPDATE deals SET lost_from = (SELECT from_stage FROM stage_history"
+        " WHERE deal_id = deals.id ORDER BY at DESC, id DESC LIMIT 1) WHERE status = 'lost'"
+    )
+    db["stage_history"].create_index(["pipeline", "from_stage", "stay_seconds"])
+    db["deals"].create_index(["pipeline", "stage", "amount"])
+    db["deals"].create_index(["pipeline", "stage", "closed_at"])
+    db["deals"].create_index(["status", "lost_from", "lost_reason"])
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v1_contacts_deals_events,
     _v2_tasks_and_report_indexes,
+    _v3_funnel_summaries,
 ]
 
 
@@ -92,6 +135,10 @@ def migrate(connection: sqlite3.Connection, upto: int | None = None) -> None:
             f"the database has schema version {current}, newer than this salesflow knows"
             f" ({len(MIGRATIONS)}): upgrade salesflow"
         )
+    if current >= target:
+        return
+    import sqlite_utils  # only when there is something to migrate: it costs ~30 ms to import
+
     db = sqlite_utils.Database(connection)
     for version in range(current + 1, target + 1):
         connection.execute("BEGIN IMMEDIATE")

@@ -1,0 +1,161 @@
+"""Benchmark: every pipeline report on 100,000 deals and 1,000,000 stage-history rows.
+
+Each report runs as a whole `salesflow` command (start-up included); beside it, the floor
+measured in the same run: a bare Python process doing one full scan of the deals
+(`SELECT count(*), sum(amount) FROM deals`) and counting the history. Target: each report at
+most 10× the floor.
+
+    .venv/bin/python bench/reports.py [--deals 100000] [--history 1000000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SALESFLOW = Path(sys.executable).parent / "salesflow"
+NOW = "2026-12-01T09:00"
+STAGES = ["nouveau", "essai-planifie", "essai-realise", "inscrit", "perdu"]
+FLOOR = (
+    "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]);"
+    " c.execute('SELECT count(*), sum(amount) FROM deals').fetchone();"
+    " c.execute('SELECT count(*) FROM stage_history').fetchone()"
+)
+REPORTS = {
+    "board": ["pipeline", "board", "--json"],
+    "funnel": ["pipeline", "funnel", "--json"],
+    "forecast": ["pipeline", "forecast", "--json"],
+    "stalled": ["pipeline", "stalled", "--json"],
+    "workload": ["pipeline", "workload", "--json"],
+    "losses": ["pipeline", "losses", "--json"],
+}
+
+
+def build(project: Path, deals: int, history: int) -> None:
+    """The demo project with a database of `deals` deals and `history` stage changes."""
+    project.mkdir()
+    shutil.copy(REPO / "salesflow.yaml", project)
+    shutil.copytree(REPO / "pipelines", project / "pipelines")
+    shutil.copytree(REPO / "workflows", project / "workflows")
+    subprocess.run([SALESFLOW, "--project", project, "contacts", "list"], check=True,
+                   capture_output=True)  # fmt: skip
+    rng = random.Random(7)
+    start = datetime(2025, 1, 1, tzinfo=UTC)
+    now = datetime(2026, 12, 1, 8, tzinfo=UTC)
+    connection = sqlite3.connect(project / "salesflow.db")
+    connection.executemany(
+        "INSERT INTO contacts (email, created_at, updated_at) VALUES (?, ?, ?)",
+        [(f"p{n}@example.org", _stamp(start), _stamp(start)) for n in range(deals)],
+    )
+    connection.executemany(
+        "INSERT INTO stage_bits (pipeline, stage, bit) VALUES ('cours-essai', ?, ?)",
+        [(stage, bit) for bit, stage in enumerate(STAGES)],
+    )
+    per_deal = history // deals
+    span = (now - start).total_seconds()
+    deal_rows, history_rows = [], []
+    for deal_id in range(1, deals + 1):
+        created = start + timedelta(seconds=rng.random() * span * 0.97)
+        history_rows += _walk(deal_id, created, now, per_deal, rng)
+        deal_rows.append(_deal(deal_id, created, history_rows[-per_deal:], rng))
+    connection.executemany(
+        "INSERT INTO deals (pipeline, stage, status, title, contact_id, owner, amount, currency,"
+        " created_at, expected_close, closed_at, lost_reason, lost_from, stage_entered_at,"
+        " stages_mask) VALUES ('cours-essai', ?, ?, ?, ?, ?, ?, 'EUR', ?, ?, ?, ?, ?, ?, ?)",
+        deal_rows,
+    )
+    connection.executemany(
+        "INSERT INTO stage_history (deal_id, pipeline, from_stage, to_stage, at, by,"
+        " stay_seconds) VALUES (?, 'cours-essai', ?, ?, ?, 'bench', ?)",
+        history_rows,
+    )
+    connection.commit()
+    connection.execute("ANALYZE")
+    connection.close()
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _walk(deal_id: int, created: datetime, now: datetime, moves: int, rng: random.Random):
+    """`moves` stage changes, mostly forward, ending won or lost unless the deal is recent."""
+    rows, position, moment, previous = [], 0, created, None
+    recent = now - created < timedelta(days=90)
+    for step in range(moves):
+        if step == moves - 1 and not recent:
+            stage = "inscrit" if rng.random() < 0.4 else "perdu"
+        else:
+            position = max(0, min(2, position + rng.choice((1, 1, 0, -1))))
+            stage = STAGES[position]
+        stay = None if previous is None else (moment - previous).total_seconds()
+        rows.append((deal_id, rows[-1][2] if rows else None, stage, _stamp(moment), stay))
+        previous = moment
+        moment += timedelta(hours=rng.randrange(1, 72 if recent else 400))
+        moment = min(moment, now - timedelta(minutes=1))
+    return rows
+
+
+def _deal(deal_id: int, created: datetime, walk: list, rng: random.Random) -> tuple:
+    last = walk[-1]
+    stage, entered = last[2], last[3]
+    status = {"inscrit": "won", "perdu": "lost"}.get(stage, "open")
+    mask = sum(1 << STAGES.index(row[2]) for row in {row[2]: row for row in walk}.values())
+    return (
+        stage, status, f"Deal {deal_id}", deal_id, rng.choice(["marie", "paul", None]),
+        rng.randrange(100, 500_000), _stamp(created),
+        (created + timedelta(days=rng.randrange(120))).date().isoformat(),
+        entered if status != "open" else None, "prix" if status == "lost" else None,
+        last[1] if status == "lost" else None, entered, mask,
+    )  # fmt: skip
+
+
+def timed(command: list, runs: int) -> float:
+    """The median wall time of `runs` runs of a whole command."""
+    times = []
+    for _ in range(runs):
+        began = time.perf_counter()
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+        times.append(time.perf_counter() - began)
+    return statistics.median(times)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--deals", type=int, default=100_000)
+    parser.add_argument("--history", type=int, default=1_000_000)
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as scratch:
+        project = Path(scratch) / "project"
+        began = time.perf_counter()
+        build(project, args.deals, args.history)
+        print(f"built {args.deals:,} deals, {args.history:,} history rows"
+              f" in {time.perf_counter() - began:.1f} s")  # fmt: skip
+        database = project / "salesflow.db"
+        floor = timed([sys.executable, "-c", FLOOR, database], args.runs)
+        print(f"{'floor (bare scan)':<20} {floor * 1000:8.0f} ms")
+        worst = 0.0
+        for name, words in REPORTS.items():
+            command = [SALESFLOW, "--project", project, "--now", NOW, *words]
+            seconds = timed(command, args.runs)
+            ratio = seconds / floor
+            worst = max(worst, ratio)
+            print(f"{name:<20} {seconds * 1000:8.0f} ms  {ratio:5.1f}× floor")
+        verdict = "ok" if worst <= 10 else "TOO SLOW"
+        print(f"worst ratio {worst:.1f}× (target ≤ 10×): {verdict}")
+        return 0 if worst <= 10 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

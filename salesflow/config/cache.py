@@ -1,0 +1,62 @@
+"""A cache of the validated project, so that an unchanged project is not validated again.
+
+`salesflow run` starts every minute from cron; validating means importing jsonschema and
+Jinja and checking every file (~150 ms). The typed Project is pickled in `.salesflow/` beside
+salesflow.yaml, keyed by every project file's path, size and modification time and by the
+salesflow version: any edit, added or removed file makes a miss, and a miss validates again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+from pathlib import Path
+
+from salesflow import __version__
+from salesflow.config.model import Project
+
+CACHE_DIR = ".salesflow"
+
+
+def _project_files(root: Path) -> list[Path]:
+    files = [root / "salesflow.yaml"]
+    for pattern in ("pipelines/*.y*ml", "workflows/*.y*ml", "workflows/templates/*.j2"):
+        files += sorted(root.glob(pattern))
+    return files
+
+
+def fingerprint(root: Path, database_override: str | None) -> str:
+    digest = hashlib.sha256(f"{__version__}\0{database_override}\0{root}".encode())
+    for path in _project_files(root):
+        stat = path.stat()
+        digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\0".encode())
+    return digest.hexdigest()
+
+
+def load_project(root: Path, database_override: str | None = None) -> Project:
+    """The typed project at `root`, from the cache when no file changed since it was made."""
+    key = fingerprint(root, database_override)
+    cache = root / CACHE_DIR / "project.pickle"
+    try:
+        stored_key, project = pickle.loads(cache.read_bytes())
+        if stored_key == key:
+            return project
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ValueError, TypeError):
+        pass  # no cache yet, or one from another version: validate
+    from salesflow.config import project as loader
+
+    project = loader.load_project(root, database_override)
+    _store(cache, key, project)
+    return project
+
+
+def _store(cache: Path, key: str, project: Project) -> None:
+    """Write the cache atomically; a project folder we cannot write to just goes uncached."""
+    try:
+        cache.parent.mkdir(exist_ok=True)
+        (cache.parent / ".gitignore").write_text("*\n")
+        partial = cache.with_suffix(".tmp")
+        partial.write_bytes(pickle.dumps((key, project), protocol=pickle.HIGHEST_PROTOCOL))
+        partial.replace(cache)
+    except OSError:
+        pass
