@@ -130,10 +130,12 @@ def root(
 
 
 def _register() -> None:
-    from salesflow.cli import contacts, deals, init, pipeline, tasks, validate
+    from salesflow.cli import contacts, deals, imports, ingest, init, pipeline, tasks, validate
 
     app.command("validate")(validate.validate)
     app.command("init")(init.init)
+    app.command("import")(imports.import_)
+    app.command("ingest")(ingest.ingest)
     app.add_typer(contacts.app, name="contacts")
     app.add_typer(deals.app, name="deals")
     app.add_typer(tasks.app, name="tasks")

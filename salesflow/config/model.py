@@ -25,6 +25,10 @@ DEAL_FIELDS = (
     "lost_reason", "stage_entered_at",
 )  # fmt: skip
 MEMBER_FIELDS = ("id", "name", "email")
+# What a CSV column can be imported into (besides custom contact fields).
+CONTACT_TARGETS = ("email", "first_name", "last_name", "full_name", "phone", "company",
+                   "owner", "source", "tags")  # fmt: skip
+DEAL_TARGETS = ("title", "amount", "expected_close")
 PROJECT_FIELDS = ("name", "timezone", "locale", "currency")
 WORKFLOW_FIELDS = ("id", "name", "description")
 RUN_FIELDS = ("id", "workflow", "status", "started_at", "wake_at")
@@ -55,6 +59,20 @@ class Form:
     fields: dict[str, FieldDef]
     key: str | None = None
     map: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ImportMapping:
+    """How to read a recurring CSV export (salesflow.yaml `imports:`)."""
+
+    name: str
+    map: dict[str, str] = field(default_factory=dict)
+    encoding: str | None = None
+    delimiter: str | None = None
+    pipeline: str | None = None
+    stage: str | None = None
+    source: str | None = None
+    tags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -164,6 +182,7 @@ class Project:
     contact_fields: dict[str, FieldDef]
     deal_fields: dict[str, FieldDef]
     forms: dict[str, Form]
+    imports: dict[str, ImportMapping]
     inbox: Path | None
     pipelines: dict[str, Pipeline]
     workflows: dict[str, Workflow]
@@ -189,6 +208,10 @@ def build_settings(data: dict, root: Path, database_override: str | None) -> dic
         "contact_fields": _field_defs(fields_.get("contact", {})),
         "deal_fields": _field_defs(fields_.get("deal", {})),
         "forms": {name: _form(name, form) for name, form in data.get("forms", {}).items()},
+        "imports": {
+            name: ImportMapping(name, **{**spec, "tags": tuple(spec.get("tags", ()))})
+            for name, spec in data.get("imports", {}).items()
+        },
         "inbox": root / data["inbox"] if data.get("inbox") else None,
     }
 

@@ -16,7 +16,12 @@ from salesflow.config.model import (
     build_workflow,
 )
 from salesflow.config.scope import context_scope
-from salesflow.config.settings_checks import check_file_name, check_pipeline, check_settings
+from salesflow.config.settings_checks import (
+    check_file_name,
+    check_imports,
+    check_pipeline,
+    check_settings,
+)
 from salesflow.config.shape import check_shape
 from salesflow.config.template_checks import check_template_files, discover_templates
 from salesflow.config.workflow_checks import ProjectFacts, WorkflowChecker
@@ -66,6 +71,7 @@ def validate(root: Path, database_override: str | None = None) -> Validation:
         return result
     settings = build_settings(settings_doc.data, root, database_override)
     pipelines, unreadable = _pipelines(pipeline_docs, result)
+    result.problems += check_imports(settings_doc, pipelines, settings["contact_fields"])
     facts = ProjectFacts(
         pipelines=pipelines,
         unreadable_pipelines=unreadable,

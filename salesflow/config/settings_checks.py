@@ -7,7 +7,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from salesflow.config.jinja_check import check_jinja
-from salesflow.config.model import Pipeline
+from salesflow.config.model import CONTACT_TARGETS, DEAL_TARGETS, Pipeline
 from salesflow.config.scope import PAYLOAD_SCOPE
 from salesflow.config.yamlfile import YamlFile, render_keypath
 from salesflow.errors import Problem, did_you_mean
@@ -141,3 +141,29 @@ def check_file_name(document: YamlFile, identifier: str, kind: str) -> list[Prob
         return []
     message = f"the {kind} id '{identifier}' differs from the file name; rename one of them"
     return [document.problem(("id",), message)]
+
+
+def check_imports(document: YamlFile, pipelines: dict, contact_fields: dict) -> list[Problem]:
+    """Import mappings name real fields, pipelines and stages."""
+    problems = []
+    for name, spec in document.data.get("imports", {}).items():
+        where = ("imports", name)
+        pipeline = pipelines.get(spec.get("pipeline"))
+        if "pipeline" in spec and pipeline is None:
+            hint = did_you_mean(spec["pipeline"], list(pipelines))
+            problems.append(
+                document.problem(
+                    (*where, "pipeline"), f"unknown pipeline '{spec['pipeline']}'{hint}"
+                )
+            )
+        if "stage" in spec and pipeline and pipeline.stage(spec["stage"]) is None:
+            hint = did_you_mean(spec["stage"], [stage.id for stage in pipeline.stages])
+            message = f"'{spec['stage']}' is not a stage of pipeline '{pipeline.id}'{hint}"
+            problems.append(document.problem((*where, "stage"), message))
+        targets = [*CONTACT_TARGETS, *contact_fields, "ignore"]
+        targets += list(DEAL_TARGETS) if "pipeline" in spec else []
+        for column, target in spec.get("map", {}).items():
+            if target not in targets:
+                message = f"'{target}' is not a field to import into{did_you_mean(target, targets)}"
+                problems.append(document.problem((*where, "map", column), message))
+    return problems

@@ -115,10 +115,19 @@ def _v3_funnel_summaries(db: sqlite_utils.Database) -> None:
     db["deals"].create_index(["status", "lost_from", "lost_reason"])
 
 
+def _v4_inbox_files(db: sqlite_utils.Database) -> None:
+    """Inbox files whose content went in: recorded in the same transaction as the content,
+    so a file found half-moved after a crash is finished, never processed twice."""
+    db["inbox_files"].create(
+        {"sha256": str, "name": str, "outcome": str, "processed_at": str}, pk="sha256"
+    )
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v1_contacts_deals_events,
     _v2_tasks_and_report_indexes,
     _v3_funnel_summaries,
+    _v4_inbox_files,
 ]
 
 

@@ -1,0 +1,145 @@
+"""`salesflow import`: prospects from a CSV file."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from salesflow.cli.options import AsJson, DryRun
+from salesflow.cli.render import to_json
+from salesflow.errors import UserError, did_you_mean, display_path
+from salesflow.ingest.importer import ImportOptions, ImportResult, import_csv
+
+SHOWN_ERRORS = 10
+
+
+def options_for(project, mapping: str | None, **given) -> ImportOptions:
+    """Import options: a named mapping from salesflow.yaml, overridden by what is given."""
+    options = ImportOptions()
+    if mapping:
+        if mapping not in project.imports:
+            hint = did_you_mean(mapping, list(project.imports))
+            raise UserError(f"no import mapping '{mapping}' in salesflow.yaml{hint}")
+        spec = project.imports[mapping]
+        options = ImportOptions(
+            encoding=spec.encoding, delimiter=spec.delimiter, mapping=dict(spec.map),
+            pipeline=spec.pipeline, stage=spec.stage, source=spec.source, tags=list(spec.tags),
+        )  # fmt: skip
+    for name, value in given.items():
+        if name == "mapping_pairs":
+            options.mapping.update(value)
+        elif value not in (None, [], ()):
+            setattr(options, name, value)
+    return options
+
+
+def parse_map(pairs: list[str] | None) -> dict[str, str]:
+    mapping = {}
+    for pair in pairs or []:
+        column, sep, target = pair.rpartition("=")
+        if not sep or not column.strip():
+            raise typer.BadParameter(f"'{pair}' is not Column=field", param_hint="--map")
+        mapping[column.strip()] = target.strip()
+    return mapping
+
+
+def import_(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="The CSV file.", dir_okay=False)],
+    mapping: Annotated[
+        str | None, typer.Option(help="A named mapping from salesflow.yaml `imports:`.")
+    ] = None,
+    map_: Annotated[
+        list[str] | None,
+        typer.Option("--map", help='"Column=field" (repeatable); field `ignore` skips a column.'),
+    ] = None,
+    encoding: Annotated[
+        str | None, typer.Option(help="The file's encoding (default: detect).")
+    ] = None,
+    delimiter: Annotated[str | None, typer.Option(help=", ; | or tab (default: detect).")] = None,
+    pipeline: Annotated[
+        str | None, typer.Option(help="Also open a deal in this pipeline per new contact.")
+    ] = None,
+    stage: Annotated[str | None, typer.Option(help="The stage of those deals.")] = None,
+    source: Annotated[str | None, typer.Option(help="The source of new contacts.")] = None,
+    tag: Annotated[list[str] | None, typer.Option("--tag", help="Tag every contact.")] = None,
+    no_trigger: Annotated[
+        bool, typer.Option("--no-trigger", help="Record no events: workflows do not react.")
+    ] = False,
+    strict: Annotated[bool, typer.Option(help="Exit 1 if any row is rejected.")] = False,
+    dry_run: DryRun = False,
+    as_json: AsJson = False,
+) -> None:
+    """Import prospects from a CSV file (any usual encoding, delimiter and header names).
+
+    Bad rows are rejected into FILE.rejected.csv with the reason; the others go in. Importing
+    the same file again changes nothing.
+
+    Example: salesflow import prospects.csv --pipeline cours-essai --stage nouveau
+    """
+    store = ctx.obj.store()
+    options = options_for(
+        store.project, mapping, encoding=encoding, delimiter=delimiter, pipeline=pipeline,
+        stage=stage, source=source, tags=tag or [], trigger=not no_trigger, dry_run=dry_run,
+        mapping_pairs=parse_map(map_),
+    )  # fmt: skip
+    with _progress(file) as progress:
+        result = import_csv(store, file, options, progress)
+    if as_json:
+        typer.echo(to_json(result.as_json()))
+    else:
+        _report(result, dry_run)
+    if strict and result.rejected:
+        raise typer.Exit(1)
+
+
+def _report(result: ImportResult, dry_run: bool) -> None:
+    name = display_path(result.file)
+    for row, error in result.errors[:SHOWN_ERRORS]:
+        typer.echo(f"{name}:{row}: {error}", err=True)
+    if result.rejected > SHOWN_ERRORS:
+        typer.echo(f"… and {result.rejected - SHOWN_ERRORS} more rejected rows", err=True)
+    if result.ignored:
+        typer.echo(f"ignored columns: {', '.join(result.ignored)}", err=True)
+    verb = "would import" if dry_run else "imported"
+    counts = (
+        f"{result.created} created, {result.updated} updated, {result.unchanged} unchanged,"
+        f" {result.rejected} rejected"
+    )
+    extra = f", {result.deals} deals opened" if result.deals else ""
+    merged = f", {result.merged} duplicate rows merged" if result.merged else ""
+    typer.echo(
+        f"{verb} {name} ({result.format.encoding}, {result.format.delimiter_name}):"
+        f" {result.rows} rows — {counts}{extra}{merged}"
+    )
+    if result.rejected_file:
+        typer.echo(f"rejected rows are in {display_path(result.rejected_file)}")
+    if dry_run:
+        typer.echo("dry run: nothing was written")
+
+
+class _progress:
+    """A progress bar on a terminal, for files over a few MB; nothing otherwise."""
+
+    def __init__(self, file: Path):
+        size = file.stat().st_size if file.is_file() else 0
+        self.size = size
+        self.bar = None
+        if sys.stderr.isatty() and size > 4_000_000:
+            from rich.progress import Progress
+
+            self.bar = Progress(transient=True)
+
+    def __enter__(self):
+        if self.bar is None:
+            return None
+        self.bar.start()
+        task = self.bar.add_task("importing", total=self.size)
+        return lambda done: self.bar.update(task, completed=done)
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.stop()

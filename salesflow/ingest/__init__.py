@@ -1,0 +1,1 @@
+"""Input from outside: CSV imports, web-form submissions, and the inbox folder."""

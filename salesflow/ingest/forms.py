@@ -1,0 +1,220 @@
+"""`salesflow ingest`: web-form submissions (JSON object, array, or JSON Lines) become
+`form.submitted` events — once each, whatever the number of times they are received.
+
+A submission is flattened by its form's `map` (Jinja expressions over `payload`, from the
+project's files: the payload itself is only ever data), checked against the form's fields,
+and recorded with an idempotency key: the form's `key` expression, else a hash of the payload.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from salesflow.config.model import FieldDef, Form
+from salesflow.errors import UserError, did_you_mean
+from salesflow.store.db import transaction
+from salesflow.store.session import Store
+from salesflow.values import coerce_field
+
+_SINGLE_EXPRESSION = re.compile(r"^\s*\{\{(.*)\}\}\s*$", re.S)
+
+
+@dataclass
+class IngestResult:
+    source: str
+    received: int = 0
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    rejected_file: Path | None = None
+    errors: list[tuple[int, str]] = field(default_factory=list)
+
+    def as_json(self) -> dict:
+        return {
+            "source": self.source, "received": self.received, "accepted": self.accepted,
+            "duplicates": self.duplicates, "rejected": self.rejected,
+            "rejected_file": str(self.rejected_file) if self.rejected_file else None,
+            "errors": [{"index": index, "error": error} for index, error in self.errors],
+        }  # fmt: skip
+
+
+class Rejected(ValueError):
+    """A submission that cannot go in; the message starts with the JSON pointer."""
+
+
+def parse_payloads(text: str, source: str) -> Iterator[tuple[int, Any, str | None]]:
+    """(index, payload, None) for each submission, or (index, raw line, error) for a JSON
+    Lines line that is not JSON. Input that is JSON in no way at all is a UserError."""
+    stripped = text.strip()
+    if not stripped:
+        raise UserError(f"{source}: no submission (the input is empty)")
+    try:
+        whole = json.loads(stripped)
+    except json.JSONDecodeError as error:
+        if not stripped.startswith("{") or "Extra data" not in error.msg:
+            raise UserError(
+                f"{source}: not JSON ({error.msg} at line {error.lineno} column {error.colno})"
+            ) from None
+        yield from _json_lines(stripped)
+        return
+    items = whole if isinstance(whole, list) else [whole]
+    for index, item in enumerate(items, start=1):
+        yield index, item, None
+
+
+def _json_lines(text: str) -> Iterator[tuple[int, Any, str | None]]:
+    for index, line in enumerate((line for line in text.splitlines() if line.strip()), start=1):
+        try:
+            yield index, json.loads(line), None
+        except json.JSONDecodeError as error:
+            yield index, line, f"not JSON ({error.msg})"
+
+
+class FormReader:
+    """Turns payloads into (key, event data) for the project's forms."""
+
+    def __init__(self, store: Store, form_name: str | None):
+        from salesflow.templating import make_environment
+
+        project = store.project
+        self.project = project
+        self.forced = self._form(form_name) if form_name else None
+        self.env = make_environment(None, project.locale, project.timezone, project.currency)
+
+    def _form(self, name: str) -> Form:
+        forms = self.project.forms
+        if name not in forms:
+            raise UserError(f"no form '{name}' in salesflow.yaml{did_you_mean(name, list(forms))}")
+        return forms[name]
+
+    def read(self, payload: Any) -> tuple[str, dict]:
+        if not isinstance(payload, dict):
+            raise Rejected("/: a submission is a JSON object")
+        form = self.forced or self._payload_form(payload)
+        flat = {name: self._mapped(expression, payload) for name, expression in form.map.items()}
+        data: dict[str, Any] = {"form": form.name}
+        for name, spec in form.fields.items():
+            raw = flat[name] if name in form.map else payload.get(name)
+            data[name] = self._checked(name, spec, raw)
+        key = self._key(form, payload)
+        return f"form:{form.name}:{key}", data
+
+    def _payload_form(self, payload: dict) -> Form:
+        name = payload.get("form")
+        if not isinstance(name, str):
+            raise Rejected('/form: which form? pass --form NAME, or put "form" in the payload')
+        if name not in self.project.forms:
+            hint = did_you_mean(name, list(self.project.forms))
+            raise Rejected(f"/form: no form '{name}' in salesflow.yaml{hint}")
+        return self.project.forms[name]
+
+    def _mapped(self, expression: str, payload: dict) -> Any:
+        """A map entry's value: a lone `{{ expr }}` keeps its type; missing data is None."""
+        from jinja2 import TemplateError, UndefinedError
+
+        try:
+            single = _SINGLE_EXPRESSION.match(expression)
+            if single:
+                value = self.env.compile_expression(single.group(1), undefined_to_none=True)(
+                    payload=payload
+                )
+                return None if value is None or _undefined(value) else value
+            return self.env.from_string(expression).render(payload=payload)
+        except UndefinedError:
+            return None
+        except TemplateError as error:
+            raise Rejected(f"/: the form's map failed: {error}") from None
+
+    def _checked(self, name: str, spec: FieldDef, raw: Any) -> Any:
+        if raw is None or (isinstance(raw, str) and not raw.strip()):
+            if spec.required:
+                raise Rejected(f"/{name}: required")
+            return None
+        if isinstance(raw, dict | list):
+            raise Rejected(f"/{name}: expected a single value, got {type(raw).__name__}")
+        kind = {"phone": "string"}.get(spec.type, spec.type)
+        try:
+            value = coerce_field(
+                kind, spec.options, raw, self.project.locale, self.project.timezone
+            )
+        except ValueError as error:
+            raise Rejected(f"/{name}: {error}") from None
+        return float(value) if kind == "number" else value
+
+    def _key(self, form: Form, payload: dict) -> str:
+        if form.key:
+            key = self._mapped(form.key, payload)
+            if key not in (None, ""):
+                return str(key)
+        canonical = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _undefined(value: Any) -> bool:
+    from jinja2 import Undefined
+
+    return isinstance(value, Undefined)
+
+
+def ingest_text(
+    store: Store,
+    text: str,
+    source: str,
+    form: str | None,
+    rejects: Path | None,
+    dry_run: bool = False,
+    also: Callable[[], None] | None = None,
+) -> IngestResult:
+    """Record the submissions in `text` as events, in one transaction; bad ones go to
+    `rejects` (JSON Lines: the error and the submission as received)."""
+    reader = FormReader(store, form)
+    result = IngestResult(source)
+    kept: list[str] = []
+    with transaction(store.conn, dry_run):
+        for index, payload, error in parse_payloads(text, source):
+            result.received += 1
+            try:
+                if error:
+                    raise Rejected(f"/: {error}")
+                key, data = reader.read(payload)
+            except Rejected as rejected:
+                result.rejected += 1
+                result.errors.append((index, str(rejected)))
+                kept.append(json.dumps({"error": str(rejected), "index": index,
+                                        "submission": payload}, ensure_ascii=False))  # fmt: skip
+                continue
+            if store.record_event("form.submitted", None, None, data, key) is None:
+                result.duplicates += 1
+            else:
+                result.accepted += 1
+        if also:
+            also()
+    if kept and rejects and not dry_run:
+        rejects.parent.mkdir(parents=True, exist_ok=True)
+        rejects.write_text("\n".join(kept) + "\n", encoding="utf-8")
+        result.rejected_file = rejects
+    return result
+
+
+def read_text(path: Path) -> str:
+    """A submissions file as text (UTF-8, with or without BOM)."""
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise UserError(f"{path.name}: not UTF-8 text ({error.reason}); JSON is UTF-8") from None
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such file") from None
+
+
+def rejects_for(path: Path | None, project_root: Path, now: datetime) -> Path:
+    """`FILE.rejected.jsonl` beside a file; `rejected/stdin-<time>.jsonl` for stdin."""
+    if path is None:
+        return project_root / "rejected" / f"stdin-{now.strftime('%Y%m%d-%H%M%S')}.jsonl"
+    return path.with_name(f"{path.stem}.rejected.jsonl")

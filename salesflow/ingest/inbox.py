@@ -1,0 +1,127 @@
+"""The inbox folder: drop form JSON and CSV files in it, `salesflow run` takes them in.
+
+`inbox/<name>.json|.jsonl|.csv`, or `inbox/<sub>/…` where <sub> names the form (JSON) or the
+import mapping (CSV). Each file is claimed by an atomic rename into `inbox/.processing/`, its
+content goes in with a row in `inbox_files` in one transaction, then it moves to
+`inbox/done/`; a file that is unusable as a whole moves to `inbox/failed/` with
+`<name>.error.txt` beside it. After a crash, a file left in `.processing/` is moved on if its
+transaction committed (its hash is in `inbox_files`) and processed again if not.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from salesflow.errors import UserError
+from salesflow.ingest.forms import ingest_text, read_text
+from salesflow.ingest.importer import ImportOptions, import_csv, rejected_path
+from salesflow.store.session import Store
+
+SUFFIXES = (".json", ".jsonl", ".csv")
+RESERVED = ("done", "failed", ".processing")
+
+
+@dataclass
+class InboxResult:
+    done: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    accepted: int = 0
+    rejected: int = 0
+
+    def as_json(self) -> dict:
+        return {
+            "done": self.done,
+            "failed": [{"file": name, "error": error} for name, error in self.failed],
+            "accepted": self.accepted,
+            "rejected": self.rejected,
+        }
+
+
+def pending_files(inbox: Path) -> list[Path]:
+    """Files waiting in the inbox (top level and one level of subfolders), oldest first."""
+    found = [p for p in inbox.glob("*") if p.is_file() and p.suffix in SUFFIXES]
+    for sub in inbox.iterdir() if inbox.is_dir() else []:
+        if sub.is_dir() and sub.name not in RESERVED:
+            found += [p for p in sub.glob("*") if p.is_file() and p.suffix in SUFFIXES]
+    return sorted(found, key=lambda p: (p.stat().st_mtime_ns, p.name))
+
+
+def drain(store: Store, inbox: Path, options_for_mapping) -> InboxResult:
+    """Take in every file of the inbox; `options_for_mapping(name)` gives import options."""
+    result = InboxResult()
+    processing = inbox / ".processing"
+    leftovers = sorted(processing.rglob("*")) if processing.is_dir() else []
+    for claimed in [p for p in leftovers if p.is_file() and p.suffix in SUFFIXES]:
+        _finish(store, inbox, claimed, options_for_mapping, result)
+    for path in pending_files(inbox):
+        claimed = processing / path.relative_to(inbox)
+        claimed.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.rename(path, claimed)  # atomic: another run that got there first wins
+        except FileNotFoundError:
+            continue
+        _finish(store, inbox, claimed, options_for_mapping, result)
+    return result
+
+
+def _finish(store: Store, inbox: Path, claimed: Path, options_for_mapping, result) -> None:
+    relative = claimed.relative_to(inbox / ".processing")
+    digest = hashlib.sha256(claimed.read_bytes()).hexdigest()
+    if not _already_in(store, digest):
+        try:
+            accepted, rejected, rejects = _take_in(
+                store, claimed, relative, digest, options_for_mapping
+            )
+        except UserError as error:
+            _move(claimed, inbox / "failed" / relative)
+            (inbox / "failed" / relative).with_name(f"{relative.name}.error.txt").write_text(
+                f"{error}\n", encoding="utf-8"
+            )
+            result.failed.append((str(relative), str(error)))
+            return
+        result.accepted += accepted
+        result.rejected += rejected
+        if rejects and rejects.exists():
+            _move(rejects, inbox / "done" / relative.parent / rejects.name)
+    _move(claimed, inbox / "done" / relative)
+    result.done.append(str(relative))
+
+
+def _already_in(store: Store, digest: str) -> bool:
+    row = store.conn.execute("SELECT 1 FROM inbox_files WHERE sha256 = ?", (digest,)).fetchone()
+    return row is not None
+
+
+def _take_in(store: Store, path: Path, relative: Path, digest: str, options_for_mapping):
+    """(accepted, rejected, rejects file) for one claimed file, recorded in its transaction."""
+
+    def record() -> None:
+        store.conn.execute(
+            "INSERT INTO inbox_files (sha256, name, outcome, processed_at) VALUES (?, ?, 'done', ?)"
+            " ON CONFLICT DO NOTHING",
+            (digest, str(relative), store.stamp),
+        )
+
+    sub = relative.parent.name or None
+    if path.suffix == ".csv":
+        options: ImportOptions = options_for_mapping(sub)
+        imported = import_csv(store, path, options, also=record)
+        return imported.created + imported.updated, imported.rejected, rejected_path(path)
+    form = sub if sub in store.project.forms else None
+    text = read_text(path)
+    rejects = path.with_name(f"{path.stem}.rejected.jsonl")
+    taken = ingest_text(store, text, path.name, form, rejects, also=record)
+    return taken.accepted, taken.rejected, taken.rejected_file
+
+
+def _move(source: Path, target: Path) -> None:
+    """Move, never overwriting: a name already taken in done/ gets a numbered suffix."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    candidate, number = target, 1
+    while candidate.exists():
+        candidate = target.with_name(f"{target.stem}.{number}{target.suffix}")
+        number += 1
+    os.replace(source, candidate)
