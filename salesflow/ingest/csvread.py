@@ -70,9 +70,8 @@ def detect_delimiter(sample: str) -> str:
     best, best_score = ",", (-1.0, 0)
     for delimiter in DELIMITERS:
         try:
-            widths = [
-                len(row) for row in csv.reader(io.StringIO(sample), delimiter=delimiter) if row
-            ]
+            rows = csv.reader(io.StringIO(sample, newline=""), delimiter=delimiter)
+            widths = [len(row) for row in rows if row]
         except csv.Error:
             continue
         if not widths:

@@ -33,7 +33,9 @@ SYNONYMS = {
         "company", "company name", "societe", "entreprise", "organization", "organisation",
         "organization name", "organization 1 - name", "person - organization", "organisme",
     ],
-    "owner": ["owner", "contact owner", "proprietaire", "responsable", "deal owner"],
+    "owner": [
+        "owner", "contact owner", "proprietaire", "responsable", "deal owner", "person - owner",
+    ],
     "source": ["source", "lead source", "origine", "canal"],
     "tags": ["tags", "tag", "labels", "etiquettes", "groupes", "group membership"],
     "title": ["deal", "deal name", "deal title", "titre", "affaire", "opportunite"],

@@ -13,7 +13,7 @@ from salesflow.values import coerce_field, normalise_email, parse_amount, parse_
 STAGED = ("row_no", "email", "first_name", "last_name", "phone", "company", "owner", "source",
           "tags", "fields", "title", "amount", "expected_close")  # fmt: skip
 _TEXT = ("first_name", "last_name", "phone", "company", "source", "title")
-_TAG_SPLIT = re.compile(r"\s*[,;]\s*")
+_TAG_SPLIT = re.compile(r"\s*(?:[,;]|:::)\s*")
 
 
 class RowParser:
@@ -24,8 +24,11 @@ class RowParser:
         self.project = project
         self.source = source
         self.tags = tags
-        self.team = {member.id: member.id for member in project.team.values()}
-        self.team |= {member.email.lower(): member.id for member in project.team.values()}
+        self.team = {  # a member by id, email or name, as exports write owners
+            key.lower(): member.id
+            for member in project.team.values()
+            for key in (member.id, member.email, member.name)
+        }
 
     def parse(self, row_no: int, cells: list[str]) -> tuple:
         values: dict = {"source": self.source}
@@ -44,7 +47,7 @@ class RowParser:
             elif target == "owner":
                 values["owner"] = self._owner(text)
             elif target == "tags":
-                tags += [tag for tag in _TAG_SPLIT.split(text) if tag]
+                tags += [tag.removeprefix("* ") for tag in _TAG_SPLIT.split(text) if tag]
             elif target == "amount":
                 values["amount"] = to_minor(parse_amount(text, self.project.locale),
                                             self.project.currency)  # fmt: skip
@@ -64,9 +67,10 @@ class RowParser:
         )  # fmt: skip
 
     def _owner(self, text: str) -> str:
-        owner = self.team.get(text.lower()) or self.team.get(text)
+        owner = self.team.get(text.lower())
         if owner is None:
-            raise ValueError(f"'{text}' is not a team member (use an id: {', '.join(self.team)})")
+            ids = ", ".join(self.project.team)
+            raise ValueError(f"'{text}' is not a team member (use an id, email or name: {ids})")
         return owner
 
     def _custom(self, name: str, text: str):

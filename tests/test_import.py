@@ -1,0 +1,232 @@
+"""`salesflow import`: the CSV files people have, imported once, bad rows kept aside."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import query
+
+FIXTURES = Path(__file__).parent / "fixtures" / "csv"
+
+
+@pytest.fixture
+def fixture(sf):
+    """A copy of a fixture CSV inside the demo project (rejects are written beside it)."""
+
+    def copy(name: str) -> Path:
+        target = sf.project / "imports" / name
+        target.parent.mkdir(exist_ok=True)
+        shutil.copy(FIXTURES / name, target)
+        return target
+
+    return copy
+
+
+def contacts(project: Path) -> dict[str, tuple]:
+    rows = query(
+        project, "SELECT email, first_name, last_name, phone, company, fields FROM contacts"
+    )
+    return {row[0]: row[1:] for row in rows}
+
+
+def test_french_excel_export(sf, fixture):
+    path = fixture("excel-fr.csv")
+    summary = sf("import", path, "--pipeline", "cours-essai", "--stage", "nouveau", "--json")
+    assert (summary["encoding"], summary["delimiter"]) == ("cp1252", ";")
+    assert (summary["created"], summary["updated"], summary["unchanged"]) == (3, 0, 0)
+    assert summary["rejected"] == 2
+    assert summary["ignored_columns"] == ["Notes"]
+    people = contacts(sf.project)
+    julie = people["julie.martin@example.org"]  # stored lower-case
+    assert julie[:4] == ("Julie", "Martin", "0612345678", "Chorale « Les Voix », Lyon")
+    assert json.loads(julie[4]) == {"date_essai": "2026-12-05T18:30:00+01:00"}
+    assert people["oedipe.lefevre@example.org"][:2] == ("Œdipe", "Lefèvre")  # not Ś
+    assert people["anais.celik@example.org"][:2] == ("Anaïs", "Çelik")
+    amounts = query(sf.project, "SELECT title, amount FROM deals ORDER BY id")
+    assert amounts == [
+        ("Julie Martin", 120050),
+        ("Œdipe Lefèvre", 8000),
+        ("Anaïs Çelik", 123456789),
+    ]
+
+
+def test_rejected_rows_are_kept_beside_the_file_as_it_was_written(sf, fixture):
+    path = fixture("excel-fr.csv")
+    result = sf("import", path)
+    assert "imported" in result.output and "2 rejected" in result.output
+    assert "excel-fr.csv:4: 'pas-une-adresse' is not an email address" in result.output
+    assert "excel-fr.csv:5: Date du cours d'essai: '31/02/2026' is not a date" in result.output
+    rejects = path.with_name("excel-fr.rejected.csv")
+    with rejects.open(encoding="cp1252", newline="") as file:
+        rows = list(csv.reader(file, delimiter=";"))
+    assert rows[0][-2:] == ["Notes", "error"]
+    assert rows[1][:3] == ["Chloé", "Dubois", "pas-une-adresse"]
+    assert rows[1][-1] == "'pas-une-adresse' is not an email address"
+    assert rows[2][0] == "Zoé"
+
+
+def test_importing_the_same_file_twice_changes_nothing(sf, fixture):
+    path = fixture("excel-fr.csv")
+    sf("import", path, "--pipeline", "cours-essai")
+    events = query(sf.project, "SELECT count(*) FROM events")
+    again = sf("import", path, "--pipeline", "cours-essai", "--json")
+    assert (again["created"], again["updated"], again["unchanged"]) == (0, 0, 3)
+    assert again["deals_created"] == 0
+    assert query(sf.project, "SELECT count(*) FROM events") == events
+
+
+def test_google_contacts_export(sf, fixture):
+    summary = sf("import", fixture("google-contacts.csv"), "--json")
+    assert (summary["encoding"], summary["delimiter"], summary["created"]) == ("utf-8", ",", 2)
+    people = contacts(sf.project)
+    assert people["ines.breval@example.org"][:4] == (
+        "Inès", "Bréval", "+33 6 98 76 54 32", "Atelier Bréval",
+    )  # fmt: skip
+    assert people["francois.muller@example.org"][:2] == ("François", "Müller")
+    tags = query(sf.project, "SELECT tags FROM contacts WHERE email = 'ines.breval@example.org'")
+    assert json.loads(tags[0][0]) == ["Chorale", "myContacts"]
+
+
+@pytest.mark.parametrize(
+    ("name", "email", "expected"),
+    [
+        ("hubspot.csv", "paula@example.com", ("Paula", "Gómez", "+34 600 000 000", "Gómez SL")),
+        ("mailchimp.csv", "lea@example.com", ("Léa", "Roux", "0600000002", None)),
+        ("pipedrive.csv", "hugo@example.com", ("Hugo", "Lambert", "0600000003", "Lambert & Fils")),
+        ("mautic.csv", "nina@example.com", ("Nina", "Perrin", "0600000004", None)),
+    ],
+)
+def test_exports_of_common_tools(sf, fixture, name, email, expected):
+    summary = sf("import", fixture(name), "--json")
+    assert (summary["created"], summary["rejected"]) == (1, 0)
+    assert contacts(sf.project)[email][:4] == expected
+
+
+def test_owners_are_read_as_ids_emails_or_names(sf, fixture):
+    sf("import", fixture("hubspot.csv"))
+    sf("import", fixture("pipedrive.csv"))
+    assert query(sf.project, "SELECT email, owner FROM contacts ORDER BY id") == [
+        ("paula@example.com", "marie"), ("hugo@example.com", "paul"),
+    ]  # fmt: skip
+
+
+def write(path: Path, text: str, encoding: str = "utf-8") -> Path:
+    path.write_bytes(text.encode(encoding))
+    return path
+
+
+def test_semicolon_file_whose_values_hold_commas(sf, tmp_path):
+    """csv.Sniffer picks ',' for this file (CPython #119123); we must not."""
+    path = write(
+        tmp_path / "p.csv",
+        "Email;Nom;Société\na@example.org;Dupont, Jean;Durand, Fils et Cie\n"
+        "b@example.org;Martin, Paul;Ateliers, Lyon\n",
+    )
+    summary = sf("import", path, "--json")
+    assert (summary["delimiter"], summary["created"]) == (";", 2)
+    assert contacts(sf.project)["a@example.org"][3] == "Durand, Fils et Cie"
+
+
+@pytest.mark.parametrize("ending", ["\r\n", "\n", "\r"], ids=["crlf", "lf", "old-mac-cr"])
+@pytest.mark.parametrize("delimiter", [",", ";", "\t", "|"], ids=["comma", "semi", "tab", "pipe"])
+def test_line_endings_and_delimiters(sf, tmp_path, ending, delimiter):
+    rows = [["Email", "First Name", "Notes", ""], ["a@example.org", "Ana", "x", ""],
+            ["b@example.org", "Bo", 'two\nlines, "quoted"', ""]]  # fmt: skip
+    text = ending.join(
+        delimiter.join('"' + c.replace('"', '""') + '"' if any(x in c for x in '\n,"') else c
+                       for c in row) for row in rows
+    ) + ending  # fmt: skip
+    summary = sf("import", write(tmp_path / "p.csv", text), "--json")
+    assert (summary["rows"], summary["created"], summary["rejected"]) == (2, 2, 0)
+
+
+def test_utf8_bom_is_read(sf, tmp_path):
+    path = tmp_path / "p.csv"
+    path.write_bytes(b"\xef\xbb\xbfEmail,Pr\xc3\xa9nom\na@example.org,Ren\xc3\xa9e\n")
+    assert sf("import", path, "--json")["encoding"] == "utf-8-sig"
+    assert contacts(sf.project)["a@example.org"][0] == "Renée"
+
+
+def test_a_file_that_cannot_be_decoded_imports_nothing(sf, tmp_path):
+    rows = "".join(f"p{n}@example.org,Ana\n" for n in range(5000))
+    path = write(tmp_path / "p.csv", "Email,Prénom\n" + rows + "z@example.org,Zoé\n", "cp1252")
+    result = sf("import", path, "--encoding", "utf-8", code=1)
+    assert "not readable as utf-8" in result.output
+    assert "nothing was imported" in result.output
+    assert query(sf.project, "SELECT count(*) FROM contacts") == [(0,)]
+    assert not path.with_name("p.rejected.csv").exists()
+
+
+def test_an_empty_cell_never_erases_and_events_say_what_changed(sf, tmp_path):
+    write(tmp_path / "a.csv", "Email,First Name,Phone\njulie@example.org,Julie,0612\n")
+    write(tmp_path / "b.csv", "Email,First Name,Phone,Company\nJULIE@example.org,,,Chorale\n")
+    sf("import", tmp_path / "a.csv")
+    summary = sf("import", tmp_path / "b.csv", "--json")
+    assert (summary["created"], summary["updated"]) == (0, 1)
+    assert contacts(sf.project)["julie@example.org"][:4] == ("Julie", None, "0612", "Chorale")
+    events = query(sf.project, "SELECT type, json_extract(data, '$.changed') FROM events")
+    assert events == [("contact.created", None), ("contact.updated", '["company"]')]
+
+
+def test_duplicates_within_the_file_become_one_contact(sf, tmp_path):
+    path = write(
+        tmp_path / "p.csv",
+        "Email,First Name,Phone,Tags\na@example.org,Ana,,x\nb@example.org,Bo,,\n"
+        "A@Example.org,,0600,y\n",
+    )
+    summary = sf("import", path, "--json")
+    assert (summary["created"], summary["merged_duplicates"]) == (2, 1)
+    assert contacts(sf.project)["a@example.org"][:3] == ("Ana", None, "0600")
+    tags = query(sf.project, "SELECT tags FROM contacts WHERE email = 'a@example.org'")
+    assert json.loads(tags[0][0]) == ["x", "y"]
+
+
+def test_dry_run_writes_nothing(sf, fixture):
+    path = fixture("excel-fr.csv")
+    result = sf("import", path, "--dry-run")
+    assert "would import" in result.output and "dry run: nothing was written" in result.output
+    assert query(sf.project, "SELECT count(*) FROM contacts") == [(0,)]
+    assert not path.with_name("excel-fr.rejected.csv").exists()
+
+
+def test_no_trigger_records_no_event(sf, fixture):
+    sf("import", fixture("mautic.csv"), "--no-trigger")
+    assert query(sf.project, "SELECT count(*) FROM contacts") == [(1,)]
+    assert query(sf.project, "SELECT count(*) FROM events") == [(0,)]
+
+
+def test_strict_exits_1_on_any_reject(sf, fixture):
+    sf("import", fixture("excel-fr.csv"), "--strict", code=1)
+    assert query(sf.project, "SELECT count(*) FROM contacts") == [(3,)]  # the good rows went in
+
+
+def test_explicit_map_and_ignore(sf, tmp_path):
+    path = write(tmp_path / "p.csv", "Courriel perso,Qui,Voice\na@example.org,Ana,alto\n")
+    result = sf("import", path, "--map", "Courriel perso=email", "--map", "Qui=first_name",
+                "--map", "Voice=voix", "--json")  # fmt: skip
+    assert result["ignored_columns"] == []
+    assert contacts(sf.project)["a@example.org"][0] == "Ana"
+    bad = sf("import", path, "--map", "Qui=frist_name", code=1)
+    assert "'frist_name' is not a field (did you mean 'first_name'?)" in bad.output
+
+
+def test_named_mapping_from_the_project(sf, tmp_path):
+    settings = sf.project / "salesflow.yaml"
+    settings.write_text(
+        settings.read_text() + "imports:\n  salle:\n    map: {Mel: email, Qui: first_name}\n"
+        "    pipeline: cours-essai\n    stage: essai-planifie\n    tags: [salon]\n"
+    )
+    path = write(tmp_path / "p.csv", "Mel;Qui\na@example.org;Ana\n")
+    summary = sf("import", path, "--mapping", "salle", "--json")
+    assert (summary["created"], summary["deals_created"]) == (1, 1)
+    assert query(sf.project, "SELECT stage FROM deals") == [("essai-planifie",)]
+    assert query(sf.project, "SELECT tags FROM contacts") == [('["salon"]',)]
+
+
+def test_no_email_column_is_unusable(sf, tmp_path):
+    result = sf("import", write(tmp_path / "p.csv", "Name,Phone\nAna,06\n"), code=1)
+    assert "no email column among: Name, Phone; name it with --map 'Column=email'" in result.output

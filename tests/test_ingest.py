@@ -1,0 +1,170 @@
+"""`salesflow ingest`: web-form submissions, once each; and the inbox folder."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from conftest import REPO, query
+
+FORMS = REPO / "examples" / "forms"
+SCRIPT = Path(sys.executable).parent / "salesflow"
+
+
+def submissions(project: Path) -> list[tuple[str, dict]]:
+    rows = query(project, "SELECT key, data FROM events WHERE type = 'form.submitted' ORDER BY id")
+    return [(key, json.loads(data)) for key, data in rows]
+
+
+def test_a_flat_submission_becomes_one_event(sf):
+    summary = sf("ingest", FORMS / "julie.json", "--form", "cours-essai", "--json")
+    assert (summary["accepted"], summary["rejected"]) == (1, 0)
+    [(key, data)] = submissions(sf.project)
+    assert key == "form:cours-essai:site-2026-0001"
+    assert data == {
+        "form": "cours-essai", "email": "julie.martin@example.org", "prenom": "Julie",
+        "nom": "Martin", "telephone": "0612345678", "date_essai": "2026-12-05T18:30:00+01:00",
+    }  # fmt: skip
+    assert query(sf.project, "SELECT count(*) FROM contacts") == [(0,)]  # workflows do that
+
+
+def test_a_tally_payload_is_flattened_by_the_forms_map(sf):
+    sf("ingest", FORMS / "tally-ines.json", "--form", "cours-essai-tally")
+    [(key, data)] = submissions(sf.project)
+    assert key == "form:cours-essai-tally:mOx1q7"
+    assert (data["email"], data["prenom"], data["nom"]) == (
+        "ines.breval@example.org", "Inès", "Bréval",
+    )  # fmt: skip
+    assert data["date_essai"] == "2026-12-12T18:30:00+01:00"
+
+
+def test_the_same_submission_twice_is_one_event(sf):
+    sf("ingest", FORMS / "julie.json", "--form", "cours-essai")
+    again = sf("ingest", FORMS / "julie.json", "--form", "cours-essai", "--json")
+    assert (again["accepted"], again["duplicates"]) == (0, 1)
+    assert len(submissions(sf.project)) == 1
+
+
+def test_without_a_key_the_payload_hash_is_the_key(sf, tmp_path):
+    payload = {"email": "a@example.org", "date_essai": "2026-12-05T18:30"}
+    path = tmp_path / "a.json"
+    path.write_text(json.dumps(payload))
+    sf("ingest", path, "--form", "cours-essai")
+    path.write_text(json.dumps(dict(reversed(payload.items())), indent=4))  # same content
+    assert sf("ingest", path, "--form", "cours-essai", "--json")["duplicates"] == 1
+    assert submissions(sf.project)[0][0].startswith("form:cours-essai:sha256:")
+
+
+def test_json_lines_with_bad_lines_keep_the_good_ones(sf, tmp_path):
+    path = tmp_path / "batch.jsonl"
+    path.write_text(
+        '{"form": "cours-essai", "email": "a@example.org", "date_essai": "05/12/2026 18:30"}\n'
+        "{not json\n"
+        '{"form": "cours-essai", "email": "b@example.org"}\n'
+        '{"form": "cours-esai", "email": "c@example.org", "date_essai": "2026-12-05"}\n'
+        '{"form": "cours-essai", "email": "d@example.org", "date_essai": "2026-12-05T18:30",'
+        ' "telephone": "0600"}\n'
+    )
+    result = sf("ingest", path)
+    assert "recorded 2 submissions" in result.output and "3 rejected" in result.output
+    rejected = [
+        json.loads(line) for line in path.with_name("batch.rejected.jsonl").read_text().splitlines()
+    ]
+    assert [(r["index"], r["error"]) for r in rejected] == [
+        (2, "/: not JSON (Expecting property name enclosed in double quotes)"),
+        (3, "/date_essai: required"),
+        (4, "/form: no form 'cours-esai' in salesflow.yaml (did you mean 'cours-essai'?)"),
+    ]
+    assert rejected[1]["submission"] == {"form": "cours-essai", "email": "b@example.org"}
+    assert sf("ingest", path, "--strict", code=1)
+
+
+def test_a_json_array_from_stdin_rejects_into_the_project(sf):
+    payloads = [
+        {"email": "a@example.org", "date_essai": "2026-12-05T18:30"},
+        {"email": "pas-une-adresse", "date_essai": "2026-12-05T18:30"},
+    ]
+    result = sf("ingest", "-", "--form", "cours-essai", input=json.dumps(payloads),
+                now="2026-11-22T10:00")  # fmt: skip
+    assert "submission 2: /email: 'pas-une-adresse' is not an email address" in result.output
+    kept = sf.project / "rejected" / "stdin-20261122-100000.jsonl"
+    assert json.loads(kept.read_text())["submission"]["email"] == "pas-une-adresse"
+
+
+def test_input_that_is_not_json_is_unusable(sf, tmp_path):
+    path = tmp_path / "x.json"
+    path.write_text("email=a@example.org")
+    result = sf("ingest", path, "--form", "cours-essai", code=1)
+    assert "x.json: not JSON" in result.output
+
+
+def test_html_in_a_form_field_is_kept_as_data(sf, tmp_path):
+    path = tmp_path / "x.json"
+    path.write_text(json.dumps({"email": "a@example.org", "prenom": "{{ 7*7 }}<script>",
+                                "date_essai": "2026-12-05T18:30"}))  # fmt: skip
+    sf("ingest", path, "--form", "cours-essai")
+    assert submissions(sf.project)[0][1]["prenom"] == "{{ 7*7 }}<script>"
+
+
+def inbox_of(project: Path) -> Path:
+    inbox = project / "inbox"
+    (inbox / "cours-essai").mkdir(parents=True, exist_ok=True)
+    return inbox
+
+
+def test_inbox_takes_json_and_csv_and_moves_them(sf):
+    inbox = inbox_of(sf.project)
+    shutil.copy(FORMS / "julie.json", inbox / "cours-essai" / "julie.json")
+    shutil.copy(REPO / "examples" / "prospects.csv", inbox / "prospects.csv")
+    (inbox / "broken.json").write_text("{oops")
+    result = sf("ingest", "--inbox", "--json")
+    assert sorted(result["done"]) == ["cours-essai/julie.json", "prospects.csv"]
+    assert result["failed"][0]["file"] == "broken.json"
+    assert (inbox / "done" / "cours-essai" / "julie.json").exists()
+    assert (inbox / "done" / "prospects.csv").exists()
+    assert (inbox / "done" / "prospects.rejected.csv").exists()  # its bad row, kept
+    assert (inbox / "failed" / "broken.json").exists()
+    assert "not JSON" in (inbox / "failed" / "broken.json.error.txt").read_text()
+    assert len(submissions(sf.project)) == 1
+    assert query(sf.project, "SELECT count(*) FROM contacts") == [(3,)]
+    assert sf("ingest", "--inbox", "--json")["done"] == []
+
+
+def test_the_same_file_dropped_again_is_not_processed_again(sf):
+    inbox = inbox_of(sf.project)
+    shutil.copy(FORMS / "julie.json", inbox / "cours-essai" / "julie.json")
+    sf("ingest", "--inbox")
+    shutil.copy(FORMS / "julie.json", inbox / "cours-essai" / "julie.json")
+    sf("ingest", "--inbox")
+    assert (inbox / "done" / "cours-essai" / "julie.1.json").exists()
+    assert len(submissions(sf.project)) == 1
+
+
+def test_killed_in_the_middle_a_rerun_finishes_with_nothing_lost_or_doubled(demo, tmp_path):
+    """SIGKILL while a large CSV is being imported from the inbox, then run again."""
+    inbox = inbox_of(demo)
+    rows = "".join(f"p{n}@example.org;Prénom{n}\n" for n in range(60_000))
+    (inbox / "big.csv").write_text("Email;Prénom\n" + rows, encoding="utf-8")
+    shutil.copy(FORMS / "julie.json", inbox / "cours-essai" / "julie.json")
+    env = {**os.environ, "SALESFLOW_NOW": "2026-11-22T10:00"}
+    command = [SCRIPT, "--project", demo, "ingest", "--inbox"]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
+    claimed = inbox / ".processing" / "big.csv"
+    deadline = time.monotonic() + 30
+    while not claimed.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)  # waiting for the process to reach the point to kill it at
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert claimed.exists() or (inbox / "done" / "big.csv").exists()
+    subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL)
+    assert query(demo, "SELECT count(*), count(DISTINCT email) FROM contacts") == [(60_000, 60_000)]
+    assert query(demo, "SELECT count(*) FROM events WHERE type = 'contact.created'") == [(60_000,)]
+    assert len(submissions(demo)) == 1
+    assert sorted(p.name for p in (inbox / "done").rglob("*.*")) == ["big.csv", "julie.json"]
+    assert not any((inbox / ".processing").rglob("*.*"))

@@ -1,0 +1,103 @@
+"""Property tests for what varies widely: dates, amounts, emails, CSV shapes."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date, datetime
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from salesflow.ingest.csvread import DELIMITERS, detect_delimiter, detect_encoding
+from salesflow.values import normalise_email, parse_amount, parse_date, parse_datetime
+
+PARIS = ZoneInfo("Europe/Paris")
+
+
+@given(st.dates(min_value=date(1900, 1, 1), max_value=date(2200, 12, 31)))
+def test_dates_in_iso_and_in_french_day_first_form(day):
+    assert parse_date(day.isoformat(), "fr_FR") == day
+    assert parse_date(day.strftime("%d/%m/%Y"), "fr_FR") == day
+
+
+@given(st.dates(min_value=date(1900, 1, 1), max_value=date(2200, 12, 31)))
+def test_us_locale_reads_month_first(day):
+    assert parse_date(day.strftime("%m/%d/%Y"), "en_US") == day
+
+
+@given(st.datetimes(min_value=datetime(1990, 1, 1), max_value=datetime(2100, 1, 1)))
+def test_local_date_times_are_in_the_project_zone(moment):
+    moment = moment.replace(second=0, microsecond=0)
+    text = moment.strftime("%d/%m/%Y %H:%M")
+    assert parse_datetime(text, "fr_FR", PARIS) == moment.replace(tzinfo=PARIS)
+
+
+@pytest.mark.parametrize("text", ["31/02/2026", "2026-13-01", "demain", "05/12", "1/2/3/4"])
+def test_not_dates(text):
+    with pytest.raises(ValueError, match="is not a date"):
+        parse_date(text, "fr_FR")
+
+
+@given(st.decimals(min_value=0, max_value=10**9, places=2))
+def test_amounts_with_french_separators(amount):
+    whole, cents = f"{amount:.2f}".split(".")
+    grouped = f"{int(whole):,}".replace(",", "\u202f")
+    assert parse_amount(f"{grouped},{cents}", "fr_FR") == amount
+    assert parse_amount(f"{int(whole):,}".replace(",", " ") + f",{cents}", "fr_FR") == amount
+    assert parse_amount(f"{amount:.2f}", "fr_FR") == amount
+
+
+@pytest.mark.parametrize("text", ["12 €", "abc", "1,2,3", ""])
+def test_not_amounts(text):
+    with pytest.raises(ValueError):
+        parse_amount(text, "fr_FR")
+
+
+local = st.text(alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._+-",
+                min_size=1, max_size=20)  # fmt: skip
+domain = st.from_regex(r"[a-z0-9]([a-z0-9-]{0,8}[a-z0-9])?(\.[a-z]{2,6}){1,2}", fullmatch=True)
+
+
+@given(local, domain, st.sampled_from(["", " ", "  \t"]))
+def test_emails_are_trimmed_and_lower_cased(user, host, space):
+    email = normalise_email(f"{space}{user}@{host.upper()}{space}")
+    assert email == f"{user}@{host}".lower()
+    assert normalise_email(email) == email
+
+
+@pytest.mark.parametrize("text", ["julie", "julie@", "@example.org", "a b@example.org", "a@b@c"])
+def test_not_emails(text):
+    with pytest.raises(ValueError, match="is not an email address"):
+        normalise_email(text)
+
+
+cell = st.text(alphabet=st.characters(codec="cp1252", exclude_characters="\x00\r\n"), max_size=12)
+
+
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture], max_examples=60)
+@given(
+    st.sampled_from(DELIMITERS),
+    st.integers(min_value=2, max_value=6),
+    st.lists(st.lists(cell, min_size=6, max_size=6), min_size=2, max_size=15),
+    st.sampled_from(["utf-8", "cp1252"]),
+)
+def test_delimiter_and_encoding_of_generated_files(tmp_path, delimiter, width, rows, encoding):
+    """Any file csv.writer makes — quotes, delimiters inside values — is read back as it was."""
+    rows = [["email", *(f"col{n}" for n in range(width - 1))]] + [row[:width] for row in rows]
+    buffer = io.StringIO()
+    csv.writer(buffer, delimiter=delimiter, lineterminator="\r\n").writerows(rows)
+    path = tmp_path / "generated.csv"
+    path.write_bytes(buffer.getvalue().encode(encoding))
+    found = detect_encoding(path, "fr_FR")
+    assert found == ("utf-8" if path.read_bytes().isascii() else encoding)
+    assert detect_delimiter(path.read_bytes().decode(found)) == delimiter
+    assert list(csv.reader(io.StringIO(path.read_bytes().decode(found), newline=""),
+                           delimiter=delimiter)) == rows  # fmt: skip
+
+
+def test_decimal_stays_exact():
+    assert parse_amount("0,10", "fr_FR") + parse_amount("0,20", "fr_FR") == Decimal("0.30")
