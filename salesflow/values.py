@@ -74,45 +74,65 @@ def weighted_amount(amount_times_percent: int, currency: str) -> Decimal:
     return from_minor(int(minor), currency)
 
 
+@cache
+def _day_order(locale: str) -> tuple[str, str, str]:
+    """The order of day, month and year in the locale's numeric dates: ("d", "M", "y") in
+    French, ("M", "d", "y") in US English — read once, never guessed row by row."""
+    from babel.dates import get_date_format
+
+    order: list[str] = []
+    for letter in get_date_format("short", locale=locale).pattern:
+        if letter in "dMy" and letter not in order:
+            order.append(letter)
+    return tuple(order) if len(order) == 3 else ("d", "M", "y")
+
+
+_LOCAL_DATE = re.compile(
+    r"(\d{1,4})[/.\-](\d{1,2})[/.\-](\d{1,4})(?:[ T]+(\d{1,2})[:hH](\d{2})(?::(\d{2}))?)?"
+)
+
+
+def _local_parts(text: str, locale: str) -> tuple[date, tuple[int, int, int] | None] | None:
+    """(date, (hour, minute, second) or None) when `text` is in the locale's numeric form."""
+    match = _LOCAL_DATE.fullmatch(text)
+    if not match or len(match.group(1)) == 4:  # 2026-12-05 is ISO, not local
+        return None
+    parts = dict(zip(_day_order(locale), (int(g) for g in match.groups()[:3]), strict=True))
+    year = parts["y"] + 2000 if parts["y"] < 100 else parts["y"]
+    day = date(year, parts["M"], parts["d"])  # ValueError for 31/02
+    clock = match.group(4)
+    if clock is None:
+        return day, None
+    return day, (int(clock), int(match.group(5)), int(match.group(6) or 0))
+
+
 def parse_date(text: str, locale: str) -> date:
     """ISO (`2026-12-05`) or the locale's numeric form (`05/12/2026` in French)."""
     text = text.strip()
     try:
-        return date.fromisoformat(text)
+        local = _local_parts(text, locale)
+        if local and local[1] is None:
+            return local[0]
+        if not local:
+            return date.fromisoformat(text)
     except ValueError:
         pass
-    from babel.dates import ParseError
-    from babel.dates import parse_date as babel_parse_date
-
-    if not re.fullmatch(r"\d{1,2}[/.\-]\d{1,2}[/.\-]\d{2,4}", text):
-        raise ValueError(f"'{text}' is not a date (e.g. 2026-12-05 or {_example(locale)})")
-    try:
-        return babel_parse_date(text, locale=locale)
-    except (ValueError, ParseError):
-        raise ValueError(
-            f"'{text}' is not a date (e.g. 2026-12-05 or {_example(locale)})"
-        ) from None
+    raise ValueError(f"'{text}' is not a date (e.g. 2026-12-05 or {_example(locale)})")
 
 
 def parse_datetime(text: str, locale: str, zone: tzinfo) -> datetime:
     """ISO 8601 or the locale's form (`05/12/2026 18:30`); no offset means the project zone."""
     text = text.strip()
     try:
-        value = datetime.fromisoformat(text)
+        local = _local_parts(text, locale)
+        if local:
+            day, clock = local
+            value = datetime(day.year, day.month, day.day, *(clock or (0, 0, 0)))
+        else:
+            value = datetime.fromisoformat(text)
     except ValueError:
-        day, _, clock = text.partition(" ")
-        moment = _parse_clock(clock, text) if clock else (0, 0)
-        value = datetime.combine(parse_date(day, locale), datetime.min.time()).replace(
-            hour=moment[0], minute=moment[1]
-        )
+        raise ValueError(f"'{text}' is not a date-time (e.g. 2026-12-05T18:30)") from None
     return value.replace(tzinfo=zone) if value.tzinfo is None else value
-
-
-def _parse_clock(text: str, whole: str) -> tuple[int, int]:
-    match = re.fullmatch(r"(\d{1,2})[:hH](\d{2})(?::\d{2})?", text.strip())
-    if not match or int(match.group(1)) > 23 or int(match.group(2)) > 59:
-        raise ValueError(f"'{whole}' is not a date-time (e.g. 2026-12-05T18:30)")
-    return int(match.group(1)), int(match.group(2))
 
 
 def _example(locale: str) -> str:

@@ -59,7 +59,9 @@ def test_rejected_rows_are_kept_beside_the_file_as_it_was_written(sf, fixture):
     result = sf("import", path)
     assert "imported" in result.output and "2 rejected" in result.output
     assert "excel-fr.csv:4: 'pas-une-adresse' is not an email address" in result.output
-    assert "excel-fr.csv:5: Date du cours d'essai: '31/02/2026' is not a date" in result.output
+    assert "excel-fr.csv:5: Date du cours d'essai: '31/02/2026 10:00' is not a date-time" in (
+        result.output
+    )
     rejects = path.with_name("excel-fr.rejected.csv")
     with rejects.open(encoding="cp1252", newline="") as file:
         rows = list(csv.reader(file, delimiter=";"))
@@ -179,7 +181,7 @@ def test_duplicates_within_the_file_become_one_contact(sf, tmp_path):
         "A@Example.org,,0600,y\n",
     )
     summary = sf("import", path, "--json")
-    assert (summary["created"], summary["merged_duplicates"]) == (2, 1)
+    assert (summary["created"], summary["duplicate_rows"]) == (2, 1)
     assert contacts(sf.project)["a@example.org"][:3] == ("Ana", None, "0600")
     tags = query(sf.project, "SELECT tags FROM contacts WHERE email = 'a@example.org'")
     assert json.loads(tags[0][0]) == ["x", "y"]
@@ -230,3 +232,19 @@ def test_named_mapping_from_the_project(sf, tmp_path):
 def test_no_email_column_is_unusable(sf, tmp_path):
     result = sf("import", write(tmp_path / "p.csv", "Name,Phone\nAna,06\n"), code=1)
     assert "no email column among: Name, Phone; name it with --map 'Column=email'" in result.output
+
+
+def test_rows_of_one_email_that_disagree_still_import_twice_as_nothing(sf, tmp_path):
+    path = write(
+        tmp_path / "p.csv",
+        "Email,First Name\nana@example.org,Ana\nbo@example.org,Bo\nANA@example.org,Anna\n",
+    )
+    sf("import", path)
+    assert contacts(sf.project)["ana@example.org"][0] == "Anna"  # the last row wins
+    events = query(sf.project, "SELECT count(*) FROM events")
+    again = sf("import", path, "--json", now="2026-11-21T10:00")
+    assert (again["created"], again["updated"], again["unchanged"]) == (0, 0, 2)
+    assert query(sf.project, "SELECT count(*) FROM events") == events
+    assert query(sf.project, "SELECT DISTINCT updated_at FROM contacts") == [
+        ("2026-11-20T09:00:00Z",)
+    ]

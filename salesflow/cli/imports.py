@@ -110,10 +110,11 @@ def _report(result: ImportResult, dry_run: bool) -> None:
         f" {result.rejected} rejected"
     )
     extra = f", {result.deals} deals opened" if result.deals else ""
-    merged = f", {result.merged} duplicate rows merged" if result.merged else ""
+    if result.duplicates:
+        extra += f" ({result.duplicates} rows repeated an email of the file and were merged)"
     typer.echo(
         f"{verb} {name} ({result.format.encoding}, {result.format.delimiter_name}):"
-        f" {result.rows} rows — {counts}{extra}{merged}"
+        f" {result.rows} rows — {counts}{extra}"
     )
     if result.rejected_file:
         typer.echo(f"rejected rows are in {display_path(result.rejected_file)}")

@@ -1,15 +1,17 @@
 """`salesflow import`: a CSV file of prospects into contacts (and deals), in one transaction.
 
-Records are streamed into a temporary staging table in batches; deduplication (within the
-file and against the database), the created/updated/unchanged split, the changed fields of
-each event and the deals are then done by SQLite, set-based — memory does not grow with the
-file and no Python set of every email is kept.
+Records are streamed and upserted in batches (executemany): a new email is inserted, a known
+one gets the row's non-empty values, and a row that changes nothing writes nothing. Temporary
+triggers keep each touched contact's state from before the import; comparing it with the
+state after gives what really changed — so rows of one email within the file (duplicates)
+that undo each other change nothing, and importing a file twice changes nothing. Counting,
+comparing and the events are set-based SQL: memory does not grow with the file, and no
+Python set of every email is kept.
 """
 
 from __future__ import annotations
 
 import csv
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +19,7 @@ from pathlib import Path
 from salesflow.errors import UserError
 from salesflow.ingest.csvread import CsvFormat, read_rows, sniff
 from salesflow.ingest.headers import resolve
-from salesflow.ingest.rows import STAGED, RowParser
+from salesflow.ingest.rows import CONTACT_COLUMNS, RowParser
 from salesflow.store import deals
 from salesflow.store.db import transaction
 from salesflow.store.session import Store
@@ -48,7 +50,7 @@ class ImportResult:
     updated: int = 0
     unchanged: int = 0
     rejected: int = 0
-    merged: int = 0
+    duplicates: int = 0
     deals: int = 0
     rejected_file: Path | None = None
     ignored: list[str] = field(default_factory=list)
@@ -59,7 +61,7 @@ class ImportResult:
             "file": str(self.file), "encoding": self.format.encoding,
             "delimiter": self.format.delimiter, "rows": self.rows, "created": self.created,
             "updated": self.updated, "unchanged": self.unchanged, "rejected": self.rejected,
-            "merged_duplicates": self.merged, "deals_created": self.deals,
+            "duplicate_rows": self.duplicates, "deals_created": self.deals,
             "rejected_file": str(self.rejected_file) if self.rejected_file else None,
             "ignored_columns": self.ignored,
             "errors": [{"row": row, "error": error} for row, error in self.errors],
@@ -93,17 +95,18 @@ def import_csv(
     rejects = _Rejects(rejected_path(path), fmt, header, write=not options.dry_run)
     try:
         with transaction(store.conn, options.dry_run):
-            _stage(store, records, parser, result, rejects)
             max_contact = _max_id(store, "contacts")
-            result.merged = _merge_duplicates(store)
-            result.created = _insert_new(store, max_contact)
-            result.updated, result.unchanged = _update_existing(store, max_contact)
+            _watch_contacts(store, max_contact)
+            _upsert(store, records, parser, result, rejects, with_deals=target is not None)
+            _compare_with_before(store)
+            result.created, result.updated, emails = _counts(store, max_contact)
+            result.unchanged = emails - result.created - result.updated
+            result.duplicates = result.rows - result.rejected - emails
             if target:
                 result.deals = _open_deals(store, max_contact, *target, options.trigger)
             if options.trigger:
                 _record_contact_events(store, max_contact)
-            store.conn.execute("DROP TABLE temp.changed")
-            store.conn.execute("DROP TABLE temp.staging")
+            _unwatch_contacts(store)
             if also:
                 also()
     except BaseException:
@@ -157,130 +160,142 @@ class _Rejects:
             self.path.unlink(missing_ok=True)
 
 
-def _stage(store: Store, records, parser: RowParser, result: ImportResult, rejects) -> None:
+def _upsert(store: Store, records, parser: RowParser, result, rejects, with_deals: bool) -> None:
     conn = store.conn
-    columns = ", ".join(STAGED)
-    conn.execute(f"CREATE TEMP TABLE staging (row_no INTEGER PRIMARY KEY, {', '.join(STAGED[1:])})")
-    insert = f"INSERT INTO staging ({columns}) VALUES ({', '.join('?' * len(STAGED))})"
-    batch = []
+    statement = _upsert_statement(store)
+    conn.execute("CREATE TEMP TABLE import_emails (email TEXT)")
+    if with_deals:
+        conn.execute(
+            "CREATE TEMP TABLE deal_values (email TEXT PRIMARY KEY, title, amount, expected_close)"
+        )
+    contacts_batch, deals_batch = [], []
     for row_no, cells in enumerate(records, start=2):  # row 1 is the header
         if not any(cell.strip() for cell in cells):
             continue  # a blank line is not a record
         result.rows += 1
         try:
-            batch.append(parser.parse(row_no, cells))
+            contact, deal = parser.parse(cells)
         except ValueError as error:
             result.rejected += 1
             if len(result.errors) < 100:
                 result.errors.append((row_no, str(error)))
             rejects.add(cells, str(error))
             continue
-        if len(batch) >= BATCH:
-            conn.executemany(insert, batch)
-            batch.clear()
-    conn.executemany(insert, batch)
-    conn.execute("CREATE INDEX temp.staging_email ON staging (email)")
+        contacts_batch.append(contact)
+        if with_deals:
+            deals_batch.append(deal)
+        if len(contacts_batch) >= BATCH:
+            _flush(conn, statement, contacts_batch, deals_batch)
+    _flush(conn, statement, contacts_batch, deals_batch)
+
+
+def _flush(conn, statement: str, contacts_batch: list, deals_batch: list) -> None:
+    conn.executemany(statement, contacts_batch)
+    conn.executemany("INSERT INTO import_emails VALUES (?)", [row[:1] for row in contacts_batch])
+    contacts_batch.clear()
+    if deals_batch:
+        conn.executemany(
+            "INSERT INTO deal_values VALUES (?, ?, ?, ?) ON CONFLICT (email) DO UPDATE SET"
+            " title = coalesce(excluded.title, title), amount = coalesce(excluded.amount, amount),"
+            " expected_close = coalesce(excluded.expected_close, expected_close)",
+            deals_batch,
+        )
+        deals_batch.clear()
+
+
+def _upsert_statement(store: Store) -> str:
+    """Insert, or update with the non-empty values — only when that changes something."""
+    now = store.stamp  # our own ISO text, safe to inline: executemany takes one kind of params
+    plain = ("first_name", "last_name", "phone", "company", "owner")
+    differs = [f"(excluded.{n} IS NOT NULL AND excluded.{n} IS NOT {n})" for n in plain]
+    differs += [
+        "(excluded.source IS NOT NULL AND source IS NULL)",
+        "(excluded.tags != '[]' AND EXISTS (SELECT 1 FROM json_each(excluded.tags) AS t"
+        " WHERE t.value NOT IN (SELECT value FROM json_each(contacts.tags))))",
+    ]
+    differs += [  # per declared field: cheaper than comparing whole JSON documents
+        f"(json_extract(excluded.fields, '$.{n}') IS NOT NULL AND"
+        f" json_extract(excluded.fields, '$.{n}') IS NOT json_extract(fields, '$.{n}'))"
+        for n in store.project.contact_fields
+    ]
+    keep = ", ".join(f"{n} = coalesce(excluded.{n}, {n})" for n in plain)
+    return (
+        f"INSERT INTO contacts ({', '.join(CONTACT_COLUMNS)}, created_at, updated_at)"
+        f" VALUES ({', '.join('?' * len(CONTACT_COLUMNS))}, '{now}', '{now}')"
+        f" ON CONFLICT (email) DO UPDATE SET {keep}, source = coalesce(source, excluded.source),"
+        " tags = CASE WHEN excluded.tags = '[]' THEN tags ELSE (SELECT json_group_array(value)"
+        "  FROM (SELECT value FROM json_each(contacts.tags) UNION"
+        "  SELECT value FROM json_each(excluded.tags) ORDER BY value)) END,"
+        " fields = json_patch(fields, excluded.fields), updated_at = excluded.updated_at"
+        f" WHERE {' OR '.join(differs)}"
+    )
+
+
+_KEPT = (*CONTACT_COLUMNS[1:], "updated_at")  # what a contact's "before" snapshot holds
+
+
+def _watch_contacts(store: Store, max_contact: int) -> None:
+    """A temporary trigger keeps each existing contact's state before its first change in
+    this import (new contacts are those above the largest id before it)."""
+    conn = store.conn
+    conn.execute(
+        f"CREATE TEMP TABLE import_log (contact_id INTEGER PRIMARY KEY, changed TEXT,"
+        f" {', '.join(_KEPT)})"
+    )
+    conn.execute(
+        "CREATE TEMP TRIGGER import_updated AFTER UPDATE ON main.contacts"
+        f" WHEN OLD.id <= {int(max_contact)} BEGIN"
+        f" INSERT INTO import_log (contact_id, {', '.join(_KEPT)})"
+        f" VALUES (OLD.id, {', '.join(f'OLD.{n}' for n in _KEPT)})"
+        " ON CONFLICT DO NOTHING; END"
+    )
+
+
+def _compare_with_before(store: Store) -> None:
+    """What changed for each existing contact, all rows considered; a contact that ends as
+    it began gets its updated_at back, as if untouched."""
+    conn = store.conn
+    conn.execute("DROP TRIGGER temp.import_updated")
+    tests = [f"CASE WHEN l.{n} IS NOT c.{n} THEN '{n},' ELSE '' END" for n in CONTACT_COLUMNS[1:8]]
+    tests += [
+        f"CASE WHEN json_extract(l.fields, '$.{n}') IS NOT json_extract(c.fields, '$.{n}')"
+        f" THEN '{n},' ELSE '' END"
+        for n in store.project.contact_fields
+    ]
+    conn.execute(
+        f"UPDATE import_log AS l SET changed = rtrim({' || '.join(tests)}, ',')"
+        " FROM contacts c WHERE c.id = l.contact_id"
+    )
+    conn.execute(
+        "UPDATE contacts SET updated_at = l.updated_at FROM import_log l"
+        " WHERE contacts.id = l.contact_id AND l.changed = ''"
+    )
+
+
+def _unwatch_contacts(store: Store) -> None:
+    for table in ("import_log", "import_emails", "deal_values"):
+        store.conn.execute(f"DROP TABLE IF EXISTS temp.{table}")
 
 
 def _max_id(store: Store, table: str) -> int:
     return store.conn.execute(f"SELECT coalesce(max(id), 0) FROM {table}").fetchone()[0]
 
 
-def _merge_duplicates(store: Store) -> int:
-    """Rows of one email become one: later non-empty values win, tags and fields add up.
-    Only the duplicated emails come into Python."""
-    conn = store.conn
-    rows = conn.execute(
-        "SELECT * FROM staging WHERE email IN"
-        " (SELECT email FROM staging GROUP BY email HAVING count(*) > 1) ORDER BY email, row_no"
-    ).fetchall()
-    merged: dict[str, dict] = {}
-    removed = []
-    for row in rows:
-        current = merged.get(row["email"])
-        if current is None:
-            merged[row["email"]] = dict(row)
-            continue
-        removed.append(current["row_no"])
-        for name in STAGED[1:]:
-            if name in ("tags", "fields"):
-                continue
-            if row[name] is not None:
-                current[name] = row[name]
-        current["tags"] = _union_json(current["tags"], row["tags"], list)
-        current["fields"] = _union_json(current["fields"], row["fields"], dict)
-        current["row_no"] = row["row_no"]
-    conn.executemany("DELETE FROM staging WHERE row_no = ?", [(n,) for n in removed])
-    conn.executemany(
-        f"UPDATE staging SET {', '.join(f'{n} = ?' for n in STAGED[1:])} WHERE row_no = ?",
-        [(*(row[n] for n in STAGED[1:]), row["row_no"]) for row in merged.values()],
-    )
-    return len(removed)
-
-
-def _union_json(old: str | None, new: str | None, kind):
-    if not new:
-        return old
-    if not old:
-        return new
-    if kind is list:
-        return json.dumps(sorted(set(json.loads(old)) | set(json.loads(new))), ensure_ascii=False)
-    return json.dumps({**json.loads(old), **json.loads(new)}, ensure_ascii=False)
-
-
-def _insert_new(store: Store, max_contact: int) -> int:
-    cursor = store.conn.execute(
-        "INSERT INTO contacts (email, first_name, last_name, phone, company, owner, source,"
-        " tags, fields, created_at, updated_at)"
-        " SELECT s.email, s.first_name, s.last_name, s.phone, s.company, s.owner, s.source,"
-        " coalesce(s.tags, '[]'), coalesce(s.fields, '{}'), :now, :now FROM staging s"
-        " WHERE NOT EXISTS (SELECT 1 FROM contacts c WHERE c.email = s.email) ORDER BY s.row_no",
-        {"now": store.stamp},
-    )
-    return cursor.rowcount
-
-
-def _update_existing(store: Store, max_contact: int) -> tuple[int, int]:
-    """Existing contacts get the file's non-empty values; returns (updated, unchanged)."""
-    conn = store.conn
-    tests = [
-        f"CASE WHEN s.{name} IS NOT NULL AND s.{name} IS NOT c.{name} THEN '{name},' ELSE '' END"
-        for name in _UPDATABLE
+def _counts(store: Store, max_contact: int) -> tuple[int, int, int]:
+    """(contacts created, contacts changed, distinct emails among the good rows)."""
+    created = store.conn.execute(
+        "SELECT count(*) FROM contacts WHERE id > ?", (max_contact,)
+    ).fetchone()[0]
+    updated = store.conn.execute("SELECT count(*) FROM import_log WHERE changed != ''").fetchone()[
+        0
     ]
-    tests.append("CASE WHEN s.source IS NOT NULL AND c.source IS NULL THEN 'source,' ELSE '' END")
-    tests.append(
-        "CASE WHEN s.tags IS NOT NULL AND EXISTS (SELECT 1 FROM json_each(s.tags) t"
-        " WHERE t.value NOT IN (SELECT value FROM json_each(c.tags))) THEN 'tags,' ELSE '' END"
-    )
-    tests += [
-        f"CASE WHEN json_extract(s.fields, '$.{name}') IS NOT NULL AND json_extract(s.fields,"
-        f" '$.{name}') IS NOT json_extract(c.fields, '$.{name}') THEN '{name},' ELSE '' END"
-        for name in store.project.contact_fields
-    ]
-    conn.execute(
-        f"CREATE TEMP TABLE changed AS SELECT c.id, s.row_no, rtrim({' || '.join(tests)}, ',')"
-        " AS names FROM staging s JOIN contacts c ON c.email = s.email WHERE c.id <= ?",
-        (max_contact,),
-    )
-    assignments = ", ".join(f"{name} = coalesce(s.{name}, contacts.{name})" for name in _UPDATABLE)
-    conn.execute(
-        f"UPDATE contacts SET {assignments}, source = coalesce(contacts.source, s.source),"
-        " tags = CASE WHEN s.tags IS NULL THEN contacts.tags ELSE (SELECT json_group_array(value)"
-        "  FROM (SELECT value FROM json_each(contacts.tags) UNION"
-        "  SELECT value FROM json_each(s.tags) ORDER BY value)) END,"
-        " fields = json_patch(contacts.fields, coalesce(s.fields, '{}')), updated_at = ?"
-        " FROM changed ch JOIN staging s ON s.row_no = ch.row_no"
-        " WHERE contacts.id = ch.id AND ch.names != ''",
-        (store.stamp,),
-    )
-    updated, unchanged = conn.execute(
-        "SELECT coalesce(sum(names != ''), 0), coalesce(sum(names = ''), 0) FROM changed"
-    ).fetchone()
-    return updated, unchanged
+    emails = store.conn.execute("SELECT count(DISTINCT email) FROM import_emails").fetchone()[0]
+    return created, updated, emails
 
 
 def _record_contact_events(store: Store, max_contact: int) -> None:
-    """contact.created for the new, contact.updated (with what changed) for the others."""
+    """contact.created for each new contact; contact.updated, with what changed, for each
+    contact that existed before and ends different."""
     conn = store.conn
     conn.execute(
         "INSERT INTO events (type, subject_type, subject_id, data, created_at)"
@@ -290,9 +305,10 @@ def _record_contact_events(store: Store, max_contact: int) -> None:
     )
     conn.execute(
         "INSERT INTO events (type, subject_type, subject_id, data, created_at)"
-        " SELECT 'contact.updated', 'contact', ch.id, json_object('email', c.email, 'changed',"
-        " json('[\"' || replace(ch.names, ',', '\",\"') || '\"]'), 'by', 'import'), ?"
-        " FROM changed ch JOIN contacts c ON c.id = ch.id WHERE ch.names != '' ORDER BY ch.row_no",
+        " SELECT 'contact.updated', 'contact', c.id, json_object('email', c.email, 'changed',"
+        " json('[\"' || replace(l.changed, ',', '\",\"') || '\"]'), 'by', 'import'), ?"
+        " FROM import_log l JOIN contacts c ON c.id = l.contact_id"
+        " WHERE l.changed != '' ORDER BY c.id",
         (store.stamp,),
     )
 
@@ -310,10 +326,10 @@ def _open_deals(store: Store, max_contact: int, pipeline, stage, trigger: bool) 
     created = conn.execute(
         "INSERT INTO deals (pipeline, stage, status, title, contact_id, owner, amount, currency,"
         " created_at, expected_close, closed_at, stage_entered_at, stages_mask)"
-        " SELECT :pipeline, :stage, :status, coalesce(s.title, nullif(trim(coalesce(c.first_name,"
-        " '') || ' ' || coalesce(c.last_name, '')), ''), c.email), c.id, c.owner, s.amount,"
-        " :currency, :now, s.expected_close, :closed, :now, 1 << :bit"
-        " FROM contacts c JOIN staging s ON s.email = c.email WHERE c.id > :max_contact"
+        " SELECT :pipeline, :stage, :status, coalesce(v.title, nullif(trim(coalesce(c.first_name,"
+        " '') || ' ' || coalesce(c.last_name, '')), ''), c.email), c.id, c.owner, v.amount,"
+        " :currency, :now, v.expected_close, :closed, :now, 1 << :bit"
+        " FROM contacts c JOIN deal_values v ON v.email = c.email WHERE c.id > :max_contact"
         " AND NOT EXISTS (SELECT 1 FROM deals d WHERE d.contact_id = c.id"
         " AND d.pipeline = :pipeline AND d.status = 'open') ORDER BY c.id",
         params,
