@@ -47,6 +47,7 @@ def make_environment(
         undefined=StrictUndefined,
         autoescape=lambda name: bool(name) and name.endswith((".html.j2", ".html")),
         keep_trailing_newline=True,
+        finalize=lambda value: "" if value is None else value,  # an empty field prints nothing
     )
     env.filters["date"] = lambda value, fmt="medium": format_date(value, fmt, locale, timezone)
     env.filters["time"] = lambda value, fmt="short": format_time(value, fmt, locale, timezone)

@@ -130,12 +130,27 @@ def root(
 
 
 def _register() -> None:
-    from salesflow.cli import contacts, deals, imports, ingest, init, pipeline, tasks, validate
+    from salesflow.cli import (
+        contacts,
+        deals,
+        imports,
+        ingest,
+        init,
+        pipeline,
+        runs,
+        tasks,
+        validate,
+        workflows,
+    )  # fmt: skip
 
     app.command("validate")(validate.validate)
     app.command("init")(init.init)
     app.command("import")(imports.import_)
     app.command("ingest")(ingest.ingest)
+    app.command("process")(runs.process)
+    app.add_typer(runs.app, name="runs")
+    app.add_typer(runs.events_app, name="events")
+    app.add_typer(workflows.app, name="workflows")
     app.add_typer(contacts.app, name="contacts")
     app.add_typer(deals.app, name="deals")
     app.add_typer(tasks.app, name="tasks")

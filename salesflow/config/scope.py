@@ -36,6 +36,7 @@ def context_scope(
         "contact": {**_known(CONTACT_FIELDS), **_known(contact_fields), "owner": member},
         "deal": {**_known(DEAL_FIELDS), **_known(deal_fields), "owner": member},
         "owner": member,
+        "member": member,  # the team member a notify message is for
         "event": {**_known(EVENT_FIELDS), "data": _known(event_data) if event_data else None},
         "project": _known(PROJECT_FIELDS),
         "workflow": _known(WORKFLOW_FIELDS),

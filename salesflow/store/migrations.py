@@ -123,11 +123,52 @@ def _v4_inbox_files(db: sqlite_utils.Database) -> None:
     )
 
 
+def _v5_runs_and_outbox(db: sqlite_utils.Database) -> None:
+    """The workflow engine: runs with their cursor and trace, the outbox, rotation state."""
+    db["events"].add_column("depth", int, not_null_default=0)
+    db["events"].add_column("note", str)
+    db["runs"].create(
+        {
+            "id": int, "workflow": str, "workflow_hash": str, "subject": str,
+            "contact_id": int, "deal_id": int, "event_id": int, "depth": int, "status": str,
+            "reason": str, "cursor": str, "wake_at": str, "anchor": str,
+            "started_at": str, "updated_at": str,
+        },
+        pk="id", not_null={"workflow", "status", "started_at", "updated_at"},
+        defaults={"depth": 0},
+    )  # fmt: skip
+    db["runs"].create_index(["status", "wake_at"])
+    db["runs"].create_index(["workflow", "contact_id"])
+    db["runs"].create_index(["workflow", "deal_id"])
+    db["runs"].create_index(["contact_id", "status"])
+    db["runs"].create_index(["deal_id", "status"])
+    db["run_steps"].create(
+        {"id": int, "run_id": int, "step": str, "action": str, "outcome": str,
+         "detail": str, "at": str},
+        pk="id", not_null={"run_id", "outcome", "at"},
+    )  # fmt: skip
+    db["run_steps"].create_index(["run_id", "id"])
+    db["outbox"].create(
+        {
+            "id": int, "run_id": int, "step": str, "message_id": str, "sender": str,
+            "reply_to": str, "to_addr": str, "to_name": str, "subject": str, "text": str,
+            "html": str, "headers": str, "attachments": str, "status": str, "attempts": int,
+            "next_attempt_at": str, "last_error": str, "created_at": str, "sent_at": str,
+        },
+        pk="id", not_null={"message_id", "to_addr", "subject", "text", "status", "created_at"},
+        defaults={"status": "queued", "attempts": 0, "headers": "{}", "attachments": "[]"},
+    )  # fmt: skip
+    db["outbox"].create_index(["status", "next_attempt_at"])
+    db["outbox"].create_index(["message_id"], unique=True)
+    db["rotations"].create({"key": str, "position": int}, pk="key")
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v1_contacts_deals_events,
     _v2_tasks_and_report_indexes,
     _v3_funnel_summaries,
     _v4_inbox_files,
+    _v5_runs_and_outbox,
 ]
 
 

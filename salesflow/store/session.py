@@ -17,6 +17,7 @@ class Store:
     conn: sqlite3.Connection
     project: Project
     now: datetime
+    event_depth: int = 0  # > 0 while a workflow run acts: how deep in a chain of events
 
     @classmethod
     def open(cls, project: Project, now: datetime) -> Store:
@@ -33,8 +34,11 @@ class Store:
         """Record an event for the workflows, in the caller's transaction; an event whose
         idempotency key was seen before is ignored (None)."""
         cursor = self.conn.execute(
-            "INSERT INTO events (type, key, subject_type, subject_id, data, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING",
-            (kind, key, subject_type, subject_id, json.dumps(data, ensure_ascii=False), self.stamp),
-        )
+            "INSERT INTO events (type, key, subject_type, subject_id, data, created_at, depth)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING",
+            (
+                kind, key, subject_type, subject_id, json.dumps(data, ensure_ascii=False),
+                self.stamp, self.event_depth,
+            ),
+        )  # fmt: skip
         return cursor.lastrowid if cursor.rowcount else None

@@ -1,0 +1,219 @@
+"""`salesflow process`, `salesflow runs`, `salesflow events`: what the workflows did."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+from salesflow.cli.options import AsJson, DryRun, OutputFormat
+from salesflow.cli.render import Format, chosen, emit_rows, to_json
+from salesflow.engine.process import Processor, ProcessResult
+from salesflow.engine.runs import Engine, get, public
+from salesflow.reports import Column
+from salesflow.store.db import transaction
+from salesflow.store.session import Store
+from salesflow.values import read_instant
+
+app = typer.Typer(no_args_is_help=True, help="List, show, retry and cancel workflow runs.")
+events_app = typer.Typer(no_args_is_help=True, help="The events workflows react to.")
+
+RUN_COLUMNS = [
+    Column("id", "#", "int"),
+    Column("workflow", "workflow"),
+    Column("contact", "contact"),
+    Column("status", "status"),
+    Column("next_step", "next step"),
+    Column("wake_at", "wakes at", "datetime"),
+    Column("reason", "reason"),
+]
+EVENT_COLUMNS = [
+    Column("id", "#", "int"),
+    Column("type", "type"),
+    Column("subject", "subject"),
+    Column("created_at", "received", "datetime"),
+    Column("processed_at", "processed", "datetime"),
+    Column("note", "note"),
+]
+
+
+def process(ctx: typer.Context, dry_run: DryRun = False, as_json: AsJson = False) -> None:
+    """Handle pending events: match workflows, enrol subjects, run steps until they wait.
+
+    Example: salesflow process --dry-run
+    """
+    store = ctx.obj.store()
+    result = Processor(store).run(dry_run)
+    print_processed(result, store, as_json, dry_run)
+
+
+def print_processed(result: ProcessResult, store: Store, as_json: bool, dry_run: bool) -> None:
+    if as_json:
+        lines = [line.__dict__ for line in result.lines]
+        typer.echo(to_json({"events": result.events, "runs_started": result.runs,
+                            "steps": lines, "loops": result.loops}))  # fmt: skip
+        return
+    for line in result.lines:
+        step = f"{line.step} ({line.action})" if line.step else line.outcome
+        typer.echo(f"run #{line.run_id} {line.workflow}: {step} — {line.outcome}: {line.detail}")
+    for loop in result.loops:
+        typer.echo(f"warning: {loop}", err=True)
+    verb = "would handle" if dry_run else "handled"
+    typer.echo(f"{verb} {result.events} events, {result.runs} runs started"
+               + (" (dry run: nothing was written)" if dry_run else ""))  # fmt: skip
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context,
+    workflow: Annotated[str | None, typer.Option(help="Only this workflow's runs.")] = None,
+    status: Annotated[
+        str | None, typer.Option(help="running, waiting, done, failed or cancelled.")
+    ] = None,
+    waiting: Annotated[bool, typer.Option("--waiting", help="Only waiting runs.")] = False,
+    contact: Annotated[str | None, typer.Option(help="Only this contact's runs.")] = None,
+    output: OutputFormat = Format.table,
+    as_json: AsJson = False,
+) -> None:
+    """List runs, newest first (waiting ones: soonest to wake first).
+
+    Example: salesflow runs list --waiting
+    """
+    store = ctx.obj.store()
+    clauses, params = [], []
+    if waiting:
+        status = "waiting"
+    for column, value in (("r.workflow", workflow), ("r.status", status)):
+        if value:
+            clauses.append(f"{column} = ?")
+            params.append(value)
+    if contact:
+        from salesflow.store.contacts import get as get_contact
+
+        clauses.append("r.contact_id = ?")
+        params.append(get_contact(store, contact)["id"])
+    where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+    order = "r.wake_at, r.id" if waiting else "r.id DESC"
+    rows = store.conn.execute(
+        "SELECT r.*, c.email AS contact_email FROM runs r"
+        f" LEFT JOIN contacts c ON c.id = r.contact_id{where} ORDER BY {order}",
+        params,
+    ).fetchall()
+    data = [public(row, store) for row in rows]
+    emit_rows(data, RUN_COLUMNS, chosen(output, as_json), store.project, "Runs")
+
+
+@app.command()
+def show(ctx: typer.Context, run: int, as_json: AsJson = False) -> None:
+    """Show a run and the trace of every step it took.
+
+    Example: salesflow runs show 1
+    """
+    store = ctx.obj.store()
+    row = store.conn.execute(
+        "SELECT r.*, c.email AS contact_email FROM runs r"
+        " LEFT JOIN contacts c ON c.id = r.contact_id WHERE r.id = ?",
+        (get(store, run)["id"],),
+    ).fetchone()
+    data = public(row, store)
+    data["trace"] = trace(store, run)
+    if as_json:
+        typer.echo(to_json(data))
+        return
+    typer.echo(f"run #{data['id']} of {data['workflow']}: {data['status']}"
+               + (f" ({data['reason']})" if data["reason"] else ""))  # fmt: skip
+    if data["contact"]:
+        typer.echo(
+            f"contact: {data['contact']}"
+            + (f", deal #{data['deal_id']}" if data["deal_id"] else "")
+        )
+    if data["wake_at"]:
+        typer.echo(f"waiting until {data['wake_at']} to run {data['next_step']}")
+    for entry in data["trace"]:
+        step = f"{entry['step']} ({entry['action']})" if entry["step"] else "—"
+        typer.echo(f"  {entry['at'][:16].replace('T', ' ')}  {step:<28} {entry['outcome']:<10}"
+                   f" {entry['detail']}")  # fmt: skip
+
+
+def trace(store: Store, run_id: int) -> list[dict]:
+    rows = store.conn.execute(
+        "SELECT * FROM run_steps WHERE run_id = ? ORDER BY id", (run_id,)
+    ).fetchall()
+    zone = store.project.timezone
+    return [
+        {"at": read_instant(row["at"], zone).isoformat(), "step": row["step"],
+         "action": row["action"], "outcome": row["outcome"], "detail": row["detail"]}
+        for row in rows
+    ]  # fmt: skip
+
+
+@app.command()
+def retry(ctx: typer.Context, run: int, as_json: AsJson = False) -> None:
+    """Retry a failed run from the step that failed (after fixing the cause).
+
+    Example: salesflow runs retry 4
+    """
+    _change(ctx, run, lambda engine: engine.retry(run), as_json)
+
+
+@app.command()
+def cancel(
+    ctx: typer.Context,
+    run: int,
+    reason: Annotated[str, typer.Option(help="Why (kept in the trace).")] = "cancelled by hand",
+    as_json: AsJson = False,
+) -> None:
+    """Cancel a running, waiting or failed run.
+
+    Example: salesflow runs cancel 4 --reason "a rappelé"
+    """
+    _change(ctx, run, lambda engine: engine.cancel(run, reason), as_json)
+
+
+def _change(ctx: typer.Context, run: int, change, as_json: bool) -> None:
+    from salesflow.engine.context import Renderer, environment
+
+    store = ctx.obj.store()
+    get(store, run)
+    engine = Engine(store, Renderer(environment(store.project)))
+    with transaction(store.conn):
+        change(engine)
+    row = public(get(store, run), store)
+    if as_json:
+        typer.echo(to_json(row))
+        return
+    for line in engine.lines:
+        typer.echo(f"{line.step or line.outcome}: {line.detail}")
+    typer.echo(f"run #{run}: {row['status']}" + (f" ({row['reason']})" if row["reason"] else ""))
+
+
+@events_app.command("list")
+def events_list(
+    ctx: typer.Context,
+    pending: Annotated[bool, typer.Option("--pending", help="Only unprocessed events.")] = False,
+    limit: Annotated[int, typer.Option(help="At most this many (newest first).")] = 100,
+    output: OutputFormat = Format.table,
+    as_json: AsJson = False,
+) -> None:
+    """List events, newest first.
+
+    Example: salesflow events list --pending
+    """
+    store = ctx.obj.store()
+    where = " WHERE processed_at IS NULL" if pending else ""
+    rows = store.conn.execute(
+        f"SELECT * FROM events{where} ORDER BY id DESC LIMIT ?", (limit,)
+    ).fetchall()
+    zone = store.project.timezone
+    data = []
+    for row in rows:
+        processed = read_instant(row["processed_at"], zone)
+        subject = f"{row['subject_type']} #{row['subject_id']}" if row["subject_type"] else None
+        data.append({
+            "id": row["id"], "type": row["type"], "key": row["key"], "subject": subject,
+            "data": json.loads(row["data"]),
+            "created_at": read_instant(row["created_at"], zone).isoformat(),
+            "processed_at": processed.isoformat() if processed else None, "note": row["note"],
+        })  # fmt: skip
+    emit_rows(data, EVENT_COLUMNS, chosen(output, as_json), store.project, "Events")

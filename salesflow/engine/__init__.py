@@ -1,0 +1,1 @@
+"""The workflow engine: events → matching → runs → steps, with a trace of everything done."""

@@ -1,0 +1,100 @@
+"""Actions on contacts and deals: the same changes (and events) as the CLI makes by hand."""
+
+from __future__ import annotations
+
+from salesflow.config import actions as a
+from salesflow.engine.outcome import Act, Outcome, StepFailed
+from salesflow.errors import UserError
+from salesflow.store import contacts, deals
+
+_CONTACT_TEXT = ("first_name", "last_name", "phone", "company", "source", "owner")
+
+
+def _contact_values(act: Act, config, context: dict) -> tuple[dict, list, dict]:
+    values = {name: act.render(getattr(config, name), context) for name in _CONTACT_TEXT}
+    tags = [act.render(tag, context) for tag in config.tags]
+    fields = act.render(config.fields, context) or {}
+    return values, [t for t in tags if t], fields
+
+
+def upsert_contact(act: Act, config: a.UpsertContact) -> Outcome:
+    context = act.context()
+    email = act.render(config.email, context)
+    values, tags, fields = _contact_values(act, config, context)
+    try:
+        from salesflow.values import normalise_email
+
+        contact, created, changed = contacts.upsert(
+            act.store, normalise_email(email or ""), values, tags, fields, act.by
+        )
+    except (UserError, ValueError) as error:
+        raise StepFailed(str(error)) from None
+    act.run["bind_contact"] = contact["id"]
+    if created:
+        return Outcome(f"created contact {contact['email']}")
+    return Outcome(f"updated contact {contact['email']}: {', '.join(changed) or 'no change'}")
+
+
+def update_contact(act: Act, config: a.UpdateContact) -> Outcome:
+    context = act.context()
+    values, tags, fields = _contact_values(act, config, context)
+    contact = contacts.get(act.store, act.need_contact())
+    try:
+        changed = contacts.update(act.store, contact, values, tags, fields, act.by)
+    except UserError as error:
+        raise StepFailed(str(error)) from None
+    return Outcome(f"updated contact {contact['email']}: {', '.join(changed) or 'no change'}")
+
+
+def create_deal(act: Act, config: a.CreateDeal) -> Outcome:
+    context = act.context()
+    contact_id = act.need_contact()
+    if config.dedupe:
+        existing = deals.open_deal(act.store, contact_id, config.pipeline)
+        if existing is not None:
+            act.run["bind_deal"] = existing["id"]
+            return Outcome(f"kept open deal #{existing['id']} {existing['title']}")
+    values = {
+        name: act.render(getattr(config, name), context)
+        for name in ("amount", "owner", "expected_close", "next_step")
+    }
+    values["fields"] = act.render(config.fields, context) or {}
+    contact = context["contact"]
+    title = act.render(config.title, context) or contact.get("full_name") or contact["email"]
+    try:
+        deal = deals.add(
+            act.store, title, contact_id, config.pipeline, config.stage, values, act.by
+        )
+    except UserError as error:
+        raise StepFailed(str(error)) from None
+    act.run["bind_deal"] = deal["id"]
+    return Outcome(f"created deal #{deal['id']} {deal['title']} in {deal['stage']}")
+
+
+def move_deal(act: Act, config: a.MoveDeal) -> Outcome:
+    deal = deals.get(act.store, act.need_deal())
+    if config.pipeline and deal["pipeline"] != config.pipeline:
+        raise StepFailed(f"deal #{deal['id']} is in pipeline '{deal['pipeline']}'")
+    reason = act.render(config.reason)
+    try:
+        moved = deals.move(act.store, deal, config.stage, reason, by=act.by)
+    except UserError as error:
+        raise StepFailed(str(error)) from None
+    if moved["stage"] == deal["stage"]:
+        return Outcome(f"deal #{deal['id']} already in {deal['stage']}", "skipped")
+    return Outcome(f"moved deal #{deal['id']} from {deal['stage']} to {moved['stage']}")
+
+
+def update_deal(act: Act, config: a.UpdateDeal) -> Outcome:
+    context = act.context()
+    deal = deals.get(act.store, act.need_deal())
+    values = {
+        name: act.render(getattr(config, name), context)
+        for name in ("title", "amount", "owner", "expected_close", "next_step", "probability")
+    }
+    values["fields"] = act.render(config.fields, context) or {}
+    try:
+        changed = deals.update(act.store, deal, values, act.by)
+    except UserError as error:
+        raise StepFailed(str(error)) from None
+    return Outcome(f"updated deal #{deal['id']}: {', '.join(changed) or 'no change'}")

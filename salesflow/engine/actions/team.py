@@ -1,0 +1,79 @@
+"""Actions for the team: owners (round robin or least loaded) and tasks."""
+
+from __future__ import annotations
+
+from salesflow.config import actions as a
+from salesflow.durations import parse_duration
+from salesflow.engine.outcome import Act, Outcome, StepFailed
+from salesflow.store import contacts, deals, tasks
+from salesflow.values import parse_datetime
+
+
+def assign_owner(act: Act, config: a.AssignOwner) -> Outcome:
+    store = act.store
+    if config.strategy == "least_loaded":
+        owner = _least_loaded(store, config.among)
+        how = "least loaded"
+    else:
+        owner = _next_in_turn(store, f"{act.workflow.id}/{act.step.id}", config.among)
+        how = "in turn"
+    contact_id, deal_id = act.run["contact_id"], act.run["deal_id"]
+    if not contact_id and not deal_id:
+        raise StepFailed("nothing to assign: this run has no contact or deal yet")
+    if contact_id:
+        contacts.update(store, contacts.get(store, contact_id), {"owner": owner}, by=act.by)
+    if deal_id:
+        deals.update(store, deals.get(store, deal_id), {"owner": owner}, by=act.by)
+    return Outcome(f"owner {owner} ({how} among {', '.join(config.among)})")
+
+
+def _next_in_turn(store, key: str, among: tuple[str, ...]) -> str:
+    """Round robin whose position persists in the database (shared by every run)."""
+    row = store.conn.execute("SELECT position FROM rotations WHERE key = ?", (key,)).fetchone()
+    position = row[0] if row else 0
+    store.conn.execute(
+        "INSERT INTO rotations (key, position) VALUES (?, ?)"
+        " ON CONFLICT (key) DO UPDATE SET position = excluded.position",
+        (key, position + 1),
+    )
+    return among[position % len(among)]
+
+
+def _least_loaded(store, among: tuple[str, ...]) -> str:
+    """The member with the fewest open deals (the first listed on a tie)."""
+    counts = dict(
+        store.conn.execute(
+            f"SELECT owner, count(*) FROM deals WHERE status = 'open' AND owner IN"
+            f" ({', '.join('?' * len(among))}) GROUP BY owner",
+            among,
+        ).fetchall()
+    )
+    return min(among, key=lambda member: (counts.get(member, 0), among.index(member)))
+
+
+def run_owner(act: Act, context: dict) -> str | None:
+    """The owner of the run's deal, else of its contact."""
+    for record in (context.get("deal"), context.get("contact")):
+        if record and record.get("owner"):
+            return record["owner"]["id"]
+    return None
+
+
+def create_task(act: Act, config: a.CreateTask) -> Outcome:
+    context = act.context()
+    title = act.render(config.title, context)
+    assignee = run_owner(act, context) if config.assignee == "owner" else config.assignee
+    due = None
+    if config.due_in:
+        due = act.store.now + parse_duration(config.due_in)
+    elif config.due_at:
+        text = act.render(config.due_at, context)
+        try:
+            due = parse_datetime(text or "", act.store.project.locale, act.store.project.timezone)
+        except ValueError as error:
+            raise StepFailed(f"due_at: {error}") from None
+    task = tasks.add(
+        act.store, title, assignee, due, act.run["contact_id"], act.run["deal_id"], act.by
+    )
+    when = f", due {due.astimezone(act.store.project.timezone):%Y-%m-%d %H:%M}" if due else ""
+    return Outcome(f"task #{task['id']} “{title}” for {assignee or 'nobody'}{when}")

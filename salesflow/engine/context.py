@@ -1,0 +1,124 @@
+"""What templates and expressions see while a run acts, and rendering with it."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+
+from salesflow.config.model import Project, Workflow
+from salesflow.store import contacts, deals
+from salesflow.store.session import Store
+from salesflow.templating import make_environment
+from salesflow.values import read_instant
+
+
+def environment(project: Project):
+    return make_environment(
+        project.templates_dir, project.locale, project.timezone, project.currency
+    )
+
+
+class Renderer:
+    """Renders template strings from the project's files (compiled once each)."""
+
+    def __init__(self, env):
+        self.env = env
+        self._compile = lru_cache(maxsize=1024)(env.from_string)
+        self._expression = lru_cache(maxsize=1024)(env.compile_expression)
+
+    def value(self, value: Any, context: dict) -> Any:
+        """A config value: template strings rendered (an empty result is None), the rest as is."""
+        if isinstance(value, str) and ("{{" in value or "{%" in value):
+            text = self._compile(value).render(context).strip()
+            return text or None
+        if isinstance(value, dict):
+            return {key: self.value(item, context) for key, item in value.items()}
+        return value
+
+    def test(self, expression: str, context: dict) -> bool:
+        return bool(self._expression(expression)(**context))
+
+
+def event_view(event, store: Store) -> dict:
+    """An event as templates see it: {id, type, data, key, received_at, subject}."""
+    if event is None:
+        return {}
+    received = read_instant(event["created_at"], store.project.timezone)
+    return {
+        "id": event["id"],
+        "type": event["type"],
+        "data": json.loads(event["data"]),
+        "key": event["key"],
+        "received_at": received.isoformat(),
+        "subject": event["subject_type"],
+    }
+
+
+def build_context(
+    store: Store, workflow: Workflow, run: dict | None, event: dict, contact_id, deal_id
+) -> dict:
+    """Everything a step's templates can name, read fresh from the store."""
+    project = store.project
+    contact = contacts.public(contacts.get(store, contact_id), store) if contact_id else None
+    deal = None
+    if deal_id:
+        deal = deals.public(deals.with_contact(store, deals.get(store, deal_id)), store)
+    owner_id = (deal or {}).get("owner") or (contact or {}).get("owner")
+    owner = project.team.get(owner_id)
+    owner_view = {"id": owner.id, "name": owner.name, "email": owner.email} if owner else None
+    if contact is not None:
+        contact["owner"] = _member(project, contact.get("owner"))
+        contact["full_name"] = " ".join(
+            part for part in (contact["first_name"], contact["last_name"]) if part
+        )
+    if deal is not None:
+        deal["owner"] = _member(project, deal.get("owner"))
+    return {
+        "event": event,
+        "contact": contact,
+        "deal": deal,
+        "owner": owner_view,
+        "run": run or {},
+        "workflow": {"id": workflow.id, "name": workflow.name, "description": workflow.description},
+        "project": {
+            "name": project.name,
+            "timezone": project.timezone.key,
+            "locale": project.locale,
+            "currency": project.currency,
+        },
+        "now": store.now,
+        **report_functions(store),
+    }
+
+
+def _member(project: Project, member_id: str | None) -> dict | None:
+    member = project.team.get(member_id or "")
+    return {"id": member.id, "name": member.name, "email": member.email} if member else None
+
+
+def report_functions(store: Store) -> dict:
+    """stalled(), forecast(), board(): the same data as the CLI's reports."""
+
+    def stalled(pipeline: str | None = None) -> list[dict]:
+        from salesflow.reports.stalled import stalled as report
+
+        return report(store, pipeline).rows
+
+    def forecast(by: str = "month", pipeline: str | None = None) -> dict:
+        from salesflow.reports.forecast import forecast as report
+
+        result = report(store, by, pipeline)
+        return {"rows": result.rows, "totals": result.totals}
+
+    def board(pipeline: str | None = None) -> list[dict]:
+        from salesflow.reports.board import board as report
+
+        return report(store, pipeline).rows
+
+    return {"stalled": stalled, "forecast": forecast, "board": board}
+
+
+def local_time(moment: datetime, store: Store) -> str:
+    return moment.astimezone(store.project.timezone).strftime("%Y-%m-%d %H:%M")

@@ -1,0 +1,62 @@
+"""What a step did, as the run and its trace record it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+
+class StepFailed(Exception):
+    """A step that cannot do its work (unknown stage, template error…): the run fails there."""
+
+
+@dataclass
+class Outcome:
+    """`done`, `skipped`, `wait` (until `wake_at`), `stop`, or `branch` (into `arm`)."""
+
+    detail: str
+    status: str = "done"
+    wake_at: datetime | None = None
+    anchor: str | None = None
+    again: bool = False  # a wait that repeats this step when it ends (send windows)
+    arm: str | None = None
+
+
+@dataclass
+class Act:
+    """What an action gets: the store, the run it acts for, and rendering with its context."""
+
+    store: object
+    renderer: object
+    workflow: object
+    step: object
+    run: dict  # id, contact_id, deal_id, depth, event (the event's template view)
+
+    @property
+    def by(self) -> str:
+        return f"workflow:{self.workflow.id}"
+
+    def context(self) -> dict:
+        from salesflow.engine.context import build_context
+
+        run = {"id": self.run["id"], "workflow": self.workflow.id}
+        return build_context(
+            self.store, self.workflow, run, self.run["event"], self.run["contact_id"],
+            self.run["deal_id"],
+        )  # fmt: skip
+
+    def render(self, value, context: dict | None = None):
+        try:
+            return self.renderer.value(value, context or self.context())
+        except Exception as error:  # a template error at run time fails the step, clearly
+            raise StepFailed(f"template error: {error}") from None
+
+    def need_contact(self) -> int:
+        if not self.run["contact_id"]:
+            raise StepFailed("this run has no contact yet (put upsert_contact before this step)")
+        return self.run["contact_id"]
+
+    def need_deal(self) -> int:
+        if not self.run["deal_id"]:
+            raise StepFailed("this run has no deal (put create_deal before this step)")
+        return self.run["deal_id"]

@@ -1,0 +1,196 @@
+"""`salesflow process`: pending events, in order, each once — cancellations, matching,
+enrolment, and runs advanced until they wait or end.
+
+Events are handled in batches, one transaction a batch: a batch's events are marked processed
+together with everything their runs did, so a crash redoes the batch and never half of it.
+Events that steps record (a deal moved by a workflow) are handled in a later batch; a chain
+deeper than MAX_DEPTH is a loop, stopped and reported.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from salesflow.config.model import Project, Trigger, Workflow
+from salesflow.engine.actions.flow import wake_time
+from salesflow.engine.context import (
+    Renderer,
+    build_context,
+    environment,
+    event_view,
+    local_time,
+)
+from salesflow.engine.outcome import Act, StepFailed
+from salesflow.engine.runs import Engine, TraceLine
+from salesflow.engine.steps import find
+from salesflow.store.db import transaction
+from salesflow.store.session import Store
+from salesflow.values import stored_instant
+
+MAX_DEPTH = 10
+BATCH = 200
+
+
+@dataclass
+class ProcessResult:
+    events: int = 0
+    runs: int = 0
+    lines: list[TraceLine] = field(default_factory=list)
+    loops: list[str] = field(default_factory=list)
+
+
+def workflows_by_event(project: Project, only: str | None = None) -> dict[str, list[Workflow]]:
+    """Enabled workflows by the event type that starts them (matching never loops over all)."""
+    index: dict[str, list[Workflow]] = defaultdict(list)
+    for workflow in project.workflows.values():
+        if workflow.trigger.event and (workflow.enabled or only) and only in (None, workflow.id):
+            index[workflow.trigger.event].append(workflow)
+    return index
+
+
+def cancellers_by_event(project: Project) -> dict[str, list[tuple[Workflow, Trigger]]]:
+    index: dict[str, list[tuple[Workflow, Trigger]]] = defaultdict(list)
+    for workflow in project.workflows.values():
+        for trigger in workflow.cancel_on:
+            index[trigger.event].append((workflow, trigger))
+    return index
+
+
+def matches(trigger: Trigger, data: dict) -> bool:
+    """The trigger's filters all hold for the event's data (a list: any of its values)."""
+    for key, values in trigger.match.items():
+        if key == "changed":
+            if not set(values) & set(data.get("changed") or ()):
+                return False
+        elif data.get(key) not in values:
+            return False
+    return True
+
+
+class Processor:
+    def __init__(self, store: Store, only: str | None = None):
+        self.store = store
+        self.engine = Engine(store, Renderer(environment(store.project)))
+        self.starters = workflows_by_event(store.project, only)
+        self.cancellers = cancellers_by_event(store.project)
+        self.result = ProcessResult()
+
+    def run(self, dry_run: bool = False) -> ProcessResult:
+        """Handle every pending event (also those the handling records)."""
+        if dry_run:
+            with transaction(self.store.conn, dry_run=True):
+                while self._batch():
+                    pass
+        else:
+            while True:
+                with transaction(self.store.conn):
+                    if not self._batch():
+                        break
+        self.result.lines = self.engine.lines
+        return self.result
+
+    def _batch(self) -> int:
+        events = self.store.conn.execute(
+            "SELECT * FROM events WHERE processed_at IS NULL ORDER BY id LIMIT ?", (BATCH,)
+        ).fetchall()
+        for event in events:
+            self.handle(event)
+        return len(events)
+
+    def handle(self, event) -> None:
+        data = json.loads(event["data"])
+        contact_id, deal_id = self._subject(event)
+        note = None
+        if event["type"] == "contact.updated" and data.get("changed"):
+            self._follow_anchors(contact_id, data["changed"])
+        self._cancel(event, data, contact_id, deal_id)
+        if event["depth"] > MAX_DEPTH:
+            note = f"loop stopped: a chain of {event['depth']} events caused by workflows"
+            self.result.loops.append(f"event #{event['id']} ({event['type']}): {note}")
+        else:
+            for workflow in self.starters.get(event["type"], ()):
+                if matches(workflow.trigger, data) and self._condition(
+                    workflow, event, contact_id, deal_id
+                ):
+                    self._start(workflow, event, contact_id, deal_id)
+        self.store.conn.execute(
+            "UPDATE events SET processed_at = ?, note = ? WHERE id = ?",
+            (self.store.stamp, note, event["id"]),
+        )
+        self.result.events += 1
+
+    def _subject(self, event) -> tuple[int | None, int | None]:
+        if event["subject_type"] == "contact":
+            return event["subject_id"], None
+        if event["subject_type"] == "deal":
+            row = self.store.conn.execute(
+                "SELECT contact_id FROM deals WHERE id = ?", (event["subject_id"],)
+            ).fetchone()
+            return (row[0] if row else None), event["subject_id"]
+        return None, None
+
+    def _condition(self, workflow: Workflow, event, contact_id, deal_id) -> bool:
+        if not workflow.condition:
+            return True
+        context = build_context(
+            self.store, workflow, None, event_view(event, self.store), contact_id, deal_id
+        )
+        try:
+            return self.engine.renderer.test(workflow.condition, context)
+        except Exception as error:
+            detail = f"workflow {workflow.id}: its `if` failed on event #{event['id']}: {error}"
+            self.result.loops.append(detail)
+            return False
+
+    def _start(self, workflow: Workflow, event, contact_id, deal_id) -> None:
+        run_id = self.engine.enrol(workflow, event, contact_id, deal_id, event["depth"])
+        if run_id is not None:
+            self.result.runs += 1
+            self.engine.advance(run_id)
+
+    def _cancel(self, event, data: dict, contact_id, deal_id) -> None:
+        """Active runs of this subject in workflows that this event cancels end now."""
+        for workflow, trigger in self.cancellers.get(event["type"], ()):
+            if not matches(trigger, data):
+                continue
+            runs = self.store.conn.execute(
+                "SELECT id FROM runs WHERE workflow = ? AND status IN ('running', 'waiting')"
+                " AND (deal_id = ? OR (contact_id = ? AND ? IS NOT NULL))",
+                (workflow.id, deal_id, contact_id, contact_id),
+            ).fetchall()
+            for (run_id,) in runs:
+                what = f"{event['type']} {json.dumps(_short(data), ensure_ascii=False)}"
+                self.engine.cancel(run_id, f"cancelled by {what}")
+
+    def _follow_anchors(self, contact_id: int, changed: list[str]) -> None:
+        """Waiting runs anchored on a field that changed: their wake-up time follows it."""
+        anchors = [json.dumps(f"contact.{name}") for name in changed]
+        runs = self.store.conn.execute(
+            f"SELECT * FROM runs WHERE status = 'waiting' AND contact_id = ?"
+            f" AND json_extract(anchor, '$.field') IN ({', '.join('?' * len(anchors))})",
+            (contact_id, *(json.loads(a) for a in anchors)),
+        ).fetchall()
+        for run in runs:
+            workflow = self.store.project.workflows.get(run["workflow"])
+            anchor = json.loads(run["anchor"])
+            step = find(workflow.steps, anchor["step"]) if workflow else None
+            if step is None:
+                continue
+            state = {"id": run["id"], "contact_id": run["contact_id"], "deal_id": run["deal_id"],
+                     "event": {}}  # fmt: skip
+            try:
+                wake = wake_time(Act(self.store, self.engine.renderer, workflow, step, state),
+                                 step.config)  # fmt: skip
+            except StepFailed:
+                continue
+            self.store.conn.execute(
+                "UPDATE runs SET wake_at = ? WHERE id = ?", (stored_instant(wake), run["id"])
+            )
+            detail = f"{anchor['field']} changed: now waiting until {local_time(wake, self.store)}"
+            self.engine.trace(run, workflow, anchor["step"], "wait_until", "rescheduled", detail)
+
+
+def _short(data: dict) -> dict:
+    return {key: value for key, value in data.items() if key in ("pipeline", "from", "to", "form")}

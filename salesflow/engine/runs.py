@@ -1,0 +1,246 @@
+"""Runs: a subject's way through a workflow — enrolled, advanced step by step, parked while
+waiting, ended done, failed or cancelled, with a trace row for everything each step did.
+
+All of a run's changes happen in the caller's transaction, together with the step's own
+effects (records changed, events, outbox rows), so a crash never repeats or loses a step.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+
+from salesflow.config.model import Workflow
+from salesflow.engine import steps as path_of
+from salesflow.engine.actions import HANDLERS
+from salesflow.engine.context import Renderer, event_view
+from salesflow.engine.outcome import Act, Outcome, StepFailed
+from salesflow.errors import UserError
+from salesflow.store.session import Store
+from salesflow.values import read_instant, stored_instant
+
+ACTIVE = ("running", "waiting")
+
+
+@dataclass
+class TraceLine:
+    """One line of what the engine did, for --dry-run plans and `runs show`."""
+
+    run_id: int
+    workflow: str
+    step: str
+    action: str
+    outcome: str
+    detail: str
+
+
+class Engine:
+    """Advances runs for one store (one `now`); collects what it did in `lines`."""
+
+    def __init__(self, store: Store, renderer: Renderer):
+        self.store = store
+        self.renderer = renderer
+        self.lines: list[TraceLine] = []
+
+    # -- enrolment
+    def enrol(self, workflow: Workflow, event, contact_id, deal_id, depth: int) -> int | None:
+        """A new run of `workflow` for the event's subject; None if the subject is (or was,
+        without reenroll) in it already."""
+        subject = "deal" if deal_id and not contact_id else "contact" if contact_id else None
+        if event is not None and event["type"] == "form.submitted":
+            subject = "contact"  # bound when upsert_contact names the contact
+        if self._enrolled(workflow, contact_id, deal_id):
+            return None
+        cursor = self.store.conn.execute(
+            "INSERT INTO runs (workflow, workflow_hash, subject, contact_id, deal_id, event_id,"
+            " depth, status, cursor, started_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?)",
+            (
+                workflow.id, workflow.content_hash, subject, contact_id, deal_id,
+                event["id"] if event is not None else None, depth,
+                json.dumps(path_of.first(workflow.steps)), self.store.stamp, self.store.stamp,
+            ),
+        )  # fmt: skip
+        return cursor.lastrowid
+
+    def _enrolled(self, workflow: Workflow, contact_id, deal_id, other_than=None) -> int | None:
+        if not contact_id and not deal_id:
+            return None
+        column, value = (
+            ("deal_id", deal_id) if deal_id and not contact_id else ("contact_id", contact_id)
+        )
+        statuses = "AND status IN ('running', 'waiting')" if workflow.reenroll else ""
+        row = self.store.conn.execute(
+            f"SELECT id FROM runs WHERE workflow = ? AND {column} = ? AND id IS NOT ? {statuses}"
+            " LIMIT 1",
+            (workflow.id, value, other_than),
+        ).fetchone()
+        return row[0] if row else None
+
+    # -- advancing
+    def advance(self, run_id: int) -> None:
+        """Run steps from the cursor until the run waits or ends."""
+        store = self.store
+        run = store.conn.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+        workflow = store.project.workflows.get(run["workflow"])
+        if workflow is None:
+            self._end(run, "cancelled", f"workflow '{run['workflow']}' no longer exists")
+            return
+        event = None
+        if run["event_id"]:
+            event = store.conn.execute(
+                "SELECT * FROM events WHERE id = ?", (run["event_id"],)
+            ).fetchone()
+        state = {
+            "id": run["id"], "contact_id": run["contact_id"], "deal_id": run["deal_id"],
+            "depth": run["depth"], "event": event_view(event, store),
+        }  # fmt: skip
+        cursor = json.loads(run["cursor"]) if run["cursor"] else None
+        store.event_depth = run["depth"] + 1
+        try:
+            self._steps(run, workflow, state, cursor)
+        finally:
+            store.event_depth = 0
+
+    def _steps(self, run, workflow: Workflow, state: dict, cursor) -> None:
+        while True:
+            if cursor is None:
+                self._save(run, state, "done", None, None)
+                return
+            step = path_of.find(workflow.steps, cursor)
+            if step is None:
+                self._end(run, "cancelled", f"workflow edited: its step '{'/'.join(cursor)}'"
+                          " no longer exists")  # fmt: skip
+                return
+            act = Act(self.store, self.renderer, workflow, step, state)
+            try:
+                outcome = self._act(act, step)
+            except (StepFailed, UserError) as error:
+                self.trace(run, workflow, cursor, step.action, "failed", str(error))
+                self._save(run, state, "failed", cursor, f"step {step.id}: {error}")
+                return
+            self.trace(run, workflow, cursor, step.action, _status_word(outcome), outcome.detail)
+            bound = state.pop("bind_contact", None)
+            if bound is not None and state["contact_id"] is None:
+                state["contact_id"] = bound
+                duplicate = self._enrolled(workflow, bound, None, other_than=run["id"])
+                if duplicate:
+                    self._save(run, state, "cancelled", None,
+                               f"contact already in this workflow (run #{duplicate})")  # fmt: skip
+                    return
+            state["deal_id"] = state.pop("bind_deal", None) or state["deal_id"]
+            if outcome.status == "stop":
+                self._save(run, state, "done", None, f"stopped: {outcome.detail}")
+                return
+            if outcome.status == "wait":
+                following = cursor if outcome.again else path_of.following(workflow.steps, cursor)
+                anchor = outcome.anchor and json.dumps({"field": outcome.anchor, "step": cursor})
+                self._save(run, state, "waiting", following, None, outcome.wake_at, anchor)
+                return
+            cursor = self._next(workflow, step, cursor, outcome)
+
+    def _act(self, act: Act, step) -> Outcome:
+        if step.condition:
+            try:
+                holds = self.renderer.test(step.condition, act.context())
+            except Exception as error:
+                raise StepFailed(f"condition {step.condition!r}: {error}") from None
+            if not holds:
+                return Outcome(f"skipped: {step.condition} is false", "skipped")
+        return HANDLERS[step.action](act, step.config)
+
+    @staticmethod
+    def _next(workflow: Workflow, step, cursor, outcome: Outcome):
+        if outcome.arm:
+            arm = step.config.then if outcome.arm == "then" else step.config.otherwise
+            inner = path_of.into_arm(cursor, outcome.arm, arm)
+            if inner:
+                return inner
+        following = path_of.following(workflow.steps, cursor)
+        if outcome.status == "skip_next" and following is not None:
+            return path_of.following(workflow.steps, following)
+        return following
+
+    def _save(self, run, state: dict, status: str, cursor, reason, wake=None, anchor=None):
+        self.store.conn.execute(
+            "UPDATE runs SET status = ?, cursor = ?, reason = ?, wake_at = ?, anchor = ?,"
+            " contact_id = ?, deal_id = ?, updated_at = ? WHERE id = ?",
+            (
+                status, json.dumps(cursor) if cursor else None, reason,
+                stored_instant(wake) if wake else None, anchor, state["contact_id"],
+                state["deal_id"], self.store.stamp, run["id"],
+            ),
+        )  # fmt: skip
+
+    def _end(self, run, status: str, reason: str) -> None:
+        self.store.conn.execute(
+            "UPDATE runs SET status = ?, reason = ?, wake_at = NULL, updated_at = ? WHERE id = ?",
+            (status, reason, self.store.stamp, run["id"]),
+        )
+        self.trace(run, None, None, None, status, reason)
+
+    def trace(self, run, workflow, cursor, action, outcome: str, detail: str) -> None:
+        step = "/".join(cursor) if cursor else ""
+        self.store.conn.execute(
+            "INSERT INTO run_steps (run_id, step, action, outcome, detail, at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (run["id"], step, action, outcome, detail, self.store.stamp),
+        )
+        name = workflow.id if workflow else run["workflow"]
+        self.lines.append(TraceLine(run["id"], name, step, action or "", outcome, detail))
+
+    # -- other ways a run changes
+    def cancel(self, run_id: int, reason: str) -> None:
+        run = self.store.conn.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+        if run["status"] not in ACTIVE and run["status"] != "failed":
+            raise UserError(f"run #{run_id} is {run['status']}: nothing to cancel")
+        self._end(run, "cancelled", reason)
+
+    def retry(self, run_id: int) -> None:
+        run = self.store.conn.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+        if run["status"] != "failed":
+            raise UserError(f"run #{run_id} is {run['status']}; only failed runs are retried")
+        self.store.conn.execute(
+            "UPDATE runs SET status = 'running', reason = NULL WHERE id = ?", (run_id,)
+        )
+        self.trace(run, None, None, None, "retried", "retried by hand")
+        self.advance(run_id)
+
+    def resume(self, run_id: int) -> None:
+        """A waiting run whose time came: on from its cursor."""
+        self.store.conn.execute(
+            "UPDATE runs SET status = 'running', wake_at = NULL WHERE id = ?", (run_id,)
+        )
+        self.advance(run_id)
+
+
+def _status_word(outcome: Outcome) -> str:
+    return {"wait": "waiting", "stop": "stopped", "skip_next": "done"}.get(
+        outcome.status, outcome.status
+    )
+
+
+def get(store: Store, run_id: int) -> sqlite3.Row:
+    run = store.conn.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+    if run is None:
+        raise UserError(f"no run #{run_id} (see `salesflow runs list`)")
+    return run
+
+
+def public(run: sqlite3.Row, store: Store) -> dict:
+    zone = store.project.timezone
+    wake = read_instant(run["wake_at"], zone)
+    return {
+        "id": run["id"],
+        "workflow": run["workflow"],
+        "status": run["status"],
+        "reason": run["reason"],
+        "contact_id": run["contact_id"],
+        "contact": run["contact_email"] if "contact_email" in run.keys() else None,  # noqa: SIM118
+        "deal_id": run["deal_id"],
+        "next_step": "/".join(json.loads(run["cursor"])) if run["cursor"] else None,
+        "wake_at": wake.isoformat() if wake else None,
+        "started_at": read_instant(run["started_at"], zone).isoformat(),
+        "updated_at": read_instant(run["updated_at"], zone).isoformat(),
+    }

@@ -1,0 +1,1 @@
+"""Email: rendering messages into the outbox, assembling MIME, and delivering them."""

@@ -1,0 +1,131 @@
+"""Rendering a template into an outbox row, in the step's transaction.
+
+Only the rendered parts are stored here; MIME is assembled at delivery (building MIME costs
+hundreds of µs a message, see ../shared/FACTS.md). The Message-ID is fixed now, so a retry
+is the same message.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime, timedelta
+from email.utils import formataddr, parseaddr
+
+from salesflow.config.model import Template
+from salesflow.errors import UserError
+from salesflow.store.session import Store
+
+_FOOTER = {
+    "fr": "Pour ne plus recevoir nos messages, écrivez à {address} (objet : désinscription).",
+    "en": "To stop receiving our messages, write to {address} (subject: unsubscribe).",
+}
+
+
+class HeaderInjection(UserError):
+    """A header value with a line break: refused, whatever it came from."""
+
+
+def check_header(name: str, value: str | None) -> None:
+    if value and ("\r" in value or "\n" in value):
+        raise HeaderInjection(f"the {name} holds a line break; refused (header injection)")
+
+
+def render(env, template: Template, context: dict) -> tuple[str, str, str | None]:
+    """(subject, text, html) of `template` with `context`."""
+    subject = " ".join(env.from_string(template.subject).render(context).split())
+    text = env.get_template(template.text_path.name).render(context)
+    html = None
+    if template.html_path is not None:
+        html = env.get_template(template.html_path.name).render(context)
+    return subject, text.strip() + "\n", html
+
+
+def unsubscribe_footer(store: Store) -> tuple[str, str]:
+    """(footer line for prospects, List-Unsubscribe header) — by mail to the sender."""
+    address = parseaddr(store.project.email.sender or "")[1]
+    footer = _FOOTER.get(store.project.locale.split("_")[0], _FOOTER["en"])
+    return footer.format(address=address), f"<mailto:{address}?subject=unsubscribe>"
+
+
+def queue(
+    store: Store,
+    run_id: int | None,
+    step: str | None,
+    to: tuple[str | None, str],
+    subject: str,
+    text: str,
+    html: str | None,
+    reply_to: str | None = None,
+    attachments: list[dict] | None = None,
+    prospect: bool = False,
+) -> tuple[int, str]:
+    """Queue a message; (outbox id, Message-ID). Prospects get the unsubscribe footer."""
+    sender = store.project.email.sender
+    if not sender:
+        raise UserError("salesflow.yaml has no email.from: who do emails come from?")
+    name, address = to
+    for header, value in (("recipient", address), ("recipient name", name), ("subject", subject),
+                          ("reply-to", reply_to)):  # fmt: skip
+        check_header(header, value)
+    headers = {}
+    if prospect:
+        footer, list_unsubscribe = unsubscribe_footer(store)
+        text = f"{text}\n-- \n{footer}\n"
+        if html:
+            html = html.replace("</body>", f'<p style="font-size:small">{footer}</p></body>')
+        headers["List-Unsubscribe"] = list_unsubscribe
+    domain = parseaddr(sender)[1].partition("@")[2] or "salesflow.local"
+    message_id = f"<{uuid.uuid4().hex}@{domain}>"
+    cursor = store.conn.execute(
+        "INSERT INTO outbox (run_id, step, message_id, sender, reply_to, to_addr, to_name,"
+        " subject, text, html, headers, attachments, status, created_at, next_attempt_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?)",
+        (
+            run_id, step, message_id, sender, reply_to or store.project.email.reply_to, address,
+            name, subject, text, html, json.dumps(headers), json.dumps(attachments or []),
+            store.stamp, store.stamp,
+        ),
+    )  # fmt: skip
+    return cursor.lastrowid, message_id
+
+
+def calendar_invite(
+    store: Store,
+    summary: str,
+    start: datetime,
+    duration: timedelta,
+    location: str | None,
+    description: str | None,
+    attendee: str,
+) -> dict:
+    """An .ics attachment (METHOD:PUBLISH) for the event, built with icalendar."""
+    from icalendar import Calendar, Event
+
+    calendar = Calendar()
+    calendar.add("prodid", "-//salesflow//EN")
+    calendar.add("version", "2.0")
+    calendar.add("method", "PUBLISH")
+    event = Event()
+    sender = parseaddr(store.project.email.sender or "")[1]
+    event.add("uid", f"{uuid.uuid4().hex}@{sender.partition('@')[2] or 'salesflow.local'}")
+    event.add("dtstamp", store.now)
+    event.add("dtstart", start)
+    event.add("dtend", start + duration)
+    event.add("summary", summary)
+    if location:
+        event.add("location", location)
+    if description:
+        event.add("description", description)
+    event.add("organizer", f"mailto:{sender}")
+    event.add("attendee", f"mailto:{attendee}")
+    calendar.add_component(event)
+    return {
+        "filename": "invitation.ics",
+        "content_type": "text/calendar; method=PUBLISH; charset=utf-8",
+        "content": calendar.to_ical().decode("utf-8"),
+    }
+
+
+def display(name: str | None, address: str) -> str:
+    return formataddr((name or "", address))
