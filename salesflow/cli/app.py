@@ -131,11 +131,13 @@ def root(
 
 def _register() -> None:
     from salesflow.cli import (
+        clock,
         contacts,
         deals,
         imports,
         ingest,
         init,
+        outbox,
         pipeline,
         runs,
         tasks,
@@ -151,6 +153,11 @@ def _register() -> None:
     app.add_typer(runs.app, name="runs")
     app.add_typer(runs.events_app, name="events")
     app.add_typer(workflows.app, name="workflows")
+    app.add_typer(outbox.app, name="outbox")
+    app.command("render")(outbox.render)
+    app.command("tick")(clock.tick)
+    app.command("run")(clock.run)
+    app.command("schedule")(clock.schedule)
     app.add_typer(contacts.app, name="contacts")
     app.add_typer(deals.app, name="deals")
     app.add_typer(tasks.app, name="tasks")

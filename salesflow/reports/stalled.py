@@ -36,6 +36,7 @@ def stalled_rows(store: Store, pipeline_id: str | None = None):
     return store.conn.execute(
         f"WITH limits(pipeline, stage, name, threshold, rot_days) AS (VALUES {', '.join(limits)})"
         " SELECT d.id, d.title, d.pipeline, d.stage, d.owner, d.next_step, d.amount,"
+        " d.stage_entered_at, d.stalled_for,"
         " c.email AS contact_email, l.name AS stage_name, l.rot_days,"
         " ? - julianday(d.stage_entered_at) AS days"
         " FROM limits l JOIN deals d ON d.status = 'open' AND d.pipeline = l.pipeline"

@@ -158,9 +158,12 @@ def _v5_runs_and_outbox(db: sqlite_utils.Database) -> None:
         pk="id", not_null={"message_id", "to_addr", "subject", "text", "status", "created_at"},
         defaults={"status": "queued", "attempts": 0, "headers": "{}", "attachments": "[]"},
     )  # fmt: skip
+    db["outbox"].add_column("claimed_until", str)
     db["outbox"].create_index(["status", "next_attempt_at"])
     db["outbox"].create_index(["message_id"], unique=True)
     db["rotations"].create({"key": str, "position": int}, pk="key")
+    db["schedules"].create({"workflow": str, "last_slot": str, "fired_at": str}, pk="workflow")
+    db["deals"].add_column("stalled_for", str)  # the stage entry a deal.stalled was sent for
 
 
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [

@@ -1,0 +1,89 @@
+"""`salesflow tick`, `salesflow run` (the cron entry point) and `salesflow schedule`."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from salesflow.cli.options import AsJson, OutputFormat
+from salesflow.cli.render import Format, chosen, emit_rows, to_json
+from salesflow.engine.tick import TickResult
+from salesflow.engine.tick import tick as tick_work
+from salesflow.reports import Column
+
+
+def tick(ctx: typer.Context, as_json: AsJson = False) -> None:
+    """Do what is due: fire schedules, resume waits, flag stalled deals, process, deliver.
+
+    Example: salesflow --now 2026-12-04T18:30 tick
+    """
+    store = ctx.obj.store()
+    result = tick_work(store)
+    _report(result, as_json, quiet=False)
+
+
+def run(ctx: typer.Context, as_json: AsJson = False) -> None:
+    """The cron entry point: take in the inbox, then tick. Quiet on success off a terminal
+    (cron mails any output); problems go to stderr.
+
+    Example (crontab): * * * * * cd /srv/club && salesflow run
+    """
+    from salesflow.cli.ingest import drain_inbox
+
+    store = ctx.obj.store()
+    inbox = drain_inbox(store) if store.project.inbox else None
+    result = tick_work(store)
+    if inbox:
+        for name, error in inbox.failed:
+            typer.echo(f"inbox/{name}: {error} (moved to inbox/failed/)", err=True)
+    _report(result, as_json, quiet=not sys.stdout.isatty())
+
+
+def _report(result: TickResult, as_json: bool, quiet: bool) -> None:
+    if as_json:
+        typer.echo(to_json(result.as_json()))
+        return
+    for error in result.delivery.errors:
+        typer.echo(error, err=True)
+    for loop in result.processed.loops:
+        typer.echo(f"warning: {loop}", err=True)
+    if quiet:
+        return
+    for line in result.processed.lines:
+        step = f"{line.step} ({line.action})" if line.step else line.action or line.outcome
+        typer.echo(f"run #{line.run_id} {line.workflow}: {step} — {line.outcome}: {line.detail}")
+    typer.echo(result.summary())
+
+
+SCHEDULE_COLUMNS = [
+    Column("workflow", "workflow"),
+    Column("schedule", "cron"),
+    Column("next", "next", "datetime"),
+    Column("last_slot", "last fired slot"),
+    Column("catch_up", "catch up"),
+]
+
+
+def schedule(ctx: typer.Context, output: OutputFormat = Format.table, as_json: AsJson = False):
+    """List scheduled workflows with their next fire time, in local time.
+
+    Example: salesflow schedule
+    """
+    from salesflow.engine.schedules import localize, next_slot
+
+    store = ctx.obj.store()
+    wall_now = store.now.replace(tzinfo=None)
+    last = dict(store.conn.execute("SELECT workflow, last_slot FROM schedules").fetchall())
+    rows = []
+    for workflow in store.project.workflows.values():
+        expression = workflow.trigger.schedule
+        if not expression:
+            continue
+        upcoming = localize(next_slot(expression, wall_now), store)
+        rows.append({
+            "workflow": workflow.id, "schedule": expression, "enabled": workflow.enabled,
+            "next": upcoming.isoformat() if workflow.enabled else None,
+            "last_slot": last.get(workflow.id), "catch_up": workflow.trigger.catch_up,
+        })  # fmt: skip
+    emit_rows(rows, SCHEDULE_COLUMNS, chosen(output, as_json), store.project, "Schedules")

@@ -1,0 +1,198 @@
+"""`salesflow outbox` and `salesflow render`: the emails, before and after they leave."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+from salesflow.cli.options import AsJson, OutputFormat
+from salesflow.cli.render import Format, chosen, emit_rows, to_json
+from salesflow.errors import UserError, did_you_mean
+from salesflow.mail.delivery import DeliveryResult, deliver
+from salesflow.reports import Column
+from salesflow.store.db import transaction
+from salesflow.store.session import Store
+from salesflow.values import read_instant
+
+app = typer.Typer(no_args_is_help=True, help="The queued, sent and failed emails.")
+COLUMNS = [
+    Column("id", "#", "int"),
+    Column("to", "to"),
+    Column("subject", "subject"),
+    Column("status", "status"),
+    Column("attempts", "tries", "int"),
+    Column("next_attempt_at", "next try", "datetime"),
+    Column("last_error", "last error"),
+]
+STATUSES = ("queued", "retrying", "sending", "sent", "failed", "cancelled")
+
+
+def public(row, store: Store, full: bool = False) -> dict:
+    zone = store.project.timezone
+    moments = {
+        name: (read_instant(row[name], zone).isoformat() if row[name] else None)
+        for name in ("created_at", "sent_at", "next_attempt_at")
+    }
+    data = {
+        "id": row["id"], "message_id": row["message_id"], "to": row["to_addr"],
+        "to_name": row["to_name"], "subject": row["subject"], "status": row["status"],
+        "attempts": row["attempts"], "last_error": row["last_error"], "run_id": row["run_id"],
+        "step": row["step"], **moments,
+    }  # fmt: skip
+    if row["status"] not in ("queued", "retrying"):
+        data["next_attempt_at"] = None
+    if full:
+        attachments = [item["filename"] for item in json.loads(row["attachments"])]
+        headers = json.loads(row["headers"])
+        data.update(text=row["text"], html=row["html"], headers=headers, attachments=attachments)
+    return data
+
+
+def _get(store: Store, message: int):
+    row = store.conn.execute("SELECT * FROM outbox WHERE id = ?", (message,)).fetchone()
+    if row is None:
+        raise UserError(f"no message #{message} (see `salesflow outbox list`)")
+    return row
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context,
+    status: Annotated[str | None, typer.Option(help=", ".join(STATUSES) + ".")] = None,
+    output: OutputFormat = Format.table,
+    as_json: AsJson = False,
+) -> None:
+    """List messages, newest first.
+
+    Example: salesflow outbox list --status failed
+    """
+    if status and status not in STATUSES:
+        raise typer.BadParameter(f"'{status}' is not one of {', '.join(STATUSES)}")
+    store = ctx.obj.store()
+    where, params = (" WHERE status = ?", (status,)) if status else ("", ())
+    rows = store.conn.execute(f"SELECT * FROM outbox{where} ORDER BY id DESC", params).fetchall()
+    emit_rows([public(r, store) for r in rows], COLUMNS, chosen(output, as_json), store.project,
+              "Outbox")  # fmt: skip
+
+
+@app.command()
+def show(ctx: typer.Context, message: int, as_json: AsJson = False) -> None:
+    """Show a message as it will be (or was) sent, headers included.
+
+    Example: salesflow outbox show 3
+    """
+    from salesflow.mail.mime import build
+
+    store = ctx.obj.store()
+    row = _get(store, message)
+    if as_json:
+        typer.echo(to_json(public(row, store, full=True)))
+        return
+    typer.echo(f"# message {row['id']}: {row['status']}, {row['attempts']} attempt(s)"
+               + (f"; last error: {row['last_error']}" if row["last_error"] else ""))  # fmt: skip
+    typer.echo(build(row, store.project).as_string(maxheaderlen=0).replace("\r\n", "\n"))
+
+
+@app.command()
+def send(ctx: typer.Context, as_json: AsJson = False) -> None:
+    """Deliver the queued messages that are due now.
+
+    Example: salesflow outbox send
+    """
+    store = ctx.obj.store()
+    print_delivery(deliver(store), as_json)
+
+
+def print_delivery(result: DeliveryResult, as_json: bool) -> None:
+    if as_json:
+        typer.echo(to_json(result.as_json()))
+        return
+    for error in result.errors:
+        typer.echo(error, err=True)
+    typer.echo(f"outbox: {result.sent} sent, {result.retrying} to retry, {result.failed} failed")
+
+
+@app.command()
+def retry(ctx: typer.Context, message: int) -> None:
+    """Send a failed or retrying message again at the next delivery (now, with `send`).
+
+    Example: salesflow outbox retry 3 && salesflow outbox send
+    """
+    store = ctx.obj.store()
+    row = _get(store, message)
+    if row["status"] not in ("failed", "retrying", "cancelled"):
+        raise UserError(f"message #{message} is {row['status']}; only failed, retrying or"
+                        " cancelled messages are retried")  # fmt: skip
+    with transaction(store.conn):
+        store.conn.execute(
+            "UPDATE outbox SET status = 'queued', next_attempt_at = ?, attempts = 0 WHERE id = ?",
+            (store.stamp, message),
+        )
+    typer.echo(f"message #{message} queued again")
+
+
+@app.command()
+def cancel(ctx: typer.Context, message: int) -> None:
+    """Do not send a queued or retrying message.
+
+    Example: salesflow outbox cancel 3
+    """
+    store = ctx.obj.store()
+    with transaction(store.conn):
+        changed = store.conn.execute(
+            "UPDATE outbox SET status = 'cancelled' WHERE id = ? AND status IN"
+            " ('queued', 'retrying', 'failed')",
+            (_get(store, message)["id"],),
+        ).rowcount
+    if not changed:
+        raise UserError(f"message #{message} is {_get(store, message)['status']}: too late")
+    typer.echo(f"message #{message} cancelled")
+
+
+def render(
+    ctx: typer.Context,
+    template: str,
+    contact: Annotated[str, typer.Option(help="The contact (email or id) to render for.")],
+    deal: Annotated[int | None, typer.Option(help="The deal to render with.")] = None,
+    html: Annotated[bool, typer.Option("--html", help="Print the HTML part.")] = False,
+) -> None:
+    """Render a template with real data, to check it before it goes out.
+
+    Example: salesflow render bienvenue --contact julie.martin@example.org
+    """
+    from salesflow.engine.context import build_context, environment
+    from salesflow.mail.compose import render as render_template
+    from salesflow.store import contacts
+
+    store = ctx.obj.store()
+    project = store.project
+    if template not in project.templates:
+        raise UserError(
+            f"no template '{template}'{did_you_mean(template, list(project.templates))}"
+        )
+    person = contacts.get(store, contact)
+    deal_id = deal
+    if deal_id is None:
+        latest = store.conn.execute(
+            "SELECT id FROM deals WHERE contact_id = ? ORDER BY status != 'open', id DESC LIMIT 1",
+            (person["id"],),
+        ).fetchone()
+        deal_id = latest[0] if latest else None
+    workflow = next(iter(project.workflows.values()))
+    context = build_context(store, workflow, None, {}, person["id"], deal_id)
+    context["member"] = context["owner"]
+    try:
+        subject, text, html_part = render_template(
+            environment(project), project.templates[template], context
+        )
+    except Exception as error:
+        raise UserError(f"template {template}: {error}") from None
+    typer.echo(f"Subject: {subject}\n")
+    if html:
+        if html_part is None:
+            raise UserError(f"template {template} has no HTML part ({template}.html.j2)")
+        typer.echo(html_part)
+    else:
+        typer.echo(text)

@@ -1,0 +1,86 @@
+"""Cron schedules, in the project's time zone, each slot fired at most once.
+
+Slots are computed on the wall clock (naive local times) and only then placed in the zone:
+a 02:30 slot fires once on the night the clocks go forward (02:30 does not exist: it fires at
+what the clock then reads) and once on the night they go back (02:30 happens twice: the
+second one is not a new slot, because the last fired slot is stored).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from croniter import croniter
+
+from salesflow.config.model import Workflow
+from salesflow.store.session import Store
+
+LATE = timedelta(minutes=10)  # with catch_up: none, a slot later than this is skipped
+
+
+@dataclass
+class Due:
+    workflow: Workflow
+    slot: datetime  # naive local wall-clock time
+    missed: int  # slots between the last fired one and this one
+    skip: bool  # catch_up: none and too late
+
+
+def _wall_clock(moment: datetime, store: Store) -> datetime:
+    return moment.astimezone(store.project.timezone).replace(tzinfo=None)
+
+
+def latest_slot(expression: str, wall_now: datetime) -> datetime:
+    """The most recent slot at or before `wall_now`."""
+    return croniter(expression, wall_now + timedelta(seconds=1)).get_prev(datetime)
+
+
+def next_slot(expression: str, wall_now: datetime) -> datetime:
+    return croniter(expression, wall_now).get_next(datetime)
+
+
+def localize(wall: datetime, store: Store) -> datetime:
+    return wall.replace(tzinfo=store.project.timezone, fold=0)
+
+
+def due(store: Store) -> list[Due]:
+    """Scheduled workflows with a slot to fire; a schedule seen for the first time starts
+    counting from now (it does not fire for the past)."""
+    wall_now = _wall_clock(store.now, store)
+    stored = dict(store.conn.execute("SELECT workflow, last_slot FROM schedules").fetchall())
+    found = []
+    for workflow in store.project.workflows.values():
+        expression = workflow.trigger.schedule
+        if not expression or not workflow.enabled:
+            continue
+        slot = latest_slot(expression, wall_now)
+        last = stored.get(workflow.id)
+        if last is None:
+            remember(store, workflow.id, slot, fired=False)
+            continue
+        last_slot = datetime.fromisoformat(last)
+        if slot <= last_slot:
+            continue
+        missed = _count_between(expression, last_slot, slot)
+        late = store.now - localize(slot, store) > LATE
+        found.append(Due(workflow, slot, missed, workflow.trigger.catch_up == "none" and late))
+    return found
+
+
+def _count_between(expression: str, after: datetime, until: datetime, cap: int = 1000) -> int:
+    """How many slots come after `after` and before `until` (both excluded), capped."""
+    iterator = croniter(expression, after)
+    count = 0
+    while count < cap and iterator.get_next(datetime) < until:
+        count += 1
+    return count
+
+
+def remember(store: Store, workflow_id: str, slot: datetime, fired: bool = True) -> None:
+    store.conn.execute(
+        "INSERT INTO schedules (workflow, last_slot, fired_at) VALUES (?, ?, ?)"
+        " ON CONFLICT (workflow) DO UPDATE SET last_slot = excluded.last_slot,"
+        " fired_at = coalesce(excluded.fired_at, fired_at)",
+        (workflow_id, slot.isoformat(), store.stamp if fired else None),
+    )

@@ -1,0 +1,118 @@
+"""`salesflow tick`: the time-driven work — fire due schedules, resume runs whose wait is
+over, flag stalled deals, process the resulting events, deliver the outbox.
+
+Every piece claims its work by reading it inside a write transaction (BEGIN IMMEDIATE) and
+changing it before committing, so two ticks started at once serialise on SQLite's write lock
+and the second finds nothing left to do; a tick killed mid-way leaves whole batches done or
+undone, and the next tick finishes the job.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from salesflow.engine.context import Renderer, environment, local_time
+from salesflow.engine.process import Processor, ProcessResult
+from salesflow.engine.runs import Engine
+from salesflow.engine.schedules import due, localize, remember
+from salesflow.mail.delivery import DeliveryResult, deliver
+from salesflow.reports.stalled import stalled_rows
+from salesflow.store.db import transaction
+from salesflow.store.session import Store
+
+BATCH = 500
+
+
+@dataclass
+class TickResult:
+    schedules: int = 0
+    resumed: int = 0
+    stalled: int = 0
+    processed: ProcessResult = field(default_factory=ProcessResult)
+    delivery: DeliveryResult = field(default_factory=DeliveryResult)
+
+    def summary(self) -> str:
+        return (
+            f"{self.schedules} schedules fired, {self.resumed} runs resumed, {self.stalled}"
+            f" deals stalled, {self.processed.events} events handled, {self.delivery.sent}"
+            f" emails sent ({self.delivery.retrying} to retry, {self.delivery.failed} failed)"
+        )
+
+    def as_json(self) -> dict:
+        return {
+            "schedules_fired": self.schedules, "runs_resumed": self.resumed,
+            "deals_stalled": self.stalled, "events": self.processed.events,
+            "runs_started": self.processed.runs, "delivery": self.delivery.as_json(),
+            "loops": self.processed.loops,
+        }  # fmt: skip
+
+
+def tick(store: Store, send: bool = True) -> TickResult:
+    engine = Engine(store, Renderer(environment(store.project)))
+    result = TickResult()
+    result.schedules = fire_schedules(store, engine)
+    result.resumed = resume_due_runs(store, engine)
+    result.stalled = flag_stalled(store)
+    result.processed = Processor(store).run()
+    result.processed.lines = engine.lines + result.processed.lines
+    if send:
+        result.delivery = deliver(store)
+    return result
+
+
+def fire_schedules(store: Store, engine: Engine) -> int:
+    fired = 0
+    with transaction(store.conn):
+        for slot in due(store):
+            remember(store, slot.workflow.id, slot.slot)
+            run_id = engine.enrol(slot.workflow, None, None, None, 0)
+            when = local_time(localize(slot.slot, store), store)
+            missed = f"; {slot.missed} earlier slot(s) missed, fired once" if slot.missed else ""
+            run = store.conn.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+            if slot.skip:
+                detail = f"slot {when} missed while salesflow was not running (catch_up: none)"
+                engine.trace(run, slot.workflow, None, "schedule", "skipped", detail)
+                store.conn.execute(
+                    "UPDATE runs SET status = 'cancelled', reason = 'missed slot' WHERE id = ?",
+                    (run_id,),
+                )
+                continue
+            engine.trace(run, slot.workflow, None, "schedule", "fired", f"slot {when}{missed}")
+            engine.advance(run_id)
+            fired += 1
+    return fired
+
+
+def resume_due_runs(store: Store, engine: Engine) -> int:
+    """Waiting runs whose time has come, found by index, a batch a transaction."""
+    resumed = 0
+    while True:
+        with transaction(store.conn):
+            due_runs = store.conn.execute(
+                "SELECT id FROM runs WHERE status = 'waiting' AND wake_at <= ?"
+                " ORDER BY wake_at, id LIMIT ?",
+                (store.stamp, BATCH),
+            ).fetchall()
+            for (run_id,) in due_runs:
+                engine.resume(run_id)
+        resumed += len(due_runs)
+        if len(due_runs) < BATCH:
+            return resumed
+
+
+def flag_stalled(store: Store) -> int:
+    """deal.stalled once per stage entry, for deals past their stage's rot_after."""
+    with transaction(store.conn):
+        flagged = 0
+        for row in stalled_rows(store):
+            if row["stalled_for"] == row["stage_entered_at"]:
+                continue
+            store.conn.execute(
+                "UPDATE deals SET stalled_for = stage_entered_at WHERE id = ?", (row["id"],)
+            )
+            data = {"pipeline": row["pipeline"], "stage": row["stage"],
+                    "days_in_stage": int(row["days"])}  # fmt: skip
+            key = f"stalled:{row['id']}:{row['stage_entered_at']}"
+            store.record_event("deal.stalled", "deal", row["id"], data, key=key)
+            flagged += 1
+        return flagged

@@ -1,0 +1,38 @@
+"""Assembling an outbox row into an RFC 5322 message, at delivery time."""
+
+from __future__ import annotations
+
+import json
+from email import policy
+from email.message import EmailMessage
+from email.utils import format_datetime, formataddr
+
+from salesflow.config.model import Project
+from salesflow.values import read_instant
+
+
+def build(row, project: Project) -> EmailMessage:
+    """The message: text, with the HTML part as an alternative and attachments if any.
+    Non-ASCII names and subjects are encoded (RFC 2047) by the email package."""
+    message = EmailMessage(policy=policy.SMTP)
+    message["From"] = row["sender"]
+    message["To"] = formataddr((row["to_name"] or "", row["to_addr"]))
+    if row["reply_to"]:
+        message["Reply-To"] = row["reply_to"]
+    message["Subject"] = row["subject"]
+    message["Date"] = format_datetime(read_instant(row["created_at"], project.timezone))
+    message["Message-ID"] = row["message_id"]
+    for name, value in json.loads(row["headers"]).items():
+        message[name] = value
+    message.set_content(row["text"], charset="utf-8")
+    if row["html"]:
+        message.add_alternative(row["html"], subtype="html", charset="utf-8")
+    for attachment in json.loads(row["attachments"]):
+        main, _, rest = attachment["content_type"].partition("/")
+        subtype = rest.split(";")[0].strip()
+        message.add_attachment(
+            attachment["content"].encode("utf-8"), maintype=main, subtype=subtype,
+            filename=attachment["filename"],
+            params={"method": "PUBLISH", "charset": "utf-8"} if subtype == "calendar" else {},
+        )  # fmt: skip
+    return message

@@ -1,0 +1,134 @@
+"""Where messages go: a folder of .eml files (the default: no server needed) or SMTP.
+
+A transport opens a session for a whole delivery pass (one SMTP connection for the batch,
+not one per message) and raises, per message, TemporaryFailure or PermanentFailure.
+"""
+
+from __future__ import annotations
+
+import os
+import smtplib
+import ssl
+import time
+from contextlib import contextmanager
+from email.message import EmailMessage
+from pathlib import Path
+
+from salesflow.config.model import EmailSettings
+from salesflow.errors import UserError
+
+
+class TemporaryFailure(Exception):
+    """Try again later: connection refused, timeout, a 4xx reply."""
+
+
+class ConnectionLost(TemporaryFailure):
+    """The connection broke: this message and the rest of the pass go later."""
+
+
+class PermanentFailure(Exception):
+    """This message will never go: a 5xx reply for its recipient."""
+
+
+class EmlFolder:
+    """Writes each message to `<folder>/<YYYYmmdd-HHMMSS>-<id>.eml`: sorted by time, and the
+    same name for the same message, so a retry after a crash rewrites rather than doubles."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+
+    @contextmanager
+    def session(self):
+        self.folder.mkdir(parents=True, exist_ok=True)
+        yield self._write
+
+    def _write(self, message: EmailMessage, name: str) -> str:
+        target = self.folder / f"{name}.eml"
+        partial = target.with_suffix(".tmp")
+        partial.write_bytes(message.as_bytes())
+        os.replace(partial, target)
+        return f"written to {target.name}"
+
+
+class Smtp:
+    """smtplib with STARTTLS or SSL, login from the environment, a timeout, one connection
+    for the whole pass, and an optional rate limit (messages per minute)."""
+
+    def __init__(self, settings: EmailSettings):
+        if settings.smtp is None:
+            raise UserError("email.transport is smtp but salesflow.yaml has no email.smtp")
+        self.smtp = settings.smtp
+
+    def _connect(self) -> smtplib.SMTP:
+        smtp = self.smtp
+        port = smtp.port or {"ssl": 465, "starttls": 587}.get(smtp.security, 25)
+        try:
+            if smtp.security == "ssl":
+                client = smtplib.SMTP_SSL(smtp.host, port, timeout=smtp.timeout,
+                                          context=ssl.create_default_context())  # fmt: skip
+            else:
+                client = smtplib.SMTP(smtp.host, port, timeout=smtp.timeout)
+                if smtp.security == "starttls":
+                    client.starttls(context=ssl.create_default_context())
+            if smtp.username:
+                client.login(smtp.username, self._password())
+        except smtplib.SMTPAuthenticationError as error:
+            raise UserError(f"SMTP login refused by {smtp.host}: {error.smtp_error!r}") from None
+        except (OSError, smtplib.SMTPException) as error:
+            raise TemporaryFailure(f"cannot reach {smtp.host}:{port}: {error}") from None
+        return client
+
+    def _password(self) -> str:
+        name = self.smtp.password_env
+        if not name or name not in os.environ:
+            raise UserError(
+                f"set the SMTP password in the environment variable {name or '(password_env)'}"
+            )
+        return os.environ[name]
+
+    @contextmanager
+    def session(self):
+        client = self._connect()
+        interval = 60 / self.smtp.rate_limit if self.smtp.rate_limit else 0
+        last = [0.0]
+
+        def send(message: EmailMessage, name: str) -> str:
+            wait = last[0] + interval - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)  # the provider's rate limit
+            last[0] = time.monotonic()
+            return _send(client, message)
+
+        try:
+            yield send
+        finally:
+            try:
+                client.quit()
+            except (OSError, smtplib.SMTPException):
+                client.close()
+
+
+def _send(client: smtplib.SMTP, message: EmailMessage) -> str:
+    try:
+        refused = client.send_message(message)
+    except smtplib.SMTPRecipientsRefused as error:
+        code, reply = next(iter(error.recipients.values()))
+        raise _failure(code, reply) from None
+    except smtplib.SMTPResponseException as error:
+        raise _failure(error.smtp_code, error.smtp_error) from None
+    except (TimeoutError, OSError, smtplib.SMTPServerDisconnected) as error:
+        raise ConnectionLost(f"connection lost: {error}") from None
+    if refused:
+        code, reply = next(iter(refused.values()))
+        raise _failure(code, reply)
+    return "accepted by the server"
+
+
+def _failure(code: int, reply) -> Exception:
+    text = reply.decode(errors="replace") if isinstance(reply, bytes) else str(reply)
+    kind = PermanentFailure if 500 <= code < 600 else TemporaryFailure
+    return kind(f"{code} {text}")
+
+
+def transport_for(settings: EmailSettings):
+    return Smtp(settings) if settings.transport == "smtp" else EmlFolder(settings.outbox_dir)
