@@ -78,7 +78,9 @@ def test(
         with transaction(copy.conn):
             copy.conn.execute("UPDATE events SET processed_at = ? WHERE processed_at IS NULL",
                               (copy.stamp,))  # fmt: skip
-            data = {**({"form": spec["form"]} if "form" in spec else {}), **spec["data"]}
+            form = store.project.forms.get(spec.get("form", ""))
+            declared = dict.fromkeys(form.fields) if form else {}  # as `ingest` would give it
+            data = {**({"form": spec["form"]} if form else {}), **declared, **spec["data"]}
             copy.record_event(spec["type"], spec.get("subject_type"), spec.get("subject_id"), data)
         result = Processor(copy, only=workflow).run()
         copy.conn.close()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from email.utils import formataddr, parseaddr
 
 from salesflow.config.model import Template
@@ -109,9 +109,9 @@ def calendar_invite(
     event = Event()
     sender = parseaddr(store.project.email.sender or "")[1]
     event.add("uid", f"{uuid.uuid4().hex}@{sender.partition('@')[2] or 'salesflow.local'}")
-    event.add("dtstamp", store.now)
-    event.add("dtstart", start)
-    event.add("dtend", start + duration)
+    event.add("dtstamp", store.now.astimezone(UTC))
+    event.add("dtstart", start.astimezone(UTC))  # UTC: no VTIMEZONE needed, never ambiguous
+    event.add("dtend", (start + duration).astimezone(UTC))
     event.add("summary", summary)
     if location:
         event.add("location", location)

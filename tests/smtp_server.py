@@ -1,0 +1,57 @@
+"""A real SMTP server (aiosmtpd) on 127.0.0.1 for the tests, with scripted replies."""
+
+from __future__ import annotations
+
+import email
+import socket
+from email import policy
+
+from aiosmtpd.controller import Controller
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Recorder:
+    """Accepts mail, except: recipients in `refuse` get 550; the first `busy` DATA get 451."""
+
+    def __init__(self, refuse: tuple[str, ...] = (), busy: int = 0):
+        self.refuse = refuse
+        self.busy = busy
+        self.messages: list[email.message.EmailMessage] = []
+        self.connections = 0
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        self.connections += 1
+        session.host_name = hostname
+        return responses
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address in self.refuse:
+            return "550 5.1.1 <%s>: Recipient address rejected: User unknown" % address
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        if self.busy > 0:
+            self.busy -= 1
+            return "451 4.3.0 Try again later"
+        self.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))
+        return "250 Message accepted for delivery"
+
+
+class SmtpServer:
+    def __init__(self, handler: Recorder, port: int | None = None):
+        self.handler = handler
+        self.port = port or free_port()
+        self.controller = Controller(handler, hostname="127.0.0.1", port=self.port)
+
+    def __enter__(self) -> SmtpServer:
+        self.controller.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.controller.stop()

@@ -1,0 +1,128 @@
+"""Delivery to a real SMTP server on 127.0.0.1: structure, encodings, retries, failures."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import query
+from smtp_server import Recorder, SmtpServer, free_port
+
+
+def use_smtp(project, port: int, **extra) -> None:
+    settings = project / "salesflow.yaml"
+    text = settings.read_text().replace(
+        "  transport: outbox             # .eml files in outbox/, no server needed",
+        f"  transport: smtp\n  max_attempts: {extra.get('max_attempts', 8)}\n"
+        f"  smtp: {{host: 127.0.0.1, port: {port}, security: none, timeout: 5}}",
+    )
+    assert text != settings.read_text()
+    settings.write_text(text)
+
+
+def queue_three(sf, tmp_path) -> None:
+    for name, full in (("ines", "Inès Bréval"), ("bob", "Bob Stone"), ("zoe", "Zoé Noël")):
+        first, last = full.split()
+        payload = {"submissionId": name, "email": f"{name}@example.org", "prenom": first,
+                   "nom": last, "date_essai": "2026-12-05T18:30"}  # fmt: skip
+        (tmp_path / f"{name}.json").write_text(json.dumps(payload))
+        sf("ingest", tmp_path / f"{name}.json", "--form", "cours-essai")
+    sf("process")
+
+
+def statuses(project) -> dict[str, str]:
+    return dict(
+        query(project, "SELECT to_addr, status FROM outbox WHERE to_addr LIKE '%@example.org'")
+    )
+
+
+def test_messages_arrive_with_the_right_structure_and_encodings(sf, tmp_path):
+    with SmtpServer(Recorder()) as server:
+        use_smtp(sf.project, server.port)
+        queue_three(sf, tmp_path)
+        result = sf("outbox", "send", "--json")
+    assert result == {"sent": 6, "retrying": 0, "failed": 0, "errors": []}
+    assert server.handler.connections == 1  # one connection for the whole pass
+    [ines] = [m for m in server.handler.messages if "ines@example.org" in m["To"]]
+    assert ines["To"].addresses[0].display_name == "Inès Bréval"
+    assert "=?utf-8?" in ines.as_string().split("\n\n")[0]  # the name went encoded
+    assert ines["Subject"] == "Bienvenue Inès !"
+    assert ines["Date"].datetime.utcoffset().total_seconds() == 3600  # Paris time in winter
+    assert (
+        ines["Message-ID"] == query(sf.project, "SELECT message_id FROM outbox WHERE id = 1")[0][0]
+    )
+    assert ines.get_body(("plain",)).get_content().startswith("Bonjour Inès,")
+    assert ines.get_body(("html",)) is not None
+    assert [part.get_content_type() for part in ines.iter_attachments()] == ["text/calendar"]
+
+
+def test_a_busy_server_then_accepts_delivered_once(sf, tmp_path):
+    with SmtpServer(Recorder(busy=2)) as server:
+        use_smtp(sf.project, server.port)
+        queue_three(sf, tmp_path)
+        first = sf("outbox", "send", "--json", now="2026-11-20T10:00")
+        assert (first["sent"], first["retrying"]) == (4, 2)
+        assert sf("outbox", "send", "--json", now="2026-11-20T10:00")["sent"] == 0  # not yet due
+        second = sf("outbox", "send", "--json", now="2026-11-20T10:02")
+        assert (second["sent"], second["retrying"]) == (2, 0)
+    ids = [m["Message-ID"] for m in server.handler.messages]
+    assert len(ids) == 6 == len(set(ids))
+
+
+def test_a_refused_recipient_fails_alone(sf, tmp_path):
+    with SmtpServer(Recorder(refuse=("bob@example.org",))) as server:
+        use_smtp(sf.project, server.port)
+        queue_three(sf, tmp_path)
+        result = sf("outbox", "send", "--json")
+        assert (result["sent"], result["failed"]) == (5, 1)
+        assert sf("outbox", "send", "--json")["sent"] == 0  # nothing is sent twice
+    assert statuses(sf.project) == {"ines@example.org": "sent", "bob@example.org": "failed",
+                                    "zoe@example.org": "sent"}  # fmt: skip
+    error = query(sf.project, "SELECT last_error FROM outbox WHERE to_addr = 'bob@example.org'")
+    assert error[0][0].startswith("550 5.1.1 <bob@example.org>: Recipient address rejected")
+    assert len(server.handler.messages) == 5
+
+
+def test_server_down_nothing_lost_then_delivered(sf, tmp_path):
+    port = free_port()
+    use_smtp(sf.project, port)
+    queue_three(sf, tmp_path)
+    down = sf("outbox", "send", "--json", now="2026-11-20T10:00")
+    assert (down["sent"], down["retrying"]) == (0, 6)
+    assert "cannot reach 127.0.0.1" in down["errors"][0]
+    with SmtpServer(Recorder(), port=port) as server:
+        assert sf("outbox", "send", "--json", now="2026-11-20T10:02")["sent"] == 6
+    assert len(server.handler.messages) == 6
+
+
+def test_after_max_attempts_a_message_fails(sf, tmp_path):
+    use_smtp(sf.project, free_port(), max_attempts=2)
+    queue_three(sf, tmp_path)
+    sf("outbox", "send", now="2026-11-20T10:00")
+    sf("outbox", "send", now="2026-11-20T11:00")
+    assert set(statuses(sf.project).values()) == {"failed"}
+    listed = sf("outbox", "list", "--status", "failed", "--json")
+    assert all(m["attempts"] == 2 for m in listed)
+
+
+def test_retry_and_cancel_by_hand(sf, tmp_path):
+    port = free_port()
+    use_smtp(sf.project, port, max_attempts=1)
+    queue_three(sf, tmp_path)
+    sf("outbox", "send")
+    sf("outbox", "cancel", "2")
+    with SmtpServer(Recorder(), port=port):
+        sf("outbox", "retry", "1")
+        assert sf("outbox", "send", "--json")["sent"] == 1
+    assert sf("outbox", "cancel", "1", code=1).output.startswith("error: message #1 is sent")
+
+
+@pytest.mark.parametrize("html", [False, True])
+def test_render_prints_the_message_with_real_data(sf, tmp_path, html):
+    queue_three(sf, tmp_path)
+    args = ["render", "bienvenue", "--contact", "ines@example.org", *(["--html"] if html else [])]
+    output = sf(*args).output
+    assert output.startswith("Subject: Bienvenue Inès !")
+    assert (
+        "<strong>samedi 5 décembre à 18:30</strong>" if html else "le samedi 5 décembre"
+    ) in output
