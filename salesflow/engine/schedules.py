@@ -9,7 +9,7 @@ second one is not a new slot, because the last fired slot is stored).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from croniter import croniter
 
@@ -41,7 +41,10 @@ def next_slot(expression: str, wall_now: datetime) -> datetime:
 
 
 def localize(wall: datetime, store: Store) -> datetime:
-    return wall.replace(tzinfo=store.project.timezone, fold=0)
+    """A wall-clock slot as an instant: a time in the spring-forward gap reads as the clock
+    then does (02:30 → 03:30), an ambiguous one as its first occurrence."""
+    zone = store.project.timezone
+    return wall.replace(tzinfo=zone, fold=0).astimezone(UTC).astimezone(zone)
 
 
 def due(store: Store) -> list[Due]:

@@ -52,23 +52,47 @@ def pending_files(inbox: Path) -> list[Path]:
 def drain(store: Store, inbox: Path, options_for_mapping) -> InboxResult:
     """Take in every file of the inbox; `options_for_mapping(name)` gives import options."""
     result = InboxResult()
-    processing = inbox / ".processing"
-    leftovers = sorted(processing.rglob("*")) if processing.is_dir() else []
-    for claimed in [p for p in leftovers if p.is_file() and p.suffix in SUFFIXES]:
-        _finish(store, inbox, claimed, options_for_mapping, result)
-    for path in pending_files(inbox):
-        claimed = processing / path.relative_to(inbox)
+    mine = inbox / ".processing" / str(os.getpid())
+    for path in [*_orphans(inbox), *pending_files(inbox)]:
+        relative = _relative(inbox, path)
+        claimed = mine / relative
         claimed.parent.mkdir(parents=True, exist_ok=True)
         try:
             os.rename(path, claimed)  # atomic: another run that got there first wins
         except FileNotFoundError:
             continue
-        _finish(store, inbox, claimed, options_for_mapping, result)
+        _finish(store, inbox, claimed, relative, options_for_mapping, result)
     return result
 
 
-def _finish(store: Store, inbox: Path, claimed: Path, options_for_mapping, result) -> None:
-    relative = claimed.relative_to(inbox / ".processing")
+def _orphans(inbox: Path) -> list[Path]:
+    """Files claimed by a run that died (its process is gone): to finish now."""
+    processing = inbox / ".processing"
+    found = []
+    for folder in processing.iterdir() if processing.is_dir() else []:
+        if folder.name.isdigit() and not _alive(int(folder.name)):
+            found += sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix in SUFFIXES)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _relative(inbox: Path, path: Path) -> Path:
+    relative = path.relative_to(inbox)
+    if relative.parts[0] == ".processing":  # .processing/<pid>/<sub>/<name>
+        return Path(*relative.parts[2:])
+    return relative
+
+
+def _finish(store, inbox: Path, claimed: Path, relative: Path, options_for_mapping, result):
     digest = hashlib.sha256(claimed.read_bytes()).hexdigest()
     if not _already_in(store, digest):
         try:
