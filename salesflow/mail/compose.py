@@ -11,6 +11,7 @@ import json
 import uuid
 from datetime import UTC, datetime, timedelta
 from email.utils import formataddr, parseaddr
+from functools import lru_cache
 
 from salesflow.config.model import Template
 from salesflow.errors import UserError
@@ -31,9 +32,15 @@ def check_header(name: str, value: str | None) -> None:
         raise HeaderInjection(f"the {name} holds a line break; refused (header injection)")
 
 
+@lru_cache(maxsize=256)
+def _compiled(env, source: str):
+    """A subject line compiled once per environment (compiling costs ~0.7 ms)."""
+    return env.from_string(source)
+
+
 def render(env, template: Template, context: dict) -> tuple[str, str, str | None]:
     """(subject, text, html) of `template` with `context`."""
-    subject = " ".join(env.from_string(template.subject).render(context).split())
+    subject = " ".join(_compiled(env, template.subject).render(context).split())
     text = env.get_template(template.text_path.name).render(context)
     html = None
     if template.html_path is not None:
@@ -41,11 +48,21 @@ def render(env, template: Template, context: dict) -> tuple[str, str, str | None
     return subject, text.strip() + "\n", html
 
 
+@lru_cache(maxsize=16)
+def _domain(sender: str) -> str:
+    return parseaddr(sender)[1].partition("@")[2] or "salesflow.local"
+
+
+@lru_cache(maxsize=16)
+def _footer(sender: str, locale: str) -> tuple[str, str]:
+    address = parseaddr(sender)[1]
+    footer = _FOOTER.get(locale.split("_")[0], _FOOTER["en"])
+    return footer.format(address=address), f"<mailto:{address}?subject=unsubscribe>"
+
+
 def unsubscribe_footer(store: Store) -> tuple[str, str]:
     """(footer line for prospects, List-Unsubscribe header) — by mail to the sender."""
-    address = parseaddr(store.project.email.sender or "")[1]
-    footer = _FOOTER.get(store.project.locale.split("_")[0], _FOOTER["en"])
-    return footer.format(address=address), f"<mailto:{address}?subject=unsubscribe>"
+    return _footer(store.project.email.sender or "", store.project.locale)
 
 
 def queue(
@@ -75,8 +92,7 @@ def queue(
         if html:
             html = html.replace("</body>", f'<p style="font-size:small">{footer}</p></body>')
         headers["List-Unsubscribe"] = list_unsubscribe
-    domain = parseaddr(sender)[1].partition("@")[2] or "salesflow.local"
-    message_id = f"<{uuid.uuid4().hex}@{domain}>"
+    message_id = f"<{uuid.uuid4().hex}@{_domain(sender)}>"
     cursor = store.conn.execute(
         "INSERT INTO outbox (run_id, step, message_id, sender, reply_to, to_addr, to_name,"
         " subject, text, html, headers, attachments, status, created_at, next_attempt_at)"
