@@ -1,7 +1,7 @@
-"""The README's demo: the singing-club project, run in a scratch copy (build/demo/).
+"""The README's demo: the singing club, in a scratch copy (build/demo/), over two weeks.
 
-It never touches the repository's own files: every command runs in build/demo/, which is
-recreated each time.
+It never touches the repository's own files: every command runs in build/demo/, recreated
+each time, with the clock set by --now.
 """
 
 from __future__ import annotations
@@ -9,18 +9,12 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+from datetime import date, timedelta
 from pathlib import Path
-
-from rich.console import Console
-from rich.table import Table
-
-from salesflow.config.project import load_project
-from salesflow.durations import format_duration
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "build" / "demo"
 SALESFLOW = Path(sys.executable).parent / "salesflow"
-console = Console()
 
 
 def prepare() -> None:
@@ -29,44 +23,77 @@ def prepare() -> None:
     shutil.copy(REPO / "salesflow.yaml", DEMO)
     for folder in ("pipelines", "workflows", "examples"):
         shutil.copytree(REPO / folder, DEMO / folder)
+    for form, name in (("cours-essai", "julie.json"), ("cours-essai-tally", "tally-ines.json")):
+        (DEMO / "inbox" / form).mkdir(parents=True)
+        shutil.copy(REPO / "examples" / "forms" / name, DEMO / "inbox" / form / name)
 
 
-def salesflow(*args: str) -> None:
-    """Run a real `salesflow` command in the demo project, showing it as a user would type it."""
-    console.print(f"\n[bold]$ salesflow {' '.join(args)}[/bold]")
-    result = subprocess.run([SALESFLOW, *args], cwd=DEMO, check=False)
-    if result.returncode != 0:
+def salesflow(*args: str, now: str | None = None, say: str = "") -> None:
+    """Run a real `salesflow` command in the demo project, shown as a user would type it."""
+    clock = ["--now", now] if now else []
+    if say:
+        print(f"\n# {say}")
+    print(f"$ salesflow {' '.join([*clock, *args])}", flush=True)
+    result = subprocess.run([SALESFLOW, *clock, *args], cwd=DEMO, check=False)
+    if result.returncode not in (0,):
         sys.exit(result.returncode)
-
-
-def summary() -> None:
-    project = load_project(DEMO)
-    console.print(f"\n[bold]{project.name}[/bold] — {project.timezone.key}, {project.locale}")
-    for pipeline in project.pipelines.values():
-        table = Table(title=f"Pipeline {pipeline.id}: {pipeline.name}", title_justify="left")
-        for column in ("stage", "name", "probability", "outcome", "stalled after"):
-            table.add_column(column)
-        for stage in pipeline.stages:
-            rot = format_duration(stage.rot_after) if stage.rot_after else ""
-            table.add_row(stage.id, stage.name, f"{stage.probability} %", stage.outcome or "", rot)
-        console.print(table)
-    table = Table(title="Workflows", title_justify="left")
-    for column in ("workflow", "trigger", "steps"):
-        table.add_column(column)
-    for workflow in project.workflows.values():
-        trigger = workflow.trigger
-        when = (trigger.schedule and f"cron {trigger.schedule}") or trigger.event
-        matched = ", ".join(f"{k}={'|'.join(v)}" for k, v in trigger.match.items())
-        steps = " → ".join(f"{step.id} ({step.action})" for step in workflow.steps)
-        table.add_row(workflow.id, f"{when} {matched}".strip(), steps)
-    console.print(table)
 
 
 def main() -> None:
     prepare()
-    console.print(f"Demo project copied to {DEMO.relative_to(REPO)}/")
-    salesflow("validate")
-    summary()
+    print(f"The singing club's project, copied to {DEMO.relative_to(REPO)}/")
+    salesflow("validate", say="Check the project (what a pre-commit hook runs)")
+    salesflow(
+        "import",
+        "examples/prospects.csv",
+        "--pipeline",
+        "cours-essai",
+        "--stage",
+        "nouveau",
+        now="2026-11-21T18:00",
+        say="A French Excel export (cp1252, semicolons); its bad row is kept aside",
+    )
+    salesflow(
+        "ingest",
+        "--inbox",
+        now="2026-11-22T10:00",
+        say="Two trial-lesson forms arrive in the inbox (the site's and Tally's)",
+    )
+    salesflow(
+        "tick",
+        now="2026-11-22T10:00",
+        say="Cron runs `salesflow run` every minute; here, a tick a day: workflows act",
+    )
+    salesflow(
+        "deals",
+        "move",
+        "2",
+        "inscrit",
+        now="2026-11-24T19:00",
+        say="Inès enrols before her lesson: her pending reminder is cancelled",
+    )
+    day = date(2026, 11, 23)
+    while day <= date(2026, 12, 7):
+        salesflow("tick", now=f"{day.isoformat()}T18:31")
+        if day == date(2026, 12, 5):
+            salesflow(
+                "deals",
+                "move",
+                "1",
+                "essai-realise",
+                now="2026-12-05T21:00",
+                say="Julie came to her lesson",
+            )
+            salesflow("tick", now="2026-12-05T21:01")
+        day += timedelta(days=1)
+    salesflow("pipeline", "board", now="2026-12-07T19:00", say="Where everyone stands")
+    salesflow("runs", "show", "1", say="Everything the trial-lesson workflow did for Julie")
+    salesflow("outbox", "list", say="The emails, written as .eml files in build/demo/outbox/")
+    emails = sorted((DEMO / "outbox").glob("*.eml"))
+    print(
+        f"\n{len(emails)} emails in {(DEMO / 'outbox').relative_to(REPO)}/ — open them in any"
+        " mail client."
+    )
 
 
 if __name__ == "__main__":

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import typer
 
 from salesflow.cli.options import AsJson, OutputFormat
 from salesflow.cli.render import Format, chosen, emit_rows, to_json
-from salesflow.engine.tick import TickResult
-from salesflow.engine.tick import tick as tick_work
 from salesflow.reports import Column
+
+if TYPE_CHECKING:
+    from salesflow.engine.tick import TickResult
 
 
 def tick(ctx: typer.Context, as_json: AsJson = False) -> None:
@@ -18,6 +20,8 @@ def tick(ctx: typer.Context, as_json: AsJson = False) -> None:
 
     Example: salesflow --now 2026-12-04T18:30 tick
     """
+    from salesflow.engine.tick import tick as tick_work
+
     store = ctx.obj.store()
     result = tick_work(store)
     _report(result, as_json, quiet=False)
@@ -30,6 +34,7 @@ def run(ctx: typer.Context, as_json: AsJson = False) -> None:
     Example (crontab): * * * * * cd /srv/club && salesflow run
     """
     from salesflow.cli.ingest import drain_inbox
+    from salesflow.engine.tick import tick as tick_work
 
     store = ctx.obj.store()
     inbox = drain_inbox(store) if store.project.inbox else None

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from salesflow.cli.options import AsJson, OutputFormat
 from salesflow.cli.render import Format, chosen, emit_rows, to_json
 from salesflow.errors import UserError, did_you_mean
-from salesflow.mail.delivery import DeliveryResult, deliver
 from salesflow.reports import Column
 from salesflow.store.db import transaction
 from salesflow.store.session import Store
 from salesflow.values import read_instant
+
+if TYPE_CHECKING:
+    from salesflow.mail.delivery import DeliveryResult
 
 app = typer.Typer(no_args_is_help=True, help="The queued, sent and failed emails.")
 COLUMNS = [
@@ -101,6 +103,8 @@ def send(ctx: typer.Context, as_json: AsJson = False) -> None:
 
     Example: salesflow outbox send
     """
+    from salesflow.mail.delivery import deliver
+
     store = ctx.obj.store()
     print_delivery(deliver(store), as_json)
 

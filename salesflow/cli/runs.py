@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from salesflow.cli.options import AsJson, DryRun, OutputFormat
 from salesflow.cli.render import Format, chosen, emit_rows, to_json
-from salesflow.engine.process import Processor, ProcessResult
-from salesflow.engine.runs import Engine, get, public
 from salesflow.reports import Column
 from salesflow.store.db import transaction
 from salesflow.store.session import Store
 from salesflow.values import read_instant
+
+if TYPE_CHECKING:
+    from salesflow.engine.process import ProcessResult
 
 app = typer.Typer(no_args_is_help=True, help="List, show, retry and cancel workflow runs.")
 events_app = typer.Typer(no_args_is_help=True, help="The events workflows react to.")
@@ -43,6 +44,8 @@ def process(ctx: typer.Context, dry_run: DryRun = False, as_json: AsJson = False
 
     Example: salesflow process --dry-run
     """
+    from salesflow.engine.process import Processor
+
     store = ctx.obj.store()
     result = Processor(store).run(dry_run)
     print_processed(result, store, as_json, dry_run)
@@ -80,6 +83,8 @@ def list_(
 
     Example: salesflow runs list --waiting
     """
+    from salesflow.engine.runs import public
+
     store = ctx.obj.store()
     clauses, params = [], []
     if waiting:
@@ -110,6 +115,8 @@ def show(ctx: typer.Context, run: int, as_json: AsJson = False) -> None:
 
     Example: salesflow runs show 1
     """
+    from salesflow.engine.runs import get, public
+
     store = ctx.obj.store()
     row = store.conn.execute(
         "SELECT r.*, c.email AS contact_email FROM runs r"
@@ -173,6 +180,7 @@ def cancel(
 
 def _change(ctx: typer.Context, run: int, change, as_json: bool) -> None:
     from salesflow.engine.context import Renderer, environment
+    from salesflow.engine.runs import Engine, get, public
 
     store = ctx.obj.store()
     get(store, run)

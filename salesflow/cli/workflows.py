@@ -13,7 +13,6 @@ import typer
 from salesflow.cli.options import AsJson, OutputFormat
 from salesflow.cli.render import Format, chosen, emit_rows
 from salesflow.cli.runs import print_processed
-from salesflow.engine.process import Processor
 from salesflow.errors import UserError, did_you_mean
 from salesflow.reports import Column
 from salesflow.store.db import transaction
@@ -66,6 +65,8 @@ def test(
 
     Example: salesflow workflows test essai-formulaire --event examples/events/essai.json
     """
+    from salesflow.engine.process import Processor
+
     store = ctx.obj.store()
     if workflow not in store.project.workflows:
         hint = did_you_mean(workflow, list(store.project.workflows))

@@ -32,6 +32,10 @@ class TickResult:
     delivery: DeliveryResult = field(default_factory=DeliveryResult)
 
     def summary(self) -> str:
+        delivered = self.delivery.sent + self.delivery.retrying + self.delivery.failed
+        busy = self.schedules or self.resumed or self.stalled or self.processed.events
+        if not busy and not delivered:
+            return "nothing was due"
         return (
             f"{self.schedules} schedules fired, {self.resumed} runs resumed, {self.stalled}"
             f" deals stalled, {self.processed.events} events handled, {self.delivery.sent}"

@@ -53,7 +53,7 @@ def create_deal(act: Act, config: a.CreateDeal) -> Outcome:
         existing = deals.open_deal(act.store, contact_id, config.pipeline)
         if existing is not None:
             act.run["bind_deal"] = existing["id"]
-            return Outcome(f"kept open deal #{existing['id']} {existing['title']}")
+            return _bring_forward(act, existing, config.stage)
     values = {
         name: act.render(getattr(config, name), context)
         for name in ("amount", "owner", "expected_close", "next_step")
@@ -69,6 +69,19 @@ def create_deal(act: Act, config: a.CreateDeal) -> Outcome:
         raise StepFailed(str(error)) from None
     act.run["bind_deal"] = deal["id"]
     return Outcome(f"created deal #{deal['id']} {deal['title']} in {deal['stage']}")
+
+
+def _bring_forward(act: Act, deal, stage_id: str) -> Outcome:
+    """The contact's open deal stands for the new one; one at an earlier stage moves on."""
+    pipeline = deals.pipeline(act.store, deal["pipeline"])
+    owner = contacts.get(act.store, deal["contact_id"])["owner"] if deal["contact_id"] else None
+    if owner and not deal["owner"]:
+        deals.update(act.store, deal, {"owner": owner}, act.by)
+    order = [stage.id for stage in pipeline.stages]
+    if stage_id in order and order.index(deal["stage"]) < order.index(stage_id):
+        deals.move(act.store, deal, stage_id, by=act.by)
+        return Outcome(f"kept open deal #{deal['id']} {deal['title']}, moved on to {stage_id}")
+    return Outcome(f"kept open deal #{deal['id']} {deal['title']} (in {deal['stage']})")
 
 
 def move_deal(act: Act, config: a.MoveDeal) -> Outcome:
