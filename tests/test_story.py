@@ -296,3 +296,16 @@ def test_outbox_list_json(sf, tmp_path, now):
     assert [(m["id"], m["to"], m["status"]) for m in messages] == [
         (2, "marie@club.example", "queued"), (1, "julie@example.org", "queued"),
     ]  # fmt: skip
+
+
+def test_deal_workflows_enrol_each_deal_of_a_contact(sf):
+    sf("contacts", "add", "a@example.org", "--owner", "marie")
+    for title in ("Essai 1", "Essai 2"):
+        sf("deals", "add", "--title", title, "--contact", "a@example.org", "--stage",
+           "essai-planifie")  # fmt: skip
+    sf("deals", "move", "1", "essai-realise")
+    sf("deals", "move", "2", "essai-realise")
+    sf("process")
+    assert query(sf.project, "SELECT workflow, deal_id, status FROM runs ORDER BY id") == [
+        ("apres-essai", 1, "waiting"), ("apres-essai", 2, "waiting"),
+    ]  # fmt: skip

@@ -10,22 +10,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 
-@dataclass(frozen=True)
-class UpsertContact:
-    """Create the contact with this email, or update it with the non-empty values given."""
-
-    email: str
-    first_name: str | None = None
-    last_name: str | None = None
-    phone: str | None = None
-    company: str | None = None
-    source: str | None = None
-    owner: str | None = None
-    tags: tuple[str, ...] = ()
-    fields: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class UpdateContact:
     """Change fields of the run's contact."""
 
@@ -37,6 +22,13 @@ class UpdateContact:
     owner: str | None = None
     tags: tuple[str, ...] = ()
     fields: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class UpsertContact(UpdateContact):
+    """Create the contact with this email, or update it with the non-empty values given."""
+
+    email: str
 
 
 @dataclass(frozen=True)

@@ -45,12 +45,12 @@ class Engine:
 
     # -- enrolment
     def enrol(self, workflow: Workflow, event, contact_id, deal_id, depth: int) -> int | None:
-        """A new run of `workflow` for the event's subject; None if the subject is (or was,
-        without reenroll) in it already."""
-        subject = "deal" if deal_id and not contact_id else "contact" if contact_id else None
-        if event is not None and event["type"] == "form.submitted":
-            subject = "contact"  # bound when upsert_contact names the contact
-        if self._enrolled(workflow, contact_id, deal_id):
+        """A new run of `workflow` for the event's subject — its deal for deal events, else
+        its contact (a form's contact is known only at upsert_contact). None if the subject
+        is (or was, without reenroll) in the workflow already."""
+        kind = event["type"] if event is not None else ""
+        subject = "deal" if kind.startswith("deal.") else "contact" if event is not None else None
+        if self._enrolled(workflow, subject, deal_id if subject == "deal" else contact_id):
             return None
         cursor = self.store.conn.execute(
             "INSERT INTO runs (workflow, workflow_hash, subject, contact_id, deal_id, event_id,"
@@ -64,17 +64,16 @@ class Engine:
         )  # fmt: skip
         return cursor.lastrowid
 
-    def _enrolled(self, workflow: Workflow, contact_id, deal_id, other_than=None) -> int | None:
-        if not contact_id and not deal_id:
+    def _enrolled(self, workflow: Workflow, subject, subject_id, other_than=None) -> int | None:
+        """An earlier run of this subject in `workflow` (an active one, with reenroll)."""
+        if subject is None or not subject_id:
             return None
-        column, value = (
-            ("deal_id", deal_id) if deal_id and not contact_id else ("contact_id", contact_id)
-        )
+        column = "deal_id" if subject == "deal" else "contact_id"
         statuses = "AND status IN ('running', 'waiting')" if workflow.reenroll else ""
         row = self.store.conn.execute(
-            f"SELECT id FROM runs WHERE workflow = ? AND {column} = ? AND id IS NOT ? {statuses}"
-            " LIMIT 1",
-            (workflow.id, value, other_than),
+            f"SELECT id FROM runs WHERE workflow = ? AND subject = ? AND {column} = ?"
+            f" AND id IS NOT ? {statuses} LIMIT 1",
+            (workflow.id, subject, subject_id, other_than),
         ).fetchone()
         return row[0] if row else None
 
@@ -124,7 +123,7 @@ class Engine:
             bound = state.pop("bind_contact", None)
             if bound is not None and state["contact_id"] is None:
                 state["contact_id"] = bound
-                duplicate = self._enrolled(workflow, bound, None, other_than=run["id"])
+                duplicate = self._enrolled(workflow, "contact", bound, other_than=run["id"])
                 if duplicate:
                     self._save(run, state, "cancelled", None,
                                f"contact already in this workflow (run #{duplicate})")  # fmt: skip
