@@ -126,3 +126,15 @@ def test_render_prints_the_message_with_real_data(sf, tmp_path, html):
     assert (
         "<strong>samedi 5 décembre à 18:30</strong>" if html else "le samedi 5 décembre"
     ) in output
+
+
+def test_a_missing_smtp_password_is_one_clear_error_and_loses_nothing(sf, tmp_path):
+    with SmtpServer(Recorder()) as server:
+        use_smtp(sf.project, server.port)
+        settings = sf.project / "salesflow.yaml"
+        login = "security: none, username: club, password_env: CLUB_SMTP,"
+        settings.write_text(settings.read_text().replace("security: none,", login))
+        queue_three(sf, tmp_path)
+        result = sf("outbox", "send", code=1)
+    assert result.output == "error: set the SMTP password in the environment variable CLUB_SMTP\n"
+    assert set(query(sf.project, "SELECT status FROM outbox")) == {("queued",)}

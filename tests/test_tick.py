@@ -168,3 +168,28 @@ def _started(project: Path) -> bool:
         return query(project, "SELECT count(*) FROM runs")[0][0] > 0
     except sqlite3.OperationalError:  # not created yet
         return False
+
+
+def test_send_window_defers_emails_to_the_next_opening(sf):
+    workflow = sf.project / "workflows" / "essai-formulaire.yaml"
+    window = 'send_window: {days: [mon, tue, wed, thu, fri, sat], from: "09:00", to: "20:00"}'
+    workflow.write_text(workflow.read_text().replace("steps:\n", f"{window}\nsteps:\n", 1))
+    form = sf.project / "julie.json"
+    form.write_text(json.dumps({"email": "julie@example.org", "date_essai": "2026-12-05T18:30"}))
+    sf("ingest", form, "--form", "cours-essai", now="2026-11-22T21:00")  # a Sunday evening
+    sf("tick", now="2026-11-22T21:00")
+    [run] = sf("runs", "list", "--json", now="2026-11-22T21:00")
+    assert (run["status"], run["next_step"], run["wake_at"]) == (
+        "waiting", "bienvenue", "2026-11-23T09:00:00+01:00",
+    )  # fmt: skip
+    assert query(sf.project, "SELECT count(*) FROM outbox") == [(0,)]
+    sf("tick", now="2026-11-23T09:00")
+    welcome = "SELECT subject, created_at FROM outbox WHERE to_addr = 'julie@example.org'"
+    assert query(sf.project, welcome) == [("Bienvenue !", "2026-11-23T08:00:00Z")]
+
+
+def test_schedule_lists_the_next_fire_time_in_local_time(sf):
+    schedules = sf("schedule", "--json", now="2026-11-24T10:00")
+    assert schedules == [{"workflow": "revue-hebdo", "schedule": "0 8 * * 1", "enabled": True,
+                          "next": "2026-11-30T08:00:00+01:00", "last_slot": None,
+                          "catch_up": "last"}]  # fmt: skip

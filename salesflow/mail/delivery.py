@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from salesflow.errors import UserError
 from salesflow.mail.mime import build
 from salesflow.mail.transports import (
     ConnectionLost,
@@ -87,6 +88,13 @@ def deliver(store: Store, limit: int | None = None, transport=None) -> DeliveryR
     except TemporaryFailure as error:  # the server could not be reached at all
         for row in messages:
             _retry(store, row, str(error), result)
+    except UserError:  # the settings are wrong (no password…): give the messages back
+        store.conn.executemany(
+            "UPDATE outbox SET status = CASE WHEN attempts > 0 THEN 'retrying' ELSE 'queued'"
+            " END, claimed_until = NULL WHERE id = ? AND status = 'sending'",
+            [(row["id"],) for row in messages],
+        )
+        raise
     return result
 
 
