@@ -7,7 +7,7 @@ from datetime import UTC, datetime, tzinfo
 from salesflow.errors import UserError
 
 
-def parse_datetime(text: str, tz: tzinfo) -> datetime:
+def parse_now(text: str, tz: tzinfo) -> datetime:
     """An ISO 8601 date or date-time; one without an offset is in `tz` (the project's zone)."""
     try:
         value = datetime.fromisoformat(text.strip())
@@ -21,5 +21,5 @@ def parse_datetime(text: str, tz: tzinfo) -> datetime:
 def now(override: str | None, tz: tzinfo) -> datetime:
     """The current time in `tz`, or the time given by --now / SALESFLOW_NOW."""
     if override:
-        return parse_datetime(override, tz).astimezone(tz)
+        return parse_now(override, tz).astimezone(tz)
     return datetime.now(UTC).astimezone(tz)

@@ -10,7 +10,7 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from salesflow.clock import now, parse_datetime
+from salesflow.clock import now, parse_now
 from salesflow.config.yamlfile import load_yaml
 from salesflow.durations import format_duration, parse_duration
 from salesflow.errors import UserError
@@ -53,7 +53,7 @@ def test_naive_now_is_in_the_project_zone():
 
 def test_a_bad_now_is_a_user_error():
     with pytest.raises(UserError, match="not an ISO 8601 date-time"):
-        parse_datetime("demain", PARIS)
+        parse_now("demain", PARIS)
 
 
 keys = st.text(alphabet="abcdefghij_", min_size=1, max_size=8)

@@ -52,7 +52,8 @@ def validate(root: Path, database_override: str | None = None) -> Validation:
     problems in the files, which end up in `Validation.problems`."""
     result = Validation(root)
     settings_doc = _load(root / PROJECT_FILE, "project", result)
-    pipeline_docs = [_load(path, "pipeline", result) for path in yaml_files(root / "pipelines")]
+    pipeline_paths = yaml_files(root / "pipelines")
+    pipeline_docs = [_load(path, "pipeline", result) for path in pipeline_paths]
     workflow_docs = [_load(path, "workflow", result) for path in yaml_files(root / "workflows")]
     templates_dir = root / "workflows" / "templates"
     templates, problems = discover_templates(templates_dir)
@@ -70,7 +71,7 @@ def validate(root: Path, database_override: str | None = None) -> Validation:
     if any(problem.key == "timezone" for problem in settings_problems):
         return result
     settings = build_settings(settings_doc.data, root, database_override)
-    pipelines, unreadable = _pipelines(pipeline_docs, result)
+    pipelines, unreadable = _pipelines(pipeline_paths, pipeline_docs, result)
     result.problems += check_imports(settings_doc, pipelines, settings["contact_fields"])
     facts = ProjectFacts(
         pipelines=pipelines,
@@ -101,11 +102,11 @@ def load_project(root: Path, database_override: str | None = None) -> Project:
     return result.project
 
 
-def _pipelines(docs: list[YamlFile | None], result: Validation):
+def _pipelines(paths: list[Path], docs: list[YamlFile | None], result: Validation):
     """Typed pipelines by id, and the ids of pipeline files too broken to read."""
     pipelines: dict[str, Pipeline] = {}
     unreadable: set[str] = set()
-    for path, document in zip(yaml_files(result.root / "pipelines"), docs, strict=True):
+    for path, document in zip(paths, docs, strict=True):
         if document is None:
             unreadable.add(path.stem)
             continue

@@ -4,6 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from salesflow.config.model import Step, Workflow
+    from salesflow.engine.context import Renderer
+    from salesflow.store.session import Store
 
 
 class StepFailed(Exception):
@@ -26,10 +32,10 @@ class Outcome:
 class Act:
     """What an action gets: the store, the run it acts for, and rendering with its context."""
 
-    store: object
-    renderer: object
-    workflow: object
-    step: object
+    store: Store
+    renderer: Renderer
+    workflow: Workflow
+    step: Step
     run: dict  # id, contact_id, deal_id, depth, event (the event's template view)
 
     @property
