@@ -25,6 +25,12 @@ assert _SLOTS["source"] == 6 and _SLOTS["tags"] == 7 and _SLOTS["fields"] == 8
 
 
 _CONTACT, _FIELD, _DEAL, _TAGS, _FULL_NAME = range(5)
+
+
+@lru_cache(maxsize=4096)
+def _fields_json(items: tuple) -> str:
+    """Custom fields as JSON; the same values recur down a file, so each text is made once."""
+    return _JSON.encode(dict(items))
 _DEAL_SLOTS = {"title": 1, "amount": 2, "expected_close": 3}
 
 
@@ -90,7 +96,7 @@ class RowParser:
             first, _, last = full_name.partition(" ")
             row[1], row[2] = first, last.strip() or None
         row[7] = _JSON.encode(sorted(set(tags))) if tags else "[]"
-        row[8] = _JSON.encode(fields) if fields else "{}"
+        row[8] = _fields_json(tuple(fields.items())) if fields else "{}"
         deal[0] = row[0]
         return tuple(row), deal
 
