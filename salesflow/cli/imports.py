@@ -4,20 +4,24 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from salesflow.cli.options import AsJson, DryRun
 from salesflow.cli.render import to_json
 from salesflow.errors import UserError, did_you_mean, display_path
-from salesflow.ingest.importer import ImportOptions, ImportResult, import_csv
+
+if TYPE_CHECKING:
+    from salesflow.ingest.importer import ImportOptions, ImportResult
 
 SHOWN_ERRORS = 10
 
 
 def options_for(project, mapping: str | None, **given) -> ImportOptions:
     """Import options: a named mapping from salesflow.yaml, overridden by what is given."""
+    from salesflow.ingest.importer import ImportOptions
+
     options = ImportOptions()
     if mapping:
         if mapping not in project.imports:
@@ -80,6 +84,8 @@ def import_(
 
     Example: salesflow import prospects.csv --pipeline cours-essai --stage nouveau
     """
+    from salesflow.ingest.importer import import_csv
+
     store = ctx.obj.store()
     options = options_for(
         store.project, mapping, encoding=encoding, delimiter=delimiter, pipeline=pipeline,

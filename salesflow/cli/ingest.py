@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -12,9 +12,11 @@ from salesflow.cli.imports import options_for
 from salesflow.cli.options import AsJson, DryRun
 from salesflow.cli.render import to_json
 from salesflow.errors import UserError, display_path
-from salesflow.ingest.forms import IngestResult, ingest_text, read_text, rejects_for
-from salesflow.ingest.inbox import InboxResult, drain
 from salesflow.store.session import Store
+
+if TYPE_CHECKING:
+    from salesflow.ingest.forms import IngestResult
+    from salesflow.ingest.inbox import InboxResult
 
 
 def ingest(
@@ -36,6 +38,8 @@ def ingest(
 
     Example: salesflow ingest examples/forms/julie.json --form cours-essai
     """
+    from salesflow.ingest.forms import ingest_text, read_text, rejects_for
+
     store = ctx.obj.store()
     if inbox:
         if file or dry_run:
@@ -58,6 +62,8 @@ def ingest(
 
 def drain_inbox(store: Store) -> InboxResult:
     """Take in the project's inbox (also called by `salesflow run`)."""
+    from salesflow.ingest.inbox import drain
+
     project = store.project
     if project.inbox is None:
         raise UserError("salesflow.yaml names no inbox folder (add `inbox: inbox`)")

@@ -31,6 +31,8 @@ _CONTACT, _FIELD, _DEAL, _TAGS, _FULL_NAME = range(5)
 def _fields_json(items: tuple) -> str:
     """Custom fields as JSON; the same values recur down a file, so each text is made once."""
     return _JSON.encode(dict(items))
+
+
 _DEAL_SLOTS = {"title": 1, "amount": 2, "expected_close": 3}
 
 

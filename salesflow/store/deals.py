@@ -127,7 +127,7 @@ def _columns(store: Store, values: dict[str, Any]) -> dict[str, Any]:
     return columns
 
 
-def update(store: Store, deal: sqlite3.Row, values: dict[str, Any], by: str = "cli") -> list[str]:
+def update(store: Store, deal: sqlite3.Row, values: dict[str, Any]) -> list[str]:
     """Change the deal's values; returns the names of the fields that changed."""
     columns = _columns(store, values)
     if "fields" in columns:

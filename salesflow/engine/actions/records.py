@@ -76,7 +76,7 @@ def _bring_forward(act: Act, deal, stage_id: str) -> Outcome:
     pipeline = deals.pipeline(act.store, deal["pipeline"])
     owner = contacts.get(act.store, deal["contact_id"])["owner"] if deal["contact_id"] else None
     if owner and not deal["owner"]:
-        deals.update(act.store, deal, {"owner": owner}, act.by)
+        deals.update(act.store, deal, {"owner": owner})
     order = [stage.id for stage in pipeline.stages]
     if stage_id in order and order.index(deal["stage"]) < order.index(stage_id):
         deals.move(act.store, deal, stage_id, by=act.by)
@@ -107,7 +107,7 @@ def update_deal(act: Act, config: a.UpdateDeal) -> Outcome:
     }
     values["fields"] = act.render(config.fields, context) or {}
     try:
-        changed = deals.update(act.store, deal, values, act.by)
+        changed = deals.update(act.store, deal, values)
     except UserError as error:
         raise StepFailed(str(error)) from None
     return Outcome(f"updated deal #{deal['id']}: {', '.join(changed) or 'no change'}")

@@ -23,7 +23,7 @@ def assign_owner(act: Act, config: a.AssignOwner) -> Outcome:
     if contact_id:
         contacts.update(store, contacts.get(store, contact_id), {"owner": owner}, by=act.by)
     if deal_id:
-        deals.update(store, deals.get(store, deal_id), {"owner": owner}, by=act.by)
+        deals.update(store, deals.get(store, deal_id), {"owner": owner})
     return Outcome(f"owner {owner} ({how} among {', '.join(config.among)})")
 
 
