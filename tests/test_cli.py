@@ -61,3 +61,28 @@ def test_an_unreadable_file_is_an_unexpected_error_pointing_to_debug(tmp_path, c
     assert "--debug" in result.output
     result = cli("--project", project, "--debug", "validate")
     assert isinstance(result.exception, IsADirectoryError)
+
+
+def test_ctrl_c_exits_130_and_keeps_nothing_half_done(tmp_path):
+    import signal
+    import sqlite3
+    import time
+
+    project = tmp_path / "p"
+    shutil.copytree(REPO / "tests" / "examples" / "base", project)
+    rows = "".join(f"p{n}@example.org,Ana\n" for n in range(1_000_000))  # a few seconds' work
+    (tmp_path / "big.csv").write_text("Email,First Name\n" + rows)
+    process = subprocess.Popen(
+        [SCRIPT, "--project", project, "import", tmp_path / "big.csv"],
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while not (project / "salesflow.db").exists() and time.monotonic() < deadline:
+        time.sleep(0.01)  # waiting for the import to be under way, to interrupt it there
+    time.sleep(0.3)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert stderr.strip().endswith("interrupted")
+    with sqlite3.connect(project / "salesflow.db") as connection:
+        assert connection.execute("SELECT count(*) FROM contacts").fetchone()[0] == 0

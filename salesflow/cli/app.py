@@ -118,7 +118,9 @@ def root(
             envvar="SALESFLOW_NOW",
         ),
     ] = None,
-    debug: Annotated[bool, typer.Option(help="Show tracebacks of unexpected errors.")] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show tracebacks of unexpected errors.")
+    ] = False,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
     ] = False,
