@@ -166,11 +166,11 @@ class Processor:
 
     def _follow_anchors(self, contact_id: int, changed: list[str]) -> None:
         """Waiting runs anchored on a field that changed: their wake-up time follows it."""
-        anchors = [json.dumps(f"contact.{name}") for name in changed]
+        anchors = [f"contact.{name}" for name in changed]
         runs = self.store.conn.execute(
             f"SELECT * FROM runs WHERE status = 'waiting' AND contact_id = ?"
             f" AND json_extract(anchor, '$.field') IN ({', '.join('?' * len(anchors))})",
-            (contact_id, *(json.loads(a) for a in anchors)),
+            (contact_id, *anchors),
         ).fetchall()
         for run in runs:
             workflow = self.store.project.workflows.get(run["workflow"])
