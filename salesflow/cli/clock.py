@@ -51,8 +51,8 @@ def _report(result: TickResult, as_json: bool, quiet: bool) -> None:
         return
     for error in result.delivery.errors:
         typer.echo(error, err=True)
-    for loop in result.processed.loops:
-        typer.echo(f"warning: {loop}", err=True)
+    for warning in result.processed.warnings:
+        typer.echo(f"warning: {warning}", err=True)
     if quiet:
         return
     for line in result.processed.lines:

@@ -55,13 +55,13 @@ def print_processed(result: ProcessResult, store: Store, as_json: bool, dry_run:
     if as_json:
         lines = [line.__dict__ for line in result.lines]
         typer.echo(to_json({"events": result.events, "runs_started": result.runs,
-                            "steps": lines, "loops": result.loops}))  # fmt: skip
+                            "steps": lines, "warnings": result.warnings}))  # fmt: skip
         return
     for line in result.lines:
         step = f"{line.step} ({line.action})" if line.step else line.outcome
         typer.echo(f"run #{line.run_id} {line.workflow}: {step} — {line.outcome}: {line.detail}")
-    for loop in result.loops:
-        typer.echo(f"warning: {loop}", err=True)
+    for warning in result.warnings:
+        typer.echo(f"warning: {warning}", err=True)
     verb = "would handle" if dry_run else "handled"
     typer.echo(f"{verb} {result.events} events, {result.runs} runs started"
                + (" (dry run: nothing was written)" if dry_run else ""))  # fmt: skip

@@ -38,7 +38,7 @@ class ProcessResult:
     events: int = 0
     runs: int = 0
     lines: list[TraceLine] = field(default_factory=list)
-    loops: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # loops stopped, conditions that failed
 
 
 def workflows_by_event(project: Project, only: str | None = None) -> dict[str, list[Workflow]]:
@@ -108,7 +108,7 @@ class Processor:
         self._cancel(event, data, contact_id, deal_id)
         if event["depth"] > MAX_DEPTH:
             note = f"loop stopped: a chain of {event['depth']} events caused by workflows"
-            self.result.loops.append(f"event #{event['id']} ({event['type']}): {note}")
+            self.result.warnings.append(f"event #{event['id']} ({event['type']}): {note}")
         else:
             for workflow in self.starters.get(event["type"], ()):
                 if matches(workflow.trigger, data) and self._condition(
@@ -141,7 +141,7 @@ class Processor:
             return self.engine.renderer.test(workflow.condition, context)
         except Exception as error:
             detail = f"workflow {workflow.id}: its `if` failed on event #{event['id']}: {error}"
-            self.result.loops.append(detail)
+            self.result.warnings.append(detail)
             return False
 
     def _start(self, workflow: Workflow, event, contact_id, deal_id) -> None:

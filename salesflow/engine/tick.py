@@ -47,7 +47,7 @@ class TickResult:
             "schedules_fired": self.schedules, "runs_resumed": self.resumed,
             "deals_stalled": self.stalled, "events": self.processed.events,
             "runs_started": self.processed.runs, "delivery": self.delivery.as_json(),
-            "loops": self.processed.loops,
+            "warnings": self.processed.warnings,
         }  # fmt: skip
 
 
