@@ -44,17 +44,22 @@ def _values(first_name, last_name, phone, company, owner, source) -> dict:
 _INFINITIVE = {"won": "win", "lost": "lose"}
 
 
-def show_change(verb: str, data: dict, store: Store, as_json: bool, dry_run: bool) -> None:
-    """What a command created or changed: the object (JSON), or a line and its fields."""
+def show_change(
+    verb: str, data: dict, store: Store, as_json: bool, dry_run: bool, details: bool = True
+) -> None:
+    """What a command created or changed: the object (JSON), or a line (and its fields)."""
     if as_json:
         typer.echo(to_json(data))
         return
     prefix = f"would {_INFINITIVE.get(verb, verb.removesuffix('d'))}" if dry_run else verb
     label = data.get("email") or data.get("title")
+    if "stage_name" in data and not details:
+        label += f": now in {data['stage_name']} ({data['status']})"
     typer.echo(
         f"{prefix} #{data['id']} {label}" + (" (dry run: nothing written)" if dry_run else "")
     )
-    print_record(data, store.project)
+    if details:
+        print_record(data, store.project)
 
 
 @app.command("list")

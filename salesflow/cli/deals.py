@@ -195,7 +195,7 @@ def move(
     data = _moved(
         store, deal, reason, dry_run, lambda row, why: deals.move(store, row, stage, why, reopen)
     )
-    show_change("moved", data, store, as_json, dry_run)
+    show_change("moved", data, store, as_json, dry_run, details=False)
 
 
 @app.command()
@@ -206,7 +206,7 @@ def won(ctx: typer.Context, deal: int, dry_run: DryRun = False, as_json: AsJson 
     """
     store = ctx.obj.store()
     data = _moved(store, deal, None, dry_run, lambda row, _: deals.close(store, row, "won", None))
-    show_change("won", data, store, as_json, dry_run)
+    show_change("won", data, store, as_json, dry_run, details=False)
 
 
 @app.command()
@@ -225,4 +225,4 @@ def lost(
     data = _moved(
         store, deal, reason, dry_run, lambda row, why: deals.close(store, row, "lost", why)
     )
-    show_change("lost", data, store, as_json, dry_run)
+    show_change("lost", data, store, as_json, dry_run, details=False)
