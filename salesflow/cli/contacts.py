@@ -54,7 +54,7 @@ def show_change(
     prefix = f"would {_INFINITIVE.get(verb, verb.removesuffix('d'))}" if dry_run else verb
     label = data.get("email") or data.get("title")
     if "stage_name" in data and not details:
-        label += f": now in {data['stage_name']} ({data['status']})"
+        label += f" → {data['stage_name']} ({data['status']})"
     typer.echo(
         f"{prefix} #{data['id']} {label}" + (" (dry run: nothing written)" if dry_run else "")
     )
