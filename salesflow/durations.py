@@ -21,14 +21,3 @@ def parse_duration(text: str) -> timedelta:
         if part
     )
     return timedelta(seconds=seconds)
-
-
-def format_duration(value: timedelta) -> str:
-    """The inverse of parse_duration: timedelta(hours=36) → `1d12h`; zero → `0m`."""
-    seconds = int(value.total_seconds())
-    parts = []
-    for name, unit in _UNITS:
-        count, seconds = divmod(seconds, unit)
-        if count:
-            parts.append(f"{count}{name}")
-    return "".join(parts) or "0m"

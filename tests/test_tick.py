@@ -93,9 +93,18 @@ def test_stalled_deals_flagged_once_and_listed_in_the_monday_digest(sf):
 
 
 def test_tick_json_summary(sf):
+    form = sf.project / "julie.json"
+    form.write_text(json.dumps({"email": "julie@example.org", "date_essai": "2026-12-05T18:30"}))
+    sf("ingest", form, "--form", "cours-essai", now="2026-11-20T10:00")
     summary = sf("tick", "--json", now="2026-11-20T10:00")
-    assert set(summary) >= {"schedules_fired", "runs_resumed", "deals_stalled", "events",
-                            "delivery"}  # fmt: skip
+    assert (summary["runs_started"], summary["runs_resumed"], summary["delivery"]["sent"]) == (
+        1, 0, 2,
+    )  # fmt: skip
+    later = sf("tick", "--json", now="2026-12-04T18:31")
+    assert (later["runs_resumed"], later["delivery"]["sent"]) == (
+        1,
+        3,
+    )  # reminder + Monday digest ×2
 
 
 def test_run_is_quiet_off_a_terminal_and_drains_the_inbox(demo):

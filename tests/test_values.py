@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from salesflow.clock import now, parse_now
 from salesflow.config.yamlfile import load_yaml
-from salesflow.durations import format_duration, parse_duration
+from salesflow.durations import parse_duration
 from salesflow.errors import UserError
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -39,10 +39,16 @@ def test_not_a_duration(text):
         parse_duration(text)
 
 
-@given(st.integers(min_value=0, max_value=10**8))
-def test_duration_round_trip(seconds):
-    span = timedelta(seconds=seconds)
-    assert parse_duration(format_duration(span)) == span
+UNITS = (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
+
+
+@given(st.lists(st.integers(min_value=0, max_value=999), min_size=5, max_size=5), st.data())
+def test_any_combination_of_units_in_order(counts, data):
+    """Any of w, d, h, m, s, in that order, each with any count: the sum of its parts."""
+    used = data.draw(st.lists(st.booleans(), min_size=5, max_size=5).filter(any))
+    parts = [(count, unit) for count, unit, on in zip(counts, UNITS, used, strict=True) if on]
+    text = "".join(f"{count}{name}" for count, (name, _) in parts)
+    assert parse_duration(text) == timedelta(seconds=sum(c * s for c, (_, s) in parts))
 
 
 def test_naive_now_is_in_the_project_zone():

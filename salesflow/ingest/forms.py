@@ -211,6 +211,8 @@ def read_text(path: Path) -> str:
         raise UserError(f"{path.name}: not UTF-8 text ({error.reason}); JSON is UTF-8") from None
     except FileNotFoundError:
         raise UserError(f"{path}: no such file") from None
+    except OSError as error:
+        raise UserError(f"{path}: cannot be read ({error.strerror})") from None
 
 
 def rejects_for(path: Path | None, project_root: Path, now: datetime) -> Path:

@@ -62,9 +62,6 @@ class ColumnMap:
     targets: dict[int, str]
     ignored: list[str] = field(default_factory=list)
 
-    def index_of(self, target: str) -> int | None:
-        return next((i for i, t in self.targets.items() if t == target), None)
-
 
 def allowed_targets(project: Project, with_deals: bool) -> list[str]:
     fields = [*CONTACT_TARGETS, *project.contact_fields]

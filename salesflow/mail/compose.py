@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
-from email.utils import formataddr, parseaddr
+from email.utils import parseaddr
 from functools import lru_cache
 
 from salesflow.config.model import Template
@@ -141,7 +141,3 @@ def calendar_invite(
         "content_type": "text/calendar; method=PUBLISH; charset=utf-8",
         "content": calendar.to_ical().decode("utf-8"),
     }
-
-
-def display(name: str | None, address: str) -> str:
-    return formataddr((name or "", address))

@@ -23,7 +23,3 @@ def stages_cte(project: Project) -> tuple[str, list]:
         f" (VALUES {', '.join(rows)})"
     )
     return sql, params
-
-
-# Seconds a deal has spent in its stage at `?` (a stored instant).
-SECONDS_IN_STAGE = "(julianday(?) - julianday(d.stage_entered_at)) * 86400"
