@@ -10,6 +10,11 @@ class UserError(Exception):
     """A mistake in the input or the configuration: reported in one line, exit code 1."""
 
 
+class EnvironmentFault(UserError):
+    """The machine, not the input: a missing, damaged or read-only database, a full disk, a
+    lock held too long. One line naming the file and what to do; exit code 1."""
+
+
 @dataclass(frozen=True, order=True)
 class Problem:
     """One thing wrong in a project file, at a 1-based line and column."""

@@ -12,7 +12,7 @@ from salesflow.store.migrations import MIGRATIONS, migrate, schema_version
 
 
 def test_a_new_database_is_created_at_the_latest_version_in_wal_mode(tmp_path):
-    connection = connect(tmp_path / "sub" / "salesflow.db")
+    connection = connect(tmp_path / "salesflow.db")
     assert schema_version(connection) == len(MIGRATIONS)
     assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 

@@ -169,13 +169,16 @@ def test_html_escapes_script_typed_into_a_form(sf, tmp_path):
     assert "Bonjour <script>alert(1)</script>," in text  # plain text is not HTML
 
 
-def test_a_line_break_in_a_name_is_refused_as_header_injection(sf, tmp_path):
+def test_a_line_break_in_a_name_cannot_add_a_header(sf, tmp_path):
     submit(sf, tmp_path, prenom="Julie\nBcc: everyone@example.org")
-    sf("process", now="2026-11-22T10:00")
-    [run] = sf("runs", "list", "--json")
-    assert run["status"] == "failed"
-    assert "header injection" in run["reason"]
-    assert outbox(sf.project) == []
+    sf("tick", now="2026-11-22T10:00")
+    assert query(sf.project, "SELECT first_name FROM contacts") == [
+        ("Julie Bcc: everyone@example.org",)  # the line break became a space at the door
+    ]
+    messages = [email.message_from_bytes(p.read_bytes(), policy=policy.default)
+                for p in sorted((sf.project / "outbox").glob("*.eml"))]  # fmt: skip
+    assert [m["Bcc"] for m in messages] == [None, None]
+    assert [a.addr_spec for a in messages[0]["To"].addresses] == ["julie@example.org"]
 
 
 def test_an_unsubscribed_contact_gets_no_email_but_the_team_is_told(sf, tmp_path):

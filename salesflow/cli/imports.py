@@ -118,6 +118,8 @@ def _report(result: ImportResult, dry_run: bool) -> None:
     extra = f", {result.deals} deals opened" if result.deals else ""
     if result.duplicates:
         extra += f" ({result.duplicates} rows repeated an email of the file and were merged)"
+    if result.control_characters:
+        extra += f"; {result.control_characters} control characters removed"
     typer.echo(
         f"{verb} {name} ({result.format.encoding}, {result.format.delimiter_name}):"
         f" {result.rows} rows — {counts}{extra}"

@@ -82,7 +82,9 @@ def _report(result: IngestResult, as_json: bool, dry_run: bool) -> None:
     typer.echo(
         f"{verb} {result.accepted} submission{'s' if result.accepted != 1 else ''} from"
         f" {result.source} ({result.duplicates} already received, {result.rejected} rejected)"
-    )
+        + (f"; {result.control_characters} control characters removed"
+           if result.control_characters else "")
+    )  # fmt: skip
     if result.rejected_file:
         typer.echo(f"rejected submissions are in {display_path(result.rejected_file)}")
 

@@ -11,7 +11,6 @@ from salesflow.cli.options import AsJson, OutputFormat
 from salesflow.cli.render import Format, chosen, emit_rows, to_json
 from salesflow.errors import UserError, did_you_mean
 from salesflow.reports import Column
-from salesflow.store.db import transaction
 from salesflow.store.session import Store
 from salesflow.values import read_instant
 
@@ -120,38 +119,28 @@ def print_delivery(result: DeliveryResult, as_json: bool) -> None:
 
 @app.command()
 def retry(ctx: typer.Context, message: int) -> None:
-    """Send a failed or retrying message again at the next delivery (now, with `send`).
+    """Send a failed, retrying, cancelled or abandoned message again at the next delivery
+    (now, with `send`).
 
     Example: salesflow outbox retry 3 && salesflow outbox send
     """
+    from salesflow.mail.delivery import requeue
+
     store = ctx.obj.store()
-    row = _get(store, message)
-    if row["status"] not in ("failed", "retrying", "cancelled"):
-        raise UserError(f"message #{message} is {row['status']}; only failed, retrying or"
-                        " cancelled messages are retried")  # fmt: skip
-    with transaction(store.conn):
-        store.conn.execute(
-            "UPDATE outbox SET status = 'queued', next_attempt_at = ?, attempts = 0 WHERE id = ?",
-            (store.stamp, message),
-        )
+    requeue(store, _get(store, message))
     typer.echo(f"message #{message} queued again")
 
 
 @app.command()
 def cancel(ctx: typer.Context, message: int) -> None:
-    """Do not send a queued or retrying message.
+    """Do not send a message that has not left: queued, retrying, failed or abandoned.
 
     Example: salesflow outbox cancel 3
     """
+    from salesflow.mail.delivery import cancel as cancel_message
+
     store = ctx.obj.store()
-    with transaction(store.conn):
-        changed = store.conn.execute(
-            "UPDATE outbox SET status = 'cancelled' WHERE id = ? AND status IN"
-            " ('queued', 'retrying', 'failed')",
-            (_get(store, message)["id"],),
-        ).rowcount
-    if not changed:
-        raise UserError(f"message #{message} is {_get(store, message)['status']}: too late")
+    cancel_message(store, _get(store, message))
     typer.echo(f"message #{message} cancelled")
 
 

@@ -34,7 +34,9 @@ EVENT_COLUMNS = [
     Column("type", "type"),
     Column("subject", "subject"),
     Column("created_at", "received", "datetime"),
+    Column("status", "status"),
     Column("processed_at", "processed", "datetime"),
+    Column("error", "error"),
     Column("note", "note"),
 ]
 
@@ -55,7 +57,8 @@ def print_processed(result: ProcessResult, store: Store, as_json: bool, dry_run:
     if as_json:
         lines = [line.__dict__ for line in result.lines]
         typer.echo(to_json({"events": result.events, "runs_started": result.runs,
-                            "steps": lines, "warnings": result.warnings}))  # fmt: skip
+                            "failed": result.failed, "steps": lines,
+                            "warnings": result.warnings}))  # fmt: skip
         return
     for line in result.lines:
         step = f"{line.step} ({line.action})" if line.step else line.outcome
@@ -63,7 +66,8 @@ def print_processed(result: ProcessResult, store: Store, as_json: bool, dry_run:
     for warning in result.warnings:
         typer.echo(f"warning: {warning}", err=True)
     verb = "would handle" if dry_run else "handled"
-    typer.echo(f"{verb} {result.events} events, {result.runs} runs started"
+    failed = f", {result.failed} failed" if result.failed else ""
+    typer.echo(f"{verb} {result.events} events, {result.runs} runs started{failed}"
                + (" (dry run: nothing was written)" if dry_run else ""))  # fmt: skip
 
 
@@ -200,28 +204,80 @@ def _change(ctx: typer.Context, run: int, change, as_json: bool) -> None:
 def events_list(
     ctx: typer.Context,
     pending: Annotated[bool, typer.Option("--pending", help="Only unprocessed events.")] = False,
+    failed: Annotated[
+        bool, typer.Option("--failed", help="Only events whose handling failed.")
+    ] = False,
     limit: Annotated[int, typer.Option(help="At most this many (newest first).")] = 100,
     output: OutputFormat = Format.table,
     as_json: AsJson = False,
 ) -> None:
     """List events, newest first.
 
-    Example: salesflow events list --pending
+    Example: salesflow events list --failed
     """
+    from salesflow.store import events
+
     store = ctx.obj.store()
-    where = " WHERE processed_at IS NULL" if pending else ""
-    rows = store.conn.execute(
-        f"SELECT * FROM events{where} ORDER BY id DESC LIMIT ?", (limit,)
-    ).fetchall()
-    zone = store.project.timezone
-    data = []
-    for row in rows:
-        processed = read_instant(row["processed_at"], zone)
-        subject = f"{row['subject_type']} #{row['subject_id']}" if row["subject_type"] else None
-        data.append({
-            "id": row["id"], "type": row["type"], "key": row["key"], "subject": subject,
-            "data": json.loads(row["data"]),
-            "created_at": read_instant(row["created_at"], zone).isoformat(),
-            "processed_at": processed.isoformat() if processed else None, "note": row["note"],
-        })  # fmt: skip
+    wanted = "failed" if failed else "pending" if pending else None
+    data = [events.public(row, store) for row in events.listing(store, wanted, limit)]
     emit_rows(data, EVENT_COLUMNS, chosen(output, as_json), store.project, "Events")
+
+
+@events_app.command("show")
+def events_show(ctx: typer.Context, event: int, as_json: AsJson = False) -> None:
+    """Show one event: its data, its status, and the error if its handling failed.
+
+    Example: salesflow events show 12
+    """
+    from salesflow.store import events
+
+    store = ctx.obj.store()
+    data = events.public(events.get(store, event), store)
+    if as_json:
+        typer.echo(to_json(data))
+        return
+    typer.echo(f"event #{data['id']} {data['type']}: {data['status']}"
+               + (f" — {data['error']}" if data["status"] == "failed" else ""))  # fmt: skip
+    for name in ("key", "subject", "created_at", "processed_at", "failed_at", "note"):
+        if data[name]:
+            typer.echo(f"{name}: {data[name]}")
+    typer.echo(json.dumps(data["data"], ensure_ascii=False, indent=2))
+
+
+@events_app.command("retry")
+def events_retry(
+    ctx: typer.Context,
+    event: Annotated[list[int] | None, typer.Argument(help="Failed events to retry.")] = None,
+    every: Annotated[bool, typer.Option("--all", help="Every failed event.")] = False,
+    as_json: AsJson = False,
+) -> None:
+    """Handle failed events again, after fixing what made them fail.
+
+    Example: salesflow events retry --all
+    """
+    from salesflow.engine.process import Processor
+    from salesflow.store import events
+
+    if not event and not every:
+        raise typer.BadParameter("name the events to retry, or pass --all")
+    store = ctx.obj.store()
+    count = events.retry(store, None if every else event)
+    if not as_json:
+        typer.echo(f"{count} event{'s' if count != 1 else ''} back in the queue")
+    print_processed(Processor(store).run(), store, as_json, dry_run=False)
+
+
+@events_app.command("cancel")
+def events_cancel(
+    ctx: typer.Context,
+    event: Annotated[list[int], typer.Argument(help="Failed events to set aside.")],
+) -> None:
+    """Set failed events aside for good (they stay listed, as processed, with a note).
+
+    Example: salesflow events cancel 12
+    """
+    from salesflow.store import events
+
+    store = ctx.obj.store()
+    count = events.cancel(store, event)
+    typer.echo(f"{count} event{'s' if count != 1 else ''} cancelled")

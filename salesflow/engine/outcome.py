@@ -6,13 +6,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from salesflow.errors import UserError
+
 if TYPE_CHECKING:
     from salesflow.config.model import Step, Workflow
     from salesflow.engine.context import Renderer
     from salesflow.store.session import Store
 
 
-class StepFailed(Exception):
+class StepFailed(UserError):
     """A step that cannot do its work (unknown stage, template error…): the run fails there."""
 
 

@@ -3,6 +3,8 @@ enrolment, and runs advanced until they wait or end.
 
 Events are handled in batches, one transaction a batch: a batch's events are marked processed
 together with everything their runs did, so a crash redoes the batch and never half of it.
+Each event is isolated in a savepoint: one that raises anything is undone alone and marked
+failed with its error (`events list --failed`, `events retry`); the batch goes on.
 Events that steps record (a deal moved by a workflow) are handled in a later batch; a chain
 deeper than MAX_DEPTH is a loop, stopped and reported.
 """
@@ -25,7 +27,7 @@ from salesflow.engine.context import (
 from salesflow.engine.outcome import Act, StepFailed
 from salesflow.engine.runs import Engine, TraceLine
 from salesflow.engine.steps import find
-from salesflow.store.db import transaction
+from salesflow.store.db import describe, isolated, transaction
 from salesflow.store.session import Store
 from salesflow.values import stored_instant
 
@@ -37,6 +39,7 @@ BATCH = 200
 class ProcessResult:
     events: int = 0
     runs: int = 0
+    failed: int = 0
     lines: list[TraceLine] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # loops stopped, conditions that failed
 
@@ -93,11 +96,33 @@ class Processor:
 
     def _batch(self) -> int:
         events = self.store.conn.execute(
-            "SELECT * FROM events WHERE processed_at IS NULL ORDER BY id LIMIT ?", (BATCH,)
+            "SELECT * FROM events WHERE processed_at IS NULL AND failed_at IS NULL"
+            " ORDER BY id LIMIT ?",
+            (BATCH,),
         ).fetchall()
         for event in events:
-            self.handle(event)
+            self._isolated(event)
         return len(events)
+
+    def _isolated(self, event) -> None:
+        """Handle one event; if it raises, undo what it did and mark it failed."""
+        lines, runs = len(self.engine.lines), self.result.runs
+
+        def failed(error: Exception) -> None:
+            del self.engine.lines[lines:]
+            self.result.runs = runs
+            self.result.failed += 1
+            reason = describe(error)
+            self.store.conn.execute(
+                "UPDATE events SET failed_at = ?, error = ? WHERE id = ?",
+                (self.store.stamp, reason, event["id"]),
+            )
+            self.result.warnings.append(
+                f"event #{event['id']} ({event['type']}) failed: {reason}"
+                " (see `salesflow events show`, then `salesflow events retry`)"
+            )
+
+        isolated(self.store.conn, lambda: self.handle(event), failed)
 
     def handle(self, event) -> None:
         data = json.loads(event["data"])

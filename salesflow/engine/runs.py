@@ -3,6 +3,8 @@ waiting, ended done, failed or cancelled, with a trace row for everything each s
 
 All of a run's changes happen in the caller's transaction, together with the step's own
 effects (records changed, events, outbox rows), so a crash never repeats or loses a step.
+Each step runs in a savepoint: whatever it raises undoes its own half-done writes and fails
+the run at that step (retryable with `runs retry`), never the other runs of the pass.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from salesflow.engine.actions import HANDLERS
 from salesflow.engine.context import Renderer, event_view
 from salesflow.engine.outcome import Act, Outcome, StepFailed
 from salesflow.errors import UserError
+from salesflow.store.db import describe, isolated
 from salesflow.store.session import Store
 from salesflow.values import read_instant, stored_instant
 
@@ -112,12 +115,8 @@ class Engine:
                 self._end(run, "cancelled", f"workflow edited: its step '{'/'.join(cursor)}'"
                           " no longer exists")  # fmt: skip
                 return
-            act = Act(self.store, self.renderer, workflow, step, state)
-            try:
-                outcome = self._act(act, step)
-            except (StepFailed, UserError) as error:
-                self.trace(run, workflow, cursor, step.action, "failed", str(error))
-                self._save(run, state, "failed", cursor, f"step {step.id}: {error}")
+            outcome = self._attempt(run, workflow, state, cursor, step)
+            if outcome is None:
                 return
             self.trace(run, workflow, cursor, step.action, _status_word(outcome), outcome.detail)
             bound = state.pop("bind_contact", None)
@@ -139,6 +138,17 @@ class Engine:
                 return
             cursor = self._next(workflow, step, cursor, outcome)
 
+    def _attempt(self, run, workflow: Workflow, state: dict, cursor, step) -> Outcome | None:
+        """The step's outcome; None when it failed (undone, and the run failed there)."""
+        act = Act(self.store, self.renderer, workflow, step, state)
+        done: list[Outcome] = []
+        isolated(
+            self.store.conn,
+            lambda: done.append(self._act(act, step)),
+            lambda error: self._fail(run, workflow, state, cursor, step, error),
+        )
+        return done[0] if done else None
+
     def _act(self, act: Act, step) -> Outcome:
         if step.condition:
             try:
@@ -148,6 +158,13 @@ class Engine:
             if not holds:
                 return Outcome(f"skipped: {step.condition} is false", "skipped")
         return HANDLERS[step.action](act, step.config)
+
+    def _fail(self, run, workflow: Workflow, state: dict, cursor, step, error: Exception) -> None:
+        reason = describe(error)
+        state.pop("bind_contact", None)
+        state.pop("bind_deal", None)
+        self.trace(run, workflow, cursor, step.action, "failed", reason)
+        self._save(run, state, "failed", cursor, f"step {step.id}: {reason}")
 
     @staticmethod
     def _next(workflow: Workflow, step, cursor, outcome: Outcome):
@@ -205,6 +222,11 @@ class Engine:
         )
         self.trace(run, None, None, None, "retried", "retried by hand")
         self.advance(run_id)
+
+    def broken(self, run_id: int, error: Exception) -> None:
+        """A run that raised outside any step (its stored state is unreadable…): failed."""
+        run = get(self.store, run_id)
+        self._end(run, "failed", describe(error))
 
     def resume(self, run_id: int) -> None:
         """A waiting run whose time came: on from its cursor."""

@@ -17,7 +17,7 @@ from salesflow.engine.runs import Engine
 from salesflow.engine.schedules import due, localize, remember
 from salesflow.mail.delivery import DeliveryResult, deliver
 from salesflow.reports.stalled import stalled_rows
-from salesflow.store.db import transaction
+from salesflow.store.db import isolated, transaction
 from salesflow.store.session import Store
 
 BATCH = 500
@@ -34,19 +34,23 @@ class TickResult:
     def summary(self) -> str:
         delivered = self.delivery.sent + self.delivery.retrying + self.delivery.failed
         busy = self.schedules or self.resumed or self.stalled or self.processed.events
+        busy = busy or self.processed.failed
         if not busy and not delivered:
             return "nothing was due"
+        failed = f" ({self.processed.failed} failed)" if self.processed.failed else ""
         return (
             f"{self.schedules} schedules fired, {self.resumed} runs resumed, {self.stalled}"
-            f" deals stalled, {self.processed.events} events handled, {self.delivery.sent}"
-            f" emails sent ({self.delivery.retrying} to retry, {self.delivery.failed} failed)"
+            f" deals stalled, {self.processed.events} events handled{failed},"
+            f" {self.delivery.sent} emails sent ({self.delivery.retrying} to retry,"
+            f" {self.delivery.failed} failed)"
         )
 
     def as_json(self) -> dict:
         return {
             "schedules_fired": self.schedules, "runs_resumed": self.resumed,
             "deals_stalled": self.stalled, "events": self.processed.events,
-            "runs_started": self.processed.runs, "delivery": self.delivery.as_json(),
+            "events_failed": self.processed.failed, "runs_started": self.processed.runs,
+            "delivery": self.delivery.as_json(),
             "warnings": self.processed.warnings,
         }  # fmt: skip
 
@@ -98,7 +102,8 @@ def resume_due_runs(store: Store, engine: Engine) -> int:
                 (store.stamp, BATCH),
             ).fetchall()
             for (run_id,) in due_runs:
-                engine.resume(run_id)
+                isolated(store.conn, lambda run_id=run_id: engine.resume(run_id),
+                         lambda error, run_id=run_id: engine.broken(run_id, error))  # fmt: skip
         resumed += len(due_runs)
         if len(due_runs) < BATCH:
             return resumed

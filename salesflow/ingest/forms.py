@@ -21,7 +21,7 @@ from salesflow.config.model import FieldDef, Form
 from salesflow.errors import UserError, did_you_mean
 from salesflow.store.db import transaction
 from salesflow.store.session import Store
-from salesflow.values import coerce_field
+from salesflow.values import clean_line, coerce_field
 
 _SINGLE_EXPRESSION = re.compile(r"^\s*\{\{(.*)\}\}\s*$", re.S)
 
@@ -33,6 +33,7 @@ class IngestResult:
     accepted: int = 0
     duplicates: int = 0
     rejected: int = 0
+    control_characters: int = 0  # removed from single-line fields
     rejected_file: Path | None = None
     errors: list[tuple[int, str]] = field(default_factory=list)
 
@@ -40,6 +41,7 @@ class IngestResult:
         return {
             "source": self.source, "received": self.received, "accepted": self.accepted,
             "duplicates": self.duplicates, "rejected": self.rejected,
+            "control_characters_removed": self.control_characters,
             "rejected_file": str(self.rejected_file) if self.rejected_file else None,
             "errors": [{"index": index, "error": error} for index, error in self.errors],
         }  # fmt: skip
@@ -87,6 +89,7 @@ class FormReader:
         self.project = project
         self.forced = self._form(form_name) if form_name else None
         self.env = make_environment(None, project.locale, project.timezone, project.currency)
+        self.cleaned = 0  # control characters removed so far
 
     def _form(self, name: str) -> Form:
         forms = self.project.forms
@@ -140,6 +143,9 @@ class FormReader:
         if isinstance(raw, dict | list):
             raise Rejected(f"/{name}: expected a single value, got {type(raw).__name__}")
         kind = {"phone": "string"}.get(spec.type, spec.type)
+        if isinstance(raw, str):
+            raw, removed = clean_line(raw, multiline=kind == "text")
+            self.cleaned += removed
         try:
             value = coerce_field(
                 kind, spec.options, raw, self.project.locale, self.project.timezone
@@ -196,6 +202,7 @@ def ingest_text(
                 result.accepted += 1
         if also:
             also()
+    result.control_characters = reader.cleaned
     if kept and rejects and not dry_run:
         rejects.parent.mkdir(parents=True, exist_ok=True)
         rejects.write_text("\n".join(kept) + "\n", encoding="utf-8")

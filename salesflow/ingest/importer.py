@@ -23,6 +23,7 @@ from salesflow.ingest.rows import CONTACT_COLUMNS, RowParser
 from salesflow.store import deals
 from salesflow.store.db import transaction
 from salesflow.store.session import Store
+from salesflow.values import has_control
 
 BATCH = 2000
 _UPDATABLE = ("first_name", "last_name", "phone", "company", "owner")
@@ -52,6 +53,7 @@ class ImportResult:
     rejected: int = 0
     duplicates: int = 0
     deals: int = 0
+    control_characters: int = 0  # removed from the cells, see values.clean_line
     rejected_file: Path | None = None
     ignored: list[str] = field(default_factory=list)
     errors: list[tuple[int, str]] = field(default_factory=list)
@@ -62,6 +64,7 @@ class ImportResult:
             "delimiter": self.format.delimiter, "rows": self.rows, "created": self.created,
             "updated": self.updated, "unchanged": self.unchanged, "rejected": self.rejected,
             "duplicate_rows": self.duplicates, "deals_created": self.deals,
+            "control_characters_removed": self.control_characters,
             "rejected_file": str(self.rejected_file) if self.rejected_file else None,
             "ignored_columns": self.ignored,
             "errors": [{"row": row, "error": error} for row, error in self.errors],
@@ -173,6 +176,9 @@ def _upsert(store: Store, records, parser: RowParser, result, rejects, with_deal
         if not any(cell.strip() for cell in cells):
             continue  # a blank line is not a record
         result.rows += 1
+        if has_control("".join(cells)):  # one search a record; cleaning is the rare case
+            cells, removed = parser.clean(cells)
+            result.control_characters += removed
         try:
             contact, deal = parser.parse(cells)
         except ValueError as error:

@@ -13,7 +13,14 @@ from functools import lru_cache
 
 from salesflow.config.model import Project
 from salesflow.ingest.headers import ColumnMap
-from salesflow.values import coerce_field, normalise_email, parse_amount, parse_date, to_minor
+from salesflow.values import (
+    clean_line,
+    coerce_field,
+    normalise_email,
+    parse_amount,
+    parse_date,
+    to_minor,
+)
 
 # The contact columns a record fills, in the order of ContactRow tuples.
 CONTACT_COLUMNS = ("email", "first_name", "last_name", "phone", "company", "owner", "source",
@@ -49,6 +56,19 @@ class RowParser:
             for key in (member.id, member.email, member.name)
         }
         self.steps = [(index, *self._step(target)) for index, target in columns.targets.items()]
+        self.multiline = {
+            index for index, target in columns.targets.items()
+            if getattr(project.contact_fields.get(target), "type", None) == "text"
+        }  # fmt: skip
+
+    def clean(self, cells: list[str]) -> tuple[list[str], int]:
+        """The record without control characters (see values.clean_line), and their count."""
+        cleaned, removed = [], 0
+        for index, cell in enumerate(cells):
+            text, count = clean_line(cell, multiline=index in self.multiline)
+            cleaned.append(text)
+            removed += count
+        return cleaned, removed
 
     def _step(self, target: str) -> tuple[int, object, Callable[[str], object] | None]:
         """(kind, slot, converter) for a column; no converter means the text as it is."""

@@ -4,22 +4,27 @@ from __future__ import annotations
 
 import json
 from email import policy
+from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import format_datetime, formataddr
+from email.utils import format_datetime
 
 from salesflow.config.model import Project
-from salesflow.values import read_instant
+from salesflow.values import clean_line, read_instant
 
 
 def build(row, project: Project) -> EmailMessage:
     """The message: text, with the HTML part as an alternative and attachments if any.
-    Non-ASCII names and subjects are encoded (RFC 2047) by the email package."""
+    Non-ASCII names and subjects are encoded (RFC 2047) by the email package. The recipient
+    goes in as an Address object, never as text to parse: whatever the display name holds
+    (`Zoé <victim@evil.example>,`) is quoted as a name and can add no recipient."""
     message = EmailMessage(policy=policy.SMTP)
     message["From"] = row["sender"]
-    message["To"] = formataddr((row["to_name"] or "", row["to_addr"]))
+    name = clean_line(row["to_name"] or "")[0]
+    username, _, domain = row["to_addr"].rpartition("@")
+    message["To"] = Address(display_name=name, username=username, domain=domain)
     if row["reply_to"]:
         message["Reply-To"] = row["reply_to"]
-    message["Subject"] = row["subject"]
+    message["Subject"] = clean_line(row["subject"])[0]
     message["Date"] = format_datetime(read_instant(row["created_at"], project.timezone))
     message["Message-ID"] = row["message_id"]
     for name, value in json.loads(row["headers"]).items():

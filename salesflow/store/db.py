@@ -1,28 +1,117 @@
-"""Opening the database, and transactions.
+"""Opening the database, transactions, and isolating one item's failure from the rest.
 
 WAL with synchronous=NORMAL: a commit costs ~15 µs instead of ~250 µs with an fsync each
 (../shared/FACTS.md); a power loss can lose the last transactions, never corrupt the file.
+
+Faults of the environment (a missing folder, a damaged or read-only file, a full disk, a lock
+held too long) are told apart from an item's own failure: they stop a pass, with one line that
+names the file; anything else one item raises fails that item alone (see `isolated`).
 """
 
 from __future__ import annotations
 
+import errno
+import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from salesflow.errors import EnvironmentFault, UserError
 from salesflow.store.migrations import migrate
 
+BUSY_TIMEOUT = 30.0  # seconds a command waits for another one's write lock
 
-def connect(path: Path) -> sqlite3.Connection:
-    """The project's database, created and brought to the current schema if needed."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    connection = sqlite3.connect(path, isolation_level=None, timeout=30)
+# What SQLite says (lower-cased, in part) → what the person should do about it.
+_SQLITE_FAULTS = {
+    "database is locked": "another salesflow command holds it (a long import?); try again"
+    " when it has finished",
+    "database or disk is full": "the disk is full: free some space and run the command again;"
+    " nothing that was committed is lost",
+    "disk i/o error": "the disk reported an I/O error: check it, then restore a backup if"
+    " `salesflow check` finds damage",
+    "readonly": "it cannot be written: check the permissions of the file and its folder",
+    "unable to open": "it cannot be opened: check that the folder exists and can be written",
+    "file is not a database": "it is not a salesflow database, or it is damaged: restore a"
+    " backup (`salesflow backup` makes them), or move it away to start a new one",
+    "malformed": "it is damaged: restore a backup (`salesflow backup` makes them)",
+    "out of memory": "the machine is out of memory",
+}
+_OS_FAULTS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.EACCES}
+
+
+def fault_advice(error: BaseException) -> str | None:
+    """What to do, when `error` is a fault of the environment rather than of one item."""
+    if isinstance(error, MemoryError):
+        return "the machine is out of memory"
+    if isinstance(error, OSError) and error.errno in _OS_FAULTS:
+        return f"{error.strerror}: free some space or fix the permissions, then run again"
+    if isinstance(error, sqlite3.DatabaseError) and not isinstance(error, sqlite3.IntegrityError):
+        text = str(error).lower()
+        return next((advice for key, advice in _SQLITE_FAULTS.items() if key in text), None)
+    return None
+
+
+def is_locked(error: BaseException) -> bool:
+    return isinstance(error, sqlite3.OperationalError) and "database is locked" in str(error)
+
+
+def connect(path: Path, busy_timeout: float = BUSY_TIMEOUT) -> sqlite3.Connection:
+    """The project's database, created and brought to the current schema if needed.
+
+    A missing folder is a mistake in `database:`, not a place to create one; a 0-byte file
+    is damage (a copy that failed, a full disk), not a new database."""
+    if not path.parent.is_dir():
+        raise EnvironmentFault(
+            f"{path}: the folder {path.parent} does not exist; create it, or correct"
+            " `database:` in salesflow.yaml (or SALESFLOW_DB)"
+        )
+    try:
+        if not path.exists():
+            _create(path)
+        elif path.stat().st_size == 0:
+            raise EnvironmentFault(
+                f"{path}: the file is empty (0 bytes), so it is not a salesflow database;"
+                " restore a backup, or delete it to start a new database"
+            )
+        connection = sqlite3.connect(path, isolation_level=None, timeout=busy_timeout)
+        connection.row_factory = sqlite3.Row
+        connection.execute("PRAGMA journal_mode = WAL")
+        connection.execute("PRAGMA synchronous = NORMAL")
+        connection.execute("PRAGMA foreign_keys = ON")
+        migrate(connection)
+    except (sqlite3.DatabaseError, OSError) as error:
+        advice = fault_advice(error)
+        if advice is None:
+            raise
+        raise EnvironmentFault(f"{path}: {advice} ({error})") from None
+    return connection
+
+
+def _create(path: Path) -> None:
+    """A new database, made whole under a temporary name then linked into place: a command
+    starting at the same moment sees no file or a complete one, never a 0-byte file."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.new")
+    connection = sqlite3.connect(temporary, isolation_level=None)
+    try:
+        connection.execute("PRAGMA journal_mode = WAL")
+        migrate(connection)
+    finally:
+        connection.close()
+    try:
+        os.link(temporary, path)
+    except FileExistsError:
+        pass  # another command created it first: use that one
+    finally:
+        temporary.unlink()
+
+
+def open_read_only(path: Path) -> sqlite3.Connection | None:
+    """The database for reading only (never created, never migrated); None if absent."""
+    if not path.is_file() or path.stat().st_size == 0:
+        return None
+    connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
     connection.row_factory = sqlite3.Row
-    connection.execute("PRAGMA journal_mode = WAL")
-    connection.execute("PRAGMA synchronous = NORMAL")
-    connection.execute("PRAGMA foreign_keys = ON")
-    migrate(connection)
     return connection
 
 
@@ -33,6 +122,39 @@ def transaction(connection: sqlite3.Connection, dry_run: bool = False) -> Iterat
     try:
         yield
     except BaseException:
-        connection.execute("ROLLBACK")
+        if connection.in_transaction:  # SQLite may have rolled back already (disk full)
+            connection.execute("ROLLBACK")
         raise
     connection.execute("ROLLBACK" if dry_run else "COMMIT")
+
+
+def isolated(
+    connection: sqlite3.Connection,
+    work: Callable[[], object],
+    failed: Callable[[Exception], None],
+) -> bool:
+    """Do one item's `work` inside a savepoint of the caller's transaction. Whatever it
+    raises (ours, the standard library's, a library's) undoes only its own writes and is
+    handed to `failed`, which records it; the pass goes on with the next item. Faults of
+    the environment still stop the pass. True when the work succeeded."""
+    connection.execute("SAVEPOINT item")
+    try:
+        work()
+    except Exception as error:
+        if not connection.in_transaction or fault_advice(error):
+            raise
+        connection.execute("ROLLBACK TO item")
+        connection.execute("RELEASE item")
+        failed(error)
+        return False
+    connection.execute("RELEASE item")
+    return True
+
+
+def describe(error: BaseException) -> str:
+    """An item's error as one line for its failed state: our own messages as they are,
+    anything else with its type (a bug or a library's complaint, to report)."""
+    text = " ".join(str(error).split())[:500]
+    if isinstance(error, UserError):
+        return text
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__

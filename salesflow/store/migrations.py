@@ -166,12 +166,22 @@ def _v5_runs_and_outbox(db: sqlite_utils.Database) -> None:
     db["deals"].add_column("stalled_for", str)  # the stage entry a deal.stalled was sent for
 
 
+def _v6_failure_states(db: sqlite_utils.Database) -> None:
+    """Failure is a state: an event that could not be handled is kept with its error (and
+    skipped by later passes until retried); an outbox claim names the pass that holds it."""
+    db["events"].add_column("failed_at", str)
+    db["events"].add_column("error", str)
+    db["events"].create_index(["failed_at"])
+    db["outbox"].add_column("claimed_by", str)
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v1_contacts_deals_events,
     _v2_tasks_and_report_indexes,
     _v3_funnel_summaries,
     _v4_inbox_files,
     _v5_runs_and_outbox,
+    _v6_failure_states,
 ]
 
 

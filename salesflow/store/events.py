@@ -1,0 +1,89 @@
+"""The events queue as people look at it: listing, one event, and what to do with a failed one.
+
+An event is `pending` until a pass handles it, then `processed`; one whose handling raised is
+`failed` with its error, skipped by later passes until `retry` puts it back (after a fix) or
+`cancel` sets it aside.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+from salesflow.errors import UserError
+from salesflow.store.db import transaction
+from salesflow.store.session import Store
+from salesflow.values import read_instant
+
+STATUSES = ("pending", "processed", "failed")
+_WHERE = {
+    "pending": "processed_at IS NULL AND failed_at IS NULL",
+    "processed": "processed_at IS NOT NULL",
+    "failed": "failed_at IS NOT NULL AND processed_at IS NULL",
+}
+
+
+def status(row: sqlite3.Row) -> str:
+    if row["processed_at"]:
+        return "processed"
+    return "failed" if row["failed_at"] else "pending"
+
+
+def listing(store: Store, wanted: str | None = None, limit: int = 100) -> list[sqlite3.Row]:
+    """Events, newest first; only those in status `wanted` if given."""
+    where = f" WHERE {_WHERE[wanted]}" if wanted else ""
+    return store.conn.execute(
+        f"SELECT * FROM events{where} ORDER BY id DESC LIMIT ?", (limit,)
+    ).fetchall()
+
+
+def get(store: Store, event_id: int) -> sqlite3.Row:
+    row = store.conn.execute("SELECT * FROM events WHERE id = ?", (event_id,)).fetchone()
+    if row is None:
+        raise UserError(f"no event #{event_id} (see `salesflow events list`)")
+    return row
+
+
+def public(row: sqlite3.Row, store: Store) -> dict:
+    zone = store.project.timezone
+    moments = {
+        name: (read_instant(row[name], zone).isoformat() if row[name] else None)
+        for name in ("created_at", "processed_at", "failed_at")
+    }
+    subject = f"{row['subject_type']} #{row['subject_id']}" if row["subject_type"] else None
+    return {
+        "id": row["id"], "type": row["type"], "key": row["key"], "subject": subject,
+        "status": status(row), "data": json.loads(row["data"]), **moments,
+        "error": row["error"], "note": row["note"],
+    }  # fmt: skip
+
+
+def retry(store: Store, event_ids: list[int] | None) -> int:
+    """Failed events (these, or all of them) back to pending; how many."""
+    clause, params = _failed(store, event_ids)
+    with transaction(store.conn):
+        return store.conn.execute(
+            f"UPDATE events SET failed_at = NULL WHERE {clause}", params
+        ).rowcount
+
+
+def cancel(store: Store, event_ids: list[int]) -> int:
+    """Failed events set aside for good: processed, with a note; how many."""
+    clause, params = _failed(store, event_ids)
+    with transaction(store.conn):
+        return store.conn.execute(
+            f"UPDATE events SET processed_at = ?, note = 'cancelled by hand: ' || error"
+            f" WHERE {clause}",
+            (store.stamp, *params),
+        ).rowcount
+
+
+def _failed(store: Store, event_ids: list[int] | None) -> tuple[str, tuple]:
+    for event_id in event_ids or ():
+        row = get(store, event_id)
+        if status(row) != "failed":
+            raise UserError(f"event #{event_id} is {status(row)}; only failed events are retried"
+                            " or cancelled")  # fmt: skip
+    if event_ids is None:
+        return _WHERE["failed"], ()
+    return f"id IN ({', '.join('?' * len(event_ids))})", tuple(event_ids)
