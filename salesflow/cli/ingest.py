@@ -38,7 +38,8 @@ def ingest(
 
     Example: salesflow ingest examples/forms/julie.json --form cours-essai
     """
-    from salesflow.ingest.forms import ingest_text, read_text, rejects_for
+    from salesflow.ingest.forms import ingest_text, rejects_for
+    from salesflow.ingest.jsonread import read_stream, read_text
 
     store = ctx.obj.store()
     if inbox:
@@ -52,7 +53,7 @@ def ingest(
     if file is None:
         raise typer.BadParameter("give a FILE, - for standard input, or --inbox")
     path = None if file == "-" else Path(file)
-    text = sys.stdin.read() if path is None else read_text(path)
+    text = read_stream(sys.stdin) if path is None else read_text(path)
     rejects = rejects_for(path, store.project.root, store.now)
     result = ingest_text(store, text, file if path else "stdin", form, rejects, dry_run)
     _report(result, as_json, dry_run)

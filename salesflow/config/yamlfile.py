@@ -2,6 +2,11 @@
 
 PyYAML silently keeps the last of two equal keys; here a duplicate is reported (naming both
 lines) and the last value is kept, so one mistake does not hide the others.
+
+Aliases are budgeted while the file is composed: a few kB of nested aliases (a "billion
+laughs") would otherwise expand into billions of nodes later. Past ALIAS_BUDGET nodes
+repeated by aliases, or MAX_NESTING levels, the file is refused at the alias or node that
+crossed the line, before any expansion cost is paid. Merge keys (`<<: *base`) stay valid.
 """
 
 from __future__ import annotations
@@ -18,8 +23,48 @@ KeyPath = tuple[str | int, ...]
 Position = tuple[int, int]
 
 
+ALIAS_BUDGET = 10_000  # nodes that aliases may repeat, in all, in one file
+MAX_NESTING = 64  # levels of collections inside collections
+
+
+class TooBig(yaml.MarkedYAMLError):
+    """A file whose aliases or nesting go past the limits."""
+
+
 class _Loader(yaml.SafeLoader):
-    """SafeLoader without implicit timestamps: dates stay the strings the user wrote."""
+    """SafeLoader without implicit timestamps (dates stay the strings the user wrote), that
+    counts what aliases repeat and how deep collections nest while it composes."""
+
+    def __init__(self, stream):
+        super().__init__(stream)
+        self.sizes: dict[int, int] = {}  # id(node) → its size with aliases expanded
+        self.repeated = 0
+        self.nesting = 0
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            mark = self.peek_event().start_mark
+            node = super().compose_node(parent, index)
+            self.repeated += self.sizes.get(id(node), 1)
+            if self.repeated > ALIAS_BUDGET:
+                raise TooBig(None, None, f"aliases repeat more than {ALIAS_BUDGET:,} values in"
+                             " all (nested aliases, a 'billion laughs'?); write the values out"
+                             " or use fewer aliases", mark)  # fmt: skip
+            return node
+        mark = self.peek_event().start_mark
+        self.nesting += 1
+        if self.nesting > MAX_NESTING:
+            raise TooBig(None, None, f"nested deeper than {MAX_NESTING} levels", mark)
+        node = super().compose_node(parent, index)
+        self.nesting -= 1
+        self.sizes[id(node)] = 1 + sum(self.sizes.get(id(child), 1) for child in _children(node))
+        return node
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return node.value if isinstance(node, yaml.SequenceNode) else []
 
 
 _Loader.yaml_implicit_resolvers = {
@@ -72,6 +117,9 @@ def load_yaml(path: Path) -> tuple[YamlFile | None, list[Problem]]:
     loader = _Loader(text)
     try:
         root = loader.get_single_node()
+    except TooBig as error:
+        mark = error.problem_mark
+        return None, [Problem(path, mark.line + 1, mark.column + 1, str(error.problem))]
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)

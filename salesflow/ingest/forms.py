@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -19,6 +19,7 @@ from typing import Any
 
 from salesflow.config.model import FieldDef, Form
 from salesflow.errors import UserError, did_you_mean
+from salesflow.ingest.jsonread import submissions
 from salesflow.store.db import transaction
 from salesflow.store.session import Store
 from salesflow.values import clean_line, coerce_field
@@ -49,34 +50,6 @@ class IngestResult:
 
 class Rejected(ValueError):
     """A submission that cannot go in; the message starts with the JSON pointer."""
-
-
-def parse_payloads(text: str, source: str) -> Iterator[tuple[int, Any, str | None]]:
-    """(index, payload, None) for each submission, or (index, raw line, error) for a JSON
-    Lines line that is not JSON. Input that is JSON in no way at all is a UserError."""
-    stripped = text.strip()
-    if not stripped:
-        raise UserError(f"{source}: no submission (the input is empty)")
-    try:
-        whole = json.loads(stripped)
-    except json.JSONDecodeError as error:
-        if not stripped.startswith("{") or "Extra data" not in error.msg:
-            raise UserError(
-                f"{source}: not JSON ({error.msg} at line {error.lineno} column {error.colno})"
-            ) from None
-        yield from _json_lines(stripped)
-        return
-    items = whole if isinstance(whole, list) else [whole]
-    for index, item in enumerate(items, start=1):
-        yield index, item, None
-
-
-def _json_lines(text: str) -> Iterator[tuple[int, Any, str | None]]:
-    for index, line in enumerate((line for line in text.splitlines() if line.strip()), start=1):
-        try:
-            yield index, json.loads(line), None
-        except json.JSONDecodeError as error:
-            yield index, line, f"not JSON ({error.msg})"
 
 
 class FormReader:
@@ -184,7 +157,7 @@ def ingest_text(
     result = IngestResult(source)
     kept: list[str] = []
     with transaction(store.conn, dry_run):
-        for index, payload, error in parse_payloads(text, source):
+        for index, payload, error in submissions(text, source):
             result.received += 1
             try:
                 if error:
@@ -208,18 +181,6 @@ def ingest_text(
         rejects.write_text("\n".join(kept) + "\n", encoding="utf-8")
         result.rejected_file = rejects
     return result
-
-
-def read_text(path: Path) -> str:
-    """A submissions file as text (UTF-8, with or without BOM)."""
-    try:
-        return path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as error:
-        raise UserError(f"{path.name}: not UTF-8 text ({error.reason}); JSON is UTF-8") from None
-    except FileNotFoundError:
-        raise UserError(f"{path}: no such file") from None
-    except OSError as error:
-        raise UserError(f"{path}: cannot be read ({error.strerror})") from None
 
 
 def rejects_for(path: Path | None, project_root: Path, now: datetime) -> Path:

@@ -10,14 +10,17 @@ transaction committed (its hash is in `inbox_files`) and processed again if not.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from salesflow.errors import UserError
-from salesflow.ingest.forms import ingest_text, read_text
+from salesflow.ingest.forms import ingest_text
 from salesflow.ingest.importer import ImportOptions, import_csv, rejected_path
+from salesflow.ingest.jsonread import read_text
+from salesflow.store.db import describe, fault_advice
 from salesflow.store.session import Store
 
 SUFFIXES = (".json", ".jsonl", ".csv")
@@ -41,12 +44,21 @@ class InboxResult:
 
 
 def pending_files(inbox: Path) -> list[Path]:
-    """Files waiting in the inbox (top level and one level of subfolders), oldest first."""
-    found = [p for p in inbox.glob("*") if p.is_file() and p.suffix in SUFFIXES]
+    """Files waiting in the inbox (top level and one level of subfolders), oldest first.
+    A file another run claims while this one looks is simply not listed."""
+    found = [p for p in inbox.glob("*") if p.suffix in SUFFIXES]
     for sub in inbox.iterdir() if inbox.is_dir() else []:
         if sub.is_dir() and sub.name not in RESERVED:
-            found += [p for p in sub.glob("*") if p.is_file() and p.suffix in SUFFIXES]
-    return sorted(found, key=lambda p: (p.stat().st_mtime_ns, p.name))
+            found += [p for p in sub.glob("*") if p.suffix in SUFFIXES]
+    dated = []
+    for path in found:
+        try:
+            status = path.stat()
+        except FileNotFoundError:
+            continue
+        if stat.S_ISREG(status.st_mode):
+            dated.append((status.st_mtime_ns, path.name, path))
+    return [path for _, _, path in sorted(dated)]
 
 
 def drain(store: Store, inbox: Path, options_for_mapping) -> InboxResult:
@@ -62,16 +74,32 @@ def drain(store: Store, inbox: Path, options_for_mapping) -> InboxResult:
         except FileNotFoundError:
             continue
         _finish(store, inbox, claimed, relative, options_for_mapping, result)
+    for folder in [mine, *_dead_claims(inbox)]:
+        _remove_empty(folder)
     return result
 
 
-def _orphans(inbox: Path) -> list[Path]:
-    """Files claimed by a run that died (its process is gone): to finish now."""
+def _remove_empty(folder: Path) -> None:
+    """This run's claim folder, once everything in it has moved on."""
+    for sub in sorted(folder.rglob("*"), reverse=True) if folder.is_dir() else []:
+        with contextlib.suppress(OSError):
+            sub.rmdir()
+    with contextlib.suppress(OSError):
+        folder.rmdir()
+
+
+def _dead_claims(inbox: Path) -> list[Path]:
+    """Claim folders of runs that died (their process is gone)."""
     processing = inbox / ".processing"
+    folders = processing.iterdir() if processing.is_dir() else []
+    return [f for f in folders if f.name.isdigit() and not _alive(int(f.name))]
+
+
+def _orphans(inbox: Path) -> list[Path]:
+    """Files claimed by a run that died: to finish now."""
     found = []
-    for folder in processing.iterdir() if processing.is_dir() else []:
-        if folder.name.isdigit() and not _alive(int(folder.name)):
-            found += sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix in SUFFIXES)
+    for folder in _dead_claims(inbox):
+        found += sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix in SUFFIXES)
     return found
 
 
@@ -93,18 +121,22 @@ def _relative(inbox: Path, path: Path) -> Path:
 
 
 def _finish(store, inbox: Path, claimed: Path, relative: Path, options_for_mapping, result):
+    """Take one claimed file in; whatever it raises moves it alone to failed/ (faults of the
+    environment stop the pass, and the file is finished by the next run)."""
     digest = hashlib.sha256(claimed.read_bytes()).hexdigest()
     if not _already_in(store, digest):
         try:
             accepted, rejected, rejects = _take_in(
                 store, claimed, relative, digest, options_for_mapping
             )
-        except UserError as error:
+        except Exception as error:
+            if fault_advice(error):
+                raise
             _move(claimed, inbox / "failed" / relative)
             (inbox / "failed" / relative).with_name(f"{relative.name}.error.txt").write_text(
-                f"{error}\n", encoding="utf-8"
+                f"{describe(error)}\n", encoding="utf-8"
             )
-            result.failed.append((str(relative), str(error)))
+            result.failed.append((str(relative), describe(error)))
             return
         result.accepted += accepted
         result.rejected += rejected

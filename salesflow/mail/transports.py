@@ -6,9 +6,12 @@ not one per message) and raises, per message, TemporaryFailure or PermanentFailu
 
 from __future__ import annotations
 
+import contextlib
 import os
 import smtplib
+import socket
 import ssl
+import threading
 import time
 from contextlib import contextmanager
 from email.message import EmailMessage
@@ -50,33 +53,74 @@ class EmlFolder:
         return f"written to {target.name}"
 
 
+class Deadline:
+    """A whole-operation time limit on an SMTP client: smtplib's timeout bounds each read,
+    so a server that trickles a line every few seconds would hold it forever. When an
+    operation outlives its limit, the socket is shut down and the pending read fails."""
+
+    def __init__(self, client: smtplib.SMTP, seconds: float):
+        self.client = client
+        self.seconds = seconds
+        self.expired = False
+
+    @contextmanager
+    def limit(self, what: str):
+        timer = threading.Timer(self.seconds, self._expire)
+        timer.daemon = True
+        timer.start()
+        try:
+            yield
+        except (OSError, smtplib.SMTPException, ConnectionLost) as error:
+            if self.expired:
+                raise ConnectionLost(f"{what} took longer than {self.seconds:g} s") from None
+            raise error
+        finally:
+            timer.cancel()
+
+    def _expire(self) -> None:
+        self.expired = True
+        sock = self.client.sock  # the current one: STARTTLS replaces it
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+
 class Smtp:
     """smtplib with STARTTLS or SSL, login from the environment, a timeout, one connection
-    for the whole pass, and an optional rate limit (messages per minute)."""
+    for the whole pass, and an optional rate limit (messages per minute).
+
+    `timeout` bounds each whole operation — connecting with the greeting, EHLO, STARTTLS and
+    login; then each message — not only each read."""
 
     def __init__(self, settings: EmailSettings):
         if settings.smtp is None:
             raise UserError("email.transport is smtp but salesflow.yaml has no email.smtp")
         self.smtp = settings.smtp
 
-    def _connect(self) -> smtplib.SMTP:
+    def _connect(self) -> tuple[smtplib.SMTP, Deadline]:
         smtp = self.smtp
         port = smtp.port or {"ssl": 465, "starttls": 587}.get(smtp.security, 25)
+        if smtp.security == "ssl":
+            client = smtplib.SMTP_SSL(timeout=smtp.timeout, context=ssl.create_default_context())
+        else:
+            client = smtplib.SMTP(timeout=smtp.timeout)
+        deadline = Deadline(client, smtp.timeout)
         try:
-            if smtp.security == "ssl":
-                client = smtplib.SMTP_SSL(smtp.host, port, timeout=smtp.timeout,
-                                          context=ssl.create_default_context())  # fmt: skip
-            else:
-                client = smtplib.SMTP(smtp.host, port, timeout=smtp.timeout)
+            with deadline.limit(f"connecting to {smtp.host}:{port}"):
+                code, reply = client.connect(smtp.host, port)
+                if code != 220:
+                    raise smtplib.SMTPConnectError(code, reply)
                 if smtp.security == "starttls":
                     client.starttls(context=ssl.create_default_context())
-            if smtp.username:
-                client.login(smtp.username, self._password())
+                if smtp.username:
+                    client.login(smtp.username, self._password())
         except smtplib.SMTPAuthenticationError as error:
+            client.close()
             raise UserError(f"SMTP login refused by {smtp.host}: {error.smtp_error!r}") from None
-        except (OSError, smtplib.SMTPException) as error:
+        except (OSError, smtplib.SMTPException, TemporaryFailure) as error:
+            client.close()
             raise TemporaryFailure(f"cannot reach {smtp.host}:{port}: {error}") from None
-        return client
+        return client, deadline
 
     def _password(self) -> str:
         name = self.smtp.password_env
@@ -88,7 +132,7 @@ class Smtp:
 
     @contextmanager
     def session(self):
-        client = self._connect()
+        client, deadline = self._connect()
         interval = 60 / self.smtp.rate_limit if self.smtp.rate_limit else 0
         last = [0.0]
 
@@ -97,14 +141,16 @@ class Smtp:
             if wait > 0:
                 time.sleep(wait)  # the provider's rate limit
             last[0] = time.monotonic()
-            return _send(client, message)
+            with deadline.limit(f"sending message {message['Message-ID']}"):
+                return _send(client, message)
 
         try:
             yield send
         finally:
             try:
-                client.quit()
-            except (OSError, smtplib.SMTPException):
+                with deadline.limit("closing the connection"):
+                    client.quit()
+            except (OSError, smtplib.SMTPException, TemporaryFailure):
                 client.close()
 
 
