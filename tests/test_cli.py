@@ -60,7 +60,9 @@ def test_an_unreadable_file_is_an_unexpected_error_pointing_to_debug(tmp_path, c
     assert "unexpected error" in result.output
     assert "--debug" in result.output
     result = cli("--project", project, "--debug", "validate")
-    assert isinstance(result.exception, IsADirectoryError)
+    assert result.exit_code == 3  # --debug shows more, and changes nothing else
+    assert "Traceback (most recent call last)" in result.output
+    assert "IsADirectoryError" in result.output
 
 
 def test_ctrl_c_exits_130_and_keeps_nothing_half_done(tmp_path):

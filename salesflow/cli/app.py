@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import traceback
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -16,6 +17,7 @@ from salesflow.config.cache import load_project
 from salesflow.config.locate import find_root
 from salesflow.config.model import Project
 from salesflow.errors import ProjectInvalid, UserError
+from salesflow.store.db import BUSY_TIMEOUT, fault_advice
 from salesflow.store.session import Store
 
 EXIT_INVALID = 1
@@ -44,9 +46,13 @@ class State:
     def store(self) -> Store:
         """The project's store, at the time --now says (or now)."""
         project = self.project()
-        store = Store.open(project, self.now(project))
+        timeout = float(os.environ.get("SALESFLOW_LOCK_TIMEOUT", BUSY_TIMEOUT))
+        store = Store.open(project, self.now(project), timeout)
         self.opened.append(store)
         return store
+
+    def database(self) -> Path | None:
+        return self.opened[0].project.database if self.opened else None
 
     def close(self) -> None:
         for store in self.opened:
@@ -73,13 +79,20 @@ class _Group(TyperGroup):
             typer.echo("interrupted", err=True)
             ctx.exit(EXIT_INTERRUPTED)
         except Exception as error:
+            advice = fault_advice(error)
+            if advice:  # the machine, not salesflow: name the file and what to do
+                database = ctx.obj.database() if ctx.obj else None
+                where = getattr(error, "filename", None) or database or "salesflow"
+                typer.echo(f"error: {where}: {advice}", err=True)
+                ctx.exit(EXIT_INVALID)
             if ctx.params.get("debug"):
-                raise
+                traceback.print_exc()
             typer.echo(
                 f"salesflow: unexpected error: {type(error).__name__}: {error}"
-                " (run again with --debug to see the traceback)",
+                + ("" if ctx.params.get("debug") else
+                   " (run again with --debug to see the traceback)"),
                 err=True,
-            )
+            )  # fmt: skip
             ctx.exit(EXIT_UNEXPECTED)
 
 
@@ -136,6 +149,7 @@ def _register() -> None:
         clock,
         contacts,
         deals,
+        health,
         imports,
         ingest,
         init,
@@ -164,6 +178,8 @@ def _register() -> None:
     app.add_typer(deals.app, name="deals")
     app.add_typer(tasks.app, name="tasks")
     app.add_typer(pipeline.app, name="pipeline")
+    app.command("check")(health.check)
+    app.command("backup")(health.backup)
 
 
 _register()

@@ -29,16 +29,29 @@ def tick(ctx: typer.Context, as_json: AsJson = False) -> None:
 
 def run(ctx: typer.Context, as_json: AsJson = False) -> None:
     """The cron entry point: take in the inbox, then tick. Quiet on success off a terminal
-    (cron mails any output); problems go to stderr.
+    (cron mails any output); problems go to stderr. When another command holds the database
+    (a long import), the run skips its turn quietly and `salesflow check` counts the skips.
 
     Example (crontab): * * * * * cd /srv/club && salesflow run
     """
     from salesflow.cli.ingest import drain_inbox
     from salesflow.engine.tick import tick as tick_work
+    from salesflow.store.db import is_locked
+    from salesflow.store.health import clear_skipped_runs, note_skipped_run
 
-    store = ctx.obj.store()
-    inbox = drain_inbox(store) if store.project.inbox else None
-    result = tick_work(store)
+    project = ctx.obj.project()
+    try:
+        store = ctx.obj.store()
+        inbox = drain_inbox(store) if store.project.inbox else None
+        result = tick_work(store)
+    except Exception as error:
+        if not is_locked(error):
+            raise
+        note_skipped_run(project, ctx.obj.now(project))
+        if as_json:
+            typer.echo(to_json({"skipped": "another command held the database"}))
+        return  # all work is claimed in transactions: the next run takes up what is left
+    clear_skipped_runs(project)
     if inbox:
         for name, error in inbox.failed:
             typer.echo(f"inbox/{name}: {error} (moved to inbox/failed/)", err=True)

@@ -48,6 +48,8 @@ def board(
             {**card, "stage": stage["name"]} for stage in report.rows for card in stage["cards"]
         ]
         emit_rows(rows, report.columns[:1] + CARD_COLUMNS, output, store.project, report.title)
+    for note in report.notes:  # deals in stages that are gone: said, never hidden
+        typer.echo(note, err=True)
 
 
 def _print_board(report: Report, project) -> None:

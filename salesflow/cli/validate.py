@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -10,7 +11,7 @@ from typing import Annotated
 import typer
 
 from salesflow.config.locate import find_root
-from salesflow.errors import UserError, display_path
+from salesflow.errors import Problem, UserError, display_path
 
 
 class Format(StrEnum):
@@ -26,8 +27,13 @@ def validate(
     ] = None,
     output: Annotated[Format, typer.Option("--format", help="text, or json for CI.")] = Format.text,
     as_json: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
+    strict: Annotated[
+        bool, typer.Option(help="Warnings (about the data in the database) are errors too.")
+    ] = False,
 ) -> None:
-    """Check the project: YAML syntax, the schemas, and that every reference resolves.
+    """Check the project: YAML syntax, the schemas, and that every reference resolves. When
+    the project's database exists, also warn about deals in stages the pipelines no longer
+    have (the database is only read, never created or migrated).
 
     Example: salesflow validate workflows/
     """
@@ -48,14 +54,40 @@ def validate(
                 " pipelines/*.yaml, workflows/*.yaml or workflows/templates/*.j2"
             )
     problems = [p for r in results for p in r.problems if _selected(p.path, targets)]
+    warnings = [w for r in results if r.project for w in data_warnings(r.project)]
     if as_json or output is Format.json:
-        typer.echo(json.dumps([p.as_json() for p in problems], indent=2, ensure_ascii=False))
+        found = [p.as_json() for p in problems] + [{**w.as_json(), "warning": True}
+                                                     for w in warnings]  # fmt: skip
+        typer.echo(json.dumps(found, indent=2, ensure_ascii=False))
     else:
         for problem in problems:
             typer.echo(problem.render())
+        for warning in warnings:
+            typer.echo(warning.render().replace(": ", ": warning: ", 1), err=True)
         typer.echo(_summary(results, len(problems), {p.path for p in problems}))
-    if problems:
+    if problems or (strict and warnings):
         raise typer.Exit(1)
+
+
+def data_warnings(project) -> list[Problem]:
+    """What the database holds that the project no longer describes: deals in stages that
+    are gone. Read-only: a missing database is simply not checked."""
+    from salesflow.store.db import open_read_only
+    from salesflow.store.stages import stray_message, stray_stages
+
+    connection = open_read_only(project.database)
+    if connection is None:
+        return []
+    try:
+        strays = stray_stages(connection, project)
+    except sqlite3.DatabaseError as error:  # damaged, or older than any deal table
+        return [Problem(project.database, 1, 1, f"cannot be read ({error}); see `salesflow check`")]
+    finally:
+        connection.close()
+    return [
+        Problem(project.database, 1, 1, stray_message(pipeline, stage, count, project))
+        for pipeline, stage, count in strays
+    ]
 
 
 def _selected(path: Path, targets: list[Path]) -> bool:

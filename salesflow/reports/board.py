@@ -5,6 +5,7 @@ from __future__ import annotations
 from salesflow.reports import Column, Report
 from salesflow.store.deals import pipeline as find_pipeline
 from salesflow.store.session import Store
+from salesflow.store.stages import stray_message, stray_stages
 from salesflow.values import from_minor
 
 CARD_COLUMNS = [
@@ -35,30 +36,39 @@ def board(store: Store, pipeline_id: str | None = None, cards: int = 5) -> Repor
             (of.id,),
         )
     }
-    currency = store.project.currency
     rows = []
     for stage in of.stages:
-        order = "d.closed_at DESC" if stage.outcome else "coalesce(d.amount, 0) DESC"
-        deals = store.conn.execute(
-            "SELECT d.*, c.email AS contact_email,"
-            " (julianday(?) - julianday(d.stage_entered_at)) * 86400 AS seconds"
-            " FROM deals d LEFT JOIN contacts c ON c.id = d.contact_id"
-            f" WHERE d.pipeline = ? AND d.stage = ? ORDER BY {order}, d.id DESC LIMIT ?",
-            (store.stamp, of.id, stage.id, cards),
-        ).fetchall()
         rot = stage.rot_after.total_seconds() if stage.rot_after and not stage.outcome else None
-        total = totals.get(stage.id)
-        rows.append(
-            {
-                "stage": stage.id,
-                "name": stage.name,
-                "outcome": stage.outcome,
-                "count": total["count"] if total else 0,
-                "amount": from_minor(total["amount"] if total else 0, currency),
-                "cards": [_card(row, currency, rot) for row in deals],
-            }
-        )
-    return Report(of.name, COLUMNS, rows)
+        rows.append(_column(store, of.id, stage.id, stage.name, stage.outcome, rot, totals, cards))
+    notes = []
+    for pipeline, stage_id, count in stray_stages(store.conn, store.project):
+        if pipeline == of.id:  # deals in a stage removed from the YAML: shown, with a warning
+            name = f"{stage_id} (not in the pipeline)"
+            rows.append(_column(store, of.id, stage_id, name, None, None, totals, cards))
+            notes.append(f"warning: {stray_message(pipeline, stage_id, count, store.project)}")
+    return Report(of.name, COLUMNS, rows, notes=notes)
+
+
+def _column(store: Store, pipeline: str, stage: str, name: str, outcome, rot, totals, cards):
+    """One stage of the board: its count, its amount and its first `cards` deals."""
+    currency = store.project.currency
+    order = "d.closed_at DESC" if outcome else "coalesce(d.amount, 0) DESC"
+    deals = store.conn.execute(
+        "SELECT d.*, c.email AS contact_email,"
+        " (julianday(?) - julianday(d.stage_entered_at)) * 86400 AS seconds"
+        " FROM deals d LEFT JOIN contacts c ON c.id = d.contact_id"
+        f" WHERE d.pipeline = ? AND d.stage = ? ORDER BY {order}, d.id DESC LIMIT ?",
+        (store.stamp, pipeline, stage, cards),
+    ).fetchall()
+    total = totals.get(stage)
+    return {
+        "stage": stage,
+        "name": name,
+        "outcome": outcome,
+        "count": total["count"] if total else 0,
+        "amount": from_minor(total["amount"] if total else 0, currency),
+        "cards": [_card(row, currency, rot) for row in deals],
+    }
 
 
 def _card(row, currency: str, rot_seconds: float | None) -> dict:

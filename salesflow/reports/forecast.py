@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from salesflow.reports import Column, Report
 from salesflow.store.session import Store
-from salesflow.store.stages import stages_cte
+from salesflow.store.stages import stages_cte, stray_warnings
 from salesflow.values import from_minor, weighted_amount
 
 GROUPS = {
@@ -22,7 +22,7 @@ def forecast(store: Store, by: str = "month", pipeline_id: str | None = None) ->
         f"WITH {cte} SELECT {expression.format(date='expected_close')} AS grp,"
         " count(*) AS deals, coalesce(sum(d.amount), 0) AS amount,"
         " coalesce(sum(d.amount * coalesce(d.probability, s.probability)), 0) AS weighted"
-        " FROM deals d JOIN stages s ON s.pipeline = d.pipeline AND s.stage = d.stage"
+        " FROM deals d LEFT JOIN stages s ON s.pipeline = d.pipeline AND s.stage = d.stage"
         f" WHERE d.status = 'open'{where} GROUP BY grp",
         (*params, *extra),
     ).fetchall()
@@ -62,4 +62,5 @@ def forecast(store: Store, by: str = "month", pipeline_id: str | None = None) ->
         Column("won", "won", "money"),
     ]
     notes = [] if by == "owner" else ["won amounts are by month of closing"]
+    notes += stray_warnings(store.conn, store.project, pipeline_id)
     return Report(f"Forecast by {by}", columns, rows, totals, notes)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from salesflow.reports import Column, Report
 from salesflow.store.session import Store
-from salesflow.store.stages import stages_cte
+from salesflow.store.stages import stages_cte, stray_warnings
 from salesflow.values import from_minor, weighted_amount
 
 COLUMNS = [
@@ -23,7 +23,7 @@ def workload(store: Store) -> Report:
     deal_rows = store.conn.execute(
         f"WITH {cte} SELECT d.owner, count(*) AS deals, coalesce(sum(d.amount), 0) AS amount,"
         " coalesce(sum(d.amount * coalesce(d.probability, s.probability)), 0) AS weighted"
-        " FROM deals d JOIN stages s ON s.pipeline = d.pipeline AND s.stage = d.stage"
+        " FROM deals d LEFT JOIN stages s ON s.pipeline = d.pipeline AND s.stage = d.stage"
         " WHERE d.status = 'open' GROUP BY d.owner",
         params,
     ).fetchall()
@@ -54,4 +54,4 @@ def workload(store: Store) -> Report:
                 "overdue_tasks": task["overdue"] if task else 0,
             }
         )
-    return Report("Workload", COLUMNS, rows)
+    return Report("Workload", COLUMNS, rows, notes=stray_warnings(store.conn, store.project))

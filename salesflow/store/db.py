@@ -52,7 +52,13 @@ def fault_advice(error: BaseException) -> str | None:
     return None
 
 
+class DatabaseLocked(EnvironmentFault):
+    """Another command held the write lock for longer than we wait."""
+
+
 def is_locked(error: BaseException) -> bool:
+    if isinstance(error, DatabaseLocked):
+        return True
     return isinstance(error, sqlite3.OperationalError) and "database is locked" in str(error)
 
 
@@ -84,7 +90,8 @@ def connect(path: Path, busy_timeout: float = BUSY_TIMEOUT) -> sqlite3.Connectio
         advice = fault_advice(error)
         if advice is None:
             raise
-        raise EnvironmentFault(f"{path}: {advice} ({error})") from None
+        kind = DatabaseLocked if is_locked(error) else EnvironmentFault
+        raise kind(f"{path}: {advice} ({error})") from None
     return connection
 
 

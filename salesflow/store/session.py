@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from salesflow.config.model import Project
-from salesflow.store.db import connect
+from salesflow.store.db import BUSY_TIMEOUT, connect
 from salesflow.values import stored_instant
 
 
@@ -20,8 +20,8 @@ class Store:
     event_depth: int = 0  # > 0 while a workflow run acts: how deep in a chain of events
 
     @classmethod
-    def open(cls, project: Project, now: datetime) -> Store:
-        return cls(connect(project.database), project, now)
+    def open(cls, project: Project, now: datetime, busy_timeout: float = BUSY_TIMEOUT) -> Store:
+        return cls(connect(project.database, busy_timeout), project, now)
 
     @property
     def stamp(self) -> str:

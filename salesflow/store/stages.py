@@ -1,6 +1,9 @@
-"""The project's stages as an SQL table expression, so reports join them in SQL."""
+"""The project's stages as an SQL table expression, so reports join them in SQL; and the
+deals in stages the project no longer declares."""
 
 from __future__ import annotations
+
+import sqlite3
 
 from salesflow.config.model import Project
 
@@ -23,3 +26,29 @@ def stages_cte(project: Project) -> tuple[str, list]:
         f" (VALUES {', '.join(rows)})"
     )
     return sql, params
+
+
+def stray_stages(conn: sqlite3.Connection, project: Project) -> list[tuple[str, str, int]]:
+    """(pipeline, stage, deals) for deals sitting in a stage that their pipeline no longer
+    has (a stage removed from the YAML, or a whole pipeline): never to be dropped silently."""
+    known = {(p.id, s.id) for p in project.pipelines.values() for s in p.stages}
+    rows = conn.execute("SELECT pipeline, stage, count(*) FROM deals GROUP BY pipeline, stage")
+    return [(pipeline, stage, n) for pipeline, stage, n in rows if (pipeline, stage) not in known]
+
+
+def stray_message(pipeline: str, stage: str, count: int, project: Project) -> str:
+    deals = f"{count} deal{'s are' if count != 1 else ' is'}"
+    if pipeline not in project.pipelines:
+        return (f"{deals} in pipeline '{pipeline}', which no longer exists: put its file back"
+                " in pipelines/, or move them (`salesflow deals move ID STAGE`)")  # fmt: skip
+    return (f"{deals} in stage '{stage}', which pipeline '{pipeline}' no longer has: move"
+            " them (`salesflow deals move ID STAGE`), or put the stage back")  # fmt: skip
+
+
+def stray_warnings(conn: sqlite3.Connection, project: Project, pipeline: str | None = None):
+    """The report notes for deals in stages that no longer exist (of one pipeline, or all)."""
+    return [
+        f"warning: {stray_message(of, stage, count, project)}"
+        for of, stage, count in stray_stages(conn, project)
+        if pipeline in (None, of)
+    ]

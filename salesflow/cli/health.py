@@ -1,0 +1,44 @@
+"""`salesflow check` (is everything running, does anything need a person?) and `backup`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from salesflow.cli.options import AsJson
+from salesflow.cli.render import to_json
+
+_MARK = {"ok": "ok     ", "note": "note   ", "problem": "PROBLEM"}
+
+
+def check(ctx: typer.Context, as_json: AsJson = False) -> None:
+    """Check the database and the queues; exit 1 when something needs a person.
+
+    Example (in a monitoring job): salesflow check || mail -s salesflow me@example.org
+    """
+    from salesflow.store.health import check as health_check
+
+    findings = health_check(ctx.obj.store())
+    if as_json:
+        typer.echo(to_json([finding.as_json() for finding in findings]))
+    else:
+        for finding in findings:
+            typer.echo(f"{_MARK[finding.level]} {finding.what}: {finding.detail}")
+    if any(finding.level == "problem" for finding in findings):
+        raise typer.Exit(1)
+
+
+def backup(
+    ctx: typer.Context,
+    target: Annotated[Path, typer.Argument(help="The new file to write the copy to.")],
+) -> None:
+    """Copy the live database to FILE, consistently, while `run` and `serve` keep working.
+
+    Example: salesflow backup backups/salesflow-$(date +%F).db
+    """
+    from salesflow.store.health import backup as make_backup
+
+    size = make_backup(ctx.obj.store(), target)
+    typer.echo(f"backed up to {target} ({size / 1e6:.1f} MB)")

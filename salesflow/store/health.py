@@ -1,0 +1,175 @@
+"""The state of the robot as a person on call wants it: `salesflow check` and `backup`.
+
+`check` reads the failure states every queue keeps (failed events, runs and messages,
+messages stuck `sending`, inbox files in failed/, events waiting for long, cron runs skipped
+because the database was locked) and SQLite's own integrity check; each finding says what to
+do. `backup` copies the live database with SQLite's online backup API: a consistent snapshot
+taken page by page, safe while `run` and `serve` write.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from salesflow.config.cache import CACHE_DIR
+from salesflow.config.model import Project
+from salesflow.errors import UserError
+from salesflow.store.session import Store
+from salesflow.values import read_instant, stored_instant
+
+PENDING_TOO_LONG = timedelta(hours=1)  # events waiting longer: the robot is not running
+SKIPPED_TOO_LONG = timedelta(minutes=10)  # cron runs skipped for a lock that long
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One line of `check`: `problem` findings need a person (exit 1), `note`s do not."""
+
+    level: str  # "ok", "note" or "problem"
+    what: str
+    detail: str
+
+    def as_json(self) -> dict:
+        return {"level": self.level, "what": self.what, "detail": self.detail}
+
+
+def check(store: Store) -> list[Finding]:
+    """Every health finding, problems first."""
+    findings = [
+        _integrity(store),
+        *_failed(store),
+        _stuck_messages(store),
+        _oldest_pending(store),
+        _inbox_failures(store.project),
+        _skipped_runs(store.project, store.now),
+    ]
+    order = {"problem": 0, "note": 1, "ok": 2}
+    return sorted((f for f in findings if f), key=lambda f: order[f.level])
+
+
+def _integrity(store: Store) -> Finding:
+    rows = [row[0] for row in store.conn.execute("PRAGMA integrity_check").fetchall()]
+    if rows == ["ok"]:
+        return Finding("ok", "database", f"{store.project.database.name}: integrity ok")
+    return Finding(
+        "problem", "database",
+        f"{store.project.database}: damaged ({'; '.join(rows[:3])}); restore a backup",
+    )  # fmt: skip
+
+
+_FAILED = (
+    ("events", "failed_at IS NOT NULL AND processed_at IS NULL", "failed events",
+     "see `salesflow events list --failed`; after a fix, `salesflow events retry --all`"),
+    ("runs", "status = 'failed'", "failed runs",
+     "see `salesflow runs list --status failed`; after a fix, `salesflow runs retry ID`"),
+    ("outbox", "status = 'failed'", "failed messages",
+     "see `salesflow outbox list --status failed`; `outbox retry ID` or `outbox cancel ID`"),
+)  # fmt: skip
+
+
+def _failed(store: Store) -> list[Finding]:
+    findings = []
+    for table, where, what, advice in _FAILED:
+        count = store.conn.execute(f"SELECT count(*) FROM {table} WHERE {where}").fetchone()[0]
+        level = "problem" if count else "ok"
+        findings.append(Finding(level, what, f"{count}; {advice}" if count else "none"))
+    return findings
+
+
+def _stuck_messages(store: Store) -> Finding | None:
+    """`sending` past its lease: a pass died holding it (the next pass takes it back)."""
+    count = store.conn.execute(
+        "SELECT count(*) FROM outbox WHERE status = 'sending' AND claimed_until <= ?",
+        (stored_instant(datetime.now(UTC)),),
+    ).fetchone()[0]
+    if not count:
+        return None
+    return Finding("problem", "stuck messages", f"{count} left `sending` by a pass that stopped;"
+                   " the next `salesflow run` takes them back — is cron running?")  # fmt: skip
+
+
+def _oldest_pending(store: Store) -> Finding:
+    row = store.conn.execute(
+        "SELECT min(created_at), count(*) FROM events"
+        " WHERE processed_at IS NULL AND failed_at IS NULL"
+    ).fetchone()
+    if not row[1]:
+        return Finding("ok", "pending events", "none")
+    oldest = read_instant(row[0], store.project.timezone)
+    age = store.now - oldest
+    level = "problem" if age > PENDING_TOO_LONG else "note"
+    detail = f"{row[1]}, the oldest since {oldest:%Y-%m-%d %H:%M}"
+    if level == "problem":
+        detail += "; is `salesflow run` in cron? (run it by hand to see why not)"
+    return Finding(level, "pending events", detail)
+
+
+def _inbox_failures(project: Project) -> Finding | None:
+    if project.inbox is None:
+        return None
+    failed = [p for p in (project.inbox / "failed").rglob("*") if p.suffix != ".txt"]
+    files = [p for p in failed if p.is_file()]
+    if not files:
+        return Finding("ok", "inbox", "no failed files")
+    return Finding("problem", "inbox", f"{len(files)} file(s) in inbox/failed/ with the reason"
+                   " beside each (.error.txt); fix and move them back to inbox/")  # fmt: skip
+
+
+# -- cron runs skipped because another command held the database
+
+
+def _marks(project: Project) -> Path:
+    return project.root / CACHE_DIR / "skipped-runs.json"
+
+
+def note_skipped_run(project: Project, now: datetime) -> None:
+    """Remember that a `run` found the database locked and skipped its turn."""
+    path = _marks(project)
+    try:
+        marks = json.loads(path.read_text())
+    except (OSError, ValueError):
+        marks = {"since": stored_instant(now), "count": 0}
+    marks["count"] += 1
+    marks["last"] = stored_instant(now)
+    try:
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(json.dumps(marks))
+    except OSError:
+        pass  # a project folder we cannot write to: the skip goes unremembered
+
+
+def clear_skipped_runs(project: Project) -> None:
+    _marks(project).unlink(missing_ok=True)
+
+
+def _skipped_runs(project: Project, now: datetime) -> Finding | None:
+    try:
+        marks = json.loads(_marks(project).read_text())
+    except (OSError, ValueError):
+        return None
+    since = read_instant(marks["since"], project.timezone)
+    level = "problem" if now - since > SKIPPED_TOO_LONG else "note"
+    return Finding(level, "skipped runs", f"{marks['count']} cron run(s) skipped since"
+                   f" {since:%Y-%m-%d %H:%M}: another command held the database (a long"
+                   " import?)")  # fmt: skip
+
+
+def backup(store: Store, target: Path) -> int:
+    """A consistent copy of the live database at `target`; its size in bytes."""
+    if target.exists():
+        raise UserError(f"{target} exists already: choose a new file name")
+    if not target.parent.is_dir():
+        raise UserError(f"{target.parent}: no such folder")
+    partial = target.with_name(f".{target.name}.partial")
+    copy = sqlite3.connect(partial)
+    try:
+        store.conn.backup(copy)  # one step: a snapshot; in WAL mode writers go on meanwhile
+        copy.execute("PRAGMA journal_mode = DELETE")  # one self-contained file
+    finally:
+        copy.close()
+    partial.replace(target)
+    return target.stat().st_size
