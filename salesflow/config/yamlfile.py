@@ -54,7 +54,12 @@ class _Loader(yaml.SafeLoader):
         mark = self.peek_event().start_mark
         self.nesting += 1
         if self.nesting > MAX_NESTING:
-            raise TooBig(None, None, f"nested deeper than {MAX_NESTING} levels", mark)
+            raise TooBig(
+                None,
+                None,
+                f"nested deeper than {MAX_NESTING} levels; project files need a few",
+                mark,
+            )
         node = super().compose_node(parent, index)
         self.nesting -= 1
         self.sizes[id(node)] = 1 + sum(self.sizes.get(id(child), 1) for child in _children(node))
@@ -141,13 +146,14 @@ def _build(node: yaml.Node, keypath: KeyPath, document: YamlFile, loader, proble
             for index, item in enumerate(node.value)
         ]
     if isinstance(node, yaml.MappingNode):
+        own = {id(key) for key, _ in node.value}  # merged keys (`<<: *base`) may be overridden
         loader.flatten_mapping(node)
         result: dict[str, Any] = {}
         first_line: dict[str, int] = {}
         for key_node, value_node in node.value:
             key = str(loader.construct_object(key_node, deep=True))
             line, column = _position(key_node)
-            if key in result:
+            if key in result and key in first_line and id(key_node) in own:
                 problems.append(
                     Problem(
                         document.path,
@@ -158,7 +164,8 @@ def _build(node: yaml.Node, keypath: KeyPath, document: YamlFile, loader, proble
                         render_keypath((*keypath, key)),
                     )
                 )
-            first_line.setdefault(key, line)
+            if id(key_node) in own:
+                first_line.setdefault(key, line)
             document.keys[(*keypath, key)] = (line, column)
             result[key] = _build(value_node, (*keypath, key), document, loader, problems)
         return result

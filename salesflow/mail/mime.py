@@ -19,7 +19,7 @@ def build(row, project: Project) -> EmailMessage:
     (`Zoé <victim@evil.example>,`) is quoted as a name and can add no recipient."""
     message = EmailMessage(policy=policy.SMTP)
     message["From"] = row["sender"]
-    name = clean_line(row["to_name"] or "")[0]
+    name = _display_name(row["to_name"] or "")
     username, _, domain = row["to_addr"].rpartition("@")
     message["To"] = Address(display_name=name, username=username, domain=domain)
     if row["reply_to"]:
@@ -41,3 +41,10 @@ def build(row, project: Project) -> EmailMessage:
             params={"method": "PUBLISH", "charset": "utf-8"} if subtype == "calendar" else {},
         )  # fmt: skip
     return message
+
+
+def _display_name(name: str) -> str:
+    """A recipient's name as it may go in a header: no control characters, and no `=?`
+    (the email package decodes an encoded word typed into a name when it folds the header,
+    so `=?utf-8?q?victim@evil.example?=` would become a second recipient)."""
+    return clean_line(name)[0].replace("=?", "= ?")

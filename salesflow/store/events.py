@@ -53,9 +53,17 @@ def public(row: sqlite3.Row, store: Store) -> dict:
     subject = f"{row['subject_type']} #{row['subject_id']}" if row["subject_type"] else None
     return {
         "id": row["id"], "type": row["type"], "key": row["key"], "subject": subject,
-        "status": status(row), "data": json.loads(row["data"]), **moments,
+        "status": status(row), "data": _data(row["data"]), **moments,
         "error": row["error"], "note": row["note"],
     }  # fmt: skip
+
+
+def _data(text: str):
+    """An event's data; text that is not JSON (a row another tool wrote) as it is."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
 
 
 def retry(store: Store, event_ids: list[int] | None) -> int:
