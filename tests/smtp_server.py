@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import email
 import socket
+import threading
 from email import policy
 
 from aiosmtpd.controller import Controller
@@ -18,9 +20,10 @@ def free_port() -> int:
 class Recorder:
     """Accepts mail, except: recipients in `refuse` get 550; the first `busy` DATA get 451."""
 
-    def __init__(self, refuse: tuple[str, ...] = (), busy: int = 0):
+    def __init__(self, refuse: tuple[str, ...] = (), busy: int = 0, delay: float = 0):
         self.refuse = refuse
         self.busy = busy
+        self.delay = delay  # seconds each DATA takes: a slow server
         self.messages: list[email.message.EmailMessage] = []
         self.connections = 0
 
@@ -36,6 +39,8 @@ class Recorder:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        if self.delay:
+            await asyncio.sleep(self.delay)
         if self.busy > 0:
             self.busy -= 1
             return "451 4.3.0 Try again later"
@@ -55,3 +60,35 @@ class SmtpServer:
 
     def __exit__(self, *exc) -> None:
         self.controller.stop()
+
+
+class Trickler:
+    """A server that never finishes its greeting: one `220-` line every `every` seconds."""
+
+    def __init__(self, every: float = 0.3):
+        self.every = every
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.stop = threading.Event()
+
+    def _serve(self) -> None:
+        self.listener.settimeout(0.1)
+        while not self.stop.is_set():
+            try:
+                client, _ = self.listener.accept()
+            except TimeoutError:
+                continue
+            with client:
+                while not self.stop.wait(self.every):
+                    try:
+                        client.sendall(b"220-still saying hello\r\n")
+                    except OSError:
+                        break
+
+    def __enter__(self) -> Trickler:
+        threading.Thread(target=self._serve, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        self.listener.close()

@@ -3,18 +3,27 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 from conftest import query
-from smtp_server import Recorder, SmtpServer, free_port
+from smtp_server import Recorder, SmtpServer, Trickler, free_port
+
+SCRIPT = Path(sys.executable).parent / "salesflow"
 
 
 def use_smtp(project, port: int, **extra) -> None:
     settings = project / "salesflow.yaml"
+    rate = f", rate_limit: {extra['rate_limit']}" if "rate_limit" in extra else ""
     text = settings.read_text().replace(
         "  transport: outbox             # .eml files in outbox/, no server needed",
         f"  transport: smtp\n  max_attempts: {extra.get('max_attempts', 8)}\n"
-        f"  smtp: {{host: 127.0.0.1, port: {port}, security: none, timeout: 5}}",
+        f"  smtp: {{host: 127.0.0.1, port: {port}, security: none,"
+        f" timeout: {extra.get('timeout', 5)}{rate}}}",
     )
     assert text != settings.read_text()
     settings.write_text(text)
@@ -138,3 +147,57 @@ def test_a_missing_smtp_password_is_one_clear_error_and_loses_nothing(sf, tmp_pa
         result = sf("outbox", "send", code=1)
     assert result.output == "error: set the SMTP password in the environment variable CLUB_SMTP\n"
     assert set(query(sf.project, "SELECT status FROM outbox")) == {("queued",)}
+
+
+def test_a_server_that_trickles_its_greeting_cannot_hold_a_pass(sf, tmp_path):
+    """smtplib's timeout is per read; a line every 0.3 s would hold it forever."""
+    with Trickler(every=0.3) as trickler:
+        use_smtp(sf.project, trickler.port, timeout=1)
+        queue_three(sf, tmp_path)
+        began = time.monotonic()
+        result = sf("outbox", "send", "--json")
+        took = time.monotonic() - began
+    assert took < 4
+    assert (result["sent"], result["retrying"]) == (0, 6)
+    assert "connecting to 127.0.0.1" in result["errors"][0]
+    assert "took longer than 1 s" in result["errors"][0]
+
+
+def test_a_pass_slower_than_its_claim_is_never_doubled_by_the_next_one(sf, tmp_path):
+    """Pass 1 (business clock at 10:00) is slow; pass 2 starts with the clock 11 minutes
+    later, past the claim. Leases follow the real clock and pass 1 is alive: pass 2 takes
+    nothing it holds, and every message arrives once."""
+    with SmtpServer(Recorder(delay=0.25)) as server:
+        use_smtp(sf.project, server.port)
+        queue_three(sf, tmp_path)
+        env = {**os.environ, "SALESFLOW_NOW": "2026-11-20T10:00"}
+        first = subprocess.Popen([SCRIPT, "--project", sf.project, "outbox", "send", "--json"],
+                                 env=env, stdout=subprocess.PIPE, text=True)  # fmt: skip
+        deadline = time.monotonic() + 20
+        while len(server.handler.messages) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        second = sf("outbox", "send", "--json", now="2026-11-20T10:11")
+        output, _ = first.communicate(timeout=30)
+    assert second == {"sent": 0, "retrying": 0, "failed": 0, "errors": []}
+    assert json.loads(output)["sent"] == 6
+    ids = [message["Message-ID"] for message in server.handler.messages]
+    assert len(ids) == len(set(ids)) == 6
+
+
+def test_a_rate_limited_pass_claims_only_what_it_can_send_within_its_claim(sf):
+    from salesflow.config.cache import load_project
+    from salesflow.mail.compose import queue
+    from salesflow.mail.delivery import claim, slice_size
+    from salesflow.store.db import transaction
+    from salesflow.store.session import Store
+    from salesflow.values import parse_datetime
+
+    use_smtp(sf.project, free_port(), rate_limit=6)  # 6 a minute: 30 in half a 10-min claim
+    project = load_project(sf.project)
+    store = Store.open(project, parse_datetime("2026-11-20T10:00", "fr_FR", project.timezone))
+    with transaction(store.conn):
+        for n in range(40):
+            queue(store, None, None, (None, f"p{n}@example.org"), "Bonjour", "Texte", None)
+    assert slice_size(project.email) == 30
+    assert len(claim(store, "here:1:a", slice_size(project.email))) == 30
+    assert len(claim(store, "here:2:b", slice_size(project.email))) == 10  # the rest, not more

@@ -431,3 +431,55 @@ def test_a_message_being_sent_by_a_live_pass_is_neither_taken_nor_cancelled(sf):
         connection.execute("UPDATE outbox SET claimed_until = '2000-01-01T00:00:00Z'")
     assert sf("outbox", "cancel", "1", now=NOW).output == "message #1 cancelled\n"
     assert sf("outbox", "retry", "1", now=NOW).output == "message #1 queued again\n"
+
+
+# -- SIGKILL at random points while poison sits in every queue
+
+
+def test_killed_at_random_points_with_poison_in_the_queues(demo):
+    """Fixed seed, a few seconds: whatever the kill points, 0 lost, 0 doubled, and every
+    poison item failed visibly."""
+    import random
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = Path(sys.executable).parent / "salesflow"
+    good = [{"submissionId": f"s{n}", "email": f"p{n}@example.org", "prenom": f"P{n}",
+             "date_essai": "2026-12-05T18:30"} for n in range(150)]  # fmt: skip
+    poison = [{"submissionId": "late", "email": "late@example.org", "date_essai": "9999-12-31"},
+              {"submissionId": "long", "email": "a" * 300 + "@example.org",
+               "date_essai": "2026-12-05T18:30"}]  # fmt: skip
+    batch = good[:70] + poison[:1] + good[70:] + poison[1:]
+    drop(demo, "batch.json", json.dumps(batch))
+    drop(demo, "broken.json", "{not json")
+    drop(demo, "deep.json", "[" * 10_000 + "]" * 10_000)
+    env = {**os.environ, "SALESFLOW_NOW": NOW}
+    command = [script, "--project", demo, "run"]
+    rng = random.Random(20261123)
+    for _ in range(5):
+        process = subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(0.2, 1.2))
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    subprocess.run(command, env=env, check=True, capture_output=True)
+    assert query(demo, "SELECT count(*), count(DISTINCT email) FROM contacts") == [(150, 150)]
+    assert query(demo, "SELECT count(*), count(DISTINCT contact_id) FROM runs"
+                 " WHERE workflow = 'essai-formulaire'") == [(150, 150)]  # fmt: skip
+    assert query(demo, "SELECT status, count(*) FROM outbox GROUP BY status") == [("sent", 300)]
+    assert query(demo, "SELECT count(DISTINCT to_addr) FROM outbox WHERE to_addr LIKE"
+                 " 'p%@example.org'") == [(150,)]  # fmt: skip
+    assert len(list((demo / "outbox").glob("*.eml"))) == 300
+    doubled = query(demo, "SELECT run_id, step FROM run_steps GROUP BY run_id, step"
+                    " HAVING count(*) > 1")  # fmt: skip
+    assert doubled == []
+    errors = [r["error"] for r in rejects(demo, "batch.rejected.jsonl")]
+    assert len(errors) == 2 and "out of range" in errors[0] and "too long" in errors[1]
+    failed = demo / "inbox" / "failed" / "cours-essai"
+    assert sorted(p.name for p in failed.iterdir()) == ["broken.json", "broken.json.error.txt"]
+    assert [r["error"] for r in rejects(demo, "deep.rejected.jsonl")] == [
+        "/: nested deeper than 32 levels"
+    ]
+    leftovers = [p for p in (demo / "inbox" / ".processing").rglob("*")]
+    assert leftovers == []

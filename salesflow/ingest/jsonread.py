@@ -20,7 +20,7 @@ MAX_SUBMISSION = 1024 * 1024  # characters of one submission
 MAX_DEPTH = 32  # levels of nesting in one submission (Tally's payloads use 4)
 
 _DECODER = json.JSONDecoder()
-_SPACE = " \t\r\n"
+_SPACE = re.compile(r"[ \t\r\n]*")
 _AT_LINE = re.compile(r" at line 1 column \d+\)$")
 
 Item = tuple[int, Any, str | None]  # (index, payload, None) or (index, excerpt, error)
@@ -82,11 +82,9 @@ def _array(text: str, start: int, source: str) -> Iterator[Item]:
         if position < len(text) and text[position] == ",":
             position = _skip_space(text, position + 1)
         elif position < len(text) and text[position] != "]":
-            yield (
-                index + 1,
-                _excerpt(text, position),
-                (f"not JSON ({_where(text, position)}: expected ',' or ']'); the rest is not read"),
-            )
+            where = _where(text, position)
+            error = f"not JSON ({where}: expected ',' or ']'); the rest is not read"
+            yield index + 1, _excerpt(text, position), error
             return
     if position >= len(text):
         yield index + 1, "", "not JSON (the array is not closed: the file is cut short?)"
@@ -164,9 +162,7 @@ def _excerpt(text: str, start: int) -> str:
 
 
 def _skip_space(text: str, position: int) -> int:
-    while position < len(text) and text[position] in _SPACE:
-        position += 1
-    return position
+    return _SPACE.match(text, position).end()
 
 
 def _where(text: str, position: int) -> str:

@@ -85,7 +85,12 @@ def connect(path: Path, busy_timeout: float = BUSY_TIMEOUT) -> sqlite3.Connectio
         connection.execute("PRAGMA journal_mode = WAL")
         connection.execute("PRAGMA synchronous = NORMAL")
         connection.execute("PRAGMA foreign_keys = ON")
+        connection.execute("PRAGMA temp_store = MEMORY")  # savepoints' journals: no temp files
         migrate(connection)
+    except EnvironmentFault:
+        raise
+    except UserError as error:  # a database from a newer salesflow
+        raise EnvironmentFault(f"{path}: {error}") from None
     except (sqlite3.DatabaseError, OSError) as error:
         advice = fault_advice(error)
         if advice is None:
