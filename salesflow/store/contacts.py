@@ -8,7 +8,7 @@ from typing import Any
 
 from salesflow.errors import UserError, did_you_mean
 from salesflow.store.session import Store
-from salesflow.values import coerce_field, normalise_email, read_instant
+from salesflow.values import clean_line, coerce_field, normalise_email, read_instant
 
 TEXT_FIELDS = ("first_name", "last_name", "phone", "company", "owner", "source")
 
@@ -207,9 +207,10 @@ def _iso(moment) -> str | None:
 
 
 def _text(value) -> str | None:
+    """A single-line field as stored: trimmed, without control characters, None if empty."""
     if value is None:
         return None
-    text = str(value).strip()
+    text = clean_line(str(value))[0].strip()
     return text or None
 
 
