@@ -93,7 +93,7 @@ def _holder_alive(holder: str) -> bool:
     return True
 
 
-def stale_holders(store: Store) -> list[str]:
+def _dead_holders(store: Store) -> list[str]:
     """Holders of `sending` claims whose process is gone: their messages can be taken."""
     rows = store.conn.execute(
         "SELECT DISTINCT claimed_by FROM outbox WHERE status = 'sending' AND claimed_by IS NOT NULL"
@@ -105,7 +105,7 @@ def claim(store: Store, holder: str, limit: int) -> list:
     """Take a slice of the due messages for this pass, atomically: queued or retrying ones
     that are due, and `sending` ones whose lease ran out or whose holder died."""
     with transaction(store.conn):
-        dead = stale_holders(store)
+        dead = _dead_holders(store)
         marks = ", ".join("?" * len(dead)) or "NULL"
         return store.conn.execute(
             "UPDATE outbox SET status = 'sending', claimed_by = ?, claimed_until = ? WHERE id IN"
@@ -247,7 +247,7 @@ def _fail(store: Store, row, error: str, result: DeliveryResult) -> None:
     result.errors.append(f"message #{row['id']} to {row['to_addr']}: {error} (failed)")
 
 
-def _is_stale(store: Store, row) -> bool:
+def _is_stale(row) -> bool:
     """A `sending` message whose pass is gone or whose lease ran out."""
     if row["claimed_until"] and row["claimed_until"] <= stored_instant(datetime.now(UTC)):
         return True
@@ -257,7 +257,7 @@ def _is_stale(store: Store, row) -> bool:
 def requeue(store: Store, row) -> None:
     """`outbox retry`: a failed, retrying, cancelled or abandoned message goes at the next
     delivery, with its attempts counted afresh."""
-    if row["status"] == "sending" and not _is_stale(store, row):
+    if row["status"] == "sending" and not _is_stale(row):
         raise UserError(f"message #{row['id']} is being sent by a pass right now")
     if row["status"] not in ("failed", "retrying", "cancelled", "sending"):
         raise UserError(f"message #{row['id']} is {row['status']}; only failed, retrying,"
@@ -272,7 +272,7 @@ def requeue(store: Store, row) -> None:
 
 def cancel(store: Store, row) -> None:
     """`outbox cancel`: a message that has not left (and is not leaving right now) stays."""
-    if row["status"] == "sending" and not _is_stale(store, row):
+    if row["status"] == "sending" and not _is_stale(row):
         raise UserError(f"message #{row['id']} is being sent by a pass right now: too late")
     if row["status"] not in ("queued", "retrying", "failed", "sending"):
         raise UserError(f"message #{row['id']} is {row['status']}: too late")
