@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime, tzinfo
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from functools import cache
 
 # The WHATWG "valid e-mail address" grammar: under a µs a check, and what browsers accept.
@@ -28,8 +28,10 @@ YEARS = range(1900, 2201)
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
 _CONTROL_BUT_BREAKS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029]")
 _LINE_BREAK = re.compile(r"\r\n|[\n\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
+MAX_AMOUNT = 10**12  # major units: more is a typing mistake (and overflows SQLite's integers)
+_CURRENCY_SIGN = re.compile(r"^(?:[€$£¥]|[A-Za-z]{3}\b)\s*|\s*(?:[€$£¥]|\b[A-Za-z]{3})$")
 _PLAIN_NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
-_SPACES = re.compile(r"[\s\u00a0\u202f']")
+_SPACES = re.compile(r"[\s\u00a0\u202f\u2019']+")  # kinds of spaces and apostrophes
 STORED_INSTANT = "%Y-%m-%dT%H:%M:%SZ"
 
 
@@ -69,22 +71,63 @@ def _in_range(value: date, text: str) -> None:
 
 
 def parse_amount(text: str | int | float | Decimal, locale: str) -> Decimal:
-    """`1200.50`, or the locale's own writing: `1 200,50` (any kind of space) in French."""
+    """`1200.50`, or the locale's own writing with or without a currency sign: `1 200,50 €`
+    (any kind of space) in French, `$1,200.50` in English. Groups must be whole (`1,2` is
+    not 12 in English); infinities and NaN are not amounts."""
     if isinstance(text, int | float | Decimal):
-        return Decimal(str(text))
-    cleaned = _SPACES.sub("", text.strip())
-    if _PLAIN_NUMBER.match(cleaned):
-        return Decimal(cleaned)
-    from babel.numbers import NumberFormatError, get_decimal_symbol, get_group_symbol
+        value = Decimal(str(text))
+    else:
+        cleaned = _SPACES.sub(" ", _CURRENCY_SIGN.sub("", text.strip()))
+        value = Decimal(cleaned) if _PLAIN_NUMBER.match(cleaned) else _local_amount(cleaned, locale)
+        if value is None:
+            example = _amount_example(locale)
+            raise ValueError(f"'{text}' is not an amount (e.g. 1200.50 or {example})")
+    if not value.is_finite():
+        raise ValueError(f"'{text}' is not an amount")
+    return value
 
-    decimal_symbol = get_decimal_symbol(locale)
-    group = get_group_symbol(locale)
-    if group.strip():
-        cleaned = cleaned.replace(group, "")
-    try:
-        return Decimal(cleaned.replace(decimal_symbol, "."))
-    except (InvalidOperation, NumberFormatError):
-        raise ValueError(f"'{text}' is not an amount (e.g. 1200.50 or 1 200,50)") from None
+
+def _local_amount(cleaned: str, locale: str) -> Decimal | None:
+    """The number written the locale's way (its group and decimal marks), or None."""
+    from babel.numbers import get_decimal_symbol, get_group_symbol
+
+    decimal_mark, group = get_decimal_symbol(locale), get_group_symbol(locale)
+    marks = "[ '" + (re.escape(group) if group.strip() else "") + "]"  # spaces group anywhere
+    pattern = rf"-?(?:\d{{1,3}}(?:{marks}\d{{3}})*|\d+)(?:{re.escape(decimal_mark)}\d+)?"
+    if not re.fullmatch(pattern, cleaned):
+        return None
+    return Decimal(re.sub(marks, "", cleaned).replace(decimal_mark, "."))
+
+
+def _amount_example(locale: str) -> str:
+    from babel.numbers import format_decimal
+
+    return format_decimal(Decimal("1200.50"), "#,##0.00", locale=locale)
+
+
+def parse_money(text: str | int | float | Decimal, locale: str, currency: str) -> int:
+    """An amount of money as people write it → integer minor units; never negative, never
+    absurdly large, never rounded silently (`1200.505` EUR is refused)."""
+    amount = parse_amount(text, locale)
+    if amount < 0:
+        raise ValueError(f"'{text}': an amount cannot be negative")
+    if amount >= MAX_AMOUNT:
+        raise ValueError(f"'{text}' is too large for an amount (at most {MAX_AMOUNT - 1:,})")
+    digits = currency_digits(currency)
+    minor = amount.scaleb(digits)
+    if minor != minor.to_integral_value():
+        hint = _decimal_hint(text, locale)
+        raise ValueError(f"'{text}' has more decimals than {currency} has ({digits}){hint}")
+    return int(minor)
+
+
+def _decimal_hint(text, locale: str) -> str:
+    from babel.numbers import get_decimal_symbol
+
+    mark = get_decimal_symbol(locale)
+    if mark == "," and "," in str(text):
+        return "; here the comma is the decimal mark: write 12345 or 12 345 for thousands"
+    return "; round it yourself"
 
 
 @cache
@@ -93,11 +136,6 @@ def currency_digits(currency: str) -> int:
     from babel.numbers import get_currency_precision
 
     return get_currency_precision(currency)
-
-
-def to_minor(amount: Decimal, currency: str) -> int:
-    """Decimal major units → integer minor units (cents), rounded to the currency's digits."""
-    return int((amount * 10 ** currency_digits(currency)).to_integral_value())
 
 
 def from_minor(minor: int | None, currency: str) -> Decimal | None:

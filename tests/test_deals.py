@@ -20,7 +20,7 @@ def test_add_a_deal_with_french_amount_and_date(julie):
     )  # fmt: skip
     assert deal["id"] == 1
     assert deal["contact"] == "julie@example.org"
-    assert deal["amount"] == 1200.5
+    assert deal["amount"] == "1200.50"
     assert deal["owner"] == "marie"  # the contact's owner, when none is given
     assert deal["probability"] == 40  # the stage's
     assert deal["expected_close"] == "2026-12-05"
@@ -80,7 +80,7 @@ def test_update_changes_values_and_dry_run_does_not(julie):
     julie("deals", "update", "1", "--amount", "99", "--dry-run")
     assert query(julie.project, "SELECT amount FROM deals") == [(None,)]
     deal = julie("deals", "update", "1", "--amount", "99", "--next-step", "Rappeler", "--json")
-    assert (deal["amount"], deal["next_step"]) == (99, "Rappeler")
+    assert (deal["amount"], deal["next_step"]) == ("99.00", "Rappeler")
 
 
 def test_list_filters(julie):

@@ -248,3 +248,30 @@ def test_rows_of_one_email_that_disagree_still_import_twice_as_nothing(sf, tmp_p
     assert query(sf.project, "SELECT DISTINCT updated_at FROM contacts") == [
         ("2026-11-20T09:00:00Z",)
     ]
+
+
+def test_salesflow_own_field_names_are_headers_too(sf, tmp_path):
+    path = tmp_path / "own.csv"
+    path.write_text("email,first_name,last_name,date_essai\nana@example.org,Ana,Lima,05/12/2026\n")
+    result = sf("import", path)
+    assert "ignored columns" not in result.output
+    assert query(sf.project, "SELECT first_name, last_name FROM contacts") == [("Ana", "Lima")]
+
+
+@pytest.mark.parametrize(
+    ("amount", "stored"),
+    [("1 200 €", 120000), ("120,50 €", 12050), ("1 234,50", 123450), ("99", 9900)],
+)
+def test_deal_amounts_as_the_board_prints_them(sf, tmp_path, amount, stored):
+    path = tmp_path / "deals.csv"
+    path.write_text(f'email;deal;amount\nana@example.org;Essai;"{amount}"\n')
+    sf("import", path, "--pipeline", "cours-essai", "--stage", "nouveau")
+    assert query(sf.project, "SELECT amount FROM deals") == [(stored,)]
+
+
+def test_an_ambiguous_amount_is_a_rejected_row_with_the_reason(sf, tmp_path):
+    path = tmp_path / "deals.csv"
+    path.write_text("email;deal;amount\nana@example.org;A;12,345\nbob@example.org;B;-5\n")
+    result = sf("import", path, "--pipeline", "cours-essai", "--stage", "nouveau")
+    assert "deals.csv:2: '12,345' has more decimals than EUR has (2)" in result.output
+    assert "deals.csv:3: '-5': an amount cannot be negative" in result.output

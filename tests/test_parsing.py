@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import date, datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -13,9 +14,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from salesflow.ingest.csvread import DELIMITERS, detect_delimiter, detect_encoding
-from salesflow.values import normalise_email, parse_amount, parse_date, parse_datetime
+from salesflow.values import normalise_email, parse_amount, parse_date, parse_datetime, parse_money
 
 PARIS = ZoneInfo("Europe/Paris")
+LOCALES = ["fr_FR", "en_US", "de_DE", "en_GB", "fr_CH", "es_ES"]
 
 
 @given(st.dates(min_value=date(1900, 1, 1), max_value=date(2200, 12, 31)))
@@ -51,10 +53,35 @@ def test_amounts_with_french_separators(amount):
     assert parse_amount(f"{amount:.2f}", "fr_FR") == amount
 
 
-@pytest.mark.parametrize("text", ["12 €", "abc", "1,2,3", ""])
+@pytest.mark.parametrize("text", ["abc", "1,2,3", "", "€", "inf", "-Infinity", "nan", "1 2,5"])
 def test_not_amounts(text):
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="is not an amount"):
         parse_amount(text, "fr_FR")
+
+
+@given(st.decimals(min_value=0, max_value=10**9, places=2), st.sampled_from(LOCALES))
+def test_money_as_the_locale_prints_it_reads_back_exactly(amount, locale):
+    """What the board prints (`1 234,50 €`, `$1,234.50`, `1.234,50 €`) is what import reads."""
+    from babel.numbers import format_currency
+
+    printed = format_currency(amount, "EUR", locale=locale)
+    assert parse_money(printed, locale, "EUR") == int(amount * 100)
+
+
+@pytest.mark.parametrize(
+    ("text", "locale", "message"),
+    [
+        ("12,345", "fr_FR", "'12,345' has more decimals than EUR has (2); here the comma is the"
+         " decimal mark: write 12345 or 12 345 for thousands"),
+        ("1200.505", "fr_FR", "'1200.505' has more decimals than EUR has (2); round it yourself"),
+        ("-5", "fr_FR", "'-5': an amount cannot be negative"),
+        ("12345678901234567890", "fr_FR", "is too large for an amount (at most 999,999,999,999)"),
+        ("1,2", "en_US", "'1,2' is not an amount (e.g. 1200.50 or 1,200.50)"),
+    ],
+)  # fmt: skip
+def test_money_is_never_rounded_or_guessed(text, locale, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        parse_money(text, locale, "EUR")
 
 
 local = st.text(alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._+-",

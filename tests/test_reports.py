@@ -40,7 +40,7 @@ def funnel_data(sf):
 
 
 def test_funnel_counts_reached_conversion_and_median_days(funnel_data):
-    rows = funnel_data("pipeline", "funnel", "--json", now=at(14))
+    rows = funnel_data("pipeline", "funnel", "--json", now=at(14))["rows"]
     assert [(r["stage"], r["reached"], r["to_next"], r["from_first"], r["median_days"])
             for r in rows] == [
         ("nouveau", 10, 0.7, 1.0, 2.0),  # stays 1, 2×6, 3 (D9, D10 still there: not counted)
@@ -51,7 +51,7 @@ def test_funnel_counts_reached_conversion_and_median_days(funnel_data):
 
 
 def test_funnel_since_keeps_only_newer_deals(funnel_data):
-    rows = funnel_data("pipeline", "funnel", "--since", "21/11/2026", "--json", now=at(14))
+    rows = funnel_data("pipeline", "funnel", "--since", "21/11/2026", "--json", now=at(14))["rows"]
     assert [r["reached"] for r in rows] == [0, 0, 0, 0]
 
 
@@ -86,26 +86,28 @@ def test_forecast_by_month(forecast_data):
     assert [
         (r["month"], r["deals"], r["amount"], r["weighted"], r["won"]) for r in report["rows"]
     ] == [
-        ("2026-12", 2, 1500, 300, 300),
-        ("2027-01", 1, 200.5, 140.35, 0),
-    ]
-    assert (report["totals"]["weighted"], report["totals"]["won"]) == (440.35, 300)
+        ("2026-12", 2, "1500.00", "300.00", "300.00"),
+        ("2027-01", 1, "200.50", "140.35", "0.00"),
+    ]  # money: decimal strings with the currency's digits
+    assert (report["totals"]["weighted"], report["totals"]["won"]) == ("440.35", "300.00")
 
 
 def test_forecast_by_owner(forecast_data):
     report = forecast_data("pipeline", "forecast", "--by", "owner", "--json")
     assert [(r["owner"], r["weighted"], r["won"]) for r in report["rows"]] == [
-        ("marie", 240.35, 0), ("paul", 200, 300),
+        ("marie", "240.35", "0.00"), ("paul", "200.00", "300.00"),
     ]  # fmt: skip
 
 
 def test_board_columns_and_cards(forecast_data):
-    stages = forecast_data("pipeline", "board", "--json", now="2026-12-30T09:00")
+    board = forecast_data("pipeline", "board", "--json", now="2026-12-30T09:00")
+    stages = board["rows"]
     summary = [(s["stage"], s["count"], s["amount"]) for s in stages]
     assert summary == [
-        ("nouveau", 1, 1000), ("essai-planifie", 1, 500), ("essai-realise", 1, 200.5),
-        ("inscrit", 1, 300), ("perdu", 0, 0),
+        ("nouveau", 1, "1000.00"), ("essai-planifie", 1, "500.00"),
+        ("essai-realise", 1, "200.50"), ("inscrit", 1, "300.00"), ("perdu", 0, "0.00"),
     ]  # fmt: skip
+    assert board["totals"] == {"name": "total", "count": 4, "amount": "2000.50"}
     card = stages[1]["cards"][0]
     assert (card["title"], card["contact"], card["owner"]) == ("B", "b@example.org", "paul")
     assert (card["days_in_stage"], card["stalled"]) == (39, True)  # rots after 2 weeks
@@ -121,7 +123,9 @@ def test_board_fits_80_columns_and_marks_stalled_deals(forecast_data):
 
 
 def test_stalled_most_overdue_first(forecast_data):
-    rows = forecast_data("pipeline", "stalled", "--json", now="2026-12-10T10:00")
+    report = forecast_data("pipeline", "stalled", "--json", now="2026-12-10T10:00")
+    rows = report["rows"]
+    assert report["totals"] == {"title": "total: 3 deals", "amount": "1700.50"}
     assert [(r["title"], r["days_in_stage"], r["days_overdue"]) for r in rows] == [
         ("A", 20, 17),  # nouveau: 3 days
         ("C", 20, 13),  # essai-realise: 1 week
@@ -132,11 +136,13 @@ def test_stalled_most_overdue_first(forecast_data):
 def test_workload_per_member(forecast_data):
     forecast_data("tasks", "add", "Call A", "--assignee", "marie", "--due", "1d")
     forecast_data("tasks", "add", "Call B", "--assignee", "marie", "--due", "5d")
-    rows = forecast_data("pipeline", "workload", "--json", now="2026-11-22T10:00")
+    report = forecast_data("pipeline", "workload", "--json", now="2026-11-22T10:00")
+    rows = report["rows"]
+    assert report["totals"]["open_tasks"] == 2 and report["totals"]["weighted"] == "440.35"
     assert [(r["owner"], r["open_deals"], r["weighted"], r["open_tasks"], r["overdue_tasks"])
             for r in rows] == [
-        ("marie", 2, 240.35, 2, 1),
-        ("paul", 1, 200, 0, 0),
+        ("marie", 2, "240.35", 2, 1),
+        ("paul", 1, "200.00", 0, 0),
     ]  # fmt: skip
 
 
@@ -165,3 +171,9 @@ def test_markdown_report_for_mail(forecast_data):
     assert "| total | 3 | 1 700,50 € | 440,35 € | 300,00 € |" in text.replace(
         "\u202f", " "
     ).replace("\u00a0", " ")
+
+
+@pytest.mark.parametrize("output", ["csv", "markdown"])
+def test_board_as_csv_or_markdown_names_each_deals_stage(forecast_data, output):
+    text = forecast_data("pipeline", "board", "--format", output, now="2026-12-30T09:00").output
+    assert "Cours d'essai planifié" in text and "Nouveau prospect" in text

@@ -7,9 +7,17 @@ from typing import Annotated
 import typer
 
 from salesflow.cli.options import AsJson, OutputFormat
-from salesflow.cli.render import Format, cell, chosen, emit_report, emit_rows, to_json
+from salesflow.cli.render import (
+    Format,
+    cell,
+    chosen,
+    emit_report,
+    emit_rows,
+    report_json,
+    to_json,
+)
 from salesflow.errors import UserError
-from salesflow.reports import Report
+from salesflow.reports import Column, Report
 from salesflow.reports.board import CARD_COLUMNS
 from salesflow.reports.board import board as board_report
 from salesflow.reports.forecast import GROUPS
@@ -40,14 +48,15 @@ def board(
     report = board_report(store, pipeline, cards)
     output = chosen(output, as_json)
     if output is Format.json:
-        typer.echo(to_json(report.rows))
+        typer.echo(to_json(report_json(report)))
     elif output is Format.table:
         _print_board(report, store.project)
     else:
         rows = [
-            {**card, "stage": stage["name"]} for stage in report.rows for card in stage["cards"]
+            {"stage": stage["name"], **card} for stage in report.rows for card in stage["cards"]
         ]
-        emit_rows(rows, report.columns[:1] + CARD_COLUMNS, output, store.project, report.title)
+        columns = [Column("stage", "stage"), *CARD_COLUMNS]
+        emit_rows(rows, columns, output, store.project, report.title)
     for note in report.notes:  # deals in stages that are gone: said, never hidden
         typer.echo(note, err=True)
 

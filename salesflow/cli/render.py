@@ -32,8 +32,8 @@ def chosen(output: Format, as_json: bool) -> Format:
 
 
 def _json_default(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, Decimal):  # money: a decimal string with the currency's digits
+        return str(value)
     if isinstance(value, datetime | date):
         return value.isoformat()
     raise TypeError(f"cannot write {type(value).__name__} as JSON")
@@ -104,15 +104,16 @@ def emit_rows(
 
 def emit_report(report: Report, output: Format, project: Project) -> None:
     if output is Format.json:
-        typer.echo(
-            to_json(
-                {"rows": report.rows, "totals": report.totals} if report.totals else report.rows
-            )
-        )
+        typer.echo(to_json(report_json(report)))
         return
     emit_rows(
         report.rows, report.columns, output, project, report.title, report.totals, report.notes
     )
+
+
+def report_json(report: Report) -> dict:
+    """Every report the same shape: its rows, its totals, and its notes (warnings)."""
+    return {"rows": report.rows, "totals": report.totals or {}, "notes": report.notes}
 
 
 def print_table(rows, columns, project, title=None, totals=None, notes=()) -> None:

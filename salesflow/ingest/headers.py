@@ -53,6 +53,7 @@ def normalise(header: str) -> str:
 
 
 _KNOWN = {normalise(name): target for target, names in SYNONYMS.items() for name in names}
+_KNOWN |= {normalise(target): target for target in SYNONYMS}  # salesflow's own names: first_name
 
 
 @dataclass

@@ -13,14 +13,7 @@ from functools import lru_cache
 
 from salesflow.config.model import Project
 from salesflow.ingest.headers import ColumnMap
-from salesflow.values import (
-    clean_line,
-    coerce_field,
-    normalise_email,
-    parse_amount,
-    parse_date,
-    to_minor,
-)
+from salesflow.values import clean_line, coerce_field, normalise_email, parse_date, parse_money
 
 # The contact columns a record fills, in the order of ContactRow tuples.
 CONTACT_COLUMNS = ("email", "first_name", "last_name", "phone", "company", "owner", "source",
@@ -82,7 +75,7 @@ class RowParser:
         if target == "full_name":
             return _FULL_NAME, None, None
         if target == "amount":
-            return _DEAL, 2, lambda text: to_minor(parse_amount(text, locale), currency)
+            return _DEAL, 2, lambda text: parse_money(text, locale, currency)
         if target == "expected_close":
             return _DEAL, 3, lambda text: parse_date(text, locale).isoformat()
         if target == "title":

@@ -46,7 +46,10 @@ def board(store: Store, pipeline_id: str | None = None, cards: int = 5) -> Repor
             name = f"{stage_id} (not in the pipeline)"
             rows.append(_column(store, of.id, stage_id, name, None, None, totals, cards))
             notes.append(f"warning: {stray_message(pipeline, stage_id, count, store.project)}")
-    return Report(of.name, COLUMNS, rows, notes=notes)
+    zero = from_minor(0, store.project.currency)
+    totals = {"name": "total", "count": sum(r["count"] for r in rows),
+              "amount": sum((r["amount"] for r in rows), zero)}  # fmt: skip
+    return Report(of.name, COLUMNS, rows, totals, notes)
 
 
 def _column(store: Store, pipeline: str, stage: str, name: str, outcome, rot, totals, cards):

@@ -72,4 +72,6 @@ def stalled(store: Store, pipeline_id: str | None = None) -> Report:
         }
         for row in stalled_rows(store, pipeline_id)
     ]
-    return Report("Stalled deals", COLUMNS, rows)
+    amounts = [row["amount"] for row in rows if row["amount"] is not None]
+    totals = {"title": f"total: {len(rows)} deals", "amount": sum(amounts, from_minor(0, currency))}
+    return Report("Stalled deals", COLUMNS, rows, totals)

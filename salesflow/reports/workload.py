@@ -54,4 +54,8 @@ def workload(store: Store) -> Report:
                 "overdue_tasks": task["overdue"] if task else 0,
             }
         )
-    return Report("Workload", COLUMNS, rows, notes=stray_warnings(store.conn, store.project))
+    totals = {"owner": "total", "name": ""}
+    for column in COLUMNS[2:]:
+        zero = 0 if column.kind == "int" else from_minor(0, currency)
+        totals[column.key] = sum((row[column.key] for row in rows), zero)
+    return Report("Workload", COLUMNS, rows, totals, stray_warnings(store.conn, store.project))

@@ -11,7 +11,7 @@ from salesflow.config.model import Pipeline, Stage
 from salesflow.errors import UserError, did_you_mean
 from salesflow.store import contacts
 from salesflow.store.session import Store
-from salesflow.values import from_minor, parse_amount, parse_date, read_instant, to_minor
+from salesflow.values import from_minor, parse_date, parse_money, read_instant
 
 
 class ReasonRequired(UserError):
@@ -105,7 +105,7 @@ def _columns(store: Store, values: dict[str, Any]) -> dict[str, Any]:
             continue
         if name == "amount":
             try:
-                columns["amount"] = to_minor(parse_amount(value, project.locale), project.currency)
+                columns["amount"] = parse_money(value, project.locale, project.currency)
             except ValueError as error:
                 raise UserError(str(error)) from None
         elif name == "expected_close":
