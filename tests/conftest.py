@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from salesflow.cli import app
+from salesflow.cli.app import app
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = Path(__file__).parent / "examples"

@@ -88,3 +88,29 @@ def test_ctrl_c_exits_130_and_keeps_nothing_half_done(tmp_path):
     assert stderr.strip().endswith("interrupted")
     with sqlite3.connect(project / "salesflow.db") as connection:
         assert connection.execute("SELECT count(*) FROM contacts").fetchone()[0] == 0
+
+
+def test_flags_show_no_type_and_bad_choices_read_plainly(cli):
+    def flags(text: str) -> list[str]:  # typer's own --help and completion flags aside
+        return [line for line in text.splitlines() if "<bool>" in line and "-h " not in line
+                and "completion" not in line]  # fmt: skip
+
+    assert flags(cli("--help").output) == []
+    assert flags(cli("pipeline", "board", "--help").output) == []
+    result = cli("--project", REPO, "pipeline", "board", "--format", "xml")
+    assert result.exit_code == 2
+    assert "Value error" not in result.output
+    assert "'xml' is not one of 'table', 'json', 'csv'," in result.output
+
+
+def test_ctrl_c_while_starting_exits_130_without_a_traceback():
+    import signal
+    import time
+
+    process = subprocess.Popen([SCRIPT, "validate"], cwd=REPO, stderr=subprocess.PIPE, text=True)
+    time.sleep(0.15)  # still importing
+    process.send_signal(signal.SIGINT)
+    _, errors = process.communicate(timeout=20)
+    assert process.returncode == 130
+    assert "Traceback" not in errors
+    assert errors == "interrupted\n"

@@ -1,8 +1,18 @@
 """The command line: thin commands that parse, call the library, and print."""
 
-from salesflow.cli.app import app
+from __future__ import annotations
+
+import sys
 
 
 def main() -> None:
-    """The `salesflow` console script."""
-    app()
+    """The `salesflow` console script. The app is imported here, inside the guard, so that
+    Ctrl-C while Python is still loading it exits 130 quietly, like Ctrl-C later on."""
+    try:
+        from salesflow.cli.app import app
+
+        app()
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        raise SystemExit(130) from None
+

@@ -65,6 +65,9 @@ class _Group(TyperGroup):
     def invoke(self, ctx: typer.Context):
         try:
             return super().invoke(ctx)
+        except typer.BadParameter as error:  # in the user's words, not the validator's
+            error.message = error.message.removeprefix("Value error, ")
+            raise
         except (typer.TyperException, typer.Exit, typer.Abort):  # usage errors, --help, exits
             raise
         except ProjectInvalid as error:
@@ -132,10 +135,13 @@ def root(
         ),
     ] = None,
     debug: Annotated[
-        bool, typer.Option("--debug", help="Show tracebacks of unexpected errors.")
+        bool, typer.Option("--debug", help="Show tracebacks of unexpected errors.", metavar="")
     ] = False,
     version: Annotated[
-        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+        bool,
+        typer.Option(
+            "--version", metavar="", callback=_version, is_eager=True, help="Show the version."
+        ),
     ] = False,
 ) -> None:
     """salesflow keeps a sales pipeline (where every prospect stands) and runs workflows

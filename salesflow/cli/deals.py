@@ -49,7 +49,9 @@ def list_(
     stage: Annotated[str | None, typer.Option(help="Only this stage.")] = None,
     owner: Owner = None,
     status: Annotated[str | None, typer.Option(help="open, won or lost.")] = None,
-    stalled: Annotated[bool, typer.Option("--stalled", help="Only stalled deals.")] = False,
+    stalled: Annotated[
+        bool, typer.Option("--stalled", metavar="", help="Only stalled deals.")
+    ] = False,
     output: OutputFormat = Format.table,
     as_json: AsJson = False,
 ) -> None:
@@ -183,7 +185,9 @@ def move(
     deal: int,
     stage: str,
     reason: Reason = None,
-    reopen: Annotated[bool, typer.Option(help="Allow moving a won or lost deal.")] = False,
+    reopen: Annotated[
+        bool, typer.Option(metavar="", help="Allow moving a won or lost deal.")
+    ] = False,
     dry_run: DryRun = False,
     as_json: AsJson = False,
 ) -> None:

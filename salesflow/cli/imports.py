@@ -71,9 +71,12 @@ def import_(
     source: Annotated[str | None, typer.Option(help="The source of new contacts.")] = None,
     tag: Annotated[list[str] | None, typer.Option("--tag", help="Tag every contact.")] = None,
     no_trigger: Annotated[
-        bool, typer.Option("--no-trigger", help="Record no events: workflows do not react.")
+        bool,
+        typer.Option("--no-trigger", metavar="", help="Record no events: workflows do not react."),
     ] = False,
-    strict: Annotated[bool, typer.Option(help="Exit 1 if any row is rejected.")] = False,
+    strict: Annotated[
+        bool, typer.Option(metavar="", help="Exit 1 if any row is rejected.")
+    ] = False,
     dry_run: DryRun = False,
     as_json: AsJson = False,
 ) -> None:

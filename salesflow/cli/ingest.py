@@ -28,9 +28,14 @@ def ingest(
         str | None, typer.Option(help='The form (default: the payload\'s "form").')
     ] = None,
     inbox: Annotated[
-        bool, typer.Option("--inbox", help="Take in every file of the project's inbox folder.")
+        bool,
+        typer.Option(
+            "--inbox", metavar="", help="Take in every file of the project's inbox folder."
+        ),
     ] = False,
-    strict: Annotated[bool, typer.Option(help="Exit 1 if any submission is rejected.")] = False,
+    strict: Annotated[
+        bool, typer.Option(metavar="", help="Exit 1 if any submission is rejected.")
+    ] = False,
     dry_run: DryRun = False,
     as_json: AsJson = False,
 ) -> None:

@@ -8,9 +8,13 @@ import typer
 
 from salesflow.cli.render import FORMAT_HELP, Format
 
-AsJson = Annotated[bool, typer.Option("--json", help="Print JSON (same as --format json).")]
+AsJson = Annotated[
+    bool, typer.Option("--json", metavar="", help="Print JSON (where --format exists: its json).")
+]
 OutputFormat = Annotated[Format, typer.Option("--format", help=FORMAT_HELP)]
-DryRun = Annotated[bool, typer.Option("--dry-run", help="Show what would change; write nothing.")]
+DryRun = Annotated[
+    bool, typer.Option("--dry-run", metavar="", help="Show what would change; write nothing.")
+]
 Fields = Annotated[
     list[str] | None,
     typer.Option("--field", help="A custom field, NAME=VALUE (repeatable).", metavar="NAME=VALUE"),

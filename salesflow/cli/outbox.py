@@ -149,7 +149,7 @@ def render(
     template: str,
     contact: Annotated[str, typer.Option(help="The contact (email or id) to render for.")],
     deal: Annotated[int | None, typer.Option(help="The deal to render with.")] = None,
-    html: Annotated[bool, typer.Option("--html", help="Print the HTML part.")] = False,
+    html: Annotated[bool, typer.Option("--html", metavar="", help="Print the HTML part.")] = False,
 ) -> None:
     """Render a template with real data, to check it before it goes out.
 
