@@ -275,3 +275,17 @@ def test_an_ambiguous_amount_is_a_rejected_row_with_the_reason(sf, tmp_path):
     result = sf("import", path, "--pipeline", "cours-essai", "--stage", "nouveau")
     assert "deals.csv:2: '12,345' has more decimals than EUR has (2)" in result.output
     assert "deals.csv:3: '-5': an amount cannot be negative" in result.output
+
+
+@pytest.mark.parametrize("delimiter", ["x", ";;", "."])
+def test_an_unusual_delimiter_is_refused_before_reading(sf, delimiter):
+    result = sf("import", sf.project / "examples" / "prospects.csv", "--delimiter", delimiter,
+                code=2)  # fmt: skip
+    words = " ".join(result.output.replace("│", " ").split())  # unwrapped from rich's box
+    assert "is not a CSV delimiter: use , ; | or tab" in words
+
+
+def test_tab_can_be_named(sf, tmp_path):
+    path = tmp_path / "tabs.csv"
+    path.write_text("email\tfirst_name\nana@example.org\tAna\n")
+    assert sf("import", path, "--delimiter", "tab", "--json")["created"] == 1

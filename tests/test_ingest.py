@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from conftest import REPO, query
 
 FORMS = REPO / "examples" / "forms"
@@ -168,3 +169,23 @@ def test_killed_in_the_middle_a_rerun_finishes_with_nothing_lost_or_doubled(demo
     assert len(submissions(demo)) == 1
     assert sorted(p.name for p in (inbox / "done").rglob("*.*")) == ["big.csv", "julie.json"]
     assert not any((inbox / ".processing").rglob("*.*"))
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('{"email": "a@example.org"}', "no submission says which form it is for: pass --form NAME"
+         " (cours-essai, cours-essai-tally; in the inbox: drop the file in inbox/NAME/), or put"
+         " \"form\" in each one"),
+        ("42", "expected a JSON object, an array of objects or JSON Lines"),
+        ('"hello"', "expected a JSON object, an array of objects or JSON Lines"),
+        ("null", "expected a JSON object, an array of objects or JSON Lines"),
+        ("[1, 2]", "expected a JSON object, an array of objects or JSON Lines"),
+    ],
+)  # fmt: skip
+def test_input_unusable_as_a_whole_exits_1_with_what_to_pass(sf, tmp_path, content, message):
+    path = tmp_path / "x.json"
+    path.write_text(content)
+    result = sf("ingest", path, code=1)
+    assert result.output == f"error: {path}: {message}\n"
+    assert not path.with_name("x.rejected.jsonl").exists()

@@ -228,13 +228,13 @@ def test_json_lines_with_a_too_deep_line_keep_the_others(sf):
     assert [r["index"] for r in rejects(sf.project, "batch.rejected.jsonl")] == [2]
 
 
-def test_a_submission_in_a_folder_that_names_no_form_is_rejected_with_the_fix(sf):
+def test_a_file_in_a_folder_that_names_no_form_fails_with_the_fix(sf):
     drop(sf.project, "x.json", json.dumps({**ANA, "submissionId": "elsewhere"}), folder="nope")
     drop(sf.project, "b.json", json.dumps(BOB))
     sf("run", now=NOW)
     assert_good_ones_went_through(sf.project, "bob@example.org")
-    path = sf.project / "inbox" / "done" / "nope" / "x.rejected.jsonl"
-    assert json.loads(path.read_text())["error"].startswith("/form: which form?")
+    error = sf.project / "inbox" / "failed" / "nope" / "x.json.error.txt"
+    assert "no submission says which form it is for: pass --form NAME" in error.read_text()
 
 
 def test_a_csv_in_the_inbox_with_a_bad_row_keeps_the_good_rows(sf):

@@ -50,6 +50,18 @@ def parse_map(pairs: list[str] | None) -> dict[str, str]:
     return mapping
 
 
+def _check_delimiter(value: str | None) -> str | None:
+    """One of the delimiters spreadsheets write; `tab` (or `\\t`) for a tab."""
+    from salesflow.ingest.csvread import DELIMITERS
+
+    if value is None:
+        return None
+    value = {"tab": "\t", "\\t": "\t"}.get(value.lower(), value)
+    if value not in DELIMITERS:
+        raise typer.BadParameter(f"{value!r} is not a CSV delimiter: use , ; | or tab")
+    return value
+
+
 def import_(
     ctx: typer.Context,
     file: Annotated[Path, typer.Argument(help="The CSV file.", dir_okay=False)],
@@ -63,7 +75,10 @@ def import_(
     encoding: Annotated[
         str | None, typer.Option(help="The file's encoding (default: detect).")
     ] = None,
-    delimiter: Annotated[str | None, typer.Option(help=", ; | or tab (default: detect).")] = None,
+    delimiter: Annotated[
+        str | None,
+        typer.Option(help=", ; | or tab (default: detect).", callback=_check_delimiter),
+    ] = None,
     pipeline: Annotated[
         str | None, typer.Option(help="Also open a deal in this pipeline per new contact.")
     ] = None,

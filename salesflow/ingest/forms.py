@@ -72,7 +72,7 @@ class FormReader:
 
     def read(self, payload: Any) -> tuple[str, dict]:
         if not isinstance(payload, dict):
-            raise Rejected("/: a submission is a JSON object")
+            raise Rejected(NOT_AN_OBJECT)
         form = self.forced or self._payload_form(payload)
         flat = {name: self._mapped(expression, payload) for name, expression in form.map.items()}
         data: dict[str, Any] = {"form": form.name}
@@ -85,7 +85,7 @@ class FormReader:
     def _payload_form(self, payload: dict) -> Form:
         name = payload.get("form")
         if not isinstance(name, str):
-            raise Rejected('/form: which form? pass --form NAME, or put "form" in the payload')
+            raise Rejected(f'{NO_FORM} pass --form NAME, or put "form" in the payload')
         if name not in self.project.forms:
             hint = did_you_mean(name, list(self.project.forms))
             raise Rejected(f"/form: no form '{name}' in salesflow.yaml{hint}")
@@ -173,6 +173,7 @@ def ingest_text(
                 result.duplicates += 1
             else:
                 result.accepted += 1
+        _refuse_if_unusable(result, store.project.forms)
         if also:
             also()
     result.control_characters = reader.cleaned
@@ -181,6 +182,28 @@ def ingest_text(
         rejects.write_text("\n".join(kept) + "\n", encoding="utf-8")
         result.rejected_file = rejects
     return result
+
+
+NO_FORM = "/form: which form?"
+NOT_AN_OBJECT = "/: a submission is a JSON object"
+
+
+def _refuse_if_unusable(result: IngestResult, forms) -> None:
+    """Input where nothing went in, all for the same reason that concerns the input as a
+    whole (no form named anywhere, or no object at all), is a usage mistake: exit 1."""
+    if result.accepted or result.duplicates or not result.errors:
+        return
+    reasons = {error for _, error in result.errors}
+    if all(reason.startswith(NO_FORM) for reason in reasons):
+        raise UserError(
+            f"{result.source}: no submission says which form it is for: pass --form NAME"
+            f" ({', '.join(forms)}; in the inbox: drop the file in inbox/NAME/), or put"
+            ' "form" in each one'
+        )
+    if reasons == {NOT_AN_OBJECT}:
+        raise UserError(
+            f"{result.source}: expected a JSON object, an array of objects or JSON Lines"
+        )
 
 
 def rejects_for(path: Path | None, project_root: Path, now: datetime) -> Path:
