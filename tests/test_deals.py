@@ -130,3 +130,13 @@ def test_tasks_add_list_done_and_overdue(julie):
     assert (
         "--due: 'demain' is neither" in julie("tasks", "add", "X", "--due", "demain", code=1).output
     )
+
+
+def test_moving_a_deal_where_it_is_changes_nothing_and_says_so(julie):
+    julie("deals", "add", "--title", "Essai", "--contact", "julie@example.org")
+    assert julie("deals", "move", "1", "nouveau").output == (
+        "#1 Essai is already in Nouveau prospect: nothing changed\n"
+    )
+    julie("deals", "won", "1")
+    assert julie("deals", "won", "1").output == "#1 Essai is already won: nothing changed\n"
+    assert query(julie.project, "SELECT count(*) FROM stage_history") == [(2,)]

@@ -27,3 +27,11 @@ def test_init_refuses_to_overwrite(tmp_path, cli):
     assert "already exist" in result.output
     assert (tmp_path / "salesflow.yaml").read_text() == "name: mine\n"
     assert not (tmp_path / "pipelines").exists()
+
+
+def test_init_ignores_local_state_in_git(tmp_path, cli):
+    cli("init", tmp_path / "club")
+    ignored = (tmp_path / "club" / ".gitignore").read_text().splitlines()
+    for entry in ("salesflow.db", "outbox/", "inbox/", "rejected/", "*.rejected.csv",
+                  "*.rejected.jsonl", ".salesflow/"):  # fmt: skip
+        assert entry in ignored

@@ -158,7 +158,7 @@ def test_control_characters_removed_are_counted_in_the_summary(sf, tmp_path):
     assert result["control_characters_removed"] == 3
     csv = tmp_path / "odd.csv"
     csv.write_text("email,first_name\nana@example.org,A\x00na\nbob@example.org,Bob\n")
-    assert "; 1 control characters removed" in sf("import", csv).output
+    assert "; 1 control character removed" in sf("import", csv).output
 
 
 # -- inbox files: a file that cannot be read at all fails alone; the others go in

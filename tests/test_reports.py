@@ -177,3 +177,11 @@ def test_markdown_report_for_mail(forecast_data):
 def test_board_as_csv_or_markdown_names_each_deals_stage(forecast_data, output):
     text = forecast_data("pipeline", "board", "--format", output, now="2026-12-30T09:00").output
     assert "Cours d'essai planifié" in text and "Nouveau prospect" in text
+
+
+def test_forecast_by_owner_names_nobody_as_workload_does(sf):
+    sf("contacts", "add", "x@example.org")
+    sf("deals", "add", "--title", "X", "--contact", "x@example.org", "--amount", "100")
+    output = sf("pipeline", "forecast", "--by", "owner").output
+    assert "(nobody)" in output
+    assert sf("pipeline", "forecast", "--by", "owner", "--json")["rows"][0]["owner"] is None

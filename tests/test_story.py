@@ -312,3 +312,12 @@ def test_deal_workflows_enrol_each_deal_of_a_contact(sf):
     assert query(sf.project, "SELECT workflow, deal_id, status FROM runs ORDER BY id") == [
         ("apres-essai", 1, "waiting"), ("apres-essai", 2, "waiting"),
     ]  # fmt: skip
+
+
+def test_what_a_run_did_reads_once(sf, tmp_path):
+    submit(sf, tmp_path)
+    sf("process", now="2026-11-22T10:00")
+    sf("deals", "move", "1", "inscrit", now="2026-11-23T10:00")
+    output = sf("process", now="2026-11-23T10:00").output
+    assert "run #1 essai-formulaire: cancelled by deal.stage_changed" in output
+    assert "cancelled: cancelled" not in output and "cancelled — cancelled" not in output

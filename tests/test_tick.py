@@ -202,3 +202,10 @@ def test_schedule_lists_the_next_fire_time_in_local_time(sf):
     assert schedules == [{"workflow": "revue-hebdo", "schedule": "0 8 * * 1", "enabled": True,
                           "next": "2026-11-30T08:00:00+01:00", "last_slot": None,
                           "catch_up": "last"}]  # fmt: skip
+
+
+def test_schedule_gives_every_time_with_its_offset(sf):
+    sf("tick", now="2026-11-30T08:05")  # Monday: the digest fires
+    [row] = sf("schedule", "--json", now="2026-11-30T09:00")
+    assert row["last_slot"] == "2026-11-30T08:00:00+01:00"
+    assert row["next"] == "2026-12-07T08:00:00+01:00"

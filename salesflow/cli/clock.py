@@ -68,9 +68,10 @@ def _report(result: TickResult, as_json: bool, quiet: bool) -> None:
         typer.echo(f"warning: {warning}", err=True)
     if quiet:
         return
+    from salesflow.cli.runs import trace_text
+
     for line in result.processed.lines:
-        step = f"{line.step} ({line.action})" if line.step else line.action or line.outcome
-        typer.echo(f"run #{line.run_id} {line.workflow}: {step} — {line.outcome}: {line.detail}")
+        typer.echo(trace_text(line))
     typer.echo(result.summary())
 
 
@@ -78,7 +79,7 @@ SCHEDULE_COLUMNS = [
     Column("workflow", "workflow"),
     Column("schedule", "cron"),
     Column("next", "next", "datetime"),
-    Column("last_slot", "last fired slot"),
+    Column("last_slot", "last fired slot", "datetime"),
     Column("catch_up", "catch up"),
 ]
 
@@ -88,20 +89,8 @@ def schedule(ctx: typer.Context, output: OutputFormat = Format.table, as_json: A
 
     Example: salesflow schedule
     """
-    from salesflow.engine.schedules import localize, next_slot
+    from salesflow.engine.schedules import listing
 
     store = ctx.obj.store()
-    wall_now = store.now.replace(tzinfo=None)
-    last = dict(store.conn.execute("SELECT workflow, last_slot FROM schedules").fetchall())
-    rows = []
-    for workflow in store.project.workflows.values():
-        expression = workflow.trigger.schedule
-        if not expression:
-            continue
-        upcoming = localize(next_slot(expression, wall_now), store)
-        rows.append({
-            "workflow": workflow.id, "schedule": expression, "enabled": workflow.enabled,
-            "next": upcoming.isoformat() if workflow.enabled else None,
-            "last_slot": last.get(workflow.id), "catch_up": workflow.trigger.catch_up,
-        })  # fmt: skip
+    rows = listing(store)
     emit_rows(rows, SCHEDULE_COLUMNS, chosen(output, as_json), store.project, "Schedules")

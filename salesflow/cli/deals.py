@@ -167,12 +167,15 @@ def update(
 
 
 def _moved(store: Store, deal: int, reason: str | None, dry_run: bool, move) -> dict:
-    """Run `move(row, reason)`; a missing lost reason is asked for on a terminal only."""
+    """Run `move(row, reason)`; a missing lost reason is asked for on a terminal only.
+    `moved` in the result says whether the deal changed stage."""
     while True:
         try:
             with transaction(store.conn, dry_run):
-                row = move(deals.get(store, deal), reason)
-                return deals.public(deals.with_contact(store, row), store)
+                before = deals.get(store, deal)
+                row = move(before, reason)
+                data = deals.public(deals.with_contact(store, row), store)
+                return {**data, "moved": row["stage"] != before["stage"]}
         except deals.ReasonRequired:
             if not sys.stdin.isatty() or reason:
                 raise
@@ -199,7 +202,16 @@ def move(
     data = _moved(
         store, deal, reason, dry_run, lambda row, why: deals.move(store, row, stage, why, reopen)
     )
-    show_change("moved", data, store, as_json, dry_run, details=False)
+    _show_move("moved", data, store, as_json, dry_run)
+
+
+def _show_move(verb: str, data: dict, store: Store, as_json: bool, dry_run: bool) -> None:
+    """The deal where it now stands; a deal already there is said to be, and nothing moved."""
+    if data["moved"] or as_json:
+        show_change(verb, data, store, as_json, dry_run, details=False)
+        return
+    where = f"in {data['stage_name']}" if verb == "moved" else data["status"]
+    typer.echo(f"#{data['id']} {data['title']} is already {where}: nothing changed")
 
 
 @app.command()
@@ -210,7 +222,7 @@ def won(ctx: typer.Context, deal: int, dry_run: DryRun = False, as_json: AsJson 
     """
     store = ctx.obj.store()
     data = _moved(store, deal, None, dry_run, lambda row, _: deals.close(store, row, "won", None))
-    show_change("won", data, store, as_json, dry_run, details=False)
+    _show_move("won", data, store, as_json, dry_run)
 
 
 @app.command()
@@ -229,4 +241,4 @@ def lost(
     data = _moved(
         store, deal, reason, dry_run, lambda row, why: deals.close(store, row, "lost", why)
     )
-    show_change("lost", data, store, as_json, dry_run, details=False)
+    _show_move("lost", data, store, as_json, dry_run)

@@ -11,6 +11,7 @@ import typer
 from salesflow.cli.options import AsJson, DryRun
 from salesflow.cli.render import to_json
 from salesflow.errors import UserError, did_you_mean, display_path
+from salesflow.wording import counted
 
 if TYPE_CHECKING:
     from salesflow.ingest.importer import ImportOptions, ImportResult
@@ -125,7 +126,8 @@ def _report(result: ImportResult, dry_run: bool) -> None:
     for row, error in result.errors[:SHOWN_ERRORS]:
         typer.echo(f"{name}:{row}: {error}", err=True)
     if result.rejected > SHOWN_ERRORS:
-        typer.echo(f"… and {result.rejected - SHOWN_ERRORS} more rejected rows", err=True)
+        more = counted(result.rejected - SHOWN_ERRORS, "rejected row")
+        typer.echo(f"… and {more} more", err=True)
     if result.ignored:
         typer.echo(f"ignored columns: {', '.join(result.ignored)}", err=True)
     verb = "would import" if dry_run else "imported"
@@ -135,12 +137,12 @@ def _report(result: ImportResult, dry_run: bool) -> None:
     )
     extra = f", {result.deals} deals opened" if result.deals else ""
     if result.duplicates:
-        extra += f" ({result.duplicates} rows repeated an email of the file and were merged)"
+        extra += f" ({counted(result.duplicates, 'row')} repeated an email of the file, merged)"
     if result.control_characters:
-        extra += f"; {result.control_characters} control characters removed"
+        extra += f"; {counted(result.control_characters, 'control character')} removed"
     typer.echo(
         f"{verb} {name} ({result.format.encoding}, {result.format.delimiter_name}):"
-        f" {result.rows} rows — {counts}{extra}"
+        f" {counted(result.rows, 'row')} — {counts}{extra}"
     )
     if result.rejected_file:
         typer.echo(f"rejected rows are in {display_path(result.rejected_file)}")

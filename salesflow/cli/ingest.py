@@ -13,6 +13,7 @@ from salesflow.cli.options import AsJson, DryRun
 from salesflow.cli.render import to_json
 from salesflow.errors import UserError, display_path
 from salesflow.store.session import Store
+from salesflow.wording import counted
 
 if TYPE_CHECKING:
     from salesflow.ingest.forms import IngestResult
@@ -88,7 +89,7 @@ def _report(result: IngestResult, as_json: bool, dry_run: bool) -> None:
     typer.echo(
         f"{verb} {result.accepted} submission{'s' if result.accepted != 1 else ''} from"
         f" {result.source} ({result.duplicates} already received, {result.rejected} rejected)"
-        + (f"; {result.control_characters} control characters removed"
+        + (f"; {counted(result.control_characters, 'control character')} removed"
            if result.control_characters else "")
     )  # fmt: skip
     if result.rejected_file:

@@ -13,9 +13,11 @@ from salesflow.reports import Column
 from salesflow.store.db import transaction
 from salesflow.store.session import Store
 from salesflow.values import read_instant
+from salesflow.wording import counted
 
 if TYPE_CHECKING:
     from salesflow.engine.process import ProcessResult
+    from salesflow.engine.runs import TraceLine
 
 app = typer.Typer(no_args_is_help=True, help="List, show, retry and cancel workflow runs.")
 events_app = typer.Typer(no_args_is_help=True, help="The events workflows react to.")
@@ -53,6 +55,16 @@ def process(ctx: typer.Context, dry_run: DryRun = False, as_json: AsJson = False
     print_processed(result, store, as_json, dry_run)
 
 
+def trace_text(line: TraceLine) -> str:
+    """`run #3 essai-formulaire: bienvenue (send_email) — done: …`; a line about the run as
+    a whole (cancelled, fired…) has no step: `run #3 essai-formulaire: cancelled: …`."""
+    where = f"run #{line.run_id} {line.workflow}:"
+    said = line.detail if line.detail.startswith(line.outcome) else f"{line.outcome}: {line.detail}"
+    if line.step:
+        return f"{where} {line.step} ({line.action}) — {said}"
+    return f"{where} {said}"
+
+
 def print_processed(result: ProcessResult, store: Store, as_json: bool, dry_run: bool) -> None:
     if as_json:
         lines = [line.__dict__ for line in result.lines]
@@ -61,13 +73,13 @@ def print_processed(result: ProcessResult, store: Store, as_json: bool, dry_run:
                             "warnings": result.warnings}))  # fmt: skip
         return
     for line in result.lines:
-        step = f"{line.step} ({line.action})" if line.step else line.outcome
-        typer.echo(f"run #{line.run_id} {line.workflow}: {step} — {line.outcome}: {line.detail}")
+        typer.echo(trace_text(line))
     for warning in result.warnings:
         typer.echo(f"warning: {warning}", err=True)
     verb = "would handle" if dry_run else "handled"
     failed = f", {result.failed} failed" if result.failed else ""
-    typer.echo(f"{verb} {result.events} events, {result.runs} runs started{failed}"
+    typer.echo(f"{verb} {counted(result.events, 'event')}, {counted(result.runs, 'run')}"
+               f" started{failed}"
                + (" (dry run: nothing was written)" if dry_run else ""))  # fmt: skip
 
 
@@ -267,7 +279,7 @@ def events_retry(
     store = ctx.obj.store()
     count = events.retry(store, None if every else event)
     if not as_json:
-        typer.echo(f"{count} event{'s' if count != 1 else ''} back in the queue")
+        typer.echo(f"{counted(count, 'event')} back in the queue")
     print_processed(Processor(store).run(), store, as_json, dry_run=False)
 
 
@@ -284,4 +296,4 @@ def events_cancel(
 
     store = ctx.obj.store()
     count = events.cancel(store, event)
-    typer.echo(f"{count} event{'s' if count != 1 else ''} cancelled")
+    typer.echo(f"{counted(count, 'event')} cancelled")

@@ -156,7 +156,7 @@ class Engine:
             except Exception as error:
                 raise StepFailed(f"condition {step.condition!r}: {error}") from None
             if not holds:
-                return Outcome(f"skipped: {step.condition} is false", "skipped")
+                return Outcome(f"{step.condition} is false", "skipped")
         return HANDLERS[step.action](act, step.config)
 
     def _fail(self, run, workflow: Workflow, state: dict, cursor, step, error: Exception) -> None:

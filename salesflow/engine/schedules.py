@@ -87,3 +87,25 @@ def remember(store: Store, workflow_id: str, slot: datetime, fired: bool = True)
         " fired_at = coalesce(excluded.fired_at, fired_at)",
         (workflow_id, slot.isoformat(), store.stamp if fired else None),
     )
+
+
+def listing(store: Store) -> list[dict]:
+    """Each scheduled workflow with its next slot and the last one fired, both as instants
+    in the project's zone (ISO with offset)."""
+    wall_now = store.now.replace(tzinfo=None)
+    last = dict(store.conn.execute("SELECT workflow, last_slot FROM schedules").fetchall())
+    rows = []
+    for workflow in store.project.workflows.values():
+        expression = workflow.trigger.schedule
+        if not expression:
+            continue
+        upcoming = localize(next_slot(expression, wall_now), store)
+        fired = last.get(workflow.id)
+        rows.append({
+            "workflow": workflow.id, "schedule": expression, "enabled": workflow.enabled,
+            "next": upcoming.isoformat() if workflow.enabled else None,
+            "last_slot": localize(datetime.fromisoformat(fired), store).isoformat() if fired
+            else None,
+            "catch_up": workflow.trigger.catch_up,
+        })  # fmt: skip
+    return rows

@@ -19,6 +19,7 @@ from salesflow.mail.delivery import DeliveryResult, deliver
 from salesflow.reports.stalled import stalled_rows
 from salesflow.store.db import isolated, transaction
 from salesflow.store.session import Store
+from salesflow.wording import counted
 
 BATCH = 500
 
@@ -39,9 +40,10 @@ class TickResult:
             return "nothing was due"
         failed = f" ({self.processed.failed} failed)" if self.processed.failed else ""
         return (
-            f"{self.schedules} schedules fired, {self.resumed} runs resumed, {self.stalled}"
-            f" deals stalled, {self.processed.events} events handled{failed},"
-            f" {self.delivery.sent} emails sent ({self.delivery.retrying} to retry,"
+            f"{counted(self.schedules, 'schedule')} fired, {counted(self.resumed, 'run')}"
+            f" resumed, {counted(self.stalled, 'deal')} stalled,"
+            f" {counted(self.processed.events, 'event')} handled{failed},"
+            f" {counted(self.delivery.sent, 'email')} sent ({self.delivery.retrying} to retry,"
             f" {self.delivery.failed} failed)"
         )
 

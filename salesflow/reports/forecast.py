@@ -51,11 +51,18 @@ def forecast(store: Store, by: str = "month", pipeline_id: str | None = None) ->
         )  # fmt: skip
         entry["won"] = from_minor(row["won"], currency)
     rows = sorted(groups.values(), key=lambda r: (r[label] is None, r[label] or ""))
+    if by == "owner":  # as workload says it: the member's name, or nobody
+        members = {member.id: member.name for member in store.project.team.values()}
+        for row in rows:
+            owner = row["owner"]
+            row["name"] = members.get(owner, owner) if owner else "(nobody)"
     totals = {label: "total", "deals": sum(r["deals"] for r in rows)}
+    if by == "owner":
+        totals["name"] = "total"
     for key in ("amount", "weighted", "won"):
         totals[key] = sum((r[key] for r in rows), from_minor(0, currency))
     columns = [
-        Column(label, "expected close" if by == "month" else "owner"),
+        Column("month", "expected close") if by == "month" else Column("name", "owner"),
         Column("deals", "open deals", "int"),
         Column("amount", "amount", "money"),
         Column("weighted", "weighted", "money"),
