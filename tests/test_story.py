@@ -321,3 +321,14 @@ def test_what_a_run_did_reads_once(sf, tmp_path):
     output = sf("process", now="2026-11-23T10:00").output
     assert "run #1 essai-formulaire: cancelled by deal.stage_changed" in output
     assert "cancelled: cancelled" not in output and "cancelled — cancelled" not in output
+
+
+@pytest.mark.parametrize(
+    ("file", "extra"),
+    [("julie.json", []), ("tally-ines.json", ["--form", "cours-essai-tally"])],
+)
+def test_workflows_test_takes_what_ingest_takes(sf, file, extra):
+    example = sf.project / "examples" / "forms" / file
+    result = sf("workflows", "test", "essai-formulaire", "--event", example, *extra)
+    assert "contact (upsert_contact) — done: created contact" in result.output
+    assert query(sf.project, "SELECT count(*) FROM contacts") == [(0,)]

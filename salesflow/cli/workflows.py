@@ -58,12 +58,21 @@ def list_(ctx: typer.Context, output: OutputFormat = Format.table, as_json: AsJs
 def test(
     ctx: typer.Context,
     workflow: str,
-    event: Annotated[Path, typer.Option(help='The event, as JSON: {"type": …, "data": …}.')],
+    event: Annotated[
+        Path,
+        typer.Option(
+            help='An event as JSON ({"type": …, "data": …}), or a form submission as `ingest`'
+            " takes it."
+        ),
+    ],
+    form: Annotated[
+        str | None, typer.Option(help="The form of a submission (default: the trigger's).")
+    ] = None,
     as_json: AsJson = False,
 ) -> None:
     """Run one workflow on an event in a throw-away copy of the database; print the trace.
 
-    Example: salesflow workflows test essai-formulaire --event examples/events/essai.json
+    Example: salesflow workflows test essai-formulaire --event examples/forms/julie.json
     """
     from salesflow.engine.process import Processor
 
@@ -71,7 +80,7 @@ def test(
     if workflow not in store.project.workflows:
         hint = did_you_mean(workflow, list(store.project.workflows))
         raise UserError(f"no workflow '{workflow}'{hint}")
-    spec = _read_event(event)
+    spec = _read_event(event, store, store.project.workflows[workflow], form)
     with tempfile.TemporaryDirectory() as scratch:
         copy = Store(
             _copy_database(store.conn, Path(scratch) / "test.db"), store.project, store.now
@@ -79,10 +88,8 @@ def test(
         with transaction(copy.conn):
             copy.conn.execute("UPDATE events SET processed_at = ? WHERE processed_at IS NULL",
                               (copy.stamp,))  # fmt: skip
-            form = store.project.forms.get(spec.get("form", ""))
-            declared = dict.fromkeys(form.fields) if form else {}  # as `ingest` would give it
-            data = {**({"form": spec["form"]} if form else {}), **declared, **spec["data"]}
-            copy.record_event(spec["type"], spec.get("subject_type"), spec.get("subject_id"), data)
+            copy.record_event(spec["type"], spec.get("subject_type"), spec.get("subject_id"),
+                              spec["data"])  # fmt: skip
         result = Processor(copy, only=workflow).run()
         copy.conn.close()
     print_processed(result, store, as_json, dry_run=False)
@@ -90,16 +97,31 @@ def test(
         typer.echo("(a throw-away copy of the database: nothing was written)")
 
 
-def _read_event(path: Path) -> dict:
+def _read_event(path: Path, store: Store, workflow, form: str | None) -> dict:
+    """The event to test with: one written out (`{"type", "data"}`, a form's fields filled in
+    as `ingest` would), or a form submission read exactly as `ingest` reads it."""
+    from salesflow.ingest.forms import FormReader, Rejected
+
     try:
         spec = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as error:
-        raise UserError(f"{path}: not a JSON event ({error})") from None
-    if not isinstance(spec, dict) or "type" not in spec or not isinstance(spec.get("data"), dict):
-        raise UserError(
-            f'{path}: an event is {{"type": "form.submitted", "form": …, "data": {{…}}}}'
-        )
-    return spec
+        raise UserError(f"{path}: not JSON ({error})") from None
+    if not isinstance(spec, dict):
+        raise UserError(f'{path}: an event {{"type": …, "data": {{…}}}} or a form submission')
+    if "type" in spec and isinstance(spec.get("data"), dict):
+        named = store.project.forms.get(spec.get("form") or spec["data"].get("form") or "")
+        declared = dict.fromkeys(named.fields) if named else {}
+        form_data = {"form": named.name} if named else {}
+        return {**spec, "data": {**form_data, **declared, **spec["data"]}}
+    forms = workflow.trigger.match.get("form", ())
+    name = form or spec.get("form") or (forms[0] if forms else None)
+    if not name:
+        raise UserError(f"{path}: which form is this submission for? pass --form NAME")
+    try:
+        _, data = FormReader(store, name).read(spec)
+    except Rejected as error:
+        raise UserError(f"{path}: {error}") from None
+    return {"type": "form.submitted", "data": data}
 
 
 def _copy_database(connection: sqlite3.Connection, target: Path) -> sqlite3.Connection:
