@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import csv
+import io
+
 from conftest import query
 
 
@@ -89,3 +92,12 @@ def test_unsubscribe_is_kept(sf):
 def test_unknown_contact(sf):
     result = sf("contacts", "show", "nobody@example.org", code=1)
     assert "no contact 'nobody@example.org'" in result.output
+
+
+def test_a_csv_export_carries_the_custom_fields(sf):
+    sf("contacts", "add", "julie@example.org", "--field", "date_essai=05/12/2026 18:30",
+       "--field", "voix=alto")  # fmt: skip
+    text = sf("contacts", "list", "--format", "csv").output.lstrip("\ufeff")
+    header, row = list(csv.reader(io.StringIO(text), delimiter=";"))
+    assert header[-2:] == ["Date du cours d'essai", "Voix"]
+    assert row[-2:] == ["2026-12-05T18:30:00+01:00", "alto"]

@@ -80,7 +80,18 @@ def list_(
     rows = [
         contacts.public(row, store) for row in contacts.search(store, owner, tag, search, limit)
     ]
-    emit_rows(rows, COLUMNS, chosen(output, as_json), store.project, "Contacts")
+    output = chosen(output, as_json)
+    columns = COLUMNS if output is Format.table else COLUMNS + _custom_columns(store)
+    emit_rows(rows, columns, output, store.project, "Contacts")
+
+
+def _custom_columns(store: Store) -> list[Column]:
+    """The project's own contact fields, for exports (the terminal table stays narrow)."""
+    kinds = {"datetime": "datetime", "date": "date", "money": "money"}
+    return [
+        Column(name, spec.label or name, kinds.get(spec.type, "text"))
+        for name, spec in store.project.contact_fields.items()
+    ]
 
 
 @app.command()
