@@ -8,6 +8,7 @@ and which SQLite's date functions read; dates as `YYYY-MM-DD`.
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import UTC, date, datetime, tzinfo
 from decimal import Decimal
 from functools import cache
@@ -30,22 +31,43 @@ _CONTROL_BUT_BREAKS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2
 _LINE_BREAK = re.compile(r"\r\n|[\n\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
 MAX_AMOUNT = 10**12  # major units: more is a typing mistake (and overflows SQLite's integers)
 _CURRENCY_SIGN = re.compile(r"^(?:[€$£¥]|[A-Za-z]{3}\b)\s*|\s*(?:[€$£¥]|\b[A-Za-z]{3})$")
+# An internationalised local part (RFC 6531): letters of any script, the ASCII specials, then
+# a domain already in punycode.
+_LOCAL_UTF8 = re.compile(
+    r"^[\w.!#$%&'*+/=?^`{|}~-]+@[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?"
+    r"(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$"
+)
 _PLAIN_NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
 _SPACES = re.compile(r"[\s\u00a0\u202f\u2019']+")  # kinds of spaces and apostrophes
 STORED_INSTANT = "%Y-%m-%dT%H:%M:%SZ"
 
 
 def normalise_email(text: str) -> str:
-    """`  Julie.Martin@Example.ORG ` → `julie.martin@example.org`; ValueError if not an address."""
+    """`  Julie.Martin@Example.ORG ` → `julie.martin@example.org`; ValueError if not an address.
+
+    Internationalised addresses are accepted (they need SMTPUTF8 to be sent): the local part
+    NFC-normalised and lower-cased, the domain in punycode — so `Chloé@Gamma.example` typed
+    with a composed or a decomposed é is one person."""
     email = text.strip().lower()
-    if len(email) > MAX_ADDRESS or len(email.partition("@")[0]) > MAX_LOCAL_PART:
+    if not email.isascii():
+        email = _international(email, text)
+    if len(email.encode()) > MAX_ADDRESS or len(email.partition("@")[0].encode()) > MAX_LOCAL_PART:
         raise ValueError(
             f"'{email[:40]}…' is too long for an email address ({len(email)} characters;"
             f" at most {MAX_LOCAL_PART} before the @ and {MAX_ADDRESS} in all)"
         )
-    if not EMAIL.match(email):
+    if not (EMAIL if email.isascii() else _LOCAL_UTF8).match(email):
         raise ValueError(f"'{text.strip()}' is not an email address")
     return email
+
+
+def _international(email: str, text: str) -> str:
+    local, at, domain = unicodedata.normalize("NFC", email).rpartition("@")
+    try:
+        domain = domain.encode("idna").decode("ascii")
+    except UnicodeError:
+        raise ValueError(f"'{text.strip()}' is not an email address (its domain)") from None
+    return f"{local}{at}{domain}"
 
 
 def clean_line(text: str, multiline: bool = False) -> tuple[str, int]:

@@ -44,15 +44,18 @@ class Recorder:
         if self.busy > 0:
             self.busy -= 1
             return "451 4.3.0 Try again later"
-        self.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))
+        content = envelope.content  # UTF-8 headers when the client used SMTPUTF8
+        self.messages.append(email.message_from_string(content.decode(), policy=policy.default))
         return "250 Message accepted for delivery"
 
 
 class SmtpServer:
-    def __init__(self, handler: Recorder, port: int | None = None):
+    def __init__(self, handler: Recorder, port: int | None = None, smtputf8: bool = False):
         self.handler = handler
         self.port = port or free_port()
-        self.controller = Controller(handler, hostname="127.0.0.1", port=self.port)
+        self.controller = Controller(
+            handler, hostname="127.0.0.1", port=self.port, enable_SMTPUTF8=smtputf8
+        )
 
     def __enter__(self) -> SmtpServer:
         self.controller.start()

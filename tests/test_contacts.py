@@ -101,3 +101,13 @@ def test_a_csv_export_carries_the_custom_fields(sf):
     header, row = list(csv.reader(io.StringIO(text), delimiter=";"))
     assert header[-2:] == ["Date du cours d'essai", "Voix"]
     assert row[-2:] == ["2026-12-05T18:30:00+01:00", "alto"]
+
+
+def test_an_internationalised_address_is_one_person_however_typed(sf):
+    sf("contacts", "add", "Chlo\u00e9@Gamma.example", "--first-name", "Chloé")
+    result = sf("contacts", "add", "chloe\u0301@gamma.example", code=1)  # decomposed é
+    assert "a contact with email chloé@gamma.example exists" in result.output
+    sf("contacts", "add", "zoé@bücher.example")
+    assert query(sf.project, "SELECT email FROM contacts ORDER BY id") == [
+        ("chloé@gamma.example",), ("zoé@xn--bcher-kva.example",),
+    ]  # fmt: skip

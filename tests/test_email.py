@@ -201,3 +201,22 @@ def test_a_rate_limited_pass_claims_only_what_it_can_send_within_its_claim(sf):
     assert slice_size(project.email) == 30
     assert len(claim(store, "here:1:a", slice_size(project.email))) == 30
     assert len(claim(store, "here:2:b", slice_size(project.email))) == 10  # the rest, not more
+
+
+def test_an_internationalised_address_goes_where_the_server_takes_smtputf8(sf, tmp_path):
+    payload = {"submissionId": "chloe", "email": "chloé@example.org", "prenom": "Chloé",
+               "date_essai": "2026-12-05T18:30"}  # fmt: skip
+    (tmp_path / "chloe.json").write_text(json.dumps(payload))
+    sf("ingest", tmp_path / "chloe.json", "--form", "cours-essai")
+    sf("process")
+    port = free_port()
+    use_smtp(sf.project, port)
+    with SmtpServer(Recorder(), port=port):  # aiosmtpd without SMTPUTF8
+        result = sf("outbox", "send", "--json")
+    assert (result["sent"], result["failed"]) == (1, 1)
+    assert "does not take internationalised addresses (no SMTPUTF8)" in result["errors"][0]
+    sf("outbox", "retry", "1")
+    with SmtpServer(Recorder(), port=port, smtputf8=True) as server:
+        assert sf("outbox", "send", "--json")["sent"] == 1
+    [message] = server.handler.messages
+    assert message["To"].addresses[0].addr_spec == "chloé@example.org"

@@ -17,7 +17,8 @@ def build(row, project: Project) -> EmailMessage:
     Non-ASCII names and subjects are encoded (RFC 2047) by the email package. The recipient
     goes in as an Address object, never as text to parse: whatever the display name holds
     (`Zoé <victim@evil.example>,`) is quoted as a name and can add no recipient."""
-    message = EmailMessage(policy=policy.SMTP)
+    international = not row["to_addr"].isascii()  # needs SMTPUTF8 all along the way
+    message = EmailMessage(policy=policy.SMTPUTF8 if international else policy.SMTP)
     message["From"] = row["sender"]
     name = _display_name(row["to_name"] or "")
     username, _, domain = row["to_addr"].rpartition("@")

@@ -157,6 +157,10 @@ class Smtp:
 def _send(client: smtplib.SMTP, message: EmailMessage) -> str:
     try:
         refused = client.send_message(message)
+    except smtplib.SMTPNotSupportedError:
+        raise PermanentFailure(
+            "the server does not take internationalised addresses (no SMTPUTF8)"
+        ) from None
     except smtplib.SMTPRecipientsRefused as error:
         code, reply = next(iter(error.recipients.values()))
         raise _failure(code, reply) from None
