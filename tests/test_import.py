@@ -239,8 +239,9 @@ def test_rows_of_one_email_that_disagree_still_import_twice_as_nothing(sf, tmp_p
         tmp_path / "p.csv",
         "Email,First Name\nana@example.org,Ana\nbo@example.org,Bo\nANA@example.org,Anna\n",
     )
-    sf("import", path)
-    assert contacts(sf.project)["ana@example.org"][0] == "Anna"  # the last row wins
+    first = sf("import", path)
+    assert contacts(sf.project)["ana@example.org"][0] == "Ana"  # the first non-empty value wins
+    assert "p.csv:4: first name 'Anna' not taken: the contact keeps 'Ana'" in first.output
     events = query(sf.project, "SELECT count(*) FROM events")
     again = sf("import", path, "--json", now="2026-11-21T10:00")
     assert (again["created"], again["updated"], again["unchanged"]) == (0, 0, 2)
@@ -289,3 +290,20 @@ def test_tab_can_be_named(sf, tmp_path):
     path = tmp_path / "tabs.csv"
     path.write_text("email\tfirst_name\nana@example.org\tAna\n")
     assert sf("import", path, "--delimiter", "tab", "--json")["created"] == 1
+
+
+def test_a_later_import_fills_blanks_and_keeps_values_unless_told_to_overwrite(sf, tmp_path):
+    """A Mailchimp export must not turn "Dupont; fils" back into "Dupont"."""
+    first = write(tmp_path / "crm.csv", "Email;Nom;Téléphone\nana@example.org;Dupont; fils;\n")
+    write(first, 'Email;Nom;Téléphone\nana@example.org;"Dupont; fils";\n')
+    sf("import", first)
+    later = write(
+        tmp_path / "mailchimp.csv", "Email,Last Name,Phone\nana@example.org,Dupont,0612\n"
+    )
+    result = sf("import", later, "--json", now="2026-11-21T10:00")
+    assert (result["updated"], result["conflicts"]) == (
+        1, [{"row": 2, "field": "last_name", "value": "Dupont", "kept": "Dupont; fils"}],
+    )  # fmt: skip
+    assert query(sf.project, "SELECT last_name, phone FROM contacts") == [("Dupont; fils", "0612")]
+    sf("import", later, "--overwrite", now="2026-11-22T10:00")
+    assert query(sf.project, "SELECT last_name FROM contacts") == [("Dupont",)]

@@ -93,13 +93,23 @@ def import_(
     strict: Annotated[
         bool, typer.Option(metavar="", help="Exit 1 if any row is rejected.")
     ] = False,
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            "--overwrite",
+            metavar="",
+            help="The file's values replace the contacts' (default: only fill blanks).",
+        ),
+    ] = False,
     dry_run: DryRun = False,
     as_json: AsJson = False,
 ) -> None:
     """Import prospects from a CSV file (any usual encoding, delimiter and header names).
 
     Bad rows are rejected into FILE.rejected.csv with the reason; the others go in. Importing
-    the same file again changes nothing.
+    the same file again changes nothing. A contact's values are kept and its blanks filled
+    (within the file, the first non-empty value wins); --overwrite takes the file's values.
+    Values not taken are listed.
 
     Example: salesflow import prospects.csv --pipeline cours-essai --stage nouveau
     """
@@ -109,7 +119,7 @@ def import_(
     options = options_for(
         store.project, mapping, encoding=encoding, delimiter=delimiter, pipeline=pipeline,
         stage=stage, source=source, tags=tag or [], trigger=not no_trigger, dry_run=dry_run,
-        mapping_pairs=parse_map(map_),
+        mapping_pairs=parse_map(map_), overwrite=overwrite,
     )  # fmt: skip
     with _progress(file) as progress:
         result = import_csv(store, file, options, progress)
@@ -130,6 +140,10 @@ def _report(result: ImportResult, dry_run: bool) -> None:
         typer.echo(f"… and {more} more", err=True)
     if result.ignored:
         typer.echo(f"ignored columns: {', '.join(result.ignored)}", err=True)
+    for row, field_name, value, kept in result.conflicts[:SHOWN_ERRORS]:
+        fate = "replaced by a later row's" if result.overwrite else "not taken: the contact keeps"
+        typer.echo(f"{name}:{row}: {field_name.replace('_', ' ')} '{value}' {fate} '{kept}'",
+                   err=True)  # fmt: skip
     verb = "would import" if dry_run else "imported"
     counts = (
         f"{result.created} created, {result.updated} updated, {result.unchanged} unchanged,"
@@ -138,6 +152,9 @@ def _report(result: ImportResult, dry_run: bool) -> None:
     extra = f", {result.deals} deals opened" if result.deals else ""
     if result.duplicates:
         extra += f" ({counted(result.duplicates, 'row')} repeated an email of the file, merged)"
+    if result.conflicts:
+        extra += f"; {counted(len(result.conflicts), 'value')} not taken"
+        extra += "" if result.overwrite else " (--overwrite takes the file's)"
     if result.control_characters:
         extra += f"; {counted(result.control_characters, 'control character')} removed"
     typer.echo(

@@ -40,6 +40,7 @@ class ImportOptions:
     tags: list[str] = field(default_factory=list)
     trigger: bool = True
     dry_run: bool = False
+    overwrite: bool = False  # the file's values replace the contacts' (else: only fill blanks)
 
 
 @dataclass
@@ -54,6 +55,8 @@ class ImportResult:
     duplicates: int = 0
     deals: int = 0
     control_characters: int = 0  # removed from the cells, see values.clean_line
+    conflicts: list[tuple[int, str, str, str]] = field(default_factory=list)  # row, field, …
+    overwrite: bool = False
     rejected_file: Path | None = None
     ignored: list[str] = field(default_factory=list)
     errors: list[tuple[int, str]] = field(default_factory=list)
@@ -65,6 +68,8 @@ class ImportResult:
             "updated": self.updated, "unchanged": self.unchanged, "rejected": self.rejected,
             "duplicate_rows": self.duplicates, "deals_created": self.deals,
             "control_characters_removed": self.control_characters,
+            "conflicts": [{"row": row, "field": name, "value": value, "kept": kept}
+                          for row, name, value, kept in self.conflicts],
             "rejected_file": str(self.rejected_file) if self.rejected_file else None,
             "ignored_columns": self.ignored,
             "errors": [{"row": row, "error": error} for row, error in self.errors],
@@ -94,13 +99,14 @@ def import_csv(
         raise UserError(f"{path.name} is empty")
     columns = resolve(header, options.mapping, project, with_deals=target is not None)
     parser = RowParser(columns, project, options.source, options.tags)
-    result = ImportResult(path, fmt, ignored=columns.ignored)
+    result = ImportResult(path, fmt, ignored=columns.ignored, overwrite=options.overwrite)
     rejects = _Rejects(rejected_path(path), fmt, header, write=not options.dry_run)
     try:
         with transaction(store.conn, options.dry_run):
             max_contact = _max_id(store, "contacts")
             _watch_contacts(store, max_contact)
-            _upsert(store, records, parser, result, rejects, with_deals=target is not None)
+            _upsert(store, records, parser, result, rejects, target is not None, options.overwrite)
+            result.conflicts = _conflicts(store)
             _compare_with_before(store)
             result.created, result.updated, emails = _counts(store, max_contact)
             result.unchanged = emails - result.created - result.updated
@@ -163,10 +169,10 @@ class _Rejects:
             self.path.unlink(missing_ok=True)
 
 
-def _upsert(store: Store, records, parser: RowParser, result, rejects, with_deals: bool) -> None:
+def _upsert(store: Store, records, parser, result, rejects, with_deals: bool, overwrite: bool):
     conn = store.conn
-    statement = _upsert_statement(store)
-    conn.execute("CREATE TEMP TABLE import_emails (email TEXT)")
+    statement = _upsert_statement(store, overwrite)
+    conn.execute(f"CREATE TEMP TABLE import_emails (row, email TEXT, {', '.join(_UPDATABLE)})")
     if with_deals:
         conn.execute(
             "CREATE TEMP TABLE deal_values (email TEXT PRIMARY KEY, title, amount, expected_close)"
@@ -187,7 +193,7 @@ def _upsert(store: Store, records, parser: RowParser, result, rejects, with_deal
                 result.errors.append((row_no, str(error)))
             rejects.add(cells, str(error))
             continue
-        contacts_batch.append(contact)
+        contacts_batch.append((row_no, *contact))
         if with_deals:
             deals_batch.append(deal)
         if len(contacts_batch) >= BATCH:
@@ -196,8 +202,11 @@ def _upsert(store: Store, records, parser: RowParser, result, rejects, with_deal
 
 
 def _flush(conn, statement: str, contacts_batch: list, deals_batch: list) -> None:
-    conn.executemany(statement, contacts_batch)
-    conn.executemany("INSERT INTO import_emails VALUES (?)", [row[:1] for row in contacts_batch])
+    """Upsert a batch of (row number, *contact row); keep each row's values to compare."""
+    conn.executemany(statement, [row[1:] for row in contacts_batch])
+    marks = ", ".join("?" * (len(_UPDATABLE) + 2))
+    conn.executemany(f"INSERT INTO import_emails VALUES ({marks})",
+                     [row[:7] for row in contacts_batch])  # fmt: skip
     contacts_batch.clear()
     if deals_batch:
         conn.executemany(
@@ -209,22 +218,31 @@ def _flush(conn, statement: str, contacts_batch: list, deals_batch: list) -> Non
         deals_batch.clear()
 
 
-def _upsert_statement(store: Store) -> str:
-    """Insert, or update with the non-empty values — only when that changes something."""
+def _upsert_statement(store: Store, overwrite: bool) -> str:
+    """Insert, or update — only when that changes something. A contact's non-empty values
+    are kept and its blanks filled (within a file: the first non-empty value wins); with
+    `overwrite` the file's non-empty values replace them (the last one wins)."""
     now = store.stamp  # our own ISO text, safe to inline: executemany takes one kind of params
-    plain = ("first_name", "last_name", "phone", "company", "owner")
-    differs = [f"(excluded.{n} IS NOT NULL AND excluded.{n} IS NOT {n})" for n in plain]
+    plain = _UPDATABLE
+    if overwrite:
+        differs = [f"(excluded.{n} IS NOT NULL AND excluded.{n} IS NOT {n})" for n in plain]
+        keep = ", ".join(f"{n} = coalesce(excluded.{n}, {n})" for n in plain)
+        fields = "json_patch(fields, excluded.fields)"
+    else:
+        differs = [f"(excluded.{n} IS NOT NULL AND {n} IS NULL)" for n in plain]
+        keep = ", ".join(f"{n} = coalesce({n}, excluded.{n})" for n in plain)
+        fields = "json_patch(excluded.fields, fields)"
     differs += [
         "(excluded.source IS NOT NULL AND source IS NULL)",
         "(excluded.tags != '[]' AND EXISTS (SELECT 1 FROM json_each(excluded.tags) AS t"
         " WHERE t.value NOT IN (SELECT value FROM json_each(contacts.tags))))",
     ]
+    existing = "IS NOT json_extract(excluded.fields, '$.{n}')" if overwrite else "IS NULL"
     differs += [  # per declared field: cheaper than comparing whole JSON documents
         f"(json_extract(excluded.fields, '$.{n}') IS NOT NULL AND"
-        f" json_extract(excluded.fields, '$.{n}') IS NOT json_extract(fields, '$.{n}'))"
+        f" json_extract(fields, '$.{n}') {existing.format(n=n)})"
         for n in store.project.contact_fields
     ]
-    keep = ", ".join(f"{n} = coalesce(excluded.{n}, {n})" for n in plain)
     return (
         f"INSERT INTO contacts ({', '.join(CONTACT_COLUMNS)}, created_at, updated_at)"
         f" VALUES ({', '.join('?' * len(CONTACT_COLUMNS))}, '{now}', '{now}')"
@@ -232,7 +250,7 @@ def _upsert_statement(store: Store) -> str:
         " tags = CASE WHEN excluded.tags = '[]' THEN tags ELSE (SELECT json_group_array(value)"
         "  FROM (SELECT value FROM json_each(contacts.tags) UNION"
         "  SELECT value FROM json_each(excluded.tags) ORDER BY value)) END,"
-        " fields = json_patch(fields, excluded.fields), updated_at = excluded.updated_at"
+        f" fields = {fields}, updated_at = excluded.updated_at"
         f" WHERE {' OR '.join(differs)}"
     )
 
@@ -276,6 +294,18 @@ def _compare_with_before(store: Store) -> None:
         "UPDATE contacts SET updated_at = l.updated_at FROM import_log l"
         " WHERE contacts.id = l.contact_id AND l.changed = ''"
     )
+
+
+def _conflicts(store: Store) -> list[tuple[int, str, str, str]]:
+    """(row, field, the row's value, the value kept) for every value of the file that was
+    not taken because the contact held another one (or, with overwrite, that a later row
+    replaced): said in the summary, never silent."""
+    tests = " UNION ALL ".join(
+        f"SELECT i.row, '{n}', i.{n}, c.{n} FROM import_emails i JOIN contacts c"
+        f" ON c.email = i.email WHERE i.{n} IS NOT NULL AND i.{n} IS NOT c.{n}"
+        for n in _UPDATABLE
+    )
+    return [tuple(row) for row in store.conn.execute(f"{tests} ORDER BY 1, 2").fetchall()]
 
 
 def _unwatch_contacts(store: Store) -> None:
