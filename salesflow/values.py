@@ -49,6 +49,8 @@ def normalise_email(text: str) -> str:
     NFC-normalised and lower-cased, the domain in punycode — so `Chloé@Gamma.example` typed
     with a composed or a decomposed é is one person."""
     email = text.strip().lower()
+    if EMAIL.match(email) and len(email) <= MAX_ADDRESS and email.find("@") <= MAX_LOCAL_PART:
+        return email  # the common case, ASCII (EMAIL matches nothing else): the import's path
     if not email.isascii():
         email = _international(email, text)
     if len(email.encode()) > MAX_ADDRESS or len(email.partition("@")[0].encode()) > MAX_LOCAL_PART:

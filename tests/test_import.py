@@ -302,7 +302,7 @@ def test_a_later_import_fills_blanks_and_keeps_values_unless_told_to_overwrite(s
     )
     result = sf("import", later, "--json", now="2026-11-21T10:00")
     assert (result["updated"], result["conflicts"]) == (
-        1, [{"row": 2, "field": "last_name", "value": "Dupont", "kept": "Dupont; fils"}],
+        1, [{"row": 2, "field": "last_name", "value": "Dupont", "held": "Dupont; fils"}],
     )  # fmt: skip
     assert query(sf.project, "SELECT last_name, phone FROM contacts") == [("Dupont; fils", "0612")]
     sf("import", later, "--overwrite", now="2026-11-22T10:00")

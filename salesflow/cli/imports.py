@@ -140,10 +140,12 @@ def _report(result: ImportResult, dry_run: bool) -> None:
         typer.echo(f"… and {more} more", err=True)
     if result.ignored:
         typer.echo(f"ignored columns: {', '.join(result.ignored)}", err=True)
-    for row, field_name, value, kept in result.conflicts[:SHOWN_ERRORS]:
-        fate = "replaced by a later row's" if result.overwrite else "not taken: the contact keeps"
-        typer.echo(f"{name}:{row}: {field_name.replace('_', ' ')} '{value}' {fate} '{kept}'",
-                   err=True)  # fmt: skip
+    for row, field_name, value, held in result.conflicts[:SHOWN_ERRORS]:
+        label = field_name.replace("_", " ")
+        fate = (
+            f"replaced '{held}'" if result.overwrite else f"not taken: the contact keeps '{held}'"
+        )
+        typer.echo(f"{name}:{row}: {label} '{value}' {fate}", err=True)
     verb = "would import" if dry_run else "imported"
     counts = (
         f"{result.created} created, {result.updated} updated, {result.unchanged} unchanged,"
@@ -152,9 +154,10 @@ def _report(result: ImportResult, dry_run: bool) -> None:
     extra = f", {result.deals} deals opened" if result.deals else ""
     if result.duplicates:
         extra += f" ({counted(result.duplicates, 'row')} repeated an email of the file, merged)"
-    if result.conflicts:
-        extra += f"; {counted(len(result.conflicts), 'value')} not taken"
-        extra += "" if result.overwrite else " (--overwrite takes the file's)"
+    if result.conflicts and result.overwrite:
+        extra += f"; {counted(len(result.conflicts), 'value')} replaced"
+    elif result.conflicts:
+        extra += f"; {counted(len(result.conflicts), 'value')} not taken (--overwrite takes them)"
     if result.control_characters:
         extra += f"; {counted(result.control_characters, 'control character')} removed"
     typer.echo(

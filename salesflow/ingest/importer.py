@@ -68,8 +68,8 @@ class ImportResult:
             "updated": self.updated, "unchanged": self.unchanged, "rejected": self.rejected,
             "duplicate_rows": self.duplicates, "deals_created": self.deals,
             "control_characters_removed": self.control_characters,
-            "conflicts": [{"row": row, "field": name, "value": value, "kept": kept}
-                          for row, name, value, kept in self.conflicts],
+            "conflicts": [{"row": row, "field": name, "value": value, "held": held}
+                          for row, name, value, held in self.conflicts],
             "rejected_file": str(self.rejected_file) if self.rejected_file else None,
             "ignored_columns": self.ignored,
             "errors": [{"row": row, "error": error} for row, error in self.errors],
@@ -106,7 +106,6 @@ def import_csv(
             max_contact = _max_id(store, "contacts")
             _watch_contacts(store, max_contact)
             _upsert(store, records, parser, result, rejects, target is not None, options.overwrite)
-            result.conflicts = _conflicts(store)
             _compare_with_before(store)
             result.created, result.updated, emails = _counts(store, max_contact)
             result.unchanged = emails - result.created - result.updated
@@ -172,12 +171,12 @@ class _Rejects:
 def _upsert(store: Store, records, parser, result, rejects, with_deals: bool, overwrite: bool):
     conn = store.conn
     statement = _upsert_statement(store, overwrite)
-    conn.execute(f"CREATE TEMP TABLE import_emails (row, email TEXT, {', '.join(_UPDATABLE)})")
+    conn.execute("CREATE TEMP TABLE import_emails (email TEXT)")
     if with_deals:
         conn.execute(
             "CREATE TEMP TABLE deal_values (email TEXT PRIMARY KEY, title, amount, expected_close)"
         )
-    contacts_batch, deals_batch = [], []
+    contacts_batch, row_numbers, deals_batch = [], [], []
     for row_no, cells in enumerate(records, start=2):  # row 1 is the header
         if not any(cell.strip() for cell in cells):
             continue  # a blank line is not a record
@@ -193,20 +192,51 @@ def _upsert(store: Store, records, parser, result, rejects, with_deals: bool, ov
                 result.errors.append((row_no, str(error)))
             rejects.add(cells, str(error))
             continue
-        contacts_batch.append((row_no, *contact))
+        contacts_batch.append(contact)
+        row_numbers.append(row_no)
         if with_deals:
             deals_batch.append(deal)
         if len(contacts_batch) >= BATCH:
+            result.conflicts += _conflicts(conn, contacts_batch, row_numbers, overwrite)
             _flush(conn, statement, contacts_batch, deals_batch)
+            row_numbers.clear()
+    result.conflicts += _conflicts(conn, contacts_batch, row_numbers, overwrite)
     _flush(conn, statement, contacts_batch, deals_batch)
 
 
+def _conflicts(conn, batch: list, rows: list[int], overwrite: bool) -> list[tuple]:
+    """(row, field, the row's value, the contact's) for each value of the batch that differs
+    from what the contact holds by then — the database's (earlier batches included) or an
+    earlier row's of this batch. One indexed query a batch: only emails seen before count."""
+    emails = [row[0] for row in batch]
+    held: dict = {
+        row[0]: list(row[1:])
+        for row in conn.execute(
+            f"SELECT email, {', '.join(_UPDATABLE)} FROM contacts"
+            f" WHERE email IN ({', '.join('?' * len(emails))})",
+            emails,
+        )
+    }
+    found = []
+    for row_no, row in zip(rows, batch, strict=True):
+        current = held.get(row[0])
+        if current is None:
+            held[row[0]] = row  # new so far: kept as it is, copied only if it repeats
+            continue
+        if isinstance(current, tuple):
+            current = held[row[0]] = list(current[1 : len(_UPDATABLE) + 1])
+        for index, name in enumerate(_UPDATABLE):
+            mine, theirs = row[index + 1], current[index]
+            if mine is not None and theirs is not None and mine != theirs:
+                found.append((row_no, name, mine, theirs))
+            if mine is not None and (overwrite or theirs is None):
+                current[index] = mine
+    return found
+
+
 def _flush(conn, statement: str, contacts_batch: list, deals_batch: list) -> None:
-    """Upsert a batch of (row number, *contact row); keep each row's values to compare."""
-    conn.executemany(statement, [row[1:] for row in contacts_batch])
-    marks = ", ".join("?" * (len(_UPDATABLE) + 2))
-    conn.executemany(f"INSERT INTO import_emails VALUES ({marks})",
-                     [row[:7] for row in contacts_batch])  # fmt: skip
+    conn.executemany(statement, contacts_batch)
+    conn.executemany("INSERT INTO import_emails VALUES (?)", [row[:1] for row in contacts_batch])
     contacts_batch.clear()
     if deals_batch:
         conn.executemany(
@@ -294,18 +324,6 @@ def _compare_with_before(store: Store) -> None:
         "UPDATE contacts SET updated_at = l.updated_at FROM import_log l"
         " WHERE contacts.id = l.contact_id AND l.changed = ''"
     )
-
-
-def _conflicts(store: Store) -> list[tuple[int, str, str, str]]:
-    """(row, field, the row's value, the value kept) for every value of the file that was
-    not taken because the contact held another one (or, with overwrite, that a later row
-    replaced): said in the summary, never silent."""
-    tests = " UNION ALL ".join(
-        f"SELECT i.row, '{n}', i.{n}, c.{n} FROM import_emails i JOIN contacts c"
-        f" ON c.email = i.email WHERE i.{n} IS NOT NULL AND i.{n} IS NOT c.{n}"
-        for n in _UPDATABLE
-    )
-    return [tuple(row) for row in store.conn.execute(f"{tests} ORDER BY 1, 2").fetchall()]
 
 
 def _unwatch_contacts(store: Store) -> None:
