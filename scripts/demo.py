@@ -39,56 +39,47 @@ def salesflow(*args: str, now: str | None = None, say: str = "") -> None:
         sys.exit(result.returncode)
 
 
+# What people do, day by day, besides the robot's daily run: (day, time, command, why).
+EVENTS = {
+    date(2026, 11, 24): [("19:00", ("deals", "move", "2", "inscrit"),
+                          "Inès enrols before her lesson: her pending reminder is cancelled")],
+    date(2026, 12, 5): [("21:00", ("deals", "move", "1", "essai-realise"),
+                         "Julie came to her lesson")],
+}  # fmt: skip
+
+
 def main() -> None:
     prepare()
     print(f"The singing club's project, copied to {DEMO.relative_to(REPO)}/")
     salesflow("validate", say="Check the project (what a pre-commit hook runs)")
     salesflow(
-        "import",
-        "examples/prospects.csv",
-        "--pipeline",
-        "cours-essai",
-        "--stage",
-        "nouveau",
+        "import", "examples/prospects.csv", "--pipeline", "cours-essai", "--stage", "nouveau",
         now="2026-11-21T18:00",
-        say="A French Excel export (cp1252, semicolons); its bad row is kept aside",
-    )
+        say="A French Excel export (cp1252, semicolons, amounts in euros); its bad row is kept"
+        " aside",
+    )  # fmt: skip
     salesflow(
-        "ingest",
-        "--inbox",
-        now="2026-11-22T10:00",
+        "ingest", "--inbox", now="2026-11-22T10:00",
         say="Two trial-lesson forms arrive in the inbox (the site's and Tally's)",
-    )
+    )  # fmt: skip
     salesflow(
-        "tick",
-        now="2026-11-22T10:00",
-        say="Cron runs `salesflow run` every minute; here, a tick a day: workflows act",
-    )
-    salesflow(
-        "deals",
-        "move",
-        "2",
-        "inscrit",
-        now="2026-11-24T19:00",
-        say="Inès enrols before her lesson: her pending reminder is cancelled",
-    )
+        "tick", now="2026-11-22T10:00",
+        say="Cron runs `salesflow run` every minute; here, a tick a day: the workflows act",
+    )  # fmt: skip
     day = date(2026, 11, 23)
     while day <= date(2026, 12, 7):
         salesflow("tick", now=f"{day.isoformat()}T18:31")
-        if day == date(2026, 12, 5):
-            salesflow(
-                "deals",
-                "move",
-                "1",
-                "essai-realise",
-                now="2026-12-05T21:00",
-                say="Julie came to her lesson",
-            )
-            salesflow("tick", now="2026-12-05T21:01")
+        for clock, command, why in EVENTS.get(day, []):
+            salesflow(*command, now=f"{day.isoformat()}T{clock}", say=why)
         day += timedelta(days=1)
-    salesflow("pipeline", "board", now="2026-12-07T19:00", say="Where everyone stands")
+    at = "2026-12-07T19:00"
+    salesflow("pipeline", "board", now=at, say="Where everyone stands")
+    salesflow("pipeline", "funnel", now=at, say="How many reach each stage, and go on")
+    salesflow("pipeline", "forecast", now=at, say="What the open deals are worth, weighted")
+    salesflow("pipeline", "stalled", now=at, say="Deals that wait too long in their stage")
     salesflow("runs", "show", "1", say="Everything the trial-lesson workflow did for Julie")
-    salesflow("outbox", "list", say="The emails, written as .eml files in build/demo/outbox/")
+    salesflow("outbox", "list", "--format", "markdown", say="The emails, written as .eml files")
+    salesflow("outbox", "show", "1", say="One of them, whole: Julie's welcome")
     emails = sorted((DEMO / "outbox").glob("*.eml"))
     print(
         f"\n{len(emails)} emails in {(DEMO / 'outbox').relative_to(REPO)}/ — open them in any"

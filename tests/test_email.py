@@ -220,3 +220,12 @@ def test_an_internationalised_address_goes_where_the_server_takes_smtputf8(sf, t
         assert sf("outbox", "send", "--json")["sent"] == 1
     [message] = server.handler.messages
     assert message["To"].addresses[0].addr_spec == "chloé@example.org"
+
+
+def test_outbox_show_reads_like_a_mail_client(sf, tmp_path):
+    queue_three(sf, tmp_path)
+    shown = sf("outbox", "show", "1").output
+    assert "To: Inès Bréval <ines@example.org>" in shown
+    assert "(text + HTML; attached: invitation.ics)" in shown
+    assert "\nBonjour Inès," in shown and "=C3" not in shown  # decoded, not quoted-printable
+    assert "Content-Transfer-Encoding" in sf("outbox", "show", "1", "--raw").output

@@ -79,8 +79,15 @@ def list_(
 
 
 @app.command()
-def show(ctx: typer.Context, message: int, as_json: AsJson = False) -> None:
-    """Show a message as it will be (or was) sent, headers included.
+def show(
+    ctx: typer.Context,
+    message: int,
+    raw: Annotated[
+        bool, typer.Option("--raw", metavar="", help="The whole MIME message, as sent.")
+    ] = False,
+    as_json: AsJson = False,
+) -> None:
+    """Show a message as it will be (or was) sent: its headers and its text.
 
     Example: salesflow outbox show 3
     """
@@ -93,7 +100,17 @@ def show(ctx: typer.Context, message: int, as_json: AsJson = False) -> None:
         return
     typer.echo(f"# message {row['id']}: {row['status']}, {row['attempts']} attempt(s)"
                + (f"; last error: {row['last_error']}" if row["last_error"] else ""))  # fmt: skip
-    typer.echo(build(row, store.project).as_string(maxheaderlen=0).replace("\r\n", "\n"))
+    built = build(row, store.project)
+    if raw:
+        typer.echo(built.as_string(maxheaderlen=0).replace("\r\n", "\n"))
+        return
+    for name in ("From", "To", "Reply-To", "Subject", "Date"):
+        if built[name]:
+            typer.echo(f"{name}: {built[name]}")
+    attached = [part.get_filename() for part in built.iter_attachments()]
+    html = " + HTML" if row["html"] else ""
+    typer.echo(f"(text{html}" + (f"; attached: {', '.join(attached)})" if attached else ")"))
+    typer.echo("\n" + row["text"].rstrip())
 
 
 @app.command()

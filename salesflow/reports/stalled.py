@@ -5,6 +5,7 @@ from __future__ import annotations
 from salesflow.reports import Column, Report
 from salesflow.store.session import Store
 from salesflow.values import from_minor, stored_instant
+from salesflow.wording import counted
 
 COLUMNS = [
     Column("id", "#", "int"),
@@ -73,5 +74,6 @@ def stalled(store: Store, pipeline_id: str | None = None) -> Report:
         for row in stalled_rows(store, pipeline_id)
     ]
     amounts = [row["amount"] for row in rows if row["amount"] is not None]
-    totals = {"title": f"total: {len(rows)} deals", "amount": sum(amounts, from_minor(0, currency))}
+    totals = {"title": f"total: {counted(len(rows), 'deal')}",
+              "amount": sum(amounts, from_minor(0, currency))}  # fmt: skip
     return Report("Stalled deals", COLUMNS, rows, totals)
