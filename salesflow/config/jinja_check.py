@@ -15,6 +15,9 @@ from salesflow.errors import did_you_mean
 # What may follow a name: None = anything (not known statically), else the known attributes.
 Scope = dict[str, "Scope | None"]
 _DICT_METHODS = {"get", "items", "keys", "values"}
+# Attributes of functions, generators and code that the sandbox blocks besides `_…` names.
+_UNSAFE = {"mro", "func_globals", "func_code", "gi_frame", "gi_code", "cr_frame", "cr_code",
+           "ag_frame", "ag_code", "f_globals", "f_locals", "f_builtins", "f_code"}  # fmt: skip
 
 
 def is_template(text: object) -> bool:
@@ -49,9 +52,42 @@ def check_jinja(
         for message in [_check_chain(chain, scope, env)]
         if message
     ]
+    problems += _unsafe_attributes(tree, env)
     if templates is not None:
         problems += _missing_references(tree, templates)
     return problems
+
+
+def _unsafe_attributes(tree: nodes.Template, env: Environment) -> list[tuple[int, str]]:
+    """`x.__class__`, `f.__globals__`, `x['__mro__']`…: the sandbox refuses them when the
+    email is rendered; say so now, at the line that reaches for one."""
+    problems = []
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
+        if _unsafe(node) and not _reaches_unsafe(node.node):  # the first one of a chain
+            message = (
+                f"'{_unsafe(node)}' cannot be reached from a template (the sandbox refuses it)"
+            )
+            problems.append((node.lineno, message))
+    return problems
+
+
+def _unsafe(node: nodes.Node) -> str | None:
+    """The attribute or constant key `node` looks up, when the sandbox would refuse it."""
+    if isinstance(node, nodes.Getattr):
+        attr = node.attr
+    elif isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const):
+        attr = node.arg.value
+    else:
+        return None
+    return attr if isinstance(attr, str) and (attr.startswith("_") or attr in _UNSAFE) else None
+
+
+def _reaches_unsafe(node: nodes.Node) -> bool:
+    while isinstance(node, nodes.Getattr | nodes.Getitem):
+        if _unsafe(node):
+            return True
+        node = node.node
+    return False
 
 
 def _syntax_message(error: TemplateSyntaxError, env: Environment) -> str:
@@ -111,7 +147,7 @@ def _check_chain(chain: list[str], scope: Scope, env: Environment) -> str | None
         return f"unknown variable '{name}'{did_you_mean(name, list(scope))}"
     level = scope[name]
     for depth, attr in enumerate(chain[1:], start=1):
-        if level is None:
+        if level is None or attr.startswith("_") or attr in _UNSAFE:  # said by _unsafe_…
             return None
         if attr not in level:
             if attr in _DICT_METHODS:

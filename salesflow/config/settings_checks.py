@@ -122,7 +122,9 @@ def jinja_problems(
 
 
 def check_pipeline(document: YamlFile, pipeline: Pipeline) -> list[Problem]:
-    """The file is named after the id, stage ids are unique, and some stage is still open."""
+    """The file is named after the id, stage ids are unique, some stage is still open, and
+    exactly one stage is won: `deals won`, the forecast and the funnel's end need to know
+    which (several lost stages are fine: they are reasons to lose)."""
     problems = check_file_name(document, pipeline.id, "pipeline")
     seen: set[str] = set()
     for index, stage in enumerate(pipeline.stages):
@@ -133,6 +135,17 @@ def check_pipeline(document: YamlFile, pipeline: Pipeline) -> list[Problem]:
     if all(stage.outcome for stage in pipeline.stages):
         message = "every stage is won or lost: add at least one open stage"
         problems.append(document.problem(("stages",), message))
+    won = [index for index, stage in enumerate(pipeline.stages) if stage.outcome == "won"]
+    if not won:
+        message = "no stage is won: mark the stage that closes a sale with `outcome: won`"
+        problems.append(document.problem(("stages",), message))
+    for index in won[1:]:
+        first = pipeline.stages[won[0]].id
+        message = (
+            f"a second won stage ('{pipeline.stages[index].id}' after '{first}'): a pipeline"
+            " has one; make the others open stages before it"
+        )
+        problems.append(document.problem(("stages", index, "outcome"), message))
     return problems
 
 

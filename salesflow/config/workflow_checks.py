@@ -31,6 +31,8 @@ MATCH_KEYS = {
     "deal.stalled": {"pipeline", "stage"},
 }
 _STAGE_FILTERS = ("stage", "from", "to")
+# Steps that act on the run's contact or deal: nothing to act on in a scheduled workflow.
+_SUBJECT_ACTIONS = ("update_contact", "create_deal", "move_deal", "update_deal", "assign_owner")
 _DATE_TYPES = ("date", "datetime")
 
 
@@ -156,6 +158,8 @@ class WorkflowChecker:
 
     def _check_action(self, step: Step, keypath: tuple) -> None:
         config = step.config
+        if self.workflow.trigger.schedule is not None:
+            self._check_without_subject(step, keypath)
         for item in fields(config):
             value = getattr(config, item.name)
             if item.name == "fields":
@@ -165,6 +169,21 @@ class WorkflowChecker:
         check = getattr(self, f"_check_{step.action}", None)
         if check:
             check(config, keypath)
+
+    def _check_without_subject(self, step: Step, keypath: tuple) -> None:
+        """A scheduled workflow runs for nobody: no contact to email, no owner, no record."""
+        config, problem = step.config, None
+        if step.action == "send_email" and config.to == "contact":
+            problem = (*keypath, "to"), "no contact to email (give `to:` an address)"
+        elif step.action == "notify" and config.to == "owner":
+            problem = (*keypath, "to"), "no owner to notify (name a team member, or team)"
+        elif step.action == "create_task" and config.assignee == "owner":
+            problem = (*keypath, "assignee"), "no owner to assign (name a team member)"
+        elif step.action in _SUBJECT_ACTIONS:
+            problem = keypath, f"no contact or deal for {step.action} (start it from an event)"
+        if problem:
+            where, what = problem
+            self._add(where, f"a scheduled workflow runs for nobody: {what}")
 
     def _check_custom_fields(self, action: str, values: dict, keypath: tuple) -> None:
         kind = "deal" if action.endswith("_deal") else "contact"
@@ -223,6 +242,7 @@ class WorkflowChecker:
                 (*keypath, "pipeline"), config.pipeline, self.facts.pipelines, "pipeline"
             )
         self._check_stage((*keypath, "stage"), config.stage, pipeline)
+        self._check_lost_reason(config, pipeline, keypath)
         trigger = self.workflow.trigger
         targets = trigger.match.get("to")
         same_pipeline = pipeline is None or self.pipeline in (None, pipeline)
@@ -236,6 +256,18 @@ class WorkflowChecker:
                 " (deal.stage_changed): a loop; narrow the trigger's `to` or move elsewhere"
             )
             self._add((*keypath, "stage"), message)
+
+    def _check_lost_reason(self, config: a.MoveDeal, pipeline_id: str | None, keypath: tuple):
+        """Moving to a lost stage of a pipeline that requires a reason needs one here, or
+        every such run would fail at this step."""
+        pipeline = self.facts.pipelines.get(pipeline_id or "")
+        stage = pipeline.stage(config.stage) if pipeline else None
+        if stage and stage.outcome == "lost" and pipeline.require_lost_reason and not config.reason:
+            message = (
+                f"pipeline '{pipeline.id}' needs a reason to lose a deal: add"
+                f" `reason: \"…\"` to this move to '{config.stage}'"
+            )
+            self._add(keypath, message)
 
     def _check_loop_on_contact(self, config, keypath: tuple) -> None:
         trigger = self.workflow.trigger
