@@ -52,13 +52,13 @@ def check_jinja(
         for message in [_check_chain(chain, scope, env)]
         if message
     ]
-    problems += _unsafe_attributes(tree, env)
+    problems += _unsafe_attributes(tree)
     if templates is not None:
         problems += _missing_references(tree, templates)
     return problems
 
 
-def _unsafe_attributes(tree: nodes.Template, env: Environment) -> list[tuple[int, str]]:
+def _unsafe_attributes(tree: nodes.Template) -> list[tuple[int, str]]:
     """`x.__class__`, `f.__globals__`, `x['__mro__']`…: the sandbox refuses them when the
     email is rendered; say so now, at the line that reaches for one."""
     problems = []
