@@ -23,7 +23,9 @@ DATE_STYLES = ("short", "medium", "long", "full")
 
 def split_front_matter(text: str) -> tuple[str | None, str]:
     """(front matter, body); the body keeps the front matter's lines as blank lines, so a
-    Jinja error in it reports the line of the file itself."""
+    Jinja error in it reports the line of the file itself. A byte-order mark (what some
+    Windows editors put first) is not part of the text."""
+    text = text.removeprefix("\ufeff")
     match = _FRONT_MATTER.match(text)
     if not match:
         return None, text

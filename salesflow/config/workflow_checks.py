@@ -88,10 +88,13 @@ class WorkflowChecker:
         return values[0] if values and len(values) == 1 else None
 
     def _trigger_form_fields(self, trigger: Trigger) -> dict[str, FieldDef] | None:
-        form = self.facts.forms.get(self._single(trigger.match.get("form")) or "")
-        if trigger.event != "form.submitted" or form is None:
+        """The fields `event.data` has for sure: those of every form the trigger names."""
+        names = trigger.match.get("form") or ()
+        forms = [self.facts.forms.get(name) for name in names]
+        if trigger.event != "form.submitted" or not forms or None in forms:
             return None
-        return {**form.fields, **dict.fromkeys(form.map)}
+        each = [{**form.fields, **dict.fromkeys(form.map)} for form in forms]
+        return {name: spec for name, spec in each[0].items() if all(name in f for f in each)}
 
     # -- triggers
     def _check_trigger(self, trigger: Trigger, keypath: tuple) -> None:
