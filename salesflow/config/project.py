@@ -78,6 +78,7 @@ def validate(root: Path, database_override: str | None = None) -> Validation:
         unreadable_pipelines=unreadable,
         templates=set(templates),
         team=set(settings["team"]),
+        members=settings["team"],
         forms=settings["forms"],
         contact_fields=settings["contact_fields"],
         deal_fields=settings["deal_fields"],

@@ -46,11 +46,16 @@ def _check_locale(document: YamlFile, name: str | None) -> list[Problem]:
 
     if name is None:
         return []
+    language, _, country = name.replace("-", "_").partition("_")
+    fixed = f"{language.lower()}_{country.upper()}" if country else language.lower()
     try:
-        Locale.parse(name)
-        return []
+        Locale.parse(fixed)
     except (UnknownLocaleError, ValueError):
-        return [document.problem(("locale",), f"unknown locale '{name}' (e.g. fr_FR, en_US)")]
+        message = f"unknown locale '{name}': language_COUNTRY, e.g. fr_FR, en_US, de_CH"
+        return [document.problem(("locale",), message)]
+    if fixed != name:
+        return [document.problem(("locale",), f"'{name}' is written {fixed} here")]
+    return []
 
 
 def _check_currency(document: YamlFile, code: str | None) -> list[Problem]:
@@ -58,8 +63,12 @@ def _check_currency(document: YamlFile, code: str | None) -> list[Problem]:
 
     if code is None or code in list_currencies():
         return []
-    hint = did_you_mean(code, list_currencies())
-    return [document.problem(("currency",), f"unknown currency '{code}'{hint}")]
+    if code.upper() in list_currencies():
+        return [document.problem(("currency",), f"'{code}' is written {code.upper()} here")]
+    common = ("EUR", "USD", "GBP", "CHF", "CAD", "AUD", "JPY", "SEK", "NOK", "DKK", "PLN")
+    hint = did_you_mean(code.upper(), common) or did_you_mean(code.upper(), list_currencies())
+    message = f"'{code}' is not a currency code{hint}: three capitals (ISO 4217), e.g. EUR, USD"
+    return [document.problem(("currency",), message)]
 
 
 def _check_email_settings(document: YamlFile, email: dict) -> list[Problem]:

@@ -7,6 +7,7 @@ its key path, and a message written for people (unknown keys get a "did you mean
 from __future__ import annotations
 
 import difflib
+import re
 from functools import cache
 from typing import Any
 
@@ -17,6 +18,12 @@ from salesflow.config.schemas import load_schema
 from salesflow.config.yamlfile import YamlFile
 from salesflow.errors import Problem, did_you_mean
 
+_NEEDS = {
+    "project": "a name and a timezone (name: Club de chant, timezone: Europe/Paris)",
+    "workflow": "an id, a trigger and steps",
+    "pipeline": "an id, a name and stages",
+}
+
 
 @cache
 def _validator(kind: str) -> Draft202012Validator:
@@ -26,10 +33,14 @@ def _validator(kind: str) -> Draft202012Validator:
 def check_shape(document: YamlFile, kind: str) -> list[Problem]:
     """All the schema errors of `document`, read as the `kind` of file it is."""
     if document.data is None:
-        return [document.problem((), f"the file is empty; a {kind} file needs at least an id")]
+        needs = _NEEDS.get(kind, "an id")
+        return [document.problem((), f"the file is empty; a {kind} file needs at least {needs}")]
+    errors = list(_validator(kind).iter_errors(document.data))
+    wrong_type = {tuple(e.absolute_path) for e in errors if e.validator == "type"}
     problems: list[Problem] = []
-    for error in _validator(kind).iter_errors(document.data):
-        problems.extend(_explain(error, document))
+    for error in errors:  # a value of the wrong type: that alone, not what follows from it
+        if tuple(error.absolute_path) not in wrong_type or error.validator == "type":
+            problems.extend(_explain(error, document))
     return problems
 
 
@@ -53,19 +64,52 @@ def _explain(error: ValidationError, document: YamlFile) -> list[Problem]:
         return [document.problem((*keypath, str(error.instance)), _name_message(error), True)]
     if "x-error" in schema:
         return [document.problem(keypath, schema["x-error"].format(value=error.instance))]
+    if _time_read_as_number(error, document):
+        message = (
+            f'write times in quotes ("{_source_text(document, keypath)}"): unquoted, YAML'
+            f" reads them as a number ({error.instance})"
+        )
+        return [document.problem(keypath, message)]
     return [document.problem(keypath, _plain(error))]
+
+
+def _source_text(document: YamlFile, keypath: tuple) -> str:
+    """The value at `keypath` as written in the file (what YAML may have read otherwise)."""
+    line, column = document.position(keypath)
+    lines = document.path.read_text(encoding="utf-8").splitlines()
+    written = lines[line - 1][column - 1 :] if line <= len(lines) else ""
+    return re.split(r"[\s,}\]#]", written, maxsplit=1)[0]
+
+
+def _time_read_as_number(error: ValidationError, document: YamlFile) -> bool:
+    """YAML 1.1 reads an unquoted 19:30 as 1170 (base 60)."""
+    if error.validator != "type" or not isinstance(error.instance, int):
+        return False
+    return bool(_TIME.fullmatch(_source_text(document, tuple(error.absolute_path))))
+
+
+_TIME = re.compile(r"\d{1,2}:\d{2}(:\d{2})?")
+
+
+# Words people reach for, and the key salesflow uses for them.
+_SYNONYMS = {"condition": "if", "when": "if", "filter": "match", "where": "match",
+             "cron": "schedule", "on": "trigger", "actions": "steps", "email": "to",
+             "unless": "if", "schedule_at": "schedule", "otherwise": "else"}  # fmt: skip
 
 
 def _unknown_keys(instance: dict, known: dict, keypath: tuple, document: YamlFile) -> list[Problem]:
     return [
-        document.problem(
-            (*keypath, key),
-            f"unknown key '{key}'{did_you_mean(key, list(known))}",
-            of_key=True,
-        )
+        document.problem((*keypath, key), f"unknown key '{key}'{_hint(key, known)}", of_key=True)
         for key in instance
         if key not in known
     ]
+
+
+def _hint(key: str, known: dict) -> str:
+    synonym = _SYNONYMS.get(str(key).lower())
+    if synonym in known:
+        return f" (did you mean '{synonym}'?)"
+    return did_you_mean(key, list(known))
 
 
 def _misspelt(missing: str, instance: dict, known: dict) -> bool:

@@ -29,6 +29,16 @@ def discover_templates(directory: Path) -> tuple[dict[str, Template], list[Probl
         templates[name] = Template(
             name, subject, text_path, html_path if html_path.exists() else None
         )
+    for html_path in sorted(directory.glob(f"[!_]*{HTML_SUFFIX}")):
+        name = html_path.name.removesuffix(HTML_SUFFIX)
+        if name not in templates:
+            message = (
+                f"an HTML part without its text part: add {name}{TEXT_SUFFIX} (with the"
+                " subject in its front matter), or name this one _"
+                + html_path.name
+                + " if it is a layout"
+            )
+            problems.append(Problem(html_path, 1, 1, message))
     return templates, problems
 
 

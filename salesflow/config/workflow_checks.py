@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, fields
 
 from salesflow.config import actions as a
@@ -31,6 +32,19 @@ MATCH_KEYS = {
     "deal.stalled": {"pipeline", "stage"},
 }
 _STAGE_FILTERS = ("stage", "from", "to")
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
+_SINGLE_EQUALS = re.compile(r"(?<![=!<>])\s*=\s*(?!=)")
+_CALL = re.compile(r"\([^()]*\)")
+
+
+def _outside_calls(text: str) -> str:
+    """The expression without its quoted strings and (arguments): `f(x=1)` is no comparison."""
+    text = _QUOTED.sub("''", text)
+    while _CALL.search(text):
+        text = _CALL.sub("", text)
+    return text
+
+
 # Steps that act on the run's contact or deal: nothing to act on in a scheduled workflow.
 _SUBJECT_ACTIONS = ("update_contact", "create_deal", "move_deal", "update_deal", "assign_owner")
 _DATE_TYPES = ("date", "datetime")
@@ -44,6 +58,7 @@ class ProjectFacts:
     unreadable_pipelines: set[str]
     templates: set[str]
     team: set[str]
+    members: dict
     forms: dict
     contact_fields: dict[str, FieldDef]
     deal_fields: dict[str, FieldDef]
@@ -76,6 +91,16 @@ class WorkflowChecker:
         self.problems.append(self.doc.problem(keypath, message, of_key))
 
     def _expression(self, keypath: tuple, text: str) -> None:
+        """An `if`: a Jinja expression, written bare; the two usual slips get their fix."""
+        inner = text.strip()
+        if inner.startswith("{{") and inner.endswith("}}"):
+            bare = inner[2:-2].strip()
+            self._add(keypath, f"write the expression without {{{{ }}}}: `if: {bare}`")
+            return
+        if _SINGLE_EQUALS.search(_outside_calls(inner)):
+            fixed = _SINGLE_EQUALS.sub(" == ", inner)
+            self._add(keypath, f"compare with ==, not = (`if: {fixed}`)")
+            return
         env = self.facts.env
         self.problems += jinja_problems(self.doc, keypath, text, env, self.scope, expression=True)
 
@@ -132,7 +157,14 @@ class WorkflowChecker:
     def _reference(self, keypath: tuple, value: str, known, kind: str) -> bool:
         if value in known or (kind == "pipeline" and value in self.facts.unreadable_pipelines):
             return True
-        self._add(keypath, f"unknown {kind} '{value}'{did_you_mean(value, list(known))}")
+        names = {
+            **{m.name.casefold(): m.id for m in self.facts.members.values()},
+            **{p.name.casefold(): p.id for p in self.facts.pipelines.values()},
+        }
+        named = names.get(str(value).casefold())
+        hint = (f" ('{value}' is the name of '{named}': use its id)" if named in known
+                else did_you_mean(value, list(known)))  # fmt: skip
+        self._add(keypath, f"unknown {kind} '{value}'{hint}")
         return False
 
     def _check_stage(self, keypath: tuple, stage: str, pipeline_id: str | None) -> None:
@@ -146,7 +178,11 @@ class WorkflowChecker:
             stages = sorted({s.id for p in self.facts.pipelines.values() for s in p.stages})
             where = " of any pipeline"
         if stage not in stages:
-            self._add(keypath, f"'{stage}' is not a stage{where}{did_you_mean(stage, stages)}")
+            named = [s.id for p in self.facts.pipelines.values() for s in p.stages
+                     if s.name.casefold() == stage.casefold()]  # fmt: skip
+            hint = (f" ('{stage}' is the name of stage '{named[0]}': use its id)" if named
+                    else did_you_mean(stage, stages))  # fmt: skip
+            self._add(keypath, f"'{stage}' is not a stage{where}{hint}")
 
     # -- steps
     def _check_steps(self, steps: tuple[Step, ...], keypath: tuple) -> None:

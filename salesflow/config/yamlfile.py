@@ -11,6 +11,7 @@ crossed the line, before any expansion cost is paid. Merge keys (`<<: *base`) st
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -126,9 +127,9 @@ def load_yaml(path: Path) -> tuple[YamlFile | None, list[Problem]]:
         mark = error.problem_mark
         return None, [Problem(path, mark.line + 1, mark.column + 1, str(error.problem))]
     except yaml.MarkedYAMLError as error:
-        mark = error.problem_mark or error.context_mark
+        mark, message = _syntax_problem(error, text)
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        return None, [Problem(path, line, column, f"YAML syntax error: {error.problem}")]
+        return None, [Problem(path, line, column, message)]
     finally:
         loader.dispose()
     document = YamlFile(path)
@@ -136,6 +137,48 @@ def load_yaml(path: Path) -> tuple[YamlFile | None, list[Problem]]:
     if root is not None:
         document.data = _build(root, (), document, loader, problems)
     return document, problems
+
+
+def _syntax_problem(error: yaml.MarkedYAMLError, text: str):
+    """(where, message) for a YAML syntax error, in the user's words where the usual slips
+    are recognised, located where the user must look (where a quote opened, not where the
+    parser gave up)."""
+    problem, context = error.problem or "", error.context or ""
+    mark = error.problem_mark or error.context_mark
+    line = text.splitlines()[mark.line] if mark and mark.line < len(text.splitlines()) else ""
+    if "scanning an alias" in context:
+        return mark, (
+            "a value starting with * reads as a YAML alias: put it in quotes"
+            ' (e.g. schedule: "*/30 * * * *")'
+        )
+    if "quoted scalar" in context and error.context_mark is not None:
+        return error.context_mark, "this quote is never closed: close it on the same line"
+    if _APOSTROPHE.search(line):
+        return mark, (
+            "an apostrophe inside '…' ends the text: double it ('l''essai') or use double"
+            ' quotes ("l\'essai")'
+        )
+    opened = _unclosed_quote(text, mark.line) if mark else None
+    if opened:
+        return opened, "this quote is never closed: close it on the same line"
+    return mark, f"YAML syntax error: {problem} ({context})" if context else (
+        f"YAML syntax error: {problem}"
+    )
+
+
+def _unclosed_quote(text: str, last: int):
+    """The mark of a quote opened and not closed on its own line, at or before line `last`
+    (a YAML quote may span lines, so the parser only notices lines later)."""
+    lines = text.splitlines()
+    for number in range(min(last, len(lines) - 1), max(last - 20, -1), -1):
+        code = lines[number].split(" #")[0].replace('\\"', "").replace("''", "")
+        for quote in ('"', "'"):
+            if code.count(quote) % 2:
+                return yaml.Mark("", 0, number, code.index(quote), None, None)
+    return None
+
+
+_APOSTROPHE = re.compile(r":\s*'[^']*'[^\s,}\]#]")
 
 
 def _build(node: yaml.Node, keypath: KeyPath, document: YamlFile, loader, problems) -> Any:
