@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 
 import yaml
@@ -59,17 +61,77 @@ def _read_subject(path: Path) -> tuple[str, Problem | None]:
 
 
 def check_template_files(directory: Path, env, scope: Scope) -> list[Problem]:
-    """Jinja checks of every file in the templates folder (layouts and partials included)."""
+    """Jinja checks of every file in the templates folder (layouts and partials included).
+
+    Parsing a long template is most of `validate`'s time (Jinja's lexer), so each file's
+    findings are kept in `.salesflow/` keyed by its content and everything it is checked
+    against: an unchanged template is not parsed again (the pre-commit hook's case)."""
     files = sorted(path for path in directory.glob("*.j2") if path.is_file())
     names = {path.name for path in files}
+    cache = _CheckCache(directory.parent.parent, f"{sorted(names)}{scope!r}")
     problems: list[Problem] = []
     for path in files:
-        front, body = split_front_matter(path.read_text(encoding="utf-8"))
-        for lineno, message in check_jinja(body, env, scope, templates=names):
-            problems.append(Problem(path, lineno, 1, message))
-        if front and path.name.endswith(TEXT_SUFFIX):
-            problems += _check_subject(path, front, env, scope)
+        source = path.read_text(encoding="utf-8")
+        found = cache.get(source)
+        if found is None:
+            found = _check_one(path, source, env, scope, names)
+            cache.put(source, found)
+        problems += [Problem(path, line, column, message, key) for line, column, message, key
+                     in found]  # fmt: skip
+    cache.save()
     return problems
+
+
+def _check_one(path: Path, source: str, env, scope: Scope, names: set[str]) -> list[tuple]:
+    front, body = split_front_matter(source)
+    found = [(lineno, 1, message, "") for lineno, message in
+             check_jinja(body, env, scope, templates=names)]  # fmt: skip
+    if front and path.name.endswith(TEXT_SUFFIX):
+        found += [(p.line, p.column, p.message, p.key) for p in _check_subject(path, front, env,
+                                                                               scope)]  # fmt: skip
+    return found
+
+
+class _CheckCache:
+    """Findings by template content, in `.salesflow/template-checks.json` (best effort: a
+    folder that cannot be written just goes uncached)."""
+
+    def __init__(self, root: Path, context: str):
+        from salesflow import __version__
+        from salesflow.config.cache import CACHE_DIR
+
+        self.path = root / CACHE_DIR / "template-checks.json"
+        self.salt = f"{__version__}\0{context}\0"
+        self.changed = False
+        try:
+            self.entries = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            self.entries = {}
+        self.used: dict[str, list] = {}
+
+    def _key(self, source: str) -> str:
+        return hashlib.sha256((self.salt + source).encode()).hexdigest()
+
+    def get(self, source: str) -> list[tuple] | None:
+        found = self.entries.get(self._key(source))
+        if found is not None:
+            self.used[self._key(source)] = found
+        return [tuple(item) for item in found] if found is not None else None
+
+    def put(self, source: str, found: list[tuple]) -> None:
+        self.used[self._key(source)] = [list(item) for item in found]
+        self.changed = True
+
+    def save(self) -> None:
+        if not self.changed and len(self.used) == len(self.entries):
+            return
+        try:
+            self.path.parent.mkdir(exist_ok=True)
+            partial = self.path.with_suffix(".tmp")
+            partial.write_text(json.dumps(self.used), encoding="utf-8")
+            partial.replace(self.path)
+        except OSError:
+            pass
 
 
 def _check_subject(path: Path, front: str, env, scope: Scope) -> list[Problem]:
