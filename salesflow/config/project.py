@@ -22,7 +22,7 @@ from salesflow.config.settings_checks import (
     check_pipeline,
     check_settings,
 )
-from salesflow.config.shape import check_shape
+from salesflow.config.shape import check_shape, pruned
 from salesflow.config.template_checks import check_template_files, discover_templates
 from salesflow.config.workflow_checks import ProjectFacts, WorkflowChecker
 from salesflow.config.yamlfile import YamlFile, load_yaml
@@ -54,15 +54,17 @@ def validate(root: Path, database_override: str | None = None) -> Validation:
     settings_doc = _load(root / PROJECT_FILE, "project", result)
     pipeline_paths = yaml_files(root / "pipelines")
     pipeline_docs = [_load(path, "pipeline", result) for path in pipeline_paths]
-    workflow_docs = [_load(path, "workflow", result) for path in yaml_files(root / "workflows")]
+    workflow_docs = [_load(path, "workflow", result, partly=True)
+                     for path in yaml_files(root / "workflows")]  # fmt: skip
     templates_dir = root / "workflows" / "templates"
     templates, problems = discover_templates(templates_dir)
     result.problems += problems
     result.pipelines, result.workflows = len(pipeline_docs), len(workflow_docs)
     result.templates = len(templates)
     result.files += sorted(templates_dir.glob("*.j2"))
-    if settings_doc is None:
-        return result  # nothing below can be judged without the project's settings
+    if settings_doc is None:  # references cannot be judged without the project's settings,
+        result.problems += _templates_alone(root, templates_dir)  # but templates still can
+        return result
 
     # Checks only compile templates, so the locale and zone of this environment do not matter.
     env = make_environment(templates_dir, "en_US", UTC, "EUR")
@@ -120,17 +122,45 @@ def _pipelines(paths: list[Path], docs: list[YamlFile | None], result: Validatio
 
 
 def _workflows(docs: list[YamlFile | None], facts: ProjectFacts, result: Validation):
+    """Typed workflows by id. A workflow with shape problems is still checked for meaning as
+    far as it can be (an unknown template beside a misspelt key is reported too), keeping
+    only the problems that do not follow from a shape problem."""
     workflows: dict[str, Workflow] = {}
     for document in docs:
         if document is None:
             continue
-        workflow = build_workflow(document.data, document.path)
-        result.problems += check_file_name(document, workflow.id, "workflow")
-        result.problems += WorkflowChecker(document, workflow, facts).run()
+        shaky = [p.key for p in result.problems if p.path == document.path]
+        data = pruned(document.data, "workflow") if shaky else document.data
+        try:
+            workflow = build_workflow(data, document.path)
+            found = check_file_name(document, workflow.id, "workflow")
+            found += WorkflowChecker(document, workflow, facts).run()
+        except Exception:  # too broken to read as a workflow: its shape problems say why
+            if not shaky:
+                raise
+            continue
+        result.problems += [p for p in found if not _follows(p.key, shaky)]
+        if shaky:
+            continue
         if workflow.id in workflows:
             result.problems.append(_taken(document, "workflow", workflows[workflow.id].path))
         workflows[workflow.id] = workflow
     return workflows
+
+
+def _follows(key: str, shaky: list[str]) -> bool:
+    """A problem at or under (or above) a key that already has a shape problem."""
+    return any(key.startswith(k) or k.startswith(key) for k in shaky if k) or "" in shaky
+
+
+def _templates_alone(root: Path, templates_dir: Path) -> list[Problem]:
+    """Template checks when salesflow.yaml cannot be read: custom fields are then unknown,
+    so any field of a contact or deal is allowed."""
+    env = make_environment(templates_dir, "en_US", UTC, "EUR")
+    scope = context_scope({}, {})
+    for record in ("contact", "deal"):
+        scope[record] = None  # fields not known: not judged
+    return [p for p in check_template_files(templates_dir, env, scope)]
 
 
 def _taken(document: YamlFile, kind: str, other: Path) -> Problem:
@@ -140,8 +170,9 @@ def _taken(document: YamlFile, kind: str, other: Path) -> Problem:
     return document.problem(("id",), message)
 
 
-def _load(path: Path, kind: str, result: Validation) -> YamlFile | None:
-    """The file, when its shape is right enough to check its meaning; problems go to result."""
+def _load(path: Path, kind: str, result: Validation, partly: bool = False) -> YamlFile | None:
+    """The file, when its shape is right enough to check its meaning (`partly`: when it is
+    readable YAML at all); problems go to result."""
     result.files.append(path)
     if not path.is_file():
         result.problems.append(Problem(path, 1, 1, f"missing {path.name}"))
@@ -152,4 +183,4 @@ def _load(path: Path, kind: str, result: Validation) -> YamlFile | None:
         return None
     shape_problems = check_shape(document, kind)
     result.problems += shape_problems
-    return None if shape_problems else document
+    return None if shape_problems and not partly else document

@@ -44,6 +44,42 @@ def check_shape(document: YamlFile, kind: str) -> list[Problem]:
     return problems
 
 
+def pruned(data: Any, kind: str) -> Any:
+    """A copy of `data` without what breaks its schema (unknown keys, values of the wrong
+    shape), so that the rest can still be checked for meaning."""
+    import copy
+
+    data = copy.deepcopy(data)
+    for _ in range(10):  # removing a part can reveal an error above it (a missing key)
+        errors = list(_validator(kind).iter_errors(data))
+        if not errors:
+            return data
+        for error in sorted(errors, key=lambda e: len(e.absolute_path), reverse=True):
+            path = list(error.absolute_path)
+            if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+                known = error.schema.get("properties", {})
+                for key in [k for k in error.instance if k not in known]:
+                    error.instance.pop(key, None)
+            elif path:
+                _remove(data, path)
+            else:
+                return None
+    return None
+
+
+def _remove(data: Any, path: list) -> None:
+    parent = data
+    for part in path[:-1]:
+        try:
+            parent = parent[part]
+        except (KeyError, IndexError, TypeError):
+            return
+    if isinstance(parent, dict):
+        parent.pop(path[-1], None)
+    elif isinstance(parent, list) and isinstance(path[-1], int) and path[-1] < len(parent):
+        parent.pop(path[-1])
+
+
 def _explain(error: ValidationError, document: YamlFile) -> list[Problem]:
     keypath = tuple(error.absolute_path)
     schema = error.schema if isinstance(error.schema, dict) else {}

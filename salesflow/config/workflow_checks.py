@@ -168,8 +168,9 @@ class WorkflowChecker:
         return False
 
     def _check_stage(self, keypath: tuple, stage: str, pipeline_id: str | None) -> None:
-        if pipeline_id in self.facts.unreadable_pipelines:
-            return
+        unreadable = self.facts.unreadable_pipelines
+        if pipeline_id in unreadable or (unreadable and pipeline_id is None):
+            return  # the stage may be in a pipeline too broken to read: not judged
         pipeline = self.facts.pipelines.get(pipeline_id or "")
         if pipeline is not None:
             stages = [s.id for s in pipeline.stages]
