@@ -42,7 +42,8 @@ def check_jinja(
             env.compile_expression(source)
         tree = env.parse(text)  # parsed once; no code generated: its checks are done below
     except TemplateSyntaxError as error:
-        return [(error.lineno or 1, _syntax_message(error, env))]
+        unclosed = _unclosed_block(text) if "Unexpected end of template" in error.message else None
+        return [unclosed or (error.lineno or 1, _syntax_message(error, env))]
     unknown = _unknown_filters(tree, env)
     if unknown:
         return unknown
@@ -90,6 +91,27 @@ def _reaches_unsafe(node: nodes.Node) -> bool:
             return True
         node = node.node
     return False
+
+
+_TAG = re.compile(r"\{%-?\s*(\w+)(.*?)-?%\}", re.S)
+_BLOCKS = {"for", "if", "macro", "call", "filter", "block", "with", "raw", "autoescape", "trans"}
+
+
+def _unclosed_block(text: str) -> tuple[int, str] | None:
+    """(line, message) at the opening tag of the innermost block never closed: where the
+    user must look, not the end of the file where Jinja noticed."""
+    stack: list[tuple[str, int]] = []
+    for match in _TAG.finditer(text):
+        name, rest = match.group(1), match.group(2)
+        line = text.count("\n", 0, match.start()) + 1
+        if name in _BLOCKS or (name == "set" and "=" not in rest):
+            stack.append((name, line))
+        elif name.startswith("end") and stack and stack[-1][0] == name[3:]:
+            stack.pop()
+    if not stack:
+        return None
+    name, line = stack[-1]
+    return line, f"this {{% {name} %}} is never closed: add {{% end{name} %}}"
 
 
 def _syntax_message(error: TemplateSyntaxError, env: Environment) -> str:

@@ -24,7 +24,7 @@ from salesflow.config.settings_checks import (
 )
 from salesflow.config.shape import check_shape, pruned
 from salesflow.config.template_checks import check_template_files, discover_templates
-from salesflow.config.workflow_checks import ProjectFacts, WorkflowChecker
+from salesflow.config.workflow_checks import ProjectFacts, WorkflowChecker, loops_between
 from salesflow.config.yamlfile import YamlFile, load_yaml
 from salesflow.errors import Problem, ProjectInvalid
 from salesflow.templating import make_environment
@@ -126,6 +126,7 @@ def _workflows(docs: list[YamlFile | None], facts: ProjectFacts, result: Validat
     far as it can be (an unknown template beside a misspelt key is reported too), keeping
     only the problems that do not follow from a shape problem."""
     workflows: dict[str, Workflow] = {}
+    documents: dict[str, YamlFile] = {}
     for document in docs:
         if document is None:
             continue
@@ -145,6 +146,8 @@ def _workflows(docs: list[YamlFile | None], facts: ProjectFacts, result: Validat
         if workflow.id in workflows:
             result.problems.append(_taken(document, "workflow", workflows[workflow.id].path))
         workflows[workflow.id] = workflow
+        documents[workflow.id] = document
+    result.problems += loops_between(workflows, documents)
     return workflows
 
 

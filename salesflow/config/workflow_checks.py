@@ -391,3 +391,80 @@ class WorkflowChecker:
         self._expression((*keypath, "if"), config.condition)
         self._check_steps(config.then, (*keypath, "then"))
         self._check_steps(config.otherwise, (*keypath, "else"))
+
+
+def loops_between(workflows: dict[str, Workflow], documents: dict[str, YamlFile]) -> list[Problem]:
+    """Workflows that start each other in a circle (a → b → a, or longer): each run would
+    record an event that starts the next one, until the chain limit stops it at run time.
+    Loops of a workflow with itself are found by WorkflowChecker."""
+    edges = {
+        wid: {
+            (target, path): None
+            for path, kind, data in _emitted(workflow)
+            for target, other in workflows.items()
+            if target != wid and _starts(other.trigger, kind, data)
+        }
+        for wid, workflow in workflows.items()
+    }
+    problems, reported = [], set()
+    for start in sorted(workflows):
+        cycle = _cycle_from(start, edges)
+        if cycle and frozenset(w for w, _ in cycle) not in reported:
+            reported.add(frozenset(w for w, _ in cycle))
+            names = " → ".join([*(w for w, _ in cycle), cycle[0][0]])
+            first, keypath = cycle[0]
+            message = (
+                f"this step starts a loop of workflows ({names}): each one's events start the"
+                " next; narrow a trigger's match, or change what a step does"
+            )
+            problems.append(documents[first].problem(keypath, message))
+    return problems
+
+
+def _emitted(workflow: Workflow, steps=None, keypath=("steps",)):
+    """(keypath of the step, event type, the event data known statically) for each step."""
+    pipeline = (workflow.trigger.match.get("pipeline") or (None,))[0]
+    for index, step in enumerate(workflow.steps if steps is None else steps):
+        where, config = (*keypath, index, step.action), step.config
+        if step.action == "move_deal":
+            data = {"pipeline": config.pipeline or pipeline, "to": config.stage}
+            yield where, "deal.stage_changed", data
+        elif step.action == "create_deal":
+            yield where, "deal.created", {"pipeline": config.pipeline, "stage": config.stage}
+        elif step.action in ("update_contact", "upsert_contact"):
+            changed = [f.name for f in fields(config) if f.name not in ("fields", "email")
+                       and getattr(config, f.name)] + list(config.fields)  # fmt: skip
+            yield where, "contact.updated", {"changed": changed}
+        elif step.action == "branch":
+            yield from _emitted(workflow, config.then, (*keypath, index, "branch", "then"))
+            yield from _emitted(workflow, config.otherwise, (*keypath, index, "branch", "else"))
+
+
+def _starts(trigger: Trigger, kind: str, data: dict) -> bool:
+    """Could an event of `kind` with `data` (None: not known statically) start `trigger`?"""
+    if trigger.event != kind:
+        return False
+    for key, values in trigger.match.items():
+        value = data.get(key)
+        if key == "changed":
+            if not set(values) & set(value or ()):
+                return False
+        elif value is not None and value not in values:
+            return False
+    return True
+
+
+def _cycle_from(start: str, edges: dict) -> list[tuple[str, tuple]] | None:
+    """[(workflow, keypath of the step that starts the next)…] back to `start`, if any."""
+    stack = [(start, [])]
+    seen = set()
+    while stack:
+        node, path = stack.pop()
+        for target, keypath in edges[node]:
+            step = [*path, (node, keypath)]
+            if target == start:
+                return step
+            if target not in seen:
+                seen.add(target)
+                stack.append((target, step))
+    return None
