@@ -213,23 +213,31 @@ def write_workflow(project: Path, name: str, text: str) -> None:
 
 
 def test_a_workflow_loop_is_stopped_and_reported(sf):
-    write_workflow(
-        sf.project,
-        "ping",
-        "id: ping\ntrigger: {event: deal.stage_changed, match:"
-        " {to: essai-realise}}\nreenroll: true\nsteps:\n  - move_deal: {stage: nouveau}\n",
-    )
-    write_workflow(
-        sf.project,
-        "pong",
-        "id: pong\ntrigger: {event: deal.stage_changed, match:"
-        " {to: nouveau}}\nreenroll: true\nsteps:\n  - move_deal: {stage: essai-realise}\n",
-    )
+    """validate refuses workflows that start each other; the engine still stops a chain
+    deeper than its limit, whatever slipped through (here: pong added behind validate)."""
+    import yaml
+
+    from salesflow.config.model import build_workflow
+    from salesflow.config.project import load_project
+    from salesflow.engine.process import Processor
+    from salesflow.store.session import Store
+    from salesflow.values import parse_datetime
+
+    ping = ("id: ping\ntrigger: {event: deal.stage_changed, match: {to: essai-realise}}\n"
+            "reenroll: true\nsteps:\n  - move_deal: {stage: nouveau}\n")  # fmt: skip
+    pong = ("id: pong\ntrigger: {event: deal.stage_changed, match: {to: nouveau}}\n"
+            "reenroll: true\nsteps:\n  - move_deal: {stage: essai-realise}\n")  # fmt: skip
+    write_workflow(sf.project, "ping", ping)
     sf("contacts", "add", "a@example.org")
     sf("deals", "add", "--title", "A", "--contact", "a@example.org", "--stage", "essai-planifie")
     sf("deals", "move", "1", "essai-realise")
-    result = sf("process")
-    assert "warning: event #" in result.output and "loop stopped" in result.output
+    project = load_project(sf.project)
+    outside = sf.project / "pong.yaml"  # not in workflows/: validate never sees it
+    outside.write_text(pong)
+    project.workflows["pong"] = build_workflow(yaml.safe_load(pong), outside)
+    store = Store.open(project, parse_datetime("2026-11-20T10:00", "fr_FR", project.timezone))
+    result = Processor(store).run()
+    assert any("loop stopped" in warning for warning in result.warnings)
     assert query(sf.project, "SELECT count(*) FROM events WHERE processed_at IS NULL") == [(0,)]
     notes = query(sf.project, "SELECT note FROM events WHERE note IS NOT NULL")
     assert len(notes) == 1 and notes[0][0].startswith("loop stopped")
