@@ -10,6 +10,7 @@ import yaml
 
 from salesflow.config.jinja_check import Scope, check_jinja
 from salesflow.config.model import Template
+from salesflow.config.yamlfile import syntax_problem
 from salesflow.errors import Problem
 from salesflow.templating import split_front_matter
 
@@ -51,10 +52,10 @@ def _read_subject(path: Path) -> tuple[str, Problem | None]:
         return "", Problem(path, 1, 1, message)
     try:
         data = yaml.safe_load(front)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        line = mark.line + 2 if mark else 2
-        return "", Problem(path, line, 1, f"YAML syntax error in the front matter: {error}")
+    except yaml.MarkedYAMLError as error:
+        mark, message = syntax_problem(error, front)
+        line, column = (mark.line + 2, mark.column + 1) if mark else (2, 1)
+        return "", Problem(path, line, column, f"in the front matter: {message}")
     if not isinstance(data, dict) or not isinstance(data.get("subject"), str):
         return "", Problem(path, 2, 1, 'the front matter needs a subject: "…"')
     return data["subject"], None

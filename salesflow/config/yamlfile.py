@@ -127,7 +127,7 @@ def load_yaml(path: Path) -> tuple[YamlFile | None, list[Problem]]:
         mark = error.problem_mark
         return None, [Problem(path, mark.line + 1, mark.column + 1, str(error.problem))]
     except yaml.MarkedYAMLError as error:
-        mark, message = _syntax_problem(error, text)
+        mark, message = syntax_problem(error, text)
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         return None, [Problem(path, line, column, message)]
     finally:
@@ -139,7 +139,7 @@ def load_yaml(path: Path) -> tuple[YamlFile | None, list[Problem]]:
     return document, problems
 
 
-def _syntax_problem(error: yaml.MarkedYAMLError, text: str):
+def syntax_problem(error: yaml.MarkedYAMLError, text: str):
     """(where, message) for a YAML syntax error, in the user's words where the usual slips
     are recognised, located where the user must look (where a quote opened, not where the
     parser gave up)."""
