@@ -307,3 +307,8 @@ def test_a_later_import_fills_blanks_and_keeps_values_unless_told_to_overwrite(s
     assert query(sf.project, "SELECT last_name, phone FROM contacts") == [("Dupont; fils", "0612")]
     sf("import", later, "--overwrite", now="2026-11-22T10:00")
     assert query(sf.project, "SELECT last_name FROM contacts") == [("Dupont",)]
+
+
+def test_one_row_is_said_in_the_singular(sf, tmp_path):
+    path = write(tmp_path / "one.csv", "Email,First Name\nana@example.org,Ana\n")
+    assert ": 1 row — 1 created," in sf("import", path).output

@@ -340,3 +340,16 @@ def test_workflows_test_takes_what_ingest_takes(sf, file, extra):
     result = sf("workflows", "test", "essai-formulaire", "--event", example, *extra)
     assert "contact (upsert_contact) — done: created contact" in result.output
     assert query(sf.project, "SELECT count(*) FROM contacts") == [(0,)]
+
+
+def test_a_skipped_step_says_skipped_once(sf, tmp_path):
+    workflow = sf.project / "workflows" / "essai-formulaire.yaml"
+    text = workflow.read_text().replace(
+        "  - id: bienvenue\n", "  - id: bienvenue\n    if: contact.first_name == 'Personne'\n"
+    )
+    workflow.write_text(text)
+    submit(sf, tmp_path)
+    output = sf("process", now="2026-11-22T10:00").output
+    assert "bienvenue (send_email) — skipped: contact.first_name == 'Personne' is false" in output
+    assert "skipped: skipped" not in output
+    assert "handled 4 events, 1 run started" in output
