@@ -30,7 +30,7 @@ _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
 _CONTROL_BUT_BREAKS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029]")
 _LINE_BREAK = re.compile(r"\r\n|[\n\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
 MAX_AMOUNT = 10**12  # major units: more is a typing mistake (and overflows SQLite's integers)
-_CURRENCY_SIGN = re.compile(r"^(?:[€$£¥]|[A-Za-z]{3}\b)\s*|\s*(?:[€$£¥]|\b[A-Za-z]{3})$")
+_CURRENCY_SIGN = re.compile(r"^(?:[€$£¥]|[A-Z]{3}\b)\s*|\s*(?:[€$£¥]|\b[A-Z]{3})$")  # or EUR
 # An internationalised local part (RFC 6531): letters of any script, the ASCII specials, then
 # a domain already in punycode.
 _LOCAL_UTF8 = re.compile(

@@ -149,3 +149,9 @@ def test_backup_is_a_consistent_copy_while_runs_write(demo, tmp_path):
                             capture_output=True, text=True)  # fmt: skip
     assert result.returncode == 1
     assert result.stderr == f"error: {copies[0]} exists already: choose a new file name\n"
+
+
+def test_a_lock_timeout_that_is_not_a_number_is_a_user_error(sf, monkeypatch):
+    monkeypatch.setenv("SALESFLOW_LOCK_TIMEOUT", "soon")
+    result = sf("contacts", "list", code=1)
+    assert result.output == "error: SALESFLOW_LOCK_TIMEOUT='soon': give a number of seconds\n"

@@ -128,3 +128,9 @@ def test_delimiter_and_encoding_of_generated_files(tmp_path, delimiter, width, r
 
 def test_decimal_stays_exact():
     assert parse_amount("0,10", "fr_FR") + parse_amount("0,20", "fr_FR") == Decimal("0.30")
+
+
+def test_a_trailing_word_that_is_no_currency_code_is_not_dropped():
+    with pytest.raises(ValueError, match="is not an amount"):
+        parse_money("300 foo", "fr_FR", "EUR")
+    assert parse_money("300 EUR", "fr_FR", "EUR") == 30000

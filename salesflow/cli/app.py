@@ -46,8 +46,7 @@ class State:
     def store(self) -> Store:
         """The project's store, at the time --now says (or now)."""
         project = self.project()
-        timeout = float(os.environ.get("SALESFLOW_LOCK_TIMEOUT", BUSY_TIMEOUT))
-        store = Store.open(project, self.now(project), timeout)
+        store = Store.open(project, self.now(project), _lock_timeout())
         self.opened.append(store)
         return store
 
@@ -57,6 +56,15 @@ class State:
     def close(self) -> None:
         for store in self.opened:
             store.conn.close()
+
+
+def _lock_timeout() -> float:
+    """Seconds to wait for another command's write lock: SALESFLOW_LOCK_TIMEOUT, or 30."""
+    text = os.environ.get("SALESFLOW_LOCK_TIMEOUT")
+    try:
+        return float(text) if text else BUSY_TIMEOUT
+    except ValueError:
+        raise UserError(f"SALESFLOW_LOCK_TIMEOUT={text!r}: give a number of seconds") from None
 
 
 class _Group(TyperGroup):
