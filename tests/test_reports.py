@@ -185,3 +185,28 @@ def test_forecast_by_owner_names_nobody_as_workload_does(sf):
     output = sf("pipeline", "forecast", "--by", "owner").output
     assert "(nobody)" in output
     assert sf("pipeline", "forecast", "--by", "owner", "--json")["rows"][0]["owner"] is None
+
+
+def test_deals_in_a_stage_removed_from_the_pipeline_are_shown_and_warned(sf):
+    sf("contacts", "add", "x@example.org")
+    sf("deals", "add", "--title", "X", "--contact", "x@example.org", "--amount", "100")
+    sf("deals", "move", "1", "essai-realise")
+    pipeline = sf.project / "pipelines" / "cours-essai.yaml"
+    pipeline.write_text(
+        "\n".join(line for line in pipeline.read_text().splitlines() if "essai-realise" not in line)
+    )
+    workflow = sf.project / "workflows" / "apres-essai.yaml"
+    workflow.write_text(workflow.read_text().replace("to: essai-realise", "to: inscrit"))
+    warning = (
+        "1 deal is in stage 'essai-realise', which pipeline 'cours-essai' no longer has: move"
+        " them (`salesflow deals move ID STAGE`), or put the stage back"
+    )
+    result = sf("validate")
+    assert result.output.endswith("no errors\n") and f"warning: {warning}" in result.output
+    assert sf("validate", "--strict", code=1)
+    board = sf("pipeline", "board", "--json")
+    assert board["rows"][-1]["stage"] == "essai-realise" and board["rows"][-1]["count"] == 1
+    assert board["notes"] == [f"warning: {warning}"]
+    forecast = sf("pipeline", "forecast", "--json")
+    assert forecast["totals"]["amount"] == "100.00"  # not dropped
+    assert f"warning: {warning}" in forecast["notes"]

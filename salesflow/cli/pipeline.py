@@ -57,8 +57,8 @@ def board(
         ]
         columns = [Column("stage", "stage"), *CARD_COLUMNS]
         emit_rows(rows, columns, output, store.project, report.title)
-    for note in report.notes:  # deals in stages that are gone: said, never hidden
-        typer.echo(note, err=True)
+    for note in report.notes if output is not Format.json else ():  # JSON has them inside
+        typer.echo(note, err=True)  # deals in stages that are gone: said, never hidden
 
 
 def _print_board(report: Report, project) -> None:
