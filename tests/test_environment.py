@@ -155,3 +155,11 @@ def test_a_lock_timeout_that_is_not_a_number_is_a_user_error(sf, monkeypatch):
     monkeypatch.setenv("SALESFLOW_LOCK_TIMEOUT", "soon")
     result = sf("contacts", "list", code=1)
     assert result.output == "error: SALESFLOW_LOCK_TIMEOUT='soon': give a number of seconds\n"
+
+
+def test_a_backup_that_cannot_be_written_names_the_copy(sf, tmp_path):
+    sf("contacts", "add", "julie@example.org")
+    (tmp_path / ".copy.db.partial").mkdir()  # where the copy would be written: taken
+    result = sf("backup", tmp_path / "copy.db", code=1)
+    assert result.output.startswith(f"error: {tmp_path / 'copy.db'}: cannot write the copy")
+    assert not (tmp_path / "copy.db").exists()

@@ -483,3 +483,36 @@ def test_killed_at_random_points_with_poison_in_the_queues(demo):
     ]
     leftovers = [p for p in (demo / "inbox" / ".processing").rglob("*")]
     assert leftovers == []
+
+
+def test_a_pass_never_marks_a_message_it_no_longer_holds(sf):
+    """The connection drops: the pass gives its messages back to retry — but not one that
+    was cancelled (or taken over) meanwhile."""
+    import sqlite3
+    from contextlib import contextmanager
+
+    from salesflow.config.cache import load_project
+    from salesflow.mail.delivery import deliver
+    from salesflow.mail.transports import ConnectionLost
+    from salesflow.store.session import Store
+    from salesflow.values import parse_datetime
+
+    queued_three(sf)
+
+    class DropsAtOnce:  # a real transport's behaviour: the connection breaks mid-pass
+        @contextmanager
+        def session(self):
+            def send(message, name):
+                with sqlite3.connect(sf.project / "salesflow.db") as other:
+                    other.execute("UPDATE outbox SET status = 'cancelled' WHERE id = 2")
+                raise ConnectionLost("connection lost: reset by peer")
+
+            yield send
+
+    project = load_project(sf.project)
+    store = Store.open(project, parse_datetime(NOW, "fr_FR", project.timezone))
+    result = deliver(store, transport=DropsAtOnce())
+    assert result.retrying == 3
+    assert query(sf.project, "SELECT id, status FROM outbox ORDER BY id") == [
+        (1, "retrying"), (2, "cancelled"), (3, "retrying"), (4, "retrying"),
+    ]  # fmt: skip

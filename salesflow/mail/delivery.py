@@ -223,26 +223,35 @@ def _sent(store: Store, holder: str, row, detail: str, result: DeliveryResult) -
         result.errors.append(f"message #{row['id']} to {row['to_addr']}: {note}")
 
 
+# A pass records what happened to a message only while it still holds it (cancelled by
+# hand, or taken over after its lease: then the message is no longer this pass's to mark).
+_STILL_CLAIMED = "id = ? AND status = 'sending' AND claimed_by IS ?"
+
+
 def _retry(store: Store, row, error: str, result: DeliveryResult) -> None:
     attempts = row["attempts"] + 1
     if attempts >= store.project.email.max_attempts:
         _fail(store, row, f"{error} (after {attempts} attempts)", result)
         return
-    store.conn.execute(
+    if not store.conn.execute(
         "UPDATE outbox SET status = 'retrying', attempts = ?, last_error = ?,"
-        " next_attempt_at = ?, claimed_by = NULL, claimed_until = NULL WHERE id = ?",
-        (attempts, error, stored_instant(store.now + backoff(attempts)), row["id"]),
-    )
+        " next_attempt_at = ?, claimed_by = NULL, claimed_until = NULL"
+        f" WHERE {_STILL_CLAIMED}",
+        (attempts, error, stored_instant(store.now + backoff(attempts)), row["id"],
+         row["claimed_by"]),
+    ).rowcount:  # fmt: skip
+        return
     result.retrying += 1
     result.errors.append(f"message #{row['id']} to {row['to_addr']}: {error} (will retry)")
 
 
 def _fail(store: Store, row, error: str, result: DeliveryResult) -> None:
-    store.conn.execute(
+    if not store.conn.execute(
         "UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = ?,"
-        " claimed_by = NULL, claimed_until = NULL WHERE id = ?",
-        (error, row["id"]),
-    )
+        f" claimed_by = NULL, claimed_until = NULL WHERE {_STILL_CLAIMED}",
+        (error, row["id"], row["claimed_by"]),
+    ).rowcount:
+        return
     result.failed += 1
     result.errors.append(f"message #{row['id']} to {row['to_addr']}: {error} (failed)")
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from salesflow.config.cache import CACHE_DIR
 from salesflow.config.model import Project
-from salesflow.errors import UserError
+from salesflow.errors import EnvironmentFault, UserError
 from salesflow.store.session import Store
 from salesflow.values import read_instant, stored_instant
 
@@ -165,11 +165,16 @@ def backup(store: Store, target: Path) -> int:
     if not target.parent.is_dir():
         raise UserError(f"{target.parent}: no such folder")
     partial = target.with_name(f".{target.name}.partial")
-    copy = sqlite3.connect(partial)
     try:
-        store.conn.backup(copy)  # one step: a snapshot; in WAL mode writers go on meanwhile
-        copy.execute("PRAGMA journal_mode = DELETE")  # one self-contained file
-    finally:
-        copy.close()
-    partial.replace(target)
+        copy = sqlite3.connect(partial)
+        try:
+            store.conn.backup(copy)  # one step: a snapshot; writers go on meanwhile (WAL)
+            copy.execute("PRAGMA journal_mode = DELETE")  # one self-contained file
+        finally:
+            copy.close()
+        partial.replace(target)
+    except (sqlite3.Error, OSError) as error:  # the copy's side: name the copy, not the base
+        if partial.is_file():
+            partial.unlink()
+        raise EnvironmentFault(f"{target}: cannot write the copy ({error})") from None
     return target.stat().st_size
