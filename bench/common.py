@@ -1,0 +1,98 @@
+"""What every bench shares: the demo project copied to a scratch folder, commands timed in
+pairs against their floor (A B A B…, so that a busy machine slows both alike), peak memory
+of one command, and the table every bench prints: measure, floor, ratio (min / median),
+target, met or not.
+"""
+
+from __future__ import annotations
+
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+PYTHON = sys.executable
+SALESFLOW = Path(sys.executable).parent / "salesflow"
+NOW = "2026-11-22T10:00"
+_PEAK = (
+    "import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True,"
+    " stdout=subprocess.DEVNULL); print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+)
+
+
+def demo_project(folder: Path) -> Path:
+    """A copy of the demo project (salesflow.yaml, pipelines, workflows) in `folder`."""
+    folder.mkdir(parents=True)
+    shutil.copy(REPO / "salesflow.yaml", folder)
+    shutil.copytree(REPO / "pipelines", folder / "pipelines")
+    shutil.copytree(REPO / "workflows", folder / "workflows")
+    return folder
+
+
+def salesflow(project: Path, *args: object) -> list:
+    """The command line of `salesflow` on `project`, at the bench's fixed time."""
+    return [SALESFLOW, "--project", project, "--now", NOW, *args]
+
+
+def timed(command: list) -> float:
+    began = time.perf_counter()
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - began
+
+
+def paired(floor: Callable[[], float], measured: Callable[[], float], runs: int) -> Pair:
+    """Run floor and measured alternately `runs` times; each returns its own seconds (so a
+    run can prepare its state, e.g. empty a database, outside the time)."""
+    floors, ratios = [], []
+    for _ in range(runs):
+        floors.append(floor())
+        ratios.append(measured() / floors[-1])
+    return Pair(min(floors), ratios)
+
+
+def peak_mb(command: list) -> float:
+    """Peak resident memory of `command` (and its children), in MB."""
+    output = subprocess.run([PYTHON, "-c", _PEAK, *command], check=True, capture_output=True)
+    return int(output.stdout) / 1024
+
+
+@dataclass
+class Pair:
+    floor: float  # seconds, the fastest floor run
+    ratios: list[float]  # measured / floor, pair by pair
+
+
+@dataclass
+class Row:
+    measure: str
+    floor: str  # what the floor is, with its time
+    value: str  # "min / median" of the ratios, or the measured figure
+    target: str
+    met: bool
+
+
+def ratio_row(measure: str, floor: str, pair: Pair, target: float) -> Row:
+    median = statistics.median(pair.ratios)
+    return Row(
+        measure,
+        f"{floor} {pair.floor:.2f} s",
+        f"{min(pair.ratios):.2f}× / {median:.2f}×",
+        f"≤ {target:g}× (median)",
+        median <= target,
+    )
+
+
+def print_table(rows: list[Row]) -> None:
+    header = Row("measure", "floor", "ratio min / median", "target", True)
+    widths = [max(len(getattr(row, name)) for row in [header, *rows])
+              for name in ("measure", "floor", "value", "target")]  # fmt: skip
+    for row in [header, *rows]:
+        cells = [row.measure, row.floor, row.value, row.target]
+        verdict = "met" if row.met else "NOT MET"
+        line = "  ".join(cell.ljust(width) for cell, width in zip(cells, widths, strict=True))
+        print(f"{line}  {'' if row is header else verdict}".rstrip(), flush=True)
