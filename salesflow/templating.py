@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from datetime import date, datetime, timedelta, tzinfo
 from decimal import Decimal
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,7 @@ def make_environment(
         undefined=StrictUndefined,
         autoescape=lambda name: bool(name) and name.endswith((".html.j2", ".html")),
         keep_trailing_newline=True,
+        auto_reload=False,  # one environment per loaded project: no stat() per render
         finalize=lambda value: "" if value is None else value,  # an empty field prints nothing
     )
     env.filters["date"] = lambda value, fmt="medium": format_date(value, fmt, locale, timezone)
@@ -76,27 +78,37 @@ def _date(text: str) -> date | datetime:
         return datetime.fromisoformat(text)
 
 
+@lru_cache(maxsize=8)
+def _babel_locale(name: str):
+    """Babel's Locale, parsed once (given as a name, Babel parses it on every call)."""
+    from babel import Locale
+
+    return Locale.parse(name)
+
+
 def format_date(value: Any, fmt: str, locale: str, timezone: tzinfo) -> str:
     """`{{ contact.date_essai | date("EEEE d MMMM 'à' HH:mm") }}` → samedi 5 décembre à 18:30."""
     from babel import dates
 
     value = to_datetime(value, timezone)
     if isinstance(value, datetime):
-        return dates.format_datetime(value, fmt, tzinfo=timezone, locale=locale)
-    return dates.format_date(value, fmt, locale=locale)
+        return dates.format_datetime(value, fmt, tzinfo=timezone, locale=_babel_locale(locale))
+    return dates.format_date(value, fmt, locale=_babel_locale(locale))
 
 
 def format_time(value: Any, fmt: str, locale: str, timezone: tzinfo) -> str:
     from babel import dates
 
-    return dates.format_time(to_datetime(value, timezone), fmt, tzinfo=timezone, locale=locale)
+    return dates.format_time(
+        to_datetime(value, timezone), fmt, tzinfo=timezone, locale=_babel_locale(locale)
+    )
 
 
 def format_money(value: Any, currency: str, locale: str) -> str:
     """1234.5 → `1 234,50 €` in French."""
     from babel import numbers
 
-    return numbers.format_currency(Decimal(str(value)), currency, locale=locale)
+    return numbers.format_currency(Decimal(str(value)), currency, locale=_babel_locale(locale))
 
 
 def format_span(value: Any, locale: str) -> str:
@@ -104,4 +116,4 @@ def format_span(value: Any, locale: str) -> str:
     from babel import dates
 
     span = value if isinstance(value, timedelta) else parse_duration(str(value))
-    return dates.format_timedelta(span, locale=locale, threshold=1.0)
+    return dates.format_timedelta(span, locale=_babel_locale(locale), threshold=1.0)

@@ -20,11 +20,12 @@ def tick(ctx: typer.Context, as_json: AsJson = False) -> None:
 
     Example: salesflow --now 2026-12-04T18:30 tick
     """
+    from salesflow.cli.runs import trace_sink
     from salesflow.engine.tick import tick as tick_work
 
     store = ctx.obj.store()
-    result = tick_work(store)
-    _report(result, as_json, quiet=False)
+    on_line, kept = trace_sink(as_json)
+    _report(tick_work(store, on_line=on_line), kept, as_json)
 
 
 def run(ctx: typer.Context, as_json: AsJson = False) -> None:
@@ -35,15 +36,18 @@ def run(ctx: typer.Context, as_json: AsJson = False) -> None:
     Example (crontab): * * * * * cd /srv/club && salesflow run
     """
     from salesflow.cli.ingest import drain_inbox
+    from salesflow.cli.runs import trace_sink
     from salesflow.engine.tick import tick as tick_work
     from salesflow.store.db import is_locked
     from salesflow.store.health import clear_skipped_runs, note_skipped_run
 
     project = ctx.obj.project()
+    quiet = not as_json and not sys.stdout.isatty()
+    on_line, kept = trace_sink(as_json)
     try:
         store = ctx.obj.store()
         inbox = drain_inbox(store) if store.project.inbox else None
-        result = tick_work(store)
+        result = tick_work(store, on_line=None if quiet else on_line)
     except Exception as error:
         if not is_locked(error):
             raise
@@ -55,24 +59,20 @@ def run(ctx: typer.Context, as_json: AsJson = False) -> None:
     if inbox:
         for name, error in inbox.failed:
             typer.echo(f"inbox/{name}: {error} (moved to inbox/failed/)", err=True)
-    _report(result, as_json, quiet=not sys.stdout.isatty())
+    _report(result, kept, as_json, quiet)
 
 
-def _report(result: TickResult, as_json: bool, quiet: bool) -> None:
+def _report(result: TickResult, kept: list, as_json: bool, quiet: bool = False) -> None:
+    """What a tick did (its steps' lines were printed as they happened)."""
     if as_json:
-        typer.echo(to_json(result.as_json()))
+        typer.echo(to_json({**result.as_json(), "steps": [line.__dict__ for line in kept]}))
         return
     for error in result.delivery.errors:
         typer.echo(error, err=True)
     for warning in result.processed.warnings:
         typer.echo(f"warning: {warning}", err=True)
-    if quiet:
-        return
-    from salesflow.cli.runs import trace_text
-
-    for line in result.processed.lines:
-        typer.echo(trace_text(line))
-    typer.echo(result.summary())
+    if not quiet:
+        typer.echo(result.summary())
 
 
 SCHEDULE_COLUMNS = [

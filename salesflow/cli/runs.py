@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -51,8 +52,15 @@ def process(ctx: typer.Context, dry_run: DryRun = False, as_json: AsJson = False
     from salesflow.engine.process import Processor
 
     store = ctx.obj.store()
-    result = Processor(store).run(dry_run)
-    print_processed(result, store, as_json, dry_run)
+    on_line, kept = trace_sink(as_json)
+    result = Processor(store, on_line=on_line).run(dry_run)
+    print_processed(result, kept, as_json, dry_run)
+
+
+def trace_sink(as_json: bool) -> tuple[Callable[[TraceLine], None], list[TraceLine]]:
+    """Where the engine's lines go: printed as they happen, or kept for the JSON document."""
+    kept: list[TraceLine] = []
+    return (kept.append if as_json else lambda line: typer.echo(trace_text(line))), kept
 
 
 def trace_text(line: TraceLine) -> str:
@@ -65,15 +73,16 @@ def trace_text(line: TraceLine) -> str:
     return f"{where} {said}"
 
 
-def print_processed(result: ProcessResult, store: Store, as_json: bool, dry_run: bool) -> None:
+def print_processed(
+    result: ProcessResult, kept: list[TraceLine], as_json: bool, dry_run: bool
+) -> None:
+    """The summary of a processing pass (its lines were printed as they happened)."""
     if as_json:
-        lines = [line.__dict__ for line in result.lines]
+        lines = [line.__dict__ for line in kept]
         typer.echo(to_json({"events": result.events, "runs_started": result.runs,
                             "failed": result.failed, "steps": lines,
                             "warnings": result.warnings}))  # fmt: skip
         return
-    for line in result.lines:
-        typer.echo(trace_text(line))
     for warning in result.warnings:
         typer.echo(f"warning: {warning}", err=True)
     verb = "would handle" if dry_run else "handled"
@@ -202,14 +211,16 @@ def _change(ctx: typer.Context, run: int, change, as_json: bool) -> None:
 
     store = ctx.obj.store()
     get(store, run)
-    engine = Engine(store, Renderer(environment(store.project)))
+    lines: list[TraceLine] = []
+    engine = Engine(store, Renderer(environment(store.project)), lines.append)
     with transaction(store.conn):
         change(engine)
+        engine.settle()
     row = public(get(store, run), store)
     if as_json:
         typer.echo(to_json(row))
         return
-    for line in engine.lines:
+    for line in lines:
         typer.echo(f"{line.step or line.outcome}: {line.detail}")
     typer.echo(f"run #{run}: {row['status']}" + (f" ({row['reason']})" if row["reason"] else ""))
 
@@ -280,7 +291,8 @@ def events_retry(
     count = events.retry(store, None if every else event)
     if not as_json:
         typer.echo(f"{counted(count, 'event')} back in the queue")
-    print_processed(Processor(store).run(), store, as_json, dry_run=False)
+    on_line, kept = trace_sink(as_json)
+    print_processed(Processor(store, on_line=on_line).run(), kept, as_json, dry_run=False)
 
 
 @events_app.command("cancel")

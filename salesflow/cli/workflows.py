@@ -12,7 +12,7 @@ import typer
 
 from salesflow.cli.options import AsJson, OutputFormat
 from salesflow.cli.render import Format, chosen, emit_rows
-from salesflow.cli.runs import print_processed
+from salesflow.cli.runs import print_processed, trace_sink
 from salesflow.errors import UserError, did_you_mean
 from salesflow.reports import Column
 from salesflow.store.db import transaction
@@ -90,9 +90,10 @@ def test(
                               (copy.stamp,))  # fmt: skip
             copy.record_event(spec["type"], spec.get("subject_type"), spec.get("subject_id"),
                               spec["data"])  # fmt: skip
-        result = Processor(copy, only=workflow).run()
+        on_line, kept = trace_sink(as_json)
+        result = Processor(copy, only=workflow, on_line=on_line).run()
         copy.conn.close()
-    print_processed(result, store, as_json, dry_run=False)
+    print_processed(result, kept, as_json, dry_run=False)
     if not as_json:
         typer.echo("(a throw-away copy of the database: nothing was written)")
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from salesflow.config.model import Project, Trigger, Workflow
@@ -40,7 +41,6 @@ class ProcessResult:
     events: int = 0
     runs: int = 0
     failed: int = 0
-    lines: list[TraceLine] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # loops stopped, conditions that failed
 
 
@@ -73,9 +73,14 @@ def matches(trigger: Trigger, data: dict) -> bool:
 
 
 class Processor:
-    def __init__(self, store: Store, only: str | None = None):
+    def __init__(
+        self,
+        store: Store,
+        only: str | None = None,
+        on_line: Callable[[TraceLine], None] | None = None,
+    ):
         self.store = store
-        self.engine = Engine(store, Renderer(environment(store.project)))
+        self.engine = Engine(store, Renderer(environment(store.project)), on_line)
         self.starters = workflows_by_event(store.project, only)
         self.cancellers = cancellers_by_event(store.project)
         self.result = ProcessResult()
@@ -91,7 +96,6 @@ class Processor:
                 with transaction(self.store.conn):
                     if not self._batch():
                         break
-        self.result.lines = self.engine.lines
         return self.result
 
     def _batch(self) -> int:
@@ -106,10 +110,10 @@ class Processor:
 
     def _isolated(self, event) -> None:
         """Handle one event; if it raises, undo what it did and mark it failed."""
-        lines, runs = len(self.engine.lines), self.result.runs
+        runs = self.result.runs
 
         def failed(error: Exception) -> None:
-            del self.engine.lines[lines:]
+            self.engine.discard()
             self.result.runs = runs
             self.result.failed += 1
             reason = describe(error)
@@ -123,6 +127,7 @@ class Processor:
             )
 
         isolated(self.store.conn, lambda: self.handle(event), failed)
+        self.engine.settle()
 
     def handle(self, event) -> None:
         data = json.loads(event["data"])

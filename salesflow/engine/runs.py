@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from salesflow.config.model import Workflow
@@ -39,12 +40,41 @@ class TraceLine:
 
 
 class Engine:
-    """Advances runs for one store (one `now`); collects what it did in `lines`."""
+    """Advances runs for one store (one `now`).
 
-    def __init__(self, store: Store, renderer: Renderer):
+    What runs do is traced per item (an event, a resumed run): when the item went through,
+    `settle` writes its trace rows in one statement and tells its lines to `on_line`; when it
+    was undone, `discard` forgets them. Nothing is kept beyond the current item, so a long
+    pass holds no more than one item's lines."""
+
+    def __init__(
+        self,
+        store: Store,
+        renderer: Renderer,
+        on_line: Callable[[TraceLine], None] | None = None,
+    ):
         self.store = store
         self.renderer = renderer
-        self.lines: list[TraceLine] = []
+        self.on_line = on_line
+        self.pending: list[TraceLine] = []  # the current item's lines, for on_line
+        self.pending_rows: list[tuple] = []  # and its trace rows
+
+    def settle(self) -> None:
+        """The current item went through: its trace is written, its lines told."""
+        self.store.conn.executemany(
+            "INSERT INTO run_steps (run_id, step, action, outcome, detail, at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            self.pending_rows,
+        )
+        if self.on_line:
+            for line in self.pending:
+                self.on_line(line)
+        self.discard()
+
+    def discard(self) -> None:
+        """The current item was undone: what it did did not happen."""
+        self.pending.clear()
+        self.pending_rows.clear()
 
     # -- enrolment
     def enrol(self, workflow: Workflow, event, contact_id, deal_id, depth: int) -> int | None:
@@ -198,13 +228,10 @@ class Engine:
 
     def trace(self, run, workflow, cursor, action, outcome: str, detail: str) -> None:
         step = "/".join(cursor) if cursor else ""
-        self.store.conn.execute(
-            "INSERT INTO run_steps (run_id, step, action, outcome, detail, at)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (run["id"], step, action, outcome, detail, self.store.stamp),
-        )
-        name = workflow.id if workflow else run["workflow"]
-        self.lines.append(TraceLine(run["id"], name, step, action or "", outcome, detail))
+        self.pending_rows.append((run["id"], step, action, outcome, detail, self.store.stamp))
+        if self.on_line:
+            name = workflow.id if workflow else run["workflow"]
+            self.pending.append(TraceLine(run["id"], name, step, action or "", outcome, detail))
 
     # -- other ways a run changes
     def cancel(self, run_id: int, reason: str) -> None:
@@ -225,6 +252,7 @@ class Engine:
 
     def broken(self, run_id: int, error: Exception) -> None:
         """A run that raised outside any step (its stored state is unreadable…): failed."""
+        self.discard()
         run = get(self.store, run_id)
         self._end(run, "failed", describe(error))
 

@@ -9,11 +9,12 @@ undone, and the next tick finishes the job.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from salesflow.engine.context import Renderer, environment, local_time
 from salesflow.engine.process import Processor, ProcessResult
-from salesflow.engine.runs import Engine
+from salesflow.engine.runs import Engine, TraceLine
 from salesflow.engine.schedules import due, localize, remember
 from salesflow.mail.delivery import DeliveryResult, deliver
 from salesflow.reports.stalled import stalled_rows
@@ -57,14 +58,16 @@ class TickResult:
         }  # fmt: skip
 
 
-def tick(store: Store, send: bool = True) -> TickResult:
-    engine = Engine(store, Renderer(environment(store.project)))
+def tick(
+    store: Store, send: bool = True, on_line: Callable[[TraceLine], None] | None = None
+) -> TickResult:
+    """Everything due at `store.now`; what runs did goes to `on_line` as it happens."""
+    engine = Engine(store, Renderer(environment(store.project)), on_line)
     result = TickResult()
     result.schedules = fire_schedules(store, engine)
     result.resumed = resume_due_runs(store, engine)
     result.stalled = flag_stalled(store)
-    result.processed = Processor(store).run()
-    result.processed.lines = engine.lines + result.processed.lines
+    result.processed = Processor(store, on_line=on_line).run()
     if send:
         result.delivery = deliver(store)
     return result
@@ -82,6 +85,7 @@ def fire_schedules(store: Store, engine: Engine) -> int:
             if slot.skip:
                 detail = f"slot {when} missed while salesflow was not running (catch_up: none)"
                 engine.trace(run, slot.workflow, None, "schedule", "skipped", detail)
+                engine.settle()
                 store.conn.execute(
                     "UPDATE runs SET status = 'cancelled', reason = 'missed slot' WHERE id = ?",
                     (run_id,),
@@ -89,6 +93,7 @@ def fire_schedules(store: Store, engine: Engine) -> int:
                 continue
             engine.trace(run, slot.workflow, None, "schedule", "fired", f"slot {when}{missed}")
             engine.advance(run_id)
+            engine.settle()
             fired += 1
     return fired
 
@@ -106,6 +111,7 @@ def resume_due_runs(store: Store, engine: Engine) -> int:
             for (run_id,) in due_runs:
                 isolated(store.conn, lambda run_id=run_id: engine.resume(run_id),
                          lambda error, run_id=run_id: engine.broken(run_id, error))  # fmt: skip
+                engine.settle()
         resumed += len(due_runs)
         if len(due_runs) < BATCH:
             return resumed

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from email.utils import parseaddr
 from functools import lru_cache
 
 from salesflow.config.model import Template
 from salesflow.errors import UserError
+from salesflow.mail import ics
 from salesflow.store.session import Store
 
 _FOOTER = {
@@ -115,29 +116,13 @@ def calendar_invite(
     description: str | None,
     attendee: str,
 ) -> dict:
-    """An .ics attachment (METHOD:PUBLISH) for the event, built with icalendar."""
-    from icalendar import Calendar, Event
-
-    calendar = Calendar()
-    calendar.add("prodid", "-//salesflow//EN")
-    calendar.add("version", "2.0")
-    calendar.add("method", "PUBLISH")
-    event = Event()
+    """An .ics attachment (METHOD:PUBLISH) for the event."""
     sender = parseaddr(store.project.email.sender or "")[1]
-    event.add("uid", f"{uuid.uuid4().hex}@{sender.partition('@')[2] or 'salesflow.local'}")
-    event.add("dtstamp", store.now.astimezone(UTC))
-    event.add("dtstart", start.astimezone(UTC))  # UTC: no VTIMEZONE needed, never ambiguous
-    event.add("dtend", (start + duration).astimezone(UTC))
-    event.add("summary", summary)
-    if location:
-        event.add("location", location)
-    if description:
-        event.add("description", description)
-    event.add("organizer", f"mailto:{sender}")
-    event.add("attendee", f"mailto:{attendee}")
-    calendar.add_component(event)
+    uid = f"{uuid.uuid4().hex}@{_domain(store.project.email.sender or '')}"
+    content = ics.invitation(uid, store.now, start, start + duration, summary, location,
+                             description, sender, attendee)  # fmt: skip
     return {
         "filename": "invitation.ics",
         "content_type": "text/calendar; method=PUBLISH; charset=utf-8",
-        "content": calendar.to_ical().decode("utf-8"),
+        "content": content,
     }

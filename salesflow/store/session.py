@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from salesflow.config.model import Project
@@ -18,6 +18,7 @@ class Store:
     project: Project
     now: datetime
     event_depth: int = 0  # > 0 while a workflow run acts: how deep in a chain of events
+    _stamped: tuple[datetime | None, str] = field(default=(None, ""), repr=False)
 
     @classmethod
     def open(cls, project: Project, now: datetime, busy_timeout: float = BUSY_TIMEOUT) -> Store:
@@ -25,8 +26,11 @@ class Store:
 
     @property
     def stamp(self) -> str:
-        """Now, as the store writes instants."""
-        return stored_instant(self.now)
+        """Now, as the store writes instants (formatted once per `now`: a pass writes it
+        hundreds of thousands of times)."""
+        if self._stamped[0] is not self.now:
+            self._stamped = (self.now, stored_instant(self.now))
+        return self._stamped[1]
 
     def record_event(
         self, kind: str, subject_type: str | None, subject_id: int | None, data: dict, key=None
