@@ -4,26 +4,33 @@
     with sqlite3 executemany(... ON CONFLICT DO UPDATE) in one transaction;
 (b) `salesflow import` of the file into an empty database (whole command, start-up included);
 (c) `salesflow import` of the same file again.
-Targets: (b) ≤ 3× floor, (c) ≤ 2× floor. Then the peak memory of importing 1,000,000 rows
+Alternating floor and import (paired). Targets, by the median: (b) ≤ 3× floor, (c) ≤ 2×
+floor. Then the peak memory of importing 1,000,000 rows
 (target < 150 MB).
 
-    .venv/bin/python bench/imports.py [--rows 100000] [--memory-rows 1000000]
+    .venv/bin/python bench/imports.py [--rows 100000] [--memory-rows 1000000] [--runs 5]
 """
 
 from __future__ import annotations
 
 import argparse
 import random
-import resource
-import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-SALESFLOW = Path(sys.executable).parent / "salesflow"
+from common import (
+    PYTHON,
+    Row,
+    demo_project,
+    paired,
+    peak_mb,
+    print_table,
+    ratio_row,
+    salesflow,
+    timed,
+)
+
 FIRST = ["Julie", "Inès", "Œdipe", "Chloé", "François", "Zoé", "Anaïs", "Jean-Baptiste", "Maëlle"]
 LAST = ["Martin", "Bréval", "Lefèvre", "Dubois", "Müller", "Noël", "Çelik", "Goüin", "Le Gall"]
 FLOOR = """
@@ -65,72 +72,53 @@ def make_csv(path: Path, rows: int) -> None:
             file.write(f"{name};{email};{phone};Chorale n°{n % 50};{day}\r\n")
 
 
-def project_in(folder: Path) -> Path:
-    folder.mkdir()
-    shutil.copy(REPO / "salesflow.yaml", folder)
-    shutil.copytree(REPO / "pipelines", folder / "pipelines")
-    shutil.copytree(REPO / "workflows", folder / "workflows")
-    subprocess.run([SALESFLOW, "--project", folder, "validate"], check=True, capture_output=True)
-    return folder
+def measure(scratch: Path, rows: int, memory_rows: int, runs: int) -> list[Row]:
+    data = scratch / "prospects.csv"
+    make_csv(data, rows)
+    floor_db = scratch / "floor.db"
+    project = demo_project(scratch / "project")
+    database = project / "salesflow.db"
+    command = salesflow(project, "import", data)
+
+    def floor() -> float:
+        fresh(floor_db)
+        return timed([PYTHON, "-c", FLOOR, data, floor_db])
+
+    def first() -> float:
+        fresh(database)
+        return timed(command)
+
+    results = [
+        ratio_row(f"import {rows:,} rows, empty database", "csv + executemany upsert",
+                  paired(floor, first, runs), 3),
+        ratio_row(f"import {rows:,} rows again", "csv + executemany upsert",
+                  paired(floor, lambda: timed(command), runs), 2),
+    ]  # fmt: skip
+    if memory_rows:
+        big = scratch / "big.csv"
+        make_csv(big, memory_rows)
+        fresh(database)
+        peak = peak_mb(salesflow(project, "import", big))
+        results.append(Row(f"import {memory_rows:,} rows: peak memory", "—", f"{peak:.0f} MB",
+                           "< 150 MB", peak < 150))  # fmt: skip
+    return results
 
 
-def timed(command: list) -> float:
-    began = time.perf_counter()
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return time.perf_counter() - began
-
-
-def best_of(runs: int, prepare, command: list) -> float:
-    times = []
-    for _ in range(runs):
-        prepare()
-        times.append(timed(command))
-    return min(times)
+def fresh(database: Path) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{database}{suffix}").unlink(missing_ok=True)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--memory-rows", type=int, default=1_000_000)
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
-        scratch = Path(scratch)
-        data = scratch / "prospects.csv"
-        make_csv(data, args.rows)
-        print(f"{args.rows:,} rows, {data.stat().st_size / 1e6:.1f} MB")
-        floor_db = scratch / "floor.db"
-        floor = best_of(args.runs, lambda: floor_db.unlink(missing_ok=True),
-                        [sys.executable, "-c", FLOOR, data, floor_db])  # fmt: skip
-        project = project_in(scratch / "project")
-        database = project / "salesflow.db"
-
-        def empty() -> None:
-            for suffix in ("", "-wal", "-shm"):
-                Path(f"{database}{suffix}").unlink(missing_ok=True)
-
-        command = [SALESFLOW, "--project", project, "--now", "2026-11-22T10:00", "import", data]
-        first = best_of(args.runs, empty, command)
-        again = best_of(args.runs, lambda: None, command)
-        print(f"(a) floor: csv + sqlite3 executemany upsert  {floor:6.2f} s")
-        print(f"(b) salesflow import, empty database        {first:6.2f} s  {first / floor:4.1f}×"
-              " (target ≤ 3×)")  # fmt: skip
-        print(f"(c) salesflow import, same file again       {again:6.2f} s  {again / floor:4.1f}×"
-              " (target ≤ 2×)")  # fmt: skip
-        ok = first <= 3 * floor and again <= 2 * floor
-        if args.memory_rows:
-            big = scratch / "big.csv"
-            make_csv(big, args.memory_rows)
-            empty()
-            before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-            seconds = timed([*command[:-1], big])
-            peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-            note = "" if peak > before else " (at most; an earlier child peaked higher)"
-            print(f"{args.memory_rows:,} rows: {seconds:.1f} s, peak memory {peak / 1024:.0f} MB"
-                  f"{note} (< 150 MB)")  # fmt: skip
-            ok = ok and peak / 1024 < 150
-        print("ok" if ok else "TARGET MISSED")
-        return 0 if ok else 1
+        rows = measure(Path(scratch), args.rows, args.memory_rows, args.runs)
+    print_table(rows)
+    return 0 if all(row.met for row in rows) else 1
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -44,8 +45,8 @@ def ingest(
 
     Example: salesflow ingest examples/forms/julie.json --form cours-essai
     """
-    from salesflow.ingest.forms import ingest_text, rejects_for
-    from salesflow.ingest.jsonread import read_stream, read_text
+    from salesflow.ingest.forms import ingest_stream, rejects_for
+    from salesflow.ingest.jsonread import open_submissions
 
     store = ctx.obj.store()
     if inbox:
@@ -59,9 +60,9 @@ def ingest(
     if file is None:
         raise typer.BadParameter("give a FILE, - for standard input, or --inbox")
     path = None if file == "-" else Path(file)
-    text = read_stream(sys.stdin) if path is None else read_text(path)
     rejects = rejects_for(path, store.project.root, store.now)
-    result = ingest_text(store, text, file if path else "stdin", form, rejects, dry_run)
+    with contextlib.nullcontext(sys.stdin) if path is None else open_submissions(path) as stream:
+        result = ingest_stream(store, stream, file if path else "stdin", form, rejects, dry_run)
     _report(result, as_json, dry_run)
     if strict and result.rejected:
         raise typer.Exit(1)

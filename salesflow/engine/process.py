@@ -25,6 +25,7 @@ from salesflow.engine.context import (
     event_view,
     local_time,
 )
+from salesflow.engine.due import PENDING_EVENTS
 from salesflow.engine.outcome import Act, StepFailed
 from salesflow.engine.runs import Engine, TraceLine
 from salesflow.engine.steps import find
@@ -100,8 +101,7 @@ class Processor:
 
     def _batch(self) -> int:
         events = self.store.conn.execute(
-            "SELECT * FROM events WHERE processed_at IS NULL AND failed_at IS NULL"
-            " ORDER BY id LIMIT ?",
+            f"SELECT * FROM events WHERE {PENDING_EVENTS} ORDER BY id LIMIT ?",
             (BATCH,),
         ).fetchall()
         for event in events:

@@ -27,7 +27,7 @@ class Due:
     skip: bool  # catch_up: none and too late
 
 
-def _wall_clock(moment: datetime, store: Store) -> datetime:
+def wall_clock(moment: datetime, store: Store) -> datetime:
     return moment.astimezone(store.project.timezone).replace(tzinfo=None)
 
 
@@ -50,7 +50,7 @@ def localize(wall: datetime, store: Store) -> datetime:
 def due(store: Store) -> list[Due]:
     """Scheduled workflows with a slot to fire; a schedule seen for the first time starts
     counting from now (it does not fire for the past)."""
-    wall_now = _wall_clock(store.now, store)
+    wall_now = wall_clock(store.now, store)
     stored = dict(store.conn.execute("SELECT workflow, last_slot FROM schedules").fetchall())
     found = []
     for workflow in store.project.workflows.values():

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from salesflow.engine.context import Renderer, environment, local_time
+from salesflow.engine.due import RESUMABLE_RUNS
 from salesflow.engine.process import Processor, ProcessResult
 from salesflow.engine.runs import Engine, TraceLine
 from salesflow.engine.schedules import due, localize, remember
@@ -104,8 +105,7 @@ def resume_due_runs(store: Store, engine: Engine) -> int:
     while True:
         with transaction(store.conn):
             due_runs = store.conn.execute(
-                "SELECT id FROM runs WHERE status = 'waiting' AND wake_at <= ?"
-                " ORDER BY wake_at, id LIMIT ?",
+                f"SELECT id FROM runs WHERE {RESUMABLE_RUNS} ORDER BY wake_at, id LIMIT ?",
                 (store.stamp, BATCH),
             ).fetchall()
             for (run_id,) in due_runs:

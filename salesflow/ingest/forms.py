@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from salesflow.config.model import FieldDef, Form
 from salesflow.errors import UserError, did_you_mean
@@ -151,22 +151,22 @@ def _undefined(value: Any) -> bool:
     return isinstance(value, Undefined)
 
 
-def ingest_text(
+def ingest_stream(
     store: Store,
-    text: str,
+    stream: TextIO,
     source: str,
     form: str | None,
     rejects: Path | None,
     dry_run: bool = False,
     also: Callable[[], None] | None = None,
 ) -> IngestResult:
-    """Record the submissions in `text` as events, in one transaction; bad ones go to
+    """Record the submissions read from `stream` as events, in one transaction; bad ones go to
     `rejects` (JSON Lines: the error and the submission as received)."""
     reader = FormReader(store, form)
     result = IngestResult(source)
     kept: list[str] = []
     with transaction(store.conn, dry_run):
-        for index, payload, error in submissions(text, source):
+        for index, payload, error in submissions(stream, source):
             result.received += 1
             try:
                 if error:

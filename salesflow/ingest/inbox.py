@@ -17,9 +17,9 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from salesflow.ingest.forms import ingest_text
+from salesflow.ingest.forms import ingest_stream
 from salesflow.ingest.importer import ImportOptions, import_csv, rejected_path
-from salesflow.ingest.jsonread import read_text
+from salesflow.ingest.jsonread import open_submissions
 from salesflow.store.db import describe, fault_advice
 from salesflow.store.session import Store
 
@@ -167,9 +167,9 @@ def _take_in(store: Store, path: Path, relative: Path, digest: str, options_for_
         imported = import_csv(store, path, options, also=record)
         return imported.created + imported.updated, imported.rejected, rejected_path(path)
     form = sub if sub in store.project.forms else None
-    text = read_text(path)
     rejects = path.with_name(f"{path.stem}.rejected.jsonl")
-    taken = ingest_text(store, text, path.name, form, rejects, also=record)
+    with open_submissions(path) as stream:
+        taken = ingest_stream(store, stream, path.name, form, rejects, also=record)
     return taken.accepted, taken.rejected, taken.rejected_file
 
 

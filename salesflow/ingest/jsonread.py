@@ -1,8 +1,9 @@
 """Reading form submissions from JSON text, with bounds — for `ingest`, the inbox and HTTP.
 
-The input is one JSON object, an array of them, or JSON Lines. Each submission is decoded on
-its own, so one that is too deep, too large or broken is rejected alone while the others go
-in; only input that is JSON in no way at all (or over MAX_FILE) is unusable as a whole.
+The input is one JSON object, an array of them, or JSON Lines, read a chunk at a time (memory
+stays flat however long the file). Each submission is decoded on its own, so one that is too
+deep, too large or broken is rejected alone while the others go in; only input that is JSON
+in no way at all (or over MAX_FILE) is unusable as a whole.
 """
 
 from __future__ import annotations
@@ -10,14 +11,16 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from salesflow.errors import UserError
 
 MAX_FILE = 50 * 1024 * 1024  # bytes in one file or stdin
 MAX_SUBMISSION = 1024 * 1024  # characters of one submission
 MAX_DEPTH = 32  # levels of nesting in one submission (Tally's payloads use 4)
+_CHUNK = 1024 * 1024  # characters read at a time
 
 _DECODER = json.JSONDecoder()
 _SPACE = re.compile(r"[ \t\r\n]*")
@@ -26,76 +29,145 @@ _AT_LINE = re.compile(r" at line 1 column \d+\)$")
 Item = tuple[int, Any, str | None]  # (index, payload, None) or (index, excerpt, error)
 
 
-def read_text(path: Path) -> str:
-    """A submissions file as text (UTF-8, with or without BOM), refused over MAX_FILE."""
+@contextmanager
+def open_submissions(path: Path) -> Iterator[TextIO]:
+    """A submissions file opened as text (UTF-8, with or without BOM), refused over MAX_FILE."""
     try:
         if path.stat().st_size > MAX_FILE:
             raise UserError(
                 f"{path.name}: larger than {MAX_FILE // 2**20} MB; split it into smaller files"
             )
-        return path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as error:
-        raise UserError(f"{path.name}: not UTF-8 text ({error.reason}); JSON is UTF-8") from None
+        stream = path.open(encoding="utf-8-sig")
     except FileNotFoundError:
         raise UserError(f"{path}: no such file") from None
     except OSError as error:
         raise UserError(f"{path}: cannot be read ({error.strerror})") from None
+    with stream:
+        yield stream
 
 
-def read_stream(stream) -> str:
-    """Standard input as text, refused over MAX_FILE."""
-    text = stream.read(MAX_FILE + 1)
-    if len(text) > MAX_FILE:
-        raise UserError(f"stdin: larger than {MAX_FILE // 2**20} MB; send it in parts")
-    return text
-
-
-def submissions(text: str, source: str) -> Iterator[Item]:
-    """Each submission in `text`, in order, numbered from 1."""
-    start = _skip_space(text, 0)
-    if start == len(text):
+def submissions(stream: TextIO, source: str) -> Iterator[Item]:
+    """Each submission in `stream`, in order, numbered from 1 — read a chunk at a time, so
+    memory stays flat whatever the size of the input."""
+    text = _Text(stream, source)
+    start = text.skip_space(0)
+    if text.at_end(start):
         raise UserError(f"{source}: no submission (the input is empty)")
-    if text[start] == "[":
+    if text.char(start) == "[":
         yield from _array(text, start, source)
         return
-    payload, end, error = _one(text, start)
+    payload, end, error = text.value(start)
     if error and error.startswith("not JSON"):
         raise UserError(f"{source}: {error}")
-    if _skip_space(text, end) < len(text):  # more values follow: JSON Lines
+    if not text.at_end(text.skip_space(end)):  # more values follow: JSON Lines
         yield from _json_lines(text)
         return
     yield 1, payload, error
 
 
-def _array(text: str, start: int, source: str) -> Iterator[Item]:
-    position, index = _skip_space(text, start + 1), 0
-    while position < len(text) and text[position] != "]":
+class _Text:
+    """The input read so far, from the first byte not yet handled: positions are relative
+    to `self.text`, which drops what was handled as reading goes on."""
+
+    def __init__(self, stream: TextIO, source: str):
+        self.stream, self.source = stream, source
+        self.text, self.read, self.eof = "", 0, False
+        self.lines_before = 0  # line breaks in what was dropped, for error positions
+
+    def more(self) -> bool:
+        """Read the next chunk; False at the end of the input."""
+        if self.eof:
+            return False
+        try:
+            chunk = self.stream.read(_CHUNK)
+        except UnicodeDecodeError as error:
+            reason = f"not UTF-8 text ({error.reason}); JSON is UTF-8"
+            raise UserError(f"{self.source}: {reason}") from None
+        self.read += len(chunk)
+        if self.read > MAX_FILE:
+            raise UserError(f"{self.source}: larger than {MAX_FILE // 2**20} MB; send it in parts")
+        self.eof = not chunk
+        self.text += chunk
+        return bool(chunk)
+
+    def drop(self, position: int) -> int:
+        """Forget what lies before `position` once it is large; the new position."""
+        if position < _CHUNK:
+            return position
+        self.lines_before += self.text.count("\n", 0, position)
+        self.text = self.text[position:]
+        return 0
+
+    def at_end(self, position: int) -> bool:
+        return position >= len(self.text) and not self.more()
+
+    def char(self, position: int) -> str:
+        return self.text[position]
+
+    def skip_space(self, position: int) -> int:
+        while True:
+            position = _SPACE.match(self.text, position).end()
+            if position < len(self.text) or not self.more():
+                return position
+
+    def line_end(self, position: int) -> int:
+        """Where the line starting at `position` ends (its line break, or the end)."""
+        while True:
+            end = self.text.find("\n", position)
+            if end >= 0:
+                return end
+            if not self.more():
+                return len(self.text)
+
+    def value(self, start: int) -> tuple[Any, int, str | None]:
+        """The JSON value at `start`, reading on while it is cut by the end of a chunk."""
+        while True:
+            payload, end, error = _one(self.text, start)
+            incomplete = error and error.startswith("not JSON")
+            if not incomplete or len(self.text) - start > MAX_SUBMISSION + _CHUNK:
+                return payload, end, error
+            if not self.more():
+                return payload, end, error
+
+    def where(self, position: int) -> str:
+        line = self.lines_before + self.text.count("\n", 0, position) + 1
+        return f"line {line} column {position - self.text.rfind(chr(10), 0, position)}"
+
+
+def _array(text: _Text, start: int, source: str) -> Iterator[Item]:
+    position, index = text.skip_space(start + 1), 0
+    while not text.at_end(position) and text.char(position) != "]":
         index += 1
-        payload, end, error = _one(text, position)
+        payload, end, error = text.value(position)
         if error and error.startswith("not JSON"):
             if index == 1:
                 raise UserError(f"{source}: {error}")
-            yield index, _excerpt(text, position), f"{error}; the rest is not read"
+            yield index, _excerpt(text.text, position), f"{error}; the rest is not read"
             return
         yield index, payload, error
-        position = _skip_space(text, end)
-        if position < len(text) and text[position] == ",":
-            position = _skip_space(text, position + 1)
-        elif position < len(text) and text[position] != "]":
-            where = _where(text, position)
-            error = f"not JSON ({where}: expected ',' or ']'); the rest is not read"
-            yield index + 1, _excerpt(text, position), error
+        position = text.skip_space(text.drop(end))
+        if not text.at_end(position) and text.char(position) == ",":
+            position = text.skip_space(position + 1)
+        elif not text.at_end(position) and text.char(position) != "]":
+            error = f"not JSON ({text.where(position)}: expected ',' or ']'); the rest is not read"
+            yield index + 1, _excerpt(text.text, position), error
             return
-    if position >= len(text):
+    if text.at_end(position):
         yield index + 1, "", "not JSON (the array is not closed: the file is cut short?)"
 
 
-def _json_lines(text: str) -> Iterator[Item]:
-    lines = (line for line in text.splitlines() if line.strip())
-    for index, line in enumerate(lines, start=1):
-        position = _skip_space(line, 0)
-        payload, end, error = _one(line, position)
-        if not error and _skip_space(line, end) < len(line):
+def _json_lines(text: _Text) -> Iterator[Item]:
+    position, index = 0, 0
+    while not text.at_end(position):
+        end = text.line_end(position)
+        line = text.text[position:end]
+        position = text.drop(end + 1)
+        if not line.strip():
+            continue
+        index += 1
+        start = _skip_space(line, 0)
+        payload, value_end, error = _one(line, start)
+        if not error and _skip_space(line, value_end) < len(line):
             error = "not JSON (more than one value on the line)"
         elif error:  # the index is the line: a position inside it says nothing more
             error = _AT_LINE.sub(")", error)
@@ -163,8 +235,3 @@ def _excerpt(text: str, start: int) -> str:
 
 def _skip_space(text: str, position: int) -> int:
     return _SPACE.match(text, position).end()
-
-
-def _where(text: str, position: int) -> str:
-    line = text.count("\n", 0, position) + 1
-    return f"line {line} column {position - text.rfind(chr(10), 0, position)}"

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from salesflow.config.model import EmailSettings
+from salesflow.engine.due import SENDABLE_MESSAGES
 from salesflow.errors import UserError
 from salesflow.mail.mime import build
 from salesflow.mail.transports import (
@@ -109,8 +110,8 @@ def claim(store: Store, holder: str, limit: int) -> list:
         marks = ", ".join("?" * len(dead)) or "NULL"
         return store.conn.execute(
             "UPDATE outbox SET status = 'sending', claimed_by = ?, claimed_until = ? WHERE id IN"
-            " (SELECT id FROM outbox WHERE (status IN ('queued', 'retrying')"
-            "   AND next_attempt_at <= ?) OR (status = 'sending' AND (claimed_until <= ?"
+            f" (SELECT id FROM outbox WHERE ({SENDABLE_MESSAGES})"
+            "   OR (status = 'sending' AND (claimed_until <= ?"
             f"   OR claimed_by IN ({marks}))) ORDER BY id LIMIT ?) RETURNING *",
             (holder, _lease(), store.stamp, stored_instant(datetime.now(UTC)), *dead, limit),
         ).fetchall()

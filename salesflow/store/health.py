@@ -142,6 +142,10 @@ def note_skipped_run(project: Project, now: datetime) -> None:
         pass  # a project folder we cannot write to: the skip goes unremembered
 
 
+def skipped_runs_marked(project: Project) -> bool:
+    return _marks(project).exists()
+
+
 def clear_skipped_runs(project: Project) -> None:
     _marks(project).unlink(missing_ok=True)
 

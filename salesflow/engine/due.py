@@ -1,0 +1,79 @@
+"""Whether `tick` has anything to do, asked with a few indexed queries and nothing else.
+
+`salesflow run` starts every minute from cron and nearly always finds nothing due; these
+checks let it say so without loading the engine, Jinja, mail or the full command line
+(`salesflow.cli.quick`). They are conservative: anything that might be work (an unknown
+file in the inbox, a message being sent) counts as due, and the full `run` looks closer.
+The conditions for events, runs and messages are the ones the workers claim by.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+from salesflow.store.session import Store
+
+PENDING_EVENTS = "processed_at IS NULL AND failed_at IS NULL"
+RESUMABLE_RUNS = "status = 'waiting' AND wake_at <= ?"  # ? = now, stored
+SENDABLE_MESSAGES = "status IN ('queued', 'retrying') AND next_attempt_at <= ?"  # ? = now
+_INBOX_KEPT = {"done", "failed"}  # what the inbox keeps once a file was taken in
+
+
+def anything_due(store: Store) -> bool:
+    checks = (_events, _runs, _messages, _inbox, _stalled, _schedules)
+    return any(check(store) for check in checks)
+
+
+def _exists(store: Store, table: str, condition: str, *params) -> bool:
+    query = f"SELECT 1 FROM {table} WHERE {condition} LIMIT 1"
+    return store.conn.execute(query, params).fetchone() is not None
+
+
+def _events(store: Store) -> bool:
+    return _exists(store, "events", PENDING_EVENTS)
+
+
+def _runs(store: Store) -> bool:
+    return _exists(store, "runs", RESUMABLE_RUNS, store.stamp)
+
+
+def _messages(store: Store) -> bool:
+    """Messages to send now, or being sent (by a pass that may have died)."""
+    condition = f"({SENDABLE_MESSAGES}) OR status = 'sending'"
+    return _exists(store, "outbox", condition, store.stamp)
+
+
+def _inbox(store: Store) -> bool:
+    inbox: Path | None = store.project.inbox
+    if inbox is None or not inbox.is_dir():
+        return False
+    for entry in inbox.iterdir():
+        if entry.name == ".processing":
+            if any(entry.iterdir()):  # claims of a run that may have died
+                return True
+        elif entry.name not in _INBOX_KEPT:
+            return True
+    return False
+
+
+def _stalled(store: Store) -> bool:
+    from salesflow.reports.stalled import stalled_rows
+
+    return any(row["stalled_for"] != row["stage_entered_at"] for row in stalled_rows(store))
+
+
+def _schedules(store: Store) -> bool:
+    workflows = [w for w in store.project.workflows.values() if w.trigger.schedule and w.enabled]
+    if not workflows:
+        return False
+    from salesflow.engine.schedules import latest_slot, wall_clock
+
+    stored = dict(store.conn.execute("SELECT workflow, last_slot FROM schedules").fetchall())
+    wall_now = wall_clock(store.now, store)
+    for workflow in workflows:
+        last = stored.get(workflow.id)  # never seen: the full run starts counting from now
+        slot = latest_slot(workflow.trigger.schedule, wall_now)
+        if last is None or slot > datetime.fromisoformat(last):
+            return True
+    return False

@@ -1,0 +1,98 @@
+"""`salesflow run` with nothing due answers before loading the command line; what it calls
+"nothing due" must be exactly what `tick` would find nothing to do in."""
+
+import json
+import sqlite3
+import subprocess
+import sys
+
+import pytest
+
+from salesflow import clock
+from salesflow.cli.quick import _plain_run
+from salesflow.config.cache import load_project
+from salesflow.engine.due import anything_due
+from salesflow.engine.tick import tick
+from salesflow.store.session import Store
+
+SUBMISSION = {"email": "julie@example.org", "prenom": "Julie", "date_essai": "2026-12-05T18:30"}
+
+
+def due_and_busy(project_dir, now: str) -> tuple[bool, bool]:
+    """(anything_due, whether a tick found work), both on a copy of the database."""
+    project = load_project(project_dir)
+    copy = sqlite3.connect(":memory:", isolation_level=None)
+    with sqlite3.connect(project.database) as live:
+        live.backup(copy)
+    copy.row_factory = sqlite3.Row
+    store = Store(copy, project, clock.now(now, project.timezone))
+    due = anything_due(store)
+    busy = tick(store, send=True).summary() != "nothing was due"
+    copy.close()
+    return due, busy
+
+
+def test_due_says_what_tick_would_do_at_every_turn_of_the_story(sf, tmp_path):
+    sf("tick")
+    assert due_and_busy(sf.project, "2026-11-20T10:01") == (False, False)  # Monday is far
+    (tmp_path / "julie.json").write_text(json.dumps(SUBMISSION))
+    sf("ingest", "--form", "cours-essai", tmp_path / "julie.json", now="2026-11-22T10:00")
+    assert due_and_busy(sf.project, "2026-11-22T10:00") == (True, True)  # an event
+    sf("process", now="2026-11-22T10:00")
+    assert due_and_busy(sf.project, "2026-11-22T10:00") == (True, True)  # two emails
+    sf("tick", now="2026-11-22T10:00")
+    assert due_and_busy(sf.project, "2026-11-22T10:01") == (False, False)
+    assert due_and_busy(sf.project, "2026-11-23T08:00") == (True, True)  # the weekly review
+    assert due_and_busy(sf.project, "2026-12-04T18:30") == (True, True)  # the reminder
+
+
+def test_a_deal_past_its_stage_rot_after_is_due_once(sf, tmp_path):
+    sf("deals", "add", "--title", "Chorale", "--stage", "nouveau", now="2026-11-20T10:00")
+    sf("tick", now="2026-11-20T10:00")
+    assert due_and_busy(sf.project, "2026-11-22T10:00") == (False, False)
+    assert due_and_busy(sf.project, "2026-11-24T10:00") == (True, True)  # 3d later
+    sf("tick", now="2026-11-24T10:00")
+    assert due_and_busy(sf.project, "2026-11-24T10:01") == (False, False)
+
+
+def test_a_file_in_the_inbox_is_due(sf, tmp_path):
+    sf("tick")
+    (sf.project / "inbox" / "done").mkdir(parents=True)
+    assert due_and_busy(sf.project, "2026-11-20T10:01")[0] is False
+    (sf.project / "inbox" / "cours-essai").mkdir()
+    (sf.project / "inbox" / "cours-essai" / "julie.json").write_text(json.dumps(SUBMISSION))
+    assert due_and_busy(sf.project, "2026-11-20T10:01")[0] is True
+
+
+@pytest.mark.parametrize(
+    ("argv", "options"),
+    [
+        (["run"], {"project": None, "now": None}),
+        (["--project", "club", "run"], {"project": "club", "now": None}),
+        (
+            ["-C", "club", "--now=2026-12-01T09:00", "run"],
+            {"project": "club", "now": "2026-12-01T09:00"},
+        ),
+        (["run", "--json"], None),
+        (["--debug", "run"], None),
+        (["tick"], None),
+        (["--now", "run"], None),
+        ([], None),
+    ],
+)
+def test_only_the_plain_run_takes_the_quick_path(argv, options, monkeypatch):
+    monkeypatch.delenv("SALESFLOW_PROJECT", raising=False)
+    monkeypatch.delenv("SALESFLOW_NOW", raising=False)
+    assert _plain_run(argv) == options
+
+
+def test_run_with_nothing_due_loads_neither_typer_nor_the_engine(sf):
+    sf("tick")
+    probe = (
+        "import sys; from salesflow.cli import main; main();"
+        " print(sorted({'typer', 'jinja2', 'salesflow.engine.runs'} & set(sys.modules)))"
+    )
+    argv = ["salesflow", "--project", str(sf.project), "--now", "2026-11-20T10:05", "run"]
+    result = subprocess.run([sys.executable, "-c", f"import sys; sys.argv = {argv!r}; {probe}"],
+                            capture_output=True, text=True, check=True)  # fmt: skip
+    assert (result.stdout, result.stderr) == ("[]\n", "")

@@ -1,0 +1,66 @@
+"""The submissions reader, read a chunk at a time: whatever the chunk size, an array or a
+JSON Lines file gives the same submissions as reading it whole, and a broken one is
+rejected alone."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from salesflow.ingest import jsonread
+
+SUBMISSION = st.dictionaries(
+    st.text(max_size=8),
+    st.none() | st.booleans() | st.integers() | st.text(max_size=30)
+    | st.lists(st.text(max_size=5), max_size=3),
+    max_size=5,
+)  # fmt: skip
+SPACE = st.sampled_from(["", " ", "\n", "\r\n", "\t "])
+
+
+def read(text: str, chunk: int, monkeypatch) -> list[tuple]:
+    monkeypatch.setattr(jsonread, "_CHUNK", chunk)
+    return list(jsonread.submissions(io.StringIO(text), "test"))
+
+
+@given(batch=st.lists(SUBMISSION, min_size=1, max_size=8), space=SPACE,
+       chunk=st.integers(1, 64))  # fmt: skip
+def test_an_array_reads_the_same_in_any_chunk_size(batch, space, chunk):
+    text = "[" + space + ("," + space).join(json.dumps(item) for item in batch) + space + "]"
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        items = read(text, chunk, monkeypatch)
+    assert items == [(n, item, None) for n, item in enumerate(batch, start=1)]
+
+
+@given(batch=st.lists(SUBMISSION, min_size=2, max_size=8), chunk=st.integers(1, 64))
+def test_json_lines_read_the_same_in_any_chunk_size(batch, chunk):
+    text = "".join(json.dumps(item, ensure_ascii=False) + "\n" for item in batch)
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        items = read(text, chunk, monkeypatch)
+    assert items == [(n, item, None) for n, item in enumerate(batch, start=1)]
+
+
+@pytest.mark.parametrize("chunk", [1, 5, 1024])
+def test_a_broken_line_is_rejected_alone_at_any_chunk_size(chunk, monkeypatch):
+    text = '{"email": "a@example.org"}\n{"email": "b@exa\n{"email": "c@example.org"}\n'
+    items = read(text, chunk, monkeypatch)
+    assert [(n, error is None) for n, _, error in items] == [(1, True), (2, False), (3, True)]
+    assert items[2][1] == {"email": "c@example.org"}
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 1024])
+def test_an_array_cut_short_keeps_what_came_before_the_cut(chunk, monkeypatch):
+    items = read('[{"n": 1}, {"n": 2}, {"n": 3', chunk, monkeypatch)
+    assert [payload for _, payload, error in items if error is None] == [{"n": 1}, {"n": 2}]
+    assert "the rest is not read" in items[-1][2] or "cut short" in items[-1][2]
+
+
+def test_an_error_position_counts_the_lines_already_read(monkeypatch):
+    text = "[\n" + ",\n".join(json.dumps({"n": n}) for n in range(50)) + "\n}"
+    *_, (index, _, error) = read(text, 16, monkeypatch)
+    assert (index, error) == (51, "not JSON (line 52 column 1: expected ',' or ']');"
+                                  " the rest is not read")  # fmt: skip
