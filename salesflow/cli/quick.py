@@ -60,6 +60,8 @@ def _anything_due(options: dict[str, str | None]) -> bool:
     from salesflow.store.health import skipped_runs_marked
     from salesflow.store.session import Store
 
+    if options["project"] and not Path(options["project"]).is_dir():
+        return True  # the full command line says what is wrong with --project
     root = find_root(Path(options["project"] or Path.cwd()))
     project = load_project(root, os.environ.get("SALESFLOW_DB"))
     if not project.database.exists() or skipped_runs_marked(project):
