@@ -34,6 +34,12 @@ def demo_project(folder: Path) -> Path:
     return folder
 
 
+def fresh(database: Path) -> None:
+    """No database at `database` (nor its WAL files): the next command starts empty."""
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{database}{suffix}").unlink(missing_ok=True)
+
+
 def salesflow(project: Path, *args: object) -> list:
     """The command line of `salesflow` on `project`, at the bench's fixed time."""
     return [SALESFLOW, "--project", project, "--now", NOW, *args]

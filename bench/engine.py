@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sqlite3
 import subprocess
 import sys
@@ -18,17 +17,9 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-SALESFLOW = Path(sys.executable).parent / "salesflow"
+from common import SALESFLOW, demo_project
+
 NOW = "2026-11-22T10:00"
-
-
-def project_in(folder: Path) -> Path:
-    folder.mkdir()
-    shutil.copy(REPO / "salesflow.yaml", folder)
-    shutil.copytree(REPO / "pipelines", folder / "pipelines")
-    shutil.copytree(REPO / "workflows", folder / "workflows")
-    return folder
 
 
 def salesflow(project: Path, *args: str) -> float:
@@ -69,7 +60,7 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)
-        project = project_in(scratch / "project")
+        project = demo_project(scratch / "project")
         salesflow(
             project,
             "ingest",

@@ -23,6 +23,7 @@ from common import (
     PYTHON,
     Row,
     demo_project,
+    fresh,
     paired,
     peak_mb,
     print_table,
@@ -102,11 +103,6 @@ def measure(scratch: Path, rows: int, memory_rows: int, runs: int) -> list[Row]:
         results.append(Row(f"import {memory_rows:,} rows: peak memory", "—", f"{peak:.0f} MB",
                            "< 150 MB", peak < 150))  # fmt: skip
     return results
-
-
-def fresh(database: Path) -> None:
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{database}{suffix}").unlink(missing_ok=True)
 
 
 def main() -> int:

@@ -23,6 +23,7 @@ from common import (
     REPO,
     Row,
     demo_project,
+    fresh,
     paired,
     peak_mb,
     print_table,
@@ -43,12 +44,6 @@ def write_submissions(path: Path, count: int, lines: bool = False) -> Path:
         else:
             json.dump(list(batch), file, ensure_ascii=False)
     return path
-
-
-def fresh(*databases: Path) -> None:
-    for database in databases:
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{database}{suffix}").unlink(missing_ok=True)
 
 
 def measure(scratch: Path, count: int, runs: int) -> list[Row]:

@@ -13,7 +13,6 @@ import cProfile
 import io
 import json
 import pstats
-import shutil
 import sqlite3
 import statistics
 import subprocess
@@ -22,15 +21,11 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-SALESFLOW = Path(sys.executable).parent / "salesflow"
+from common import SALESFLOW, demo_project
 
 
 def project_in(folder: Path) -> Path:
-    folder.mkdir()
-    shutil.copy(REPO / "salesflow.yaml", folder)
-    shutil.copytree(REPO / "pipelines", folder / "pipelines")
-    shutil.copytree(REPO / "workflows", folder / "workflows")
+    demo_project(folder)
     subprocess.run([SALESFLOW, "--project", folder, "--now", "2026-11-22T10:00", "tick"],
                    check=True, stdout=subprocess.DEVNULL)  # fmt: skip
     return folder

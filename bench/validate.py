@@ -18,16 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-SALESFLOW = Path(sys.executable).parent / "salesflow"
-
-
-def demo_in(folder: Path) -> Path:
-    folder.mkdir()
-    shutil.copy(REPO / "salesflow.yaml", folder)
-    shutil.copytree(REPO / "pipelines", folder / "pipelines")
-    shutil.copytree(REPO / "workflows", folder / "workflows")
-    return folder
+from common import SALESFLOW, demo_project
 
 
 def email_like(lines: int) -> str:
@@ -50,7 +41,7 @@ def dense(lines: int) -> str:
 
 
 def large_in(folder: Path, body: str) -> Path:
-    demo_in(folder)
+    demo_project(folder)
     stages = "\n".join(
         f"  - {{id: s{n}, name: Stage {n}, probability: {n % 100}}}" for n in range(298)
     )
@@ -88,7 +79,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
-        demo = demo_in(Path(scratch) / "demo")
+        demo = demo_project(Path(scratch) / "demo")
         for name, body in (("email-like", email_like(5000)), ("dense", dense(5000))):
             large = large_in(Path(scratch) / name, body)
             for kind, cold in (("cold", True), ("warm", False)):
