@@ -64,3 +64,13 @@ def test_an_error_position_counts_the_lines_already_read(monkeypatch):
     *_, (index, _, error) = read(text, 16, monkeypatch)
     assert (index, error) == (51, "not JSON (line 52 column 1: expected ',' or ']');"
                                   " the rest is not read")  # fmt: skip
+
+
+@pytest.mark.parametrize("chunk", [1000, 4096, 1024 * 1024])
+def test_a_submission_too_deep_across_chunks_is_rejected_alone(chunk, monkeypatch):
+    deep = "[" * 10_000 + "]" * 10_000  # past the recursion limit: decoding it raises
+    items = read(f'[{{"n": 1}}, {deep}, {{"n": 3}}]', chunk, monkeypatch)
+    assert [(n, error) for n, _, error in items] == [
+        (1, None), (2, "nested deeper than 32 levels"), (3, None),
+    ]  # fmt: skip
+    assert items[2][1] == {"n": 3}

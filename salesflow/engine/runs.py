@@ -61,11 +61,12 @@ class Engine:
 
     def settle(self) -> None:
         """The current item went through: its trace is written, its lines told."""
-        self.store.conn.executemany(
-            "INSERT INTO run_steps (run_id, step, action, outcome, detail, at)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            self.pending_rows,
-        )
+        if self.pending_rows:  # most events start no run
+            self.store.conn.executemany(
+                "INSERT INTO run_steps (run_id, step, action, outcome, detail, at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                self.pending_rows,
+            )
         if self.on_line:
             for line in self.pending:
                 self.on_line(line)

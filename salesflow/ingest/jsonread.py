@@ -123,7 +123,8 @@ class _Text:
         """The JSON value at `start`, reading on while it is cut by the end of a chunk."""
         while True:
             payload, end, error = _one(self.text, start)
-            incomplete = error and error.startswith("not JSON")
+            # Cut short: broken at the end, or too deep with no closing bracket read yet.
+            incomplete = error and (error.startswith("not JSON") or end >= len(self.text))
             if not incomplete or len(self.text) - start > MAX_SUBMISSION + _CHUNK:
                 return payload, end, error
             if not self.more():
