@@ -85,6 +85,10 @@ BAD_SUBMISSIONS = {
         "/email: expected a single value, got list",
     ),
     "not-an-object": ("hello", "/: a submission is a JSON object"),
+    "lone-surrogate": (
+        {"email": "x@example.org", "date_essai": "2026-12-05T18:30", "prenom": "Jul\ud800ie"},
+        "/: broken text at /prenom: a lone surrogate",
+    ),
     "nested-10000-deep": (
         "DEEP",
         "/: nested deeper than 32 levels",

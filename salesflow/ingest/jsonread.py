@@ -25,6 +25,8 @@ _CHUNK = 1024 * 1024  # characters read at a time
 _DECODER = json.JSONDecoder()
 _SPACE = re.compile(r"[ \t\r\n]*")
 _AT_LINE = re.compile(r" at line 1 column \d+\)$")
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")  # how a lone surrogate gets into JSON
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 Item = tuple[int, Any, str | None]  # (index, payload, None) or (index, excerpt, error)
 
@@ -188,6 +190,9 @@ def _one(text: str, start: int) -> tuple[Any, int, str | None]:
         return _excerpt(text, start), end, f"larger than {MAX_SUBMISSION // 1024} kB"
     if _maybe_deep(text, start, end) and _depth(value) > MAX_DEPTH:
         return _excerpt(text, start), end, f"nested deeper than {MAX_DEPTH} levels"
+    if _SURROGATE_ESCAPE.search(text, start, end) and (where := _lone_surrogate(value)):
+        why = f"broken text at {where}: a lone surrogate (\\ud800-\\udfff) is not a character"
+        return text[start : min(end, start + 200)], end, why
     return value, end, None
 
 
@@ -205,6 +210,25 @@ def _depth(value: Any) -> int:
             children = item.values() if isinstance(item, dict) else item
             stack.extend((child, level + 1) for child in children)
     return deepest
+
+
+def _lone_surrogate(value: Any) -> str | None:
+    """The JSON pointer of the first string (or key) holding half a surrogate pair, which
+    no UTF-8 text can store; None when there is none."""
+    stack = [(value, "")]
+    while stack:
+        item, where = stack.pop()
+        if isinstance(item, str) and _SURROGATE.search(item):
+            return where or "/"
+        if isinstance(item, dict):
+            for key, child in item.items():
+                step = f"{where}/{key.replace('~', '~0').replace('/', '~1')}"
+                if _SURROGATE.search(key):
+                    return step
+                stack.append((child, step))
+        elif isinstance(item, list):
+            stack.extend((child, f"{where}/{index}") for index, child in enumerate(item))
+    return None
 
 
 def _end_of_value(text: str, start: int) -> int:
