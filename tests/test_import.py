@@ -311,4 +311,4 @@ def test_a_later_import_fills_blanks_and_keeps_values_unless_told_to_overwrite(s
 
 def test_one_row_is_said_in_the_singular(sf, tmp_path):
     path = write(tmp_path / "one.csv", "Email,First Name\nana@example.org,Ana\n")
-    assert ": 1 row — 1 created," in sf("import", path).output
+    assert ": 1 row read = 1 created + " in sf("import", path).output

@@ -147,27 +147,42 @@ def _report(result: ImportResult, dry_run: bool) -> None:
         )
         typer.echo(f"{name}:{row}: {label} '{value}' {fate}", err=True)
     verb = "would import" if dry_run else "imported"
-    counts = (
-        f"{result.created} created, {result.updated} updated, {result.unchanged} unchanged,"
-        f" {result.rejected} rejected"
-    )
-    extra = f", {result.deals} deals opened" if result.deals else ""
-    if result.duplicates:
-        extra += f" ({counted(result.duplicates, 'row')} repeated an email of the file, merged)"
-    if result.conflicts and result.overwrite:
-        extra += f"; {counted(len(result.conflicts), 'value')} replaced"
-    elif result.conflicts:
-        extra += f"; {counted(len(result.conflicts), 'value')} not taken (--overwrite takes them)"
-    if result.control_characters:
-        extra += f"; {counted(result.control_characters, 'control character')} removed"
-    typer.echo(
-        f"{verb} {name} ({result.format.encoding}, {result.format.delimiter_name}):"
-        f" {counted(result.rows, 'row')} — {counts}{extra}"
-    )
+    where = f"{result.format.encoding}, {result.format.delimiter_name}"
+    if result.header_line > 1:
+        where += f", header on line {result.header_line}"
+    typer.echo(f"{verb} {name} ({where}): {_accounts(result)}{_notes(result)}")
     if result.rejected_file:
         typer.echo(f"rejected rows are in {display_path(result.rejected_file)}")
     if dry_run:
         typer.echo("dry run: nothing was written")
+
+
+def _accounts(result: ImportResult) -> str:
+    """`5 rows read = 2 created + 1 updated + 0 unchanged + 1 duplicate + 1 rejected`."""
+    terms = [
+        f"{result.created} created", f"{result.updated} updated",
+        f"{result.unchanged} unchanged", f"{result.duplicates} duplicate",
+        f"{result.rejected} rejected",
+    ]  # fmt: skip
+    return f"{counted(result.rows, 'row')} read = {' + '.join(terms)}"
+
+
+def _notes(result: ImportResult) -> str:
+    notes = []
+    if result.deals:
+        notes.append(f"{counted(result.deals, 'deal')} opened")
+    if result.duplicates:
+        notes.append("each duplicate merged into the row of its email above")
+    if result.conflicts:
+        fate = "replaced" if result.overwrite else "not taken (--overwrite takes them)"
+        notes.append(f"{counted(len(result.conflicts), 'value')} {fate}")
+    if result.control_characters:
+        notes.append(f"{counted(result.control_characters, 'control character')} removed")
+    if result.composed:
+        notes.append(f"{counted(result.composed, 'value')} in decomposed Unicode composed (NFC)")
+    if result.blank_lines:
+        notes.append(f"{counted(result.blank_lines, 'blank line')} skipped")
+    return "".join(f"; {note}" for note in notes)
 
 
 class _progress:

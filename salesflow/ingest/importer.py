@@ -7,18 +7,23 @@ state after gives what really changed — so rows of one email within the file (
 that undo each other change nothing, and importing a file twice changes nothing. Counting,
 comparing and the events are set-based SQL: memory does not grow with the file, and no
 Python set of every email is kept.
+
+Every row is accounted for: rows read = created + updated + unchanged + duplicate rows +
+rejected, each term counted on its own (the rows and rejects as they are read, the others
+from the database); a sum that does not hold imports nothing.
 """
 
 from __future__ import annotations
 
 import csv
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from salesflow.errors import UserError
-from salesflow.ingest.csvread import CsvFormat, read_rows, sniff
-from salesflow.ingest.headers import resolve
+from salesflow.ingest.csvread import CsvFormat, Records, sniff
+from salesflow.ingest.headers import find_header, resolve
 from salesflow.ingest.rows import CONTACT_COLUMNS, RowParser
 from salesflow.store import deals
 from salesflow.store.db import transaction
@@ -27,6 +32,7 @@ from salesflow.values import has_control
 
 BATCH = 2000
 _UPDATABLE = ("first_name", "last_name", "phone", "company", "owner")
+_HELD = slice(1, len(_UPDATABLE) + 1)  # those values in a contact row, after its email
 
 
 @dataclass
@@ -47,7 +53,9 @@ class ImportOptions:
 class ImportResult:
     file: Path
     format: CsvFormat
-    rows: int = 0
+    header_line: int = 1  # lines above it (notes, `sep=`) are not rows
+    rows: int = 0  # records after the header, blank lines aside
+    blank_lines: int = 0
     created: int = 0
     updated: int = 0
     unchanged: int = 0
@@ -55,19 +63,28 @@ class ImportResult:
     duplicates: int = 0
     deals: int = 0
     control_characters: int = 0  # removed from the cells, see values.clean_line
+    composed: int = 0  # values written in decomposed Unicode, stored composed (NFC)
     conflicts: list[tuple[int, str, str, str]] = field(default_factory=list)  # row, field, …
     overwrite: bool = False
     rejected_file: Path | None = None
     ignored: list[str] = field(default_factory=list)
     errors: list[tuple[int, str]] = field(default_factory=list)
 
+    @property
+    def accounted(self) -> int:
+        """The rows whose fate is known: equal to `rows` for every import that lands."""
+        return self.created + self.updated + self.unchanged + self.duplicates + self.rejected
+
     def as_json(self) -> dict:
         return {
             "file": str(self.file), "encoding": self.format.encoding,
-            "delimiter": self.format.delimiter, "rows": self.rows, "created": self.created,
-            "updated": self.updated, "unchanged": self.unchanged, "rejected": self.rejected,
-            "duplicate_rows": self.duplicates, "deals_created": self.deals,
+            "delimiter": self.format.delimiter, "header_line": self.header_line,
+            "rows": self.rows, "created": self.created, "updated": self.updated,
+            "unchanged": self.unchanged, "duplicate_rows": self.duplicates,
+            "rejected": self.rejected, "blank_lines": self.blank_lines,
+            "deals_created": self.deals,
             "control_characters_removed": self.control_characters,
+            "values_composed": self.composed,
             "conflicts": [{"row": row, "field": name, "value": value, "held": held}
                           for row, name, value, held in self.conflicts],
             "rejected_file": str(self.rejected_file) if self.rejected_file else None,
@@ -93,13 +110,18 @@ def import_csv(
     project = store.project
     fmt = sniff(path, project.locale, options.encoding, options.delimiter)
     target = _deal_target(store, options)
-    records = read_rows(path, fmt, progress)
-    header = next(records, None)
-    if header is None:
+    reader = Records(path, fmt, progress)
+    records = iter(reader)
+    found = find_header(records, options.mapping)
+    if found is None:
         raise UserError(f"{path.name} is empty")
+    header_line, header = found
     columns = resolve(header, options.mapping, project, with_deals=target is not None)
+    reader.width = len(header)
     parser = RowParser(columns, project, options.source, options.tags)
-    result = ImportResult(path, fmt, ignored=columns.ignored, overwrite=options.overwrite)
+    result = ImportResult(
+        path, fmt, header_line, ignored=columns.ignored, overwrite=options.overwrite
+    )
     rejects = _Rejects(rejected_path(path), fmt, header, write=not options.dry_run)
     try:
         with transaction(store.conn, options.dry_run):
@@ -107,9 +129,7 @@ def import_csv(
             _watch_contacts(store, max_contact)
             _upsert(store, records, parser, result, rejects, target is not None, options.overwrite)
             _compare_with_before(store)
-            result.created, result.updated, emails = _counts(store, max_contact)
-            result.unchanged = emails - result.created - result.updated
-            result.duplicates = result.rows - result.rejected - emails
+            _count(store, max_contact, result)
             if target:
                 result.deals = _open_deals(store, max_contact, *target, options.trigger)
             if options.trigger:
@@ -151,7 +171,10 @@ class _Rejects:
             )
             self.writer = csv.writer(self.file, delimiter=self.fmt.delimiter)
             self.writer.writerow([*self.header, "error"])
-        padded = cells + [""] * (len(self.header) - len(cells))
+        width = len(self.header)
+        if len(cells) > width:  # the extra cells back into the last column, as they were
+            cells = [*cells[: width - 1], self.fmt.delimiter.join(cells[width - 1 :])]
+        padded = cells + [""] * (width - len(cells))
         self.writer.writerow([*padded, error])
 
     def close(self) -> Path | None:
@@ -171,26 +194,37 @@ class _Rejects:
 def _upsert(store: Store, records, parser, result, rejects, with_deals: bool, overwrite: bool):
     conn = store.conn
     statement = _upsert_statement(store, overwrite)
-    conn.execute("CREATE TEMP TABLE import_emails (email TEXT)")
+    conn.execute("CREATE TEMP TABLE import_emails (email TEXT PRIMARY KEY, rows INTEGER)")
     if with_deals:
         conn.execute(
             "CREATE TEMP TABLE deal_values (email TEXT PRIMARY KEY, title, amount, expected_close)"
         )
     contacts_batch, row_numbers, deals_batch = [], [], []
-    for row_no, cells in enumerate(records, start=2):  # row 1 is the header
-        if not any(cell.strip() for cell in cells):
-            continue  # a blank line is not a record
+    width = len(rejects.header)
+    for row_no, cells, broken in records:  # row_no: the line the record starts on
+        text = "".join(cells)
+        if not broken and not text.strip():
+            result.blank_lines += 1  # a blank line is not a record
+            continue
         result.rows += 1
-        if has_control("".join(cells)):  # one search a record; cleaning is the rare case
-            cells, removed = parser.clean(cells)
+        if broken:
+            _reject(result, rejects, row_no, cells, broken)
+            continue
+        if len(cells) > width and "".join(cells[width:]).strip():
+            why = (
+                f"{len(cells)} cells, the header has {width}: a value holding"
+                f" '{rejects.fmt.delimiter}' without quotes? quote it or fix the row"
+            )
+            _reject(result, rejects, row_no, cells, why)
+            continue
+        if has_control(text) or not (text.isascii() or _composed(text)):  # the rare case
+            cells, removed, composed = parser.clean(cells)
             result.control_characters += removed
+            result.composed += composed
         try:
             contact, deal = parser.parse(cells)
         except ValueError as error:
-            result.rejected += 1
-            if len(result.errors) < 100:
-                result.errors.append((row_no, str(error)))
-            rejects.add(cells, str(error))
+            _reject(result, rejects, row_no, cells, str(error))
             continue
         contacts_batch.append(contact)
         row_numbers.append(row_no)
@@ -202,6 +236,17 @@ def _upsert(store: Store, records, parser, result, rejects, with_deals: bool, ov
             row_numbers.clear()
     result.conflicts += _conflicts(conn, contacts_batch, row_numbers, overwrite)
     _flush(conn, statement, contacts_batch, deals_batch)
+
+
+def _composed(text: str) -> bool:
+    return unicodedata.is_normalized("NFC", text)
+
+
+def _reject(result: ImportResult, rejects: _Rejects, row_no: int, cells: list, why: str) -> None:
+    result.rejected += 1
+    if len(result.errors) < 100:
+        result.errors.append((row_no, why))
+    rejects.add(cells, why)
 
 
 def _conflicts(conn, batch: list, rows: list[int], overwrite: bool) -> list[tuple]:
@@ -224,7 +269,9 @@ def _conflicts(conn, batch: list, rows: list[int], overwrite: bool) -> list[tupl
             held[row[0]] = row  # new so far: kept as it is, copied only if it repeats
             continue
         if isinstance(current, tuple):
-            current = held[row[0]] = list(current[1 : len(_UPDATABLE) + 1])
+            if current[_HELD] == row[_HELD]:
+                continue  # the same values again (a re-import): nothing to compare
+            current = held[row[0]] = list(current[_HELD])
         for index, name in enumerate(_UPDATABLE):
             mine, theirs = row[index + 1], current[index]
             if mine is not None and theirs is not None and mine != theirs:
@@ -236,7 +283,10 @@ def _conflicts(conn, batch: list, rows: list[int], overwrite: bool) -> list[tupl
 
 def _flush(conn, statement: str, contacts_batch: list, deals_batch: list) -> None:
     conn.executemany(statement, contacts_batch)
-    conn.executemany("INSERT INTO import_emails VALUES (?)", [row[:1] for row in contacts_batch])
+    conn.executemany(
+        "INSERT INTO import_emails VALUES (?, 1) ON CONFLICT DO UPDATE SET rows = rows + 1",
+        [row[:1] for row in contacts_batch],
+    )
     contacts_batch.clear()
     if deals_batch:
         conn.executemany(
@@ -335,16 +385,28 @@ def _max_id(store: Store, table: str) -> int:
     return store.conn.execute(f"SELECT coalesce(max(id), 0) FROM {table}").fetchone()[0]
 
 
-def _counts(store: Store, max_contact: int) -> tuple[int, int, int]:
-    """(contacts created, contacts changed, distinct emails among the good rows)."""
-    created = store.conn.execute(
-        "SELECT count(*) FROM contacts WHERE id > ?", (max_contact,)
-    ).fetchone()[0]
-    updated = store.conn.execute("SELECT count(*) FROM import_log WHERE changed != ''").fetchone()[
-        0
-    ]
-    emails = store.conn.execute("SELECT count(DISTINCT email) FROM import_emails").fetchone()[0]
-    return created, updated, emails
+def _count(store: Store, max_contact: int, result: ImportResult) -> None:
+    """Contacts created, changed and unchanged, and rows that repeated an email of the file,
+    each counted on its own; UserError (nothing imported) if with the rejects they do not
+    add up to the rows read."""
+
+    def one(sql: str, *params) -> int:
+        return store.conn.execute(sql, params).fetchone()[0]
+
+    result.created = one("SELECT count(*) FROM contacts WHERE id > ?", max_contact)
+    result.updated = one("SELECT count(*) FROM import_log WHERE changed != ''")
+    result.unchanged = one(
+        "SELECT count(*) FROM import_emails e JOIN contacts c ON c.email = e.email"
+        " WHERE c.id <= ? AND c.id NOT IN (SELECT contact_id FROM import_log WHERE changed != '')",
+        max_contact,
+    )
+    result.duplicates = one("SELECT coalesce(sum(rows - 1), 0) FROM import_emails")
+    if result.accounted != result.rows:
+        raise UserError(
+            f"{result.file.name}: {result.rows} rows read but {result.accounted} accounted for"
+            " (created, updated, unchanged, duplicate, rejected); nothing was imported —"
+            " this is a bug in salesflow: please report it with the file"
+        )
 
 
 def _record_contact_events(store: Store, max_contact: int) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from collections.abc import Callable
 from functools import lru_cache
 
@@ -54,14 +55,19 @@ class RowParser:
             if getattr(project.contact_fields.get(target), "type", None) == "text"
         }  # fmt: skip
 
-    def clean(self, cells: list[str]) -> tuple[list[str], int]:
-        """The record without control characters (see values.clean_line), and their count."""
-        cleaned, removed = [], 0
+    def clean(self, cells: list[str]) -> tuple[list[str], int, int]:
+        """The record in composed Unicode (NFC: `He\u0301le\u0300ne` as some Mac tools
+        write it is found as Hélène) and without control characters (see
+        values.clean_line); with the count of characters removed and of values composed."""
+        cleaned, removed, composed = [], 0, 0
         for index, cell in enumerate(cells):
             text, count = clean_line(cell, multiline=index in self.multiline)
+            if not text.isascii() and not unicodedata.is_normalized("NFC", text):
+                text = unicodedata.normalize("NFC", text)
+                composed += 1
             cleaned.append(text)
             removed += count
-        return cleaned, removed
+        return cleaned, removed, composed
 
     def _step(self, target: str) -> tuple[int, object, Callable[[str], object] | None]:
         """(kind, slot, converter) for a column; no converter means the text as it is."""
@@ -85,7 +91,7 @@ class RowParser:
         return _CONTACT, _SLOTS[target], None
 
     def parse(self, cells: list[str]) -> tuple[tuple, list]:
-        row: list = [None, None, None, None, None, None, self.source, None, None]
+        row: list = [None, None, None, None, None, None, None, None, None]
         deal: list = [None, None, None, None]
         tags = list(self.tags)
         fields = {}
@@ -95,18 +101,23 @@ class RowParser:
             text = cells[index].strip() if index < width else ""
             if not text:
                 continue
-            if kind == _CONTACT:
-                row[slot] = convert(text) if convert else text
+            if kind == _CONTACT:  # of several columns for a field, the first non-empty wins
+                if row[slot] is None:
+                    row[slot] = convert(text) if convert else text
             elif kind == _FIELD:
-                fields[slot] = convert(text)
+                if slot not in fields:
+                    fields[slot] = convert(text)
             elif kind == _DEAL:
-                deal[slot] = convert(text) if convert else text
+                if deal[slot] is None:
+                    deal[slot] = convert(text) if convert else text
             elif kind == _TAGS:
                 tags += [tag.removeprefix("* ") for tag in _TAG_SPLIT.split(text) if tag]
-            else:
+            elif full_name is None:
                 full_name = text
         if row[0] is None:
             raise ValueError("no email address")
+        if row[6] is None:
+            row[6] = self.source  # a source column of the file comes before --source
         if full_name and row[1] is None and row[2] is None:  # `Julie Martin` in a name column
             first, _, last = full_name.partition(" ")
             row[1], row[2] = first, last.strip() or None
