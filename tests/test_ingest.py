@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO, query
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 FORMS = REPO / "examples" / "forms"
 SCRIPT = Path(sys.executable).parent / "salesflow"
@@ -189,3 +191,39 @@ def test_input_unusable_as_a_whole_exits_1_with_what_to_pass(sf, tmp_path, conte
     result = sf("ingest", path, code=1)
     assert result.output == f"error: {path}: {message}\n"
     assert not path.with_name("x.rejected.jsonl").exists()
+
+
+LEAF = st.none() | st.booleans() | st.integers() | st.text(max_size=5)
+PAYLOAD = st.recursive(
+    LEAF,
+    lambda children: (
+        st.lists(children, max_size=3)
+        | st.dictionaries(st.sampled_from(["a", "b", "id", "items", "count"]), children, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=200, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    payload=PAYLOAD,
+    path=st.lists(st.sampled_from(["a", "b", "id", "items", "count"]), min_size=1, max_size=3),
+    default=st.sampled_from(["", " | default('')", ' | default("none")']),
+)
+def test_a_plain_key_path_reads_as_jinja_reads_it(demo, payload, path, default):
+    """`payload.a.b | default('')` is read without Jinja: the value must be Jinja's."""
+    from jinja2 import UndefinedError
+
+    from salesflow.config.project import load_project
+    from salesflow.ingest.forms import FormReader
+    from salesflow.store.session import Store
+
+    project = load_project(demo)
+    reader = FormReader(Store(None, project, None), None)
+    expression = "{{ payload." + ".".join(path) + default + " }}"
+    jinja = reader.env.compile_expression(expression[2:-2], undefined_to_none=True)
+    try:
+        expected = jinja(payload=payload)
+    except UndefinedError:  # a name missing before the last: the map's value is None
+        expected = None
+    assert reader._mapped(expression, payload) == expected

@@ -38,11 +38,30 @@ class Store:
         """Record an event for the workflows, in the caller's transaction; an event whose
         idempotency key was seen before is ignored (None)."""
         cursor = self.conn.execute(
-            "INSERT INTO events (type, key, subject_type, subject_id, data, created_at, depth)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING",
+            _INSERT_EVENT,
             (
                 kind, key, subject_type, subject_id, json.dumps(data, ensure_ascii=False),
                 self.stamp, self.event_depth,
             ),
         )  # fmt: skip
         return cursor.lastrowid if cursor.rowcount else None
+
+    def record_events(self, kind: str, keyed: list[tuple[str | None, dict]]) -> int:
+        """Record events of one kind without a subject, (key, data) each, in one statement;
+        how many were new (the others' keys were seen before)."""
+        before = self.conn.total_changes
+        self.conn.executemany(
+            _INSERT_EVENT,
+            [
+                (kind, key, None, None, json.dumps(data, ensure_ascii=False), self.stamp,
+                 self.event_depth)
+                for key, data in keyed
+            ],
+        )  # fmt: skip
+        return self.conn.total_changes - before
+
+
+_INSERT_EVENT = (
+    "INSERT INTO events (type, key, subject_type, subject_id, data, created_at, depth)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING"
+)
