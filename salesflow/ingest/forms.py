@@ -115,8 +115,8 @@ class FormReader:
         path is read directly (a Jinja context per submission was half of the rest)."""
         single = _SINGLE_EXPRESSION.match(expression)
         path = single and _PLAIN_PATH.match(single.group(1))
-        if path and not any(_is_attribute(name) for name in path.group(1).split(".")[1:]):
-            names = path.group(1).split(".")[1:]
+        names = path.group(1).split(".")[1:] if path else []
+        if path and not any(_is_attribute(name) for name in names):
             quoted = path.group(2) if path.group(2) is not None else path.group(3)
             function = _path_reader(names, quoted)
         elif single:

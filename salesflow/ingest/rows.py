@@ -56,9 +56,9 @@ class RowParser:
         }  # fmt: skip
 
     def clean(self, cells: list[str]) -> tuple[list[str], int, int]:
-        """The record in composed Unicode (NFC: `He\u0301le\u0300ne` as some Mac tools
-        write it is found as Hélène) and without control characters (see
-        values.clean_line); with the count of characters removed and of values composed."""
+        """The record in composed Unicode (NFC: a name some Mac tools write decomposed is
+        found as typed) and without control characters (see values.clean_line); with the
+        count of characters removed and of values composed."""
         cleaned, removed, composed = [], 0, 0
         for index, cell in enumerate(cells):
             text, count = clean_line(cell, multiline=index in self.multiline)
