@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import shutil
 import tempfile
 from datetime import UTC, datetime
@@ -26,12 +27,16 @@ FIXTURES = Path(__file__).parent / "fixtures" / "csv"
 TERMS = ("created", "updated", "unchanged", "duplicate_rows", "rejected")
 
 
-def imported(sf, name: str, *args: str) -> dict:
-    """The JSON summary of importing fixture `name`, after checking its accounting."""
+def imported(sf, name: str, text: str | None = None) -> dict:
+    """The JSON summary of importing fixture `name` (or `text` written under that name),
+    after checking its accounting."""
     target = sf.project / "imports" / name
     target.parent.mkdir(exist_ok=True)
-    shutil.copy(FIXTURES / name, target)
-    summary = sf("import", target, "--json", *args)
+    if text is None:
+        shutil.copy(FIXTURES / name, target)
+    else:
+        target.write_text(text)
+    summary = sf("import", target, "--json")
     assert summary["rows"] == sum(summary[term] for term in TERMS), summary
     return summary
 
@@ -74,25 +79,21 @@ def test_a_quote_open_to_the_end_of_the_file_rejects_only_its_line(sf):
     assert set(people(sf.project)) == {"ana@example.org", "cy@example.org"}
 
 
-def test_a_quote_closed_by_a_later_stray_quote_is_caught_by_the_rows_it_swallows(sf, tmp_path):
-    path = tmp_path / "stray.csv"
-    path.write_text(
+def test_a_quote_closed_by_a_later_stray_quote_is_caught_by_the_rows_it_swallows(sf):
+    summary = imported(sf, "stray.csv", (
         'email,first_name,notes\nana@example.org,"Ana,x\nbob@example.org,Bob,ok\n'
         'cy@example.org,Cy,5" tall\ndan@example.org,Dan,fine\n'
-    )
-    summary = sf("import", path, "--json")
+    ))  # fmt: skip
     assert rejected_lines(summary) == [2]
     assert set(people(sf.project)) == {"bob@example.org", "cy@example.org", "dan@example.org"}
 
 
-def test_a_note_over_several_lines_stays_one_value(sf, tmp_path):
-    path = tmp_path / "notes.csv"
-    path.write_text(
+def test_a_note_over_several_lines_stays_one_value(sf):
+    summary = imported(sf, "notes.csv", (
         'email,first_name,Notes\nana@example.org,Ana,"Appeler lundi\nou mardi, après 18 h"\n'
         "bob@example.org,Bob,\n"
-    )
-    summary = sf("import", path, "--json")
-    assert (summary["created"], summary["rejected"]) == (2, 0)
+    ))  # fmt: skip
+    assert (summary["rows"], summary["created"], summary["rejected"]) == (2, 2, 0)
 
 
 def test_a_row_with_more_cells_than_the_header_is_rejected_not_shifted(sf):
@@ -155,6 +156,14 @@ def test_what_is_not_csv_is_refused_saying_what_it_is(sf, tmp_path, content, say
         result = sf("import", path, *extra, code=1)
         assert says in result.output
     assert query(sf.project, "SELECT count(*) FROM contacts") == [(0,)]
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")
+def test_a_file_that_cannot_be_read_is_one_line(sf, tmp_path):
+    path = tmp_path / "locked.csv"
+    path.write_text("email\nana@example.org\n")
+    path.chmod(0)
+    assert "locked.csv: cannot be read (Permission denied)" in sf("import", path, code=1).output
 
 
 def test_utf16_without_byte_order_mark_is_read(sf, tmp_path):

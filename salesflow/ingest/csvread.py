@@ -141,8 +141,11 @@ def sniff(path: Path, locale: str, encoding: str | None, delimiter: str | None) 
     """The file's encoding and delimiter: given ones are checked, the others detected."""
     if not path.is_file():
         raise UserError(f"{path}: no such file")
-    with path.open("rb") as file:
-        raw = file.read(SAMPLE_BYTES)
+    try:
+        with path.open("rb") as file:
+            raw = file.read(SAMPLE_BYTES)
+    except OSError as error:
+        raise UserError(f"{path}: cannot be read ({error.strerror})") from None
     refuse_non_csv(path, raw)
     if encoding:
         try:
