@@ -41,6 +41,39 @@ class _TemplateLoader(FileSystemLoader):
         return split_front_matter(source)[1], filename, uptodate
 
 
+_PLAIN_PATH = re.compile(r"^\{\{\s*([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)\s*\}\}$")
+_PRINTED_AS_STR = (str, int, float)
+
+
+def is_attribute(name: str) -> bool:
+    """Jinja reads `x.items` as the method of a dict (or list, or text), not the key."""
+    return any(hasattr(kind, name) for kind in (dict, list, str))
+
+
+def plain_path(source: str) -> list[str] | None:
+    """The names of a template that is only `{{ a.b.c }}` — a value that can be read from
+    the context's dicts instead of rendered (a render costs ~50 µs, a lookup ~1 µs). None
+    for any other template, or when a name is also a method Jinja would find first."""
+    match = _PLAIN_PATH.match(source)
+    if not match:
+        return None
+    names = match.group(1).split(".")
+    return None if any(is_attribute(name) for name in names[1:]) else names
+
+
+def read_plain(names: list[str], context: dict) -> str | None:
+    """What Jinja prints for `{{ a.b.c }}` when every name is a key of a dict and the value
+    a text, a number or None; None when Jinja must decide (a missing name is its error)."""
+    value: Any = context
+    for name in names:
+        if not isinstance(value, dict) or name not in value:
+            return None
+        value = value[name]
+    if value is None:
+        return ""
+    return str(value) if isinstance(value, _PRINTED_AS_STR) else None
+
+
 def make_environment(
     templates_dir: Path | None, locale: str, timezone: tzinfo, currency: str
 ) -> SandboxedEnvironment:

@@ -60,7 +60,7 @@ def process(ctx: typer.Context, dry_run: DryRun = False, as_json: AsJson = False
 def trace_sink(as_json: bool) -> tuple[Callable[[TraceLine], None], list[TraceLine]]:
     """Where the engine's lines go: printed as they happen, or kept for the JSON document."""
     kept: list[TraceLine] = []
-    return (kept.append if as_json else lambda line: typer.echo(trace_text(line))), kept
+    return (kept.append if as_json else lambda line: print(trace_text(line))), kept
 
 
 def trace_text(line: TraceLine) -> str:

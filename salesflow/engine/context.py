@@ -10,7 +10,7 @@ from typing import Any
 from salesflow.config.model import Project, Workflow
 from salesflow.store import contacts, deals
 from salesflow.store.session import Store
-from salesflow.templating import make_environment
+from salesflow.templating import make_environment, plain_path, read_plain
 from salesflow.values import read_instant
 
 
@@ -27,12 +27,16 @@ class Renderer:
         self.env = env
         self._compile = lru_cache(maxsize=1024)(env.from_string)
         self._expression = lru_cache(maxsize=1024)(env.compile_expression)
+        self._plain = lru_cache(maxsize=1024)(plain_path)
 
     def value(self, value: Any, context: dict) -> Any:
         """A config value: template strings rendered (an empty result is None), the rest as is."""
         if isinstance(value, str) and ("{{" in value or "{%" in value):
-            text = self._compile(value).render(context).strip()
-            return text or None
+            names = self._plain(value)
+            text = read_plain(names, context) if names else None
+            if text is None:
+                text = self._compile(value).render(context)
+            return text.strip() or None
         if isinstance(value, dict):
             return {key: self.value(item, context) for key, item in value.items()}
         return value

@@ -38,20 +38,24 @@ class Act:
     renderer: Renderer
     workflow: Workflow
     step: Step
-    run: dict  # id, contact_id, deal_id, depth, event (the event's template view)
+    run: dict  # id, contact_id, deal_id, depth, event (the event's template view), context
 
     @property
     def by(self) -> str:
         return f"workflow:{self.workflow.id}"
 
     def context(self) -> dict:
+        """What templates see; built once and kept by the run until a step changes records
+        (see Engine._steps): building it reads and formats the contact and the deal."""
         from salesflow.engine.context import build_context
 
-        run = {"id": self.run["id"], "workflow": self.workflow.id}
-        return build_context(
-            self.store, self.workflow, run, self.run["event"], self.run["contact_id"],
-            self.run["deal_id"],
-        )  # fmt: skip
+        if "context" not in self.run:
+            run = {"id": self.run["id"], "workflow": self.workflow.id}
+            self.run["context"] = build_context(
+                self.store, self.workflow, run, self.run["event"], self.run["contact_id"],
+                self.run["deal_id"],
+            )  # fmt: skip
+        return self.run["context"]
 
     def render(self, value, context: dict | None = None):
         try:

@@ -25,6 +25,10 @@ from salesflow.store.session import Store
 from salesflow.values import read_instant, stored_instant
 
 ACTIVE = ("running", "waiting")
+# Actions that change no contact or deal: the run's template context stays true after them.
+KEEP_CONTEXT = frozenset(
+    {"send_email", "notify", "create_task", "wait", "wait_until", "branch", "stop"}
+)
 
 
 @dataclass
@@ -147,6 +151,8 @@ class Engine:
                           " no longer exists")  # fmt: skip
                 return
             outcome = self._attempt(run, workflow, state, cursor, step)
+            if step.action not in KEEP_CONTEXT:
+                state.pop("context", None)
             if outcome is None:
                 return
             self.trace(run, workflow, cursor, step.action, _status_word(outcome), outcome.detail)

@@ -24,6 +24,7 @@ from salesflow.errors import UserError, did_you_mean
 from salesflow.ingest.jsonread import submissions
 from salesflow.store.db import transaction
 from salesflow.store.session import Store
+from salesflow.templating import is_attribute
 from salesflow.values import clean_line, coerce_field
 
 _SINGLE_EXPRESSION = re.compile(r"^\s*\{\{(.*)\}\}\s*$", re.S)
@@ -116,7 +117,7 @@ class FormReader:
         single = _SINGLE_EXPRESSION.match(expression)
         path = single and _PLAIN_PATH.match(single.group(1))
         names = path.group(1).split(".")[1:] if path else []
-        if path and not any(_is_attribute(name) for name in names):
+        if path and not any(is_attribute(name) for name in names):
             quoted = path.group(2) if path.group(2) is not None else path.group(3)
             function = _path_reader(names, quoted)
         elif single:
@@ -158,11 +159,6 @@ class FormReader:
 
 def _undefined(value: Any) -> bool:
     return isinstance(value, Undefined)
-
-
-def _is_attribute(name: str) -> bool:
-    """Jinja reads `x.items` as the method of a dict (or list, or text), not the key."""
-    return any(hasattr(kind, name) for kind in (dict, list, str))
 
 
 def _path_reader(names: list[str], default: str | None) -> Callable[[dict], Any]:

@@ -50,13 +50,17 @@ def render(env, template: Template, context: dict) -> tuple[str, str, str | None
 
 
 @lru_cache(maxsize=16)
+def _address(sender: str) -> str:
+    return parseaddr(sender)[1]
+
+
 def _domain(sender: str) -> str:
-    return parseaddr(sender)[1].partition("@")[2] or "salesflow.local"
+    return _address(sender).partition("@")[2] or "salesflow.local"
 
 
 @lru_cache(maxsize=16)
 def _footer(sender: str, locale: str) -> tuple[str, str]:
-    address = parseaddr(sender)[1]
+    address = _address(sender)
     footer = _FOOTER.get(locale.split("_")[0], _FOOTER["en"])
     return footer.format(address=address), f"<mailto:{address}?subject=unsubscribe>"
 
@@ -117,7 +121,7 @@ def calendar_invite(
     attendee: str,
 ) -> dict:
     """An .ics attachment (METHOD:PUBLISH) for the event."""
-    sender = parseaddr(store.project.email.sender or "")[1]
+    sender = _address(store.project.email.sender or "")
     uid = f"{uuid.uuid4().hex}@{_domain(store.project.email.sender or '')}"
     content = ics.invitation(uid, store.now, start, start + duration, summary, location,
                              description, sender, attendee)  # fmt: skip

@@ -175,6 +175,14 @@ def _v6_failure_states(db: sqlite_utils.Database) -> None:
     db["outbox"].add_column("claimed_by", str)
 
 
+def _v7_no_failed_at_index(db: sqlite_utils.Database) -> None:
+    """The index on failed_at (NULL for nearly every event) led SQLite to read every event
+    ever recorded, then sort them, for each batch of `process`: 7 ms a batch at 10,000
+    events, growing with history. Without it, (processed_at, id) reads the pending ones in
+    order."""
+    db.execute("DROP INDEX idx_events_failed_at")
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v1_contacts_deals_events,
     _v2_tasks_and_report_indexes,
@@ -182,6 +190,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v4_inbox_files,
     _v5_runs_and_outbox,
     _v6_failure_states,
+    _v7_no_failed_at_index,
 ]
 
 
