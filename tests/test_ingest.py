@@ -216,10 +216,9 @@ def test_a_plain_key_path_reads_as_jinja_reads_it(demo, payload, path, default):
 
     from salesflow.config.project import load_project
     from salesflow.ingest.forms import FormReader
-    from salesflow.store.session import Store
 
     project = load_project(demo)
-    reader = FormReader(Store(None, project, None), None)
+    reader = FormReader(project, None)
     expression = "{{ payload." + ".".join(path) + default + " }}"
     jinja = reader.env.compile_expression(expression[2:-2], undefined_to_none=True)
     try:

@@ -170,6 +170,7 @@ def _register() -> None:
         outbox,
         pipeline,
         runs,
+        serve,
         tasks,
         validate,
         workflows,
@@ -192,6 +193,8 @@ def _register() -> None:
     app.add_typer(deals.app, name="deals")
     app.add_typer(tasks.app, name="tasks")
     app.add_typer(pipeline.app, name="pipeline")
+    app.command("serve")(serve.serve)
+    app.add_typer(serve.rejects_app, name="rejects")
     app.command("check")(health.check)
     app.command("backup")(health.backup)
 

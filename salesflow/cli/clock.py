@@ -35,9 +35,9 @@ def run(ctx: typer.Context, as_json: AsJson = False) -> None:
 
     Example (crontab): * * * * * cd /srv/club && salesflow run
     """
-    from salesflow.cli.ingest import drain_inbox
     from salesflow.cli.runs import trace_sink
     from salesflow.engine.tick import tick as tick_work
+    from salesflow.ingest.inbox import drain_project_inbox
     from salesflow.store.db import is_locked
     from salesflow.store.health import clear_skipped_runs, note_skipped_run
 
@@ -46,7 +46,7 @@ def run(ctx: typer.Context, as_json: AsJson = False) -> None:
     on_line, kept = trace_sink(as_json)
     try:
         store = ctx.obj.store()
-        inbox = drain_inbox(store) if store.project.inbox else None
+        inbox = drain_project_inbox(store) if store.project.inbox else None
         result = tick_work(store, on_line=None if quiet else on_line)
     except Exception as error:
         if not is_locked(error):

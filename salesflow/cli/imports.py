@@ -10,35 +10,14 @@ import typer
 
 from salesflow.cli.options import AsJson, DryRun
 from salesflow.cli.render import to_json
-from salesflow.errors import UserError, did_you_mean, display_path
+from salesflow.errors import display_path
+from salesflow.ingest.importer import options_for
 from salesflow.wording import counted
 
 if TYPE_CHECKING:
-    from salesflow.ingest.importer import ImportOptions, ImportResult
+    from salesflow.ingest.importer import ImportResult
 
 SHOWN_ERRORS = 10
-
-
-def options_for(project, mapping: str | None, **given) -> ImportOptions:
-    """Import options: a named mapping from salesflow.yaml, overridden by what is given."""
-    from salesflow.ingest.importer import ImportOptions
-
-    options = ImportOptions()
-    if mapping:
-        if mapping not in project.imports:
-            hint = did_you_mean(mapping, list(project.imports))
-            raise UserError(f"no import mapping '{mapping}' in salesflow.yaml{hint}")
-        spec = project.imports[mapping]
-        options = ImportOptions(
-            encoding=spec.encoding, delimiter=spec.delimiter, mapping=dict(spec.map),
-            pipeline=spec.pipeline, stage=spec.stage, source=spec.source, tags=list(spec.tags),
-        )  # fmt: skip
-    for name, value in given.items():
-        if name == "mapping_pairs":
-            options.mapping.update(value)
-        elif value not in (None, [], ()):
-            setattr(options, name, value)
-    return options
 
 
 def parse_map(pairs: list[str] | None) -> dict[str, str]:

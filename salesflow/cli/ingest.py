@@ -9,11 +9,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from salesflow.cli.imports import options_for
 from salesflow.cli.options import AsJson, DryRun
 from salesflow.cli.render import to_json
-from salesflow.errors import UserError, display_path
-from salesflow.store.session import Store
+from salesflow.errors import display_path
 from salesflow.wording import counted
 
 if TYPE_CHECKING:
@@ -46,13 +44,14 @@ def ingest(
     Example: salesflow ingest examples/forms/julie.json --form cours-essai
     """
     from salesflow.ingest.forms import ingest_stream, rejects_for
+    from salesflow.ingest.inbox import drain_project_inbox
     from salesflow.ingest.jsonread import open_submissions
 
     store = ctx.obj.store()
     if inbox:
         if file or dry_run:
             raise typer.BadParameter("--inbox takes no FILE and no --dry-run")
-        result = drain_inbox(store)
+        result = drain_project_inbox(store)
         _report_inbox(result, as_json)
         if strict and (result.rejected or result.failed):
             raise typer.Exit(1)
@@ -66,18 +65,6 @@ def ingest(
     _report(result, as_json, dry_run)
     if strict and result.rejected:
         raise typer.Exit(1)
-
-
-def drain_inbox(store: Store) -> InboxResult:
-    """Take in the project's inbox (also called by `salesflow run`)."""
-    from salesflow.ingest.inbox import drain
-
-    project = store.project
-    if project.inbox is None:
-        raise UserError("salesflow.yaml names no inbox folder (add `inbox: inbox`)")
-    project.inbox.mkdir(parents=True, exist_ok=True)
-    mappings = lambda sub: options_for(project, sub if sub in project.imports else None)  # noqa: E731
-    return drain(store, project.inbox, mappings)
 
 
 def _report(result: IngestResult, as_json: bool, dry_run: bool) -> None:

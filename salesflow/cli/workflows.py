@@ -119,7 +119,7 @@ def _read_event(path: Path, store: Store, workflow, form: str | None) -> dict:
     if not name:
         raise UserError(f"{path}: which form is this submission for? pass --form NAME")
     try:
-        _, data = FormReader(store, name).read(spec)
+        _, data = FormReader(store.project, name).read(spec)
     except Rejected as error:
         raise UserError(f"{path}: {error}") from None
     return {"type": "form.submitted", "data": data}

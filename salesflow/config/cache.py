@@ -13,6 +13,7 @@ import pickle
 from pathlib import Path
 
 from salesflow import __version__
+from salesflow.config import model
 from salesflow.config.model import Project
 
 CACHE_DIR = ".salesflow"
@@ -27,6 +28,8 @@ def _project_files(root: Path) -> list[Path]:
 
 def fingerprint(root: Path, database_override: str | None) -> str:
     digest = hashlib.sha256(f"{__version__}\0{database_override}\0{root}".encode())
+    shape = Path(model.__file__).stat()  # a changed model is a new shape of the pickle
+    digest.update(f"{shape.st_size}\0{shape.st_mtime_ns}\0".encode())
     for path in _project_files(root):
         stat = path.stat()
         digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\0".encode())

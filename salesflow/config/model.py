@@ -59,6 +59,20 @@ class Form:
     fields: dict[str, FieldDef]
     key: str | None = None
     map: dict[str, str] = field(default_factory=dict)
+    # how `serve` receives it
+    redirect: str | None = None
+    signature: str | None = None  # tally | typeform | hmac-sha256 | token
+    secret_env: str | None = None
+    signature_header: str = "X-Signature"
+    honeypot: str | None = None
+    allowed_origins: tuple[str, ...] = ()
+    rate_limit: str | None = None  # e.g. 10/min
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    max_body_kib: int = 1024
+    trusted_proxies: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -184,6 +198,8 @@ class Project:
     forms: dict[str, Form]
     imports: dict[str, ImportMapping]
     inbox: Path | None
+    public_url: str | None
+    serve: ServeSettings
     pipelines: dict[str, Pipeline]
     workflows: dict[str, Workflow]
     templates: dict[str, Template]
@@ -213,6 +229,13 @@ def build_settings(data: dict, root: Path, database_override: str | None) -> dic
             for name, spec in data.get("imports", {}).items()
         },
         "inbox": root / data["inbox"] if data.get("inbox") else None,
+        "public_url": data.get("public_url", "").rstrip("/") or None,
+        "serve": ServeSettings(
+            **{
+                **data.get("serve", {}),
+                "trusted_proxies": tuple(data.get("serve", {}).get("trusted_proxies", ())),
+            }
+        ),
     }
 
 
@@ -242,7 +265,10 @@ def _field_defs(data: dict) -> dict[str, FieldDef]:
 
 
 def _form(name: str, data: dict) -> Form:
-    return Form(name, _field_defs(data["fields"]), data.get("key"), dict(data.get("map", {})))
+    receiving = {k: v for k, v in data.items() if k not in ("fields", "key", "map")}
+    receiving["allowed_origins"] = tuple(data.get("allowed_origins", ()))
+    return Form(name, _field_defs(data["fields"]), data.get("key"), dict(data.get("map", {})),
+                **receiving)  # fmt: skip
 
 
 def build_pipeline(data: dict, path: Path) -> Pipeline:

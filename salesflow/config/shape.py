@@ -92,6 +92,13 @@ def _explain(error: ValidationError, document: YamlFile) -> list[Problem]:
         if _misspelt(missing, error.instance, schema.get("properties", {})):
             return []  # the misspelt key is reported as unknown, with its "did you mean"
         return [document.problem(keypath, f"missing required key '{missing}'")]
+    if error.validator == "dependentRequired":
+        missing = error.message.split("'")[1]
+        needing = next(key for key, needs in error.validator_value.items()
+                       if missing in needs and key in error.instance)  # fmt: skip
+        about = schema.get("properties", {}).get(missing, {}).get("description", "")
+        message = f"'{needing}' needs '{missing}' beside it: {about[:1].lower()}{about[1:]}"
+        return [document.problem((*keypath, needing), message)]
     if error.validator == "enum":
         choices = [str(choice) for choice in error.validator_value]
         message = f"{error.instance!r} is not allowed here; use one of: {', '.join(choices)}"

@@ -86,14 +86,15 @@ class Processor:
         self.cancellers = cancellers_by_event(store.project)
         self.result = ProcessResult()
 
-    def run(self, dry_run: bool = False) -> ProcessResult:
-        """Handle every pending event (also those the handling records)."""
+    def run(self, dry_run: bool = False, stop: Callable[[], bool] | None = None) -> ProcessResult:
+        """Handle every pending event (also those the handling records); when `stop` says so,
+        end after the batch under way (each batch is a transaction: nothing is half done)."""
         if dry_run:
             with transaction(self.store.conn, dry_run=True):
                 while self._batch():
                     pass
         else:
-            while True:
+            while not (stop and stop()):
                 with transaction(self.store.conn):
                     if not self._batch():
                         break

@@ -60,16 +60,20 @@ class TickResult:
 
 
 def tick(
-    store: Store, send: bool = True, on_line: Callable[[TraceLine], None] | None = None
+    store: Store,
+    send: bool = True,
+    on_line: Callable[[TraceLine], None] | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> TickResult:
-    """Everything due at `store.now`; what runs did goes to `on_line` as it happens."""
+    """Everything due at `store.now`; what runs did goes to `on_line` as it happens. `stop`
+    (serve shutting down) ends the pass between two batches of events, before delivery."""
     engine = Engine(store, Renderer(environment(store.project)), on_line)
     result = TickResult()
     result.schedules = fire_schedules(store, engine)
     result.resumed = resume_due_runs(store, engine)
     result.stalled = flag_stalled(store)
-    result.processed = Processor(store, on_line=on_line).run()
-    if send:
+    result.processed = Processor(store, on_line=on_line).run(stop=stop)
+    if send and not (stop and stop()):
         result.delivery = deliver(store)
     return result
 

@@ -19,9 +19,10 @@ from typing import Any, TextIO
 
 from jinja2 import TemplateError, Undefined, UndefinedError
 
-from salesflow.config.model import FieldDef, Form
+from salesflow.config.model import FieldDef, Form, Project
 from salesflow.errors import UserError, did_you_mean
 from salesflow.ingest.jsonread import submissions
+from salesflow.store import rejects
 from salesflow.store.db import transaction
 from salesflow.store.session import Store
 from salesflow.templating import is_attribute
@@ -63,10 +64,9 @@ class Rejected(ValueError):
 class FormReader:
     """Turns payloads into (key, event data) for the project's forms."""
 
-    def __init__(self, store: Store, form_name: str | None):
+    def __init__(self, project: Project, form_name: str | None):
         from salesflow.templating import make_environment
 
-        project = store.project
         self.project = project
         self.forced = self._form(form_name) if form_name else None
         self.env = make_environment(None, project.locale, project.timezone, project.currency)
@@ -182,15 +182,16 @@ def ingest_stream(
     stream: TextIO,
     source: str,
     form: str | None,
-    rejects: Path | None,
+    rejected_file: Path | None,
     dry_run: bool = False,
     also: Callable[[], None] | None = None,
 ) -> IngestResult:
-    """Record the submissions read from `stream` as events, in one transaction; bad ones go to
-    `rejects` (JSON Lines: the error and the submission as received)."""
-    reader = FormReader(store, form)
+    """Record the submissions read from `stream` as events, in one transaction; bad ones are
+    kept in the database (`salesflow rejects`) and in `rejected_file` (JSON Lines: the error
+    and the submission as received)."""
+    reader = FormReader(store.project, form)
     result = IngestResult(source)
-    kept: list[str] = []
+    kept: list[tuple[str, str]] = []  # (body, error) of each reject
     batch: list[tuple[str, dict]] = []
 
     def record() -> None:
@@ -209,22 +210,95 @@ def ingest_stream(
             except Rejected as rejected:
                 result.rejected += 1
                 result.errors.append((index, str(rejected)))
-                kept.append(json.dumps({"error": str(rejected), "index": index,
-                                        "submission": payload}, ensure_ascii=False))  # fmt: skip
+                kept.append((as_body(payload), str(rejected)))
                 continue
             batch.append((key, data))
             if len(batch) >= BATCH:
                 record()
         record()
         _refuse_if_unusable(result, store.project.forms)
+        rejects.add_many(store, source, form, kept)
         if also:
             also()
     result.control_characters = reader.cleaned
-    if kept and rejects and not dry_run:
-        rejects.parent.mkdir(parents=True, exist_ok=True)
-        rejects.write_text("\n".join(kept) + "\n", encoding="utf-8")
-        result.rejected_file = rejects
+    if kept and rejected_file and not dry_run:
+        lines = [
+            json.dumps({"error": error, "index": index, "submission": json.loads(body)},
+                       ensure_ascii=False)
+            for (body, error), (index, _) in zip(kept, result.errors, strict=True)
+        ]  # fmt: skip
+        rejected_file.parent.mkdir(parents=True, exist_ok=True)
+        rejected_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        result.rejected_file = rejected_file
     return result
+
+
+def as_body(payload: Any) -> str:
+    """A submission as a reject keeps it: its JSON (a broken one's text, as JSON too)."""
+    return json.dumps(payload, ensure_ascii=False)
+
+
+@dataclass
+class Received:
+    """One submission taken in: its event (or the earlier one it repeats), or its reject."""
+
+    event_id: int | None = None
+    duplicate: bool = False
+    reject_id: int | None = None
+    error: str | None = None
+
+    @property
+    def pointer(self) -> str:
+        """The JSON pointer a rejection starts with (`/email: required` → `/email`)."""
+        return (self.error or "/").split(":", 1)[0]
+
+
+def receive(
+    store: Store, reader: FormReader, payload: Any, source: str, error: str | None = None
+) -> Received:
+    """Take in one submission (from the web) in a transaction of its own: a form.submitted
+    event, none for a repeat of one already received (same key), or a kept reject when it
+    is unusable (`error` says why it could not even be read)."""
+    with transaction(store.conn):
+        return _received(store, reader, payload, source, error)
+
+
+def retry_reject(store: Store, reject_id: int) -> Received:
+    """Take in a kept reject again (after a fix of the form): marked retried when it goes in;
+    still open, with today's reason, when it does not."""
+    with transaction(store.conn):
+        row = rejects.get(store, reject_id)
+        if row["retried_at"]:
+            raise UserError(f"reject #{reject_id} was retried already (event #{row['event_id']})")
+        reader = FormReader(store.project, row["form"])
+        payload = json.loads(row["body"])
+        try:
+            key, data = reader.read(payload)
+        except Rejected as rejected:
+            return Received(reject_id=reject_id, error=str(rejected))
+        received = _recorded(store, key, data)
+        rejects.mark_retried(store, reject_id, received.event_id)
+        return received
+
+
+def _received(store: Store, reader: FormReader, payload: Any, source: str, error: str | None):
+    try:
+        if error:
+            raise Rejected(f"/: {error}")
+        key, data = reader.read(payload)
+    except Rejected as rejected:
+        form = reader.forced.name if reader.forced else None
+        kept = rejects.add(store, source, form, as_body(payload), str(rejected))
+        return Received(reject_id=kept, error=str(rejected))
+    return _recorded(store, key, data)
+
+
+def _recorded(store: Store, key: str, data: dict) -> Received:
+    event_id = store.record_event("form.submitted", None, None, data, key)
+    if event_id is not None:
+        return Received(event_id)
+    earlier = store.conn.execute("SELECT id FROM events WHERE key = ?", (key,)).fetchone()
+    return Received(earlier[0], duplicate=True)
 
 
 NO_FORM = "/form: which form?"

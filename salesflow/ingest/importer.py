@@ -21,7 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from salesflow.errors import UserError
+from salesflow.config.model import Project
+from salesflow.errors import UserError, did_you_mean
 from salesflow.ingest.csvread import CsvFormat, Records, sniff
 from salesflow.ingest.headers import find_header, resolve
 from salesflow.ingest.rows import CONTACT_COLUMNS, RowParser
@@ -91,6 +92,26 @@ class ImportResult:
             "ignored_columns": self.ignored,
             "errors": [{"row": row, "error": error} for row, error in self.errors],
         }  # fmt: skip
+
+
+def options_for(project: Project, mapping: str | None, **given) -> ImportOptions:
+    """Import options: a named mapping from salesflow.yaml, overridden by what is given."""
+    options = ImportOptions()
+    if mapping:
+        if mapping not in project.imports:
+            hint = did_you_mean(mapping, list(project.imports))
+            raise UserError(f"no import mapping '{mapping}' in salesflow.yaml{hint}")
+        spec = project.imports[mapping]
+        options = ImportOptions(
+            encoding=spec.encoding, delimiter=spec.delimiter, mapping=dict(spec.map),
+            pipeline=spec.pipeline, stage=spec.stage, source=spec.source, tags=list(spec.tags),
+        )  # fmt: skip
+    for name, value in given.items():
+        if name == "mapping_pairs":
+            options.mapping.update(value)
+        elif value not in (None, [], ()):
+            setattr(options, name, value)
+    return options
 
 
 def rejected_path(path: Path) -> Path:

@@ -17,8 +17,9 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from salesflow.errors import UserError
 from salesflow.ingest.forms import ingest_stream
-from salesflow.ingest.importer import ImportOptions, import_csv, rejected_path
+from salesflow.ingest.importer import ImportOptions, import_csv, options_for, rejected_path
 from salesflow.ingest.jsonread import open_submissions
 from salesflow.store.db import describe, fault_advice
 from salesflow.store.session import Store
@@ -181,3 +182,16 @@ def _move(source: Path, target: Path) -> None:
         candidate = target.with_name(f"{target.stem}.{number}{target.suffix}")
         number += 1
     os.replace(source, candidate)
+
+
+def drain_project_inbox(store: Store) -> InboxResult:
+    """Take in the project's inbox (`salesflow ingest --inbox`, `run` and `serve`'s worker)."""
+    project = store.project
+    if project.inbox is None:
+        raise UserError("salesflow.yaml names no inbox folder (add `inbox: inbox`)")
+    project.inbox.mkdir(parents=True, exist_ok=True)
+
+    def mapping(sub: str | None) -> ImportOptions:
+        return options_for(project, sub if sub in project.imports else None)
+
+    return drain(store, project.inbox, mapping)

@@ -45,6 +45,7 @@ def check(store: Store) -> list[Finding]:
         _stuck_messages(store),
         _oldest_pending(store),
         _inbox_failures(store.project),
+        _open_rejects(store),
         _skipped_runs(store.project, store.now),
     ]
     order = {"problem": 0, "note": 1, "ok": 2}
@@ -90,6 +91,31 @@ def _stuck_messages(store: Store) -> Finding | None:
         return None
     return Finding("problem", "stuck messages", f"{count} left `sending` by a pass that stopped;"
                    " the next `salesflow run` takes them back — is cron running?")  # fmt: skip
+
+
+def _open_rejects(store: Store) -> Finding:
+    count = store.conn.execute("SELECT count(*) FROM rejects WHERE retried_at IS NULL").fetchone()
+    if not count[0]:
+        return Finding("ok", "rejected submissions", "none")
+    return Finding("note", "rejected submissions", f"{count[0]} kept; see `salesflow rejects"
+                   " list`, and after a fix of the form, `salesflow rejects retry ID`")  # fmt: skip
+
+
+_COUNTS = {
+    "events_pending": ("events", "processed_at IS NULL AND failed_at IS NULL"),
+    "events_failed": ("events", "failed_at IS NOT NULL AND processed_at IS NULL"),
+    "messages_pending": ("outbox", "status IN ('queued', 'retrying', 'sending')"),
+    "messages_failed": ("outbox", "status = 'failed'"),
+    "rejects_open": ("rejects", "retried_at IS NULL"),
+}
+
+
+def queue_counts(store: Store) -> dict[str, int]:
+    """How many items wait or failed in each queue (for `serve`'s /healthz)."""
+    return {
+        name: store.conn.execute(f"SELECT count(*) FROM {table} WHERE {where}").fetchone()[0]
+        for name, (table, where) in _COUNTS.items()
+    }
 
 
 def _oldest_pending(store: Store) -> Finding:

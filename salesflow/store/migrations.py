@@ -183,6 +183,20 @@ def _v7_no_failed_at_index(db: sqlite_utils.Database) -> None:
     db.execute("DROP INDEX idx_events_failed_at")
 
 
+def _v8_rejects_and_secrets(db: sqlite_utils.Database) -> None:
+    """Submissions that could not go in are kept as received (from the web, `ingest` and the
+    inbox), to be listed and retried after a fix; the secret that signs links is kept here,
+    never in YAML or Git, so `serve` and a cron `run` sign alike."""
+    db["rejects"].create(
+        {
+            "id": int, "source": str, "form": str, "received_at": str, "body": str,
+            "error": str, "retried_at": str, "event_id": int,
+        },
+        pk="id", not_null={"source", "received_at", "body", "error"},
+    )  # fmt: skip
+    db["secrets"].create({"name": str, "value": str, "created_at": str}, pk="name")
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v1_contacts_deals_events,
     _v2_tasks_and_report_indexes,
@@ -191,6 +205,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v5_runs_and_outbox,
     _v6_failure_states,
     _v7_no_failed_at_index,
+    _v8_rejects_and_secrets,
 ]
 
 

@@ -1,0 +1,114 @@
+"""`salesflow serve` (web forms over HTTP, and the robot without cron) and `salesflow rejects`
+(submissions that could not go in, from the web, `ingest` and the inbox)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from salesflow.cli.options import AsJson, OutputFormat
+from salesflow.cli.render import Format, chosen, emit_rows, to_json
+from salesflow.reports import Column
+
+rejects_app = typer.Typer(no_args_is_help=True, help="Submissions that could not go in.")
+REJECT_COLUMNS = [
+    Column("id", "#", "int"),
+    Column("received_at", "received", "datetime"),
+    Column("source", "source"),
+    Column("form", "form"),
+    Column("status", "status"),
+    Column("error", "error"),
+]
+
+
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option(help="The address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="The port to listen on.")] = 8000,
+    no_worker: Annotated[
+        bool,
+        typer.Option("--no-worker", metavar="", help="Only receive; leave the work to cron."),
+    ] = False,
+    log_format: Annotated[
+        str, typer.Option(help="One line per request: text or json.", metavar="text|json")
+    ] = "text",
+) -> None:
+    """Receive web forms at POST /forms/NAME and do the work of `run` in the background.
+
+    Example: salesflow serve --host 0.0.0.0 --port 8000
+    """
+    from salesflow.web.server import serve as run_server
+
+    if log_format not in ("text", "json"):
+        raise typer.BadParameter("text or json", param_hint="--log-format")
+    project = ctx.obj.project()
+    forms = ", ".join(f"/forms/{name}" for name in project.forms) or "no forms declared"
+    worker = "off (run `salesflow run` from cron)" if no_worker else "on"
+    typer.echo(f"serving {project.name} at http://{host}:{port} ({forms}; worker {worker})",
+               err=True)  # fmt: skip
+    run_server(project, host, port, not no_worker, log_format, ctx.obj.now_text)
+
+
+@rejects_app.command("list")
+def rejects_list(
+    ctx: typer.Context,
+    every: Annotated[
+        bool, typer.Option("--all", metavar="", help="Also those retried already.")
+    ] = False,
+    limit: Annotated[int, typer.Option(help="At most this many (newest first).")] = 100,
+    output: OutputFormat = Format.table,
+    as_json: AsJson = False,
+) -> None:
+    """List rejected submissions, newest first (open ones only, unless --all).
+
+    Example: salesflow rejects list
+    """
+    from salesflow.store import rejects
+
+    store = ctx.obj.store()
+    rows = rejects.listing(store, None if every else "open", limit)
+    data = [rejects.public(row, store) for row in rows]
+    emit_rows(data, REJECT_COLUMNS, chosen(output, as_json), store.project, "Rejects")
+
+
+@rejects_app.command("show")
+def rejects_show(ctx: typer.Context, reject: int, as_json: AsJson = False) -> None:
+    """Show one rejected submission: why, and what was received.
+
+    Example: salesflow rejects show 3
+    """
+    from salesflow.store import rejects
+
+    store = ctx.obj.store()
+    data = rejects.public(rejects.get(store, reject), store, with_body=True)
+    if as_json:
+        typer.echo(to_json(data))
+        return
+    typer.echo(f"reject #{data['id']} from {data['source']} ({data['form'] or 'no form'}),"
+               f" {data['status']}: {data['error']}")  # fmt: skip
+    typer.echo(f"received_at: {data['received_at']}")
+    if data["event_id"]:
+        typer.echo(f"became event #{data['event_id']}")
+    typer.echo(data["body"])
+
+
+@rejects_app.command("retry")
+def rejects_retry(ctx: typer.Context, reject: int, as_json: AsJson = False) -> None:
+    """Take a rejected submission in again, after a fix of the form in salesflow.yaml.
+
+    Example: salesflow rejects retry 3
+    """
+    from salesflow.ingest.forms import retry_reject
+
+    received = retry_reject(ctx.obj.store(), reject)
+    if as_json:
+        typer.echo(to_json(received.__dict__))
+    elif received.error:
+        typer.echo(f"reject #{reject}: still rejected: {received.error}", err=True)
+    elif received.duplicate:
+        typer.echo(f"reject #{reject}: already received as event #{received.event_id}")
+    else:
+        typer.echo(f"reject #{reject}: recorded as event #{received.event_id}")
+    if received.error:
+        raise typer.Exit(1)

@@ -1,0 +1,97 @@
+"""The ASGI app of `salesflow serve`: its routes, its request log, and the worker's life."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import time
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from salesflow.store.db import describe
+from salesflow.web.site import Site
+from salesflow.web.submissions import post_form
+from salesflow.web.worker import Worker
+
+log = logging.getLogger("salesflow.serve")
+
+
+def build_app(site: Site, worker: bool = True, log_format: str = "text") -> Starlette:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if worker:
+            site.worker = Worker(site)
+            site.worker.start()
+        yield
+        if site.worker is not None:  # uvicorn stopped taking requests: end the pass, exit
+            await run_in_threadpool(site.worker.stop)
+
+    app = Starlette(
+        routes=[
+            Route("/forms/{form}", post_form, methods=["POST"]),
+            Route("/healthz", healthz, methods=["GET"]),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.site = site
+    app.add_middleware(RequestLog, json_lines=log_format == "json")
+    return app
+
+
+async def healthz(request: Request) -> Response:
+    """For uptime monitors: 200 when the database answers and the worker (if any) works."""
+    site: Site = request.app.state.site
+    try:
+        counts = await run_in_threadpool(site.queue_counts)
+    except Exception as error:
+        return JSONResponse({"ok": False, "error": f"database: {describe(error)}"}, 503)
+    worker = site.worker
+    problem = worker.stuck() if worker is not None else None
+    body = {
+        "ok": problem is None, **counts,
+        "worker": "off" if worker is None else problem or "running",
+        "last_pass": worker.last_pass.isoformat() if worker and worker.last_pass else None,
+    }  # fmt: skip
+    return JSONResponse(body, 200 if problem is None else 503)
+
+
+class RequestLog:
+    """One line per request: time, method, path, status, milliseconds. The path only: a
+    query string may hold a form's token, and no body or field is ever logged."""
+
+    def __init__(self, app: ASGIApp, json_lines: bool = False):
+        self.app = app
+        self.json_lines = json_lines
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        began = time.perf_counter()
+        status = [500]
+
+        async def sending(message) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            self._line(scope, status[0], (time.perf_counter() - began) * 1000)
+
+    def _line(self, scope: Scope, status: int, ms: float) -> None:
+        if self.json_lines:
+            log.info(json.dumps({"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                                 "method": scope["method"], "path": scope["path"],
+                                 "status": status, "ms": round(ms, 1)}))  # fmt: skip
+        else:
+            log.info("%s %s %s %d %.1f ms", time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                     scope["method"], scope["path"], status, ms)  # fmt: skip

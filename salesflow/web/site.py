@@ -1,0 +1,69 @@
+"""What the web app shares between requests: the project, a database connection per server
+thread, the forms' readers, the rate limiter, the worker and the pages' templates."""
+
+from __future__ import annotations
+
+import threading
+from functools import cached_property
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+from starlette.responses import HTMLResponse
+
+from salesflow import clock
+from salesflow.config.model import Project
+from salesflow.ingest.forms import FormReader
+from salesflow.store.db import connect
+from salesflow.store.session import Store
+from salesflow.web.guards import RateLimiter
+
+REQUEST_LOCK_WAIT = 2.0  # seconds a request waits for the write lock before its 503
+
+
+class Site:
+    def __init__(self, project: Project, now_text: str | None = None):
+        self.project = project
+        self.now_text = now_text  # --now / SALESFLOW_NOW, for tests and demos
+        self.limiter = RateLimiter()
+        self.worker = None  # the background loop, when serve runs one
+        self._local = threading.local()
+        self._readers: dict[str, FormReader] = {}
+
+    def store(self) -> Store:
+        """The calling thread's store, at the current time. Its connection commits with
+        synchronous=FULL: a submission is on disk before its 2xx is sent."""
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = connect(self.project.database, REQUEST_LOCK_WAIT)
+            connection.execute("PRAGMA synchronous = FULL")
+            self._local.connection = connection
+        return Store(connection, self.project, self.now())
+
+    def now(self):
+        return clock.now(self.now_text, self.project.timezone)
+
+    def reader(self, form: str) -> FormReader:
+        """The form's reader, made once (it compiles the form's key and map)."""
+        if form not in self._readers:
+            self._readers[form] = FormReader(self.project, form)
+        return self._readers[form]
+
+    @cached_property
+    def templates(self) -> Environment:
+        return Environment(
+            loader=PackageLoader("salesflow.web", "templates"),
+            autoescape=select_autoescape(["html"]),
+        )
+
+    def page(self, name: str, status: int = 200, headers=None, **values) -> HTMLResponse:
+        """A page in the project's language (French or English)."""
+        language = "fr" if self.project.locale.startswith("fr") else "en"
+        html = self.templates.get_template(name).render(
+            project=self.project.name, lang=language, **values
+        )
+        return HTMLResponse(html, status, headers=headers)
+
+    def queue_counts(self) -> dict[str, int]:
+        """The queues' counts for /healthz (raises when the database cannot be read)."""
+        from salesflow.store.health import queue_counts
+
+        return queue_counts(self.store())

@@ -1,0 +1,156 @@
+"""`POST /forms/<form>`: a web form's submission, taken in durably before the answer.
+
+The order of the checks is the order of their cost: the form exists, the body is not too
+large, its type is one we read, the signature holds, the origin and the rate are allowed;
+only then is the body parsed and recorded. A submission that is read but unusable is kept
+as a reject (`salesflow rejects`); a failed signature stores nothing.
+
+JSON clients get `202 {"id": …}`; a browser posting a plain HTML form gets a `303` to the
+form's `redirect:` or a short thank-you page.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+
+from salesflow.errors import UserError
+from salesflow.ingest.forms import Received, receive
+from salesflow.ingest.jsonread import submissions
+from salesflow.store.db import is_locked
+from salesflow.web import signatures
+from salesflow.web.guards import origin_allowed
+from salesflow.web.site import Site
+
+log = logging.getLogger("salesflow.serve")
+_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+async def post_form(request: Request) -> Response:
+    site: Site = request.app.state.site
+    name = request.path_params["form"]
+    form = site.project.forms.get(name)
+    if form is None:
+        return _error(request, 404, f"no form '{name}' here", "")
+    body = await _body(request, site.project.serve.max_body_kib * 1024)
+    if body is None:
+        return _error(request, 413, f"the body is over {site.project.serve.max_body_kib} KiB", "")
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    is_json = kind == "application/json" or kind.endswith("+json")
+    if not is_json and kind not in _FORM_TYPES:
+        return _error(request, 415, "send application/json, or an HTML form's fields", "")
+    if not signatures.authentic(form, request.headers, request.query_params, body):
+        log.warning("form %s: refused a post whose signature or token is wrong", name)
+        return _error(request, 401, "the signature or token is missing or wrong", "")
+    if not origin_allowed(form, request.headers):
+        return _error(request, 403, "this form cannot be posted from that site", "")
+    wait = site.limiter.wait_for(form, request.client.host if request.client else "")
+    if wait:
+        return _error(
+            request, 429, "too many posts; try again later", "", {"Retry-After": str(wait)}
+        )
+    if is_json:
+        payload, broken = _json_payload(body)
+    else:
+        request._body = body  # read once above, within the limit; form() parses it from here
+        payload, broken = await _form_payload(request), None
+        if form.honeypot and payload.pop(form.honeypot, None):
+            log.info("form %s: a post that filled the honeypot was dropped", name)
+            return _accepted(request, form, Received())
+    try:
+        received = await run_in_threadpool(_record, site, name, payload, broken)
+    except Exception as error:
+        if not is_locked(error):
+            raise
+        return _error(
+            request, 503, "the database is busy; try again shortly", "", {"Retry-After": "5"}
+        )
+    if received.error is not None:
+        status = 400 if broken else 422
+        return _error(request, status, received.error, received.pointer, reject=received.reject_id)
+    return _accepted(request, form, received)
+
+
+def _record(site: Site, name: str, payload: Any, broken: str | None) -> Received:
+    store = site.store()
+    return receive(store, site.reader(name), payload, f"web:{name}", broken)
+
+
+async def _body(request: Request, limit: int) -> bytes | None:
+    """The body, or None as soon as it is over `limit` bytes (read no further)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return None
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _json_payload(body: bytes) -> tuple[Any, str | None]:
+    """(the submission, None), or (what was received, why it cannot be read)."""
+    try:
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        return body.decode("latin-1"), f"the body is not UTF-8 (byte {error.start})"
+    try:
+        items = list(submissions(io.StringIO(text), "the body"))
+    except UserError as error:
+        return text, str(error)
+    if len(items) != 1:
+        return text, f"one submission per request, not {len(items)}"
+    _, payload, error = items[0]
+    return (text, error) if error else (payload, None)
+
+
+async def _form_payload(request: Request) -> dict[str, Any]:
+    """An HTML form's fields: text values (a repeated name gives a list); files are not kept."""
+    fields: dict[str, Any] = {}
+    async with request.form() as form:
+        for key, value in form.multi_items():
+            if not isinstance(value, str):
+                continue
+            if key in fields:
+                previous = fields[key]
+                fields[key] = (
+                    [*previous, value] if isinstance(previous, list) else [previous, value]
+                )
+            else:
+                fields[key] = value
+    return fields
+
+
+def _wants_html(request: Request) -> bool:
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    return kind in _FORM_TYPES and "text/html" in request.headers.get("accept", "text/html")
+
+
+def _accepted(request: Request, form, received: Received) -> Response:
+    if _wants_html(request):
+        if form.redirect:
+            return RedirectResponse(form.redirect, status_code=303)
+        site: Site = request.app.state.site
+        return site.page("thanks.html", status=200)
+    return JSONResponse({"id": received.event_id, "duplicate": received.duplicate}, 202)
+
+
+def _error(
+    request: Request, status: int, message: str, pointer: str, headers=None, reject=None
+) -> Response:
+    """`{"error", "pointer"}` for API clients; a short page saying what went wrong for a
+    person whose browser posted the form."""
+    if _wants_html(request):
+        site: Site = request.app.state.site
+        return site.page("problem.html", status=status, headers=headers, message=message)
+    content: dict[str, Any] = {"error": message, "pointer": pointer}
+    if reject is not None:
+        content["reject"] = reject
+    return JSONResponse(content, status, headers=headers)

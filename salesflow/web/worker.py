@@ -1,0 +1,72 @@
+"""The loop of `salesflow run`, inside `serve`: so one service replaces the cron line.
+
+Every second it looks for due work (the same cheap queries as `run`'s quick path) and, when
+there is some, takes in the inbox and ticks: new submissions are processed within a second
+or two, the outbox delivered, waits resumed, schedules fired. A cron `run` beside it is
+safe: every piece of work is claimed in a transaction. Stopping waits for the pass under
+way to end between two batches, so nothing is half done.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from datetime import datetime
+
+from salesflow.store.db import describe, is_locked
+from salesflow.web.site import Site
+
+log = logging.getLogger("salesflow.serve")
+INTERVAL = 1.0  # seconds between looks for due work
+STUCK_AFTER = 300.0  # seconds one pass may take before /healthz says the worker is stuck
+
+
+class Worker(threading.Thread):
+    def __init__(self, site: Site, interval: float = INTERVAL):
+        super().__init__(name="salesflow-worker", daemon=True)
+        self.site = site
+        self.interval = interval
+        self.stopping = threading.Event()
+        self.last_pass: datetime | None = None  # when the last pass ended well
+        self.began: float | None = None  # monotonic start of the pass under way
+        self.error: str | None = None  # why the last pass failed, if it did
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            self.one_pass()
+            self.stopping.wait(self.interval)
+
+    def stop(self, timeout: float | None = None) -> None:
+        self.stopping.set()
+        self.join(timeout)
+
+    def one_pass(self) -> None:
+        from salesflow.engine.due import anything_due
+        from salesflow.engine.tick import tick
+        from salesflow.ingest.inbox import drain_project_inbox
+
+        self.began = time.monotonic()
+        try:
+            store = self.site.store()
+            if anything_due(store):
+                if store.project.inbox is not None:
+                    drain_project_inbox(store)
+                result = tick(store, stop=self.stopping.is_set)
+                if result.processed.runs or result.delivery.sent or result.resumed:
+                    log.info("worker: %s", result.summary())
+            self.last_pass, self.error = store.now, None
+        except Exception as error:  # a locked database skips a turn; the rest is reported
+            if not is_locked(error):
+                self.error = describe(error)
+                log.error("worker: the pass failed: %s", self.error)
+        finally:
+            self.began = None
+
+    def stuck(self) -> str | None:
+        """Why /healthz should say the worker is not doing its job, or None."""
+        if not self.is_alive():
+            return "the worker has stopped"
+        if self.began is not None and time.monotonic() - self.began > STUCK_AFTER:
+            return f"one pass has been running for over {STUCK_AFTER:.0f} s"
+        return self.error

@@ -1,0 +1,268 @@
+"""`salesflow serve` as a provider or a browser meets it: a real uvicorn on 127.0.0.1,
+posted to with httpx; what went in is read from the database as a user would."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+from conftest import query
+
+JULIE = {"submissionId": "s-1", "email": "julie@example.org", "prenom": "Julie",
+         "nom": "Petit", "date_essai": "2027-01-09T18:30"}  # fmt: skip
+SECRETS = {"TALLY_SECRET": "tally-s3cret", "TYPEFORM_SECRET": "tf-s3cret",
+           "SHOP_SECRET": "shop-s3cret", "FORM_TOKEN": "t0ken"}  # fmt: skip
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Server:
+    """`salesflow serve` in a process of its own, stopped at the end of the test."""
+
+    def __init__(self, project: Path, *options: str, now: str | None = "2026-11-20T10:00"):
+        self.project, self.port = project, free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        clock = ["--now", now] if now else []
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "salesflow", "--project", str(project), *clock, "serve",
+             "--port", str(self.port), *options],
+            env={**os.environ, **SECRETS}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )  # fmt: skip
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                httpx.get(f"{self.url}/healthz", timeout=1)
+                return
+            except httpx.TransportError:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError(self.process.stderr.read().decode()) from None
+                time.sleep(0.05)
+
+    def post(self, path: str, **options) -> httpx.Response:
+        return httpx.post(f"{self.url}{path}", timeout=10, follow_redirects=False, **options)
+
+    def stop(self, how: int = signal.SIGTERM) -> tuple[int, str]:
+        self.process.send_signal(how)
+        _, errors = self.process.communicate(timeout=30)
+        return self.process.returncode, errors.decode()
+
+
+@pytest.fixture
+def project(demo) -> Path:
+    """The demo, with forms for each way of signing, and one for a plain HTML form."""
+    config_path = demo / "salesflow.yaml"
+    config = yaml.safe_load(config_path.read_text())
+    fields = config["forms"]["cours-essai"]["fields"]
+    simple = {"key": "{{ payload.submissionId | default('') }}", "fields": fields}
+    config["forms"].update({
+        "tally": {**config["forms"]["cours-essai-tally"], "signature": "tally",
+                  "secret_env": "TALLY_SECRET"},
+        "typeform": {**simple, "signature": "typeform", "secret_env": "TYPEFORM_SECRET"},
+        "shop": {**simple, "signature": "hmac-sha256", "secret_env": "SHOP_SECRET",
+                 "signature_header": "X-Shop-Signature"},
+        "token": {**simple, "signature": "token", "secret_env": "FORM_TOKEN"},
+        "site": {**simple, "honeypot": "website", "allowed_origins": ["https://club.example"],
+                 "rate_limit": "3/min"},
+        "merci": {**simple, "redirect": "https://club.example/merci"},
+    })  # fmt: skip
+    config["serve"] = {"max_body_kib": 4}
+    config_path.write_text(yaml.safe_dump(config, allow_unicode=True))
+    return demo
+
+
+@pytest.fixture
+def server(project):
+    running = Server(project, "--no-worker")
+    yield running
+    if running.process.poll() is None:
+        running.stop()
+
+
+def events(project: Path) -> list[tuple]:
+    return query(project, "SELECT key, data FROM events WHERE type = 'form.submitted'")
+
+
+def digest(secret: str, body: bytes) -> bytes:
+    return hmac.new(secret.encode(), body, hashlib.sha256).digest()
+
+
+def test_a_json_post_is_recorded_once_however_often_it_is_retried(server, project):
+    first = server.post("/forms/cours-essai", json=JULIE)
+    again = server.post("/forms/cours-essai", json=JULIE)
+    assert first.status_code == again.status_code == 202
+    assert again.json() == {"id": first.json()["id"], "duplicate": True}
+    [(key, data)] = events(project)
+    assert key == "form:cours-essai:s-1" and json.loads(data)["email"] == "julie@example.org"
+
+
+def test_a_browser_gets_a_thank_you_page_or_the_forms_redirect(server, project):
+    fields = {k: v for k, v in JULIE.items() if k != "submissionId"}
+    page = server.post("/forms/cours-essai", data=fields, headers={"Accept": "text/html"})
+    assert page.status_code == 200 and "Merci !" in page.text
+    moved = server.post("/forms/merci", data=fields, headers={"Accept": "text/html"})
+    assert (moved.status_code, moved.headers["location"]) == (303, "https://club.example/merci")
+    multipart = server.post("/forms/cours-essai", data=fields, files={"cv": ("cv.txt", b"x")},
+                            headers={"Accept": "text/html"})  # fmt: skip
+    assert multipart.status_code == 200
+    assert len(events(project)) == 2  # the same fields, no key: the same payload hash
+
+
+def test_bad_requests_get_their_status_and_nothing_vanishes(server, project):
+    assert server.post("/forms/nope", json=JULIE).status_code == 404
+    assert server.post("/forms/cours-essai", content=b"hello",
+                       headers={"Content-Type": "text/plain"}).status_code == 415  # fmt: skip
+    too_big = server.post("/forms/cours-essai", json={**JULIE, "nom": "x" * 5000})
+    assert too_big.status_code == 413
+    broken = server.post("/forms/cours-essai", content=b'{"email": ',
+                         headers={"Content-Type": "application/json"})  # fmt: skip
+    assert broken.status_code == 400 and broken.json()["pointer"] == "/"
+    invalid = server.post("/forms/cours-essai", json={**JULIE, "email": "julie"})
+    assert invalid.status_code == 422 and invalid.json()["pointer"] == "/email"
+    assert events(project) == []
+    kept = query(project, "SELECT source, form, body FROM rejects ORDER BY id")
+    assert [(source, form) for source, form, _ in kept] == [("web:cours-essai", "cours-essai")] * 2
+    assert json.loads(kept[1][2])["email"] == "julie"
+
+
+def test_a_reject_is_retried_after_the_form_is_fixed(server, project, sf):
+    late = {k: v for k, v in JULIE.items() if k != "date_essai"}
+    assert server.post("/forms/cours-essai", json=late).status_code == 422
+    [reject] = sf("rejects", "list", "--json")
+    assert (reject["form"], reject["status"]) == ("cours-essai", "open")
+    assert reject["error"].startswith("/date_essai: required")
+    still = sf("rejects", "retry", str(reject["id"]), code=1)
+    assert "still rejected: /date_essai: required" in still.output
+    config = yaml.safe_load((project / "salesflow.yaml").read_text())
+    config["forms"]["cours-essai"]["fields"]["date_essai"]["required"] = False
+    (project / "salesflow.yaml").write_text(yaml.safe_dump(config, allow_unicode=True))
+    assert "recorded as event #1" in sf("rejects", "retry", str(reject["id"])).output
+    assert sf("rejects", "list", "--json") == []
+    assert len(events(project)) == 1
+
+
+@pytest.mark.parametrize(
+    ("form", "sign"),
+    [
+        ("tally", lambda body, s: {"Tally-Signature": base64.b64encode(digest(s, body)).decode()}),
+        ("typeform", lambda body, s: {
+            "Typeform-Signature": "sha256=" + base64.b64encode(digest(s, body)).decode()}),
+        ("shop", lambda body, s: {"X-Shop-Signature": digest(s, body).hex()}),
+        ("token", lambda body, s: {"Authorization": f"Bearer {s}"}),
+    ],
+)  # fmt: skip
+def test_each_signature_lets_the_genuine_post_in_and_keeps_the_forged_one_out(
+    server, project, form, sign
+):
+    secret = SECRETS[server.project and yaml.safe_load(
+        (project / "salesflow.yaml").read_text())["forms"][form]["secret_env"]]  # fmt: skip
+    payload = JULIE if form != "tally" else {"data": {"submissionId": "t-1", "fields": [
+        {"label": "Email", "value": "julie@example.org"},
+        {"label": "Date du cours", "value": "2027-01-09T18:30"}]}}  # fmt: skip
+    body = json.dumps(payload).encode()
+    json_type = {"Content-Type": "application/json"}
+    forged = server.post(f"/forms/{form}", content=body, headers={**json_type,
+                         **sign(body, "not-the-secret")})  # fmt: skip
+    unsigned = server.post(f"/forms/{form}", content=body, headers=json_type)
+    assert forged.status_code == unsigned.status_code == 401
+    assert events(project) == [] and query(project, "SELECT count(*) FROM rejects") == [(0,)]
+    genuine = server.post(f"/forms/{form}", content=body, headers={**json_type,
+                          **sign(body, secret)})  # fmt: skip
+    assert genuine.status_code == 202, genuine.text
+    assert len(events(project)) == 1
+
+
+def test_a_token_may_come_in_the_query_string_and_never_reaches_the_log(server):
+    assert server.post("/forms/token?token=t0ken", json=JULIE).status_code == 202
+    code, log = server.stop()
+    assert code == 0
+    assert "POST /forms/token 202" in log and "t0ken" not in log and "julie" not in log
+
+
+def test_a_plain_html_form_is_kept_from_robots_other_sites_and_floods(server, project):
+    fields = {"email": "julie@example.org", "date_essai": "2027-01-09T18:30"}
+    ours = {"Origin": "https://club.example", "Accept": "text/html"}
+    robot = server.post("/forms/site", data={**fields, "website": "spam.example"}, headers=ours)
+    assert robot.status_code == 200 and events(project) == []
+    elsewhere = {"Origin": "https://evil.example", "Accept": "application/json"}
+    assert server.post("/forms/site", data=fields, headers=elsewhere).status_code == 403
+    referred = {"Referer": "https://club.example/essai.html", "Accept": "application/json"}
+    assert server.post("/forms/site", data=fields, headers=referred).status_code == 202
+    assert server.post("/forms/site", data=fields, headers=ours).status_code == 200
+    flood = server.post("/forms/site", data=fields, headers={**ours, "Accept": "*/*"})
+    assert flood.status_code == 429 and int(flood.headers["retry-after"]) >= 1
+
+
+def test_a_locked_database_gets_503_with_retry_after_not_a_hang(server, project):
+    holder = sqlite3.connect(project / "salesflow.db", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    began = time.monotonic()
+    busy = server.post("/forms/cours-essai", json=JULIE)
+    waited = time.monotonic() - began
+    holder.execute("ROLLBACK")
+    assert busy.status_code == 503 and busy.headers["retry-after"] == "5"
+    assert waited < 10
+    assert server.post("/forms/cours-essai", json=JULIE).status_code == 202
+
+
+def test_health_says_what_waits_and_serve_stops_cleanly_on_sigterm(server):
+    server.post("/forms/cours-essai", json=JULIE)
+    health = httpx.get(f"{server.url}/healthz").json()
+    assert health["ok"] and health["worker"] == "off" and health["events_pending"] == 1
+    code, log = server.stop()
+    assert code == 0, log
+
+
+def test_with_the_worker_a_submission_gets_its_welcome_email_within_seconds(project):
+    server = Server(project, now=None)  # the worker runs on the real clock
+    try:
+        began = time.monotonic()
+        assert server.post("/forms/cours-essai", json=JULIE).status_code == 202
+        while not query(project, "SELECT 1 FROM outbox WHERE to_addr = 'julie@example.org'"):
+            assert time.monotonic() - began < 15, server.stop()[1]
+            time.sleep(0.1)
+        health = httpx.get(f"{server.url}/healthz").json()
+        assert health["worker"] == "running" and health["last_pass"]
+    finally:
+        code, log = server.stop()
+    assert code == 0, log
+
+
+def test_every_acknowledged_submission_survives_a_kill(project, sf):
+    """SIGKILL the server while posts go on: every post that got a 2xx is there, once."""
+    acknowledged = []
+    for attempt in range(3):
+        server = Server(project, "--no-worker")
+        for n in range(30):
+            number = attempt * 100 + n
+            try:
+                answer = server.post("/forms/cours-essai", json={**JULIE, "submissionId":
+                                     f"k-{number}", "email": f"k{number}@example.org"})  # fmt: skip
+            except httpx.TransportError:
+                break
+            if answer.status_code == 202:
+                acknowledged.append(f"form:cours-essai:k-{number}")
+            if n == 10 + attempt * 7:
+                server.process.send_signal(signal.SIGKILL)
+        server.process.wait(timeout=10)
+    keys = [key for key, _ in events(project)]
+    assert len(keys) == len(set(keys))
+    assert set(acknowledged) <= set(keys) and len(acknowledged) >= 30
+    sf("process", now="2026-11-20T10:05")
+    assert query(project, "SELECT count(*) FROM runs") == [(len(keys),)]
