@@ -226,3 +226,20 @@ def test_a_plain_key_path_reads_as_jinja_reads_it(demo, payload, path, default):
     except UndefinedError:  # a name missing before the last: the map's value is None
         expected = None
     assert reader._mapped(expression, payload) == expected
+
+
+def test_a_submission_whose_map_raises_is_rejected_and_the_file_goes_in(sf, tmp_path):
+    """`10 / payload.n` raises ZeroDivisionError for n = 0: that submission is kept as a
+    reject (file and database); the others of the file go in."""
+    import yaml
+
+    config = yaml.safe_load((sf.project / "salesflow.yaml").read_text())
+    config["forms"]["ratio"] = {"map": {"part": "{{ 10 / payload.n }}"},
+                                "fields": {"part": {"type": "number"}}}  # fmt: skip
+    (sf.project / "salesflow.yaml").write_text(yaml.safe_dump(config, allow_unicode=True))
+    data = tmp_path / "ratios.json"
+    data.write_text(json.dumps([{"n": 4}, {"n": 0}, {"n": 5}]))
+    result = sf("ingest", "--form", "ratio", data)
+    assert "recorded 2 submissions" in result.output and "1 rejected" in result.output
+    [(error,)] = query(sf.project, "SELECT error FROM rejects")
+    assert error.startswith("/: the form's map failed: ZeroDivisionError")

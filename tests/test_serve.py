@@ -82,6 +82,8 @@ def project(demo) -> Path:
                  "rate_limit": "3/min"},
         "merci": {**simple, "redirect": "https://club.example/merci"},
     })  # fmt: skip
+    config["forms"]["ratio"] = {"map": {"part": "{{ 10 / payload.n }}"},
+                                "fields": {"part": {"type": "number"}}}  # fmt: skip
     config["serve"] = {"max_body_kib": 4}
     config_path.write_text(yaml.safe_dump(config, allow_unicode=True))
     return demo
@@ -141,6 +143,18 @@ def test_bad_requests_get_their_status_and_nothing_vanishes(server, project):
     assert json.loads(kept[1][2])["email"] == "julie"
 
 
+def test_a_submission_that_makes_the_forms_map_raise_fails_alone(server, project, sf):
+    """`10 / payload.n` with n = 0 raises ZeroDivisionError, not a template error: that post
+    is kept as a reject with the reason, and the server takes the next one."""
+    poison = server.post("/forms/ratio", json={"n": 0})
+    assert poison.status_code == 422
+    assert "ZeroDivisionError" in poison.json()["error"] and poison.json()["reject"] == 1
+    assert server.post("/forms/ratio", json={"n": 4}).status_code == 202
+    [(_, data)] = events(project)
+    assert json.loads(data)["part"] == 2.5
+    assert "ZeroDivisionError" in sf("rejects", "show", "1").output
+
+
 def test_a_reject_is_retried_after_the_form_is_fixed(server, project, sf):
     late = {k: v for k, v in JULIE.items() if k != "date_essai"}
     assert server.post("/forms/cours-essai", json=late).status_code == 422
@@ -170,8 +184,8 @@ def test_a_reject_is_retried_after_the_form_is_fixed(server, project, sf):
 def test_each_signature_lets_the_genuine_post_in_and_keeps_the_forged_one_out(
     server, project, form, sign
 ):
-    secret = SECRETS[server.project and yaml.safe_load(
-        (project / "salesflow.yaml").read_text())["forms"][form]["secret_env"]]  # fmt: skip
+    secret = SECRETS[yaml.safe_load((project / "salesflow.yaml").read_text())["forms"][form][
+        "secret_env"]]  # fmt: skip
     payload = JULIE if form != "tally" else {"data": {"submissionId": "t-1", "fields": [
         {"label": "Email", "value": "julie@example.org"},
         {"label": "Date du cours", "value": "2027-01-09T18:30"}]}}  # fmt: skip

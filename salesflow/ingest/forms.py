@@ -17,13 +17,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from jinja2 import TemplateError, Undefined, UndefinedError
+from jinja2 import Undefined, UndefinedError
 
 from salesflow.config.model import FieldDef, Form, Project
 from salesflow.errors import UserError, did_you_mean
 from salesflow.ingest.jsonread import submissions
 from salesflow.store import rejects
-from salesflow.store.db import transaction
+from salesflow.store.db import describe, transaction
 from salesflow.store.session import Store
 from salesflow.templating import is_attribute
 from salesflow.values import clean_line, coerce_field
@@ -107,8 +107,9 @@ class FormReader:
             value = function(payload)
         except UndefinedError:
             return None
-        except TemplateError as error:
-            raise Rejected(f"/: the form's map failed: {error}") from None
+        except Exception as error:  # a template error, or `1 / payload.n` with n = 0: this
+            # submission's failure, kept as its reject; never the whole file's or request's
+            raise Rejected(f"/: the form's map failed: {describe(error)}") from None
         return None if value is None or _undefined(value) else value
 
     def _compile(self, expression: str) -> Callable[[dict], Any]:

@@ -18,6 +18,7 @@ from pathlib import Path
 from salesflow.config.cache import CACHE_DIR
 from salesflow.config.model import Project
 from salesflow.errors import EnvironmentFault, UserError
+from salesflow.store import rejects
 from salesflow.store.session import Store
 from salesflow.values import read_instant, stored_instant
 
@@ -94,10 +95,10 @@ def _stuck_messages(store: Store) -> Finding | None:
 
 
 def _open_rejects(store: Store) -> Finding:
-    count = store.conn.execute("SELECT count(*) FROM rejects WHERE retried_at IS NULL").fetchone()
-    if not count[0]:
+    count = rejects.count_open(store)
+    if not count:
         return Finding("ok", "rejected submissions", "none")
-    return Finding("note", "rejected submissions", f"{count[0]} kept; see `salesflow rejects"
+    return Finding("note", "rejected submissions", f"{count} kept; see `salesflow rejects"
                    " list`, and after a fix of the form, `salesflow rejects retry ID`")  # fmt: skip
 
 
@@ -106,7 +107,7 @@ _COUNTS = {
     "events_failed": ("events", "failed_at IS NOT NULL AND processed_at IS NULL"),
     "messages_pending": ("outbox", "status IN ('queued', 'retrying', 'sending')"),
     "messages_failed": ("outbox", "status = 'failed'"),
-    "rejects_open": ("rejects", "retried_at IS NULL"),
+    "rejects_open": ("rejects", rejects.OPEN),
 }
 
 

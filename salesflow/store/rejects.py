@@ -11,8 +11,8 @@ from salesflow.errors import UserError
 from salesflow.store.session import Store
 from salesflow.values import read_instant
 
-STATUSES = ("open", "retried")
-_WHERE = {"open": "retried_at IS NULL", "retried": "retried_at IS NOT NULL"}
+OPEN = "retried_at IS NULL"
+_WHERE = {"open": OPEN, "retried": "retried_at IS NOT NULL"}
 
 
 def add(store: Store, source: str, form: str | None, body: str, error: str) -> int:
@@ -55,7 +55,7 @@ def mark_retried(store: Store, reject_id: int, event_id: int | None) -> None:
 
 
 def count_open(store: Store) -> int:
-    return store.conn.execute(f"SELECT count(*) FROM rejects WHERE {_WHERE['open']}").fetchone()[0]
+    return store.conn.execute(f"SELECT count(*) FROM rejects WHERE {OPEN}").fetchone()[0]
 
 
 def public(row: sqlite3.Row, store: Store, with_body: bool = False) -> dict:
