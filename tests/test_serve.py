@@ -85,6 +85,7 @@ def project(demo) -> Path:
     config["forms"]["ratio"] = {"map": {"part": "{{ 10 / payload.n }}"},
                                 "fields": {"part": {"type": "number"}}}  # fmt: skip
     config["serve"] = {"max_body_kib": 4}
+    config["public_url"] = "https://crm.club.example"
     config_path.write_text(yaml.safe_dump(config, allow_unicode=True))
     return demo
 
@@ -280,3 +281,64 @@ def test_every_acknowledged_submission_survives_a_kill(project, sf):
     assert set(acknowledged) <= set(keys) and len(acknowledged) >= 30
     sf("process", now="2026-11-20T10:05")
     assert query(project, "SELECT count(*) FROM runs") == [(len(keys),)]
+
+
+def test_an_unsubscribe_link_unsubscribes_its_own_contact_and_no_one_else(server, project, sf):
+    ines = {**JULIE, "submissionId": "s-2", "email": "ines@example.org", "prenom": "Inès"}
+    for payload in (JULIE, ines):
+        assert server.post("/forms/cours-essai", json=payload).status_code == 202
+    sf("process", now="2026-11-20T10:05")
+    [(headers, text, html)] = query(project, "SELECT headers, text, html FROM outbox WHERE"
+                                    " to_addr = ? AND subject LIKE 'Bienvenue%'",
+                                    "julie@example.org")  # fmt: skip
+    headers = json.loads(headers)
+    link = headers["List-Unsubscribe"].split(">")[0].lstrip("<")
+    assert link.startswith("https://crm.club.example/unsubscribe/")
+    assert headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert text.rstrip().endswith(link) and f'<a href="{link}">' in html
+    path = link.removeprefix("https://crm.club.example")
+    julie_id, signature = path.rsplit("/", 1)[1].split("-", 1)
+
+    page = httpx.get(f"{server.url}{path}")  # a mail scanner opening the link changes nothing
+    assert page.status_code == 200 and "Ne plus recevoir nos messages" in page.text
+    assert "j…@example.org" in page.text and "julie@" not in page.text
+    forged = f"/unsubscribe/{int(julie_id) + 1}-{signature}"
+    assert server.post(forged, data={"List-Unsubscribe": "One-Click"}).status_code == 404
+    assert query(project, "SELECT count(*) FROM contacts WHERE unsubscribed_at IS NOT NULL") == [
+        (0,)]  # fmt: skip
+
+    done = server.post(path, data={"List-Unsubscribe": "One-Click"})  # RFC 8058's one click
+    assert done.status_code == 200 and "C’est fait" in done.text
+    assert query(project, "SELECT email FROM contacts WHERE unsubscribed_at IS NOT NULL") == [
+        ("julie@example.org",)]  # fmt: skip
+    [(data,)] = query(project, "SELECT data FROM events WHERE type = 'contact.updated'"
+                      " AND data LIKE '%unsubscribed_at%'")  # fmt: skip
+    assert json.loads(data)["by"] == "unsubscribe link"
+    assert "C’est fait" in httpx.get(f"{server.url}{path}").text  # a second visit says so
+
+    assert "no longer work" in sf("secret", "rotate").output
+    assert httpx.get(f"{server.url}{path}").status_code == 404
+
+
+def test_behind_a_trusted_proxy_each_forwarded_client_has_its_own_rate_limit(project):
+    fields = {"email": "julie@example.org", "date_essai": "2027-01-09T18:30"}
+    ours = {"Origin": "https://club.example", "Accept": "application/json"}
+
+    def post(server: Server, client: str) -> int:
+        headers = {**ours, "X-Forwarded-For": client}
+        return server.post("/forms/site", data=fields, headers=headers).status_code
+
+    direct = Server(project, "--no-worker")  # no proxy trusted: the header is anyone's word
+    try:
+        assert [post(direct, f"203.0.113.{n}") for n in range(4)] == [202, 202, 202, 429]
+    finally:
+        direct.stop()
+    config = yaml.safe_load((project / "salesflow.yaml").read_text())
+    config["serve"]["trusted_proxies"] = ["127.0.0.1"]
+    (project / "salesflow.yaml").write_text(yaml.safe_dump(config, allow_unicode=True))
+    proxied = Server(project, "--no-worker")
+    try:
+        assert [post(proxied, "203.0.113.7") for _ in range(4)] == [202, 202, 202, 429]
+        assert post(proxied, "198.51.100.2") == 202
+    finally:
+        proxied.stop()

@@ -195,6 +195,7 @@ def _register() -> None:
     app.add_typer(pipeline.app, name="pipeline")
     app.command("serve")(serve.serve)
     app.add_typer(serve.rejects_app, name="rejects")
+    app.add_typer(serve.secret_app, name="secret")
     app.command("check")(health.check)
     app.command("backup")(health.backup)
 

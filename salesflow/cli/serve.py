@@ -1,5 +1,6 @@
-"""`salesflow serve` (web forms over HTTP, and the robot without cron) and `salesflow rejects`
-(submissions that could not go in, from the web, `ingest` and the inbox)."""
+"""`salesflow serve` (web forms over HTTP, and the robot without cron), `salesflow rejects`
+(submissions that could not go in, from the web, `ingest` and the inbox) and `salesflow
+secret` (the secret that signs links)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from salesflow.cli.render import Format, chosen, emit_rows, to_json
 from salesflow.reports import Column
 
 rejects_app = typer.Typer(no_args_is_help=True, help="Submissions that could not go in.")
+secret_app = typer.Typer(no_args_is_help=True, help="The secret that signs links.")
 REJECT_COLUMNS = [
     Column("id", "#", "int"),
     Column("received_at", "received", "datetime"),
@@ -112,3 +114,19 @@ def rejects_retry(ctx: typer.Context, reject: int, as_json: AsJson = False) -> N
         typer.echo(f"reject #{reject}: recorded as event #{received.event_id}")
     if received.error:
         raise typer.Exit(1)
+
+
+@secret_app.command("rotate")
+def secret_rotate(ctx: typer.Context) -> None:
+    """Replace the secret that signs unsubscribe links (after a leak, say).
+
+    Links in emails sent or queued before stop working: their readers can still reply to
+    unsubscribe.
+
+    Example: salesflow secret rotate
+    """
+    from salesflow.store import secrets
+
+    store = ctx.obj.store()
+    secrets.rotate(store)
+    typer.echo("the signing secret is new; unsubscribe links signed before no longer work")

@@ -15,12 +15,16 @@ from functools import lru_cache
 
 from salesflow.config.model import Template
 from salesflow.errors import UserError
-from salesflow.mail import ics
+from salesflow.mail import ics, unsubscribe
 from salesflow.store.session import Store
 
 _FOOTER = {
     "fr": "Pour ne plus recevoir nos messages, écrivez à {address} (objet : désinscription).",
     "en": "To stop receiving our messages, write to {address} (subject: unsubscribe).",
+}
+_LINK_FOOTER = {
+    "fr": "Pour ne plus recevoir nos messages : {link}",
+    "en": "To stop receiving our messages: {link}",
 }
 
 
@@ -58,16 +62,27 @@ def _domain(sender: str) -> str:
     return _address(sender).partition("@")[2] or "salesflow.local"
 
 
-@lru_cache(maxsize=16)
-def _footer(sender: str, locale: str) -> tuple[str, str]:
-    address = _address(sender)
-    footer = _FOOTER.get(locale.split("_")[0], _FOOTER["en"])
-    return footer.format(address=address), f"<mailto:{address}?subject=unsubscribe>"
+def _wording(table: dict[str, str], locale: str) -> str:
+    return table.get(locale.split("_")[0], table["en"])
 
 
-def unsubscribe_footer(store: Store) -> tuple[str, str]:
-    """(footer line for prospects, List-Unsubscribe header) — by mail to the sender."""
-    return _footer(store.project.email.sender or "", store.project.locale)
+def unsubscribe_footer(store: Store, contact_id: int) -> tuple[str, str | None, dict]:
+    """(footer text, footer HTML or None, headers) for a message to a prospect: a signed
+    one-click link (RFC 8058) when the project has a `public_url`, else a mail to the
+    sender."""
+    address = _address(store.project.email.sender or "")
+    mailto = f"<mailto:{address}?subject=unsubscribe>"
+    link = unsubscribe.link(store, contact_id)
+    if link is None:
+        footer = _wording(_FOOTER, store.project.locale).format(address=address)
+        return footer, None, {"List-Unsubscribe": mailto}
+    wording = _wording(_LINK_FOOTER, store.project.locale)
+    html = wording.format(link=f'<a href="{link}">{link}</a>')
+    headers = {
+        "List-Unsubscribe": f"<{link}>, {mailto}",
+        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+    }
+    return wording.format(link=link), html, headers
 
 
 def queue(
@@ -80,9 +95,10 @@ def queue(
     html: str | None,
     reply_to: str | None = None,
     attachments: list[dict] | None = None,
-    prospect: bool = False,
+    prospect: int | None = None,
 ) -> tuple[int, str]:
-    """Queue a message; (outbox id, Message-ID). Prospects get the unsubscribe footer."""
+    """Queue a message; (outbox id, Message-ID). A prospect (their contact id) gets the
+    unsubscribe footer and headers."""
     sender = store.project.email.sender
     if not sender:
         raise UserError("salesflow.yaml has no email.from: who do emails come from?")
@@ -91,12 +107,12 @@ def queue(
                           ("reply-to", reply_to)):  # fmt: skip
         check_header(header, value)
     headers = {}
-    if prospect:
-        footer, list_unsubscribe = unsubscribe_footer(store)
+    if prospect is not None:
+        footer, footer_html, headers = unsubscribe_footer(store, prospect)
         text = f"{text}\n-- \n{footer}\n"
         if html:
-            html = html.replace("</body>", f'<p style="font-size:small">{footer}</p></body>')
-        headers["List-Unsubscribe"] = list_unsubscribe
+            line = f'<p style="font-size:small">{footer_html or footer}</p>'
+            html = html.replace("</body>", f"{line}</body>")
     message_id = f"<{uuid.uuid4().hex}@{_domain(sender)}>"
     cursor = store.conn.execute(
         "INSERT INTO outbox (run_id, step, message_id, sender, reply_to, to_addr, to_name,"

@@ -147,7 +147,7 @@ def update(
     return changed
 
 
-def unsubscribe(store: Store, reference: str) -> sqlite3.Row:
+def unsubscribe(store: Store, reference: str | int, by: str = "cli") -> sqlite3.Row:
     """Mark the contact as unsubscribed: workflows send them no more email."""
     contact = get(store, reference)
     if contact["unsubscribed_at"] is None:
@@ -155,7 +155,7 @@ def unsubscribe(store: Store, reference: str) -> sqlite3.Row:
             "UPDATE contacts SET unsubscribed_at = ?, updated_at = ? WHERE id = ?",
             (store.stamp, store.stamp, contact["id"]),
         )
-        data = {"email": contact["email"], "changed": ["unsubscribed_at"], "by": "cli"}
+        data = {"email": contact["email"], "changed": ["unsubscribed_at"], "by": by}
         store.record_event("contact.updated", "contact", contact["id"], data)
     return get(store, contact["id"])
 

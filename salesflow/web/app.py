@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from salesflow.store.db import describe
 from salesflow.web.site import Site
 from salesflow.web.submissions import post_form
+from salesflow.web.unsubscribe import unsubscribe_page
 from salesflow.web.worker import Worker
 
 log = logging.getLogger("salesflow.serve")
@@ -36,6 +37,7 @@ def build_app(site: Site, worker: bool = True, log_format: str = "text") -> Star
     app = Starlette(
         routes=[
             Route("/forms/{form}", post_form, methods=["POST"]),
+            Route("/unsubscribe/{token}", unsubscribe_page, methods=["GET", "POST"]),
             Route("/healthz", healthz, methods=["GET"]),
         ],
         lifespan=lifespan,

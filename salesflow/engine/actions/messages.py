@@ -56,7 +56,7 @@ def send_email(act: Act, config: a.SendEmail) -> Outcome:
     attachments = [_invite(act, config.calendar, context, to[1])] if config.calendar else []
     reply_to = act.render(config.reply_to, context)
     message = _queue(act, to, subject, text, html, reply_to=reply_to, attachments=attachments,
-                     prospect=config.to == "contact")  # fmt: skip
+                     prospect=contact["id"] if config.to == "contact" else None)  # fmt: skip
     extra = " with an invitation" if attachments else ""
     return Outcome(f"email #{message} to {to[1]}: “{subject}”{extra}")
 
