@@ -1,6 +1,6 @@
 """What keeps robots and floods off forms that cannot be signed (a plain HTML form on a
-static site): the allowed origins, and a per-client rate limit. The honeypot is in
-`submissions`, where the fields are read."""
+static site) and off the login page: the allowed origins, and a per-client rate limit. The
+honeypot is in `submissions`, where the fields are read."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import threading
 import time
 from collections.abc import Mapping
 from urllib.parse import urlsplit
+
+from starlette.requests import Request
 
 from salesflow.config.model import Form
 
@@ -26,6 +28,11 @@ def origin_allowed(form: Form, headers: Mapping[str, str]) -> bool:
     return origin in form.allowed_origins
 
 
+def client_address(request: Request) -> str:
+    """The client's address (behind a trusted proxy, the one it forwarded)."""
+    return request.client.host if request.client else ""
+
+
 class RateLimiter:
     """Posts per (form, client) in fixed windows (`10/min`), kept in memory: a restart
     forgets them, which only ever lets a little more through."""
@@ -35,11 +42,12 @@ class RateLimiter:
         self.counts: dict[tuple[str, str, int, int], int] = {}
         self.lock = threading.Lock()
 
-    def wait_for(self, form: Form, client: str) -> int:
-        """0 when the post may go in (and it is counted), else the seconds until it may."""
-        if not form.rate_limit:
+    def wait_for(self, name: str, limit: str | None, client: str) -> int:
+        """0 when the post to `name` may go in (and it is counted), else the seconds until
+        it may; `limit` is `10/min` (None: no limit)."""
+        if not limit:
             return 0
-        allowed, unit = form.rate_limit.split("/")
+        allowed, unit = limit.split("/")
         window = _SECONDS[unit]
         now = self.clock()
         slot = int(now // window)
@@ -48,7 +56,7 @@ class RateLimiter:
                 self.counts = {
                     key: n for key, n in self.counts.items() if key[3] >= int(now // key[2])
                 }
-            key = (form.name, client, window, slot)
+            key = (name, client, window, slot)
             if self.counts.get(key, 0) >= int(allowed):
                 return max(1, int(window - now % window))
             self.counts[key] = self.counts.get(key, 0) + 1

@@ -24,7 +24,7 @@ from salesflow.ingest.forms import Received, receive
 from salesflow.ingest.jsonread import submissions
 from salesflow.store.db import is_locked
 from salesflow.web import signatures
-from salesflow.web.guards import origin_allowed
+from salesflow.web.guards import client_address, origin_allowed
 from salesflow.web.site import Site
 
 log = logging.getLogger("salesflow.serve")
@@ -49,7 +49,7 @@ async def post_form(request: Request) -> Response:
         return _error(request, 401, "the signature or token is missing or wrong", "")
     if not origin_allowed(form, request.headers):
         return _error(request, 403, "this form cannot be posted from that site", "")
-    wait = site.limiter.wait_for(form, request.client.host if request.client else "")
+    wait = site.limiter.wait_for(name, form.rate_limit, client_address(request))
     if wait:
         return _error(
             request, 429, "too many posts; try again later", "", {"Retry-After": str(wait)}
@@ -77,8 +77,8 @@ async def post_form(request: Request) -> Response:
 
 
 def _record(site: Site, name: str, payload: Any, broken: str | None) -> Received:
-    store = site.store()
-    return receive(store, site.reader(name), payload, f"web:{name}", broken)
+    with site.writing() as store:
+        return receive(store, site.reader(name), payload, f"web:{name}", broken)
 
 
 async def _body(request: Request, limit: int) -> bytes | None:

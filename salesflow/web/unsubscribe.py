@@ -43,8 +43,7 @@ def _find(site: Site, token: str) -> sqlite3.Row | None:
 
 
 def _unsubscribe(site: Site, token: str) -> sqlite3.Row | None:
-    store = site.store()
-    with transaction(store.conn):
+    with site.writing() as store, transaction(store.conn):
         contact_id = contact_of(store, token)
         if contact_id is None or contacts.find(store, contact_id) is None:
             return None
