@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
+from typing import ClassVar
 
+import httpx
 import pytest
 from typer.testing import CliRunner
 
@@ -66,3 +74,42 @@ def query(project: Path, sql: str, *params) -> list[tuple]:
 
     with sqlite3.connect(project / "salesflow.db") as connection:
         return connection.execute(sql, params).fetchall()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Server:
+    """`salesflow serve` in a process of its own, stopped at the end of the test."""
+
+    env: ClassVar[dict[str, str]] = {}  # more environment variables (form secrets)
+
+    def __init__(self, project: Path, *options: str, now: str | None = "2026-11-20T10:00"):
+        self.project, self.port = project, free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        clock = ["--now", now] if now else []
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "salesflow", "--project", str(project), *clock, "serve",
+             "--port", str(self.port), *options],
+            env={**os.environ, **self.env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )  # fmt: skip
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                httpx.get(f"{self.url}/healthz", timeout=1)
+                return
+            except httpx.TransportError:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError(self.process.stderr.read().decode()) from None
+                time.sleep(0.05)
+
+    def post(self, path: str, **options) -> httpx.Response:
+        return httpx.post(f"{self.url}{path}", timeout=10, follow_redirects=False, **options)
+
+    def stop(self, how: int = signal.SIGTERM) -> tuple[int, str]:
+        self.process.send_signal(how)
+        _, errors = self.process.communicate(timeout=30)
+        return self.process.returncode, errors.decode()

@@ -107,7 +107,13 @@ def test_board_columns_and_cards(forecast_data):
         ("nouveau", 1, "1000.00"), ("essai-planifie", 1, "500.00"),
         ("essai-realise", 1, "200.50"), ("inscrit", 1, "300.00"), ("perdu", 0, "0.00"),
     ]  # fmt: skip
-    assert board["totals"] == {"name": "total", "count": 4, "amount": "2000.50"}
+    assert board["totals"] == {
+        "name": "total",
+        "count": 4,
+        "amount": "2000.50",
+        "weighted": "740.35",
+    }  # the forecast's 440.35 and 300.00 won
+    assert [s["weighted"] for s in stages][3:] == ["300.00", "0.00"]
     card = stages[1]["cards"][0]
     assert (card["title"], card["contact"], card["owner"]) == ("B", "b@example.org", "paul")
     assert (card["days_in_stage"], card["stalled"]) == (39, True)  # rots after 2 weeks

@@ -169,9 +169,11 @@ def _register() -> None:
         init,
         outbox,
         pipeline,
+        report,
         runs,
         serve,
         tasks,
+        team,
         validate,
         workflows,
     )  # fmt: skip
@@ -193,6 +195,8 @@ def _register() -> None:
     app.add_typer(deals.app, name="deals")
     app.add_typer(tasks.app, name="tasks")
     app.add_typer(pipeline.app, name="pipeline")
+    app.command("report")(report.report)
+    app.add_typer(team.app, name="team")
     app.command("serve")(serve.serve)
     app.add_typer(serve.rejects_app, name="rejects")
     app.add_typer(serve.secret_app, name="secret")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -11,8 +10,8 @@ from salesflow.cli.options import AsJson, OutputFormat
 from salesflow.cli.render import Format, chosen, emit_rows, to_json
 from salesflow.errors import UserError, did_you_mean
 from salesflow.reports import Column
-from salesflow.store.session import Store
-from salesflow.values import read_instant
+from salesflow.store.outbox import get as get_message
+from salesflow.store.outbox import public
 
 if TYPE_CHECKING:
     from salesflow.mail.delivery import DeliveryResult
@@ -28,34 +27,6 @@ COLUMNS = [
     Column("last_error", "last error"),
 ]
 STATUSES = ("queued", "retrying", "sending", "sent", "failed", "cancelled")
-
-
-def public(row, store: Store, full: bool = False) -> dict:
-    zone = store.project.timezone
-    moments = {
-        name: (read_instant(row[name], zone).isoformat() if row[name] else None)
-        for name in ("created_at", "sent_at", "next_attempt_at")
-    }
-    data = {
-        "id": row["id"], "message_id": row["message_id"], "to": row["to_addr"],
-        "to_name": row["to_name"], "subject": row["subject"], "status": row["status"],
-        "attempts": row["attempts"], "last_error": row["last_error"], "run_id": row["run_id"],
-        "step": row["step"], **moments,
-    }  # fmt: skip
-    if row["status"] not in ("queued", "retrying"):
-        data["next_attempt_at"] = None
-    if full:
-        attachments = [item["filename"] for item in json.loads(row["attachments"])]
-        headers = json.loads(row["headers"])
-        data.update(text=row["text"], html=row["html"], headers=headers, attachments=attachments)
-    return data
-
-
-def _get(store: Store, message: int):
-    row = store.conn.execute("SELECT * FROM outbox WHERE id = ?", (message,)).fetchone()
-    if row is None:
-        raise UserError(f"no message #{message} (see `salesflow outbox list`)")
-    return row
 
 
 @app.command("list")
@@ -94,7 +65,7 @@ def show(
     from salesflow.mail.mime import build
 
     store = ctx.obj.store()
-    row = _get(store, message)
+    row = get_message(store, message)
     if as_json:
         typer.echo(to_json(public(row, store, full=True)))
         return
@@ -144,7 +115,7 @@ def retry(ctx: typer.Context, message: int) -> None:
     from salesflow.mail.delivery import requeue
 
     store = ctx.obj.store()
-    requeue(store, _get(store, message))
+    requeue(store, get_message(store, message))
     typer.echo(f"message #{message} queued again")
 
 
@@ -157,7 +128,7 @@ def cancel(ctx: typer.Context, message: int) -> None:
     from salesflow.mail.delivery import cancel as cancel_message
 
     store = ctx.obj.store()
-    cancel_message(store, _get(store, message))
+    cancel_message(store, get_message(store, message))
     typer.echo(f"message #{message} cancelled")
 
 

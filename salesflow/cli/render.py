@@ -15,6 +15,7 @@ import typer
 
 from salesflow.config.model import Project
 from salesflow.reports import Column, Report
+from salesflow.reports.display import cell
 
 
 class Format(StrEnum):
@@ -51,35 +52,6 @@ def to_json(data: Any) -> str:
         lines = (_ENCODER.encode(item) for item in data)
         return "[\n" + ",\n".join(lines) + "\n]"
     return json.dumps(data, default=_json_default, ensure_ascii=False, indent=2)
-
-
-def cell(value: Any, kind: str, project: Project) -> str:
-    """A value as a person reads it, in the project's locale."""
-    from babel import dates, numbers
-
-    if value is None or value == "":
-        return ""
-    if isinstance(value, bool) and kind != "bool":
-        return "yes" if value else "no"
-    if kind == "money":
-        return numbers.format_currency(value, project.currency, locale=project.locale)
-    if kind == "percent":
-        return numbers.format_percent(value, "#,##0.0 %", locale=project.locale)
-    if kind == "bool":
-        return "⚠ yes" if value else ""
-    if kind == "days":
-        return numbers.format_decimal(value, "#,##0.0", locale=project.locale)
-    if kind == "datetime":
-        moment = datetime.fromisoformat(value) if isinstance(value, str) else value
-        return dates.format_datetime(
-            moment, "short", tzinfo=project.timezone, locale=project.locale
-        )
-    if kind == "date":
-        day = date.fromisoformat(value) if isinstance(value, str) else value
-        return dates.format_date(day, "short", locale=project.locale)
-    if isinstance(value, list):
-        return ", ".join(str(item) for item in value)
-    return str(value)
 
 
 def emit_rows(

@@ -11,9 +11,6 @@ import typer
 from salesflow.cli.options import AsJson, DryRun, OutputFormat
 from salesflow.cli.render import Format, chosen, emit_rows, to_json
 from salesflow.reports import Column
-from salesflow.store.db import transaction
-from salesflow.store.session import Store
-from salesflow.values import read_instant
 from salesflow.wording import counted
 
 if TYPE_CHECKING:
@@ -142,7 +139,7 @@ def show(ctx: typer.Context, run: int, as_json: AsJson = False) -> None:
 
     Example: salesflow runs show 1
     """
-    from salesflow.engine.runs import get, public
+    from salesflow.engine.runs import get, public, trace
 
     store = ctx.obj.store()
     row = store.conn.execute(
@@ -170,18 +167,6 @@ def show(ctx: typer.Context, run: int, as_json: AsJson = False) -> None:
                    f" {entry['detail']}")  # fmt: skip
 
 
-def trace(store: Store, run_id: int) -> list[dict]:
-    rows = store.conn.execute(
-        "SELECT * FROM run_steps WHERE run_id = ? ORDER BY id", (run_id,)
-    ).fetchall()
-    zone = store.project.timezone
-    return [
-        {"at": read_instant(row["at"], zone).isoformat(), "step": row["step"],
-         "action": row["action"], "outcome": row["outcome"], "detail": row["detail"]}
-        for row in rows
-    ]  # fmt: skip
-
-
 @app.command()
 def retry(ctx: typer.Context, run: int, as_json: AsJson = False) -> None:
     """Retry a failed run from the step that failed (after fixing the cause).
@@ -206,16 +191,10 @@ def cancel(
 
 
 def _change(ctx: typer.Context, run: int, change, as_json: bool) -> None:
-    from salesflow.engine.context import Renderer, environment
-    from salesflow.engine.runs import Engine, get, public
+    from salesflow.engine.runs import change_run, get, public
 
     store = ctx.obj.store()
-    get(store, run)
-    lines: list[TraceLine] = []
-    engine = Engine(store, Renderer(environment(store.project)), lines.append)
-    with transaction(store.conn):
-        change(engine)
-        engine.settle()
+    lines = change_run(store, run, change)
     row = public(get(store, run), store)
     if as_json:
         typer.echo(to_json(row))

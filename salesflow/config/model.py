@@ -40,6 +40,7 @@ class TeamMember:
     id: str
     name: str
     email: str
+    role: str = "member"  # or "viewer": sees the web pages, changes nothing
 
 
 @dataclass(frozen=True)
@@ -220,7 +221,7 @@ def build_settings(data: dict, root: Path, database_override: str | None) -> dic
         "currency": data.get("currency", "EUR"),
         "database": root / (database_override or data.get("database", "salesflow.db")),
         "email": _email(data.get("email", {}), root),
-        "team": {m["id"]: TeamMember(m["id"], m["name"], m["email"]) for m in data.get("team", [])},
+        "team": {m["id"]: TeamMember(**m) for m in data.get("team", [])},
         "contact_fields": _field_defs(fields_.get("contact", {})),
         "deal_fields": _field_defs(fields_.get("deal", {})),
         "forms": {name: _form(name, form) for name, form in data.get("forms", {}).items()},

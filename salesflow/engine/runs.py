@@ -20,7 +20,7 @@ from salesflow.engine.actions import HANDLERS
 from salesflow.engine.context import Renderer, event_view
 from salesflow.engine.outcome import Act, Outcome, StepFailed
 from salesflow.errors import UserError
-from salesflow.store.db import describe, isolated
+from salesflow.store.db import describe, isolated, transaction
 from salesflow.store.session import Store
 from salesflow.values import read_instant, stored_instant
 
@@ -300,3 +300,30 @@ def public(run: sqlite3.Row, store: Store) -> dict:
         "started_at": read_instant(run["started_at"], zone).isoformat(),
         "updated_at": read_instant(run["updated_at"], zone).isoformat(),
     }
+
+
+def trace(store: Store, run_id: int) -> list[dict]:
+    """Everything the run's steps did, in order."""
+    rows = store.conn.execute(
+        "SELECT * FROM run_steps WHERE run_id = ? ORDER BY id", (run_id,)
+    ).fetchall()
+    zone = store.project.timezone
+    return [
+        {"at": read_instant(row["at"], zone).isoformat(), "step": row["step"],
+         "action": row["action"], "outcome": row["outcome"], "detail": row["detail"]}
+        for row in rows
+    ]  # fmt: skip
+
+
+def change_run(store: Store, run_id: int, change: Callable[[Engine], object]) -> list[TraceLine]:
+    """Retry or cancel a run by hand (`change(engine)`), in a transaction, and let what it
+    started settle; the trace lines of what happened."""
+    from salesflow.engine.context import environment
+
+    get(store, run_id)
+    lines: list[TraceLine] = []
+    engine = Engine(store, Renderer(environment(store.project)), lines.append)
+    with transaction(store.conn):
+        change(engine)
+        engine.settle()
+    return lines

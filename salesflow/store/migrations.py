@@ -197,6 +197,17 @@ def _v8_rejects_and_secrets(db: sqlite_utils.Database) -> None:
     db["secrets"].create({"name": str, "value": str, "created_at": str}, pk="name")
 
 
+def _v9_web_pages(db: sqlite_utils.Database) -> None:
+    """Team members' password hashes for the web pages (never in YAML or Git); a deal's page
+    finds its emails by run and by recipient."""
+    db["passwords"].create(
+        {"member": str, "hash": str, "changed_at": str},
+        pk="member", not_null={"hash", "changed_at"},
+    )  # fmt: skip
+    db["outbox"].create_index(["run_id"])
+    db["outbox"].create_index(["to_addr"])
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v1_contacts_deals_events,
     _v2_tasks_and_report_indexes,
@@ -206,6 +217,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v6_failure_states,
     _v7_no_failed_at_index,
     _v8_rejects_and_secrets,
+    _v9_web_pages,
 ]
 
 

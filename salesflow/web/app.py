@@ -16,6 +16,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from salesflow.store.db import describe
+from salesflow.web import pages
 from salesflow.web.site import Site
 from salesflow.web.submissions import post_form
 from salesflow.web.unsubscribe import unsubscribe_page
@@ -39,6 +40,7 @@ def build_app(site: Site, worker: bool = True, log_format: str = "text") -> Star
             Route("/forms/{form}", post_form, methods=["POST"]),
             Route("/unsubscribe/{token}", unsubscribe_page, methods=["GET", "POST"]),
             Route("/healthz", healthz, methods=["GET"]),
+            *pages.ROUTES,
         ],
         lifespan=lifespan,
     )

@@ -8,7 +8,7 @@ import threading
 from collections.abc import Iterator
 from functools import cached_property
 
-from jinja2 import Environment, PackageLoader, select_autoescape
+from jinja2 import Environment
 from starlette.responses import HTMLResponse
 
 from salesflow import clock
@@ -17,6 +17,7 @@ from salesflow.ingest.forms import FormReader
 from salesflow.store.db import DatabaseLocked, connect
 from salesflow.store.session import Store
 from salesflow.web.guards import RateLimiter
+from salesflow.web.views import environment
 
 REQUEST_LOCK_WAIT = 2.0  # seconds a request waits for the write lock before its 503
 
@@ -64,17 +65,11 @@ class Site:
 
     @cached_property
     def templates(self) -> Environment:
-        return Environment(
-            loader=PackageLoader("salesflow.web", "templates"),
-            autoescape=select_autoescape(["html"]),
-        )
+        return environment(self.project)
 
     def page(self, name: str, status: int = 200, headers=None, **values) -> HTMLResponse:
         """A page in the project's language (French or English)."""
-        language = "fr" if self.project.locale.startswith("fr") else "en"
-        html = self.templates.get_template(name).render(
-            project=self.project.name, lang=language, **values
-        )
+        html = self.templates.get_template(name).render(**values)
         return HTMLResponse(html, status, headers=headers)
 
     def queue_counts(self) -> dict[str, int]:

@@ -1,0 +1,166 @@
+"""Signing in to the pages, and `page()`: the one way every page and action is reached.
+
+`page(handler)` sends a visitor without a valid session to the login form, and refuses a
+POST without the form's CSRF token; a change (`change=True`) also needs a member's role (a
+viewer changes nothing) and holds the server's write turn. The webhook, unsubscribe and /healthz
+routes do not go through it: they stay outside the login.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+
+from salesflow.config.model import TeamMember
+from salesflow.errors import UserError
+from salesflow.store import passwords
+from salesflow.store.db import is_locked
+from salesflow.store.session import Store
+from salesflow.web import sessions
+from salesflow.web.guards import client_address
+from salesflow.web.site import Site
+
+LOGIN_LIMIT = "5/min"  # tries per client address
+
+
+@dataclass
+class Visit:
+    """A signed-in member's request, as page handlers see it."""
+
+    request: Request
+    site: Site
+    store: Store
+    member: TeamMember
+    csrf: str
+    form: dict[str, str]
+
+    def page(self, name: str, status: int = 200, **values: Any) -> HTMLResponse:
+        return self.site.page(name, status, me=self.member, csrf=self.csrf,
+                              here=self.request.url.path, query=self.request.url.query,
+                              **values)  # fmt: skip
+
+    def refuse(self, status: int, message: str) -> Response:
+        """Why the change was not made: JSON for the board's script, else a page."""
+        if "application/json" in self.request.headers.get("accept", ""):
+            return JSONResponse({"error": message}, status)
+        return self.page("error.html", status, message=message)
+
+    def word(self, key: str) -> str:
+        return self.site.templates.globals["t"][key]
+
+    def back(self, default: str) -> RedirectResponse:
+        """303 to the form's `next` (a path of ours only), else `default`."""
+        return RedirectResponse(local_path(self.form.get("next")) or default, 303)
+
+
+def page(handler: Callable[[Visit], Response], change: bool = False):
+    async def endpoint(request: Request) -> Response:
+        site: Site = request.app.state.site
+        form = await fields(request) if request.method == "POST" else {}
+        try:
+            return await run_in_threadpool(_visit, site, request, form, handler, change)
+        except Exception as error:
+            if not is_locked(error):
+                raise
+            busy = site.templates.globals["t"]["busy"]
+            return site.page("error.html", 503, {"Retry-After": "5"}, message=busy)
+
+    return endpoint
+
+
+def _visit(site: Site, request: Request, form: dict, handler, change: bool) -> Response:
+    store = site.store()
+    cookie = request.cookies.get(sessions.COOKIE)
+    member = sessions.member_of(store, cookie)
+    if member is None:
+        wanted = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"/login?next={quote(wanted)}", 303)
+    visit = Visit(request, site, store, member, sessions.csrf_token(store, cookie), form)
+    if request.method == "POST" and not sessions.csrf_valid(store, cookie, form.get("csrf")):
+        return visit.refuse(403, visit.word("csrf"))
+    if not change:
+        return handler(visit)
+    if member.role == "viewer":
+        return visit.refuse(403, visit.word("forbidden"))
+    try:
+        with site.writing() as writer:
+            visit.store = writer
+            return handler(visit)
+    except UserError as error:
+        return visit.refuse(422, str(error))
+
+
+async def fields(request: Request) -> dict[str, str]:
+    async with request.form() as form:
+        return {key: value for key, value in form.items() if isinstance(value, str)}
+
+
+def local_path(text: str | None) -> str | None:
+    """`text` when it is a path on this site (never `//elsewhere` or a full URL)."""
+    if text and text.startswith("/") and not text.startswith("//") and "\\" not in text:
+        return text
+    return None
+
+
+async def login_form(request: Request) -> Response:
+    site: Site = request.app.state.site
+    return await run_in_threadpool(_login_page, site, request, {}, 200, None)
+
+
+def _login_page(site: Site, request: Request, form: dict, status: int, error: str | None):
+    store = site.store()
+    target = local_path(form.get("next") or request.query_params.get("next")) or "/"
+    if sessions.member_of(store, request.cookies.get(sessions.COOKIE)) and not form:
+        return RedirectResponse(target, 303)
+    nonce = request.cookies.get(sessions.LOGIN_COOKIE) or sessions.new_login_nonce()
+    response = site.page("login.html", status, csrf=sessions.csrf_token(store, nonce),
+                         next=target, error=error, member=form.get("member", ""))  # fmt: skip
+    response.set_cookie(sessions.LOGIN_COOKIE, nonce, httponly=True, samesite="lax",
+                        secure=request.url.scheme == "https", max_age=3600)  # fmt: skip
+    return response
+
+
+async def login(request: Request) -> Response:
+    site: Site = request.app.state.site
+    form = await fields(request)
+    labels = site.templates.globals["t"]
+    if site.limiter.wait_for("login", LOGIN_LIMIT, client_address(request)):
+        return await run_in_threadpool(_login_page, site, request, form, 429, labels["too_many"])
+    return await run_in_threadpool(_login, site, request, form)
+
+
+def _login(site: Site, request: Request, form: dict) -> Response:
+    store = site.store()
+    labels = site.templates.globals["t"]
+    if not sessions.csrf_valid(store, request.cookies.get(sessions.LOGIN_COOKIE), form.get("csrf")):
+        return _login_page(site, request, form, 403, labels["csrf"])
+    member = _member_named(store, form.get("member", ""))
+    if member is None or not passwords.check(store, member, form.get("password", "")):
+        return _login_page(site, request, form, 401, labels["login_failed"])
+    response = RedirectResponse(local_path(form.get("next")) or "/", 303)
+    response.set_cookie(sessions.COOKIE, sessions.open_session(store, member), httponly=True,
+                        samesite="lax", secure=request.url.scheme == "https",
+                        max_age=sessions.LIFETIME)  # fmt: skip
+    response.delete_cookie(sessions.LOGIN_COOKIE)
+    return response
+
+
+def _member_named(store: Store, text: str) -> str | None:
+    """The team member named by id or email."""
+    text = text.strip().lower()
+    for member in store.project.team.values():
+        if text in (member.id.lower(), member.email.lower()):
+            return member.id
+    return None
+
+
+def logout(visit: Visit) -> Response:
+    response = RedirectResponse("/login", 303)
+    response.delete_cookie(sessions.COOKIE)
+    return response

@@ -1,0 +1,171 @@
+"""The pages a manager looks at — board, funnel, forecast, a deal, the robot's activity —
+and the changes they make there. Each reads the same report functions as the CLI and
+changes deals through the same library calls (history written, events recorded, so the
+workflows fire); no SQL here."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from salesflow.engine.runs import change_run
+from salesflow.errors import UserError
+from salesflow.mail.delivery import requeue
+from salesflow.reports.activity import activity as activity_report
+from salesflow.reports.activity import deal_messages, deal_runs
+from salesflow.reports.board import board as board_report
+from salesflow.reports.board import stage_cards
+from salesflow.reports.funnel import funnel as funnel_report
+from salesflow.store import deals, outbox
+from salesflow.store.db import transaction
+from salesflow.web.auth import Visit, login, login_form, logout, page
+from salesflow.web.report import overview
+
+CARDS = 20  # cards per column on the board; the rest behind "N more"
+STAGE_PAGE = 100
+PERIODS = {"30": 30, "90": 90, "365": 365}  # the funnel's period selector, in days
+
+
+def _pipeline(visit: Visit) -> str:
+    """The pipeline asked for, else the first one declared."""
+    asked = visit.request.query_params.get("pipeline")
+    pipelines = visit.store.project.pipelines
+    if asked in pipelines:
+        return asked
+    if not pipelines:
+        raise UserError("salesflow.yaml declares no pipeline")
+    return next(iter(pipelines))
+
+
+def _owner(visit: Visit) -> str | None:
+    owner = visit.request.query_params.get("owner")
+    return owner if owner in visit.store.project.team else None
+
+
+def board(visit: Visit) -> Response:
+    pipeline, owner = _pipeline(visit), _owner(visit)
+    report = board_report(visit.store, pipeline, CARDS, owner, oldest_first=True)
+    return visit.page("board.html", report=report, nav="board", owner=owner,
+                      pipeline=visit.store.project.pipelines[pipeline])  # fmt: skip
+
+
+def stage(visit: Visit) -> Response:
+    params = visit.request.path_params
+    number = _page_number(visit)
+    owner = _owner(visit)
+    column = stage_cards(visit.store, params["pipeline"], params["stage"], owner,
+                         number * STAGE_PAGE, STAGE_PAGE)  # fmt: skip
+    more = column["count"] > (number + 1) * STAGE_PAGE
+    return visit.page("stage.html", column=column, nav="board", number=number, more=more,
+                      pipeline=visit.store.project.pipelines[params["pipeline"]],
+                      owner=owner)  # fmt: skip
+
+
+def funnel(visit: Visit) -> Response:
+    pipeline = _pipeline(visit)
+    period = visit.request.query_params.get("period", "")
+    since = (
+        (visit.store.now - timedelta(days=PERIODS[period])).date() if period in PERIODS else None
+    )
+    report = funnel_report(visit.store, pipeline, since)
+    of = visit.store.project.pipelines[pipeline]
+    return visit.page("funnel.html", report=report, nav="funnel", period=period,
+                      periods=PERIODS, pipeline=of)  # fmt: skip
+
+
+def forecast(visit: Visit) -> Response:
+    return visit.page("forecast.html", nav="forecast", **overview(visit.store))
+
+
+def deal(visit: Visit) -> Response:
+    store = visit.store
+    row = deals.get(store, visit.request.path_params["deal"])
+    data = deals.public(deals.with_contact(store, row), store)
+    history = [dict(entry) for entry in deals.history(store, row["id"])]
+    return visit.page("deal.html", deal=data, history=history, nav="board",
+                      pipeline=store.project.pipelines.get(row["pipeline"]),
+                      runs=deal_runs(store, row["id"]),
+                      messages=deal_messages(store, row["id"]))  # fmt: skip
+
+
+def message(visit: Visit) -> Response:
+    row = outbox.get(visit.store, int(visit.request.path_params["message"]))
+    return visit.page("message.html", message=outbox.public(row, visit.store, full=True),
+                      nav="activity")  # fmt: skip
+
+
+def activity(visit: Visit) -> Response:
+    report = activity_report(visit.store, _page_number(visit))
+    return visit.page("activity.html", activity=report, nav="activity")
+
+
+def _page_number(visit: Visit) -> int:
+    text = visit.request.query_params.get("page", "0")
+    return int(text) if text.isdigit() else 0
+
+
+def move(visit: Visit) -> Response:
+    return _change_deal(visit, lambda row: deals.move(
+        visit.store, row, visit.form.get("stage", ""), visit.form.get("reason"),
+        by=visit.member.id))  # fmt: skip
+
+
+def won(visit: Visit) -> Response:
+    return _change_deal(visit, lambda row: deals.close(visit.store, row, "won", None,
+                                                       by=visit.member.id))  # fmt: skip
+
+
+def lost(visit: Visit) -> Response:
+    return _change_deal(visit, lambda row: deals.close(
+        visit.store, row, "lost", visit.form.get("reason"), by=visit.member.id))  # fmt: skip
+
+
+def edit(visit: Visit) -> Response:
+    values = {name: visit.form.get(name) for name in ("next_step", "amount")}
+    return _change_deal(visit, lambda row: deals.update(visit.store, row, values))
+
+
+def _change_deal(visit: Visit, change) -> Response:
+    """Apply `change` to the deal in one transaction; the board's script gets JSON, a form
+    post goes back where it came from."""
+    deal_id = visit.request.path_params["deal"]
+    with transaction(visit.store.conn):
+        change(deals.get(visit.store, deal_id))
+        row = deals.get(visit.store, deal_id)
+    if "application/json" in visit.request.headers.get("accept", ""):
+        return JSONResponse({"id": row["id"], "stage": row["stage"], "status": row["status"]})
+    return visit.back(f"/deals/{row['id']}")
+
+
+def retry_run(visit: Visit) -> Response:
+    number = int(visit.request.path_params["run"])
+    change_run(visit.store, number, lambda engine: engine.retry(number))
+    return visit.back("/activity")
+
+
+def retry_message(visit: Visit) -> Response:
+    number = int(visit.request.path_params["message"])
+    requeue(visit.store, outbox.get(visit.store, number))
+    return visit.back("/activity")
+
+
+ROUTES = [
+    Route("/login", login_form, methods=["GET"]),
+    Route("/login", login, methods=["POST"]),
+    Route("/logout", page(logout), methods=["POST"]),
+    Route("/", page(board), methods=["GET"]),
+    Route("/pipelines/{pipeline}/stages/{stage}", page(stage), methods=["GET"]),
+    Route("/funnel", page(funnel), methods=["GET"]),
+    Route("/forecast", page(forecast), methods=["GET"]),
+    Route("/activity", page(activity), methods=["GET"]),
+    Route("/deals/{deal:int}", page(deal), methods=["GET"]),
+    Route("/deals/{deal:int}/move", page(move, change=True), methods=["POST"]),
+    Route("/deals/{deal:int}/won", page(won, change=True), methods=["POST"]),
+    Route("/deals/{deal:int}/lost", page(lost, change=True), methods=["POST"]),
+    Route("/deals/{deal:int}/edit", page(edit, change=True), methods=["POST"]),
+    Route("/messages/{message:int}", page(message), methods=["GET"]),
+    Route("/messages/{message:int}/retry", page(retry_message, change=True), methods=["POST"]),
+    Route("/runs/{run:int}/retry", page(retry_run, change=True), methods=["POST"]),
+]

@@ -1,0 +1,37 @@
+"""The one-file HTML report (`salesflow report --html`): the board and funnel of every
+pipeline, the forecast, workload, losses and stalled deals, rendered with the pages'
+templates into a self-contained file — inline CSS and SVG, no script, no external request —
+to mail on Monday morning or open from a shared folder."""
+
+from __future__ import annotations
+
+from salesflow.reports.board import board
+from salesflow.reports.forecast import forecast
+from salesflow.reports.funnel import funnel
+from salesflow.reports.losses import losses
+from salesflow.reports.stalled import stalled
+from salesflow.reports.workload import workload
+from salesflow.store.session import Store
+from salesflow.web.views import environment
+
+CARDS = 10  # cards per column in the report
+
+
+def overview(store: Store) -> dict:
+    """The forecast by month and by owner, the workload, the losses and the stalled deals."""
+    return {
+        "by_month": forecast(store, "month"),
+        "by_owner": forecast(store, "owner"),
+        "workload": workload(store),
+        "losses": losses(store),
+        "stalled": stalled(store),
+    }
+
+
+def html_report(store: Store) -> str:
+    pipelines = [
+        (pipeline, board(store, pipeline.id, CARDS, oldest_first=True), funnel(store, pipeline.id))
+        for pipeline in store.project.pipelines.values()
+    ]
+    template = environment(store.project).get_template("report.html")
+    return template.render(boards=pipelines, generated=store.now, **overview(store))

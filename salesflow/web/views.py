@@ -1,0 +1,52 @@
+"""The pages' templates: one Jinja environment (autoescaped) for the web pages and the
+one-file HTML report, with the filters that show values as the CLI's tables do and the
+SVG bar charts, so no page formats a number its own way."""
+
+from __future__ import annotations
+
+from importlib import resources
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from salesflow.config.model import Project
+from salesflow.reports.display import cell
+from salesflow.web.labels import LABELS
+
+CSS = resources.files("salesflow.web").joinpath("static/salesflow.css").read_text("utf-8")
+
+
+def environment(project: Project) -> Environment:
+    env = Environment(
+        loader=PackageLoader("salesflow.web", "templates"),
+        autoescape=select_autoescape(["html"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    lang = "fr" if project.locale.startswith("fr") else "en"
+    env.filters["show"] = lambda value, kind="text": cell(value, kind, project)
+    env.globals.update(
+        css=CSS,
+        project=project.name,
+        lang=lang,
+        t=LABELS[lang],
+        bars=bars,
+        members={member.id: member.name for member in project.team.values()},
+        pipelines=list(project.pipelines.values()),
+    )
+    return env
+
+
+def bars(rows: list[dict], value: str, label: str, second: str | None = None) -> list[dict]:
+    """Each row's bar widths as a share of the largest value (0–1), for the SVG charts:
+    `value` gives the dark bar, `second` (if any) a paler one behind it."""
+    keys = [value, second] if second else [value]
+    largest = max((float(row[key] or 0) for row in rows for key in keys), default=0) or 1
+    return [
+        {
+            "label": row[label] if row[label] is not None else "—",
+            "row": row,
+            "share": float(row[value] or 0) / largest,
+            "second": float(row[second] or 0) / largest if second else None,
+        }
+        for row in rows
+    ]

@@ -1,0 +1,199 @@
+"""The web pages as a team member meets them: a real `salesflow serve`, a real HTTP client
+with cookies; what changed is read from the database as a user would. (tests/test_browser.py
+drives the same pages in a real Chromium.)"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+from conftest import Server, query
+
+PASSWORDS = {"marie": "do-ré-mi-fa-sol", "lea": "la-si-do-ré-mi"}
+
+
+def prepare(sf) -> Path:
+    """The demo with its three imported prospects and Julie's form processed, a viewer
+    (Léa) in the team, and passwords for Marie and Léa."""
+    project = sf.project
+    config = yaml.safe_load((project / "salesflow.yaml").read_text())
+    config["team"].append({"id": "lea", "name": "Léa Roux", "email": "lea@club.example",
+                           "role": "viewer"})  # fmt: skip
+    (project / "salesflow.yaml").write_text(yaml.safe_dump(config, allow_unicode=True))
+    sf("import", project / "examples/prospects.csv", "--pipeline", "cours-essai",
+       "--stage", "nouveau")  # fmt: skip
+    sf("ingest", project / "examples/forms/julie.json", "--form", "cours-essai")
+    sf("process")
+    for member, password in PASSWORDS.items():
+        sf("team", "password", member, "--stdin", input=password + "\n")
+    return project
+
+
+@pytest.fixture
+def site(sf):
+    prepare(sf)
+    running = Server(sf.project, "--no-worker")
+    yield running
+    running.stop()
+
+
+def csrf_of(html: str) -> str:
+    return re.search(r'name="csrf" value="([^"]+)"', html).group(1)
+
+
+def signed_in(server: Server, member: str = "marie") -> httpx.Client:
+    client = httpx.Client(base_url=server.url, timeout=10)
+    form = client.get("/login")
+    answer = client.post("/login", data={"member": member, "password": PASSWORDS[member],
+                                         "csrf": csrf_of(form.text), "next": "/"})  # fmt: skip
+    assert answer.status_code == 303, answer.text
+    return client
+
+
+def columns(html: str) -> dict[str, tuple[int, str, list[int]]]:
+    """The board as a reader sees it: stage → (count, amount, the deals' ids on its cards)."""
+    board = {}
+    for section in html.split('<section class="column"')[1:]:
+        stage = re.search(r'data-stage="([^"]+)"', section).group(1)
+        count = int(re.search(r'<span class="count">(\d+)</span>', section).group(1))
+        amount = re.search(r'<span class="amount">([^<]*)</span>', section).group(1)
+        board[stage] = (count, amount, [int(n) for n in re.findall(r'data-deal="(\d+)"', section)])
+    return board
+
+
+def test_every_page_needs_a_login_but_forms_unsubscribe_and_health_do_not(site):
+    for path in ("/", "/funnel", "/forecast", "/activity", "/deals/1", "/messages/1"):
+        answer = httpx.get(f"{site.url}{path}")
+        assert answer.status_code == 303 and answer.headers["location"].startswith("/login?next=")
+    assert httpx.post(f"{site.url}/deals/1/move", data={"stage": "perdu"}).status_code == 303
+    assert httpx.get(f"{site.url}/healthz").status_code == 200
+    assert site.post("/forms/cours-essai", json={"email": "zoe@example.org",
+                     "date_essai": "2027-01-09T18:30"}).status_code == 202  # fmt: skip
+    assert httpx.get(f"{site.url}/unsubscribe/1-nope").status_code == 404  # not a login page
+
+
+def test_a_login_sets_a_guarded_cookie_and_wrong_passwords_are_slowed(site):
+    client = httpx.Client(base_url=site.url, timeout=10)
+    token = csrf_of(client.get("/login?next=/funnel").text)
+    wrong = client.post("/login", data={"member": "marie", "password": "nope", "csrf": token})
+    assert wrong.status_code == 401 and "Nom ou mot de passe incorrect" in wrong.text
+    right = client.post("/login", data={"member": "MARIE@club.example", "csrf": token,
+                        "password": PASSWORDS["marie"], "next": "/funnel"})  # fmt: skip
+    assert (right.status_code, right.headers["location"]) == (303, "/funnel")
+    cookie = right.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Secure" not in cookie
+    assert "Entonnoir" in client.get("/funnel").text
+    guesser = httpx.Client(base_url=site.url, timeout=10)
+    token = csrf_of(guesser.get("/login").text)
+    tries = [guesser.post("/login", data={"member": "paul", "password": "x", "csrf": token})
+             for _ in range(4)]  # fmt: skip
+    assert [t.status_code for t in tries] == [401, 401, 401, 429]  # 5 tries a minute
+
+
+def test_the_board_shows_each_deal_in_its_column_with_the_clis_totals(site, sf):
+    board = columns(signed_in(site).get("/").text)
+    cli = {row["stage"]: row for row in sf("pipeline", "board", "--json")["rows"]}
+    assert list(board) == list(cli)
+    for stage, (count, amount, cards) in board.items():
+        assert count == cli[stage]["count"] and len(cards) == count
+        shown = amount.replace("\u202f", " ").replace("\xa0", " ")
+        assert shown == f"{cli[stage]['amount'].replace('.', ',')} €"
+    assert board["essai-planifie"][2] == [1] and sorted(board["nouveau"][2]) == [2, 3]
+
+
+def test_a_member_moves_a_deal_with_the_plain_form_and_the_workflow_fires(site, sf):
+    client = signed_in(site)
+    token = csrf_of(client.get("/").text)
+    moved = client.post("/deals/1/move", data={"stage": "essai-realise", "csrf": token,
+                                               "next": "/?owner=marie"})  # fmt: skip
+    assert (moved.status_code, moved.headers["location"]) == (303, "/?owner=marie")
+    assert query(site.project, "SELECT stage FROM deals WHERE id = 1") == [("essai-realise",)]
+    assert query(site.project, "SELECT from_stage, to_stage, by FROM stage_history"
+                 " WHERE deal_id = 1 ORDER BY id DESC LIMIT 1") == [
+        ("essai-planifie", "essai-realise", "marie")]  # fmt: skip
+    sf("process")
+    assert query(site.project, "SELECT workflow FROM runs WHERE deal_id = 1 ORDER BY id") == [
+        ("essai-formulaire",), ("apres-essai",)]  # fmt: skip
+    page = client.get("/deals/1").text
+    assert "apres-essai" in page and "Cours d&#39;essai réalisé" in page
+    assert "Invitation" in page or "invitation" in page  # the email the workflow queued
+
+
+def test_a_viewer_sees_the_board_but_changes_nothing(site):
+    client = signed_in(site, "lea")
+    board = client.get("/")
+    assert columns(board.text)["essai-planifie"][0] == 1
+    assert 'action="/deals/' not in board.text and not re.search(
+        "<article[^>]*draggable", board.text
+    )
+    refused = client.post("/deals/1/move", data={"stage": "perdu", "csrf": csrf_of(board.text)})
+    assert refused.status_code == 403 and "lecture" in refused.text
+    assert query(site.project, "SELECT stage FROM deals WHERE id = 1") == [("essai-planifie",)]
+
+
+def test_a_post_without_its_csrf_token_is_refused(site):
+    client = signed_in(site)
+    for data in ({"stage": "perdu"}, {"stage": "perdu", "csrf": "forged"}):
+        refused = client.post("/deals/1/move", data=data)
+        assert refused.status_code == 403 and "rechargez la page" in refused.text
+    assert query(site.project, "SELECT stage FROM deals WHERE id = 1") == [("essai-planifie",)]
+
+
+def test_lost_needs_its_reason_and_the_next_step_and_amount_are_edited(site):
+    client = signed_in(site)
+    token = csrf_of(client.get("/deals/2").text)
+    refused = client.post("/deals/2/lost", data={"csrf": token})
+    assert refused.status_code == 422 and "needs a reason" in refused.text
+    assert (
+        client.post("/deals/2/lost", data={"csrf": token, "reason": "trop loin"}).status_code == 303
+    )
+    assert client.post("/deals/3/edit", data={"csrf": token, "next_step": "Rappeler lundi",
+                       "amount": "300,50"}).status_code == 303  # fmt: skip
+    assert query(site.project, "SELECT id, status, lost_reason, next_step, amount FROM deals"
+                 " WHERE id IN (2, 3) ORDER BY id") == [
+        (2, "lost", "trop loin", None, 18000),
+        (3, "open", None, "Rappeler lundi", 30050)]  # fmt: skip
+    json_refusal = client.post("/deals/3/move", data={"csrf": token, "stage": "nowhere"},
+                               headers={"Accept": "application/json"})  # fmt: skip
+    assert json_refusal.status_code == 422 and "nowhere" in json_refusal.json()["error"]
+
+
+def test_failed_runs_and_messages_come_first_and_are_retried(site):
+    with sqlite3.connect(site.project / "salesflow.db") as connection:
+        connection.execute("UPDATE outbox SET status = 'failed', last_error = '550 no such"
+                           " user' WHERE id = 1")  # fmt: skip
+    client = signed_in(site)
+    page = client.get("/activity").text
+    failed = page.split("E-mails en échec")[1].split("<h2>")[0]
+    assert "550 no such user" in failed and 'action="/messages/1/retry"' in failed
+    retried = client.post("/messages/1/retry", data={"csrf": csrf_of(page)})
+    assert retried.status_code == 303
+    assert query(site.project, "SELECT status FROM outbox WHERE id = 1") == [("queued",)]
+    shown = client.get("/messages/1").text
+    assert "Bienvenue Julie" in shown and "<iframe sandbox" in shown
+
+
+def test_a_new_password_ends_the_sessions_made_before_it(site, sf):
+    client = signed_in(site)
+    assert client.get("/").status_code == 200
+    sf("team", "password", "marie", "--stdin", input="un-autre-mot-de-passe\n")
+    assert client.get("/").status_code == 303
+
+
+def test_the_html_report_is_one_file_with_the_boards_totals(sf, tmp_path):
+    project = prepare(sf)
+    target = tmp_path / "rapport.html"
+    sf("report", "--html", target)
+    html = target.read_text()
+    assert "<script" not in html and "<link" not in html
+    assert not re.search(r'(src|href)="(https?:)?//', html)  # nothing fetched from elsewhere
+    board = columns(html)
+    cli = {row["stage"]: row["count"] for row in sf("pipeline", "board", "--json")["rows"]}
+    assert {stage: count for stage, (count, _, _) in board.items()} == cli
+    assert "Entonnoir" in html and "Charge" in html and "<svg" in html
+    assert sf("report", "--html", "-").output.startswith("<!doctype html>")
+    assert project.exists()
