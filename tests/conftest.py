@@ -14,6 +14,7 @@ from typing import ClassVar
 
 import httpx
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from salesflow.cli.app import app
@@ -113,3 +114,44 @@ class Server:
         self.process.send_signal(how)
         _, errors = self.process.communicate(timeout=30)
         return self.process.returncode, errors.decode()
+
+
+PASSWORDS = {"marie": "do-ré-mi-fa-sol", "lea": "la-si-do-ré-mi"}
+
+
+def prepare_team(sf) -> Path:
+    """The demo with its three imported prospects and Julie's form processed, a viewer
+    (Léa) in the team, and passwords for Marie and Léa."""
+    project = sf.project
+    config = yaml.safe_load((project / "salesflow.yaml").read_text())
+    config["team"].append({"id": "lea", "name": "Léa Roux", "email": "lea@club.example",
+                           "role": "viewer"})  # fmt: skip
+    (project / "salesflow.yaml").write_text(yaml.safe_dump(config, allow_unicode=True))
+    sf("import", project / "examples/prospects.csv", "--pipeline", "cours-essai",
+       "--stage", "nouveau")  # fmt: skip
+    sf("ingest", project / "examples/forms/julie.json", "--form", "cours-essai")
+    sf("process")
+    for member, password in PASSWORDS.items():
+        sf("team", "password", member, "--stdin", input=password + "\n")
+    return project
+
+
+CHROMIUM = os.environ.get("SALESFLOW_CHROMIUM") or shutil.which("chromium")
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-quic",
+    "--disable-sync",
+    "--disable-background-networking",
+    "--disable-component-update",
+]  # fmt: skip  (without the background-networking flags Chromium calls Google's hosts)
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if not CHROMIUM:
+        terminalreporter.write_line(
+            "browser tests skipped: no chromium found. Enable them with `apt-get install"
+            " chromium` (Debian), or SALESFLOW_CHROMIUM=/path/to/chromium.",
+            yellow=True,
+        )

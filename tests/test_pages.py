@@ -6,36 +6,15 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from pathlib import Path
 
 import httpx
 import pytest
-import yaml
-from conftest import Server, query
-
-PASSWORDS = {"marie": "do-ré-mi-fa-sol", "lea": "la-si-do-ré-mi"}
-
-
-def prepare(sf) -> Path:
-    """The demo with its three imported prospects and Julie's form processed, a viewer
-    (Léa) in the team, and passwords for Marie and Léa."""
-    project = sf.project
-    config = yaml.safe_load((project / "salesflow.yaml").read_text())
-    config["team"].append({"id": "lea", "name": "Léa Roux", "email": "lea@club.example",
-                           "role": "viewer"})  # fmt: skip
-    (project / "salesflow.yaml").write_text(yaml.safe_dump(config, allow_unicode=True))
-    sf("import", project / "examples/prospects.csv", "--pipeline", "cours-essai",
-       "--stage", "nouveau")  # fmt: skip
-    sf("ingest", project / "examples/forms/julie.json", "--form", "cours-essai")
-    sf("process")
-    for member, password in PASSWORDS.items():
-        sf("team", "password", member, "--stdin", input=password + "\n")
-    return project
+from conftest import PASSWORDS, Server, prepare_team, query
 
 
 @pytest.fixture
 def site(sf):
-    prepare(sf)
+    prepare_team(sf)
     running = Server(sf.project, "--no-worker")
     yield running
     running.stop()
@@ -185,7 +164,7 @@ def test_a_new_password_ends_the_sessions_made_before_it(site, sf):
 
 
 def test_the_html_report_is_one_file_with_the_boards_totals(sf, tmp_path):
-    project = prepare(sf)
+    project = prepare_team(sf)
     target = tmp_path / "rapport.html"
     sf("report", "--html", target)
     html = target.read_text()
