@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench compile clean
+.PHONY: demo test lint bench screenshots compile clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,11 @@ lint: $(STAMP)
 
 bench: compile
 	$(BIN)/python bench/all.py
+
+# PNGs of the pages for the README, from the demo's data (needs chromium).
+screenshots: compile
+	$(BIN)/python scripts/demo.py > /dev/null
+	$(BIN)/python scripts/screenshots.py
 
 clean:
 	rm -rf $(VENV) build .pytest_cache

@@ -12,6 +12,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import board
 import imports
 import ingest
 import reports
@@ -25,12 +26,13 @@ def main() -> int:
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as scratch:
-        for name in ("ingest", "startup", "imports", "reports"):
+        for name in ("ingest", "startup", "imports", "reports", "board"):
             (Path(scratch) / name).mkdir()
         rows += ingest.measure(Path(scratch) / "ingest", 10_000, args.runs)
         rows += startup.measure(Path(scratch) / "startup", args.runs * 4)
         rows += imports.measure(Path(scratch) / "imports", 100_000, 1_000_000, args.runs)
         rows += reports.measure(Path(scratch) / "reports", 100_000, 1_000_000, args.runs)
+        rows += board.measure(Path(scratch) / "board", 100_000, args.runs * 4)
     print_table(rows)
     return 0 if all(row.met for row in rows) else 1
 

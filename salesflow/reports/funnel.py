@@ -22,6 +22,7 @@ COLUMNS = [
     Column("name", "stage"),
     Column("reached", "reached", "int"),
     Column("to_next", "→ next", "percent"),
+    Column("drop_off", "drop-off", "percent"),
     Column("from_first", "from first", "percent"),
     Column("median_days", "median days", "days"),
 ]
@@ -42,6 +43,7 @@ def funnel(store: Store, pipeline_id: str | None = None, since: date | None = No
                 "name": stage.name,
                 "reached": reached[index],
                 "to_next": _ratio(following, reached[index]),
+                "drop_off": _drop_off(_ratio(following, reached[index])),
                 "from_first": _ratio(reached[index], reached[0]),
                 "median_days": round(median, 1) if median is not None else None,
             }
@@ -88,6 +90,11 @@ def _ratio(part: int | None, whole: int) -> float | None:
     if part is None or not whole:
         return None
     return round(part / whole, 4)
+
+
+def _drop_off(to_next: float | None) -> float | None:
+    """The share of those who reached a stage and did not reach the next one."""
+    return None if to_next is None else round(1 - to_next, 4)
 
 
 def _midnight(store: Store, day: date) -> datetime:

@@ -36,7 +36,7 @@ LABELS: dict[str, dict[str, str]] = {
         "deals_in": "Affaires dans", "nobody": "(personne)", "reason_required":
         "Une raison est demandée.", "trace": "Déroulé",
         "busy": "La base est occupée ; réessayez dans quelques secondes.",
-        "column_won": "gagné", "deal_one": "affaire",
+        "column_won": "gagné", "deal_one": "affaire", "drop_off": "abandon",
     },
     "en": {
         "board": "Board", "funnel": "Funnel", "forecast": "Forecast", "activity": "Activity",
@@ -68,6 +68,6 @@ LABELS: dict[str, dict[str, str]] = {
         "open_message": "open", "in_stage": "in stage", "deals_in": "Deals in",
         "nobody": "(nobody)", "reason_required": "A reason is required.", "trace": "Trace",
         "busy": "The database is busy; try again in a few seconds.",
-        "column_won": "won", "deal_one": "deal",
+        "column_won": "won", "deal_one": "deal", "drop_off": "drop-off",
     },
 }  # fmt: skip
