@@ -9,6 +9,7 @@ import sqlite3
 
 import httpx
 import pytest
+import yaml
 from conftest import PASSWORDS, Server, prepare_team, query
 
 
@@ -176,3 +177,29 @@ def test_the_html_report_is_one_file_with_the_boards_totals(sf, tmp_path):
     assert "Entonnoir" in html and "Charge" in html and "<svg" in html
     assert sf("report", "--html", "-").output.startswith("<!doctype html>")
     assert project.exists()
+
+
+def test_logout_ends_the_session(site):
+    client = signed_in(site)
+    page = client.get("/")
+    assert client.post("/logout", data={"csrf": csrf_of(page.text)}).status_code == 303
+    assert client.get("/").headers["location"] == "/login?next=/"
+
+
+def test_behind_a_tls_proxy_the_session_cookie_is_secure(sf):
+    project = prepare_team(sf)
+    config = yaml.safe_load((project / "salesflow.yaml").read_text())
+    config["serve"] = {"trusted_proxies": ["127.0.0.1"]}
+    (project / "salesflow.yaml").write_text(yaml.safe_dump(config, allow_unicode=True))
+    server = Server(project, "--no-worker")
+    try:
+        https = {"X-Forwarded-Proto": "https"}  # as Caddy says it; the test itself speaks http
+        form = httpx.get(f"{server.url}/login", headers=https)
+        assert "Secure" in form.headers["set-cookie"]
+        nonce = form.cookies["salesflow_login"]  # a client over http would not send it back
+        answer = httpx.post(f"{server.url}/login", headers={**https, "Cookie":
+                            f"salesflow_login={nonce}"}, data={"member": "marie", "csrf":
+                            csrf_of(form.text), "password": PASSWORDS["marie"]})  # fmt: skip
+        assert answer.status_code == 303 and "Secure" in answer.headers["set-cookie"]
+    finally:
+        server.stop()
