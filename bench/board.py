@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import random
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -20,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
-from common import SALESFLOW, Pair, Row, demo_project, print_table, ratio_row
+from common import SALESFLOW, Pair, Row, demo_project, free_port, print_table, ratio_row
 
 from salesflow import clock
 from salesflow.config.cache import load_project
@@ -82,12 +81,6 @@ class Floor:
                              query="", me=self.project.team["marie"],
                              pipeline=self.project.pipelines["cours-essai"])  # fmt: skip
         return time.perf_counter() - began
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def signed_in(url: str) -> httpx.Client:

@@ -7,6 +7,7 @@ target, met or not.
 from __future__ import annotations
 
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -43,6 +44,13 @@ def fresh(database: Path) -> None:
 def salesflow(project: Path, *args: object) -> list:
     """The command line of `salesflow` on `project`, at the bench's fixed time."""
     return [SALESFLOW, "--project", project, "--now", NOW, *args]
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1, for a server a bench starts."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def timed(command: list) -> float:

@@ -21,7 +21,6 @@ import asyncio
 import itertools
 import json
 import os
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -33,7 +32,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from common import PYTHON, REPO, SALESFLOW, Row, demo_project, print_table
+from common import PYTHON, REPO, SALESFLOW, Row, demo_project, free_port, print_table
 
 TIMEOUT = 10.0  # seconds a post may take before it counts as an error
 _numbers = itertools.count()
@@ -118,12 +117,6 @@ async def open_loop(port: int, rate: int, seconds: float) -> Load:
         posts.append(asyncio.create_task(one(due, submission())))
     await asyncio.gather(*posts)
     return load
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def started(command: list, port: int) -> subprocess.Popen:
