@@ -44,7 +44,9 @@ EVENTS = {
     date(2026, 11, 24): [("19:00", ("deals", "move", "2", "inscrit"),
                           "Inès enrols before her lesson: her pending reminder is cancelled")],
     date(2026, 12, 5): [("21:00", ("deals", "move", "1", "essai-realise"),
-                         "Julie came to her lesson")],
+                         "Julie came to her lesson"),
+                        ("21:05", ("deals", "update", "1", "--expected-close", "08/12/2026"),
+                         "She will enrol on the 8th: a task for the eve follows that date")],
 }  # fmt: skip
 
 

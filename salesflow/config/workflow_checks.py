@@ -29,6 +29,7 @@ MATCH_KEYS = {
     "contact.updated": {"changed"},
     "deal.created": {"pipeline", "stage"},
     "deal.stage_changed": {"pipeline", "from", "to"},
+    "deal.updated": {"pipeline", "changed"},
     "deal.stalled": {"pipeline", "stage"},
 }
 _STAGE_FILTERS = ("stage", "from", "to")
@@ -45,6 +46,12 @@ def _outside_calls(text: str) -> str:
     return text
 
 
+# The fields an update can change, besides custom fields: what `changed` may name.
+_CHANGEABLE = {
+    "contact": ("first_name", "last_name", "phone", "company", "owner", "source", "tags",
+                "unsubscribed_at"),
+    "deal": ("title", "amount", "owner", "probability", "expected_close", "next_step"),
+}  # fmt: skip
 # Steps that act on the run's contact or deal: nothing to act on in a scheduled workflow.
 _SUBJECT_ACTIONS = ("update_contact", "create_deal", "move_deal", "update_deal", "assign_owner")
 _DATE_TYPES = ("date", "datetime")
@@ -143,6 +150,14 @@ class WorkflowChecker:
                 pipeline = self._single(trigger.match.get("pipeline"))
                 for value in values:
                     self._check_stage(where, value, pipeline)
+            elif key == "changed":
+                record = trigger.event.split(".")[0]
+                declared = self.facts.contact_fields if record == "contact" else (
+                    self.facts.deal_fields)  # fmt: skip
+                known = {**dict.fromkeys(_CHANGEABLE[record]), **declared}
+                for index, value in enumerate(values):
+                    keypath_of = (*where, index) if len(values) > 1 else where
+                    self._reference(keypath_of, value, known, f"{record} field")
 
     def _check_cron(self, expression: str, keypath: tuple) -> None:
         from croniter import croniter
@@ -246,11 +261,11 @@ class WorkflowChecker:
 
     def _check_upsert_contact(self, config: a.UpsertContact, keypath: tuple) -> None:
         self._member((*keypath, "owner"), config.owner)
-        self._check_loop_on_contact(config, keypath)
+        self._check_loop_on_update("contact", config, keypath)
 
     def _check_update_contact(self, config: a.UpdateContact, keypath: tuple) -> None:
         self._member((*keypath, "owner"), config.owner)
-        self._check_loop_on_contact(config, keypath)
+        self._check_loop_on_update("contact", config, keypath)
 
     def _check_create_deal(self, config: a.CreateDeal, keypath: tuple) -> None:
         self._member((*keypath, "owner"), config.owner)
@@ -267,6 +282,7 @@ class WorkflowChecker:
     def _check_update_deal(self, config: a.UpdateDeal, keypath: tuple) -> None:
         self._member((*keypath, "owner"), config.owner)
         self._check_amount(config.amount, (*keypath, "amount"))
+        self._check_loop_on_update("deal", config, keypath)
 
     def _check_amount(self, amount, keypath: tuple) -> None:
         if isinstance(amount, str) and not is_template(amount):
@@ -309,9 +325,10 @@ class WorkflowChecker:
             )
             self._add(keypath, message)
 
-    def _check_loop_on_contact(self, config, keypath: tuple) -> None:
+    def _check_loop_on_update(self, record: str, config, keypath: tuple) -> None:
+        """A step that changes what started the workflow would start it again."""
         trigger = self.workflow.trigger
-        if trigger.event != "contact.updated":
+        if trigger.event != f"{record}.updated":
             return
         changed = {f.name for f in fields(config) if f.name != "fields" and getattr(config, f.name)}
         changed |= set(config.fields)
@@ -320,7 +337,7 @@ class WorkflowChecker:
         if looping:
             message = (
                 f"changing {', '.join(sorted(looping))} triggers this workflow again"
-                " (contact.updated): a loop"
+                f" ({record}.updated): a loop"
             )
             self._add(keypath, message)
 
@@ -435,6 +452,10 @@ def _emitted(workflow: Workflow, steps=None, keypath=("steps",)):
             changed = [f.name for f in fields(config) if f.name not in ("fields", "email")
                        and getattr(config, f.name)] + list(config.fields)  # fmt: skip
             yield where, "contact.updated", {"changed": changed}
+        elif step.action == "update_deal":
+            changed = [f.name for f in fields(config) if f.name != "fields"
+                       and getattr(config, f.name)] + list(config.fields)  # fmt: skip
+            yield where, "deal.updated", {"pipeline": pipeline, "changed": changed}
         elif step.action == "branch":
             yield from _emitted(workflow, config.then, (*keypath, index, "branch", "then"))
             yield from _emitted(workflow, config.otherwise, (*keypath, index, "branch", "else"))

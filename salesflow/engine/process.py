@@ -134,8 +134,10 @@ class Processor:
         data = json.loads(event["data"])
         contact_id, deal_id = self._subject(event)
         note = None
-        if event["type"] == "contact.updated" and data.get("changed"):
-            self._follow_anchors(contact_id, data["changed"])
+        if event["type"] in ("contact.updated", "deal.updated") and data.get("changed"):
+            record = event["type"].split(".")[0]
+            subject = contact_id if record == "contact" else deal_id
+            self._follow_anchors(record, subject, data["changed"])
         self._cancel(event, data, contact_id, deal_id)
         if event["depth"] > MAX_DEPTH:
             note = f"loop stopped: a chain of {event['depth']} events caused by workflows"
@@ -195,13 +197,14 @@ class Processor:
                 what = f"{event['type']} {json.dumps(_short(data), ensure_ascii=False)}"
                 self.engine.cancel(run_id, f"cancelled by {what}")
 
-    def _follow_anchors(self, contact_id: int, changed: list[str]) -> None:
-        """Waiting runs anchored on a field that changed: their wake-up time follows it."""
-        anchors = [f"contact.{name}" for name in changed]
+    def _follow_anchors(self, record: str, subject_id: int, changed: list[str]) -> None:
+        """Waiting runs anchored on a field of their contact or deal that changed: their
+        wake-up time follows it."""
+        anchors = [f"{record}.{name}" for name in changed]
         runs = self.store.conn.execute(
-            f"SELECT * FROM runs WHERE status = 'waiting' AND contact_id = ?"
+            f"SELECT * FROM runs WHERE status = 'waiting' AND {record}_id = ?"
             f" AND json_extract(anchor, '$.field') IN ({', '.join('?' * len(anchors))})",
-            (contact_id, *anchors),
+            (subject_id, *anchors),
         ).fetchall()
         for run in runs:
             workflow = self.store.project.workflows.get(run["workflow"])

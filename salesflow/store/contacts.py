@@ -129,8 +129,8 @@ def update(
     new_tags = sorted(set(old_tags) | set(tags))
     old_fields = json.loads(contact["fields"])
     merged = {**old_fields, **_present(clean_fields(store, fields or {}))}
-    changed = sorted(changes) + (["tags"] if new_tags != old_tags else [])
-    changed += sorted(name for name in merged if merged[name] != old_fields.get(name))
+    custom = sorted(name for name in merged if merged[name] != old_fields.get(name))
+    changed = sorted(changes) + (["tags"] if new_tags != old_tags else []) + custom
     if not changed:
         return []
     assignments = ", ".join(f"{name} = ?" for name in changes)
@@ -142,7 +142,11 @@ def update(
             json.dumps(merged, ensure_ascii=False), store.stamp, contact["id"],
         ),
     )  # fmt: skip
-    data = {"email": contact["email"], "changed": changed, "by": by}
+    old = {name: contact[name] for name in changes} | {n: old_fields.get(n) for n in custom}
+    new = dict(changes) | {name: merged[name] for name in custom}
+    if "tags" in changed:
+        old["tags"], new["tags"] = old_tags, new_tags
+    data = {"email": contact["email"], "changed": changed, "old": old, "new": new, "by": by}
     store.record_event("contact.updated", "contact", contact["id"], data)
     return changed
 

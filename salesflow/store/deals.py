@@ -127,21 +127,45 @@ def _columns(store: Store, values: dict[str, Any]) -> dict[str, Any]:
     return columns
 
 
-def update(store: Store, deal: sqlite3.Row, values: dict[str, Any]) -> list[str]:
-    """Change the deal's values; returns the names of the fields that changed."""
+def update(store: Store, deal: sqlite3.Row, values: dict[str, Any], by: str = "cli") -> list[str]:
+    """Change the deal's values; returns the names of the fields that changed (custom fields
+    by their own names) and records deal.updated with their old and new values. A change
+    that changes nothing records nothing."""
     columns = _columns(store, values)
+    old_fields = json.loads(deal["fields"])
+    new_fields = dict(old_fields)
     if "fields" in columns:
-        old = json.loads(deal["fields"])
-        merged = {**old, **{k: v for k, v in columns.pop("fields").items() if v is not None}}
-        if merged != old:
-            columns["fields"] = json.dumps(merged, ensure_ascii=False)
+        new_fields.update({k: v for k, v in columns.pop("fields").items() if v is not None})
     changes = {name: value for name, value in columns.items() if deal[name] != value}
-    if changes:
-        assignments = ", ".join(f"{name} = ?" for name in changes)
-        store.conn.execute(
-            f"UPDATE deals SET {assignments} WHERE id = ?", (*changes.values(), deal["id"])
-        )
-    return sorted(changes)
+    custom = sorted(name for name in new_fields if new_fields[name] != old_fields.get(name))
+    if custom:
+        changes["fields"] = json.dumps(new_fields, ensure_ascii=False)
+    if not changes:
+        return []
+    assignments = ", ".join(f"{name} = ?" for name in changes)
+    store.conn.execute(
+        f"UPDATE deals SET {assignments} WHERE id = ?", (*changes.values(), deal["id"])
+    )
+    changed = sorted(name for name in changes if name != "fields") + custom
+    old = {**_readable(store, deal, changes), **{n: old_fields.get(n) for n in custom}}
+    new = {**_readable(store, get(store, deal["id"]), changes),
+           **{n: new_fields.get(n) for n in custom}}  # fmt: skip
+    data = {"pipeline": deal["pipeline"], "title": deal["title"], "changed": changed,
+            "old": old, "new": new, "by": by}  # fmt: skip
+    store.record_event("deal.updated", "deal", deal["id"], data)
+    return changed
+
+
+def _readable(store: Store, deal: sqlite3.Row, names) -> dict[str, Any]:
+    """The deal's values of `names` as events carry them (money as a decimal string)."""
+    values = {}
+    for name in names:
+        if name == "amount":
+            amount = from_minor(deal["amount"], deal["currency"] or store.project.currency)
+            values[name] = None if amount is None else str(amount)
+        elif name != "fields":
+            values[name] = deal[name]
+    return values
 
 
 def move(

@@ -124,7 +124,7 @@ def lost(visit: Visit) -> Response:
 
 def edit(visit: Visit) -> Response:
     values = {name: visit.form.get(name) for name in ("next_step", "amount")}
-    return _change_deal(visit, lambda row: deals.update(visit.store, row, values))
+    return _change_deal(visit, lambda row: deals.update(visit.store, row, values, visit.member.id))
 
 
 def _change_deal(visit: Visit, change) -> Response:

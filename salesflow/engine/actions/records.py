@@ -107,7 +107,7 @@ def update_deal(act: Act, config: a.UpdateDeal) -> Outcome:
     }
     values["fields"] = act.render(config.fields, context) or {}
     try:
-        changed = deals.update(act.store, deal, values)
+        changed = deals.update(act.store, deal, values, act.by)
     except UserError as error:
         raise StepFailed(str(error)) from None
     return Outcome(f"updated deal #{deal['id']}: {', '.join(changed) or 'no change'}")
