@@ -41,6 +41,8 @@ def salesflow(*args: str, now: str | None = None, say: str = "") -> None:
 
 # What people do, day by day, besides the robot's daily run: (day, time, command, why).
 EVENTS = {
+    date(2026, 11, 30): [("10:00", ("workflows", "start", "inviter", "--where", "stage=nouveau"),
+                          "Marie invites, by hand, the prospects who have not booked a lesson")],
     date(2026, 11, 24): [("19:00", ("deals", "move", "2", "inscrit"),
                           "Inès enrols before her lesson: her pending reminder is cancelled")],
     date(2026, 12, 5): [("21:00", ("deals", "move", "1", "essai-realise"),

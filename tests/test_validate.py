@@ -35,7 +35,7 @@ def test_the_demo_project_validates(cli, monkeypatch):
     monkeypatch.chdir(REPO)
     result = cli("validate")
     assert result.exit_code == 0, result.output
-    assert result.output == "ok: 1 pipeline, 4 workflows, 5 templates checked, no errors\n"
+    assert result.output == "ok: 1 pipeline, 5 workflows, 6 templates checked, no errors\n"
 
 
 def test_the_agency_example_validates(cli):

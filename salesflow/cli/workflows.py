@@ -10,15 +10,17 @@ from typing import Annotated
 
 import typer
 
-from salesflow.cli.options import AsJson, OutputFormat
-from salesflow.cli.render import Format, chosen, emit_rows
-from salesflow.cli.runs import print_processed, trace_sink
+from salesflow.cli.options import AsJson, DryRun, OutputFormat
+from salesflow.cli.render import Format, chosen, emit_rows, to_json
+from salesflow.cli.runs import print_processed, trace_sink, trace_text
 from salesflow.errors import UserError, did_you_mean
 from salesflow.reports import Column
 from salesflow.store.db import transaction
 from salesflow.store.session import Store
 
-app = typer.Typer(no_args_is_help=True, help="List workflows; try one on an event.")
+app = typer.Typer(
+    no_args_is_help=True, help="List workflows; try one on an event; start one by hand."
+)
 COLUMNS = [
     Column("id", "workflow"),
     Column("enabled", "enabled"),
@@ -46,6 +48,7 @@ def list_(ctx: typer.Context, output: OutputFormat = Format.table, as_json: AsJs
         trigger = workflow.trigger
         match = " ".join(f"{k}={'|'.join(v)}" for k, v in trigger.match.items())
         when = f"cron {trigger.schedule}" if trigger.schedule else f"{trigger.event} {match}"
+        when = "manual" if trigger.manual else when
         rows.append({
             "id": workflow.id, "name": workflow.name, "enabled": workflow.enabled,
             "trigger": when.strip(), "steps": len(workflow.steps),
@@ -130,3 +133,60 @@ def _copy_database(connection: sqlite3.Connection, target: Path) -> sqlite3.Conn
     connection.backup(copy)
     copy.row_factory = sqlite3.Row
     return copy
+
+
+@app.command("start")
+def start_(
+    ctx: typer.Context,
+    workflow: str,
+    contact: Annotated[
+        list[str] | None, typer.Option(help="A contact (email or id); repeat for more.")
+    ] = None,
+    deal: Annotated[list[int] | None, typer.Option(help="A deal id; repeat for more.")] = None,
+    from_file: Annotated[
+        Path | None,
+        typer.Option("--from", help="A CSV file with an email or a deal column.", metavar="FILE"),
+    ] = None,
+    where: Annotated[
+        list[str] | None,
+        typer.Option(help="stage=…, pipeline=… (open deals), tag=… (contacts), owner=…"),
+    ] = None,
+    dry_run: DryRun = False,
+    as_json: AsJson = False,
+) -> None:
+    """Start a workflow that has `trigger: {manual: true}` for chosen contacts or deals
+    (each once, unless the workflow says reenroll).
+
+    Example: salesflow workflows start inviter --where stage=essai-realise --dry-run
+    """
+    from salesflow.engine.manual import chosen as chosen_subjects
+    from salesflow.engine.manual import manual_workflow, start
+
+    store = ctx.obj.store()
+    flow = manual_workflow(store, workflow)
+    subjects, missing = chosen_subjects(store, contact or [], deal or [], from_file, where or [])
+    if not subjects and not missing:
+        raise UserError(
+            "for whom? --contact EMAIL, --deal ID, --from FILE.csv or --where KEY=VALUE"
+        )
+    lines: list = []
+    result = start(store, flow, subjects, dry_run, None if as_json else lines.append)
+    result.missing = missing
+    if as_json:
+        typer.echo(to_json(result.__dict__))
+    else:
+        for line in lines:
+            typer.echo(trace_text(line))
+        typer.echo(start_summary(flow.id, result, dry_run))
+    for problem in (*missing, *result.failed) if not as_json else ():
+        typer.echo(f"error: {problem}", err=True)
+    if missing or result.failed:
+        raise typer.Exit(1)
+
+
+def start_summary(workflow: str, result, dry_run: bool) -> str:
+    """`inviter: 2 started, 1 already in it, 1 not found (dry run: nothing written)`."""
+    parts = [f"{len(result.started)} started", f"{len(result.already)} already in it"]
+    parts += [f"{len(result.failed)} failed"] if result.failed else []
+    parts += [f"{len(result.missing)} not found"] if result.missing else []
+    return f"{workflow}: {', '.join(parts)}" + (" (dry run: nothing written)" if dry_run else "")

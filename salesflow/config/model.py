@@ -135,12 +135,17 @@ class Pipeline:
 
 @dataclass(frozen=True)
 class Trigger:
-    """An event type with match filters, or a cron schedule."""
+    """An event type with match filters, a cron schedule, or a start by hand (`manual`:
+    `workflows start` records a workflow.started event naming the workflow)."""
 
     event: str | None = None
     match: dict[str, tuple[str, ...]] = field(default_factory=dict)
     schedule: str | None = None
     catch_up: str = "last"
+    manual: bool = False
+
+
+MANUAL_EVENT = "workflow.started"
 
 
 @dataclass(frozen=True)
@@ -298,7 +303,7 @@ def build_workflow(data: dict, path: Path) -> Workflow:
     return Workflow(
         id=data["id"],
         name=data.get("name", data["id"]),
-        trigger=_trigger(data["trigger"]),
+        trigger=_trigger(data["trigger"], data["id"]),
         steps=build_steps(data["steps"]),
         path=path,
         content_hash=hashlib.sha256(path.read_bytes()).hexdigest()[:16],
@@ -315,7 +320,9 @@ def build_workflow(data: dict, path: Path) -> Workflow:
     )
 
 
-def _trigger(data: dict) -> Trigger:
+def _trigger(data: dict, workflow_id: str | None = None) -> Trigger:
+    if data.get("manual"):
+        return Trigger(MANUAL_EVENT, {"workflow": (workflow_id,)}, manual=True)
     match = {
         key: tuple(value) if isinstance(value, list) else (value,)
         for key, value in data.get("match", {}).items()

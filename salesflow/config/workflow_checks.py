@@ -130,6 +130,8 @@ class WorkflowChecker:
 
     # -- triggers
     def _check_trigger(self, trigger: Trigger, keypath: tuple) -> None:
+        if trigger.manual:
+            return
         if trigger.schedule is not None:
             self._check_cron(trigger.schedule, (*keypath, "schedule"))
             return

@@ -100,6 +100,14 @@ class Processor:
                         break
         return self.result
 
+    def handle_one(self, event_id: int) -> int:
+        """Handle this event now, in the caller's transaction (other pending events wait for
+        `process`); how many runs it started."""
+        event = self.store.conn.execute("SELECT * FROM events WHERE id = ?", (event_id,)).fetchone()
+        before = self.result.runs
+        self._isolated(event)
+        return self.result.runs - before
+
     def _batch(self) -> int:
         events = self.store.conn.execute(
             f"SELECT * FROM events WHERE {PENDING_EVENTS} ORDER BY id LIMIT ?",

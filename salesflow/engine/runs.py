@@ -14,7 +14,7 @@ import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from salesflow.config.model import Workflow
+from salesflow.config.model import MANUAL_EVENT, Workflow
 from salesflow.engine import steps as path_of
 from salesflow.engine.actions import HANDLERS
 from salesflow.engine.context import Renderer, event_view
@@ -88,6 +88,8 @@ class Engine:
         is (or was, without reenroll) in the workflow already."""
         kind = event["type"] if event is not None else ""
         subject = "deal" if kind.startswith("deal.") else "contact" if event is not None else None
+        if kind == MANUAL_EVENT:  # started by hand for a contact or a deal
+            subject = event["subject_type"]
         if self._enrolled(workflow, subject, deal_id if subject == "deal" else contact_id):
             return None
         cursor = self.store.conn.execute(

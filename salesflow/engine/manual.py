@@ -1,0 +1,153 @@
+"""Starting a workflow by hand (`trigger: {manual: true}`) for chosen contacts or deals.
+
+Each subject gets a workflow.started event, handled at once through the usual path, so the
+enrolment rules hold (once per subject, unless `reenroll`) and the run's trace and history
+are those of any run. The events the runs record go on at the next `process` or `run`.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from salesflow.config.model import MANUAL_EVENT, Workflow
+from salesflow.engine.process import Processor
+from salesflow.errors import UserError, did_you_mean
+from salesflow.store import contacts, deals
+from salesflow.store.db import transaction
+from salesflow.store.session import Store
+
+WHERE_KEYS = ("pipeline", "stage", "owner", "tag")
+
+
+@dataclass
+class Started:
+    started: list[tuple[str, int]] = field(default_factory=list)  # (contact|deal, id)
+    already: list[tuple[str, int]] = field(default_factory=list)  # in the workflow already
+    failed: list[str] = field(default_factory=list)  # why a subject's start failed
+    missing: list[str] = field(default_factory=list)  # references that named nobody
+
+
+def manual_workflow(store: Store, workflow_id: str) -> Workflow:
+    workflow = store.project.workflows.get(workflow_id)
+    if workflow is None:
+        hint = did_you_mean(workflow_id, list(store.project.workflows))
+        raise UserError(f"no workflow '{workflow_id}'{hint}")
+    if not workflow.trigger.manual:
+        raise UserError(
+            f"workflow '{workflow_id}' starts on its trigger; to start it by hand, give it"
+            " `trigger: {manual: true}`"
+        )
+    return workflow
+
+
+def chosen(
+    store: Store,
+    contact_refs: list[str],
+    deal_ids: list[int],
+    from_file: Path | None,
+    where: list[str],
+) -> tuple[list[tuple[str, int]], list[str]]:
+    """The (contact|deal, id) subjects named, in order, each once; and what named nobody."""
+    subjects, missing = [], []
+    for reference in contact_refs:
+        row = contacts.find(store, reference)
+        if row is None:
+            missing.append(f"no contact '{reference}'")
+        else:
+            subjects.append(("contact", row["id"]))
+    for number in deal_ids:
+        if _deal_exists(store, str(number)):
+            subjects.append(("deal", number))
+        else:
+            missing.append(f"no deal #{number}")
+    if from_file is not None:
+        found, lost = _from_csv(store, from_file)
+        subjects += found
+        missing += lost
+    if where:
+        matched = _where(store, where)
+        subjects += matched
+        if not matched:
+            missing.append(f"nobody matches --where {' '.join(where)}")
+    return list(dict.fromkeys(subjects)), missing
+
+
+def _from_csv(store: Store, path: Path) -> tuple[list[tuple[str, int]], list[str]]:
+    """Subjects from a CSV file's `email` column (contacts) or `deal` column (deal ids)."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as error:
+        raise UserError(f"{path}: cannot read it ({error})") from None
+    dialect = csv.Sniffer().sniff(text.partition("\n")[0] or ",", delimiters=",;\t")
+    rows = csv.DictReader(text.splitlines(), dialect=dialect)
+    columns = {name.strip().lower(): name for name in rows.fieldnames or []}
+    column = columns.get("deal") or columns.get("email")
+    if column is None:
+        raise UserError(f"{path}: a column named email (contacts) or deal (deal ids) is needed")
+    kind = "deal" if column == columns.get("deal") else "contact"
+    found, missing = [], []
+    for number, row in enumerate(rows, start=2):
+        value = (row.get(column) or "").strip()
+        if kind == "deal":
+            subject = ("deal", int(value)) if _deal_exists(store, value) else None
+        else:
+            contact = contacts.find(store, value) if value else None
+            subject = ("contact", contact["id"]) if contact else None
+        if subject:
+            found.append(subject)
+        else:
+            missing.append(f"{path.name} row {number}: no {kind} '{value}'")
+    return found, missing
+
+
+def _deal_exists(store: Store, text: str) -> bool:
+    return text.isdigit() and bool(
+        store.conn.execute("SELECT 1 FROM deals WHERE id = ?", (int(text),)).fetchone()
+    )
+
+
+def _where(store: Store, filters: list[str]) -> list[tuple[str, int]]:
+    """Open deals (a filter on pipeline or stage) or contacts (tag, owner) that match."""
+    values = {}
+    for text in filters:
+        key, _, value = text.partition("=")
+        if key.strip() not in WHERE_KEYS or not value.strip():
+            raise UserError(
+                f"--where {text!r}: use KEY=VALUE with KEY one of {', '.join(WHERE_KEYS)}"
+            )
+        values[key.strip()] = value.strip()
+    if "pipeline" in values or "stage" in values:
+        if "tag" in values:
+            raise UserError("--where: a tag selects contacts, a pipeline or stage deals; not both")
+        rows = deals.search(store, values.get("pipeline"), values.get("stage"),
+                            values.get("owner"), "open")  # fmt: skip
+        return [("deal", row["id"]) for row in reversed(rows)]
+    rows = contacts.search(store, values.get("owner"), values.get("tag"))
+    return [("contact", row["id"]) for row in reversed(rows)]
+
+
+def start(
+    store: Store, workflow: Workflow, subjects: list[tuple[str, int]], dry_run: bool = False,
+    on_line=None,
+) -> Started:  # fmt: skip
+    """Start `workflow` for each (contact|deal, id); with `dry_run`, all is done and undone."""
+    result = Started()
+    processor = Processor(store, only=workflow.id, on_line=on_line)
+    with transaction(store.conn, dry_run):
+        ids = [
+            store.record_event(MANUAL_EVENT, kind, number, {"workflow": workflow.id, "by": "cli"})
+            for kind, number in subjects
+        ]
+        failures = processor.result.failed
+        for subject, event_id in zip(subjects, ids, strict=True):
+            runs = processor.handle_one(event_id)
+            if processor.result.failed > failures:
+                failures = processor.result.failed
+                result.failed.append(f"{subject[0]} #{subject[1]}: {processor.result.warnings[-1]}")
+            elif runs:
+                result.started.append(subject)
+            else:
+                result.already.append(subject)
+    return result

@@ -1,0 +1,81 @@
+"""Workflows started by hand (`trigger: {manual: true}`, `salesflow workflows start`): for
+contacts, deals, a CSV file's rows or a filter; each subject once; a dry run writes nothing."""
+
+from __future__ import annotations
+
+from conftest import query
+
+from salesflow import clock
+from salesflow.config.cache import load_project
+from salesflow.engine.manual import chosen, manual_workflow, start
+from salesflow.store.session import Store
+
+
+def imported(sf) -> None:
+    """The demo's three prospects, each with a deal in `nouveau`."""
+    sf("import", sf.project / "examples/prospects.csv", "--pipeline", "cours-essai",
+       "--stage", "nouveau")  # fmt: skip
+
+
+def test_a_contact_is_started_once_and_the_second_start_says_so(sf):
+    imported(sf)
+    first = sf("workflows", "start", "inviter", "--contact", "julie.martin@example.org")
+    assert "email #1 to julie.martin@example.org" in first.output
+    assert first.output.rstrip().endswith("inviter: 1 started, 0 already in it")
+    again = sf("workflows", "start", "inviter", "--contact", "julie.martin@example.org")
+    assert again.output.strip() == "inviter: 0 started, 1 already in it"
+    assert query(sf.project, "SELECT workflow, subject, status FROM runs") == [
+        ("inviter", "contact", "done")]  # fmt: skip
+    assert query(sf.project, "SELECT to_addr FROM outbox") == [("julie.martin@example.org",)]
+
+
+def test_a_dry_run_shows_the_plan_and_writes_nothing(sf):
+    imported(sf)
+    plan = sf("workflows", "start", "inviter", "--where", "stage=nouveau", "--dry-run")
+    assert plan.output.count("(send_email) — done") == 3
+    assert "inviter: 3 started, 0 already in it (dry run: nothing written)" in plan.output
+    assert query(sf.project, "SELECT count(*) FROM runs") == [(0,)]
+    assert query(sf.project, "SELECT count(*) FROM events WHERE type = 'workflow.started'") == [
+        (0,)]  # fmt: skip
+
+
+def test_a_csv_file_names_contacts_and_a_row_naming_nobody_is_said(sf, tmp_path):
+    imported(sf)
+    names = tmp_path / "relancer.csv"
+    names.write_text("Nom;Email\nJulie;julie.martin@example.org\nX;x@example.org\n"
+                     "Inès;INES.BREVAL@example.org\n")  # fmt: skip
+    result = sf("workflows", "start", "inviter", "--from", names, code=1)
+    assert "inviter: 2 started, 0 already in it, 1 not found" in result.output
+    assert "error: relancer.csv row 3: no contact 'x@example.org'" in result.output
+    assert len(query(sf.project, "SELECT id FROM runs WHERE status = 'done'")) == 2
+
+
+def test_deals_are_chosen_by_a_filter_and_only_a_manual_workflow_starts_by_hand(sf):
+    imported(sf)
+    sf("deals", "move", "1", "essai-planifie")
+    result = sf("workflows", "start", "inviter", "--where", "stage=nouveau", "--where",
+                "pipeline=cours-essai")  # fmt: skip
+    assert "inviter: 2 started" in result.output
+    assert query(sf.project, "SELECT subject, deal_id FROM runs ORDER BY id") == [
+        ("deal", 2), ("deal", 3)]  # fmt: skip
+    refused = sf("workflows", "start", "essai-formulaire", "--deal", "1", code=1)
+    assert "starts on its trigger; to start it by hand, give it `trigger: {manual: true}`" in (
+        refused.output)  # fmt: skip
+    assert "did you mean 'inviter'" in sf("workflows", "start", "invite", "--deal", "1",
+                                          code=1).output  # fmt: skip
+    assert "nobody matches --where tag=vip" in sf("workflows", "start", "inviter", "--where",
+                                                  "tag=vip", code=1).output  # fmt: skip
+
+
+def test_the_engine_starts_each_subject_once_in_its_own_right(sf):
+    """The library under the command: subjects named twice count once; a deal's run knows
+    the deal's contact."""
+    imported(sf)
+    project = load_project(sf.project)
+    store = Store.open(project, clock.now("2026-11-20T11:00", project.timezone))
+    subjects, missing = chosen(store, ["julie.martin@example.org", "1"], [2, 2], None, [])
+    assert (subjects, missing) == ([("contact", 1), ("deal", 2)], [])
+    result = start(store, manual_workflow(store, "inviter"), subjects)
+    assert (result.started, result.already, result.failed) == (subjects, [], [])
+    assert query(sf.project, "SELECT contact_id, deal_id FROM runs ORDER BY id") == [
+        (1, None), (2, 2)]  # fmt: skip
