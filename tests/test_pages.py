@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -54,6 +55,11 @@ def test_every_page_needs_a_login_but_forms_unsubscribe_and_health_do_not(site):
     assert site.post("/forms/cours-essai", json={"email": "zoe@example.org",
                      "date_essai": "2027-01-09T18:30"}).status_code == 202  # fmt: skip
     assert httpx.get(f"{site.url}/unsubscribe/1-nope").status_code == 404  # not a login page
+    assert httpx.get(f"{site.url}/unsubscribe/1-é").status_code == 404
+    issued = int(datetime(2026, 11, 20, 9, tzinfo=UTC).timestamp())  # the server's now
+    cookie = f"salesflow_session=marie:{issued}:é".encode()
+    forged = httpx.get(f"{site.url}/", headers={"Cookie": cookie})
+    assert forged.status_code == 303
 
 
 def test_a_login_sets_a_guarded_cookie_and_wrong_passwords_are_slowed(site):
@@ -117,7 +123,7 @@ def test_a_viewer_sees_the_board_but_changes_nothing(site):
 
 def test_a_post_without_its_csrf_token_is_refused(site):
     client = signed_in(site)
-    for data in ({"stage": "perdu"}, {"stage": "perdu", "csrf": "forged"}):
+    for data in ({"stage": "perdu"}, {"stage": "perdu", "csrf": "forged"}, {"csrf": "forgé€"}):
         refused = client.post("/deals/1/move", data=data)
         assert refused.status_code == 403 and "rechargez la page" in refused.text
     assert query(site.project, "SELECT stage FROM deals WHERE id = 1") == [("essai-planifie",)]

@@ -38,4 +38,4 @@ def contact_of(store: Store, text: str) -> int | None:
     if not number.isdigit() or len(number) > 18:
         return None
     expected = _signature(secrets.key(store, PURPOSE), int(number))
-    return int(number) if hmac.compare_digest(signature, expected) else None
+    return int(number) if hmac.compare_digest(signature.encode(), expected.encode()) else None

@@ -2,8 +2,8 @@
 
 `page(handler)` sends a visitor without a valid session to the login form, and refuses a
 POST without the form's CSRF token; a change (`change=True`) also needs a member's role (a
-viewer changes nothing) and holds the server's write turn. The webhook, unsubscribe and /healthz
-routes do not go through it: they stay outside the login.
+viewer changes nothing) and holds the server's write turn. The forms, unsubscribe and
+/healthz routes do not go through it: they stay outside the login.
 """
 
 from __future__ import annotations
@@ -78,8 +78,9 @@ def _visit(site: Site, request: Request, form: dict, handler, change: bool) -> R
     store = site.store()
     cookie = request.cookies.get(sessions.COOKIE)
     member = sessions.member_of(store, cookie)
-    if member is None:
+    if member is None:  # after login, back to the page asked for (a change: to the board)
         wanted = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        wanted = wanted if request.method == "GET" else "/"
         return RedirectResponse(f"/login?next={quote(wanted)}", 303)
     visit = Visit(request, site, store, member, sessions.csrf_token(store, cookie), form)
     if request.method == "POST" and not sessions.csrf_valid(store, cookie, form.get("csrf")):

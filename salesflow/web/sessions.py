@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import secrets as random
+from secrets import token_urlsafe
 
 from salesflow.config.model import TeamMember
 from salesflow.store import passwords, secrets
@@ -48,11 +48,11 @@ def member_of(store: Store, cookie: str | None) -> TeamMember | None:
     if stamp is None:
         return None
     expected = _sign(store, "session", f"{member}:{issued}:{stamp}")
-    return person if hmac.compare_digest(signature, expected) else None
+    return person if hmac.compare_digest(signature.encode(), expected.encode()) else None
 
 
 def new_login_nonce() -> str:
-    return random.token_urlsafe(18)
+    return token_urlsafe(18)
 
 
 def csrf_token(store: Store, cookie: str) -> str:
@@ -63,4 +63,4 @@ def csrf_token(store: Store, cookie: str) -> str:
 def csrf_valid(store: Store, cookie: str | None, token: str | None) -> bool:
     if not cookie or not token:
         return False
-    return hmac.compare_digest(token, csrf_token(store, cookie))
+    return hmac.compare_digest(token.encode(), csrf_token(store, cookie).encode())
