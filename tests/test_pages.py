@@ -109,6 +109,14 @@ def test_a_member_moves_a_deal_with_the_plain_form_and_the_workflow_fires(site, 
     assert "Invitation" in page or "invitation" in page  # the email the workflow queued
 
 
+def test_a_page_of_something_that_is_not_there_is_a_404_that_says_so(site):
+    client = signed_in(site)
+    for path, said in (("/deals/999", "no deal"), ("/messages/999", "no message #999"),
+                       ("/pipelines/ventes/stages/x", "ventes")):  # fmt: skip
+        answer = client.get(path)
+        assert answer.status_code == 404 and said in answer.text, path
+
+
 def test_a_viewer_sees_the_board_but_changes_nothing(site):
     client = signed_in(site, "lea")
     board = client.get("/")

@@ -34,6 +34,8 @@ def manual_workflow(store: Store, workflow_id: str) -> Workflow:
     if workflow is None:
         hint = did_you_mean(workflow_id, list(store.project.workflows))
         raise UserError(f"no workflow '{workflow_id}'{hint}")
+    if not workflow.enabled:
+        raise UserError(f"workflow '{workflow_id}' is disabled (enabled: false in its file)")
     if not workflow.trigger.manual:
         raise UserError(
             f"workflow '{workflow_id}' starts on its trigger; to start it by hand, give it"

@@ -86,7 +86,10 @@ def _visit(site: Site, request: Request, form: dict, handler, change: bool) -> R
     if request.method == "POST" and not sessions.csrf_valid(store, cookie, form.get("csrf")):
         return visit.refuse(403, visit.word("csrf"))
     if not change:
-        return handler(visit)
+        try:
+            return handler(visit)
+        except UserError as error:  # a deal, message or stage that is not there
+            return visit.refuse(404, str(error))
     if member.role == "viewer":
         return visit.refuse(403, visit.word("forbidden"))
     try:
