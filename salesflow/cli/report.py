@@ -18,9 +18,10 @@ def report(
         typer.Option(metavar="FILE", help="Write the HTML report there (- for the screen)."),
     ] = None,
 ) -> None:
-    """The board and funnel of every pipeline, the forecast, workload, losses and stalled
-    deals as one HTML file: inline CSS and SVG, no script, nothing fetched — to mail on
-    Monday morning or open from a shared folder.
+    """Write the pipeline as one self-contained HTML file, to mail or share.
+
+    The board and funnel of every pipeline, the forecast, workload, losses and stalled
+    deals; inline CSS and SVG, no script, nothing fetched.
 
     Example: salesflow report --html rapport.html
     """

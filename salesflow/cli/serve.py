@@ -13,7 +13,7 @@ from salesflow.cli.render import Format, chosen, emit_rows, to_json
 from salesflow.reports import Column
 
 rejects_app = typer.Typer(no_args_is_help=True, help="Submissions that could not go in.")
-secret_app = typer.Typer(no_args_is_help=True, help="The secret that signs links.")
+secret_app = typer.Typer(no_args_is_help=True, help="The secret that signs links and sessions.")
 REJECT_COLUMNS = [
     Column("id", "#", "int"),
     Column("received_at", "received", "datetime"),
@@ -36,7 +36,7 @@ def serve(
         str, typer.Option(help="One line per request: text or json.", metavar="text|json")
     ] = "text",
 ) -> None:
-    """Receive web forms at POST /forms/NAME and do the work of `run` in the background.
+    """Receive web forms, show the team's pages, and do the work of `run` in the background.
 
     Example: salesflow serve --host 0.0.0.0 --port 8000
     """
@@ -118,10 +118,10 @@ def rejects_retry(ctx: typer.Context, reject: int, as_json: AsJson = False) -> N
 
 @secret_app.command("rotate")
 def secret_rotate(ctx: typer.Context) -> None:
-    """Replace the secret that signs unsubscribe links (after a leak, say).
+    """Replace the secret that signs unsubscribe links and sessions (after a leak, say).
 
-    Links in emails sent or queued before stop working: their readers can still reply to
-    unsubscribe.
+    Links in emails sent or queued before stop working (their readers can still reply to
+    unsubscribe), and everyone must log in to the pages again.
 
     Example: salesflow secret rotate
     """
@@ -129,4 +129,5 @@ def secret_rotate(ctx: typer.Context) -> None:
 
     store = ctx.obj.store()
     secrets.rotate(store)
-    typer.echo("the signing secret is new; unsubscribe links signed before no longer work")
+    typer.echo("the signing secret is new; unsubscribe links signed before no longer work,"
+               " and everyone must log in to the pages again")  # fmt: skip
