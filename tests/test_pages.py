@@ -7,11 +7,14 @@ from __future__ import annotations
 import re
 import sqlite3
 from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
 import pytest
 import yaml
 from conftest import PASSWORDS, Server, prepare_team, query
+
+from salesflow.web.labels import LABELS
 
 
 @pytest.fixture
@@ -217,3 +220,27 @@ def test_behind_a_tls_proxy_the_session_cookie_is_secure(sf):
         assert answer.status_code == 303 and "Secure" in answer.headers["set-cookie"]
     finally:
         server.stop()
+
+
+def test_every_word_the_templates_use_exists_in_french_and_english():
+    templates = Path(__file__).parents[1] / "salesflow" / "web" / "templates"
+    used = {word for page in templates.glob("*.html")
+            for word in re.findall(r"\bt\.([a-z_]+)", page.read_text())}  # fmt: skip
+    used -= {"get"}
+    assert used and not used - set(LABELS["fr"]) and not used - set(LABELS["en"])
+    assert set(LABELS["en"]) <= set(LABELS["fr"])  # French also names the reports' notes
+
+
+def test_a_failed_run_is_retried_from_the_activity_page(site, sf):
+    sf("deals", "add", "--title", "Sans contact", "--pipeline", "cours-essai")
+    sf("workflows", "start", "inviter", "--deal", "4")  # no contact to invite: it fails
+    [(run, status)] = query(site.project, "SELECT id, status FROM runs WHERE deal_id = 4")
+    assert status == "failed"
+    client = signed_in(site)
+    page = client.get("/activity").text
+    failed = page.split("Automatisations en échec")[1].split("<h2>")[0]
+    assert f'action="/runs/{run}/retry"' in failed and "no contact yet" in failed
+    assert client.post(f"/runs/{run}/retry", data={"csrf": csrf_of(page)}).status_code == 303
+    tried = query(site.project, "SELECT count(*) FROM run_steps WHERE run_id = ? AND outcome ="
+                  " 'failed'", run)  # fmt: skip
+    assert tried == [(2,)]  # the step ran again (and, the cause still there, failed again)

@@ -37,6 +37,11 @@ LABELS: dict[str, dict[str, str]] = {
         "Une raison est demandée.", "trace": "Déroulé",
         "busy": "La base est occupée ; réessayez dans quelques secondes.",
         "column_won": "gagné", "deal_one": "affaire", "drop_off": "abandon",
+        # the reports' fixed notes, by their English text
+        "won amounts are by month of closing": "les montants gagnés sont comptés au mois de"
+        " la clôture",
+        "a deal that skipped stages counts as having reached the stages it skipped":
+        "une affaire qui a sauté des étapes compte comme les ayant atteintes",
     },
     "en": {
         "board": "Board", "funnel": "Funnel", "forecast": "Forecast", "activity": "Activity",
