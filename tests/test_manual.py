@@ -48,6 +48,9 @@ def test_a_csv_file_names_contacts_and_a_row_naming_nobody_is_said(sf, tmp_path)
     assert "inviter: 2 started, 0 already in it, 1 not found" in result.output
     assert "error: relancer.csv row 3: no contact 'x@example.org'" in result.output
     assert len(query(sf.project, "SELECT id FROM runs WHERE status = 'done'")) == 2
+    one_column = tmp_path / "un.csv"  # the commonest list: emails alone, no delimiter at all
+    one_column.write_text("email\noedipe.lefevre@example.org\n")
+    assert "inviter: 1 started" in sf("workflows", "start", "inviter", "--from", one_column).output
 
 
 def test_deals_are_chosen_by_a_filter_and_only_a_manual_workflow_starts_by_hand(sf):

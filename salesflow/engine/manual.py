@@ -82,8 +82,9 @@ def _from_csv(store: Store, path: Path) -> tuple[list[tuple[str, int]], list[str
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as error:
         raise UserError(f"{path}: cannot read it ({error})") from None
-    dialect = csv.Sniffer().sniff(text.partition("\n")[0] or ",", delimiters=",;\t")
-    rows = csv.DictReader(text.splitlines(), dialect=dialect)
+    header = text.partition("\n")[0]
+    delimiter = next((mark for mark in ";\t," if mark in header), ",")  # one column: none
+    rows = csv.DictReader(text.splitlines(), delimiter=delimiter)
     columns = {name.strip().lower(): name for name in rows.fieldnames or []}
     column = columns.get("deal") or columns.get("email")
     if column is None:
