@@ -67,7 +67,7 @@ def _report(result: TickResult, kept: list, as_json: bool, quiet: bool = False) 
     if as_json:
         typer.echo(to_json({**result.as_json(), "steps": [line.__dict__ for line in kept]}))
         return
-    for error in result.delivery.errors:
+    for error in result.delivery.errors + result.requests.errors:
         typer.echo(error, err=True)
     for warning in result.processed.warnings:
         typer.echo(f"warning: {warning}", err=True)

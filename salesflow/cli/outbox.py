@@ -16,7 +16,9 @@ from salesflow.store.outbox import public
 if TYPE_CHECKING:
     from salesflow.mail.delivery import DeliveryResult
 
-app = typer.Typer(no_args_is_help=True, help="The queued, sent and failed emails.")
+app = typer.Typer(
+    no_args_is_help=True, help="The queued, sent and failed emails, and http steps' requests."
+)
 COLUMNS = [
     Column("id", "#", "int"),
     Column("to", "to"),
@@ -27,24 +29,34 @@ COLUMNS = [
     Column("last_error", "last error"),
 ]
 STATUSES = ("queued", "retrying", "sending", "sent", "failed", "cancelled")
+KINDS = ("email", "http")
 
 
 @app.command("list")
 def list_(
     ctx: typer.Context,
     status: Annotated[str | None, typer.Option(help=", ".join(STATUSES) + ".")] = None,
+    kind: Annotated[
+        str | None, typer.Option(help="email, or http (the requests of http steps).")
+    ] = None,
     output: OutputFormat = Format.table,
     as_json: AsJson = False,
 ) -> None:
-    """List messages, newest first.
+    """List messages and requests, newest first (a request's subject is its method).
 
     Example: salesflow outbox list --status failed
     """
     if status and status not in STATUSES:
         raise typer.BadParameter(f"'{status}' is not one of {', '.join(STATUSES)}")
+    if kind and kind not in KINDS:
+        raise typer.BadParameter(f"'{kind}' is not one of {', '.join(KINDS)}")
     store = ctx.obj.store()
-    where, params = (" WHERE status = ?", (status,)) if status else ("", ())
-    rows = store.conn.execute(f"SELECT * FROM outbox{where} ORDER BY id DESC", params).fetchall()
+    filters = [(name, value) for name, value in (("status", status), ("kind", kind)) if value]
+    where = " AND ".join(f"{name} = ?" for name, _ in filters)
+    rows = store.conn.execute(
+        f"SELECT * FROM outbox{' WHERE ' + where if where else ''} ORDER BY id DESC",
+        [value for _, value in filters],
+    ).fetchall()
     emit_rows([public(r, store) for r in rows], COLUMNS, chosen(output, as_json), store.project,
               "Outbox")  # fmt: skip
 
@@ -58,10 +70,12 @@ def show(
     ] = False,
     as_json: AsJson = False,
 ) -> None:
-    """Show a message as it will be (or was) sent: its headers and its text.
+    """Show a message as it will be (or was) sent: its headers and its text; or a request,
+    with its `{{ env.NAME }}` references unresolved, and the answer it got.
 
     Example: salesflow outbox show 3
     """
+    from salesflow.mail.delivery import noun
     from salesflow.mail.mime import build
 
     store = ctx.obj.store()
@@ -69,8 +83,13 @@ def show(
     if as_json:
         typer.echo(to_json(public(row, store, full=True)))
         return
-    typer.echo(f"# message {row['id']}: {row['status']}, {row['attempts']} attempt(s)"
-               + (f"; last error: {row['last_error']}" if row["last_error"] else ""))  # fmt: skip
+    typer.echo(f"# {noun(row)}: {row['status']}, {row['attempts']} attempt(s)"
+               + (f"; last error: {row['last_error']}" if row["last_error"] else "")
+               + (f"; answer: {row['response']}" if row["kind"] == "http" and row["response"]
+                  else ""))  # fmt: skip
+    if row["kind"] == "http":
+        typer.echo(public(row, store, full=True)["request"].rstrip())
+        return
     built = build(row, store.project)
     if raw:
         typer.echo(built.as_string(maxheaderlen=0).replace("\r\n", "\n"))
@@ -86,23 +105,25 @@ def show(
 
 @app.command()
 def send(ctx: typer.Context, as_json: AsJson = False) -> None:
-    """Deliver the queued messages that are due now.
+    """Deliver the queued messages and requests that are due now.
 
     Example: salesflow outbox send
     """
-    from salesflow.mail.delivery import deliver
+    from salesflow.mail.delivery import deliver, deliver_requests
 
     store = ctx.obj.store()
-    print_delivery(deliver(store), as_json)
+    print_delivery(deliver(store), deliver_requests(store), as_json)
 
 
-def print_delivery(result: DeliveryResult, as_json: bool) -> None:
+def print_delivery(emails: DeliveryResult, requests: DeliveryResult, as_json: bool) -> None:
     if as_json:
-        typer.echo(to_json(result.as_json()))
+        typer.echo(to_json({**emails.as_json(), "requests": requests.as_json()}))
         return
-    for error in result.errors:
+    for error in emails.errors + requests.errors:
         typer.echo(error, err=True)
-    typer.echo(f"outbox: {result.sent} sent, {result.retrying} to retry, {result.failed} failed")
+    typer.echo(f"outbox: {emails.sent} sent, {emails.retrying} to retry, {emails.failed} failed")
+    if requests.handled:
+        typer.echo(f"requests: {requests.told('request')}")
 
 
 @app.command()
@@ -112,11 +133,12 @@ def retry(ctx: typer.Context, message: int) -> None:
 
     Example: salesflow outbox retry 3 && salesflow outbox send
     """
-    from salesflow.mail.delivery import requeue
+    from salesflow.mail.delivery import noun, requeue
 
     store = ctx.obj.store()
-    requeue(store, get_message(store, message))
-    typer.echo(f"message #{message} queued again")
+    row = get_message(store, message)
+    requeue(store, row)
+    typer.echo(f"{noun(row)} queued again")
 
 
 @app.command()
@@ -126,10 +148,12 @@ def cancel(ctx: typer.Context, message: int) -> None:
     Example: salesflow outbox cancel 3
     """
     from salesflow.mail.delivery import cancel as cancel_message
+    from salesflow.mail.delivery import noun
 
     store = ctx.obj.store()
-    cancel_message(store, get_message(store, message))
-    typer.echo(f"message #{message} cancelled")
+    row = get_message(store, message)
+    cancel_message(store, row)
+    typer.echo(f"{noun(row)} cancelled")
 
 
 def render(

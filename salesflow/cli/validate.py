@@ -68,6 +68,8 @@ def validate(
         for warning in warnings:
             typer.echo(warning.render().replace(": ", ": warning: ", 1), err=True)
         typer.echo(_summary(results, len(problems), {p.path for p in problems}))
+        for result in results:
+            _environment_line(result.project)
     if problems or (strict and warnings):
         raise typer.Exit(1)
 
@@ -91,6 +93,16 @@ def data_warnings(project) -> list[Problem]:
         Problem(project.database, 1, 1, stray_message(pipeline, stage, count, project))
         for pipeline, stage, count in strays
     ]
+
+
+def _environment_line(project) -> None:
+    """The secrets the project's requests need, for whoever deploys it."""
+    from salesflow.webhooks.references import needed
+
+    names = needed(project.workflows.values()) if project else {}
+    if names:
+        typer.echo(f"environment: {', '.join(names)} (named by http steps; set where"
+                   " `salesflow run` and `serve` run)")  # fmt: skip
 
 
 def _selected(path: Path, targets: list[Path]) -> bool:

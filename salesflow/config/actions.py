@@ -105,6 +105,20 @@ class CreateTask:
 
 
 @dataclass(frozen=True)
+class Http:
+    """Queue a request to another tool (a chat channel, a script); sent by the delivery pass.
+
+    `{{ env.NAME }}` references (secrets) are allowed in `url` and `headers` only and stay
+    unresolved until the request leaves."""
+
+    url: str
+    method: str = "POST"
+    headers: dict[str, str] = field(default_factory=dict)
+    json: Any = None
+    body: str | None = None
+
+
+@dataclass(frozen=True)
 class Wait:
     """Park the run for a duration."""
 
@@ -147,6 +161,7 @@ ACTIONS: dict[str, type] = {
     "send_email": SendEmail,
     "notify": Notify,
     "create_task": CreateTask,
+    "http": Http,
     "wait": Wait,
     "wait_until": WaitUntil,
     "branch": Branch,

@@ -112,6 +112,14 @@ class EmailSettings:
 
 
 @dataclass(frozen=True)
+class WebhookSettings:
+    transport: str = "folder"
+    folder: Path = Path("outbox/requests")
+    timeout: float = 10.0
+    max_attempts: int = 8
+
+
+@dataclass(frozen=True)
 class Stage:
     id: str
     name: str
@@ -198,6 +206,7 @@ class Project:
     currency: str
     database: Path
     email: EmailSettings
+    webhooks: WebhookSettings
     team: dict[str, TeamMember]
     contact_fields: dict[str, FieldDef]
     deal_fields: dict[str, FieldDef]
@@ -226,6 +235,7 @@ def build_settings(data: dict, root: Path, database_override: str | None) -> dic
         "currency": data.get("currency", "EUR"),
         "database": root / (database_override or data.get("database", "salesflow.db")),
         "email": _email(data.get("email", {}), root),
+        "webhooks": _webhooks(data.get("webhooks", {}), root),
         "team": {m["id"]: TeamMember(**m) for m in data.get("team", [])},
         "contact_fields": _field_defs(fields_.get("contact", {})),
         "deal_fields": _field_defs(fields_.get("deal", {})),
@@ -254,6 +264,15 @@ def _email(data: dict, root: Path) -> EmailSettings:
         outbox_dir=root / data.get("outbox_dir", "outbox"),
         max_attempts=data.get("max_attempts", 8),
         smtp=SmtpSettings(**smtp) if smtp else None,
+    )
+
+
+def _webhooks(data: dict, root: Path) -> WebhookSettings:
+    return WebhookSettings(
+        transport=data.get("transport", "folder"),
+        folder=root / data.get("folder", "outbox/requests"),
+        timeout=parse_duration(data.get("timeout", "10s")).total_seconds(),
+        max_attempts=data.get("max_attempts", 8),
     )
 
 

@@ -21,6 +21,7 @@ from salesflow.config.settings_checks import jinja_problems
 from salesflow.config.yamlfile import YamlFile
 from salesflow.errors import Problem, did_you_mean
 from salesflow.values import EMAIL
+from salesflow.webhooks.references import referenced
 
 # Which match filters each event type understands.
 MATCH_KEYS = {
@@ -55,6 +56,8 @@ _CHANGEABLE = {
 # Steps that act on the run's contact or deal: nothing to act on in a scheduled workflow.
 _SUBJECT_ACTIONS = ("update_contact", "create_deal", "move_deal", "update_deal", "assign_owner")
 _DATE_TYPES = ("date", "datetime")
+# Fields an action's own check reads (branches, conditions, nested or secret-bearing values).
+_CHECKED_APART = {"then", "otherwise", "condition", "calendar", "url", "headers", "json", "body"}
 
 
 @dataclass
@@ -221,7 +224,7 @@ class WorkflowChecker:
             value = getattr(config, item.name)
             if item.name == "fields":
                 self._check_custom_fields(step.action, value, (*keypath, "fields"))
-            elif item.name not in ("then", "otherwise", "condition", "calendar"):
+            elif item.name not in _CHECKED_APART:
                 self._template((*keypath, item.name), value)
         check = getattr(self, f"_check_{step.action}", None)
         if check:
@@ -357,6 +360,31 @@ class WorkflowChecker:
         for key, value in (config.calendar or {}).items():
             self._template((*keypath, "calendar", key), value)
 
+    def _check_http(self, config: a.Http, keypath: tuple) -> None:
+        """Secrets (`{{ env.NAME }}`) only where they leave the machine unstored: URL, headers."""
+        with_env = {**self.scope, "env": None}
+        may_hold_secrets = [((*keypath, "url"), config.url)]
+        may_hold_secrets += [((*keypath, "headers", name), value)
+                             for name, value in config.headers.items()]  # fmt: skip
+        for where, text in may_hold_secrets:
+            if is_template(text):
+                self.problems += jinja_problems(self.doc, where, text, self.facts.env, with_env)
+        scheme = _literal_start(config.url).partition("://")
+        if scheme[1] and scheme[0].lower() not in ("http", "https"):
+            self._add((*keypath, "url"), f"'{scheme[0]}://' URL: use http:// or https://")
+        elif not scheme[1] and not is_template(config.url):
+            self._add((*keypath, "url"), f"'{config.url}' is not a URL: write https://…")
+        for where, text in _strings(config.json, (*keypath, "json")):
+            self._body_template(where, text)
+        self._body_template((*keypath, "body"), config.body)
+
+    def _body_template(self, keypath: tuple, text: object) -> None:
+        if referenced(text):
+            self._add(keypath, "{{ env.… }} is for url and headers only: a body is stored in"
+                      " the outbox as rendered, and a secret must not be")  # fmt: skip
+        else:
+            self._template(keypath, text)
+
     def _check_notify(self, config: a.Notify, keypath: tuple) -> None:
         self._reference((*keypath, "template"), config.template, self.facts.templates, "template")
         self._member((*keypath, "to"), config.to, also=("owner", "team"))
@@ -410,6 +438,23 @@ class WorkflowChecker:
         self._expression((*keypath, "if"), config.condition)
         self._check_steps(config.then, (*keypath, "then"))
         self._check_steps(config.otherwise, (*keypath, "else"))
+
+
+def _literal_start(template: str) -> str:
+    """The text before the first Jinja tag: a URL's scheme, when it is written out."""
+    return template.split("{", 1)[0]
+
+
+def _strings(value, keypath: tuple):
+    """(keypath, text) for every string in a YAML value."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _strings(item, (*keypath, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _strings(item, (*keypath, index))
+    elif isinstance(value, str):
+        yield keypath, value
 
 
 def loops_between(workflows: dict[str, Workflow], documents: dict[str, YamlFile]) -> list[Problem]:

@@ -1,5 +1,6 @@
 """`salesflow tick`: the time-driven work — fire due schedules, resume runs whose wait is
-over, flag stalled deals, process the resulting events, deliver the outbox.
+over, flag stalled deals, process the resulting events, deliver the outbox (emails, then
+requests).
 
 Every piece claims its work by reading it inside a write transaction (BEGIN IMMEDIATE) and
 changing it before committing, so two ticks started at once serialise on SQLite's write lock
@@ -17,7 +18,7 @@ from salesflow.engine.due import RESUMABLE_RUNS
 from salesflow.engine.process import Processor, ProcessResult
 from salesflow.engine.runs import Engine, TraceLine
 from salesflow.engine.schedules import due, localize, remember
-from salesflow.mail.delivery import DeliveryResult, deliver
+from salesflow.mail.delivery import DeliveryResult, deliver, deliver_requests
 from salesflow.reports.stalled import stalled_rows
 from salesflow.store.db import isolated, transaction
 from salesflow.store.session import Store
@@ -33,20 +34,20 @@ class TickResult:
     stalled: int = 0
     processed: ProcessResult = field(default_factory=ProcessResult)
     delivery: DeliveryResult = field(default_factory=DeliveryResult)
+    requests: DeliveryResult = field(default_factory=DeliveryResult)
 
     def summary(self) -> str:
-        delivered = self.delivery.sent + self.delivery.retrying + self.delivery.failed
         busy = self.schedules or self.resumed or self.stalled or self.processed.events
         busy = busy or self.processed.failed
-        if not busy and not delivered:
+        if not busy and not self.delivery.handled and not self.requests.handled:
             return "nothing was due"
         failed = f" ({self.processed.failed} failed)" if self.processed.failed else ""
+        requests = f", {self.requests.told('request')}" if self.requests.handled else ""
         return (
             f"{counted(self.schedules, 'schedule')} fired, {counted(self.resumed, 'run')}"
             f" resumed, {counted(self.stalled, 'deal')} stalled,"
             f" {counted(self.processed.events, 'event')} handled{failed},"
-            f" {counted(self.delivery.sent, 'email')} sent ({self.delivery.retrying} to retry,"
-            f" {self.delivery.failed} failed)"
+            f" {self.delivery.told('email')}{requests}"
         )
 
     def as_json(self) -> dict:
@@ -54,7 +55,7 @@ class TickResult:
             "schedules_fired": self.schedules, "runs_resumed": self.resumed,
             "deals_stalled": self.stalled, "events": self.processed.events,
             "events_failed": self.processed.failed, "runs_started": self.processed.runs,
-            "delivery": self.delivery.as_json(),
+            "delivery": self.delivery.as_json(), "requests": self.requests.as_json(),
             "warnings": self.processed.warnings,
         }  # fmt: skip
 
@@ -75,6 +76,7 @@ def tick(
     result.processed = Processor(store, on_line=on_line).run(stop=stop)
     if send and not (stop and stop()):
         result.delivery = deliver(store)
+        result.requests = deliver_requests(store)
     return result
 
 

@@ -1,4 +1,7 @@
-"""Delivering the outbox, after the transactions that queued it have committed.
+"""Delivering the outbox — emails, and the `http` steps' requests — after the transactions
+that queued them have committed. Both kinds share one queue and this one pass: the same
+claims, retries, `outbox retry|cancel`, and the same place to see what did not leave; each
+kind is claimed and sent by its own transport.
 
 A pass claims a bounded slice of the due messages in one write transaction (`sending`,
 `claimed_by` this pass, `claimed_until` a lease in real time), so two overlapping passes never
@@ -12,10 +15,12 @@ Each message fails alone: one that cannot be built (a header the email package r
 that a transport rejects in an unexpected way is `failed` with the reason, never left
 `sending`; the pass goes on. Temporary failures (connection refused, timeout, 4xx) →
 `retrying` with exponential backoff; permanent ones (5xx for a recipient) → `failed` with
-the server's reply; after `email.max_attempts` attempts → `failed`.
+the server's reply; after `max_attempts` attempts → `failed`. A request's answer (status and
+the start of its body) goes into the trace of the run that queued it.
 
 The one window left: killed after the server accepted a message but before the mark, the
-message goes again, with the same Message-ID (at-least-once; the README says so).
+message goes again, with the same Message-ID, a request with the same Idempotency-Key
+(at-least-once; the README says so).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import os
 import socket
 import sqlite3
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -41,6 +47,9 @@ from salesflow.mail.transports import (
 from salesflow.store.db import describe, fault_advice, transaction
 from salesflow.store.session import Store
 from salesflow.values import read_instant, stored_instant
+from salesflow.webhooks.request import Request
+from salesflow.webhooks.transports import transport_for as request_transport
+from salesflow.wording import counted
 
 CLAIM = timedelta(minutes=10)
 RENEW_EVERY = timedelta(minutes=1)
@@ -56,6 +65,14 @@ class DeliveryResult:
     retrying: int = 0
     failed: int = 0
     errors: list[str] = field(default_factory=list)
+
+    @property
+    def handled(self) -> int:
+        return self.sent + self.retrying + self.failed
+
+    def told(self, noun: str) -> str:
+        """`2 emails sent (1 to retry, 0 failed)`"""
+        return f"{counted(self.sent, noun)} sent ({self.retrying} to retry, {self.failed} failed)"
 
     def as_json(self) -> dict:
         return {"sent": self.sent, "retrying": self.retrying, "failed": self.failed,
@@ -102,80 +119,183 @@ def _dead_holders(store: Store) -> list[str]:
     return [row[0] for row in rows if not _holder_alive(row[0])]
 
 
-def claim(store: Store, holder: str, limit: int) -> list:
-    """Take a slice of the due messages for this pass, atomically: queued or retrying ones
-    that are due, and `sending` ones whose lease ran out or whose holder died."""
+def claim(store: Store, holder: str, limit: int, kind: str = "email") -> list:
+    """Take a slice of the due items of one kind for this pass, atomically: queued or
+    retrying ones that are due, and `sending` ones whose lease ran out or whose holder died."""
     with transaction(store.conn):
         dead = _dead_holders(store)
         marks = ", ".join("?" * len(dead)) or "NULL"
         return store.conn.execute(
             "UPDATE outbox SET status = 'sending', claimed_by = ?, claimed_until = ? WHERE id IN"
-            f" (SELECT id FROM outbox WHERE ({SENDABLE_MESSAGES})"
+            f" (SELECT id FROM outbox WHERE kind = ? AND (({SENDABLE_MESSAGES})"
             "   OR (status = 'sending' AND (claimed_until <= ?"
-            f"   OR claimed_by IN ({marks}))) ORDER BY id LIMIT ?) RETURNING *",
-            (holder, _lease(), store.stamp, stored_instant(datetime.now(UTC)), *dead, limit),
+            f"   OR claimed_by IN ({marks})))) ORDER BY id LIMIT ?) RETURNING *",
+            (holder, _lease(), kind, store.stamp, stored_instant(datetime.now(UTC)), *dead, limit),
         ).fetchall()
 
 
+@dataclass(frozen=True)
+class Kind:
+    """One kind of outbox item: how a row becomes what its transport sends, and its limits."""
+
+    name: str  # outbox.kind
+    prepare: Callable  # (row, project) → what the transport's send takes
+    max_attempts: int
+    slice: int
+    traced: bool = False  # what the other end answered goes into the run's trace
+
+
 def deliver(store: Store, limit: int | None = None, transport=None) -> DeliveryResult:
-    """One delivery pass over the due messages, a slice at a time."""
+    """One delivery pass over the due emails, a slice at a time."""
+    settings = store.project.email
+    kind = Kind("email", build, settings.max_attempts, slice_size(settings))
+    return _deliver(store, kind, limit, lambda: transport or transport_for(settings))
+
+
+def deliver_requests(store: Store, limit: int | None = None, transport=None) -> DeliveryResult:
+    """One delivery pass over the due requests of `http` steps."""
+    settings = store.project.webhooks
+    kind = Kind("http", lambda row, _: Request.from_row(row), settings.max_attempts, SLICE,
+                traced=True)  # fmt: skip
+    return _deliver(store, kind, limit, lambda: transport or request_transport(settings))
+
+
+def _deliver(store: Store, kind: Kind, limit: int | None, transport_of) -> DeliveryResult:
     result = DeliveryResult()
     holder = f"{HOST}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-    size = slice_size(store.project.email)
-    rate_limited = size != SLICE
+    rate_limited = kind.slice != SLICE
+    transport = None
     while True:
-        messages = sorted(claim(store, holder, min(size, limit or size)), key=lambda r: r["id"])
-        if not messages:
+        size = min(kind.slice, limit or kind.slice)
+        items = sorted(claim(store, holder, size, kind.name), key=lambda r: r["id"])
+        if not items:
             return result
-        transport = transport or transport_for(store.project.email)
+        transport = transport or transport_of()
+        courier = _Courier(store, holder, kind, result)
         try:
-            _send_slice(store, holder, messages, transport, result)
+            courier.send_slice(items, transport)
         except BaseException:  # wrong settings (no password…), a full disk, Ctrl-C
             with contextlib.suppress(sqlite3.Error):
                 _give_back(store, holder)
             raise
         if limit is not None:
-            limit -= len(messages)
-        if rate_limited or limit == 0 or len(messages) < size:
+            limit -= len(items)
+        if rate_limited or limit == 0 or len(items) < kind.slice:
             return result  # a rate-limited pass sends one slice; the next pass takes the rest
 
 
-def _send_slice(store: Store, holder: str, messages: list, transport, result) -> None:
-    try:
-        with transport.session() as send:
-            renewed = datetime.now(UTC)
-            for index, row in enumerate(messages):
-                if datetime.now(UTC) - renewed >= RENEW_EVERY:
-                    _renew_all(store, holder)
-                    renewed = datetime.now(UTC)
-                if not _still_mine(store, holder, row):
-                    result.errors.append(f"message #{row['id']}: no longer claimed by this pass"
-                                         " (cancelled, or taken over); not sent by it")  # fmt: skip
-                    continue
-                try:
-                    message = build(row, store.project)
-                except Exception as error:  # a header the email package refuses…
-                    _fail(store, row, f"cannot be built: {describe(error)}", result)
-                    continue
-                try:
-                    detail = send(message, _file_name(row, store))
-                except ConnectionLost as error:
-                    for later in messages[index:]:
-                        _retry(store, later, str(error), result)
-                    return
-                except TemporaryFailure as error:
-                    _retry(store, row, str(error), result)
-                except PermanentFailure as error:
-                    _fail(store, row, str(error), result)
-                except Exception as error:
-                    if fault_advice(error):
-                        raise
-                    _fail(store, row, describe(error), result)
-                else:
-                    _sent(store, holder, row, detail, result)
-    except TemporaryFailure as error:  # the server could not be reached at all
-        for row in messages:
-            _retry(store, row, str(error), result)
+def noun(row) -> str:
+    """How messages name an outbox item: `message #3`, `request #4`."""
+    return f"{'request' if row['kind'] == 'http' else 'message'} #{row['id']}"
+
+
+class _Courier:
+    """Sends one claimed slice and records each item's outcome, while the claim is its own."""
+
+    def __init__(self, store: Store, holder: str, kind: Kind, result: DeliveryResult):
+        self.store, self.holder, self.kind, self.result = store, holder, kind, result
+
+    def send_slice(self, items: list, transport) -> None:
+        store = self.store
+        try:
+            with transport.session() as send:
+                renewed = datetime.now(UTC)
+                for index, row in enumerate(items):
+                    if datetime.now(UTC) - renewed >= RENEW_EVERY:
+                        _renew_all(store, self.holder)
+                        renewed = datetime.now(UTC)
+                    if not _still_mine(store, self.holder, row):
+                        self.result.errors.append(
+                            f"{noun(row)}: no longer claimed by this pass (cancelled, or taken"
+                            " over); not sent by it"
+                        )
+                        continue
+                    try:
+                        item = self.kind.prepare(row, store.project)
+                    except Exception as error:  # a header the email package refuses…
+                        self._fail(row, f"cannot be built: {describe(error)}")
+                        continue
+                    try:
+                        detail = send(item, _file_name(row, store))
+                    except ConnectionLost as error:
+                        for later in items[index:]:
+                            self._retry(later, error)
+                        return
+                    except TemporaryFailure as error:
+                        self._retry(row, error)
+                    except PermanentFailure as error:
+                        self._fail(row, str(error))
+                    except Exception as error:
+                        if fault_advice(error):
+                            raise
+                        self._fail(row, describe(error))
+                    else:
+                        self._sent(row, detail)
+        except TemporaryFailure as error:  # the server could not be reached at all
+            for row in items:
+                self._retry(row, error)
+
+    def _sent(self, row, detail: str) -> None:
+        marked = self.store.conn.execute(
+            "UPDATE outbox SET status = 'sent', sent_at = ?, attempts = attempts + 1,"
+            " last_error = NULL, response = ?, claimed_by = NULL, claimed_until = NULL"
+            " WHERE id = ? AND claimed_by = ?",
+            (self.store.stamp, detail, row["id"], self.holder),
+        ).rowcount
+        self.result.sent += 1
+        self._trace(row, "sent", detail)
+        if not marked:  # the claim was taken over while the other end took the item
+            note = "sent, but its claim had been taken over by another pass: it may arrive twice"
+            self.store.conn.execute(
+                "UPDATE outbox SET last_error = ? WHERE id = ?", (note, row["id"])
+            )
+            self.result.errors.append(f"{noun(row)} to {row['to_addr']}: {note}")
+
+    def _retry(self, row, failure: TemporaryFailure) -> None:
+        attempts = row["attempts"] + 1
+        if attempts >= self.kind.max_attempts:
+            self._fail(row, f"{failure} (after {attempts} attempts)")
+            return
+        wait = backoff(attempts)
+        if failure.retry_after is not None:  # the other end said when
+            wait = min(failure.retry_after, LONGEST_RETRY)
+        if not self.store.conn.execute(
+            "UPDATE outbox SET status = 'retrying', attempts = ?, last_error = ?,"
+            " next_attempt_at = ?, claimed_by = NULL, claimed_until = NULL"
+            f" WHERE {_STILL_CLAIMED}",
+            (attempts, str(failure), stored_instant(self.store.now + wait), row["id"],
+             row["claimed_by"]),
+        ).rowcount:  # fmt: skip
+            return
+        self.result.retrying += 1
+        self._trace(row, "retrying", f"{failure}; next try in {_spoken(wait)}")
+        self.result.errors.append(f"{noun(row)} to {row['to_addr']}: {failure} (will retry)")
+
+    def _fail(self, row, error: str) -> None:
+        if not self.store.conn.execute(
+            "UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = ?,"
+            f" claimed_by = NULL, claimed_until = NULL WHERE {_STILL_CLAIMED}",
+            (error, row["id"], row["claimed_by"]),
+        ).rowcount:
+            return
+        self.result.failed += 1
+        self._trace(row, "failed", error)
+        self.result.errors.append(f"{noun(row)} to {row['to_addr']}: {error} (failed)")
+
+    def _trace(self, row, outcome: str, detail: str) -> None:
+        """What the other end answered, in the trace of the run that queued the item."""
+        if self.kind.traced and row["run_id"]:
+            self.store.conn.execute(
+                "INSERT INTO run_steps (run_id, step, action, outcome, detail, at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (row["run_id"], row["step"], self.kind.name, outcome,
+                 f"{noun(row)}: {detail}", self.store.stamp),
+            )  # fmt: skip
+
+
+def _spoken(wait: timedelta) -> str:
+    seconds = int(wait.total_seconds())
+    return f"{seconds} s" if seconds < 120 else f"{seconds // 60} min"
 
 
 def _give_back(store: Store, holder: str) -> None:
@@ -210,51 +330,9 @@ def _file_name(row, store: Store) -> str:
     return f"{created:%Y%m%d-%H%M%S}-{row['id']}"
 
 
-def _sent(store: Store, holder: str, row, detail: str, result: DeliveryResult) -> None:
-    marked = store.conn.execute(
-        "UPDATE outbox SET status = 'sent', sent_at = ?, attempts = attempts + 1,"
-        " last_error = NULL, claimed_by = NULL, claimed_until = NULL"
-        " WHERE id = ? AND claimed_by = ?",
-        (store.stamp, row["id"], holder),
-    ).rowcount
-    result.sent += 1
-    if not marked:  # the claim was taken over while the server took the message
-        note = "sent, but its claim had been taken over by another pass: it may arrive twice"
-        store.conn.execute("UPDATE outbox SET last_error = ? WHERE id = ?", (note, row["id"]))
-        result.errors.append(f"message #{row['id']} to {row['to_addr']}: {note}")
-
-
-# A pass records what happened to a message only while it still holds it (cancelled by
-# hand, or taken over after its lease: then the message is no longer this pass's to mark).
+# A pass records what happened to an item only while it still holds it (cancelled by
+# hand, or taken over after its lease: then the item is no longer this pass's to mark).
 _STILL_CLAIMED = "id = ? AND status = 'sending' AND claimed_by IS ?"
-
-
-def _retry(store: Store, row, error: str, result: DeliveryResult) -> None:
-    attempts = row["attempts"] + 1
-    if attempts >= store.project.email.max_attempts:
-        _fail(store, row, f"{error} (after {attempts} attempts)", result)
-        return
-    if not store.conn.execute(
-        "UPDATE outbox SET status = 'retrying', attempts = ?, last_error = ?,"
-        " next_attempt_at = ?, claimed_by = NULL, claimed_until = NULL"
-        f" WHERE {_STILL_CLAIMED}",
-        (attempts, error, stored_instant(store.now + backoff(attempts)), row["id"],
-         row["claimed_by"]),
-    ).rowcount:  # fmt: skip
-        return
-    result.retrying += 1
-    result.errors.append(f"message #{row['id']} to {row['to_addr']}: {error} (will retry)")
-
-
-def _fail(store: Store, row, error: str, result: DeliveryResult) -> None:
-    if not store.conn.execute(
-        "UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = ?,"
-        f" claimed_by = NULL, claimed_until = NULL WHERE {_STILL_CLAIMED}",
-        (error, row["id"], row["claimed_by"]),
-    ).rowcount:
-        return
-    result.failed += 1
-    result.errors.append(f"message #{row['id']} to {row['to_addr']}: {error} (failed)")
 
 
 def _is_stale(row) -> bool:
@@ -268,9 +346,9 @@ def requeue(store: Store, row) -> None:
     """`outbox retry`: a failed, retrying, cancelled or abandoned message goes at the next
     delivery, with its attempts counted afresh."""
     if row["status"] == "sending" and not _is_stale(row):
-        raise UserError(f"message #{row['id']} is being sent by a pass right now")
+        raise UserError(f"{noun(row)} is being sent by a pass right now")
     if row["status"] not in ("failed", "retrying", "cancelled", "sending"):
-        raise UserError(f"message #{row['id']} is {row['status']}; only failed, retrying,"
+        raise UserError(f"{noun(row)} is {row['status']}; only failed, retrying,"
                         " cancelled or abandoned sending messages are retried")  # fmt: skip
     with transaction(store.conn):
         store.conn.execute(
@@ -283,9 +361,9 @@ def requeue(store: Store, row) -> None:
 def cancel(store: Store, row) -> None:
     """`outbox cancel`: a message that has not left (and is not leaving right now) stays."""
     if row["status"] == "sending" and not _is_stale(row):
-        raise UserError(f"message #{row['id']} is being sent by a pass right now: too late")
+        raise UserError(f"{noun(row)} is being sent by a pass right now: too late")
     if row["status"] not in ("queued", "retrying", "failed", "sending"):
-        raise UserError(f"message #{row['id']} is {row['status']}: too late")
+        raise UserError(f"{noun(row)} is {row['status']}: too late")
     with transaction(store.conn):
         store.conn.execute(
             "UPDATE outbox SET status = 'cancelled', claimed_by = NULL, claimed_until = NULL"

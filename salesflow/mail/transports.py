@@ -14,6 +14,7 @@ import ssl
 import threading
 import time
 from contextlib import contextmanager
+from datetime import timedelta
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -22,7 +23,12 @@ from salesflow.errors import UserError
 
 
 class TemporaryFailure(Exception):
-    """Try again later: connection refused, timeout, a 4xx reply."""
+    """Try again later: connection refused, timeout, a 4xx reply; `retry_after` when the
+    other end said when."""
+
+    def __init__(self, message: str, retry_after: timedelta | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class ConnectionLost(TemporaryFailure):

@@ -1,6 +1,6 @@
 """The state of the robot as a person on call wants it: `salesflow check` and `backup`.
 
-`check` reads the failure states every queue keeps (failed events, runs and messages,
+`check` reads the failure states every queue keeps (failed events, runs, messages and requests,
 messages stuck `sending`, inbox files in failed/, events waiting for long, cron runs skipped
 because the database was locked) and SQLite's own integrity check; each finding says what to
 do. `backup` copies the live database with SQLite's online backup API: a consistent snapshot
@@ -10,6 +10,7 @@ taken page by page, safe while `run` and `serve` write.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -48,6 +49,7 @@ def check(store: Store) -> list[Finding]:
         _inbox_failures(store.project),
         _open_rejects(store),
         _skipped_runs(store.project, store.now),
+        *_environment(store.project),
     ]
     order = {"problem": 0, "note": 1, "ok": 2}
     return sorted((f for f in findings if f), key=lambda f: order[f.level])
@@ -68,7 +70,7 @@ _FAILED = (
      "see `salesflow events list --failed`; after a fix, `salesflow events retry --all`"),
     ("runs", "status = 'failed'", "failed runs",
      "see `salesflow runs list --status failed`; after a fix, `salesflow runs retry ID`"),
-    ("outbox", "status = 'failed'", "failed messages",
+    ("outbox", "status = 'failed'", "failed messages and requests",
      "see `salesflow outbox list --status failed`; `outbox retry ID` or `outbox cancel ID`"),
 )  # fmt: skip
 
@@ -92,6 +94,25 @@ def _stuck_messages(store: Store) -> Finding | None:
         return None
     return Finding("problem", "stuck messages", f"{count} left `sending` by a pass that stopped;"
                    " the next `salesflow run` takes them back — is cron running?")  # fmt: skip
+
+
+def _environment(project: Project) -> list[Finding]:
+    """The variables the `http` steps' URLs and headers name must be set here when requests
+    really leave; with the folder transport nothing is resolved."""
+    from salesflow.webhooks.references import needed  # Jinja: not for `run`'s quick path
+
+    names = needed(project.workflows.values())
+    if not names or project.webhooks.transport != "http":
+        return []
+    return [_variable(name, by) for name, by in names.items()]
+
+
+def _variable(name: str, workflows: list[str]) -> Finding:
+    if name in os.environ:
+        return Finding("ok", "environment", f"{name} is set")
+    detail = (f"{name} is not set; the requests of {', '.join(workflows)} wait for it"
+              " (set it where `salesflow run` runs)")  # fmt: skip
+    return Finding("problem", "environment", detail)
 
 
 def _open_rejects(store: Store) -> Finding:

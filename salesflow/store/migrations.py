@@ -208,6 +208,15 @@ def _v9_web_pages(db: sqlite_utils.Database) -> None:
     db["outbox"].create_index(["to_addr"])
 
 
+def _v10_outgoing_requests(db: sqlite_utils.Database) -> None:
+    """The outbox also carries the `http` steps' requests: one queue, one delivery pass, one
+    place to see and retry what did not leave. `request` keeps the URL and headers with their
+    `{{ env.NAME }}` references unresolved; `response` is what the other end answered."""
+    db["outbox"].add_column("kind", str, not_null_default="email")
+    db["outbox"].add_column("request", str)
+    db["outbox"].add_column("response", str)
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v1_contacts_deals_events,
     _v2_tasks_and_report_indexes,
@@ -218,6 +227,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v7_no_failed_at_index,
     _v8_rejects_and_secrets,
     _v9_web_pages,
+    _v10_outgoing_requests,
 ]
 
 

@@ -1,4 +1,4 @@
-"""Messages in the outbox as the CLI and the pages show them."""
+"""Messages and requests in the outbox as the CLI and the pages show them."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import sqlite3
 from salesflow.errors import UserError
 from salesflow.store.session import Store
 from salesflow.values import read_instant
+from salesflow.webhooks.request import Request
 
 
 def public(row, store: Store, full: bool = False) -> dict:
@@ -20,11 +21,13 @@ def public(row, store: Store, full: bool = False) -> dict:
         "id": row["id"], "message_id": row["message_id"], "to": row["to_addr"],
         "to_name": row["to_name"], "subject": row["subject"], "status": row["status"],
         "attempts": row["attempts"], "last_error": row["last_error"], "run_id": row["run_id"],
-        "step": row["step"], **moments,
+        "step": row["step"], "kind": row["kind"], "response": row["response"], **moments,
     }  # fmt: skip
     if row["status"] not in ("queued", "retrying"):
         data["next_attempt_at"] = None
-    if full:
+    if full and row["kind"] == "http":
+        data["request"] = Request.from_row(row).shown()
+    elif full:
         attachments = [item["filename"] for item in json.loads(row["attachments"])]
         headers = json.loads(row["headers"])
         data.update(text=row["text"], html=row["html"], headers=headers, attachments=attachments)

@@ -30,7 +30,8 @@ LABELS: dict[str, dict[str, str]] = {
         "days_in_stage": "jours", "days_overdue": "retard", "title": "Affaire",
         "stage_name": "Étape", "count": "affaires", "workflow": "Workflow", "step": "Étape",
         "at": "Quand", "by": "Par", "from": "De", "to": "Vers", "subject": "Objet",
-        "report": "Rapport", "generated": "Établi le", "forbidden": "Vous ne pouvez pas "
+        "answer": "Réponse", "report": "Rapport", "generated": "Établi le",
+        "forbidden": "Vous ne pouvez pas "
         "modifier (rôle : lecture).", "csrf": "Formulaire expiré : rechargez la page.",
         "total": "total", "open_message": "ouvrir", "in_stage": "dans l’étape",
         "deals_in": "Affaires dans", "nobody": "(personne)", "reason_required":
@@ -67,7 +68,8 @@ LABELS: dict[str, dict[str, str]] = {
         "overdue_tasks": "overdue", "lost_from": "lost from", "days_in_stage": "days",
         "days_overdue": "overdue", "title": "Deal", "stage_name": "Stage", "count": "deals",
         "workflow": "Workflow", "step": "Step", "at": "When", "by": "By", "from": "From",
-        "to": "To", "subject": "Subject", "report": "Report", "generated": "Made on",
+        "to": "To", "subject": "Subject", "answer": "Answer", "report": "Report",
+        "generated": "Made on",
         "forbidden": "You cannot change anything (viewer role).",
         "csrf": "This form expired: reload the page.", "total": "total",
         "open_message": "open", "in_stage": "in stage", "deals_in": "Deals in",

@@ -53,7 +53,12 @@ class Worker(threading.Thread):
                 if store.project.inbox is not None:
                     drain_project_inbox(store)
                 result = tick(store, stop=self.stopping.is_set)
-                if result.processed.runs or result.delivery.sent or result.resumed:
+                if (
+                    result.processed.runs
+                    or result.delivery.sent
+                    or result.requests.sent
+                    or result.resumed
+                ):
                     log.info("worker: %s", result.summary())
             self.last_pass, self.error = store.now, None
         except Exception as error:  # a locked database skips a turn; the rest is reported

@@ -3,7 +3,7 @@ that both registries name the same actions)."""
 
 from __future__ import annotations
 
-from salesflow.engine.actions import flow, messages, records, team
+from salesflow.engine.actions import flow, messages, records, requests, team
 
 HANDLERS = {
     "upsert_contact": records.upsert_contact,
@@ -15,6 +15,7 @@ HANDLERS = {
     "send_email": messages.send_email,
     "notify": messages.notify,
     "create_task": team.create_task,
+    "http": requests.http,
     "wait": flow.wait,
     "wait_until": flow.wait_until,
     "branch": flow.branch,

@@ -1,0 +1,49 @@
+"""http: render a request and queue it in the outbox, in the step's transaction; the delivery
+pass sends it (see salesflow.mail.delivery)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from salesflow.config import actions as a
+from salesflow.engine.outcome import Act, Outcome, StepFailed
+from salesflow.webhooks.references import Pieces, References, shown
+from salesflow.webhooks.request import queue
+
+CONTENT_TYPES = {"json": "application/json", "text": "text/plain; charset=utf-8"}
+
+
+def http(act: Act, config: a.Http) -> Outcome:
+    context = act.context()
+    url = _with_references(act, config.url, context)
+    if url[0] and not url[0].lower().startswith(("http://", "https://")):
+        raise StepFailed(f"'{shown(url)}' is not an http:// or https:// URL")
+    headers = {name: _with_references(act, value, context)
+               for name, value in config.headers.items()}  # fmt: skip
+    for name, value in headers.items():
+        if any("\r" in part or "\n" in part for part in value):
+            raise StepFailed(f"header {name}: its value has a line break")
+    if config.json is not None:
+        body, kind = json.dumps(_rendered(act, config.json, context), ensure_ascii=False), "json"
+    else:
+        body, kind = act.render(config.body, context) or "", "text"
+    if body and not any(name.lower() == "content-type" for name in headers):
+        headers["Content-Type"] = [CONTENT_TYPES[kind]]
+    request = queue(act.store, act.run["id"], act.step.id, config.method, url, headers, body)
+    return Outcome(f"request #{request} queued: {config.method} {shown(url)}")
+
+
+def _with_references(act: Act, template: str, context: dict) -> Pieces:
+    """The rendered text as pieces, its `{{ env.NAME }}` references kept apart."""
+    references = References()
+    return references.pieces(act.render(template, {**context, "env": references}))
+
+
+def _rendered(act: Act, value: Any, context: dict) -> Any:
+    """A JSON body with every string rendered (an empty result is null)."""
+    if isinstance(value, dict):
+        return {key: _rendered(act, item, context) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_rendered(act, item, context) for item in value]
+    return act.render(value, context)

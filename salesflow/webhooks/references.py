@@ -1,0 +1,101 @@
+"""`{{ env.NAME }}` in a request's URL and headers: secrets that stay out of the database.
+
+A step renders its URL and headers with `env` standing for markers that no data can forge (a
+random nonce per render), then keeps them as *pieces*: literal text at even positions,
+variable names at odd ones. The pieces are stored, shown with the references written back
+(`{{ env.NAME }}`), and resolved from the environment only when the request leaves.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING
+
+from jinja2 import nodes
+from jinja2.environment import Environment
+
+if TYPE_CHECKING:
+    from salesflow.config.model import Step, Workflow
+
+NAME = r"[A-Za-z_][A-Za-z0-9_]*"
+Pieces = list[str]
+_PARSER = Environment()  # parsing only: filters and tests need not exist
+
+
+class MissingVariable(Exception):
+    """An environment variable a request needs is not set where salesflow runs."""
+
+
+class References(dict):
+    """`env` as URL and header templates see it: every name is a marker for that name."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.nonce = uuid.uuid4().hex
+
+    def __missing__(self, name: str) -> str:
+        if not re.fullmatch(NAME, name):
+            raise KeyError(name)
+        return f"\x00{self.nonce}:{name}\x00"
+
+    def pieces(self, rendered: str | None) -> Pieces:
+        return re.split(f"\x00{self.nonce}:({NAME})\x00", rendered or "")
+
+
+def shown(pieces: Pieces) -> str:
+    """The text with its references written back: what `outbox show` and files display."""
+    return "".join(f"{{{{ env.{part} }}}}" if odd else part for odd, part in _parts(pieces))
+
+
+def resolve(pieces: Pieces, environ: Mapping[str, str]) -> str:
+    """The text as it is sent; MissingVariable names the first variable that is not set."""
+    for odd, part in _parts(pieces):
+        if odd and part not in environ:
+            raise MissingVariable(part)
+    return "".join(environ[part] if odd else part for odd, part in _parts(pieces))
+
+
+def _parts(pieces: Pieces) -> Iterator[tuple[bool, str]]:
+    return ((index % 2 == 1, part) for index, part in enumerate(pieces))
+
+
+def referenced(source: object) -> list[str]:
+    """The environment variables a template names (`env.NAME` or `env['NAME']`), in order."""
+    if not isinstance(source, str) or "env" not in source:
+        return []
+    try:
+        tree = _PARSER.parse(source)
+    except Exception:  # a syntax error is reported by the template check itself
+        return []
+    names = []
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
+        if not (isinstance(node.node, nodes.Name) and node.node.name == "env"):
+            continue
+        if isinstance(node, nodes.Getattr):
+            names.append(node.attr)
+        elif isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
+            names.append(node.arg.value)
+    return list(dict.fromkeys(names))
+
+
+def needed(workflows: Iterable[Workflow]) -> dict[str, list[str]]:
+    """The environment variables the `http` steps name → the workflows that name them."""
+    found: dict[str, list[str]] = {}
+    for workflow in workflows:
+        for step in _http_steps(workflow.steps):
+            for source in (step.config.url, *step.config.headers.values()):
+                for name in referenced(source):
+                    found.setdefault(name, [])
+                    if workflow.id not in found[name]:
+                        found[name].append(workflow.id)
+    return dict(sorted(found.items()))
+
+
+def _http_steps(steps: Iterable[Step]) -> Iterator[Step]:
+    for step in steps:
+        if step.action == "http":
+            yield step
+        elif step.action == "branch":
+            yield from _http_steps((*step.config.then, *step.config.otherwise))

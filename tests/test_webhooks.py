@@ -1,0 +1,204 @@
+"""The `http` step: requests queued with the run, delivered by the outbox pass against a real
+local HTTP server that fails on demand, secrets resolved only as the request leaves."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from conftest import query
+
+from salesflow.webhooks.references import References, resolve, shown
+from salesflow.webhooks.transports import retry_after
+
+TOKEN = "s3cr3t-t0ken"
+PATH = "T000/B000/xyz"
+
+
+class Hook:
+    """An HTTP server on 127.0.0.1: answers from `answers` in turn (then 200), records every
+    request; the answer "hang" never comes (until the test ends)."""
+
+    def __init__(self) -> None:
+        self.answers: list = []
+        self.received: list[dict] = []
+        self.release = threading.Event()
+        hook = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                hook.received.append({"path": self.path, "headers": dict(self.headers),
+                                      "body": body.decode()})  # fmt: skip
+                answer = hook.answers.pop(0) if hook.answers else (200, {}, '{"ok": true}')
+                if answer == "hang":
+                    hook.release.wait(10)
+                    return
+                status, headers, text = answer
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(text.encode())))
+                self.end_headers()
+                self.wfile.write(text.encode())
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.release.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def hook(sf, monkeypatch):
+    """The demo with a workflow that posts each new contact to the hook, really sent."""
+    server = Hook()
+    (sf.project / "workflows" / "alerte.yaml").write_text(
+        "id: alerte\n"
+        "trigger: {event: contact.created}\n"
+        "steps:\n"
+        "  - id: prevenir\n"
+        "    http:\n"
+        f'      url: "{server.url}/hook/{{{{ env.HOOK_PATH }}}}?from=salesflow"\n'
+        '      headers: {Authorization: "Bearer {{ env.HOOK_TOKEN }}"}\n'
+        '      json: {text: "Nouveau contact : {{ contact.email }}",\n'
+        '             prenom: "{{ contact.first_name }}"}\n',
+        encoding="utf-8",
+    )  # fmt: skip
+    with (sf.project / "salesflow.yaml").open("a", encoding="utf-8") as settings:
+        settings.write("webhooks: {transport: http, timeout: 1s, max_attempts: 3}\n")
+    monkeypatch.setenv("HOOK_PATH", PATH)
+    monkeypatch.setenv("HOOK_TOKEN", TOKEN)
+    yield server
+    server.close()
+
+
+def requests_of(project) -> list[tuple]:
+    return query(project, "SELECT id, status, attempts, next_attempt_at, last_error"
+                 " FROM outbox WHERE kind = 'http' ORDER BY id")  # fmt: skip
+
+
+def test_a_request_leaves_with_its_secrets_resolved_only_as_it_goes(sf, hook):
+    sf("contacts", "add", "julie@example.org", "--first-name", "Julie")
+    sf("process")
+    shown_request = sf("outbox", "show", "1").output
+    assert f"{hook.url}/hook/{{{{ env.HOOK_PATH }}}}?from=salesflow" in shown_request
+    assert "Authorization: Bearer {{ env.HOOK_TOKEN }}" in shown_request
+    result = sf("tick")
+    assert "1 request sent (0 to retry, 0 failed)" in result.output
+    [got] = hook.received
+    key = query(sf.project, "SELECT message_id FROM outbox")[0][0]
+    assert got["path"] == f"/hook/{PATH}?from=salesflow"
+    assert got["headers"]["Authorization"] == f"Bearer {TOKEN}"
+    assert got["headers"]["Idempotency-Key"] == key
+    assert got["headers"]["Content-Type"] == "application/json"
+    assert json.loads(got["body"]) == {"text": "Nouveau contact : julie@example.org",
+                                       "prenom": "Julie"}  # fmt: skip
+    trace = sf("runs", "show", "1").output
+    assert 'request #1: 200 OK: {"ok": true}' in trace
+    with sqlite3.connect(sf.project / "salesflow.db") as connection:
+        everything = "\n".join(connection.iterdump())
+    assert TOKEN not in everything and PATH not in everything
+
+
+def test_data_that_looks_like_a_reference_stays_data(sf, hook):
+    sf("contacts", "add", "ines@example.org", "--first-name", "{{ env.HOOK_TOKEN }}")
+    sf("tick")
+    [got] = hook.received
+    assert json.loads(got["body"])["prenom"] == "{{ env.HOOK_TOKEN }}"
+    references = References()
+    pieces = references.pieces(f"https://x.example/{references['A']}/{{{{ env.B }}}}")
+    assert resolve(pieces, {"A": "a", "B": "b"}) == "https://x.example/a/{{ env.B }}"
+    assert shown(pieces) == "https://x.example/{{ env.A }}/{{ env.B }}"
+
+
+def test_a_server_error_then_success_sends_once_more_with_the_same_key(sf, hook):
+    hook.answers = [(500, {}, "boom")]
+    sf("contacts", "add", "julie@example.org")
+    result = sf("tick", now="2026-11-20T10:00")
+    assert "500 Internal Server Error: boom (will retry)" in result.output
+    assert requests_of(sf.project)[0][1:4] == ("retrying", 1, "2026-11-20T09:01:00Z")
+    sf("tick", now="2026-11-20T10:02")
+    assert requests_of(sf.project)[0][1:3] == ("sent", 2)
+    keys = {got["headers"]["Idempotency-Key"] for got in hook.received}
+    assert len(hook.received) == 2 and len(keys) == 1
+    assert "next try in 60 s" in sf("runs", "show", "1").output
+
+
+def test_too_many_requests_waits_as_long_as_the_server_asks(sf, hook):
+    hook.answers = [(429, {"Retry-After": "120"}, "slow down")]
+    sf("contacts", "add", "julie@example.org")
+    sf("tick", now="2026-11-20T10:00")
+    assert requests_of(sf.project)[0][3] == "2026-11-20T09:02:00Z"
+    sf("tick", now="2026-11-20T10:01")
+    assert len(hook.received) == 1  # not before the server said
+    sf("tick", now="2026-11-20T10:02:01")
+    assert len(hook.received) == 2 and requests_of(sf.project)[0][1] == "sent"
+
+
+def test_a_server_that_hangs_fails_that_request_alone(sf, hook):
+    hook.answers = ["hang"]
+    sf("contacts", "add", "julie@example.org")
+    sf("contacts", "add", "ines@example.org")
+    result = sf("tick")
+    assert "1 request sent (1 to retry, 0 failed)" in result.output
+    [(_, status, _, _, error), (_, other, *_)] = requests_of(sf.project)
+    assert (status, other) == ("retrying", "sent")
+    assert "timed out" in error
+
+
+def test_not_found_fails_at_once_and_is_retried_by_hand(sf, hook):
+    hook.answers = [(404, {}, "no such hook")]
+    sf("contacts", "add", "julie@example.org")
+    result = sf("tick")
+    assert (
+        "request #1 to" in result.output and "404 Not Found: no such hook (failed)" in result.output
+    )
+    assert requests_of(sf.project)[0][1:3] == ("failed", 1)
+    assert "failed messages and requests: 1" in sf("check", code=1).output
+    assert "request #1 queued again" in sf("outbox", "retry", "1").output
+    sf("tick")
+    assert requests_of(sf.project)[0][1] == "sent"
+
+
+def test_a_missing_secret_is_named_and_waits(sf, hook, monkeypatch):
+    monkeypatch.delenv("HOOK_TOKEN")
+    assert "HOOK_TOKEN is not set; the requests of alerte wait for it" in sf("check", code=1).output
+    sf("contacts", "add", "julie@example.org")
+    result = sf("tick")
+    assert "the environment variable HOOK_TOKEN is not set where salesflow runs" in result.output
+    assert requests_of(sf.project)[0][1] == "retrying" and not hook.received
+
+
+def test_the_folder_transport_writes_the_request_without_its_secrets(sf):
+    (sf.project / "workflows" / "alerte.yaml").write_text(
+        "id: alerte\ntrigger: {event: contact.created}\nsteps:\n"
+        "  - http:\n"
+        '      url: "https://hooks.example.org/{{ env.HOOK_PATH }}"\n'
+        '      body: "Nouveau : {{ contact.email }}"\n',
+        encoding="utf-8",
+    )
+    assert "environment: HOOK_PATH (named by http steps" in sf("validate").output
+    sf("contacts", "add", "julie@example.org")
+    sf("tick")
+    [written] = (sf.project / "outbox" / "requests").glob("*.http")
+    lines = written.read_text(encoding="utf-8").splitlines()
+    assert lines[0] == "POST https://hooks.example.org/{{ env.HOOK_PATH }}"
+    assert "Content-Type: text/plain; charset=utf-8" in lines
+    assert lines[-1] == "Nouveau : julie@example.org"
+
+
+def test_retry_after_reads_seconds_and_dates():
+    assert retry_after("30").total_seconds() == 30
+    assert retry_after("Wed, 21 Oct 2015 07:28:00 GMT").total_seconds() == 0  # in the past
+    assert retry_after("soon") is None and retry_after(None) is None
