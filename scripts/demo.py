@@ -45,6 +45,15 @@ EVENTS = {
                           "Marie invites, by hand, the prospects who have not booked a lesson")],
     date(2026, 11, 24): [("19:00", ("deals", "move", "2", "inscrit"),
                           "Inès enrols before her lesson: her pending reminder is cancelled")],
+    date(2026, 12, 1): [("19:00", ("tickets", "add", "--subject", "Passer au cours du jeudi",
+                                   "--contact", "ines.breval@example.org", "--priority", "high"),
+                          "Inès, now a member, asks to change her slot: a ticket"),
+                         ("19:05", ("tickets", "add", "--subject", "Absente le 10 décembre",
+                                    "--contact", "ines.breval@example.org", "--priority", "low"),
+                          "And tells of an absence; nobody answers that one for a day")],
+    date(2026, 12, 2): [("19:00", ("tickets", "move", "4", "en-cours"),
+                         "Her teacher answers the first one (its first response)")],
+    date(2026, 12, 3): [("19:00", ("tickets", "close", "4"), "The slot is changed: resolved")],
     date(2026, 12, 5): [("21:00", ("deals", "move", "1", "essai-realise"),
                          "Julie came to her lesson"),
                         ("21:05", ("deals", "update", "1", "--expected-close", "08/12/2026"),
@@ -81,13 +90,18 @@ def main() -> None:
     salesflow("pipeline", "funnel", now=at, say="How many reach each stage, and go on")
     salesflow("pipeline", "forecast", now=at, say="What the open deals are worth, weighted")
     salesflow("pipeline", "stalled", now=at, say="Deals that wait too long in their stage")
+    salesflow("tickets", "list", now=at, say="The members' requests (the absence became urgent)")
+    salesflow("pipeline", "response", "support", now=at,
+              say="How fast requests get a first response, and are resolved")  # fmt: skip
     salesflow("runs", "show", "1", say="Everything the trial-lesson workflow did for Julie")
     salesflow("outbox", "list", "--format", "markdown", say="The emails, written as .eml files")
     salesflow("outbox", "show", "1", say="One of them, whole: Julie's welcome")
     emails = sorted((DEMO / "outbox").glob("*.eml"))
+    requests = sorted((DEMO / "outbox" / "requests").glob("*.http"))
     print(
         f"\n{len(emails)} emails in {(DEMO / 'outbox').relative_to(REPO)}/ — open them in any"
-        " mail client."
+        f" mail client — and {len(requests)} requests to the teachers' channel in"
+        f" {(DEMO / 'outbox' / 'requests').relative_to(REPO)}/."
     )
 
 

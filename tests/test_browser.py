@@ -42,7 +42,8 @@ def logged_in(browser, site: Server, member: str = "marie", **options):
 
 
 def column_count(page, stage: str) -> str:
-    return page.locator(f'section[data-stage="{stage}"] .count').inner_text()
+    board = '.board[data-pipeline="cours-essai"]'
+    return page.locator(f'{board} section[data-stage="{stage}"] .count').inner_text()
 
 
 def wait_for(project, sql: str, expected: list[tuple], seconds: float = 15) -> None:

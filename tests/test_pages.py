@@ -39,9 +39,11 @@ def signed_in(server: Server, member: str = "marie") -> httpx.Client:
 
 
 def columns(html: str) -> dict[str, tuple[int, str, list[int]]]:
-    """The board as a reader sees it: stage → (count, amount, the deals' ids on its cards)."""
+    """The deals' board as a reader sees it: stage → (count, amount, the deals' ids on its
+    cards)."""
     board = {}
-    for section in html.split('<section class="column"')[1:]:
+    deals = html.split('data-pipeline="cours-essai"')[1].split('<div class="board"')[0]
+    for section in deals.split('<section class="column"')[1:]:
         stage = re.search(r'data-stage="([^"]+)"', section).group(1)
         count = int(re.search(r'<span class="count">(\d+)</span>', section).group(1))
         amount = re.search(r'<span class="amount">([^<]*)</span>', section).group(1)
@@ -244,3 +246,21 @@ def test_a_failed_run_is_retried_from_the_activity_page(site, sf):
     tried = query(site.project, "SELECT count(*) FROM run_steps WHERE run_id = ? AND outcome ="
                   " 'failed'", run)  # fmt: skip
     assert tried == [(2,)]  # the step ran again (and, the cause still there, failed again)
+
+
+def test_the_board_of_a_ticket_pipeline_shows_priorities_and_the_ticket_page(sf):
+    prepare_team(sf)
+    sf("tickets", "add", "--subject", "Passer au jeudi", "--priority", "urgent", "--owner", "paul")
+    running = Server(sf.project, "--no-worker")
+    try:
+        client = signed_in(running)
+        board = client.get("/?pipeline=support").text
+        column = board.split('data-stage="nouveau"')[1].split("</section>")[0]
+        assert '<span class="count">1</span> demande' in column and "€" not in column
+        assert '<span class="priority-urgent">urgente</span>' in column
+        ticket = re.search(r'data-deal="(\d+)"', column).group(1)
+        page = client.get(f"/deals/{ticket}")
+        assert page.status_code == 200 and "Passer au jeudi" in page.text
+        assert "Priorité" in page.text and "Montant" not in page.text
+    finally:
+        running.stop()

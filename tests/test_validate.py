@@ -35,7 +35,11 @@ def test_the_demo_project_validates(cli, monkeypatch):
     monkeypatch.chdir(REPO)
     result = cli("validate")
     assert result.exit_code == 0, result.output
-    assert result.output == "ok: 1 pipeline, 5 workflows, 6 templates checked, no errors\n"
+    assert result.output == (
+        "ok: 2 pipelines, 7 workflows, 7 templates checked, no errors\n"
+        "environment: CANAL_PROFS (named by http steps; set where `salesflow run` and `serve`"
+        " run)\n"
+    )
 
 
 def test_the_agency_example_validates(cli):

@@ -188,7 +188,7 @@ def test_the_folder_transport_writes_the_request_without_its_secrets(sf):
         '      body: "Nouveau : {{ contact.email }}"\n',
         encoding="utf-8",
     )
-    assert "environment: HOOK_PATH (named by http steps" in sf("validate").output
+    assert "environment: CANAL_PROFS, HOOK_PATH (named by http steps" in sf("validate").output
     sf("contacts", "add", "julie@example.org")
     sf("tick")
     [written] = (sf.project / "outbox" / "requests").glob("*.http")

@@ -174,6 +174,7 @@ def _register() -> None:
         serve,
         tasks,
         team,
+        tickets,
         validate,
         workflows,
     )  # fmt: skip
@@ -193,6 +194,7 @@ def _register() -> None:
     app.command("schedule")(clock.schedule)
     app.add_typer(contacts.app, name="contacts")
     app.add_typer(deals.app, name="deals")
+    app.add_typer(tickets.app, name="tickets")
     app.add_typer(tasks.app, name="tasks")
     app.add_typer(pipeline.app, name="pipeline")
     app.command("report")(report.report)

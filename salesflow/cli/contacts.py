@@ -52,7 +52,7 @@ def show_change(
         typer.echo(to_json(data))
         return
     prefix = f"would {_INFINITIVE.get(verb, verb.removesuffix('d'))}" if dry_run else verb
-    label = data.get("email") or data.get("title")
+    label = data.get("email") or data.get("title") or data.get("subject")
     if "stage_name" in data and not details:
         label += f" → {data['stage_name']} ({data['status']})"
     typer.echo(

@@ -79,9 +79,9 @@ def show(ctx: typer.Context, deal: int, as_json: AsJson = False) -> None:
     Example: salesflow deals show 12
     """
     store = ctx.obj.store()
-    row = deals.with_contact(store, deals.get(store, deal))
+    row = deals.with_contact(store, deals.get(store, deal, "deal"))
     data = deals.public(row, store)
-    data["history"] = [_history_entry(entry, store) for entry in deals.history(store, deal)]
+    data["history"] = [history_entry(entry, store) for entry in deals.history(store, deal)]
     if as_json:
         typer.echo(to_json(data))
         return
@@ -92,7 +92,7 @@ def show(ctx: typer.Context, deal: int, as_json: AsJson = False) -> None:
         typer.echo(f"  {entry['at']}  {origin}{entry['to']}  ({entry['by']})")
 
 
-def _history_entry(entry, store: Store) -> dict:
+def history_entry(entry, store: Store) -> dict:
     from salesflow.values import read_instant
 
     return {
@@ -161,25 +161,27 @@ def update(
         "next_step": next_step, "probability": probability, "fields": parse_fields(field),
     }  # fmt: skip
     with transaction(store.conn, dry_run):
-        deals.update(store, deals.get(store, deal), values)
+        deals.update(store, deals.get(store, deal, "deal"), values)
         data = deals.public(deals.with_contact(store, deals.get(store, deal)), store)
     show_change("updated", data, store, as_json, dry_run)
 
 
-def _moved(store: Store, deal: int, reason: str | None, dry_run: bool, move) -> dict:
+def moved(
+    store: Store, deal: int, reason: str | None, dry_run: bool, move, record: str = "deal"
+) -> dict:
     """Run `move(row, reason)`; a missing lost reason is asked for on a terminal only.
-    `moved` in the result says whether the deal changed stage."""
+    `moved` in the result says whether the deal (ticket) changed stage."""
     while True:
         try:
             with transaction(store.conn, dry_run):
-                before = deals.get(store, deal)
+                before = deals.get(store, deal, record)
                 row = move(before, reason)
                 data = deals.public(deals.with_contact(store, row), store)
                 return {**data, "moved": row["stage"] != before["stage"]}
         except deals.ReasonRequired:
             if not sys.stdin.isatty() or reason:
                 raise
-            reason = typer.prompt("Why was the deal lost?")
+            reason = typer.prompt(f"Why was the {record} lost?")
 
 
 @app.command()
@@ -199,19 +201,20 @@ def move(
     Example: salesflow deals move 12 perdu --reason "trop loin"
     """
     store = ctx.obj.store()
-    data = _moved(
+    data = moved(
         store, deal, reason, dry_run, lambda row, why: deals.move(store, row, stage, why, reopen)
     )
-    _show_move("moved", data, store, as_json, dry_run)
+    show_move("moved", data, store, as_json, dry_run)
 
 
-def _show_move(verb: str, data: dict, store: Store, as_json: bool, dry_run: bool) -> None:
+def show_move(verb: str, data: dict, store: Store, as_json: bool, dry_run: bool) -> None:
     """The deal where it now stands; a deal already there is said to be, and nothing moved."""
     if data["moved"] or as_json:
         show_change(verb, data, store, as_json, dry_run, details=False)
         return
     where = f"in {data['stage_name']}" if verb == "moved" else data["status"]
-    typer.echo(f"#{data['id']} {data['title']} is already {where}: nothing changed")
+    label = data.get("title") or data.get("subject")
+    typer.echo(f"#{data['id']} {label} is already {where}: nothing changed")
 
 
 @app.command()
@@ -221,8 +224,8 @@ def won(ctx: typer.Context, deal: int, dry_run: DryRun = False, as_json: AsJson 
     Example: salesflow deals won 12
     """
     store = ctx.obj.store()
-    data = _moved(store, deal, None, dry_run, lambda row, _: deals.close(store, row, "won", None))
-    _show_move("won", data, store, as_json, dry_run)
+    data = moved(store, deal, None, dry_run, lambda row, _: deals.close(store, row, "won", None))
+    show_move("won", data, store, as_json, dry_run)
 
 
 @app.command()
@@ -238,7 +241,7 @@ def lost(
     Example: salesflow deals lost 12 --reason "price"
     """
     store = ctx.obj.store()
-    data = _moved(
+    data = moved(
         store, deal, reason, dry_run, lambda row, why: deals.close(store, row, "lost", why)
     )
-    _show_move("lost", data, store, as_json, dry_run)
+    show_move("lost", data, store, as_json, dry_run)

@@ -135,7 +135,7 @@ def stalled(
     output: OutputFormat = Format.table,
     as_json: AsJson = False,
 ) -> None:
-    """Deals that outstayed their stage's rot_after, most overdue first.
+    """Deals and tickets that outstayed their stage's rot_after, most overdue first.
 
     Example: salesflow pipeline stalled --format markdown
     """
@@ -166,3 +166,21 @@ def losses(
     """
     store = ctx.obj.store()
     emit_report(losses_report(store, pipeline), chosen(output, as_json), store.project)
+
+
+@app.command()
+def response(
+    ctx: typer.Context,
+    pipeline: PipelineArg = None,
+    output: OutputFormat = Format.table,
+    as_json: AsJson = False,
+) -> None:
+    """Tickets: median hours to a first response (an email to the contact or a stage move)
+    and to resolution, by priority.
+
+    Example: salesflow pipeline response support
+    """
+    from salesflow.reports.response import response as response_report
+
+    store = ctx.obj.store()
+    emit_report(response_report(store, pipeline), chosen(output, as_json), store.project)

@@ -143,18 +143,21 @@ def start_(
         list[str] | None, typer.Option(help="A contact (email or id); repeat for more.")
     ] = None,
     deal: Annotated[list[int] | None, typer.Option(help="A deal id; repeat for more.")] = None,
+    ticket: Annotated[list[int] | None, typer.Option(help="A ticket id; repeat for more.")] = None,
     from_file: Annotated[
         Path | None,
-        typer.Option("--from", help="A CSV file with an email or a deal column.", metavar="FILE"),
+        typer.Option(
+            "--from", help="A CSV file with an email, a deal or a ticket column.", metavar="FILE"
+        ),
     ] = None,
     where: Annotated[
         list[str] | None,
-        typer.Option(help="stage=…, pipeline=… (open deals), tag=… (contacts), owner=…"),
+        typer.Option(help="stage=…, pipeline=… (open deals or tickets), tag=… (contacts), owner=…"),
     ] = None,
     dry_run: DryRun = False,
     as_json: AsJson = False,
 ) -> None:
-    """Start a workflow that has `trigger: {manual: true}` for chosen contacts or deals
+    """Start a workflow that has `trigger: {manual: true}` for chosen contacts, deals or tickets
     (each once, unless the workflow says reenroll).
 
     Example: salesflow workflows start inviter --where stage=essai-realise --dry-run
@@ -164,11 +167,11 @@ def start_(
 
     store = ctx.obj.store()
     flow = manual_workflow(store, workflow)
-    subjects, missing = chosen_subjects(store, contact or [], deal or [], from_file, where or [])
+    subjects, missing = chosen_subjects(store, contact or [], deal or [], from_file, where or [],
+                                        ticket or [])  # fmt: skip
     if not subjects and not missing:
-        raise UserError(
-            "for whom? --contact EMAIL, --deal ID, --from FILE.csv or --where KEY=VALUE"
-        )
+        raise UserError("for whom? --contact EMAIL, --deal ID, --ticket ID, --from FILE.csv or"
+                        " --where KEY=VALUE")  # fmt: skip
     lines: list = []
     result = start(store, flow, subjects, dry_run, None if as_json else lines.append)
     result.missing = missing

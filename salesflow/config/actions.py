@@ -69,6 +69,33 @@ class UpdateDeal:
 
 
 @dataclass(frozen=True)
+class CreateTicket:
+    """Open a ticket (for the run's contact, when it has one) in a ticket pipeline."""
+
+    pipeline: str
+    subject: str
+    stage: str | None = None
+    priority: str = "normal"
+    owner: str | None = None
+    fields: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MoveTicket(MoveDeal):
+    """Move the run's ticket to another stage of its pipeline."""
+
+
+@dataclass(frozen=True)
+class UpdateTicket:
+    """Change fields of the run's ticket."""
+
+    subject: str | None = None
+    priority: str | None = None
+    owner: str | None = None
+    fields: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class AssignOwner:
     """Give the subject an owner, in turn (`round_robin`) or to the least loaded member."""
 
@@ -157,6 +184,9 @@ ACTIONS: dict[str, type] = {
     "create_deal": CreateDeal,
     "move_deal": MoveDeal,
     "update_deal": UpdateDeal,
+    "create_ticket": CreateTicket,
+    "move_ticket": MoveTicket,
+    "update_ticket": UpdateTicket,
     "assign_owner": AssignOwner,
     "send_email": SendEmail,
     "notify": Notify,

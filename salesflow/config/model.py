@@ -24,6 +24,12 @@ DEAL_FIELDS = (
     "currency", "probability", "created_at", "expected_close", "closed_at", "next_step",
     "lost_reason", "stage_entered_at",
 )  # fmt: skip
+TICKET_FIELDS = (
+    "id", "subject", "pipeline", "stage", "status", "priority", "contact", "contact_id",
+    "owner", "created_at", "closed_at", "stage_entered_at",
+)  # fmt: skip
+PRIORITIES = ("low", "normal", "high", "urgent")
+RECORDS = ("deal", "ticket")  # what moves through pipelines (a pipeline's `object`)
 MEMBER_FIELDS = ("id", "name", "email")
 # What a CSV column can be imported into (besides custom contact fields).
 CONTACT_TARGETS = ("email", "first_name", "last_name", "full_name", "phone", "company",
@@ -136,6 +142,7 @@ class Pipeline:
     path: Path
     description: str | None = None
     require_lost_reason: bool = False
+    object: str = "deal"  # or "ticket": what moves through it
 
     def stage(self, stage_id: str) -> Stage | None:
         return next((stage for stage in self.stages if stage.id == stage_id), None)
@@ -210,6 +217,7 @@ class Project:
     team: dict[str, TeamMember]
     contact_fields: dict[str, FieldDef]
     deal_fields: dict[str, FieldDef]
+    ticket_fields: dict[str, FieldDef]
     forms: dict[str, Form]
     imports: dict[str, ImportMapping]
     inbox: Path | None
@@ -218,6 +226,11 @@ class Project:
     pipelines: dict[str, Pipeline]
     workflows: dict[str, Workflow]
     templates: dict[str, Template]
+
+    def fields_of(self, record: str) -> dict[str, FieldDef]:
+        """The custom fields declared for contacts, deals or tickets."""
+        return {"contact": self.contact_fields, "deal": self.deal_fields,
+                "ticket": self.ticket_fields}[record]  # fmt: skip
 
     @property
     def templates_dir(self) -> Path:
@@ -239,6 +252,7 @@ def build_settings(data: dict, root: Path, database_override: str | None) -> dic
         "team": {m["id"]: TeamMember(**m) for m in data.get("team", [])},
         "contact_fields": _field_defs(fields_.get("contact", {})),
         "deal_fields": _field_defs(fields_.get("deal", {})),
+        "ticket_fields": _field_defs(fields_.get("ticket", {})),
         "forms": {name: _form(name, form) for name, form in data.get("forms", {}).items()},
         "imports": {
             name: ImportMapping(name, **{**spec, "tags": tuple(spec.get("tags", ()))})
@@ -314,6 +328,7 @@ def build_pipeline(data: dict, path: Path) -> Pipeline:
         path,
         data.get("description"),
         data.get("require_lost_reason", False),
+        data.get("object", "deal"),
     )
 
 

@@ -85,9 +85,11 @@ def validate(root: Path, database_override: str | None = None) -> Validation:
         contact_fields=settings["contact_fields"],
         deal_fields=settings["deal_fields"],
         env=env,
+        ticket_fields=settings["ticket_fields"],
     )
     workflows = _workflows(workflow_docs, facts, result)
-    scope = context_scope(settings["contact_fields"], settings["deal_fields"])
+    scope = context_scope(settings["contact_fields"], settings["deal_fields"],
+                          ticket_fields=settings["ticket_fields"])  # fmt: skip
     result.problems += check_template_files(templates_dir, env, scope)
     result.problems.sort()
     if not result.problems:

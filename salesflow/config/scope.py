@@ -10,6 +10,7 @@ from salesflow.config.model import (
     MEMBER_FIELDS,
     PROJECT_FIELDS,
     RUN_FIELDS,
+    TICKET_FIELDS,
     WORKFLOW_FIELDS,
     FieldDef,
 )
@@ -18,6 +19,7 @@ REPORT_FUNCTIONS = ("stalled", "forecast", "board")
 DATE_FIELDS = {
     "contact": {"created_at", "updated_at", "unsubscribed_at"},
     "deal": {"created_at", "expected_close", "closed_at", "stage_entered_at"},
+    "ticket": {"created_at", "closed_at", "stage_entered_at"},
 }
 
 
@@ -29,12 +31,14 @@ def context_scope(
     contact_fields: dict[str, FieldDef],
     deal_fields: dict[str, FieldDef],
     event_data: dict[str, FieldDef] | None = None,
+    ticket_fields: dict[str, FieldDef] | None = None,
 ) -> Scope:
     """The names of a workflow's context; `event_data` when the event's fields are known."""
     member = _known(MEMBER_FIELDS)
     return {
         "contact": {**_known(CONTACT_FIELDS), **_known(contact_fields), "owner": member},
         "deal": {**_known(DEAL_FIELDS), **_known(deal_fields), "owner": member},
+        "ticket": {**_known(TICKET_FIELDS), **_known(ticket_fields or {}), "owner": member},
         "owner": member,
         "member": member,  # the team member a notify message is for
         "event": {**_known(EVENT_FIELDS), "data": _known(event_data) if event_data else None},

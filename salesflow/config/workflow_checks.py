@@ -10,6 +10,7 @@ from salesflow.config.jinja_check import is_template
 from salesflow.config.model import (
     CONTACT_FIELDS,
     DEAL_FIELDS,
+    PRIORITIES,
     FieldDef,
     Pipeline,
     Step,
@@ -32,6 +33,10 @@ MATCH_KEYS = {
     "deal.stage_changed": {"pipeline", "from", "to"},
     "deal.updated": {"pipeline", "changed"},
     "deal.stalled": {"pipeline", "stage"},
+    "ticket.created": {"pipeline", "stage"},
+    "ticket.stage_changed": {"pipeline", "from", "to"},
+    "ticket.updated": {"pipeline", "changed"},
+    "ticket.stalled": {"pipeline", "stage"},
 }
 _STAGE_FILTERS = ("stage", "from", "to")
 _QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
@@ -52,9 +57,11 @@ _CHANGEABLE = {
     "contact": ("first_name", "last_name", "phone", "company", "owner", "source", "tags",
                 "unsubscribed_at"),
     "deal": ("title", "amount", "owner", "probability", "expected_close", "next_step"),
+    "ticket": ("subject", "priority", "owner"),
 }  # fmt: skip
-# Steps that act on the run's contact or deal: nothing to act on in a scheduled workflow.
-_SUBJECT_ACTIONS = ("update_contact", "create_deal", "move_deal", "update_deal", "assign_owner")
+# Steps that act on the run's contact, deal or ticket: nothing to act on in a scheduled workflow.
+_SUBJECT_ACTIONS = ("update_contact", "create_deal", "move_deal", "update_deal", "move_ticket",
+                    "update_ticket", "assign_owner")  # fmt: skip
 _DATE_TYPES = ("date", "datetime")
 # Fields an action's own check reads (branches, conditions, nested or secret-bearing values).
 _CHECKED_APART = {"then", "otherwise", "condition", "calendar", "url", "headers", "json", "body"}
@@ -73,6 +80,7 @@ class ProjectFacts:
     contact_fields: dict[str, FieldDef]
     deal_fields: dict[str, FieldDef]
     env: object
+    ticket_fields: dict[str, FieldDef]
 
 
 class WorkflowChecker:
@@ -82,7 +90,8 @@ class WorkflowChecker:
         self.doc, self.workflow, self.facts = document, workflow, facts
         self.problems: list[Problem] = []
         form_fields = self._trigger_form_fields(workflow.trigger)
-        self.scope = context_scope(facts.contact_fields, facts.deal_fields, form_fields)
+        self.scope = context_scope(facts.contact_fields, facts.deal_fields, form_fields,
+                                   facts.ticket_fields)  # fmt: skip
         self.step_ids: set[str] = set()
         self.pipeline = self._single(workflow.trigger.match.get("pipeline"))
 
@@ -150,15 +159,15 @@ class WorkflowChecker:
                     self._reference(where, value, self.facts.forms, "form")
             elif key == "pipeline":
                 for value in values:
-                    self._reference(where, value, self.facts.pipelines, "pipeline")
+                    if self._reference(where, value, self.facts.pipelines, "pipeline"):
+                        self._check_object(where, value, trigger.event.split(".")[0])
             elif key in _STAGE_FILTERS:
                 pipeline = self._single(trigger.match.get("pipeline"))
                 for value in values:
                     self._check_stage(where, value, pipeline)
             elif key == "changed":
                 record = trigger.event.split(".")[0]
-                declared = self.facts.contact_fields if record == "contact" else (
-                    self.facts.deal_fields)  # fmt: skip
+                declared = self._declared(record)
                 known = {**dict.fromkeys(_CHANGEABLE[record]), **declared}
                 for index, value in enumerate(values):
                     keypath_of = (*where, index) if len(values) > 1 else where
@@ -187,7 +196,21 @@ class WorkflowChecker:
         self._add(keypath, f"unknown {kind} '{value}'{hint}")
         return False
 
-    def _check_stage(self, keypath: tuple, stage: str, pipeline_id: str | None) -> None:
+    def _declared(self, record: str) -> dict[str, FieldDef]:
+        facts = self.facts
+        return {"contact": facts.contact_fields, "deal": facts.deal_fields,
+                "ticket": facts.ticket_fields}[record]  # fmt: skip
+
+    def _check_object(self, keypath: tuple, pipeline_id: str | None, record: str) -> None:
+        """Deals move through deal pipelines, tickets through ticket pipelines."""
+        pipeline = self.facts.pipelines.get(pipeline_id or "")
+        if pipeline is not None and pipeline.object != record:
+            self._add(keypath, f"'{pipeline.id}' is a {pipeline.object} pipeline, not one of"
+                      f" {record}s (use the {pipeline.object} actions and events)")  # fmt: skip
+
+    def _check_stage(
+        self, keypath: tuple, stage: str, pipeline_id: str | None, record: str | None = None
+    ) -> None:
         unreadable = self.facts.unreadable_pipelines
         if pipeline_id in unreadable or (unreadable and pipeline_id is None):
             return  # the stage may be in a pipeline too broken to read: not judged
@@ -196,8 +219,17 @@ class WorkflowChecker:
             stages = [s.id for s in pipeline.stages]
             where = f" of pipeline '{pipeline.id}'"
         else:
-            stages = sorted({s.id for p in self.facts.pipelines.values() for s in p.stages})
-            where = " of any pipeline"
+            of_record = [p for p in self.facts.pipelines.values()
+                         if record is None or p.object == record]  # fmt: skip
+            stages = sorted({s.id for p in of_record for s in p.stages})
+            where = f" of any {record or ''} pipeline".replace("  ", " ")
+        owners = [p for p in self.facts.pipelines.values()
+                  if record and p.object != record and p.stage(stage)]  # fmt: skip
+        if stage not in stages and owners:  # a deal sent to a ticket stage, or the reverse
+            owner, other = owners[0], f", not{where}" if pipeline else ""
+            self._add(keypath, f"'{stage}' is a stage of {owner.object} pipeline '{owner.id}'"
+                      f"{other}: a {record} cannot move there")  # fmt: skip
+            return
         if stage not in stages:
             named = [s.id for p in self.facts.pipelines.values() for s in p.stages
                      if s.name.casefold() == stage.casefold()]  # fmt: skip
@@ -246,8 +278,9 @@ class WorkflowChecker:
             self._add(where, f"a scheduled workflow runs for nobody: {what}")
 
     def _check_custom_fields(self, action: str, values: dict, keypath: tuple) -> None:
-        kind = "deal" if action.endswith("_deal") else "contact"
-        declared = self.facts.deal_fields if kind == "deal" else self.facts.contact_fields
+        kind = action.rpartition("_")[2]
+        kind = kind if kind in ("deal", "ticket") else "contact"
+        declared = self._declared(kind)
         for name, value in values.items():
             if name not in declared:
                 message = (
@@ -278,6 +311,7 @@ class WorkflowChecker:
         if self._reference(
             (*keypath, "pipeline"), config.pipeline, self.facts.pipelines, "pipeline"
         ):
+            self._check_object((*keypath, "pipeline"), config.pipeline, "deal")
             self._check_stage((*keypath, "stage"), config.stage, config.pipeline)
             self.pipeline = self.pipeline or config.pipeline
         trigger = self.workflow.trigger
@@ -296,27 +330,52 @@ class WorkflowChecker:
             except ValueError:
                 self._add(keypath, f"'{amount}' is not an amount (write it like 1200.50)")
 
-    def _check_move_deal(self, config: a.MoveDeal, keypath: tuple) -> None:
+    def _check_move_deal(self, config: a.MoveDeal, keypath: tuple, record: str = "deal"):
         pipeline = config.pipeline or self.pipeline
-        if config.pipeline:
-            self._reference(
-                (*keypath, "pipeline"), config.pipeline, self.facts.pipelines, "pipeline"
-            )
-        self._check_stage((*keypath, "stage"), config.stage, pipeline)
+        if config.pipeline and self._reference(
+            (*keypath, "pipeline"), config.pipeline, self.facts.pipelines, "pipeline"
+        ):
+            self._check_object((*keypath, "pipeline"), config.pipeline, record)
+        known = self.facts.pipelines.get(pipeline or "")
+        if known is not None and known.object != record:
+            pipeline = None  # the trigger's pipeline holds other records: judge by stage alone
+        self._check_stage((*keypath, "stage"), config.stage, pipeline, record)
         self._check_lost_reason(config, pipeline, keypath)
         trigger = self.workflow.trigger
         targets = trigger.match.get("to")
         same_pipeline = pipeline is None or self.pipeline in (None, pipeline)
         if (
-            trigger.event == "deal.stage_changed"
+            trigger.event == f"{record}.stage_changed"
             and same_pipeline
             and (targets is None or config.stage in targets)
         ):
             message = (
-                f"moving the deal to '{config.stage}' triggers this workflow again"
-                " (deal.stage_changed): a loop; narrow the trigger's `to` or move elsewhere"
+                f"moving the {record} to '{config.stage}' triggers this workflow again"
+                f" ({record}.stage_changed): a loop; narrow the trigger's `to` or move elsewhere"
             )
             self._add((*keypath, "stage"), message)
+
+    def _check_move_ticket(self, config: a.MoveTicket, keypath: tuple) -> None:
+        self._check_move_deal(config, keypath, "ticket")
+
+    def _check_create_ticket(self, config: a.CreateTicket, keypath: tuple) -> None:
+        self._member((*keypath, "owner"), config.owner)
+        if self._reference(
+            (*keypath, "pipeline"), config.pipeline, self.facts.pipelines, "pipeline"
+        ):
+            self._check_object((*keypath, "pipeline"), config.pipeline, "ticket")
+            if config.stage:
+                self._check_stage((*keypath, "stage"), config.stage, config.pipeline)
+        self._check_priority(config.priority, (*keypath, "priority"))
+
+    def _check_priority(self, priority: str | None, keypath: tuple) -> None:
+        if priority and not is_template(priority) and priority not in PRIORITIES:
+            self._add(keypath, f"'{priority}' is not a priority: {', '.join(PRIORITIES)}")
+
+    def _check_update_ticket(self, config: a.UpdateTicket, keypath: tuple) -> None:
+        self._member((*keypath, "owner"), config.owner)
+        self._check_priority(config.priority, (*keypath, "priority"))
+        self._check_loop_on_update("ticket", config, keypath)
 
     def _check_lost_reason(self, config: a.MoveDeal, pipeline_id: str | None, keypath: tuple):
         """Moving to a lost stage of a pipeline that requires a reason needs one here, or
@@ -503,9 +562,23 @@ def _emitted(workflow: Workflow, steps=None, keypath=("steps",)):
             changed = [f.name for f in fields(config) if f.name != "fields"
                        and getattr(config, f.name)] + list(config.fields)  # fmt: skip
             yield where, "deal.updated", {"pipeline": pipeline, "changed": changed}
+        elif step.action in ("move_ticket", "create_ticket", "update_ticket"):
+            yield from _ticket_events(step, config, pipeline, where)
         elif step.action == "branch":
             yield from _emitted(workflow, config.then, (*keypath, index, "branch", "then"))
             yield from _emitted(workflow, config.otherwise, (*keypath, index, "branch", "else"))
+
+
+def _ticket_events(step: Step, config, pipeline: str | None, where: tuple):
+    if step.action == "move_ticket":
+        yield where, "ticket.stage_changed", {"pipeline": config.pipeline or pipeline,
+                                              "to": config.stage}  # fmt: skip
+    elif step.action == "create_ticket":
+        yield where, "ticket.created", {"pipeline": config.pipeline, "stage": config.stage}
+    else:
+        changed = [f.name for f in fields(config) if f.name != "fields"
+                   and getattr(config, f.name)] + list(config.fields)  # fmt: skip
+        yield where, "ticket.updated", {"pipeline": pipeline, "changed": changed}
 
 
 def _starts(trigger: Trigger, kind: str, data: dict) -> bool:

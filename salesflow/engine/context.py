@@ -66,10 +66,15 @@ def build_context(
     """Everything a step's templates can name, read fresh from the store."""
     project = store.project
     contact = contacts.public(contacts.get(store, contact_id), store) if contact_id else None
-    deal = None
-    if deal_id:
-        deal = deals.public(deals.with_contact(store, deals.get(store, deal_id)), store)
-    owner_id = (deal or {}).get("owner") or (contact or {}).get("owner")
+    deal = ticket = None
+    if deal_id:  # the run's pipeline record: a deal, or a ticket
+        row = deals.with_contact(store, deals.get(store, deal_id))
+        if deals.object_of(store, row) == "ticket":
+            ticket = deals.public(row, store)
+        else:
+            deal = deals.public(row, store)
+    record = deal or ticket
+    owner_id = (record or {}).get("owner") or (contact or {}).get("owner")
     owner = project.team.get(owner_id)
     owner_view = {"id": owner.id, "name": owner.name, "email": owner.email} if owner else None
     if contact is not None:
@@ -77,12 +82,13 @@ def build_context(
         contact["full_name"] = " ".join(
             part for part in (contact["first_name"], contact["last_name"]) if part
         )
-    if deal is not None:
-        deal["owner"] = _member(project, deal.get("owner"))
+    if record is not None:
+        record["owner"] = _member(project, record.get("owner"))
     return {
         "event": event,
         "contact": contact,
         "deal": deal,
+        "ticket": ticket,
         "owner": owner_view,
         "run": run or {},
         "workflow": {"id": workflow.id, "name": workflow.name, "description": workflow.description},

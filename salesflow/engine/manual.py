@@ -1,4 +1,5 @@
-"""Starting a workflow by hand (`trigger: {manual: true}`) for chosen contacts or deals.
+"""Starting a workflow by hand (`trigger: {manual: true}`) for chosen contacts, deals or
+tickets.
 
 Each subject gets a workflow.started event, handled at once through the usual path, so the
 enrolment rules hold (once per subject, unless `reenroll`) and the run's trace and history
@@ -23,7 +24,7 @@ WHERE_KEYS = ("pipeline", "stage", "owner", "tag")
 
 @dataclass
 class Started:
-    started: list[tuple[str, int]] = field(default_factory=list)  # (contact|deal, id)
+    started: list[tuple[str, int]] = field(default_factory=list)  # (contact|deal|ticket, id)
     already: list[tuple[str, int]] = field(default_factory=list)  # in the workflow already
     failed: list[str] = field(default_factory=list)  # why a subject's start failed
     missing: list[str] = field(default_factory=list)  # references that named nobody
@@ -50,8 +51,10 @@ def chosen(
     deal_ids: list[int],
     from_file: Path | None,
     where: list[str],
+    ticket_ids: list[int] = (),
 ) -> tuple[list[tuple[str, int]], list[str]]:
-    """The (contact|deal, id) subjects named, in order, each once; and what named nobody."""
+    """The (contact|deal|ticket, id) subjects named, in order, each once; and what named
+    nobody."""
     subjects, missing = [], []
     for reference in contact_refs:
         row = contacts.find(store, reference)
@@ -59,11 +62,12 @@ def chosen(
             missing.append(f"no contact '{reference}'")
         else:
             subjects.append(("contact", row["id"]))
-    for number in deal_ids:
-        if _deal_exists(store, str(number)):
-            subjects.append(("deal", number))
-        else:
-            missing.append(f"no deal #{number}")
+    for record, numbers in (("deal", deal_ids), ("ticket", ticket_ids)):
+        for number in numbers:
+            if _exists(store, str(number), record):
+                subjects.append((record, number))
+            else:
+                missing.append(f"no {record} #{number}")
     if from_file is not None:
         found, lost = _from_csv(store, from_file)
         subjects += found
@@ -77,7 +81,7 @@ def chosen(
 
 
 def _from_csv(store: Store, path: Path) -> tuple[list[tuple[str, int]], list[str]]:
-    """Subjects from a CSV file's `email` column (contacts) or `deal` column (deal ids)."""
+    """Subjects from a CSV file's `email` column (contacts), `deal` or `ticket` column (ids)."""
     try:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as error:
@@ -86,15 +90,17 @@ def _from_csv(store: Store, path: Path) -> tuple[list[tuple[str, int]], list[str
     delimiter = next((mark for mark in ";\t," if mark in header), ",")  # one column: none
     rows = csv.DictReader(text.splitlines(), delimiter=delimiter)
     columns = {name.strip().lower(): name for name in rows.fieldnames or []}
-    column = columns.get("deal") or columns.get("email")
-    if column is None:
-        raise UserError(f"{path}: a column named email (contacts) or deal (deal ids) is needed")
-    kind = "deal" if column == columns.get("deal") else "contact"
+    kind = next((name for name in ("deal", "ticket", "email") if name in columns), None)
+    if kind is None:
+        raise UserError(f"{path}: a column named email (contacts), deal or ticket (ids) is"
+                        " needed")  # fmt: skip
+    column = columns[kind]
+    kind = "contact" if kind == "email" else kind
     found, missing = [], []
     for number, row in enumerate(rows, start=2):
         value = (row.get(column) or "").strip()
-        if kind == "deal":
-            subject = ("deal", int(value)) if _deal_exists(store, value) else None
+        if kind != "contact":
+            subject = (kind, int(value)) if _exists(store, value, kind) else None
         else:
             contact = contacts.find(store, value) if value else None
             subject = ("contact", contact["id"]) if contact else None
@@ -105,14 +111,18 @@ def _from_csv(store: Store, path: Path) -> tuple[list[tuple[str, int]], list[str
     return found, missing
 
 
-def _deal_exists(store: Store, text: str) -> bool:
-    return text.isdigit() and bool(
-        store.conn.execute("SELECT 1 FROM deals WHERE id = ?", (int(text),)).fetchone()
+def _exists(store: Store, text: str, record: str) -> bool:
+    """Is there a deal (or a ticket) with this id?"""
+    row = (
+        text.isdigit()
+        and store.conn.execute("SELECT pipeline FROM deals WHERE id = ?", (int(text),)).fetchone()
     )
+    return bool(row) and deals.object_of(store, row) == record
 
 
 def _where(store: Store, filters: list[str]) -> list[tuple[str, int]]:
-    """Open deals (a filter on pipeline or stage) or contacts (tag, owner) that match."""
+    """Open deals or tickets (a filter on pipeline or stage; tickets when the pipeline is a
+    ticket pipeline) or contacts (tag, owner) that match."""
     values = {}
     for text in filters:
         key, _, value = text.partition("=")
@@ -124,9 +134,11 @@ def _where(store: Store, filters: list[str]) -> list[tuple[str, int]]:
     if "pipeline" in values or "stage" in values:
         if "tag" in values:
             raise UserError("--where: a tag selects contacts, a pipeline or stage deals; not both")
+        named = store.project.pipelines.get(values.get("pipeline", ""))
+        record = named.object if named else "deal"
         rows = deals.search(store, values.get("pipeline"), values.get("stage"),
-                            values.get("owner"), "open")  # fmt: skip
-        return [("deal", row["id"]) for row in reversed(rows)]
+                            values.get("owner"), "open", record=record)  # fmt: skip
+        return [(record, row["id"]) for row in reversed(rows)]
     rows = contacts.search(store, values.get("owner"), values.get("tag"))
     return [("contact", row["id"]) for row in reversed(rows)]
 
@@ -135,7 +147,8 @@ def start(
     store: Store, workflow: Workflow, subjects: list[tuple[str, int]], dry_run: bool = False,
     on_line=None,
 ) -> Started:  # fmt: skip
-    """Start `workflow` for each (contact|deal, id); with `dry_run`, all is done and undone."""
+    """Start `workflow` for each (contact|deal|ticket, id); with `dry_run`, all is done
+    and undone."""
     result = Started()
     processor = Processor(store, only=workflow.id, on_line=on_line)
     with transaction(store.conn, dry_run):

@@ -68,7 +68,8 @@ class Act:
             raise StepFailed("this run has no contact yet (put upsert_contact before this step)")
         return self.run["contact_id"]
 
-    def need_deal(self) -> int:
+    def need_deal(self, record: str = "deal") -> int:
+        """The run's deal (or ticket: a pipeline record like a deal)."""
         if not self.run["deal_id"]:
-            raise StepFailed("this run has no deal (put create_deal before this step)")
+            raise StepFailed(f"this run has no {record} (put create_{record} before this step)")
         return self.run["deal_id"]

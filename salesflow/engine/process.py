@@ -16,7 +16,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from salesflow.config.model import Project, Trigger, Workflow
+from salesflow.config.model import RECORDS, Project, Trigger, Workflow
 from salesflow.engine.actions.flow import wake_time
 from salesflow.engine.context import (
     Renderer,
@@ -142,7 +142,7 @@ class Processor:
         data = json.loads(event["data"])
         contact_id, deal_id = self._subject(event)
         note = None
-        if event["type"] in ("contact.updated", "deal.updated") and data.get("changed"):
+        if event["type"].endswith(".updated") and data.get("changed"):
             record = event["type"].split(".")[0]
             subject = contact_id if record == "contact" else deal_id
             self._follow_anchors(record, subject, data["changed"])
@@ -165,7 +165,7 @@ class Processor:
     def _subject(self, event) -> tuple[int | None, int | None]:
         if event["subject_type"] == "contact":
             return event["subject_id"], None
-        if event["subject_type"] == "deal":
+        if event["subject_type"] in RECORDS:
             row = self.store.conn.execute(
                 "SELECT contact_id FROM deals WHERE id = ?", (event["subject_id"],)
             ).fetchone()
@@ -209,8 +209,9 @@ class Processor:
         """Waiting runs anchored on a field of their contact or deal that changed: their
         wake-up time follows it."""
         anchors = [f"{record}.{name}" for name in changed]
+        column = "contact_id" if record == "contact" else "deal_id"  # a ticket's too
         runs = self.store.conn.execute(
-            f"SELECT * FROM runs WHERE status = 'waiting' AND {record}_id = ?"
+            f"SELECT * FROM runs WHERE status = 'waiting' AND {column} = ?"
             f" AND json_extract(anchor, '$.field') IN ({', '.join('?' * len(anchors))})",
             (subject_id, *anchors),
         ).fetchall()

@@ -14,7 +14,7 @@ import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from salesflow.config.model import MANUAL_EVENT, Workflow
+from salesflow.config.model import MANUAL_EVENT, RECORDS, Workflow
 from salesflow.engine import steps as path_of
 from salesflow.engine.actions import HANDLERS
 from salesflow.engine.context import Renderer, event_view
@@ -27,7 +27,7 @@ from salesflow.values import read_instant, stored_instant
 ACTIVE = ("running", "waiting")
 # Actions that change no contact or deal: the run's template context stays true after them.
 KEEP_CONTEXT = frozenset(
-    {"send_email", "notify", "create_task", "wait", "wait_until", "branch", "stop"}
+    {"send_email", "notify", "create_task", "http", "wait", "wait_until", "branch", "stop"}
 )
 
 
@@ -83,14 +83,16 @@ class Engine:
 
     # -- enrolment
     def enrol(self, workflow: Workflow, event, contact_id, deal_id, depth: int) -> int | None:
-        """A new run of `workflow` for the event's subject — its deal for deal events, else
-        its contact (a form's contact is known only at upsert_contact). None if the subject
-        is (or was, without reenroll) in the workflow already."""
+        """A new run of `workflow` for the event's subject — its deal (or ticket) for deal
+        (ticket) events, else its contact (a form's contact is known only at upsert_contact).
+        None if the subject is (or was, without reenroll) in the workflow already. A ticket
+        is a pipeline record like a deal: its run keeps it in `deal_id`."""
         kind = event["type"] if event is not None else ""
-        subject = "deal" if kind.startswith("deal.") else "contact" if event is not None else None
-        if kind == MANUAL_EVENT:  # started by hand for a contact or a deal
+        record = kind.split(".")[0]
+        subject = record if record in RECORDS else "contact" if event is not None else None
+        if kind == MANUAL_EVENT:  # started by hand for a contact, a deal or a ticket
             subject = event["subject_type"]
-        if self._enrolled(workflow, subject, deal_id if subject == "deal" else contact_id):
+        if self._enrolled(workflow, subject, deal_id if subject in RECORDS else contact_id):
             return None
         cursor = self.store.conn.execute(
             "INSERT INTO runs (workflow, workflow_hash, subject, contact_id, deal_id, event_id,"
@@ -108,7 +110,7 @@ class Engine:
         """An earlier run of this subject in `workflow` (an active one, with reenroll)."""
         if subject is None or not subject_id:
             return None
-        column = "deal_id" if subject == "deal" else "contact_id"
+        column = "deal_id" if subject in RECORDS else "contact_id"
         statuses = "AND status IN ('running', 'waiting')" if workflow.reenroll else ""
         row = self.store.conn.execute(
             f"SELECT id FROM runs WHERE workflow = ? AND subject = ? AND {column} = ?"

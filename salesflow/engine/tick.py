@@ -45,7 +45,7 @@ class TickResult:
         requests = f", {self.requests.told('request')}" if self.requests.handled else ""
         return (
             f"{counted(self.schedules, 'schedule')} fired, {counted(self.resumed, 'run')}"
-            f" resumed, {counted(self.stalled, 'deal')} stalled,"
+            f" resumed, {self.stalled} stalled,"
             f" {counted(self.processed.events, 'event')} handled{failed},"
             f" {self.delivery.told('email')}{requests}"
         )
@@ -124,7 +124,9 @@ def resume_due_runs(store: Store, engine: Engine) -> int:
 
 
 def flag_stalled(store: Store) -> int:
-    """deal.stalled once per stage entry, for deals past their stage's rot_after."""
+    """deal.stalled (ticket.stalled) once per stage entry, for deals (tickets) past their
+    stage's rot_after."""
+    objects = {key: of.object for key, of in store.project.pipelines.items()}
     with transaction(store.conn):
         flagged = 0
         for row in stalled_rows(store):
@@ -136,6 +138,7 @@ def flag_stalled(store: Store) -> int:
             data = {"pipeline": row["pipeline"], "stage": row["stage"],
                     "days_in_stage": int(row["days"])}  # fmt: skip
             key = f"stalled:{row['id']}:{row['stage_entered_at']}"
-            store.record_event("deal.stalled", "deal", row["id"], data, key=key)
+            record = objects[row["pipeline"]]
+            store.record_event(f"{record}.stalled", record, row["id"], data, key=key)
             flagged += 1
         return flagged

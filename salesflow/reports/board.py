@@ -39,7 +39,7 @@ def board(
     """Every stage of the pipeline with the count, amount and weighted amount of its deals
     (of `owner`'s only, if given), and its first `cards` deals: the most valuable (or, with
     `oldest_first`, those in the stage longest) in open stages, the latest in closed ones."""
-    of = find_pipeline(store, pipeline_id)
+    of = find_pipeline(store, pipeline_id, None if pipeline_id else "deal")
     totals = _totals(store, of.id, owner)
     choice = Cards(cards, owner, oldest_first)
     rows = [_column(store, of.id, stage, totals, choice) for stage in of.stages]
@@ -140,6 +140,7 @@ def _card(row, currency: str, rot_seconds: float | None) -> dict:
         "contact_name": row["contact_name"],
         "owner": row["owner"],
         "amount": from_minor(row["amount"], currency),
+        "priority": row["priority"],
         "days_in_stage": int(seconds // 86400),
         "stalled": bool(rot_seconds and seconds > rot_seconds),
     }

@@ -29,7 +29,7 @@ COLUMNS = [
 
 
 def funnel(store: Store, pipeline_id: str | None = None, since: date | None = None) -> Report:
-    of = find_pipeline(store, pipeline_id)
+    of = find_pipeline(store, pipeline_id, None if pipeline_id else "deal")
     steps = [stage for stage in of.stages if stage.outcome != "lost"]
     since_text = stored_instant(_midnight(store, since)) if since else ""
     reached = _reached(store, of.id, [s.id for s in steps], since_text)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from salesflow.reports import Column, Report
+from salesflow.store.deals import not_tickets
 from salesflow.store.session import Store
 from salesflow.store.stages import stages_cte, stray_warnings
 from salesflow.values import from_minor, weighted_amount
@@ -20,12 +21,13 @@ COLUMNS = [
 
 def workload(store: Store) -> Report:
     cte, params = stages_cte(store.project)
+    deals_only, tickets = not_tickets(store)
     deal_rows = store.conn.execute(
         f"WITH {cte} SELECT d.owner, count(*) AS deals, coalesce(sum(d.amount), 0) AS amount,"
         " coalesce(sum(d.amount * coalesce(d.probability, s.probability)), 0) AS weighted"
         " FROM deals d LEFT JOIN stages s ON s.pipeline = d.pipeline AND s.stage = d.stage"
-        " WHERE d.status = 'open' GROUP BY d.owner",
-        params,
+        f" WHERE d.status = 'open'{deals_only} GROUP BY d.owner",
+        (*params, *tickets),
     ).fetchall()
     task_rows = store.conn.execute(
         "SELECT assignee, count(*) AS open, coalesce(sum(due_at < ?), 0) AS overdue"

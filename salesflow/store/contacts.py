@@ -38,7 +38,7 @@ def check_owner(store: Store, owner: str | None) -> None:
 def clean_fields(store: Store, fields: dict[str, Any], kind: str = "contact") -> dict[str, Any]:
     """Declared custom fields, each checked and converted to its type."""
     project = store.project
-    declared = project.contact_fields if kind == "contact" else project.deal_fields
+    declared = project.fields_of(kind)
     cleaned = {}
     for name, value in fields.items():
         spec = declared.get(name)

@@ -1,4 +1,10 @@
-"""Deals in pipelines, and the history of every stage change."""
+"""Deals and tickets in pipelines, and the history of every stage change.
+
+A ticket is a pipeline record like a deal — stages, history, stalls, owner, custom fields —
+so both live in one table; the pipeline's `object` says which a record is, and names its
+events (`deal.stage_changed`, `ticket.stage_changed`). Tickets have a subject (the `title`
+column) and a priority instead of an amount.
+"""
 
 from __future__ import annotations
 
@@ -7,27 +13,53 @@ import sqlite3
 from datetime import datetime
 from typing import Any
 
-from salesflow.config.model import Pipeline, Stage
+from salesflow.config.model import PRIORITIES, Pipeline, Stage
 from salesflow.errors import UserError, did_you_mean
 from salesflow.store import contacts
 from salesflow.store.session import Store
 from salesflow.values import from_minor, parse_date, parse_money, read_instant
+
+_TITLE = {"deal": "title", "ticket": "subject"}  # what events call a record's title
 
 
 class ReasonRequired(UserError):
     """Moving to a lost stage of this pipeline needs a reason."""
 
 
-def pipeline(store: Store, pipeline_id: str | None) -> Pipeline:
-    """The named pipeline, or the project's only one when none is named."""
-    pipelines = store.project.pipelines
+def pipeline(store: Store, pipeline_id: str | None, record: str | None = None) -> Pipeline:
+    """The named pipeline, or the project's only one (of deals or tickets) when none is named."""
+    pipelines = {key: of for key, of in store.project.pipelines.items()
+                 if record is None or of.object == record}  # fmt: skip
     if pipeline_id is None:
         if len(pipelines) == 1:
             return next(iter(pipelines.values()))
-        raise UserError(f"name a pipeline: {', '.join(pipelines)}")
+        raise UserError(f"name a pipeline: {', '.join(pipelines) or f'(none of {record}s)'}")
+    other = store.project.pipelines.get(pipeline_id)
+    if other is not None and pipeline_id not in pipelines:
+        raise UserError(f"'{pipeline_id}' is a {other.object} pipeline: use `salesflow"
+                        f" {other.object}s`")  # fmt: skip
     if pipeline_id not in pipelines:
         raise UserError(f"no pipeline '{pipeline_id}'{did_you_mean(pipeline_id, list(pipelines))}")
     return pipelines[pipeline_id]
+
+
+def object_of(store: Store, row: sqlite3.Row) -> str:
+    """deal or ticket: what the record's pipeline carries (a removed pipeline's: deal)."""
+    of = store.project.pipelines.get(row["pipeline"])
+    return of.object if of else "deal"
+
+
+def pipelines_of(store: Store, record: str) -> list[str]:
+    return [key for key, of in store.project.pipelines.items() if of.object == record]
+
+
+def not_tickets(store: Store, alias: str = "d") -> tuple[str, list[str]]:
+    """` AND <alias>.pipeline NOT IN (…ticket pipelines)`, for the money reports; nothing
+    (and no cost) in a project without tickets."""
+    tickets = pipelines_of(store, "ticket")
+    if not tickets:
+        return "", []
+    return f" AND {alias}.pipeline NOT IN ({', '.join('?' * len(tickets))})", tickets
 
 
 def stage(of: Pipeline, stage_id: str) -> Stage:
@@ -45,12 +77,18 @@ def status_of(target: Stage) -> str:
     return target.outcome or "open"
 
 
-def get(store: Store, deal_id: int | str) -> sqlite3.Row:
+def get(store: Store, deal_id: int | str, record: str | None = None) -> sqlite3.Row:
+    """The deal or ticket #id; with `record`, only one of that kind."""
     row = None
     if str(deal_id).isdigit():
         row = store.conn.execute("SELECT * FROM deals WHERE id = ?", (int(deal_id),)).fetchone()
     if row is None:
-        raise UserError(f"no deal #{deal_id} (see `salesflow deals list`)")
+        noun = record or "deal"
+        raise UserError(f"no {noun} #{deal_id} (see `salesflow {noun}s list`)")
+    if record and object_of(store, row) != record:
+        other = object_of(store, row)
+        raise UserError(f"#{deal_id} is a {other}, not a {record}: see `salesflow {other}s"
+                        f" show {deal_id}`")  # fmt: skip
     return row
 
 
@@ -69,35 +107,39 @@ def add(
     stage_id: str | None,
     values: dict[str, Any] | None = None,
     by: str = "cli",
+    record: str = "deal",
 ) -> sqlite3.Row:
-    """Open a deal (values: amount, owner, expected_close, next_step, probability, fields)."""
-    of = pipeline(store, pipeline_id)
+    """Open a deal (values: amount, owner, expected_close, next_step, probability, fields)
+    or a ticket (values: priority, owner, fields)."""
+    of = pipeline(store, pipeline_id, record)
     target = stage(of, stage_id) if stage_id else of.stages[0]
     person = contacts.get(store, contact) if contact is not None else None
-    columns = _columns(store, values or {})
+    columns = _columns(store, values or {}, record)
     columns.setdefault("owner", person["owner"] if person else None)
+    if record == "ticket":
+        columns.setdefault("priority", "normal")
     closed_at = store.stamp if target.outcome else None
     cursor = store.conn.execute(
         "INSERT INTO deals (pipeline, stage, status, title, contact_id, currency, created_at,"
         " stage_entered_at, closed_at, fields, owner, amount, expected_close, next_step,"
-        " probability) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " probability, priority) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             of.id, target.id, status_of(target), title, person["id"] if person else None,
             store.project.currency, store.stamp, store.stamp, closed_at,
             json.dumps(columns.pop("fields", {}), ensure_ascii=False), columns.get("owner"),
             columns.get("amount"), columns.get("expected_close"), columns.get("next_step"),
-            columns.get("probability"),
+            columns.get("probability"), columns.get("priority"),
         ),
     )  # fmt: skip
     deal_id = cursor.lastrowid
     _history(store, deal_id, of.id, None, target.id, by)
     data = {"pipeline": of.id, "stage": target.id, "by": by}
-    store.record_event("deal.created", "deal", deal_id, data)
+    store.record_event(f"{record}.created", record, deal_id, data)
     return get(store, deal_id)
 
 
-def _columns(store: Store, values: dict[str, Any]) -> dict[str, Any]:
-    """Deal columns from values as people give them, checked."""
+def _columns(store: Store, values: dict[str, Any], record: str) -> dict[str, Any]:
+    """Deal or ticket columns from values as people give them, checked."""
     project = store.project
     columns: dict[str, Any] = {}
     for name, value in values.items():
@@ -120,8 +162,12 @@ def _columns(store: Store, values: dict[str, Any]) -> dict[str, Any]:
             if not 0 <= int(value) <= 100:
                 raise UserError(f"probability {value} is not between 0 and 100")
             columns[name] = int(value)
+        elif name == "priority":
+            if value not in PRIORITIES:
+                raise UserError(f"priority '{value}' is not one of {', '.join(PRIORITIES)}")
+            columns[name] = value
         elif name == "fields":
-            columns[name] = contacts.clean_fields(store, value, "deal")
+            columns[name] = contacts.clean_fields(store, value, record)
         else:
             columns[name] = str(value).strip()
     return columns
@@ -130,8 +176,9 @@ def _columns(store: Store, values: dict[str, Any]) -> dict[str, Any]:
 def update(store: Store, deal: sqlite3.Row, values: dict[str, Any], by: str = "cli") -> list[str]:
     """Change the deal's values; returns the names of the fields that changed (custom fields
     by their own names) and records deal.updated with their old and new values. A change
-    that changes nothing records nothing."""
-    columns = _columns(store, values)
+    that changes nothing records nothing. A ticket's event is ticket.updated."""
+    record = object_of(store, deal)
+    columns = _columns(store, values, record)
     old_fields = json.loads(deal["fields"])
     new_fields = dict(old_fields)
     if "fields" in columns:
@@ -146,25 +193,30 @@ def update(store: Store, deal: sqlite3.Row, values: dict[str, Any], by: str = "c
     store.conn.execute(
         f"UPDATE deals SET {assignments} WHERE id = ?", (*changes.values(), deal["id"])
     )
-    changed = sorted(name for name in changes if name != "fields") + custom
-    old = {**_readable(store, deal, changes), **{n: old_fields.get(n) for n in custom}}
-    new = {**_readable(store, get(store, deal["id"]), changes),
+    changed = sorted(_named(record, n) for n in changes if n != "fields") + custom
+    old = {**_readable(store, deal, changes, record), **{n: old_fields.get(n) for n in custom}}
+    new = {**_readable(store, get(store, deal["id"]), changes, record),
            **{n: new_fields.get(n) for n in custom}}  # fmt: skip
-    data = {"pipeline": deal["pipeline"], "title": deal["title"], "changed": changed,
+    data = {"pipeline": deal["pipeline"], _TITLE[record]: deal["title"], "changed": changed,
             "old": old, "new": new, "by": by}  # fmt: skip
-    store.record_event("deal.updated", "deal", deal["id"], data)
+    store.record_event(f"{record}.updated", record, deal["id"], data)
     return changed
 
 
-def _readable(store: Store, deal: sqlite3.Row, names) -> dict[str, Any]:
-    """The deal's values of `names` as events carry them (money as a decimal string)."""
+def _named(record: str, column: str) -> str:
+    """A column as events name it: a ticket's `title` is its subject."""
+    return _TITLE[record] if column == "title" else column
+
+
+def _readable(store: Store, deal: sqlite3.Row, names, record: str) -> dict[str, Any]:
+    """The record's values of `names` as events carry them (money as a decimal string)."""
     values = {}
     for name in names:
         if name == "amount":
             amount = from_minor(deal["amount"], deal["currency"] or store.project.currency)
             values[name] = None if amount is None else str(amount)
         elif name != "fields":
-            values[name] = deal[name]
+            values[_named(record, name)] = deal[name]
     return values
 
 
@@ -185,14 +237,13 @@ def move(
         return deal
     if deal["status"] != "open" and not reopen:
         raise UserError(
-            f"deal #{deal['id']} is {deal['status']}; pass --reopen to move it out of"
+            f"{of.object} #{deal['id']} is {deal['status']}; pass --reopen to move it out of"
             f" '{deal['stage']}'"
         )
     reason = (reason or "").strip() or None
     if target.outcome == "lost" and of.require_lost_reason and not reason:
-        raise ReasonRequired(
-            f"pipeline '{of.id}' needs a reason to move a deal to '{target.id}': pass --reason"
-        )
+        raise ReasonRequired(f"pipeline '{of.id}' needs a reason to move a {of.object} to"
+                             f" '{target.id}': pass --reason")  # fmt: skip
     lost = target.outcome == "lost"
     store.conn.execute(
         "UPDATE deals SET stage = ?, status = ?, stage_entered_at = ?, closed_at = ?,"
@@ -205,7 +256,7 @@ def move(
     )  # fmt: skip
     _history(store, deal["id"], of.id, deal["stage"], target.id, by, deal["stage_entered_at"])
     data = {"pipeline": of.id, "from": deal["stage"], "to": target.id, "by": by}
-    store.record_event("deal.stage_changed", "deal", deal["id"], data)
+    store.record_event(f"{of.object}.stage_changed", of.object, deal["id"], data)
     return get(store, deal["id"])
 
 
@@ -263,12 +314,20 @@ def search(
     owner: str | None = None,
     status: str | None = None,
     contact: str | None = None,
+    record: str = "deal",
+    priority: str | None = None,
 ) -> list[sqlite3.Row]:
-    """Deals with their contact's email, newest first."""
-    clauses, params = [], []
+    """Deals (or tickets) with their contact's email, newest first; deals in a pipeline that
+    is gone are still deals."""
+    tickets = pipelines_of(store, "ticket")
+    marks = ", ".join("?" * len(tickets))
+    clauses = [f"d.pipeline {'IN' if record == 'ticket' else 'NOT IN'} ({marks})"]
+    params: list = [*tickets]
+    if not tickets:  # `x NOT IN ()` is true for all, `x IN ()` for none
+        clauses, params = (["0"] if record == "ticket" else []), []
     for column, value in (
         ("d.pipeline", pipeline_id), ("d.stage", stage_id), ("d.owner", owner),
-        ("d.status", status),
+        ("d.status", status), ("d.priority", priority),
     ):  # fmt: skip
         if value:
             clauses.append(f"{column} = ?")
@@ -298,11 +357,13 @@ def is_stalled(stage_def: Stage | None, entered: datetime, now: datetime, status
 
 
 def public(deal: sqlite3.Row, store: Store) -> dict[str, Any]:
-    """The deal as commands print it and templates see it."""
+    """The deal or ticket as commands print it and templates see it."""
     project, zone = store.project, store.project.timezone
     of = project.pipelines.get(deal["pipeline"])
     stage_def = of.stage(deal["stage"]) if of else None
     entered = read_instant(deal["stage_entered_at"], zone)
+    if of and of.object == "ticket":
+        return _ticket(deal, store, stage_def, entered)
     probability = deal["probability"]
     if probability is None and stage_def:
         probability = stage_def.probability
@@ -331,6 +392,24 @@ def public(deal: sqlite3.Row, store: Store) -> dict[str, Any]:
     }
     fields = json.loads(deal["fields"])
     data.update({name: fields.get(name) for name in project.deal_fields})
+    return data
+
+
+def _ticket(row: sqlite3.Row, store: Store, stage_def: Stage | None, entered) -> dict[str, Any]:
+    zone, keys = store.project.timezone, row.keys()
+    data = {
+        "id": row["id"], "subject": row["title"], "pipeline": row["pipeline"],
+        "stage": row["stage"], "stage_name": stage_def.name if stage_def else row["stage"],
+        "status": row["status"], "priority": row["priority"],
+        "contact": row["contact_email"] if "contact_email" in keys else None,
+        "contact_id": row["contact_id"], "owner": row["owner"],
+        "created_at": read_instant(row["created_at"], zone).isoformat(),
+        "closed_at": _iso(read_instant(row["closed_at"], zone)),
+        "stage_entered_at": entered.isoformat(), "days_in_stage": (store.now - entered).days,
+        "stalled": is_stalled(stage_def, entered, store.now, row["status"]),
+    }  # fmt: skip
+    fields = json.loads(row["fields"])
+    data.update({name: fields.get(name) for name in store.project.ticket_fields})
     return data
 
 

@@ -217,6 +217,13 @@ def _v10_outgoing_requests(db: sqlite_utils.Database) -> None:
     db["outbox"].add_column("response", str)
 
 
+def _v11_tickets(db: sqlite_utils.Database) -> None:
+    """Tickets move through pipelines as deals do, with the same history, stalls and board:
+    they are pipeline records in the same table (their pipeline's `object` says which),
+    with a priority."""
+    db["deals"].add_column("priority", str)
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v1_contacts_deals_events,
     _v2_tasks_and_report_indexes,
@@ -228,6 +235,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v8_rejects_and_secrets,
     _v9_web_pages,
     _v10_outgoing_requests,
+    _v11_tickets,
 ]
 
 

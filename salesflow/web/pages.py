@@ -83,6 +83,7 @@ def deal(visit: Visit) -> Response:
     store = visit.store
     row = deals.get(store, visit.request.path_params["deal"])
     data = deals.public(deals.with_contact(store, row), store)
+    data.setdefault("title", data.get("subject"))  # a ticket's title is its subject
     history = [dict(entry) for entry in deals.history(store, row["id"])]
     return visit.page("deal.html", deal=data, history=history, nav="board",
                       pipeline=store.project.pipelines.get(row["pipeline"]),

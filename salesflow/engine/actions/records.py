@@ -1,4 +1,5 @@
-"""Actions on contacts and deals: the same changes (and events) as the CLI makes by hand."""
+"""Actions on contacts, deals and tickets: the same changes (and events) as the CLI makes by
+hand."""
 
 from __future__ import annotations
 
@@ -85,29 +86,60 @@ def _bring_forward(act: Act, deal, stage_id: str) -> Outcome:
 
 
 def move_deal(act: Act, config: a.MoveDeal) -> Outcome:
-    deal = deals.get(act.store, act.need_deal())
-    if config.pipeline and deal["pipeline"] != config.pipeline:
-        raise StepFailed(f"deal #{deal['id']} is in pipeline '{deal['pipeline']}'")
-    reason = act.render(config.reason)
+    return _move(act, config, "deal")
+
+
+def move_ticket(act: Act, config: a.MoveTicket) -> Outcome:
+    return _move(act, config, "ticket")
+
+
+def _move(act: Act, config: a.MoveDeal, record: str) -> Outcome:
     try:
-        moved = deals.move(act.store, deal, config.stage, reason, by=act.by)
+        deal = deals.get(act.store, act.need_deal(record), record)
+        if config.pipeline and deal["pipeline"] != config.pipeline:
+            raise StepFailed(f"{record} #{deal['id']} is in pipeline '{deal['pipeline']}'")
+        moved = deals.move(act.store, deal, config.stage, act.render(config.reason), by=act.by)
     except UserError as error:
         raise StepFailed(str(error)) from None
     if moved["stage"] == deal["stage"]:
-        return Outcome(f"deal #{deal['id']} already in {deal['stage']}", "skipped")
-    return Outcome(f"moved deal #{deal['id']} from {deal['stage']} to {moved['stage']}")
+        return Outcome(f"{record} #{deal['id']} already in {deal['stage']}", "skipped")
+    return Outcome(f"moved {record} #{deal['id']} from {deal['stage']} to {moved['stage']}")
 
 
 def update_deal(act: Act, config: a.UpdateDeal) -> Outcome:
+    names = ("title", "amount", "owner", "expected_close", "next_step", "probability")
+    return _update(act, config, "deal", {name: name for name in names})
+
+
+def update_ticket(act: Act, config: a.UpdateTicket) -> Outcome:
+    return _update(act, config, "ticket", {"title": "subject", "priority": "priority",
+                                           "owner": "owner"})  # fmt: skip
+
+
+def _update(act: Act, config, record: str, columns: dict[str, str]) -> Outcome:
+    """`columns`: the record's column ← the action's option that sets it."""
     context = act.context()
-    deal = deals.get(act.store, act.need_deal())
-    values = {
-        name: act.render(getattr(config, name), context)
-        for name in ("title", "amount", "owner", "expected_close", "next_step", "probability")
-    }
+    values = {column: act.render(getattr(config, name), context)
+              for column, name in columns.items()}  # fmt: skip
     values["fields"] = act.render(config.fields, context) or {}
     try:
+        deal = deals.get(act.store, act.need_deal(record), record)
         changed = deals.update(act.store, deal, values, act.by)
     except UserError as error:
         raise StepFailed(str(error)) from None
-    return Outcome(f"updated deal #{deal['id']}: {', '.join(changed) or 'no change'}")
+    return Outcome(f"updated {record} #{deal['id']}: {', '.join(changed) or 'no change'}")
+
+
+def create_ticket(act: Act, config: a.CreateTicket) -> Outcome:
+    context = act.context()
+    values = {name: act.render(getattr(config, name), context) for name in ("priority", "owner")}
+    values["fields"] = act.render(config.fields, context) or {}
+    subject = act.render(config.subject, context) or "(no subject)"
+    try:
+        ticket = deals.add(act.store, subject, act.run["contact_id"], config.pipeline,
+                           config.stage, values, act.by, record="ticket")  # fmt: skip
+    except UserError as error:
+        raise StepFailed(str(error)) from None
+    act.run["bind_deal"] = ticket["id"]
+    return Outcome(f"created ticket #{ticket['id']} {ticket['title']} in {ticket['stage']}"
+                   f" ({ticket['priority']})")  # fmt: skip

@@ -23,7 +23,7 @@ def assign_owner(act: Act, config: a.AssignOwner) -> Outcome:
     if contact_id:
         contacts.update(store, contacts.get(store, contact_id), {"owner": owner}, by=act.by)
     if deal_id:
-        deals.update(store, deals.get(store, deal_id), {"owner": owner})
+        deals.update(store, deals.get(store, deal_id), {"owner": owner}, by=act.by)
     return Outcome(f"owner {owner} ({how} among {', '.join(config.among)})")
 
 
@@ -52,8 +52,8 @@ def _least_loaded(store, among: tuple[str, ...]) -> str:
 
 
 def run_owner(act: Act, context: dict) -> str | None:
-    """The owner of the run's deal, else of its contact."""
-    for record in (context.get("deal"), context.get("contact")):
+    """The owner of the run's deal (or ticket), else of its contact."""
+    for record in (context.get("deal"), context.get("ticket"), context.get("contact")):
         if record and record.get("owner"):
             return record["owner"]["id"]
     return None

@@ -1,0 +1,190 @@
+"""`salesflow tickets`: support requests in ticket pipelines, with the conventions of `deals`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from salesflow.cli.contacts import show_change
+from salesflow.cli.deals import history_entry, moved, show_move
+from salesflow.cli.options import AsJson, DryRun, Fields, OutputFormat, parse_fields
+from salesflow.cli.render import Format, chosen, emit_rows, print_record, to_json
+from salesflow.config.model import PRIORITIES
+from salesflow.reports import Column
+from salesflow.reports.stalled import stalled_rows
+from salesflow.store import deals
+from salesflow.store.db import transaction
+
+app = typer.Typer(no_args_is_help=True, help="List, show, add, move, update and close tickets.")
+
+COLUMNS = [
+    Column("id", "#", "int"),
+    Column("subject", "ticket"),
+    Column("contact", "contact"),
+    Column("priority", "priority"),
+    Column("stage_name", "stage"),
+    Column("owner", "owner"),
+    Column("days_in_stage", "days", "int"),
+    Column("stalled", "stalled", "bool"),
+]
+STATUSES = ("open", "won", "lost")
+Owner = Annotated[str | None, typer.Option(help="Team member id of the owner.")]
+Priority = Annotated[str | None, typer.Option(help=", ".join(PRIORITIES) + ".")]
+Pipeline = Annotated[str | None, typer.Option(help="Ticket pipeline id (default: the only one).")]
+
+
+def _priority(value: str | None) -> str | None:
+    if value and value not in PRIORITIES:
+        raise typer.BadParameter(f"'{value}' is not one of {', '.join(PRIORITIES)}")
+    return value
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context,
+    pipeline: Annotated[str | None, typer.Option(help="Only this pipeline.")] = None,
+    stage: Annotated[str | None, typer.Option(help="Only this stage.")] = None,
+    owner: Owner = None,
+    priority: Priority = None,
+    status: Annotated[str | None, typer.Option(help="open, won (resolved) or lost.")] = None,
+    stalled: Annotated[
+        bool, typer.Option("--stalled", metavar="", help="Only stalled tickets.")
+    ] = False,
+    output: OutputFormat = Format.table,
+    as_json: AsJson = False,
+) -> None:
+    """List tickets, newest first.
+
+    Example: salesflow tickets list --priority urgent --status open
+    """
+    if status and status not in STATUSES:
+        raise typer.BadParameter(f"'{status}' is not one of {', '.join(STATUSES)}")
+    store = ctx.obj.store()
+    if pipeline:
+        deals.pipeline(store, pipeline, "ticket")  # a typo is an error, not an empty list
+    rows = deals.search(store, pipeline, stage, owner, status, record="ticket",
+                        priority=_priority(priority))  # fmt: skip
+    if stalled:
+        stuck = {row["id"] for row in stalled_rows(store, pipeline)}
+        rows = [row for row in rows if row["id"] in stuck]
+    data = [deals.public(row, store) for row in rows]
+    emit_rows(data, COLUMNS, chosen(output, as_json), store.project, "Tickets")
+
+
+@app.command()
+def show(ctx: typer.Context, ticket: int, as_json: AsJson = False) -> None:
+    """Show one ticket: its history, its first response and its resolution time.
+
+    Example: salesflow tickets show 7
+    """
+    from salesflow.reports.response import ticket_times
+
+    store = ctx.obj.store()
+    row = deals.with_contact(store, deals.get(store, ticket, "ticket"))
+    data = deals.public(row, store)
+    [(_, first, to_first, to_resolution)] = ticket_times(store, row["pipeline"], ticket)
+    data["first_response_at"] = first.isoformat() if first else None
+    data["first_response_hours"] = None if to_first is None else round(to_first, 1)
+    data["resolution_hours"] = None if to_resolution is None else round(to_resolution, 1)
+    data["history"] = [history_entry(entry, store) for entry in deals.history(store, ticket)]
+    if as_json:
+        typer.echo(to_json(data))
+        return
+    print_record(data, store.project)
+    typer.echo("history:")
+    for entry in data["history"]:
+        origin = f"{entry['from']} → " if entry["from"] else ""
+        typer.echo(f"  {entry['at']}  {origin}{entry['to']}  ({entry['by']})")
+
+
+@app.command()
+def add(
+    ctx: typer.Context,
+    subject: Annotated[str, typer.Option(help="What the request is about.")],
+    contact: Annotated[str | None, typer.Option(help="The contact's email or id.")] = None,
+    pipeline: Pipeline = None,
+    stage: Annotated[str | None, typer.Option(help="Stage id (default: the first).")] = None,
+    priority: Priority = None,
+    owner: Owner = None,
+    field: Fields = None,
+    dry_run: DryRun = False,
+    as_json: AsJson = False,
+) -> None:
+    """Open a ticket (priority normal unless given; owner: the contact's).
+
+    Example: salesflow tickets add --subject "Changer de créneau" --contact julie@example.org
+    --priority high
+    """
+    store = ctx.obj.store()
+    values = {"priority": _priority(priority), "owner": owner, "fields": parse_fields(field)}
+    with transaction(store.conn, dry_run):
+        row = deals.add(store, subject, contact, pipeline, stage, values, record="ticket")
+        data = deals.public(deals.with_contact(store, row), store)
+    show_change("created", data, store, as_json, dry_run)
+
+
+@app.command()
+def update(
+    ctx: typer.Context,
+    ticket: int,
+    subject: Annotated[str | None, typer.Option(help="What the request is about.")] = None,
+    priority: Priority = None,
+    owner: Owner = None,
+    field: Fields = None,
+    dry_run: DryRun = False,
+    as_json: AsJson = False,
+) -> None:
+    """Change a ticket's subject, priority, owner or fields (to move it, `tickets move`).
+
+    Example: salesflow tickets update 7 --priority urgent --owner paul
+    """
+    store = ctx.obj.store()
+    values = {"title": subject, "priority": _priority(priority), "owner": owner,
+              "fields": parse_fields(field)}  # fmt: skip
+    with transaction(store.conn, dry_run):
+        deals.update(store, deals.get(store, ticket, "ticket"), values)
+        data = deals.public(deals.with_contact(store, deals.get(store, ticket)), store)
+    show_change("updated", data, store, as_json, dry_run)
+
+
+@app.command()
+def move(
+    ctx: typer.Context,
+    ticket: int,
+    stage: str,
+    reason: Annotated[str | None, typer.Option(help="Why (for a lost stage).")] = None,
+    reopen: Annotated[bool, typer.Option(metavar="", help="Allow moving a closed ticket.")] = False,
+    dry_run: DryRun = False,
+    as_json: AsJson = False,
+) -> None:
+    """Move a ticket to another stage of its pipeline.
+
+    Example: salesflow tickets move 7 attente-client
+    """
+    store = ctx.obj.store()
+    data = moved(store, ticket, reason, dry_run,
+                 lambda row, why: deals.move(store, row, stage, why, reopen), "ticket")  # fmt: skip
+    show_move("moved", data, store, as_json, dry_run)
+
+
+@app.command()
+def close(
+    ctx: typer.Context,
+    ticket: int,
+    abandoned: Annotated[
+        bool, typer.Option("--abandoned", metavar="", help="Close it unresolved (lost stage).")
+    ] = False,
+    reason: Annotated[str | None, typer.Option(help="Why it was abandoned.")] = None,
+    dry_run: DryRun = False,
+    as_json: AsJson = False,
+) -> None:
+    """Close a ticket: resolved (its pipeline's won stage), or --abandoned (its lost stage).
+
+    Example: salesflow tickets close 7
+    """
+    store = ctx.obj.store()
+    outcome = "lost" if abandoned else "won"
+    data = moved(store, ticket, reason, dry_run,
+                 lambda row, why: deals.close(store, row, outcome, why), "ticket")  # fmt: skip
+    show_move("closed", data, store, as_json, dry_run)
