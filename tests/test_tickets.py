@@ -141,3 +141,14 @@ def test_workflows_start_by_hand_for_a_ticket(sf):
     assert query(sf.project, "SELECT title FROM tasks") == [("Relancer : Absence",)]
     started = sf("workflows", "start", "relancer", "--where", "pipeline=support", "--json")
     assert started["already"] == [["ticket", 1]]
+
+
+def test_a_ticket_without_owner_goes_to_whoever_has_the_fewest_open_tickets(sf):
+    for title in ("Essai A", "Essai B"):  # paul's deals do not count against him for tickets
+        sf("deals", "add", "--title", title, "--pipeline", "cours-essai", "--owner", "paul")
+    sf("tickets", "add", "--subject", "Partition perdue", "--owner", "marie")
+    sf("tickets", "add", "--subject", "Absence")
+    sf("tick")
+    assert sf("tickets", "show", "4", "--json")["owner"] == "paul"
+    notified = query(sf.project, "SELECT to_addr FROM outbox WHERE subject = 'Demande : Absence'")
+    assert notified == [("paul@club.example",)]

@@ -26,6 +26,7 @@ from salesflow.reports.funnel import funnel as funnel_report
 from salesflow.reports.losses import losses as losses_report
 from salesflow.reports.stalled import stalled as stalled_report
 from salesflow.reports.workload import workload as workload_report
+from salesflow.store.deals import pipeline as find_pipeline
 from salesflow.values import parse_date
 
 app = typer.Typer(no_args_is_help=True, help="Reports on the pipeline.")
@@ -40,7 +41,8 @@ def board(
     output: OutputFormat = Format.table,
     as_json: AsJson = False,
 ) -> None:
-    """One column per stage: how many deals, their amount, and the biggest ones.
+    """One column per stage: how many deals, their amount, and the biggest ones (for a ticket
+    pipeline: how many tickets, with their priority).
 
     Example: salesflow pipeline board cours-essai
     """
@@ -50,7 +52,8 @@ def board(
     if output is Format.json:
         typer.echo(to_json(report_json(report)))
     elif output is Format.table:
-        _print_board(report, store.project)
+        of = find_pipeline(store, pipeline, None if pipeline else "deal")
+        _print_board(report, store.project, of.object == "ticket")
     else:
         rows = [
             {"stage": stage["name"], **card} for stage in report.rows for card in stage["cards"]
@@ -61,21 +64,22 @@ def board(
         typer.echo(note, err=True)  # deals in stages that are gone: said, never hidden
 
 
-def _print_board(report: Report, project) -> None:
+def _print_board(report: Report, project, tickets: bool = False) -> None:
     from rich.console import Console
     from rich.table import Table
 
     table = Table(title=report.title, title_justify="left", expand=True, show_lines=False)
     for stage in report.rows:
-        amount = cell(stage["amount"], "money", project)
-        deals = f"{stage['count']} deal{'s' if stage['count'] != 1 else ''}"
-        table.add_column(f"{stage['name']}\n{deals}\n{amount}", ratio=1)
+        noun = "ticket" if tickets else "deal"
+        counted = f"{stage['count']} {noun}{'s' if stage['count'] != 1 else ''}"
+        amount = "" if tickets else "\n" + cell(stage["amount"], "money", project)
+        table.add_column(f"{stage['name']}\n{counted}{amount}", ratio=1)
     cells = []
     for stage in report.rows:
         lines = []
         for card in stage["cards"]:
             mark = " [bold red]⚠[/]" if card["stalled"] else ""
-            money = cell(card["amount"], "money", project) or "—"
+            money = card["priority"] if tickets else cell(card["amount"], "money", project) or "—"
             lines.append(
                 f"[bold]{card['title']}[/]{mark}\n{card['contact'] or ''}\n"
                 f"{card['owner'] or '—'} · {card['days_in_stage']}d\n{money}\n"

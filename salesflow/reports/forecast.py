@@ -4,7 +4,7 @@ what was won so far."""
 from __future__ import annotations
 
 from salesflow.reports import Column, Report
-from salesflow.store.deals import not_tickets
+from salesflow.store.deals import of_kind
 from salesflow.store.session import Store
 from salesflow.store.stages import stages_cte, stray_warnings
 from salesflow.values import from_minor, weighted_amount
@@ -18,7 +18,8 @@ GROUPS = {
 def forecast(store: Store, by: str = "month", pipeline_id: str | None = None) -> Report:
     expression, label = GROUPS[by]
     cte, params = stages_cte(store.project)
-    where, extra = (" AND d.pipeline = ?", [pipeline_id]) if pipeline_id else not_tickets(store)
+    where, extra = (" AND d.pipeline = ?", [pipeline_id]) if pipeline_id else (
+        of_kind(store, "deal"))  # fmt: skip
     open_rows = store.conn.execute(
         f"WITH {cte} SELECT {expression.format(date='expected_close')} AS grp,"
         " count(*) AS deals, coalesce(sum(d.amount), 0) AS amount,"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from salesflow.reports import Column, Report
-from salesflow.store.deals import not_tickets
+from salesflow.store.deals import of_kind
 from salesflow.store.session import Store
 from salesflow.values import from_minor
 
@@ -16,7 +16,9 @@ COLUMNS = [
 
 
 def losses(store: Store, pipeline_id: str | None = None) -> Report:
-    where, params = (" AND d.pipeline = ?", [pipeline_id]) if pipeline_id else not_tickets(store)
+    where, params = (
+        (" AND d.pipeline = ?", [pipeline_id]) if pipeline_id else of_kind(store, "deal")
+    )
     rows = store.conn.execute(
         "SELECT coalesce(d.lost_from, d.stage) AS lost_from,"
         " coalesce(d.lost_reason, '') AS reason, count(*) AS deals,"

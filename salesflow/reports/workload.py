@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from salesflow.reports import Column, Report
-from salesflow.store.deals import not_tickets
+from salesflow.store.deals import of_kind
 from salesflow.store.session import Store
 from salesflow.store.stages import stages_cte, stray_warnings
 from salesflow.values import from_minor, weighted_amount
@@ -21,7 +21,7 @@ COLUMNS = [
 
 def workload(store: Store) -> Report:
     cte, params = stages_cte(store.project)
-    deals_only, tickets = not_tickets(store)
+    deals_only, tickets = of_kind(store, "deal")
     deal_rows = store.conn.execute(
         f"WITH {cte} SELECT d.owner, count(*) AS deals, coalesce(sum(d.amount), 0) AS amount,"
         " coalesce(sum(d.amount * coalesce(d.probability, s.probability)), 0) AS weighted"

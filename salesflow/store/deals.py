@@ -53,13 +53,15 @@ def pipelines_of(store: Store, record: str) -> list[str]:
     return [key for key, of in store.project.pipelines.items() if of.object == record]
 
 
-def not_tickets(store: Store, alias: str = "d") -> tuple[str, list[str]]:
-    """` AND <alias>.pipeline NOT IN (…ticket pipelines)`, for the money reports; nothing
-    (and no cost) in a project without tickets."""
+def of_kind(store: Store, record: str, alias: str = "d") -> tuple[str, list[str]]:
+    """` AND <alias>.pipeline [NOT] IN (…ticket pipelines)`: only deals (deals in a pipeline
+    that is gone included) or only tickets; for deals, nothing (and no cost) in a project
+    without tickets."""
     tickets = pipelines_of(store, "ticket")
     if not tickets:
-        return "", []
-    return f" AND {alias}.pipeline NOT IN ({', '.join('?' * len(tickets))})", tickets
+        return ("", []) if record == "deal" else (" AND 0", [])
+    negation = "NOT " if record == "deal" else ""
+    return f" AND {alias}.pipeline {negation}IN ({', '.join('?' * len(tickets))})", tickets
 
 
 def stage(of: Pipeline, stage_id: str) -> Stage:
@@ -319,12 +321,8 @@ def search(
 ) -> list[sqlite3.Row]:
     """Deals (or tickets) with their contact's email, newest first; deals in a pipeline that
     is gone are still deals."""
-    tickets = pipelines_of(store, "ticket")
-    marks = ", ".join("?" * len(tickets))
-    clauses = [f"d.pipeline {'IN' if record == 'ticket' else 'NOT IN'} ({marks})"]
-    params: list = [*tickets]
-    if not tickets:  # `x NOT IN ()` is true for all, `x IN ()` for none
-        clauses, params = (["0"] if record == "ticket" else []), []
+    kind, params = of_kind(store, record)
+    clauses = [kind.removeprefix(" AND ")] if kind else []
     for column, value in (
         ("d.pipeline", pipeline_id), ("d.stage", stage_id), ("d.owner", owner),
         ("d.status", status), ("d.priority", priority),

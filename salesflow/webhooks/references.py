@@ -13,15 +13,11 @@ import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING
 
-from jinja2 import nodes
-from jinja2.environment import Environment
-
 if TYPE_CHECKING:
     from salesflow.config.model import Step, Workflow
 
 NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 Pieces = list[str]
-_PARSER = Environment()  # parsing only: filters and tests need not exist
 
 
 class MissingVariable(Exception):
@@ -65,8 +61,10 @@ def referenced(source: object) -> list[str]:
     """The environment variables a template names (`env.NAME` or `env['NAME']`), in order."""
     if not isinstance(source, str) or "env" not in source:
         return []
+    from jinja2 import Environment, nodes  # validate and check only: not the CLI's start-up
+
     try:
-        tree = _PARSER.parse(source)
+        tree = Environment().parse(source)  # parsing only: filters and tests need not exist
     except Exception:  # a syntax error is reported by the template check itself
         return []
     names = []

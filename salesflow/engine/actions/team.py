@@ -12,7 +12,8 @@ from salesflow.values import parse_datetime
 def assign_owner(act: Act, config: a.AssignOwner) -> Outcome:
     store = act.store
     if config.strategy == "least_loaded":
-        owner = _least_loaded(store, config.among)
+        record = "ticket" if act.context().get("ticket") else "deal"
+        owner = _least_loaded(store, config.among, record)
         how = "least loaded"
     else:
         owner = _next_in_turn(store, f"{act.workflow.id}/{act.step.id}", config.among)
@@ -39,13 +40,15 @@ def _next_in_turn(store, key: str, among: tuple[str, ...]) -> str:
     return among[position % len(among)]
 
 
-def _least_loaded(store, among: tuple[str, ...]) -> str:
-    """The member with the fewest open deals (the first listed on a tie)."""
+def _least_loaded(store, among: tuple[str, ...], record: str) -> str:
+    """The member with the fewest open deals, or tickets for a ticket's run (the first
+    listed on a tie)."""
+    kind, pipelines = deals.of_kind(store, record)
     counts = dict(
         store.conn.execute(
-            f"SELECT owner, count(*) FROM deals WHERE status = 'open' AND owner IN"
+            f"SELECT owner, count(*) FROM deals d WHERE status = 'open'{kind} AND owner IN"
             f" ({', '.join('?' * len(among))}) GROUP BY owner",
-            among,
+            (*pipelines, *among),
         ).fetchall()
     )
     return min(among, key=lambda member: (counts.get(member, 0), among.index(member)))
