@@ -65,11 +65,14 @@ def list_(
     if pipeline:
         deals.pipeline(store, pipeline)  # a typo is an error, not an empty list
     rows = deals.search(store, pipeline, stage, owner, status)
-    if stalled:
-        stuck = {row["id"] for row in stalled_rows(store, pipeline)}
-        rows = [row for row in rows if row["id"] in stuck]
+    rows = only_stalled(store, rows, pipeline) if stalled else rows
     data = [deals.public(row, store) for row in rows]
     emit_rows(data, COLUMNS, chosen(output, as_json), store.project, "Deals")
+
+
+def only_stalled(store: Store, rows: list, pipeline: str | None) -> list:
+    stuck = {row["id"] for row in stalled_rows(store, pipeline)}
+    return [row for row in rows if row["id"] in stuck]
 
 
 @app.command()
@@ -82,6 +85,11 @@ def show(ctx: typer.Context, deal: int, as_json: AsJson = False) -> None:
     row = deals.with_contact(store, deals.get(store, deal, "deal"))
     data = deals.public(row, store)
     data["history"] = [history_entry(entry, store) for entry in deals.history(store, deal)]
+    print_with_history(data, store, as_json)
+
+
+def print_with_history(data: dict, store: Store, as_json: bool) -> None:
+    """A deal or a ticket as `show` prints it: its fields, then its stage history."""
     if as_json:
         typer.echo(to_json(data))
         return

@@ -7,12 +7,11 @@ from typing import Annotated
 import typer
 
 from salesflow.cli.contacts import show_change
-from salesflow.cli.deals import history_entry, moved, show_move
+from salesflow.cli.deals import history_entry, moved, only_stalled, print_with_history, show_move
 from salesflow.cli.options import AsJson, DryRun, Fields, OutputFormat, parse_fields
-from salesflow.cli.render import Format, chosen, emit_rows, print_record, to_json
+from salesflow.cli.render import Format, chosen, emit_rows
 from salesflow.config.model import PRIORITIES
 from salesflow.reports import Column
-from salesflow.reports.stalled import stalled_rows
 from salesflow.store import deals
 from salesflow.store.db import transaction
 
@@ -65,9 +64,7 @@ def list_(
         deals.pipeline(store, pipeline, "ticket")  # a typo is an error, not an empty list
     rows = deals.search(store, pipeline, stage, owner, status, record="ticket",
                         priority=_priority(priority))  # fmt: skip
-    if stalled:
-        stuck = {row["id"] for row in stalled_rows(store, pipeline)}
-        rows = [row for row in rows if row["id"] in stuck]
+    rows = only_stalled(store, rows, pipeline) if stalled else rows
     data = [deals.public(row, store) for row in rows]
     emit_rows(data, COLUMNS, chosen(output, as_json), store.project, "Tickets")
 
@@ -88,14 +85,7 @@ def show(ctx: typer.Context, ticket: int, as_json: AsJson = False) -> None:
     data["first_response_hours"] = None if to_first is None else round(to_first, 1)
     data["resolution_hours"] = None if to_resolution is None else round(to_resolution, 1)
     data["history"] = [history_entry(entry, store) for entry in deals.history(store, ticket)]
-    if as_json:
-        typer.echo(to_json(data))
-        return
-    print_record(data, store.project)
-    typer.echo("history:")
-    for entry in data["history"]:
-        origin = f"{entry['from']} → " if entry["from"] else ""
-        typer.echo(f"  {entry['at']}  {origin}{entry['to']}  ({entry['by']})")
+    print_with_history(data, store, as_json)
 
 
 @app.command()

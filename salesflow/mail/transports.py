@@ -52,11 +52,15 @@ class EmlFolder:
         yield self._write
 
     def _write(self, message: EmailMessage, name: str) -> str:
-        target = self.folder / f"{name}.eml"
-        partial = target.with_suffix(".tmp")
-        partial.write_bytes(message.as_bytes())
-        os.replace(partial, target)
-        return f"written to {target.name}"
+        return write_whole(self.folder / f"{name}.eml", message.as_bytes())
+
+
+def write_whole(target: Path, content: bytes) -> str:
+    """Write a file whole or not at all (a crash leaves a .tmp, never half a file)."""
+    partial = target.with_suffix(".tmp")
+    partial.write_bytes(content)
+    os.replace(partial, target)
+    return f"written to {target.name}"
 
 
 class Deadline:

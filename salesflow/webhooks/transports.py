@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 from salesflow import __version__
 from salesflow.config.model import WebhookSettings
-from salesflow.mail.transports import PermanentFailure, TemporaryFailure
+from salesflow.mail.transports import PermanentFailure, TemporaryFailure, write_whole
 from salesflow.webhooks.references import MissingVariable, resolve
 from salesflow.webhooks.request import Request
 
@@ -41,11 +41,7 @@ class RequestFolder:
         yield self._write
 
     def _write(self, request: Request, name: str) -> str:
-        target = self.folder / f"{name}.http"
-        partial = target.with_suffix(".tmp")
-        partial.write_text(request.shown(), encoding="utf-8")
-        os.replace(partial, target)
-        return f"written to {target.name}"
+        return write_whole(self.folder / f"{name}.http", request.shown().encode())
 
 
 class HttpClient:
