@@ -43,15 +43,23 @@ def _json_default(value: Any) -> Any:
 _ENCODER = json.JSONEncoder(default=_json_default, ensure_ascii=False)
 
 
-def to_json(data: Any) -> str:
-    """Indented JSON; a list has one object per line (the C encoder: indenting a long list
-    would go through json's pure-Python encoder, several times slower)."""
+def to_json(data: Any, indent: str = "") -> str:
+    """Indented JSON; a list has one object per line, and so do the lists of an object (a
+    report's rows): the C encoder, where indenting 100,000 rows would go through json's
+    pure-Python encoder, ten times slower."""
     if isinstance(data, list):
         if not data:
             return "[]"
         lines = (_ENCODER.encode(item) for item in data)
-        return "[\n" + ",\n".join(lines) + "\n]"
-    return json.dumps(data, default=_json_default, ensure_ascii=False, indent=2)
+        item = indent + "  " if indent else ""  # a top-level list: one object per line
+        return f"[\n{item}" + f",\n{item}".join(lines) + f"\n{indent}]"
+    if isinstance(data, dict) and any(isinstance(value, list) for value in data.values()):
+        inner = indent + "  "
+        members = (f"{inner}{_ENCODER.encode(key)}: {to_json(value, inner)}"
+                   for key, value in data.items())  # fmt: skip
+        return "{\n" + ",\n".join(members) + f"\n{indent}}}"
+    text = json.dumps(data, default=_json_default, ensure_ascii=False, indent=2)
+    return text.replace("\n", "\n" + indent)
 
 
 def emit_rows(
