@@ -202,3 +202,29 @@ def test_retry_after_reads_seconds_and_dates():
     assert retry_after("30").total_seconds() == 30
     assert retry_after("Wed, 21 Oct 2015 07:28:00 GMT").total_seconds() == 0  # in the past
     assert retry_after("soon") is None and retry_after(None) is None
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["S3CR3T\r\nX-Injected: 1", "S3CR3T €", "S3CR3T" + "x" * 70_000],
+    ids=["header-injection", "not-latin-1", "huge-header"],
+)
+def test_a_request_that_cannot_leave_fails_alone_and_the_next_one_goes(sf, hook, monkeypatch,
+                                                                       value):  # fmt: skip
+    """The variable is resolved at delivery, past the step's checks: whatever the transport
+    makes of it, that request ends failed or retrying with its reason, and the pass goes on."""
+    (sf.project / "workflows" / "mauvais.yaml").write_text(
+        "id: mauvais\ntrigger: {event: contact.created}\nsteps:\n"
+        f'  - http: {{url: "{hook.url}/bad", headers: {{X-Bad: "{{{{ env.BAD }}}}"}}}}\n',
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("BAD", value)
+    sf("contacts", "add", "julie@example.org")
+    result = sf("tick")
+    statuses = {row[0]: row[1] for row in requests_of(sf.project)}
+    bad = [number for number, status in statuses.items() if status != "sent"]
+    assert len(bad) == 1 and len(statuses) == 2, result.output
+    assert [got["path"] for got in hook.received] == [f"/hook/{PATH}?from=salesflow"]
+    assert "Traceback" not in result.output and f"request #{bad[0]}" in result.output
+    with sqlite3.connect(sf.project / "salesflow.db") as connection:
+        assert "S3CR3T" not in "\n".join(connection.iterdump())  # not even in the error

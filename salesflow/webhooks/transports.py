@@ -62,6 +62,7 @@ class HttpClient:
         except MissingVariable as error:
             raise TemporaryFailure(f"the environment variable {error} is not set where"
                                    " salesflow runs") from None  # fmt: skip
+        _check_resolved(url, headers)
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise PermanentFailure(f"'{parts.scheme}:' URL: only http:// and https:// are sent")
@@ -85,6 +86,22 @@ class HttpClient:
             return http.client.HTTPSConnection(parts.hostname, parts.port, timeout=self.timeout,
                                                context=ssl.create_default_context())  # fmt: skip
         return http.client.HTTPConnection(parts.hostname, parts.port, timeout=self.timeout)
+
+
+def _check_resolved(url: str, headers: dict[str, str]) -> None:
+    """What the environment put in the URL and headers, checked before http.client sees it:
+    its own errors quote the value, and the value may be a secret (never in an error)."""
+    if any(ord(char) <= 0x20 or ord(char) == 0x7F for char in url):
+        raise PermanentFailure("the URL has a space or a control character (from the"
+                               " environment?)")  # fmt: skip
+    for name, value in headers.items():
+        if "\r" in value or "\n" in value:
+            raise PermanentFailure(f"header {name}: its value has a line break")
+        try:
+            value.encode("latin-1")
+        except UnicodeEncodeError:
+            raise PermanentFailure(f"header {name}: its value has characters HTTP headers"
+                                   " cannot carry (not Latin-1)") from None  # fmt: skip
 
 
 def _verdict(response: http.client.HTTPResponse, answer: str) -> str:
