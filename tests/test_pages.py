@@ -262,5 +262,6 @@ def test_the_board_of_a_ticket_pipeline_shows_priorities_and_the_ticket_page(sf)
         page = client.get(f"/deals/{ticket}")
         assert page.status_code == 200 and "Passer au jeudi" in page.text
         assert "Priorité" in page.text and "Montant" not in page.text
+        assert "Marquer résolue" in page.text and "Marquer gagnée" not in page.text
     finally:
         running.stop()
