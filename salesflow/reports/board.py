@@ -80,8 +80,10 @@ def stage_cards(
 def _totals(store: Store, pipeline: str, owner: str | None, stage: str | None = None) -> dict:
     """Per stage: count, amount, the amount × probability of deals with their own
     probability, and the amount of the others (weighted with their stage's, per column:
-    one pass over the index, no join)."""
-    clauses, params = ["pipeline = ?"], [pipeline]
+    one pass, no join). The whole board reads the table straight through (`+pipeline`
+    keeps SQLite off the pipeline index, which lacks the amounts: one lookup per deal made
+    it 2.5× slower on 100,000 deals); one stage's column uses the index."""
+    clauses, params = ["pipeline = ?" if stage else "+pipeline = ?"], [pipeline]
     for column, value in (("owner", owner), ("stage", stage)):
         if value:
             clauses.append(f"{column} = ?")
