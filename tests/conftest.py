@@ -17,7 +17,9 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from salesflow.cli.app import app
+from salesflow.cli.app import register
+
+APP = register()  # every command, as `salesflow --help` lists them
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = Path(__file__).parent / "examples"
@@ -38,7 +40,7 @@ def cli(monkeypatch):
     runner = CliRunner()
 
     def run(*args: str, input: str | None = None):
-        return runner.invoke(app, [str(arg) for arg in args], input=input)
+        return runner.invoke(APP, [str(arg) for arg in args], input=input)
 
     return run
 

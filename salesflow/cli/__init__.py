@@ -13,9 +13,9 @@ def main() -> None:
 
         if nothing_due(sys.argv[1:]):
             return
-        from salesflow.cli.app import app
+        from salesflow.cli.app import register
 
-        app()
+        register(sys.argv[1:])()
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         raise SystemExit(130) from None
