@@ -82,3 +82,28 @@ def test_the_engine_starts_each_subject_once_in_its_own_right(sf):
     assert (result.started, result.already, result.failed) == (subjects, [], [])
     assert query(sf.project, "SELECT contact_id, deal_id FROM runs ORDER BY id") == [
         (1, None), (2, 2)]  # fmt: skip
+
+
+def test_a_subject_whose_start_raises_fails_alone_and_the_others_start(sf):
+    """Poison: the workflow's `if` raises for a contact without a first name (None has no
+    startswith); that subject is reported failed, the others start, the exit code says so."""
+    (sf.project / "workflows" / "prenoms.yaml").write_text(
+        "id: prenoms\ntrigger: {manual: true}\nif: contact.first_name.startswith('J')\n"
+        "steps:\n  - create_task: {title: 'Appeler {{ contact.email }}', assignee: marie}\n",
+        encoding="utf-8",
+    )
+    sf("contacts", "add", "julie@example.org", "--first-name", "Julie")
+    sf("contacts", "add", "anonyme@example.org")
+    sf("contacts", "add", "jeanne@example.org", "--first-name", "Jeanne")
+    result = sf("workflows", "start", "prenoms", "--contact", "julie@example.org",
+                "--contact", "anonyme@example.org", "--contact", "jeanne@example.org",
+                code=1)  # fmt: skip
+    assert "prenoms: 2 started, 0 already in it, 1 failed" in result.output
+    assert "error: contact #2: workflow prenoms: its `if` failed" in result.output
+    assert "Traceback" not in result.output
+    assert query(sf.project, "SELECT title FROM tasks ORDER BY id") == [
+        ("Appeler julie@example.org",), ("Appeler jeanne@example.org",)]  # fmt: skip
+    sf("contacts", "add", "paul@example.org", "--first-name", "Paul")
+    other = sf("workflows", "start", "prenoms", "--contact", "paul@example.org")
+    assert "prenoms: 0 started, 0 already in it, 1 skipped (its `if` does not hold)" in (
+        other.output)  # fmt: skip

@@ -190,6 +190,7 @@ def start_(
 def start_summary(workflow: str, result, dry_run: bool) -> str:
     """`inviter: 2 started, 1 already in it, 1 not found (dry run: nothing written)`."""
     parts = [f"{len(result.started)} started", f"{len(result.already)} already in it"]
+    parts += [f"{len(result.skipped)} skipped (its `if` does not hold)"] if result.skipped else []
     parts += [f"{len(result.failed)} failed"] if result.failed else []
     parts += [f"{len(result.missing)} not found"] if result.missing else []
     return f"{workflow}: {', '.join(parts)}" + (" (dry run: nothing written)" if dry_run else "")

@@ -26,6 +26,7 @@ WHERE_KEYS = ("pipeline", "stage", "owner", "tag")
 class Started:
     started: list[tuple[str, int]] = field(default_factory=list)  # (contact|deal|ticket, id)
     already: list[tuple[str, int]] = field(default_factory=list)  # in the workflow already
+    skipped: list[tuple[str, int]] = field(default_factory=list)  # its `if` does not hold
     failed: list[str] = field(default_factory=list)  # why a subject's start failed
     missing: list[str] = field(default_factory=list)  # references that named nobody
 
@@ -156,14 +157,16 @@ def start(
             store.record_event(MANUAL_EVENT, kind, number, {"workflow": workflow.id, "by": "cli"})
             for kind, number in subjects
         ]
-        failures = processor.result.failed
         for subject, event_id in zip(subjects, ids, strict=True):
+            failures, warnings = processor.result.failed, len(processor.result.warnings)
             runs = processor.handle_one(event_id)
-            if processor.result.failed > failures:
-                failures = processor.result.failed
+            if processor.result.failed > failures or len(processor.result.warnings) > warnings:
+                # the event failed, or the workflow's `if` could not be judged for it
                 result.failed.append(f"{subject[0]} #{subject[1]}: {processor.result.warnings[-1]}")
             elif runs:
                 result.started.append(subject)
-            else:
+            elif processor.engine.enrolled(workflow, *subject):
                 result.already.append(subject)
+            else:
+                result.skipped.append(subject)
     return result

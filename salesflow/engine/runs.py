@@ -92,7 +92,7 @@ class Engine:
         subject = record if record in RECORDS else "contact" if event is not None else None
         if kind == MANUAL_EVENT:  # started by hand for a contact, a deal or a ticket
             subject = event["subject_type"]
-        if self._enrolled(workflow, subject, deal_id if subject in RECORDS else contact_id):
+        if self.enrolled(workflow, subject, deal_id if subject in RECORDS else contact_id):
             return None
         cursor = self.store.conn.execute(
             "INSERT INTO runs (workflow, workflow_hash, subject, contact_id, deal_id, event_id,"
@@ -106,7 +106,7 @@ class Engine:
         )  # fmt: skip
         return cursor.lastrowid
 
-    def _enrolled(self, workflow: Workflow, subject, subject_id, other_than=None) -> int | None:
+    def enrolled(self, workflow: Workflow, subject, subject_id, other_than=None) -> int | None:
         """An earlier run of this subject in `workflow` (an active one, with reenroll)."""
         if subject is None or not subject_id:
             return None
@@ -163,7 +163,7 @@ class Engine:
             bound = state.pop("bind_contact", None)
             if bound is not None and state["contact_id"] is None:
                 state["contact_id"] = bound
-                duplicate = self._enrolled(workflow, "contact", bound, other_than=run["id"])
+                duplicate = self.enrolled(workflow, "contact", bound, other_than=run["id"])
                 if duplicate:
                     self._save(run, state, "cancelled", None,
                                f"contact already in this workflow (run #{duplicate})")  # fmt: skip
