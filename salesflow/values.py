@@ -117,7 +117,9 @@ def _local_amount(cleaned: str, locale: str) -> Decimal | None:
 
     decimal_mark, group = get_decimal_symbol(locale), get_group_symbol(locale)
     marks = "[ '" + (re.escape(group) if group.strip() else "") + "]"  # spaces group anywhere
-    pattern = rf"-?(?:\d{{1,3}}(?:{marks}\d{{3}})*|\d+)(?:{re.escape(decimal_mark)}\d+)?"
+    # The first group may be longer than three digits: Babel (2.19) prints a million in
+    # fr_CH as `1000000'000,00`; the groups after it must be whole.
+    pattern = rf"-?\d+(?:{marks}\d{{3}})*(?:{re.escape(decimal_mark)}\d+)?"
     if not re.fullmatch(pattern, cleaned):
         return None
     return Decimal(re.sub(marks, "", cleaned).replace(decimal_mark, "."))

@@ -15,9 +15,19 @@ from typing import ClassVar
 import httpx
 import pytest
 import yaml
+from hypothesis import HealthCheck, settings
 from typer.testing import CliRunner
 
 from salesflow.cli.app import register
+
+# Property tests carry no wall-clock deadline (a loaded 2-core machine misses any), and under
+# CI they replay the same examples every run: CI fails on a change, never by chance. Locally
+# they draw new examples each run, to find what CI would not.
+settings.register_profile(
+    "salesflow", deadline=None, suppress_health_check=[HealthCheck.too_slow],
+    derandomize=bool(os.environ.get("CI")), print_blob=True,
+)  # fmt: skip
+settings.load_profile("salesflow")
 
 APP = register()  # every command, as `salesflow --help` lists them
 

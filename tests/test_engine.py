@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from conftest import query
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from salesflow.config.project import load_project
@@ -24,7 +24,6 @@ TREE = st.recursive(
 RENDERER = Renderer(environment(load_project(REPO)))
 
 
-@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     context=st.dictionaries(st.sampled_from(["contact", "event", "a"]), TREE, max_size=3),
     path=st.lists(st.sampled_from(["contact", "event", "a", "b", "items", "x"]), min_size=1,

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO, query
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from salesflow.config.project import load_project
@@ -247,7 +247,7 @@ def write_table(rows, damaged, encoding, delimiter) -> bytes:
     return "".join(lines).encode(encoding)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60)
 @given(table=tables())
 def test_damaged_tables_add_up_and_undamaged_rows_import_exactly(table):
     rows, damaged, encoding, delimiter = table

@@ -14,6 +14,7 @@ import typer
 from typer.core import TyperGroup
 
 from salesflow import __version__, clock
+from salesflow.cli import EXIT_INTERRUPTED
 from salesflow.config.cache import load_project
 from salesflow.config.locate import find_root
 from salesflow.config.model import Project
@@ -23,7 +24,6 @@ from salesflow.store.session import Store
 
 EXIT_INVALID = 1
 EXIT_UNEXPECTED = 3
-EXIT_INTERRUPTED = 130
 
 
 @dataclass
@@ -87,8 +87,7 @@ class _Group(TyperGroup):
         except UserError as error:
             typer.echo(f"error: {error}", err=True)
             ctx.exit(EXIT_INVALID)
-        except KeyboardInterrupt:
-            typer.echo("interrupted", err=True)
+        except KeyboardInterrupt:  # the console script says "interrupted"
             ctx.exit(EXIT_INTERRUPTED)
         except Exception as error:
             advice = fault_advice(error)
