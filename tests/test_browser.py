@@ -1,6 +1,7 @@
 """The pages in a real headless Chromium (Debian's `chromium`, driven by Playwright; its own
-browser download is never used): what a manager sees and does. Skipped, with one line in
-the summary, where no chromium is installed."""
+browser download is never used): what a manager sees and does, under the pages' Content
+Security Policy — a test whose pages meet a CSP violation (in any frame) fails. Skipped, with
+one line in the summary, where no chromium is installed."""
 
 from __future__ import annotations
 
@@ -24,6 +25,29 @@ def browser() -> Iterator:
 
 
 @pytest.fixture
+def new_page(browser) -> Iterator:
+    """`new_page(**context_options)`: a page in a context of its own whose CSP violations (the
+    console errors Chromium writes for them, from every frame) fail the test at its end."""
+    violations: list[str] = []
+    contexts = []
+
+    def watch(message) -> None:
+        if "Content Security Policy" in message.text:
+            violations.append(f"{message.location.get('url')}: {message.text}")
+
+    def opened(**options):
+        contexts.append(browser.new_context(**options))
+        page = contexts[-1].new_page()
+        page.on("console", watch)
+        return page
+
+    yield opened
+    for context in contexts:
+        context.close()
+    assert violations == []
+
+
+@pytest.fixture
 def site(sf):
     prepare_team(sf)
     running = Server(sf.project)  # with the worker: moves fire the workflows on their own
@@ -31,14 +55,19 @@ def site(sf):
     running.stop()
 
 
-def logged_in(browser, site: Server, member: str = "marie", **options):
-    page = browser.new_context(**options).new_page()
+def logged_in(new_page, site: Server, member: str = "marie", **options):
+    page = new_page(**options)
     page.goto(f"{site.url}/")
     page.fill("input[name=member]", member)
     page.fill("input[name=password]", PASSWORDS[member])
     page.click("button.primary")
     page.wait_for_selector(".board")
     return page
+
+
+def styled(page) -> bool:
+    """True when the style sheet applies (the board is laid out as a grid)."""
+    return page.eval_on_selector(".board", "board => getComputedStyle(board).display") == "grid"
 
 
 def column_count(page, stage: str) -> str:
@@ -53,8 +82,9 @@ def wait_for(project, sql: str, expected: list[tuple], seconds: float = 15) -> N
         time.sleep(0.1)
 
 
-def test_a_manager_drags_a_deal_to_the_next_stage_and_sees_the_workflow_fire(browser, site):
-    page = logged_in(browser, site)
+def test_a_manager_drags_a_deal_to_the_next_stage_and_sees_the_workflow_fire(new_page, site):
+    page = logged_in(new_page, site)
+    assert styled(page)
     assert [column_count(page, stage) for stage in ("nouveau", "essai-planifie", "perdu")] == [
         "2", "1", "0"]  # fmt: skip
     page.drag_and_drop('article[data-deal="1"]', 'section[data-stage="essai-realise"]')
@@ -69,8 +99,8 @@ def test_a_manager_drags_a_deal_to_the_next_stage_and_sees_the_workflow_fire(bro
     assert "apres-essai" in page.inner_text("main")
 
 
-def test_the_move_button_works_with_javascript_off(browser, site):
-    page = logged_in(browser, site, java_script_enabled=False)
+def test_the_move_button_works_with_javascript_off(new_page, site):
+    page = logged_in(new_page, site, java_script_enabled=False)
     card = page.locator('article[data-deal="2"]')
     card.locator("select").select_option("essai-planifie")
     card.locator("button").click()
@@ -78,23 +108,35 @@ def test_the_move_button_works_with_javascript_off(browser, site):
     assert query(site.project, "SELECT stage FROM deals WHERE id = 2") == [("essai-planifie",)]
 
 
-def test_a_viewer_has_nothing_to_drag_and_no_button(browser, site):
-    page = logged_in(browser, site, "lea")
+def test_a_viewer_has_nothing_to_drag_and_no_button(new_page, site):
+    page = logged_in(new_page, site, "lea")
     assert column_count(page, "nouveau") == "2"
     assert page.locator("article[draggable]").count() == 0
     assert page.locator("article form").count() == 0
 
 
-def test_the_html_report_opens_with_the_network_off(browser, sf, tmp_path):
+def test_the_html_report_opens_with_the_network_off(new_page, sf, tmp_path):
     prepare_team(sf)
     report = tmp_path / "rapport.html"
     sf("report", "--html", report)
     board = {row["stage"]: row["count"] for row in sf("pipeline", "board", "--json")["rows"]}
-    page = browser.new_context(offline=True).new_page()
+    page = new_page(offline=True)
     asked = []
     page.on("request", lambda request: asked.append(request.url))
     page.goto(report.as_uri())
     shown = {stage: int(column_count(page, stage)) for stage in board}
     assert shown == board
     assert page.locator("svg.chart").count() >= 5
+    assert styled(page)  # its inline style sheet, allowed by its hash
     assert asked == [report.as_uri()]  # the file itself, nothing else
+
+
+def test_the_message_page_shows_the_emails_html_in_a_sandboxed_frame(new_page, site):
+    page = logged_in(new_page, site, "lea")  # a viewer reads messages too
+    page.goto(f"{site.url}/messages/1")
+    frame = page.frame_locator("iframe.email-html")
+    assert "Votre cours d'essai aura lieu" in " ".join(frame.locator("body").inner_text().split())
+    assert page.get_attribute("iframe.email-html", "sandbox") == ""  # no script, no same origin
+    email = next(frame for frame in page.frames if frame.url.endswith("/messages/1/html"))
+    shown = email.evaluate("[origin, getComputedStyle(document.body).fontFamily]")
+    assert shown == ["null", "sans-serif"]  # an origin of its own; its inline style applies

@@ -12,11 +12,13 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from salesflow.store.db import describe
 from salesflow.web import pages
+from salesflow.web.headers import SecurityHeaders
 from salesflow.web.site import Site
 from salesflow.web.submissions import post_form
 from salesflow.web.unsubscribe import unsubscribe_page
@@ -25,7 +27,7 @@ from salesflow.web.worker import Worker
 log = logging.getLogger("salesflow.serve")
 
 
-def build_app(site: Site, worker: bool = True, log_format: str = "text") -> Starlette:
+def build_app(site: Site, worker: bool = True, log_format: str = "text") -> ASGIApp:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if worker:
@@ -41,12 +43,13 @@ def build_app(site: Site, worker: bool = True, log_format: str = "text") -> Star
             Route("/unsubscribe/{token}", unsubscribe_page, methods=["GET", "POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             *pages.ROUTES,
+            Mount("/static", StaticFiles(packages=[("salesflow.web", "static")])),
         ],
         lifespan=lifespan,
     )
     app.state.site = site
     app.add_middleware(RequestLog, json_lines=log_format == "json")
-    return app
+    return SecurityHeaders(app)
 
 
 async def healthz(request: Request) -> Response:

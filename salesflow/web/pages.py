@@ -21,6 +21,7 @@ from salesflow.reports.funnel import funnel as funnel_report
 from salesflow.store import deals, outbox
 from salesflow.store.db import transaction
 from salesflow.web.auth import Visit, login, login_form, logout, page
+from salesflow.web.email_html import email_html
 from salesflow.web.report import overview
 
 CARDS = 20  # cards per column on the board; the rest behind "N more"
@@ -167,6 +168,7 @@ ROUTES = [
     Route("/deals/{deal:int}/lost", page(lost, change=True), methods=["POST"]),
     Route("/deals/{deal:int}/edit", page(edit, change=True), methods=["POST"]),
     Route("/messages/{message:int}", page(message), methods=["GET"]),
+    Route("/messages/{message:int}/html", page(email_html), methods=["GET"]),
     Route("/messages/{message:int}/retry", page(retry_message, change=True), methods=["POST"]),
     Route("/runs/{run:int}/retry", page(retry_run, change=True), methods=["POST"]),
 ]

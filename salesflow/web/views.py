@@ -4,6 +4,9 @@ SVG bar charts, so no page formats a number its own way."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+from functools import cache
 from importlib import resources
 
 from jinja2 import Environment, PackageLoader, select_autoescape
@@ -12,7 +15,9 @@ from salesflow.config.model import Project
 from salesflow.reports.display import cell
 from salesflow.web.labels import LABELS
 
-CSS = resources.files("salesflow.web").joinpath("static/salesflow.css").read_text("utf-8")
+STATIC = resources.files("salesflow.web").joinpath("static")
+CSS = STATIC.joinpath("salesflow.css").read_text("utf-8")
+CSS_HASH = "sha256-" + base64.b64encode(hashlib.sha256(CSS.encode()).digest()).decode()
 
 
 def environment(project: Project) -> Environment:
@@ -26,6 +31,8 @@ def environment(project: Project) -> Environment:
     env.filters["show"] = lambda value, kind="text": cell(value, kind, project)
     env.globals.update(
         css=CSS,
+        css_hash=CSS_HASH,
+        static=static_url,
         project=project.name,
         lang=lang,
         t=LABELS[lang],
@@ -34,6 +41,14 @@ def environment(project: Project) -> Environment:
         pipelines=list(project.pipelines.values()),
     )
     return env
+
+
+@cache
+def static_url(name: str) -> str:
+    """`/static/<name>?v=<its hash>`: after an upgrade, browsers fetch the new file instead
+    of one they kept (the static files carry no version of their own)."""
+    digest = hashlib.sha256(STATIC.joinpath(name).read_bytes()).hexdigest()[:12]
+    return f"/static/{name}?v={digest}"
 
 
 def bars(rows: list[dict], value: str, label: str, second: str | None = None) -> list[dict]:
