@@ -334,3 +334,17 @@ def test_a_number_out_of_range_is_a_located_400_with_a_reject_never_a_500(projec
     assert "(400 characters) is too long for a number" in typed.json()["error"]
     assert good.status_code == 202 and len(events(project)) == 1
     assert [r["id"] for r in sf("rejects", "list", "--json")] == [4, 3, 2, 1]
+
+
+def test_a_multipart_post_without_a_boundary_gets_our_400_and_is_kept(server, project, sf):
+    body = b'--x\r\nContent-Disposition: form-data; name="email"\r\n\r\njulie@example.org\r\n--x--'
+    answer = server.post("/forms/cours-essai", content=body,
+                         headers={"Content-Type": "multipart/form-data"})  # fmt: skip
+    assert answer.status_code == 400
+    assert answer.json() == {
+        "error": "/: the form data cannot be read (Missing boundary in multipart)",
+        "pointer": "/", "reject": 1,
+    }  # fmt: skip
+    [reject] = sf("rejects", "list", "--json")
+    assert (reject["source"], reject["form"]) == ("web:cours-essai", "cours-essai")
+    assert "julie@example.org" in sf("rejects", "show", "1").output
