@@ -7,6 +7,7 @@ and which SQLite's date functions read; dates as `YYYY-MM-DD`.
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 from datetime import UTC, date, datetime, tzinfo
@@ -29,6 +30,9 @@ YEARS = range(1900, 2201)
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
 _CONTROL_BUT_BREAKS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029]")
 _LINE_BREAK = re.compile(r"\r\n|[\n\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
+# Characters of a number as written: a float holds 17 digits, so more is noise or an attack
+# (past 4,300 digits Python refuses to read an integer at all).
+MAX_NUMBER = 64
 MAX_AMOUNT = 10**12  # major units: more is a typing mistake (and overflows SQLite's integers)
 _CURRENCY_SIGN = re.compile(r"^(?:[€$£¥]|[A-Z]{3}\b)\s*|\s*(?:[€$£¥]|\b[A-Z]{3})$")  # or EUR
 # An internationalised local part (RFC 6531): letters of any script, the ASCII specials, then
@@ -97,18 +101,34 @@ def _in_range(value: date, text: str) -> None:
 def parse_amount(text: str | int | float | Decimal, locale: str) -> Decimal:
     """`1200.50`, or the locale's own writing with or without a currency sign: `1 200,50 €`
     (any kind of space) in French, `$1,200.50` in English. Groups must be whole (`1,2` is
-    not 12 in English); infinities and NaN are not amounts."""
+    not 12 in English); infinities and NaN are not amounts, nor numbers of more than
+    MAX_NUMBER characters or out of a float's range."""
+    if isinstance(text, int) and abs(text) >= 10**MAX_NUMBER:  # str() fails past 4,300 digits
+        raise ValueError(f"a whole number of more than {MAX_NUMBER} digits is too long")
     if isinstance(text, int | float | Decimal):
         value = Decimal(str(text))
+        if len(value.as_tuple().digits) > MAX_NUMBER:
+            raise ValueError(too_long_number(str(value)))
     else:
         cleaned = _SPACES.sub(" ", _CURRENCY_SIGN.sub("", text.strip()))
+        if len(cleaned) > MAX_NUMBER:
+            raise ValueError(too_long_number(cleaned))
         value = Decimal(cleaned) if _PLAIN_NUMBER.match(cleaned) else _local_amount(cleaned, locale)
         if value is None:
             example = _amount_example(locale)
             raise ValueError(f"'{text}' is not an amount (e.g. 1200.50 or {example})")
     if not value.is_finite():
         raise ValueError(f"'{text}' is not an amount")
+    if not math.isfinite(float(value)):
+        raise ValueError(f"'{value}' is out of range for a number (beyond ±1.8e308)")
     return value
+
+
+def too_long_number(text: str) -> str:
+    """Why a number of more than MAX_NUMBER characters is refused, showing its beginning."""
+    return (
+        f"{text[:12]}… ({len(text):,} characters) is too long for a number (at most {MAX_NUMBER})"
+    )
 
 
 def _local_amount(cleaned: str, locale: str) -> Decimal | None:

@@ -9,6 +9,7 @@ import threading
 from email import policy
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP
 
 
 def free_port() -> int:
@@ -25,6 +26,7 @@ class Recorder:
         self.busy = busy
         self.delay = delay  # seconds each DATA takes: a slow server
         self.messages: list[email.message.EmailMessage] = []
+        self.raw: list[bytes] = []  # each message as it came, to read with other parsers
         self.connections = 0
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
@@ -45,15 +47,28 @@ class Recorder:
             self.busy -= 1
             return "451 4.3.0 Try again later"
         content = envelope.content  # UTF-8 headers when the client used SMTPUTF8
+        self.raw.append(content)
         self.messages.append(email.message_from_string(content.decode(), policy=policy.default))
         return "250 Message accepted for delivery"
+
+
+class StrictSMTP(SMTP):
+    """Refuses a line over RFC 5322's 998 characters (and CRLF) with `500 Line too long`,
+    as real servers do (aiosmtpd's own limit is 1001 bytes)."""
+
+    line_length_limit = 1000
+
+
+class StrictController(Controller):
+    def factory(self) -> SMTP:
+        return StrictSMTP(self.handler, **self.SMTP_kwargs)
 
 
 class SmtpServer:
     def __init__(self, handler: Recorder, port: int | None = None, smtputf8: bool = False):
         self.handler = handler
         self.port = port or free_port()
-        self.controller = Controller(
+        self.controller = StrictController(
             handler, hostname="127.0.0.1", port=self.port, enable_SMTPUTF8=smtputf8
         )
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import email
+import email.policy
 import json
 import os
 import subprocess
@@ -231,3 +233,44 @@ def test_outbox_show_reads_like_a_mail_client(sf, tmp_path):
     assert "(text + HTML; attached: invitation.ics)" in shown
     assert "\nBonjour Inès," in shown and "=C3" not in shown  # decoded, not quoted-printable
     assert "Content-Transfer-Encoding" in sf("outbox", "show", "1", "--raw").output
+
+
+def test_a_name_or_body_of_100_000_characters_arrives_whole_within_line_limits(sf, tmp_path):
+    """A server refuses a line over 998 characters (`500 Line too long`): the long word in
+    the To: name and in the greeting goes encoded, and decodes to what was typed."""
+    names = {"long": ("A" * 100_000, "Stone"),
+             "trap": ("Zoé", "<victim@evil.example>, " + "é" * 5_000)}  # fmt: skip
+    for key, (first, last) in names.items():
+        payload = {"submissionId": key, "email": f"{key}@example.org", "prenom": first,
+                   "nom": last, "date_essai": "2026-12-05T18:30"}  # fmt: skip
+        (tmp_path / f"{key}.json").write_text(json.dumps(payload))
+        sf("ingest", tmp_path / f"{key}.json", "--form", "cours-essai")
+    sf("process")
+    with SmtpServer(Recorder()) as server:
+        use_smtp(sf.project, server.port)
+        result = sf("outbox", "send", "--json")
+    assert (result["sent"], result["failed"], result["errors"]) == (4, 0, [])
+    received = {  # the To: line as an RFC 2047 reader decodes it (Python's own parser keeps
+        # the folding space between two encoded words of a name, which RFC 2047 drops)
+        decoded(read(raw, email.policy.compat32)["To"]): raw
+        for raw in server.handler.raw
+    }
+    assert all(len(line) <= 78 for raw in received.values() for line in raw.split(b"\r\n"))
+    for key, (first, last) in names.items():
+        welcome = read(received.pop(f"{first} {last} <{key}@example.org>"))
+        assert f"Bonjour {first}," in welcome.get_body(("plain",)).get_content()
+    assert [a.addr_spec for a in welcome["To"].addresses] == ["trap@example.org"]  # no victim
+    subjects = [decoded(read(raw, email.policy.compat32)["Subject"]) for raw in received.values()]
+    assert sorted(subjects) == sorted(
+        f"Nouveau cours d'essai : {first} {last}" for first, last in names.values()
+    )  # the owners' notices
+
+
+def read(raw: bytes, policy=email.policy.default) -> email.message.EmailMessage:
+    return email.message_from_bytes(raw, policy=policy)
+
+
+def decoded(header: str) -> str:
+    from email.header import decode_header, make_header
+
+    return str(make_header(decode_header(header)))

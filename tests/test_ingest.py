@@ -243,3 +243,65 @@ def test_a_submission_whose_map_raises_is_rejected_and_the_file_goes_in(sf, tmp_
     assert "recorded 2 submissions" in result.output and "1 rejected" in result.output
     [(error,)] = query(sf.project, "SELECT error FROM rejects")
     assert error.startswith("/: the form's map failed: ZeroDivisionError")
+
+
+# -- numbers past the sane range: the submission holding one is rejected alone, located
+
+OUT_OF_RANGE = {  # the raw JSON of `prenom` → the reason given
+    "9" * 5000: "/prenom: 999999999999… (5,000 characters) is too long for a number (at most 64)",
+    "1e999": "/prenom: 1e999 is out of range for a number (beyond ±1.8e308)",
+    "NaN": "/prenom: NaN is not a number (JSON has no NaN)",
+}
+
+
+def numbers_file(path: Path) -> Path:
+    """A good line, the three numbers out of range (one a line), another good line."""
+    lines = [json.dumps({"email": "a@example.org", "date_essai": "2026-12-05T18:30"})]
+    lines += [
+        f'{{"email": "bad{n}@example.org", "prenom": {raw}, "date_essai": "2026-12-05T18:30"}}'
+        for n, raw in enumerate(OUT_OF_RANGE)
+    ]
+    lines.append(json.dumps({"email": "b@example.org", "date_essai": "2026-12-05T18:30"}))
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_numbers_out_of_range_are_rejected_alone_with_their_pointer(sf, tmp_path):
+    result = sf("ingest", numbers_file(tmp_path / "numbers.jsonl"), "--form", "cours-essai")
+    assert "recorded 2 submissions" in result.output and "3 rejected" in result.output
+    assert [data["email"] for _, data in submissions(sf.project)] == [
+        "a@example.org", "b@example.org",
+    ]  # fmt: skip
+    listed = sf("rejects", "list", "--json")
+    assert sorted(reject["error"] for reject in listed) == sorted(OUT_OF_RANGE.values())
+    assert sf("ingest", tmp_path / "numbers.jsonl", "--form", "cours-essai", "--strict", code=1)
+
+
+def test_a_number_out_of_range_in_an_inbox_file_is_rejected_alone(sf):
+    inbox = inbox_of(sf.project)
+    numbers_file(inbox / "cours-essai" / "numbers.jsonl")
+    result = sf("ingest", "--inbox", "--json")
+    assert (result["done"], result["failed"]) == (["cours-essai/numbers.jsonl"], [])
+    assert (result["accepted"], result["rejected"]) == (2, 3)
+    assert len(submissions(sf.project)) == 2
+    kept = (inbox / "done" / "cours-essai" / "numbers.rejected.jsonl").read_text().splitlines()
+    assert [json.loads(line)["error"] for line in kept] == list(OUT_OF_RANGE.values())
+
+
+def test_a_number_field_read_from_csv_past_the_range_is_a_located_reject(sf, tmp_path):
+    import yaml
+
+    config = yaml.safe_load((sf.project / "salesflow.yaml").read_text())
+    config["fields"]["contact"]["cotisation"] = {"type": "number", "label": "Cotisation"}
+    (sf.project / "salesflow.yaml").write_text(yaml.safe_dump(config, allow_unicode=True))
+    data = tmp_path / "members.csv"
+    data.write_text(f"email,cotisation\na@example.org,120\nb@example.org,{'9' * 400}\n"
+                    "c@example.org,1e999\nd@example.org,NaN\ne@example.org,80\n")  # fmt: skip
+    result = sf("import", data)
+    assert ("members.csv:3: Cotisation: 999999999999… (400 characters) is too long for a number"
+            " (at most 64)") in result.output  # fmt: skip
+    assert "members.csv:4: Cotisation: '1e999' is not an amount" in result.output
+    assert "members.csv:5: Cotisation: 'NaN' is not an amount" in result.output
+    stored = query(sf.project, "SELECT email, fields FROM contacts ORDER BY email")
+    assert stored == [("a@example.org", '{"cotisation": "120"}'),
+                      ("e@example.org", '{"cotisation": "80"}')]  # fmt: skip

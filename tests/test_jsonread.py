@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 
 import pytest
 from hypothesis import given
@@ -74,3 +75,28 @@ def test_a_submission_too_deep_across_chunks_is_rejected_alone(chunk, monkeypatc
         (1, None), (2, "nested deeper than 32 levels"), (3, None),
     ]  # fmt: skip
     assert items[2][1] == {"n": 3}
+
+
+NUMBER_TOKEN = st.one_of(
+    st.from_regex(r"-?(0|[1-9][0-9]{0,70})(\.[0-9]{1,40})?([eE][+-]?[0-9]{1,4})?", fullmatch=True),
+    st.builds("{}{}".format, st.sampled_from(["", "-"]),
+              st.integers(60, 6000).map(lambda digits: "9" * digits)),
+    st.sampled_from(["NaN", "Infinity", "-Infinity"]),
+)  # fmt: skip
+
+
+@given(token=NUMBER_TOKEN, nested=st.booleans())
+def test_any_number_reads_finite_and_short_or_is_a_located_reject(token, nested):
+    """Never an exception (Python's 4,300-digit limit raises inside json), never an `inf`:
+    the submission with the number is rejected at its pointer, its neighbours go in."""
+    value = f'{{"x": [1, {{"n": {token}}}]}}' if nested else f'{{"n": {token}}}'
+    text = f'{{"a": 1}}\n{value}\n{{"b": 2}}\n'
+    items = list(jsonread.submissions(io.StringIO(text), "test"))
+    assert [(n, error) for n, _, error in items if n != 2] == [(1, None), (3, None)]
+    _, payload, error = items[1]
+    if len(token) > 64 or not math.isfinite(float(token)):
+        assert error.startswith(("/x/1/n: " if nested else "/n: ") + token[:12])
+    else:
+        assert error is None
+        number = payload["x"][1]["n"] if nested else payload["n"]
+        assert isinstance(number, int | float) and math.isfinite(number)

@@ -216,3 +216,27 @@ def test_deals_in_a_stage_removed_from_the_pipeline_are_shown_and_warned(sf):
     forecast = sf("pipeline", "forecast", "--json")
     assert forecast["totals"]["amount"] == "100.00"  # not dropped
     assert f"warning: {warning}" in forecast["notes"]
+
+
+def test_the_funnel_warns_about_deals_in_a_removed_stage_as_the_board_does(sf):
+    from conftest import Server, prepare_team
+    from test_pages import signed_in
+
+    prepare_team(sf)
+    sf("deals", "move", "1", "essai-realise")
+    pipeline = sf.project / "pipelines" / "cours-essai.yaml"
+    pipeline.write_text(
+        "\n".join(line for line in pipeline.read_text().splitlines() if "essai-realise" not in line)
+    )
+    workflow = sf.project / "workflows" / "apres-essai.yaml"
+    workflow.write_text(workflow.read_text().replace("to: essai-realise", "to: inscrit"))
+    warning = "1 deal is in stage 'essai-realise', which pipeline 'cours-essai' no longer has"
+    assert f"warning: {warning}" in " ".join(sf("pipeline", "funnel").output.split())
+    assert any(note.startswith(f"warning: {warning}")
+               for note in sf("pipeline", "funnel", "--json")["notes"])  # fmt: skip
+    running = Server(sf.project, "--no-worker")
+    try:
+        page = signed_in(running).get("/funnel")
+    finally:
+        running.stop()
+    assert warning.replace("'", "&#39;") in page.text

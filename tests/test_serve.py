@@ -306,3 +306,45 @@ def test_behind_a_trusted_proxy_each_forwarded_client_has_its_own_rate_limit(pro
         assert post(proxied, "198.51.100.2") == 202
     finally:
         proxied.stop()
+
+
+def test_a_number_out_of_range_is_a_located_400_with_a_reject_never_a_500(project, sf):
+    """Past 4,300 digits Python's JSON reader raises; 1e999 would be stored as `inf`."""
+    config = yaml.safe_load((project / "salesflow.yaml").read_text())
+    config["serve"]["max_body_kib"] = 16  # room for 5,000 digits
+    config["forms"]["dues"] = {"fields": {"email": {"type": "email", "required": True},
+                                          "cotisation": {"type": "number"}}}  # fmt: skip
+    (project / "salesflow.yaml").write_text(yaml.safe_dump(config, allow_unicode=True))
+    running = Server(project, "--no-worker")
+    try:
+        json_type = {"Content-Type": "application/json"}
+        answers = [
+            running.post("/forms/cours-essai", headers=json_type,
+                         content=f'{{"email": "a@example.org", "prenom": {raw}}}'.encode())
+            for raw in ("9" * 5000, "1e999", "-Infinity")
+        ]  # fmt: skip
+        typed = running.post("/forms/dues", data={"email": "b@example.org",
+                                                  "cotisation": "9" * 400})  # fmt: skip
+        good = running.post("/forms/cours-essai", json=JULIE)
+    finally:
+        running.stop()
+    assert [(a.status_code, a.json()["pointer"]) for a in answers] == [(400, "/prenom")] * 3
+    assert answers[0].json()["error"].startswith("/prenom: 999999999999… (5,000 characters)")
+    assert (typed.status_code, typed.json()["pointer"]) == (422, "/cotisation")
+    assert "(400 characters) is too long for a number" in typed.json()["error"]
+    assert good.status_code == 202 and len(events(project)) == 1
+    assert [r["id"] for r in sf("rejects", "list", "--json")] == [4, 3, 2, 1]
+
+
+def test_a_multipart_post_without_a_boundary_gets_our_400_and_is_kept(server, project, sf):
+    body = b'--x\r\nContent-Disposition: form-data; name="email"\r\n\r\njulie@example.org\r\n--x--'
+    answer = server.post("/forms/cours-essai", content=body,
+                         headers={"Content-Type": "multipart/form-data"})  # fmt: skip
+    assert answer.status_code == 400
+    assert answer.json() == {
+        "error": "/: the form data cannot be read (Missing boundary in multipart)",
+        "pointer": "/", "reject": 1,
+    }  # fmt: skip
+    [reject] = sf("rejects", "list", "--json")
+    assert (reject["source"], reject["form"]) == ("web:cours-essai", "cours-essai")
+    assert "julie@example.org" in sf("rejects", "show", "1").output

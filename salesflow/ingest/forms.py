@@ -61,6 +61,12 @@ class Rejected(ValueError):
     """A submission that cannot go in; the message starts with the JSON pointer."""
 
 
+def unreadable(error: str) -> Rejected:
+    """A submission the JSON reader could not take, at the pointer its reason names (a
+    number out of range) or else at the root."""
+    return Rejected(error if error.startswith("/") else f"/: {error}")
+
+
 class FormReader:
     """Turns payloads into (key, event data) for the project's forms."""
 
@@ -206,7 +212,7 @@ def ingest_stream(
             result.received += 1
             try:
                 if error:
-                    raise Rejected(f"/: {error}")
+                    raise unreadable(error)
                 key, data = reader.read(payload)
             except Rejected as rejected:
                 result.rejected += 1
@@ -285,7 +291,7 @@ def retry_reject(store: Store, reject_id: int) -> Received:
 def _received(store: Store, reader: FormReader, payload: Any, source: str, error: str | None):
     try:
         if error:
-            raise Rejected(f"/: {error}")
+            raise unreadable(error)
         key, data = reader.read(payload)
     except Rejected as rejected:
         form = reader.forced.name if reader.forced else None

@@ -4,31 +4,75 @@ The input is one JSON object, an array of them, or JSON Lines, read a chunk at a
 stays flat however long the file). Each submission is decoded on its own, so one that is too
 deep, too large or broken is rejected alone while the others go in; only input that is JSON
 in no way at all (or over MAX_FILE) is unusable as a whole.
+
+Numbers are bounded too: a number token longer than MAX_NUMBER characters, or one that is no
+finite float (`1e999`, and NaN and Infinity, which Python reads though JSON has none), rejects
+its submission with the JSON pointer of the number — Python's own limit (4,300 digits) would
+raise out of the decoder and take the file or the request with it.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO
 
 from salesflow.errors import UserError
+from salesflow.values import MAX_NUMBER, too_long_number
 
 MAX_FILE = 50 * 1024 * 1024  # bytes in one file or stdin
 MAX_SUBMISSION = 1024 * 1024  # characters of one submission
 MAX_DEPTH = 32  # levels of nesting in one submission (Tally's payloads use 4)
 _CHUNK = 1024 * 1024  # characters read at a time
-
-_DECODER = json.JSONDecoder()
 _SPACE = re.compile(r"[ \t\r\n]*")
 _AT_LINE = re.compile(r" at line 1 column \d+\)$")
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")  # how a lone surrogate gets into JSON
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 Item = tuple[int, Any, str | None]  # (index, payload, None) or (index, excerpt, error)
+
+
+class _OutOfRange:
+    """A number token the reader does not take, left in the decoded value where it stood
+    (the decoder cannot stop with its position), so a walk can name it by its pointer."""
+
+    def __init__(self, token: str, why: str):
+        self.token, self.why = token, why
+        _seen.out_of_range += 1
+
+
+class _Seen(threading.local):
+    out_of_range = 0  # per thread: `serve` reads bodies while its worker reads the inbox
+
+
+_seen = _Seen()
+
+
+def _integer(token: str) -> int | _OutOfRange:
+    if len(token) > MAX_NUMBER:
+        return _OutOfRange(token, too_long_number(token))
+    return int(token)
+
+
+def _float(token: str) -> float | _OutOfRange:
+    if len(token) > MAX_NUMBER:
+        return _OutOfRange(token, too_long_number(token))
+    value = float(token)
+    if not math.isfinite(value):
+        return _OutOfRange(token, f"{token} is out of range for a number (beyond ±1.8e308)")
+    return value
+
+
+def _constant(token: str) -> _OutOfRange:
+    return _OutOfRange(token, f"{token} is not a number (JSON has no {token.lstrip('-')})")
+
+
+_DECODER = json.JSONDecoder(parse_int=_integer, parse_float=_float, parse_constant=_constant)
 
 
 @contextmanager
@@ -179,6 +223,7 @@ def _json_lines(text: _Text) -> Iterator[Item]:
 
 def _one(text: str, start: int) -> tuple[Any, int, str | None]:
     """(value, end, None), or (None, end, reason) for a value past the bounds or not JSON."""
+    numbers_out_of_range = _seen.out_of_range
     try:
         value, end = _DECODER.raw_decode(text, start)
     except RecursionError:
@@ -190,9 +235,12 @@ def _one(text: str, start: int) -> tuple[Any, int, str | None]:
         return _excerpt(text, start), end, f"larger than {MAX_SUBMISSION // 1024} kB"
     if _maybe_deep(text, start, end) and _depth(value) > MAX_DEPTH:
         return _excerpt(text, start), end, f"nested deeper than {MAX_DEPTH} levels"
-    if _SURROGATE_ESCAPE.search(text, start, end) and (where := _lone_surrogate(value)):
-        why = f"broken text at {where}: a lone surrogate (\\ud800-\\udfff) is not a character"
+    if _SURROGATE_ESCAPE.search(text, start, end) and (where := _first(value, _has_surrogate)):
+        why = f"broken text at {where[0]}: a lone surrogate (\\ud800-\\udfff) is not a character"
         return text[start : min(end, start + 200)], end, why
+    if _seen.out_of_range != numbers_out_of_range:
+        where, number = _first(value, _is_out_of_range)
+        return text[start : min(end, start + 200)], end, f"{where}: {number.why}"
     return value, end, None
 
 
@@ -212,22 +260,31 @@ def _depth(value: Any) -> int:
     return deepest
 
 
-def _lone_surrogate(value: Any) -> str | None:
-    """The JSON pointer of the first string (or key) holding half a surrogate pair, which
-    no UTF-8 text can store; None when there is none."""
+def _has_surrogate(item: Any) -> bool:
+    """Half a surrogate pair, which no UTF-8 text can store."""
+    return isinstance(item, str) and _SURROGATE.search(item) is not None
+
+
+def _is_out_of_range(item: Any) -> bool:
+    return isinstance(item, _OutOfRange)
+
+
+def _first(value: Any, wrong: Callable[[Any], bool]) -> tuple[str, Any] | None:
+    """(JSON pointer, item) of the first value or key, in document order, that is `wrong`;
+    None when there is none."""
     stack = [(value, "")]
     while stack:
         item, where = stack.pop()
-        if isinstance(item, str) and _SURROGATE.search(item):
-            return where or "/"
+        if wrong(item):
+            return where or "/", item
+        children: list[tuple[Any, str]] = []
         if isinstance(item, dict):
             for key, child in item.items():
                 step = f"{where}/{key.replace('~', '~0').replace('/', '~1')}"
-                if _SURROGATE.search(key):
-                    return step
-                stack.append((child, step))
+                children += [(key, step), (child, step)]  # a key is checked before its value
         elif isinstance(item, list):
-            stack.extend((child, f"{where}/{index}") for index, child in enumerate(item))
+            children = [(child, f"{where}/{index}") for index, child in enumerate(item)]
+        stack.extend(reversed(children))
     return None
 
 

@@ -2,8 +2,10 @@
 
 Rule for skipped stages: stages are ordered, so a deal that reached a stage is counted as
 having reached every stage before it (a deal moved straight from `nouveau` to `inscrit` went
-through the whole funnel). Lost stages are not steps of the funnel. A stay's length runs from
-entering a stage to the next move; the stay a deal is still in does not count in the median.
+through the whole funnel). Lost stages are not steps of the funnel, nor stages removed from
+the YAML: a deal still in one counts in the steps it reached before, and a warning says so,
+as on the board. A stay's length runs from entering a stage to the next move; the stay a deal
+is still in does not count in the median.
 
 Both come from the stage history through what each move keeps (see migration 3): the deal's
 set of stages entered, and each history row's length of the stay it ended.
@@ -16,6 +18,7 @@ from datetime import date, datetime
 from salesflow.reports import Column, Report
 from salesflow.store.deals import pipeline as find_pipeline
 from salesflow.store.session import Store
+from salesflow.store.stages import stray_warnings
 from salesflow.values import stored_instant
 
 COLUMNS = [
@@ -49,6 +52,7 @@ def funnel(store: Store, pipeline_id: str | None = None, since: date | None = No
             }
         )
     notes = ["a deal that skipped stages counts as having reached the stages it skipped"]
+    notes += stray_warnings(store.conn, store.project, of.id)  # no step of the funnel: said
     return Report(f"Funnel — {of.name}", COLUMNS, rows, notes=notes)
 
 

@@ -16,6 +16,7 @@ import logging
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
@@ -58,8 +59,8 @@ async def post_form(request: Request) -> Response:
         payload, broken = _json_payload(body)
     else:
         request._body = body  # read once above, within the limit; form() parses it from here
-        payload, broken = await _form_payload(request), None
-        if form.honeypot and payload.pop(form.honeypot, None):
+        payload, broken = await _form_payload(request, body)
+        if not broken and form.honeypot and payload.pop(form.honeypot, None):
             log.info("form %s: a post that filled the honeypot was dropped", name)
             return _accepted(request, form, Received())
     try:
@@ -111,20 +112,29 @@ def _json_payload(body: bytes) -> tuple[Any, str | None]:
     return (text, error) if error else (payload, None)
 
 
-async def _form_payload(request: Request) -> dict[str, Any]:
-    """An HTML form's fields: text values (a repeated name gives a list); files are not kept."""
+async def _form_payload(request: Request, body: bytes) -> tuple[Any, str | None]:
+    """(an HTML form's fields, None); or (the body as text, why it cannot be read) — say a
+    multipart body without a boundary, which Starlette answers with a plain-text 400 of its
+    own and no reject."""
+    try:
+        async with request.form() as form:
+            return _text_fields(form), None
+    except HTTPException as error:
+        why = error.detail.rstrip(".")
+        return body.decode("utf-8", "replace"), f"the form data cannot be read ({why})"
+
+
+def _text_fields(form) -> dict[str, Any]:
+    """Text values (a repeated name gives a list); files are not kept."""
     fields: dict[str, Any] = {}
-    async with request.form() as form:
-        for key, value in form.multi_items():
-            if not isinstance(value, str):
-                continue
-            if key in fields:
-                previous = fields[key]
-                fields[key] = (
-                    [*previous, value] if isinstance(previous, list) else [previous, value]
-                )
-            else:
-                fields[key] = value
+    for key, value in form.multi_items():
+        if not isinstance(value, str):
+            continue
+        if key in fields:
+            previous = fields[key]
+            fields[key] = [*previous, value] if isinstance(previous, list) else [previous, value]
+        else:
+            fields[key] = value
     return fields
 
 
