@@ -15,9 +15,9 @@ most OVER_CAP_WAIT) and a 503: the descriptors it would hold are kept for the da
 the worker. The descriptors' limit is raised to what the cap needs where the system allows,
 and the cap lowered where it does not.
 
-The protocol is uvicorn's h11 one with timers around it: it reads h11's state after each
-piece of data, and uses uvicorn's own 503 (its `limit_concurrency` check, which it makes
-per connection).
+The protocol is uvicorn's h11 one with a timer beside it, set from h11's state after each
+piece of data; over the cap, uvicorn's own `limit_concurrency` check, set to 0 for that one
+connection, answers the 503.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ class GuardedH11Protocol(H11Protocol):
         """The protocol class for one server (uvicorn makes one instance per connection)."""
         return type(cls.__name__, (cls,), {"settings": settings})
 
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+    def connection_made(self, transport: asyncio.Transport) -> None:
         self.deadline: asyncio.TimerHandle | None = None
         self.owed: str | None = None  # "headers" or "body": what the deadline is for
         super().connection_made(transport)
@@ -96,10 +96,11 @@ class GuardedH11Protocol(H11Protocol):
 
 class Listener(socket.socket):
     """The listening socket. Out of file descriptors, asyncio's accept loop (before Python's
-    fix of gh-151615) goes on calling accept() `backlog` times: 2,048 failures, with a call of
-    the loop's exception handler and a retry timer each, at every wake-up (45 % of a core, and
-    a traceback per timer left at exit). After one failure this socket says "nothing more to
-    accept" for the rest of the round; asyncio's own retry, a second later, tries again."""
+    fix of gh-151615, June 2026) goes on calling accept() `backlog` times: 2,048 failures,
+    each with a call of the loop's exception handler and a retry timer, at every wake-up
+    (45 % of a core, and a traceback per timer left at exit). After one failure this socket
+    says "nothing more to accept" for the rest of the round; asyncio's own retry, a second
+    later, tries again."""
 
     resting = False
 

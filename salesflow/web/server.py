@@ -54,7 +54,7 @@ def serve(
         host=host,
         port=port,
         http=GuardedH11Protocol.configured(settings),
-        timeout_keep_alive=settings.idle_timeout,  # type: ignore[arg-type]  (seconds, a float)
+        timeout_keep_alive=settings.idle_timeout,  # seconds: uvicorn says int, uses it as float
         proxy_headers=bool(proxies),
         forwarded_allow_ips=proxies or None,
         access_log=False,  # our own line per request, without query strings
