@@ -100,7 +100,9 @@ class Server:
 
     env: ClassVar[dict[str, str]] = {}  # more environment variables (form secrets)
 
-    def __init__(self, project: Path, *options: str, now: str | None = "2026-11-20T10:00"):
+    def __init__(
+        self, project: Path, *options: str, now: str | None = "2026-11-20T10:00", preexec_fn=None
+    ):  # preexec_fn: run in the server's process before it starts (a lower descriptor limit)
         self.project, self.port = project, free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         clock = ["--now", now] if now else []
@@ -108,6 +110,7 @@ class Server:
             [sys.executable, "-m", "salesflow", "--project", str(project), *clock, "serve",
              "--port", str(self.port), *options],
             env={**os.environ, **self.env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            preexec_fn=preexec_fn,
         )  # fmt: skip
         deadline = time.monotonic() + 20
         while True:

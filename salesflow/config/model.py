@@ -80,6 +80,11 @@ class Form:
 class ServeSettings:
     max_body_kib: int = 1024
     trusted_proxies: tuple[str, ...] = ()
+    # what one connection may hold (salesflow.web.connections), in seconds
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
+    idle_timeout: float = 5.0
+    max_connections: int = 500
 
 
 @dataclass(frozen=True)
@@ -260,12 +265,7 @@ def build_settings(data: dict, root: Path, database_override: str | None) -> dic
         },
         "inbox": root / data["inbox"] if data.get("inbox") else None,
         "public_url": data.get("public_url", "").rstrip("/") or None,
-        "serve": ServeSettings(
-            **{
-                **data.get("serve", {}),
-                "trusted_proxies": tuple(data.get("serve", {}).get("trusted_proxies", ())),
-            }
-        ),
+        "serve": _serve(data.get("serve", {})),
     }
 
 
@@ -287,6 +287,17 @@ def _webhooks(data: dict, root: Path) -> WebhookSettings:
         folder=root / data.get("folder", "outbox/requests"),
         timeout=parse_duration(data.get("timeout", "10s")).total_seconds(),
         max_attempts=data.get("max_attempts", 8),
+    )
+
+
+def _serve(data: dict) -> ServeSettings:
+    timeouts = ("header_timeout", "body_timeout", "idle_timeout")
+    return ServeSettings(
+        **{
+            **data,
+            "trusted_proxies": tuple(data.get("trusted_proxies", ())),
+            **{key: parse_duration(data[key]).total_seconds() for key in timeouts if key in data},
+        }
     )
 
 

@@ -1,16 +1,31 @@
-"""Running the app under uvicorn: the address, the proxies we trust, the logs, and a clean
-stop on SIGTERM (uvicorn stops taking requests, finishes those under way, then the app's
-lifespan ends the worker's pass; the process exits 0)."""
+"""Running the app under uvicorn: the address, the proxies we trust, the limits on
+connections, the logs, and a clean stop on SIGTERM (uvicorn stops taking requests, finishes
+those under way, then the app's lifespan ends the worker's pass; the process exits 0)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
 import signal
 import sys
+from dataclasses import replace
+
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
 
 from salesflow.config.model import Project
+from salesflow.web.connections import (
+    OUT_OF_RESOURCES,
+    GuardedH11Protocol,
+    Listener,
+    fit_descriptors,
+)
+from salesflow.web.quietlog import faults, quieten
 from salesflow.web.signatures import require_secrets
 from salesflow.web.site import Site
+
+STARTUP_FAILURE = 3  # uvicorn's exit status when it could not start (a port in use)
 
 
 def serve(
@@ -29,20 +44,54 @@ def serve(
     _log_to_stderr()
     site = Site(project, now_text)
     site.store()  # the database opens (and is migrated) before the first request
-    proxies = list(project.serve.trusted_proxies)
-    # uvicorn stops gracefully on SIGTERM, then raises the signal again with the handler it
-    # found: this one makes that an exit with status 0, as systemd expects of a clean stop.
-    signal.signal(signal.SIGTERM, _exit_cleanly)
-    uvicorn.run(
-        build_app(site, worker, log_format),
+    cap = fit_descriptors(project.serve.max_connections)
+    settings = replace(project.serve, max_connections=cap)
+    proxies = list(settings.trusted_proxies)
+    app = build_app(site, worker, log_format)
+    app.add_exception_handler(ClientDisconnect, _client_gone)
+    config = uvicorn.Config(
+        app,
         host=host,
         port=port,
+        http=GuardedH11Protocol.configured(settings),
+        timeout_keep_alive=settings.idle_timeout,  # seconds: uvicorn says int, uses it as float
         proxy_headers=bool(proxies),
         forwarded_allow_ips=proxies or None,
         access_log=False,  # our own line per request, without query strings
         log_level="warning",
         timeout_graceful_shutdown=30,
     )
+    quieten(logging.getLogger("uvicorn.error"))  # its lines per connection: bad requests, 503s
+    server = uvicorn.Server(config)
+    listener = Listener.taking(config.bind_socket())  # a port in use: one line, exit 3
+    # uvicorn stops gracefully on SIGTERM, then raises the signal again with the handler it
+    # found: this one makes that an exit with status 0, as systemd expects of a clean stop.
+    signal.signal(signal.SIGTERM, _exit_cleanly)
+    asyncio.run(_serve_quietly(server, listener))
+    if not server.started:
+        sys.exit(STARTUP_FAILURE)
+
+
+async def _serve_quietly(server, listener: Listener) -> None:
+    asyncio.get_running_loop().set_exception_handler(_loop_error)
+    await server.serve(sockets=[listener])
+
+
+def _loop_error(loop: asyncio.AbstractEventLoop, context: dict) -> None:
+    """Out of file descriptors, asyncio reports each failed accept with a traceback: one line
+    a minute says it instead; asyncio retries a second later by itself."""
+    error = context.get("exception")
+    if isinstance(error, OSError) and error.errno in OUT_OF_RESOURCES:
+        faults.error("serve: cannot take new connections: %s (raise LimitNOFILE or lower"
+                     " serve.max_connections)", os.strerror(error.errno))  # fmt: skip
+    else:
+        loop.default_exception_handler(context)
+
+
+async def _client_gone(request: Request, error: Exception) -> Response:
+    """The client left, or was dropped at its deadline, before its body was all in: no one
+    reads this answer, and the request log says 408 rather than a traceback."""
+    return Response(status_code=408)
 
 
 def _log_to_stderr() -> None:
@@ -52,6 +101,7 @@ def _log_to_stderr() -> None:
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
     logger.propagate = False
+    quieten(faults)
 
 
 def _exit_cleanly(signum, frame) -> None:

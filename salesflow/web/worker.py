@@ -15,6 +15,7 @@ import time
 from datetime import datetime
 
 from salesflow.store.db import describe, is_locked
+from salesflow.web.quietlog import faults
 from salesflow.web.site import Site
 
 log = logging.getLogger("salesflow.serve")
@@ -42,12 +43,12 @@ class Worker(threading.Thread):
         self.join(timeout)
 
     def one_pass(self) -> None:
-        from salesflow.engine.due import anything_due
-        from salesflow.engine.tick import tick
-        from salesflow.ingest.inbox import drain_project_inbox
-
         self.began = time.monotonic()
         try:
+            from salesflow.engine.due import anything_due  # imports open files: inside the try
+            from salesflow.engine.tick import tick
+            from salesflow.ingest.inbox import drain_project_inbox
+
             store = self.site.store()
             if anything_due(store):
                 if store.project.inbox is not None:
@@ -62,9 +63,9 @@ class Worker(threading.Thread):
                     log.info("worker: %s", result.summary())
             self.last_pass, self.error = store.now, None
         except Exception as error:  # a locked database skips a turn; the rest is reported
-            if not is_locked(error):
+            if not is_locked(error):  # and retried next turn (out of file descriptors too)
                 self.error = describe(error)
-                log.error("worker: the pass failed: %s", self.error)
+                faults.error("worker: the pass failed: %s", self.error)  # once a minute
         finally:
             self.began = None
 
