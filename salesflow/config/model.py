@@ -80,6 +80,7 @@ class Form:
 class ServeSettings:
     max_body_kib: int = 1024
     trusted_proxies: tuple[str, ...] = ()
+    session_idle: timedelta = timedelta(hours=12)  # a page session unused this long ends
 
 
 @dataclass(frozen=True)
@@ -260,13 +261,18 @@ def build_settings(data: dict, root: Path, database_override: str | None) -> dic
         },
         "inbox": root / data["inbox"] if data.get("inbox") else None,
         "public_url": data.get("public_url", "").rstrip("/") or None,
-        "serve": ServeSettings(
-            **{
-                **data.get("serve", {}),
-                "trusted_proxies": tuple(data.get("serve", {}).get("trusted_proxies", ())),
-            }
-        ),
+        "serve": _serve(data.get("serve", {})),
     }
+
+
+def _serve(data: dict) -> ServeSettings:
+    return ServeSettings(
+        **{
+            **data,
+            "trusted_proxies": tuple(data.get("trusted_proxies", ())),
+            "session_idle": parse_duration(data.get("session_idle", "12h")),
+        }
+    )
 
 
 def _email(data: dict, root: Path) -> EmailSettings:
