@@ -73,3 +73,25 @@ def test_the_boards_multipart_form_works_and_a_file_in_it_is_refused(site):
     assert refused.status_code == 400 and "illisible" in refused.text
     many = {f"field{n}": (None, "x") for n in range(100)}
     assert member.post("/deals/1/move", files={**fields, **many}).status_code == 400
+
+
+HUGE = (str(2**63), "99999999999999999999", "9" * 5000)
+
+
+def test_ids_and_pages_no_database_holds_are_the_sites_404(site):
+    member = signed_in(site)
+    token = csrf_of(member.get("/").text)
+    for number in HUGE:
+        pages = [f"/deals/{number}", f"/messages/{number}", f"/activity?page={number}",
+                 f"/pipelines/cours-essai/stages/nouveau?page={number}"]  # fmt: skip
+        for path in pages:
+            answer = member.get(path)
+            assert answer.status_code == 404 and "<!doctype html>" in answer.text, path
+        actions = [f"/deals/{number}/{verb}" for verb in ("move", "won", "lost", "edit")]
+        for path in [*actions, f"/messages/{number}/retry", f"/runs/{number}/retry"]:
+            answer = member.post(path, data={"csrf": token, "stage": "perdu", "reason": "x"})
+            assert answer.status_code == 404 and "<!doctype html>" in answer.text, path
+    assert member.get("/activity?page=²").status_code == 200  # not a page number: the first
+    assert member.get(f"/deals/{2**63 - 1}").status_code == 404  # in range, not there
+    for method in ("GET", "POST"):
+        assert member.request(method, "/unsubscribe/¹-x").status_code == 404
