@@ -111,7 +111,7 @@ def _visit(site: Site, request: Request, member: TeamMember, form: dict, handler
     visit = Visit(request, site, store, member, sessions.csrf_token(store, cookie), form)
     if request.method == "POST" and not sessions.csrf_valid(store, cookie, form.get("csrf")):
         return visit.refuse(403, visit.word("csrf"))
-    if not ids_in_range(request.path_params):
+    if not _ids_in_range(request.path_params):
         return visit.refuse(404, visit.word("not_found"))
     if not change:
         try:
@@ -128,7 +128,7 @@ def _visit(site: Site, request: Request, member: TeamMember, form: dict, handler
         return visit.refuse(422, str(error))
 
 
-def ids_in_range(params: dict) -> bool:
+def _ids_in_range(params: dict) -> bool:
     """False when an id of the path is past what SQLite stores (2^63 - 1): no such thing."""
     return all(0 <= value <= LARGEST_ID for value in params.values() if isinstance(value, int))
 

@@ -105,30 +105,14 @@ def activity(visit: Visit) -> Response:
 
 
 def _page_number(visit: Visit, size: int) -> int:
-    """The `?page=` asked for (0 when none is); a page whose first row would lie past
-    SQLite's largest integer does not exist."""
+    """The `?page=` asked for (0 when there is no number); a page whose first row would lie
+    past SQLite's largest integer does not exist."""
     text = visit.request.query_params.get("page", "0")
     if not (text.isascii() and text.isdigit()):
         return 0
     if len(text) > len(str(LARGEST_ID)) or int(text) * size > LARGEST_ID:
         raise UserError(visit.word("not_found"))
     return int(text)
-
-
-class _Id(Convertor):
-    """A record's id in a path. Digits too many for any id (past SQLite's integers, or past
-    the 4,300 Python reads) stand for LARGEST_ID + 1: found nowhere, a 404 like any other."""
-
-    regex = "[0-9]+"
-
-    def convert(self, value: str) -> int:
-        return int(value) if len(value) <= len(str(LARGEST_ID)) else LARGEST_ID + 1
-
-    def to_string(self, value: int) -> str:
-        return str(value)
-
-
-register_url_convertor("id", _Id())
 
 
 def move(visit: Visit) -> Response:
@@ -174,6 +158,22 @@ def retry_message(visit: Visit) -> Response:
     number = int(visit.request.path_params["message"])
     requeue(visit.store, outbox.get(visit.store, number))
     return visit.back("/activity")
+
+
+class _Id(Convertor):
+    """A record's id in a path. Digits too many for any id (past SQLite's integers, or past
+    the 4,300 Python reads) stand for LARGEST_ID + 1: found nowhere, a 404 like any other."""
+
+    regex = "[0-9]+"
+
+    def convert(self, value: str) -> int:
+        return int(value) if len(value) <= len(str(LARGEST_ID)) else LARGEST_ID + 1
+
+    def to_string(self, value: int) -> str:
+        return str(value)
+
+
+register_url_convertor("id", _Id())
 
 
 ROUTES = [
