@@ -126,8 +126,10 @@ def secret_rotate(ctx: typer.Context) -> None:
     Example: salesflow secret rotate
     """
     from salesflow.store import secrets
+    from salesflow.store.db import transaction
 
     store = ctx.obj.store()
-    secrets.rotate(store)
+    with transaction(store.conn):
+        secrets.rotate(store)
     typer.echo("the signing secret is new; unsubscribe links signed before no longer work,"
                " and everyone must log in to the pages again")  # fmt: skip

@@ -85,6 +85,7 @@ class ServeSettings:
     body_timeout: float = 30.0
     idle_timeout: float = 5.0
     max_connections: int = 500
+    session_idle: timedelta = timedelta(hours=12)  # a page session unused this long ends
 
 
 @dataclass(frozen=True)
@@ -267,6 +268,16 @@ def build_settings(data: dict, root: Path, database_override: str | None) -> dic
         "public_url": data.get("public_url", "").rstrip("/") or None,
         "serve": _serve(data.get("serve", {})),
     }
+
+
+def _serve(data: dict) -> ServeSettings:
+    return ServeSettings(
+        **{
+            **data,
+            "trusted_proxies": tuple(data.get("trusted_proxies", ())),
+            "session_idle": parse_duration(data.get("session_idle", "12h")),
+        }
+    )
 
 
 def _email(data: dict, root: Path) -> EmailSettings:

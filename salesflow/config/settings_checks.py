@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from email.utils import parseaddr
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
@@ -10,6 +11,7 @@ from salesflow.config.jinja_check import check_jinja
 from salesflow.config.model import CONTACT_TARGETS, DEAL_TARGETS, Pipeline
 from salesflow.config.scope import PAYLOAD_SCOPE
 from salesflow.config.yamlfile import YamlFile, render_keypath
+from salesflow.durations import parse_duration
 from salesflow.errors import Problem, did_you_mean
 from salesflow.values import EMAIL
 
@@ -23,6 +25,7 @@ def check_settings(document: YamlFile, env) -> list[Problem]:
         *_check_currency(document, data.get("currency")),
         *_check_email_settings(document, data.get("email", {})),
         *_check_team(document, data.get("team", [])),
+        *_check_serve(document, data.get("serve", {})),
     ]
     for kind, declared in data.get("fields", {}).items():
         for name, spec in declared.items():
@@ -95,6 +98,18 @@ def _check_team(document: YamlFile, team: list[dict]) -> list[Problem]:
             message = f"'{member['email']}' is not an email address"
             problems.append(document.problem(("team", index, "email"), message))
     return problems
+
+
+def _check_serve(document: YamlFile, serve: dict) -> list[Problem]:
+    """A session idle period shorter than a minute would end sessions between two clicks
+    (their last use is noted once a minute); one past 7 days is never reached."""
+    if "session_idle" not in serve:
+        return []
+    idle = parse_duration(serve["session_idle"])
+    if timedelta(minutes=1) <= idle <= timedelta(days=7):
+        return []
+    message = f"session_idle {serve['session_idle']} is out of range: from 1m to 7d"
+    return [document.problem(("serve", "session_idle"), message)]
 
 
 def _check_options(document: YamlFile, keypath: tuple, spec: dict) -> list[Problem]:

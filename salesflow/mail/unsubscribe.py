@@ -35,7 +35,7 @@ def link(store: Store, contact_id: int) -> str | None:
 def contact_of(store: Store, text: str) -> int | None:
     """The contact id a token was made for, or None when it is not one of ours."""
     number, _, signature = text.partition("-")
-    if not number.isdigit() or len(number) > 18:
+    if not (number.isascii() and number.isdigit()) or len(number) > 18:
         return None
     expected = _signature(secrets.key(store, PURPOSE), int(number))
     return int(number) if hmac.compare_digest(signature.encode(), expected.encode()) else None

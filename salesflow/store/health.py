@@ -19,7 +19,7 @@ from pathlib import Path
 from salesflow.config.cache import CACHE_DIR
 from salesflow.config.model import Project
 from salesflow.errors import EnvironmentFault, UserError
-from salesflow.store import rejects
+from salesflow.store import rejects, sessions
 from salesflow.store.session import Store
 from salesflow.values import read_instant, stored_instant
 
@@ -49,6 +49,7 @@ def check(store: Store) -> list[Finding]:
         _inbox_failures(store.project),
         _open_rejects(store),
         _skipped_runs(store.project, store.now),
+        _active_sessions(store),
         *_environment(store.project),
     ]
     order = {"problem": 0, "note": 1, "ok": 2}
@@ -121,6 +122,10 @@ def _open_rejects(store: Store) -> Finding:
         return Finding("ok", "rejected submissions", "none")
     return Finding("note", "rejected submissions", f"{count} kept; see `salesflow rejects"
                    " list`, and after a fix of the form, `salesflow rejects retry ID`")  # fmt: skip
+
+
+def _active_sessions(store: Store) -> Finding:
+    return Finding("ok", "sessions", f"{sessions.count_active(store)} active")
 
 
 _COUNTS = {

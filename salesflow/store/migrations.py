@@ -224,6 +224,16 @@ def _v11_tickets(db: sqlite_utils.Database) -> None:
     db["deals"].add_column("priority", str)
 
 
+def _v12_sessions(db: sqlite_utils.Database) -> None:
+    """The pages' sessions, so that logout, a new password and idleness end one at once (a
+    signed cookie alone stayed valid until it expired). `id` is the SHA-256 of the cookie's
+    random id, never the id itself: a copy of the database opens no session."""
+    db["sessions"].create(
+        {"id": str, "member": str, "created_at": str, "last_seen_at": str},
+        pk="id", not_null={"member", "created_at", "last_seen_at"},
+    )  # fmt: skip
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v1_contacts_deals_events,
     _v2_tasks_and_report_indexes,
@@ -236,6 +246,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v9_web_pages,
     _v10_outgoing_requests,
     _v11_tickets,
+    _v12_sessions,
 ]
 
 

@@ -8,6 +8,7 @@ import hmac
 import secrets
 
 from salesflow.errors import UserError
+from salesflow.store import sessions
 from salesflow.store.session import Store
 
 _N, _R, _P = 2**14, 8, 1  # 16 MiB and ~50 ms a check: slow for a guesser, fine for a login
@@ -19,6 +20,7 @@ def _hash(password: str, salt: bytes, n: int = _N, r: int = _R, p: int = _P) -> 
 
 
 def set_password(store: Store, member: str, password: str) -> None:
+    """Set the member's password and end their open sessions, in the caller's transaction."""
     if member not in store.project.team:
         raise UserError(f"'{member}' is not in the team of salesflow.yaml")
     if len(password) < MINIMUM_LENGTH:
@@ -29,6 +31,7 @@ def set_password(store: Store, member: str, password: str) -> None:
         "INSERT OR REPLACE INTO passwords (member, hash, changed_at) VALUES (?, ?, ?)",
         (member, stored, store.stamp),
     )
+    sessions.end_member_sessions(store, member)  # whoever knew the old one is logged out
 
 
 def changed_at(store: Store, member: str) -> str | None:
@@ -39,16 +42,10 @@ def changed_at(store: Store, member: str) -> str | None:
     return row[0] if row else None
 
 
-def current(store: Store, member: str) -> str | None:
-    """What changes whenever the member's password is set (its hash, salted anew each
-    time), for sessions to be signed with; None when they have no password."""
-    row = store.conn.execute("SELECT hash FROM passwords WHERE member = ?", (member,)).fetchone()
-    return row[0] if row else None
-
-
-def check(store: Store, member: str, password: str) -> bool:
-    """True when `password` is the member's. Someone unknown costs a hash too, so the time
-    of the answer does not tell who has an account."""
+def check(store: Store, member: str | None, password: str) -> bool:
+    """True when `password` is the member's. Someone unknown (or without a password, or
+    `member` None) costs the same hash, so the time of the answer does not tell who has an
+    account."""
     row = store.conn.execute("SELECT hash FROM passwords WHERE member = ?", (member,)).fetchone()
     if row is None or member not in store.project.team:
         _hash(password, b"\0" * 16)

@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import secrets
 
+from salesflow.store import sessions
 from salesflow.store.session import Store
 
 _NAME = "signing"
@@ -38,8 +39,10 @@ def key(store: Store, purpose: str) -> bytes:
 
 
 def rotate(store: Store) -> None:
-    """Replace the secret: every link and session signed with the old one stops working."""
+    """Replace the secret: every link signed with the old one stops working, and every
+    session of the pages ends."""
     store.conn.execute(
         "INSERT OR REPLACE INTO secrets (name, value, created_at) VALUES (?, ?, ?)",
         (_NAME, secrets.token_hex(32), store.stamp),
     )
+    sessions.end_all(store)

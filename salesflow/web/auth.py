@@ -1,9 +1,11 @@
 """Signing in to the pages, and `page()`: the one way every page and action is reached.
 
-`page(handler)` sends a visitor without a valid session to the login form, and refuses a
-POST without the form's CSRF token; a change (`change=True`) also needs a member's role (a
-viewer changes nothing) and holds the server's write turn. The forms, unsubscribe and
-/healthz routes do not go through it: they stay outside the login.
+`page(handler)` sends a visitor without an active session to the login form — before a
+POST's body is read, so a stranger's post costs nothing — then reads the form within
+`PAGE_FORM_LIMIT`, refuses a POST without the form's CSRF token, and answers 404 for an id
+past SQLite's integers; a change (`change=True`) also needs a member's role (a viewer
+changes nothing) and holds the server's write turn. The forms, unsubscribe and /healthz
+routes do not go through it: they stay outside the login.
 """
 
 from __future__ import annotations
@@ -20,13 +22,16 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from salesflow.config.model import TeamMember
 from salesflow.errors import UserError
 from salesflow.store import passwords
-from salesflow.store.db import is_locked
+from salesflow.store import sessions as stored_sessions
+from salesflow.store.db import is_locked, transaction
 from salesflow.store.session import Store
 from salesflow.web import sessions
+from salesflow.web.bodies import BodyRefused, page_form
 from salesflow.web.guards import client_address
 from salesflow.web.site import Site
 
 LOGIN_LIMIT = "5/min"  # tries per client address
+LARGEST_ID = 2**63 - 1  # SQLite's largest integer: no row has an id past it
 
 
 @dataclass
@@ -62,29 +67,52 @@ class Visit:
 def page(handler: Callable[[Visit], Response], change: bool = False):
     async def endpoint(request: Request) -> Response:
         site: Site = request.app.state.site
-        form = await fields(request) if request.method == "POST" else {}
         try:
-            return await run_in_threadpool(_visit, site, request, form, handler, change)
+            member = await run_in_threadpool(_signed_in, site, request)
+            if member is None:
+                return _to_login(request)
+            form = await page_form(request) if request.method == "POST" else {}
+            return await run_in_threadpool(_visit, site, request, member, form, handler, change)
+        except BodyRefused as refused:
+            return _refused(site, refused)
         except Exception as error:
             if not is_locked(error):
                 raise
-            busy = site.templates.globals["t"]["busy"]
-            return site.page("error.html", 503, {"Retry-After": "5"}, message=busy)
+            return _busy(site)
 
     return endpoint
 
 
-def _visit(site: Site, request: Request, form: dict, handler, change: bool) -> Response:
+def _signed_in(site: Site, request: Request) -> TeamMember | None:
+    return sessions.member_of(site.store(), request.cookies.get(sessions.COOKIE))
+
+
+def _to_login(request: Request) -> Response:
+    """After login, back to the page asked for (after a change: to the board)."""
+    wanted = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    wanted = wanted if request.method == "GET" else "/"
+    return RedirectResponse(f"/login?next={quote(wanted)}", 303)
+
+
+def _refused(site: Site, refused: BodyRefused) -> Response:
+    return site.page(
+        "error.html", refused.status, message=site.templates.globals["t"][refused.word]
+    )
+
+
+def _busy(site: Site) -> Response:
+    busy = site.templates.globals["t"]["busy"]
+    return site.page("error.html", 503, {"Retry-After": "5"}, message=busy)
+
+
+def _visit(site: Site, request: Request, member: TeamMember, form: dict, handler, change: bool):
     store = site.store()
     cookie = request.cookies.get(sessions.COOKIE)
-    member = sessions.member_of(store, cookie)
-    if member is None:  # after login, back to the page asked for (a change: to the board)
-        wanted = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        wanted = wanted if request.method == "GET" else "/"
-        return RedirectResponse(f"/login?next={quote(wanted)}", 303)
     visit = Visit(request, site, store, member, sessions.csrf_token(store, cookie), form)
     if request.method == "POST" and not sessions.csrf_valid(store, cookie, form.get("csrf")):
         return visit.refuse(403, visit.word("csrf"))
+    if not _ids_in_range(request.path_params):
+        return visit.refuse(404, visit.word("not_found"))
     if not change:
         try:
             return handler(visit)
@@ -100,9 +128,9 @@ def _visit(site: Site, request: Request, form: dict, handler, change: bool) -> R
         return visit.refuse(422, str(error))
 
 
-async def fields(request: Request) -> dict[str, str]:
-    async with request.form() as form:
-        return {key: value for key, value in form.items() if isinstance(value, str)}
+def _ids_in_range(params: dict) -> bool:
+    """False when an id of the path is past what SQLite stores (2^63 - 1): no such thing."""
+    return all(0 <= value <= LARGEST_ID for value in params.values() if isinstance(value, int))
 
 
 def local_path(text: str | None) -> str | None:
@@ -117,13 +145,15 @@ async def login_form(request: Request) -> Response:
     return await run_in_threadpool(_login_page, site, request, {}, 200, None)
 
 
-def _login_page(site: Site, request: Request, form: dict, status: int, error: str | None):
+def _login_page(
+    site: Site, request: Request, form: dict, status: int, error: str | None, headers=None
+):
     store = site.store()
     target = local_path(form.get("next") or request.query_params.get("next")) or "/"
     if sessions.member_of(store, request.cookies.get(sessions.COOKIE)) and not form:
         return RedirectResponse(target, 303)
     nonce = request.cookies.get(sessions.LOGIN_COOKIE) or sessions.new_login_nonce()
-    response = site.page("login.html", status, csrf=sessions.csrf_token(store, nonce),
+    response = site.page("login.html", status, headers, csrf=sessions.csrf_token(store, nonce),
                          next=target, error=error, member=form.get("member", ""))  # fmt: skip
     response.set_cookie(sessions.LOGIN_COOKIE, nonce, httponly=True, samesite="lax",
                         secure=request.url.scheme == "https", max_age=3600)  # fmt: skip
@@ -132,11 +162,22 @@ def _login_page(site: Site, request: Request, form: dict, status: int, error: st
 
 async def login(request: Request) -> Response:
     site: Site = request.app.state.site
-    form = await fields(request)
     labels = site.templates.globals["t"]
-    if site.limiter.wait_for("login", LOGIN_LIMIT, client_address(request)):
-        return await run_in_threadpool(_login_page, site, request, form, 429, labels["too_many"])
-    return await run_in_threadpool(_login, site, request, form)
+    try:
+        form = await page_form(request)
+        wait = site.limiter.wait_for("login", LOGIN_LIMIT, client_address(request))
+        if wait:
+            later = {"Retry-After": str(wait)}
+            return await run_in_threadpool(
+                _login_page, site, request, form, 429, labels["too_many"], later
+            )
+        return await run_in_threadpool(_login, site, request, form)
+    except BodyRefused as refused:
+        return _refused(site, refused)
+    except Exception as error:
+        if not is_locked(error):
+            raise
+        return _busy(site)
 
 
 def _login(site: Site, request: Request, form: dict) -> Response:
@@ -145,11 +186,13 @@ def _login(site: Site, request: Request, form: dict) -> Response:
     if not sessions.csrf_valid(store, request.cookies.get(sessions.LOGIN_COOKIE), form.get("csrf")):
         return _login_page(site, request, form, 403, labels["csrf"])
     member = _member_named(store, form.get("member", ""))
-    if member is None or not passwords.check(store, member, form.get("password", "")):
+    if not passwords.check(store, member, form.get("password", "")):  # a hash even for no one
         return _login_page(site, request, form, 401, labels["login_failed"])
+    with site.writing() as writer, transaction(writer.conn):
+        cookie = stored_sessions.open_session(writer, member)
     response = RedirectResponse(local_path(form.get("next")) or "/", 303)
-    response.set_cookie(sessions.COOKIE, sessions.open_session(store, member), httponly=True,
-                        samesite="lax", secure=request.url.scheme == "https",
+    response.set_cookie(sessions.COOKIE, cookie, httponly=True, samesite="lax",
+                        secure=request.url.scheme == "https",
                         max_age=sessions.LIFETIME)  # fmt: skip
     response.delete_cookie(sessions.LOGIN_COOKIE)
     return response
@@ -165,6 +208,9 @@ def _member_named(store: Store, text: str) -> str | None:
 
 
 def logout(visit: Visit) -> Response:
+    """End the session here, not only in this browser: a copy of the cookie opens nothing."""
+    with visit.site.writing() as writer:
+        stored_sessions.end(writer, visit.request.cookies.get(sessions.COOKIE))
     response = RedirectResponse("/login", 303)
     response.delete_cookie(sessions.COOKIE)
     return response

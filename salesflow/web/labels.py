@@ -42,6 +42,8 @@ LABELS: dict[str, dict[str, str]] = {
         "deals_in": "Affaires dans", "nobody": "(personne)", "reason_required":
         "Une raison est demandée.", "trace": "Déroulé",
         "busy": "La base est occupée ; réessayez dans quelques secondes.",
+        "not_found": "Cette page n’existe pas.", "too_large": "Ce formulaire est trop long.",
+        "unreadable": "Ce formulaire est illisible : rechargez la page.",
         "column_won": "gagné", "deal_one": "affaire", "drop_off": "abandon",
         # the reports' fixed notes, by their English text
         "won amounts are by month of closing": "les montants gagnés sont comptés au mois de"
@@ -85,6 +87,8 @@ LABELS: dict[str, dict[str, str]] = {
         "open_message": "open", "in_stage": "in stage", "deals_in": "Deals in",
         "nobody": "(nobody)", "reason_required": "A reason is required.", "trace": "Trace",
         "busy": "The database is busy; try again in a few seconds.",
+        "not_found": "There is no such page.", "too_large": "This form is too long.",
+        "unreadable": "This form cannot be read: reload the page.",
         "column_won": "won", "deal_one": "deal", "drop_off": "drop-off",
     },
 }  # fmt: skip

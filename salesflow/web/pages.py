@@ -7,12 +7,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from salesflow.engine.runs import change_run
 from salesflow.errors import UserError
 from salesflow.mail.delivery import requeue
+from salesflow.reports.activity import PAGE as ACTIVITY_PAGE
 from salesflow.reports.activity import activity as activity_report
 from salesflow.reports.activity import deal_messages, deal_runs
 from salesflow.reports.board import board as board_report
@@ -20,7 +22,7 @@ from salesflow.reports.board import stage_cards
 from salesflow.reports.funnel import funnel as funnel_report
 from salesflow.store import deals, outbox
 from salesflow.store.db import transaction
-from salesflow.web.auth import Visit, login, login_form, logout, page
+from salesflow.web.auth import LARGEST_ID, Visit, login, login_form, logout, page
 from salesflow.web.email_html import email_html
 from salesflow.web.report import overview
 
@@ -54,7 +56,7 @@ def board(visit: Visit) -> Response:
 
 def stage(visit: Visit) -> Response:
     params = visit.request.path_params
-    number = _page_number(visit)
+    number = _page_number(visit, STAGE_PAGE)
     owner = _owner(visit)
     column = stage_cards(visit.store, params["pipeline"], params["stage"], owner,
                          number * STAGE_PAGE, STAGE_PAGE)  # fmt: skip
@@ -99,13 +101,19 @@ def message(visit: Visit) -> Response:
 
 
 def activity(visit: Visit) -> Response:
-    report = activity_report(visit.store, _page_number(visit))
+    report = activity_report(visit.store, _page_number(visit, ACTIVITY_PAGE))
     return visit.page("activity.html", activity=report, nav="activity")
 
 
-def _page_number(visit: Visit) -> int:
+def _page_number(visit: Visit, size: int) -> int:
+    """The `?page=` asked for (0 when there is no number); a page whose first row would lie
+    past SQLite's largest integer does not exist."""
     text = visit.request.query_params.get("page", "0")
-    return int(text) if text.isdigit() else 0
+    if not (text.isascii() and text.isdigit()):
+        return 0
+    if len(text) > len(str(LARGEST_ID)) or int(text) * size > LARGEST_ID:
+        raise UserError(visit.word("not_found"))
+    return int(text)
 
 
 def move(visit: Visit) -> Response:
@@ -153,6 +161,22 @@ def retry_message(visit: Visit) -> Response:
     return visit.back("/activity")
 
 
+class _Id(Convertor):
+    """A record's id in a path. Digits too many for any id (past SQLite's integers, or past
+    the 4,300 Python reads) stand for LARGEST_ID + 1: found nowhere, a 404 like any other."""
+
+    regex = "[0-9]+"
+
+    def convert(self, value: str) -> int:
+        return int(value) if len(value) <= len(str(LARGEST_ID)) else LARGEST_ID + 1
+
+    def to_string(self, value: int) -> str:
+        return str(value)
+
+
+register_url_convertor("id", _Id())
+
+
 ROUTES = [
     Route("/login", login_form, methods=["GET"]),
     Route("/login", login, methods=["POST"]),
@@ -162,13 +186,13 @@ ROUTES = [
     Route("/funnel", page(funnel), methods=["GET"]),
     Route("/forecast", page(forecast), methods=["GET"]),
     Route("/activity", page(activity), methods=["GET"]),
-    Route("/deals/{deal:int}", page(deal), methods=["GET"]),
-    Route("/deals/{deal:int}/move", page(move, change=True), methods=["POST"]),
-    Route("/deals/{deal:int}/won", page(won, change=True), methods=["POST"]),
-    Route("/deals/{deal:int}/lost", page(lost, change=True), methods=["POST"]),
-    Route("/deals/{deal:int}/edit", page(edit, change=True), methods=["POST"]),
-    Route("/messages/{message:int}", page(message), methods=["GET"]),
-    Route("/messages/{message:int}/html", page(email_html), methods=["GET"]),
-    Route("/messages/{message:int}/retry", page(retry_message, change=True), methods=["POST"]),
-    Route("/runs/{run:int}/retry", page(retry_run, change=True), methods=["POST"]),
+    Route("/deals/{deal:id}", page(deal), methods=["GET"]),
+    Route("/deals/{deal:id}/move", page(move, change=True), methods=["POST"]),
+    Route("/deals/{deal:id}/won", page(won, change=True), methods=["POST"]),
+    Route("/deals/{deal:id}/lost", page(lost, change=True), methods=["POST"]),
+    Route("/deals/{deal:id}/edit", page(edit, change=True), methods=["POST"]),
+    Route("/messages/{message:id}", page(message), methods=["GET"]),
+    Route("/messages/{message:id}/html", page(email_html), methods=["GET"]),
+    Route("/messages/{message:id}/retry", page(retry_message, change=True), methods=["POST"]),
+    Route("/runs/{run:id}/retry", page(retry_run, change=True), methods=["POST"]),
 ]

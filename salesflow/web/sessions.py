@@ -1,10 +1,9 @@
-"""Who is signed in: a session cookie signed with the project's secret, and the CSRF token
-every form of the pages carries.
+"""Who is signed in: the session cookie, and the CSRF token every form of the pages carries.
 
-The cookie is `member:issued:signature`, where the signature covers the member, the time of
-login and their current password hash: a new password (or `salesflow secret rotate`) ends
-every session made before it. A CSRF token is an HMAC of the cookie it goes with, so a
-page of another site can neither read nor forge one.
+The cookie holds a session's random id; the session itself is a row in the database
+(`salesflow.store.sessions`), checked on every request, so logout, a new password, `salesflow
+secret rotate` and an idle period end it at once, whatever the browser kept. A CSRF token is
+an HMAC of the cookie it goes with, so a page of another site can neither read nor forge one.
 """
 
 from __future__ import annotations
@@ -15,12 +14,13 @@ import hmac
 from secrets import token_urlsafe
 
 from salesflow.config.model import TeamMember
-from salesflow.store import passwords, secrets
+from salesflow.store import secrets
+from salesflow.store import sessions as stored
 from salesflow.store.session import Store
 
 COOKIE = "salesflow_session"
 LOGIN_COOKIE = "salesflow_login"  # before login: what the login form's token is bound to
-LIFETIME = 7 * 86400  # seconds a login lasts
+LIFETIME = int(stored.LIFETIME.total_seconds())  # the cookie's max-age
 
 
 def _sign(store: Store, purpose: str, text: str) -> str:
@@ -28,27 +28,10 @@ def _sign(store: Store, purpose: str, text: str) -> str:
     return base64.urlsafe_b64encode(digest[:24]).decode()
 
 
-def open_session(store: Store, member: str) -> str:
-    """The cookie value for `member`, who has just given their password."""
-    issued = int(store.now.timestamp())
-    stamp = passwords.current(store, member)
-    return f"{member}:{issued}:{_sign(store, 'session', f'{member}:{issued}:{stamp}')}"
-
-
 def member_of(store: Store, cookie: str | None) -> TeamMember | None:
-    """The team member whose valid session `cookie` is, or None."""
-    member, _, rest = (cookie or "").partition(":")
-    issued, _, signature = rest.partition(":")
-    person = store.project.team.get(member)
-    if person is None or not issued.isdigit():
-        return None
-    if not 0 <= store.now.timestamp() - int(issued) < LIFETIME:
-        return None
-    stamp = passwords.current(store, member)
-    if stamp is None:
-        return None
-    expected = _sign(store, "session", f"{member}:{issued}:{stamp}")
-    return person if hmac.compare_digest(signature.encode(), expected.encode()) else None
+    """The team member whose active session `cookie` is, or None."""
+    member = stored.member_of(store, cookie)
+    return store.project.team.get(member) if member else None
 
 
 def new_login_nonce() -> str:
