@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from salesflow.store.db import describe
 from salesflow.web import pages
+from salesflow.web.faults import Unavailable
 from salesflow.web.site import Site
 from salesflow.web.submissions import post_form
 from salesflow.web.unsubscribe import unsubscribe_page
@@ -45,6 +46,7 @@ def build_app(site: Site, worker: bool = True, log_format: str = "text") -> Star
         lifespan=lifespan,
     )
     app.state.site = site
+    app.add_middleware(Unavailable, site=site)  # inside the log: it logs the 503
     app.add_middleware(RequestLog, json_lines=log_format == "json")
     return app
 
@@ -58,12 +60,14 @@ async def healthz(request: Request) -> Response:
         return JSONResponse({"ok": False, "error": f"database: {describe(error)}"}, 503)
     worker = site.worker
     problem = worker.stuck() if worker is not None else None
+    fault = site.faults.recent()  # a door answered 503 for a sick disk a moment ago
     body = {
-        "ok": problem is None, **counts,
+        "ok": problem is None and fault is None, **counts,
         "worker": "off" if worker is None else problem or "running",
         "last_pass": worker.last_pass.isoformat() if worker and worker.last_pass else None,
+        **({"error": f"unavailable: {fault}"} if fault else {}),
     }  # fmt: skip
-    return JSONResponse(body, 200 if problem is None else 503)
+    return JSONResponse(body, 200 if body["ok"] else 503)
 
 
 class RequestLog:

@@ -4,11 +4,13 @@ lifespan ends the worker's pass; the process exits 0)."""
 
 from __future__ import annotations
 
+import atexit
 import logging
 import signal
 import sys
 
 from salesflow.config.model import Project
+from salesflow.store.serving import ServeState
 from salesflow.web.signatures import require_secrets
 from salesflow.web.site import Site
 
@@ -29,6 +31,8 @@ def serve(
     _log_to_stderr()
     site = Site(project, now_text)
     site.store()  # the database opens (and is migrated) before the first request
+    site.faults.state = ServeState(project, site.now(), site.opened)  # what check reads
+    atexit.register(site.faults.state.close)
     proxies = list(project.serve.trusted_proxies)
     # uvicorn stops gracefully on SIGTERM, then raises the signal again with the handler it
     # found: this one makes that an exit with status 0, as systemd expects of a clean stop.

@@ -16,6 +16,7 @@ from salesflow.config.model import Project
 from salesflow.ingest.forms import FormReader
 from salesflow.store.db import DatabaseLocked, connect
 from salesflow.store.session import Store
+from salesflow.web.faults import Faults
 from salesflow.web.guards import RateLimiter
 from salesflow.web.views import environment
 
@@ -28,18 +29,29 @@ class Site:
         self.now_text = now_text  # --now / SALESFLOW_NOW, for tests and demos
         self.limiter = RateLimiter()
         self.worker = None  # the background loop, when serve runs one
+        self.faults = Faults()
+        self.opened: tuple[int, int] | None = None  # the database file, as (device, inode)
         self._local = threading.local()
         self._readers: dict[str, FormReader] = {}
         self._writing = threading.Lock()
 
     def store(self) -> Store:
         """The calling thread's store, at the current time. Its connection commits with
-        synchronous=FULL: a submission is on disk before its 2xx is sent."""
+        synchronous=FULL: a submission is on disk before its 2xx is sent.
+
+        Every thread's connection belongs to the file the server opened first: once that
+        file is deleted or replaced, each use (and each commit) raises DatabaseMoved until
+        a restart, even for a thread that opened the new file. A restored backup is taken
+        on purpose, by restarting; a file put there by mistake (a deploy, a stray copy) is
+        never written to, nor are emails sent again from its state."""
         connection = getattr(self._local, "connection", None)
         if connection is None:
             connection = connect(self.project.database, REQUEST_LOCK_WAIT)
             connection.execute("PRAGMA synchronous = FULL")
+            self.opened = self.opened or connection.identity
+            connection.identity = self.opened
             self._local.connection = connection
+        connection.check_file()
         return Store(connection, self.project, self.now())
 
     @contextlib.contextmanager

@@ -64,7 +64,8 @@ class Worker(threading.Thread):
         except Exception as error:  # a locked database skips a turn; the rest is reported
             if not is_locked(error):
                 self.error = describe(error)
-                log.error("worker: the pass failed: %s", self.error)
+                if not self.site.faults.report(error, "worker", self.site.now()):
+                    log.error("worker: the pass failed: %s", self.error)
         finally:
             self.began = None
 
