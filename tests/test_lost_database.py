@@ -12,6 +12,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -32,16 +33,17 @@ def submission(number: int) -> dict:
             "date_essai": "2027-01-09T18:30"}  # fmt: skip
 
 
-def post_all(server: Server, numbers: range) -> tuple[list[int], list[httpx.Response]]:
-    """Post each submission; (the numbers acknowledged with a 2xx, the other answers)."""
-    acknowledged, refused = [], []
-    for number in numbers:
-        answer = server.post("/forms/cours-essai", json=submission(number))
-        if answer.is_success:
-            acknowledged.append(number)
-        else:
-            refused.append(answer)
-    return acknowledged, refused
+def post_all(
+    server: Server, numbers: range, at_once: int = 1
+) -> tuple[list[int], list[httpx.Response]]:
+    """Post each submission, `at_once` at a time (new server threads, new connections);
+    (the numbers acknowledged with a 2xx, the other answers)."""
+    with ThreadPoolExecutor(at_once) as pool:
+        answers = list(pool.map(
+            lambda n: server.post("/forms/cours-essai", json=submission(n)), numbers
+        ))  # fmt: skip
+    acknowledged = [n for n, answer in zip(numbers, answers, strict=True) if answer.is_success]
+    return acknowledged, [answer for answer in answers if not answer.is_success]
 
 
 def stored(project: Path) -> set[str]:
@@ -66,7 +68,7 @@ def test_a_database_lost_under_serve_gets_503s_and_no_acknowledged_post_is_lost(
     remove_database(project)
     if restored_while_running:  # the operator puts the backup in its place: a new file
         shutil.copy(tmp_path / "backup.db", project / "salesflow.db")
-    late, refused = post_all(server, range(5, 15))
+    late, refused = post_all(server, range(5, 15), at_once=10)
     assert late == []  # no 2xx for a write into a file that is gone
     assert {answer.status_code for answer in refused} == {503}
     assert {answer.headers["Retry-After"] for answer in refused} == {"60"}

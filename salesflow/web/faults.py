@@ -54,7 +54,8 @@ class Faults:
             if self.state is not None and where != "worker":
                 self.state.unavailable(now, kind)
             self._unsaid[kind] = self._unsaid.get(kind, 0) + 1
-            if time.monotonic() - self._last_line.get(kind, -LOG_EVERY) < LOG_EVERY:
+            said = self._last_line.get(kind)
+            if said is not None and time.monotonic() - said < LOG_EVERY:
                 return True
             self._last_line[kind] = time.monotonic()
             count = self._unsaid.pop(kind)
@@ -71,7 +72,7 @@ class Faults:
 
 
 class Unavailable:
-    """The outermost guard of the app's doors: a fault of the environment raised by any
+    """The guard around every door of the app: a fault of the environment raised by any
     route becomes a 503 with Retry-After (JSON, or a short page for a browser)."""
 
     def __init__(self, app: ASGIApp, site):
