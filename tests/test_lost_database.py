@@ -65,6 +65,8 @@ def test_a_database_lost_under_serve_gets_503s_and_no_acknowledged_post_is_lost(
     acknowledged, _ = post_all(server, range(0, 5))
     assert acknowledged == [0, 1, 2, 3, 4]
     sf("backup", tmp_path / "backup.db")
+    healthy = cli("--project", project, "--now", NOW, "check").output
+    assert re.search(r"ok      serve: serve \(pid \d+, since .*\) uses this database file", healthy)
     remove_database(project)
     if restored_while_running:  # the operator puts the backup in its place: a new file
         shutil.copy(tmp_path / "backup.db", project / "salesflow.db")
