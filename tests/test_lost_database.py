@@ -92,8 +92,7 @@ def test_a_database_lost_under_serve_gets_503s_and_no_acknowledged_post_is_lost(
         shutil.copy(tmp_path / "backup.db", project / "salesflow.db")
     code, log = server.stop()
     assert code == 0 and "Traceback" not in log
-    assert log.count("serve: unavailable:") == 1  # one line, not one per request
-    assert log.count("worker: unavailable:") <= 1
+    assert log.count(": unavailable:") == 1  # the doors' or the worker's: one line in all
 
     check = cli("--project", project, "--now", NOW, "check")  # the 503s stay to be seen
     assert re.search(
