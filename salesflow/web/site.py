@@ -41,7 +41,7 @@ class Site:
 
         Every thread's connection belongs to the file the server opened first: once that
         file is deleted or replaced, each use (and each commit) raises DatabaseMoved until
-        a restart, even for a thread that opened the new file. A restored backup is taken
+        a restart, and no thread opens the file now at the path. A restored backup is taken
         on purpose, by restarting; a file put there by mistake (a deploy, a stray copy) is
         never written to, nor are emails sent again from its state."""
         connection = getattr(self._local, "connection", None)
