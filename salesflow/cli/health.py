@@ -18,9 +18,14 @@ def check(ctx: typer.Context, as_json: AsJson = False) -> None:
 
     Example (in a monitoring job): salesflow check || mail -s salesflow me@example.org
     """
-    from salesflow.store.health import check as health_check
+    from salesflow.store import health
+    from salesflow.store.db import DatabaseMissing
 
-    findings = health_check(ctx.obj.store())
+    try:
+        findings = health.check(ctx.obj.store())
+    except DatabaseMissing as missing:  # still say what serve and cron left
+        project = ctx.obj.project()
+        findings = health.check_without_database(project, ctx.obj.now(project), missing)
     if as_json:
         typer.echo(to_json([finding.as_json() for finding in findings]))
     else:

@@ -65,7 +65,7 @@ def _anything_due(options: dict[str, str | None]) -> bool:
     root = find_root(Path(options["project"] or Path.cwd()))
     project = load_project(root, os.environ.get("SALESFLOW_DB"))
     if not project.database.exists() or skipped_runs_marked(project):
-        return True  # the full run creates the database, or clears the marks
+        return True  # the full run creates the database (or says it is lost), clears marks
     store = Store.open(project, clock.now(options["now"], project.timezone))
     try:
         return anything_due(store)

@@ -20,6 +20,8 @@ from salesflow.config.cache import CACHE_DIR
 from salesflow.config.model import Project
 from salesflow.errors import EnvironmentFault, UserError
 from salesflow.store import rejects, sessions
+from salesflow.store.db import file_identity
+from salesflow.store.serving import KEPT_FOR, ServeRecord, serve_records
 from salesflow.store.session import Store
 from salesflow.values import read_instant, stored_instant
 
@@ -51,7 +53,23 @@ def check(store: Store) -> list[Finding]:
         _skipped_runs(store.project, store.now),
         _active_sessions(store),
         *_environment(store.project),
+        *_serving(store.project, store.now),
     ]
+    return _in_order(findings)
+
+
+def check_without_database(project: Project, now: datetime, missing: Exception) -> list[Finding]:
+    """What can be known when the database is missing: that, and what serve and cron left."""
+    findings = [
+        Finding("problem", "database", str(missing)),
+        _inbox_failures(project),
+        _skipped_runs(project, now),
+        *_serving(project, now),
+    ]
+    return _in_order(findings)
+
+
+def _in_order(findings: list[Finding | None]) -> list[Finding]:
     order = {"problem": 0, "note": 1, "ok": 2}
     return sorted((f for f in findings if f), key=lambda f: order[f.level])
 
@@ -213,6 +231,39 @@ def _skipped_runs(project: Project, now: datetime) -> Finding | None:
     return Finding(level, "skipped runs", f"{marks['count']} cron run(s) skipped since"
                    f" {since:%Y-%m-%d %H:%M}: another command held the database (a long"
                    " import?)")  # fmt: skip
+
+
+# -- what a running serve left: the database file it opened, the 503s it answered
+
+
+def _serving(project: Project, now: datetime) -> list[Finding]:
+    findings: list[Finding] = []
+    for record in serve_records(project):
+        if record.running and record.database == str(project.database):
+            findings.append(_serve_file(record, project.database))
+        seen = record.unavailable
+        if seen and now - seen.last <= KEPT_FOR:
+            recent = record.running and now - seen.last <= SKIPPED_TOO_LONG
+            detail = (f"{seen.count} answered by serve (pid {record.pid}) from"
+                      f" {seen.first:%Y-%m-%d %H:%M} to {seen.last:%Y-%m-%d %H:%M}:"
+                      f" {seen.reason}")  # fmt: skip
+            findings.append(Finding("problem" if recent else "note", "503s", detail))
+    return findings
+
+
+def _serve_file(record: ServeRecord, database: Path) -> Finding:
+    """Whether the database at the path is the file a running serve has open."""
+    serve = f"serve (pid {record.pid}, since {record.started:%Y-%m-%d %H:%M})"
+    now = file_identity(database)
+    if now == record.identity:
+        return Finding("ok", "serve", f"{serve} uses this database file")
+    if now is None:
+        detail = (f"{serve} has {database} open, but that file was deleted: it answers 503;"
+                  " restore a backup to that path, then restart serve")  # fmt: skip
+    else:
+        detail = (f"{serve} opened another file than the {database} there now (replaced since:"
+                  " a restored backup?): it answers 503 until it is restarted")  # fmt: skip
+    return Finding("problem", "serve", detail)
 
 
 def backup(store: Store, target: Path) -> int:

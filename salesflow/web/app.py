@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from salesflow.store.db import describe
 from salesflow.web import pages
+from salesflow.web.faults import Unavailable
 from salesflow.web.headers import SecurityHeaders
 from salesflow.web.site import Site
 from salesflow.web.submissions import post_form
@@ -46,10 +47,18 @@ def build_app(site: Site, worker: bool = True, log_format: str = "text") -> ASGI
             Mount("/static", StaticFiles(packages=[("salesflow.web", "static")])),
         ],
         lifespan=lifespan,
+        exception_handlers={ClientDisconnect: client_gone},
     )
     app.state.site = site
+    app.add_middleware(Unavailable, site=site)  # inside the log: it logs the 503
     app.add_middleware(RequestLog, json_lines=log_format == "json")
     return SecurityHeaders(app)
+
+
+async def client_gone(request: Request, error: Exception) -> Response:
+    """The client left, or was dropped at its deadline, before its body was all in: no one
+    reads this answer, and the request log says 408 rather than a traceback."""
+    return Response(status_code=408)
 
 
 async def healthz(request: Request) -> Response:
@@ -61,12 +70,14 @@ async def healthz(request: Request) -> Response:
         return JSONResponse({"ok": False, "error": f"database: {describe(error)}"}, 503)
     worker = site.worker
     problem = worker.stuck() if worker is not None else None
+    fault = site.faults.recent()  # a door answered 503 for a sick disk a moment ago
     body = {
-        "ok": problem is None, **counts,
+        "ok": problem is None and fault is None, **counts,
         "worker": "off" if worker is None else problem or "running",
         "last_pass": worker.last_pass.isoformat() if worker and worker.last_pass else None,
+        **({"error": f"unavailable: {fault}"} if fault else {}),
     }  # fmt: skip
-    return JSONResponse(body, 200 if problem is None else 503)
+    return JSONResponse(body, 200 if body["ok"] else 503)
 
 
 class RequestLog:

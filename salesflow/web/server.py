@@ -5,16 +5,15 @@ those under way, then the app's lifespan ends the worker's pass; the process exi
 from __future__ import annotations
 
 import asyncio
+import atexit
 import logging
 import os
 import signal
 import sys
 from dataclasses import replace
 
-from starlette.requests import ClientDisconnect, Request
-from starlette.responses import Response
-
 from salesflow.config.model import Project
+from salesflow.store.serving import ServeState
 from salesflow.web.connections import (
     OUT_OF_RESOURCES,
     GuardedH11Protocol,
@@ -44,13 +43,13 @@ def serve(
     _log_to_stderr()
     site = Site(project, now_text)
     site.store()  # the database opens (and is migrated) before the first request
+    site.faults.state = ServeState(project, site.now(), site.opened)  # what check reads
+    atexit.register(site.faults.state.close)
     cap = fit_descriptors(project.serve.max_connections)
     settings = replace(project.serve, max_connections=cap)
     proxies = list(settings.trusted_proxies)
-    app = build_app(site, worker, log_format)
-    app.add_exception_handler(ClientDisconnect, _client_gone)
     config = uvicorn.Config(
-        app,
+        build_app(site, worker, log_format),
         host=host,
         port=port,
         http=GuardedH11Protocol.configured(settings),
@@ -86,12 +85,6 @@ def _loop_error(loop: asyncio.AbstractEventLoop, context: dict) -> None:
                      " serve.max_connections)", os.strerror(error.errno))  # fmt: skip
     else:
         loop.default_exception_handler(context)
-
-
-async def _client_gone(request: Request, error: Exception) -> Response:
-    """The client left, or was dropped at its deadline, before its body was all in: no one
-    reads this answer, and the request log says 408 rather than a traceback."""
-    return Response(status_code=408)
 
 
 def _log_to_stderr() -> None:

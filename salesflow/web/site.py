@@ -14,8 +14,9 @@ from starlette.responses import HTMLResponse
 from salesflow import clock
 from salesflow.config.model import Project
 from salesflow.ingest.forms import FormReader
-from salesflow.store.db import DatabaseLocked, connect
+from salesflow.store.db import DatabaseLocked, connect, same_file
 from salesflow.store.session import Store
+from salesflow.web.faults import Faults
 from salesflow.web.guards import RateLimiter
 from salesflow.web.views import environment
 
@@ -28,18 +29,31 @@ class Site:
         self.now_text = now_text  # --now / SALESFLOW_NOW, for tests and demos
         self.limiter = RateLimiter()
         self.worker = None  # the background loop, when serve runs one
+        self.faults = Faults()
+        self.opened: tuple[int, int] | None = None  # the database file, as (device, inode)
         self._local = threading.local()
         self._readers: dict[str, FormReader] = {}
         self._writing = threading.Lock()
 
     def store(self) -> Store:
         """The calling thread's store, at the current time. Its connection commits with
-        synchronous=FULL: a submission is on disk before its 2xx is sent."""
+        synchronous=FULL: a submission is on disk before its 2xx is sent.
+
+        Every thread's connection belongs to the file the server opened first: once that
+        file is deleted or replaced, each use (and each commit) raises DatabaseMoved until
+        a restart, and no thread opens the file now at the path. A restored backup is taken
+        on purpose, by restarting; a file put there by mistake (a deploy, a stray copy) is
+        never written to, nor are emails sent again from its state."""
         connection = getattr(self._local, "connection", None)
         if connection is None:
+            if self.opened is not None:  # a lost file is not opened again, nor its successor
+                same_file(self.project.database, self.opened)
             connection = connect(self.project.database, REQUEST_LOCK_WAIT)
             connection.execute("PRAGMA synchronous = FULL")
+            self.opened = self.opened or connection.identity
+            connection.identity = self.opened
             self._local.connection = connection
+        connection.check_file()
         return Store(connection, self.project, self.now())
 
     @contextlib.contextmanager

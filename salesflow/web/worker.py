@@ -65,7 +65,8 @@ class Worker(threading.Thread):
         except Exception as error:  # a locked database skips a turn; the rest is reported
             if not is_locked(error):  # and retried next turn (out of file descriptors too)
                 self.error = describe(error)
-                faults.error("worker: the pass failed: %s", self.error)  # once a minute
+                if not self.site.faults.report(error, "worker", self.site.now()):
+                    faults.error("worker: the pass failed: %s", self.error)  # once a minute
         finally:
             self.began = None
 
