@@ -7,6 +7,7 @@ import json
 import sqlite3
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import quote, quote_plus
 
 import pytest
 from conftest import query
@@ -20,7 +21,8 @@ PATH = "T000/B000/xyz"
 
 class Hook:
     """An HTTP server on 127.0.0.1: answers from `answers` in turn (then 200), records every
-    request; the answer "hang" never comes (until the test ends)."""
+    request; the answer "hang" never comes (until the test ends); a function answers from
+    the request."""
 
     def __init__(self) -> None:
         self.answers: list = []
@@ -34,6 +36,8 @@ class Hook:
                 hook.received.append({"path": self.path, "headers": dict(self.headers),
                                       "body": body.decode()})  # fmt: skip
                 answer = hook.answers.pop(0) if hook.answers else (200, {}, '{"ok": true}')
+                if callable(answer):  # an answer made from the request: an echo
+                    answer = answer(hook.received[-1])
                 if answer == "hang":
                     hook.release.wait(10)
                     return
@@ -228,3 +232,81 @@ def test_a_request_that_cannot_leave_fails_alone_and_the_next_one_goes(sf, hook,
     assert "Traceback" not in result.output and f"request #{bad[0]}" in result.output
     with sqlite3.connect(sf.project / "salesflow.db") as connection:
         assert "S3CR3T" not in "\n".join(connection.iterdump())  # not even in the error
+
+
+SECRET_PATH = "T0P/s3cr3t+p=th~x"
+SECRET_TOKEN = 'T0KEN"V4LUE\\9'
+
+
+def written_forms(secret: str) -> set[str]:
+    """A secret as an answer may quote it back: as is, percent-encoded, JSON-escaped."""
+    return {secret, quote(secret), quote(secret, safe=""), quote_plus(secret),
+            json.dumps(secret)[1:-1]}  # fmt: skip
+
+
+def echo(got: dict) -> tuple:
+    """A redirect, a 404 or a 200 that each quote the secrets the request carried."""
+    path, token = got["path"], got["headers"]["Authorization"]
+    kind = json.loads(got["body"])["prenom"]
+    if kind == "Redirect":
+        return 301, {"Location": f"https://127.0.0.1{path}&next={quote_plus(path)}"}, ""
+    if kind == "Missing":
+        return 404, {}, f"no hook at {path} {json.dumps({'path': path})} {quote(path, safe='')}"
+    return 200, {}, f"you sent {token} {json.dumps({'auth': token})} {quote(token)}"
+
+
+def test_no_secret_is_kept_from_what_the_receiver_answers(sf, hook, monkeypatch, caplog, capfd):
+    """Case 1 of #24: a 301 whose Location holds the secret path, a 404 echoing the path, a
+    200 echoing the Bearer token: nothing kept (database, output, log, `outbox show`, `runs
+    show`) holds either secret in any form."""
+    monkeypatch.setenv("HOOK_PATH", SECRET_PATH)
+    monkeypatch.setenv("HOOK_TOKEN", SECRET_TOKEN)
+    caplog.set_level("DEBUG")
+    hook.answers = [echo] * 3
+    for name in ("Redirect", "Missing", "Echo"):
+        sf("contacts", "add", f"{name.lower()}@example.org", "--first-name", name)
+    kept = [sf("tick").output]
+    assert len(hook.received) == 3
+    statuses = sorted(row[1] for row in requests_of(sf.project))
+    assert statuses == ["failed", "failed", "sent"]
+    for number, run in query(sf.project, "SELECT id, run_id FROM outbox WHERE kind = 'http'"):
+        kept += [sf("outbox", "show", str(number)).output, sf("runs", "show", str(run)).output]
+    with sqlite3.connect(sf.project / "salesflow.db") as connection:
+        kept.append("\n".join(connection.iterdump()))
+    kept += [caplog.text, *capfd.readouterr()]
+    everything = "\n".join(kept)
+    assert "301 Moved Permanently: moved to https://127.0.0.1/hook/***?from=salesflow" in everything
+    assert "you sent Bearer ***" in everything
+    for form in written_forms(SECRET_PATH) | written_forms(SECRET_TOKEN):
+        assert form not in everything, form
+
+
+def test_data_in_a_url_is_percent_encoded_and_the_secret_stays_in_the_path(sf, hook):
+    """Case 10 of #24: a space, `?`, `#` or `/` in a name stays one value of the path or the
+    query; the secret from the environment goes as the operator wrote it."""
+    (sf.project / "workflows" / "alerte.yaml").write_text(
+        "id: alerte\ntrigger: {event: contact.created}\nsteps:\n"
+        "  - http:\n"
+        f'      url: "{hook.url}/people/{{{{ contact.first_name }}}}/{{{{ env.HOOK_PATH }}}}'
+        '?who={{ contact.last_name }}&mail={{ contact.email | urlencode }}"\n',
+        encoding="utf-8",
+    )
+    sf("contacts", "add", "julie@example.org", "--first-name", "Anne Marie?x#y/z",
+       "--last-name", "Dupont & Fils")  # fmt: skip
+    result = sf("tick")
+    assert "1 request sent (0 to retry, 0 failed)" in result.output
+    [got] = hook.received
+    assert got["path"] == (
+        f"/people/Anne%20Marie%3Fx%23y%2Fz/{PATH}?who=Dupont%20%26%20Fils&mail=julie%40example.org"
+    )
+
+
+def test_a_space_from_the_environment_names_its_variable(sf, hook, monkeypatch):
+    monkeypatch.setenv("HOOK_PATH", "T000 B000")
+    sf("contacts", "add", "julie@example.org")
+    result = sf("tick")
+    assert (
+        "the environment variable HOOK_PATH puts a space or a control character in the URL"
+        in result.output
+    )
+    assert "from the environment?" not in result.output and not hook.received
