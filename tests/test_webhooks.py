@@ -6,11 +6,12 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import quote, quote_plus
 
 import pytest
-from conftest import query
+from conftest import Server, query
 
 from salesflow.webhooks.references import References, resolve, shown
 from salesflow.webhooks.transports import retry_after
@@ -21,8 +22,8 @@ PATH = "T000/B000/xyz"
 
 class Hook:
     """An HTTP server on 127.0.0.1: answers from `answers` in turn (then 200), records every
-    request; the answer "hang" never comes (until the test ends); a function answers from
-    the request."""
+    request; the answer "hang" never comes (until the test ends), "trickle" comes a byte at a
+    time; a function answers from the request."""
 
     def __init__(self) -> None:
         self.answers: list = []
@@ -34,12 +35,19 @@ class Hook:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 hook.received.append({"path": self.path, "headers": dict(self.headers),
-                                      "body": body.decode()})  # fmt: skip
+                                      "body": body.decode(), "at": time.monotonic()})  # fmt: skip
                 answer = hook.answers.pop(0) if hook.answers else (200, {}, '{"ok": true}')
                 if callable(answer):  # an answer made from the request: an echo
                     answer = answer(hook.received[-1])
                 if answer == "hang":
                     hook.release.wait(10)
+                    return
+                if answer == "trickle":  # a byte every 0.2 s, for 8 s at most
+                    self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Length: 40\r\n\r\n")
+                    for _ in range(40):
+                        if hook.release.wait(0.2):
+                            return
+                        self.wfile.write(b".")
                     return
                 status, headers, text = answer
                 self.send_response(status)
@@ -310,3 +318,67 @@ def test_a_space_from_the_environment_names_its_variable(sf, hook, monkeypatch):
         in result.output
     )
     assert "from the environment?" not in result.output and not hook.received
+
+
+def by_first_name(got: dict):
+    """Hang for "Hang", trickle for "Trickle", 200 for anyone else."""
+    name = json.loads(got["body"])["prenom"]
+    return name.lower() if name in ("Hang", "Trickle") else (200, {}, "ok")
+
+
+def test_a_trickling_receiver_fails_at_the_deadline(sf, hook):
+    """Case 2 of #24: the deadline (1 s here) covers the whole answer, not each read."""
+    hook.answers = [by_first_name]
+    sf("contacts", "add", "lent@example.org", "--first-name", "Trickle")
+    sf("process")
+    began = time.monotonic()
+    result = sf("outbox", "send")
+    assert time.monotonic() - began < 4  # the trickle would last 8 s
+    assert "timed out: no whole answer within 1 s (will retry)" in result.output
+
+
+def test_hanging_receivers_hold_up_neither_a_request_nor_an_email(sf, hook):
+    """Case 2 of #24: a healthy request queued behind three that hang, and an email, all go
+    before the first hanging one reaches its deadline (1 s)."""
+    hook.answers = [by_first_name] * 4
+    for number in range(3):
+        sf("contacts", "add", f"pendu{number}@example.org", "--first-name", "Hang")
+    sf("ingest", sf.project / "examples/forms/julie.json", "--form", "cours-essai")
+    result = sf("tick")
+    assert "1 request sent (3 to retry, 0 failed)" in result.output
+    first = min(got["at"] for got in hook.received)
+    [healthy] = [got for got in hook.received if json.loads(got["body"])["prenom"] == "Julie"]
+    assert healthy["at"] - first < 0.8
+    emails = [email.stat().st_mtime for email in (sf.project / "outbox").glob("*.eml")]
+    assert emails and max(emails) - (time.time() - time.monotonic()) - first < 0.8
+
+
+def test_serve_sends_an_email_while_its_requests_hang(sf, hook):
+    """Case 2 of #24 in `serve`: requests go from a loop of their own, so a submission's
+    email leaves while three receivers hang, before their deadline (4 s)."""
+    settings = sf.project / "salesflow.yaml"
+    settings.write_text(settings.read_text().replace("timeout: 1s", "timeout: 4s"))
+    hook.answers = [by_first_name] * 4
+    for number in range(3):
+        sf("contacts", "add", f"pendu{number}@example.org", "--first-name", "Hang")
+    sf("process")
+    emails = len(list((sf.project / "outbox").glob("*.eml")))
+    server = Server(sf.project)
+    try:
+        until(lambda: len(hook.received) == 3)
+        hanging = min(got["at"] for got in hook.received)
+        julie = {"submissionId": "s-1", "email": "julie@example.org", "prenom": "Julie",
+                 "date_essai": "2027-01-09T18:30"}  # fmt: skip
+        assert server.post("/forms/cours-essai", json=julie).status_code == 202
+        until(lambda: len(list((sf.project / "outbox").glob("*.eml"))) > emails)
+        assert time.monotonic() - hanging < 4
+    finally:
+        hook.release.set()  # the hanging receivers let go: serve stops at once
+        server.stop()
+
+
+def until(condition, seconds: float = 15) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "not within 15 s"
+        time.sleep(0.05)
