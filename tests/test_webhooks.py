@@ -339,7 +339,9 @@ def test_a_trickling_receiver_fails_at_the_deadline(sf, hook):
 
 def test_hanging_receivers_hold_up_neither_a_request_nor_an_email(sf, hook):
     """Case 2 of #24: a healthy request queued behind three that hang, and an email, all go
-    before the first hanging one reaches its deadline (1 s)."""
+    well before the first hanging one reaches its deadline (2 s)."""
+    settings = sf.project / "salesflow.yaml"
+    settings.write_text(settings.read_text().replace("timeout: 1s", "timeout: 2s"))
     hook.answers = [by_first_name] * 4
     for number in range(3):
         sf("contacts", "add", f"pendu{number}@example.org", "--first-name", "Hang")
@@ -348,16 +350,16 @@ def test_hanging_receivers_hold_up_neither_a_request_nor_an_email(sf, hook):
     assert "1 request sent (3 to retry, 0 failed)" in result.output
     first = min(got["at"] for got in hook.received)
     [healthy] = [got for got in hook.received if json.loads(got["body"])["prenom"] == "Julie"]
-    assert healthy["at"] - first < 0.8
+    assert healthy["at"] - first < 1.5
     emails = [email.stat().st_mtime for email in (sf.project / "outbox").glob("*.eml")]
-    assert emails and max(emails) - (time.time() - time.monotonic()) - first < 0.8
+    assert emails and max(emails) - (time.time() - time.monotonic()) - first < 1.5
 
 
 def test_serve_sends_an_email_while_its_requests_hang(sf, hook):
     """Case 2 of #24 in `serve`: requests go from a loop of their own, so a submission's
-    email leaves while three receivers hang, before their deadline (4 s)."""
+    email leaves while three receivers hang, before their deadline (6 s)."""
     settings = sf.project / "salesflow.yaml"
-    settings.write_text(settings.read_text().replace("timeout: 1s", "timeout: 4s"))
+    settings.write_text(settings.read_text().replace("timeout: 1s", "timeout: 6s"))
     hook.answers = [by_first_name] * 4
     for number in range(3):
         sf("contacts", "add", f"pendu{number}@example.org", "--first-name", "Hang")
@@ -371,7 +373,7 @@ def test_serve_sends_an_email_while_its_requests_hang(sf, hook):
                  "date_essai": "2027-01-09T18:30"}  # fmt: skip
         assert server.post("/forms/cours-essai", json=julie).status_code == 202
         until(lambda: len(list((sf.project / "outbox").glob("*.eml"))) > emails)
-        assert time.monotonic() - hanging < 4
+        assert time.monotonic() - hanging < 6
     finally:
         hook.release.set()  # the hanging receivers let go: serve stops at once
         server.stop()
