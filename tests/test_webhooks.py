@@ -6,10 +6,12 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import quote, quote_plus
 
 import pytest
-from conftest import query
+from conftest import Server, query
 
 from salesflow.webhooks.references import References, resolve, shown
 from salesflow.webhooks.transports import retry_after
@@ -20,7 +22,8 @@ PATH = "T000/B000/xyz"
 
 class Hook:
     """An HTTP server on 127.0.0.1: answers from `answers` in turn (then 200), records every
-    request; the answer "hang" never comes (until the test ends)."""
+    request; the answer "hang" never comes (until the test ends), "trickle" comes a byte at a
+    time; a function answers from the request."""
 
     def __init__(self) -> None:
         self.answers: list = []
@@ -32,10 +35,19 @@ class Hook:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 hook.received.append({"path": self.path, "headers": dict(self.headers),
-                                      "body": body.decode()})  # fmt: skip
+                                      "body": body.decode(), "at": time.monotonic()})  # fmt: skip
                 answer = hook.answers.pop(0) if hook.answers else (200, {}, '{"ok": true}')
+                if callable(answer):  # an answer made from the request: an echo
+                    answer = answer(hook.received[-1])
                 if answer == "hang":
                     hook.release.wait(10)
+                    return
+                if answer == "trickle":  # a byte every 0.2 s, for 8 s at most
+                    self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Length: 40\r\n\r\n")
+                    for _ in range(40):
+                        if hook.release.wait(0.2):
+                            return
+                        self.wfile.write(b".")
                     return
                 status, headers, text = answer
                 self.send_response(status)
@@ -152,9 +164,9 @@ def test_a_server_that_hangs_fails_that_request_alone(sf, hook):
     sf("contacts", "add", "ines@example.org")
     result = sf("tick")
     assert "1 request sent (1 to retry, 0 failed)" in result.output
-    [(_, status, _, _, error), (_, other, *_)] = requests_of(sf.project)
-    assert (status, other) == ("retrying", "sent")
-    assert "timed out" in error
+    outcomes = sorted((status, error or "") for _, status, _, _, error in requests_of(sf.project))
+    [(retrying, error), (sent, _)] = outcomes  # the two go together: either may hang
+    assert (retrying, sent) == ("retrying", "sent") and "timed out" in error
 
 
 def test_not_found_fails_at_once_and_is_retried_by_hand(sf, hook):
@@ -228,3 +240,147 @@ def test_a_request_that_cannot_leave_fails_alone_and_the_next_one_goes(sf, hook,
     assert "Traceback" not in result.output and f"request #{bad[0]}" in result.output
     with sqlite3.connect(sf.project / "salesflow.db") as connection:
         assert "S3CR3T" not in "\n".join(connection.iterdump())  # not even in the error
+
+
+SECRET_PATH = "T0P/s3cr3t+p=th~x"
+SECRET_TOKEN = 'T0KEN"V4LUE\\9'
+
+
+def written_forms(secret: str) -> set[str]:
+    """A secret as an answer may quote it back: as is, percent-encoded, JSON-escaped."""
+    return {secret, quote(secret), quote(secret, safe=""), quote_plus(secret),
+            json.dumps(secret)[1:-1]}  # fmt: skip
+
+
+def echo(got: dict) -> tuple:
+    """A redirect, a 404 or a 200 that each quote the secrets the request carried."""
+    path, token = got["path"], got["headers"]["Authorization"]
+    kind = json.loads(got["body"])["prenom"]
+    if kind == "Redirect":
+        return 301, {"Location": f"https://127.0.0.1{path}&next={quote_plus(path)}"}, ""
+    if kind == "Missing":
+        return 404, {}, f"no hook at {path} {json.dumps({'path': path})} {quote(path, safe='')}"
+    return 200, {}, f"you sent {token} {json.dumps({'auth': token})} {quote(token)}"
+
+
+def test_no_secret_is_kept_from_what_the_receiver_answers(sf, hook, monkeypatch, caplog, capfd):
+    """Case 1 of #24: a 301 whose Location holds the secret path, a 404 echoing the path, a
+    200 echoing the Bearer token: nothing kept (database, output, log, `outbox show`, `runs
+    show`) holds either secret in any form."""
+    monkeypatch.setenv("HOOK_PATH", SECRET_PATH)
+    monkeypatch.setenv("HOOK_TOKEN", SECRET_TOKEN)
+    caplog.set_level("DEBUG")
+    hook.answers = [echo] * 3
+    for name in ("Redirect", "Missing", "Echo"):
+        sf("contacts", "add", f"{name.lower()}@example.org", "--first-name", name)
+    kept = [sf("tick").output]
+    assert len(hook.received) == 3
+    statuses = sorted(row[1] for row in requests_of(sf.project))
+    assert statuses == ["failed", "failed", "sent"]
+    for number, run in query(sf.project, "SELECT id, run_id FROM outbox WHERE kind = 'http'"):
+        kept += [sf("outbox", "show", str(number)).output, sf("runs", "show", str(run)).output]
+    with sqlite3.connect(sf.project / "salesflow.db") as connection:
+        kept.append("\n".join(connection.iterdump()))
+    kept += [caplog.text, *capfd.readouterr()]
+    everything = "\n".join(kept)
+    assert "301 Moved Permanently: moved to https://127.0.0.1/hook/***?from=salesflow" in everything
+    assert "you sent Bearer ***" in everything
+    for form in written_forms(SECRET_PATH) | written_forms(SECRET_TOKEN):
+        assert form not in everything, form
+
+
+def test_data_in_a_url_is_percent_encoded_and_the_secret_stays_in_the_path(sf, hook):
+    """Case 10 of #24: a space, `?`, `#` or `/` in a name stays one value of the path or the
+    query; the secret from the environment goes as the operator wrote it."""
+    (sf.project / "workflows" / "alerte.yaml").write_text(
+        "id: alerte\ntrigger: {event: contact.created}\nsteps:\n"
+        "  - http:\n"
+        f'      url: "{hook.url}/people/{{{{ contact.first_name }}}}/{{{{ env.HOOK_PATH }}}}'
+        '?who={{ contact.last_name }}&mail={{ contact.email | urlencode }}"\n',
+        encoding="utf-8",
+    )
+    sf("contacts", "add", "julie@example.org", "--first-name", "Anne Marie?x#y/z",
+       "--last-name", "Dupont & Fils")  # fmt: skip
+    result = sf("tick")
+    assert "1 request sent (0 to retry, 0 failed)" in result.output
+    [got] = hook.received
+    assert got["path"] == (
+        f"/people/Anne%20Marie%3Fx%23y%2Fz/{PATH}?who=Dupont%20%26%20Fils&mail=julie%40example.org"
+    )
+
+
+def test_a_space_from_the_environment_names_its_variable(sf, hook, monkeypatch):
+    monkeypatch.setenv("HOOK_PATH", "T000 B000")
+    sf("contacts", "add", "julie@example.org")
+    result = sf("tick")
+    assert (
+        "the environment variable HOOK_PATH puts a space or a control character in the URL"
+        in result.output
+    )
+    assert "from the environment?" not in result.output and not hook.received
+
+
+def by_first_name(got: dict):
+    """Hang for "Hang", trickle for "Trickle", 200 for anyone else."""
+    name = json.loads(got["body"])["prenom"]
+    return name.lower() if name in ("Hang", "Trickle") else (200, {}, "ok")
+
+
+def test_a_trickling_receiver_fails_at_the_deadline(sf, hook):
+    """Case 2 of #24: the deadline (1 s here) covers the whole answer, not each read."""
+    hook.answers = [by_first_name]
+    sf("contacts", "add", "lent@example.org", "--first-name", "Trickle")
+    sf("process")
+    began = time.monotonic()
+    result = sf("outbox", "send")
+    assert time.monotonic() - began < 4  # the trickle would last 8 s
+    assert "timed out: no whole answer within 1 s (will retry)" in result.output
+
+
+def test_hanging_receivers_hold_up_neither_a_request_nor_an_email(sf, hook):
+    """Case 2 of #24: a healthy request queued behind three that hang, and an email, all go
+    well before the first hanging one reaches its deadline (2 s)."""
+    settings = sf.project / "salesflow.yaml"
+    settings.write_text(settings.read_text().replace("timeout: 1s", "timeout: 2s"))
+    hook.answers = [by_first_name] * 4
+    for number in range(3):
+        sf("contacts", "add", f"pendu{number}@example.org", "--first-name", "Hang")
+    sf("ingest", sf.project / "examples/forms/julie.json", "--form", "cours-essai")
+    result = sf("tick")
+    assert "1 request sent (3 to retry, 0 failed)" in result.output
+    first = min(got["at"] for got in hook.received)
+    [healthy] = [got for got in hook.received if json.loads(got["body"])["prenom"] == "Julie"]
+    assert healthy["at"] - first < 1.5
+    emails = [email.stat().st_mtime for email in (sf.project / "outbox").glob("*.eml")]
+    assert emails and max(emails) - (time.time() - time.monotonic()) - first < 1.5
+
+
+def test_serve_sends_an_email_while_its_requests_hang(sf, hook):
+    """Case 2 of #24 in `serve`: requests go from a loop of their own, so a submission's
+    email leaves while three receivers hang, before their deadline (6 s)."""
+    settings = sf.project / "salesflow.yaml"
+    settings.write_text(settings.read_text().replace("timeout: 1s", "timeout: 6s"))
+    hook.answers = [by_first_name] * 4
+    for number in range(3):
+        sf("contacts", "add", f"pendu{number}@example.org", "--first-name", "Hang")
+    sf("process")
+    emails = len(list((sf.project / "outbox").glob("*.eml")))
+    server = Server(sf.project)
+    try:
+        until(lambda: len(hook.received) == 3)
+        hanging = min(got["at"] for got in hook.received)
+        julie = {"submissionId": "s-1", "email": "julie@example.org", "prenom": "Julie",
+                 "date_essai": "2027-01-09T18:30"}  # fmt: skip
+        assert server.post("/forms/cours-essai", json=julie).status_code == 202
+        until(lambda: len(list((sf.project / "outbox").glob("*.eml"))) > emails)
+        assert time.monotonic() - hanging < 6
+    finally:
+        hook.release.set()  # the hanging receivers let go: serve stops at once
+        server.stop()
+
+
+def until(condition, seconds: float = 15) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "not within 15 s"
+        time.sleep(0.05)

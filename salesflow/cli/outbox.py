@@ -109,10 +109,9 @@ def send(ctx: typer.Context, as_json: AsJson = False) -> None:
 
     Example: salesflow outbox send
     """
-    from salesflow.mail.delivery import deliver, deliver_requests
+    from salesflow.mail.delivery import deliver_both
 
-    store = ctx.obj.store()
-    print_delivery(deliver(store), deliver_requests(store), as_json)
+    print_delivery(*deliver_both(ctx.obj.store()), as_json)
 
 
 def print_delivery(emails: DeliveryResult, requests: DeliveryResult, as_json: bool) -> None:

@@ -23,6 +23,7 @@ from salesflow.config.yamlfile import YamlFile
 from salesflow.errors import Problem, did_you_mean
 from salesflow.values import EMAIL
 from salesflow.webhooks.references import referenced
+from salesflow.webhooks.urls import data_before_host
 
 # Which match filters each event type understands.
 MATCH_KEYS = {
@@ -420,7 +421,8 @@ class WorkflowChecker:
             self._template((*keypath, "calendar", key), value)
 
     def _check_http(self, config: a.Http, keypath: tuple) -> None:
-        """Secrets (`{{ env.NAME }}`) only where they leave the machine unstored: URL, headers."""
+        """Secrets (`{{ env.NAME }}`) only where they leave the machine unstored: URL, headers;
+        data never in the URL's scheme or host."""
         with_env = {**self.scope, "env": None}
         may_hold_secrets = [((*keypath, "url"), config.url)]
         may_hold_secrets += [((*keypath, "headers", name), value)
@@ -433,6 +435,8 @@ class WorkflowChecker:
             self._add((*keypath, "url"), f"'{scheme[0]}://' URL: use http:// or https://")
         elif not scheme[1] and not is_template(config.url):
             self._add((*keypath, "url"), f"'{config.url}' is not a URL: write https://…")
+        elif problem := data_before_host(config.url):
+            self._add((*keypath, "url"), problem)
         for where, text in _strings(config.json, (*keypath, "json")):
             self._body_template(where, text)
         self._body_template((*keypath, "body"), config.body)

@@ -12,6 +12,7 @@ from salesflow.store import contacts, deals
 from salesflow.store.session import Store
 from salesflow.templating import make_environment, plain_path, read_plain
 from salesflow.values import read_instant
+from salesflow.webhooks.urls import url_value
 
 
 def environment(project: Project):
@@ -28,6 +29,7 @@ class Renderer:
         self._compile = lru_cache(maxsize=1024)(env.from_string)
         self._expression = lru_cache(maxsize=1024)(env.compile_expression)
         self._plain = lru_cache(maxsize=1024)(plain_path)
+        self._url = lru_cache(maxsize=256)(env.overlay(finalize=url_value).from_string)
 
     def value(self, value: Any, context: dict) -> Any:
         """A config value: template strings rendered (an empty result is None), the rest as is."""
@@ -40,6 +42,10 @@ class Renderer:
         if isinstance(value, dict):
             return {key: self.value(item, context) for key, item in value.items()}
         return value
+
+    def url(self, template: str, context: dict) -> str:
+        """An `http` step's URL: what each `{{ … }}` gives is percent-encoded."""
+        return self._url(template).render(context).strip()
 
     def test(self, expression: str, context: dict) -> bool:
         return bool(self._expression(expression)(**context))

@@ -44,6 +44,12 @@ def _messages(store: Store) -> bool:
     return _exists(store, "outbox", condition, store.stamp)
 
 
+def requests_due(store: Store) -> bool:
+    """Requests of `http` steps to send now, or being sent (by a pass that may have died)."""
+    condition = f"kind = 'http' AND (({SENDABLE_MESSAGES}) OR status = 'sending')"
+    return _exists(store, "outbox", condition, store.stamp)
+
+
 def _inbox(store: Store) -> bool:
     inbox: Path | None = store.project.inbox
     if inbox is None or not inbox.is_dir():

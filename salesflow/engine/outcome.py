@@ -57,8 +57,11 @@ class Act:
             )  # fmt: skip
         return self.run["context"]
 
-    def render(self, value, context: dict | None = None):
+    def render(self, value, context: dict | None = None, url: bool = False):
+        """A config value rendered (`url`: as an `http` step's URL, its data percent-encoded)."""
         try:
+            if url:
+                return self.renderer.url(value, context or self.context())
             return self.renderer.value(value, context or self.context())
         except Exception as error:  # a template error at run time fails the step, clearly
             raise StepFailed(f"template error: {error}") from None

@@ -1,6 +1,6 @@
 """`salesflow tick`: the time-driven work — fire due schedules, resume runs whose wait is
-over, flag stalled deals, process the resulting events, deliver the outbox (emails, then
-requests).
+over, flag stalled deals, process the resulting events, deliver the outbox (emails and
+requests side by side).
 
 Every piece claims its work by reading it inside a write transaction (BEGIN IMMEDIATE) and
 changing it before committing, so two ticks started at once serialise on SQLite's write lock
@@ -18,7 +18,7 @@ from salesflow.engine.due import RESUMABLE_RUNS
 from salesflow.engine.process import Processor, ProcessResult
 from salesflow.engine.runs import Engine, TraceLine
 from salesflow.engine.schedules import due, localize, remember
-from salesflow.mail.delivery import DeliveryResult, deliver, deliver_requests
+from salesflow.mail.delivery import DeliveryResult, deliver, deliver_both
 from salesflow.reports.stalled import stalled_rows
 from salesflow.store.db import isolated, transaction
 from salesflow.store.session import Store
@@ -65,9 +65,11 @@ def tick(
     send: bool = True,
     on_line: Callable[[TraceLine], None] | None = None,
     stop: Callable[[], bool] | None = None,
+    requests: bool = True,
 ) -> TickResult:
     """Everything due at `store.now`; what runs did goes to `on_line` as it happens. `stop`
-    (serve shutting down) ends the pass between two batches of events, before delivery."""
+    (serve shutting down) ends the pass between two batches of events, before delivery.
+    `requests=False` leaves the `http` steps' requests to a loop of their own (serve's)."""
     engine = Engine(store, Renderer(environment(store.project)), on_line)
     result = TickResult()
     result.schedules = fire_schedules(store, engine)
@@ -75,8 +77,10 @@ def tick(
     result.stalled = flag_stalled(store)
     result.processed = Processor(store, on_line=on_line).run(stop=stop)
     if send and not (stop and stop()):
-        result.delivery = deliver(store)
-        result.requests = deliver_requests(store)
+        if requests:
+            result.delivery, result.requests = deliver_both(store)
+        else:
+            result.delivery = deliver(store)
     return result
 
 

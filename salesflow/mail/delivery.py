@@ -1,7 +1,10 @@
 """Delivering the outbox — emails, and the `http` steps' requests — after the transactions
-that queued them have committed. Both kinds share one queue and this one pass: the same
+that queued them have committed. Both kinds share one queue and this code: the same
 claims, retries, `outbox retry|cancel`, and the same place to see what did not leave; each
-kind is claimed and sent by its own transport.
+kind is claimed and sent by its own transport, in a pass of its own, and the two passes run
+beside each other (`deliver_both`; `serve` loops over requests apart): a receiver that hangs
+holds up no email. Emails go one by one through one SMTP connection; requests go
+`REQUESTS_AT_ONCE` at a time, each within its deadline, so one that hangs holds up no other.
 
 A pass claims a bounded slice of the due messages in one write transaction (`sending`,
 `claimed_by` this pass, `claimed_until` a lease in real time), so two overlapping passes never
@@ -29,8 +32,11 @@ import contextlib
 import os
 import socket
 import sqlite3
+import threading
 import uuid
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -54,6 +60,7 @@ from salesflow.wording import counted
 CLAIM = timedelta(minutes=10)
 RENEW_EVERY = timedelta(minutes=1)
 SLICE = 500  # messages claimed at a time when no rate limit bounds the slice
+REQUESTS_AT_ONCE = 16  # requests on their way together: a receiver that hangs holds up none
 FIRST_RETRY = timedelta(minutes=1)
 LONGEST_RETRY = timedelta(hours=6)
 HOST = socket.gethostname()
@@ -143,6 +150,7 @@ class Kind:
     max_attempts: int
     slice: int
     traced: bool = False  # what the other end answered goes into the run's trace
+    at_once: int = 1  # items on their way together (1: one by one, through one connection)
 
 
 def deliver(store: Store, limit: int | None = None, transport=None) -> DeliveryResult:
@@ -156,8 +164,31 @@ def deliver_requests(store: Store, limit: int | None = None, transport=None) -> 
     """One delivery pass over the due requests of `http` steps."""
     settings = store.project.webhooks
     kind = Kind("http", lambda row, _: Request.from_row(row), settings.max_attempts, SLICE,
-                traced=True)  # fmt: skip
+                traced=True, at_once=REQUESTS_AT_ONCE)  # fmt: skip
     return _deliver(store, kind, limit, lambda: transport or request_transport(settings))
+
+
+def deliver_both(store: Store) -> tuple[DeliveryResult, DeliveryResult]:
+    """Emails here and requests in a thread of their own (with its own connection), at the
+    same time: a receiver that hangs holds up no email, a slow mail server no request."""
+    requests: dict = {}
+
+    def send_requests() -> None:
+        own = Store.open(store.project, store.now)
+        try:
+            requests["result"] = deliver_requests(own)
+        except BaseException as error:
+            requests["error"] = error
+        finally:
+            own.conn.close()
+
+    beside = threading.Thread(target=send_requests, name="salesflow-requests", daemon=True)
+    beside.start()
+    emails = deliver(store)
+    beside.join()
+    if "error" in requests:
+        raise requests["error"]
+    return emails, requests["result"]
 
 
 def _deliver(store: Store, kind: Kind, limit: int | None, transport_of) -> DeliveryResult:
@@ -196,44 +227,87 @@ class _Courier:
         self.store, self.holder, self.kind, self.result = store, holder, kind, result
 
     def send_slice(self, items: list, transport) -> None:
-        store = self.store
+        self.renewed = datetime.now(UTC)
         try:
             with transport.session() as send:
-                renewed = datetime.now(UTC)
-                for index, row in enumerate(items):
-                    if datetime.now(UTC) - renewed >= RENEW_EVERY:
-                        _renew_all(store, self.holder)
-                        renewed = datetime.now(UTC)
-                    if not _still_mine(store, self.holder, row):
-                        self.result.errors.append(
-                            f"{noun(row)}: no longer claimed by this pass (cancelled, or taken"
-                            " over); not sent by it"
-                        )
-                        continue
-                    try:
-                        item = self.kind.prepare(row, store.project)
-                    except Exception as error:  # a header the email package refuses…
-                        self._fail(row, f"cannot be built: {describe(error)}")
-                        continue
-                    try:
-                        detail = send(item, _file_name(row, store))
-                    except ConnectionLost as error:
-                        for later in items[index:]:
-                            self._retry(later, error)
-                        return
-                    except TemporaryFailure as error:
-                        self._retry(row, error)
-                    except PermanentFailure as error:
-                        self._fail(row, str(error))
-                    except Exception as error:
-                        if fault_advice(error):
-                            raise
-                        self._fail(row, describe(error))
-                    else:
-                        self._sent(row, detail)
+                if self.kind.at_once > 1:
+                    self._side_by_side(items, send)
+                else:
+                    self._one_by_one(items, send)
         except TemporaryFailure as error:  # the server could not be reached at all
             for row in items:
                 self._retry(row, error)
+
+    def _one_by_one(self, items: list, send) -> None:
+        """Through one connection (SMTP's), in order; a lost connection leaves the rest."""
+        for index, row in enumerate(items):
+            item = self._ready(row)
+            if item is None:
+                continue
+            try:
+                self._record(
+                    row, lambda item=item, row=row: send(item, _file_name(row, self.store))
+                )
+            except ConnectionLost as error:
+                for later in items[index:]:
+                    self._retry(later, error)
+                return
+
+    def _side_by_side(self, items: list, send) -> None:
+        """Up to `at_once` items on their way together, so that one receiver that hangs holds
+        up no other: the network in the pool's threads, every write here (a SQLite
+        connection is its thread's own)."""
+        waiting, flying = deque(items), {}
+        with ThreadPoolExecutor(self.kind.at_once, thread_name_prefix="salesflow-send") as pool:
+            while waiting or flying:
+                while waiting and len(flying) < self.kind.at_once:
+                    row = waiting.popleft()
+                    item = self._ready(row)
+                    if item is not None:
+                        flying[pool.submit(send, item, _file_name(row, self.store))] = row
+                done, _ = wait(flying, RENEW_EVERY.total_seconds(), FIRST_COMPLETED)
+                for future in done:
+                    self._record(flying.pop(future), future.result)
+                self._renew_when_due()
+
+    def _ready(self, row):
+        """What the transport sends for this item, if the claim is still this pass's and the
+        item can be built; else None (and the item is told or failed)."""
+        self._renew_when_due()
+        if not _still_mine(self.store, self.holder, row):
+            self.result.errors.append(
+                f"{noun(row)}: no longer claimed by this pass (cancelled, or taken over); not"
+                " sent by it"
+            )
+            return None
+        try:
+            return self.kind.prepare(row, self.store.project)
+        except Exception as error:  # a header the email package refuses…
+            self._fail(row, f"cannot be built: {describe(error)}")
+            return None
+
+    def _record(self, row, outcome: Callable[[], str]) -> None:
+        """What became of one item: `outcome` gives the other end's answer or raises why
+        the item did not go."""
+        try:
+            detail = outcome()
+        except ConnectionLost:
+            raise
+        except TemporaryFailure as error:
+            self._retry(row, error)
+        except PermanentFailure as error:
+            self._fail(row, str(error))
+        except Exception as error:
+            if fault_advice(error):
+                raise
+            self._fail(row, describe(error))
+        else:
+            self._sent(row, detail)
+
+    def _renew_when_due(self) -> None:
+        if datetime.now(UTC) - self.renewed >= RENEW_EVERY:
+            _renew_all(self.store, self.holder)
+            self.renewed = datetime.now(UTC)
 
     def _sent(self, row, detail: str) -> None:
         marked = self.store.conn.execute(

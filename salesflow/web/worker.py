@@ -2,9 +2,10 @@
 
 Every second it looks for due work (the same cheap queries as `run`'s quick path) and, when
 there is some, takes in the inbox and ticks: new submissions are processed within a second
-or two, the outbox delivered, waits resumed, schedules fired. A cron `run` beside it is
-safe: every piece of work is claimed in a transaction. Stopping waits for the pass under
-way to end between two batches, so nothing is half done.
+or two, emails delivered, waits resumed, schedules fired. The `http` steps' requests go
+from a loop of their own beside it: a receiver that hangs holds up none of that. A cron
+`run` beside it is safe: every piece of work is claimed in a transaction. Stopping waits for
+the pass under way to end between two batches, so nothing is half done.
 """
 
 from __future__ import annotations
@@ -32,11 +33,18 @@ class Worker(threading.Thread):
         self.last_pass: datetime | None = None  # when the last pass ended well
         self.began: float | None = None  # monotonic start of the pass under way
         self.error: str | None = None  # why the last pass failed, if it did
+        self.requests = threading.Thread(target=self.send_requests, name="salesflow-requests",
+                                         daemon=True)  # fmt: skip
+
+    def start(self) -> None:
+        self.requests.start()
+        super().start()
 
     def run(self) -> None:
         while not self.stopping.is_set():
             self.one_pass()
             self.stopping.wait(self.interval)
+        self.requests.join()
 
     def stop(self, timeout: float | None = None) -> None:
         self.stopping.set()
@@ -53,7 +61,7 @@ class Worker(threading.Thread):
             if anything_due(store):
                 if store.project.inbox is not None:
                     drain_project_inbox(store)
-                result = tick(store, stop=self.stopping.is_set)
+                result = tick(store, stop=self.stopping.is_set, requests=False)
                 if (
                     result.processed.runs
                     or result.delivery.sent
@@ -70,10 +78,31 @@ class Worker(threading.Thread):
         finally:
             self.began = None
 
+    def send_requests(self) -> None:
+        """The `http` steps' requests, in a loop beside the passes: a receiver that hangs
+        holds up no email and no new submission (each request has its deadline, and they
+        go side by side)."""
+        from salesflow.engine.due import requests_due
+        from salesflow.mail.delivery import deliver_requests
+
+        while not self.stopping.is_set():
+            try:
+                store = self.site.store()
+                if requests_due(store):
+                    result = deliver_requests(store)
+                    if result.sent:
+                        log.info("worker: %s", result.told("request"))
+            except Exception as error:  # as in a pass: a locked database skips a turn
+                if not is_locked(error):
+                    log.error("worker: sending requests failed: %s", describe(error))
+            self.stopping.wait(self.interval)
+
     def stuck(self) -> str | None:
         """Why /healthz should say the worker is not doing its job, or None."""
         if not self.is_alive():
             return "the worker has stopped"
+        if not self.requests.is_alive():
+            return "the worker's loop for requests has stopped"
         if self.began is not None and time.monotonic() - self.began > STUCK_AFTER:
             return f"one pass has been running for over {STUCK_AFTER:.0f} s"
         return self.error

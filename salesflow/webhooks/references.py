@@ -8,10 +8,12 @@ variable names at odd ones. The pieces are stored, shown with the references wri
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING
+from urllib.parse import quote, quote_plus
 
 if TYPE_CHECKING:
     from salesflow.config.model import Step, Workflow
@@ -39,6 +41,10 @@ class References(dict):
     def pieces(self, rendered: str | None) -> Pieces:
         return re.split(f"\x00{self.nonce}:({NAME})\x00", rendered or "")
 
+    def split(self, text: str) -> list[str]:
+        """`text` cut around its markers: text at even positions, whole markers at odd ones."""
+        return re.split(f"(\x00{self.nonce}:{NAME}\x00)", text)
+
 
 def shown(pieces: Pieces) -> str:
     """The text with its references written back: what `outbox show` and files display."""
@@ -51,6 +57,27 @@ def resolve(pieces: Pieces, environ: Mapping[str, str]) -> str:
         if odd and part not in environ:
             raise MissingVariable(part)
     return "".join(environ[part] if odd else part for odd, part in _parts(pieces))
+
+
+def named(pieces: Pieces) -> list[str]:
+    """The environment variables the pieces refer to."""
+    return pieces[1::2]
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """`text` with every secret written `***` — as it is, percent-encoded (as a path or a
+    form would) or JSON-escaped: what the other end says may quote the request it got."""
+    forms = {form for secret in secrets for form in _written(secret) if form}
+    for form in sorted(forms, key=len, reverse=True):  # a secret within another goes with it
+        text = text.replace(form, "***")
+    return text
+
+
+def _written(secret: str) -> set[str]:
+    escaped = json.dumps(secret)[1:-1]
+    return {secret, " ".join(secret.split()), quote(secret), quote(secret, safe=""),
+            quote_plus(secret), escaped, escaped.replace("/", "\\/"),
+            json.dumps(secret, ensure_ascii=False)[1:-1]}  # fmt: skip
 
 
 def _parts(pieces: Pieces) -> Iterator[tuple[bool, str]]:

@@ -16,7 +16,7 @@ CONTENT_TYPES = {"json": "application/json", "text": "text/plain; charset=utf-8"
 
 def http(act: Act, config: a.Http) -> Outcome:
     context = act.context()
-    url = _with_references(act, config.url, context)
+    url = _with_references(act, config.url, context, url=True)
     if url[0] and not url[0].lower().startswith(("http://", "https://")):
         raise StepFailed(f"'{shown(url)}' is not an http:// or https:// URL")
     headers = {name: _with_references(act, value, context)
@@ -34,10 +34,11 @@ def http(act: Act, config: a.Http) -> Outcome:
     return Outcome(f"request #{request} queued: {config.method} {shown(url)}")
 
 
-def _with_references(act: Act, template: str, context: dict) -> Pieces:
-    """The rendered text as pieces, its `{{ env.NAME }}` references kept apart."""
+def _with_references(act: Act, template: str, context: dict, url: bool = False) -> Pieces:
+    """The rendered text as pieces, its `{{ env.NAME }}` references kept apart (in a URL,
+    the data around them percent-encoded)."""
     references = References()
-    return references.pieces(act.render(template, {**context, "env": references}))
+    return references.pieces(act.render(template, {**context, "env": references}, url=url))
 
 
 def _rendered(act: Act, value: Any, context: dict) -> Any:
