@@ -82,19 +82,21 @@ class Worker(threading.Thread):
         """The `http` steps' requests, in a loop beside the passes: a receiver that hangs
         holds up no email and no new submission (each request has its deadline, and they
         go side by side)."""
-        from salesflow.engine.due import requests_due
-        from salesflow.mail.delivery import deliver_requests
-
         while not self.stopping.is_set():
             try:
+                from salesflow.engine.due import requests_due
+                from salesflow.mail.delivery import deliver_requests
+
                 store = self.site.store()
                 if requests_due(store):
                     result = deliver_requests(store)
                     if result.sent:
                         log.info("worker: %s", result.told("request"))
             except Exception as error:  # as in a pass: a locked database skips a turn
-                if not is_locked(error):
-                    log.error("worker: sending requests failed: %s", describe(error))
+                if not is_locked(error) and not self.site.faults.report(
+                    error, "worker", self.site.now()
+                ):
+                    faults.error("worker: sending requests failed: %s", describe(error))
             self.stopping.wait(self.interval)
 
     def stuck(self) -> str | None:
