@@ -270,16 +270,6 @@ def build_settings(data: dict, root: Path, database_override: str | None) -> dic
     }
 
 
-def _serve(data: dict) -> ServeSettings:
-    return ServeSettings(
-        **{
-            **data,
-            "trusted_proxies": tuple(data.get("trusted_proxies", ())),
-            "session_idle": parse_duration(data.get("session_idle", "12h")),
-        }
-    )
-
-
 def _email(data: dict, root: Path) -> EmailSettings:
     smtp = data.get("smtp")
     return EmailSettings(
@@ -308,6 +298,7 @@ def _serve(data: dict) -> ServeSettings:
             **data,
             "trusted_proxies": tuple(data.get("trusted_proxies", ())),
             **{key: parse_duration(data[key]).total_seconds() for key in timeouts if key in data},
+            "session_idle": parse_duration(data.get("session_idle", "12h")),
         }
     )
 
