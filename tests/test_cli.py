@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from conftest import REPO
 
 SCRIPT = Path(sys.executable).parent / "salesflow"
@@ -127,3 +128,27 @@ def test_ctrl_c_while_starting_exits_130_without_a_traceback():
     assert process.returncode == 130
     assert "Traceback" not in errors
     assert errors == "interrupted\n"
+
+
+HUGE = "99999999999999999999"  # past SQLite's largest integer (2^63 - 1)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["deals", "show", HUGE], ["deals", "move", HUGE, "essai-planifie"],
+        ["tickets", "show", HUGE], ["outbox", "show", HUGE], ["outbox", "retry", HUGE],
+        ["runs", "show", HUGE], ["events", "retry", HUGE], ["rejects", "show", HUGE],
+        ["tasks", "done", HUGE],
+    ],
+)  # fmt: skip
+def test_an_id_no_database_could_hold_is_a_usage_error(sf, args):
+    """Was an unexpected error (OverflowError inside SQLite, exit 3) on every command."""
+    result = sf(*args, code=2)
+    assert "less than or equal to" in result.output
+    assert "unexpected" not in result.output
+
+
+def test_a_contact_number_no_database_could_hold_is_not_found(sf):
+    result = sf("contacts", "show", HUGE, code=1)
+    assert f"no contact '{HUGE}'" in result.output

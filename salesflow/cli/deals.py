@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from salesflow.cli.contacts import show_change
-from salesflow.cli.options import AsJson, DryRun, Fields, OutputFormat, parse_fields
+from salesflow.cli.options import AsJson, DryRun, Fields, Id, OutputFormat, parse_fields
 from salesflow.cli.render import Format, chosen, emit_rows, print_record, to_json
 from salesflow.reports import Column
 from salesflow.reports.stalled import stalled_rows
@@ -76,7 +76,7 @@ def only_stalled(store: Store, rows: list, pipeline: str | None) -> list:
 
 
 @app.command()
-def show(ctx: typer.Context, deal: int, as_json: AsJson = False) -> None:
+def show(ctx: typer.Context, deal: Id, as_json: AsJson = False) -> None:
     """Show one deal with its stage history.
 
     Example: salesflow deals show 12
@@ -148,7 +148,7 @@ def add(
 @app.command()
 def update(
     ctx: typer.Context,
-    deal: int,
+    deal: Id,
     title: Annotated[str | None, typer.Option(help="What the deal is.")] = None,
     amount: Amount = None,
     owner: Owner = None,
@@ -175,7 +175,7 @@ def update(
 
 
 def moved(
-    store: Store, deal: int, reason: str | None, dry_run: bool, move, record: str = "deal"
+    store: Store, deal: Id, reason: str | None, dry_run: bool, move, record: str = "deal"
 ) -> dict:
     """Run `move(row, reason)`; a missing lost reason is asked for on a terminal only.
     `moved` in the result says whether the deal (ticket) changed stage."""
@@ -195,7 +195,7 @@ def moved(
 @app.command()
 def move(
     ctx: typer.Context,
-    deal: int,
+    deal: Id,
     stage: str,
     reason: Reason = None,
     reopen: Annotated[
@@ -226,7 +226,7 @@ def show_move(verb: str, data: dict, store: Store, as_json: bool, dry_run: bool)
 
 
 @app.command()
-def won(ctx: typer.Context, deal: int, dry_run: DryRun = False, as_json: AsJson = False) -> None:
+def won(ctx: typer.Context, deal: Id, dry_run: DryRun = False, as_json: AsJson = False) -> None:
     """Mark a deal won (its pipeline's won stage).
 
     Example: salesflow deals won 12
@@ -239,7 +239,7 @@ def won(ctx: typer.Context, deal: int, dry_run: DryRun = False, as_json: AsJson 
 @app.command()
 def lost(
     ctx: typer.Context,
-    deal: int,
+    deal: Id,
     reason: Reason = None,
     dry_run: DryRun = False,
     as_json: AsJson = False,

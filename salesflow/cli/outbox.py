@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from salesflow.cli.options import AsJson, OutputFormat
+from salesflow.cli.options import AsJson, Id, OutputFormat
 from salesflow.cli.render import Format, chosen, emit_rows, to_json
 from salesflow.errors import UserError, did_you_mean
 from salesflow.reports import Column
@@ -64,7 +64,7 @@ def list_(
 @app.command()
 def show(
     ctx: typer.Context,
-    message: int,
+    message: Id,
     raw: Annotated[
         bool, typer.Option("--raw", metavar="", help="The whole MIME message, as sent.")
     ] = False,
@@ -126,7 +126,7 @@ def print_delivery(emails: DeliveryResult, requests: DeliveryResult, as_json: bo
 
 
 @app.command()
-def retry(ctx: typer.Context, message: int) -> None:
+def retry(ctx: typer.Context, message: Id) -> None:
     """Send a failed, retrying, cancelled or abandoned message again at the next delivery
     (now, with `send`).
 
@@ -141,7 +141,7 @@ def retry(ctx: typer.Context, message: int) -> None:
 
 
 @app.command()
-def cancel(ctx: typer.Context, message: int) -> None:
+def cancel(ctx: typer.Context, message: Id) -> None:
     """Do not send a message that has not left: queued, retrying, failed or abandoned.
 
     Example: salesflow outbox cancel 3

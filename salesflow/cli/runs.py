@@ -8,9 +8,10 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from salesflow.cli.options import AsJson, DryRun, OutputFormat
+from salesflow.cli.options import AsJson, DryRun, Id, OutputFormat
 from salesflow.cli.render import Format, chosen, emit_rows, to_json
 from salesflow.reports import Column
+from salesflow.store.db import LARGEST_ID
 from salesflow.wording import counted
 
 if TYPE_CHECKING:
@@ -134,7 +135,7 @@ def list_(
 
 
 @app.command()
-def show(ctx: typer.Context, run: int, as_json: AsJson = False) -> None:
+def show(ctx: typer.Context, run: Id, as_json: AsJson = False) -> None:
     """Show a run and the trace of every step it took.
 
     Example: salesflow runs show 1
@@ -168,7 +169,7 @@ def show(ctx: typer.Context, run: int, as_json: AsJson = False) -> None:
 
 
 @app.command()
-def retry(ctx: typer.Context, run: int, as_json: AsJson = False) -> None:
+def retry(ctx: typer.Context, run: Id, as_json: AsJson = False) -> None:
     """Retry a failed run from the step that failed (after fixing the cause).
 
     Example: salesflow runs retry 4
@@ -179,7 +180,7 @@ def retry(ctx: typer.Context, run: int, as_json: AsJson = False) -> None:
 @app.command()
 def cancel(
     ctx: typer.Context,
-    run: int,
+    run: Id,
     reason: Annotated[str, typer.Option(help="Why (kept in the trace).")] = "cancelled by hand",
     as_json: AsJson = False,
 ) -> None:
@@ -190,7 +191,7 @@ def cancel(
     _change(ctx, run, lambda engine: engine.cancel(run, reason), as_json)
 
 
-def _change(ctx: typer.Context, run: int, change, as_json: bool) -> None:
+def _change(ctx: typer.Context, run: Id, change, as_json: bool) -> None:
     from salesflow.engine.runs import change_run, get, public
 
     store = ctx.obj.store()
@@ -230,7 +231,7 @@ def events_list(
 
 
 @events_app.command("show")
-def events_show(ctx: typer.Context, event: int, as_json: AsJson = False) -> None:
+def events_show(ctx: typer.Context, event: Id, as_json: AsJson = False) -> None:
     """Show one event: its data, its status, and the error if its handling failed.
 
     Example: salesflow events show 12
@@ -253,7 +254,9 @@ def events_show(ctx: typer.Context, event: int, as_json: AsJson = False) -> None
 @events_app.command("retry")
 def events_retry(
     ctx: typer.Context,
-    event: Annotated[list[int] | None, typer.Argument(help="Failed events to retry.")] = None,
+    event: Annotated[
+        list[int] | None, typer.Argument(help="Failed events to retry.", min=1, max=LARGEST_ID)
+    ] = None,
     every: Annotated[bool, typer.Option("--all", metavar="", help="Every failed event.")] = False,
     as_json: AsJson = False,
 ) -> None:
@@ -277,7 +280,9 @@ def events_retry(
 @events_app.command("cancel")
 def events_cancel(
     ctx: typer.Context,
-    event: Annotated[list[int], typer.Argument(help="Failed events to set aside.")],
+    event: Annotated[
+        list[int], typer.Argument(help="Failed events to set aside.", min=1, max=LARGEST_ID)
+    ],
 ) -> None:
     """Set failed events aside for good (they stay listed, as processed, with a note).
 

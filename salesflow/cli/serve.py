@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from salesflow.cli.options import AsJson, OutputFormat
+from salesflow.cli.options import AsJson, Id, OutputFormat
 from salesflow.cli.render import Format, chosen, emit_rows, to_json
 from salesflow.reports import Column
 
@@ -75,7 +75,7 @@ def rejects_list(
 
 
 @rejects_app.command("show")
-def rejects_show(ctx: typer.Context, reject: int, as_json: AsJson = False) -> None:
+def rejects_show(ctx: typer.Context, reject: Id, as_json: AsJson = False) -> None:
     """Show one rejected submission: why, and what was received.
 
     Example: salesflow rejects show 3
@@ -96,7 +96,7 @@ def rejects_show(ctx: typer.Context, reject: int, as_json: AsJson = False) -> No
 
 
 @rejects_app.command("retry")
-def rejects_retry(ctx: typer.Context, reject: int, as_json: AsJson = False) -> None:
+def rejects_retry(ctx: typer.Context, reject: Id, as_json: AsJson = False) -> None:
     """Take a rejected submission in again, after a fix of the form in salesflow.yaml.
 
     Example: salesflow rejects retry 3

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from salesflow.cli.contacts import show_change
-from salesflow.cli.options import AsJson, DryRun, OutputFormat
+from salesflow.cli.options import AsJson, DryRun, Id, OutputFormat
 from salesflow.cli.render import Format, chosen, emit_rows
 from salesflow.durations import parse_duration
 from salesflow.errors import UserError
@@ -90,7 +90,7 @@ def add(
 
 
 @app.command()
-def done(ctx: typer.Context, task: int, dry_run: DryRun = False, as_json: AsJson = False) -> None:
+def done(ctx: typer.Context, task: Id, dry_run: DryRun = False, as_json: AsJson = False) -> None:
     """Mark a task done.
 
     Example: salesflow tasks done 3

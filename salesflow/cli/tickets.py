@@ -8,7 +8,7 @@ import typer
 
 from salesflow.cli.contacts import show_change
 from salesflow.cli.deals import history_entry, moved, only_stalled, print_with_history, show_move
-from salesflow.cli.options import AsJson, DryRun, Fields, OutputFormat, parse_fields
+from salesflow.cli.options import AsJson, DryRun, Fields, Id, OutputFormat, parse_fields
 from salesflow.cli.render import Format, chosen, emit_rows
 from salesflow.config.model import PRIORITIES
 from salesflow.reports import Column
@@ -70,7 +70,7 @@ def list_(
 
 
 @app.command()
-def show(ctx: typer.Context, ticket: int, as_json: AsJson = False) -> None:
+def show(ctx: typer.Context, ticket: Id, as_json: AsJson = False) -> None:
     """Show one ticket: its history, its first response and its resolution time.
 
     Example: salesflow tickets show 7
@@ -117,7 +117,7 @@ def add(
 @app.command()
 def update(
     ctx: typer.Context,
-    ticket: int,
+    ticket: Id,
     subject: Annotated[str | None, typer.Option(help="What the request is about.")] = None,
     priority: Priority = None,
     owner: Owner = None,
@@ -141,7 +141,7 @@ def update(
 @app.command()
 def move(
     ctx: typer.Context,
-    ticket: int,
+    ticket: Id,
     stage: str,
     reason: Annotated[str | None, typer.Option(help="Why (for a lost stage).")] = None,
     reopen: Annotated[bool, typer.Option(metavar="", help="Allow moving a closed ticket.")] = False,
@@ -161,7 +161,7 @@ def move(
 @app.command()
 def close(
     ctx: typer.Context,
-    ticket: int,
+    ticket: Id,
     abandoned: Annotated[
         bool, typer.Option("--abandoned", metavar="", help="Close it unresolved (lost stage).")
     ] = False,

@@ -7,6 +7,7 @@ import sqlite3
 from typing import Any
 
 from salesflow.errors import UserError, did_you_mean
+from salesflow.store.db import LARGEST_ID
 from salesflow.store.session import Store
 from salesflow.values import clean_line, coerce_field, normalise_email, read_instant
 
@@ -16,7 +17,7 @@ TEXT_FIELDS = ("first_name", "last_name", "phone", "company", "owner", "source")
 def find(store: Store, reference: str | int) -> sqlite3.Row | None:
     """A contact by id or by email (any case)."""
     text = str(reference).strip()
-    if text.isdigit():
+    if text.isdigit() and len(text) <= 19 and int(text) <= LARGEST_ID:  # an id
         return store.conn.execute("SELECT * FROM contacts WHERE id = ?", (int(text),)).fetchone()
     email = text.lower()
     return store.conn.execute("SELECT * FROM contacts WHERE email = ?", (email,)).fetchone()

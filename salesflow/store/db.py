@@ -29,6 +29,7 @@ from salesflow.errors import EnvironmentFault, UserError
 from salesflow.store.migrations import migrate
 
 BUSY_TIMEOUT = 30.0  # seconds a command waits for another one's write lock
+LARGEST_ID = 2**63 - 1  # SQLite's largest integer: no row has an id past it
 
 # What SQLite says (lower-cased, in part) → what the person should do about it.
 _SQLITE_FAULTS = {

@@ -23,7 +23,7 @@ from salesflow.config.model import TeamMember
 from salesflow.errors import UserError
 from salesflow.store import passwords
 from salesflow.store import sessions as stored_sessions
-from salesflow.store.db import is_locked, transaction
+from salesflow.store.db import LARGEST_ID, is_locked, transaction
 from salesflow.store.session import Store
 from salesflow.web import sessions
 from salesflow.web.bodies import BodyRefused, page_form
@@ -31,7 +31,6 @@ from salesflow.web.guards import client_address
 from salesflow.web.site import Site
 
 LOGIN_LIMIT = "5/min"  # tries per client address
-LARGEST_ID = 2**63 - 1  # SQLite's largest integer: no row has an id past it
 
 
 @dataclass

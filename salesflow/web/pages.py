@@ -21,8 +21,8 @@ from salesflow.reports.board import board as board_report
 from salesflow.reports.board import stage_cards
 from salesflow.reports.funnel import funnel as funnel_report
 from salesflow.store import deals, outbox
-from salesflow.store.db import transaction
-from salesflow.web.auth import LARGEST_ID, Visit, login, login_form, logout, page
+from salesflow.store.db import LARGEST_ID, transaction
+from salesflow.web.auth import Visit, login, login_form, logout, page
 from salesflow.web.email_html import email_html
 from salesflow.web.report import overview
 
