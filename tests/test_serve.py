@@ -348,3 +348,12 @@ def test_a_multipart_post_without_a_boundary_gets_our_400_and_is_kept(server, pr
     [reject] = sf("rejects", "list", "--json")
     assert (reject["source"], reject["form"]) == ("web:cours-essai", "cours-essai")
     assert "julie@example.org" in sf("rejects", "show", "1").output
+
+
+def test_a_form_post_of_too_many_fields_gets_our_400_and_is_kept(server, sf):
+    fields = "&".join(f"f{n}=" for n in range(300))  # 300 fields in 1.7 KiB
+    answer = server.post("/forms/cours-essai", content=f"email=julie@example.org&{fields}",
+                         headers={"Content-Type": "application/x-www-form-urlencoded"})  # fmt: skip
+    assert answer.status_code == 400
+    assert "Too many fields" in answer.json()["error"]
+    assert sf("rejects", "list", "--json")[0]["form"] == "cours-essai"

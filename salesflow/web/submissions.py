@@ -25,10 +25,12 @@ from salesflow.ingest.forms import Received, receive
 from salesflow.ingest.jsonread import submissions
 from salesflow.store.db import is_locked
 from salesflow.web import signatures
+from salesflow.web.bodies import bounded_body
 from salesflow.web.guards import client_address, origin_allowed
 from salesflow.web.site import Site
 
 log = logging.getLogger("salesflow.serve")
+FORM_FIELDS = 200  # fields of one HTML form post (its body is bounded by max_body_kib)
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
@@ -38,7 +40,7 @@ async def post_form(request: Request) -> Response:
     form = site.project.forms.get(name)
     if form is None:
         return _error(request, 404, f"no form '{name}' here", "")
-    body = await _body(request, site.project.serve.max_body_kib * 1024)
+    body = await bounded_body(request, site.project.serve.max_body_kib * 1024)
     if body is None:
         return _error(request, 413, f"the body is over {site.project.serve.max_body_kib} KiB", "")
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -82,20 +84,6 @@ def _record(site: Site, name: str, payload: Any, broken: str | None) -> Received
         return receive(store, site.reader(name), payload, f"web:{name}", broken)
 
 
-async def _body(request: Request, limit: int) -> bytes | None:
-    """The body, or None as soon as it is over `limit` bytes (read no further)."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        return None
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 def _json_payload(body: bytes) -> tuple[Any, str | None]:
     """(the submission, None), or (what was received, why it cannot be read)."""
     try:
@@ -114,10 +102,10 @@ def _json_payload(body: bytes) -> tuple[Any, str | None]:
 
 async def _form_payload(request: Request, body: bytes) -> tuple[Any, str | None]:
     """(an HTML form's fields, None); or (the body as text, why it cannot be read) — say a
-    multipart body without a boundary, which Starlette answers with a plain-text 400 of its
-    own and no reject."""
+    multipart body without a boundary, or with more than FORM_FIELDS fields, which Starlette
+    answers with a plain-text 400 of its own and no reject."""
     try:
-        async with request.form() as form:
+        async with request.form(max_fields=FORM_FIELDS) as form:
             return _text_fields(form), None
     except HTTPException as error:
         why = error.detail.rstrip(".")
