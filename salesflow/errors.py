@@ -10,6 +10,10 @@ class UserError(Exception):
     """A mistake in the input or the configuration: reported in one line, exit code 1."""
 
 
+class NotFound(UserError):
+    """No record has the number or name given (a 404 on the pages)."""
+
+
 class EnvironmentFault(UserError):
     """The machine, not the input: a missing, damaged or read-only database, a full disk, a
     lock held too long. One line naming the file and what to do; exit code 1."""

@@ -81,9 +81,11 @@ def test_past_max_connections_a_request_gets_503_until_connections_are_freed(dem
     server = Server(project, "--no-worker")
     idle = [connect(server.port) for _ in range(30)]
     try:
-        time.sleep(0.2)  # the server has taken them in
-        answer = httpx.get(f"{server.url}/healthz", timeout=5)
-        assert answer.status_code == 503 and answer.headers["connection"] == "close"
+        deadline = time.monotonic() + 10  # until the server has taken them all in
+        while (answer := httpx.get(f"{server.url}/healthz", timeout=5)).status_code != 503:
+            assert time.monotonic() < deadline, "no 503 with 30 connections over a cap of 20"
+            time.sleep(0.1)
+        assert answer.headers["connection"] == "close"
     finally:
         for sock in idle:
             sock.close()
@@ -119,7 +121,7 @@ def test_out_of_file_descriptors_the_worker_lives_and_the_log_stays_short(demo):
     assert post_julie(server, 1) == 202
     code, log = server.stop()
     assert code == 0
-    lines = log.splitlines()
-    assert len(lines) < 20 and len(log) < 4000, f"{len(lines)} lines, {len(log)} bytes"
+    lines = [line for line in log.splitlines() if " /healthz " not in line]  # its polls above
+    assert len(lines) < 20 and len("".join(lines)) < 4000, f"{len(lines)} lines: {log}"
     assert "Traceback" not in log
     assert sum("cannot take new connections" in line for line in lines) == 1, log

@@ -93,5 +93,9 @@ def test_ids_and_pages_no_database_holds_are_the_sites_404(site):
             assert answer.status_code == 404 and "<!doctype html>" in answer.text, path
     assert member.get("/activity?page=²").status_code == 200  # not a page number: the first
     assert member.get(f"/deals/{2**63 - 1}").status_code == 404  # in range, not there
+    actions = [f"/deals/12345/{verb}" for verb in ("move", "won", "lost", "edit")]
+    for path in [*actions, f"/messages/{2**63 - 1}/retry", f"/runs/{2**63 - 1}/retry"]:
+        answer = member.post(path, data={"csrf": token, "stage": "perdu", "reason": "x"})
+        assert answer.status_code == 404, path  # was 422, as if the change were wrong
     for method in ("GET", "POST"):
         assert member.request(method, "/unsubscribe/¹-x").status_code == 404

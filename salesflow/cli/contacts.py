@@ -10,7 +10,7 @@ from salesflow.cli.options import AsJson, DryRun, Fields, OutputFormat, parse_fi
 from salesflow.cli.render import Format, chosen, emit_rows, print_record, to_json
 from salesflow.reports import Column
 from salesflow.store import contacts, deals
-from salesflow.store.db import transaction
+from salesflow.store.db import LARGEST_ID, transaction
 from salesflow.store.session import Store
 
 app = typer.Typer(no_args_is_help=True, help="List, show, add and change contacts.")
@@ -68,7 +68,9 @@ def list_(
     owner: Owner = None,
     tag: Annotated[str | None, typer.Option(help="Only contacts with this tag.")] = None,
     search: Annotated[str | None, typer.Option(help="Text in email, names or company.")] = None,
-    limit: Annotated[int | None, typer.Option(help="At most this many.")] = None,
+    limit: Annotated[
+        int | None, typer.Option(help="At most this many.", min=1, max=LARGEST_ID)
+    ] = None,
     output: OutputFormat = Format.table,
     as_json: AsJson = False,
 ) -> None:

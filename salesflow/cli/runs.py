@@ -214,7 +214,9 @@ def events_list(
     failed: Annotated[
         bool, typer.Option("--failed", metavar="", help="Only events whose handling failed.")
     ] = False,
-    limit: Annotated[int, typer.Option(help="At most this many (newest first).")] = 100,
+    limit: Annotated[
+        int, typer.Option(help="At most this many (newest first).", min=1, max=LARGEST_ID)
+    ] = 100,
     output: OutputFormat = Format.table,
     as_json: AsJson = False,
 ) -> None:

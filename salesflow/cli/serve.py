@@ -11,6 +11,7 @@ import typer
 from salesflow.cli.options import AsJson, Id, OutputFormat
 from salesflow.cli.render import Format, chosen, emit_rows, to_json
 from salesflow.reports import Column
+from salesflow.store.db import LARGEST_ID
 
 rejects_app = typer.Typer(no_args_is_help=True, help="Submissions that could not go in.")
 secret_app = typer.Typer(no_args_is_help=True, help="The secret that signs links and sessions.")
@@ -58,7 +59,9 @@ def rejects_list(
     every: Annotated[
         bool, typer.Option("--all", metavar="", help="Also those retried already.")
     ] = False,
-    limit: Annotated[int, typer.Option(help="At most this many (newest first).")] = 100,
+    limit: Annotated[
+        int, typer.Option(help="At most this many (newest first).", min=1, max=LARGEST_ID)
+    ] = 100,
     output: OutputFormat = Format.table,
     as_json: AsJson = False,
 ) -> None:

@@ -20,8 +20,11 @@ SENDABLE_MESSAGES = "status IN ('queued', 'retrying') AND next_attempt_at <= ?" 
 _INBOX_KEPT = {"done", "failed"}  # what the inbox keeps once a file was taken in
 
 
-def anything_due(store: Store) -> bool:
-    checks = (_events, _runs, _messages, _inbox, _stalled, _schedules)
+def anything_due(store: Store, requests: bool = True) -> bool:
+    """Whether a tick has work; `requests=False` leaves out the `http` steps' requests, for
+    serve, which sends them from a loop of its own."""
+    messages = _messages if requests else _emails
+    checks = (_events, _runs, messages, _inbox, _stalled, _schedules)
     return any(check(store) for check in checks)
 
 
@@ -41,6 +44,11 @@ def _runs(store: Store) -> bool:
 def _messages(store: Store) -> bool:
     """Messages to send now, or being sent (by a pass that may have died)."""
     condition = f"({SENDABLE_MESSAGES}) OR status = 'sending'"
+    return _exists(store, "outbox", condition, store.stamp)
+
+
+def _emails(store: Store) -> bool:
+    condition = f"kind = 'email' AND (({SENDABLE_MESSAGES}) OR status = 'sending')"
     return _exists(store, "outbox", condition, store.stamp)
 
 

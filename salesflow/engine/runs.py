@@ -19,7 +19,7 @@ from salesflow.engine import steps as path_of
 from salesflow.engine.actions import HANDLERS
 from salesflow.engine.context import Renderer, event_view
 from salesflow.engine.outcome import Act, Outcome, StepFailed
-from salesflow.errors import UserError
+from salesflow.errors import NotFound, UserError
 from salesflow.store.db import describe, isolated, transaction
 from salesflow.store.session import Store
 from salesflow.values import read_instant, stored_instant
@@ -284,7 +284,7 @@ def _status_word(outcome: Outcome) -> str:
 def get(store: Store, run_id: int) -> sqlite3.Row:
     run = store.conn.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
     if run is None:
-        raise UserError(f"no run #{run_id} (see `salesflow runs list`)")
+        raise NotFound(f"no run #{run_id} (see `salesflow runs list`)")
     return run
 
 

@@ -153,6 +153,10 @@ class Kind:
     at_once: int = 1  # items on their way together (1: one by one, through one connection)
 
 
+def _never() -> bool:
+    return False
+
+
 def deliver(store: Store, limit: int | None = None, transport=None) -> DeliveryResult:
     """One delivery pass over the due emails, a slice at a time."""
     settings = store.project.email
@@ -160,12 +164,16 @@ def deliver(store: Store, limit: int | None = None, transport=None) -> DeliveryR
     return _deliver(store, kind, limit, lambda: transport or transport_for(settings))
 
 
-def deliver_requests(store: Store, limit: int | None = None, transport=None) -> DeliveryResult:
-    """One delivery pass over the due requests of `http` steps."""
+def deliver_requests(
+    store: Store, limit: int | None = None, transport=None, stop: Callable[[], bool] = _never
+) -> DeliveryResult:
+    """One delivery pass over the due requests of `http` steps. Once `stop()` is true (serve
+    is stopping) no further request starts: those on their way end (each within its
+    deadline), the others go back to the queue at once."""
     settings = store.project.webhooks
     kind = Kind("http", lambda row, _: Request.from_row(row), settings.max_attempts, SLICE,
                 traced=True, at_once=REQUESTS_AT_ONCE)  # fmt: skip
-    return _deliver(store, kind, limit, lambda: transport or request_transport(settings))
+    return _deliver(store, kind, limit, lambda: transport or request_transport(settings), stop)
 
 
 def deliver_both(store: Store) -> tuple[DeliveryResult, DeliveryResult]:
@@ -191,7 +199,13 @@ def deliver_both(store: Store) -> tuple[DeliveryResult, DeliveryResult]:
     return emails, requests["result"]
 
 
-def _deliver(store: Store, kind: Kind, limit: int | None, transport_of) -> DeliveryResult:
+def _deliver(
+    store: Store,
+    kind: Kind,
+    limit: int | None,
+    transport_of,
+    stop: Callable[[], bool] = _never,
+) -> DeliveryResult:
     result = DeliveryResult()
     holder = f"{HOST}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
     rate_limited = kind.slice != SLICE
@@ -202,13 +216,16 @@ def _deliver(store: Store, kind: Kind, limit: int | None, transport_of) -> Deliv
         if not items:
             return result
         transport = transport or transport_of()
-        courier = _Courier(store, holder, kind, result)
+        courier = _Courier(store, holder, kind, result, stop)
         try:
             courier.send_slice(items, transport)
         except BaseException:  # wrong settings (no password…), a full disk, Ctrl-C
             with contextlib.suppress(sqlite3.Error):
                 _give_back(store, holder)
             raise
+        if stop():
+            _give_back(store, holder)
+            return result
         if limit is not None:
             limit -= len(items)
         if rate_limited or limit == 0 or len(items) < kind.slice:
@@ -223,8 +240,11 @@ def noun(row) -> str:
 class _Courier:
     """Sends one claimed slice and records each item's outcome, while the claim is its own."""
 
-    def __init__(self, store: Store, holder: str, kind: Kind, result: DeliveryResult):
+    def __init__(
+        self, store: Store, holder: str, kind: Kind, result: DeliveryResult, stop=_never
+    ) -> None:
         self.store, self.holder, self.kind, self.result = store, holder, kind, result
+        self.stop = stop
 
     def send_slice(self, items: list, transport) -> None:
         self.renewed = datetime.now(UTC)
@@ -259,8 +279,8 @@ class _Courier:
         connection is its thread's own)."""
         waiting, flying = deque(items), {}
         with ThreadPoolExecutor(self.kind.at_once, thread_name_prefix="salesflow-send") as pool:
-            while waiting or flying:
-                while waiting and len(flying) < self.kind.at_once:
+            while (waiting and not self.stop()) or flying:
+                while waiting and len(flying) < self.kind.at_once and not self.stop():
                     row = waiting.popleft()
                     item = self._ready(row)
                     if item is not None:

@@ -6,7 +6,7 @@ import json
 import sqlite3
 from typing import Any
 
-from salesflow.errors import UserError, did_you_mean
+from salesflow.errors import NotFound, UserError, did_you_mean
 from salesflow.store.db import LARGEST_ID
 from salesflow.store.session import Store
 from salesflow.values import clean_line, coerce_field, normalise_email, read_instant
@@ -26,7 +26,7 @@ def find(store: Store, reference: str | int) -> sqlite3.Row | None:
 def get(store: Store, reference: str | int) -> sqlite3.Row:
     contact = find(store, reference)
     if contact is None:
-        raise UserError(f"no contact '{reference}' (see `salesflow contacts list`)")
+        raise NotFound(f"no contact '{reference}' (see `salesflow contacts list`)")
     return contact
 
 

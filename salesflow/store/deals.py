@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from salesflow.config.model import PRIORITIES, Pipeline, Stage
-from salesflow.errors import UserError, did_you_mean
+from salesflow.errors import NotFound, UserError, did_you_mean
 from salesflow.store import contacts
 from salesflow.store.session import Store
 from salesflow.values import from_minor, parse_date, parse_money, read_instant
@@ -86,7 +86,7 @@ def get(store: Store, deal_id: int | str, record: str | None = None) -> sqlite3.
         row = store.conn.execute("SELECT * FROM deals WHERE id = ?", (int(deal_id),)).fetchone()
     if row is None:
         noun = record or "deal"
-        raise UserError(f"no {noun} #{deal_id} (see `salesflow {noun}s list`)")
+        raise NotFound(f"no {noun} #{deal_id} (see `salesflow {noun}s list`)")
     if record and object_of(store, row) != record:
         other = object_of(store, row)
         raise UserError(f"#{deal_id} is a {other}, not a {record}: see `salesflow {other}s"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sqlite3
 
-from salesflow.errors import UserError
+from salesflow.errors import NotFound, UserError
 from salesflow.store.db import transaction
 from salesflow.store.session import Store
 from salesflow.values import read_instant
@@ -40,7 +40,7 @@ def listing(store: Store, wanted: str | None = None, limit: int = 100) -> list[s
 def get(store: Store, event_id: int) -> sqlite3.Row:
     row = store.conn.execute("SELECT * FROM events WHERE id = ?", (event_id,)).fetchone()
     if row is None:
-        raise UserError(f"no event #{event_id} (see `salesflow events list`)")
+        raise NotFound(f"no event #{event_id} (see `salesflow events list`)")
     return row
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 
-from salesflow.errors import UserError
+from salesflow.errors import NotFound
 from salesflow.store.session import Store
 from salesflow.values import read_instant
 from salesflow.webhooks.request import Request
@@ -37,5 +37,5 @@ def public(row, store: Store, full: bool = False) -> dict:
 def get(store: Store, message: int) -> sqlite3.Row:
     row = store.conn.execute("SELECT * FROM outbox WHERE id = ?", (message,)).fetchone()
     if row is None:
-        raise UserError(f"no message #{message} (see `salesflow outbox list`)")
+        raise NotFound(f"no message #{message} (see `salesflow outbox list`)")
     return row

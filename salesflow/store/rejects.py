@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from salesflow.errors import UserError
+from salesflow.errors import NotFound
 from salesflow.store.session import Store
 from salesflow.values import read_instant
 
@@ -43,7 +43,7 @@ def listing(store: Store, wanted: str | None = None, limit: int = 100) -> list[s
 def get(store: Store, reject_id: int) -> sqlite3.Row:
     row = store.conn.execute("SELECT * FROM rejects WHERE id = ?", (reject_id,)).fetchone()
     if row is None:
-        raise UserError(f"no reject #{reject_id} (see `salesflow rejects list`)")
+        raise NotFound(f"no reject #{reject_id} (see `salesflow rejects list`)")
     return row
 
 

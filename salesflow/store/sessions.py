@@ -6,9 +6,10 @@ The cookie carries a random id (256 bits); the table keeps only its SHA-256. Who
 the database (a backup, a copy on a laptop, `sqlite3` over an operator's shoulder) finds no
 cookie to replay. A fast hash is enough: the id is random, there is nothing to guess.
 
-`last_seen_at` is written at most once a minute per session, not on every request: a page
-view stays a read (no write lock taken beside the worker and the forms, no fsync under
-`synchronous=FULL`), and a minute is nothing against an idle period of hours.
+`last_seen_at` is written at most once a minute per session (a quarter of the idle period
+when that is shorter), not on every request: a page view stays a read (no write lock taken
+beside the worker and the forms, no fsync under `synchronous=FULL`), and a minute is nothing
+against an idle period of hours.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import secrets
 import sqlite3
 from datetime import timedelta
 
+from salesflow.store.db import is_locked
 from salesflow.store.session import Store
 from salesflow.values import stored_instant
 
@@ -53,7 +55,8 @@ def member_of(store: Store, session_id: str | None) -> str | None:
     ).fetchone()
     if row is None:
         return None
-    if row["last_seen_at"] <= stored_instant(store.now - TOUCH_EVERY):
+    touch_every = min(TOUCH_EVERY, store.project.serve.session_idle / 4)
+    if row["last_seen_at"] <= stored_instant(store.now - touch_every):
         _touch(store, session_id)
     return row["member"]
 
@@ -66,7 +69,7 @@ def _touch(store: Store, session_id: str) -> None:
             "UPDATE sessions SET last_seen_at = ? WHERE id = ?", (store.stamp, _key(session_id))
         )
     except sqlite3.OperationalError as error:
-        if "database is locked" not in str(error):
+        if not is_locked(error):
             raise
 
 

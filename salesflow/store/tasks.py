@@ -6,7 +6,7 @@ import sqlite3
 from datetime import datetime
 from typing import Any
 
-from salesflow.errors import UserError
+from salesflow.errors import NotFound
 from salesflow.store import contacts, deals
 from salesflow.store.session import Store
 from salesflow.values import read_instant, stored_instant
@@ -42,7 +42,7 @@ def get(store: Store, task_id: int | str) -> sqlite3.Row:
     if str(task_id).isdigit():
         row = store.conn.execute(_SELECT + " WHERE t.id = ?", (int(task_id),)).fetchone()
     if row is None:
-        raise UserError(f"no task #{task_id} (see `salesflow tasks list`)")
+        raise NotFound(f"no task #{task_id} (see `salesflow tasks list`)")
     return row
 
 

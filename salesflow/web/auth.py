@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from salesflow.config.model import TeamMember
-from salesflow.errors import UserError
+from salesflow.errors import NotFound, UserError
 from salesflow.store import passwords
 from salesflow.store import sessions as stored_sessions
 from salesflow.store.db import LARGEST_ID, is_locked, transaction
@@ -123,6 +123,8 @@ def _visit(site: Site, request: Request, member: TeamMember, form: dict, handler
         with site.writing() as writer:
             visit.store = writer
             return handler(visit)
+    except NotFound as error:
+        return visit.refuse(404, str(error))
     except UserError as error:
         return visit.refuse(422, str(error))
 

@@ -20,10 +20,12 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from salesflow.errors import EnvironmentFault
 from salesflow.store.db import fault_advice
 from salesflow.store.serving import ServeState
+from salesflow.web.quietlog import faults
 
 log = logging.getLogger("salesflow.serve")
 RETRY_AFTER = 60  # seconds: a person has to act; sooner retries only add load
-LOG_EVERY = 60.0  # seconds between two log lines about the same kind of fault
+RECENT = 15.0  # seconds during which /healthz still reports the last fault (a fixed disk
+# is healthy again soon after; a sick one keeps failing the doors, and so /healthz)
 
 
 def fault_kind(error: BaseException) -> str | None:
@@ -34,18 +36,16 @@ def fault_kind(error: BaseException) -> str | None:
 
 
 class Faults:
-    """The faults serve meets: logged once per kind per LOG_EVERY, 503s counted."""
+    """The faults serve meets: logged, 503s counted, the last one kept for /healthz."""
 
     def __init__(self):
         self.state: ServeState | None = None  # set by `serve`; tests of the app go without
         self._lock = threading.Lock()
-        self._last_line: dict[str, float] = {}
-        self._unsaid: dict[str, int] = {}  # how many of a kind since its last line
         self.last: tuple[float, str] | None = None  # the last fault: when (monotonic), what
 
     def report(self, error: BaseException, where: str, now: datetime) -> bool:
-        """Log `error` if it is a fault of the environment and its kind was not logged in
-        the last LOG_EVERY seconds; True when it is such a fault."""
+        """Log `error` (once a minute per kind: `quietlog`) and count its 503 if it is a
+        fault of the environment; True when it is such a fault."""
         kind = fault_kind(error)
         if kind is None:
             return False
@@ -53,20 +53,12 @@ class Faults:
             self.last = (time.monotonic(), kind)
             if self.state is not None and where != "worker":
                 self.state.unavailable(now, kind)
-            self._unsaid[kind] = self._unsaid.get(kind, 0) + 1
-            said = self._last_line.get(kind)
-            if said is not None and time.monotonic() - said < LOG_EVERY:
-                return True
-            self._last_line[kind] = time.monotonic()
-            count = self._unsaid.pop(kind)
-        more = f" ({count - 1} more since the last line)" if count > 1 else ""
-        detail = "" if isinstance(error, EnvironmentFault) else f" ({error})"
-        log.error("%s: unavailable: %s%s%s", where, kind, detail, more)
+        faults.error("serve: unavailable: %s", kind)  # the same words: once a minute
         return True
 
     def recent(self) -> str | None:
-        """The last fault, if it was met in the last LOG_EVERY seconds (for /healthz)."""
-        if self.last is None or time.monotonic() - self.last[0] > LOG_EVERY:
+        """The last fault, if it was met in the last RECENT seconds (for /healthz)."""
+        if self.last is None or time.monotonic() - self.last[0] > RECENT:
             return None
         return self.last[1]
 

@@ -9,6 +9,7 @@ and the next one written says how many were held back.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 
 INTERVAL = 60.0  # seconds during which the same line is written once
@@ -24,19 +25,21 @@ class OncePerInterval(logging.Filter):
         self.interval = interval
         self.written: dict[tuple[str, str, str], float] = {}  # kind → when it was last written
         self.held: dict[tuple[str, str, str], int] = {}  # kind → lines held back since
+        self.lock = threading.Lock()  # the event loop, the worker and request threads log
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         error = record.exc_info[1] if record.exc_info else None
         kind = (record.name, message, repr(error))  # a traceback: one per distinct error
         now = time.monotonic()
-        if now - self.written.get(kind, -self.interval) < self.interval:
-            self.held[kind] = self.held.get(kind, 0) + 1
-            return False
-        if len(self.written) >= KINDS:
-            self._forget_before(now - self.interval)
-        self.written[kind] = now
-        held = self.held.pop(kind, 0)
+        with self.lock:
+            if now - self.written.get(kind, -self.interval) < self.interval:
+                self.held[kind] = self.held.get(kind, 0) + 1
+                return False
+            if len(self.written) >= KINDS:
+                self._forget_before(now - self.interval)
+            self.written[kind] = now
+            held = self.held.pop(kind, 0)
         if held:
             record.msg, record.args = f"{message} ({held} more like it held back)", None
         return True
@@ -52,3 +55,6 @@ def quieten(*loggers: logging.Logger) -> None:
     for logger in loggers:
         if not any(isinstance(each, OncePerInterval) for each in logger.filters):
             logger.addFilter(OncePerInterval())
+
+
+quieten(faults)

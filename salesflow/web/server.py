@@ -94,7 +94,6 @@ def _log_to_stderr() -> None:
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
     logger.propagate = False
-    quieten(faults)
 
 
 def _exit_cleanly(signum, frame) -> None:

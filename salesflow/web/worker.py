@@ -33,6 +33,7 @@ class Worker(threading.Thread):
         self.last_pass: datetime | None = None  # when the last pass ended well
         self.began: float | None = None  # monotonic start of the pass under way
         self.error: str | None = None  # why the last pass failed, if it did
+        self.requests_error: str | None = None  # why the requests loop's last turn failed
         self.requests = threading.Thread(target=self.send_requests, name="salesflow-requests",
                                          daemon=True)  # fmt: skip
 
@@ -58,16 +59,11 @@ class Worker(threading.Thread):
             from salesflow.ingest.inbox import drain_project_inbox
 
             store = self.site.store()
-            if anything_due(store):
+            if anything_due(store, requests=False):
                 if store.project.inbox is not None:
                     drain_project_inbox(store)
                 result = tick(store, stop=self.stopping.is_set, requests=False)
-                if (
-                    result.processed.runs
-                    or result.delivery.sent
-                    or result.requests.sent
-                    or result.resumed
-                ):
+                if result.processed.runs or result.delivery.sent or result.resumed:
                     log.info("worker: %s", result.summary())
             self.last_pass, self.error = store.now, None
         except Exception as error:  # a locked database skips a turn; the rest is reported
@@ -89,14 +85,15 @@ class Worker(threading.Thread):
 
                 store = self.site.store()
                 if requests_due(store):
-                    result = deliver_requests(store)
+                    result = deliver_requests(store, stop=self.stopping.is_set)
                     if result.sent:
                         log.info("worker: %s", result.told("request"))
+                self.requests_error = None
             except Exception as error:  # as in a pass: a locked database skips a turn
-                if not is_locked(error) and not self.site.faults.report(
-                    error, "worker", self.site.now()
-                ):
-                    faults.error("worker: sending requests failed: %s", describe(error))
+                if not is_locked(error):
+                    self.requests_error = f"sending requests failed: {describe(error)}"
+                    if not self.site.faults.report(error, "worker", self.site.now()):
+                        faults.error("worker: %s", self.requests_error)  # once a minute
             self.stopping.wait(self.interval)
 
     def stuck(self) -> str | None:
@@ -107,4 +104,4 @@ class Worker(threading.Thread):
             return "the worker's loop for requests has stopped"
         if self.began is not None and time.monotonic() - self.began > STUCK_AFTER:
             return f"one pass has been running for over {STUCK_AFTER:.0f} s"
-        return self.error
+        return self.error or self.requests_error

@@ -66,10 +66,16 @@ def named(pieces: Pieces) -> list[str]:
 
 def redact(text: str, secrets: Iterable[str]) -> str:
     """`text` with every secret written `***` — as it is, percent-encoded (as a path or a
-    form would) or JSON-escaped: what the other end says may quote the request it got."""
-    forms = {form for secret in secrets for form in _written(secret) if form}
-    for form in sorted(forms, key=len, reverse=True):  # a secret within another goes with it
+    form would) or JSON-escaped: what the other end says may quote the request it got. The
+    beginning of a secret at the very end goes too: an answer is kept from its first bytes
+    only, and the cut may fall inside a secret."""
+    forms = sorted({form for secret in secrets for form in _written(secret) if form},
+                   key=len, reverse=True)  # fmt: skip  # a secret within another goes with it
+    for form in forms:
         text = text.replace(form, "***")
+    for form in forms:
+        begun = next((n for n in range(len(form) - 1, 2, -1) if text.endswith(form[:n])), 0)
+        text = text[: len(text) - begun] + ("***" if begun else "")
     return text
 
 
