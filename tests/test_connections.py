@@ -85,7 +85,8 @@ def test_past_max_connections_a_request_gets_503_until_connections_are_freed(dem
         while (answer := httpx.get(f"{server.url}/healthz", timeout=5)).status_code != 503:
             assert time.monotonic() < deadline, "no 503 with 30 connections over a cap of 20"
             time.sleep(0.1)
-        assert answer.headers["connection"] == "close"
+        assert answer.headers["connection"] == "close" and answer.headers["retry-after"] == "5"
+        assert "frame-ancestors 'none'" in answer.headers["content-security-policy"]
     finally:
         for sock in idle:
             sock.close()

@@ -16,8 +16,8 @@ the worker. The descriptors' limit is raised to what the cap needs where the sys
 and the cap lowered where it does not.
 
 The protocol is uvicorn's h11 one with a timer beside it, set from h11's state after each
-piece of data; over the cap, uvicorn's own `limit_concurrency` check, set to 0 for that one
-connection, answers the 503.
+piece of data; over the cap, `over_capacity` answers that connection's request in place of
+the app: a 503 with `Retry-After` and the security headers, and the connection closed.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from salesflow.config.model import ServeSettings
+from salesflow.web.headers import PAGE_HEADERS
 from salesflow.web.quietlog import faults
 
 OVER_CAP_WAIT = 1.0  # seconds a connection over the cap has to send the request it gets 503 for
@@ -54,7 +55,7 @@ class GuardedH11Protocol(H11Protocol):
         self.owed: str | None = None  # "headers" or "body": what the deadline is for
         super().connection_made(transport)
         if len(self.connections) > self.settings.max_connections:
-            self.limit_concurrency = 0  # uvicorn answers its request 503 and closes
+            self.app = over_capacity
             self._expect("headers", min(OVER_CAP_WAIT, self.settings.header_timeout))
             faults.warning("serve: over %d connections: new ones get 503",
                            self.settings.max_connections)  # fmt: skip
@@ -92,6 +93,28 @@ class GuardedH11Protocol(H11Protocol):
         faults.info("serve: closed connections that did not send their %s in time", self.owed)
         self.deadline = self.owed = None
         self.transport.abort()  # close() would wait for a reader that may never read
+
+
+_OVER_CAPACITY = b"Service Unavailable: too many connections; try again in a few seconds\n"
+
+
+async def over_capacity(scope, receive, send) -> None:
+    """The answer to a request on a connection over the cap (the app never sees it)."""
+    headers = {
+        "content-type": "text/plain; charset=utf-8",
+        "connection": "close",
+        "retry-after": "5",
+        "content-length": str(len(_OVER_CAPACITY)),
+        **PAGE_HEADERS,
+    }
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 503,
+            "headers": [(name.encode(), value.encode()) for name, value in headers.items()],
+        }
+    )
+    await send({"type": "http.response.body", "body": _OVER_CAPACITY})  # fmt: skip
 
 
 class Listener(socket.socket):

@@ -6,8 +6,8 @@ style sheet and script from `/static/` only, run no inline script or style, post
 to this site, cannot be framed, and no URL of ours (an unsubscribe link holds a token in its
 path) is sent as a `Referer` to another site. An answer that sets a header itself keeps its
 own: an email's HTML (`EMAIL_HEADERS`) is framed by its message page, shows its inline
-styles and runs nothing, in a sandbox of its own even when opened directly. (Answers uvicorn
-makes itself — a malformed request's 400, a connection cap's 503 — never reach the app.)
+styles and runs nothing, in a sandbox of its own even when opened directly. (A malformed
+request's 400, which uvicorn makes itself, never reaches the app and carries none.)
 """
 
 from __future__ import annotations
