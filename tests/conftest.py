@@ -151,6 +151,15 @@ def prepare_team(sf) -> Path:
     return project
 
 
+@pytest.fixture
+def site(sf):
+    """`serve` (no worker) on the team's demo: Marie and Léa can log in."""
+    prepare_team(sf)
+    running = Server(sf.project, "--no-worker")
+    yield running
+    running.stop()
+
+
 CHROMIUM = os.environ.get("SALESFLOW_CHROMIUM") or shutil.which("chromium")
 CHROMIUM_FLAGS = [
     "--no-sandbox",

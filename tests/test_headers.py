@@ -12,21 +12,11 @@ import hashlib
 import re
 
 import httpx
-import pytest
-from conftest import Server, prepare_team
 from test_pages import csrf_of, signed_in
 
 from salesflow.config.project import load_project
 from salesflow.web.app import build_app
 from salesflow.web.site import Site
-
-
-@pytest.fixture
-def site(sf):
-    prepare_team(sf)
-    running = Server(sf.project, "--no-worker")
-    yield running
-    running.stop()
 
 
 def policy(answer: httpx.Response) -> dict[str, str]:

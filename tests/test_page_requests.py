@@ -9,19 +9,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
-from conftest import Server, prepare_team
+from conftest import Server
 from test_pages import csrf_of, signed_in
 
 TEN_MB = 10 * 2**20
-
-
-@pytest.fixture
-def site(sf):
-    prepare_team(sf)
-    running = Server(sf.project, "--no-worker")
-    yield running
-    running.stop()
 
 
 def resident_mb(server: Server) -> float:

@@ -10,19 +10,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
-import pytest
 import yaml
 from conftest import PASSWORDS, Server, prepare_team, query
 
 from salesflow.web.labels import LABELS
-
-
-@pytest.fixture
-def site(sf):
-    prepare_team(sf)
-    running = Server(sf.project, "--no-worker")
-    yield running
-    running.stop()
 
 
 def csrf_of(html: str) -> str:

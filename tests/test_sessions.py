@@ -10,18 +10,9 @@ import time
 from collections.abc import Iterator
 
 import httpx
-import pytest
 import yaml
 from conftest import Server, prepare_team
 from test_pages import csrf_of, signed_in
-
-
-@pytest.fixture
-def site(sf):
-    prepare_team(sf)
-    running = Server(sf.project, "--no-worker")
-    yield running
-    running.stop()
 
 
 def set_serve(project, **settings) -> None:

@@ -10,7 +10,7 @@ routes do not go through it: they stay outside the login.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -66,20 +66,30 @@ class Visit:
 def page(handler: Callable[[Visit], Response], change: bool = False):
     async def endpoint(request: Request) -> Response:
         site: Site = request.app.state.site
-        try:
-            member = await run_in_threadpool(_signed_in, site, request)
-            if member is None:
-                return _to_login(request)
-            form = await page_form(request) if request.method == "POST" else {}
-            return await run_in_threadpool(_visit, site, request, member, form, handler, change)
-        except BodyRefused as refused:
-            return _refused(site, refused)
-        except Exception as error:
-            if not is_locked(error):
-                raise
-            return _busy(site)
+        return await _guarded(site, _page_answer(site, request, handler, change))
 
     return endpoint
+
+
+async def _page_answer(site: Site, request: Request, handler, change: bool) -> Response:
+    """The session first: a stranger's POST is never read."""
+    member = await run_in_threadpool(_signed_in, site, request)
+    if member is None:
+        return _to_login(request)
+    form = await page_form(request) if request.method == "POST" else {}
+    return await run_in_threadpool(_visit, site, request, member, form, handler, change)
+
+
+async def _guarded(site: Site, answer: Awaitable[Response]) -> Response:
+    """The `answer`, or the site's page for a body refused or a database busy meanwhile."""
+    try:
+        return await answer
+    except BodyRefused as refused:
+        return _refused(site, refused)
+    except Exception as error:
+        if not is_locked(error):
+            raise
+        return _busy(site)
 
 
 def _signed_in(site: Site, request: Request) -> TeamMember | None:
@@ -163,22 +173,17 @@ def _login_page(
 
 async def login(request: Request) -> Response:
     site: Site = request.app.state.site
-    labels = site.templates.globals["t"]
-    try:
-        form = await page_form(request)
-        wait = site.limiter.wait_for("login", LOGIN_LIMIT, client_address(request))
-        if wait:
-            later = {"Retry-After": str(wait)}
-            return await run_in_threadpool(
-                _login_page, site, request, form, 429, labels["too_many"], later
-            )
-        return await run_in_threadpool(_login, site, request, form)
-    except BodyRefused as refused:
-        return _refused(site, refused)
-    except Exception as error:
-        if not is_locked(error):
-            raise
-        return _busy(site)
+    return await _guarded(site, _login_answer(site, request))
+
+
+async def _login_answer(site: Site, request: Request) -> Response:
+    form = await page_form(request)
+    wait = site.limiter.wait_for("login", LOGIN_LIMIT, client_address(request))
+    if wait:
+        too_many = site.templates.globals["t"]["too_many"]
+        later = {"Retry-After": str(wait)}
+        return await run_in_threadpool(_login_page, site, request, form, 429, too_many, later)
+    return await run_in_threadpool(_login, site, request, form)
 
 
 def _login(site: Site, request: Request, form: dict) -> Response:
