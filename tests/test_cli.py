@@ -68,6 +68,13 @@ def test_an_unreadable_file_is_an_unexpected_error_pointing_to_debug(tmp_path, c
     assert "IsADirectoryError" in result.output
 
 
+def hearing_ctrl_c() -> None:
+    """A command started in the background by a shell (`make test &`, a CI runner) inherits
+    SIGINT ignored, and Python then never turns it into KeyboardInterrupt: restore it, as a
+    terminal would have it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_exits_130_and_keeps_nothing_half_done(tmp_path):
     import sqlite3
 
@@ -77,7 +84,7 @@ def test_ctrl_c_exits_130_and_keeps_nothing_half_done(tmp_path):
     (tmp_path / "big.csv").write_text("Email,First Name\n" + rows)
     process = subprocess.Popen(
         [SCRIPT, "--project", project, "import", tmp_path / "big.csv"],
-        stderr=subprocess.PIPE, text=True,
+        stderr=subprocess.PIPE, text=True, preexec_fn=hearing_ctrl_c,
     )  # fmt: skip
     deadline = time.monotonic() + 30
     while not (project / "salesflow.db").exists() and time.monotonic() < deadline:
@@ -119,8 +126,8 @@ def _wait_for_python_to_catch_sigint(pid: int) -> None:
 
 
 def test_ctrl_c_while_starting_exits_130_without_a_traceback():
-
-    process = subprocess.Popen([SCRIPT, "validate"], cwd=REPO, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen([SCRIPT, "validate"], cwd=REPO, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=hearing_ctrl_c)  # fmt: skip
     _wait_for_python_to_catch_sigint(process.pid)
     time.sleep(0.08)  # into the app's import (~0.2 s), whatever the machine's load
     process.send_signal(signal.SIGINT)
