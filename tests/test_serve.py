@@ -357,3 +357,18 @@ def test_a_form_post_of_too_many_fields_gets_our_400_and_is_kept(server, sf):
     assert answer.status_code == 400
     assert "Too many fields" in answer.json()["error"]
     assert sf("rejects", "list", "--json")[0]["form"] == "cours-essai"
+
+
+def test_a_rate_limit_counts_any_window_of_its_length_not_calendar_minutes():
+    """`5/min` lets no 6th post in less than a minute after the first, even across the turn
+    of a minute (fixed windows let 10 through in two seconds there), and says how long."""
+    from salesflow.web.guards import RateLimiter
+
+    now = [59.0]
+    limiter = RateLimiter(clock=lambda: now[0])
+    assert [limiter.wait_for("login", "5/min", "1.2.3.4") for _ in range(5)] == [0] * 5
+    now[0] = 61.0  # a new calendar minute
+    assert limiter.wait_for("login", "5/min", "1.2.3.4") == 58
+    assert limiter.wait_for("login", "5/min", "5.6.7.8") == 0  # another client
+    now[0] = 119.5
+    assert limiter.wait_for("login", "5/min", "1.2.3.4") == 0

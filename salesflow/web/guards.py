@@ -4,8 +4,10 @@ honeypot is in `submissions`, where the fields are read."""
 
 from __future__ import annotations
 
+import math
 import threading
 import time
+from collections import deque
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
@@ -34,12 +36,14 @@ def client_address(request: Request) -> str:
 
 
 class RateLimiter:
-    """Posts per (form, client) in fixed windows (`10/min`), kept in memory: a restart
-    forgets them, which only ever lets a little more through."""
+    """Posts per (form, client) within any window of its length (`10/min`: never an 11th
+    post less than a minute after the first of ten — fixed windows would let 20 through
+    across a boundary), kept in memory: a restart forgets them, which only ever lets a
+    little more through."""
 
     def __init__(self, clock=time.monotonic):
         self.clock = clock
-        self.counts: dict[tuple[str, str, int, int], int] = {}
+        self.times: dict[tuple[str, str, int], deque[float]] = {}  # when each post came
         self.lock = threading.Lock()
 
     def wait_for(self, name: str, limit: str | None, client: str) -> int:
@@ -50,14 +54,18 @@ class RateLimiter:
         allowed, unit = limit.split("/")
         window = _SECONDS[unit]
         now = self.clock()
-        slot = int(now // window)
         with self.lock:
-            if len(self.counts) > 10_000:  # forget finished windows
-                self.counts = {
-                    key: n for key, n in self.counts.items() if key[3] >= int(now // key[2])
-                }
-            key = (name, client, window, slot)
-            if self.counts.get(key, 0) >= int(allowed):
-                return max(1, int(window - now % window))
-            self.counts[key] = self.counts.get(key, 0) + 1
+            if len(self.times) > 10_000:
+                self._forget_before(now)
+            times = self.times.setdefault((name, client, window), deque())
+            while times and times[0] <= now - window:
+                times.popleft()
+            if len(times) >= int(allowed):
+                return max(1, math.ceil(times[0] + window - now))
+            times.append(now)
         return 0
+
+    def _forget_before(self, now: float) -> None:
+        """Forget the clients whose last post is older than their window."""
+        self.times = {key: times for key, times in self.times.items()
+                      if times and times[-1] > now - key[2]}  # fmt: skip
