@@ -87,6 +87,18 @@ def test_the_board_shows_each_deal_in_its_column_with_the_clis_totals(site, sf):
     assert board["essai-planifie"][2] == [1] and sorted(board["nouveau"][2]) == [2, 3]
 
 
+def test_the_board_headline_is_the_open_deals_and_shows_the_won_apart(site, sf):
+    sf("deals", "won", "1")
+    cli = sf("pipeline", "board", "--json")
+    won = next(row for row in cli["rows"] if row["outcome"] == "won")
+    heading = re.search(r"<h1>(.*?)</h1>", signed_in(site).get("/").text, re.S).group(1)
+    heading = heading.replace("\u202f", " ").replace("\xa0", " ")
+    total = cli["totals"]["amount"].replace(".", ",")
+    assert f"{cli['totals']['count']} affaires en cours · {total} €" in heading
+    assert cli["totals"]["count"] == sum(r["count"] for r in cli["rows"] if not r["outcome"])
+    assert f"{won['name']} 1 · {won['amount'].replace('.', ',')} €" in heading
+
+
 def test_a_member_moves_a_deal_with_the_plain_form_and_the_workflow_fires(site, sf):
     client = signed_in(site)
     token = csrf_of(client.get("/").text)

@@ -109,10 +109,10 @@ def test_board_columns_and_cards(forecast_data):
     ]  # fmt: skip
     assert board["totals"] == {
         "name": "total",
-        "count": 4,
-        "amount": "2000.50",
-        "weighted": "740.35",
-    }  # the forecast's 440.35 and 300.00 won
+        "count": 3,
+        "amount": "1700.50",
+        "weighted": "440.35",
+    }  # the open deals: the forecast's 440.35, not the 300.00 won
     assert [s["weighted"] for s in stages][3:] == ["300.00", "0.00"]
     card = stages[1]["cards"][0]
     assert (card["title"], card["contact"], card["owner"]) == ("B", "b@example.org", "paul")

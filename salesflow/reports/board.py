@@ -38,7 +38,8 @@ def board(
 ) -> Report:
     """Every stage of the pipeline with the count, amount and weighted amount of its deals
     (of `owner`'s only, if given), and its first `cards` deals: the most valuable (or, with
-    `oldest_first`, those in the stage longest) in open stages, the latest in closed ones."""
+    `oldest_first`, those in the stage longest) in open stages, the latest in closed ones.
+    The totals are the pipeline: its open deals, not the won and lost."""
     of = find_pipeline(store, pipeline_id, None if pipeline_id else "deal")
     totals = _totals(store, of.id, owner)
     choice = Cards(cards, owner, oldest_first)
@@ -50,9 +51,10 @@ def board(
             rows.append(_column(store, of.id, stray, totals, choice))
             notes.append(f"warning: {stray_message(pipeline, stage_id, count, store.project)}")
     zero = from_minor(0, store.project.currency)
-    totals = {"name": "total", "count": sum(r["count"] for r in rows),
-              "amount": sum((r["amount"] for r in rows), zero),
-              "weighted": sum((r["weighted"] for r in rows), zero)}  # fmt: skip
+    pipeline = [r for r in rows if not r["outcome"]]  # won and lost deals are out of it
+    totals = {"name": "total", "count": sum(r["count"] for r in pipeline),
+              "amount": sum((r["amount"] for r in pipeline), zero),
+              "weighted": sum((r["weighted"] for r in pipeline), zero)}  # fmt: skip
     return Report(of.name, COLUMNS, rows, totals, notes)
 
 

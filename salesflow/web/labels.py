@@ -11,6 +11,7 @@ LABELS: dict[str, dict[str, str]] = {
         "login_failed": "Nom ou mot de passe incorrect.", "too_many": "Trop d’essais ; "
         "réessayez dans une minute.", "pipeline": "Pipeline", "owner": "Responsable",
         "everyone": "Tout le monde", "show": "Afficher", "deals": "affaires",
+        "deals_open": "affaires en cours",
         "weighted": "pondéré", "more": "de plus", "move": "Déplacer", "days": "j",
         "stalled": "en retard", "deal": "Affaire", "contact": "Contact", "amount": "Montant",
         "probability": "Probabilité", "expected_close": "Clôture prévue", "created_at": "Créée",
@@ -57,6 +58,7 @@ LABELS: dict[str, dict[str, str]] = {
         "password": "Password", "login_failed": "Wrong name or password.",
         "too_many": "Too many tries; try again in a minute.", "pipeline": "Pipeline",
         "owner": "Owner", "everyone": "Everyone", "show": "Show", "deals": "deals",
+        "deals_open": "open deals",
         "weighted": "weighted", "more": "more", "move": "Move", "days": "d",
         "stalled": "stalled", "deal": "Deal", "contact": "Contact", "amount": "Amount",
         "probability": "Probability", "expected_close": "Expected close",
