@@ -240,3 +240,24 @@ def test_the_funnel_warns_about_deals_in_a_removed_stage_as_the_board_does(sf):
     finally:
         running.stop()
     assert warning.replace("'", "&#39;") in page.text
+
+
+def test_nothing_in_a_report_comes_from_after_its_now(sf):
+    sf("contacts", "add", "julie@example.org", "--owner", "marie")
+    sf("tickets", "add", "--subject", "A", "--contact", "julie@example.org", "--priority", "high",
+       now="2026-11-20T09:00")  # fmt: skip
+    sf("workflows", "start", "inviter", "--contact", "julie@example.org", now="2026-11-20T10:00")
+    sf("tickets", "move", "1", "en-cours", now="2026-11-20T12:00")
+    sf("tickets", "close", "1", now="2026-11-21T09:00")
+
+    def high(now: str) -> tuple:
+        [row] = sf("pipeline", "response", "support", "--json", now=now)["rows"]
+        return (row["first_response_hours"], row["resolved"], row["resolution_hours"])
+
+    assert high("2026-11-20T09:30") == (None, 0, None)  # the email is still to come
+    assert high("2026-11-20T11:00") == (1.0, 0, None)
+    assert high("2026-11-22T09:00") == (1.0, 1, 24.0)
+    sf("deals", "add", "--title", "Plus tard", "--pipeline", "cours-essai", now="2026-12-10T09:00")
+    board = sf("pipeline", "board", "cours-essai", "--json", now="2026-12-08T09:00")
+    [card] = [c for s in board["rows"] for c in s["cards"] if c["title"] == "Plus tard"]
+    assert card["days_in_stage"] == 0  # was -2

@@ -40,7 +40,7 @@ def test_tickets_are_added_listed_updated_moved_and_closed_like_deals(sf):
     assert "closed #1 Changer de jour → Résolue (won)" in closed
     assert [(e["from"], e["to"]) for e in events(sf.project, "ticket.stage_changed")] == [
         ("nouveau", "en-cours"), ("en-cours", "resolu")]  # fmt: skip
-    shown = sf("tickets", "show", "1", "--json")
+    shown = sf("tickets", "show", "1", "--json", now="2026-11-20T15:00")
     assert [entry["to"] for entry in shown["history"]] == ["nouveau", "en-cours", "resolu"]
     assert shown["first_response_hours"] == 3.0 and shown["status"] == "won"
     assert events(sf.project, "deal.stage_changed") == []
@@ -124,7 +124,7 @@ def test_response_times_take_the_first_email_or_move_whichever_came_first(sf):
     sf("tickets", "move", "1", "en-cours", now="2026-11-20T12:00")
     sf("tickets", "move", "2", "en-cours", now="2026-11-20T15:00")
     sf("tickets", "close", "2", now="2026-11-21T09:00")
-    [high] = sf("pipeline", "response", "support", "--json")["rows"]
+    [high] = sf("pipeline", "response", "support", "--json", now="2026-11-21T10:00")["rows"]
     assert high == {"priority": "high", "tickets": 2, "open": 1, "first_response_hours": 3.5,
                     "resolved": 1, "resolution_hours": 24.0}  # fmt: skip
 

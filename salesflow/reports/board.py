@@ -136,7 +136,7 @@ def _column(store: Store, pipeline: str, stage: Stage, totals: dict, cards: Card
 
 
 def _card(row, currency: str, rot_seconds: float | None) -> dict:
-    seconds = row["seconds"]
+    seconds = max(row["seconds"], 0)  # history dated after the clock: in the stage since now
     return {
         "id": row["id"],
         "title": row["title"],

@@ -32,17 +32,17 @@ def ticket_times(store: Store, pipeline_id: str | None = None, ticket: int | Non
         pipelines_of(store, "ticket"))  # fmt: skip
     if not pipelines:
         return []
-    marks = ", ".join("?" * len(pipelines))
     only, params = (" AND d.id = ?", [ticket]) if ticket else ("", [])
-    rows = store.conn.execute(
-        "SELECT d.id, d.priority, d.status, d.created_at, d.closed_at,"
-        " (SELECT min(o.created_at) FROM outbox o WHERE o.kind = 'email' AND o.to_addr = c.email"
-        "   AND o.created_at >= d.created_at AND o.status != 'cancelled') AS first_email,"
+    rows = store.conn.execute(  # nothing after now counts: the report is as of its clock
+        "SELECT d.id, d.priority, d.status, d.created_at, d.closed_at <= ?1 AS closed,"
+        " d.closed_at, (SELECT min(o.created_at) FROM outbox o WHERE o.kind = 'email'"
+        "   AND o.to_addr = c.email AND o.created_at >= d.created_at AND o.created_at <= ?1"
+        "   AND o.status != 'cancelled') AS first_email,"
         " (SELECT min(h.at) FROM stage_history h WHERE h.deal_id = d.id"
-        "   AND h.from_stage IS NOT NULL) AS first_move"
-        f" FROM deals d LEFT JOIN contacts c ON c.id = d.contact_id WHERE d.pipeline IN ({marks})"
-        f"{only} ORDER BY d.id",
-        (*pipelines, *params),
+        "   AND h.from_stage IS NOT NULL AND h.at <= ?1) AS first_move"
+        f" FROM deals d LEFT JOIN contacts c ON c.id = d.contact_id WHERE d.pipeline IN"
+        f" ({', '.join('?' * len(pipelines))}){only} ORDER BY d.id",
+        (store.stamp, *pipelines, *params),
     ).fetchall()
     zone = store.project.timezone
     timed = []
@@ -50,7 +50,8 @@ def ticket_times(store: Store, pipeline_id: str | None = None, ticket: int | Non
         opened = read_instant(row["created_at"], zone)
         answers = [m for m in (row["first_email"], row["first_move"]) if m]
         first = read_instant(min(answers), zone) if answers else None
-        closed = read_instant(row["closed_at"], zone) if row["status"] == "won" else None
+        won = row["status"] == "won" and row["closed"]
+        closed = read_instant(row["closed_at"], zone) if won else None
         timed.append((row, first, _hours(first, opened), _hours(closed, opened)))
     return timed
 
