@@ -99,6 +99,15 @@ def test_the_board_headline_is_the_open_deals_and_shows_the_won_apart(site, sf):
     assert f"{won['name']} 1 · {won['amount'].replace('.', ',')} €" in heading
 
 
+def test_the_forecast_page_lists_stalled_tickets_apart_from_the_deals(site, sf):
+    sf("tickets", "add", "--subject", "Partition perdue", now="2026-11-18T10:00")
+    page = signed_in(site).get("/forecast").text
+    deals, tickets = page.split("<h2>Affaires en retard</h2>")[1].split(
+        "<h2>Demandes en retard</h2>"
+    )
+    assert "Partition perdue" in tickets and "Partition perdue" not in deals
+
+
 def test_a_member_moves_a_deal_with_the_plain_form_and_the_workflow_fires(site, sf):
     client = signed_in(site)
     token = csrf_of(client.get("/").text)

@@ -261,3 +261,15 @@ def test_nothing_in_a_report_comes_from_after_its_now(sf):
     board = sf("pipeline", "board", "cours-essai", "--json", now="2026-12-08T09:00")
     [card] = [c for s in board["rows"] for c in s["cards"] if c["title"] == "Plus tard"]
     assert card["days_in_stage"] == 0  # was -2
+
+
+def test_stalled_tickets_are_a_report_of_their_own(sf):
+    sf("tickets", "add", "--subject", "Absence")
+    sf("deals", "add", "--title", "Essai", "--pipeline", "cours-essai")
+    deals = sf("pipeline", "stalled", "--json", now="2026-12-10T10:00")
+    assert [row["title"] for row in deals["rows"]] == ["Essai"]
+    assert deals["totals"]["title"] == "total: 1 deal"
+    tickets = sf("pipeline", "stalled", "support", "--json", now="2026-12-10T10:00")
+    assert [row["subject"] for row in tickets["rows"]] == ["Absence"]
+    assert tickets["totals"]["subject"] == "total: 1 ticket"
+    assert "ticket" in sf("pipeline", "stalled", "support", now="2026-12-10T10:00").output

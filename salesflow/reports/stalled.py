@@ -18,13 +18,15 @@ COLUMNS = [
     Column("next_step", "next step"),
     Column("amount", "amount", "money"),
 ]
+TICKET_SUBJECT = Column("subject", "ticket")
 
 
-def stalled_rows(store: Store, pipeline_id: str | None = None):
-    """The stalled deals as rows, found by index: per stage, entered before now − rot_after."""
+def stalled_rows(store: Store, pipeline_id: str | None = None, kind: str | None = None):
+    """The stalled deals (or tickets: `kind`) as rows, found by index: per stage, entered
+    before now − rot_after."""
     limits, params = [], []
     for pipeline in store.project.pipelines.values():
-        if pipeline_id and pipeline.id != pipeline_id:
+        if (pipeline_id and pipeline.id != pipeline_id) or (kind and pipeline.object != kind):
             continue
         for stage in pipeline.stages:
             if stage.rot_after and not stage.outcome:
@@ -55,7 +57,13 @@ def _julian_day(moment) -> float:
     return 2440587.5 + (moment - epoch).total_seconds() / 86400
 
 
-def stalled(store: Store, pipeline_id: str | None = None) -> Report:
+def stalled(store: Store, pipeline_id: str | None = None, kind: str | None = None) -> Report:
+    """The stalled deals, or tickets: those of `pipeline_id`'s kind, else of `kind` (deals by
+    default): one report never mixes the two."""
+    if pipeline_id:
+        kind = store.project.pipelines[pipeline_id].object if (
+            pipeline_id in store.project.pipelines) else kind  # fmt: skip
+    kind = kind or "deal"
     currency = store.project.currency
     rows = [
         {
@@ -71,9 +79,13 @@ def stalled(store: Store, pipeline_id: str | None = None) -> Report:
             "next_step": row["next_step"],
             "amount": from_minor(row["amount"], currency),
         }
-        for row in stalled_rows(store, pipeline_id)
+        for row in stalled_rows(store, pipeline_id, kind)
     ]
     amounts = [row["amount"] for row in rows if row["amount"] is not None]
-    totals = {"title": f"total: {counted(len(rows), 'deal')}",
+    totals = {"title": f"total: {counted(len(rows), kind)}",
               "amount": sum(amounts, from_minor(0, currency))}  # fmt: skip
-    return Report("Stalled deals", COLUMNS, rows, totals)
+    if kind == "ticket":  # a ticket's title is its subject
+        rows = [{**row, "subject": row["title"]} for row in rows]
+        totals["subject"] = totals.pop("title")
+    columns = [TICKET_SUBJECT if c.key == "title" and kind == "ticket" else c for c in COLUMNS]
+    return Report(f"Stalled {kind}s", columns, rows, totals)

@@ -18,13 +18,15 @@ CARDS = 10  # cards per column in the report
 
 
 def overview(store: Store) -> dict:
-    """The forecast by month and by owner, the workload, the losses and the stalled deals."""
+    """The forecast by month and by owner, the workload, the losses and the stalled deals
+    and tickets (apart)."""
     return {
         "by_month": forecast(store, "month"),
         "by_owner": forecast(store, "owner"),
         "workload": workload(store),
         "losses": losses(store),
-        "stalled": stalled(store),
+        "stalled": stalled(store, kind="deal"),
+        "stalled_tickets": stalled(store, kind="ticket"),
     }
 
 
