@@ -159,3 +159,34 @@ def test_an_id_no_database_could_hold_is_a_usage_error(sf, args):
 def test_a_contact_number_no_database_could_hold_is_not_found(sf):
     result = sf("contacts", "show", HUGE, code=1)
     assert f"no contact '{HUGE}'" in result.output
+
+
+def test_a_piped_password_is_read_from_its_one_line_without_warnings(demo):
+    """`echo … | salesflow team password marie`: no GetPassWarning, no confirmation asked."""
+    from salesflow import clock
+    from salesflow.config.cache import load_project
+    from salesflow.store import passwords
+    from salesflow.store.session import Store
+
+    piped = subprocess.run(
+        [sys.executable, "-m", "salesflow", "--project", str(demo), "team", "password", "marie"],
+        input="do-ré-mi-fa-sol\n", capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert piped.returncode == 0, piped.stderr
+    assert piped.stderr == "" and "marie can log in" in piped.stdout
+    project = load_project(demo)
+    store = Store.open(project, clock.now("2026-11-20T11:00", project.timezone))
+    assert passwords.check(store, "marie", "do-ré-mi-fa-sol")
+
+
+def test_a_piped_table_keeps_whole_values_however_wide(sf):
+    """`salesflow contacts list | grep …` finds the whole address, not `zoe.orst…`."""
+    long = "zoe.orstanovitch-delacroix-villeneuve@conservatoire-regional.example.org"
+    sf("contacts", "add", long, "--first-name", "Zoé", "--last-name", "Orstanovitch-Delacroix")
+    environment = {key: value for key, value in os.environ.items() if key != "COLUMNS"}
+    piped = subprocess.run(
+        [sys.executable, "-m", "salesflow", "--project", str(sf.project), "contacts", "list"],
+        capture_output=True, text=True, timeout=30, env=environment,
+    )  # fmt: skip
+    assert piped.returncode == 0, piped.stderr
+    assert long in piped.stdout and "…" not in piped.stdout

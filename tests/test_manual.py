@@ -107,3 +107,11 @@ def test_a_subject_whose_start_raises_fails_alone_and_the_others_start(sf):
     other = sf("workflows", "start", "prenoms", "--contact", "paul@example.org")
     assert "prenoms: 0 started, 0 already in it, 1 skipped (its `if` does not hold)" in (
         other.output)  # fmt: skip
+
+
+def test_a_ticket_given_as_a_deal_is_said_to_be_a_ticket_as_deals_show_says(sf):
+    imported(sf)
+    sf("tickets", "add", "--subject", "Changer de créneau")  # #4, after the three deals
+    result = sf("workflows", "start", "inviter", "--deal", "4", code=1)
+    assert "#4 is a ticket, not a deal: see `salesflow tickets show 4`" in result.output
+    assert query(sf.project, "SELECT count(*) FROM runs") == [(0,)]

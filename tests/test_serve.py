@@ -7,8 +7,11 @@ import base64
 import hashlib
 import hmac
 import json
+import os
 import signal
 import sqlite3
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -206,6 +209,17 @@ def test_health_says_what_waits_and_serve_stops_cleanly_on_sigterm(server):
     assert health["ok"] and health["worker"] == "off" and health["events_pending"] == 1
     code, log = server.stop()
     assert code == 0, log
+
+
+def test_a_port_in_use_is_one_line_naming_it_exit_1_and_nothing_announced(server):
+    second = subprocess.run(
+        [sys.executable, "-m", "salesflow", "--project", str(server.project), "serve",
+         "--no-worker", "--port", str(server.port)],
+        env={**os.environ, **SECRETS}, capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    lines = second.stderr.strip().splitlines()
+    assert second.returncode == 1, second.stderr
+    assert len(lines) == 1 and str(server.port) in lines[0] and "serving" not in lines[0]
 
 
 def test_with_the_worker_a_submission_gets_its_welcome_email_within_seconds(project):

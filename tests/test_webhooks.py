@@ -211,6 +211,12 @@ def test_the_folder_transport_writes_the_request_without_its_secrets(sf):
     assert lines[-1] == "Nouveau : julie@example.org"
 
 
+def test_check_lists_the_variables_even_with_the_folder_transport(sf):
+    """The demo writes its requests to a folder: check still names what http will need."""
+    output = sf("check").output
+    assert "CANAL_PROFS, read by" in output and "not resolved with the folder transport" in output
+
+
 def test_retry_after_reads_seconds_and_dates():
     assert retry_after("30").total_seconds() == 30
     assert retry_after("Wed, 21 Oct 2015 07:28:00 GMT").total_seconds() == 0  # in the past

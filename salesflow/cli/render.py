@@ -98,6 +98,7 @@ def report_json(report: Report) -> dict:
 
 def print_table(rows, columns, project, title=None, totals=None, notes=()) -> None:
     from rich.console import Console
+    from rich.measure import Measurement
     from rich.table import Table
 
     table = Table(title=title, title_justify="left", show_footer=bool(totals))
@@ -109,6 +110,9 @@ def print_table(rows, columns, project, title=None, totals=None, notes=()) -> No
     for row in rows:
         table.add_row(*(cell(row.get(c.key), c.kind, project) for c in columns))
     console = Console()
+    if not console.is_terminal:  # piped: whole values, however wide the table gets
+        unbounded = console.options.update_width(1_000_000)
+        console.width = max(console.width, Measurement.get(console, unbounded, table).maximum)
     console.print(table)
     for note in notes:
         console.print(f"[dim]{note}[/dim]")

@@ -48,9 +48,9 @@ def serve(
     project = ctx.obj.project()
     forms = ", ".join(f"/forms/{name}" for name in project.forms) or "no forms declared"
     worker = "off (run `salesflow run` from cron)" if no_worker else "on"
-    typer.echo(f"serving {project.name} at http://{host}:{port} ({forms}; worker {worker})",
-               err=True)  # fmt: skip
-    run_server(project, host, port, not no_worker, log_format, ctx.obj.now_text)
+    announcement = f"serving {project.name} at http://{host}:{port} ({forms}; worker {worker})"
+    run_server(project, host, port, not no_worker, log_format, ctx.obj.now_text,
+               announce=lambda: typer.echo(announcement, err=True))  # fmt: skip
 
 
 @rejects_app.command("list")

@@ -47,14 +47,15 @@ def password(
     ] = False,
 ) -> None:
     """Set a team member's password for the web pages: asked twice, never shown, stored
-    hashed (scrypt) in the database. A new password ends the member's open sessions.
+    hashed (scrypt) in the database. A new password ends the member's open sessions. Piped
+    in (standard input not a terminal), it is read once from the first line, as with --stdin.
 
     Example: salesflow team password marie
     """
     store = ctx.obj.store()
     if member not in store.project.team:
         raise typer.BadParameter(f"'{member}' is not in the team of salesflow.yaml")
-    if stdin:
+    if stdin or not sys.stdin.isatty():  # a pipe: getpass would warn and echo, then abort
         secret = sys.stdin.readline().rstrip("\r\n")
     else:
         secret = typer.prompt("Password", hide_input=True, confirmation_prompt=True)

@@ -65,10 +65,11 @@ def chosen(
             subjects.append(("contact", row["id"]))
     for record, numbers in (("deal", deal_ids), ("ticket", ticket_ids)):
         for number in numbers:
-            if _exists(store, str(number), record):
-                subjects.append((record, number))
+            problem = _unlike(store, str(number), record)
+            if problem:
+                missing.append(problem)
             else:
-                missing.append(f"no {record} #{number}")
+                subjects.append((record, number))
     if from_file is not None:
         found, lost = _from_csv(store, from_file)
         subjects += found
@@ -101,24 +102,27 @@ def _from_csv(store: Store, path: Path) -> tuple[list[tuple[str, int]], list[str
     for number, row in enumerate(rows, start=2):
         value = (row.get(column) or "").strip()
         if kind != "contact":
-            subject = (kind, int(value)) if _exists(store, value, kind) else None
+            problem = _unlike(store, value, kind)
+            subject = None if problem else (kind, int(value))
         else:
             contact = contacts.find(store, value) if value else None
             subject = ("contact", contact["id"]) if contact else None
+            problem = f"no contact '{value}'"
         if subject:
             found.append(subject)
         else:
-            missing.append(f"{path.name} row {number}: no {kind} '{value}'")
+            missing.append(f"{path.name} row {number}: {problem}")
     return found, missing
 
 
-def _exists(store: Store, text: str, record: str) -> bool:
-    """Is there a deal (or a ticket) with this id?"""
-    row = (
-        text.isdigit()
-        and store.conn.execute("SELECT pipeline FROM deals WHERE id = ?", (int(text),)).fetchone()
-    )
-    return bool(row) and deals.object_of(store, row) == record
+def _unlike(store: Store, text: str, record: str) -> str | None:
+    """Why `text` names no deal (or ticket), in the words of `deals show` (`#4 is a ticket, not
+    a deal: …`); None when it names one."""
+    try:
+        deals.get(store, text, record)
+    except UserError as error:
+        return str(error)
+    return None
 
 
 def _where(store: Store, filters: list[str]) -> list[tuple[str, int]]:

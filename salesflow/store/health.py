@@ -117,13 +117,20 @@ def _stuck_messages(store: Store) -> Finding | None:
 
 def _environment(project: Project) -> list[Finding]:
     """The variables the `http` steps' URLs and headers name must be set here when requests
-    really leave; with the folder transport nothing is resolved."""
+    really leave; with the folder transport nothing is resolved, but they are listed (notes)
+    for the day the transport becomes http."""
     from salesflow.webhooks.references import needed  # Jinja: not for `run`'s quick path
 
     names = needed(project.workflows.values())
-    if not names or project.webhooks.transport != "http":
-        return []
+    if project.webhooks.transport != "http":
+        return [_unresolved(name, by) for name, by in names.items()]
     return [_variable(name, by) for name, by in names.items()]
+
+
+def _unresolved(name: str, workflows: list[str]) -> Finding:
+    detail = (f"{name}, read by {', '.join(workflows)}: not resolved with the folder"
+              " transport; set it where `salesflow run` runs before transport: http")  # fmt: skip
+    return Finding("note", "environment", detail)
 
 
 def _variable(name: str, workflows: list[str]) -> Finding:

@@ -9,10 +9,13 @@ import atexit
 import logging
 import os
 import signal
+import socket
 import sys
+from collections.abc import Callable
 from dataclasses import replace
 
 from salesflow.config.model import Project
+from salesflow.errors import EnvironmentFault
 from salesflow.store.serving import ServeState
 from salesflow.web.connections import (
     OUT_OF_RESOURCES,
@@ -24,7 +27,7 @@ from salesflow.web.quietlog import faults, quieten
 from salesflow.web.signatures import require_secrets
 from salesflow.web.site import Site
 
-STARTUP_FAILURE = 3  # uvicorn's exit status when it could not start (a port in use)
+STARTUP_FAILURE = 3  # uvicorn did not start (a port in use is caught before, exit 1)
 
 
 def serve(
@@ -34,7 +37,10 @@ def serve(
     worker: bool = True,
     log_format: str = "text",
     now_text: str | None = None,
+    announce: Callable[[], None] = lambda: None,
 ) -> None:
+    """Serve until stopped; `announce` is called once the port is ours, so that a port in use
+    is one line (a UserError) and nothing said before it."""
     import uvicorn
 
     from salesflow.web.app import build_app
@@ -62,13 +68,29 @@ def serve(
     )
     quieten(logging.getLogger("uvicorn.error"))  # its lines per connection: bad requests, 503s
     server = uvicorn.Server(config)
-    listener = Listener.taking(config.bind_socket())  # a port in use: one line, exit 3
+    listener = Listener.taking(_bind(host, port))
+    announce()
     # uvicorn stops gracefully on SIGTERM, then raises the signal again with the handler it
     # found: this one makes that an exit with status 0, as systemd expects of a clean stop.
     signal.signal(signal.SIGTERM, _exit_cleanly)
     asyncio.run(_serve_quietly(server, listener))
     if not server.started:
         sys.exit(STARTUP_FAILURE)
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """The listening address, taken before anything is announced (uvicorn's own binding
+    logs an errno and exits without naming the port)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as error:
+        sock.close()
+        raise EnvironmentFault(f"cannot listen on {host} port {port}: {error.strerror}; stop"
+                               " what uses it or choose another with --port") from None  # fmt: skip
+    return sock
 
 
 async def _serve_quietly(server, listener: Listener) -> None:
