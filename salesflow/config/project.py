@@ -70,9 +70,10 @@ def validate(root: Path, database_override: str | None = None) -> Validation:
     env = make_environment(templates_dir, "en_US", UTC, "EUR")
     settings_problems = check_settings(settings_doc, env)
     result.problems += settings_problems
+    data = settings_doc.data
     if any(problem.key == "timezone" for problem in settings_problems):
-        return result
-    settings = build_settings(settings_doc.data, root, database_override)
+        data = {**data, "timezone": "UTC"}  # reported; UTC lets the other files be checked
+    settings = build_settings(data, root, database_override)
     pipelines, unreadable = _pipelines(pipeline_paths, pipeline_docs, result)
     result.problems += check_imports(settings_doc, pipelines, settings["contact_fields"])
     facts = ProjectFacts(
