@@ -51,7 +51,7 @@ def validate(root: Path, database_override: str | None = None) -> Validation:
     """Check every file of the project at `root` (shape, then meaning); never raises for
     problems in the files, which end up in `Validation.problems`."""
     result = Validation(root)
-    settings_doc = _load(root / PROJECT_FILE, "project", result)
+    settings_doc = _settings_to_check_with(_load(root / PROJECT_FILE, "project", result, True))
     pipeline_paths = yaml_files(root / "pipelines")
     pipeline_docs = [_load(path, "pipeline", result) for path in pipeline_paths]
     workflow_docs = [_load(path, "workflow", result, partly=True)
@@ -70,9 +70,10 @@ def validate(root: Path, database_override: str | None = None) -> Validation:
     env = make_environment(templates_dir, "en_US", UTC, "EUR")
     settings_problems = check_settings(settings_doc, env)
     result.problems += settings_problems
+    data = settings_doc.data
     if any(problem.key == "timezone" for problem in settings_problems):
-        return result
-    settings = build_settings(settings_doc.data, root, database_override)
+        data = {**data, "timezone": "UTC"}  # reported; UTC lets the other files be checked
+    settings = build_settings(data, root, database_override)
     pipelines, unreadable = _pipelines(pipeline_paths, pipeline_docs, result)
     result.problems += check_imports(settings_doc, pipelines, settings["contact_fields"])
     facts = ProjectFacts(
@@ -151,6 +152,20 @@ def _workflows(docs: list[YamlFile | None], facts: ProjectFacts, result: Validat
         documents[workflow.id] = document
     result.problems += loops_between(workflows, documents)
     return workflows
+
+
+def _settings_to_check_with(document: YamlFile | None) -> YamlFile | None:
+    """The settings to check the other files with, despite their shape problems (reported
+    already) when these are only wrong field definitions: such a field counts as text, so one
+    wrong `type:` does not hide the workflows' errors. None when nothing can be relied on."""
+    if document is None:
+        return None
+    keys = [problem.key.split(".") for problem in check_shape(document, "project")]
+    if not all(len(key) >= 3 and key[0] == "fields" for key in keys):
+        return None
+    for _, kind, name, *_ in keys:
+        document.data["fields"][kind][name] = {"type": "string"}
+    return document
 
 
 def _follows(key: str, shaky: list[str]) -> bool:

@@ -164,26 +164,40 @@ def syntax_problem(error: yaml.MarkedYAMLError, text: str):
             "an apostrophe inside '…' ends the text: double it ('l''essai') or use double"
             ' quotes ("l\'essai")'
         )
-    opened = _unclosed_quote(text, mark.line) if mark else None
-    if opened:
-        return opened, "this quote is never closed: close it on the same line"
-    return mark, f"YAML syntax error: {problem} ({context})" if context else (
-        f"YAML syntax error: {problem}"
+    message = (
+        f"YAML syntax error: {problem} ({context})"
+        if context
+        else (f"YAML syntax error: {problem}")
     )
+    opened = _unclosed_quote(text, mark.line) if mark else None
+    if opened:  # only a guess: it adds to the parser's own located error, never replaces it
+        message += (
+            f"; the quote at line {opened.line + 1}, column {opened.column + 1}"
+            " is not closed on its line: if it should be, close it there"
+        )
+    return mark, message
 
 
 def _unclosed_quote(text: str, last: int):
-    """The mark of a quote opened and not closed on its own line, at or before line `last`
-    (a YAML quote may span lines, so the parser only notices lines later)."""
+    """The mark of a quoted value opened and not closed on its own line, at or before line
+    `last` (a YAML quote may span lines, so the parser only notices lines later). Only a
+    quote that opens a value counts: an apostrophe in a comment, in a plain value or inside
+    the other kind of quotes is ordinary text."""
     lines = text.splitlines()
     for number in range(min(last, len(lines) - 1), max(last - 20, -1), -1):
-        code = lines[number].split(" #")[0].replace('\\"', "").replace("''", "")
-        for quote in ('"', "'"):
-            if code.count(quote) % 2:
-                return yaml.Mark("", 0, number, code.index(quote), None, None)
+        opening = _VALUE_QUOTE.match(lines[number])
+        if opening and not _closes(lines[number][opening.end() :], opening.group(1)):
+            return yaml.Mark("", 0, number, opening.start(1), None, None)
     return None
 
 
+def _closes(rest: str, quote: str) -> bool:
+    """Whether the quoted text `rest` (after its opening quote) ends on this line."""
+    rest = rest.replace("\\\\", "").replace('\\"', "") if quote == '"' else rest.replace("''", "")
+    return quote in rest
+
+
+_VALUE_QUOTE = re.compile(r"""^\s*(?:-\s+)?(?:[^\s#'"][^:#]*:\s+|[\[{]\s*)?(["'])""")
 _APOSTROPHE = re.compile(r":\s*'[^']*'[^\s,}\]#]")
 
 
