@@ -111,3 +111,13 @@ def test_missing_path_is_an_error(cli, tmp_path):
 
 def test_unknown_option_is_a_usage_error(cli):
     assert cli("validate", "--colour").exit_code == 2
+
+
+RAW_SCHEMA_WORDS = ("should not be valid under", "does not match '^", "is not valid under any of")
+
+
+@pytest.mark.parametrize("case", INVALID, ids=[case.name for case in INVALID])
+def test_no_error_reads_as_a_raw_schema_message(case):
+    """Every schema error is a sentence naming the key and what to write, never jsonschema's."""
+    expected = (case / "expected.txt").read_text(encoding="utf-8")
+    assert not [words for words in RAW_SCHEMA_WORDS if words in expected]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from email.utils import parseaddr
 from pathlib import Path
@@ -49,7 +50,8 @@ def _check_locale(document: YamlFile, name: str | None) -> list[Problem]:
 
     if name is None:
         return []
-    language, _, country = name.replace("-", "_").partition("_")
+    bare = re.split(r"[.@]", name)[0]  # fr_FR.UTF-8, de_DE@euro: the system's spelling
+    language, _, country = bare.replace("-", "_").partition("_")
     fixed = f"{language.lower()}_{country.upper()}" if country else language.lower()
     try:
         Locale.parse(fixed)

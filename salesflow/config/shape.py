@@ -101,6 +101,9 @@ def _explain(error: ValidationError, document: YamlFile) -> list[Problem]:
         return [document.problem((*keypath, needing), message)]
     if error.validator == "enum":
         choices = [str(choice) for choice in error.validator_value]
+        if str(error.instance).upper() in choices:  # post for POST
+            message = f"{error.instance!r}: write it in capitals, {str(error.instance).upper()}"
+            return [document.problem(keypath, message)]
         message = f"{error.instance!r} is not allowed here; use one of: {', '.join(choices)}"
         return [document.problem(keypath, message + did_you_mean(str(error.instance), choices))]
     if error.validator == "propertyNames":

@@ -177,12 +177,13 @@ class WorkflowChecker:
     def _check_cron(self, expression: str, keypath: tuple) -> None:
         from croniter import croniter
 
-        if not croniter.is_valid(expression) or len(expression.split()) != 5:
-            message = (
-                f"'{expression}' is not a cron expression: five fields,"
-                ' minute hour day-of-month month day-of-week (e.g. "0 8 * * 1")'
-            )
-            self._add(keypath, message)
+        if croniter.is_valid(expression) and len(expression.split()) == 5:
+            return
+        message = _cron_field_out_of_range(expression) or (
+            f"'{expression}' is not a cron expression: five fields,"
+            ' minute hour day-of-month month day-of-week (e.g. "0 8 * * 1")'
+        )
+        self._add(keypath, message)
 
     def _reference(self, keypath: tuple, value: str, known, kind: str) -> bool:
         if value in known or (kind == "pipeline" and value in self.facts.unreadable_pipelines):
@@ -612,4 +613,21 @@ def _cycle_from(start: str, edges: dict) -> list[tuple[str, tuple]] | None:
             if target not in seen:
                 seen.add(target)
                 stack.append((target, step))
+    return None
+
+
+_CRON_FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31),
+                ("month", 1, 12), ("day of week", 0, 7))  # fmt: skip
+
+
+def _cron_field_out_of_range(expression: str) -> str | None:
+    """Name the field whose number is out of range, when the five fields are there
+    (croniter only says the expression is invalid)."""
+    parts = expression.split()
+    if len(parts) != 5:
+        return None
+    for text, (name, low, high) in zip(parts, _CRON_FIELDS, strict=True):
+        for number in re.findall(r"\d+", text.split("/")[0]):
+            if not low <= int(number) <= high:
+                return f"'{expression}': the {name} is {low}–{high}, not {number}"
     return None
