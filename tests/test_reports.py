@@ -193,16 +193,21 @@ def test_forecast_by_owner_names_nobody_as_workload_does(sf):
     assert sf("pipeline", "forecast", "--by", "owner", "--json")["rows"][0]["owner"] is None
 
 
+def remove_stage_essai_realise(project) -> None:
+    """The stage goes from the pipeline's YAML (and the workflow that moved deals there)."""
+    pipeline = project / "pipelines" / "cours-essai.yaml"
+    pipeline.write_text(
+        "\n".join(line for line in pipeline.read_text().splitlines() if "essai-realise" not in line)
+    )
+    workflow = project / "workflows" / "apres-essai.yaml"
+    workflow.write_text(workflow.read_text().replace("to: essai-realise", "to: inscrit"))
+
+
 def test_deals_in_a_stage_removed_from_the_pipeline_are_shown_and_warned(sf):
     sf("contacts", "add", "x@example.org")
     sf("deals", "add", "--title", "X", "--contact", "x@example.org", "--amount", "100")
     sf("deals", "move", "1", "essai-realise")
-    pipeline = sf.project / "pipelines" / "cours-essai.yaml"
-    pipeline.write_text(
-        "\n".join(line for line in pipeline.read_text().splitlines() if "essai-realise" not in line)
-    )
-    workflow = sf.project / "workflows" / "apres-essai.yaml"
-    workflow.write_text(workflow.read_text().replace("to: essai-realise", "to: inscrit"))
+    remove_stage_essai_realise(sf.project)
     warning = (
         "1 deal is in stage 'essai-realise', which pipeline 'cours-essai' no longer has: move"
         " them (`salesflow deals move ID STAGE`), or put the stage back"
@@ -224,12 +229,7 @@ def test_the_funnel_warns_about_deals_in_a_removed_stage_as_the_board_does(sf):
 
     prepare_team(sf)
     sf("deals", "move", "1", "essai-realise")
-    pipeline = sf.project / "pipelines" / "cours-essai.yaml"
-    pipeline.write_text(
-        "\n".join(line for line in pipeline.read_text().splitlines() if "essai-realise" not in line)
-    )
-    workflow = sf.project / "workflows" / "apres-essai.yaml"
-    workflow.write_text(workflow.read_text().replace("to: essai-realise", "to: inscrit"))
+    remove_stage_essai_realise(sf.project)
     warning = "1 deal is in stage 'essai-realise', which pipeline 'cours-essai' no longer has"
     assert f"warning: {warning}" in " ".join(sf("pipeline", "funnel").output.split())
     assert any(note.startswith(f"warning: {warning}")
