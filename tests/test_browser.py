@@ -148,3 +148,20 @@ def test_every_page_kind_opens_styled_under_the_policy(new_page, site):
                  "/pipelines/cours-essai/stages/nouveau", "/deals/999"):  # fmt: skip
         page.goto(f"{site.url}{path}")
         assert styled(page), path
+
+
+def test_a_cards_move_list_is_wide_enough_for_its_longest_stage_name(new_page, site):
+    page = logged_in(new_page, site)
+    widths = page.evaluate("""[...document.querySelectorAll('.card select')].map(select => {
+        const alone = select.cloneNode(true);  // as wide as its longest option, unsqueezed
+        alone.style.cssText = "position: absolute; width: auto; flex: none";
+        select.parentNode.append(alone);
+        const needed = alone.offsetWidth;
+        alone.remove();
+        return [select.offsetWidth, needed];
+    })""")
+    assert widths and all(shown >= needed for shown, needed in widths), widths
+    card = page.locator('article[data-deal="1"]')
+    assert card.locator("select").input_value() == ""  # "Déplacer vers…", not its own stage
+    box, button = card.bounding_box(), card.locator("button").bounding_box()
+    assert button["x"] + button["width"] <= box["x"] + box["width"]  # the button stays inside

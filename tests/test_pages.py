@@ -277,3 +277,99 @@ def test_the_board_of_a_ticket_pipeline_shows_priorities_and_the_ticket_page(sf)
         assert "Marquer résolue" in page.text and "Marquer gagnée" not in page.text
     finally:
         running.stop()
+
+
+def test_a_message_page_names_the_workflow_that_sent_it_and_its_step_apart(site):
+    page = signed_in(site).get("/messages/1").text  # Julie's welcome, from the form's workflow
+    facts = page.split('<dl class="facts-grid">')[1].split("</dl>")[0]
+    workflow = re.search(r"<dt>Workflow</dt><dd>(.*?)</dd>", facts).group(1)
+    assert '<a href="/deals/1#run-1">Formulaire « cours d&#39;essai »</a>' in workflow
+    assert "essai-formulaire" in workflow and "bienvenue" not in workflow
+    assert "<dt>Étape</dt><dd>bienvenue</dd>" in facts
+    assert 'id="run-1"' in signed_in(site).get("/deals/1").text  # where the link leads
+
+
+def test_a_resolved_ticket_or_won_deal_offers_no_closing_and_refuses_it(site, sf):
+    sf("tickets", "add", "--subject", "Passer au jeudi", "--owner", "paul")
+    ticket = query(site.project, "SELECT max(id) FROM deals")[0][0]
+    sf("tickets", "close", str(ticket))
+    sf("deals", "won", "1")
+    client = signed_in(site)
+    for number, words in ((ticket, ("Marquer résolue", "Abandonner")),
+                          (1, ("Marquer gagnée", "Marquer perdue"))):  # fmt: skip
+        page = client.get(f"/deals/{number}").text
+        assert not any(word in page for word in words) and f"/deals/{number}/move" not in page
+    token = csrf_of(page)
+    for action, data in (("won", {}), ("lost", {"reason": "plus besoin"}),
+                         ("move", {"stage": "en-cours"})):  # fmt: skip
+        refused = client.post(f"/deals/{ticket}/{action}", data={"csrf": token, **data})
+        assert refused.status_code == 409, action
+        assert "Cette demande est déjà close (Résolue)" in refused.text
+    as_json = client.post("/deals/1/move", data={"csrf": token, "stage": "nouveau"},
+                          headers={"Accept": "application/json"})  # fmt: skip
+    assert as_json.status_code == 409 and "déjà close (Gagnée)" in as_json.json()["error"]
+    assert query(site.project, "SELECT id, stage, status FROM deals WHERE id IN (1, ?)"
+                 " ORDER BY id", ticket) == [(1, "inscrit", "won"),
+                                             (ticket, "resolu", "won")]  # fmt: skip
+    won_column = client.get("/").text.split('data-stage="inscrit"')[1].split("</section>")[0]
+    assert 'data-deal="1"' in won_column and "<form" not in won_column
+    assert "draggable" not in won_column
+
+
+def test_the_forecast_names_the_deals_without_an_expected_close(site, sf):
+    rows = sf("pipeline", "forecast", "--json")["rows"]
+    assert [row for row in rows if row["month"] is None]  # the prospects imported without one
+    page = signed_in(site).get("/forecast").text
+    by_month = page.split("Prévisions — Par mois")[1].split("<h2>")[0]
+    assert ">Sans date de clôture</text>" in by_month  # the chart's bar
+    assert re.search(r"<td><span class=\"muted\">Sans date de clôture</span></td>", by_month)
+
+
+def test_a_name_column_is_headed_by_what_it_names(site):
+    client = signed_in(site)
+    first = re.compile(r"<thead><tr>\s*<th>([^<]*)</th>")
+    funnel = client.get("/funnel").text
+    assert first.search(funnel).group(1) == "Étape"
+    by_owner = client.get("/forecast").text.split("Prévisions — Par responsable")[1]
+    assert first.search(by_owner).group(1) == "Responsable"
+
+
+def test_a_move_list_names_every_other_stage_after_a_move_to_that_is_none(site):
+    client = signed_in(site)
+    card = client.get("/").text.split('data-deal="1"')[1].split("</article>")[0]
+    deal = client.get("/deals/1").text.split('action="/deals/1/move"')[1].split("</form>")[0]
+    for form in (card, deal):  # deal 1 is in "Cours d'essai planifié"
+        options = re.findall(r"<option([^>]*)>([^<]*)</option>", form)
+        assert options[0] == (' value="" disabled selected', "Déplacer vers…")
+        assert [name for _, name in options[1:]] == [
+            "Nouveau prospect",
+            "Cours d&#39;essai réalisé",
+            "Inscription confirmée",
+            "Perdu",
+        ]
+        assert '<select name="stage"' in form and " required" in form
+    token = csrf_of(card)
+    unchosen = client.post("/deals/1/move", data={"csrf": token, "stage": ""})
+    assert unchosen.status_code == 422
+    assert query(site.project, "SELECT stage FROM deals WHERE id = 1") == [("essai-planifie",)]
+
+
+def test_webhook_requests_are_listed_apart_from_the_emails(site, sf):
+    sf("tickets", "add", "--subject", "Passer au jeudi", "--owner", "paul")
+    sf("process")  # the ticket's workflow emails Paul and posts to the teachers' channel
+    [(request, ticket)] = query(
+        site.project,
+        "SELECT o.id, r.deal_id FROM outbox o JOIN runs r ON r.id = o.run_id WHERE o.kind = 'http'",
+    )
+    client = signed_in(site)
+    for path, emails_heading, requests_heading in (
+        ("/activity", "E-mails récents", "Requêtes récentes"),
+        (f"/deals/{ticket}", "E-mails", "Requêtes (webhooks)"),
+    ):
+        page = client.get(path).text
+        emails = page.split(f"<h2>{emails_heading}</h2>")[1].split("<h2>")[0]
+        assert "Passer au jeudi" in emails  # Paul's email
+        assert "POST" not in emails and "hooks.club.example" not in emails, path
+        requests = page.split(f"<h2>{requests_heading}</h2>")[1].split("<h2>")[0]
+        shown = f'<a href="/messages/{request}">POST https://hooks.club.example/profs/'
+        assert shown + "{{ env.CANAL_PROFS }}</a>" in requests, path

@@ -47,6 +47,11 @@ LABELS: dict[str, dict[str, str]] = {
         "not_found": "Cette page n’existe pas.", "too_large": "Ce formulaire est trop long.",
         "unreadable": "Ce formulaire est illisible : rechargez la page.",
         "column_won": "gagné", "deal_one": "affaire", "drop_off": "abandon",
+        "no_month": "Sans date de clôture", "move_to": "Déplacer vers…",
+        "requests": "Requêtes (webhooks)", "request": "Requête",
+        "failed_requests": "Requêtes en échec", "recent_requests": "Requêtes récentes",
+        "closed_deal": "Cette affaire est déjà close ({status}) : rien n’a été changé.",
+        "closed_ticket": "Cette demande est déjà close ({status}) : rien n’a été changé.",
         # the reports' fixed notes, by their English text
         "won amounts are by month of closing": "les montants gagnés sont comptés au mois de"
         " la clôture",
@@ -94,5 +99,10 @@ LABELS: dict[str, dict[str, str]] = {
         "not_found": "There is no such page.", "too_large": "This form is too long.",
         "unreadable": "This form cannot be read: reload the page.",
         "column_won": "won", "deal_one": "deal", "drop_off": "drop-off",
+        "no_month": "No expected close", "move_to": "Move to…",
+        "requests": "Requests (webhooks)", "request": "Request",
+        "failed_requests": "Failed requests", "recent_requests": "Recent requests",
+        "closed_deal": "This deal is already closed ({status}): nothing was changed.",
+        "closed_ticket": "This ticket is already closed ({status}): nothing was changed.",
     },
 }  # fmt: skip

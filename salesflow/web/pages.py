@@ -12,6 +12,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from salesflow.engine.runs import change_run
+from salesflow.engine.runs import get as get_run
 from salesflow.errors import UserError
 from salesflow.mail.delivery import requeue
 from salesflow.reports.activity import PAGE as ACTIVITY_PAGE
@@ -88,21 +89,45 @@ def deal(visit: Visit) -> Response:
     data = deals.public(deals.with_contact(store, row), store)
     data.setdefault("title", data.get("subject"))  # a ticket's title is its subject
     history = [dict(entry) for entry in deals.history(store, row["id"])]
+    emails, requests = _emails_and_requests(deal_messages(store, row["id"]))
     return visit.page("deal.html", deal=data, history=history, nav="board",
                       pipeline=store.project.pipelines.get(row["pipeline"]),
-                      runs=deal_runs(store, row["id"]),
-                      messages=deal_messages(store, row["id"]))  # fmt: skip
+                      runs=deal_runs(store, row["id"]), emails=emails,
+                      requests=requests)  # fmt: skip
 
 
 def message(visit: Visit) -> Response:
     row = outbox.get(visit.store, int(visit.request.path_params["message"]))
     return visit.page("message.html", message=outbox.public(row, visit.store, full=True),
-                      nav="activity")  # fmt: skip
+                      run=_run_of(visit, row["run_id"]), nav="activity")  # fmt: skip
+
+
+def _run_of(visit: Visit, run_id: int | None) -> dict | None:
+    """The run that queued a message, named by its workflow (the YAML's name, else its id)."""
+    if run_id is None:
+        return None
+    run = get_run(visit.store, run_id)
+    workflow = visit.store.project.workflows.get(run["workflow"])
+    return {"id": run["id"], "workflow": run["workflow"], "deal_id": run["deal_id"],
+            "name": workflow.name if workflow else run["workflow"]}  # fmt: skip
 
 
 def activity(visit: Visit) -> Response:
     report = activity_report(visit.store, _page_number(visit, ACTIVITY_PAGE))
-    return visit.page("activity.html", activity=report, nav="activity")
+    emails, requests = _emails_and_requests(report.messages)
+    failed_emails, failed_requests = _emails_and_requests(report.failed_messages)
+    return visit.page("activity.html", activity=report, nav="activity", emails=emails,
+                      requests=requests, failed_emails=failed_emails,
+                      failed_requests=failed_requests)  # fmt: skip
+
+
+def _emails_and_requests(messages: list[dict]) -> tuple[list[dict], list[dict]]:
+    """The outbox holds emails and webhook requests alike; the pages list them apart (a
+    request has a method and a URL, not a subject and an address)."""
+    return (
+        [message for message in messages if message["kind"] != "http"],
+        [message for message in messages if message["kind"] == "http"],
+    )
 
 
 def _page_number(visit: Visit, size: int) -> int:
@@ -119,17 +144,18 @@ def _page_number(visit: Visit, size: int) -> int:
 def move(visit: Visit) -> Response:
     return _change_deal(visit, lambda row: deals.move(
         visit.store, row, visit.form.get("stage", ""), visit.form.get("reason"),
-        by=visit.member.id))  # fmt: skip
+        by=visit.member.id), open_only=True)  # fmt: skip
 
 
 def won(visit: Visit) -> Response:
     return _change_deal(visit, lambda row: deals.close(visit.store, row, "won", None,
-                                                       by=visit.member.id))  # fmt: skip
+                        by=visit.member.id), open_only=True)  # fmt: skip
 
 
 def lost(visit: Visit) -> Response:
     return _change_deal(visit, lambda row: deals.close(
-        visit.store, row, "lost", visit.form.get("reason"), by=visit.member.id))  # fmt: skip
+        visit.store, row, "lost", visit.form.get("reason"), by=visit.member.id),
+        open_only=True)  # fmt: skip
 
 
 def edit(visit: Visit) -> Response:
@@ -137,16 +163,28 @@ def edit(visit: Visit) -> Response:
     return _change_deal(visit, lambda row: deals.update(visit.store, row, values, visit.member.id))
 
 
-def _change_deal(visit: Visit, change) -> Response:
+def _change_deal(visit: Visit, change, open_only: bool = False) -> Response:
     """Apply `change` to the deal in one transaction; the board's script gets JSON, a form
-    post goes back where it came from."""
+    post goes back where it came from. With `open_only`, a won or lost deal (a resolved or
+    abandoned ticket) is refused: the pages offer no such change, and a page left open
+    from before it closed (or a second click) must not move it."""
     deal_id = visit.request.path_params["deal"]
     with transaction(visit.store.conn):
-        change(deals.get(visit.store, deal_id))
+        row = deals.get(visit.store, deal_id)
+        if open_only and row["status"] != "open":
+            return visit.refuse(409, _closed(visit, row))
+        change(row)
         row = deals.get(visit.store, deal_id)
     if "application/json" in visit.request.headers.get("accept", ""):
         return JSONResponse({"id": row["id"], "stage": row["stage"], "status": row["status"]})
     return visit.back(f"/deals/{row['id']}")
+
+
+def _closed(visit: Visit, row) -> str:
+    """Why a closed deal or ticket does not change here, in the page's words."""
+    ticket = deals.object_of(visit.store, row) == "ticket"
+    status = visit.word(f"{row['status']}_ticket" if ticket else row["status"])
+    return visit.word("closed_ticket" if ticket else "closed_deal").format(status=status)
 
 
 def retry_run(visit: Visit) -> Response:

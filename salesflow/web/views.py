@@ -12,6 +12,7 @@ from importlib import resources
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from salesflow.config.model import Project
+from salesflow.reports import Column
 from salesflow.reports.display import cell
 from salesflow.web.labels import LABELS
 
@@ -28,14 +29,16 @@ def environment(project: Project) -> Environment:
         lstrip_blocks=True,
     )
     lang = "fr" if project.locale.startswith("fr") else "en"
+    words = LABELS[lang]
     env.filters["show"] = lambda value, kind="text": cell(value, kind, project)
+    env.filters["heading"] = lambda column: heading(column, words)
     env.globals.update(
         css=CSS,
         css_hash=CSS_HASH,
         static=static_url,
         project=project.name,
         lang=lang,
-        t=LABELS[lang],
+        t=words,
         bars=bars,
         members={member.id: member.name for member in project.team.values()},
         pipelines=list(project.pipelines.values()),
@@ -51,14 +54,22 @@ def static_url(name: str) -> str:
     return f"/static/{name}?v={digest}"
 
 
+def heading(column: Column, words: dict[str, str]) -> str:
+    """A report column's heading in the page's language, looked up by its key; a `name`
+    column is headed by what it names (its label: a stage, an owner), not "Name"."""
+    key = column.label if column.key == "name" else column.key
+    return words.get(f"column_{key}", words.get(key, column.label))
+
+
 def bars(rows: list[dict], value: str, label: str, second: str | None = None) -> list[dict]:
     """Each row's bar widths as a share of the largest value (0–1), for the SVG charts:
-    `value` gives the dark bar, `second` (if any) a paler one behind it."""
+    `value` gives the dark bar, `second` (if any) a paler one behind it. A row without a
+    label (no month, no owner) keeps None: the chart names it as the table does."""
     keys = [value, second] if second else [value]
     largest = max((float(row[key] or 0) for row in rows for key in keys), default=0) or 1
     return [
         {
-            "label": row[label] if row[label] is not None else "—",
+            "label": row[label],
             "row": row,
             "share": float(row[value] or 0) / largest,
             "second": float(row[second] or 0) / largest if second else None,
