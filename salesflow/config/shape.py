@@ -6,8 +6,10 @@ its key path, and a message written for people (unknown keys get a "did you mean
 
 from __future__ import annotations
 
+import copy
 import difflib
 import re
+from dataclasses import replace
 from functools import cache
 from typing import Any
 
@@ -15,7 +17,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
 
 from salesflow.config.schemas import load_schema
-from salesflow.config.yamlfile import YamlFile
+from salesflow.config.yamlfile import KeyPath, YamlFile
 from salesflow.errors import Problem, did_you_mean
 
 _NEEDS = {
@@ -44,40 +46,53 @@ def check_shape(document: YamlFile, kind: str) -> list[Problem]:
     return problems
 
 
-def pruned(data: Any, kind: str) -> Any:
-    """A copy of `data` without what breaks its schema (unknown keys, values of the wrong
-    shape), so that the rest can still be checked for meaning."""
-    import copy
-
-    data = copy.deepcopy(data)
+def pruned(document: YamlFile, kind: str) -> YamlFile | None:
+    """The document without what breaks its schema (unknown keys, values of the wrong
+    shape), so that the rest can still be checked for meaning; None when nothing is left.
+    Its problems keep the file's places: the removed list items are remembered."""
+    data = copy.deepcopy(document.data)
+    removed: list[KeyPath] = []
     for _ in range(10):  # removing a part can reveal an error above it (a missing key)
         errors = list(_validator(kind).iter_errors(data))
         if not errors:
-            return data
-        for error in sorted(errors, key=lambda e: len(e.absolute_path), reverse=True):
-            path = list(error.absolute_path)
+            return replace(document, data=data, removed=tuple(removed))
+        paths = set()
+        for error in errors:
             if error.validator == "additionalProperties" and isinstance(error.instance, dict):
                 known = error.schema.get("properties", {})
                 for key in [k for k in error.instance if k not in known]:
                     error.instance.pop(key, None)
-            elif path:
-                _remove(data, path)
+            elif error.absolute_path:
+                paths.add(tuple(error.absolute_path))
             else:
                 return None
+        for path in sorted(paths, key=_last_first, reverse=True):  # the others stay in place
+            if _remove(data, path):
+                removed.append(path)
     return None
 
 
-def _remove(data: Any, path: list) -> None:
+def _last_first(path: KeyPath) -> list:
+    """Sorted by this, reversed: deeper parts before their parents, later items before
+    earlier ones — so removing one never moves another still to be removed."""
+    return [(0, part, "") if isinstance(part, int) else (1, 0, str(part)) for part in path]
+
+
+def _remove(data: Any, path: KeyPath) -> bool:
+    """Remove what `path` names; True when it was an item of a list (the items after it
+    move up)."""
     parent = data
     for part in path[:-1]:
         try:
             parent = parent[part]
         except (KeyError, IndexError, TypeError):
-            return
+            return False
     if isinstance(parent, dict):
         parent.pop(path[-1], None)
     elif isinstance(parent, list) and isinstance(path[-1], int) and path[-1] < len(parent):
         parent.pop(path[-1])
+        return True
+    return False
 
 
 def _explain(error: ValidationError, document: YamlFile) -> list[Problem]:
