@@ -8,6 +8,7 @@ import json
 
 import pytest
 from conftest import EXAMPLES, REPO, build_example
+from test_schemas import RAW_SCHEMA_WORDS
 
 INVALID = sorted((EXAMPLES / "invalid").iterdir())
 VALID = sorted((EXAMPLES / "valid").iterdir())
@@ -140,9 +141,6 @@ def test_missing_path_is_an_error(cli, tmp_path):
 
 def test_unknown_option_is_a_usage_error(cli):
     assert cli("validate", "--colour").exit_code == 2
-
-
-RAW_SCHEMA_WORDS = ("should not be valid under", "does not match '^", "is not valid under any of")
 
 
 @pytest.mark.parametrize("case", INVALID, ids=[case.name for case in INVALID])

@@ -64,6 +64,7 @@ def validate(root: Path, database_override: str | None = None) -> Validation:
     result.files += sorted(templates_dir.glob("*.j2"))
     if settings_doc is None:  # references cannot be judged without the project's settings,
         result.problems += _templates_alone(root, templates_dir)  # but templates still can
+        result.problems.sort()
         return result
 
     # Checks only compile templates, so the locale and zone of this environment do not matter.

@@ -37,7 +37,11 @@ def check_shape(document: YamlFile, kind: str) -> list[Problem]:
     if document.data is None:
         needs = _NEEDS.get(kind, "an id")
         return [document.problem((), f"the file is empty; a {kind} file needs at least {needs}")]
-    errors = list(_validator(kind).iter_errors(document.data))
+    return explain(list(_validator(kind).iter_errors(document.data)), document)
+
+
+def explain(errors: list[ValidationError], document: YamlFile) -> list[Problem]:
+    """jsonschema's errors about `document`, as located sentences for people."""
     wrong_type = {tuple(e.absolute_path) for e in errors if e.validator == "type"}
     problems: list[Problem] = []
     for error in errors:  # a value of the wrong type: that alone, not what follows from it
@@ -121,17 +125,23 @@ def _explain(error: ValidationError, document: YamlFile) -> list[Problem]:
             return [document.problem(keypath, message)]
         message = f"{error.instance!r} is not allowed here; use one of: {', '.join(choices)}"
         return [document.problem(keypath, message + did_you_mean(str(error.instance), choices))]
-    if error.validator == "propertyNames":
-        return [document.problem((*keypath, str(error.instance)), _name_message(error), True)]
-    if "x-error" in schema:
-        return [document.problem(keypath, schema["x-error"].format(value=error.instance))]
     if _time_read_as_number(error, document):
         message = (
             f'write times in quotes ("{_source_text(document, keypath)}"): unquoted, YAML'
             f" reads them as a number ({error.instance})"
         )
         return [document.problem(keypath, message)]
-    return [document.problem(keypath, _plain(error))]
+    of_key = _names_a_key(error)
+    if of_key:  # a wrong key name: the key is the place, not its mapping
+        keypath = (*keypath, str(error.instance))
+    if "x-error" in schema:  # the schema's own sentence for this value
+        return [document.problem(keypath, schema["x-error"].format(value=error.instance), of_key)]
+    return [document.problem(keypath, _plain(error, schema), of_key)]
+
+
+def _names_a_key(error: ValidationError) -> bool:
+    """An error of `propertyNames`: jsonschema reports the key as the instance."""
+    return list(error.relative_schema_path)[-2:-1] == ["propertyNames"]
 
 
 def _source_text(document: YamlFile, keypath: tuple) -> str:
@@ -189,7 +199,7 @@ def _explain_alternatives(error: ValidationError, document: YamlFile) -> list[Pr
         return _exactly_one_of(keys, error, document)
     deepest = best_match(error.context) if error.context else None
     if deepest is None:
-        return [document.problem(tuple(error.absolute_path), _plain(error))]
+        return [document.problem(tuple(error.absolute_path), _plain(error, error.schema))]
     return _explain(deepest, document)
 
 
@@ -205,18 +215,29 @@ def _exactly_one_of(keys: list[str], error: ValidationError, document: YamlFile)
     return [document.problem(keypath, f"needs one of: {', '.join(keys)}")]
 
 
-def _name_message(error: ValidationError) -> str:
-    return f"{error.instance!r} is not a valid name here: use lowercase letters, digits and '_'"
+_BOUNDS = {"minimum": "at least {}", "exclusiveMinimum": "more than {}",
+           "maximum": "at most {}", "exclusiveMaximum": "less than {}"}  # fmt: skip
 
 
-def _plain(error: ValidationError) -> str:
+def _plain(error: ValidationError, schema: dict) -> str:
+    """The usual wording of the validators that need no sentence of their own."""
     if error.validator == "type":
         expected = error.validator_value
         expected = " or ".join(expected) if isinstance(expected, list) else expected
         return f"expected {_article(expected)}, got {_describe(error.instance)}"
-    if error.validator == "minItems":
+    if error.validator in _BOUNDS:
+        return f"{error.instance!r} is out of range: write a number {_bounds(schema)}"
+    if error.validator == "minProperties" and schema.get("properties"):
+        return f"must not be empty: give at least one of {', '.join(schema['properties'])}"
+    if error.validator in ("minItems", "minLength", "minProperties"):
         return "must not be empty"
     return error.message
+
+
+def _bounds(schema: dict) -> str:
+    if "minimum" in schema and "maximum" in schema:
+        return f"from {schema['minimum']} to {schema['maximum']}"
+    return " and ".join(text.format(schema[key]) for key, text in _BOUNDS.items() if key in schema)
 
 
 def _article(kind: str) -> str:
