@@ -203,6 +203,9 @@ def _explain_alternatives(error: ValidationError, document: YamlFile) -> list[Pr
     return _explain(deepest, document)
 
 
+_ONE_THING = {"Step": "each step does one thing", "Trigger": "a workflow starts one way"}
+
+
 def _exactly_one_of(keys: list[str], error: ValidationError, document: YamlFile) -> list[Problem]:
     keypath = tuple(error.absolute_path)
     present = [key for key in keys if key in error.instance]
@@ -210,7 +213,8 @@ def _exactly_one_of(keys: list[str], error: ValidationError, document: YamlFile)
     if not present and any(key not in known for key in error.instance):
         return []  # the unknown key is reported, with its "did you mean"
     if present:
-        message = f"use only one of {', '.join(present)} here (each step does one thing)"
+        why = _ONE_THING.get(error.schema.get("title"), "they exclude each other")
+        message = f"use only one of {', '.join(present)} here ({why})"
         return [document.problem((*keypath, present[1]), message, of_key=True)]
     return [document.problem(keypath, f"needs one of: {', '.join(keys)}")]
 
