@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import email
+import email.policy
 import json
 
 import pytest
 from conftest import EXAMPLES, REPO, build_example
+from test_schemas import RAW_SCHEMA_WORDS
 
 INVALID = sorted((EXAMPLES / "invalid").iterdir())
 VALID = sorted((EXAMPLES / "valid").iterdir())
@@ -25,6 +28,33 @@ def test_valid_example_passes(case, tmp_path, cli):
     result = cli("--project", project, "validate")
     assert result.exit_code == 0, result.output
     assert result.output.startswith("ok: ")
+
+
+def test_a_project_written_on_windows_with_loops_macros_and_anchors_validates_and_runs(
+    tmp_path, cli
+):
+    """BOM, CRLF, anchors with merge keys, `loop` and `caller`: checked clean, then sent."""
+    case = EXAMPLES / "valid" / "loop-caller-anchors-crlf-bom"
+    for name in (
+        "salesflow.yaml",
+        "workflows/accueil.yaml",
+        "workflows/templates/bienvenue.txt.j2",
+    ):
+        written = (case / name).read_bytes()
+        assert written.startswith("\ufeff".encode()) and b"\r\n" in written, name
+    project = build_example(case, tmp_path / "project")
+    submission = tmp_path / "julie.json"
+    submission.write_text(json.dumps({"email": "julie@exemple.example", "prenom": "Julie",
+                                      "date_essai": "2026-12-10T18:00",
+                                      "telephone": "06 12 34 56 78"}))  # fmt: skip
+    for command in (("validate",), ("ingest", submission, "--form", "rappel"), ("run",)):
+        result = cli("--project", project, "--now", "2026-12-01T09:00", *command)
+        assert result.exit_code == 0, result.output
+    sent = [email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+            for path in sorted((project / "outbox").glob("*.eml"))]  # fmt: skip
+    welcome, summary = (message.get_content().replace("\r\n", "\n") for message in sent)
+    assert "=== Vos étiquettes ===\n1/3 chant (d'abord),\n2/3 essai *,\n3/3 solfège\n" in welcome
+    assert "telephone : 06 12 34 56 78." in summary  # a field the merge key added to the form
 
 
 def test_there_are_at_least_thirty_invalid_examples():
@@ -111,9 +141,6 @@ def test_missing_path_is_an_error(cli, tmp_path):
 
 def test_unknown_option_is_a_usage_error(cli):
     assert cli("validate", "--colour").exit_code == 2
-
-
-RAW_SCHEMA_WORDS = ("should not be valid under", "does not match '^", "is not valid under any of")
 
 
 @pytest.mark.parametrize("case", INVALID, ids=[case.name for case in INVALID])

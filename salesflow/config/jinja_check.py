@@ -48,12 +48,10 @@ def check_jinja(
     unknown = _unknown_filters(every, env)
     if unknown:
         return unknown
-    local_names = _local_names(every)
     problems = [
         (lineno, message)
-        for lineno, chain in _chains(tree)
-        if chain[0] not in local_names
-        for message in [_check_chain(chain, scope, env)]
+        for lineno, chain, names in _chains(tree, {**scope, **_defined(tree.body)})
+        for message in [_check_chain(chain, names, env)]
         if message
     ]
     problems += _unsafe_attributes(every)
@@ -154,30 +152,86 @@ def _unknown_filters(every: list[nodes.Node], env: Environment) -> list[tuple[in
     return problems
 
 
-def _local_names(every: list[nodes.Node]) -> set[str]:
-    """Names the template defines itself (for loops, set, macros and their arguments): not
-    the context's. (Cheaper than meta.find_undeclared_variables, which generates code.)"""
-    return {
-        node.name
-        for node in every
-        if isinstance(node, nodes.Macro)
-        or (isinstance(node, nodes.Name) and node.ctx in ("store", "param"))
-    }
+# What Jinja's `loop` offers inside a {% for %}.
+_LOOP: Scope = dict.fromkeys(("index", "index0", "revindex", "revindex0", "first", "last",
+                              "length", "cycle", "depth", "depth0", "previtem", "nextitem",
+                              "changed"))  # fmt: skip
+# Names Jinja defines in one tag's body only.
+_ONLY_INSIDE = {"loop": "a {% for %} loop", "caller": "a {% macro %} called by {% call %}",
+                "varargs": "a {% macro %}", "kwargs": "a {% macro %}",
+                "super": "a {% block %}"}  # fmt: skip
+# Tags whose body is a scope of its own: what is set inside stays inside.
+_SCOPES = nodes.For | nodes.Macro | nodes.CallBlock | nodes.With | nodes.Block
 
 
-def _chains(node: nodes.Node) -> Iterator[tuple[int, list[str]]]:
-    """Every `name.attr['key']…` chain of constant lookups, with its line."""
+def _chains(node: nodes.Node, names: Scope) -> Iterator[tuple[int, list[str], Scope]]:
+    """Every `name.attr['key']…` chain of constant lookups, with its line and the names in
+    scope there: the context's, and those the template defines around it."""
     chain = _chain(node)
     if chain is not None:
-        yield node.lineno, chain
+        yield node.lineno, chain, names
         inner = node
         while isinstance(inner, nodes.Getitem | nodes.Getattr):
             if isinstance(inner, nodes.Getitem):
-                yield from _chains(inner.arg)
+                yield from _chains(inner.arg, names)
             inner = inner.node
         return
-    for child in node.iter_child_nodes():
-        yield from _chains(child)
+    for children, seen in _parts(node, names):
+        for child in children:
+            yield from _chains(child, seen)
+
+
+def _parts(node: nodes.Node, names: Scope) -> list[tuple[list[nodes.Node], Scope]]:
+    """The children of `node`, each group with the names it sees: a for-loop's body sees its
+    targets and `loop`, a macro's its arguments and `caller`, a with's its variables."""
+    if isinstance(node, nodes.For):
+        targets = {**names, **_bound(node.target)}
+        body = {**targets, "loop": _LOOP, **_defined(node.body)}
+        test = [node.test] if node.test else []
+        return [([node.iter, *node.else_], names), (test, targets), (node.body, body)]
+    if isinstance(node, nodes.Macro | nodes.CallBlock):
+        params = {name: None for arg in node.args for name in _bound(arg)}
+        own: Scope = {"varargs": None, "kwargs": None}
+        if isinstance(node, nodes.Macro):
+            own["caller"] = None
+        body = {**names, **own, **params, **_defined(node.body)}
+        outside = [node.call] if isinstance(node, nodes.CallBlock) else []
+        return [([*node.defaults, *outside], names), (node.body, body)]
+    if isinstance(node, nodes.With):
+        variables = {name: None for target in node.targets for name in _bound(target)}
+        return [(node.values, names), (node.body, {**names, **variables, **_defined(node.body)})]
+    if isinstance(node, nodes.Block):
+        return [(node.body, {**names, "super": None, **_defined(node.body)})]
+    return [(list(node.iter_child_nodes()), names)]
+
+
+def _defined(body: list[nodes.Node]) -> Scope:
+    """The names the statements of one scope define (set, macro, import), wherever they stand
+    in it: an {% if %} opens no scope; for, macro, call, with and block do."""
+    names: Scope = {}
+    pending = list(body)
+    while pending:
+        node = pending.pop()
+        if isinstance(node, nodes.Assign | nodes.AssignBlock):
+            names.update(_bound(node.target))
+        elif isinstance(node, nodes.Macro):
+            names[node.name] = None
+        elif isinstance(node, nodes.Import):
+            names[node.target] = None
+        elif isinstance(node, nodes.FromImport):
+            names.update(dict.fromkeys(n if isinstance(n, str) else n[1] for n in node.names))
+        if not isinstance(node, _SCOPES):
+            pending.extend(c for c in node.iter_child_nodes() if isinstance(c, nodes.Stmt))
+    return names
+
+
+def _bound(target: nodes.Node) -> Scope:
+    """The names an assignment target binds: `x`, or each of `(key, value)`."""
+    if isinstance(target, nodes.Name):
+        return {target.name: None}
+    if isinstance(target, nodes.Tuple):
+        return {name: None for item in target.items for name in _bound(item)}
+    return {}  # ns.attr: sets an attribute, binds no name
 
 
 def _chain(node: nodes.Node) -> list[str] | None:
@@ -205,6 +259,8 @@ def _check_chain(chain: list[str], scope: Scope, env: Environment) -> str | None
     if name not in scope:
         if name in env.globals:
             return None
+        if name in _ONLY_INSIDE:
+            return f"unknown variable '{name}': it exists only inside {_ONLY_INSIDE[name]}"
         return f"unknown variable '{name}'{did_you_mean(name, list(scope))}"
     level = scope[name]
     for depth, attr in enumerate(chain[1:], start=1):

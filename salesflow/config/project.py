@@ -64,6 +64,7 @@ def validate(root: Path, database_override: str | None = None) -> Validation:
     result.files += sorted(templates_dir.glob("*.j2"))
     if settings_doc is None:  # references cannot be judged without the project's settings,
         result.problems += _templates_alone(root, templates_dir)  # but templates still can
+        result.problems.sort()
         return result
 
     # Checks only compile templates, so the locale and zone of this environment do not matter.
@@ -134,11 +135,13 @@ def _workflows(docs: list[YamlFile | None], facts: ProjectFacts, result: Validat
         if document is None:
             continue
         shaky = [p.key for p in result.problems if p.path == document.path]
-        data = pruned(document.data, "workflow") if shaky else document.data
+        checked = pruned(document, "workflow") if shaky else document
+        if checked is None:  # nothing left to read as a workflow: its shape problems say why
+            continue
         try:
-            workflow = build_workflow(data, document.path)
-            found = check_file_name(document, workflow.id, "workflow")
-            found += WorkflowChecker(document, workflow, facts).run()
+            workflow = build_workflow(checked.data, document.path)
+            found = check_file_name(checked, workflow.id, "workflow")
+            found += WorkflowChecker(checked, workflow, facts).run()
         except Exception:  # too broken to read as a workflow: its shape problems say why
             if not shaky:
                 raise
@@ -170,7 +173,12 @@ def _settings_to_check_with(document: YamlFile | None) -> YamlFile | None:
 
 def _follows(key: str, shaky: list[str]) -> bool:
     """A problem at or under (or above) a key that already has a shape problem."""
-    return any(key.startswith(k) or k.startswith(key) for k in shaky if k) or "" in shaky
+    return any(_within(key, k) or _within(k, key) for k in shaky if k) or "" in shaky
+
+
+def _within(key: str, outer: str) -> bool:
+    """`steps[1].wait` is within `steps[1]`; `steps[10]` is not; everything is within ``."""
+    return not outer or key == outer or key.startswith((f"{outer}.", f"{outer}["))
 
 
 def _templates_alone(root: Path, templates_dir: Path) -> list[Problem]:

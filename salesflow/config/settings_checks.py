@@ -141,8 +141,9 @@ def jinja_problems(
 ) -> list[Problem]:
     """Jinja problems of a YAML value, located at the value's line (plus the template's)."""
     line, column = document.position(keypath)
+    key = render_keypath(document.as_written(keypath))
     return [
-        Problem(document.path, line + lineno - 1, column, message, render_keypath(keypath))
+        Problem(document.path, line + lineno - 1, column, message, key)
         for lineno, message in check_jinja(text, env, scope, **kw)
     ]
 

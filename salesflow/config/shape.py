@@ -6,8 +6,10 @@ its key path, and a message written for people (unknown keys get a "did you mean
 
 from __future__ import annotations
 
+import copy
 import difflib
 import re
+from dataclasses import replace
 from functools import cache
 from typing import Any
 
@@ -15,7 +17,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
 
 from salesflow.config.schemas import load_schema
-from salesflow.config.yamlfile import YamlFile
+from salesflow.config.yamlfile import KeyPath, YamlFile
 from salesflow.errors import Problem, did_you_mean
 
 _NEEDS = {
@@ -35,7 +37,11 @@ def check_shape(document: YamlFile, kind: str) -> list[Problem]:
     if document.data is None:
         needs = _NEEDS.get(kind, "an id")
         return [document.problem((), f"the file is empty; a {kind} file needs at least {needs}")]
-    errors = list(_validator(kind).iter_errors(document.data))
+    return explain(list(_validator(kind).iter_errors(document.data)), document)
+
+
+def explain(errors: list[ValidationError], document: YamlFile) -> list[Problem]:
+    """jsonschema's errors about `document`, as located sentences for people."""
     wrong_type = {tuple(e.absolute_path) for e in errors if e.validator == "type"}
     problems: list[Problem] = []
     for error in errors:  # a value of the wrong type: that alone, not what follows from it
@@ -44,40 +50,53 @@ def check_shape(document: YamlFile, kind: str) -> list[Problem]:
     return problems
 
 
-def pruned(data: Any, kind: str) -> Any:
-    """A copy of `data` without what breaks its schema (unknown keys, values of the wrong
-    shape), so that the rest can still be checked for meaning."""
-    import copy
-
-    data = copy.deepcopy(data)
+def pruned(document: YamlFile, kind: str) -> YamlFile | None:
+    """The document without what breaks its schema (unknown keys, values of the wrong
+    shape), so that the rest can still be checked for meaning; None when nothing is left.
+    Its problems keep the file's places: the removed list items are remembered."""
+    data = copy.deepcopy(document.data)
+    removed: list[KeyPath] = []
     for _ in range(10):  # removing a part can reveal an error above it (a missing key)
         errors = list(_validator(kind).iter_errors(data))
         if not errors:
-            return data
-        for error in sorted(errors, key=lambda e: len(e.absolute_path), reverse=True):
-            path = list(error.absolute_path)
+            return replace(document, data=data, removed=tuple(removed))
+        paths = set()
+        for error in errors:
             if error.validator == "additionalProperties" and isinstance(error.instance, dict):
                 known = error.schema.get("properties", {})
                 for key in [k for k in error.instance if k not in known]:
                     error.instance.pop(key, None)
-            elif path:
-                _remove(data, path)
+            elif error.absolute_path:
+                paths.add(tuple(error.absolute_path))
             else:
                 return None
+        for path in sorted(paths, key=_last_first, reverse=True):  # the others stay in place
+            if _remove(data, path):
+                removed.append(path)
     return None
 
 
-def _remove(data: Any, path: list) -> None:
+def _last_first(path: KeyPath) -> list:
+    """Sorted by this, reversed: deeper parts before their parents, later items before
+    earlier ones — so removing one never moves another still to be removed."""
+    return [(0, part, "") if isinstance(part, int) else (1, 0, str(part)) for part in path]
+
+
+def _remove(data: Any, path: KeyPath) -> bool:
+    """Remove what `path` names; True when it was an item of a list (the items after it
+    move up)."""
     parent = data
     for part in path[:-1]:
         try:
             parent = parent[part]
         except (KeyError, IndexError, TypeError):
-            return
+            return False
     if isinstance(parent, dict):
         parent.pop(path[-1], None)
     elif isinstance(parent, list) and isinstance(path[-1], int) and path[-1] < len(parent):
         parent.pop(path[-1])
+        return True
+    return False
 
 
 def _explain(error: ValidationError, document: YamlFile) -> list[Problem]:
@@ -106,17 +125,23 @@ def _explain(error: ValidationError, document: YamlFile) -> list[Problem]:
             return [document.problem(keypath, message)]
         message = f"{error.instance!r} is not allowed here; use one of: {', '.join(choices)}"
         return [document.problem(keypath, message + did_you_mean(str(error.instance), choices))]
-    if error.validator == "propertyNames":
-        return [document.problem((*keypath, str(error.instance)), _name_message(error), True)]
-    if "x-error" in schema:
-        return [document.problem(keypath, schema["x-error"].format(value=error.instance))]
     if _time_read_as_number(error, document):
         message = (
             f'write times in quotes ("{_source_text(document, keypath)}"): unquoted, YAML'
             f" reads them as a number ({error.instance})"
         )
         return [document.problem(keypath, message)]
-    return [document.problem(keypath, _plain(error))]
+    of_key = _names_a_key(error)
+    if of_key:  # a wrong key name: the key is the place, not its mapping
+        keypath = (*keypath, str(error.instance))
+    if "x-error" in schema:  # the schema's own sentence for this value
+        return [document.problem(keypath, schema["x-error"].format(value=error.instance), of_key)]
+    return [document.problem(keypath, _plain(error, schema), of_key)]
+
+
+def _names_a_key(error: ValidationError) -> bool:
+    """An error of `propertyNames`: jsonschema reports the key as the instance."""
+    return list(error.relative_schema_path)[-2:-1] == ["propertyNames"]
 
 
 def _source_text(document: YamlFile, keypath: tuple) -> str:
@@ -174,8 +199,11 @@ def _explain_alternatives(error: ValidationError, document: YamlFile) -> list[Pr
         return _exactly_one_of(keys, error, document)
     deepest = best_match(error.context) if error.context else None
     if deepest is None:
-        return [document.problem(tuple(error.absolute_path), _plain(error))]
+        return [document.problem(tuple(error.absolute_path), _plain(error, error.schema))]
     return _explain(deepest, document)
+
+
+_ONE_THING = {"Step": "each step does one thing", "Trigger": "a workflow starts one way"}
 
 
 def _exactly_one_of(keys: list[str], error: ValidationError, document: YamlFile) -> list[Problem]:
@@ -185,23 +213,35 @@ def _exactly_one_of(keys: list[str], error: ValidationError, document: YamlFile)
     if not present and any(key not in known for key in error.instance):
         return []  # the unknown key is reported, with its "did you mean"
     if present:
-        message = f"use only one of {', '.join(present)} here (each step does one thing)"
+        why = _ONE_THING.get(error.schema.get("title"), "they exclude each other")
+        message = f"use only one of {', '.join(present)} here ({why})"
         return [document.problem((*keypath, present[1]), message, of_key=True)]
     return [document.problem(keypath, f"needs one of: {', '.join(keys)}")]
 
 
-def _name_message(error: ValidationError) -> str:
-    return f"{error.instance!r} is not a valid name here: use lowercase letters, digits and '_'"
+_BOUNDS = {"minimum": "at least {}", "exclusiveMinimum": "more than {}",
+           "maximum": "at most {}", "exclusiveMaximum": "less than {}"}  # fmt: skip
 
 
-def _plain(error: ValidationError) -> str:
+def _plain(error: ValidationError, schema: dict) -> str:
+    """The usual wording of the validators that need no sentence of their own."""
     if error.validator == "type":
         expected = error.validator_value
         expected = " or ".join(expected) if isinstance(expected, list) else expected
         return f"expected {_article(expected)}, got {_describe(error.instance)}"
-    if error.validator == "minItems":
+    if error.validator in _BOUNDS:
+        return f"{error.instance!r} is out of range: write a number {_bounds(schema)}"
+    if error.validator == "minProperties" and schema.get("properties"):
+        return f"must not be empty: give at least one of {', '.join(schema['properties'])}"
+    if error.validator in ("minItems", "minLength", "minProperties"):
         return "must not be empty"
     return error.message
+
+
+def _bounds(schema: dict) -> str:
+    if "minimum" in schema and "maximum" in schema:
+        return f"from {schema['minimum']} to {schema['maximum']}"
+    return " and ".join(text.format(schema[key]) for key, text in _BOUNDS.items() if key in schema)
 
 
 def _article(kind: str) -> str:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import yaml
 
+from salesflow.config import jinja_check
 from salesflow.config.jinja_check import Scope, check_jinja
 from salesflow.config.model import Template
 from salesflow.config.yamlfile import syntax_problem
@@ -102,7 +103,8 @@ class _CheckCache:
         from salesflow.config.cache import CACHE_DIR
 
         self.path = root / CACHE_DIR / "template-checks.json"
-        self.salt = f"{__version__}\0{context}\0"
+        checker = Path(jinja_check.__file__).stat()  # a changed checker may find other things
+        self.salt = f"{__version__}\0{checker.st_size}\0{checker.st_mtime_ns}\0{context}\0"
         self.changed = False
         try:
             self.entries = json.loads(self.path.read_text(encoding="utf-8"))

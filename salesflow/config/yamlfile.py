@@ -88,19 +88,35 @@ class YamlFile:
     data: Any = None
     values: dict[KeyPath, Position] = field(default_factory=dict)
     keys: dict[KeyPath, Position] = field(default_factory=dict)
+    removed: tuple[KeyPath, ...] = ()  # list items taken out of `data`, in the order removed
 
     def position(self, keypath: KeyPath, of_key: bool = False) -> Position:
-        """Where `keypath` stands; the nearest enclosing node when it is not in the file."""
+        """Where `keypath` (of `data`) stands; the nearest enclosing node when it is not in
+        the file."""
+        return self._located(self.as_written(keypath), of_key)
+
+    def problem(self, keypath: KeyPath, message: str, of_key: bool = False) -> Problem:
+        keypath = self.as_written(keypath)
+        line, column = self._located(keypath, of_key)
+        return Problem(self.path, line, column, message, render_keypath(keypath))
+
+    def as_written(self, keypath: KeyPath) -> KeyPath:
+        """The file's key path for a key path of `data`: each list item removed from `data`
+        moved the items after it one place up, so `steps[2]` may be the file's `steps[3]`."""
+        for *parent, index in reversed(self.removed):
+            depth = len(parent)
+            at = keypath[depth] if len(keypath) > depth else None
+            if keypath[:depth] == tuple(parent) and isinstance(at, int) and at >= index:
+                keypath = (*keypath[:depth], at + 1, *keypath[depth + 1 :])
+        return keypath
+
+    def _located(self, keypath: KeyPath, of_key: bool) -> Position:
         if of_key and keypath in self.keys:
             return self.keys[keypath]
         for end in range(len(keypath), -1, -1):
             if keypath[:end] in self.values:
                 return self.values[keypath[:end]]
         return (1, 1)
-
-    def problem(self, keypath: KeyPath, message: str, of_key: bool = False) -> Problem:
-        line, column = self.position(keypath, of_key)
-        return Problem(self.path, line, column, message, render_keypath(keypath))
 
 
 def render_keypath(keypath: KeyPath) -> str:
