@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -98,13 +99,24 @@ def test_ctrl_c_exits_130_and_keeps_nothing_half_done(tmp_path):
         assert connection.execute("SELECT count(*) FROM contacts").fetchone()[0] == 0
 
 
-def test_flags_show_no_type_and_bad_choices_read_plainly(cli):
-    def flags(text: str) -> list[str]:  # typer's own --help and completion flags aside
-        return [line for line in text.splitlines() if "<bool>" in line and "-h " not in line
-                and "completion" not in line]  # fmt: skip
+@pytest.mark.parametrize("columns", [80, 120])
+def test_help_reads_in_whole_sentences_and_flags_show_no_type(cli, monkeypatch, columns):
+    """Paragraphs are rewrapped to the terminal: a line ends where the width says, not where
+    the docstring's source line did; no flag (not even --help) shows a `<bool>`."""
+    monkeypatch.setenv("COLUMNS", str(columns))
+    commands = [(), ("import",), ("deals", "move"), ("run",), ("pipeline", "board")]
+    for words in commands:
+        text = cli(*words, "--help").output
+        assert "<bool>" not in text, words
+        lines = [line.strip() for line in text.partition("╭")[0].splitlines()]
+        for line, following in pairwise(lines):
+            if line and following:  # a line followed by more of its paragraph is full
+                assert len(line) + 1 + len(following.split()[0]) > columns - 2, (words, line)
+    imported = " ".join(cli("import", "--help").output.split())
+    assert "Importing the same file again changes nothing." in imported
 
-    assert flags(cli("--help").output) == []
-    assert flags(cli("pipeline", "board", "--help").output) == []
+
+def test_bad_choices_read_plainly(cli):
     result = cli("--project", REPO, "pipeline", "board", "--format", "xml")
     assert result.exit_code == 2
     assert "Value error" not in result.output
