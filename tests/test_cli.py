@@ -202,3 +202,23 @@ def test_a_piped_table_keeps_whole_values_however_wide(sf):
     )  # fmt: skip
     assert piped.returncode == 0, piped.stderr
     assert long in piped.stdout and "…" not in piped.stdout
+
+
+def test_show_commands_write_every_moment_one_way(sf):
+    """Tables, records, stage histories, run traces and events: one format, `2026-03-05
+    10:01` in the project's zone (the form run traces record), never another beside it."""
+    import re
+
+    sf("import", sf.project / "examples/prospects.csv", "--pipeline", "cours-essai",
+       "--stage", "nouveau", now="2026-03-05T10:01")  # fmt: skip
+    sf("ingest", sf.project / "examples/forms/julie.json", "--form", "cours-essai")
+    sf("process", now="2026-03-05T10:01")
+    shows = [("deals", "show", "1"), ("contacts", "show", "1"), ("runs", "show", "1"),
+             ("events", "show", "1"), ("runs", "list"), ("events", "list")]  # fmt: skip
+    for words in shows:
+        text = sf(*words).output
+        moments = re.findall(r"\d{4}-\d\d-\d\d\S*|\d\d/\d\d/\d{4}", text)
+        odd = [moment for moment in moments if not re.fullmatch(r"\d{4}-\d\d-\d\d", moment)]
+        assert moments and not odd, words
+    assert "2026-03-05 10:01  nouveau → essai-planifie" in sf("deals", "show", "1").output
+    assert "date_essai       2026-12-05 18:30" in sf("contacts", "show", "1").output

@@ -9,7 +9,7 @@ import typer
 
 from salesflow.cli.contacts import show_change
 from salesflow.cli.options import AsJson, DryRun, Fields, Id, OutputFormat, parse_fields
-from salesflow.cli.render import Format, chosen, emit_rows, print_record, to_json
+from salesflow.cli.render import Format, chosen, emit_rows, print_record, to_json, when
 from salesflow.reports import Column
 from salesflow.reports.stalled import stalled_rows
 from salesflow.store import deals
@@ -88,16 +88,16 @@ def show(ctx: typer.Context, deal: Id, as_json: AsJson = False) -> None:
     print_with_history(data, store, as_json)
 
 
-def print_with_history(data: dict, store: Store, as_json: bool) -> None:
+def print_with_history(data: dict, store: Store, as_json: bool, kind: str = "deal") -> None:
     """A deal or a ticket as `show` prints it: its fields, then its stage history."""
     if as_json:
         typer.echo(to_json(data))
         return
-    print_record(data, store.project)
+    print_record(data, store.project, kind)
     typer.echo("history:")
     for entry in data["history"]:
         origin = f"{entry['from']} → " if entry["from"] else ""
-        typer.echo(f"  {entry['at']}  {origin}{entry['to']}  ({entry['by']})")
+        typer.echo(f"  {when(entry['at'], store.project)}  {origin}{entry['to']}  ({entry['by']})")
 
 
 def history_entry(entry, store: Store) -> dict:

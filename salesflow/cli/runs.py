@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from salesflow.cli.options import AsJson, DryRun, Id, OutputFormat
-from salesflow.cli.render import Format, chosen, emit_rows, to_json
+from salesflow.cli.render import Format, chosen, emit_rows, to_json, when
 from salesflow.reports import Column
 from salesflow.store.db import LARGEST_ID
 from salesflow.wording import counted
@@ -161,10 +161,12 @@ def show(ctx: typer.Context, run: Id, as_json: AsJson = False) -> None:
             + (f", deal #{data['deal_id']}" if data["deal_id"] else "")
         )
     if data["wake_at"]:
-        typer.echo(f"waiting until {data['wake_at']} to run {data['next_step']}")
+        typer.echo(
+            f"waiting until {when(data['wake_at'], store.project)} to run {data['next_step']}"
+        )
     for entry in data["trace"]:
         step = f"{entry['step']} ({entry['action']})" if entry["step"] else "—"
-        typer.echo(f"  {entry['at'][:16].replace('T', ' ')}  {step:<28} {entry['outcome']:<10}"
+        typer.echo(f"  {when(entry['at'], store.project)}  {step:<28} {entry['outcome']:<10}"
                    f" {entry['detail']}")  # fmt: skip
 
 
@@ -249,7 +251,8 @@ def events_show(ctx: typer.Context, event: Id, as_json: AsJson = False) -> None:
                + (f" — {data['error']}" if data["status"] == "failed" else ""))  # fmt: skip
     for name in ("key", "subject", "created_at", "processed_at", "failed_at", "note"):
         if data[name]:
-            typer.echo(f"{name}: {data[name]}")
+            value = when(data[name], store.project) if name.endswith("_at") else data[name]
+            typer.echo(f"{name}: {value}")
     typer.echo(json.dumps(data["data"], ensure_ascii=False, indent=2))
 
 

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from salesflow.cli.options import AsJson, Id, OutputFormat
-from salesflow.cli.render import Format, chosen, emit_rows, to_json
+from salesflow.cli.render import Format, chosen, emit_rows, to_json, when
 from salesflow.reports import Column
 from salesflow.store.db import LARGEST_ID
 
@@ -92,7 +92,7 @@ def rejects_show(ctx: typer.Context, reject: Id, as_json: AsJson = False) -> Non
         return
     typer.echo(f"reject #{data['id']} from {data['source']} ({data['form'] or 'no form'}),"
                f" {data['status']}: {data['error']}")  # fmt: skip
-    typer.echo(f"received_at: {data['received_at']}")
+    typer.echo(f"received_at: {when(data['received_at'], store.project)}")
     if data["event_id"]:
         typer.echo(f"became event #{data['event_id']}")
     typer.echo(data["body"])

@@ -85,7 +85,7 @@ def show(ctx: typer.Context, ticket: Id, as_json: AsJson = False) -> None:
     data["first_response_hours"] = None if to_first is None else round(to_first, 1)
     data["resolution_hours"] = None if to_resolution is None else round(to_resolution, 1)
     data["history"] = [history_entry(entry, store) for entry in deals.history(store, ticket)]
-    print_with_history(data, store, as_json)
+    print_with_history(data, store, as_json, "ticket")
 
 
 @app.command()
