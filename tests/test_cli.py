@@ -222,3 +222,19 @@ def test_show_commands_write_every_moment_one_way(sf):
         assert moments and not odd, words
     assert "2026-03-05 10:01  nouveau → essai-planifie" in sf("deals", "show", "1").output
     assert "date_essai       2026-12-05 18:30" in sf("contacts", "show", "1").output
+
+
+def test_a_stage_is_named_by_its_id_or_its_display_name(sf):
+    """Where a stage's id goes, its display name does too, in any case and without accents;
+    a typo is told with the close name and the pipeline's stages."""
+    sf("import", sf.project / "examples/prospects.csv", "--pipeline", "cours-essai",
+       "--stage", "Nouveau prospect")  # fmt: skip
+    moved = sf("deals", "move", "1", "cours d'essai PLANIFIE", "--json")
+    assert (moved["stage"], moved["stage_name"]) == ("essai-planifie", "Cours d'essai planifié")
+    listed = sf("deals", "list", "--stage", "Cours d'essai planifié", "--json")
+    assert [deal["id"] for deal in listed] == [1]
+    ticket = sf("tickets", "add", "--subject", "Créneau", "--stage", "en cours", "--json")
+    assert sf("tickets", "move", str(ticket["id"]), "Résolue", "--json")["stage"] == "resolu"
+    typo = sf("deals", "move", "2", "Cours d'essai planfié", code=1)
+    assert "(did you mean 'Cours d'essai planifié'?)" in typo.output
+    assert "essai-planifie (Cours d'essai planifié)" in typo.output

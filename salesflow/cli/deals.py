@@ -10,6 +10,7 @@ import typer
 from salesflow.cli.contacts import show_change
 from salesflow.cli.options import AsJson, DryRun, Fields, Id, OutputFormat, parse_fields
 from salesflow.cli.render import Format, chosen, emit_rows, print_record, to_json, when
+from salesflow.cli.stages import stage_id
 from salesflow.reports import Column
 from salesflow.reports.stalled import stalled_rows
 from salesflow.store import deals
@@ -46,7 +47,7 @@ Reason = Annotated[str | None, typer.Option(help="Why the deal was lost.")]
 def list_(
     ctx: typer.Context,
     pipeline: Annotated[str | None, typer.Option(help="Only this pipeline.")] = None,
-    stage: Annotated[str | None, typer.Option(help="Only this stage.")] = None,
+    stage: Annotated[str | None, typer.Option(help="Only this stage (its id or its name).")] = None,
     owner: Owner = None,
     status: Annotated[str | None, typer.Option(help="open, won or lost.")] = None,
     stalled: Annotated[
@@ -64,6 +65,8 @@ def list_(
     store = ctx.obj.store()
     if pipeline:
         deals.pipeline(store, pipeline)  # a typo is an error, not an empty list
+    if stage:
+        stage = stage_id(store.project, stage, pipeline, "deal")
     rows = deals.search(store, pipeline, stage, owner, status)
     rows = only_stalled(store, rows, pipeline) if stalled else rows
     data = [deals.public(row, store) for row in rows]
@@ -119,7 +122,9 @@ def add(
     pipeline: Annotated[
         str | None, typer.Option(help="Pipeline id (default: the only one).")
     ] = None,
-    stage: Annotated[str | None, typer.Option(help="Stage id (default: the first).")] = None,
+    stage: Annotated[
+        str | None, typer.Option(help="Stage id or name (default: the first).")
+    ] = None,
     amount: Amount = None,
     owner: Owner = None,
     expected_close: Close = None,
@@ -140,6 +145,8 @@ def add(
         "next_step": next_step, "probability": probability, "fields": parse_fields(field),
     }  # fmt: skip
     with transaction(store.conn, dry_run):
+        if stage:
+            stage = stage_id(store.project, stage, pipeline, "deal")
         row = deals.add(store, title, contact, pipeline, stage, values)
         data = deals.public(deals.with_contact(store, row), store)
     show_change("created", data, store, as_json, dry_run)
@@ -174,6 +181,16 @@ def update(
     show_change("updated", data, store, as_json, dry_run)
 
 
+def to_stage(store: Store, stage: str, reopen: bool):
+    """The move `deals move` and `tickets move` make: to the stage named, by its id or its
+    name, in the record's own pipeline."""
+
+    def move(row, why: str | None):
+        return deals.move(store, row, stage_id(store.project, stage, row["pipeline"]), why, reopen)
+
+    return move
+
+
 def moved(
     store: Store, deal: Id, reason: str | None, dry_run: bool, move, record: str = "deal"
 ) -> dict:
@@ -204,14 +221,12 @@ def move(
     dry_run: DryRun = False,
     as_json: AsJson = False,
 ) -> None:
-    """Move a deal to another stage of its pipeline.
+    """Move a deal to another stage of its pipeline (the stage's id, or its name).
 
     Example: salesflow deals move 12 perdu --reason "trop loin"
     """
     store = ctx.obj.store()
-    data = moved(
-        store, deal, reason, dry_run, lambda row, why: deals.move(store, row, stage, why, reopen)
-    )
+    data = moved(store, deal, reason, dry_run, to_stage(store, stage, reopen))
     show_move("moved", data, store, as_json, dry_run)
 
 

@@ -10,6 +10,7 @@ import typer
 
 from salesflow.cli.options import AsJson, DryRun
 from salesflow.cli.render import to_json
+from salesflow.cli.stages import stage_id
 from salesflow.errors import display_path
 from salesflow.ingest.importer import options_for
 from salesflow.wording import counted
@@ -62,7 +63,9 @@ def import_(
     pipeline: Annotated[
         str | None, typer.Option(help="Also open a deal in this pipeline per new contact.")
     ] = None,
-    stage: Annotated[str | None, typer.Option(help="The stage of those deals.")] = None,
+    stage: Annotated[
+        str | None, typer.Option(help="The stage of those deals (id or name).")
+    ] = None,
     source: Annotated[str | None, typer.Option(help="The source of new contacts.")] = None,
     tag: Annotated[list[str] | None, typer.Option("--tag", help="Tag every contact.")] = None,
     no_trigger: Annotated[
@@ -95,6 +98,8 @@ def import_(
     from salesflow.ingest.importer import import_csv
 
     store = ctx.obj.store()
+    if stage:
+        stage = stage_id(store.project, stage, pipeline, "deal")
     options = options_for(
         store.project, mapping, encoding=encoding, delimiter=delimiter, pipeline=pipeline,
         stage=stage, source=source, tags=tag or [], trigger=not no_trigger, dry_run=dry_run,
