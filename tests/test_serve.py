@@ -94,6 +94,23 @@ def test_a_browser_gets_a_thank_you_page_or_the_forms_redirect(server, project):
     assert len(events(project)) == 2  # the same fields, no key: the same payload hash
 
 
+def test_the_answer_follows_accept_and_an_unknown_form_names_those_there_are(server, project):
+    """Form fields from curl (`Accept: */*`) get JSON, from a browser the page; a typo in a
+    form's name gets a 404 that lists the forms, as JSON or as a page."""
+    fields = {k: v for k, v in JULIE.items() if k != "submissionId"}
+    curl = server.post("/forms/cours-essai", data=fields, headers={"Accept": "*/*"})
+    assert curl.status_code == 202 and curl.json()["duplicate"] is False
+    browser = server.post("/forms/cours-essai", data=fields, headers={"Accept": "text/html"})
+    assert browser.status_code == 200 and "Merci !" in browser.text
+    missing = server.post("/forms/cours-esai", json=JULIE)
+    assert missing.status_code == 404
+    assert missing.json()["forms"] == sorted(yaml.safe_load(
+        (project / "salesflow.yaml").read_text())["forms"])  # fmt: skip
+    assert "(did you mean 'cours-essai'?)" in missing.json()["error"]
+    page = server.post("/forms/cours-esai", data=fields, headers={"Accept": "text/html"})
+    assert page.status_code == 404 and "cours-essai, cours-essai-tally" in page.text
+
+
 def test_bad_requests_get_their_status_and_nothing_vanishes(server, project):
     assert server.post("/forms/nope", json=JULIE).status_code == 404
     assert server.post("/forms/cours-essai", content=b"hello",
