@@ -123,7 +123,11 @@ def _report(result: ImportResult, dry_run: bool) -> None:
         more = counted(result.rejected - SHOWN_ERRORS, "rejected row")
         typer.echo(f"… and {more} more", err=True)
     if result.ignored:
-        typer.echo(f"ignored columns: {', '.join(result.ignored)}", err=True)
+        columns = ", ".join(result.ignored)
+        typer.echo(f"ignored columns (no such field; --map 'Column=field'): {columns}", err=True)
+    if result.deal_columns:
+        columns = ", ".join(result.deal_columns)
+        typer.echo(f"deal columns, used with --pipeline only: {columns}", err=True)
     for row, field_name, value, held in result.conflicts[:SHOWN_ERRORS]:
         label = field_name.replace("_", " ")
         fate = (
