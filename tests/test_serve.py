@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import ClassVar
 
 import httpx
 import pytest
@@ -403,3 +404,20 @@ def test_a_rate_limit_counts_any_window_of_its_length_not_calendar_minutes():
     assert limiter.wait_for("login", "5/min", "5.6.7.8") == 0  # another client
     now[0] = 119.5
     assert limiter.wait_for("login", "5/min", "1.2.3.4") == 0
+
+
+def test_the_request_log_is_in_the_projects_time_zone(project):
+    """On a machine in UTC, the log's times carry the project's zone (Europe/Paris), as every
+    other time salesflow shows."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    class InUtc(Server):
+        env: ClassVar[dict[str, str]] = {**SECRETS, "TZ": "UTC"}
+
+    running = InUtc(project, "--no-worker")
+    httpx.get(f"{running.url}/healthz", timeout=10)
+    code, log = running.stop()
+    [line] = [line for line in log.splitlines() if " GET /healthz 200 " in line][-1:]
+    paris = datetime.now(ZoneInfo("Europe/Paris")).strftime("%z")
+    assert code == 0 and line.split()[0].endswith(paris), line
