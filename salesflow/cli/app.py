@@ -153,13 +153,11 @@ def root(
         ),
     ] = None,
     debug: Annotated[
-        bool, typer.Option("--debug", help="Show tracebacks of unexpected errors.", metavar="")
+        bool, typer.Option("--debug", help="Show tracebacks of unexpected errors.")
     ] = False,
     version: Annotated[
         bool,
-        typer.Option(
-            "--version", metavar="", callback=_version, is_eager=True, help="Show the version."
-        ),
+        typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
     ] = False,
 ) -> None:
     """salesflow keeps a sales pipeline (where every prospect stands) and runs workflows

@@ -50,9 +50,7 @@ def list_(
     stage: Annotated[str | None, typer.Option(help="Only this stage (its id or its name).")] = None,
     owner: Owner = None,
     status: Annotated[str | None, typer.Option(help="open, won or lost.")] = None,
-    stalled: Annotated[
-        bool, typer.Option("--stalled", metavar="", help="Only stalled deals.")
-    ] = False,
+    stalled: Annotated[bool, typer.Option("--stalled", help="Only stalled deals.")] = False,
     output: OutputFormat = Format.table,
     as_json: AsJson = False,
 ) -> None:
@@ -215,9 +213,7 @@ def move(
     deal: Id,
     stage: str,
     reason: Reason = None,
-    reopen: Annotated[
-        bool, typer.Option(metavar="", help="Allow moving a won or lost deal.")
-    ] = False,
+    reopen: Annotated[bool, typer.Option(help="Allow moving a won or lost deal.")] = False,
     dry_run: DryRun = False,
     as_json: AsJson = False,
 ) -> None:

@@ -70,16 +70,13 @@ def import_(
     tag: Annotated[list[str] | None, typer.Option("--tag", help="Tag every contact.")] = None,
     no_trigger: Annotated[
         bool,
-        typer.Option("--no-trigger", metavar="", help="Record no events: workflows do not react."),
+        typer.Option("--no-trigger", help="Record no events: workflows do not react."),
     ] = False,
-    strict: Annotated[
-        bool, typer.Option(metavar="", help="Exit 1 if any row is rejected.")
-    ] = False,
+    strict: Annotated[bool, typer.Option(help="Exit 1 if any row is rejected.")] = False,
     overwrite: Annotated[
         bool,
         typer.Option(
             "--overwrite",
-            metavar="",
             help="The file's values replace the contacts' (default: only fill blanks).",
         ),
     ] = False,

@@ -97,9 +97,7 @@ def list_(
     status: Annotated[
         str | None, typer.Option(help="running, waiting, done, failed or cancelled.")
     ] = None,
-    waiting: Annotated[
-        bool, typer.Option("--waiting", metavar="", help="Only waiting runs.")
-    ] = False,
+    waiting: Annotated[bool, typer.Option("--waiting", help="Only waiting runs.")] = False,
     contact: Annotated[str | None, typer.Option(help="Only this contact's runs.")] = None,
     output: OutputFormat = Format.table,
     as_json: AsJson = False,
@@ -210,11 +208,9 @@ def _change(ctx: typer.Context, run: Id, change, as_json: bool) -> None:
 @events_app.command("list")
 def events_list(
     ctx: typer.Context,
-    pending: Annotated[
-        bool, typer.Option("--pending", metavar="", help="Only unprocessed events.")
-    ] = False,
+    pending: Annotated[bool, typer.Option("--pending", help="Only unprocessed events.")] = False,
     failed: Annotated[
-        bool, typer.Option("--failed", metavar="", help="Only events whose handling failed.")
+        bool, typer.Option("--failed", help="Only events whose handling failed.")
     ] = False,
     limit: Annotated[
         int, typer.Option(help="At most this many (newest first).", min=1, max=LARGEST_ID)
@@ -262,7 +258,7 @@ def events_retry(
     event: Annotated[
         list[int] | None, typer.Argument(help="Failed events to retry.", min=1, max=LARGEST_ID)
     ] = None,
-    every: Annotated[bool, typer.Option("--all", metavar="", help="Every failed event.")] = False,
+    every: Annotated[bool, typer.Option("--all", help="Every failed event.")] = False,
     as_json: AsJson = False,
 ) -> None:
     """Handle failed events again, after fixing what made them fail.

@@ -31,7 +31,7 @@ def serve(
     port: Annotated[int, typer.Option(help="The port to listen on.")] = 8000,
     no_worker: Annotated[
         bool,
-        typer.Option("--no-worker", metavar="", help="Only receive; leave the work to cron."),
+        typer.Option("--no-worker", help="Only receive; leave the work to cron."),
     ] = False,
     log_format: Annotated[
         str, typer.Option(help="One line per request: text or json.", metavar="text|json")
@@ -56,9 +56,7 @@ def serve(
 @rejects_app.command("list")
 def rejects_list(
     ctx: typer.Context,
-    every: Annotated[
-        bool, typer.Option("--all", metavar="", help="Also those retried already.")
-    ] = False,
+    every: Annotated[bool, typer.Option("--all", help="Also those retried already.")] = False,
     limit: Annotated[
         int, typer.Option(help="At most this many (newest first).", min=1, max=LARGEST_ID)
     ] = 100,

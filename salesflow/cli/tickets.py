@@ -55,9 +55,7 @@ def list_(
     owner: Owner = None,
     priority: Priority = None,
     status: Annotated[str | None, typer.Option(help="open, won (resolved) or lost.")] = None,
-    stalled: Annotated[
-        bool, typer.Option("--stalled", metavar="", help="Only stalled tickets.")
-    ] = False,
+    stalled: Annotated[bool, typer.Option("--stalled", help="Only stalled tickets.")] = False,
     output: OutputFormat = Format.table,
     as_json: AsJson = False,
 ) -> None:
@@ -158,7 +156,7 @@ def move(
     ticket: Id,
     stage: str,
     reason: Annotated[str | None, typer.Option(help="Why (for a lost stage).")] = None,
-    reopen: Annotated[bool, typer.Option(metavar="", help="Allow moving a closed ticket.")] = False,
+    reopen: Annotated[bool, typer.Option(help="Allow moving a closed ticket.")] = False,
     dry_run: DryRun = False,
     as_json: AsJson = False,
 ) -> None:
@@ -176,7 +174,7 @@ def close(
     ctx: typer.Context,
     ticket: Id,
     abandoned: Annotated[
-        bool, typer.Option("--abandoned", metavar="", help="Close it unresolved (lost stage).")
+        bool, typer.Option("--abandoned", help="Close it unresolved (lost stage).")
     ] = False,
     reason: Annotated[str | None, typer.Option(help="Why it was abandoned.")] = None,
     dry_run: DryRun = False,
