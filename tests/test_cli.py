@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -98,13 +99,24 @@ def test_ctrl_c_exits_130_and_keeps_nothing_half_done(tmp_path):
         assert connection.execute("SELECT count(*) FROM contacts").fetchone()[0] == 0
 
 
-def test_flags_show_no_type_and_bad_choices_read_plainly(cli):
-    def flags(text: str) -> list[str]:  # typer's own --help and completion flags aside
-        return [line for line in text.splitlines() if "<bool>" in line and "-h " not in line
-                and "completion" not in line]  # fmt: skip
+@pytest.mark.parametrize("columns", [80, 120])
+def test_help_reads_in_whole_sentences_and_flags_show_no_type(cli, monkeypatch, columns):
+    """Paragraphs are rewrapped to the terminal: a line ends where the width says, not where
+    the docstring's source line did; no flag (not even --help) shows a `<bool>`."""
+    monkeypatch.setenv("COLUMNS", str(columns))
+    commands = [(), ("import",), ("deals", "move"), ("run",), ("pipeline", "board")]
+    for words in commands:
+        text = cli(*words, "--help").output
+        assert "<bool>" not in text, words
+        lines = [line.strip() for line in text.partition("╭")[0].splitlines()]
+        for line, following in pairwise(lines):
+            if line and following:  # a line followed by more of its paragraph is full
+                assert len(line) + 1 + len(following.split()[0]) > columns - 2, (words, line)
+    imported = " ".join(cli("import", "--help").output.split())
+    assert "Importing the same file again changes nothing." in imported
 
-    assert flags(cli("--help").output) == []
-    assert flags(cli("pipeline", "board", "--help").output) == []
+
+def test_bad_choices_read_plainly(cli):
     result = cli("--project", REPO, "pipeline", "board", "--format", "xml")
     assert result.exit_code == 2
     assert "Value error" not in result.output
@@ -190,3 +202,39 @@ def test_a_piped_table_keeps_whole_values_however_wide(sf):
     )  # fmt: skip
     assert piped.returncode == 0, piped.stderr
     assert long in piped.stdout and "…" not in piped.stdout
+
+
+def test_show_commands_write_every_moment_one_way(sf):
+    """Tables, records, stage histories, run traces and events: one format, `2026-03-05
+    10:01` in the project's zone (the form run traces record), never another beside it."""
+    import re
+
+    sf("import", sf.project / "examples/prospects.csv", "--pipeline", "cours-essai",
+       "--stage", "nouveau", now="2026-03-05T10:01")  # fmt: skip
+    sf("ingest", sf.project / "examples/forms/julie.json", "--form", "cours-essai")
+    sf("process", now="2026-03-05T10:01")
+    shows = [("deals", "show", "1"), ("contacts", "show", "1"), ("runs", "show", "1"),
+             ("events", "show", "1"), ("runs", "list"), ("events", "list")]  # fmt: skip
+    for words in shows:
+        text = sf(*words).output
+        moments = re.findall(r"\d{4}-\d\d-\d\d\S*|\d\d/\d\d/\d{4}", text)
+        odd = [moment for moment in moments if not re.fullmatch(r"\d{4}-\d\d-\d\d", moment)]
+        assert moments and not odd, words
+    assert "2026-03-05 10:01  nouveau → essai-planifie" in sf("deals", "show", "1").output
+    assert "date_essai       2026-12-05 18:30" in sf("contacts", "show", "1").output
+
+
+def test_a_stage_is_named_by_its_id_or_its_display_name(sf):
+    """Where a stage's id goes, its display name does too, in any case and without accents;
+    a typo is told with the close name and the pipeline's stages."""
+    sf("import", sf.project / "examples/prospects.csv", "--pipeline", "cours-essai",
+       "--stage", "Nouveau prospect")  # fmt: skip
+    moved = sf("deals", "move", "1", "cours d'essai PLANIFIE", "--json")
+    assert (moved["stage"], moved["stage_name"]) == ("essai-planifie", "Cours d'essai planifié")
+    listed = sf("deals", "list", "--stage", "Cours d'essai planifié", "--json")
+    assert [deal["id"] for deal in listed] == [1]
+    ticket = sf("tickets", "add", "--subject", "Créneau", "--stage", "en cours", "--json")
+    assert sf("tickets", "move", str(ticket["id"]), "Résolue", "--json")["stage"] == "resolu"
+    typo = sf("deals", "move", "2", "Cours d'essai planfié", code=1)
+    assert "(did you mean 'Cours d'essai planifié'?)" in typo.output
+    assert "essai-planifie (Cours d'essai planifié)" in typo.output

@@ -312,3 +312,21 @@ def test_a_later_import_fills_blanks_and_keeps_values_unless_told_to_overwrite(s
 def test_one_row_is_said_in_the_singular(sf, tmp_path):
     path = write(tmp_path / "one.csv", "Email,First Name\nana@example.org,Ana\n")
     assert ": 1 row read = 1 created + " in sf("import", path).output
+
+
+def test_a_reimport_never_calls_a_column_it_used_ignored(sf, tmp_path):
+    """The first import opened deals from Montant; the second, without --pipeline, opens
+    none: Montant is a deal column unused this time, not an unknown one."""
+    path = tmp_path / "prospects.csv"
+    path.write_text("Email;Prénom;Montant;Remarque\nana@example.org;Ana;120,50 €;VIP\n")
+    first = sf("import", path, "--pipeline", "cours-essai")
+    assert "ignored columns (no such field; --map 'Column=field'): Remarque" in first.output
+    assert "Montant" not in first.output
+    again = sf("import", path)
+    assert "ignored columns (no such field; --map 'Column=field'): Remarque" in again.output
+    assert "deal columns, used with --pipeline only: Montant" in again.output
+    summary = sf("import", path, "--json")
+    assert (summary["ignored_columns"], summary["deal_columns_unused"]) == (
+        ["Remarque"],
+        ["Montant"],
+    )

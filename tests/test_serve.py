@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import ClassVar
 
 import httpx
 import pytest
@@ -92,6 +93,23 @@ def test_a_browser_gets_a_thank_you_page_or_the_forms_redirect(server, project):
                             headers={"Accept": "text/html"})  # fmt: skip
     assert multipart.status_code == 200
     assert len(events(project)) == 2  # the same fields, no key: the same payload hash
+
+
+def test_the_answer_follows_accept_and_an_unknown_form_names_those_there_are(server, project):
+    """Form fields from curl (`Accept: */*`) get JSON, from a browser the page; a typo in a
+    form's name gets a 404 that lists the forms, as JSON or as a page."""
+    fields = {k: v for k, v in JULIE.items() if k != "submissionId"}
+    curl = server.post("/forms/cours-essai", data=fields, headers={"Accept": "*/*"})
+    assert curl.status_code == 202 and curl.json()["duplicate"] is False
+    browser = server.post("/forms/cours-essai", data=fields, headers={"Accept": "text/html"})
+    assert browser.status_code == 200 and "Merci !" in browser.text
+    missing = server.post("/forms/cours-esai", json=JULIE)
+    assert missing.status_code == 404
+    assert missing.json()["forms"] == sorted(yaml.safe_load(
+        (project / "salesflow.yaml").read_text())["forms"])  # fmt: skip
+    assert "(did you mean 'cours-essai'?)" in missing.json()["error"]
+    page = server.post("/forms/cours-esai", data=fields, headers={"Accept": "text/html"})
+    assert page.status_code == 404 and "cours-essai, cours-essai-tally" in page.text
 
 
 def test_bad_requests_get_their_status_and_nothing_vanishes(server, project):
@@ -386,3 +404,20 @@ def test_a_rate_limit_counts_any_window_of_its_length_not_calendar_minutes():
     assert limiter.wait_for("login", "5/min", "5.6.7.8") == 0  # another client
     now[0] = 119.5
     assert limiter.wait_for("login", "5/min", "1.2.3.4") == 0
+
+
+def test_the_request_log_is_in_the_projects_time_zone(project):
+    """On a machine in UTC, the log's times carry the project's zone (Europe/Paris), as every
+    other time salesflow shows."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    class InUtc(Server):
+        env: ClassVar[dict[str, str]] = {**SECRETS, "TZ": "UTC"}
+
+    running = InUtc(project, "--no-worker")
+    httpx.get(f"{running.url}/healthz", timeout=10)
+    code, log = running.stop()
+    [line] = [line for line in log.splitlines() if " GET /healthz 200 " in line][-1:]
+    paris = datetime.now(ZoneInfo("Europe/Paris")).strftime("%z")
+    assert code == 0 and line.split()[0].endswith(paris), line

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperGroup, TyperOption
 
 from salesflow import __version__, clock
 from salesflow.cli import EXIT_INTERRUPTED
@@ -107,10 +107,20 @@ class _Group(TyperGroup):
             ctx.exit(EXIT_UNEXPECTED)
 
 
+def _flag_type(option: TyperOption, ctx: typer.Context) -> str | None:
+    """A flag takes no value, so --help shows none beside it (typer 0.29 writes `<bool>`
+    beside every flag it makes itself: --help, the completion ones)."""
+    return None if option.is_flag else _OPTION_TYPE(option, ctx)
+
+
+_OPTION_TYPE = TyperOption.display_type_rich
+TyperOption.display_type_rich = _flag_type
+
 app = typer.Typer(
     cls=_Group,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",  # help paragraphs rewrapped to the terminal, not the source
     context_settings={"help_option_names": ["-h", "--help"]},
     help="Sales pipelines and workflow automation, declared in YAML and run from cron.",
 )
@@ -143,13 +153,11 @@ def root(
         ),
     ] = None,
     debug: Annotated[
-        bool, typer.Option("--debug", help="Show tracebacks of unexpected errors.", metavar="")
+        bool, typer.Option("--debug", help="Show tracebacks of unexpected errors.")
     ] = False,
     version: Annotated[
         bool,
-        typer.Option(
-            "--version", metavar="", callback=_version, is_eager=True, help="Show the version."
-        ),
+        typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
     ] = False,
 ) -> None:
     """salesflow keeps a sales pipeline (where every prospect stands) and runs workflows

@@ -9,7 +9,8 @@ import typer
 
 from salesflow.cli.contacts import show_change
 from salesflow.cli.options import AsJson, DryRun, Fields, Id, OutputFormat, parse_fields
-from salesflow.cli.render import Format, chosen, emit_rows, print_record, to_json
+from salesflow.cli.render import Format, chosen, emit_rows, print_record, to_json, when
+from salesflow.cli.stages import stage_id
 from salesflow.reports import Column
 from salesflow.reports.stalled import stalled_rows
 from salesflow.store import deals
@@ -46,12 +47,10 @@ Reason = Annotated[str | None, typer.Option(help="Why the deal was lost.")]
 def list_(
     ctx: typer.Context,
     pipeline: Annotated[str | None, typer.Option(help="Only this pipeline.")] = None,
-    stage: Annotated[str | None, typer.Option(help="Only this stage.")] = None,
+    stage: Annotated[str | None, typer.Option(help="Only this stage (its id or its name).")] = None,
     owner: Owner = None,
     status: Annotated[str | None, typer.Option(help="open, won or lost.")] = None,
-    stalled: Annotated[
-        bool, typer.Option("--stalled", metavar="", help="Only stalled deals.")
-    ] = False,
+    stalled: Annotated[bool, typer.Option("--stalled", help="Only stalled deals.")] = False,
     output: OutputFormat = Format.table,
     as_json: AsJson = False,
 ) -> None:
@@ -64,6 +63,8 @@ def list_(
     store = ctx.obj.store()
     if pipeline:
         deals.pipeline(store, pipeline)  # a typo is an error, not an empty list
+    if stage:
+        stage = stage_id(store.project, stage, pipeline, "deal")
     rows = deals.search(store, pipeline, stage, owner, status)
     rows = only_stalled(store, rows, pipeline) if stalled else rows
     data = [deals.public(row, store) for row in rows]
@@ -88,16 +89,16 @@ def show(ctx: typer.Context, deal: Id, as_json: AsJson = False) -> None:
     print_with_history(data, store, as_json)
 
 
-def print_with_history(data: dict, store: Store, as_json: bool) -> None:
+def print_with_history(data: dict, store: Store, as_json: bool, kind: str = "deal") -> None:
     """A deal or a ticket as `show` prints it: its fields, then its stage history."""
     if as_json:
         typer.echo(to_json(data))
         return
-    print_record(data, store.project)
+    print_record(data, store.project, kind)
     typer.echo("history:")
     for entry in data["history"]:
         origin = f"{entry['from']} → " if entry["from"] else ""
-        typer.echo(f"  {entry['at']}  {origin}{entry['to']}  ({entry['by']})")
+        typer.echo(f"  {when(entry['at'], store.project)}  {origin}{entry['to']}  ({entry['by']})")
 
 
 def history_entry(entry, store: Store) -> dict:
@@ -119,7 +120,9 @@ def add(
     pipeline: Annotated[
         str | None, typer.Option(help="Pipeline id (default: the only one).")
     ] = None,
-    stage: Annotated[str | None, typer.Option(help="Stage id (default: the first).")] = None,
+    stage: Annotated[
+        str | None, typer.Option(help="Stage id or name (default: the first).")
+    ] = None,
     amount: Amount = None,
     owner: Owner = None,
     expected_close: Close = None,
@@ -140,6 +143,8 @@ def add(
         "next_step": next_step, "probability": probability, "fields": parse_fields(field),
     }  # fmt: skip
     with transaction(store.conn, dry_run):
+        if stage:
+            stage = stage_id(store.project, stage, pipeline, "deal")
         row = deals.add(store, title, contact, pipeline, stage, values)
         data = deals.public(deals.with_contact(store, row), store)
     show_change("created", data, store, as_json, dry_run)
@@ -174,6 +179,16 @@ def update(
     show_change("updated", data, store, as_json, dry_run)
 
 
+def to_stage(store: Store, stage: str, reopen: bool):
+    """The move `deals move` and `tickets move` make: to the stage named, by its id or its
+    name, in the record's own pipeline."""
+
+    def move(row, why: str | None):
+        return deals.move(store, row, stage_id(store.project, stage, row["pipeline"]), why, reopen)
+
+    return move
+
+
 def moved(
     store: Store, deal: Id, reason: str | None, dry_run: bool, move, record: str = "deal"
 ) -> dict:
@@ -198,20 +213,16 @@ def move(
     deal: Id,
     stage: str,
     reason: Reason = None,
-    reopen: Annotated[
-        bool, typer.Option(metavar="", help="Allow moving a won or lost deal.")
-    ] = False,
+    reopen: Annotated[bool, typer.Option(help="Allow moving a won or lost deal.")] = False,
     dry_run: DryRun = False,
     as_json: AsJson = False,
 ) -> None:
-    """Move a deal to another stage of its pipeline.
+    """Move a deal to another stage of its pipeline (the stage's id, or its name).
 
     Example: salesflow deals move 12 perdu --reason "trop loin"
     """
     store = ctx.obj.store()
-    data = moved(
-        store, deal, reason, dry_run, lambda row, why: deals.move(store, row, stage, why, reopen)
-    )
+    data = moved(store, deal, reason, dry_run, to_stage(store, stage, reopen))
     show_move("moved", data, store, as_json, dry_run)
 
 

@@ -10,6 +10,7 @@ import typer
 
 from salesflow.cli.options import AsJson, DryRun
 from salesflow.cli.render import to_json
+from salesflow.cli.stages import stage_id
 from salesflow.errors import display_path
 from salesflow.ingest.importer import options_for
 from salesflow.wording import counted
@@ -62,21 +63,20 @@ def import_(
     pipeline: Annotated[
         str | None, typer.Option(help="Also open a deal in this pipeline per new contact.")
     ] = None,
-    stage: Annotated[str | None, typer.Option(help="The stage of those deals.")] = None,
+    stage: Annotated[
+        str | None, typer.Option(help="The stage of those deals (id or name).")
+    ] = None,
     source: Annotated[str | None, typer.Option(help="The source of new contacts.")] = None,
     tag: Annotated[list[str] | None, typer.Option("--tag", help="Tag every contact.")] = None,
     no_trigger: Annotated[
         bool,
-        typer.Option("--no-trigger", metavar="", help="Record no events: workflows do not react."),
+        typer.Option("--no-trigger", help="Record no events: workflows do not react."),
     ] = False,
-    strict: Annotated[
-        bool, typer.Option(metavar="", help="Exit 1 if any row is rejected.")
-    ] = False,
+    strict: Annotated[bool, typer.Option(help="Exit 1 if any row is rejected.")] = False,
     overwrite: Annotated[
         bool,
         typer.Option(
             "--overwrite",
-            metavar="",
             help="The file's values replace the contacts' (default: only fill blanks).",
         ),
     ] = False,
@@ -95,6 +95,8 @@ def import_(
     from salesflow.ingest.importer import import_csv
 
     store = ctx.obj.store()
+    if stage:
+        stage = stage_id(store.project, stage, pipeline, "deal")
     options = options_for(
         store.project, mapping, encoding=encoding, delimiter=delimiter, pipeline=pipeline,
         stage=stage, source=source, tags=tag or [], trigger=not no_trigger, dry_run=dry_run,
@@ -118,7 +120,11 @@ def _report(result: ImportResult, dry_run: bool) -> None:
         more = counted(result.rejected - SHOWN_ERRORS, "rejected row")
         typer.echo(f"… and {more} more", err=True)
     if result.ignored:
-        typer.echo(f"ignored columns: {', '.join(result.ignored)}", err=True)
+        columns = ", ".join(result.ignored)
+        typer.echo(f"ignored columns (no such field; --map 'Column=field'): {columns}", err=True)
+    if result.deal_columns:
+        columns = ", ".join(result.deal_columns)
+        typer.echo(f"deal columns, used with --pipeline only: {columns}", err=True)
     for row, field_name, value, held in result.conflicts[:SHOWN_ERRORS]:
         label = field_name.replace("_", " ")
         fate = (

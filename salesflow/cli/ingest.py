@@ -29,13 +29,9 @@ def ingest(
     ] = None,
     inbox: Annotated[
         bool,
-        typer.Option(
-            "--inbox", metavar="", help="Take in every file of the project's inbox folder."
-        ),
+        typer.Option("--inbox", help="Take in every file of the project's inbox folder."),
     ] = False,
-    strict: Annotated[
-        bool, typer.Option(metavar="", help="Exit 1 if any submission is rejected.")
-    ] = False,
+    strict: Annotated[bool, typer.Option(help="Exit 1 if any submission is rejected.")] = False,
     dry_run: DryRun = False,
     as_json: AsJson = False,
 ) -> None:

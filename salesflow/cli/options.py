@@ -10,15 +10,13 @@ from salesflow.cli.render import FORMAT_HELP, Format
 from salesflow.store.db import LARGEST_ID
 
 AsJson = Annotated[
-    bool, typer.Option("--json", metavar="", help="Print JSON (where --format exists: its json).")
+    bool, typer.Option("--json", help="Print JSON (where --format exists: its json).")
 ]
 # A record's number: one past what the database can hold is refused as a usage error (exit
 # 2) rather than failing inside SQLite.
 Id = Annotated[int, typer.Argument(min=1, max=LARGEST_ID)]
 OutputFormat = Annotated[Format, typer.Option("--format", help=FORMAT_HELP)]
-DryRun = Annotated[
-    bool, typer.Option("--dry-run", metavar="", help="Show what would change; write nothing.")
-]
+DryRun = Annotated[bool, typer.Option("--dry-run", help="Show what would change; write nothing.")]
 Fields = Annotated[
     list[str] | None,
     typer.Option("--field", help="A custom field, NAME=VALUE (repeatable).", metavar="NAME=VALUE"),

@@ -65,9 +65,7 @@ def list_(
 def show(
     ctx: typer.Context,
     message: Id,
-    raw: Annotated[
-        bool, typer.Option("--raw", metavar="", help="The whole MIME message, as sent.")
-    ] = False,
+    raw: Annotated[bool, typer.Option("--raw", help="The whole MIME message, as sent.")] = False,
     as_json: AsJson = False,
 ) -> None:
     """Show a message as it will be (or was) sent: its headers and its text; or a request,
@@ -160,7 +158,7 @@ def render(
     template: str,
     contact: Annotated[str, typer.Option(help="The contact (email or id) to render for.")],
     deal: Annotated[int | None, typer.Option(help="The deal to render with.")] = None,
-    html: Annotated[bool, typer.Option("--html", metavar="", help="Print the HTML part.")] = False,
+    html: Annotated[bool, typer.Option("--html", help="Print the HTML part.")] = False,
 ) -> None:
     """Render a template with real data, to check it before it goes out.
 

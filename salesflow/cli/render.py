@@ -104,11 +104,11 @@ def print_table(rows, columns, project, title=None, totals=None, notes=()) -> No
     table = Table(title=title, title_justify="left", show_footer=bool(totals))
     for column in columns:
         numeric = column.kind in ("int", "money", "percent", "days")
-        footer = cell(totals.get(column.key), column.kind, project) if totals else ""
+        footer = text_cell(totals.get(column.key), column.kind, project) if totals else ""
         justify = "right" if numeric else "left"
         table.add_column(column.label, justify=justify, footer=footer, no_wrap=numeric)
     for row in rows:
-        table.add_row(*(cell(row.get(c.key), c.kind, project) for c in columns))
+        table.add_row(*(text_cell(row.get(c.key), c.kind, project) for c in columns))
     console = Console()
     if not console.is_terminal:  # piped: whole values, however wide the table gets
         unbounded = console.options.update_width(1_000_000)
@@ -159,7 +159,7 @@ def to_markdown(rows, columns, project, title=None, totals=None) -> str:
     lines.append(line([c.label for c in columns]))
     lines.append("|" + "|".join("---:" if c.kind in numeric else "---" for c in columns) + "|")
     for row in rows + ([totals] if totals else []):
-        lines.append(line([cell(row.get(c.key), c.kind, project) for c in columns]))
+        lines.append(line([text_cell(row.get(c.key), c.kind, project) for c in columns]))
     return "\n".join(lines)
 
 
@@ -168,16 +168,41 @@ RECORD_KINDS = {
     "expected_close": "date",
     **dict.fromkeys(
         ("created_at", "updated_at", "stage_entered_at", "closed_at", "unsubscribed_at",
-         "due_at", "done_at"),
+         "due_at", "done_at", "first_response_at"),
         "datetime",
     ),
 }  # fmt: skip
 
 
-def print_record(record: dict, project: Project) -> None:
-    """One object as `key  value` lines, values in the project's locale."""
+def when(value: str | datetime | None, project: Project) -> str:
+    """A moment as every human output of the CLI writes it, tables, records, histories and
+    traces alike: `2026-03-05 10:01`, in the project's time zone. Unambiguous in any
+    locale, sorted as text, the form --now takes and run traces record ("waiting until
+    2026-12-04 18:30"). JSON keeps ISO 8601 with the offset; the pages, the locale's form."""
+    if value is None or value == "":
+        return ""
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return f"{moment.astimezone(project.timezone):%Y-%m-%d %H:%M}"
+
+
+def text_cell(value: Any, kind: str, project: Project) -> str:
+    """A value as the CLI prints it: as `cell` does for the pages, dates and moments aside
+    (`2026-03-05`, see `when`)."""
+    if kind == "datetime":
+        return when(value, project)
+    if kind == "date" and value:
+        return str(value)[:10]
+    return cell(value, kind, project)
+
+
+def print_record(record: dict, project: Project, kind: str = "contact") -> None:
+    """One object (a contact, deal or ticket: `kind`) as `key  value` lines, values in the
+    project's locale, its custom date fields too."""
+    fields = project.fields_of(kind).items()
+    kinds = {name: spec.type for name, spec in fields if spec.type in ("date", "datetime")}
+    kinds.update(RECORD_KINDS)
     width = max(len(key) for key in record)
     for key, value in record.items():
         if isinstance(value, list) and value and isinstance(value[0], dict):
             continue
-        typer.echo(f"{key.ljust(width)}  {cell(value, RECORD_KINDS.get(key, 'text'), project)}")
+        typer.echo(f"{key.ljust(width)}  {text_cell(value, kinds.get(key, 'text'), project)}")

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from salesflow.cli.options import AsJson, DryRun, Id, OutputFormat
-from salesflow.cli.render import Format, chosen, emit_rows, to_json
+from salesflow.cli.render import Format, chosen, emit_rows, to_json, when
 from salesflow.reports import Column
 from salesflow.store.db import LARGEST_ID
 from salesflow.wording import counted
@@ -97,9 +97,7 @@ def list_(
     status: Annotated[
         str | None, typer.Option(help="running, waiting, done, failed or cancelled.")
     ] = None,
-    waiting: Annotated[
-        bool, typer.Option("--waiting", metavar="", help="Only waiting runs.")
-    ] = False,
+    waiting: Annotated[bool, typer.Option("--waiting", help="Only waiting runs.")] = False,
     contact: Annotated[str | None, typer.Option(help="Only this contact's runs.")] = None,
     output: OutputFormat = Format.table,
     as_json: AsJson = False,
@@ -161,10 +159,12 @@ def show(ctx: typer.Context, run: Id, as_json: AsJson = False) -> None:
             + (f", deal #{data['deal_id']}" if data["deal_id"] else "")
         )
     if data["wake_at"]:
-        typer.echo(f"waiting until {data['wake_at']} to run {data['next_step']}")
+        typer.echo(
+            f"waiting until {when(data['wake_at'], store.project)} to run {data['next_step']}"
+        )
     for entry in data["trace"]:
         step = f"{entry['step']} ({entry['action']})" if entry["step"] else "—"
-        typer.echo(f"  {entry['at'][:16].replace('T', ' ')}  {step:<28} {entry['outcome']:<10}"
+        typer.echo(f"  {when(entry['at'], store.project)}  {step:<28} {entry['outcome']:<10}"
                    f" {entry['detail']}")  # fmt: skip
 
 
@@ -208,11 +208,9 @@ def _change(ctx: typer.Context, run: Id, change, as_json: bool) -> None:
 @events_app.command("list")
 def events_list(
     ctx: typer.Context,
-    pending: Annotated[
-        bool, typer.Option("--pending", metavar="", help="Only unprocessed events.")
-    ] = False,
+    pending: Annotated[bool, typer.Option("--pending", help="Only unprocessed events.")] = False,
     failed: Annotated[
-        bool, typer.Option("--failed", metavar="", help="Only events whose handling failed.")
+        bool, typer.Option("--failed", help="Only events whose handling failed.")
     ] = False,
     limit: Annotated[
         int, typer.Option(help="At most this many (newest first).", min=1, max=LARGEST_ID)
@@ -249,7 +247,8 @@ def events_show(ctx: typer.Context, event: Id, as_json: AsJson = False) -> None:
                + (f" — {data['error']}" if data["status"] == "failed" else ""))  # fmt: skip
     for name in ("key", "subject", "created_at", "processed_at", "failed_at", "note"):
         if data[name]:
-            typer.echo(f"{name}: {data[name]}")
+            value = when(data[name], store.project) if name.endswith("_at") else data[name]
+            typer.echo(f"{name}: {value}")
     typer.echo(json.dumps(data["data"], ensure_ascii=False, indent=2))
 
 
@@ -259,7 +258,7 @@ def events_retry(
     event: Annotated[
         list[int] | None, typer.Argument(help="Failed events to retry.", min=1, max=LARGEST_ID)
     ] = None,
-    every: Annotated[bool, typer.Option("--all", metavar="", help="Every failed event.")] = False,
+    every: Annotated[bool, typer.Option("--all", help="Every failed event.")] = False,
     as_json: AsJson = False,
 ) -> None:
     """Handle failed events again, after fixing what made them fail.

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from salesflow.cli.options import AsJson, Id, OutputFormat
-from salesflow.cli.render import Format, chosen, emit_rows, to_json
+from salesflow.cli.render import Format, chosen, emit_rows, to_json, when
 from salesflow.reports import Column
 from salesflow.store.db import LARGEST_ID
 
@@ -31,7 +31,7 @@ def serve(
     port: Annotated[int, typer.Option(help="The port to listen on.")] = 8000,
     no_worker: Annotated[
         bool,
-        typer.Option("--no-worker", metavar="", help="Only receive; leave the work to cron."),
+        typer.Option("--no-worker", help="Only receive; leave the work to cron."),
     ] = False,
     log_format: Annotated[
         str, typer.Option(help="One line per request: text or json.", metavar="text|json")
@@ -56,9 +56,7 @@ def serve(
 @rejects_app.command("list")
 def rejects_list(
     ctx: typer.Context,
-    every: Annotated[
-        bool, typer.Option("--all", metavar="", help="Also those retried already.")
-    ] = False,
+    every: Annotated[bool, typer.Option("--all", help="Also those retried already.")] = False,
     limit: Annotated[
         int, typer.Option(help="At most this many (newest first).", min=1, max=LARGEST_ID)
     ] = 100,
@@ -92,7 +90,7 @@ def rejects_show(ctx: typer.Context, reject: Id, as_json: AsJson = False) -> Non
         return
     typer.echo(f"reject #{data['id']} from {data['source']} ({data['form'] or 'no form'}),"
                f" {data['status']}: {data['error']}")  # fmt: skip
-    typer.echo(f"received_at: {data['received_at']}")
+    typer.echo(f"received_at: {when(data['received_at'], store.project)}")
     if data["event_id"]:
         typer.echo(f"became event #{data['event_id']}")
     typer.echo(data["body"])

@@ -35,10 +35,8 @@ COLUMNS = [
 def list_(
     ctx: typer.Context,
     assignee: Annotated[str | None, typer.Option(help="Only this team member's.")] = None,
-    overdue: Annotated[
-        bool, typer.Option("--overdue", metavar="", help="Only overdue tasks.")
-    ] = False,
-    all_: Annotated[bool, typer.Option("--all", metavar="", help="Done tasks too.")] = False,
+    overdue: Annotated[bool, typer.Option("--overdue", help="Only overdue tasks.")] = False,
+    all_: Annotated[bool, typer.Option("--all", help="Done tasks too.")] = False,
     output: OutputFormat = Format.table,
     as_json: AsJson = False,
 ) -> None:

@@ -43,7 +43,7 @@ def password(
     ctx: typer.Context,
     member: str,
     stdin: Annotated[
-        bool, typer.Option("--stdin", metavar="", help="Read it from standard input (scripts).")
+        bool, typer.Option("--stdin", help="Read it from standard input (scripts).")
     ] = False,
 ) -> None:
     """Set a team member's password for the web pages: asked twice, never shown, stored

@@ -7,9 +7,17 @@ from typing import Annotated
 import typer
 
 from salesflow.cli.contacts import show_change
-from salesflow.cli.deals import history_entry, moved, only_stalled, print_with_history, show_move
+from salesflow.cli.deals import (
+    history_entry,
+    moved,
+    only_stalled,
+    print_with_history,
+    show_move,
+    to_stage,
+)
 from salesflow.cli.options import AsJson, DryRun, Fields, Id, OutputFormat, parse_fields
 from salesflow.cli.render import Format, chosen, emit_rows
+from salesflow.cli.stages import stage_id
 from salesflow.config.model import PRIORITIES
 from salesflow.reports import Column
 from salesflow.store import deals
@@ -43,13 +51,11 @@ def _priority(value: str | None) -> str | None:
 def list_(
     ctx: typer.Context,
     pipeline: Annotated[str | None, typer.Option(help="Only this pipeline.")] = None,
-    stage: Annotated[str | None, typer.Option(help="Only this stage.")] = None,
+    stage: Annotated[str | None, typer.Option(help="Only this stage (its id or its name).")] = None,
     owner: Owner = None,
     priority: Priority = None,
     status: Annotated[str | None, typer.Option(help="open, won (resolved) or lost.")] = None,
-    stalled: Annotated[
-        bool, typer.Option("--stalled", metavar="", help="Only stalled tickets.")
-    ] = False,
+    stalled: Annotated[bool, typer.Option("--stalled", help="Only stalled tickets.")] = False,
     output: OutputFormat = Format.table,
     as_json: AsJson = False,
 ) -> None:
@@ -62,6 +68,8 @@ def list_(
     store = ctx.obj.store()
     if pipeline:
         deals.pipeline(store, pipeline, "ticket")  # a typo is an error, not an empty list
+    if stage:
+        stage = stage_id(store.project, stage, pipeline, "ticket")
     rows = deals.search(store, pipeline, stage, owner, status, record="ticket",
                         priority=_priority(priority))  # fmt: skip
     rows = only_stalled(store, rows, pipeline) if stalled else rows
@@ -85,7 +93,7 @@ def show(ctx: typer.Context, ticket: Id, as_json: AsJson = False) -> None:
     data["first_response_hours"] = None if to_first is None else round(to_first, 1)
     data["resolution_hours"] = None if to_resolution is None else round(to_resolution, 1)
     data["history"] = [history_entry(entry, store) for entry in deals.history(store, ticket)]
-    print_with_history(data, store, as_json)
+    print_with_history(data, store, as_json, "ticket")
 
 
 @app.command()
@@ -94,7 +102,9 @@ def add(
     subject: Annotated[str, typer.Option(help="What the request is about.")],
     contact: Annotated[str | None, typer.Option(help="The contact's email or id.")] = None,
     pipeline: Pipeline = None,
-    stage: Annotated[str | None, typer.Option(help="Stage id (default: the first).")] = None,
+    stage: Annotated[
+        str | None, typer.Option(help="Stage id or name (default: the first).")
+    ] = None,
     priority: Priority = None,
     owner: Owner = None,
     field: Fields = None,
@@ -109,6 +119,8 @@ def add(
     store = ctx.obj.store()
     values = {"priority": _priority(priority), "owner": owner, "fields": parse_fields(field)}
     with transaction(store.conn, dry_run):
+        if stage:
+            stage = stage_id(store.project, stage, pipeline, "ticket")
         row = deals.add(store, subject, contact, pipeline, stage, values, record="ticket")
         data = deals.public(deals.with_contact(store, row), store)
     show_change("created", data, store, as_json, dry_run)
@@ -144,17 +156,16 @@ def move(
     ticket: Id,
     stage: str,
     reason: Annotated[str | None, typer.Option(help="Why (for a lost stage).")] = None,
-    reopen: Annotated[bool, typer.Option(metavar="", help="Allow moving a closed ticket.")] = False,
+    reopen: Annotated[bool, typer.Option(help="Allow moving a closed ticket.")] = False,
     dry_run: DryRun = False,
     as_json: AsJson = False,
 ) -> None:
-    """Move a ticket to another stage of its pipeline.
+    """Move a ticket to another stage of its pipeline (the stage's id, or its name).
 
     Example: salesflow tickets move 7 attente-client
     """
     store = ctx.obj.store()
-    data = moved(store, ticket, reason, dry_run,
-                 lambda row, why: deals.move(store, row, stage, why, reopen), "ticket")  # fmt: skip
+    data = moved(store, ticket, reason, dry_run, to_stage(store, stage, reopen), "ticket")
     show_move("moved", data, store, as_json, dry_run)
 
 
@@ -163,7 +174,7 @@ def close(
     ctx: typer.Context,
     ticket: Id,
     abandoned: Annotated[
-        bool, typer.Option("--abandoned", metavar="", help="Close it unresolved (lost stage).")
+        bool, typer.Option("--abandoned", help="Close it unresolved (lost stage).")
     ] = False,
     reason: Annotated[str | None, typer.Option(help="Why it was abandoned.")] = None,
     dry_run: DryRun = False,

@@ -26,12 +26,10 @@ def validate(
         typer.Argument(help="Project folders, sub-folders or single files (default: the project)."),
     ] = None,
     output: Annotated[Format, typer.Option("--format", help="text, or json for CI.")] = Format.text,
-    as_json: Annotated[
-        bool, typer.Option("--json", metavar="", help="Same as --format json.")
-    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
     strict: Annotated[
         bool,
-        typer.Option(metavar="", help="Warnings (about the data in the database) are errors too."),
+        typer.Option(help="Warnings (about the data in the database) are errors too."),
     ] = False,
 ) -> None:
     """Check the project: YAML syntax, the schemas, and that every reference resolves. When

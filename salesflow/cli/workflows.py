@@ -13,6 +13,7 @@ import typer
 from salesflow.cli.options import AsJson, DryRun, OutputFormat
 from salesflow.cli.render import Format, chosen, emit_rows, to_json
 from salesflow.cli.runs import print_processed, trace_sink, trace_text
+from salesflow.cli.stages import stage_id
 from salesflow.errors import UserError, did_you_mean
 from salesflow.reports import Column
 from salesflow.store.db import transaction
@@ -167,7 +168,8 @@ def start_(
 
     store = ctx.obj.store()
     flow = manual_workflow(store, workflow)
-    subjects, missing = chosen_subjects(store, contact or [], deal or [], from_file, where or [],
+    where = _stages_named(store.project, where or [])
+    subjects, missing = chosen_subjects(store, contact or [], deal or [], from_file, where,
                                         ticket or [])  # fmt: skip
     if not subjects and not missing:
         raise UserError("for whom? --contact EMAIL, --deal ID, --ticket ID, --from FILE.csv or"
@@ -185,6 +187,13 @@ def start_(
         typer.echo(f"error: {problem}", err=True)
     if missing or result.failed:
         raise typer.Exit(1)
+
+
+def _stages_named(project, where: list[str]) -> list[str]:
+    """--where with `stage=` given by the stage's name as well as its id."""
+    pipeline = next((w.partition("=")[2] for w in where if w.startswith("pipeline=")), None)
+    return [f"stage={stage_id(project, w.partition('=')[2], pipeline)}"
+            if w.startswith("stage=") else w for w in where]  # fmt: skip
 
 
 def start_summary(workflow: str, result, dry_run: bool) -> str:

@@ -77,11 +77,13 @@ HEADER_SEARCH = 20  # records looked through for the header: exports may start w
 
 @dataclass
 class ColumnMap:
-    """Column index → target field, in the order columns are tried for a field; and the
-    columns nobody asked for."""
+    """Column index → target field, in the order columns are tried for a field; the columns
+    nobody asked for; and the deals' columns (Montant), known but unused when the import
+    opens no deals (no --pipeline): those are not "ignored", a re-import would say so wrongly."""
 
     targets: dict[int, str]
     ignored: list[str] = field(default_factory=list)
+    deal_columns: list[str] = field(default_factory=list)
 
 
 def allowed_targets(project: Project, with_deals: bool) -> list[str]:
@@ -109,13 +111,13 @@ def resolve(
     custom |= {
         normalise(spec.label): name for name, spec in project.contact_fields.items() if spec.label
     }
-    found, ignored = [], []
+    found, ignored, deal_columns = [], [], []
     for index, column in enumerate(header):
         key = normalise(column)
         target = explicit_norm.get(key) or _KNOWN.get(key) or custom.get(key)
         if target in DEAL_TARGETS and not with_deals:
-            target = None
-        if target and target != "ignore":
+            deal_columns.append(column)
+        elif target and target != "ignore":
             found.append((key not in explicit_norm, index, target))
         elif column.strip():
             ignored.append(column)
@@ -124,7 +126,7 @@ def resolve(
         raise UserError(
             f"no email column among: {', '.join(header)}; name it with --map 'Column=email'"
         )
-    return ColumnMap(targets, ignored)
+    return ColumnMap(targets, ignored, deal_columns)
 
 
 def find_header(

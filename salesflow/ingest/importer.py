@@ -69,6 +69,7 @@ class ImportResult:
     overwrite: bool = False
     rejected_file: Path | None = None
     ignored: list[str] = field(default_factory=list)
+    deal_columns: list[str] = field(default_factory=list)  # known, unused without deals
     errors: list[tuple[int, str]] = field(default_factory=list)
 
     @property
@@ -90,6 +91,7 @@ class ImportResult:
                           for row, name, value, held in self.conflicts],
             "rejected_file": str(self.rejected_file) if self.rejected_file else None,
             "ignored_columns": self.ignored,
+            "deal_columns_unused": self.deal_columns,
             "errors": [{"row": row, "error": error} for row, error in self.errors],
         }  # fmt: skip
 
@@ -141,8 +143,9 @@ def import_csv(
     reader.width = len(header)
     parser = RowParser(columns, project, options.source, options.tags)
     result = ImportResult(
-        path, fmt, header_line, ignored=columns.ignored, overwrite=options.overwrite
-    )
+        path, fmt, header_line, ignored=columns.ignored, overwrite=options.overwrite,
+        deal_columns=columns.deal_columns,
+    )  # fmt: skip
     rejects = _Rejects(rejected_path(path), fmt, header, write=not options.dry_run)
     try:
         with transaction(store.conn, options.dry_run):

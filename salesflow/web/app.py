@@ -7,6 +7,7 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator
+from datetime import datetime, tzinfo
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -51,7 +52,7 @@ def build_app(site: Site, worker: bool = True, log_format: str = "text") -> ASGI
     )
     app.state.site = site
     app.add_middleware(Unavailable, site=site)  # inside the log: it logs the 503
-    app.add_middleware(RequestLog, json_lines=log_format == "json")
+    app.add_middleware(RequestLog, json_lines=log_format == "json", zone=site.project.timezone)
     return SecurityHeaders(app)
 
 
@@ -81,12 +82,14 @@ async def healthz(request: Request) -> Response:
 
 
 class RequestLog:
-    """One line per request: time, method, path, status, milliseconds. The path only: a
-    query string may hold a form's token, and no body or field is ever logged."""
+    """One line per request: time (the wall clock, in the project's zone like every other
+    time salesflow shows), method, path, status, milliseconds. The path only: a query string
+    may hold a form's token, and no body or field is ever logged."""
 
-    def __init__(self, app: ASGIApp, json_lines: bool = False):
+    def __init__(self, app: ASGIApp, zone: tzinfo, json_lines: bool = False):
         self.app = app
         self.json_lines = json_lines
+        self.zone = zone
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -106,10 +109,11 @@ class RequestLog:
             self._line(scope, status[0], (time.perf_counter() - began) * 1000)
 
     def _line(self, scope: Scope, status: int, ms: float) -> None:
+        stamp = datetime.now(self.zone).strftime("%Y-%m-%dT%H:%M:%S%z")
         if self.json_lines:
-            log.info(json.dumps({"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            log.info(json.dumps({"time": stamp,
                                  "method": scope["method"], "path": scope["path"],
                                  "status": status, "ms": round(ms, 1)}))  # fmt: skip
         else:
-            log.info("%s %s %s %d %.1f ms", time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            log.info("%s %s %s %d %.1f ms", stamp,
                      scope["method"], scope["path"], status, ms)  # fmt: skip

@@ -5,8 +5,10 @@ large, its type is one we read, the signature holds, the origin and the rate are
 only then is the body parsed and recorded. A submission that is read but unusable is kept
 as a reject (`salesflow rejects`); a failed signature stores nothing.
 
-JSON clients get `202 {"id": …}`; a browser posting a plain HTML form gets a `303` to the
-form's `redirect:` or a short thank-you page.
+The answer's kind follows the request: a post of an HTML form's fields (urlencoded or
+multipart) whose `Accept` names `text/html`, or has no `Accept` (a browser), gets a `303` to
+the form's `redirect:` or a short thank-you page, and errors as a page; anything else (JSON
+bodies; curl, whose `Accept` is `*/*`) gets JSON: `202 {"id": …}` or `{"error", "pointer"}`.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
-from salesflow.errors import UserError
+from salesflow.errors import UserError, did_you_mean
 from salesflow.ingest.forms import Received, receive
 from salesflow.ingest.jsonread import submissions
 from salesflow.store.db import is_locked
@@ -39,7 +41,7 @@ async def post_form(request: Request) -> Response:
     name = request.path_params["form"]
     form = site.project.forms.get(name)
     if form is None:
-        return _error(request, 404, f"no form '{name}' here", "")
+        return _unknown_form(request, name, sorted(site.project.forms))
     body = await bounded_body(request, site.project.serve.max_body_kib * 1024)
     if body is None:
         return _error(request, 413, f"the body is over {site.project.serve.max_body_kib} KiB", "")
@@ -140,15 +142,21 @@ def _accepted(request: Request, form, received: Received) -> Response:
     return JSONResponse({"id": received.event_id, "duplicate": received.duplicate}, 202)
 
 
+def _unknown_form(request: Request, name: str, forms: list[str]) -> Response:
+    """A 404 that says which forms exist: the usual mistake is a typo in the form's action."""
+    known = f"; the forms here: {', '.join(forms)}" if forms else "; this project has no form"
+    return _error(request, 404, f"no form '{name}'{did_you_mean(name, forms)}{known}", "",
+                  forms=forms)  # fmt: skip
+
+
 def _error(
-    request: Request, status: int, message: str, pointer: str, headers=None, reject=None
+    request: Request, status: int, message: str, pointer: str, headers=None, **more: Any
 ) -> Response:
-    """`{"error", "pointer"}` for API clients; a short page saying what went wrong for a
-    person whose browser posted the form."""
+    """`{"error", "pointer"}` (and `more`: the reject's id, the forms there are) for API
+    clients; a short page saying what went wrong for a person whose browser posted the form."""
     if _wants_html(request):
         site: Site = request.app.state.site
         return site.page("problem.html", status=status, headers=headers, message=message)
     content: dict[str, Any] = {"error": message, "pointer": pointer}
-    if reject is not None:
-        content["reject"] = reject
+    content.update((key, value) for key, value in more.items() if value is not None)
     return JSONResponse(content, status, headers=headers)
