@@ -204,6 +204,20 @@ def test_a_piped_table_keeps_whole_values_however_wide(sf):
     assert long in piped.stdout and "…" not in piped.stdout
 
 
+@pytest.mark.parametrize("args", [["contacts", "list", "--json"], ["contacts", "show", "1"]])
+def test_output_piped_into_a_reader_that_stops_early_ends_quietly(sf, args):
+    """`salesflow contacts show 1 | head -1`: was 'unexpected error: BrokenPipeError', exit 3."""
+    sf("contacts", "add", "julie@example.org")
+    reader_gone = subprocess.Popen(
+        [sys.executable, "-m", "salesflow", "--project", str(sf.project), *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    reader_gone.stdout.close()  # like `head` once it has its line
+    errors = reader_gone.stderr.read().decode()
+    assert reader_gone.wait(timeout=30) == 1
+    assert errors == ""
+
+
 def test_show_commands_write_every_moment_one_way(sf):
     """Tables, records, stage histories, run traces and events: one format, `2026-03-05
     10:01` in the project's zone (the form run traces record), never another beside it."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import sys
 import traceback
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -89,6 +90,9 @@ class _Group(TyperGroup):
             ctx.exit(EXIT_INVALID)
         except KeyboardInterrupt:  # the console script says "interrupted"
             ctx.exit(EXIT_INTERRUPTED)
+        except BrokenPipeError:  # `salesflow … | head` read what it wanted: leave quietly
+            _stdout_to_nowhere()
+            ctx.exit(1)
         except Exception as error:
             advice = fault_advice(error)
             if advice:  # the machine, not salesflow: name the file and what to do
@@ -105,6 +109,13 @@ class _Group(TyperGroup):
                 err=True,
             )  # fmt: skip
             ctx.exit(EXIT_UNEXPECTED)
+
+
+def _stdout_to_nowhere() -> None:
+    """What is still buffered for the closed pipe goes nowhere, so that Python's own flush
+    at exit does not fail again (the way the Python docs give for SIGPIPE)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
 def _flag_type(option: TyperOption, ctx: typer.Context) -> str | None:
