@@ -254,7 +254,7 @@ class WorkflowChecker:
 
     def _check_action(self, step: Step, keypath: tuple) -> None:
         config = step.config
-        if self.workflow.trigger.schedule is not None:
+        if "contact" in lacks(self.start):
             self._check_without_subject(step, keypath)
         for item in fields(config):
             value = getattr(config, item.name)
