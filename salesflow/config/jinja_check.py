@@ -13,7 +13,8 @@ from jinja2.environment import Environment
 from salesflow.errors import did_you_mean
 
 # What may follow a name: None = anything (not known statically), else the known attributes;
-# a string: nothing, the name is empty where it is read (the string says why).
+# a string: nothing, the name is empty where it is read (the string says why); under the key
+# "" of known attributes, why the others are empty.
 Scope = dict[str, "Scope | str | None"]
 _DICT_METHODS = {"get", "items", "keys", "values"}
 # Attributes of functions, generators and code that the sandbox blocks besides `_…` names.
@@ -216,6 +217,8 @@ def _check_chain(chain: list[str], scope: Scope, env: Environment) -> str | None
         if attr not in level:
             if attr in _DICT_METHODS:
                 return None
+            if isinstance(level.get(""), str):
+                return level[""]
             owner = ".".join(chain[:depth])
             return f"'{attr}' is not a field of {owner}{did_you_mean(attr, list(level))}"
         level = level[attr]

@@ -31,13 +31,13 @@ _SCHEDULED = (
     " project, workflow, run, now and the reports stalled(), forecast(), board()"
 )
 _MANUAL = (
-    "a manual start has no form data in event.data: read the contact, deal or ticket it was"
-    " started for, or trigger the workflow on form.submitted"
+    "a manual start has no form data: event.data holds only workflow and by; read the"
+    " contact, deal or ticket it was started for, or trigger the workflow on form.submitted"
 )
-_LACKS = {
+_LACKS: dict[str, dict[str, Scope | str]] = {
     "schedule": {name: _SCHEDULED.format(name=name)
                  for name in ("contact", "deal", "ticket", "owner", "event")},
-    "manual": {"event.data": _MANUAL},
+    "manual": {"event.data": {"workflow": None, "by": None, "": _MANUAL}},
     "event": {},
 }  # fmt: skip
 
@@ -49,9 +49,13 @@ def start_of(trigger: Trigger) -> str:
     return "manual" if trigger.manual else "event"
 
 
-def lacks(start: str) -> dict[str, str]:
-    """The names (dotted) a run started this way has not, and why."""
-    return _LACKS[start]
+def lacks(start: str) -> set[str]:
+    """Why a run started this way has not some name: the sentences its checks may say."""
+    return {_reason(value) for value in _LACKS[start].values()}
+
+
+def _reason(value: Scope | str) -> str:
+    return value if isinstance(value, str) else value[""]
 
 
 def _known(names) -> dict[str, None]:
@@ -81,12 +85,12 @@ def context_scope(
         "now": None,
         **_known(REPORT_FUNCTIONS),
     }
-    for dotted, reason in lacks(start).items():
+    for dotted, names in _LACKS[start].items():
         *parents, last = dotted.split(".")
         level = scope
         for name in parents:
             level = level[name]
-        level[last] = reason
+        level[last] = names
     return scope
 
 

@@ -254,7 +254,7 @@ class WorkflowChecker:
 
     def _check_action(self, step: Step, keypath: tuple) -> None:
         config = step.config
-        if "contact" in lacks(self.start):
+        if self.start == "schedule":
             self._check_without_subject(step, keypath)
         for item in fields(config):
             value = getattr(config, item.name)
@@ -478,7 +478,7 @@ class WorkflowChecker:
         """The template files are checked once, as an event's run sees them; a scheduled or
         manual workflow's run has less (no contact, no form data): what its templates read
         of that fails every run, so say it at the step that sends them."""
-        template, reasons = self.facts.templates.get(name), set(lacks(self.start).values())
+        template, reasons = self.facts.templates.get(name), lacks(self.start)
         if template is None or not reasons:
             return
         for path in (template.text_path, template.html_path):
