@@ -339,6 +339,28 @@ def test_a_space_from_the_environment_names_its_variable(sf, hook, monkeypatch):
     assert "from the environment?" not in result.output and not hook.received
 
 
+def test_a_request_whose_host_comes_from_the_environment_fails_alone(sf, hook, monkeypatch):
+    """#25: validate now wants the scheme and host written in the workflow; a request queued
+    before (its URL began with {{ env.HOOK_URL }}) fails alone when it would leave, saying
+    which variable gave the start of its URL — never its value — and the next one goes."""
+    sf("contacts", "add", "julie@example.org")
+    sf("contacts", "add", "ines@example.org")
+    sf("process")
+    old_form = json.dumps({"url": ["", "HOOK_URL", "/x"], "headers": {}})
+    with sqlite3.connect(sf.project / "salesflow.db") as connection:
+        connection.execute("UPDATE outbox SET request = ? WHERE id = 1", (old_form,))
+    monkeypatch.setenv("HOOK_URL", "hooks.example.org/T0P-S3CR3T")
+    result = sf("tick")
+    assert "1 request sent (0 to retry, 1 failed)" in result.output, result.output
+    assert [got["path"] for got in hook.received] == [f"/hook/{PATH}?from=salesflow"]
+    assert requests_of(sf.project)[0][1] == "failed"
+    said = ("the URL does not begin with http:// or https:// and a host written in the workflow"
+            " (the environment variable HOOK_URL gives it)")  # fmt: skip
+    assert said in sf("outbox", "show", "1").output
+    with sqlite3.connect(sf.project / "salesflow.db") as connection:
+        assert "T0P-S3CR3T" not in "\n".join(connection.iterdump())
+
+
 def by_first_name(got: dict):
     """Hang for "Hang", trickle for "Trickle", 200 for anyone else."""
     name = json.loads(got["body"])["prenom"]

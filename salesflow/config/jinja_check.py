@@ -12,8 +12,10 @@ from jinja2.environment import Environment
 
 from salesflow.errors import did_you_mean
 
-# What may follow a name: None = anything (not known statically), else the known attributes.
-Scope = dict[str, "Scope | None"]
+# What may follow a name: None = anything (not known statically), else the known attributes;
+# a string: nothing, the name is empty where it is read (the string says why); under the key
+# "" of known attributes, why the others are empty.
+Scope = dict[str, "Scope | str | None"]
 _DICT_METHODS = {"get", "items", "keys", "values"}
 # Attributes of functions, generators and code that the sandbox blocks besides `_…` names.
 _UNSAFE = {"mro", "func_globals", "func_code", "gi_frame", "gi_code", "cr_frame", "cr_code",
@@ -264,11 +266,15 @@ def _check_chain(chain: list[str], scope: Scope, env: Environment) -> str | None
         return f"unknown variable '{name}'{did_you_mean(name, list(scope))}"
     level = scope[name]
     for depth, attr in enumerate(chain[1:], start=1):
+        if isinstance(level, str):
+            return level
         if level is None or attr.startswith("_") or attr in _UNSAFE:  # said by _unsafe_…
             return None
         if attr not in level:
             if attr in _DICT_METHODS:
                 return None
+            if isinstance(level.get(""), str):
+                return level[""]
             owner = ".".join(chain[:depth])
             return f"'{attr}' is not a field of {owner}{did_you_mean(attr, list(level))}"
         level = level[attr]

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass, fields
 
 from salesflow.config import actions as a
-from salesflow.config.jinja_check import is_template
+from salesflow.config.jinja_check import check_jinja, is_template
 from salesflow.config.model import (
     CONTACT_FIELDS,
     DEAL_FIELDS,
@@ -14,16 +14,17 @@ from salesflow.config.model import (
     FieldDef,
     Pipeline,
     Step,
+    Template,
     Trigger,
     Workflow,
 )
-from salesflow.config.scope import DATE_FIELDS, context_scope
+from salesflow.config.scope import DATE_FIELDS, context_scope, lacks, start_of
 from salesflow.config.settings_checks import jinja_problems
 from salesflow.config.yamlfile import YamlFile
 from salesflow.errors import Problem, did_you_mean
 from salesflow.values import EMAIL
 from salesflow.webhooks.references import referenced
-from salesflow.webhooks.urls import data_before_host
+from salesflow.webhooks.urls import template_before_host
 
 # Which match filters each event type understands.
 MATCH_KEYS = {
@@ -74,7 +75,7 @@ class ProjectFacts:
 
     pipelines: dict[str, Pipeline]
     unreadable_pipelines: set[str]
-    templates: set[str]
+    templates: dict[str, Template]
     team: set[str]
     members: dict
     forms: dict
@@ -91,8 +92,9 @@ class WorkflowChecker:
         self.doc, self.workflow, self.facts = document, workflow, facts
         self.problems: list[Problem] = []
         form_fields = self._trigger_form_fields(workflow.trigger)
+        self.start = start_of(workflow.trigger)
         self.scope = context_scope(facts.contact_fields, facts.deal_fields, form_fields,
-                                   facts.ticket_fields)  # fmt: skip
+                                   facts.ticket_fields, self.start)  # fmt: skip
         self.step_ids: set[str] = set()
         self.pipeline = self._single(workflow.trigger.match.get("pipeline"))
 
@@ -252,7 +254,7 @@ class WorkflowChecker:
 
     def _check_action(self, step: Step, keypath: tuple) -> None:
         config = step.config
-        if self.workflow.trigger.schedule is not None:
+        if self.start == "schedule":
             self._check_without_subject(step, keypath)
         for item in fields(config):
             value = getattr(config, item.name)
@@ -369,6 +371,23 @@ class WorkflowChecker:
             if config.stage:
                 self._check_stage((*keypath, "stage"), config.stage, config.pipeline)
         self._check_priority(config.priority, (*keypath, "priority"))
+        self._check_loop_on_create(config, keypath)
+
+    def _check_loop_on_create(self, config: a.CreateTicket, keypath: tuple) -> None:
+        """A ticket opened where the trigger listens is a new subject: it starts this
+        workflow again, reenroll or not, until the chain limit stops it."""
+        pipeline = self.facts.pipelines.get(config.pipeline)
+        trigger = self.workflow.trigger
+        if pipeline is None or trigger.event != "ticket.created" or not pipeline.stages:
+            return
+        stage = config.stage or pipeline.stages[0].id
+        if _starts(trigger, "ticket.created", {"pipeline": config.pipeline, "stage": stage}):
+            message = (
+                f"the ticket this opens in '{config.pipeline}' (stage '{stage}') starts this"
+                " workflow again (ticket.created): a loop; open it in another pipeline, or"
+                " narrow the trigger's `pipeline` or `stage`"
+            )
+            self._add((*keypath, "pipeline"), message)
 
     def _check_priority(self, priority: str | None, keypath: tuple) -> None:
         if priority and not is_template(priority) and priority not in PRIORITIES:
@@ -413,6 +432,7 @@ class WorkflowChecker:
 
     def _check_send_email(self, config: a.SendEmail, keypath: tuple) -> None:
         self._reference((*keypath, "template"), config.template, self.facts.templates, "template")
+        self._check_template_reads(config.template, (*keypath, "template"))
         if config.to != "contact" and not is_template(config.to) and not EMAIL.match(config.to):
             message = (
                 f"'{config.to}' is not an email address; use contact, an address or a template"
@@ -423,7 +443,7 @@ class WorkflowChecker:
 
     def _check_http(self, config: a.Http, keypath: tuple) -> None:
         """Secrets (`{{ env.NAME }}`) only where they leave the machine unstored: URL, headers;
-        data never in the URL's scheme or host."""
+        the URL's scheme and host written out, never from a template."""
         with_env = {**self.scope, "env": None}
         may_hold_secrets = [((*keypath, "url"), config.url)]
         may_hold_secrets += [((*keypath, "headers", name), value)
@@ -431,13 +451,18 @@ class WorkflowChecker:
         for where, text in may_hold_secrets:
             if is_template(text):
                 self.problems += jinja_problems(self.doc, where, text, self.facts.env, with_env)
-        scheme = _literal_start(config.url).partition("://")
+        start = _literal_start(config.url)
+        scheme = start.partition("://")
         if scheme[1] and scheme[0].lower() not in ("http", "https"):
             self._add((*keypath, "url"), f"'{scheme[0]}://' URL: use http:// or https://")
         elif not scheme[1] and not is_template(config.url):
             self._add((*keypath, "url"), f"'{config.url}' is not a URL: write https://…")
-        elif problem := data_before_host(config.url):
+        elif problem := template_before_host(config.url):
             self._add((*keypath, "url"), problem)
+        elif not scheme[1]:
+            message = (f"the URL begins '{start}', without http:// or https://: write"
+                       f" https://{start}…")  # fmt: skip
+            self._add((*keypath, "url"), message)
         for where, text in _strings(config.json, (*keypath, "json")):
             self._body_template(where, text)
         self._body_template((*keypath, "body"), config.body)
@@ -449,8 +474,25 @@ class WorkflowChecker:
         else:
             self._template(keypath, text)
 
+    def _check_template_reads(self, name: str, keypath: tuple) -> None:
+        """The template files are checked once, as an event's run sees them; a scheduled or
+        manual workflow's run has less (no contact, no form data): what its templates read
+        of that fails every run, so say it at the step that sends them."""
+        template, reasons = self.facts.templates.get(name), lacks(self.start)
+        if template is None or not reasons:
+            return
+        for path in (template.text_path, template.html_path):
+            if path is None:
+                continue
+            source = path.read_text(encoding="utf-8-sig")
+            for line, message in check_jinja(source, self.facts.env, self.scope):
+                if message in reasons:
+                    self._add(keypath, f"template '{name}' (line {line} of {path.name}): {message}")
+                    return
+
     def _check_notify(self, config: a.Notify, keypath: tuple) -> None:
         self._reference((*keypath, "template"), config.template, self.facts.templates, "template")
+        self._check_template_reads(config.template, (*keypath, "template"))
         self._member((*keypath, "to"), config.to, also=("owner", "team"))
 
     def _check_create_task(self, config: a.CreateTask, keypath: tuple) -> None:
@@ -492,9 +534,9 @@ class WorkflowChecker:
             return (
                 "text" if name in (CONTACT_FIELDS if record == "contact" else DEAL_FIELDS) else None
             )
-        form_fields = self.scope["event"]["data"]
+        form_fields = self._trigger_form_fields(self.workflow.trigger)
         if len(parts) == 3 and parts[:2] == ["event", "data"] and form_fields:
-            spec = self._trigger_form_fields(self.workflow.trigger).get(parts[2])
+            spec = form_fields.get(parts[2])
             return spec.type if isinstance(spec, FieldDef) else None
         return None
 
@@ -505,8 +547,8 @@ class WorkflowChecker:
 
 
 def _literal_start(template: str) -> str:
-    """The text before the first Jinja tag: a URL's scheme, when it is written out."""
-    return template.split("{", 1)[0]
+    """The text before the first Jinja tag: a URL's scheme and host, as they must be written."""
+    return re.split(r"\{[{%#]", template, maxsplit=1)[0]
 
 
 def _strings(value, keypath: tuple):

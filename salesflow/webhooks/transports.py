@@ -29,6 +29,7 @@ from salesflow.mail.transports import PermanentFailure, TemporaryFailure, write_
 from salesflow.store.db import describe
 from salesflow.webhooks.references import MissingVariable, Pieces, named, redact, resolve
 from salesflow.webhooks.request import Request
+from salesflow.webhooks.urls import start_problem
 
 KEPT = 300  # characters kept of what an answer said (status, start of its body)
 _AGAIN = {408, 425, 429}  # client errors that mean "later", like the 5xx
@@ -111,6 +112,8 @@ class HttpClient:
         except MissingVariable as error:
             raise TemporaryFailure(f"the environment variable {error} is not set where"
                                    " salesflow runs") from None  # fmt: skip
+        if problem := start_problem(request.url):
+            raise PermanentFailure(problem)
         _check_url(request.url, self.environ)
         _check_headers(headers)
         return url, headers

@@ -1,7 +1,9 @@
-"""What data may do in an `http` step's URL: fill its path, query or fragment, percent-encoded
-so that it stays one value (a space, `?`, `#`, `/` or `&` in a name changes nothing of the
-URL's structure); never choose its scheme or host, which come from the workflow's text or
-the environment (`{{ env.NAME }}`, the operator's, sent as it is)."""
+"""What a template may do in an `http` step's URL: fill its path, query or fragment, data
+percent-encoded so that it stays one value (a space, `?`, `#`, `/` or `&` in a name changes
+nothing of the URL's structure), `{{ env.NAME }}` sent as the operator wrote it. The scheme and
+the host are written out in the workflow: from data, a form could send the request (and its
+secrets) anywhere; from the environment, a value without `https://` fails only when the
+request leaves, long after `validate` said yes."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from urllib.parse import quote
 from jinja2 import Environment, nodes, pass_context
 from jinja2.runtime import Context
 
-from salesflow.webhooks.references import References
+from salesflow.webhooks.references import Pieces, References, named
 
 
 @pass_context
@@ -33,10 +35,10 @@ def _encoded(text: str) -> str:
 _STRAY_PERCENT = re.compile("%(?![0-9A-Fa-f]{2})")
 
 
-def data_before_host(source: str) -> str | None:
-    """Why a URL template lets event or record data reach the scheme or the host, or None.
-    Read before the end of the host (the first `/`, `?` or `#` after `scheme://`), only the
-    written text and `{{ env.NAME }}` may appear."""
+def template_before_host(source: str) -> str | None:
+    """Why a URL template lets a template (data or `{{ env.NAME }}`) reach the scheme or the
+    host, or None. Before the end of the host (the first `/`, `?` or `#` after `scheme://`)
+    only written text may appear."""
     try:
         body = Environment().parse(source).body
     except Exception:  # a syntax error is reported by the template check itself
@@ -48,8 +50,6 @@ def data_before_host(source: str) -> str | None:
         for part in node.nodes:
             if isinstance(part, nodes.TemplateData):
                 written += part.data
-            elif _is_env(part):
-                written += "\x00"  # the operator's value: scheme and host may come from it
             elif not _past_host(written):
                 return f"{{{{ {_named(part)} }}}} is in the URL's {_place(written)}{_WHY}"
             if _past_host(written):
@@ -58,8 +58,8 @@ def data_before_host(source: str) -> str | None:
 
 
 _WHY = (
-    ": data may fill only the path and the query, or a form could send this request (and"
-    " its secrets) anywhere; write it out, or take it from {{ env.NAME }}"
+    ": write the scheme and the host out (https://hooks.example/…); a template may fill only"
+    " the path and the query — a secret too: https://hooks.example/{{ env.HOOK_PATH }}"
 )
 
 
@@ -71,9 +71,21 @@ def _past_host(written: str) -> bool:
     return any(char in written.split("//", 1)[-1] for char in "/?#")
 
 
-def _is_env(node) -> bool:
-    return isinstance(node, nodes.Getattr | nodes.Getitem) and (
-        isinstance(node.node, nodes.Name) and node.node.name == "env"
+def start_problem(url: Pieces) -> str | None:
+    """Why a rendered URL (its `{{ env.NAME }}` references apart) does not begin with the
+    written `http(s)://` and host, or None: checked when the request is queued and again when
+    it leaves (a request queued by an older salesflow may take its host from a variable)."""
+    first, variables = url[0], named(url)
+    scheme, sep, rest = first.partition("://")
+    host = re.split(r"[/?#]", rest, maxsplit=1)[0]
+    ended = not variables or len(host) < len(rest)
+    if sep and scheme.lower() in ("http", "https") and host and ended:
+        return None
+    from_variable = variables and (not first or (sep and host and not ended))
+    source = f" (the environment variable {variables[0]} gives it)" if from_variable else ""
+    return (
+        f"the URL does not begin with http:// or https:// and a host written in the"
+        f" workflow{source}: write them out, https://hooks.example/…"
     )
 
 

@@ -10,6 +10,7 @@ from salesflow.config import actions as a
 from salesflow.engine.outcome import Act, Outcome, StepFailed
 from salesflow.webhooks.references import Pieces, References, shown
 from salesflow.webhooks.request import queue
+from salesflow.webhooks.urls import start_problem
 
 CONTENT_TYPES = {"json": "application/json", "text": "text/plain; charset=utf-8"}
 
@@ -17,8 +18,8 @@ CONTENT_TYPES = {"json": "application/json", "text": "text/plain; charset=utf-8"
 def http(act: Act, config: a.Http) -> Outcome:
     context = act.context()
     url = _with_references(act, config.url, context, url=True)
-    if url[0] and not url[0].lower().startswith(("http://", "https://")):
-        raise StepFailed(f"'{shown(url)}' is not an http:// or https:// URL")
+    if problem := start_problem(url):
+        raise StepFailed(f"'{shown(url)}': {problem}")
     headers = {name: _with_references(act, value, context)
                for name, value in config.headers.items()}  # fmt: skip
     for name, value in headers.items():
