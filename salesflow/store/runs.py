@@ -11,6 +11,7 @@ from salesflow.values import read_instant
 
 
 def public(run: sqlite3.Row, store: Store) -> dict:
+    """A run as the CLI and the pages show it (its contact's email when the row has it)."""
     zone = store.project.timezone
     wake = read_instant(run["wake_at"], zone)
     return {
