@@ -21,8 +21,10 @@ from salesflow.engine.context import Renderer, event_view
 from salesflow.engine.outcome import Act, Outcome, StepFailed
 from salesflow.errors import NotFound, UserError
 from salesflow.store.db import describe, isolated, transaction
+from salesflow.store.runs import public as public  # re-exported for cli/runs.py
+from salesflow.store.runs import trace as trace
 from salesflow.store.session import Store
-from salesflow.values import read_instant, stored_instant
+from salesflow.values import stored_instant
 
 ACTIVE = ("running", "waiting")
 # Actions that change no contact or deal: the run's template context stays true after them.
@@ -286,37 +288,6 @@ def get(store: Store, run_id: int) -> sqlite3.Row:
     if run is None:
         raise NotFound(f"no run #{run_id} (see `salesflow runs list`)")
     return run
-
-
-def public(run: sqlite3.Row, store: Store) -> dict:
-    zone = store.project.timezone
-    wake = read_instant(run["wake_at"], zone)
-    return {
-        "id": run["id"],
-        "workflow": run["workflow"],
-        "status": run["status"],
-        "reason": run["reason"],
-        "contact_id": run["contact_id"],
-        "contact": run["contact_email"] if "contact_email" in run.keys() else None,  # noqa: SIM118
-        "deal_id": run["deal_id"],
-        "next_step": "/".join(json.loads(run["cursor"])) if run["cursor"] else None,
-        "wake_at": wake.isoformat() if wake else None,
-        "started_at": read_instant(run["started_at"], zone).isoformat(),
-        "updated_at": read_instant(run["updated_at"], zone).isoformat(),
-    }
-
-
-def trace(store: Store, run_id: int) -> list[dict]:
-    """Everything the run's steps did, in order."""
-    rows = store.conn.execute(
-        "SELECT * FROM run_steps WHERE run_id = ? ORDER BY id", (run_id,)
-    ).fetchall()
-    zone = store.project.timezone
-    return [
-        {"at": read_instant(row["at"], zone).isoformat(), "step": row["step"],
-         "action": row["action"], "outcome": row["outcome"], "detail": row["detail"]}
-        for row in rows
-    ]  # fmt: skip
 
 
 def change_run(store: Store, run_id: int, change: Callable[[Engine], object]) -> list[TraceLine]:

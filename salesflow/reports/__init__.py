@@ -1,4 +1,5 @@
-"""Pipeline reports, computed in SQL: plain data that the CLI renders and templates use."""
+"""Pipeline reports: plain data that the CLI renders and templates use, computed from the
+rows of `store/reports.py` (where their SQL lives)."""
 
 from __future__ import annotations
 

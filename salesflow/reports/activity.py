@@ -5,16 +5,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from salesflow.engine.runs import public as public_run
-from salesflow.engine.runs import trace
+from salesflow.store import reports as query
 from salesflow.store.outbox import public as public_message
+from salesflow.store.runs import public as public_run
+from salesflow.store.runs import trace
 from salesflow.store.session import Store
 
 PAGE = 50
 FAILED_SHOWN = 200  # failed items listed in full before the paged rest
-_RUNS = (
-    "SELECT r.*, c.email AS contact_email FROM runs r LEFT JOIN contacts c ON c.id = r.contact_id"
-)
 
 
 @dataclass
@@ -29,20 +27,10 @@ class Activity:
 
 def activity(store: Store, page: int = 0) -> Activity:
     offset = page * PAGE
-    failed_runs = store.conn.execute(
-        f"{_RUNS} WHERE r.status = 'failed' ORDER BY r.id DESC LIMIT ?", (FAILED_SHOWN,)
-    ).fetchall()
-    runs = store.conn.execute(
-        f"{_RUNS} WHERE r.status != 'failed' ORDER BY r.id DESC LIMIT ? OFFSET ?",
-        (PAGE + 1, offset),
-    ).fetchall()
-    failed_messages = store.conn.execute(
-        "SELECT * FROM outbox WHERE status = 'failed' ORDER BY id DESC LIMIT ?", (FAILED_SHOWN,)
-    ).fetchall()
-    messages = store.conn.execute(
-        "SELECT * FROM outbox WHERE status != 'failed' ORDER BY id DESC LIMIT ? OFFSET ?",
-        (PAGE + 1, offset),
-    ).fetchall()
+    failed_runs = query.runs_listed(store, failed=True, limit=FAILED_SHOWN)
+    runs = query.runs_listed(store, failed=False, limit=PAGE + 1, offset=offset)
+    failed_messages = query.messages_listed(store, failed=True, limit=FAILED_SHOWN)
+    messages = query.messages_listed(store, failed=False, limit=PAGE + 1, offset=offset)
     return Activity(
         [public_run(row, store) for row in failed_runs],
         [public_run(row, store) for row in runs[:PAGE]],
@@ -55,18 +43,10 @@ def activity(store: Store, page: int = 0) -> Activity:
 
 def deal_runs(store: Store, deal_id: int) -> list[dict]:
     """The workflow runs that touched the deal, newest first, each with its trace."""
-    rows = store.conn.execute(
-        f"{_RUNS} WHERE r.deal_id = ? ORDER BY r.id DESC", (deal_id,)
-    ).fetchall()
+    rows = query.runs_of_deal(store, deal_id)
     return [{**public_run(row, store), "trace": trace(store, row["id"])} for row in rows]
 
 
 def deal_messages(store: Store, deal_id: int) -> list[dict]:
     """The emails of the deal's runs, and those to its contact, newest first."""
-    rows = store.conn.execute(
-        "SELECT o.* FROM outbox o WHERE o.run_id IN (SELECT id FROM runs WHERE deal_id = ?)"
-        " OR o.to_addr = (SELECT c.email FROM deals d JOIN contacts c ON c.id = d.contact_id"
-        " WHERE d.id = ?) ORDER BY o.id DESC",
-        (deal_id, deal_id),
-    ).fetchall()
-    return [public_message(row, store) for row in rows]
+    return [public_message(row, store) for row in query.messages_of_deal(store, deal_id)]

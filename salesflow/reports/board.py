@@ -8,6 +8,7 @@ from salesflow.config.model import Stage
 from salesflow.reports import Column, Report
 from salesflow.store.deals import pipeline as find_pipeline
 from salesflow.store.deals import stage as find_stage
+from salesflow.store.reports import stage_deals, stage_totals
 from salesflow.store.session import Store
 from salesflow.store.stages import stray_message, stray_stages
 from salesflow.values import from_minor, weighted_amount
@@ -41,7 +42,7 @@ def board(
     `oldest_first`, those in the stage longest) in open stages, the latest in closed ones.
     The totals are the pipeline: its open deals, not the won and lost."""
     of = find_pipeline(store, pipeline_id, None if pipeline_id else "deal")
-    totals = _totals(store, of.id, owner)
+    totals = stage_totals(store, of.id, owner)
     choice = Cards(cards, owner, oldest_first)
     rows = [_column(store, of.id, stage, totals, choice) for stage in of.stages]
     notes = []
@@ -75,52 +76,17 @@ def stage_cards(
     first): the page behind a column's "N more"."""
     of = find_pipeline(store, pipeline_id)
     stage = find_stage(of, stage_id)
-    totals = _totals(store, of.id, owner, stage.id)
+    totals = stage_totals(store, of.id, owner, stage.id)
     return _column(store, of.id, stage, totals, Cards(limit, owner, True, offset))
-
-
-def _totals(store: Store, pipeline: str, owner: str | None, stage: str | None = None) -> dict:
-    """Per stage: count, amount, the amount × probability of deals with their own
-    probability, and the amount of the others (weighted with their stage's, per column:
-    one pass, no join). The whole board reads the table straight through (`+pipeline`
-    keeps SQLite off the pipeline index, which lacks the amounts: one lookup per deal made
-    it 2.5× slower on 100,000 deals); one stage's column uses the index."""
-    clauses, params = ["pipeline = ?" if stage else "+pipeline = ?"], [pipeline]
-    for column, value in (("owner", owner), ("stage", stage)):
-        if value:
-            clauses.append(f"{column} = ?")
-            params.append(value)
-    return {
-        row["stage"]: row
-        for row in store.conn.execute(
-            "SELECT stage, count(*) AS count, coalesce(sum(amount), 0) AS amount,"
-            " coalesce(sum(amount * probability), 0) AS own,"
-            " coalesce(sum(CASE WHEN probability IS NULL THEN amount END), 0) AS rest"
-            f" FROM deals WHERE {' AND '.join(clauses)} GROUP BY stage",
-            params,
-        )
-    }
 
 
 def _column(store: Store, pipeline: str, stage: Stage, totals: dict, cards: Cards) -> dict:
     """One stage of the board: its count, its amounts and its first deals."""
     currency = store.project.currency
-    if stage.outcome:
-        status, order = "", "d.closed_at DESC, d.id DESC"
-    elif cards.oldest_first:  # as the index (status, pipeline, stage, stage_entered_at) reads
-        status, order = " AND d.status = 'open'", "d.stage_entered_at, d.id"
-    else:
-        status, order = "", "coalesce(d.amount, 0) DESC, d.id DESC"
-    by_owner, owner_params = (" AND d.owner = ?", [cards.owner]) if cards.owner else ("", [])
-    deals = store.conn.execute(
-        "SELECT d.*, c.email AS contact_email,"
-        " trim(coalesce(c.first_name, '') || ' ' || coalesce(c.last_name, '')) AS contact_name,"
-        " (julianday(?) - julianday(d.stage_entered_at)) * 86400 AS seconds"
-        " FROM deals d LEFT JOIN contacts c ON c.id = d.contact_id"
-        f" WHERE d.pipeline = ? AND d.stage = ?{status}{by_owner} ORDER BY {order}"
-        " LIMIT ? OFFSET ?",
-        (store.stamp, pipeline, stage.id, *owner_params, cards.limit, cards.offset),
-    ).fetchall()
+    deals = stage_deals(
+        store, pipeline, stage.id, closed=bool(stage.outcome), oldest_first=cards.oldest_first,
+        owner=cards.owner, limit=cards.limit, offset=cards.offset,
+    )  # fmt: skip
     total = totals.get(stage.id)
     weighted = total["own"] + total["rest"] * stage.probability if total else 0
     rot = stage.rot_after.total_seconds() if stage.rot_after and not stage.outcome else None

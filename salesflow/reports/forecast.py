@@ -4,35 +4,18 @@ what was won so far."""
 from __future__ import annotations
 
 from salesflow.reports import Column, Report
-from salesflow.store.deals import of_kind
+from salesflow.store.reports import open_deals_by, won_amounts_by
 from salesflow.store.session import Store
-from salesflow.store.stages import stages_cte, stray_warnings
+from salesflow.store.stages import stray_warnings
 from salesflow.values import from_minor, weighted_amount
 
-GROUPS = {
-    "month": ("strftime('%Y-%m', d.{date})", "month"),
-    "owner": ("d.owner", "owner"),
-}
+GROUPS = ("month", "owner")  # by expected close month, or by owner
 
 
 def forecast(store: Store, by: str = "month", pipeline_id: str | None = None) -> Report:
-    expression, label = GROUPS[by]
-    cte, params = stages_cte(store.project)
-    where, extra = (" AND d.pipeline = ?", [pipeline_id]) if pipeline_id else (
-        of_kind(store, "deal"))  # fmt: skip
-    open_rows = store.conn.execute(
-        f"WITH {cte} SELECT {expression.format(date='expected_close')} AS grp,"
-        " count(*) AS deals, coalesce(sum(d.amount), 0) AS amount,"
-        " coalesce(sum(d.amount * coalesce(d.probability, s.probability)), 0) AS weighted"
-        " FROM deals d LEFT JOIN stages s ON s.pipeline = d.pipeline AND s.stage = d.stage"
-        f" WHERE d.status = 'open'{where} GROUP BY grp",
-        (*params, *extra),
-    ).fetchall()
-    won_rows = store.conn.execute(
-        f"SELECT {expression.format(date='closed_at')} AS grp, coalesce(sum(d.amount), 0) AS won"
-        f" FROM deals d WHERE d.status = 'won'{where} GROUP BY grp",
-        extra,
-    ).fetchall()
+    label = by  # the rows' key for the group: "month" or "owner"
+    open_rows = open_deals_by(store, by, pipeline_id)
+    won_rows = won_amounts_by(store, by, pipeline_id)
     currency = store.project.currency
     groups: dict = {}
     for row in open_rows:

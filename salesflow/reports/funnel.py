@@ -17,6 +17,7 @@ from datetime import date, datetime
 
 from salesflow.reports import Column, Report
 from salesflow.store.deals import pipeline as find_pipeline
+from salesflow.store.reports import deals_matching, median_stay_seconds, stage_bits
 from salesflow.store.session import Store
 from salesflow.store.stages import stray_warnings
 from salesflow.values import stored_instant
@@ -39,7 +40,8 @@ def funnel(store: Store, pipeline_id: str | None = None, since: date | None = No
     rows = []
     for index, stage in enumerate(steps):
         following = reached[index + 1] if index + 1 < len(steps) else None
-        median = _median_days(store, of.id, stage.id, since_text)
+        stay = median_stay_seconds(store, of.id, stage.id, since_text)
+        median = stay / 86400 if stay is not None else None
         rows.append(
             {
                 "stage": stage.id,
@@ -58,36 +60,9 @@ def funnel(store: Store, pipeline_id: str | None = None, since: date | None = No
 
 def _reached(store: Store, pipeline_id: str, steps: list[str], since: str) -> list[int]:
     """Per step, the deals whose set of stages entered holds that step or a later one."""
-    bits = dict(
-        store.conn.execute(
-            "SELECT stage, bit FROM stage_bits WHERE pipeline = ?", (pipeline_id,)
-        ).fetchall()
-    )
+    bits = stage_bits(store, pipeline_id)
     masks = [sum(1 << bits[s] for s in steps[index:] if s in bits) for index in range(len(steps))]
-    sums = ", ".join("coalesce(sum(stages_mask & ? != 0), 0)" for _ in masks)
-    row = store.conn.execute(
-        f"SELECT {sums} FROM deals WHERE pipeline = ? AND created_at >= ?",
-        (*masks, pipeline_id, since),
-    ).fetchone()
-    return list(row)
-
-
-def _median_days(store: Store, pipeline_id: str, stage_id: str, since: str) -> float | None:
-    """The median finished stay in the stage, read off the index by offset (no sort)."""
-    join = " JOIN deals d ON d.id = h.deal_id AND d.created_at >= ?" if since else ""
-    where = (
-        f" FROM stage_history h{join} WHERE h.pipeline = ? AND h.from_stage = ?"
-        " AND h.stay_seconds IS NOT NULL"
-    )
-    params = (*((since,) if since else ()), pipeline_id, stage_id)
-    count = store.conn.execute(f"SELECT count(*){where}", params).fetchone()[0]
-    if not count:
-        return None
-    middle = store.conn.execute(
-        f"SELECT h.stay_seconds{where} ORDER BY h.stay_seconds LIMIT ? OFFSET ?",
-        (*params, 2 - count % 2, (count - 1) // 2),
-    ).fetchall()
-    return sum(row[0] for row in middle) / len(middle) / 86400
+    return deals_matching(store, pipeline_id, masks, since)
 
 
 def _ratio(part: int | None, whole: int) -> float | None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from salesflow.reports import Column, Report
-from salesflow.store.deals import of_kind
+from salesflow.store.reports import lost_by_stage_and_reason
 from salesflow.store.session import Store
 from salesflow.values import from_minor
 
@@ -16,17 +16,7 @@ COLUMNS = [
 
 
 def losses(store: Store, pipeline_id: str | None = None) -> Report:
-    where, params = (
-        (" AND d.pipeline = ?", [pipeline_id]) if pipeline_id else of_kind(store, "deal")
-    )
-    rows = store.conn.execute(
-        "SELECT coalesce(d.lost_from, d.stage) AS lost_from,"
-        " coalesce(d.lost_reason, '') AS reason, count(*) AS deals,"
-        " coalesce(sum(d.amount), 0) AS amount FROM deals d"
-        f" WHERE d.status = 'lost'{where} GROUP BY 1, 2"
-        " ORDER BY deals DESC, lost_from, reason",
-        params,
-    ).fetchall()
+    rows = lost_by_stage_and_reason(store, pipeline_id)
     names = {
         (stage.id): stage.name
         for pipeline in store.project.pipelines.values()

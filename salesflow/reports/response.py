@@ -13,6 +13,7 @@ from salesflow.config.model import PRIORITIES
 from salesflow.reports import Column, Report
 from salesflow.store.deals import pipeline as find_pipeline
 from salesflow.store.deals import pipelines_of
+from salesflow.store.reports import ticket_answers
 from salesflow.store.session import Store
 from salesflow.values import read_instant
 
@@ -32,18 +33,7 @@ def ticket_times(store: Store, pipeline_id: str | None = None, ticket: int | Non
         pipelines_of(store, "ticket"))  # fmt: skip
     if not pipelines:
         return []
-    only, params = (" AND d.id = ?", [ticket]) if ticket else ("", [])
-    rows = store.conn.execute(  # nothing after now counts: the report is as of its clock
-        "SELECT d.id, d.priority, d.status, d.created_at, d.closed_at <= ?1 AS closed,"
-        " d.closed_at, (SELECT min(o.created_at) FROM outbox o WHERE o.kind = 'email'"
-        "   AND o.to_addr = c.email AND o.created_at >= d.created_at AND o.created_at <= ?1"
-        "   AND o.status != 'cancelled') AS first_email,"
-        " (SELECT min(h.at) FROM stage_history h WHERE h.deal_id = d.id"
-        "   AND h.from_stage IS NOT NULL AND h.at <= ?1) AS first_move"
-        f" FROM deals d LEFT JOIN contacts c ON c.id = d.contact_id WHERE d.pipeline IN"
-        f" ({', '.join('?' * len(pipelines))}){only} ORDER BY d.id",
-        (store.stamp, *pipelines, *params),
-    ).fetchall()
+    rows = ticket_answers(store, pipelines, ticket)  # nothing after now counts
     zone = store.project.timezone
     timed = []
     for row in rows:

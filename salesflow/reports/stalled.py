@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from salesflow.reports import Column, Report
+from salesflow.store.reports import overdue_deals
 from salesflow.store.session import Store
 from salesflow.values import from_minor, stored_instant
 from salesflow.wording import counted
@@ -24,37 +25,16 @@ TICKET_SUBJECT = Column("subject", "ticket")
 def stalled_rows(store: Store, pipeline_id: str | None = None, kind: str | None = None):
     """The stalled deals (or tickets: `kind`) as rows, found by index: per stage, entered
     before now − rot_after."""
-    limits, params = [], []
+    limits = []
     for pipeline in store.project.pipelines.values():
         if (pipeline_id and pipeline.id != pipeline_id) or (kind and pipeline.object != kind):
             continue
         for stage in pipeline.stages:
             if stage.rot_after and not stage.outcome:
-                limits.append("(?, ?, ?, ?, ?)")
                 threshold = stored_instant(store.now - stage.rot_after)
                 rot_days = stage.rot_after.total_seconds() / 86400
-                params += [pipeline.id, stage.id, stage.name, threshold, rot_days]
-    if not limits:
-        return []
-    return store.conn.execute(
-        f"WITH limits(pipeline, stage, name, threshold, rot_days) AS (VALUES {', '.join(limits)})"
-        " SELECT d.id, d.title, d.pipeline, d.stage, d.owner, d.next_step, d.amount,"
-        " d.stage_entered_at, d.stalled_for,"
-        " c.email AS contact_email, l.name AS stage_name, l.rot_days,"
-        " ? - julianday(d.stage_entered_at) AS days"
-        " FROM limits l JOIN deals d ON d.status = 'open' AND d.pipeline = l.pipeline"
-        " AND d.stage = l.stage AND d.stage_entered_at < l.threshold"
-        " LEFT JOIN contacts c ON c.id = d.contact_id ORDER BY days - l.rot_days DESC, d.id",
-        (*params, _julian_day(store.now)),
-    ).fetchall()
-
-
-def _julian_day(moment) -> float:
-    """What SQLite's julianday() gives for `moment`, computed once instead of per row."""
-    from datetime import UTC, datetime
-
-    epoch = datetime(1970, 1, 1, tzinfo=UTC)
-    return 2440587.5 + (moment - epoch).total_seconds() / 86400
+                limits.append((pipeline.id, stage.id, stage.name, threshold, rot_days))
+    return overdue_deals(store, limits)
 
 
 def stalled(store: Store, pipeline_id: str | None = None, kind: str | None = None) -> Report:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from salesflow.reports import Column, Report
-from salesflow.store.deals import of_kind
+from salesflow.store.reports import open_deals_by, open_tasks_by_assignee
 from salesflow.store.session import Store
-from salesflow.store.stages import stages_cte, stray_warnings
+from salesflow.store.stages import stray_warnings
 from salesflow.values import from_minor, weighted_amount
 
 COLUMNS = [
@@ -20,27 +20,15 @@ COLUMNS = [
 
 
 def workload(store: Store) -> Report:
-    cte, params = stages_cte(store.project)
-    deals_only, tickets = of_kind(store, "deal")
-    deal_rows = store.conn.execute(
-        f"WITH {cte} SELECT d.owner, count(*) AS deals, coalesce(sum(d.amount), 0) AS amount,"
-        " coalesce(sum(d.amount * coalesce(d.probability, s.probability)), 0) AS weighted"
-        " FROM deals d LEFT JOIN stages s ON s.pipeline = d.pipeline AND s.stage = d.stage"
-        f" WHERE d.status = 'open'{deals_only} GROUP BY d.owner",
-        (*params, *tickets),
-    ).fetchall()
-    task_rows = store.conn.execute(
-        "SELECT assignee, count(*) AS open, coalesce(sum(due_at < ?), 0) AS overdue"
-        " FROM tasks WHERE done_at IS NULL GROUP BY assignee",
-        (store.stamp,),
-    ).fetchall()
+    deal_rows = open_deals_by(store, "owner")
+    task_rows = open_tasks_by_assignee(store)
     currency = store.project.currency
     members = {member.id: member.name for member in store.project.team.values()}
     people = list(members) + sorted(
         {row[0] for row in [*deal_rows, *task_rows] if row[0] not in members},
         key=lambda owner: (owner is None, owner or ""),
     )
-    deals_by = {row["owner"]: row for row in deal_rows}
+    deals_by = {row["grp"]: row for row in deal_rows}
     tasks_by = {row["assignee"]: row for row in task_rows}
     rows = []
     for owner in people:
