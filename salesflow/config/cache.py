@@ -14,9 +14,8 @@ from pathlib import Path
 
 from salesflow import __version__
 from salesflow.config import model
+from salesflow.config.locate import CACHE_DIR
 from salesflow.config.model import Project
-
-CACHE_DIR = ".salesflow"
 
 
 def _project_files(root: Path) -> list[Path]:

@@ -7,6 +7,7 @@ from pathlib import Path
 from salesflow.errors import UserError
 
 PROJECT_FILE = "salesflow.yaml"
+CACHE_DIR = ".salesflow"  # beside it: what salesflow keeps for itself (caches, serve state)
 
 
 def find_root(start: Path) -> Path:

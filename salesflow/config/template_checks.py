@@ -10,6 +10,7 @@ import yaml
 
 from salesflow.config import jinja_check
 from salesflow.config.jinja_check import Scope, check_jinja
+from salesflow.config.locate import CACHE_DIR
 from salesflow.config.model import Template
 from salesflow.config.yamlfile import syntax_problem
 from salesflow.errors import Problem
@@ -100,7 +101,6 @@ class _CheckCache:
 
     def __init__(self, root: Path, context: str):
         from salesflow import __version__
-        from salesflow.config.cache import CACHE_DIR
 
         self.path = root / CACHE_DIR / "template-checks.json"
         checker = Path(jinja_check.__file__).stat()  # a changed checker may find other things

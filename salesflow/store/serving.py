@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from salesflow.config.cache import CACHE_DIR
+from salesflow.config.locate import CACHE_DIR
 from salesflow.config.model import Project
 from salesflow.values import read_instant, stored_instant
 
