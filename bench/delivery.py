@@ -80,10 +80,11 @@ def main() -> int:
 
 def at_least_once_window(store: Store) -> list[float]:
     """The time `deliver` takes, after the transport returned, to commit a message `sent`."""
-    from salesflow.mail.delivery import DeliveryResult, Kind, _Courier, claim
+    from salesflow.outbox.claims import claim
+    from salesflow.outbox.courier import Courier, DeliveryResult, Kind
 
     rows = claim(store, "bench:1:a", 100_000)
-    courier = _Courier(store, "bench:1:a", Kind("email", None, 8, 500), DeliveryResult())
+    courier = Courier(store, "bench:1:a", Kind("email", None, 8, 500), DeliveryResult())
     window = []
     for row in rows:
         began = time.perf_counter()

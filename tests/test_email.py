@@ -191,7 +191,8 @@ def test_a_pass_slower_than_its_claim_is_never_doubled_by_the_next_one(sf, tmp_p
 def test_a_rate_limited_pass_claims_only_what_it_can_send_within_its_claim(sf):
     from salesflow.config.cache import load_project
     from salesflow.mail.compose import queue
-    from salesflow.mail.delivery import claim, slice_size
+    from salesflow.outbox.claims import claim
+    from salesflow.outbox.delivery import slice_size
     from salesflow.store.db import transaction
     from salesflow.store.session import Store
     from salesflow.values import parse_datetime

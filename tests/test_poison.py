@@ -405,9 +405,9 @@ def test_messages_left_sending_by_a_dead_pass_are_taken_back_at_once(sf):
     queued_three(sf)
     import sqlite3
 
-    import salesflow.mail.delivery as delivery
+    import salesflow.outbox.claims as claims
 
-    dead = f"{delivery.HOST}:{2**22 + 17}:deadbeef"  # no such process
+    dead = f"{claims.HOST}:{2**22 + 17}:deadbeef"  # no such process
     with sqlite3.connect(sf.project / "salesflow.db") as connection:
         connection.execute("UPDATE outbox SET status = 'sending', claimed_by = ?,"
                            " claimed_until = '2999-01-01T00:00:00Z'", (dead,))  # fmt: skip
@@ -418,9 +418,9 @@ def test_a_message_being_sent_by_a_live_pass_is_neither_taken_nor_cancelled(sf):
     queued_three(sf)
     import sqlite3
 
-    import salesflow.mail.delivery as delivery
+    import salesflow.outbox.claims as claims
 
-    alive = f"{delivery.HOST}:{os.getpid()}:cafe"
+    alive = f"{claims.HOST}:{os.getpid()}:cafe"
     with sqlite3.connect(sf.project / "salesflow.db") as connection:
         connection.execute(
             "UPDATE outbox SET status = 'sending', claimed_by = ?,"
@@ -496,9 +496,9 @@ def test_a_pass_never_marks_a_message_it_no_longer_holds(sf):
     from contextlib import contextmanager
 
     from salesflow.config.cache import load_project
-    from salesflow.mail.delivery import deliver
-    from salesflow.mail.transports import ConnectionLost
+    from salesflow.outbox.delivery import deliver
     from salesflow.store.session import Store
+    from salesflow.transports import ConnectionLost
     from salesflow.values import parse_datetime
 
     queued_three(sf)

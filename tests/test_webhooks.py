@@ -14,7 +14,7 @@ from urllib.parse import quote, quote_plus
 import pytest
 from conftest import Server, query
 
-from salesflow.webhooks.references import References, resolve, shown
+from salesflow.templating.references import References, resolve, shown
 from salesflow.webhooks.transports import retry_after
 
 TOKEN = "s3cr3t-t0ken"
@@ -400,7 +400,7 @@ def test_requests_not_yet_started_when_serve_stops_go_back_to_the_queue(sf, hook
     """A stopping serve starts no further request (they would each hold it up to a deadline
     past systemd's patience): they are queued again at once, unclaimed, untried."""
     from salesflow.config.project import load_project
-    from salesflow.mail.delivery import deliver_requests
+    from salesflow.outbox.delivery import deliver_requests
     from salesflow.store.session import Store
 
     for number in range(3):

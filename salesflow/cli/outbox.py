@@ -14,7 +14,7 @@ from salesflow.store.outbox import get as get_message
 from salesflow.store.outbox import public
 
 if TYPE_CHECKING:
-    from salesflow.mail.delivery import DeliveryResult
+    from salesflow.outbox.courier import DeliveryResult
 
 app = typer.Typer(
     no_args_is_help=True, help="The queued, sent and failed emails, and http steps' requests."
@@ -73,20 +73,20 @@ def show(
 
     Example: salesflow outbox show 3
     """
-    from salesflow.mail.delivery import noun
     from salesflow.mail.mime import build
+    from salesflow.outbox.shown import full, noun
 
     store = ctx.obj.store()
     row = get_message(store, message)
     if as_json:
-        typer.echo(to_json(public(row, store, full=True)))
+        typer.echo(to_json(full(row, store)))
         return
     typer.echo(f"# {noun(row)}: {row['status']}, {row['attempts']} attempt(s)"
                + (f"; last error: {row['last_error']}" if row["last_error"] else "")
                + (f"; answer: {row['response']}" if row["kind"] == "http" and row["response"]
                   else ""))  # fmt: skip
     if row["kind"] == "http":
-        typer.echo(public(row, store, full=True)["request"].rstrip())
+        typer.echo(full(row, store)["request"].rstrip())
         return
     built = build(row, store.project)
     if raw:
@@ -107,7 +107,7 @@ def send(ctx: typer.Context, as_json: AsJson = False) -> None:
 
     Example: salesflow outbox send
     """
-    from salesflow.mail.delivery import deliver_both
+    from salesflow.outbox.delivery import deliver_both
 
     print_delivery(*deliver_both(ctx.obj.store()), as_json)
 
@@ -130,7 +130,8 @@ def retry(ctx: typer.Context, message: Id) -> None:
 
     Example: salesflow outbox retry 3 && salesflow outbox send
     """
-    from salesflow.mail.delivery import noun, requeue
+    from salesflow.outbox.by_hand import requeue
+    from salesflow.outbox.shown import noun
 
     store = ctx.obj.store()
     row = get_message(store, message)
@@ -144,8 +145,8 @@ def cancel(ctx: typer.Context, message: Id) -> None:
 
     Example: salesflow outbox cancel 3
     """
-    from salesflow.mail.delivery import cancel as cancel_message
-    from salesflow.mail.delivery import noun
+    from salesflow.outbox.by_hand import cancel as cancel_message
+    from salesflow.outbox.shown import noun
 
     store = ctx.obj.store()
     row = get_message(store, message)

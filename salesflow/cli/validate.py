@@ -95,7 +95,7 @@ def data_warnings(project) -> list[Problem]:
 
 def _environment_line(project) -> None:
     """The secrets the project's requests need, for whoever deploys it."""
-    from salesflow.webhooks.references import needed
+    from salesflow.config.environment import needed
 
     names = needed(project.workflows.values()) if project else {}
     if names:

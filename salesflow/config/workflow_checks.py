@@ -22,9 +22,9 @@ from salesflow.config.scope import DATE_FIELDS, context_scope, lacks, start_of
 from salesflow.config.settings_checks import jinja_problems
 from salesflow.config.yamlfile import YamlFile
 from salesflow.errors import Problem, did_you_mean
+from salesflow.templating.references import referenced
+from salesflow.templating.urls import template_before_host
 from salesflow.values import EMAIL
-from salesflow.webhooks.references import referenced
-from salesflow.webhooks.urls import template_before_host
 
 # Which match filters each event type understands.
 MATCH_KEYS = {

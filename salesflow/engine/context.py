@@ -11,8 +11,8 @@ from salesflow.config.model import Project, Workflow
 from salesflow.store import contacts, deals
 from salesflow.store.session import Store
 from salesflow.templating import make_environment, plain_path, read_plain
+from salesflow.templating.urls import url_value
 from salesflow.values import read_instant
-from salesflow.webhooks.urls import url_value
 
 
 def environment(project: Project):

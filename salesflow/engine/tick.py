@@ -18,7 +18,8 @@ from salesflow.engine.due import RESUMABLE_RUNS
 from salesflow.engine.process import Processor, ProcessResult
 from salesflow.engine.runs import Engine, TraceLine
 from salesflow.engine.schedules import due, localize, remember
-from salesflow.mail.delivery import DeliveryResult, deliver, deliver_both
+from salesflow.outbox.courier import DeliveryResult
+from salesflow.outbox.delivery import deliver, deliver_both
 from salesflow.reports.stalled import stalled_rows
 from salesflow.store.db import isolated, transaction
 from salesflow.store.session import Store

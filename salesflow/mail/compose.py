@@ -7,7 +7,6 @@ is the same message.
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import datetime, timedelta
 from email.utils import parseaddr
@@ -16,6 +15,7 @@ from functools import lru_cache
 from salesflow.config.model import Template
 from salesflow.errors import UserError
 from salesflow.mail import ics, unsubscribe
+from salesflow.store import outbox
 from salesflow.store.session import Store
 
 _FOOTER = {
@@ -114,17 +114,10 @@ def queue(
             line = f'<p style="font-size:small">{footer_html or footer}</p>'
             html = html.replace("</body>", f"{line}</body>")
     message_id = f"<{uuid.uuid4().hex}@{_domain(sender)}>"
-    cursor = store.conn.execute(
-        "INSERT INTO outbox (run_id, step, message_id, sender, reply_to, to_addr, to_name,"
-        " subject, text, html, headers, attachments, status, created_at, next_attempt_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?)",
-        (
-            run_id, step, message_id, sender, reply_to or store.project.email.reply_to, address,
-            name, subject, text, html, json.dumps(headers), json.dumps(attachments or []),
-            store.stamp, store.stamp,
-        ),
-    )  # fmt: skip
-    return cursor.lastrowid, message_id
+    reply_to = reply_to or store.project.email.reply_to
+    item = outbox.add_email(store, run_id, step, message_id, sender, reply_to, to,
+                            (subject, text, html), headers, attachments or [])  # fmt: skip
+    return item, message_id
 
 
 def calendar_invite(

@@ -14,29 +14,12 @@ import ssl
 import threading
 import time
 from contextlib import contextmanager
-from datetime import timedelta
 from email.message import EmailMessage
 from pathlib import Path
 
 from salesflow.config.model import EmailSettings
 from salesflow.errors import UserError
-
-
-class TemporaryFailure(Exception):
-    """Try again later: connection refused, timeout, a 4xx reply; `retry_after` when the
-    other end said when."""
-
-    def __init__(self, message: str, retry_after: timedelta | None = None):
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
-class ConnectionLost(TemporaryFailure):
-    """The connection broke: this message and the rest of the pass go later."""
-
-
-class PermanentFailure(Exception):
-    """This message will never go: a 5xx reply for its recipient."""
+from salesflow.transports import ConnectionLost, PermanentFailure, TemporaryFailure, write_whole
 
 
 class EmlFolder:
@@ -53,14 +36,6 @@ class EmlFolder:
 
     def _write(self, message: EmailMessage, name: str) -> str:
         return write_whole(self.folder / f"{name}.eml", message.as_bytes())
-
-
-def write_whole(target: Path, content: bytes) -> str:
-    """Write a file whole or not at all (a crash leaves a .tmp, never half a file)."""
-    partial = target.with_suffix(".tmp")
-    partial.write_bytes(content)
-    os.replace(partial, target)
-    return f"written to {target.name}"
 
 
 class Deadline:

@@ -119,7 +119,7 @@ def _environment(project: Project) -> list[Finding]:
     """The variables the `http` steps' URLs and headers name must be set here when requests
     really leave; with the folder transport nothing is resolved, but they are listed (notes)
     for the day the transport becomes http."""
-    from salesflow.webhooks.references import needed  # Jinja: not for `run`'s quick path
+    from salesflow.config.environment import needed  # Jinja: not for `run`'s quick path
 
     names = needed(project.workflows.values())
     if project.webhooks.transport != "http":

@@ -40,3 +40,12 @@ def trace(store: Store, run_id: int) -> list[dict]:
          "action": row["action"], "outcome": row["outcome"], "detail": row["detail"]}
         for row in rows
     ]  # fmt: skip
+
+
+def write_trace(store: Store, rows: list[tuple]) -> None:
+    """Trace lines, each (run_id, step, action, outcome, detail, at)."""
+    store.conn.executemany(
+        "INSERT INTO run_steps (run_id, step, action, outcome, detail, at)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        rows,
+    )

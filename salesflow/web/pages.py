@@ -14,7 +14,8 @@ from starlette.routing import Route
 from salesflow.engine.runs import change_run
 from salesflow.engine.runs import get as get_run
 from salesflow.errors import UserError
-from salesflow.mail.delivery import requeue
+from salesflow.outbox.by_hand import requeue
+from salesflow.outbox.shown import full
 from salesflow.reports.activity import PAGE as ACTIVITY_PAGE
 from salesflow.reports.activity import activity as activity_report
 from salesflow.reports.activity import deal_messages, deal_runs
@@ -98,7 +99,7 @@ def deal(visit: Visit) -> Response:
 
 def message(visit: Visit) -> Response:
     row = outbox.get(visit.store, int(visit.request.path_params["message"]))
-    return visit.page("message.html", message=outbox.public(row, visit.store, full=True),
+    return visit.page("message.html", message=full(row, visit.store),
                       run=_run_of(visit, row["run_id"]), nav="activity")  # fmt: skip
 
 

@@ -81,7 +81,7 @@ class Worker(threading.Thread):
         while not self.stopping.is_set():
             try:
                 from salesflow.engine.due import requests_due
-                from salesflow.mail.delivery import deliver_requests
+                from salesflow.outbox.delivery import deliver_requests
 
                 store = self.site.store()
                 if requests_due(store):

@@ -6,8 +6,9 @@ import json
 import uuid
 from dataclasses import dataclass
 
+from salesflow.store import outbox
 from salesflow.store.session import Store
-from salesflow.webhooks.references import Pieces, shown
+from salesflow.templating.references import Pieces, shown
 
 
 @dataclass(frozen=True)
@@ -42,14 +43,6 @@ def queue(
     body: str,
 ) -> int:
     """Queue a request in the caller's transaction; its outbox id."""
-    cursor = store.conn.execute(
-        "INSERT INTO outbox (kind, run_id, step, message_id, to_addr, subject, text, request,"
-        " status, created_at, next_attempt_at)"
-        " VALUES ('http', ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?)",
-        (
-            run_id, step, uuid.uuid4().hex, shown(url), method, body,
-            json.dumps({"url": url, "headers": headers}, ensure_ascii=False), store.stamp,
-            store.stamp,
-        ),
-    )  # fmt: skip
-    return cursor.lastrowid
+    stored = {"url": url, "headers": headers}
+    return outbox.add_request(store, run_id, step, uuid.uuid4().hex, method, shown(url), stored,
+                              body)  # fmt: skip

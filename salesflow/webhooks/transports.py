@@ -25,11 +25,11 @@ from urllib.parse import urlsplit
 
 from salesflow import __version__
 from salesflow.config.model import WebhookSettings
-from salesflow.mail.transports import PermanentFailure, TemporaryFailure, write_whole
 from salesflow.store.db import describe
-from salesflow.webhooks.references import MissingVariable, Pieces, named, redact, resolve
+from salesflow.templating.references import MissingVariable, Pieces, named, redact, resolve
+from salesflow.templating.urls import start_problem
+from salesflow.transports import PermanentFailure, TemporaryFailure, write_whole
 from salesflow.webhooks.request import Request
-from salesflow.webhooks.urls import start_problem
 
 KEPT = 300  # characters kept of what an answer said (status, start of its body)
 _AGAIN = {408, 425, 429}  # client errors that mean "later", like the 5xx

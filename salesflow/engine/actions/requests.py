@@ -1,5 +1,5 @@
 """http: render a request and queue it in the outbox, in the step's transaction; the delivery
-pass sends it (see salesflow.mail.delivery)."""
+pass sends it (see salesflow.outbox.delivery)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from typing import Any
 
 from salesflow.config import actions as a
 from salesflow.engine.outcome import Act, Outcome, StepFailed
-from salesflow.webhooks.references import Pieces, References, shown
+from salesflow.templating.references import Pieces, References, shown
+from salesflow.templating.urls import start_problem
 from salesflow.webhooks.request import queue
-from salesflow.webhooks.urls import start_problem
 
 CONTENT_TYPES = {"json": "application/json", "text": "text/plain; charset=utf-8"}
 

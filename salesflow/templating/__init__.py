@@ -2,6 +2,8 @@
 only, with filters for dates, times, money and durations in the project's locale and zone.
 
 Data from forms and CSV files is only ever passed *to* templates, never compiled as one.
+Beside it: references.py (`{{ env.NAME }}` kept out of the database, redaction) and urls.py
+(what a template may fill in a URL) — below config, which checks workflows with them.
 """
 
 from __future__ import annotations

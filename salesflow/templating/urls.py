@@ -13,7 +13,7 @@ from urllib.parse import quote
 from jinja2 import Environment, nodes, pass_context
 from jinja2.runtime import Context
 
-from salesflow.webhooks.references import Pieces, References, named
+from salesflow.templating.references import Pieces, References, named
 
 
 @pass_context

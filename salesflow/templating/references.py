@@ -12,11 +12,7 @@ import json
 import re
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING
 from urllib.parse import quote, quote_plus
-
-if TYPE_CHECKING:
-    from salesflow.config.model import Step, Workflow
 
 NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 Pieces = list[str]
@@ -109,24 +105,3 @@ def referenced(source: object) -> list[str]:
         elif isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
             names.append(node.arg.value)
     return list(dict.fromkeys(names))
-
-
-def needed(workflows: Iterable[Workflow]) -> dict[str, list[str]]:
-    """The environment variables the `http` steps name → the workflows that name them."""
-    found: dict[str, list[str]] = {}
-    for workflow in workflows:
-        for step in _http_steps(workflow.steps):
-            for source in (step.config.url, *step.config.headers.values()):
-                for name in referenced(source):
-                    found.setdefault(name, [])
-                    if workflow.id not in found[name]:
-                        found[name].append(workflow.id)
-    return dict(sorted(found.items()))
-
-
-def _http_steps(steps: Iterable[Step]) -> Iterator[Step]:
-    for step in steps:
-        if step.action == "http":
-            yield step
-        elif step.action == "branch":
-            yield from _http_steps((*step.config.then, *step.config.otherwise))
