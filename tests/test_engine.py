@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from salesflow.config.project import load_project
 from salesflow.engine.context import Renderer, environment
-from salesflow.engine.due import PENDING_EVENTS
+from salesflow.store.queues import PENDING_EVENTS
 
 REPO = Path(__file__).resolve().parent.parent
 TEXT = st.text(alphabet="aé {}%-\n", max_size=8)  # a small alphabet: no Unicode tables to build

@@ -106,7 +106,7 @@ def list_(
 
     Example: salesflow runs list --waiting
     """
-    from salesflow.engine.runs import public
+    from salesflow.store.runs import public
 
     store = ctx.obj.store()
     clauses, params = [], []
@@ -138,7 +138,7 @@ def show(ctx: typer.Context, run: Id, as_json: AsJson = False) -> None:
 
     Example: salesflow runs show 1
     """
-    from salesflow.engine.runs import get, public, trace
+    from salesflow.store.runs import get, public, trace
 
     store = ctx.obj.store()
     row = store.conn.execute(
@@ -192,7 +192,8 @@ def cancel(
 
 
 def _change(ctx: typer.Context, run: Id, change, as_json: bool) -> None:
-    from salesflow.engine.runs import change_run, get, public
+    from salesflow.engine.runs import change_run
+    from salesflow.store.runs import get, public
 
     store = ctx.obj.store()
     lines = change_run(store, run, change)

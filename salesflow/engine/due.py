@@ -4,7 +4,8 @@
 checks let it say so without loading the engine, Jinja, mail or the full command line
 (`salesflow.cli.quick`). They are conservative: anything that might be work (an unknown
 file in the inbox, a message being sent) counts as due, and the full `run` looks closer.
-The conditions for events, runs and messages are the ones the workers claim by.
+The conditions for events, runs and messages are the ones the workers claim by
+(salesflow.store.queues).
 """
 
 from __future__ import annotations
@@ -12,50 +13,30 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
+from salesflow.store import queues, schedules
 from salesflow.store.session import Store
 
-PENDING_EVENTS = "processed_at IS NULL AND failed_at IS NULL"
-RESUMABLE_RUNS = "status = 'waiting' AND wake_at <= ?"  # ? = now, stored
-SENDABLE_MESSAGES = "status IN ('queued', 'retrying') AND next_attempt_at <= ?"  # ? = now
 _INBOX_KEPT = {"done", "failed"}  # what the inbox keeps once a file was taken in
 
 
 def anything_due(store: Store, requests: bool = True) -> bool:
     """Whether a tick has work; `requests=False` leaves out the `http` steps' requests, for
     serve, which sends them from a loop of its own."""
-    messages = _messages if requests else _emails
-    checks = (_events, _runs, messages, _inbox, _stalled, _schedules)
+    kind = None if requests else "email"
+    checks = (
+        queues.events_pending,
+        queues.runs_resumable,
+        lambda store: queues.messages_due(store, kind),
+        _inbox,
+        _stalled,
+        _schedules,
+    )
     return any(check(store) for check in checks)
-
-
-def _exists(store: Store, table: str, condition: str, *params) -> bool:
-    query = f"SELECT 1 FROM {table} WHERE {condition} LIMIT 1"
-    return store.conn.execute(query, params).fetchone() is not None
-
-
-def _events(store: Store) -> bool:
-    return _exists(store, "events", PENDING_EVENTS)
-
-
-def _runs(store: Store) -> bool:
-    return _exists(store, "runs", RESUMABLE_RUNS, store.stamp)
-
-
-def _messages(store: Store) -> bool:
-    """Messages to send now, or being sent (by a pass that may have died)."""
-    condition = f"({SENDABLE_MESSAGES}) OR status = 'sending'"
-    return _exists(store, "outbox", condition, store.stamp)
-
-
-def _emails(store: Store) -> bool:
-    condition = f"kind = 'email' AND (({SENDABLE_MESSAGES}) OR status = 'sending')"
-    return _exists(store, "outbox", condition, store.stamp)
 
 
 def requests_due(store: Store) -> bool:
     """Requests of `http` steps to send now, or being sent (by a pass that may have died)."""
-    condition = f"kind = 'http' AND (({SENDABLE_MESSAGES}) OR status = 'sending')"
-    return _exists(store, "outbox", condition, store.stamp)
+    return queues.messages_due(store, "http")
 
 
 def _inbox(store: Store) -> bool:
@@ -83,7 +64,7 @@ def _schedules(store: Store) -> bool:
         return False
     from salesflow.engine.schedules import latest_slot, wall_clock
 
-    stored = dict(store.conn.execute("SELECT workflow, last_slot FROM schedules").fetchall())
+    stored = schedules.last_slots(store)
     wall_now = wall_clock(store.now, store)
     for workflow in workflows:
         last = stored.get(workflow.id)  # never seen: the full run starts counting from now

@@ -11,6 +11,7 @@ from salesflow.errors import UserError
 if TYPE_CHECKING:
     from salesflow.config.model import Step, Workflow
     from salesflow.engine.context import Renderer
+    from salesflow.engine.state import RunState
     from salesflow.store.session import Store
 
 
@@ -38,7 +39,7 @@ class Act:
     renderer: Renderer
     workflow: Workflow
     step: Step
-    run: dict  # id, contact_id, deal_id, depth, event (the event's template view), context
+    run: RunState
 
     @property
     def by(self) -> str:
@@ -49,13 +50,13 @@ class Act:
         (see Engine._steps): building it reads and formats the contact and the deal."""
         from salesflow.engine.context import build_context
 
-        if "context" not in self.run:
-            run = {"id": self.run["id"], "workflow": self.workflow.id}
-            self.run["context"] = build_context(
-                self.store, self.workflow, run, self.run["event"], self.run["contact_id"],
-                self.run["deal_id"],
+        if self.run.context is None:
+            run = {"id": self.run.id, "workflow": self.workflow.id}
+            self.run.context = build_context(
+                self.store, self.workflow, run, self.run.event, self.run.contact_id,
+                self.run.deal_id,
             )  # fmt: skip
-        return self.run["context"]
+        return self.run.context
 
     def render(self, value, context: dict | None = None, url: bool = False):
         """A config value rendered (`url`: as an `http` step's URL, its data percent-encoded)."""
@@ -67,12 +68,12 @@ class Act:
             raise StepFailed(f"template error: {error}") from None
 
     def need_contact(self) -> int:
-        if not self.run["contact_id"]:
+        if not self.run.contact_id:
             raise StepFailed("this run has no contact yet (put upsert_contact before this step)")
-        return self.run["contact_id"]
+        return self.run.contact_id
 
     def need_deal(self, record: str = "deal") -> int:
         """The run's deal (or ticket: a pipeline record like a deal)."""
-        if not self.run["deal_id"]:
+        if not self.run.deal_id:
             raise StepFailed(f"this run has no {record} (put create_{record} before this step)")
-        return self.run["deal_id"]
+        return self.run.deal_id

@@ -25,13 +25,13 @@ from salesflow.engine.context import (
     event_view,
     local_time,
 )
-from salesflow.engine.due import PENDING_EVENTS
 from salesflow.engine.outcome import Act, StepFailed
 from salesflow.engine.runs import Engine, TraceLine
+from salesflow.engine.state import RunState
 from salesflow.engine.steps import find
+from salesflow.store import deals, events, runs
 from salesflow.store.db import describe, isolated, transaction
 from salesflow.store.session import Store
-from salesflow.values import stored_instant
 
 MAX_DEPTH = 10
 BATCH = 200
@@ -103,40 +103,34 @@ class Processor:
     def handle_one(self, event_id: int) -> int:
         """Handle this event now, in the caller's transaction (other pending events wait for
         `process`); how many runs it started."""
-        event = self.store.conn.execute("SELECT * FROM events WHERE id = ?", (event_id,)).fetchone()
+        event = events.get(self.store, event_id)
         before = self.result.runs
         self._isolated(event)
         return self.result.runs - before
 
     def _batch(self) -> int:
-        events = self.store.conn.execute(
-            f"SELECT * FROM events WHERE {PENDING_EVENTS} ORDER BY id LIMIT ?",
-            (BATCH,),
-        ).fetchall()
-        for event in events:
+        batch = events.pending_batch(self.store, BATCH)
+        for event in batch:
             self._isolated(event)
-        return len(events)
+        return len(batch)
 
     def _isolated(self, event) -> None:
         """Handle one event; if it raises, undo what it did and mark it failed."""
-        runs = self.result.runs
+        started = self.result.runs
 
         def failed(error: Exception) -> None:
-            self.engine.discard()
-            self.result.runs = runs
+            self.engine.tracer.discard()
+            self.result.runs = started
             self.result.failed += 1
             reason = describe(error)
-            self.store.conn.execute(
-                "UPDATE events SET failed_at = ?, error = ? WHERE id = ?",
-                (self.store.stamp, reason, event["id"]),
-            )
+            events.mark_failed(self.store, event["id"], reason)
             self.result.warnings.append(
                 f"event #{event['id']} ({event['type']}) failed: {reason}"
                 " (see `salesflow events show`, then `salesflow events retry`)"
             )
 
         isolated(self.store.conn, lambda: self.handle(event), failed)
-        self.engine.settle()
+        self.engine.tracer.settle()
 
     def handle(self, event) -> None:
         data = json.loads(event["data"])
@@ -156,20 +150,14 @@ class Processor:
                     workflow, event, contact_id, deal_id
                 ):
                     self._start(workflow, event, contact_id, deal_id)
-        self.store.conn.execute(
-            "UPDATE events SET processed_at = ?, note = ? WHERE id = ?",
-            (self.store.stamp, note, event["id"]),
-        )
+        events.mark_processed(self.store, event["id"], note)
         self.result.events += 1
 
     def _subject(self, event) -> tuple[int | None, int | None]:
         if event["subject_type"] == "contact":
             return event["subject_id"], None
         if event["subject_type"] in RECORDS:
-            row = self.store.conn.execute(
-                "SELECT contact_id FROM deals WHERE id = ?", (event["subject_id"],)
-            ).fetchone()
-            return (row[0] if row else None), event["subject_id"]
+            return deals.contact_of(self.store, event["subject_id"]), event["subject_id"]
         return None, None
 
     def _condition(self, workflow: Workflow, event, contact_id, deal_id) -> bool:
@@ -186,7 +174,9 @@ class Processor:
             return False
 
     def _start(self, workflow: Workflow, event, contact_id, deal_id) -> None:
-        run_id = self.engine.enrol(workflow, event, contact_id, deal_id, event["depth"])
+        run_id = self.engine.enrol(
+            workflow, event, contact_id=contact_id, deal_id=deal_id, depth=event["depth"]
+        )
         if run_id is not None:
             self.result.runs += 1
             self.engine.advance(run_id)
@@ -196,12 +186,7 @@ class Processor:
         for workflow, trigger in self.cancellers.get(event["type"], ()):
             if not matches(trigger, data):
                 continue
-            runs = self.store.conn.execute(
-                "SELECT id FROM runs WHERE workflow = ? AND status IN ('running', 'waiting')"
-                " AND (deal_id = ? OR (contact_id = ? AND ? IS NOT NULL))",
-                (workflow.id, deal_id, contact_id, contact_id),
-            ).fetchall()
-            for (run_id,) in runs:
+            for run_id in runs.active_of(self.store, workflow.id, contact_id, deal_id):
                 what = f"{event['type']} {json.dumps(_short(data), ensure_ascii=False)}"
                 self.engine.cancel(run_id, f"cancelled by {what}")
 
@@ -209,30 +194,23 @@ class Processor:
         """Waiting runs anchored on a field of their contact or deal that changed: their
         wake-up time follows it."""
         anchors = [f"{record}.{name}" for name in changed]
-        column = "contact_id" if record == "contact" else "deal_id"  # a ticket's too
-        runs = self.store.conn.execute(
-            f"SELECT * FROM runs WHERE status = 'waiting' AND {column} = ?"
-            f" AND json_extract(anchor, '$.field') IN ({', '.join('?' * len(anchors))})",
-            (subject_id, *anchors),
-        ).fetchall()
-        for run in runs:
+        for run in runs.anchored(self.store, record, subject_id, anchors):
             workflow = self.store.project.workflows.get(run["workflow"])
             anchor = json.loads(run["anchor"])
             step = find(workflow.steps, anchor["step"]) if workflow else None
             if step is None:
                 continue
-            state = {"id": run["id"], "contact_id": run["contact_id"], "deal_id": run["deal_id"],
-                     "event": {}}  # fmt: skip
+            state = RunState(run["id"], contact_id=run["contact_id"], deal_id=run["deal_id"])
             try:
                 wake = wake_time(Act(self.store, self.engine.renderer, workflow, step, state),
                                  step.config)  # fmt: skip
             except StepFailed:
                 continue
-            self.store.conn.execute(
-                "UPDATE runs SET wake_at = ? WHERE id = ?", (stored_instant(wake), run["id"])
-            )
+            runs.reschedule(self.store, run["id"], wake)
             detail = f"{anchor['field']} changed: now waiting until {local_time(wake, self.store)}"
-            self.engine.trace(run, workflow, anchor["step"], "wait_until", "rescheduled", detail)
+            self.engine.tracer.add(
+                run, workflow, anchor["step"], "wait_until", "rescheduled", detail
+            )
 
 
 def _short(data: dict) -> dict:

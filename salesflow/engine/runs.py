@@ -10,7 +10,6 @@ the run at that step (retryable with `runs retry`), never the other runs of the 
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -19,14 +18,12 @@ from salesflow.engine import steps as path_of
 from salesflow.engine.actions import HANDLERS
 from salesflow.engine.context import Renderer, event_view
 from salesflow.engine.outcome import Act, Outcome, StepFailed
-from salesflow.errors import NotFound, UserError
+from salesflow.engine.state import RunState
+from salesflow.errors import UserError
+from salesflow.store import events, runs
 from salesflow.store.db import describe, isolated, transaction
-from salesflow.store.runs import public as public  # re-exported for cli/runs.py
-from salesflow.store.runs import trace as trace
 from salesflow.store.session import Store
-from salesflow.values import stored_instant
 
-ACTIVE = ("running", "waiting")
 # Actions that change no contact or deal: the run's template context stays true after them.
 KEEP_CONTEXT = frozenset(
     {"send_email", "notify", "create_task", "http", "wait", "wait_until", "branch", "stop"}
@@ -45,34 +42,30 @@ class TraceLine:
     detail: str
 
 
-class Engine:
-    """Advances runs for one store (one `now`).
-
-    What runs do is traced per item (an event, a resumed run): when the item went through,
+class Tracer:
+    """What runs did, traced per item (an event, a resumed run): when the item went through,
     `settle` writes its trace rows in one statement and tells its lines to `on_line`; when it
     was undone, `discard` forgets them. Nothing is kept beyond the current item, so a long
     pass holds no more than one item's lines."""
 
-    def __init__(
-        self,
-        store: Store,
-        renderer: Renderer,
-        on_line: Callable[[TraceLine], None] | None = None,
-    ):
+    def __init__(self, store: Store, on_line: Callable[[TraceLine], None] | None = None):
         self.store = store
-        self.renderer = renderer
         self.on_line = on_line
         self.pending: list[TraceLine] = []  # the current item's lines, for on_line
         self.pending_rows: list[tuple] = []  # and its trace rows
 
+    def add(self, run, workflow: Workflow | None, cursor, action, outcome: str, detail: str):
+        """A trace row for `run` (its row: id and workflow) at `cursor`."""
+        step = "/".join(cursor) if cursor else ""
+        self.pending_rows.append((run["id"], step, action, outcome, detail, self.store.stamp))
+        if self.on_line:
+            name = workflow.id if workflow else run["workflow"]
+            self.pending.append(TraceLine(run["id"], name, step, action or "", outcome, detail))
+
     def settle(self) -> None:
         """The current item went through: its trace is written, its lines told."""
         if self.pending_rows:  # most events start no run
-            self.store.conn.executemany(
-                "INSERT INTO run_steps (run_id, step, action, outcome, detail, at)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                self.pending_rows,
-            )
+            runs.write_trace(self.store, self.pending_rows)
         if self.on_line:
             for line in self.pending:
                 self.on_line(line)
@@ -83,12 +76,36 @@ class Engine:
         self.pending.clear()
         self.pending_rows.clear()
 
+
+class Engine:
+    """Advances runs for one store (one `now`): enrols them, runs their steps until they wait
+    or end, and resumes, retries or cancels them; what they did goes to `tracer`."""
+
+    def __init__(
+        self,
+        store: Store,
+        renderer: Renderer,
+        on_line: Callable[[TraceLine], None] | None = None,
+    ):
+        self.store = store
+        self.renderer = renderer
+        self.tracer = Tracer(store, on_line)
+
     # -- enrolment
-    def enrol(self, workflow: Workflow, event, contact_id, deal_id, depth: int) -> int | None:
+    def enrol(
+        self,
+        workflow: Workflow,
+        event=None,
+        *,
+        contact_id: int | None = None,
+        deal_id: int | None = None,
+        depth: int = 0,
+    ) -> int | None:
         """A new run of `workflow` for the event's subject — its deal (or ticket) for deal
-        (ticket) events, else its contact (a form's contact is known only at upsert_contact).
-        None if the subject is (or was, without reenroll) in the workflow already. A ticket
-        is a pipeline record like a deal: its run keeps it in `deal_id`."""
+        (ticket) events, else its contact (a form's contact is known only at upsert_contact);
+        no event: a scheduled run, without subject. None if the subject is (or was, without
+        reenroll) in the workflow already. A ticket is a pipeline record like a deal: its run
+        keeps it in `deal_id`."""
         kind = event["type"] if event is not None else ""
         record = kind.split(".")[0]
         subject = record if record in RECORDS else "contact" if event is not None else None
@@ -96,49 +113,31 @@ class Engine:
             subject = event["subject_type"]
         if self.enrolled(workflow, subject, deal_id if subject in RECORDS else contact_id):
             return None
-        cursor = self.store.conn.execute(
-            "INSERT INTO runs (workflow, workflow_hash, subject, contact_id, deal_id, event_id,"
-            " depth, status, cursor, started_at, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?)",
-            (
-                workflow.id, workflow.content_hash, subject, contact_id, deal_id,
-                event["id"] if event is not None else None, depth,
-                json.dumps(path_of.first(workflow.steps)), self.store.stamp, self.store.stamp,
-            ),
+        return runs.enrol(
+            self.store, workflow.id, workflow.content_hash, subject,
+            path_of.first(workflow.steps), contact_id=contact_id, deal_id=deal_id,
+            event_id=event["id"] if event is not None else None, depth=depth,
         )  # fmt: skip
-        return cursor.lastrowid
 
     def enrolled(self, workflow: Workflow, subject, subject_id, other_than=None) -> int | None:
         """An earlier run of this subject in `workflow` (an active one, with reenroll)."""
         if subject is None or not subject_id:
             return None
-        column = "deal_id" if subject in RECORDS else "contact_id"
-        statuses = "AND status IN ('running', 'waiting')" if workflow.reenroll else ""
-        row = self.store.conn.execute(
-            f"SELECT id FROM runs WHERE workflow = ? AND subject = ? AND {column} = ?"
-            f" AND id IS NOT ? {statuses} LIMIT 1",
-            (workflow.id, subject, subject_id, other_than),
-        ).fetchone()
-        return row[0] if row else None
+        return runs.enrolled(self.store, workflow.id, subject, subject_id,
+                             active_only=workflow.reenroll, other_than=other_than)  # fmt: skip
 
     # -- advancing
     def advance(self, run_id: int) -> None:
         """Run steps from the cursor until the run waits or ends."""
         store = self.store
-        run = store.conn.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+        run = runs.get(store, run_id)
         workflow = store.project.workflows.get(run["workflow"])
         if workflow is None:
             self._end(run, "cancelled", f"workflow '{run['workflow']}' no longer exists")
             return
-        event = None
-        if run["event_id"]:
-            event = store.conn.execute(
-                "SELECT * FROM events WHERE id = ?", (run["event_id"],)
-            ).fetchone()
-        state = {
-            "id": run["id"], "contact_id": run["contact_id"], "deal_id": run["deal_id"],
-            "depth": run["depth"], "event": event_view(event, store),
-        }  # fmt: skip
+        event = events.find(store, run["event_id"]) if run["event_id"] else None
+        state = RunState(run["id"], contact_id=run["contact_id"], deal_id=run["deal_id"],
+                         depth=run["depth"], event=event_view(event, store))  # fmt: skip
         cursor = json.loads(run["cursor"]) if run["cursor"] else None
         store.event_depth = run["depth"] + 1
         try:
@@ -146,7 +145,7 @@ class Engine:
         finally:
             store.event_depth = 0
 
-    def _steps(self, run, workflow: Workflow, state: dict, cursor) -> None:
+    def _steps(self, run, workflow: Workflow, state: RunState, cursor) -> None:
         while True:
             if cursor is None:
                 self._save(run, state, "done", None, None)
@@ -158,19 +157,13 @@ class Engine:
                 return
             outcome = self._attempt(run, workflow, state, cursor, step)
             if step.action not in KEEP_CONTEXT:
-                state.pop("context", None)
+                state.context = None
             if outcome is None:
                 return
-            self.trace(run, workflow, cursor, step.action, _status_word(outcome), outcome.detail)
-            bound = state.pop("bind_contact", None)
-            if bound is not None and state["contact_id"] is None:
-                state["contact_id"] = bound
-                duplicate = self.enrolled(workflow, "contact", bound, other_than=run["id"])
-                if duplicate:
-                    self._save(run, state, "cancelled", None,
-                               f"contact already in this workflow (run #{duplicate})")  # fmt: skip
-                    return
-            state["deal_id"] = state.pop("bind_deal", None) or state["deal_id"]
+            self.tracer.add(run, workflow, cursor, step.action, _status_word(outcome),
+                            outcome.detail)  # fmt: skip
+            if self._bind(run, workflow, state):
+                return
             if outcome.status == "stop":
                 self._save(run, state, "done", None, f"stopped: {outcome.detail}")
                 return
@@ -181,7 +174,23 @@ class Engine:
                 return
             cursor = self._next(workflow, step, cursor, outcome)
 
-    def _attempt(self, run, workflow: Workflow, state: dict, cursor, step) -> Outcome | None:
+    def _bind(self, run, workflow: Workflow, state: RunState) -> bool:
+        """The records the step bound become the run's; True when the contact it found is in
+        this workflow already (the run is then cancelled: one run a contact)."""
+        bound, state.bound_contact = state.bound_contact, None
+        if bound is not None and state.contact_id is None:
+            state.contact_id = bound
+            duplicate = self.enrolled(workflow, "contact", bound, other_than=run["id"])
+            if duplicate:
+                state.bound_deal = None
+                self._save(run, state, "cancelled", None,
+                           f"contact already in this workflow (run #{duplicate})")  # fmt: skip
+                return True
+        state.deal_id = state.bound_deal or state.deal_id
+        state.bound_deal = None
+        return False
+
+    def _attempt(self, run, workflow: Workflow, state: RunState, cursor, step) -> Outcome | None:
         """The step's outcome; None when it failed (undone, and the run failed there)."""
         act = Act(self.store, self.renderer, workflow, step, state)
         done: list[Outcome] = []
@@ -202,11 +211,12 @@ class Engine:
                 return Outcome(f"{step.condition} is false", "skipped")
         return HANDLERS[step.action](act, step.config)
 
-    def _fail(self, run, workflow: Workflow, state: dict, cursor, step, error: Exception) -> None:
+    def _fail(
+        self, run, workflow: Workflow, state: RunState, cursor, step, error: Exception
+    ) -> None:
         reason = describe(error)
-        state.pop("bind_contact", None)
-        state.pop("bind_deal", None)
-        self.trace(run, workflow, cursor, step.action, "failed", reason)
+        state.forget_bindings()
+        self.tracer.add(run, workflow, cursor, step.action, "failed", reason)
         self._save(run, state, "failed", cursor, f"step {step.id}: {reason}")
 
     @staticmethod
@@ -221,59 +231,38 @@ class Engine:
             return path_of.following(workflow.steps, following)
         return following
 
-    def _save(self, run, state: dict, status: str, cursor, reason, wake=None, anchor=None):
-        self.store.conn.execute(
-            "UPDATE runs SET status = ?, cursor = ?, reason = ?, wake_at = ?, anchor = ?,"
-            " contact_id = ?, deal_id = ?, updated_at = ? WHERE id = ?",
-            (
-                status, json.dumps(cursor) if cursor else None, reason,
-                stored_instant(wake) if wake else None, anchor, state["contact_id"],
-                state["deal_id"], self.store.stamp, run["id"],
-            ),
-        )  # fmt: skip
+    def _save(self, run, state: RunState, status: str, cursor, reason, wake=None, anchor=None):
+        runs.save(self.store, run["id"], status, cursor=cursor, reason=reason,
+                  contact_id=state.contact_id, deal_id=state.deal_id, wake=wake,
+                  anchor=anchor)  # fmt: skip
 
     def _end(self, run, status: str, reason: str) -> None:
-        self.store.conn.execute(
-            "UPDATE runs SET status = ?, reason = ?, wake_at = NULL, updated_at = ? WHERE id = ?",
-            (status, reason, self.store.stamp, run["id"]),
-        )
-        self.trace(run, None, None, None, status, reason)
-
-    def trace(self, run, workflow, cursor, action, outcome: str, detail: str) -> None:
-        step = "/".join(cursor) if cursor else ""
-        self.pending_rows.append((run["id"], step, action, outcome, detail, self.store.stamp))
-        if self.on_line:
-            name = workflow.id if workflow else run["workflow"]
-            self.pending.append(TraceLine(run["id"], name, step, action or "", outcome, detail))
+        runs.end(self.store, run["id"], status, reason)
+        self.tracer.add(run, None, None, None, status, reason)
 
     # -- other ways a run changes
     def cancel(self, run_id: int, reason: str) -> None:
-        run = self.store.conn.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
-        if run["status"] not in ACTIVE and run["status"] != "failed":
+        run = runs.get(self.store, run_id)
+        if run["status"] not in runs.ACTIVE and run["status"] != "failed":
             raise UserError(f"run #{run_id} is {run['status']}: nothing to cancel")
         self._end(run, "cancelled", reason)
 
     def retry(self, run_id: int) -> None:
-        run = self.store.conn.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+        run = runs.get(self.store, run_id)
         if run["status"] != "failed":
             raise UserError(f"run #{run_id} is {run['status']}; only failed runs are retried")
-        self.store.conn.execute(
-            "UPDATE runs SET status = 'running', reason = NULL WHERE id = ?", (run_id,)
-        )
-        self.trace(run, None, None, None, "retried", "retried by hand")
+        runs.mark_retried(self.store, run_id)
+        self.tracer.add(run, None, None, None, "retried", "retried by hand")
         self.advance(run_id)
 
     def broken(self, run_id: int, error: Exception) -> None:
         """A run that raised outside any step (its stored state is unreadable…): failed."""
-        self.discard()
-        run = get(self.store, run_id)
-        self._end(run, "failed", describe(error))
+        self.tracer.discard()
+        self._end(runs.get(self.store, run_id), "failed", describe(error))
 
     def resume(self, run_id: int) -> None:
         """A waiting run whose time came: on from its cursor."""
-        self.store.conn.execute(
-            "UPDATE runs SET status = 'running', wake_at = NULL WHERE id = ?", (run_id,)
-        )
+        runs.mark_resumed(self.store, run_id)
         self.advance(run_id)
 
 
@@ -283,22 +272,15 @@ def _status_word(outcome: Outcome) -> str:
     )
 
 
-def get(store: Store, run_id: int) -> sqlite3.Row:
-    run = store.conn.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
-    if run is None:
-        raise NotFound(f"no run #{run_id} (see `salesflow runs list`)")
-    return run
-
-
 def change_run(store: Store, run_id: int, change: Callable[[Engine], object]) -> list[TraceLine]:
     """Retry or cancel a run by hand (`change(engine)`), in a transaction, and let what it
     started settle; the trace lines of what happened."""
     from salesflow.engine.context import environment
 
-    get(store, run_id)
+    runs.get(store, run_id)
     lines: list[TraceLine] = []
     engine = Engine(store, Renderer(environment(store.project)), lines.append)
     with transaction(store.conn):
         change(engine)
-        engine.settle()
+        engine.tracer.settle()
     return lines

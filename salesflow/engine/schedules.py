@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from croniter import croniter
 
 from salesflow.config.model import Workflow
+from salesflow.store import schedules
 from salesflow.store.session import Store
 
 LATE = timedelta(minutes=10)  # with catch_up: none, a slot later than this is skipped
@@ -51,7 +52,7 @@ def due(store: Store) -> list[Due]:
     """Scheduled workflows with a slot to fire; a schedule seen for the first time starts
     counting from now (it does not fire for the past)."""
     wall_now = wall_clock(store.now, store)
-    stored = dict(store.conn.execute("SELECT workflow, last_slot FROM schedules").fetchall())
+    stored = schedules.last_slots(store)
     found = []
     for workflow in store.project.workflows.values():
         expression = workflow.trigger.schedule
@@ -60,7 +61,7 @@ def due(store: Store) -> list[Due]:
         slot = latest_slot(expression, wall_now)
         last = stored.get(workflow.id)
         if last is None:
-            remember(store, workflow.id, slot, fired=False)
+            schedules.remember(store, workflow.id, slot, fired=False)
             continue
         last_slot = datetime.fromisoformat(last)
         if slot <= last_slot:
@@ -80,20 +81,11 @@ def _count_between(expression: str, after: datetime, until: datetime, cap: int =
     return count
 
 
-def remember(store: Store, workflow_id: str, slot: datetime, fired: bool = True) -> None:
-    store.conn.execute(
-        "INSERT INTO schedules (workflow, last_slot, fired_at) VALUES (?, ?, ?)"
-        " ON CONFLICT (workflow) DO UPDATE SET last_slot = excluded.last_slot,"
-        " fired_at = coalesce(excluded.fired_at, fired_at)",
-        (workflow_id, slot.isoformat(), store.stamp if fired else None),
-    )
-
-
 def listing(store: Store) -> list[dict]:
     """Each scheduled workflow with its next slot and the last one fired, both as instants
     in the project's zone (ISO with offset)."""
     wall_now = store.now.replace(tzinfo=None)
-    last = dict(store.conn.execute("SELECT workflow, last_slot FROM schedules").fetchall())
+    last = schedules.last_slots(store)
     rows = []
     for workflow in store.project.workflows.values():
         expression = workflow.trigger.schedule

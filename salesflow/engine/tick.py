@@ -14,13 +14,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from salesflow.engine.context import Renderer, environment, local_time
-from salesflow.engine.due import RESUMABLE_RUNS
 from salesflow.engine.process import Processor, ProcessResult
 from salesflow.engine.runs import Engine, TraceLine
-from salesflow.engine.schedules import due, localize, remember
+from salesflow.engine.schedules import due, localize
 from salesflow.outbox.courier import DeliveryResult
 from salesflow.outbox.delivery import deliver, deliver_both
 from salesflow.reports.stalled import stalled_rows
+from salesflow.store import deals, runs, schedules
 from salesflow.store.db import isolated, transaction
 from salesflow.store.session import Store
 from salesflow.wording import counted
@@ -89,23 +89,20 @@ def fire_schedules(store: Store, engine: Engine) -> int:
     fired = 0
     with transaction(store.conn):
         for slot in due(store):
-            remember(store, slot.workflow.id, slot.slot)
-            run_id = engine.enrol(slot.workflow, None, None, None, 0)
+            schedules.remember(store, slot.workflow.id, slot.slot)
+            run_id = engine.enrol(slot.workflow)
             when = local_time(localize(slot.slot, store), store)
             missed = f"; {slot.missed} earlier slot(s) missed, fired once" if slot.missed else ""
-            run = store.conn.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+            run = runs.get(store, run_id)
             if slot.skip:
                 detail = f"slot {when} missed while salesflow was not running (catch_up: none)"
-                engine.trace(run, slot.workflow, None, "schedule", "skipped", detail)
-                engine.settle()
-                store.conn.execute(
-                    "UPDATE runs SET status = 'cancelled', reason = 'missed slot' WHERE id = ?",
-                    (run_id,),
-                )
+                engine.tracer.add(run, slot.workflow, None, "schedule", "skipped", detail)
+                engine.tracer.settle()
+                runs.cancel_missed(store, run_id)
                 continue
-            engine.trace(run, slot.workflow, None, "schedule", "fired", f"slot {when}{missed}")
+            engine.tracer.add(run, slot.workflow, None, "schedule", "fired", f"slot {when}{missed}")
             engine.advance(run_id)
-            engine.settle()
+            engine.tracer.settle()
             fired += 1
     return fired
 
@@ -115,14 +112,11 @@ def resume_due_runs(store: Store, engine: Engine) -> int:
     resumed = 0
     while True:
         with transaction(store.conn):
-            due_runs = store.conn.execute(
-                f"SELECT id FROM runs WHERE {RESUMABLE_RUNS} ORDER BY wake_at, id LIMIT ?",
-                (store.stamp, BATCH),
-            ).fetchall()
-            for (run_id,) in due_runs:
+            due_runs = runs.resumable(store, BATCH)
+            for run_id in due_runs:
                 isolated(store.conn, lambda run_id=run_id: engine.resume(run_id),
                          lambda error, run_id=run_id: engine.broken(run_id, error))  # fmt: skip
-                engine.settle()
+                engine.tracer.settle()
         resumed += len(due_runs)
         if len(due_runs) < BATCH:
             return resumed
@@ -137,9 +131,7 @@ def flag_stalled(store: Store) -> int:
         for row in stalled_rows(store):
             if row["stalled_for"] == row["stage_entered_at"]:
                 continue
-            store.conn.execute(
-                "UPDATE deals SET stalled_for = stage_entered_at WHERE id = ?", (row["id"],)
-            )
+            deals.flag_stalled(store, row["id"])
             data = {"pipeline": row["pipeline"], "stage": row["stage"],
                     "days_in_stage": int(row["days"])}  # fmt: skip
             key = f"stalled:{row['id']}:{row['stage_entered_at']}"

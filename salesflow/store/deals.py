@@ -94,6 +94,17 @@ def get(store: Store, deal_id: int | str, record: str | None = None) -> sqlite3.
     return row
 
 
+def contact_of(store: Store, deal_id: int) -> int | None:
+    """The contact of deal (or ticket) #id; None for one without, or no such record."""
+    row = store.conn.execute("SELECT contact_id FROM deals WHERE id = ?", (deal_id,)).fetchone()
+    return row[0] if row else None
+
+
+def flag_stalled(store: Store, deal_id: int) -> None:
+    """The deal's current stage entry is flagged stalled (its event recorded once)."""
+    store.conn.execute("UPDATE deals SET stalled_for = stage_entered_at WHERE id = ?", (deal_id,))
+
+
 def open_deal(store: Store, contact_id: int, pipeline_id: str) -> sqlite3.Row | None:
     return store.conn.execute(
         "SELECT * FROM deals WHERE contact_id = ? AND pipeline = ? AND status = 'open'",

@@ -12,12 +12,13 @@ import sqlite3
 
 from salesflow.errors import NotFound, UserError
 from salesflow.store.db import transaction
+from salesflow.store.queues import PENDING_EVENTS
 from salesflow.store.session import Store
 from salesflow.values import read_instant
 
 STATUSES = ("pending", "processed", "failed")
 _WHERE = {
-    "pending": "processed_at IS NULL AND failed_at IS NULL",
+    "pending": PENDING_EVENTS,
     "processed": "processed_at IS NOT NULL",
     "failed": "failed_at IS NOT NULL AND processed_at IS NULL",
 }
@@ -38,10 +39,35 @@ def listing(store: Store, wanted: str | None = None, limit: int = 100) -> list[s
 
 
 def get(store: Store, event_id: int) -> sqlite3.Row:
-    row = store.conn.execute("SELECT * FROM events WHERE id = ?", (event_id,)).fetchone()
+    row = find(store, event_id)
     if row is None:
         raise NotFound(f"no event #{event_id} (see `salesflow events list`)")
     return row
+
+
+def find(store: Store, event_id: int) -> sqlite3.Row | None:
+    return store.conn.execute("SELECT * FROM events WHERE id = ?", (event_id,)).fetchone()
+
+
+def pending_batch(store: Store, limit: int) -> list[sqlite3.Row]:
+    """The oldest pending events, in the order they happened."""
+    return store.conn.execute(
+        f"SELECT * FROM events WHERE {PENDING_EVENTS} ORDER BY id LIMIT ?", (limit,)
+    ).fetchall()
+
+
+def mark_processed(store: Store, event_id: int, note: str | None) -> None:
+    store.conn.execute(
+        "UPDATE events SET processed_at = ?, note = ? WHERE id = ?",
+        (store.stamp, note, event_id),
+    )
+
+
+def mark_failed(store: Store, event_id: int, reason: str) -> None:
+    store.conn.execute(
+        "UPDATE events SET failed_at = ?, error = ? WHERE id = ?",
+        (store.stamp, reason, event_id),
+    )
 
 
 def public(row: sqlite3.Row, store: Store) -> dict:

@@ -21,6 +21,7 @@ from salesflow.config.model import Project
 from salesflow.errors import EnvironmentFault, UserError
 from salesflow.store import rejects, sessions
 from salesflow.store.db import file_identity
+from salesflow.store.queues import PENDING_EVENTS
 from salesflow.store.serving import KEPT_FOR, ServeRecord, serve_records
 from salesflow.store.session import Store
 from salesflow.values import read_instant, stored_instant
@@ -154,7 +155,7 @@ def _active_sessions(store: Store) -> Finding:
 
 
 _COUNTS = {
-    "events_pending": ("events", "processed_at IS NULL AND failed_at IS NULL"),
+    "events_pending": ("events", PENDING_EVENTS),
     "events_failed": ("events", "failed_at IS NOT NULL AND processed_at IS NULL"),
     "messages_pending": ("outbox", "status IN ('queued', 'retrying', 'sending')"),
     "messages_failed": ("outbox", "status = 'failed'"),
@@ -172,8 +173,7 @@ def queue_counts(store: Store) -> dict[str, int]:
 
 def _oldest_pending(store: Store) -> Finding:
     row = store.conn.execute(
-        "SELECT min(created_at), count(*) FROM events"
-        " WHERE processed_at IS NULL AND failed_at IS NULL"
+        f"SELECT min(created_at), count(*) FROM events WHERE {PENDING_EVENTS}"
     ).fetchone()
     if not row[1]:
         return Finding("ok", "pending events", "none")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sqlite3
 
-from salesflow.engine.due import SENDABLE_MESSAGES
+from salesflow.store.queues import SENDABLE_MESSAGES
 from salesflow.errors import NotFound
 from salesflow.store.session import Store
 from salesflow.values import read_instant

@@ -1,13 +1,166 @@
-"""Workflow runs as people read them: a run's public view and its trace (the `run_steps`
-rows), for `runs show` and the deal page. Reading only, for now."""
+"""Workflow runs (`runs`) and their trace (`run_steps`): what the engine writes as runs
+advance, and what people read of them (`runs show`, the deal page).
+
+A run's subject is its contact, or its deal (a ticket's run keeps the ticket in `deal_id`);
+`cursor` is its path of step ids as JSON, `anchor` the field a wait_until follows."""
 
 from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Iterable
+from datetime import datetime
 
+from salesflow.errors import NotFound
+from salesflow.store.queues import RESUMABLE_RUNS
 from salesflow.store.session import Store
-from salesflow.values import read_instant
+from salesflow.values import read_instant, stored_instant
+
+ACTIVE = ("running", "waiting")
+
+
+def get(store: Store, run_id: int) -> sqlite3.Row:
+    run = store.conn.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+    if run is None:
+        raise NotFound(f"no run #{run_id} (see `salesflow runs list`)")
+    return run
+
+
+def enrol(
+    store: Store,
+    workflow_id: str,
+    workflow_hash: str,
+    subject: str | None,
+    cursor: list[str] | None,
+    *,
+    contact_id: int | None = None,
+    deal_id: int | None = None,
+    event_id: int | None = None,
+    depth: int = 0,
+) -> int:
+    """A new running run at `cursor`; its id."""
+    return store.conn.execute(
+        "INSERT INTO runs (workflow, workflow_hash, subject, contact_id, deal_id, event_id,"
+        " depth, status, cursor, started_at, updated_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?)",
+        (
+            workflow_id, workflow_hash, subject, contact_id, deal_id, event_id, depth,
+            json.dumps(cursor), store.stamp, store.stamp,
+        ),
+    ).lastrowid  # fmt: skip
+
+
+def enrolled(
+    store: Store,
+    workflow_id: str,
+    subject: str,
+    subject_id: int,
+    *,
+    active_only: bool,
+    other_than: int | None = None,
+) -> int | None:
+    """A run of this subject (its deal for a deal or ticket, else its contact) in the
+    workflow, other than `other_than` (`active_only`: running or waiting)."""
+    column = "contact_id" if subject == "contact" else "deal_id"
+    statuses = "AND status IN ('running', 'waiting')" if active_only else ""
+    row = store.conn.execute(
+        f"SELECT id FROM runs WHERE workflow = ? AND subject = ? AND {column} = ?"
+        f" AND id IS NOT ? {statuses} LIMIT 1",
+        (workflow_id, subject, subject_id, other_than),
+    ).fetchone()
+    return row[0] if row else None
+
+
+def save(
+    store: Store,
+    run_id: int,
+    status: str,
+    *,
+    cursor: list[str] | None,
+    reason: str | None,
+    contact_id: int | None,
+    deal_id: int | None,
+    wake: datetime | None = None,
+    anchor: str | None = None,
+) -> None:
+    """The run's whole state after a step: where it stands, why, when it wakes, its records."""
+    store.conn.execute(
+        "UPDATE runs SET status = ?, cursor = ?, reason = ?, wake_at = ?, anchor = ?,"
+        " contact_id = ?, deal_id = ?, updated_at = ? WHERE id = ?",
+        (
+            status, json.dumps(cursor) if cursor else None, reason,
+            stored_instant(wake) if wake else None, anchor, contact_id, deal_id, store.stamp,
+            run_id,
+        ),
+    )  # fmt: skip
+
+
+def end(store: Store, run_id: int, status: str, reason: str) -> None:
+    """Ended (cancelled or failed) where it stands."""
+    store.conn.execute(
+        "UPDATE runs SET status = ?, reason = ?, wake_at = NULL, updated_at = ? WHERE id = ?",
+        (status, reason, store.stamp, run_id),
+    )
+
+
+def cancel_missed(store: Store, run_id: int) -> None:
+    """A scheduled run whose slot was missed (catch_up: none): cancelled before a step."""
+    store.conn.execute(
+        "UPDATE runs SET status = 'cancelled', reason = 'missed slot' WHERE id = ?", (run_id,)
+    )
+
+
+def mark_resumed(store: Store, run_id: int) -> None:
+    store.conn.execute("UPDATE runs SET status = 'running', wake_at = NULL WHERE id = ?", (run_id,))
+
+
+def mark_retried(store: Store, run_id: int) -> None:
+    store.conn.execute("UPDATE runs SET status = 'running', reason = NULL WHERE id = ?", (run_id,))
+
+
+def resumable(store: Store, limit: int) -> list[int]:
+    """Waiting runs whose time has come, soonest first."""
+    rows = store.conn.execute(
+        f"SELECT id FROM runs WHERE {RESUMABLE_RUNS} ORDER BY wake_at, id LIMIT ?",
+        (store.stamp, limit),
+    ).fetchall()
+    return [run_id for (run_id,) in rows]
+
+
+def active_of(
+    store: Store, workflow_id: str, contact_id: int | None, deal_id: int | None
+) -> list[int]:
+    """Running or waiting runs in the workflow of this deal, or of this contact."""
+    rows = store.conn.execute(
+        "SELECT id FROM runs WHERE workflow = ? AND status IN ('running', 'waiting')"
+        " AND (deal_id = ? OR (contact_id = ? AND ? IS NOT NULL))",
+        (workflow_id, deal_id, contact_id, contact_id),
+    ).fetchall()
+    return [run_id for (run_id,) in rows]
+
+
+def anchored(store: Store, record: str, subject_id: int, anchors: list[str]) -> list[sqlite3.Row]:
+    """Waiting runs of this contact (or deal, or ticket) whose wait follows one of `anchors`
+    (`deal.date_essai`…)."""
+    column = "contact_id" if record == "contact" else "deal_id"
+    return store.conn.execute(
+        f"SELECT * FROM runs WHERE status = 'waiting' AND {column} = ?"
+        f" AND json_extract(anchor, '$.field') IN ({', '.join('?' * len(anchors))})",
+        (subject_id, *anchors),
+    ).fetchall()
+
+
+def reschedule(store: Store, run_id: int, wake: datetime) -> None:
+    store.conn.execute("UPDATE runs SET wake_at = ? WHERE id = ?", (stored_instant(wake), run_id))
+
+
+def write_trace(store: Store, rows: Iterable[tuple]) -> None:
+    """Trace rows (run_id, step, action, outcome, detail, at), in one statement."""
+    store.conn.executemany(
+        "INSERT INTO run_steps (run_id, step, action, outcome, detail, at)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        rows,
+    )
 
 
 def public(run: sqlite3.Row, store: Store) -> dict:
@@ -40,12 +193,3 @@ def trace(store: Store, run_id: int) -> list[dict]:
          "action": row["action"], "outcome": row["outcome"], "detail": row["detail"]}
         for row in rows
     ]  # fmt: skip
-
-
-def write_trace(store: Store, rows: list[tuple]) -> None:
-    """Trace lines, each (run_id, step, action, outcome, detail, at)."""
-    store.conn.executemany(
-        "INSERT INTO run_steps (run_id, step, action, outcome, detail, at)"
-        " VALUES (?, ?, ?, ?, ?, ?)",
-        rows,
-    )

@@ -12,7 +12,6 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from salesflow.engine.runs import change_run
-from salesflow.engine.runs import get as get_run
 from salesflow.errors import UserError
 from salesflow.outbox.by_hand import requeue
 from salesflow.outbox.shown import full
@@ -24,6 +23,7 @@ from salesflow.reports.board import stage_cards
 from salesflow.reports.funnel import funnel as funnel_report
 from salesflow.store import deals, outbox
 from salesflow.store.db import LARGEST_ID, transaction
+from salesflow.store.runs import get as get_run
 from salesflow.web.auth import Visit, login, login_form, logout, page
 from salesflow.web.email_html import email_html
 from salesflow.web.report import overview

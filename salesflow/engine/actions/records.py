@@ -30,7 +30,7 @@ def upsert_contact(act: Act, config: a.UpsertContact) -> Outcome:
         )
     except (UserError, ValueError) as error:
         raise StepFailed(str(error)) from None
-    act.run["bind_contact"] = contact["id"]
+    act.run.bind_contact(contact["id"])
     if created:
         return Outcome(f"created contact {contact['email']}")
     return Outcome(f"updated contact {contact['email']}: {', '.join(changed) or 'no change'}")
@@ -53,7 +53,7 @@ def create_deal(act: Act, config: a.CreateDeal) -> Outcome:
     if config.dedupe:
         existing = deals.open_deal(act.store, contact_id, config.pipeline)
         if existing is not None:
-            act.run["bind_deal"] = existing["id"]
+            act.run.bind_deal(existing["id"])
             return _bring_forward(act, existing, config.stage)
     values = {
         name: act.render(getattr(config, name), context)
@@ -68,7 +68,7 @@ def create_deal(act: Act, config: a.CreateDeal) -> Outcome:
         )
     except UserError as error:
         raise StepFailed(str(error)) from None
-    act.run["bind_deal"] = deal["id"]
+    act.run.bind_deal(deal["id"])
     return Outcome(f"created deal #{deal['id']} {deal['title']} in {deal['stage']}")
 
 
@@ -136,10 +136,10 @@ def create_ticket(act: Act, config: a.CreateTicket) -> Outcome:
     values["fields"] = act.render(config.fields, context) or {}
     subject = act.render(config.subject, context) or "(no subject)"
     try:
-        ticket = deals.add(act.store, subject, act.run["contact_id"], config.pipeline,
+        ticket = deals.add(act.store, subject, act.run.contact_id, config.pipeline,
                            config.stage, values, act.by, record="ticket")  # fmt: skip
     except UserError as error:
         raise StepFailed(str(error)) from None
-    act.run["bind_deal"] = ticket["id"]
+    act.run.bind_deal(ticket["id"])
     return Outcome(f"created ticket #{ticket['id']} {ticket['title']} in {ticket['stage']}"
                    f" ({ticket['priority']})")  # fmt: skip

@@ -31,7 +31,7 @@ def http(act: Act, config: a.Http) -> Outcome:
         body, kind = act.render(config.body, context) or "", "text"
     if body and not any(name.lower() == "content-type" for name in headers):
         headers["Content-Type"] = [CONTENT_TYPES[kind]]
-    request = queue(act.store, act.run["id"], act.step.id, config.method, url, headers, body)
+    request = queue(act.store, act.run.id, act.step.id, config.method, url, headers, body)
     return Outcome(f"request #{request} queued: {config.method} {shown(url)}")
 
 

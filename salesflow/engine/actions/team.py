@@ -5,7 +5,7 @@ from __future__ import annotations
 from salesflow.config import actions as a
 from salesflow.durations import parse_duration
 from salesflow.engine.outcome import Act, Outcome, StepFailed
-from salesflow.store import contacts, deals, tasks
+from salesflow.store import contacts, deals, rotations, tasks
 from salesflow.values import parse_datetime
 
 
@@ -18,7 +18,7 @@ def assign_owner(act: Act, config: a.AssignOwner) -> Outcome:
     else:
         owner = _next_in_turn(store, f"{act.workflow.id}/{act.step.id}", config.among)
         how = "in turn"
-    contact_id, deal_id = act.run["contact_id"], act.run["deal_id"]
+    contact_id, deal_id = act.run.contact_id, act.run.deal_id
     if not contact_id and not deal_id:
         raise StepFailed("nothing to assign: this run has no contact or deal yet")
     if contact_id:
@@ -30,27 +30,13 @@ def assign_owner(act: Act, config: a.AssignOwner) -> Outcome:
 
 def _next_in_turn(store, key: str, among: tuple[str, ...]) -> str:
     """Round robin whose position persists in the database (shared by every run)."""
-    row = store.conn.execute("SELECT position FROM rotations WHERE key = ?", (key,)).fetchone()
-    position = row[0] if row else 0
-    store.conn.execute(
-        "INSERT INTO rotations (key, position) VALUES (?, ?)"
-        " ON CONFLICT (key) DO UPDATE SET position = excluded.position",
-        (key, position + 1),
-    )
-    return among[position % len(among)]
+    return among[rotations.take_turn(store, key) % len(among)]
 
 
 def _least_loaded(store, among: tuple[str, ...], record: str) -> str:
     """The member with the fewest open deals, or tickets for a ticket's run (the first
     listed on a tie)."""
-    kind, pipelines = deals.of_kind(store, record)
-    counts = dict(
-        store.conn.execute(
-            f"SELECT owner, count(*) FROM deals d WHERE status = 'open'{kind} AND owner IN"
-            f" ({', '.join('?' * len(among))}) GROUP BY owner",
-            (*pipelines, *among),
-        ).fetchall()
-    )
+    counts = rotations.open_counts(store, among, record)
     return min(among, key=lambda member: (counts.get(member, 0), among.index(member)))
 
 
@@ -75,8 +61,6 @@ def create_task(act: Act, config: a.CreateTask) -> Outcome:
             due = parse_datetime(text or "", act.store.project.locale, act.store.project.timezone)
         except ValueError as error:
             raise StepFailed(f"due_at: {error}") from None
-    task = tasks.add(
-        act.store, title, assignee, due, act.run["contact_id"], act.run["deal_id"], act.by
-    )
+    task = tasks.add(act.store, title, assignee, due, act.run.contact_id, act.run.deal_id, act.by)
     when = f", due {due.astimezone(act.store.project.timezone):%Y-%m-%d %H:%M}" if due else ""
     return Outcome(f"task #{task['id']} “{title}” for {assignee or 'nobody'}{when}")

@@ -1,0 +1,32 @@
+"""The work queues' due conditions, written once: the workers claim by them, `salesflow run`'s
+quick path and `serve` ask with them whether anything is due, and `check` counts by them.
+
+The checks are single indexed `LIMIT 1` queries: they answer without loading the engine."""
+
+from __future__ import annotations
+
+from salesflow.store.session import Store
+
+PENDING_EVENTS = "processed_at IS NULL AND failed_at IS NULL"
+RESUMABLE_RUNS = "status = 'waiting' AND wake_at <= ?"  # ? = now, stored
+SENDABLE_MESSAGES = "status IN ('queued', 'retrying') AND next_attempt_at <= ?"  # ? = now
+_IN_HAND = f"(({SENDABLE_MESSAGES}) OR status = 'sending')"  # sending: by a pass that may have died
+_KIND = {None: "", "email": "kind = 'email' AND ", "http": "kind = 'http' AND "}
+
+
+def _exists(store: Store, table: str, condition: str, *params) -> bool:
+    query = f"SELECT 1 FROM {table} WHERE {condition} LIMIT 1"
+    return store.conn.execute(query, params).fetchone() is not None
+
+
+def events_pending(store: Store) -> bool:
+    return _exists(store, "events", PENDING_EVENTS)
+
+
+def runs_resumable(store: Store) -> bool:
+    return _exists(store, "runs", RESUMABLE_RUNS, store.stamp)
+
+
+def messages_due(store: Store, kind: str | None = None) -> bool:
+    """Outbox rows (of `kind`: email or http; else both) to send now, or being sent."""
+    return _exists(store, "outbox", f"{_KIND[kind]}{_IN_HAND}", store.stamp)
