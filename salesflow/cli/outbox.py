@@ -11,7 +11,7 @@ from salesflow.cli.render import Format, chosen, emit_rows, to_json
 from salesflow.errors import UserError, did_you_mean
 from salesflow.reports import Column
 from salesflow.store.outbox import get as get_message
-from salesflow.store.outbox import public
+from salesflow.store.outbox import listing, public
 
 if TYPE_CHECKING:
     from salesflow.outbox.courier import DeliveryResult
@@ -51,12 +51,7 @@ def list_(
     if kind and kind not in KINDS:
         raise typer.BadParameter(f"'{kind}' is not one of {', '.join(KINDS)}")
     store = ctx.obj.store()
-    filters = [(name, value) for name, value in (("status", status), ("kind", kind)) if value]
-    where = " AND ".join(f"{name} = ?" for name, _ in filters)
-    rows = store.conn.execute(
-        f"SELECT * FROM outbox{' WHERE ' + where if where else ''} ORDER BY id DESC",
-        [value for _, value in filters],
-    ).fetchall()
+    rows = listing(store, status, kind)
     emit_rows([public(r, store) for r in rows], COLUMNS, chosen(output, as_json), store.project,
               "Outbox")  # fmt: skip
 
@@ -167,7 +162,7 @@ def render(
     """
     from salesflow.engine.context import build_context, environment
     from salesflow.mail.compose import render as render_template
-    from salesflow.store import contacts
+    from salesflow.store import contacts, deals
 
     store = ctx.obj.store()
     project = store.project
@@ -176,13 +171,7 @@ def render(
             f"no template '{template}'{did_you_mean(template, list(project.templates))}"
         )
     person = contacts.get(store, contact)
-    deal_id = deal
-    if deal_id is None:
-        latest = store.conn.execute(
-            "SELECT id FROM deals WHERE contact_id = ? ORDER BY status != 'open', id DESC LIMIT 1",
-            (person["id"],),
-        ).fetchone()
-        deal_id = latest[0] if latest else None
+    deal_id = deal if deal is not None else deals.latest_of_contact(store, person["id"])
     workflow = next(iter(project.workflows.values()))
     context = build_context(store, workflow, None, {}, person["id"], deal_id)
     context["member"] = context["owner"]

@@ -106,29 +106,15 @@ def list_(
 
     Example: salesflow runs list --waiting
     """
-    from salesflow.store.runs import public
+    from salesflow.store import runs
+    from salesflow.store.contacts import get as get_contact
 
     store = ctx.obj.store()
-    clauses, params = [], []
     if waiting:
         status = "waiting"
-    for column, value in (("r.workflow", workflow), ("r.status", status)):
-        if value:
-            clauses.append(f"{column} = ?")
-            params.append(value)
-    if contact:
-        from salesflow.store.contacts import get as get_contact
-
-        clauses.append("r.contact_id = ?")
-        params.append(get_contact(store, contact)["id"])
-    where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-    order = "r.wake_at, r.id" if waiting else "r.id DESC"
-    rows = store.conn.execute(
-        "SELECT r.*, c.email AS contact_email FROM runs r"
-        f" LEFT JOIN contacts c ON c.id = r.contact_id{where} ORDER BY {order}",
-        params,
-    ).fetchall()
-    data = [public(row, store) for row in rows]
+    contact_id = get_contact(store, contact)["id"] if contact else None
+    rows = runs.listing(store, workflow or None, status or None, contact_id, soonest_first=waiting)
+    data = [runs.public(row, store) for row in rows]
     emit_rows(data, RUN_COLUMNS, chosen(output, as_json), store.project, "Runs")
 
 
@@ -138,15 +124,10 @@ def show(ctx: typer.Context, run: Id, as_json: AsJson = False) -> None:
 
     Example: salesflow runs show 1
     """
-    from salesflow.store.runs import get, public, trace
+    from salesflow.store.runs import get, public, trace, with_contact
 
     store = ctx.obj.store()
-    row = store.conn.execute(
-        "SELECT r.*, c.email AS contact_email FROM runs r"
-        " LEFT JOIN contacts c ON c.id = r.contact_id WHERE r.id = ?",
-        (get(store, run)["id"],),
-    ).fetchone()
-    data = public(row, store)
+    data = public(with_contact(store, get(store, run)["id"]), store)
     data["trace"] = trace(store, run)
     if as_json:
         typer.echo(to_json(data))

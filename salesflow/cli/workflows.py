@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 import tempfile
 from pathlib import Path
 from typing import Annotated
@@ -16,7 +15,8 @@ from salesflow.cli.runs import print_processed, trace_sink, trace_text
 from salesflow.cli.stages import stage_id
 from salesflow.errors import UserError, did_you_mean
 from salesflow.reports import Column
-from salesflow.store.db import transaction
+from salesflow.store import events, runs
+from salesflow.store.db import throwaway_copy, transaction
 from salesflow.store.session import Store
 
 app = typer.Typer(
@@ -38,12 +38,7 @@ def list_(ctx: typer.Context, output: OutputFormat = Format.table, as_json: AsJs
     Example: salesflow workflows list
     """
     store = ctx.obj.store()
-    active = dict(
-        store.conn.execute(
-            "SELECT workflow, count(*) FROM runs WHERE status IN ('running', 'waiting')"
-            " GROUP BY workflow"
-        ).fetchall()
-    )
+    active = runs.active_by_workflow(store)
     rows = []
     for workflow in store.project.workflows.values():
         trigger = workflow.trigger
@@ -87,11 +82,10 @@ def test(
     spec = _read_event(event, store, store.project.workflows[workflow], form)
     with tempfile.TemporaryDirectory() as scratch:
         copy = Store(
-            _copy_database(store.conn, Path(scratch) / "test.db"), store.project, store.now
+            throwaway_copy(store.conn, Path(scratch) / "test.db"), store.project, store.now
         )
         with transaction(copy.conn):
-            copy.conn.execute("UPDATE events SET processed_at = ? WHERE processed_at IS NULL",
-                              (copy.stamp,))  # fmt: skip
+            events.mark_all_processed(copy)
             copy.record_event(spec["type"], spec.get("subject_type"), spec.get("subject_id"),
                               spec["data"])  # fmt: skip
         on_line, kept = trace_sink(as_json)
@@ -127,13 +121,6 @@ def _read_event(path: Path, store: Store, workflow, form: str | None) -> dict:
     except Rejected as error:
         raise UserError(f"{path}: {error}") from None
     return {"type": "form.submitted", "data": data}
-
-
-def _copy_database(connection: sqlite3.Connection, target: Path) -> sqlite3.Connection:
-    copy = sqlite3.connect(target, isolation_level=None)
-    connection.backup(copy)
-    copy.row_factory = sqlite3.Row
-    return copy
 
 
 @app.command("start")

@@ -22,7 +22,7 @@ from jinja2 import Undefined, UndefinedError
 from salesflow.config.model import FieldDef, Form, Project
 from salesflow.errors import UserError, did_you_mean
 from salesflow.ingest.jsonread import submissions
-from salesflow.store import rejects
+from salesflow.store import events, rejects
 from salesflow.store.db import describe, transaction
 from salesflow.store.session import Store
 from salesflow.templating import is_attribute
@@ -304,8 +304,7 @@ def _recorded(store: Store, key: str, data: dict) -> Received:
     event_id = store.record_event("form.submitted", None, None, data, key)
     if event_id is not None:
         return Received(event_id)
-    earlier = store.conn.execute("SELECT id FROM events WHERE key = ?", (key,)).fetchone()
-    return Received(earlier[0], duplicate=True)
+    return Received(events.id_by_key(store, key), duplicate=True)
 
 
 NO_FORM = "/form: which form?"

@@ -21,6 +21,7 @@ from salesflow.errors import UserError
 from salesflow.ingest.forms import ingest_stream
 from salesflow.ingest.importer import ImportOptions, import_csv, options_for, rejected_path
 from salesflow.ingest.jsonread import open_submissions
+from salesflow.store import inbox as inbox_files
 from salesflow.store.db import describe, fault_advice
 from salesflow.store.session import Store
 
@@ -125,7 +126,7 @@ def _finish(store, inbox: Path, claimed: Path, relative: Path, options_for_mappi
     """Take one claimed file in; whatever it raises moves it alone to failed/ (faults of the
     environment stop the pass, and the file is finished by the next run)."""
     digest = hashlib.sha256(claimed.read_bytes()).hexdigest()
-    if not _already_in(store, digest):
+    if not inbox_files.seen(store, digest):
         try:
             accepted, rejected, rejects = _take_in(
                 store, claimed, relative, digest, options_for_mapping
@@ -147,20 +148,11 @@ def _finish(store, inbox: Path, claimed: Path, relative: Path, options_for_mappi
     result.done.append(str(relative))
 
 
-def _already_in(store: Store, digest: str) -> bool:
-    row = store.conn.execute("SELECT 1 FROM inbox_files WHERE sha256 = ?", (digest,)).fetchone()
-    return row is not None
-
-
 def _take_in(store: Store, path: Path, relative: Path, digest: str, options_for_mapping):
     """(accepted, rejected, rejects file) for one claimed file, recorded in its transaction."""
 
     def record() -> None:
-        store.conn.execute(
-            "INSERT INTO inbox_files (sha256, name, outcome, processed_at) VALUES (?, ?, 'done', ?)"
-            " ON CONFLICT DO NOTHING",
-            (digest, str(relative), store.stamp),
-        )
+        inbox_files.record_done(store, digest, str(relative))
 
     sub = relative.parent.name or None
     if path.suffix == ".csv":

@@ -14,11 +14,9 @@ from functools import lru_cache
 
 from salesflow.config.model import Project
 from salesflow.ingest.headers import ColumnMap
+from salesflow.store.imports import CONTACT_COLUMNS
 from salesflow.values import clean_line, coerce_field, normalise_email, parse_date, parse_money
 
-# The contact columns a record fills, in the order of ContactRow tuples.
-CONTACT_COLUMNS = ("email", "first_name", "last_name", "phone", "company", "owner", "source",
-                   "tags", "fields")  # fmt: skip
 _JSON = json.JSONEncoder(ensure_ascii=False)
 _TAG_SPLIT = re.compile(r"\s*(?:[,;]|:::)\s*")
 _SLOTS = {name: index for index, name in enumerate(CONTACT_COLUMNS)}

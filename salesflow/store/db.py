@@ -169,6 +169,20 @@ def connect(path: Path, busy_timeout: float = BUSY_TIMEOUT) -> Connection:
     return connection
 
 
+def sync_every_commit(connection: sqlite3.Connection) -> None:
+    """synchronous=FULL: each commit is on disk before it returns (the server's choice: a
+    submission is kept before its 2xx is sent)."""
+    connection.execute("PRAGMA synchronous = FULL")
+
+
+def throwaway_copy(connection: sqlite3.Connection, target: Path) -> sqlite3.Connection:
+    """A copy of the database at `target` (SQLite's online backup), for work thrown away."""
+    copy = sqlite3.connect(target, isolation_level=None)
+    connection.backup(copy)
+    copy.row_factory = sqlite3.Row
+    return copy
+
+
 def _refuse_lost(path: Path) -> None:
     marker = created_marker(path)
     if marker.exists():

@@ -112,6 +112,15 @@ def open_deal(store: Store, contact_id: int, pipeline_id: str) -> sqlite3.Row | 
     ).fetchone()
 
 
+def latest_of_contact(store: Store, contact_id: int) -> int | None:
+    """The id of the contact's newest open deal, else of its newest deal; None if it has none."""
+    row = store.conn.execute(
+        "SELECT id FROM deals WHERE contact_id = ? ORDER BY status != 'open', id DESC LIMIT 1",
+        (contact_id,),
+    ).fetchone()
+    return row[0] if row else None
+
+
 def add(
     store: Store,
     title: str,

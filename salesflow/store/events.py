@@ -121,3 +121,16 @@ def _failed(store: Store, event_ids: list[int] | None) -> tuple[str, tuple]:
     if event_ids is None:
         return _WHERE["failed"], ()
     return f"id IN ({', '.join('?' * len(event_ids))})", tuple(event_ids)
+
+
+def id_by_key(store: Store, key: str) -> int:
+    """The id of the event recorded with this idempotency key (one is, the caller knows)."""
+    return store.conn.execute("SELECT id FROM events WHERE key = ?", (key,)).fetchone()[0]
+
+
+def mark_all_processed(store: Store) -> int:
+    """Every event not processed yet (pending or failed) marked processed now, in the
+    caller's transaction: a clean slate for `workflows test`; how many."""
+    return store.conn.execute(
+        "UPDATE events SET processed_at = ? WHERE processed_at IS NULL", (store.stamp,)
+    ).rowcount

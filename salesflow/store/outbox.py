@@ -201,3 +201,16 @@ def get(store: Store, message: int) -> sqlite3.Row:
     if row is None:
         raise NotFound(f"no message #{message} (see `salesflow outbox list`)")
     return row
+
+
+# --- Listing for the CLI (outbox list) ---
+
+
+def listing(store: Store, status: str | None = None, kind: str | None = None) -> list[sqlite3.Row]:
+    """Messages and requests, newest first, of this status and kind if given."""
+    filters = [(name, value) for name, value in (("status", status), ("kind", kind)) if value]
+    where = " AND ".join(f"{name} = ?" for name, _ in filters)
+    return store.conn.execute(
+        f"SELECT * FROM outbox{' WHERE ' + where if where else ''} ORDER BY id DESC",
+        [value for _, value in filters],
+    ).fetchall()

@@ -193,3 +193,49 @@ def trace(store: Store, run_id: int) -> list[dict]:
          "action": row["action"], "outcome": row["outcome"], "detail": row["detail"]}
         for row in rows
     ]  # fmt: skip
+
+
+# --- Listings for the CLI (runs list/show, workflows list) ---
+
+
+def listing(
+    store: Store,
+    workflow: str | None = None,
+    status: str | None = None,
+    contact_id: int | None = None,
+    soonest_first: bool = False,
+) -> list[sqlite3.Row]:
+    """Runs with their contact's email, newest first (or soonest to wake first), filtered by
+    workflow, status and contact."""
+    clauses, params = [], []
+    for column, value in (("r.workflow", workflow), ("r.status", status),
+                          ("r.contact_id", contact_id)):  # fmt: skip
+        if value is not None:
+            clauses.append(f"{column} = ?")
+            params.append(value)
+    where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+    order = "r.wake_at, r.id" if soonest_first else "r.id DESC"
+    return store.conn.execute(
+        "SELECT r.*, c.email AS contact_email FROM runs r"
+        f" LEFT JOIN contacts c ON c.id = r.contact_id{where} ORDER BY {order}",
+        params,
+    ).fetchall()
+
+
+def with_contact(store: Store, run_id: int) -> sqlite3.Row | None:
+    """One run with its contact's email (for `public`), None if there is no such run."""
+    return store.conn.execute(
+        "SELECT r.*, c.email AS contact_email FROM runs r"
+        " LEFT JOIN contacts c ON c.id = r.contact_id WHERE r.id = ?",
+        (run_id,),
+    ).fetchone()
+
+
+def active_by_workflow(store: Store) -> dict[str, int]:
+    """How many runs are under way (running or waiting), by workflow id."""
+    return dict(
+        store.conn.execute(
+            "SELECT workflow, count(*) FROM runs WHERE status IN ('running', 'waiting')"
+            " GROUP BY workflow"
+        ).fetchall()
+    )

@@ -14,7 +14,7 @@ from starlette.responses import HTMLResponse
 from salesflow import clock
 from salesflow.config.model import Project
 from salesflow.ingest.forms import FormReader
-from salesflow.store.db import DatabaseLocked, connect, same_file
+from salesflow.store.db import DatabaseLocked, connect, same_file, sync_every_commit
 from salesflow.store.session import Store
 from salesflow.web.faults import Faults
 from salesflow.web.guards import RateLimiter
@@ -49,7 +49,7 @@ class Site:
             if self.opened is not None:  # a lost file is not opened again, nor its successor
                 same_file(self.project.database, self.opened)
             connection = connect(self.project.database, REQUEST_LOCK_WAIT)
-            connection.execute("PRAGMA synchronous = FULL")
+            sync_every_commit(connection)
             self.opened = self.opened or connection.identity
             connection.identity = self.opened
             self._local.connection = connection
