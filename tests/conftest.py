@@ -183,7 +183,9 @@ class Pages:
 
     def __init__(self, project: Path, now: str = "2026-11-20T10:00"):
         self.project = project
-        self.app = build_app(Site(load_project(project), now), worker=False)
+        site = Site(load_project(project), now)
+        site.store()  # as serve does: the database opens (and is migrated) before a request
+        self.app = build_app(site, worker=False)
         self._clients = contextlib.ExitStack()
 
     def client(self) -> TestClient:
