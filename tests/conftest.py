@@ -1,14 +1,18 @@
-"""Shared fixtures: real project folders in tmp dirs, and the real CLI."""
+"""Shared fixtures: real project folders in tmp dirs, the real CLI, the pages in this process
+and the real `serve` for what travels over the network."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import ClassVar
 
@@ -19,6 +23,13 @@ from hypothesis import HealthCheck, settings
 from typer.testing import CliRunner
 
 from salesflow.cli.app import register
+from salesflow.config.project import load_project
+from salesflow.web.app import build_app
+from salesflow.web.site import Site
+
+with warnings.catch_warnings():  # Starlette would rather have httpx2; httpx is what we have
+    warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
+    from starlette.testclient import TestClient
 
 # Property tests carry no wall-clock deadline (a loaded 2-core machine misses any), and under
 # CI they replay the same examples every run: CI fails on a change, never by chance. Locally
@@ -125,6 +136,10 @@ class Server:
     def post(self, path: str, **options) -> httpx.Response:
         return httpx.post(f"{self.url}{path}", timeout=10, follow_redirects=False, **options)
 
+    def client(self) -> httpx.Client:
+        """A client of its own (its own cookies), as a browser would be."""
+        return httpx.Client(base_url=self.url, timeout=10)
+
     def stop(self, how: int = signal.SIGTERM) -> tuple[int, str]:
         self.process.send_signal(how)
         _, errors = self.process.communicate(timeout=30)
@@ -158,6 +173,55 @@ def site(sf):
     running = Server(sf.project, "--no-worker")
     yield running
     running.stop()
+
+
+class Pages:
+    """The app `serve` builds (without its worker), on the project's database, answered in
+    this process through Starlette's TestClient: what a page shows and what its actions do,
+    without a port or a process. A bug in a page fails the test with the page's own traceback.
+    What travels over the network (connections, proxies, limits, signals) needs `Server`."""
+
+    def __init__(self, project: Path, now: str = "2026-11-20T10:00"):
+        self.project = project
+        site = Site(load_project(project), now)
+        site.store()  # as serve does: the database opens (and is migrated) before a request
+        self.app = build_app(site, worker=False)
+        self._clients = contextlib.ExitStack()
+
+    def client(self) -> TestClient:
+        """A client of its own (its own cookies), as a browser would be."""
+        client = TestClient(self.app, follow_redirects=False)
+        return self._clients.enter_context(client)
+
+    def post(self, path: str, **options):
+        return self.client().post(path, **options)
+
+    def close(self) -> None:
+        self._clients.close()
+
+
+@pytest.fixture
+def pages(sf):
+    """The team's demo (see prepare_team) and its pages in this process; log in with
+    `signed_in(pages, "lea")`."""
+    prepare_team(sf)
+    answering = Pages(sf.project)
+    yield answering
+    answering.close()
+
+
+def csrf_of(html: str) -> str:
+    return re.search(r'name="csrf" value="([^"]+)"', html).group(1)
+
+
+def signed_in(where: Server | Pages, member: str = "marie"):
+    """A client of `where`, logged in as the member (marie may change things, lea reads)."""
+    client = where.client()
+    form = client.get("/login")
+    answer = client.post("/login", data={"member": member, "password": PASSWORDS[member],
+                                         "csrf": csrf_of(form.text), "next": "/"})  # fmt: skip
+    assert answer.status_code == 303, answer.text
+    return client
 
 
 CHROMIUM = os.environ.get("SALESFLOW_CHROMIUM") or shutil.which("chromium")

@@ -12,7 +12,7 @@ import hashlib
 import re
 
 import httpx
-from test_pages import csrf_of, signed_in
+from conftest import csrf_of, signed_in
 
 from salesflow.config.project import load_project
 from salesflow.web.app import build_app
@@ -76,8 +76,8 @@ def test_every_answer_carries_the_security_headers(site):
         assert_guarded(answer, door)
 
 
-def test_the_pages_run_no_inline_script_or_style(site):
-    client = signed_in(site)
+def test_the_pages_run_no_inline_script_or_style(pages):
+    client = signed_in(pages)
     for path in ("/", "/funnel", "/forecast", "/activity", "/deals/1", "/messages/1", "/nope"):
         html = client.get(path).text
         assert not re.search(r"<style|\sstyle=|<script(?![^>]*\ssrc=)|\son[a-z]+=", html), path

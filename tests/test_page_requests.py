@@ -1,6 +1,7 @@
 """What the pages take in before anyone looks at it: bodies bounded (a stranger's post is never
-read, a member's form is cut at 16 KiB), and ids or pages no database could hold answered
-with the site's own 404. A real `salesflow serve`, real HTTP."""
+read, a member's form is cut at 16 KiB: a real `salesflow serve`, real HTTP, its memory
+measured), multipart forms read with their limits, and ids or pages no database could hold
+answered with the site's own 404 (the pages in this process)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-from conftest import Server
-from test_pages import csrf_of, signed_in
+from conftest import Server, csrf_of, signed_in
 
 TEN_MB = 10 * 2**20
 
@@ -53,8 +53,8 @@ def test_ten_megabytes_posted_to_the_login_or_a_page_are_refused_unread(site):
     assert moved.status_code == 303  # the server still answers, and a normal form goes in
 
 
-def test_the_boards_multipart_form_works_and_a_file_in_it_is_refused(site):
-    member = signed_in(site)
+def test_the_boards_multipart_form_works_and_a_file_in_it_is_refused(pages):
+    member = signed_in(pages)
     token = csrf_of(member.get("/").text)
     fields = {"csrf": (None, token), "stage": (None, "essai-realise")}  # as FormData sends it
     moved = member.post("/deals/1/move", files=fields, headers={"Accept": "application/json"})
@@ -69,8 +69,8 @@ def test_the_boards_multipart_form_works_and_a_file_in_it_is_refused(site):
 HUGE = (str(2**63), "99999999999999999999", "9" * 5000)
 
 
-def test_ids_and_pages_no_database_holds_are_the_sites_404(site):
-    member = signed_in(site)
+def test_ids_and_pages_no_database_holds_are_the_sites_404(pages):
+    member = signed_in(pages)
     token = csrf_of(member.get("/").text)
     for number in HUGE:
         pages = [f"/deals/{number}", f"/messages/{number}", f"/activity?page={number}",

@@ -224,8 +224,7 @@ def test_deals_in_a_stage_removed_from_the_pipeline_are_shown_and_warned(sf):
 
 
 def test_the_funnel_warns_about_deals_in_a_removed_stage_as_the_board_does(sf):
-    from conftest import Server, prepare_team
-    from test_pages import signed_in
+    from conftest import Pages, prepare_team, signed_in
 
     prepare_team(sf)
     sf("deals", "move", "1", "essai-realise")
@@ -234,11 +233,11 @@ def test_the_funnel_warns_about_deals_in_a_removed_stage_as_the_board_does(sf):
     assert f"warning: {warning}" in " ".join(sf("pipeline", "funnel").output.split())
     assert any(note.startswith(f"warning: {warning}")
                for note in sf("pipeline", "funnel", "--json")["notes"])  # fmt: skip
-    running = Server(sf.project, "--no-worker")
+    pages = Pages(sf.project)
     try:
-        page = signed_in(running).get("/funnel")
+        page = signed_in(pages).get("/funnel")
     finally:
-        running.stop()
+        pages.close()
     assert warning.replace("'", "&#39;") in page.text
 
 

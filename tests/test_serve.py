@@ -1,5 +1,7 @@
-"""`salesflow serve` as a provider or a browser meets it: a real uvicorn on 127.0.0.1,
-posted to with httpx; what went in is read from the database as a user would."""
+"""`salesflow serve` as a provider or a browser meets it: what its forms and unsubscribe links
+take in and answer, from the app in this process (`app`); what needs the network or the
+process (the log, signals, a kill, the worker, ports, proxies), from a real uvicorn on
+127.0.0.1 posted to with httpx. What went in is read from the database as a user would."""
 
 from __future__ import annotations
 
@@ -19,8 +21,8 @@ from typing import ClassVar
 import httpx
 import pytest
 import yaml
+from conftest import Pages, query
 from conftest import Server as BaseServer
-from conftest import query
 
 JULIE = {"submissionId": "s-1", "email": "julie@example.org", "prenom": "Julie",
          "nom": "Petit", "date_essai": "2027-01-09T18:30"}  # fmt: skip
@@ -66,6 +68,16 @@ def server(project):
         running.stop()
 
 
+@pytest.fixture
+def app(project, monkeypatch):
+    """The app `serve --no-worker` builds, in this process, its forms' secrets exported."""
+    for name, value in SECRETS.items():
+        monkeypatch.setenv(name, value)
+    answering = Pages(project)
+    yield answering
+    answering.close()
+
+
 def events(project: Path) -> list[tuple]:
     return query(project, "SELECT key, data FROM events WHERE type = 'form.submitted'")
 
@@ -74,54 +86,54 @@ def digest(secret: str, body: bytes) -> bytes:
     return hmac.new(secret.encode(), body, hashlib.sha256).digest()
 
 
-def test_a_json_post_is_recorded_once_however_often_it_is_retried(server, project):
-    first = server.post("/forms/cours-essai", json=JULIE)
-    again = server.post("/forms/cours-essai", json=JULIE)
+def test_a_json_post_is_recorded_once_however_often_it_is_retried(app, project):
+    first = app.post("/forms/cours-essai", json=JULIE)
+    again = app.post("/forms/cours-essai", json=JULIE)
     assert first.status_code == again.status_code == 202
     assert again.json() == {"id": first.json()["id"], "duplicate": True}
     [(key, data)] = events(project)
     assert key == "form:cours-essai:s-1" and json.loads(data)["email"] == "julie@example.org"
 
 
-def test_a_browser_gets_a_thank_you_page_or_the_forms_redirect(server, project):
+def test_a_browser_gets_a_thank_you_page_or_the_forms_redirect(app, project):
     fields = {k: v for k, v in JULIE.items() if k != "submissionId"}
-    page = server.post("/forms/cours-essai", data=fields, headers={"Accept": "text/html"})
+    page = app.post("/forms/cours-essai", data=fields, headers={"Accept": "text/html"})
     assert page.status_code == 200 and "Merci !" in page.text
-    moved = server.post("/forms/merci", data=fields, headers={"Accept": "text/html"})
+    moved = app.post("/forms/merci", data=fields, headers={"Accept": "text/html"})
     assert (moved.status_code, moved.headers["location"]) == (303, "https://club.example/merci")
-    multipart = server.post("/forms/cours-essai", data=fields, files={"cv": ("cv.txt", b"x")},
-                            headers={"Accept": "text/html"})  # fmt: skip
+    multipart = app.post("/forms/cours-essai", data=fields, files={"cv": ("cv.txt", b"x")},
+                         headers={"Accept": "text/html"})  # fmt: skip
     assert multipart.status_code == 200
     assert len(events(project)) == 2  # the same fields, no key: the same payload hash
 
 
-def test_the_answer_follows_accept_and_an_unknown_form_names_those_there_are(server, project):
+def test_the_answer_follows_accept_and_an_unknown_form_names_those_there_are(app, project):
     """Form fields from curl (`Accept: */*`) get JSON, from a browser the page; a typo in a
     form's name gets a 404 that lists the forms, as JSON or as a page."""
     fields = {k: v for k, v in JULIE.items() if k != "submissionId"}
-    curl = server.post("/forms/cours-essai", data=fields, headers={"Accept": "*/*"})
+    curl = app.post("/forms/cours-essai", data=fields, headers={"Accept": "*/*"})
     assert curl.status_code == 202 and curl.json()["duplicate"] is False
-    browser = server.post("/forms/cours-essai", data=fields, headers={"Accept": "text/html"})
+    browser = app.post("/forms/cours-essai", data=fields, headers={"Accept": "text/html"})
     assert browser.status_code == 200 and "Merci !" in browser.text
-    missing = server.post("/forms/cours-esai", json=JULIE)
+    missing = app.post("/forms/cours-esai", json=JULIE)
     assert missing.status_code == 404
     assert missing.json()["forms"] == sorted(yaml.safe_load(
         (project / "salesflow.yaml").read_text())["forms"])  # fmt: skip
     assert "(did you mean 'cours-essai'?)" in missing.json()["error"]
-    page = server.post("/forms/cours-esai", data=fields, headers={"Accept": "text/html"})
+    page = app.post("/forms/cours-esai", data=fields, headers={"Accept": "text/html"})
     assert page.status_code == 404 and "cours-essai, cours-essai-tally" in page.text
 
 
-def test_bad_requests_get_their_status_and_nothing_vanishes(server, project):
-    assert server.post("/forms/nope", json=JULIE).status_code == 404
-    assert server.post("/forms/cours-essai", content=b"hello",
-                       headers={"Content-Type": "text/plain"}).status_code == 415  # fmt: skip
-    too_big = server.post("/forms/cours-essai", json={**JULIE, "nom": "x" * 5000})
+def test_bad_requests_get_their_status_and_nothing_vanishes(app, project):
+    assert app.post("/forms/nope", json=JULIE).status_code == 404
+    assert app.post("/forms/cours-essai", content=b"hello",
+                    headers={"Content-Type": "text/plain"}).status_code == 415  # fmt: skip
+    too_big = app.post("/forms/cours-essai", json={**JULIE, "nom": "x" * 5000})
     assert too_big.status_code == 413
-    broken = server.post("/forms/cours-essai", content=b'{"email": ',
-                         headers={"Content-Type": "application/json"})  # fmt: skip
+    broken = app.post("/forms/cours-essai", content=b'{"email": ',
+                      headers={"Content-Type": "application/json"})  # fmt: skip
     assert broken.status_code == 400 and broken.json()["pointer"] == "/"
-    invalid = server.post("/forms/cours-essai", json={**JULIE, "email": "julie"})
+    invalid = app.post("/forms/cours-essai", json={**JULIE, "email": "julie"})
     assert invalid.status_code == 422 and invalid.json()["pointer"] == "/email"
     assert events(project) == []
     kept = query(project, "SELECT source, form, body FROM rejects ORDER BY id")
@@ -129,21 +141,21 @@ def test_bad_requests_get_their_status_and_nothing_vanishes(server, project):
     assert json.loads(kept[1][2])["email"] == "julie"
 
 
-def test_a_submission_that_makes_the_forms_map_raise_fails_alone(server, project, sf):
+def test_a_submission_that_makes_the_forms_map_raise_fails_alone(app, project, sf):
     """`10 / payload.n` with n = 0 raises ZeroDivisionError, not a template error: that post
-    is kept as a reject with the reason, and the server takes the next one."""
-    poison = server.post("/forms/ratio", json={"n": 0})
+    is kept as a reject with the reason, and the app takes the next one."""
+    poison = app.post("/forms/ratio", json={"n": 0})
     assert poison.status_code == 422
     assert "ZeroDivisionError" in poison.json()["error"] and poison.json()["reject"] == 1
-    assert server.post("/forms/ratio", json={"n": 4}).status_code == 202
+    assert app.post("/forms/ratio", json={"n": 4}).status_code == 202
     [(_, data)] = events(project)
     assert json.loads(data)["part"] == 2.5
     assert "ZeroDivisionError" in sf("rejects", "show", "1").output
 
 
-def test_a_reject_is_retried_after_the_form_is_fixed(server, project, sf):
+def test_a_reject_is_retried_after_the_form_is_fixed(app, project, sf):
     late = {k: v for k, v in JULIE.items() if k != "date_essai"}
-    assert server.post("/forms/cours-essai", json=late).status_code == 422
+    assert app.post("/forms/cours-essai", json=late).status_code == 422
     [reject] = sf("rejects", "list", "--json")
     assert (reject["form"], reject["status"]) == ("cours-essai", "open")
     assert reject["error"].startswith("/date_essai: required")
@@ -168,7 +180,7 @@ def test_a_reject_is_retried_after_the_form_is_fixed(server, project, sf):
     ],
 )  # fmt: skip
 def test_each_signature_lets_the_genuine_post_in_and_keeps_the_forged_one_out(
-    server, project, form, sign
+    app, project, form, sign
 ):
     secret = SECRETS[yaml.safe_load((project / "salesflow.yaml").read_text())["forms"][form][
         "secret_env"]]  # fmt: skip
@@ -177,13 +189,13 @@ def test_each_signature_lets_the_genuine_post_in_and_keeps_the_forged_one_out(
         {"label": "Date du cours", "value": "2027-01-09T18:30"}]}}  # fmt: skip
     body = json.dumps(payload).encode()
     json_type = {"Content-Type": "application/json"}
-    forged = server.post(f"/forms/{form}", content=body, headers={**json_type,
-                         **sign(body, "not-the-secret")})  # fmt: skip
-    unsigned = server.post(f"/forms/{form}", content=body, headers=json_type)
+    forged = app.post(f"/forms/{form}", content=body, headers={**json_type,
+                      **sign(body, "not-the-secret")})  # fmt: skip
+    unsigned = app.post(f"/forms/{form}", content=body, headers=json_type)
     assert forged.status_code == unsigned.status_code == 401
     assert events(project) == [] and query(project, "SELECT count(*) FROM rejects") == [(0,)]
-    genuine = server.post(f"/forms/{form}", content=body, headers={**json_type,
-                          **sign(body, secret)})  # fmt: skip
+    genuine = app.post(f"/forms/{form}", content=body, headers={**json_type,
+                       **sign(body, secret)})  # fmt: skip
     assert genuine.status_code == 202, genuine.text
     assert len(events(project)) == 1
 
@@ -195,30 +207,30 @@ def test_a_token_may_come_in_the_query_string_and_never_reaches_the_log(server):
     assert "POST /forms/token 202" in log and "t0ken" not in log and "julie" not in log
 
 
-def test_a_plain_html_form_is_kept_from_robots_other_sites_and_floods(server, project):
+def test_a_plain_html_form_is_kept_from_robots_other_sites_and_floods(app, project):
     fields = {"email": "julie@example.org", "date_essai": "2027-01-09T18:30"}
     ours = {"Origin": "https://club.example", "Accept": "text/html"}
-    robot = server.post("/forms/site", data={**fields, "website": "spam.example"}, headers=ours)
+    robot = app.post("/forms/site", data={**fields, "website": "spam.example"}, headers=ours)
     assert robot.status_code == 200 and events(project) == []
     elsewhere = {"Origin": "https://evil.example", "Accept": "application/json"}
-    assert server.post("/forms/site", data=fields, headers=elsewhere).status_code == 403
+    assert app.post("/forms/site", data=fields, headers=elsewhere).status_code == 403
     referred = {"Referer": "https://club.example/essai.html", "Accept": "application/json"}
-    assert server.post("/forms/site", data=fields, headers=referred).status_code == 202
-    assert server.post("/forms/site", data=fields, headers=ours).status_code == 200
-    flood = server.post("/forms/site", data=fields, headers={**ours, "Accept": "*/*"})
+    assert app.post("/forms/site", data=fields, headers=referred).status_code == 202
+    assert app.post("/forms/site", data=fields, headers=ours).status_code == 200
+    flood = app.post("/forms/site", data=fields, headers={**ours, "Accept": "*/*"})
     assert flood.status_code == 429 and int(flood.headers["retry-after"]) >= 1
 
 
-def test_a_locked_database_gets_503_with_retry_after_not_a_hang(server, project):
+def test_a_locked_database_gets_503_with_retry_after_not_a_hang(app, project):
     holder = sqlite3.connect(project / "salesflow.db", isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")
     began = time.monotonic()
-    busy = server.post("/forms/cours-essai", json=JULIE)
+    busy = app.post("/forms/cours-essai", json=JULIE)
     waited = time.monotonic() - began
     holder.execute("ROLLBACK")
     assert busy.status_code == 503 and busy.headers["retry-after"] == "5"
     assert waited < 10
-    assert server.post("/forms/cours-essai", json=JULIE).status_code == 202
+    assert app.post("/forms/cours-essai", json=JULIE).status_code == 202
 
 
 def test_health_says_what_waits_and_serve_stops_cleanly_on_sigterm(server):
@@ -279,10 +291,10 @@ def test_every_acknowledged_submission_survives_a_kill(project, sf):
     assert query(project, "SELECT count(*) FROM runs") == [(len(keys),)]
 
 
-def test_an_unsubscribe_link_unsubscribes_its_own_contact_and_no_one_else(server, project, sf):
+def test_an_unsubscribe_link_unsubscribes_its_own_contact_and_no_one_else(app, project, sf):
     ines = {**JULIE, "submissionId": "s-2", "email": "ines@example.org", "prenom": "Inès"}
     for payload in (JULIE, ines):
-        assert server.post("/forms/cours-essai", json=payload).status_code == 202
+        assert app.post("/forms/cours-essai", json=payload).status_code == 202
     sf("process", now="2026-11-20T10:05")
     [(headers, text, html)] = query(project, "SELECT headers, text, html FROM outbox WHERE"
                                     " to_addr = ? AND subject LIKE 'Bienvenue%'",
@@ -295,25 +307,25 @@ def test_an_unsubscribe_link_unsubscribes_its_own_contact_and_no_one_else(server
     path = link.removeprefix("https://crm.club.example")
     julie_id, signature = path.rsplit("/", 1)[1].split("-", 1)
 
-    page = httpx.get(f"{server.url}{path}")  # a mail scanner opening the link changes nothing
+    page = app.client().get(path)  # a mail scanner opening the link changes nothing
     assert page.status_code == 200 and "Ne plus recevoir nos messages" in page.text
     assert "j…@example.org" in page.text and "julie@" not in page.text
     forged = f"/unsubscribe/{int(julie_id) + 1}-{signature}"
-    assert server.post(forged, data={"List-Unsubscribe": "One-Click"}).status_code == 404
+    assert app.post(forged, data={"List-Unsubscribe": "One-Click"}).status_code == 404
     assert query(project, "SELECT count(*) FROM contacts WHERE unsubscribed_at IS NOT NULL") == [
         (0,)]  # fmt: skip
 
-    done = server.post(path, data={"List-Unsubscribe": "One-Click"})  # RFC 8058's one click
+    done = app.post(path, data={"List-Unsubscribe": "One-Click"})  # RFC 8058's one click
     assert done.status_code == 200 and "C’est fait" in done.text
     assert query(project, "SELECT email FROM contacts WHERE unsubscribed_at IS NOT NULL") == [
         ("julie@example.org",)]  # fmt: skip
     [(data,)] = query(project, "SELECT data FROM events WHERE type = 'contact.updated'"
                       " AND data LIKE '%unsubscribed_at%'")  # fmt: skip
     assert json.loads(data)["by"] == "unsubscribe link"
-    assert "C’est fait" in httpx.get(f"{server.url}{path}").text  # a second visit says so
+    assert "C’est fait" in app.client().get(path).text  # a second visit says so
 
     assert "no longer work" in sf("secret", "rotate").output
-    assert httpx.get(f"{server.url}{path}").status_code == 404
+    assert app.client().get(path).status_code == 404
 
 
 def test_behind_a_trusted_proxy_each_forwarded_client_has_its_own_rate_limit(project):
@@ -347,7 +359,7 @@ def test_a_number_out_of_range_is_a_located_400_with_a_reject_never_a_500(projec
     config["forms"]["dues"] = {"fields": {"email": {"type": "email", "required": True},
                                           "cotisation": {"type": "number"}}}  # fmt: skip
     (project / "salesflow.yaml").write_text(yaml.safe_dump(config, allow_unicode=True))
-    running = Server(project, "--no-worker")
+    running = Pages(project)  # in this process, the settings just written
     try:
         json_type = {"Content-Type": "application/json"}
         answers = [
@@ -359,7 +371,7 @@ def test_a_number_out_of_range_is_a_located_400_with_a_reject_never_a_500(projec
                                                   "cotisation": "9" * 400})  # fmt: skip
         good = running.post("/forms/cours-essai", json=JULIE)
     finally:
-        running.stop()
+        running.close()
     assert [(a.status_code, a.json()["pointer"]) for a in answers] == [(400, "/prenom")] * 3
     assert answers[0].json()["error"].startswith("/prenom: 999999999999… (5,000 characters)")
     assert (typed.status_code, typed.json()["pointer"]) == (422, "/cotisation")
@@ -368,10 +380,10 @@ def test_a_number_out_of_range_is_a_located_400_with_a_reject_never_a_500(projec
     assert [r["id"] for r in sf("rejects", "list", "--json")] == [4, 3, 2, 1]
 
 
-def test_a_multipart_post_without_a_boundary_gets_our_400_and_is_kept(server, project, sf):
+def test_a_multipart_post_without_a_boundary_gets_our_400_and_is_kept(app, project, sf):
     body = b'--x\r\nContent-Disposition: form-data; name="email"\r\n\r\njulie@example.org\r\n--x--'
-    answer = server.post("/forms/cours-essai", content=body,
-                         headers={"Content-Type": "multipart/form-data"})  # fmt: skip
+    answer = app.post("/forms/cours-essai", content=body,
+                      headers={"Content-Type": "multipart/form-data"})  # fmt: skip
     assert answer.status_code == 400
     assert answer.json() == {
         "error": "/: the form data cannot be read (Missing boundary in multipart)",
@@ -382,10 +394,10 @@ def test_a_multipart_post_without_a_boundary_gets_our_400_and_is_kept(server, pr
     assert "julie@example.org" in sf("rejects", "show", "1").output
 
 
-def test_a_form_post_of_too_many_fields_gets_our_400_and_is_kept(server, sf):
+def test_a_form_post_of_too_many_fields_gets_our_400_and_is_kept(app, sf):
     fields = "&".join(f"f{n}=" for n in range(300))  # 300 fields in 1.7 KiB
-    answer = server.post("/forms/cours-essai", content=f"email=julie@example.org&{fields}",
-                         headers={"Content-Type": "application/x-www-form-urlencoded"})  # fmt: skip
+    answer = app.post("/forms/cours-essai", content=f"email=julie@example.org&{fields}",
+                      headers={"Content-Type": "application/x-www-form-urlencoded"})  # fmt: skip
     assert answer.status_code == 400
     assert "Too many fields" in answer.json()["error"]
     assert sf("rejects", "list", "--json")[0]["form"] == "cours-essai"

@@ -1,6 +1,7 @@
 """Sessions of the pages end when they should — logout, a new password, a new signing secret,
-an idle period — whatever the browser kept; and the login tells nothing by its timing. A real
-`salesflow serve`, a real HTTP client, the clock moved with --now."""
+an idle period — whatever the browser kept: the pages in this process, the clock moved as
+--now moves it. The login tells nothing by its timing: a real `salesflow serve` behind a
+trusted proxy, a real HTTP client."""
 
 from __future__ import annotations
 
@@ -11,8 +12,7 @@ from collections.abc import Iterator
 
 import httpx
 import yaml
-from conftest import Server, prepare_team
-from test_pages import csrf_of, signed_in
+from conftest import Pages, Server, csrf_of, prepare_team, signed_in
 
 
 def set_serve(project, **settings) -> None:
@@ -21,22 +21,22 @@ def set_serve(project, **settings) -> None:
     (project / "salesflow.yaml").write_text(yaml.safe_dump(config, allow_unicode=True))
 
 
-def board_with(server: Server, cookie: str) -> httpx.Response:
+def board_with(pages: Pages, cookie: str) -> httpx.Response:
     """The board asked for with a saved session cookie, as a copy of it would be replayed."""
-    return httpx.get(f"{server.url}/", headers={"Cookie": f"salesflow_session={cookie}"})
+    return pages.client().get("/", headers={"Cookie": f"salesflow_session={cookie}"})
 
 
-def test_logout_ends_the_session_for_every_copy_of_its_cookie(site):
-    client = signed_in(site)
+def test_logout_ends_the_session_for_every_copy_of_its_cookie(pages):
+    client = signed_in(pages)
     saved = client.cookies["salesflow_session"]
-    assert board_with(site, saved).status_code == 200
+    assert board_with(pages, saved).status_code == 200
     assert client.post("/logout", data={"csrf": csrf_of(client.get("/").text)}).status_code == 303
-    replayed = board_with(site, saved)
+    replayed = board_with(pages, saved)
     assert (replayed.status_code, replayed.headers["location"]) == (303, "/login?next=/")
 
 
-def test_a_new_password_or_secret_ends_sessions_and_check_counts_the_active_ones(site, sf):
-    marie, marie_elsewhere, lea = signed_in(site), signed_in(site), signed_in(site, "lea")
+def test_a_new_password_or_secret_ends_sessions_and_check_counts_the_active_ones(pages, sf):
+    marie, marie_elsewhere, lea = signed_in(pages), signed_in(pages), signed_in(pages, "lea")
     assert "sessions: 3 active" in sf("check").output
     sf("team", "password", "marie", "--stdin", input="un-autre-mot-de-passe\n")
     assert [c.get("/").status_code for c in (marie, marie_elsewhere, lea)] == [303, 303, 200]
@@ -49,17 +49,27 @@ def test_a_new_password_or_secret_ends_sessions_and_check_counts_the_active_ones
 def test_a_session_unused_for_the_idle_period_ends(sf):
     """12 hours by default, `serve: {session_idle: …}` otherwise; every use restarts it."""
     project = prepare_team(sf)
-    with serving(project, "2026-11-20T09:00") as at_nine:
+    with answering(project, "2026-11-20T09:00") as at_nine:
         cookie = signed_in(at_nine).cookies["salesflow_session"]
-    with serving(project, "2026-11-20T20:50") as evening:
+    with answering(project, "2026-11-20T20:50") as evening:
         assert board_with(evening, cookie).status_code == 200  # idle from 20:50 on
     assert "sessions: 1 active" in sf("check", now="2026-11-20T21:21").output
     set_serve(project, session_idle="30m")
     assert "sessions: 0 active" in sf("check", now="2026-11-20T21:21").output
     set_serve(project)
     assert "sessions: 1 active" in sf("check", now="2026-11-21T08:49").output
-    with serving(project, "2026-11-21T08:51") as next_morning:
+    with answering(project, "2026-11-21T08:51") as next_morning:
         assert board_with(next_morning, cookie).headers["location"] == "/login?next=/"
+
+
+@contextlib.contextmanager
+def answering(project, now: str) -> Iterator[Pages]:
+    """The pages at `now`, as a server started with --now would answer them."""
+    pages = Pages(project, now)
+    try:
+        yield pages
+    finally:
+        pages.close()
 
 
 @contextlib.contextmanager
@@ -71,8 +81,8 @@ def serving(project, now: str) -> Iterator[Server]:
         server.stop()
 
 
-def test_the_login_429_says_when_to_try_again(site):
-    client = httpx.Client(base_url=site.url, timeout=10)
+def test_the_login_429_says_when_to_try_again(pages):
+    client = pages.client()
     token = csrf_of(client.get("/login").text)
     tries = [client.post("/login", data={"member": "paul", "password": "x", "csrf": token})
              for _ in range(6)]  # fmt: skip
