@@ -104,6 +104,17 @@ def test_forecast_by_owner(forecast_data):
     ]  # fmt: skip
 
 
+def test_forecast_names_the_row_of_deals_without_an_expected_close(forecast_data):
+    forecast_data("deals", "add", "--title", "E", "--contact", "a@example.org", "--amount", "90")
+    table = forecast_data("pipeline", "forecast").output
+    cells = [[cell.strip() for cell in line.split("│")[1:3]] for line in table.splitlines()]
+    assert ["no expected close", "1"] in cells  # was a blank month
+    markdown = forecast_data("pipeline", "forecast", "--format", "markdown").output
+    assert "| no expected close | 1 | 90,00" in markdown
+    rows = forecast_data("pipeline", "forecast", "--json")["rows"]
+    assert rows[-1]["month"] is None and rows[-1]["deals"] == 1  # JSON: data, not words
+
+
 def test_board_columns_and_cards(forecast_data):
     board = forecast_data("pipeline", "board", "--json", now="2026-12-30T09:00")
     stages = board["rows"]
