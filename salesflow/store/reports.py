@@ -167,36 +167,42 @@ def stage_bits(store: Store, pipeline_id: str) -> dict[str, int]:
     )
 
 
-def deals_matching(store: Store, pipeline_id: str, masks: list[int], since: str) -> list[int]:
+def deals_matching(
+    store: Store, pipeline_id: str, masks: list[int], since: str
+) -> tuple[list[int], int]:
     """Per mask, the pipeline's deals created since `since` that entered a stage of it by
     now: one pass over the deals with the set of stages each entered, then the few that
-    moved after now taken back to the set they had entered by then."""
+    moved after now taken back to the set they had entered by then; and how many did."""
     sums = ", ".join("coalesce(sum(stages_mask & ? != 0), 0)" for _ in masks)
     stored = store.conn.execute(
         f"SELECT {sums} FROM deals WHERE pipeline = ? AND created_at >= ?",
         (*masks, pipeline_id, since),
     ).fetchone()
-    changes = ", ".join("coalesce(sum((mask_then & ? != 0) - (stages_mask & ? != 0)), 0)"
-                        for _ in masks)  # fmt: skip
+    changes = "".join(", coalesce(sum((mask_then & ? != 0) - (stages_mask & ? != 0)), 0)"
+                      for _ in masks)  # fmt: skip
     corrections = store.conn.execute(
-        f"SELECT {changes} FROM (SELECT d.stages_mask, {_MASK_THEN} AS mask_then FROM deals d"
-        f" WHERE d.id IN ({_MOVED_LATER}) AND d.pipeline = ? AND d.created_at >= ?)",
+        f"SELECT count(*){changes} FROM (SELECT d.stages_mask, {_MASK_THEN} AS mask_then"
+        f" FROM deals d WHERE d.id IN ({_MOVED_LATER}) AND d.pipeline = ? AND d.created_at >= ?)",
         (*(mask for mask in masks for _ in "ab"), store.stamp, store.stamp, pipeline_id, since),
     ).fetchone()
-    return [count + change for count, change in zip(stored, corrections, strict=True)]
+    moved, *changes = corrections
+    return [count + change for count, change in zip(stored, changes, strict=True)], moved
 
 
-def median_stay_seconds(store: Store, pipeline_id: str, stage_id: str, since: str) -> float | None:
+def median_stay_seconds(
+    store: Store, pipeline_id: str, stage_id: str, since: str, moved_later: bool
+) -> float | None:
     """The median stay in the stage finished by now, in seconds, of deals created since
     `since` (all with ""), read off the index by offset (no sort); None without any. The
-    stays that ended after now are left out by id only when the pipeline has some."""
+    stays that ended after now are left out by id, only when some of those deals
+    `moved_later` (as `deals_matching` counts them)."""
     join = " JOIN deals d ON d.id = h.deal_id AND d.created_at >= ?" if since else ""
     where = (
         f" FROM stage_history h{join} WHERE h.pipeline = ? AND h.from_stage = ?"
         " AND h.stay_seconds IS NOT NULL"
     )
     params: tuple = (*((since,) if since else ()), pipeline_id, stage_id)
-    if _moved_later(store, pipeline_id):
+    if moved_later:
         where += (
             " AND h.id NOT IN (SELECT l.id FROM stage_history l"
             f" WHERE l.deal_id IN ({_MOVED_LATER}) AND l.at > ?)"
@@ -210,14 +216,6 @@ def median_stay_seconds(store: Store, pipeline_id: str, stage_id: str, since: st
         (*params, 2 - count % 2, (count - 1) // 2),
     ).fetchall()
     return sum(row[0] for row in middle) / len(middle)
-
-
-def _moved_later(store: Store, pipeline_id: str) -> bool:
-    """Whether a deal of the pipeline moved (or was created) after now."""
-    return store.conn.execute(
-        f"SELECT EXISTS (SELECT 1 FROM deals WHERE id IN ({_MOVED_LATER}) AND pipeline = ?)",
-        (store.stamp, pipeline_id),
-    ).fetchone()[0]
 
 
 # -- losses
