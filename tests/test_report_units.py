@@ -199,21 +199,36 @@ def test_board_of_one_owner_and_a_column_paged_oldest_first(store):
     assert (column["count"], [c["id"] for c in column["cards"]]) == (2, [5])  # Anna's older
 
 
+def after_now(store: Store) -> Store:
+    """What happens after NOW, that no report as of NOW may count: Bob's deal won and Anna's
+    lost deal reopened, Gus's ticket resolved, and a deal and a ticket opened (and moved)."""
+    bob = deals.get(store, 4)
+    deals.move(at(store, "2026-12-03T09:00Z"), bob, "gagne")
+    deals.move(at(store, "2026-12-03T10:00Z"), deals.get(store, 3), "nouveau", reopen=True)
+    deals.move(at(store, "2026-12-04T09:00Z"), deals.get(store, 8), "resolu")
+    late = opened(store, "2026-12-05T09:00Z", "Hugo plus tard", "cleo", amount="900",
+                  expected_close="20/12/2026")  # fmt: skip
+    deals.move(at(store, "2026-12-06T09:00Z"), late, "perdu", reason="prix")
+    opened(store, "2026-12-05T09:00Z", "Ida plus tard", "eve", priority="high")
+    return at(store, NOW)
+
+
 def test_forecast_by_month_weighs_open_deals_and_adds_what_was_won(store):
+    after_now(store)
     report = forecast(store)
     zero = Decimal("0")
     assert report.rows == [
         {"month": "2026-11", "deals": 0, "amount": zero, "weighted": zero,
          "won": Decimal("2000")},  # Cleo, by month of closing
         {"month": "2026-12", "deals": 1, "amount": Decimal("1000"), "weighted": Decimal("500"),
-         "won": zero},
+         "won": zero},  # not Hugo's, opened after now
         {"month": "2027-01", "deals": 1, "amount": Decimal("500"), "weighted": Decimal("400"),
-         "won": zero},
-        {"month": None, "deals": 1, "amount": Decimal("700"), "weighted": Decimal("350"),
-         "won": zero},  # Dan: no expected close
+         "won": zero},  # Bob, won after now: open as of now
+        {"month": None, "deals": 1, "amount": Decimal("700"), "weighted": Decimal("70"),
+         "won": zero},  # Dan: no expected close; in nouveau (10 %) as of now
     ]  # fmt: skip
     assert report.totals == {"month": "total", "deals": 3, "amount": Decimal("2200"),
-                             "weighted": Decimal("1250"), "won": Decimal("2000")}  # fmt: skip
+                             "weighted": Decimal("970"), "won": Decimal("2000")}  # fmt: skip
     assert report.notes == ["won amounts are by month of closing"]
 
 
@@ -222,34 +237,42 @@ def test_forecast_by_owner_names_the_members_and_nobody(store):
     assert [(r["owner"], r["name"], r["deals"], r["amount"], r["weighted"], r["won"])
             for r in report.rows] == [
         ("marie", "Marie Dupont", 1, Decimal("1000"), Decimal("500"), Decimal("0")),
-        ("paul", "Paul Martin", 2, Decimal("1200"), Decimal("750"), Decimal("0")),
+        ("paul", "Paul Martin", 2, Decimal("1200"), Decimal("470"), Decimal("0")),  # Dan 10 %
         (None, "(nobody)", 0, Decimal("0"), Decimal("0"), Decimal("2000")),
     ]  # fmt: skip
 
 
 def test_funnel_counts_the_deals_that_reached_each_stage_and_their_median_stay(store):
+    after_now(store)
     report = funnel(store)
-    # The funnel reads no clock: Dan's move to essai, after now, counts (as it did before).
+    # As of now: Dan has not reached essai, nor Bob gagne; Hugo is not there yet.
     assert report.rows == [
-        {"stage": "nouveau", "name": "Nouveau", "reached": 5, "to_next": 0.6, "drop_off": 0.4,
-         "from_first": 1.0, "median_days": 2.0},  # stays of 2, 2, 2 and 4 days
-        {"stage": "essai", "name": "Essai", "reached": 3, "to_next": 0.3333,
-         "drop_off": 0.6667, "from_first": 0.6, "median_days": 36.0},  # Cleo's only
+        {"stage": "nouveau", "name": "Nouveau", "reached": 5, "to_next": 0.4, "drop_off": 0.6,
+         "from_first": 1.0, "median_days": 2.0},  # stays of 2, 2 and 4 days (not Dan's)
+        {"stage": "essai", "name": "Essai", "reached": 2, "to_next": 0.5, "drop_off": 0.5,
+         "from_first": 0.4, "median_days": 36.0},  # Cleo's only
         {"stage": "gagne", "name": "Gagné", "reached": 1, "to_next": None, "drop_off": None,
          "from_first": 0.2, "median_days": None},
     ]  # fmt: skip
 
 
 def test_funnel_since_a_day_counts_the_deals_created_from_then(store):
+    after_now(store)
     report = funnel(store, since=datetime(2026, 11, 2).date())
+    # the lost deal, Bob and Dan; Dan's move and Hugo's stays are after now
     assert [(r["stage"], r["reached"], r["median_days"]) for r in report.rows] == [
-        ("nouveau", 3, 2.0), ("essai", 1, None), ("gagne", 0, None),
+        ("nouveau", 3, 2.0), ("essai", 0, None), ("gagne", 0, None),
     ]  # fmt: skip
 
 
 def test_losses_group_the_lost_deals_by_stage_and_reason(store):
+    assert [(r["stage"], r["reason"], r["deals"]) for r in losses(store).rows] == [
+        ("nouveau", "prix", 1)
+    ]
+    after_now(store)  # the lost deal, reopened after now, is lost as of now; Hugo is not yet
     report = losses(store)
-    assert report.rows == [{"lost_from": "Nouveau", "stage": "nouveau", "reason": "prix",
+    # (reopening cleared its reason, which no history keeps)
+    assert report.rows == [{"lost_from": "Nouveau", "stage": "nouveau", "reason": None,
                             "deals": 1, "amount": Decimal("300")}]  # fmt: skip
     assert report.totals == {"lost_from": "total", "deals": 1, "amount": Decimal("300")}
 
@@ -268,8 +291,10 @@ def test_stalled_lists_the_deals_past_their_stage_rot_after_as_of_now(store):
 
 
 def test_response_times_count_only_what_happened_by_now(store):
+    after_now(store)
     report = response(store)
-    # Fay's cancelled email is no answer; her email and her move after now do not count yet.
+    # Fay's cancelled email is no answer; her email and her move after now do not count yet,
+    # nor does Gus's resolution (open as of now), nor Ida's ticket, opened after now.
     assert report.rows == [
         {"priority": "high", "tickets": 1, "open": 0, "first_response_hours": 2.0,
          "resolved": 1, "resolution_hours": 24.0},
@@ -284,18 +309,19 @@ def test_response_times_count_only_what_happened_by_now(store):
 
 
 def test_workload_counts_open_deals_and_tasks_overdue_as_of_now(store):
+    after_now(store)
     report = workload(store)
     zero = Decimal("0")
     assert report.rows == [
         {"owner": "marie", "name": "Marie Dupont", "open_deals": 1, "amount": Decimal("1000"),
          "weighted": Decimal("500"), "open_tasks": 2, "overdue_tasks": 1},  # one due after now
         {"owner": "paul", "name": "Paul Martin", "open_deals": 2, "amount": Decimal("1200"),
-         "weighted": Decimal("750"), "open_tasks": 0, "overdue_tasks": 0},  # his is done
+         "weighted": Decimal("470"), "open_tasks": 0, "overdue_tasks": 0},  # his is done
         {"owner": None, "name": "(nobody)", "open_deals": 0, "amount": zero, "weighted": zero,
          "open_tasks": 1, "overdue_tasks": 1},
     ]  # fmt: skip
     assert report.totals == {"owner": "total", "name": "", "open_deals": 3,
-                             "amount": Decimal("2200"), "weighted": Decimal("1250"),
+                             "amount": Decimal("2200"), "weighted": Decimal("970"),
                              "open_tasks": 3, "overdue_tasks": 2}  # fmt: skip
 
 

@@ -93,10 +93,26 @@ def test_forecast_by_month(forecast_data):
 
 
 def test_forecast_by_owner(forecast_data):
-    report = forecast_data("pipeline", "forecast", "--by", "owner", "--json")
+    report = forecast_data("pipeline", "forecast", "--by", "owner", "--json", now="2026-12-02")
     assert [(r["owner"], r["weighted"], r["won"]) for r in report["rows"]] == [
         ("marie", "240.35", "0.00"), ("paul", "200.00", "300.00"),
     ]  # fmt: skip
+    before = forecast_data("pipeline", "forecast", "--by", "owner", "--json")  # on 11-20
+    # D, won on 12-01, is still open (at 70 %) on 11-20
+    assert [(r["owner"], r["deals"], r["weighted"], r["won"]) for r in before["rows"]] == [
+        ("marie", 2, "240.35", "0.00"), ("paul", 2, "410.00", "0.00"),
+    ]  # fmt: skip
+
+
+def test_forecast_names_the_row_of_deals_without_an_expected_close(forecast_data):
+    forecast_data("deals", "add", "--title", "E", "--contact", "a@example.org", "--amount", "90")
+    table = forecast_data("pipeline", "forecast").output
+    cells = [[cell.strip() for cell in line.split("│")[1:3]] for line in table.splitlines()]
+    assert ["no expected close", "1"] in cells  # was a blank month
+    markdown = forecast_data("pipeline", "forecast", "--format", "markdown").output
+    assert "| no expected close | 1 | 90,00" in markdown
+    rows = forecast_data("pipeline", "forecast", "--json")["rows"]
+    assert rows[-1]["month"] is None and rows[-1]["deals"] == 1  # JSON: data, not words
 
 
 def test_board_columns_and_cards(forecast_data):
@@ -144,11 +160,11 @@ def test_workload_per_member(forecast_data):
     forecast_data("tasks", "add", "Call B", "--assignee", "marie", "--due", "5d")
     report = forecast_data("pipeline", "workload", "--json", now="2026-11-22T10:00")
     rows = report["rows"]
-    assert report["totals"]["open_tasks"] == 2 and report["totals"]["weighted"] == "440.35"
+    assert report["totals"]["open_tasks"] == 2 and report["totals"]["weighted"] == "650.35"
     assert [(r["owner"], r["open_deals"], r["weighted"], r["open_tasks"], r["overdue_tasks"])
             for r in rows] == [
         ("marie", 2, "240.35", 2, 1),
-        ("paul", 1, "200.00", 0, 0),
+        ("paul", 2, "410.00", 0, 0),  # D, won on 12-01, is still open (70 %) on 11-22
     ]  # fmt: skip
 
 
@@ -170,7 +186,7 @@ def test_csv_for_spreadsheets_neutralises_formulas(sf):
 
 
 def test_markdown_report_for_mail(forecast_data):
-    text = forecast_data("pipeline", "forecast", "--format", "markdown").output
+    text = forecast_data("pipeline", "forecast", "--format", "markdown", now="2026-12-02").output
     lines = text.splitlines()
     assert lines[0] == "## Forecast by month"
     assert lines[2].startswith("| expected close | open deals |")

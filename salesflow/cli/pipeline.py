@@ -129,7 +129,15 @@ def forecast(
     if by not in GROUPS:
         raise typer.BadParameter(f"'{by}' is not one of: {', '.join(GROUPS)}", param_hint="--by")
     store = ctx.obj.store()
-    emit_report(forecast_report(store, by, pipeline), chosen(output, as_json), store.project)
+    report, output = forecast_report(store, by, pipeline), chosen(output, as_json)
+    if by == "month" and output is not Format.json:  # JSON keeps `"month": null`
+        report.rows = [_month_named(row) for row in report.rows]
+    emit_report(report, output, store.project)
+
+
+def _month_named(row: dict) -> dict:
+    """The row of deals without an expected close, named (as on the forecast page)."""
+    return {**row, "month": "no expected close"} if row["month"] is None else row
 
 
 @app.command()

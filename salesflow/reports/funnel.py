@@ -36,11 +36,11 @@ def funnel(store: Store, pipeline_id: str | None = None, since: date | None = No
     of = find_pipeline(store, pipeline_id, None if pipeline_id else "deal")
     steps = [stage for stage in of.stages if stage.outcome != "lost"]
     since_text = stored_instant(_midnight(store, since)) if since else ""
-    reached = _reached(store, of.id, [s.id for s in steps], since_text)
+    reached, moved_later = _reached(store, of.id, [s.id for s in steps], since_text)
     rows = []
     for index, stage in enumerate(steps):
         following = reached[index + 1] if index + 1 < len(steps) else None
-        stay = median_stay_seconds(store, of.id, stage.id, since_text)
+        stay = median_stay_seconds(store, of.id, stage.id, since_text, moved_later > 0)
         median = stay / 86400 if stay is not None else None
         rows.append(
             {
@@ -58,8 +58,9 @@ def funnel(store: Store, pipeline_id: str | None = None, since: date | None = No
     return Report(f"Funnel — {of.name}", COLUMNS, rows, notes=notes)
 
 
-def _reached(store: Store, pipeline_id: str, steps: list[str], since: str) -> list[int]:
-    """Per step, the deals whose set of stages entered holds that step or a later one."""
+def _reached(store: Store, pipeline_id: str, steps: list[str], since: str) -> tuple[list[int], int]:
+    """Per step, the deals whose set of stages entered by now holds that step or a later
+    one; and how many of the deals moved after now."""
     bits = stage_bits(store, pipeline_id)
     masks = [sum(1 << bits[s] for s in steps[index:] if s in bits) for index in range(len(steps))]
     return deals_matching(store, pipeline_id, masks, since)

@@ -40,7 +40,7 @@ def ticket_times(store: Store, pipeline_id: str | None = None, ticket: int | Non
         opened = read_instant(row["created_at"], zone)
         answers = [m for m in (row["first_email"], row["first_move"]) if m]
         first = read_instant(min(answers), zone) if answers else None
-        won = row["status"] == "won" and row["closed"]
+        won = row["status"] == "won"  # as of now, as every column of the row
         closed = read_instant(row["closed_at"], zone) if won else None
         timed.append((row, first, _hours(first, opened), _hours(closed, opened)))
     return timed

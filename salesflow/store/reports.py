@@ -23,6 +23,43 @@ def _deals_of(store: Store, pipeline_id: str | None) -> tuple[str, list]:
     return (" AND d.pipeline = ?", [pipeline_id]) if pipeline_id else of_kind(store, "deal")
 
 
+# -- as of now
+# A move stamps the deal's stage_entered_at with the instant of its history row, so a deal
+# that entered its stage by now has nothing after now: its row is as of now. The others,
+# moved, closed or created after now, are few, and found by the index that ends with
+# stage_entered_at; each is read back to its latest history row by now (none: not yet
+# created).
+_MOVED_LATER = "SELECT id FROM deals WHERE stage_entered_at > ?"
+_MASK_THEN = (
+    "(SELECT coalesce(sum(DISTINCT 1 << b.bit), 0) FROM stage_history h JOIN stage_bits b"
+    " ON b.pipeline = h.pipeline AND b.stage = h.to_stage WHERE h.deal_id = d.id AND h.at <= ?)"
+)
+_COLUMNS = (
+    "d.id, d.pipeline, d.contact_id, d.owner, d.amount, d.probability, d.expected_close,"
+    " d.created_at, d.priority"
+)
+
+
+def _as_of_now(store: Store) -> tuple[str, list]:
+    """`WITH` clauses: the project's `stages`, and `past`, every deal as it stood at now:
+    its `stage`, `status`, `stage_entered_at`, `closed_at`, `lost_from` and `lost_reason`
+    then, its other columns as they are (no history is kept of them)."""
+    cte, params = stages_cte(store.project)
+    sql = (
+        f"{cte}, past AS (SELECT {_COLUMNS}, d.stage, d.status, d.stage_entered_at,"
+        " d.closed_at, d.lost_from, d.lost_reason FROM deals d WHERE d.stage_entered_at <= ?"
+        f" UNION ALL SELECT {_COLUMNS}, h.to_stage, coalesce(s.outcome, 'open'), h.at,"
+        " CASE WHEN s.outcome IS NOT NULL THEN h.at END,"
+        " CASE WHEN s.outcome = 'lost' THEN h.from_stage END,"
+        " CASE WHEN s.outcome = 'lost' THEN d.lost_reason END"
+        " FROM deals d JOIN stage_history h ON h.id = (SELECT l.id FROM stage_history l"
+        "   WHERE l.deal_id = d.id AND l.at <= ? ORDER BY l.at DESC, l.id DESC LIMIT 1)"
+        " LEFT JOIN stages s ON s.pipeline = d.pipeline AND s.stage = h.to_stage"
+        f" WHERE d.id IN ({_MOVED_LATER}))"
+    )
+    return sql, [*params, *[store.stamp] * 3]
+
+
 # -- board
 def stage_totals(
     store: Store, pipeline: str, owner: str | None, stage: str | None = None
@@ -83,27 +120,30 @@ def stage_deals(
 
 # -- forecast and workload
 def open_deals_by(store: Store, by: str, pipeline_id: str | None = None) -> list[sqlite3.Row]:
-    """Open deals grouped `by` expected close month or owner (`grp`): their count (`deals`),
-    `amount` and amount × probability (their own, else their stage's: `weighted`)."""
-    cte, params = stages_cte(store.project)
+    """Deals open as of now grouped `by` expected close month or owner (`grp`): their count
+    (`deals`), `amount` and amount × probability (their own, else that of their stage
+    then: `weighted`)."""
+    cte, params = _as_of_now(store)
     where, extra = _deals_of(store, pipeline_id)
     return store.conn.execute(
         f"WITH {cte} SELECT {_GROUPS[by].format(date='expected_close')} AS grp,"
         " count(*) AS deals, coalesce(sum(d.amount), 0) AS amount,"
         " coalesce(sum(d.amount * coalesce(d.probability, s.probability)), 0) AS weighted"
-        " FROM deals d LEFT JOIN stages s ON s.pipeline = d.pipeline AND s.stage = d.stage"
+        " FROM past d LEFT JOIN stages s ON s.pipeline = d.pipeline AND s.stage = d.stage"
         f" WHERE d.status = 'open'{where} GROUP BY grp",
         (*params, *extra),
     ).fetchall()
 
 
 def won_amounts_by(store: Store, by: str, pipeline_id: str | None = None) -> list[sqlite3.Row]:
-    """The amount `won`, grouped `by` month of closing or owner (`grp`)."""
+    """The amount `won` by now, grouped `by` month of closing or owner (`grp`)."""
+    cte, params = _as_of_now(store)
     where, extra = _deals_of(store, pipeline_id)
     return store.conn.execute(
-        f"SELECT {_GROUPS[by].format(date='closed_at')} AS grp, coalesce(sum(d.amount), 0) AS won"
-        f" FROM deals d WHERE d.status = 'won'{where} GROUP BY grp",
-        extra,
+        f"WITH {cte} SELECT {_GROUPS[by].format(date='closed_at')} AS grp,"
+        " coalesce(sum(d.amount), 0) AS won"
+        f" FROM past d WHERE d.status = 'won'{where} GROUP BY grp",
+        (*params, *extra),
     ).fetchall()
 
 
@@ -127,25 +167,47 @@ def stage_bits(store: Store, pipeline_id: str) -> dict[str, int]:
     )
 
 
-def deals_matching(store: Store, pipeline_id: str, masks: list[int], since: str) -> list[int]:
-    """Per mask, the pipeline's deals created since `since` that entered a stage of it."""
+def deals_matching(
+    store: Store, pipeline_id: str, masks: list[int], since: str
+) -> tuple[list[int], int]:
+    """Per mask, the pipeline's deals created since `since` that entered a stage of it by
+    now: one pass over the deals with the set of stages each entered, then the few that
+    moved after now taken back to the set they had entered by then; and how many did."""
     sums = ", ".join("coalesce(sum(stages_mask & ? != 0), 0)" for _ in masks)
-    row = store.conn.execute(
+    stored = store.conn.execute(
         f"SELECT {sums} FROM deals WHERE pipeline = ? AND created_at >= ?",
         (*masks, pipeline_id, since),
     ).fetchone()
-    return list(row)
+    changes = "".join(", coalesce(sum((mask_then & ? != 0) - (stages_mask & ? != 0)), 0)"
+                      for _ in masks)  # fmt: skip
+    corrections = store.conn.execute(
+        f"SELECT count(*){changes} FROM (SELECT d.stages_mask, {_MASK_THEN} AS mask_then"
+        f" FROM deals d WHERE d.id IN ({_MOVED_LATER}) AND d.pipeline = ? AND d.created_at >= ?)",
+        (*(mask for mask in masks for _ in "ab"), store.stamp, store.stamp, pipeline_id, since),
+    ).fetchone()
+    moved, *changes = corrections
+    return [count + change for count, change in zip(stored, changes, strict=True)], moved
 
 
-def median_stay_seconds(store: Store, pipeline_id: str, stage_id: str, since: str) -> float | None:
-    """The median finished stay in the stage, in seconds, of deals created since `since`
-    (all with ""), read off the index by offset (no sort); None without any."""
+def median_stay_seconds(
+    store: Store, pipeline_id: str, stage_id: str, since: str, moved_later: bool
+) -> float | None:
+    """The median stay in the stage finished by now, in seconds, of deals created since
+    `since` (all with ""), read off the index by offset (no sort); None without any. The
+    stays that ended after now are left out by id, only when some of those deals
+    `moved_later` (as `deals_matching` counts them)."""
     join = " JOIN deals d ON d.id = h.deal_id AND d.created_at >= ?" if since else ""
     where = (
         f" FROM stage_history h{join} WHERE h.pipeline = ? AND h.from_stage = ?"
         " AND h.stay_seconds IS NOT NULL"
     )
-    params = (*((since,) if since else ()), pipeline_id, stage_id)
+    params: tuple = (*((since,) if since else ()), pipeline_id, stage_id)
+    if moved_later:
+        where += (
+            " AND h.id NOT IN (SELECT l.id FROM stage_history l"
+            f" WHERE l.deal_id IN ({_MOVED_LATER}) AND l.at > ?)"
+        )
+        params += (store.stamp, store.stamp)
     count = store.conn.execute(f"SELECT count(*){where}", params).fetchone()[0]
     if not count:
         return None
@@ -158,16 +220,17 @@ def median_stay_seconds(store: Store, pipeline_id: str, stage_id: str, since: st
 
 # -- losses
 def lost_by_stage_and_reason(store: Store, pipeline_id: str | None = None) -> list[sqlite3.Row]:
-    """Lost deals grouped by the stage they were lost from (`lost_from`) and `reason` (""
-    without one): their count (`deals`) and `amount`, the most numerous first."""
-    where, params = _deals_of(store, pipeline_id)
+    """Deals lost by now grouped by the stage they were lost from (`lost_from`) and
+    `reason` ("" without one): their count (`deals`) and `amount`, the most numerous first."""
+    cte, params = _as_of_now(store)
+    where, extra = _deals_of(store, pipeline_id)
     return store.conn.execute(
-        "SELECT coalesce(d.lost_from, d.stage) AS lost_from,"
+        f"WITH {cte} SELECT coalesce(d.lost_from, d.stage) AS lost_from,"
         " coalesce(d.lost_reason, '') AS reason, count(*) AS deals,"
-        " coalesce(sum(d.amount), 0) AS amount FROM deals d"
+        " coalesce(sum(d.amount), 0) AS amount FROM past d"
         f" WHERE d.status = 'lost'{where} GROUP BY 1, 2"
         " ORDER BY deals DESC, lost_from, reason",
-        params,
+        (*params, *extra),
     ).fetchall()
 
 
@@ -175,20 +238,21 @@ def lost_by_stage_and_reason(store: Store, pipeline_id: str | None = None) -> li
 def ticket_answers(
     store: Store, pipelines: list[str], ticket: int | None = None
 ) -> list[sqlite3.Row]:
-    """The tickets of `pipelines` (or the one `ticket`) with their first email to the
-    contact after opening (`first_email`), their first stage move (`first_move`), and
-    whether they are `closed`: nothing after now counts, the report is as of its clock."""
-    only, params = (" AND d.id = ?", [ticket]) if ticket else ("", [])
+    """The tickets of `pipelines` (or the one `ticket`) as of now, with their first email
+    to the contact after opening (`first_email`) and their first stage move
+    (`first_move`): nothing after now counts, the report is as of its clock."""
+    cte, params = _as_of_now(store)
+    only, extra = (" AND d.id = ?", [ticket]) if ticket else ("", [])
     return store.conn.execute(
-        "SELECT d.id, d.priority, d.status, d.created_at, d.closed_at <= ?1 AS closed,"
-        " d.closed_at, (SELECT min(o.created_at) FROM outbox o WHERE o.kind = 'email'"
-        "   AND o.to_addr = c.email AND o.created_at >= d.created_at AND o.created_at <= ?1"
+        f"WITH {cte} SELECT d.id, d.priority, d.status, d.created_at, d.closed_at,"
+        " (SELECT min(o.created_at) FROM outbox o WHERE o.kind = 'email'"
+        "   AND o.to_addr = c.email AND o.created_at >= d.created_at AND o.created_at <= ?"
         "   AND o.status != 'cancelled') AS first_email,"
         " (SELECT min(h.at) FROM stage_history h WHERE h.deal_id = d.id"
-        "   AND h.from_stage IS NOT NULL AND h.at <= ?1) AS first_move"
-        f" FROM deals d LEFT JOIN contacts c ON c.id = d.contact_id WHERE d.pipeline IN"
+        "   AND h.from_stage IS NOT NULL AND h.at <= ?) AS first_move"
+        f" FROM past d LEFT JOIN contacts c ON c.id = d.contact_id WHERE d.pipeline IN"
         f" ({', '.join('?' * len(pipelines))}){only} ORDER BY d.id",
-        (store.stamp, *pipelines, *params),
+        (*params, store.stamp, store.stamp, *pipelines, *extra),
     ).fetchall()
 
 
