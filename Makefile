@@ -29,6 +29,7 @@ test: compile
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 bench: compile
 	$(BIN)/python bench/all.py

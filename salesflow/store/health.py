@@ -19,7 +19,7 @@ from pathlib import Path
 from salesflow.config.cache import CACHE_DIR
 from salesflow.config.model import Project
 from salesflow.errors import EnvironmentFault, UserError
-from salesflow.store import rejects, sessions
+from salesflow.store import login_sessions, rejects
 from salesflow.store.db import file_identity
 from salesflow.store.queues import PENDING_EVENTS
 from salesflow.store.serving import KEPT_FOR, ServeRecord, serve_records
@@ -151,7 +151,7 @@ def _open_rejects(store: Store) -> Finding:
 
 
 def _active_sessions(store: Store) -> Finding:
-    return Finding("ok", "sessions", f"{sessions.count_active(store)} active")
+    return Finding("ok", "sessions", f"{login_sessions.count_active(store)} active")
 
 
 _COUNTS = {

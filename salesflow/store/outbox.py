@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 import sqlite3
 
-from salesflow.store.queues import SENDABLE_MESSAGES
 from salesflow.errors import NotFound
+from salesflow.store.queues import SENDABLE_MESSAGES
 from salesflow.store.session import Store
 from salesflow.values import read_instant
 

@@ -8,7 +8,7 @@ import hmac
 import secrets
 
 from salesflow.errors import UserError
-from salesflow.store import sessions
+from salesflow.store import login_sessions
 from salesflow.store.session import Store
 
 _N, _R, _P = 2**14, 8, 1  # 16 MiB and ~50 ms a check: slow for a guesser, fine for a login
@@ -31,7 +31,7 @@ def set_password(store: Store, member: str, password: str) -> None:
         "INSERT OR REPLACE INTO passwords (member, hash, changed_at) VALUES (?, ?, ?)",
         (member, stored, store.stamp),
     )
-    sessions.end_member_sessions(store, member)  # whoever knew the old one is logged out
+    login_sessions.end_member_sessions(store, member)  # whoever knew the old one is logged out
 
 
 def changed_at(store: Store, member: str) -> str | None:

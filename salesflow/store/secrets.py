@@ -11,7 +11,7 @@ import hashlib
 import hmac
 import secrets
 
-from salesflow.store import sessions
+from salesflow.store import login_sessions
 from salesflow.store.session import Store
 
 _NAME = "signing"
@@ -45,4 +45,4 @@ def rotate(store: Store) -> None:
         "INSERT OR REPLACE INTO secrets (name, value, created_at) VALUES (?, ?, ?)",
         (_NAME, secrets.token_hex(32), store.stamp),
     )
-    sessions.end_all(store)
+    login_sessions.end_all(store)

@@ -21,8 +21,8 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 
 from salesflow.config.model import TeamMember
 from salesflow.errors import NotFound, UserError
+from salesflow.store import login_sessions as stored_sessions
 from salesflow.store import passwords
-from salesflow.store import sessions as stored_sessions
 from salesflow.store.db import LARGEST_ID, is_locked, transaction
 from salesflow.store.session import Store
 from salesflow.web import sessions

@@ -1,7 +1,7 @@
 """Who is signed in: the session cookie, and the CSRF token every form of the pages carries.
 
 The cookie holds a session's random id; the session itself is a row in the database
-(`salesflow.store.sessions`), checked on every request, so logout, a new password, `salesflow
+(`salesflow.store.login_sessions`), checked on every request, so logout, a new password, `salesflow
 secret rotate` and an idle period end it at once, whatever the browser kept. A CSRF token is
 an HMAC of the cookie it goes with, so a page of another site can neither read nor forge one.
 """
@@ -14,8 +14,8 @@ import hmac
 from secrets import token_urlsafe
 
 from salesflow.config.model import TeamMember
+from salesflow.store import login_sessions as stored
 from salesflow.store import secrets
-from salesflow.store import sessions as stored
 from salesflow.store.session import Store
 
 COOKIE = "salesflow_session"
