@@ -12,7 +12,7 @@ class RunState:
 
     `deal_id` is the run's pipeline record: a deal, or a ticket. A step that creates or finds
     the run's contact or deal binds it (`bind_contact`, `bind_deal`); the engine takes the
-    bindings on once the step went through (`take_bindings`), or forgets them when it failed."""
+    bindings on once the step went through (`Engine._bind`), or forgets them when it failed."""
 
     id: int
     contact_id: int | None = None

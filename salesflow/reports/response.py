@@ -12,9 +12,9 @@ from statistics import median
 from salesflow.config.model import PRIORITIES
 from salesflow.reports import Column, Report
 from salesflow.store.deals import pipeline as find_pipeline
-from salesflow.store.deals import pipelines_of
 from salesflow.store.reports import ticket_answers
 from salesflow.store.session import Store
+from salesflow.store.stages import pipelines_of
 from salesflow.values import read_instant
 
 COLUMNS = [

@@ -17,6 +17,7 @@ from salesflow.config.model import PRIORITIES, Pipeline, Stage
 from salesflow.errors import NotFound, UserError, did_you_mean
 from salesflow.store import contacts
 from salesflow.store.session import Store
+from salesflow.store.stages import of_kind
 from salesflow.values import from_minor, parse_date, parse_money, read_instant
 
 _TITLE = {"deal": "title", "ticket": "subject"}  # what events call a record's title
@@ -47,21 +48,6 @@ def object_of(store: Store, row: sqlite3.Row) -> str:
     """deal or ticket: what the record's pipeline carries (a removed pipeline's: deal)."""
     of = store.project.pipelines.get(row["pipeline"])
     return of.object if of else "deal"
-
-
-def pipelines_of(store: Store, record: str) -> list[str]:
-    return [key for key, of in store.project.pipelines.items() if of.object == record]
-
-
-def of_kind(store: Store, record: str, alias: str = "d") -> tuple[str, list[str]]:
-    """` AND <alias>.pipeline [NOT] IN (…ticket pipelines)`: only deals (deals in a pipeline
-    that is gone included) or only tickets; for deals, nothing (and no cost) in a project
-    without tickets."""
-    tickets = pipelines_of(store, "ticket")
-    if not tickets:
-        return ("", []) if record == "deal" else (" AND 0", [])
-    negation = "NOT " if record == "deal" else ""
-    return f" AND {alias}.pipeline {negation}IN ({', '.join('?' * len(tickets))})", tickets
 
 
 def stage(of: Pipeline, stage_id: str) -> Stage:

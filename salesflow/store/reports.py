@@ -8,9 +8,8 @@ from __future__ import annotations
 import sqlite3
 from datetime import UTC, datetime
 
-from salesflow.store.deals import of_kind
 from salesflow.store.session import Store
-from salesflow.store.stages import stages_cte
+from salesflow.store.stages import of_kind, stages_cte
 
 _RUNS = (
     "SELECT r.*, c.email AS contact_email FROM runs r LEFT JOIN contacts c ON c.id = r.contact_id"

@@ -3,7 +3,7 @@ many open records each member owns."""
 
 from __future__ import annotations
 
-from salesflow.store import deals
+from salesflow.store import stages
 from salesflow.store.session import Store
 
 
@@ -21,7 +21,7 @@ def take_turn(store: Store, key: str) -> int:
 
 def open_counts(store: Store, among: tuple[str, ...], record: str) -> dict[str, int]:
     """Open deals (or tickets) per owner among these members; those with none are left out."""
-    kind, pipelines = deals.of_kind(store, record)
+    kind, pipelines = stages.of_kind(store, record)
     return dict(
         store.conn.execute(
             f"SELECT owner, count(*) FROM deals d WHERE status = 'open'{kind} AND owner IN"

@@ -1,11 +1,12 @@
-"""The project's stages as an SQL table expression, so reports join them in SQL; and the
-deals in stages the project no longer declares."""
+"""The project's stages as an SQL table expression, so reports join them in SQL; the deals in
+stages the project no longer declares; and which pipelines hold deals, which tickets."""
 
 from __future__ import annotations
 
 import sqlite3
 
 from salesflow.config.model import Project
+from salesflow.store.session import Store
 
 
 def stages_cte(project: Project) -> tuple[str, list]:
@@ -52,3 +53,18 @@ def stray_warnings(conn: sqlite3.Connection, project: Project, pipeline: str | N
         for of, stage, count in stray_stages(conn, project)
         if pipeline in (None, of)
     ]
+
+
+def pipelines_of(store: Store, record: str) -> list[str]:
+    return [key for key, of in store.project.pipelines.items() if of.object == record]
+
+
+def of_kind(store: Store, record: str, alias: str = "d") -> tuple[str, list[str]]:
+    """` AND <alias>.pipeline [NOT] IN (…ticket pipelines)`: only deals (deals in a pipeline
+    that is gone included) or only tickets; for deals, nothing (and no cost) in a project
+    without tickets."""
+    tickets = pipelines_of(store, "ticket")
+    if not tickets:
+        return ("", []) if record == "deal" else (" AND 0", [])
+    negation = "NOT " if record == "deal" else ""
+    return f" AND {alias}.pipeline {negation}IN ({', '.join('?' * len(tickets))})", tickets
