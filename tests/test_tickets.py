@@ -46,6 +46,18 @@ def test_tickets_are_added_listed_updated_moved_and_closed_like_deals(sf):
     assert events(sf.project, "deal.stage_changed") == []
 
 
+def test_a_record_shown_at_a_now_before_it_existed_has_no_times_and_no_negative_days(sf):
+    """`--now` earlier than the ticket: `tickets show` crashed (ValueError, exit 3), and
+    `deals list`/`show` printed -4 days in stage where the board says 0."""
+    sf("tickets", "add", "--subject", "Absence", now="2026-11-24T10:00")
+    sf("deals", "add", "--title", "Essai", "--pipeline", "cours-essai", now="2026-11-24T10:00")
+    shown = sf("tickets", "show", "1", "--json", now="2026-11-20T10:00")
+    assert shown["first_response_hours"] is None and shown["resolution_hours"] is None
+    assert shown["days_in_stage"] == 0
+    assert sf("deals", "show", "2", "--json", now="2026-11-20T10:00")["days_in_stage"] == 0
+    assert "-4" not in sf("deals", "list", now="2026-11-20T10:00").output
+
+
 def test_the_wrong_kind_of_record_or_pipeline_is_one_clear_error(sf):
     sf("tickets", "add", "--subject", "Absence")
     wrong = sf("deals", "show", "1", code=1)

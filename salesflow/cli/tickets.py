@@ -88,7 +88,9 @@ def show(ctx: typer.Context, ticket: Id, as_json: AsJson = False) -> None:
     store = ctx.obj.store()
     row = deals.with_contact(store, deals.get(store, ticket, "ticket"))
     data = deals.public(row, store)
-    [(_, first, to_first, to_resolution)] = ticket_times(store, row["pipeline"], ticket)
+    # no times for a ticket opened after `--now`: nothing had happened to it then
+    times = ticket_times(store, row["pipeline"], ticket) or [(row, None, None, None)]
+    [(_, first, to_first, to_resolution)] = times
     data["first_response_at"] = first.isoformat() if first else None
     data["first_response_hours"] = None if to_first is None else round(to_first, 1)
     data["resolution_hours"] = None if to_resolution is None else round(to_resolution, 1)

@@ -391,12 +391,17 @@ def public(deal: sqlite3.Row, store: Store) -> dict[str, Any]:
         "next_step": deal["next_step"],
         "lost_reason": deal["lost_reason"],
         "stage_entered_at": entered.isoformat(),
-        "days_in_stage": (store.now - entered).days,
+        "days_in_stage": _days_since(entered, store),
         "stalled": is_stalled(stage_def, entered, store.now, deal["status"]),
     }
     fields = json.loads(deal["fields"])
     data.update({name: fields.get(name) for name in project.deal_fields})
     return data
+
+
+def _days_since(entered: datetime, store: Store) -> int:
+    """Whole days in the stage as of now: 0 for a move dated after now, as on the board."""
+    return max(0, (store.now - entered).days)
 
 
 def _ticket(row: sqlite3.Row, store: Store, stage_def: Stage | None, entered) -> dict[str, Any]:
@@ -409,7 +414,7 @@ def _ticket(row: sqlite3.Row, store: Store, stage_def: Stage | None, entered) ->
         "contact_id": row["contact_id"], "owner": row["owner"],
         "created_at": read_instant(row["created_at"], zone).isoformat(),
         "closed_at": _iso(read_instant(row["closed_at"], zone)),
-        "stage_entered_at": entered.isoformat(), "days_in_stage": (store.now - entered).days,
+        "stage_entered_at": entered.isoformat(), "days_in_stage": _days_since(entered, store),
         "stalled": is_stalled(stage_def, entered, store.now, row["status"]),
     }  # fmt: skip
     fields = json.loads(row["fields"])
