@@ -288,6 +288,8 @@ def test_stalled_lists_the_deals_past_their_stage_rot_after_as_of_now(store):
     tickets = stalled(store, kind="ticket")
     assert [(r["id"], r["subject"], r["days_in_stage"], r["days_overdue"])
             for r in tickets.rows] == [(8, "Gus a perdu sa clé", 2, 1)]  # fmt: skip
+    assert "amount" not in [c.key for c in tickets.columns]  # a ticket has none (was £0.00)
+    assert tickets.totals == {"subject": "total: 1 ticket"}
 
 
 def test_response_times_count_only_what_happened_by_now(store):

@@ -22,6 +22,7 @@ from salesflow.engine.state import RunState
 from salesflow.errors import UserError
 from salesflow.store import events, runs
 from salesflow.store.db import describe, isolated, transaction
+from salesflow.store.queues import ACTIVE
 from salesflow.store.session import Store
 
 # Actions that change no contact or deal: the run's template context stays true after them.
@@ -243,7 +244,7 @@ class Engine:
     # -- other ways a run changes
     def cancel(self, run_id: int, reason: str) -> None:
         run = runs.get(self.store, run_id)
-        if run["status"] not in runs.ACTIVE and run["status"] != "failed":
+        if run["status"] not in ACTIVE and run["status"] != "failed":
             raise UserError(f"run #{run_id} is {run['status']}: nothing to cancel")
         self._end(run, "cancelled", reason)
 

@@ -1,1 +1,2 @@
-"""Email: rendering messages into the outbox, assembling MIME, and delivering them."""
+"""Email: rendering messages into the outbox, assembling MIME at delivery, and the SMTP and
+.eml transports (the delivery passes are `outbox/`)."""

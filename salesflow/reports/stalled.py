@@ -64,8 +64,9 @@ def stalled(store: Store, pipeline_id: str | None = None, kind: str | None = Non
     amounts = [row["amount"] for row in rows if row["amount"] is not None]
     totals = {"title": f"total: {counted(len(rows), kind)}",
               "amount": sum(amounts, from_minor(0, currency))}  # fmt: skip
-    if kind == "ticket":  # a ticket's title is its subject
-        rows = [{**row, "subject": row["title"]} for row in rows]
-        totals["subject"] = totals.pop("title")
-    columns = [TICKET_SUBJECT if c.key == "title" and kind == "ticket" else c for c in COLUMNS]
-    return Report(f"Stalled {kind}s", columns, rows, totals)
+    if kind == "deal":
+        return Report("Stalled deals", COLUMNS, rows, totals)
+    # a ticket's title is its subject, and a ticket has no amount
+    rows = [{**row, "subject": row["title"]} for row in rows]
+    columns = [TICKET_SUBJECT if c.key == "title" else c for c in COLUMNS if c.key != "amount"]
+    return Report("Stalled tickets", columns, rows, {"subject": totals["title"]})

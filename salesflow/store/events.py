@@ -12,7 +12,7 @@ import sqlite3
 
 from salesflow.errors import NotFound, UserError
 from salesflow.store.db import transaction
-from salesflow.store.queues import PENDING_EVENTS
+from salesflow.store.queues import FAILED_EVENTS, PENDING_EVENTS
 from salesflow.store.session import Store
 from salesflow.values import read_instant
 
@@ -20,7 +20,7 @@ STATUSES = ("pending", "processed", "failed")
 _WHERE = {
     "pending": PENDING_EVENTS,
     "processed": "processed_at IS NOT NULL",
-    "failed": "failed_at IS NOT NULL AND processed_at IS NULL",
+    "failed": FAILED_EVENTS,
 }
 
 

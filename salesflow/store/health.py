@@ -21,7 +21,7 @@ from salesflow.config.model import Project
 from salesflow.errors import EnvironmentFault, UserError
 from salesflow.store import login_sessions, rejects
 from salesflow.store.db import file_identity
-from salesflow.store.queues import PENDING_EVENTS
+from salesflow.store.queues import FAILED_EVENTS, PENDING_EVENTS
 from salesflow.store.serving import KEPT_FOR, ServeRecord, serve_records
 from salesflow.store.session import Store
 from salesflow.values import read_instant, stored_instant
@@ -86,7 +86,7 @@ def _integrity(store: Store) -> Finding:
 
 
 _FAILED = (
-    ("events", "failed_at IS NOT NULL AND processed_at IS NULL", "failed events",
+    ("events", FAILED_EVENTS, "failed events",
      "see `salesflow events list --failed`; after a fix, `salesflow events retry --all`"),
     ("runs", "status = 'failed'", "failed runs",
      "see `salesflow runs list --status failed`; after a fix, `salesflow runs retry ID`"),
@@ -156,7 +156,7 @@ def _active_sessions(store: Store) -> Finding:
 
 _COUNTS = {
     "events_pending": ("events", PENDING_EVENTS),
-    "events_failed": ("events", "failed_at IS NOT NULL AND processed_at IS NULL"),
+    "events_failed": ("events", FAILED_EVENTS),
     "messages_pending": ("outbox", "status IN ('queued', 'retrying', 'sending')"),
     "messages_failed": ("outbox", "status = 'failed'"),
     "rejects_open": ("rejects", rejects.OPEN),

@@ -8,6 +8,9 @@ from __future__ import annotations
 from salesflow.store.session import Store
 
 PENDING_EVENTS = "processed_at IS NULL AND failed_at IS NULL"
+FAILED_EVENTS = "failed_at IS NOT NULL AND processed_at IS NULL"  # until retried
+ACTIVE = ("running", "waiting")  # a run under way
+ACTIVE_RUNS = f"status IN {ACTIVE}"  # the tuple reads as SQL: status IN ('running', 'waiting')
 RESUMABLE_RUNS = "status = 'waiting' AND wake_at <= ?"  # ? = now, stored
 SENDABLE_MESSAGES = "status IN ('queued', 'retrying') AND next_attempt_at <= ?"  # ? = now
 _IN_HAND = f"(({SENDABLE_MESSAGES}) OR status = 'sending')"  # sending: by a pass that may have died

@@ -2,7 +2,8 @@
 advance, and what people read of them (`runs show`, the deal page).
 
 A run's subject is its contact, or its deal (a ticket's run keeps the ticket in `deal_id`);
-`cursor` is its path of step ids as JSON, `anchor` the field a wait_until follows."""
+`cursor` is its path of step ids as JSON, `anchor` what a waiting wait_until follows (JSON:
+the field, and the step's path)."""
 
 from __future__ import annotations
 
@@ -12,11 +13,9 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from salesflow.errors import NotFound
-from salesflow.store.queues import RESUMABLE_RUNS
+from salesflow.store.queues import ACTIVE_RUNS, RESUMABLE_RUNS
 from salesflow.store.session import Store
 from salesflow.values import read_instant, stored_instant
-
-ACTIVE = ("running", "waiting")
 
 
 def get(store: Store, run_id: int) -> sqlite3.Row:
@@ -62,7 +61,7 @@ def enrolled(
     """A run of this subject (its deal for a deal or ticket, else its contact) in the
     workflow, other than `other_than` (`active_only`: running or waiting)."""
     column = "contact_id" if subject == "contact" else "deal_id"
-    statuses = "AND status IN ('running', 'waiting')" if active_only else ""
+    statuses = f"AND {ACTIVE_RUNS}" if active_only else ""
     row = store.conn.execute(
         f"SELECT id FROM runs WHERE workflow = ? AND subject = ? AND {column} = ?"
         f" AND id IS NOT ? {statuses} LIMIT 1",
@@ -132,7 +131,7 @@ def active_of(
 ) -> list[int]:
     """Running or waiting runs in the workflow of this deal, or of this contact."""
     rows = store.conn.execute(
-        "SELECT id FROM runs WHERE workflow = ? AND status IN ('running', 'waiting')"
+        f"SELECT id FROM runs WHERE workflow = ? AND {ACTIVE_RUNS}"
         " AND (deal_id = ? OR (contact_id = ? AND ? IS NOT NULL))",
         (workflow_id, deal_id, contact_id, contact_id),
     ).fetchall()
@@ -235,7 +234,6 @@ def active_by_workflow(store: Store) -> dict[str, int]:
     """How many runs are under way (running or waiting), by workflow id."""
     return dict(
         store.conn.execute(
-            "SELECT workflow, count(*) FROM runs WHERE status IN ('running', 'waiting')"
-            " GROUP BY workflow"
+            f"SELECT workflow, count(*) FROM runs WHERE {ACTIVE_RUNS} GROUP BY workflow"
         ).fetchall()
     )

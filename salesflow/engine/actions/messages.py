@@ -25,9 +25,9 @@ def _render(act: Act, name: str, context: dict):
 
 def _queue(act: Act, to, subject, text, html, **extra) -> int:
     try:
-        return compose.queue(act.store, act.run.id, act.step.id, to, subject, text, html, **extra)[
-            0
-        ]
+        item, _ = compose.queue(act.store, act.run.id, act.step.id, to, subject, text, html,
+                                **extra)  # fmt: skip
+        return item
     except UserError as error:
         raise StepFailed(str(error)) from None
 
