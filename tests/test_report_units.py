@@ -312,19 +312,23 @@ def test_response_times_count_only_what_happened_by_now(store):
 
 def test_workload_counts_open_deals_and_tasks_overdue_as_of_now(store):
     after_now(store)
-    report = workload(store)
+    tasks.add(at(store, "2026-12-02T09:00Z"), "Plus tard", "marie")  # created after now
+    late = tasks.add(at(store, "2026-11-25T09:00Z"), "Fini demain", "paul",
+                     datetime.fromisoformat("2026-11-28T09:00Z"))  # fmt: skip
+    tasks.done(at(store, "2026-12-02T10:00Z"), late["id"])  # done after now: open, overdue
+    report = workload(at(store, NOW))
     zero = Decimal("0")
     assert report.rows == [
         {"owner": "marie", "name": "Marie Dupont", "open_deals": 1, "amount": Decimal("1000"),
          "weighted": Decimal("500"), "open_tasks": 2, "overdue_tasks": 1},  # one due after now
         {"owner": "paul", "name": "Paul Martin", "open_deals": 2, "amount": Decimal("1200"),
-         "weighted": Decimal("470"), "open_tasks": 0, "overdue_tasks": 0},  # his is done
+         "weighted": Decimal("470"), "open_tasks": 1, "overdue_tasks": 1},  # one done by now
         {"owner": None, "name": "(nobody)", "open_deals": 0, "amount": zero, "weighted": zero,
          "open_tasks": 1, "overdue_tasks": 1},
     ]  # fmt: skip
     assert report.totals == {"owner": "total", "name": "", "open_deals": 3,
                              "amount": Decimal("2200"), "weighted": Decimal("970"),
-                             "open_tasks": 3, "overdue_tasks": 2}  # fmt: skip
+                             "open_tasks": 4, "overdue_tasks": 3}  # fmt: skip
 
 
 def test_activity_lists_failed_runs_and_messages_first_then_pages_the_rest(store, monkeypatch):

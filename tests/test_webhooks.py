@@ -341,24 +341,32 @@ def test_a_space_from_the_environment_names_its_variable(sf, hook, monkeypatch):
 
 def test_a_request_whose_host_comes_from_the_environment_fails_alone(sf, hook, monkeypatch):
     """#25: validate now wants the scheme and host written in the workflow; a request queued
-    before (its URL began with {{ env.HOOK_URL }}) fails alone when it would leave, saying
-    which variable gave the start of its URL — never its value — and the next one goes."""
-    sf("contacts", "add", "julie@example.org")
-    sf("contacts", "add", "ines@example.org")
+    before (its URL began with {{ env.X }}) is checked as it would leave: sent when X gives
+    http(s):// and a host, else failed alone, naming the variable — never its value."""
+    for name in ("julie", "ines", "zoe"):
+        sf("contacts", "add", f"{name}@example.org")
     sf("process")
-    old_form = json.dumps({"url": ["", "HOOK_URL", "/x"], "headers": {}})
     with sqlite3.connect(sf.project / "salesflow.db") as connection:
-        connection.execute("UPDATE outbox SET request = ? WHERE id = 1", (old_form,))
+        for number, variable in ((1, "HOOK_URL"), (2, "HOOK_BASE")):
+            old_form = json.dumps({"url": ["", variable, "/x"], "headers": {}})
+            connection.execute("UPDATE outbox SET request = ? WHERE id = ?", (old_form, number))
     monkeypatch.setenv("HOOK_URL", "hooks.example.org/T0P-S3CR3T")
+    monkeypatch.setenv("HOOK_BASE", f"{hook.url}/hook/B4SE-S3CR3T")
     result = sf("tick")
-    assert "1 request sent (0 to retry, 1 failed)" in result.output, result.output
-    assert [got["path"] for got in hook.received] == [f"/hook/{PATH}?from=salesflow"]
-    assert requests_of(sf.project)[0][1] == "failed"
-    said = ("the URL does not begin with http:// or https:// and a host written in the workflow"
-            " (the environment variable HOOK_URL gives it)")  # fmt: skip
-    assert said in sf("outbox", "show", "1").output
+    assert "2 requests sent (0 to retry, 1 failed)" in result.output, result.output
+    assert "S3CR3T" not in result.output
+    assert sorted(got["path"] for got in hook.received) == [
+        "/hook/B4SE-S3CR3T/x",
+        f"/hook/{PATH}?from=salesflow",
+    ]
+    assert [status for _, status, *_ in requests_of(sf.project)] == ["failed", "sent", "sent"]
+    said = ("the URL does not begin with http:// or https:// and a host: the environment"
+            " variable HOOK_URL gives its start")  # fmt: skip
+    shown_request = sf("outbox", "show", "1").output
+    assert said in shown_request and "T0P-S3CR3T" not in shown_request
     with sqlite3.connect(sf.project / "salesflow.db") as connection:
-        assert "T0P-S3CR3T" not in "\n".join(connection.iterdump())
+        dump = "\n".join(connection.iterdump())
+    assert "T0P-S3CR3T" not in dump and "B4SE-S3CR3T" not in dump
 
 
 def by_first_name(got: dict):

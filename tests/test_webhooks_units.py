@@ -109,10 +109,22 @@ def test_the_scheme_and_host_must_be_written_out():
     )
 
 
-def test_a_rendered_url_must_begin_with_a_written_host():
-    assert start_problem(["https://hooks.example/", "HOOK_PATH", ""]) is None
-    assert "(the environment variable HOOK_URL gives it)" in start_problem(["", "HOOK_URL", "/x"])
-    assert start_problem(["ftp://hooks.example/in"]).startswith("the URL does not begin with")
+def test_a_url_as_sent_must_begin_with_http_and_a_host():
+    environ = {"HOOK_PATH": "p", "GOOD": "https://hooks.example/in", "BAD": "hooks.example/in",
+               "HOST": "hooks.example", "EMPTY": ""}  # fmt: skip
+    assert start_problem(["https://hooks.example/", "HOOK_PATH", ""], environ) is None
+    assert start_problem(["", "GOOD", "/x"], environ) is None
+    assert start_problem(["https://", "HOST", "/x"], environ) is None
+    assert start_problem(["", "UNSET", "/x"], environ) is None  # sending says it is not set
+    bad = start_problem(["", "BAD", "/x"], environ)
+    assert bad.endswith("the environment variable BAD gives its start;"
+                        " the URL must begin like https://hooks.example/…")  # fmt: skip
+    assert "hooks.example/in" not in bad
+    assert "variables EMPTY, BAD give" in start_problem(["", "EMPTY", "", "BAD", ""], environ)
+    assert "variable HOST gives" in start_problem(["ftp://", "HOST", "/x"], environ)
+    assert start_problem(["ftp://hooks.example/", "BAD", ""], environ).endswith(
+        "a host written in the workflow: write them out, https://hooks.example/…"
+    )
 
 
 def test_the_variables_a_template_names_are_found_in_order():

@@ -148,12 +148,13 @@ def won_amounts_by(store: Store, by: str, pipeline_id: str | None = None) -> lis
 
 
 def open_tasks_by_assignee(store: Store) -> list[sqlite3.Row]:
-    """Per assignee: the tasks not done (`open`) and those of them due before now
-    (`overdue`)."""
+    """Per assignee: the tasks open as of now (created by then, not done by then: `open`)
+    and those of them due before now (`overdue`), on the clock the deals are counted by."""
     return store.conn.execute(
-        "SELECT assignee, count(*) AS open, coalesce(sum(due_at < ?), 0) AS overdue"
-        " FROM tasks WHERE done_at IS NULL GROUP BY assignee",
-        (store.stamp,),
+        "SELECT assignee, count(*) AS open, coalesce(sum(due_at < :now), 0) AS overdue"
+        " FROM tasks WHERE created_at <= :now AND (done_at IS NULL OR done_at > :now)"
+        " GROUP BY assignee",
+        {"now": store.stamp},
     ).fetchall()
 
 

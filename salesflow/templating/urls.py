@@ -8,12 +8,13 @@ request leaves, long after `validate` said yes."""
 from __future__ import annotations
 
 import re
-from urllib.parse import quote
+from collections.abc import Mapping
+from urllib.parse import quote, urlsplit
 
 from jinja2 import Environment, nodes, pass_context
 from jinja2.runtime import Context
 
-from salesflow.templating.references import Pieces, References, named
+from salesflow.templating.references import Pieces, References
 
 
 @pass_context
@@ -71,22 +72,42 @@ def _past_host(written: str) -> bool:
     return any(char in written.split("//", 1)[-1] for char in "/?#")
 
 
-def start_problem(url: Pieces) -> str | None:
-    """Why a rendered URL (its `{{ env.NAME }}` references apart) does not begin with the
-    written `http(s)://` and host, or None: checked when the request is queued and again when
-    it leaves (a request queued by an older salesflow may take its host from a variable)."""
-    first, variables = url[0], named(url)
-    scheme, sep, rest = first.partition("://")
-    host = re.split(r"[/?#]", rest, maxsplit=1)[0]
-    ended = not variables or len(host) < len(rest)
-    if sep and scheme.lower() in ("http", "https") and host and ended:
+def start_problem(url: Pieces, environ: Mapping[str, str]) -> str | None:
+    """Why the URL as it is sent does not begin with `http(s)://` and a host, or None: checked
+    when the request is queued and again when it leaves. A request queued by an older
+    salesflow may take its start from an environment variable (`validate` now refuses it):
+    then the variable is named, never its value (it may be a secret). A variable not set yet
+    leaves the question open: sending says it is missing."""
+    start, givers = "", []
+    for index, part in enumerate(url):
+        if _past_host(start):
+            break
+        if index % 2:
+            if part not in environ:
+                return None
+            givers.append(part)
+        start += environ[part] if index % 2 else part
+    if _begins_well(start):
         return None
-    from_variable = variables and (not first or (sep and host and not ended))
-    source = f" (the environment variable {variables[0]} gives it)" if from_variable else ""
+    if not givers:
+        return (
+            "the URL does not begin with http:// or https:// and a host written in the"
+            " workflow: write them out, https://hooks.example/…"
+        )
+    which = (f"the environment variable {givers[0]} gives" if len(givers) == 1
+             else f"the environment variables {', '.join(givers)} give")  # fmt: skip
     return (
-        f"the URL does not begin with http:// or https:// and a host written in the"
-        f" workflow{source}: write them out, https://hooks.example/…"
+        f"the URL does not begin with http:// or https:// and a host: {which} its start;"
+        " the URL must begin like https://hooks.example/…"
     )
+
+
+def _begins_well(start: str) -> bool:
+    try:
+        parts = urlsplit(start)
+        return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+    except ValueError:  # an unreadable port or IPv6 address
+        return False
 
 
 def _named(node) -> str:

@@ -112,7 +112,7 @@ class HttpClient:
         except MissingVariable as error:
             raise TemporaryFailure(f"the environment variable {error} is not set where"
                                    " salesflow runs") from None  # fmt: skip
-        if problem := start_problem(request.url):
+        if problem := start_problem(request.url, self.environ):
             raise PermanentFailure(problem)
         _check_url(request.url, self.environ)
         _check_headers(headers)

@@ -4,6 +4,7 @@ pass sends it (see salesflow.outbox.delivery)."""
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 from salesflow.config import actions as a
@@ -18,7 +19,7 @@ CONTENT_TYPES = {"json": "application/json", "text": "text/plain; charset=utf-8"
 def http(act: Act, config: a.Http) -> Outcome:
     context = act.context()
     url = _with_references(act, config.url, context, url=True)
-    if problem := start_problem(url):
+    if problem := start_problem(url, os.environ):
         raise StepFailed(f"'{shown(url)}': {problem}")
     headers = {name: _with_references(act, value, context)
                for name, value in config.headers.items()}  # fmt: skip
