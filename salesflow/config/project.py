@@ -172,17 +172,32 @@ def _settings_to_check_with(document: YamlFile | None, result: Validation) -> Ya
 _REQUIRED = {"name": "?", "timezone": "UTC"}  # values never used: the project is invalid
 
 
-def _stand_in(keypath: KeyPath) -> tuple[KeyPath, Any] | None:
+def _stand_in(keypath: KeyPath, data: dict) -> tuple[KeyPath, Any] | None:
     """What a wrong or missing part of salesflow.yaml counts as while the other files are
-    checked: a field definition (of contacts, deals, tickets or a form) as text, so its name
-    stays known; a required key as a placeholder. Other parts are left out for their defaults."""
+    checked: a field definition (of contacts, deals, tickets or a form) as text and a team
+    member kept by id, so these names stay known; a required key as a placeholder.
+    Other parts are left out for their defaults."""
     if keypath[:1] == ("fields",) and len(keypath) >= 3:
         return keypath[:3], {"type": "string"}
     if keypath[:1] == ("forms",) and keypath[2:3] == ("fields",) and len(keypath) >= 4:
         return keypath[:4], {"type": "string"}
+    if keypath[:1] == ("team",) and len(keypath) >= 2:
+        member = _member_stand_in(data["team"][keypath[1]])
+        return (keypath[:2], member) if member else None
     if len(keypath) == 1 and keypath[0] in _REQUIRED:
         return keypath, _REQUIRED[keypath[0]]
     return None
+
+
+def _member_stand_in(member: Any) -> dict | None:
+    """A team member with a shape problem, kept by id: the texts written stay (a wrong email
+    is still reported once, by the meaning checks), the others take a placeholder."""
+    if not isinstance(member, dict) or not isinstance(member.get("id"), str):
+        return None
+    texts = {key: member.get(key) for key in ("name", "email")}
+    placeholders = {"name": member["id"], "email": "someone@example.com"}
+    return {"id": member["id"], **{key: value if isinstance(value, str) else placeholders[key]
+                                   for key, value in texts.items()}}  # fmt: skip
 
 
 def _follows(key: str, shaky: list[str]) -> bool:

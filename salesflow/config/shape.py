@@ -51,18 +51,25 @@ def explain(errors: list[ValidationError], document: YamlFile) -> list[Problem]:
     return problems
 
 
-# For a key path of a part that breaks the schema: the part to put a default in, and its value.
-StandIn = Callable[[KeyPath], "tuple[KeyPath, Any] | None"]
+# For the key path of a part that breaks the schema, and the data: where to put a default
+# instead, and the default.
+StandIn = Callable[[KeyPath, Any], "tuple[KeyPath, Any] | None"]
 
 
 def pruned(document: YamlFile, kind: str, stand_in: StandIn | None = None) -> YamlFile | None:
     """The document without what breaks its schema (unknown keys, wrongly named keys, values
     of the wrong shape), so that the rest can still be checked for meaning; None when nothing
     is left. `stand_in` may give, for the key path of a wrong or missing value, the part to
-    put a default in instead (a key path and its value). Its problems keep the file's places:
-    the removed list items are remembered."""
+    put a default in instead (once: a default that still breaks the schema is removed). Its
+    problems keep the file's places: the removed list items are remembered."""
     data = copy.deepcopy(document.data)
     removed: list[KeyPath] = []
+    defaulted: set[KeyPath] = set()
+
+    def default_for(path: KeyPath) -> tuple[KeyPath, Any] | None:
+        found = stand_in(path, data) if stand_in else None
+        return found if found and found[0] not in defaulted else None
+
     for _ in range(10):  # removing a part can reveal an error above it (a missing key)
         errors = list(_validator(kind).iter_errors(data))
         if not errors:
@@ -78,18 +85,21 @@ def pruned(document: YamlFile, kind: str, stand_in: StandIn | None = None) -> Ya
                 paths[(*path, error.instance)] = False
             elif error.validator == "dependentRequired":  # the key needing another goes
                 paths.setdefault((*path, _needing(error)), True)
-            elif error.validator == "required" and stand_in and stand_in(_missing(error)):
+            elif error.validator == "required" and default_for(_missing(error)):
                 paths.setdefault(_missing(error), True)
             elif path:
                 paths.setdefault(path, True)
             else:
                 return None
+        placed: set[KeyPath] = set()
         for path in sorted(paths, key=_last_first, reverse=True):  # the others stay in place
-            default = stand_in(path) if stand_in and paths[path] else None
-            if default is not None:
+            default = default_for(path) if paths[path] else None
+            if default and default[0] not in placed:
                 _put(data, *default)
-            elif _remove(data, path):
+                placed.add(default[0])
+            elif not default and _remove(data, path):
                 removed.append(path)
+        defaulted |= placed
     return None
 
 
@@ -106,12 +116,15 @@ def _needing(error: ValidationError) -> str:
 
 
 def _put(data: Any, path: KeyPath, value: Any) -> None:
-    """Put `value` at `path` (a key of a mapping that is there)."""
+    """Put `value` at `path`: a key of a mapping, or an item of a list, that is there."""
     parent = data
-    for part in path[:-1]:
-        parent = parent.get(part) if isinstance(parent, dict) else None
-    if isinstance(parent, dict):
-        parent[path[-1]] = copy.deepcopy(value)
+    try:
+        for part in path[:-1]:
+            parent = parent[part]
+        if isinstance(parent, dict) or isinstance(path[-1], int):
+            parent[path[-1]] = copy.deepcopy(value)
+    except (KeyError, IndexError, TypeError):
+        return  # nowhere to put it: the part is then removed
 
 
 def _last_first(path: KeyPath) -> list:
