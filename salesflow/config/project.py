@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC
 from pathlib import Path
+from typing import Any
 
 from salesflow.config.locate import PROJECT_FILE
 from salesflow.config.model import (
@@ -25,7 +26,7 @@ from salesflow.config.settings_checks import (
 from salesflow.config.shape import check_shape, pruned
 from salesflow.config.template_checks import check_template_files, discover_templates
 from salesflow.config.workflow_checks import ProjectFacts, WorkflowChecker, loops_between
-from salesflow.config.yamlfile import YamlFile, load_yaml
+from salesflow.config.yamlfile import KeyPath, YamlFile, load_yaml
 from salesflow.errors import Problem, ProjectInvalid
 from salesflow.templating import make_environment
 
@@ -51,7 +52,9 @@ def validate(root: Path, database_override: str | None = None) -> Validation:
     """Check every file of the project at `root` (shape, then meaning); never raises for
     problems in the files, which end up in `Validation.problems`."""
     result = Validation(root)
-    settings_doc = _settings_to_check_with(_load(root / PROJECT_FILE, "project", result, True))
+    settings_doc = _settings_to_check_with(
+        _load(root / PROJECT_FILE, "project", result, True), result
+    )
     pipeline_paths = yaml_files(root / "pipelines")
     pipeline_docs = [_load(path, "pipeline", result) for path in pipeline_paths]
     workflow_docs = [_load(path, "workflow", result, partly=True)
@@ -157,18 +160,44 @@ def _workflows(docs: list[YamlFile | None], facts: ProjectFacts, result: Validat
     return workflows
 
 
-def _settings_to_check_with(document: YamlFile | None) -> YamlFile | None:
+def _settings_to_check_with(document: YamlFile | None, result: Validation) -> YamlFile | None:
     """The settings to check the other files with, despite their shape problems (reported
-    already) when these are only wrong field definitions: such a field counts as text, so one
-    wrong `type:` does not hide the workflows' errors. None when nothing can be relied on."""
-    if document is None:
+    already): the parts these are about are left out, for their defaults, so that one mistake
+    in salesflow.yaml hides none of the other files' errors. None when nothing can be read."""
+    if document is None or not any(p.path == document.path for p in result.problems):
+        return document
+    return pruned(document, "project", _stand_in)
+
+
+_REQUIRED = {"name": "?", "timezone": "UTC"}  # values never used: the project is invalid
+
+
+def _stand_in(keypath: KeyPath, data: dict) -> tuple[KeyPath, Any] | None:
+    """What a wrong or missing part of salesflow.yaml counts as while the other files are
+    checked: a field definition (of contacts, deals, tickets or a form) as text and a team
+    member kept by id, so these names stay known; a required key as a placeholder.
+    Other parts are left out for their defaults."""
+    if keypath[:1] == ("fields",) and len(keypath) >= 3:
+        return keypath[:3], {"type": "string"}
+    if keypath[:1] == ("forms",) and keypath[2:3] == ("fields",) and len(keypath) >= 4:
+        return keypath[:4], {"type": "string"}
+    if keypath[:1] == ("team",) and len(keypath) >= 2:
+        member = _member_stand_in(data["team"][keypath[1]])
+        return (keypath[:2], member) if member else None
+    if len(keypath) == 1 and keypath[0] in _REQUIRED:
+        return keypath, _REQUIRED[keypath[0]]
+    return None
+
+
+def _member_stand_in(member: Any) -> dict | None:
+    """A team member with a shape problem, kept by id: the texts written stay (a wrong email
+    is still reported once, by the meaning checks), the others take a placeholder."""
+    if not isinstance(member, dict) or not isinstance(member.get("id"), str):
         return None
-    keys = [problem.key.split(".") for problem in check_shape(document, "project")]
-    if not all(len(key) >= 3 and key[0] == "fields" for key in keys):
-        return None
-    for _, kind, name, *_ in keys:
-        document.data["fields"][kind][name] = {"type": "string"}
-    return document
+    texts = {key: member.get(key) for key in ("name", "email")}
+    placeholders = {"name": member["id"], "email": "someone@example.com"}
+    return {"id": member["id"], **{key: value if isinstance(value, str) else placeholders[key]
+                                   for key, value in texts.items()}}  # fmt: skip
 
 
 def _follows(key: str, shaky: list[str]) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import difflib
 import re
+from collections.abc import Callable
 from dataclasses import replace
 from functools import cache
 from typing import Any
@@ -50,30 +51,80 @@ def explain(errors: list[ValidationError], document: YamlFile) -> list[Problem]:
     return problems
 
 
-def pruned(document: YamlFile, kind: str) -> YamlFile | None:
-    """The document without what breaks its schema (unknown keys, values of the wrong
-    shape), so that the rest can still be checked for meaning; None when nothing is left.
-    Its problems keep the file's places: the removed list items are remembered."""
+# For the key path of a part that breaks the schema, and the data: where to put a default
+# instead, and the default.
+StandIn = Callable[[KeyPath, Any], "tuple[KeyPath, Any] | None"]
+
+
+def pruned(document: YamlFile, kind: str, stand_in: StandIn | None = None) -> YamlFile | None:
+    """The document without what breaks its schema (unknown keys, wrongly named keys, values
+    of the wrong shape), so that the rest can still be checked for meaning; None when nothing
+    is left. `stand_in` may give, for the key path of a wrong or missing value, the part to
+    put a default in instead (once: a default that still breaks the schema is removed). Its
+    problems keep the file's places: the removed list items are remembered."""
     data = copy.deepcopy(document.data)
     removed: list[KeyPath] = []
+    defaulted: set[KeyPath] = set()
+
+    def default_for(path: KeyPath) -> tuple[KeyPath, Any] | None:
+        found = stand_in(path, data) if stand_in else None
+        return found if found and found[0] not in defaulted else None
+
     for _ in range(10):  # removing a part can reveal an error above it (a missing key)
         errors = list(_validator(kind).iter_errors(data))
         if not errors:
             return replace(document, data=data, removed=tuple(removed))
-        paths = set()
+        paths: dict[KeyPath, bool] = {}  # what to take out, and whether a default may replace it
         for error in errors:
+            path = tuple(error.absolute_path)
             if error.validator == "additionalProperties" and isinstance(error.instance, dict):
                 known = error.schema.get("properties", {})
                 for key in [k for k in error.instance if k not in known]:
                     error.instance.pop(key, None)
-            elif error.absolute_path:
-                paths.add(tuple(error.absolute_path))
+            elif _names_a_key(error):  # the key is wrong, not the mapping holding it
+                paths[(*path, error.instance)] = False
+            elif error.validator == "dependentRequired":  # the key needing another goes
+                paths.setdefault((*path, _needing(error)), True)
+            elif error.validator == "required" and default_for(_missing(error)):
+                paths.setdefault(_missing(error), True)
+            elif path:
+                paths.setdefault(path, True)
             else:
                 return None
+        placed: set[KeyPath] = set()
         for path in sorted(paths, key=_last_first, reverse=True):  # the others stay in place
-            if _remove(data, path):
+            default = default_for(path) if paths[path] else None
+            if default and default[0] not in placed:
+                _put(data, *default)
+                placed.add(default[0])
+            elif not default and _remove(data, path):
                 removed.append(path)
+        defaulted |= placed
     return None
+
+
+def _missing(error: ValidationError) -> KeyPath:
+    """The key path of the key a `required` error says is missing."""
+    return (*error.absolute_path, error.message.split("'")[1])
+
+
+def _needing(error: ValidationError) -> str:
+    """The key a `dependentRequired` error is about: the one that needs the missing key."""
+    missing = _missing(error)[-1]
+    return next(key for key, needs in error.validator_value.items()
+                if missing in needs and key in error.instance)  # fmt: skip
+
+
+def _put(data: Any, path: KeyPath, value: Any) -> None:
+    """Put `value` at `path`: a key of a mapping, or an item of a list, that is there."""
+    parent = data
+    try:
+        for part in path[:-1]:
+            parent = parent[part]
+        if isinstance(parent, dict) or isinstance(path[-1], int):
+            parent[path[-1]] = copy.deepcopy(value)
+    except (KeyError, IndexError, TypeError):
+        return  # nowhere to put it: the part is then removed
 
 
 def _last_first(path: KeyPath) -> list:
@@ -112,9 +163,7 @@ def _explain(error: ValidationError, document: YamlFile) -> list[Problem]:
             return []  # the misspelt key is reported as unknown, with its "did you mean"
         return [document.problem(keypath, f"missing required key '{missing}'")]
     if error.validator == "dependentRequired":
-        missing = error.message.split("'")[1]
-        needing = next(key for key, needs in error.validator_value.items()
-                       if missing in needs and key in error.instance)  # fmt: skip
+        missing, needing = _missing(error)[-1], _needing(error)
         about = schema.get("properties", {}).get(missing, {}).get("description", "")
         message = f"'{needing}' needs '{missing}' beside it: {about[:1].lower()}{about[1:]}"
         return [document.problem((*keypath, needing), message)]
