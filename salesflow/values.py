@@ -34,7 +34,9 @@ _LINE_BREAK = re.compile(r"\r\n|[\n\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
 # (past 4,300 digits Python refuses to read an integer at all).
 MAX_NUMBER = 64
 MAX_AMOUNT = 10**12  # major units: more is a typing mistake (and overflows SQLite's integers)
-_CURRENCY_SIGN = re.compile(r"^(?:[€$£¥]|[A-Z]{3}\b)\s*|\s*(?:[€$£¥]|\b[A-Z]{3})$")  # or EUR
+# A sign or code at either end (the spaces beside it are stripped after: a `\s*` here would
+# scan a long run of spaces again from each of its positions)
+_CURRENCY_SIGN = re.compile(r"^(?:[€$£¥]|[A-Z]{3}\b)|(?:[€$£¥]|\b[A-Z]{3})$")
 # An internationalised local part (RFC 6531): letters of any script, the ASCII specials, then
 # a domain already in punycode.
 _LOCAL_UTF8 = re.compile(
@@ -110,7 +112,7 @@ def parse_amount(text: str | int | float | Decimal, locale: str) -> Decimal:
         if len(value.as_tuple().digits) > MAX_NUMBER:
             raise ValueError(too_long_number(str(value)))
     else:
-        cleaned = _SPACES.sub(" ", _CURRENCY_SIGN.sub("", text.strip()))
+        cleaned = _SPACES.sub(" ", _CURRENCY_SIGN.sub("", text.strip()).strip())
         if len(cleaned) > MAX_NUMBER:
             raise ValueError(too_long_number(cleaned))
         value = Decimal(cleaned) if _PLAIN_NUMBER.match(cleaned) else _local_amount(cleaned, locale)
@@ -154,6 +156,8 @@ def _amount_example(locale: str) -> str:
 def parse_money(text: str | int | float | Decimal, locale: str, currency: str) -> int:
     """An amount of money as people write it → integer minor units; never negative, never
     absurdly large, never rounded silently (`1200.505` EUR is refused)."""
+    if isinstance(text, str):
+        _check_currency(text, locale, currency)
     amount = parse_amount(text, locale)
     if amount < 0:
         raise ValueError(f"'{text}': an amount cannot be negative")
@@ -165,6 +169,21 @@ def parse_money(text: str | int | float | Decimal, locale: str, currency: str) -
         hint = _decimal_hint(text, locale)
         raise ValueError(f"'{text}' has more decimals than {currency} has ({digits}){hint}")
     return int(minor)
+
+
+def _check_currency(text: str, locale: str, currency: str) -> None:
+    """A sign or code written with the amount must be the project's currency: `$5` in a
+    pound project is refused, never read as £5 (amounts are never converted)."""
+    from babel.numbers import get_currency_symbol
+
+    symbols = {get_currency_symbol(currency, locale), get_currency_symbol(currency, "en")}
+    for match in _CURRENCY_SIGN.finditer(text.strip()):
+        written = match.group().strip()
+        if written != currency and not any(written in symbol for symbol in symbols):
+            raise ValueError(
+                f"'{text}' is not in {currency}, the project's currency: write the amount in"
+                f" {currency} (amounts are never converted)"
+            )
 
 
 def _decimal_hint(text, locale: str) -> str:

@@ -278,6 +278,18 @@ def test_an_ambiguous_amount_is_a_rejected_row_with_the_reason(sf, tmp_path):
     assert "deals.csv:3: '-5': an amount cannot be negative" in result.output
 
 
+def test_an_amount_in_another_currency_is_a_rejected_row_not_a_euro_amount(sf, tmp_path):
+    """`$1,500.00` in a euro project was imported as 1 500,00 €, without a word."""
+    path = tmp_path / "deals.csv"
+    path.write_text('email;deal;amount\nana@example.org;A;"$1,500.00"\nbob@example.org;B;15 €\n')
+    result = sf("import", path, "--pipeline", "cours-essai", "--stage", "nouveau")
+    assert "deals.csv:2: '$1,500.00' is not in EUR, the project's currency" in result.output
+    assert query(sf.project, "SELECT title, amount FROM deals") == [("B", 1500)]
+    refused = sf("deals", "add", "--title", "C", "--pipeline", "cours-essai", "--amount", "$5",
+                 code=1)  # fmt: skip
+    assert "'$5' is not in EUR, the project's currency" in refused.output
+
+
 @pytest.mark.parametrize("delimiter", ["x", ";;", "."])
 def test_an_unusual_delimiter_is_refused_before_reading(sf, delimiter):
     result = sf("import", sf.project / "examples" / "prospects.csv", "--delimiter", delimiter,

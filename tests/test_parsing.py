@@ -70,6 +70,27 @@ def test_money_as_the_locale_prints_it_reads_back_exactly(amount, locale):
 
 
 @pytest.mark.parametrize(
+    ("text", "locale", "currency"),
+    [("$5", "en_GB", "GBP"), ("5 USD", "en_GB", "GBP"), ("5€", "en_GB", "GBP"),
+     ("¥5", "fr_FR", "EUR"), ("5 £", "fr_FR", "EUR"), ("EUR 5", "en_US", "USD")],
+)  # fmt: skip
+def test_an_amount_in_another_currency_is_refused_not_relabelled(text, locale, currency):
+    """`--amount '$5'` in a pound project was stored as £5.00, silently."""
+    with pytest.raises(ValueError, match=f"is not in {currency}, the project's currency"):
+        parse_money(text, locale, currency)
+
+
+@pytest.mark.parametrize(
+    ("text", "locale", "currency", "minor"),
+    [("$5", "en_GB", "USD", 500), ("5 USD", "fr_FR", "USD", 500), ("£5", "en_GB", "GBP", 500),
+     ("5 €", "fr_FR", "EUR", 500), ("$5", "fr_CA", "CAD", 500),
+     ("¥500", "en_US", "JPY", 500), ("GBP 5", "en_GB", "GBP", 500)],
+)  # fmt: skip
+def test_the_projects_own_sign_or_code_is_read(text, locale, currency, minor):
+    assert parse_money(text, locale, currency) == minor
+
+
+@pytest.mark.parametrize(
     ("text", "locale", "message"),
     [
         ("12,345", "fr_FR", "'12,345' has more decimals than EUR has (2); here the comma is the"
