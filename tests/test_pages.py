@@ -147,7 +147,8 @@ def test_lost_needs_its_reason_and_the_next_step_and_amount_are_edited(pages):
     client = signed_in(pages)
     token = csrf_of(client.get("/deals/2").text)
     refused = client.post("/deals/2/lost", data={"csrf": token})
-    assert refused.status_code == 422 and "needs a reason" in refused.text
+    assert refused.status_code == 422 and "Indiquez la raison de la perte" in refused.text
+    assert "--reason" not in refused.text  # a page does not speak of the CLI's flags
     assert (
         client.post("/deals/2/lost", data={"csrf": token, "reason": "trop loin"}).status_code == 303
     )

@@ -42,7 +42,7 @@ LABELS: dict[str, dict[str, str]] = {
         "modifier (rôle : lecture).", "csrf": "Formulaire expiré : rechargez la page.",
         "total": "total", "open_message": "ouvrir", "in_stage": "dans l’étape",
         "deals_in": "Affaires dans", "nobody": "(personne)", "reason_required":
-        "Une raison est demandée.", "trace": "Déroulé",
+        "Indiquez la raison de la perte : ce pipeline la demande.", "trace": "Déroulé",
         "busy": "La base est occupée ; réessayez dans quelques secondes.",
         "not_found": "Cette page n’existe pas.", "too_large": "Ce formulaire est trop long.",
         "unreadable": "Ce formulaire est illisible : rechargez la page.",
@@ -94,7 +94,8 @@ LABELS: dict[str, dict[str, str]] = {
         "forbidden": "You cannot change anything (viewer role).",
         "csrf": "This form expired: reload the page.", "total": "total",
         "open_message": "open", "in_stage": "in stage", "deals_in": "Deals in",
-        "nobody": "(nobody)", "reason_required": "A reason is required.", "trace": "Trace",
+        "nobody": "(nobody)", "trace": "Trace",
+        "reason_required": "Write why it was lost: this pipeline asks for a reason.",
         "busy": "The database is busy; try again in a few seconds.",
         "not_found": "There is no such page.", "too_large": "This form is too long.",
         "unreadable": "This form cannot be read: reload the page.",

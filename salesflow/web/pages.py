@@ -174,7 +174,10 @@ def _change_deal(visit: Visit, change, open_only: bool = False) -> Response:
         row = deals.get(visit.store, deal_id)
         if open_only and row["status"] != "open":
             return visit.refuse(409, _closed(visit, row))
-        change(row)
+        try:
+            change(row)
+        except deals.ReasonRequired:  # its text names the CLI's --reason
+            return visit.refuse(422, visit.word("reason_required"))
         row = deals.get(visit.store, deal_id)
     if "application/json" in visit.request.headers.get("accept", ""):
         return JSONResponse({"id": row["id"], "stage": row["stage"], "status": row["status"]})
