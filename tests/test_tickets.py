@@ -109,6 +109,7 @@ def test_the_ticket_actions_create_move_and_update_the_runs_ticket(sf):
     assert (
         "created ticket #1" in trace and "moved ticket #1 from nouveau to attente-client" in trace
     )
+    assert f"contact: {JULIE}, ticket #1" in trace  # was 'deal #1'
     assert events(sf.project, "ticket.created")[0]["by"] == "workflow:ouvrir"
 
 

@@ -124,6 +124,7 @@ def show(ctx: typer.Context, run: Id, as_json: AsJson = False) -> None:
 
     Example: salesflow runs show 1
     """
+    from salesflow.store import deals
     from salesflow.store.runs import get, public, trace, with_contact
 
     store = ctx.obj.store()
@@ -134,11 +135,12 @@ def show(ctx: typer.Context, run: Id, as_json: AsJson = False) -> None:
         return
     typer.echo(f"run #{data['id']} of {data['workflow']}: {data['status']}"
                + (f" ({data['reason']})" if data["reason"] else ""))  # fmt: skip
-    if data["contact"]:
-        typer.echo(
-            f"contact: {data['contact']}"
-            + (f", deal #{data['deal_id']}" if data["deal_id"] else "")
-        )
+    about = [f"contact: {data['contact']}"] if data["contact"] else []
+    if data["deal_id"]:  # the run's deal, or its ticket
+        record = deals.object_of(store, deals.get(store, data["deal_id"]))
+        about.append(f"{record} #{data['deal_id']}")
+    if about:
+        typer.echo(", ".join(about))
     if data["wake_at"]:
         typer.echo(
             f"waiting until {when(data['wake_at'], store.project)} to run {data['next_step']}"
