@@ -197,6 +197,10 @@ def test_board_of_one_owner_and_a_column_paged_oldest_first(store):
     ]  # fmt: skip
     column = stage_cards(store, "ventes", "essai", None, offset=1, limit=5)
     assert (column["count"], [c["id"] for c in column["cards"]]) == (2, [5])  # Anna's older
+    assert column["more"] == 0
+    short = board(store, cards=1)  # --json readers see how many cards are left out
+    assert [(r["stage"], len(r["cards"]), r["more"]) for r in short.rows] == [
+        ("nouveau", 1, 0), ("essai", 1, 1), ("gagne", 1, 0), ("perdu", 1, 0)]  # fmt: skip
 
 
 def after_now(store: Store) -> Store:

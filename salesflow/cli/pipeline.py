@@ -84,9 +84,8 @@ def _print_board(report: Report, project, tickets: bool = False) -> None:
                 f"[bold]{card['title']}[/]{mark}\n{card['contact'] or ''}\n"
                 f"{card['owner'] or '—'} · {card['days_in_stage']}d\n{money}\n"
             )
-        hidden = stage["count"] - len(stage["cards"])
-        if hidden > 0:
-            lines.append(f"[dim]+ {hidden} more[/]")
+        if stage["more"]:
+            lines.append(f"[dim]+ {stage['more']} more[/]")
         cells.append("\n".join(lines))
     table.add_row(*cells)
     Console().print(table)

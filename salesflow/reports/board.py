@@ -88,16 +88,18 @@ def _column(store: Store, pipeline: str, stage: Stage, totals: dict, cards: Card
         owner=cards.owner, limit=cards.limit, offset=cards.offset,
     )  # fmt: skip
     total = totals.get(stage.id)
+    count = total["count"] if total else 0
     weighted = total["own"] + total["rest"] * stage.probability if total else 0
     rot = stage.rot_after.total_seconds() if stage.rot_after and not stage.outcome else None
     return {
         "stage": stage.id,
         "name": stage.name,
         "outcome": stage.outcome,
-        "count": total["count"] if total else 0,
+        "count": count,
         "amount": from_minor(total["amount"] if total else 0, currency),
         "weighted": weighted_amount(weighted, currency),
         "cards": [_card(row, currency, rot) for row in deals],
+        "more": max(0, count - cards.offset - len(deals)),  # the column's cards not shown
     }
 
 
