@@ -58,6 +58,15 @@ def test_a_record_shown_at_a_now_before_it_existed_has_no_times_and_no_negative_
     assert "-4" not in sf("deals", "list", now="2026-11-20T10:00").output
 
 
+def test_a_ticket_in_a_project_without_a_ticket_pipeline_says_what_to_add(sf):
+    """Was 'error: name a pipeline: (none of tickets)'."""
+    for name in ("pipelines/support.yaml", "workflows/demande-en-attente.yaml",
+                 "workflows/demande-membre.yaml"):  # fmt: skip
+        (sf.project / name).unlink()
+    refused = sf("tickets", "add", "--subject", "Absence", code=1).output
+    assert "the project has no ticket pipeline: add one in pipelines/" in refused
+
+
 def test_the_wrong_kind_of_record_or_pipeline_is_one_clear_error(sf):
     sf("tickets", "add", "--subject", "Absence")
     wrong = sf("deals", "show", "1", code=1)

@@ -34,7 +34,10 @@ def pipeline(store: Store, pipeline_id: str | None, record: str | None = None) -
     if pipeline_id is None:
         if len(pipelines) == 1:
             return next(iter(pipelines.values()))
-        raise UserError(f"name a pipeline: {', '.join(pipelines) or f'(none of {record}s)'}")
+        if not pipelines:
+            raise UserError(f"the project has no {record or 'deal'} pipeline: add one in"
+                            f" pipelines/ (a ticket pipeline says `object: ticket`)")  # fmt: skip
+        raise UserError(f"name a pipeline (--pipeline): {', '.join(pipelines)}")
     other = store.project.pipelines.get(pipeline_id)
     if other is not None and pipeline_id not in pipelines:
         raise UserError(f"'{pipeline_id}' is a {other.object} pipeline: use `salesflow"
