@@ -100,6 +100,19 @@ def test_a_json_array_from_stdin_rejects_into_the_project(sf):
     assert json.loads(kept.read_text())["submission"]["email"] == "pas-une-adresse"
 
 
+def test_a_file_ingested_again_keeps_its_bad_submissions_once(sf, tmp_path):
+    """Twice `ingest f.json`: its good submissions were deduplicated, its bad ones kept twice
+    (`rejects list`: 4 for 2). Two alike in one file are two submissions: both kept."""
+    bad = {"email": "pas-une-adresse", "date_essai": "2026-12-05T18:30"}
+    path = tmp_path / "f.json"
+    path.write_text(json.dumps([bad, bad, {**bad, "email": "encore-faux"}]))
+    sf("ingest", path, "--form", "cours-essai", now="2026-11-22T10:00")
+    sf("ingest", path, "--form", "cours-essai", now="2026-11-22T11:00")
+    assert len(sf("rejects", "list", "--json")) == 3
+    sf("ingest", path, "--form", "cours-essai", now="2026-11-22T12:00")
+    assert len(sf("rejects", "list", "--json")) == 3
+
+
 def test_input_that_is_not_json_is_unusable(sf, tmp_path):
     path = tmp_path / "x.json"
     path.write_text("email=a@example.org")

@@ -234,6 +234,12 @@ def _v12_sessions(db: sqlite_utils.Database) -> None:
     )  # fmt: skip
 
 
+def _v13_rejects_by_source(db: sqlite_utils.Database) -> None:
+    """A file ingested again keeps its bad submissions once: they are looked up by source and
+    body (an index, so a file of many bad rows stays linear)."""
+    db["rejects"].create_index(["source", "body"])
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v1_contacts_deals_events,
     _v2_tasks_and_report_indexes,
@@ -247,6 +253,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v10_outgoing_requests,
     _v11_tickets,
     _v12_sessions,
+    _v13_rejects_by_source,
 ]
 
 

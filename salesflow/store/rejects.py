@@ -25,11 +25,16 @@ def add(store: Store, source: str, form: str | None, body: str, error: str) -> i
 
 
 def add_many(store: Store, source: str, form: str | None, kept: list[tuple[str, str]]) -> None:
-    """Keep rejected submissions, (body, error) each, in one statement."""
+    """Keep a file's rejected submissions, (body, error) each, in one statement — except those
+    an earlier ingest of the same source kept and nobody retried yet (the file read again:
+    the same submissions, not new ones; within one file, each is kept)."""
     store.conn.executemany(
-        "INSERT INTO rejects (source, form, received_at, body, error) VALUES (?, ?, ?, ?, ?)",
-        [(source, form, store.stamp, body, error) for body, error in kept],
-    )
+        "INSERT INTO rejects (source, form, received_at, body, error) SELECT ?, ?, ?, ?, ?"
+        " WHERE NOT EXISTS (SELECT 1 FROM rejects WHERE source = ? AND body = ?"
+        f" AND form IS ? AND received_at != ? AND {OPEN})",
+        [(source, form, store.stamp, body, error, source, body, form, store.stamp)
+         for body, error in kept],
+    )  # fmt: skip
 
 
 def listing(store: Store, wanted: str | None = None, limit: int = 100) -> list[sqlite3.Row]:
