@@ -100,6 +100,16 @@ def _in_range(value: date, text: str) -> None:
         raise ValueError(f"'{text}' is out of range (years {YEARS[0]} to {YEARS[-1]})")
 
 
+def comparable(text: str) -> str:
+    """Text as people type a name, made comparable: case, accents, dashes, curly apostrophes
+    and spaces aside (`  Adresse E‑mail ` → `adresse e-mail`, `Cours d’essai` → `cours
+    d'essai`): CSV headers, stage names."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    bare = "".join(char for char in decomposed if not unicodedata.combining(char))
+    bare = re.sub(r"[\u2010-\u2015_]", "-", bare).replace("\u2019", "'")
+    return " ".join(bare.split())
+
+
 def parse_amount(text: str | int | float | Decimal, locale: str) -> Decimal:
     """`1200.50`, or the locale's own writing with or without a currency sign: `1 200,50 €`
     (any kind of space) in French, `$1,200.50` in English. Groups must be whole (`1,2` is

@@ -247,6 +247,8 @@ def test_a_stage_is_named_by_its_id_or_its_display_name(sf):
     assert (moved["stage"], moved["stage_name"]) == ("essai-planifie", "Cours d'essai planifié")
     listed = sf("deals", "list", "--stage", "Cours d'essai planifié", "--json")
     assert [deal["id"] for deal in listed] == [1]
+    typed_on_a_phone = sf("deals", "list", "--stage", "Cours d\u2019essai planifié", "--json")
+    assert [deal["id"] for deal in typed_on_a_phone] == [1]  # a curly apostrophe: was refused
     ticket = sf("tickets", "add", "--subject", "Créneau", "--stage", "en cours", "--json")
     assert sf("tickets", "move", str(ticket["id"]), "Résolue", "--json")["stage"] == "resolu"
     typo = sf("deals", "move", "2", "Cours d'essai planfié", code=1)

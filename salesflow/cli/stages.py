@@ -1,12 +1,12 @@
 """A stage as a person names it on the command line: its id, or its display name in any case,
-with or without accents ("besoin qualifie" for "Besoin qualifié")."""
+with or without accents, with a straight or a curly apostrophe ("besoin qualifie" for
+"Besoin qualifié")."""
 
 from __future__ import annotations
 
-import unicodedata
-
 from salesflow.config.model import Pipeline, Project
 from salesflow.errors import UserError, did_you_mean
+from salesflow.values import comparable
 
 
 def stage_id(
@@ -20,9 +20,9 @@ def stage_id(
     pipelines = _pipelines(project, pipeline, record)
     if any(of.stage(text) for of in pipelines):
         return text
-    wanted = _folded(text)
+    wanted = comparable(text)
     named = {s.id: s.name for of in pipelines for s in of.stages
-             if wanted in (_folded(s.id), _folded(s.name))}  # fmt: skip
+             if wanted in (comparable(s.id), comparable(s.name))}  # fmt: skip
     if len(named) == 1:
         return next(iter(named))
     where = f" of pipeline '{pipelines[0].id}'" if len(pipelines) == 1 else ""
@@ -37,13 +37,6 @@ def _pipelines(project: Project, pipeline: str | None, record: str | None) -> li
     if pipeline is not None:
         return [project.pipelines[pipeline]]
     return [of for of in project.pipelines.values() if record in (None, of.object)]
-
-
-def _folded(text: str) -> str:
-    """Text compared without case, accents or doubled spaces."""
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
-    bare = "".join(char for char in decomposed if not unicodedata.combining(char))
-    return " ".join(bare.split())
 
 
 def _listed(stages: dict[str, str]) -> str:

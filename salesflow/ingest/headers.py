@@ -3,13 +3,12 @@ of common exports), `--map "Column=field"`, and named mappings kept in salesflow
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from salesflow.config.model import CONTACT_TARGETS, DEAL_TARGETS, Project
 from salesflow.errors import UserError, did_you_mean
+from salesflow.values import comparable
 
 # Headers as the exports people have write them (a target may have several columns: the
 # first non-empty one wins). Outlook (English and French): Microsoft's contact field names;
@@ -62,16 +61,8 @@ SYNONYMS = {
 }  # fmt: skip
 
 
-def normalise(header: str) -> str:
-    """`  Adresse E-mail ` and `adresse e‑mail` → `adresse e-mail`: case, accents, spaces."""
-    text = unicodedata.normalize("NFKD", header.strip().lower())
-    text = "".join(ch for ch in text if not unicodedata.combining(ch))
-    text = re.sub(r"[\u2010-\u2015_]", "-", text)
-    return re.sub(r"\s+", " ", text).strip()
-
-
-_KNOWN = {normalise(name): target for target, names in SYNONYMS.items() for name in names}
-_KNOWN |= {normalise(target): target for target in SYNONYMS}  # salesflow's own names: first_name
+_KNOWN = {comparable(name): target for target, names in SYNONYMS.items() for name in names}
+_KNOWN |= {comparable(target): target for target in SYNONYMS}  # salesflow's own names: first_name
 HEADER_SEARCH = 20  # records looked through for the header: exports may start with notes
 
 
@@ -99,21 +90,21 @@ def resolve(
     hold one field (Work, Home and Other emails): in a row, the first non-empty one wins,
     columns named by --map before the others."""
     allowed = allowed_targets(project, with_deals)
-    explicit_norm = {normalise(column): target for column, target in explicit.items()}
+    explicit_norm = {comparable(column): target for column, target in explicit.items()}
     for column, target in explicit.items():
         if target not in allowed and target != "ignore":
             hint = did_you_mean(target, allowed)
             raise UserError(f"--map {column}={target}: '{target}' is not a field{hint}")
-        if normalise(column) not in {normalise(h) for h in header}:
+        if comparable(column) not in {comparable(h) for h in header}:
             hint = did_you_mean(column, header)
             raise UserError(f"--map {column}={target}: the file has no column '{column}'{hint}")
-    custom = {normalise(name): name for name in project.contact_fields}
+    custom = {comparable(name): name for name in project.contact_fields}
     custom |= {
-        normalise(spec.label): name for name, spec in project.contact_fields.items() if spec.label
+        comparable(spec.label): name for name, spec in project.contact_fields.items() if spec.label
     }
     found, ignored, deal_columns = [], [], []
     for index, column in enumerate(header):
-        key = normalise(column)
+        key = comparable(column)
         target = explicit_norm.get(key) or _KNOWN.get(key) or custom.get(key)
         if target in DEAL_TARGETS and not with_deals:
             deal_columns.append(column)
@@ -135,11 +126,11 @@ def find_header(
     """(line, cells) of the header: the first record, among the first HEADER_SEARCH, with
     a column that names an email (LinkedIn's export starts with notes, Excel's with `sep=`);
     else the first non-blank record, whose columns the error will then list."""
-    emails = {normalise(column) for column, target in explicit.items() if target == "email"}
+    emails = {comparable(column) for column, target in explicit.items() if target == "email"}
     emails |= {name for name, target in _KNOWN.items() if target == "email"}
     first = None
     for count, (line, cells, _) in enumerate(records):
-        if any(normalise(cell) in emails for cell in cells):
+        if any(comparable(cell) in emails for cell in cells):
             return line, cells
         if first is None and any(cell.strip() for cell in cells):
             first = line, cells
