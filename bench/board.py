@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import random
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -24,6 +23,7 @@ from common import SALESFLOW, Pair, Row, demo_project, free_port, print_table, r
 from salesflow import clock
 from salesflow.config.cache import load_project
 from salesflow.reports.board import board
+from salesflow.store.db import connect, transaction
 from salesflow.store.session import Store
 from salesflow.web.pages import CARDS
 from salesflow.web.views import environment
@@ -36,16 +36,18 @@ PASSWORD = "bench-password"
 def build(project: Path, deals: int) -> None:
     """The demo project with `deals` open deals, each with its contact."""
     demo_project(project)
+    fill(project, connect(project / "salesflow.db"), deals)
+
+
+def fill(project: Path, connection, deals: int, env: dict[str, str] | None = None) -> None:
+    """A password for marie (to sign in) and `deals` open deals, each with its contact, in
+    the database of `connection` (SALESFLOW_DB in `env` names it to the command); closes it."""
     subprocess.run([SALESFLOW, "--project", project, "team", "password", "marie", "--stdin"],
-                   input=f"{PASSWORD}\n", text=True, check=True, capture_output=True)  # fmt: skip
+                   input=f"{PASSWORD}\n", text=True, check=True, capture_output=True,
+                   env=env)  # fmt: skip
     rng = random.Random(7)
     start = datetime(2026, 1, 1, tzinfo=UTC)
     stamp = start.strftime("%Y-%m-%dT%H:%M:%S.000000Z")
-    connection = sqlite3.connect(project / "salesflow.db")
-    connection.executemany(
-        "INSERT INTO contacts (email, first_name, created_at, updated_at) VALUES (?, ?, ?, ?)",
-        [(f"p{n}@example.org", f"Prospect {n}", stamp, stamp) for n in range(deals)],
-    )
     rows = []
     for deal_id in range(1, deals + 1):
         entered = start + timedelta(seconds=rng.random() * 300 * 86400)
@@ -54,13 +56,17 @@ def build(project: Path, deals: int) -> None:
             rng.choice(["marie", "paul", None]), rng.randrange(5000, 50000), stamp,
             entered.strftime("%Y-%m-%dT%H:%M:%S.000000Z"),
         ))  # fmt: skip
-    connection.executemany(
-        "INSERT INTO deals (pipeline, stage, status, title, contact_id, owner, amount, currency,"
-        " created_at, stage_entered_at) VALUES ('cours-essai', ?, 'open', ?, ?, ?, ?, 'EUR', ?,"
-        " ?)",
-        rows,
-    )
-    connection.commit()
+    with transaction(connection):
+        connection.executemany(
+            "INSERT INTO contacts (email, first_name, created_at, updated_at) VALUES (?, ?, ?, ?)",
+            [(f"p{n}@example.org", f"Prospect {n}", stamp, stamp) for n in range(deals)],
+        )
+        connection.executemany(
+            "INSERT INTO deals (pipeline, stage, status, title, contact_id, owner, amount,"
+            " currency, created_at, stage_entered_at) VALUES ('cours-essai', ?, 'open', ?, ?, ?,"
+            " ?, 'EUR', ?, ?)",
+            rows,
+        )
     connection.execute("ANALYZE")
     connection.close()
 

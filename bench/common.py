@@ -53,9 +53,17 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def timed(command: list) -> float:
+class Failed(Exception):
+    """A command the bench ran failed: its last line of error."""
+
+
+def timed(command: list, env: dict[str, str] | None = None) -> float:
+    """Seconds `command` took (with `env`, the bench's own by default)."""
     began = time.perf_counter()
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    done = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    if done.returncode:
+        lines = done.stderr.decode(errors="replace").strip().splitlines() or ["(no message)"]
+        raise Failed(lines[-1])
     return time.perf_counter() - began
 
 

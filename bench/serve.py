@@ -32,7 +32,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from common import PYTHON, REPO, SALESFLOW, Row, demo_project, free_port, print_table
+from common import PYTHON, REPO, SALESFLOW, Failed, Row, demo_project, free_port, print_table
 
 TIMEOUT = 10.0  # seconds a post may take before it counts as an error
 _numbers = itertools.count()
@@ -119,10 +119,12 @@ async def open_loop(port: int, rate: int, seconds: float) -> Load:
     return load
 
 
-def started(command: list, port: int) -> subprocess.Popen:
+def started(command: list, port: int, env: dict[str, str] | None = None) -> subprocess.Popen:
     """`command` serving on `port`, once it answers (a few posts warm it up)."""
     command = [str(part) for part in command]
-    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env
+    )
     deadline = time.monotonic() + 30
     while True:
         try:
@@ -135,7 +137,7 @@ def started(command: list, port: int) -> subprocess.Popen:
             break
         except OSError:
             if server.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"{command[1]} did not start") from None
+                raise Failed(f"{command[1]} did not start") from None
             time.sleep(0.1)
     asyncio.run(open_loop(port, 50, 0.5))
     return server

@@ -91,8 +91,9 @@ class Cluster:
     """A PostgreSQL server of the test run's own: its data and its socket in one temporary
     folder, reachable only through that socket, as the `postgres` superuser without password."""
 
-    def __init__(self, bindir: Path):
+    def __init__(self, bindir: Path, settings: dict[str, str] = SETTINGS):
         self.bindir = bindir
+        self.settings = settings  # the bench keeps the server's durable defaults
         self.folder = Path(tempfile.mkdtemp(prefix="salesflow-pg-"))  # short: a socket path
         self.data = self.folder / "data"  # must be under 108 bytes, a tmp_path often is not
         self.log = self.folder / "server.log"
@@ -114,7 +115,7 @@ class Cluster:
         return f"postgresql:///{database}?host={self.folder}&user=postgres"
 
     def start(self) -> None:
-        options = " ".join(f"-c {name}={value}" for name, value in SETTINGS.items())
+        options = " ".join(f"-c {name}={value}" for name, value in self.settings.items())
         self._server(
             "pg_ctl", "-D", self.data, "-l", self.log, "-w", "-t", "30", "start",
             "-o", f"-k {self.folder} {options}",
