@@ -98,6 +98,16 @@ class Row:
     met: bool
 
 
+def attempt(measure: str, target: str, rows: Callable[[], list[Row]]) -> list[Row]:
+    """The rows of a case, or one row saying it failed, with its error's first line: what
+    breaks one case (a command, a query, a server) does not stop the others."""
+    try:
+        return rows()
+    except Exception as error:  # shown in the table (and make bench fails); the others go on
+        first = (str(error).strip().splitlines() or [""])[0]
+        return [Row(measure, "—", f"failed: {type(error).__name__} {first}", target, False)]
+
+
 def ratio_row(measure: str, floor: str, pair: Pair, target: float) -> Row:
     median = statistics.median(pair.ratios)
     return Row(

@@ -29,13 +29,24 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 
 import board
 import imports
 import ingest
 import serve
-from common import Failed, Pair, Row, demo_project, free_port, paired, print_table, salesflow
+from common import (
+    Failed,
+    Pair,
+    Row,
+    attempt,
+    demo_project,
+    free_port,
+    paired,
+    print_table,
+    salesflow,
+)
 from common import timed as timed_command
 from databases import PostgreSQL, SQLite, postgres_server
 
@@ -52,17 +63,6 @@ def compared(measure: str, pair: Pair, unit: str = "s") -> Row:
         SHOWN,
         True,
     )
-
-
-def attempt(measure: str, compare: Callable[[], Row | list[Row]]) -> list[Row]:
-    """The rows of a case, or the case shown failed with its error's first line: whatever
-    breaks one case (a command, a query, a server) does not stop the others."""
-    try:
-        rows = compare()
-    except Exception as error:  # shown in the table; the bench goes on
-        first = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        return [Row(measure, "—", f"failed: {type(error).__name__} {first}", SHOWN, False)]
-    return rows if isinstance(rows, list) else [rows]
 
 
 def timed(command: list, database: SQLite | PostgreSQL) -> float:
@@ -99,10 +99,14 @@ def commands(scratch: Path, sqlite: SQLite, postgresql: PostgreSQL, options) -> 
         f"process {options.processed:,} submissions (demo workflow)": process_all,
         f"import {options.rows:,} rows, empty database": import_all,
     }
+
+    def compare(measure: str, run: Callable[[SQLite | PostgreSQL], float]) -> list[Row]:
+        pair = paired(lambda: run(sqlite), lambda: run(postgresql), options.runs)
+        return [compared(measure, pair)]
+
     rows = []
     for measure, run in cases.items():
-        rows += attempt(measure, lambda run=run, measure=measure: compared(measure, paired(
-            lambda: run(sqlite), lambda: run(postgresql), options.runs)))  # fmt: skip
+        rows += attempt(measure, SHOWN, partial(compare, measure, run))
     return rows
 
 
@@ -173,9 +177,10 @@ def measure(scratch: Path, sqlite: SQLite, postgresql: PostgreSQL, options) -> l
     """Every case, PostgreSQL against SQLite."""
     return [
         *commands(scratch, sqlite, postgresql, options),
-        *attempt("board page (GET /)", lambda: board_page(scratch, sqlite, postgresql, options)),
-        *attempt("serve, posts at fixed rates", lambda: posts(scratch, sqlite, postgresql,
-                                                              options)),
+        *attempt("board page (GET /)", SHOWN,
+                 lambda: [board_page(scratch, sqlite, postgresql, options)]),
+        *attempt("serve, posts at fixed rates", SHOWN,
+                 lambda: posts(scratch, sqlite, postgresql, options)),
     ]  # fmt: skip
 
 
