@@ -1,6 +1,10 @@
 """`make bench`: the performance targets in one table — measure, floor, ratio (min / median),
 target, met or not. Each measure is a bench of its own in this folder, runnable alone with
 its options; bench/engine.py, tick.py, delivery.py and validate.py check other targets.
+Then PostgreSQL against SQLite (engines.py: no floor, the pair is the comparison), 1, 2 and
+4 workers on PostgreSQL (workers.py) and the statements a submission costs on each engine
+(statements.py), on a throwaway PostgreSQL server; skipped, with one line, where none can
+start.
 
     .venv/bin/python bench/all.py [--runs 5]
 """
@@ -13,11 +17,15 @@ import tempfile
 from pathlib import Path
 
 import board
+import engines
 import imports
 import ingest
 import reports
 import startup
-from common import print_table
+import statements
+import workers
+from common import Row, attempt, print_table
+from databases import PostgreSQL, SQLite, postgres_server
 
 
 def main() -> int:
@@ -33,8 +41,24 @@ def main() -> int:
         rows += imports.measure(Path(scratch) / "imports", 100_000, 1_000_000, args.runs)
         rows += reports.measure(Path(scratch) / "reports", 100_000, 1_000_000, args.runs)
         rows += board.measure(Path(scratch) / "board", 100_000, args.runs * 4)
+        rows += postgresql(Path(scratch), args.runs)
     print_table(rows)
     return 0 if all(row.met for row in rows) else 1
+
+
+def postgresql(scratch: Path, runs: int) -> list[Row]:
+    """The PostgreSQL rows, or none where no server can start here."""
+    with postgres_server() as server:
+        if server is None:
+            return []
+        sqlite = SQLite(scratch)
+        options = engines.options_parser().parse_args(["--runs", str(runs)])
+        return [
+            *engines.measure(scratch / "engines", sqlite, PostgreSQL(server, "engines"), options),
+            *attempt("workers on PostgreSQL", workers.TARGET, lambda: workers.measure(
+                scratch, PostgreSQL(server, "workers"), 1_000, [1, 2, 4], 3)),
+            *statements.measure(scratch, [sqlite, PostgreSQL(server, "statements")], 100),
+        ]  # fmt: skip
 
 
 if __name__ == "__main__":
