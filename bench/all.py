@@ -22,7 +22,6 @@ import imports
 import ingest
 import reports
 import startup
-import statements
 import workers
 from common import Row, attempt, print_table
 from databases import PostgreSQL, SQLite, postgres_server
@@ -57,7 +56,6 @@ def postgresql(scratch: Path, runs: int) -> list[Row]:
             *engines.measure(scratch / "engines", sqlite, PostgreSQL(server, "engines"), options),
             *attempt("workers on PostgreSQL", workers.TARGET, lambda: workers.measure(
                 scratch, PostgreSQL(server, "workers"), 1_000, [1, 2, 4], 3)),
-            *statements.measure(scratch, [sqlite, PostgreSQL(server, "statements")], 100),
         ]  # fmt: skip
 
 
