@@ -54,8 +54,8 @@ def postgresql(scratch: Path, runs: int) -> list[Row]:
         options = engines.options_parser().parse_args(["--runs", str(runs)])
         return [
             *engines.measure(scratch / "engines", sqlite, PostgreSQL(server, "engines"), options),
-            *attempt("workers on PostgreSQL", workers.TARGET, lambda: workers.measure(
-                scratch, PostgreSQL(server, "workers"), 1_000, [1, 2, 4], 3)),
+            *attempt("workers on PostgreSQL", workers.TARGET,
+                     lambda: workers.measure(scratch, PostgreSQL(server, "workers"))),
         ]  # fmt: skip
 
 

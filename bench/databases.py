@@ -53,8 +53,8 @@ class SQLite:
     name = "SQLite"
 
     def __init__(self, folder: Path):
-        self.path = folder / "sqlite.db"
-        self.template = folder / "template.db"
+        self.path = folder.resolve() / "sqlite.db"
+        self.template = folder.resolve() / "template.db"
         connect(self.template).close()
         self.env = {**os.environ, "SALESFLOW_DB": str(self.path)}
 

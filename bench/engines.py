@@ -3,7 +3,7 @@ whole commands (start-up included) on the same demo project, alternating SQLite,
 SQLite…, each into a fresh database that has its tables and nothing else (databases.py):
 
 - `salesflow ingest` of 10,000 submissions;
-- `salesflow process` of 2,000 (the demo workflow: contact, welcome email, owner, deal,
+- `salesflow process` of 1,000 (the demo workflow: contact, welcome email, owner, deal,
   notification, wait, and the events these raise);
 - `salesflow import` of a 100,000-row CSV;
 - the board page (`GET /` of `serve --no-worker`) with 100,000 open deals;
@@ -14,7 +14,7 @@ Each ratio is PostgreSQL's figure over SQLite's, pair by pair (min / median). Th
 floor and no target: the pair is the comparison. A command that fails on either engine is
 shown failed (and `make bench` exits 1).
 
-    .venv/bin/python bench/engines.py [--submissions 10000] [--processed 2000]
+    .venv/bin/python bench/engines.py [--submissions 10000] [--processed 1000]
         [--rows 100000] [--deals 100000] [--rates 100,200] [--seconds 5] [--runs 5]
 """
 
@@ -187,7 +187,7 @@ def measure(scratch: Path, sqlite: SQLite, postgresql: PostgreSQL, options) -> l
 def options_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--submissions", type=int, default=10_000)
-    parser.add_argument("--processed", type=int, default=2_000)
+    parser.add_argument("--processed", type=int, default=1_000)
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--deals", type=int, default=100_000)
     parser.add_argument("--rates", type=lambda text: [int(r) for r in text.split(",")],

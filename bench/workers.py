@@ -1,11 +1,11 @@
 """Benchmark: 1, 2 and 4 `salesflow process` processes started together on one PostgreSQL
-database, draining the same backlog (1,000 submissions through the demo workflow, and the
+database, draining the same backlog (600 submissions through the demo workflow, and the
 events these raise): submissions a second, and each item handled once — runs started per
 event, emails queued per run step, deals made per contact: every duplicate is counted and
 must be 0, and no event may be left pending. Rounds alternate 1, 2, 4, 1, 2, 4…; the medians
 are shown. (On a 2-core machine 4 processes cannot be faster than 2.)
 
-    .venv/bin/python bench/workers.py [--submissions 1000] [--workers 1,2,4] [--runs 3]
+    .venv/bin/python bench/workers.py [--submissions 600] [--workers 1,2,4] [--runs 3]
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ DUPLICATES = {  # what a second worker would do twice, each counted beyond the f
     "deals": EXTRA.format("deals GROUP BY contact_id"),
 }
 TARGET = "0 duplicates, 0 pending"
+WORKERS = [1, 2, 4]
 PENDING = "SELECT count(*) FROM events WHERE processed_at IS NULL"
 
 
@@ -70,8 +71,8 @@ def counted(database: PostgreSQL) -> dict[str, int]:
     return found
 
 
-def measure(scratch: Path, database: PostgreSQL, submissions: int, workers: list[int],
-            runs: int) -> list[Row]:  # fmt: skip
+def measure(scratch: Path, database: PostgreSQL, submissions: int = 600,
+            workers: list[int] = WORKERS, runs: int = 3) -> list[Row]:  # fmt: skip
     project = demo_project(scratch / "workers")
     forms = ingest.write_submissions(scratch / "backlog.json", submissions)
     seconds: dict[int, list[float]] = {count: [] for count in workers}
@@ -101,9 +102,9 @@ def measure(scratch: Path, database: PostgreSQL, submissions: int, workers: list
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--submissions", type=int, default=1_000)
+    parser.add_argument("--submissions", type=int, default=600)
     parser.add_argument("--workers", type=lambda text: [int(n) for n in text.split(",")],
-                        default=[1, 2, 4])  # fmt: skip
+                        default=WORKERS)  # fmt: skip
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch, postgres_server() as server:
