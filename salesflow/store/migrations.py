@@ -292,6 +292,12 @@ MIGRATIONS: list[Callable[[Schema], None]] = [
 MIGRATION_LOCK = int.from_bytes(b"sfmigrat", "big")
 _BEGIN = {"sqlite": "BEGIN IMMEDIATE", "postgresql": "BEGIN"}
 _LOCK = {"sqlite": None, "postgresql": f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"}
+# pg_tables, read as any table is (to_regclass() may answer from a cache that has not yet seen
+# the table another migrator just committed)
+_HAS_VERSION_TABLE = (
+    "SELECT count(*) FROM pg_tables"
+    " WHERE schemaname = current_schema() AND tablename = 'schema_version'"
+)
 _SET_VERSION = {
     "sqlite": ["PRAGMA user_version = {version}"],
     "postgresql": [
@@ -308,7 +314,7 @@ def schema_version(connection: Executor) -> int:
     `schema_version` on PostgreSQL (0 for a database with no tables yet)."""
     if dialect_of(connection) == "sqlite":
         return connection.execute("PRAGMA user_version").fetchone()[0]
-    if connection.execute("SELECT to_regclass('schema_version')").fetchone()[0] is None:
+    if not connection.execute(_HAS_VERSION_TABLE).fetchone()[0]:
         return 0
     return connection.execute("SELECT version FROM schema_version").fetchone()[0]
 
