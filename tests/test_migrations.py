@@ -11,7 +11,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from salesflow.errors import UserError
+from salesflow.config.model import DatabaseUrl
+from salesflow.errors import EnvironmentFault
+from salesflow.store import postgres
 from salesflow.store.db import connect
 from salesflow.store.migrations import MIGRATIONS, migrate, schema_version
 
@@ -21,17 +23,10 @@ FAMILIES = {  # a column's type, as each engine names it → the family the two 
 }  # fmt: skip
 
 
-class Postgres:
-    """A PostgreSQL connection as store/ sees one (`dialect`, `execute`), over psycopg in
-    autocommit: what the migrations need, with no migration of its own on opening."""
-
-    dialect = "postgresql"
-
-    def __init__(self, url: str):
-        self.raw = psycopg.connect(url, autocommit=True)
-
-    def execute(self, sql: str, params: tuple = ()) -> psycopg.Cursor:
-        return self.raw.execute(sql.replace("?", "%s"), params)
+def unmigrated(url: str) -> postgres.Connection:
+    """A connection to the PostgreSQL database at `url`, as store/ has one, not yet migrated
+    (store.db.connect migrates on opening)."""
+    return postgres.connect(DatabaseUrl(url), timeout=30)
 
 
 def rows(connection, sql: str) -> list[tuple]:
@@ -71,7 +66,7 @@ def sqlite_schema(connection: sqlite3.Connection) -> dict:
     return schema
 
 
-def postgres_schema(connection: Postgres) -> dict:
+def postgres_schema(connection: postgres.Connection) -> dict:
     """The same description, from PostgreSQL's catalogs (its version table aside)."""
     schema: dict = {}
     for table, name, kind, nullable, default in connection.execute(
@@ -109,8 +104,7 @@ def postgres_schema(connection: Postgres) -> dict:
 
 def test_the_one_list_gives_both_engines_the_same_schema(tmp_path, postgres_url):
     on_sqlite = connect(tmp_path / "salesflow.db")
-    on_postgres = Postgres(postgres_url)
-    migrate(on_postgres)
+    on_postgres = connect(DatabaseUrl(postgres_url))
     assert schema_version(on_postgres) == len(MIGRATIONS)
     expected = sqlite_schema(on_sqlite)
     assert "idx_rejects_source_body" in expected["rejects"]["indexes"]  # the description works
@@ -129,8 +123,7 @@ def test_postgresql_text_sorts_by_bytes_as_sqlite_does_whatever_the_locale(postg
     except psycopg.Error as error:  # a PostgreSQL built without ICU
         pytest.skip(f"no ICU locale to test with: {error}")
     try:
-        connection = Postgres(postgres_cluster.url(name))
-        migrate(connection)
+        connection = connect(DatabaseUrl(postgres_cluster.url(name)))
         names = ["alice", "Bob", "Zoé", "a-b", "ab", "Émile", "2026-11-20T10:00:00Z"]
         for last_name in names:
             connection.execute(
@@ -140,7 +133,7 @@ def test_postgresql_text_sorts_by_bytes_as_sqlite_does_whatever_the_locale(postg
             )
         ordered = connection.execute("SELECT last_name FROM contacts ORDER BY last_name")
         assert [row[0] for row in ordered] == sorted(names, key=lambda n: n.encode())
-        connection.raw.close()
+        connection.close()
     finally:
         postgres_cluster.admin(f"DROP DATABASE {name} WITH (FORCE)")
 
@@ -162,10 +155,10 @@ def test_a_database_from_before_postgresql_upgrades_and_looks_like_a_new_one(tmp
 
 
 def test_migrators_at_once_on_postgresql_end_at_the_same_version(postgres_url):
-    connections = [Postgres(postgres_url) for _ in range(3)]
+    connections = [unmigrated(postgres_url) for _ in range(3)]
     start, errors = threading.Barrier(len(connections)), []
 
-    def run(connection: Postgres) -> None:
+    def run(connection: postgres.Connection) -> None:
         start.wait(timeout=10)
         try:
             migrate(connection)
@@ -183,8 +176,8 @@ def test_migrators_at_once_on_postgresql_end_at_the_same_version(postgres_url):
 
 
 def test_a_postgresql_database_from_a_newer_salesflow_is_refused(postgres_url):
-    connection = Postgres(postgres_url)
-    migrate(connection)
-    connection.execute("UPDATE schema_version SET version = ?", (len(MIGRATIONS) + 1,))
-    with pytest.raises(UserError, match="newer than this salesflow knows"):
-        migrate(connection)
+    connect(DatabaseUrl(postgres_url)).execute(
+        "UPDATE schema_version SET version = ?", (len(MIGRATIONS) + 1,)
+    )
+    with pytest.raises(EnvironmentFault, match="newer than this salesflow knows"):
+        connect(DatabaseUrl(postgres_url))
