@@ -80,6 +80,8 @@ def start(store: Store, with_deals: bool, overwrite: bool) -> Staging:
 
 def held_values(store: Store, emails: list[str]) -> dict[str, list]:
     """The UPDATABLE values of the contacts with these emails (those that exist), by email."""
+    if not emails:  # `IN ()`: SQLite reads it, PostgreSQL does not
+        return {}
     return {
         row[0]: list(row[1:])
         for row in store.conn.execute(
