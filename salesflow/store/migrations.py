@@ -271,6 +271,16 @@ def _v13_rejects_by_source(schema: Schema) -> None:
     schema.create_index("rejects", ["source", "body"])
 
 
+def _v14_login_attempts(schema: Schema) -> None:
+    """Login attempts per client address, kept where every `serve` process reads them: a
+    guesser spread over several processes (or hosts) meets one limit (store/login_sessions.py)."""
+    schema.create_table(
+        "login_attempts", {"id": int, "client": str, "at": float},
+        pk="id", not_null={"client", "at"},
+    )  # fmt: skip
+    schema.create_index("login_attempts", ["client", "at"])
+
+
 MIGRATIONS: list[Callable[[Schema], None]] = [
     _v1_contacts_deals_events,
     _v2_tasks_and_report_indexes,
@@ -285,6 +295,7 @@ MIGRATIONS: list[Callable[[Schema], None]] = [
     _v11_tickets,
     _v12_sessions,
     _v13_rejects_by_source,
+    _v14_login_attempts,
 ]
 
 # Serialises migrators on one PostgreSQL database, as BEGIN IMMEDIATE does on SQLite: a key
