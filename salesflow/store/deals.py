@@ -130,10 +130,11 @@ def add(
     if record == "ticket":
         columns.setdefault("priority", "normal")
     closed_at = store.stamp if target.outcome else None
-    cursor = store.conn.execute(
+    deal_id = store.conn.execute(
         "INSERT INTO deals (pipeline, stage, status, title, contact_id, currency, created_at,"
         " stage_entered_at, closed_at, fields, owner, amount, expected_close, next_step,"
-        " probability, priority) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " probability, priority) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " RETURNING id",
         (
             of.id, target.id, status_of(target), title, person["id"] if person else None,
             store.project.currency, store.stamp, store.stamp, closed_at,
@@ -141,8 +142,7 @@ def add(
             columns.get("amount"), columns.get("expected_close"), columns.get("next_step"),
             columns.get("probability"), columns.get("priority"),
         ),
-    )  # fmt: skip
-    deal_id = cursor.lastrowid
+    ).fetchone()[0]  # fmt: skip
     _history(store, deal_id, of.id, None, target.id, by)
     data = {"pipeline": of.id, "stage": target.id, "by": by}
     store.record_event(f"{record}.created", record, deal_id, data)
@@ -295,7 +295,7 @@ def _history(
         (deal, pipeline_id, source, target, store.stamp, by, stay),
     )
     store.conn.execute(
-        "UPDATE deals SET stages_mask = stages_mask | (1 << ?) WHERE id = ?",
+        "UPDATE deals SET stages_mask = stages_mask | (CAST(1 AS bigint) << ?) WHERE id = ?",
         (stage_bit(store, pipeline_id, target), deal),
     )
 
