@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from conftest import query
+
+pytestmark = pytest.mark.engines
 
 JULIE = "julie@example.org"
 

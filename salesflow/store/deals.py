@@ -295,7 +295,8 @@ def _history(
         (deal, pipeline_id, source, target, store.stamp, by, stay),
     )
     store.conn.execute(
-        "UPDATE deals SET stages_mask = stages_mask | (CAST(1 AS bigint) << ?) WHERE id = ?",
+        "UPDATE deals SET stages_mask = stages_mask | (CAST(1 AS bigint) << CAST(? AS integer))"
+        " WHERE id = ?",  # PostgreSQL shifts a bigint by an integer (1 << 40 would be int4's)
         (stage_bit(store, pipeline_id, target), deal),
     )
 

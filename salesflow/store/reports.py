@@ -33,7 +33,7 @@ def _deals_of(store: Store, pipeline_id: str | None) -> tuple[str, list]:
 # created). Only moves recorded out of order (a later --now first) escape this.
 _MOVED_LATER = "SELECT id FROM deals WHERE stage_entered_at > ?"
 _MASK_THEN = (
-    "(SELECT CAST(coalesce(sum(DISTINCT CAST(1 AS bigint) << b.bit), 0) AS bigint)"
+    "(SELECT CAST(coalesce(sum(DISTINCT CAST(1 AS bigint) << CAST(b.bit AS integer)), 0) AS bigint)"
     " FROM stage_history h JOIN stage_bits b"
     " ON b.pipeline = h.pipeline AND b.stage = h.to_stage WHERE h.deal_id = d.id AND h.at <= ?)"
 )
