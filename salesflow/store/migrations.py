@@ -271,6 +271,15 @@ def _v13_rejects_by_source(schema: Schema) -> None:
     schema.create_index("rejects", ["source", "body"])
 
 
+def _v14_deals_by_stage_entry_on_postgresql(schema: Schema) -> None:
+    """The reports as of now first find the deals that moved after now (`stage_entered_at >
+    now`, store/reports.py). SQLite skip-scans v2's index that ends with the column;
+    PostgreSQL has no skip-scan (before 18) and read the whole table for it: 58 ms of every
+    such report at 100,000 deals, 0.02 ms with an index of its own."""
+    if schema.dialect == "postgresql":
+        schema.create_index("deals", ["stage_entered_at"])
+
+
 MIGRATIONS: list[Callable[[Schema], None]] = [
     _v1_contacts_deals_events,
     _v2_tasks_and_report_indexes,
@@ -285,6 +294,7 @@ MIGRATIONS: list[Callable[[Schema], None]] = [
     _v11_tickets,
     _v12_sessions,
     _v13_rejects_by_source,
+    _v14_deals_by_stage_entry_on_postgresql,
 ]
 
 # Serialises migrators on one PostgreSQL database, as BEGIN IMMEDIATE does on SQLite: a key
