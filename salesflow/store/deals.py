@@ -301,16 +301,25 @@ def _history(
     )
 
 
+_BIT = "SELECT bit FROM stage_bits WHERE pipeline = ? AND stage = ?"
+
+
 def stage_bit(store: Store, pipeline_id: str, stage_id: str) -> int:
-    """The stage's bit in deals.stages_mask, numbered on first use."""
-    store.conn.execute(
-        "INSERT INTO stage_bits (pipeline, stage, bit) SELECT ?, ?, coalesce(max(bit) + 1, 0)"
-        " FROM stage_bits WHERE pipeline = ? ON CONFLICT DO NOTHING",
-        (pipeline_id, stage_id, pipeline_id),
-    )
-    return store.conn.execute(
-        "SELECT bit FROM stage_bits WHERE pipeline = ? AND stage = ?", (pipeline_id, stage_id)
-    ).fetchone()[0]
+    """The stage's bit in deals.stages_mask, numbered on first use (the next free bit).
+
+    On PostgreSQL two hosts numbering two new stages at once both read the same max(bit):
+    the bits are unique per pipeline (migration 15), so the later one waits for the first,
+    finds its number taken and reads the max again; each pass of the loop sees one more
+    bit committed by another, so it ends."""
+    row = store.conn.execute(_BIT, (pipeline_id, stage_id)).fetchone()
+    while row is None:
+        store.conn.execute(
+            "INSERT INTO stage_bits (pipeline, stage, bit) SELECT ?, ?, coalesce(max(bit) + 1, 0)"
+            " FROM stage_bits WHERE pipeline = ? ON CONFLICT DO NOTHING",
+            (pipeline_id, stage_id, pipeline_id),
+        )
+        row = store.conn.execute(_BIT, (pipeline_id, stage_id)).fetchone()
+    return row[0]
 
 
 def history(store: Store, deal_id: int) -> list[sqlite3.Row]:

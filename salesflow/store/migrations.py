@@ -280,6 +280,12 @@ def _v14_deals_by_stage_entry_on_postgresql(schema: Schema) -> None:
         schema.create_index("deals", ["stage_entered_at"])
 
 
+def _v15_stage_bits_unique(schema: Schema) -> None:
+    """A bit is one stage's in its pipeline: two hosts numbering two new stages at once (on
+    PostgreSQL) would otherwise give both the same, and the funnel would count them as one."""
+    schema.create_index("stage_bits", ["pipeline", "bit"], unique=True)
+
+
 MIGRATIONS: list[Callable[[Schema], None]] = [
     _v1_contacts_deals_events,
     _v2_tasks_and_report_indexes,
@@ -295,6 +301,7 @@ MIGRATIONS: list[Callable[[Schema], None]] = [
     _v12_sessions,
     _v13_rejects_by_source,
     _v14_deals_by_stage_entry_on_postgresql,
+    _v15_stage_bits_unique,
 ]
 
 # Serialises migrators on one PostgreSQL database, as BEGIN IMMEDIATE does on SQLite: a key
