@@ -84,6 +84,7 @@ class Connection(sqlite3.Connection):
 
     path: Path
     identity: tuple[int, int] | None = None
+    dialect = "sqlite"
 
     def check_file(self) -> None:
         """Raise DatabaseMoved when the path names another file than the one opened, or
@@ -177,7 +178,7 @@ def sync_every_commit(connection: sqlite3.Connection) -> None:
 
 def throwaway_copy(connection: sqlite3.Connection, target: Path) -> sqlite3.Connection:
     """A copy of the database at `target` (SQLite's online backup), for work thrown away."""
-    copy = sqlite3.connect(target, isolation_level=None)
+    copy = sqlite3.connect(target, isolation_level=None, factory=Connection)
     connection.backup(copy)
     copy.row_factory = sqlite3.Row
     return copy

@@ -240,6 +240,15 @@ def _v13_rejects_by_source(db: sqlite_utils.Database) -> None:
     db["rejects"].create_index(["source", "body"])
 
 
+def _v14_schedule_fires(db: sqlite_utils.Database) -> None:
+    """A scheduled workflow fires once per slot however many hosts tick: whoever inserts the
+    slot's row fires it (store/schedules.py)."""
+    db.create_table(
+        "schedule_fires", {"workflow": str, "slot": str, "fired_at": str},
+        pk=("workflow", "slot"), not_null={"fired_at"},
+    )  # fmt: skip
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v1_contacts_deals_events,
     _v2_tasks_and_report_indexes,
@@ -254,6 +263,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v11_tickets,
     _v12_sessions,
     _v13_rejects_by_source,
+    _v14_schedule_fires,
 ]
 
 

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from salesflow.errors import NotFound
-from salesflow.store.queues import ACTIVE_RUNS, RESUMABLE_RUNS
+from salesflow.store.queues import ACTIVE_RUNS, LOCKED, RESUMABLE_RUNS
 from salesflow.store.session import Store
 from salesflow.values import read_instant, stored_instant
 
@@ -118,9 +118,11 @@ def mark_retried(store: Store, run_id: int) -> None:
 
 
 def resumable(store: Store, limit: int) -> list[int]:
-    """Waiting runs whose time has come, soonest first."""
+    """Waiting runs whose time has come, soonest first, claimed for the caller's transaction
+    (queues.LOCKED), in which they are resumed."""
     rows = store.conn.execute(
-        f"SELECT id FROM runs WHERE {RESUMABLE_RUNS} ORDER BY wake_at, id LIMIT ?",
+        f"SELECT id FROM runs WHERE {RESUMABLE_RUNS} ORDER BY wake_at, id LIMIT ?"
+        f"{LOCKED[store.conn.dialect]}",
         (store.stamp, limit),
     ).fetchall()
     return [run_id for (run_id,) in rows]
