@@ -90,24 +90,33 @@ def upsert(
     fields = clean_fields(store, fields or {})
     existing = find(store, email)
     if existing is None:
-        return _insert(store, email, values, list(tags), fields, by), True, []
+        created = _insert(store, email, values, list(tags), fields, by)
+        if created is not None:
+            return created, True, []
+        existing = get(store, email)
     changed = update(store, existing, values, tags, fields, by)
     return get(store, existing["id"]), False, changed
 
 
 def _insert(store: Store, email: str, values: dict, tags: list, fields: dict, by: str):
+    """The new contact; None when another worker created this email since we looked (on
+    PostgreSQL the insert waits for that worker's transaction, then finds the email taken):
+    the caller updates it instead, and neither worker fails."""
     row = {name: _text(values.get(name)) for name in TEXT_FIELDS}
-    cursor = store.conn.execute(
+    inserted = store.conn.execute(
         "INSERT INTO contacts (email, first_name, last_name, phone, company, owner, source,"
-        " tags, fields, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " tags, fields, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (email) DO NOTHING RETURNING id",
         (
             email, *row.values(), json.dumps(sorted(set(tags)), ensure_ascii=False),
             json.dumps(_present(fields), ensure_ascii=False), store.stamp, store.stamp,
         ),
-    )  # fmt: skip
+    ).fetchone()  # fmt: skip
+    if inserted is None:
+        return None
     data = {"email": email, "source": row["source"], "by": by}
-    store.record_event("contact.created", "contact", cursor.lastrowid, data)
-    return get(store, cursor.lastrowid)
+    store.record_event("contact.created", "contact", inserted[0], data)
+    return get(store, inserted[0])
 
 
 def update(

@@ -59,12 +59,22 @@ def enrolled(
     other_than: int | None = None,
 ) -> int | None:
     """A run of this subject (its deal for a deal or ticket, else its contact) in the
-    workflow, other than `other_than` (`active_only`: running or waiting)."""
+    workflow, other than `other_than` (`active_only`: running or waiting).
+
+    The caller is about to enrol the subject if there is none, so on PostgreSQL its
+    transaction first takes the subject's place in the workflow (a lock held until it ends):
+    a worker enrolling the same subject at the same moment waits, then sees this run (on
+    SQLite the write lock already makes every writer take turns)."""
+    if store.conn.dialect == "postgresql":
+        store.conn.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended(?, 0))",
+            (f"enrol:{workflow_id}:{subject}:{subject_id}",),
+        )
     column = "contact_id" if subject == "contact" else "deal_id"
     statuses = f"AND {ACTIVE_RUNS}" if active_only else ""
     row = store.conn.execute(
         f"SELECT id FROM runs WHERE workflow = ? AND subject = ? AND {column} = ?"
-        f" AND id IS NOT ? {statuses} LIMIT 1",
+        f" AND id IS DISTINCT FROM ? {statuses} LIMIT 1",
         (workflow_id, subject, subject_id, other_than),
     ).fetchone()
     return row[0] if row else None
