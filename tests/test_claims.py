@@ -7,12 +7,16 @@ what the first holds. Store and engine calls, no CLI (tests/test_tick.py has the
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+
+from conftest import query
 
 from salesflow.config.project import load_project
 from salesflow.engine import tick as ticking
@@ -27,6 +31,7 @@ from salesflow.store.db import transaction
 from salesflow.store.session import Store
 
 NOW = datetime.fromisoformat("2026-12-01T12:00:00+00:00")
+SCRIPT = Path(sys.executable).parent / "salesflow"
 ALIVE = f"{HOST}:{os.getpid()}:alive"
 NIGHTLY = """id: nightly
 trigger: {schedule: "0 3 * * *"}
@@ -199,3 +204,15 @@ def test_a_pass_processes_the_events_another_pass_left(open_store):
     handled = Processor(first).run().events
     assert handled + finished(thread, done) == 6
     assert [row["note"] for row in events.listing(first, "pending")] == []
+
+
+def test_a_slot_fires_once_when_two_ticks_run_at_the_same_moment(open_store, demo):
+    open_store()  # the database, migrated
+    command = [SCRIPT, "--project", demo, "--now", "2026-12-01T02:00", "tick"]
+    subprocess.run(command, check=True, capture_output=True)  # the schedule is seen: from now on
+    command[4] = "2026-12-01T03:00"
+    ticks = [subprocess.Popen(command, stdout=subprocess.PIPE) for _ in range(2)]
+    said = sorted(tick.communicate(timeout=30)[0].decode().split(",")[0].strip() for tick in ticks)
+    assert said == ["1 schedule fired", "nothing was due"]
+    assert query(demo, "SELECT workflow, slot FROM schedule_fires") == [
+        ("nightly", "2026-12-01T03:00:00")]  # fmt: skip
