@@ -15,7 +15,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-
 from conftest import query
 
 from salesflow.config.project import load_project
@@ -212,7 +211,8 @@ def test_a_slot_fires_once_when_two_ticks_run_at_the_same_moment(open_store, dem
     subprocess.run(command, check=True, capture_output=True)  # the schedule is seen: from now on
     command[4] = "2026-12-01T03:00"
     ticks = [subprocess.Popen(command, stdout=subprocess.PIPE) for _ in range(2)]
-    said = sorted(tick.communicate(timeout=30)[0].decode().split(",")[0].strip() for tick in ticks)
+    summaries = [tick.communicate(timeout=30)[0].decode().splitlines()[-1] for tick in ticks]
+    said = sorted(summary.split(",")[0] for summary in summaries)
     assert said == ["1 schedule fired", "nothing was due"]
     assert query(demo, "SELECT workflow, slot FROM schedule_fires") == [
         ("nightly", "2026-12-01T03:00:00")]  # fmt: skip
