@@ -55,11 +55,42 @@ def build_example(case: Path, destination: Path) -> Path:
     return destination
 
 
+def pytest_configure(config) -> None:
+    config.addinivalue_line(
+        "markers", "engines: run each test twice, on SQLite and on a throwaway PostgreSQL"
+    )
+
+
+def pytest_generate_tests(metafunc) -> None:
+    """A module marked `pytestmark = pytest.mark.engines` runs each test on both engines."""
+    if metafunc.definition.get_closest_marker("engines"):
+        if "backend" not in metafunc.fixturenames:
+            metafunc.fixturenames.append("backend")
+        metafunc.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
+
+
 @pytest.fixture
-def cli(monkeypatch):
+def backend(request, monkeypatch) -> str:
+    """The engine under test: "sqlite" (the project's file, as a user has it) unless the
+    module is marked `engines`; for "postgresql", SALESFLOW_DB names a fresh database of
+    the throwaway server, which the CLI, `serve`, `open_project` and `query` all use."""
+    engine = getattr(request, "param", "sqlite")
+    if engine == "postgresql":
+        monkeypatch.setenv("SALESFLOW_DB", request.getfixturevalue("postgres_url"))
+    else:
+        monkeypatch.delenv("SALESFLOW_DB", raising=False)
+    return engine
+
+
+def open_project(root: Path):
+    """The project at `root` on the engine under test (as the CLI reads SALESFLOW_DB)."""
+    return load_project(root, os.environ.get("SALESFLOW_DB"))
+
+
+@pytest.fixture
+def cli(monkeypatch, backend):
     """Run `salesflow ARGS…` in-process; returns click's Result (output, exit_code)."""
     monkeypatch.delenv("SALESFLOW_NOW", raising=False)
-    monkeypatch.delenv("SALESFLOW_DB", raising=False)
     runner = CliRunner()
 
     def run(*args: str, input: str | None = None):
@@ -95,7 +126,16 @@ def sf(cli, demo):
 
 
 def query(project: Path, sql: str, *params) -> list[tuple]:
-    """Rows from the project's database, read as a user with sqlite3 would."""
+    """Rows from the project's database, read as a user would (sqlite3, or psycopg when the
+    test runs on PostgreSQL; the SQL is written with `?` for both)."""
+    url = os.environ.get("SALESFLOW_DB", "")
+    if url.startswith("postgresql://"):
+        import psycopg
+
+        from salesflow.store.postgres import translate
+
+        with psycopg.connect(url, autocommit=True) as connection:
+            return connection.execute(translate(sql), params).fetchall()
     import sqlite3
 
     with sqlite3.connect(project / "salesflow.db") as connection:
@@ -185,7 +225,7 @@ class Pages:
 
     def __init__(self, project: Path, now: str = "2026-11-20T10:00"):
         self.project = project
-        site = Site(load_project(project), now)
+        site = Site(open_project(project), now)
         site.store()  # as serve does: the database opens (and is migrated) before a request
         self.app = build_app(site, worker=False)
         self._clients = contextlib.ExitStack()

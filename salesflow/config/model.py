@@ -6,6 +6,7 @@ Only data that passed the schema reaches these constructors, so they trust its s
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -210,6 +211,23 @@ class Template:
     html_path: Path | None = None
 
 
+class DatabaseUrl(str):
+    """A PostgreSQL database, `postgresql://[user@]host[:port]/dbname[?options]`, as libpq
+    reads it; its password comes from libpq's own places (PGPASSWORD, ~/.pgpass, a service
+    file), never from salesflow.yaml."""
+
+    SCHEMES = ("postgresql://", "postgres://")
+
+    @classmethod
+    def parse(cls, text: str) -> DatabaseUrl | None:
+        return cls(text) if text.startswith(cls.SCHEMES) else None
+
+    @property
+    def shown(self) -> str:
+        """The URL as messages name it: a password given in SALESFLOW_DB is masked."""
+        return re.sub(r"^(\w+://[^:/@]*):[^@]*@", r"\1:***@", self)
+
+
 @dataclass(frozen=True)
 class Project:
     root: Path
@@ -217,7 +235,7 @@ class Project:
     timezone: ZoneInfo
     locale: str
     currency: str
-    database: Path
+    database: Path | DatabaseUrl  # a SQLite file, or a PostgreSQL database
     email: EmailSettings
     webhooks: WebhookSettings
     team: dict[str, TeamMember]
@@ -252,7 +270,7 @@ def build_settings(data: dict, root: Path, database_override: str | None) -> dic
         "timezone": ZoneInfo(data["timezone"]),
         "locale": data.get("locale", "en_US"),
         "currency": data.get("currency", "EUR"),
-        "database": root / (database_override or data.get("database", "salesflow.db")),
+        "database": _database(database_override or data.get("database", "salesflow.db"), root),
         "email": _email(data.get("email", {}), root),
         "webhooks": _webhooks(data.get("webhooks", {}), root),
         "team": {m["id"]: TeamMember(**m) for m in data.get("team", [])},
@@ -268,6 +286,10 @@ def build_settings(data: dict, root: Path, database_override: str | None) -> dic
         "public_url": data.get("public_url", "").rstrip("/") or None,
         "serve": _serve(data.get("serve", {})),
     }
+
+
+def _database(text: str, root: Path) -> Path | DatabaseUrl:
+    return DatabaseUrl.parse(text) or root / text
 
 
 def _email(data: dict, root: Path) -> EmailSettings:

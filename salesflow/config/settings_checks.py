@@ -9,7 +9,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from salesflow.config.jinja_check import check_jinja
-from salesflow.config.model import CONTACT_TARGETS, DEAL_TARGETS, Pipeline
+from salesflow.config.model import CONTACT_TARGETS, DEAL_TARGETS, DatabaseUrl, Pipeline
 from salesflow.config.scope import PAYLOAD_SCOPE
 from salesflow.config.yamlfile import YamlFile, render_keypath
 from salesflow.durations import parse_duration
@@ -27,6 +27,7 @@ def check_settings(document: YamlFile, env) -> list[Problem]:
         *_check_email_settings(document, data.get("email", {})),
         *_check_team(document, data.get("team", [])),
         *_check_serve(document, data.get("serve", {})),
+        *_check_database(document, data.get("database")),
     ]
     for kind, declared in data.get("fields", {}).items():
         for name, spec in declared.items():
@@ -43,6 +44,20 @@ def _check_timezone(document: YamlFile, name: str) -> list[Problem]:
     except (ZoneInfoNotFoundError, ValueError):
         hint = did_you_mean(name, available_timezones())
         return [document.problem(("timezone",), f"unknown time zone '{name}'{hint}")]
+
+
+def _check_database(document: YamlFile, text: str | None) -> list[Problem]:
+    """A password written into salesflow.yaml would be committed with it."""
+    if text is None or DatabaseUrl.parse(text) is None:
+        return []
+    if re.match(r"^\w+://[^:/@]*:[^@]*@", text) or re.search(r"[?&]password=", text):
+        message = (
+            "a password in the database URL would be kept in Git with this file: remove it,"
+            " and give it to PostgreSQL's client as PGPASSWORD, in ~/.pgpass or in a service"
+            " file (PGSERVICEFILE)"
+        )
+        return [document.problem(("database",), message)]
+    return []
 
 
 def _check_locale(document: YamlFile, name: str | None) -> list[Problem]:

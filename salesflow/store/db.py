@@ -1,5 +1,9 @@
 """Opening the database, transactions, and isolating one item's failure from the rest.
 
+A project's database is a SQLite file (the default) or a PostgreSQL database
+(`postgresql://…`, store/postgres.py). Both connections take the same SQL text and answer
+the same way; `connection.dialect` names the engine where a statement must differ.
+
 WAL with synchronous=NORMAL: a commit costs ~15 µs instead of ~250 µs with an fsync each
 (../shared/FACTS.md); a power loss can lose the last transactions, never corrupt the file.
 
@@ -19,12 +23,14 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
+from salesflow.config.model import DatabaseUrl
 from salesflow.errors import EnvironmentFault, UserError
 from salesflow.store.migrations import migrate
 
@@ -48,6 +54,35 @@ _SQLITE_FAULTS = {
 }
 _OS_FAULTS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.EACCES}
 
+_UNREACHABLE = (
+    "the database server cannot be reached: check that it runs and that the URL (host, port,"
+    " database) is right; nothing acknowledged is lost, and the next pass tries again"
+)
+# What PostgreSQL says, by SQLSTATE or its two-letter class → what the person should do.
+_POSTGRES_FAULTS = {
+    "08": _UNREACHABLE,
+    "57P01": "the database server is shutting down or restarting: the next pass tries again",
+    "57P02": "the database server crashed and is restarting: the next pass tries again",
+    "57P03": "the database server is starting up: the next pass tries again",
+    "53100": "the database server's disk is full: free some space on it; nothing that was"
+    " committed is lost",
+    "53200": "the database server is out of memory",
+    "53300": "the database server has no connection left (max_connections): use fewer"
+    " processes, or a pooler such as PgBouncer",
+    "25006": "the database server is read-only (a standby?): point the URL at the primary",
+    "3D000": "the database does not exist: create it (`createdb NAME`, or your provider's"
+    " console); salesflow creates its tables itself",
+    "28P01": "the password was refused: give it as PGPASSWORD, in ~/.pgpass or in a service"
+    " file (never in salesflow.yaml)",
+    "28000": "the server refused this user: check the user in the URL and the server's pg_hba.conf",
+    "42501": "this user may not do that: grant it the rights on the database (its owner is"
+    " simplest)",
+    "55P03": "another salesflow process held the rows for longer than we wait; try again",
+    "40001": "another salesflow process changed the same rows at the same moment; try again",
+    "40P01": "another salesflow process changed the same rows at the same moment; try again",
+}
+_POSTGRES_LOCKS = {"55P03", "40001", "40P01"}
+
 
 def fault_advice(error: BaseException) -> str | None:
     """What to do, when `error` is a fault of the environment rather than of one item."""
@@ -58,7 +93,29 @@ def fault_advice(error: BaseException) -> str | None:
     if isinstance(error, sqlite3.DatabaseError) and not isinstance(error, sqlite3.IntegrityError):
         text = str(error).lower()
         return next((advice for key, advice in _SQLITE_FAULTS.items() if key in text), None)
+    if _is_postgres_error(error):
+        state = getattr(error, "sqlstate", None)
+        if state is None:  # raised on our side: the connection failed, or was lost
+            state = _connection_failure(error)
+        return _POSTGRES_FAULTS.get(state) or _POSTGRES_FAULTS.get(state[:2])
     return None
+
+
+def _connection_failure(error: BaseException) -> str:
+    """The SQLSTATE of a failed connection, which libpq gives only in its message."""
+    if type(error).__name__ not in {"OperationalError", "InterfaceError"}:
+        return ""
+    text = str(error)
+    if re.search(r'database "[^"]*" does not exist', text):
+        return "3D000"
+    if "password authentication failed" in text or "no password supplied" in text:
+        return "28P01"
+    return "08"
+
+
+def _is_postgres_error(error: BaseException) -> bool:
+    """psycopg's errors, told without importing psycopg (a SQLite project never does)."""
+    return type(error).__module__.partition(".")[0] == "psycopg"
 
 
 class DatabaseLocked(EnvironmentFault):
@@ -68,6 +125,8 @@ class DatabaseLocked(EnvironmentFault):
 def is_locked(error: BaseException) -> bool:
     if isinstance(error, DatabaseLocked):
         return True
+    if _is_postgres_error(error):
+        return getattr(error, "sqlstate", None) in _POSTGRES_LOCKS
     return isinstance(error, sqlite3.OperationalError) and "database is locked" in str(error)
 
 
@@ -82,6 +141,8 @@ class DatabaseMoved(EnvironmentFault):
 class Connection(sqlite3.Connection):
     """A connection that remembers the file it opened, as (device, inode)."""
 
+    dialect = "sqlite"
+    broken = False  # a file does not go away as a server does (see DatabaseMoved for that)
     path: Path
     identity: tuple[int, int] | None = None
     dialect = "sqlite"
@@ -110,6 +171,29 @@ def same_file(path: Path, identity: tuple[int, int]) -> None:
     )
 
 
+def connect_again(
+    database: Path | DatabaseUrl, opened: tuple[int, int] | None, busy_timeout: float
+) -> Connection:
+    """A new connection for a long-lived process, to the database it `opened` first (the
+    identity of its first connection) and no other: a SQLite file deleted or replaced
+    meanwhile, or a PostgreSQL database created anew or restored under the same name, raises
+    DatabaseMoved. A standby promoted by the provider is the same database (same system
+    identifier) and is used."""
+    if isinstance(database, Path):
+        if opened is not None:
+            same_file(database, opened)
+        return connect(database, busy_timeout)
+    connection = connect(database, busy_timeout)
+    if opened is not None and connection.identity != opened:
+        connection.close()
+        raise DatabaseMoved(
+            f"{database.shown}: this is no longer the database this process started with (it"
+            " was created again, or restored): nothing more is written to it; restart"
+            " `salesflow serve` to use it"
+        )
+    return connection
+
+
 def file_identity(path: Path) -> tuple[int, int] | None:
     """(device, inode) of the file at `path`, or None when there is none."""
     try:
@@ -124,8 +208,45 @@ def created_marker(path: Path) -> Path:
     return path.with_name(f".{path.name}.created")
 
 
-def connect(path: Path, busy_timeout: float = BUSY_TIMEOUT) -> Connection:
-    """The project's database, created and brought to the current schema if needed.
+def connect(database: Path | DatabaseUrl, busy_timeout: float = BUSY_TIMEOUT) -> Connection:
+    """The project's database, brought to the current schema if needed."""
+    if isinstance(database, DatabaseUrl):
+        return _connect_postgres(database, busy_timeout)
+    return _connect_sqlite(database, busy_timeout)
+
+
+def _connect_postgres(url: DatabaseUrl, busy_timeout: float):
+    """A PostgreSQL database: the user's (creating it is theirs); an empty one gets the
+    tables."""
+    try:
+        from salesflow.store import postgres
+    except ImportError:
+        raise EnvironmentFault(
+            f"{url.shown}: a PostgreSQL database needs the driver: pip install"
+            " 'salesflow[postgres]'"
+        ) from None
+    try:
+        connection = postgres.connect(url, busy_timeout)
+        migrate(connection)
+    except UserError as error:  # a database from a newer salesflow
+        raise EnvironmentFault(f"{url.shown}: {error}") from None
+    except Exception as error:
+        raise as_fault(error, url.shown) from None
+    return connection
+
+
+def as_fault(error: Exception, where: str) -> Exception:
+    """`error` as the one line a person reads when it is a fault of the environment (naming
+    the database), else as it is."""
+    advice = fault_advice(error)
+    if advice is None:
+        return error
+    kind = DatabaseLocked if is_locked(error) else EnvironmentFault
+    return kind(f"{where}: {advice} ({' '.join(str(error).split())})")
+
+
+def _connect_sqlite(path: Path, busy_timeout: float) -> Connection:
+    """The SQLite file, created and brought to the current schema if needed.
 
     A missing folder is a mistake in `database:`, not a place to create one; a 0-byte file
     is damage (a copy that failed, a full disk), not a new database; a missing file beside
@@ -161,19 +282,17 @@ def connect(path: Path, busy_timeout: float = BUSY_TIMEOUT) -> Connection:
     except UserError as error:  # a database from a newer salesflow
         raise EnvironmentFault(f"{path}: {error}") from None
     except (sqlite3.DatabaseError, OSError) as error:
-        advice = fault_advice(error)
-        if advice is None:
-            raise
-        kind = DatabaseLocked if is_locked(error) else EnvironmentFault
-        raise kind(f"{path}: {advice} ({error})") from None
+        raise as_fault(error, str(path)) from None
     _mark_created(path)
     return connection
 
 
-def sync_every_commit(connection: sqlite3.Connection) -> None:
+def sync_every_commit(connection: Connection) -> None:
     """synchronous=FULL: each commit is on disk before it returns (the server's choice: a
-    submission is kept before its 2xx is sent)."""
-    connection.execute("PRAGMA synchronous = FULL")
+    submission is kept before its 2xx is sent). PostgreSQL's commits are durable unless its
+    administrator set synchronous_commit off: that is theirs to choose."""
+    if connection.dialect == "sqlite":
+        connection.execute("PRAGMA synchronous = FULL")
 
 
 def throwaway_copy(connection: sqlite3.Connection, target: Path) -> sqlite3.Connection:
@@ -212,7 +331,7 @@ def _create(path: Path) -> None:
     """A new database, made whole under a temporary name then linked into place: a command
     starting at the same moment sees no file or a complete one, never a 0-byte file."""
     temporary = path.with_name(f".{path.name}.{os.getpid()}.new")
-    connection = sqlite3.connect(temporary, isolation_level=None)
+    connection = sqlite3.connect(temporary, isolation_level=None, factory=Connection)
     try:
         connection.execute("PRAGMA journal_mode = WAL")
         migrate(connection)
@@ -226,19 +345,28 @@ def _create(path: Path) -> None:
         temporary.unlink()
 
 
-def open_read_only(path: Path) -> sqlite3.Connection | None:
-    """The database for reading only (never created, never migrated); None if absent."""
-    if not path.is_file() or path.stat().st_size == 0:
+def open_read_only(database: Path | DatabaseUrl) -> Connection | None:
+    """The SQLite database for reading only (never created, never migrated); None if absent,
+    and for a PostgreSQL database, which `validate` never connects to (a pre-commit hook
+    must not need the server)."""
+    if isinstance(database, DatabaseUrl):
         return None
-    connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    if not database.is_file() or database.stat().st_size == 0:
+        return None
+    uri = f"{database.resolve().as_uri()}?mode=ro"
+    connection = sqlite3.connect(uri, uri=True, factory=Connection)
     connection.row_factory = sqlite3.Row
     return connection
+
+
+# SQLite takes its one write lock at once (no deadlock halfway); PostgreSQL locks rows.
+_BEGIN_WRITE = {"sqlite": "BEGIN IMMEDIATE", "postgresql": "BEGIN"}
 
 
 @contextmanager
 def transaction(connection: sqlite3.Connection, dry_run: bool = False) -> Iterator[None]:
     """One write transaction; with `dry_run` everything is done, then rolled back."""
-    connection.execute("BEGIN IMMEDIATE")
+    connection.execute(_BEGIN_WRITE[connection.dialect])
     try:
         yield
     except BaseException:
@@ -246,7 +374,7 @@ def transaction(connection: sqlite3.Connection, dry_run: bool = False) -> Iterat
             connection.execute("ROLLBACK")
         raise
     connection.execute("ROLLBACK" if dry_run else "COMMIT")
-    if not dry_run and isinstance(connection, Connection):
+    if not dry_run:
         connection.check_file()  # after the commit: where it went is what counts
 
 

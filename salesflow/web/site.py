@@ -14,7 +14,7 @@ from starlette.responses import HTMLResponse
 from salesflow import clock
 from salesflow.config.model import Project
 from salesflow.ingest.forms import FormReader
-from salesflow.store.db import DatabaseLocked, connect, same_file, sync_every_commit
+from salesflow.store.db import DatabaseLocked, connect_again, sync_every_commit
 from salesflow.store.session import Store
 from salesflow.web.faults import Faults
 from salesflow.web.guards import RateLimiter
@@ -45,10 +45,11 @@ class Site:
         on purpose, by restarting; a file put there by mistake (a deploy, a stray copy) is
         never written to, nor are emails sent again from its state."""
         connection = getattr(self._local, "connection", None)
-        if connection is None:
-            if self.opened is not None:  # a lost file is not opened again, nor its successor
-                same_file(self.project.database, self.opened)
-            connection = connect(self.project.database, REQUEST_LOCK_WAIT)
+        if connection is not None and connection.broken:  # the server restarted: connect again
+            connection.close()
+            connection = None
+        if connection is None:  # a lost file is not opened again, nor its successor
+            connection = connect_again(self.project.database, self.opened, REQUEST_LOCK_WAIT)
             sync_every_commit(connection)
             self.opened = self.opened or connection.identity
             connection.identity = self.opened

@@ -1,0 +1,127 @@
+"""A PostgreSQL database behind the surface store/ uses of sqlite3's connection.
+
+The store's SQL is written once with SQLite's `?` and `:name` placeholders; this connection
+translates each distinct text to psycopg's `%s` / `%(name)s` once (a dict lookup after the
+first time), and its rows answer `row["name"]`, `row[0]`, `keys()` and `dict(row)` as
+`sqlite3.Row` does. It runs in autocommit with the store's own BEGIN / COMMIT / SAVEPOINT, so
+`transaction` and `isolated` (store/db.py) work unchanged.
+
+Only a `postgresql://` project imports this module, and so psycopg (~150 ms to import): a
+SQLite project's `run` never pays for it.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import Any, ClassVar
+
+import psycopg
+from psycopg.pq import TransactionStatus
+
+from salesflow.config.model import DatabaseUrl
+
+dialect = "postgresql"
+
+# A quoted literal or identifier, a comment, or a placeholder or percent sign to translate.
+_TOKENS = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|--[^\n]*|\?|(?<![:\w]):([A-Za-z_]\w*)|%")
+
+
+@lru_cache(maxsize=1024)
+def translate(sql: str) -> str:
+    """SQLite's placeholders as psycopg's: `?` → `%s`, `:name` → `%(name)s`, `%` → `%%`
+    (psycopg reads `%` everywhere, quotes included); `::type` casts are left alone."""
+
+    def token(match: re.Match) -> str:
+        text = match.group(0)
+        if text == "?":
+            return "%s"
+        if match.group(1):
+            return f"%({match.group(1)})s"
+        return text.replace("%", "%%")
+
+    return _TOKENS.sub(token, sql)
+
+
+class Row(tuple):
+    """A row by position or by column name, as sqlite3.Row."""
+
+    names: ClassVar[dict[str, int]] = {}  # set per column list by _row_class
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, str):
+            return tuple.__getitem__(self, self.names[key])
+        return tuple.__getitem__(self, key)
+
+    def keys(self) -> list[str]:
+        return list(self.names)
+
+
+@lru_cache(maxsize=512)
+def _row_class(names: tuple[str, ...]) -> type[Row]:
+    return type("Row", (Row,), {"names": {name: i for i, name in enumerate(names)}})
+
+
+def _rows(cursor: psycopg.Cursor) -> Any:
+    if cursor.description is None:
+        return tuple
+    return _row_class(tuple(column.name for column in cursor.description))
+
+
+class Connection:
+    """One PostgreSQL connection with sqlite3's `execute`, `executemany`, `in_transaction`."""
+
+    dialect = dialect
+
+    def __init__(self, url: DatabaseUrl, raw: psycopg.Connection):
+        self.url = url
+        self.raw = raw
+        self.identity = server_identity(raw)
+
+    def execute(self, sql: str, parameters: Any = ()) -> psycopg.Cursor:
+        return self.raw.execute(translate(sql), parameters)
+
+    def executemany(self, sql: str, rows: Any) -> psycopg.Cursor:
+        cursor = self.raw.cursor()
+        cursor.executemany(translate(sql), rows)
+        return cursor
+
+    @property
+    def in_transaction(self) -> bool:
+        return self.raw.info.transaction_status != TransactionStatus.IDLE
+
+    @property
+    def broken(self) -> bool:
+        """The server went away (restarted, network lost): a new connection is needed."""
+        return self.raw.broken or self.raw.closed
+
+    def check_file(self) -> None:
+        """Nothing to check after a commit: there is no file to lose. The server's identity is
+        compared when a long-lived process connects again (`same_server`)."""
+
+    def close(self) -> None:
+        self.raw.close()
+
+
+def connect(url: DatabaseUrl, timeout: float) -> Connection:
+    """A connection to the project's database; libpq finds the password (PGPASSWORD,
+    ~/.pgpass, a service file). `timeout` bounds the wait for a lock held by another host."""
+    raw = psycopg.connect(
+        url,
+        autocommit=True,
+        row_factory=_rows,
+        connect_timeout=10,
+        options=f"-c lock_timeout={int(timeout * 1000)} -c TimeZone=UTC",
+        application_name="salesflow",
+    )
+    return Connection(url, raw)
+
+
+def server_identity(raw: psycopg.Connection) -> tuple[int, int]:
+    """The cluster's system identifier and the database's OID: a database restored or created
+    anew under the same name has another (both are readable by any role)."""
+    row = raw.execute(
+        "SELECT (SELECT system_identifier FROM pg_control_system()),"
+        " (SELECT oid FROM pg_database WHERE datname = current_database())"
+    ).fetchone()
+    return int(row[0]), int(row[1])
