@@ -6,6 +6,7 @@ what the first holds. Store and engine calls, no CLI (tests/test_tick.py has the
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -15,9 +16,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import query
+from conftest import open_project, query
 
-from salesflow.config.project import load_project
 from salesflow.engine import tick as ticking
 from salesflow.engine.process import Processor
 from salesflow.engine.runs import Engine
@@ -39,11 +39,19 @@ steps:
 """
 
 
+pytestmark = pytest.mark.engines
+# Until store/schema.py (migrations for both engines, branch i27-migrations) is merged, no
+# PostgreSQL database can be created here: the [postgresql] runs skip. Remove at that merge.
+NO_SCHEMA_YET = importlib.util.find_spec("salesflow.store.schema") is None
+
+
 @pytest.fixture
-def open_store(demo: Path) -> Callable[[], Store]:
+def open_store(demo: Path, backend: str) -> Callable[[], Store]:
     """A new store (its own connection) on the demo project's database, at NOW."""
+    if backend == "postgresql" and NO_SCHEMA_YET:
+        pytest.skip("no migrations for PostgreSQL in this branch yet (i27-migrations)")
     (demo / "workflows" / "nightly.yaml").write_text(NIGHTLY)
-    project = load_project(demo, os.environ.get("SALESFLOW_DB"))
+    project = open_project(demo)
     opened: list[Store] = []
 
     def open_one() -> Store:

@@ -145,7 +145,6 @@ class Connection(sqlite3.Connection):
     broken = False  # a file does not go away as a server does (see DatabaseMoved for that)
     path: Path
     identity: tuple[int, int] | None = None
-    dialect = "sqlite"
 
     def check_file(self) -> None:
         """Raise DatabaseMoved when the path names another file than the one opened, or
