@@ -63,12 +63,12 @@ def add_email(
     return store.conn.execute(
         "INSERT INTO outbox (run_id, step, message_id, sender, reply_to, to_addr, to_name,"
         " subject, text, html, headers, attachments, status, created_at, next_attempt_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?)",
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?) RETURNING id",
         (
             run_id, step, message_id, sender, reply_to, address, name, subject, text, html,
             json.dumps(headers), json.dumps(attachments), store.stamp, store.stamp,
         ),
-    ).lastrowid  # fmt: skip
+    ).fetchone()[0]  # fmt: skip
 
 
 def add_request(
@@ -86,12 +86,12 @@ def add_request(
     return store.conn.execute(
         "INSERT INTO outbox (kind, run_id, step, message_id, to_addr, subject, text, request,"
         " status, created_at, next_attempt_at)"
-        " VALUES ('http', ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?)",
+        " VALUES ('http', ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?) RETURNING id",
         (
             run_id, step, key, shown_url, method, body,
             json.dumps(request, ensure_ascii=False), store.stamp, store.stamp,
         ),
-    ).lastrowid  # fmt: skip
+    ).fetchone()[0]  # fmt: skip
 
 
 def holders(store: Store) -> list[str]:

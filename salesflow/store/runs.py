@@ -41,12 +41,12 @@ def enrol(
     return store.conn.execute(
         "INSERT INTO runs (workflow, workflow_hash, subject, contact_id, deal_id, event_id,"
         " depth, status, cursor, started_at, updated_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?)",
+        " VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?) RETURNING id",
         (
             workflow_id, workflow_hash, subject, contact_id, deal_id, event_id, depth,
             json.dumps(cursor), store.stamp, store.stamp,
         ),
-    ).lastrowid  # fmt: skip
+    ).fetchone()[0]  # fmt: skip
 
 
 def enrolled(
@@ -144,8 +144,8 @@ def active_of(
     """Running or waiting runs in the workflow of this deal, or of this contact."""
     rows = store.conn.execute(
         f"SELECT id FROM runs WHERE workflow = ? AND {ACTIVE_RUNS}"
-        " AND (deal_id = ? OR (contact_id = ? AND ? IS NOT NULL))",
-        (workflow_id, deal_id, contact_id, contact_id),
+        " AND (deal_id = ? OR contact_id = ?)",  # = NULL holds for no row
+        (workflow_id, deal_id, contact_id),
     ).fetchall()
     return [run_id for (run_id,) in rows]
 
@@ -156,9 +156,15 @@ def anchored(store: Store, record: str, subject_id: int, anchors: list[str]) -> 
     column = "contact_id" if record == "contact" else "deal_id"
     return store.conn.execute(
         f"SELECT * FROM runs WHERE status = 'waiting' AND {column} = ?"
-        f" AND json_extract(anchor, '$.field') IN ({', '.join('?' * len(anchors))})",
+        f" AND {_ANCHOR_FIELD[store.conn.dialect]} IN ({', '.join('?' * len(anchors))})",
         (subject_id, *anchors),
     ).fetchall()
+
+
+_ANCHOR_FIELD = {
+    "sqlite": "json_extract(anchor, '$.field')",
+    "postgresql": "CAST(anchor AS jsonb) ->> 'field'",
+}
 
 
 def reschedule(store: Store, run_id: int, wake: datetime) -> None:
