@@ -21,7 +21,7 @@ def remember(store: Store, workflow_id: str, slot: datetime, fired: bool = True)
     store.conn.execute(
         "INSERT INTO schedules (workflow, last_slot, fired_at) VALUES (?, ?, ?)"
         " ON CONFLICT (workflow) DO UPDATE SET last_slot = excluded.last_slot,"
-        " fired_at = coalesce(excluded.fired_at, fired_at)",
+        " fired_at = coalesce(excluded.fired_at, schedules.fired_at)",
         (workflow_id, slot.isoformat(), store.stamp if fired else None),
     )
 
