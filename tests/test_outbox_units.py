@@ -1,6 +1,7 @@
 """The outbox on its own: claims, leases, the courier's retries and backoff, retry and cancel
-by hand — on a real database (SQLite, then PostgreSQL) built by the real migrations, with small transports that
-keep what they are given (no CLI, no server): a failure here points at salesflow/outbox/.
+by hand — on a real database (SQLite, then PostgreSQL) built by the real migrations, with
+small transports that keep what they are given (no CLI, no server): a failure here points at
+salesflow/outbox/.
 """
 
 from __future__ import annotations
