@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import open_project, query
+from conftest import REPO, open_project, query
 
 from salesflow.engine import tick as ticking
 from salesflow.engine.process import Processor
@@ -225,3 +225,18 @@ def test_a_slot_fires_once_when_two_ticks_run_at_the_same_moment(open_store, dem
     assert said == ["1 schedule fired", "nothing was due"]
     assert query(demo, "SELECT workflow, slot FROM schedule_fires") == [
         ("nightly", "2026-12-01T03:00:00")]  # fmt: skip
+
+
+def test_a_submission_costs_three_statements_to_take_in_and_under_80_in_all(
+    open_store, demo, monkeypatch
+):
+    """On PostgreSQL each statement is a round trip: bench/statements.py prints what one
+    submission costs by phase (SQLite 3 + 66 + 8, PostgreSQL 3 + 67 + 8 when written); this
+    keeps the figures from growing unnoticed."""
+    open_store()  # the database, migrated
+    monkeypatch.syspath_prepend(str(REPO / "bench"))
+    from statements import count
+
+    cost = count(demo, 1, os.environ.get("SALESFLOW_DB")).per_submission()
+    assert cost["taken in"] == 3  # BEGIN, the event, COMMIT: what a POST waits for
+    assert cost["total"] < 80
