@@ -137,6 +137,25 @@ def test_two_passes_at_once_resume_disjoint_runs(open_store):
     assert not set(mine) & set(theirs)
 
 
+def test_a_run_another_pass_is_finishing_is_not_cancelled_as_if_still_waiting(open_store):
+    """An event cancelling a contact's runs while another pass resumes one of them: it waits
+    for that pass, then finds the run done, not active."""
+    first = open_store()
+    with transaction(first.conn):
+        julie, _, _ = contacts.upsert(first, "julie@example.org", {})
+        run_id = runs.enrol(first, "nightly", "h", "contact", ["0"], contact_id=julie["id"])
+        runs.save(first, run_id, "waiting", cursor=["0"], reason=None, contact_id=julie["id"],
+                  deal_id=None, wake=NOW - timedelta(minutes=1))  # fmt: skip
+    with transaction(first.conn):
+        assert runs.resumable(first, 10) == [run_id]
+        thread, done = beside(open_store, in_transaction(lambda store: runs.active_of(
+            store, "nightly", julie["id"], None)))  # fmt: skip
+        thread.join(0.5)  # PostgreSQL: it waits for the run we hold
+        runs.save(first, run_id, "done", cursor=None, reason=None, contact_id=julie["id"],
+                  deal_id=None)  # fmt: skip
+    assert finished(thread, done) == []
+
+
 def test_a_slot_seen_due_by_two_passes_fires_once(open_store, monkeypatch):
     first, second = open_store(), open_store()
     with transaction(first.conn):

@@ -22,6 +22,10 @@ RESUMABLE_RUNS = "status = 'waiting' AND wake_at <= ?"  # ? = now, stored
 SENDABLE_MESSAGES = "status IN ('queued', 'retrying') AND next_attempt_at <= ?"  # ? = now
 _IN_HAND = f"(({SENDABLE_MESSAGES}) OR status = 'sending')"  # sending: by a pass that may have died
 LOCKED = {"sqlite": "", "postgresql": " FOR UPDATE SKIP LOCKED"}  # ends a claim's SELECT
+# Ends a SELECT of rows the caller changes next, which another worker may hold (a run it is
+# resuming): wait for it, then read them as it left them (PostgreSQL checks the conditions
+# again on the new rows, so a run it finished is no longer found active).
+HELD = {"sqlite": "", "postgresql": " FOR UPDATE"}
 _KIND = {None: "", "email": "kind = 'email' AND ", "http": "kind = 'http' AND "}
 
 

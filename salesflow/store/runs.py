@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from salesflow.errors import NotFound
-from salesflow.store.queues import ACTIVE_RUNS, LOCKED, RESUMABLE_RUNS
+from salesflow.store.queues import ACTIVE_RUNS, HELD, LOCKED, RESUMABLE_RUNS
 from salesflow.store.session import Store
 from salesflow.values import read_instant, stored_instant
 
@@ -141,10 +141,11 @@ def resumable(store: Store, limit: int) -> list[int]:
 def active_of(
     store: Store, workflow_id: str, contact_id: int | None, deal_id: int | None
 ) -> list[int]:
-    """Running or waiting runs in the workflow of this deal, or of this contact."""
+    """Running or waiting runs in the workflow of this deal, or of this contact, held for
+    the caller's transaction (queues.HELD: it cancels them)."""
     rows = store.conn.execute(
         f"SELECT id FROM runs WHERE workflow = ? AND {ACTIVE_RUNS}"
-        " AND (deal_id = ? OR contact_id = ?)",  # = NULL holds for no row
+        f" AND (deal_id = ? OR contact_id = ?){HELD[store.conn.dialect]}",  # = NULL: no row
         (workflow_id, deal_id, contact_id),
     ).fetchall()
     return [run_id for (run_id,) in rows]
@@ -152,11 +153,13 @@ def active_of(
 
 def anchored(store: Store, record: str, subject_id: int, anchors: list[str]) -> list[sqlite3.Row]:
     """Waiting runs of this contact (or deal, or ticket) whose wait follows one of `anchors`
-    (`deal.date_essai`…)."""
+    (`deal.date_essai`…), held for the caller's transaction (queues.HELD: it reschedules
+    them)."""
     column = "contact_id" if record == "contact" else "deal_id"
+    dialect = store.conn.dialect
     return store.conn.execute(
         f"SELECT * FROM runs WHERE status = 'waiting' AND {column} = ?"
-        f" AND {_ANCHOR_FIELD[store.conn.dialect]} IN ({', '.join('?' * len(anchors))})",
+        f" AND {_ANCHOR_FIELD[dialect]} IN ({', '.join('?' * len(anchors))}){HELD[dialect]}",
         (subject_id, *anchors),
     ).fetchall()
 
