@@ -115,11 +115,11 @@ def claim_slice(
     The caller holds the write transaction; on PostgreSQL the items are locked as they are
     read, and those another pass is claiming at the same moment are skipped."""
     marks = ", ".join("?" * len(dead)) or "NULL"
-    clock = _CLOCK[store.conn.dialect]
+    moved = _CLOCK[store.conn.dialect]  # the database's now, moved by a parameter
     return store.conn.execute(
-        f"UPDATE outbox SET status = 'sending', claimed_by = ?, claimed_until = {clock}"
+        f"UPDATE outbox SET status = 'sending', claimed_by = ?, claimed_until = {moved}"
         f" WHERE id IN (SELECT id FROM outbox WHERE kind = ? AND (({SENDABLE_MESSAGES})"
-        f"   OR (status = 'sending' AND (claimed_until <= {clock}"
+        f"   OR (status = 'sending' AND (claimed_until <= {moved}"
         f"   OR claimed_by IN ({marks})))) ORDER BY id LIMIT ?{LOCKED[store.conn.dialect]})"
         " RETURNING *",
         (holder, lease, kind, store.stamp, 0, *dead, limit),
