@@ -296,6 +296,15 @@ def _v16_stage_bits_unique(schema: Schema) -> None:
     schema.create_index("stage_bits", ["pipeline", "bit"], unique=True)
 
 
+def _v17_schedule_fires(schema: Schema) -> None:
+    """A scheduled workflow fires once per slot however many hosts tick: whoever inserts the
+    slot's row fires it (store/schedules.py)."""
+    schema.create_table(
+        "schedule_fires", {"workflow": str, "slot": str, "fired_at": str},
+        pk=("workflow", "slot"), not_null={"fired_at"},
+    )  # fmt: skip
+
+
 MIGRATIONS: list[Callable[[Schema], None]] = [
     _v1_contacts_deals_events,
     _v2_tasks_and_report_indexes,
@@ -313,6 +322,7 @@ MIGRATIONS: list[Callable[[Schema], None]] = [
     _v14_login_attempts,
     _v15_deals_by_stage_entry_on_postgresql,
     _v16_stage_bits_unique,
+    _v17_schedule_fires,
 ]
 
 # Serialises migrators on one PostgreSQL database, as BEGIN IMMEDIATE does on SQLite: a key
