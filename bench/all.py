@@ -3,7 +3,7 @@ target, met or not. Each measure is a bench of its own in this folder, runnable 
 its options; bench/engine.py, tick.py, delivery.py and validate.py check other targets.
 Then PostgreSQL against SQLite (engines.py: no floor, the pair is the comparison), 1, 2 and
 4 workers on PostgreSQL (workers.py) and the statements a submission costs on each engine
-(statements.py), on a throwaway PostgreSQL server; skipped, with one line, where none can
+(in engines.py), on a throwaway PostgreSQL server; skipped, with one line, where none can
 start.
 
     .venv/bin/python bench/all.py [--runs 5]

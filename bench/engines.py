@@ -8,7 +8,9 @@ SQLite…, each into a fresh database that has its tables and nothing else (data
 - `salesflow import` of a 100,000-row CSV;
 - the board page (`GET /` of `serve --no-worker`) with 100,000 open deals;
 - `serve --no-worker` taking form posts at fixed rates (100 and 200 a second): p99 latency
-  counted from each post's due time (bench/serve.py's open loop).
+  counted from each post's due time (bench/serve.py's open loop);
+- and the statements one submission costs through the demo workflow on each (each one a
+  round trip on PostgreSQL: bench/statements.py, alone, shows which).
 
 Each ratio is PostgreSQL's figure over SQLite's, pair by pair (min / median). There is no
 floor and no target: the pair is the comparison. A command that fails on either engine is
@@ -36,6 +38,7 @@ import board
 import imports
 import ingest
 import serve
+import statements
 from common import (
     Failed,
     Pair,
@@ -173,6 +176,21 @@ def rate_row(rate: int, loads: list[tuple[serve.Load, serve.Load]]) -> Row:
     )
 
 
+def statements_per_submission(scratch: Path, sqlite: SQLite, postgresql: PostgreSQL,
+                              submissions: int = 100) -> list[Row]:  # fmt: skip
+    """Statements one submission costs through the demo workflow (bench/statements.py: each
+    a round trip on PostgreSQL), in a batch of `submissions`, on each engine."""
+    rows = []
+    for database in (sqlite, postgresql):
+        database.fresh()
+        project = demo_project(scratch / f"statements-{database.name}")
+        per = statements.count(project, submissions, database.env["SALESFLOW_DB"]).per_submission()
+        phases = ", ".join(f"{phase} {per[phase]:.1f}" for phase in statements.PHASES)
+        rows.append(Row(f"statements per submission through the demo workflow, {database.name}",
+                        "—", f"{per['total']:.1f} ({phases})", "(shown)", True))  # fmt: skip
+    return rows
+
+
 def measure(scratch: Path, sqlite: SQLite, postgresql: PostgreSQL, options) -> list[Row]:
     """Every case, PostgreSQL against SQLite."""
     return [
@@ -181,6 +199,8 @@ def measure(scratch: Path, sqlite: SQLite, postgresql: PostgreSQL, options) -> l
                  lambda: [board_page(scratch, sqlite, postgresql, options)]),
         *attempt("serve, posts at fixed rates", SHOWN,
                  lambda: posts(scratch, sqlite, postgresql, options)),
+        *attempt("statements per submission", "(shown)",
+                 lambda: statements_per_submission(scratch, sqlite, postgresql)),
     ]  # fmt: skip
 
 

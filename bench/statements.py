@@ -3,9 +3,11 @@ contact, welcome email, owner, deal, notification, wait), by phase: taken in (se
 processed (the worker's pass), delivered (the eml-folder transport). On PostgreSQL each
 statement is a round trip: the cost the issue says to watch. Counted as the store's calls to
 its connection (execute and executemany; BEGIN, COMMIT and savepoints included), alone and
-per submission in a batch of `--batch` (a pass's fixed statements spread over its events).
+per submission in a batch of `--batch` (a pass's fixed statements spread over its events);
+then the `--top` statements that cost the most in the batch, by text: where one stands out
+(one a row where one a batch would do), that is the round trip to remove.
 
-    .venv/bin/python bench/statements.py [--database postgresql://…] [--batch 100]
+    .venv/bin/python bench/statements.py [--database postgresql://…] [--batch 100] [--top 12]
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import argparse
 import sys
 import tempfile
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from common import demo_project
@@ -35,14 +37,19 @@ class Counting:
 
     def __init__(self, connection) -> None:
         self.connection, self.phase, self.counts = connection, "", Counter()
+        self.texts: Counter = Counter()  # (phase, statement text) → how many
 
     def execute(self, sql, params=()):
-        self.counts[self.phase] += 1
+        self.count(sql)
         return self.connection.execute(sql, params)
 
     def executemany(self, sql, rows):
-        self.counts[self.phase] += 1
+        self.count(sql)
         return self.connection.executemany(sql, rows)
+
+    def count(self, sql: str) -> None:
+        self.counts[self.phase] += 1
+        self.texts[self.phase, " ".join(sql.split())] += 1
 
     def __getattr__(self, name):
         return getattr(self.connection, name)
@@ -52,6 +59,7 @@ class Counting:
 class Cost:
     submissions: int
     counts: Counter
+    texts: Counter = field(default_factory=Counter)
 
     def per_submission(self) -> dict[str, float]:
         per = {phase: self.counts[phase] / self.submissions for phase in PHASES}
@@ -79,13 +87,14 @@ def count(project_root: Path, submissions: int, database: str | None = None) -> 
         assert deliver(store).sent == 2 * submissions  # the welcome and the owner's notice
     finally:
         counting.connection.close()
-    return Cost(submissions, counting.counts)
+    return Cost(submissions, counting.counts, counting.texts)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database", help="postgresql://… (an empty database); else SQLite")
     parser.add_argument("--batch", type=int, default=100)
+    parser.add_argument("--top", type=int, default=12)
     args = parser.parse_args()
     print(f"{'statements per submission':<28}" + "".join(f"{p:>11}" for p in (*PHASES, "total")))
     for size in (1, args.batch):
@@ -97,6 +106,9 @@ def main() -> int:
         print(f"{label:<28}{shown}")
         if args.database:
             break  # the database is not emptied between the two
+    print(f"\ncostliest statements, per submission in the last batch of {cost.submissions}:")
+    for (phase, sql), calls in cost.texts.most_common(args.top):
+        print(f"{calls / cost.submissions:6.2f}  {phase:<10} {sql[:100]}")
     return 0
 
 
