@@ -188,9 +188,10 @@ def _refuse_other_schema(
 def _refuse_rows(target: Connection, tables: list[Table], where: str) -> None:
     full = [t.name for t in tables if target.execute(_first(t)).fetchone() is not None]
     if full:
+        shown = ", ".join(full[:3]) + ("…" if len(full) > 3 else "")
         raise UserError(
-            f"{where}: the database is not empty ({', '.join(full)} hold rows): copy into a"
-            " new, empty one"
+            f"{where}: the database is not empty ({len(full)} of its tables hold rows:"
+            f" {shown}): copy into a new, empty one"
         )
 
 
