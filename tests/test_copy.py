@@ -173,18 +173,21 @@ def test_after_a_copy_to_postgresql_a_new_contact_gets_the_next_id(
     assert query(project, "SELECT id FROM contacts ORDER BY id") == [(1,), (2,), (3,), (4,)]
 
 
-@pytest.mark.engines
-def test_workflows_test_runs_on_a_scratch_copy_of_either_engine(sf, tmp_path):
-    sf("import", sf.project / "examples/prospects.csv", "--pipeline", "cours-essai",
-       "--stage", "nouveau")  # fmt: skip
+def test_workflows_test_on_postgresql_runs_on_a_scratch_sqlite_copy(
+    cli, project, postgres_url, monkeypatch, tmp_path
+):
+    assert copy_to(cli, project, postgres_url).exit_code == 0
+    monkeypatch.setenv("SALESFLOW_DB", postgres_url)
     event = tmp_path / "event.json"
     event.write_text(json.dumps({"type": "form.submitted", "form": "cours-essai", "data": {
         "email": "julie.martin@example.org", "prenom": "Julie",
-        "date_essai": "2026-12-05T18:30:00+01:00"}}))  # fmt: skip
-    result = sf("workflows", "test", "essai-formulaire", "--event", event)
-    assert "(a throw-away copy of the database: nothing was written)" in result.output
-    assert "created contact" not in result.output  # Julie, imported, is in the copy
-    assert query(sf.project, "SELECT count(*) FROM runs") == [(0,)]
+        "date_essai": "2026-12-12T18:30:00+01:00"}}))  # fmt: skip
+    tested = cli("--project", project, "--now", "2026-12-08T10:00", "workflows", "test",
+                 "essai-formulaire", "--event", event)  # fmt: skip
+    assert tested.exit_code == 0, tested.output
+    assert "(a throw-away copy of the database: nothing was written)" in tested.output
+    assert "created contact" not in tested.output  # Julie is in the copy, from the two weeks
+    assert query(project, "SELECT count(*) FROM runs") == [(11,)]
 
 
 def test_check_on_postgresql_says_the_server_and_schema_version(sf, postgres_url, monkeypatch):
@@ -195,18 +198,21 @@ def test_check_on_postgresql_says_the_server_and_schema_version(sf, postgres_url
     assert ", schema version 13\n" in result.output
 
 
-def test_backup_of_a_postgresql_database_is_pg_dumps_archive(sf, postgres_url, monkeypatch):
+def test_backup_of_a_postgresql_database_is_pg_dumps_archive(
+    cli, project, postgres_url, monkeypatch
+):
+    assert copy_to(cli, project, postgres_url).exit_code == 0
     monkeypatch.setenv("SALESFLOW_DB", postgres_url)
-    sf("contacts", "add", "zoe@example.org")
-    archive = sf.project / "backup.dump"
-    result = sf("backup", archive)
+    archive = project / "backup.dump"
+    result = cli("--project", project, "backup", archive)
+    assert result.exit_code == 0, result.output
     assert result.output.startswith(f"backed up to {archive} (")
     assert f"pg_restore --dbname=URL {archive}" in result.output
     contacts = subprocess.run(
         ["pg_restore", "--data-only", "--table=contacts", "--file=-", archive],
         capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
-    assert "zoe@example.org" in contacts
+    assert "julie.martin@example.org" in contacts
 
 
 def test_backup_without_pg_dump_says_the_command_to_run(sf, postgres_url, monkeypatch, tmp_path):

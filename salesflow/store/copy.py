@@ -33,11 +33,12 @@ _TABLES = {
     "postgresql": "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
     " AND tablename <> 'schema_version' ORDER BY tablename",
 }
-# Each column in table order, with its place in the primary key (1, 2…; 0 when not in it).
+# Each column in table order, with its place in the primary key (1, 2…; 0 when not in it);
+# pg_index.indkey is an int2vector, whose subscripts start at 0.
 _COLUMNS = {
     "sqlite": "SELECT name, pk FROM pragma_table_info(?) ORDER BY cid",
     "postgresql": "SELECT a.attname, coalesce(array_position(CAST(i.indkey AS int2[]),"
-    " a.attnum), 0) FROM pg_attribute a LEFT JOIN pg_index i ON i.indrelid = a.attrelid"
+    " a.attnum) + 1, 0) FROM pg_attribute a LEFT JOIN pg_index i ON i.indrelid = a.attrelid"
     " AND i.indisprimary WHERE a.attrelid = CAST(? AS regclass) AND a.attnum > 0"
     " AND NOT a.attisdropped ORDER BY a.attnum",
 }
