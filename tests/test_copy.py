@@ -153,13 +153,18 @@ def test_a_row_that_changed_on_the_way_fails_the_copy_and_nothing_is_kept(cli, p
     assert count(target, "contacts") == count(target, "run_steps") == 0
 
 
-def test_an_amount_postgresql_would_round_fails_the_copy(cli, project, postgres_url):
-    with sqlite3.connect(project / "salesflow.db") as connection:  # SQLite keeps 240.5 as is
+def test_an_amount_with_cents_where_postgresql_keeps_integers_fails_the_copy(
+    cli, project, postgres_url
+):
+    with sqlite3.connect(project / "salesflow.db") as connection:  # SQLite keeps it as is
         connection.execute("UPDATE deals SET amount = 24050.5 WHERE id = 1")
     copied = copy_to(cli, project, postgres_url)
     assert copied.exit_code == 1
-    assert "DIFFERS deals" in copied.output
-    assert count(postgres_url, "deals") == 0
+    assert copied.output.splitlines()[-1].startswith(
+        f"error: {postgres_url}: deals: a row was refused (invalid input syntax for type"
+        ' bigint: "24050.5"'
+    )
+    assert count(postgres_url, "contacts") == count(postgres_url, "deals") == 0
 
 
 def test_after_a_copy_to_postgresql_a_new_contact_gets_the_next_id(

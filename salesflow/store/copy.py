@@ -219,13 +219,25 @@ def _copy_table(source: Connection, target: Connection, table: Table, where: str
     for batch in batches(source, table):
         read.add(batch)
         try:
-            target.executemany(insert, batch)
+            if target.dialect == "postgresql":
+                _copy_in(target, table, batch)
+            else:
+                target.executemany(insert, batch)
         except Exception as error:
             if not _refused_row(error):
                 raise
-            raise UserError(f"{where}: {table.name}: a row was refused ({error})") from None
+            said = " ".join(str(error).split())
+            raise UserError(f"{where}: {table.name}: a row was refused ({said})") from None
     written = checksum(target, table)
     return Copied(table.name, read.rows, read.hexdigest(), written.rows, written.hexdigest())
+
+
+def _copy_in(target: Connection, table: Table, rows: list) -> None:
+    """PostgreSQL's COPY: one stream a batch, ~5 times faster than an INSERT a row."""
+    columns = ", ".join(map(_quoted, table.columns))
+    with target.raw.cursor().copy(f"COPY {_quoted(table.name)} ({columns}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
 
 
 def _refused_row(error: Exception) -> bool:
