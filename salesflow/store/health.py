@@ -264,8 +264,9 @@ def _skipped_runs(project: Project, now: datetime) -> Finding | None:
 
 def _serving(project: Project, now: datetime) -> list[Finding]:
     findings: list[Finding] = []
+    on_file = isinstance(project.database, Path)  # a PostgreSQL database has no file to lose
     for record in serve_records(project):
-        if record.running and record.database == str(project.database):
+        if record.running and on_file and record.database == str(project.database):
             findings.append(_serve_file(record, project.database))
         seen = record.unavailable
         if seen and now - seen.last <= KEPT_FOR:
