@@ -52,7 +52,8 @@ def copy(
 def _say(table: Copied) -> None:
     """One line a table, as it is done (a big database takes a while)."""
     mark = "ok" if table.same else "DIFFERS"
-    line = f"{mark:<7} {table.table:<16} {table.rows:>9,} rows  sha256 {table.checksum[:12]}"
+    rows = f"{table.rows:>9,} {'row ' if table.rows == 1 else 'rows'}"
+    line = f"{mark:<7} {table.table:<16} {rows}  sha256 {table.checksum[:12]}"
     if not table.same:
         line += f"  target: {table.target_rows:,} rows, sha256 {table.target_checksum[:12]}"
     typer.echo(line)

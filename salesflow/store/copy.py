@@ -5,10 +5,11 @@ What is copied is found in the schema, not listed here: every table the migratio
 version bookkeeping aside: the target has its own), in the order their foreign keys need.
 Each table is read in primary-key order, a batch at a time (a big database is never held in
 memory), inside one snapshot of the source; it is written, ids kept, inside one transaction
-of the target, then read back from the target. Both sides are summed the same way (SHA-256
-over the rows as JSON: an int stays an int, a text a text, NULL null), so a value the target
-stored otherwise than read (a type converted, a float rounded) shows as a mismatch and the
-whole copy is rolled back: the target ends with everything or nothing.
+of the target (COPY on PostgreSQL), then read back from the target. Both sides are summed the
+same way (SHA-256 over the rows as JSON: an int stays an int, a text a text, NULL null), so a
+value the target stored otherwise than read (converted, or changed by a trigger) shows as a
+mismatch, and a value it refuses (cents in an integer column) as an error: either way the
+whole copy is rolled back, and the target ends with everything or nothing.
 """
 
 from __future__ import annotations
@@ -233,7 +234,8 @@ def _copy_table(source: Connection, target: Connection, table: Table, where: str
 
 
 def _copy_in(target: Connection, table: Table, rows: list) -> None:
-    """PostgreSQL's COPY: one stream a batch, ~5 times faster than an INSERT a row."""
+    """PostgreSQL's COPY, a stream a batch: the whole copy took 40% less time than with an
+    INSERT a row (20,000 deals and their contacts, paired runs)."""
     columns = ", ".join(map(_quoted, table.columns))
     with target.raw.cursor().copy(f"COPY {_quoted(table.name)} ({columns}) FROM STDIN") as copy:
         for row in rows:
