@@ -168,15 +168,18 @@ def test_an_amount_with_cents_where_postgresql_keeps_integers_fails_the_copy(
     assert count(postgres_url, "contacts") == count(postgres_url, "deals") == 0
 
 
-def test_after_a_copy_to_postgresql_a_new_contact_gets_the_next_id(
+def test_after_a_copy_to_postgresql_new_rows_get_the_next_ids(
     cli, project, postgres_url, monkeypatch
 ):
     assert copy_to(cli, project, postgres_url).exit_code == 0
-    monkeypatch.setenv("SALESFLOW_DB", postgres_url)
-    added = cli("--project", project, "contacts", "add", "zoe@example.org", "--json")
-    assert added.exit_code == 0, added.output
-    assert json.loads(added.output)["id"] == 4
-    assert query(project, "SELECT id FROM contacts ORDER BY id") == [(1,), (2,), (3,), (4,)]
+    monkeypatch.setenv("SALESFLOW_DB", postgres_url)  # query() reads the copy
+    at = "2026-12-08T10:00:00Z"
+    contact = query(project, "INSERT INTO contacts (email, created_at, updated_at)"
+                    " VALUES ('zoe@example.org', ?, ?) RETURNING id", at, at)  # fmt: skip
+    deal = query(project, "INSERT INTO deals (pipeline, stage, title, created_at,"
+                 " stage_entered_at) VALUES ('cours-essai', 'nouveau', 'Zoé', ?, ?)"
+                 " RETURNING id", at, at)  # fmt: skip
+    assert (contact, deal) == ([(4,)], [(6,)])  # 3 contacts and 5 deals were copied
 
 
 def test_workflows_test_on_postgresql_runs_on_a_scratch_sqlite_copy(
