@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import re
 import shutil
 import sqlite3
@@ -234,3 +235,21 @@ def test_backup_without_pg_dump_says_the_command_to_run(sf, postgres_url, monkey
         " install the PostgreSQL client (apt-get install postgresql-client), or run"
         f" `pg_dump -Fc -f {tmp_path / 'b.dump'} {shown}` where it is\n"
     )
+
+
+def test_backup_gives_pg_dump_the_password_out_of_its_command_line(
+    cli, project, postgres_url, monkeypatch, tmp_path
+):
+    spy = tmp_path / "bin" / "pg_dump"  # records what it was given, writes an empty archive
+    spy.parent.mkdir()
+    spy.write_text(
+        '#!/bin/sh\necho "$@" > "$0.args"\necho "$PGPASSWORD" > "$0.password"\n'
+        'for a in "$@"; do case "$a" in --file=*) : > "${a#--file=}";; esac; done\n'
+    )
+    spy.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{spy.parent}:{os.environ['PATH']}")
+    monkeypatch.setenv("SALESFLOW_DB", postgres_url.replace(":///", "://postgres:s3cret@/"))
+    result = cli("--project", project, "backup", tmp_path / "b.dump")
+    assert result.exit_code == 0, result.output
+    assert "s3cret" not in Path(f"{spy}.args").read_text()
+    assert Path(f"{spy}.password").read_text() == "s3cret\n"

@@ -330,9 +330,14 @@ def _pg_dump(url: DatabaseUrl, partial: Path, target: Path) -> None:
             " install the PostgreSQL client (apt-get install postgresql-client), or run"
             f" `pg_dump -Fc -f {target} {url.shown}` where it is"
         )
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    settings = conninfo_to_dict(url)
+    password = settings.pop("password", None)  # by the environment: not seen in `ps`
+    environment = {**os.environ, "PGPASSWORD": password} if password else None
     done = subprocess.run(
-        [program, "--format=custom", f"--file={partial}", f"--dbname={url}"],
-        capture_output=True, text=True, check=False,
+        [program, "--format=custom", f"--file={partial}", f"--dbname={make_conninfo(**settings)}"],
+        capture_output=True, text=True, check=False, env=environment,
     )  # fmt: skip
     if done.returncode:
         partial.unlink(missing_ok=True)
