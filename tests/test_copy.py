@@ -173,14 +173,15 @@ def test_after_a_copy_to_postgresql_new_rows_get_the_next_ids(
     cli, project, postgres_url, monkeypatch
 ):
     assert copy_to(cli, project, postgres_url).exit_code == 0
-    monkeypatch.setenv("SALESFLOW_DB", postgres_url)  # query() reads the copy
-    at = "2026-12-08T10:00:00Z"
-    contact = query(project, "INSERT INTO contacts (email, created_at, updated_at)"
-                    " VALUES ('zoe@example.org', ?, ?) RETURNING id", at, at)  # fmt: skip
-    deal = query(project, "INSERT INTO deals (pipeline, stage, title, created_at,"
-                 " stage_entered_at) VALUES ('cours-essai', 'nouveau', 'Zoé', ?, ?)"
-                 " RETURNING id", at, at)  # fmt: skip
-    assert (contact, deal) == ([(4,)], [(6,)])  # 3 contacts and 5 deals were copied
+    monkeypatch.setenv("SALESFLOW_DB", postgres_url)
+
+    def added(*command: str) -> int:
+        result = cli("--project", project, "--now", "2026-12-08T10:00", *command, "--json")
+        assert result.exit_code == 0, result.output
+        return json.loads(result.output)["id"]
+
+    assert added("contacts", "add", "zoe@example.org") == 4  # after the 3 contacts copied
+    assert added("deals", "add", "--title", "Zoé", "--contact", "zoe@example.org") == 6
 
 
 def test_workflows_test_on_postgresql_runs_on_a_scratch_sqlite_copy(
