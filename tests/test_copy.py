@@ -13,7 +13,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import APP, REPO, query
+from conftest import APP, REPO, Server, query
 from typer.testing import CliRunner
 
 from salesflow.config.model import DatabaseUrl
@@ -254,3 +254,14 @@ def test_backup_gives_pg_dump_the_password_out_of_its_command_line(
     assert result.exit_code == 0, result.output
     assert "s3cret" not in Path(f"{spy}.args").read_text()
     assert Path(f"{spy}.password").read_text() == "s3cret\n"
+
+
+def test_check_on_postgresql_while_serve_runs_reports_no_lost_file(sf, postgres_url, monkeypatch):
+    monkeypatch.setenv("SALESFLOW_DB", postgres_url)
+    server = Server(sf.project, "--no-worker")
+    try:
+        result = sf("check")
+    finally:
+        server.stop()
+    assert "PROBLEM" not in result.output
+    assert "serve" not in result.output  # no database file to compare on PostgreSQL
