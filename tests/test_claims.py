@@ -41,25 +41,9 @@ steps:
 pytestmark = pytest.mark.engines
 
 
-# TODO(lead), at the merge: on this branch alone these [postgresql] runs fail for want of
-# i27-store-a's session.py (record_event: RETURNING id, no lastrowid) and i27-store-b's
-# reports (tick's stalled deals); they passed with both applied. Remove with the merge.
-NEEDS_STORE_PARTS = {
-    "test_two_passes_at_once_take_disjoint_events",
-    "test_a_run_another_pass_is_finishing_is_not_cancelled_as_if_still_waiting",
-    "test_two_workers_taking_in_one_new_email_at_once_both_succeed",
-    "test_two_workers_enrolling_one_contact_at_once_enrol_it_once",
-    "test_a_pass_processes_the_events_another_pass_left",
-    "test_a_slot_fires_once_when_two_ticks_run_at_the_same_moment",
-    "test_a_submission_costs_three_statements_to_take_in_and_under_80_in_all",
-}
-
-
 @pytest.fixture
-def open_store(demo: Path, backend: str, request) -> Callable[[], Store]:
+def open_store(demo: Path, backend: str) -> Callable[[], Store]:
     """A new store (its own connection) on the demo project's database, at NOW."""
-    if backend == "postgresql" and request.node.originalname in NEEDS_STORE_PARTS:
-        request.applymarker(pytest.mark.xfail(reason="needs i27-store-a and i27-store-b"))
     (demo / "workflows" / "nightly.yaml").write_text(NIGHTLY)
     project = open_project(demo)
     opened: list[Store] = []

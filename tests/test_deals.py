@@ -10,14 +10,6 @@ from conftest import query
 pytestmark = pytest.mark.engines
 
 
-@pytest.fixture(autouse=True)
-def _until_the_store_parts_merge(backend):  # TODO(lead): remove at #27's merge
-    """On PostgreSQL these also need contacts and imports (i27-store-a), runs and schedules
-    (i27-claims): not run on this branch alone."""
-    if backend == "postgresql":
-        pytest.xfail("until #27's store parts merge")
-
-
 @pytest.fixture
 def julie(sf):
     sf("contacts", "add", "julie@example.org", "--first-name", "Julie", "--owner", "marie")

@@ -19,14 +19,6 @@ from salesflow.web.labels import LABELS
 pytestmark = pytest.mark.engines
 
 
-@pytest.fixture(autouse=True)
-def _until_the_store_parts_merge(backend):  # TODO(lead): remove at #27's merge
-    """On PostgreSQL these also need contacts and imports (i27-store-a), runs and schedules
-    (i27-claims): not run on this branch alone."""
-    if backend == "postgresql":
-        pytest.xfail("until #27's store parts merge")
-
-
 def columns(html: str) -> dict[str, tuple[int, str, list[int]]]:
     """The deals' board as a reader sees it: stage → (count, amount, the deals' ids on its
     cards)."""

@@ -30,14 +30,6 @@ from salesflow.store.session import Store
 pytestmark = pytest.mark.engines
 
 
-@pytest.fixture(autouse=True)
-def _until_the_store_parts_merge(backend):  # TODO(lead): remove at #27's merge
-    """On PostgreSQL these also need contacts and imports (i27-store-a), runs and schedules
-    (i27-claims): not run on this branch alone."""
-    if backend == "postgresql":
-        pytest.xfail("until #27's store parts merge")
-
-
 NOW = "2026-12-01T12:00:00Z"
 PROJECT = {
     "salesflow.yaml": """
