@@ -58,14 +58,18 @@ class Row(tuple):
 
 
 @lru_cache(maxsize=512)
-def _row_class(names: tuple[str, ...]) -> type[Row]:
-    return type("Row", (Row,), {"names": {name: i for i, name in enumerate(names)}})
+def _row_class(names: tuple[bytes, ...]) -> type[Row]:
+    columns = {name.decode(): i for i, name in enumerate(names)}
+    return type("Row", (Row,), {"names": columns})
 
 
 def _rows(cursor: psycopg.Cursor) -> Any:
-    if cursor.description is None:
+    """The row class of a result, found by its column names as libpq gives them (building
+    `cursor.description` for each statement cost ~15 % of a `process` pass's client time)."""
+    result = cursor.pgresult
+    if result is None or not result.nfields:
         return tuple
-    return _row_class(tuple(column.name for column in cursor.description))
+    return _row_class(tuple(result.fname(i) for i in range(result.nfields)))
 
 
 class Connection:
