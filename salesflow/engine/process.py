@@ -110,9 +110,28 @@ class Processor:
 
     def _batch(self) -> int:
         batch = events.pending_batch(self.store, BATCH)
+        idle = []
         for event in batch:
-            self._isolated(event)
+            if self._concerns_nobody(event):
+                idle.append(event["id"])
+            else:
+                self._isolated(event)
+        events.mark_idle_processed(self.store, idle)
+        self.result.events += len(idle)
         return len(batch)
+
+    def _concerns_nobody(self, event) -> bool:
+        """No workflow starts on this event or is cancelled by it, it moves no wait and ends
+        no chain: it is only marked processed, with the batch's others in one statement — no
+        savepoint, no reads (on PostgreSQL, where each statement is a round trip, that is 4
+        of a demo submission's 63)."""
+        kind = event["type"]
+        return (
+            kind not in self.starters
+            and kind not in self.cancellers
+            and not kind.endswith(".updated")
+            and event["depth"] <= MAX_DEPTH
+        )
 
     def _isolated(self, event) -> None:
         """Handle one event; if it raises, undo what it did and mark it failed."""
