@@ -60,7 +60,8 @@ def check(store: Store) -> list[Finding]:
 
 
 def check_without_database(project: Project, now: datetime, missing: Exception) -> list[Finding]:
-    """What can be known when the database is missing: that, and what serve and cron left."""
+    """What can be known when the database is missing or its server unreachable: that, and
+    what serve and cron left."""
     findings = [
         Finding("problem", "database", str(missing)),
         _inbox_failures(project),
@@ -245,8 +246,9 @@ def _skipped_runs(project: Project, now: datetime) -> Finding | None:
 
 def _serving(project: Project, now: datetime) -> list[Finding]:
     findings: list[Finding] = []
+    is_file = isinstance(project.database, Path)  # a server's database has no file to lose
     for record in serve_records(project):
-        if record.running and record.database == str(project.database):
+        if record.running and record.database == str(project.database) and is_file:
             findings.append(_serve_file(record, project.database))
         seen = record.unavailable
         if seen and now - seen.last <= KEPT_FOR:
