@@ -13,6 +13,7 @@ from salesflow.cli.quick import _plain_run
 from salesflow.config.cache import load_project
 from salesflow.engine.due import anything_due
 from salesflow.engine.tick import tick
+from salesflow.store.db import Connection
 from salesflow.store.session import Store
 
 SUBMISSION = {"email": "julie@example.org", "prenom": "Julie", "date_essai": "2026-12-05T18:30"}
@@ -21,7 +22,7 @@ SUBMISSION = {"email": "julie@example.org", "prenom": "Julie", "date_essai": "20
 def due_and_busy(project_dir, now: str) -> tuple[bool, bool]:
     """(anything_due, whether a tick found work), both on a copy of the database."""
     project = load_project(project_dir)
-    copy = sqlite3.connect(":memory:", isolation_level=None)
+    copy = sqlite3.connect(":memory:", isolation_level=None, factory=Connection)
     with sqlite3.connect(project.database) as live:
         live.backup(copy)
     copy.row_factory = sqlite3.Row

@@ -18,7 +18,7 @@ from salesflow import __version__, clock
 from salesflow.cli import EXIT_INTERRUPTED
 from salesflow.config.cache import load_project
 from salesflow.config.locate import find_root
-from salesflow.config.model import Project
+from salesflow.config.model import Project, shown
 from salesflow.errors import ProjectInvalid, UserError
 from salesflow.store.db import BUSY_TIMEOUT, fault_advice
 from salesflow.store.session import Store
@@ -52,8 +52,9 @@ class State:
         self.opened.append(store)
         return store
 
-    def database(self) -> Path | None:
-        return self.opened[0].project.database if self.opened else None
+    def database(self) -> str | None:
+        """The database opened, as messages name it (a URL's password masked)."""
+        return shown(self.opened[0].project.database) if self.opened else None
 
     def close(self) -> None:
         for store in self.opened:

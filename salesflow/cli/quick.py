@@ -64,7 +64,8 @@ def _anything_due(options: dict[str, str | None]) -> bool:
         return True  # the full command line says what is wrong with --project
     root = find_root(Path(options["project"] or Path.cwd()))
     project = load_project(root, os.environ.get("SALESFLOW_DB"))
-    if not project.database.exists() or skipped_runs_marked(project):
+    new_file = isinstance(project.database, Path) and not project.database.exists()
+    if new_file or skipped_runs_marked(project):
         return True  # the full run creates the database (or says it is lost), clears marks
     store = Store.open(project, clock.now(options["now"], project.timezone))
     try:

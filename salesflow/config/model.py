@@ -228,6 +228,11 @@ class DatabaseUrl(str):
         return re.sub(r"^(\w+://[^:/@]*):[^@]*@", r"\1:***@", self)
 
 
+def shown(database: Path | DatabaseUrl) -> str:
+    """The database as messages name it."""
+    return database.shown if isinstance(database, DatabaseUrl) else str(database)
+
+
 @dataclass(frozen=True)
 class Project:
     root: Path
