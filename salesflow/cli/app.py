@@ -98,8 +98,7 @@ class _Group(TyperGroup):
             advice = fault_advice(error)
             if advice:  # the machine, not salesflow: name the file and what to do
                 database = ctx.obj.database() if ctx.obj else None
-                shown = getattr(database, "shown", database)  # a URL without its password
-                where = getattr(error, "filename", None) or shown or "salesflow"
+                where = getattr(error, "filename", None) or database or "salesflow"
                 typer.echo(f"error: {where}: {advice}", err=True)
                 ctx.exit(EXIT_INVALID)
             if ctx.params.get("debug"):
