@@ -76,6 +76,10 @@ class Posts:
             thread.join(timeout=120)
 
     def _poster(self) -> None:
+        with httpx.Client(timeout=10) as client:  # kept-alive connections, as a proxy keeps
+            self._post_each(client)
+
+    def _post_each(self, client: httpx.Client) -> None:
         while True:
             try:
                 payload = self.waiting.get_nowait()
@@ -86,7 +90,7 @@ class Posts:
                 assert time.monotonic() < deadline, f"{payload['submissionId']}: no answer"
                 server = random.choice(self.servers)
                 try:
-                    answer = httpx.post(f"{server.url}/forms/cours-essai", json=payload, timeout=10)
+                    answer = client.post(f"{server.url}/forms/cours-essai", json=payload)
                 except httpx.TransportError:  # killed mid-request, or not started yet
                     time.sleep(0.05)
                     continue
