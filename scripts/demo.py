@@ -1,7 +1,8 @@
 """The README's demo: the singing club, in a scratch copy (build/demo/), over two weeks.
 
-It never touches the repository's own files: every command runs in build/demo/, recreated
-each time, with the clock set by --now.
+It never touches the repository's own files: every command runs in build/demo/ (or the
+folder given as its argument), recreated each time, with the clock set by --now. With
+SALESFLOW_DB=postgresql://… it runs on that PostgreSQL database, which must be empty.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-DEMO = REPO / "build" / "demo"
+DEMO = Path(sys.argv[1]).resolve() if len(sys.argv) > 1 else REPO / "build" / "demo"
 SALESFLOW = Path(sys.executable).parent / "salesflow"
 
 
@@ -26,6 +27,11 @@ def prepare() -> None:
     for form, name in (("cours-essai", "julie.json"), ("cours-essai-tally", "tally-ines.json")):
         (DEMO / "inbox" / form).mkdir(parents=True)
         shutil.copy(REPO / "examples" / "forms" / name, DEMO / "inbox" / form / name)
+
+
+def shown(path: Path) -> str:
+    """A folder as the demo names it: from the repository when it is inside."""
+    return str(path.relative_to(REPO) if path.is_relative_to(REPO) else path)
 
 
 def salesflow(*args: str, now: str | None = None, say: str = "") -> None:
@@ -63,7 +69,7 @@ EVENTS = {
 
 def main() -> None:
     prepare()
-    print(f"The singing club's project, copied to {DEMO.relative_to(REPO)}/")
+    print(f"The singing club's project, copied to {shown(DEMO)}/")
     salesflow("validate", say="Check the project (what a pre-commit hook runs)")
     salesflow(
         "import", "examples/prospects.csv", "--pipeline", "cours-essai", "--stage", "nouveau",
@@ -99,9 +105,9 @@ def main() -> None:
     emails = sorted((DEMO / "outbox").glob("*.eml"))
     requests = sorted((DEMO / "outbox" / "requests").glob("*.http"))
     print(
-        f"\n{len(emails)} emails in {(DEMO / 'outbox').relative_to(REPO)}/ — open them in any"
+        f"\n{len(emails)} emails in {shown(DEMO / 'outbox')}/ — open them in any"
         f" mail client — and {len(requests)} requests to the teachers' channel in"
-        f" {(DEMO / 'outbox' / 'requests').relative_to(REPO)}/."
+        f" {shown(DEMO / 'outbox' / 'requests')}/."
     )
 
 

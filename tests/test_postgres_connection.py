@@ -1,6 +1,9 @@
 """The PostgreSQL connection of store/postgres.py: the store's SQL text, written with SQLite's
 placeholders, runs unchanged, and rows read as sqlite3's do."""
 
+import subprocess
+import sys
+
 import pytest
 
 from salesflow.config.model import DatabaseUrl
@@ -80,3 +83,15 @@ def test_the_server_identity_changes_with_a_database_made_anew(postgres_cluster,
     again = postgres.connect(DatabaseUrl(postgres_url), 2.0).identity
     other = postgres.connect(DatabaseUrl(postgres_cluster.url()), 2.0).identity
     assert first == again and first[0] == other[0] and first[1] != other[1]
+
+
+def test_a_sqlite_project_never_imports_the_postgresql_driver(sf):
+    """psycopg costs ~150 ms to import: a SQLite project's cron `run` must not pay it."""
+    sf("process")  # the database exists: `run` below takes its quick path, then the full one
+    for argv in (["run"], ["process"], ["pipeline", "board"]):
+        command = [sys.executable, "-X", "importtime", "-m", "salesflow", "--project",
+                   str(sf.project), "--now", "2026-11-20T10:00", *argv]  # fmt: skip
+        result = subprocess.run(command, capture_output=True, text=True, check=True)
+        imported = {line.split("|")[-1].strip() for line in result.stderr.splitlines()}
+        assert "salesflow.store.db" in imported or argv == ["run"]
+        assert not {name for name in imported if name.startswith("psycopg")}, argv

@@ -1,4 +1,6 @@
-"""The database schema, as forward-only migrations numbered by SQLite's `user_version`.
+"""The database schema, as forward-only migrations: one list for SQLite and PostgreSQL,
+written with the operations of `Schema`, numbered by SQLite's `user_version` or PostgreSQL's
+one-row `schema_version` table.
 
 Never edit a migration that has shipped: add the next one. An old database opens with a newer
 salesflow and is upgraded in place, one transaction per migration, keeping every row.
@@ -6,20 +8,23 @@ salesflow and is upgraded in place, one transaction per migration, keeping every
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from salesflow.errors import UserError
-
-if TYPE_CHECKING:
-    import sqlite_utils
+from salesflow.store.schema import Executor, Schema, dialect_of
 
 
-def _v1_contacts_deals_events(db: sqlite_utils.Database) -> None:
+def _existing_rows(sql: str) -> dict[str, str | None]:
+    """A data step, filling what a migration adds from the rows already there: only an old
+    SQLite database has any (a PostgreSQL one is created new, its tables empty until then)."""
+    return {"sqlite": sql, "postgresql": None}
+
+
+def _v1_contacts_deals_events(schema: Schema) -> None:
     # Custom fields are one JSON column: they are declared in salesflow.yaml and change with
     # it, so a new field needs no migration; json_extract() still reaches them in SQL.
-    db["contacts"].create(
+    schema.create_table(
+        "contacts",
         {
             "id": int, "email": str, "first_name": str, "last_name": str, "phone": str,
             "company": str, "owner": str, "source": str, "tags": str, "fields": str,
@@ -28,8 +33,9 @@ def _v1_contacts_deals_events(db: sqlite_utils.Database) -> None:
         pk="id", not_null={"email", "created_at", "updated_at"},
         defaults={"tags": "[]", "fields": "{}"},
     )  # fmt: skip
-    db["contacts"].create_index(["email"], unique=True)
-    db["deals"].create(
+    schema.create_index("contacts", ["email"], unique=True)
+    schema.create_table(
+        "deals",
         {
             "id": int, "pipeline": str, "stage": str, "status": str, "title": str,
             "contact_id": int, "owner": str, "amount": int, "currency": str,
@@ -41,25 +47,28 @@ def _v1_contacts_deals_events(db: sqlite_utils.Database) -> None:
         defaults={"status": "open", "fields": "{}"},
         foreign_keys=[("contact_id", "contacts", "id")],
     )  # fmt: skip
-    db["stage_history"].create(
+    schema.create_table(
+        "stage_history",
         {"id": int, "deal_id": int, "from_stage": str, "to_stage": str, "at": str, "by": str},
         pk="id", not_null={"deal_id", "to_stage", "at"},
         foreign_keys=[("deal_id", "deals", "id")],
     )  # fmt: skip
-    db["events"].create(
+    schema.create_table(
+        "events",
         {
             "id": int, "type": str, "key": str, "subject_type": str, "subject_id": int,
             "data": str, "created_at": str, "processed_at": str,
         },
         pk="id", not_null={"type", "data", "created_at"}, defaults={"data": "{}"},
     )  # fmt: skip
-    db["events"].create_index(["key"], unique=True)
-    db["deals"].create_index(["contact_id", "pipeline", "status"])
-    db["stage_history"].create_index(["deal_id", "at"])
+    schema.create_index("events", ["key"], unique=True)
+    schema.create_index("deals", ["contact_id", "pipeline", "status"])
+    schema.create_index("stage_history", ["deal_id", "at"])
 
 
-def _v2_tasks_and_report_indexes(db: sqlite_utils.Database) -> None:
-    db["tasks"].create(
+def _v2_tasks_and_report_indexes(schema: Schema) -> None:
+    schema.create_table(
+        "tasks",
         {
             "id": int, "title": str, "contact_id": int, "deal_id": int, "assignee": str,
             "due_at": str, "done_at": str, "created_at": str, "created_by": str,
@@ -67,67 +76,82 @@ def _v2_tasks_and_report_indexes(db: sqlite_utils.Database) -> None:
         pk="id", not_null={"title", "created_at"},
         foreign_keys=[("contact_id", "contacts", "id"), ("deal_id", "deals", "id")],
     )  # fmt: skip
-    db["tasks"].create_index(["assignee", "done_at", "due_at"])
-    db["deals"].create_index(["status", "pipeline", "stage", "stage_entered_at"])
-    db["deals"].create_index(["owner", "status"])
-    db["stage_history"].create_index(["to_stage", "deal_id"])
-    db["contacts"].create_index(["owner"])
-    db["events"].create_index(["processed_at", "id"])
+    schema.create_index("tasks", ["assignee", "done_at", "due_at"])
+    schema.create_index("deals", ["status", "pipeline", "stage", "stage_entered_at"])
+    schema.create_index("deals", ["owner", "status"])
+    schema.create_index("stage_history", ["to_stage", "deal_id"])
+    schema.create_index("contacts", ["owner"])
+    schema.create_index("events", ["processed_at", "id"])
 
 
-def _v3_funnel_summaries(db: sqlite_utils.Database) -> None:
+def _v3_funnel_summaries(schema: Schema) -> None:
     """What the funnel and losses need, kept with each move so that they never re-read the
     whole history: each history row's pipeline and the length of the stay it ended; each
     deal's set of stages entered (a bit per stage, bits numbered once and for all in
     stage_bits, so reordering stages in the YAML changes nothing) and the stage it was lost
     from."""
-    db["stage_history"].add_column("pipeline", str)
-    db["stage_history"].add_column("stay_seconds", float)
-    db["deals"].add_column("stages_mask", int, not_null_default=0)
-    db["deals"].add_column("lost_from", str)
-    db["stage_bits"].create({"pipeline": str, "stage": str, "bit": int}, pk=("pipeline", "stage"))
-    db.execute(
-        "UPDATE stage_history SET pipeline = (SELECT pipeline FROM deals WHERE id = deal_id)"
+    schema.add_column("stage_history", "pipeline", str)
+    schema.add_column("stage_history", "stay_seconds", float)
+    schema.add_column("deals", "stages_mask", int, default=0)
+    schema.add_column("deals", "lost_from", str)
+    schema.create_table(
+        "stage_bits", {"pipeline": str, "stage": str, "bit": int}, pk=("pipeline", "stage")
     )
-    db.execute(
-        "WITH stays AS (SELECT id, (julianday(at) - julianday(lag(at) OVER"
-        " (PARTITION BY deal_id ORDER BY at, id))) * 86400 AS seconds FROM stage_history)"
-        " UPDATE stage_history SET stay_seconds = (SELECT seconds FROM stays"
-        " WHERE stays.id = stage_history.id)"
+    schema.execute(
+        _existing_rows(
+            "UPDATE stage_history SET pipeline = (SELECT pipeline FROM deals WHERE id = deal_id)"
+        )
     )
-    db.execute(
-        "INSERT INTO stage_bits (pipeline, stage, bit) SELECT pipeline, to_stage,"
-        " row_number() OVER (PARTITION BY pipeline ORDER BY min(id)) - 1"
-        " FROM stage_history GROUP BY pipeline, to_stage"
+    schema.execute(
+        _existing_rows(
+            "WITH stays AS (SELECT id, (julianday(at) - julianday(lag(at) OVER"
+            " (PARTITION BY deal_id ORDER BY at, id))) * 86400 AS seconds FROM stage_history)"
+            " UPDATE stage_history SET stay_seconds = (SELECT seconds FROM stays"
+            " WHERE stays.id = stage_history.id)"
+        )
     )
-    db.execute(
-        "UPDATE deals SET stages_mask = coalesce((SELECT sum(DISTINCT 1 << b.bit)"
-        " FROM stage_history h JOIN stage_bits b ON b.pipeline = h.pipeline"
-        " AND b.stage = h.to_stage WHERE h.deal_id = deals.id), 0)"
+    schema.execute(
+        _existing_rows(
+            "INSERT INTO stage_bits (pipeline, stage, bit) SELECT pipeline, to_stage,"
+            " row_number() OVER (PARTITION BY pipeline ORDER BY min(id)) - 1"
+            " FROM stage_history GROUP BY pipeline, to_stage"
+        )
     )
-    db.execute(
-        "UPDATE deals SET lost_from = (SELECT from_stage FROM stage_history"
-        " WHERE deal_id = deals.id ORDER BY at DESC, id DESC LIMIT 1) WHERE status = 'lost'"
+    schema.execute(
+        _existing_rows(
+            "UPDATE deals SET stages_mask = coalesce((SELECT sum(DISTINCT 1 << b.bit)"
+            " FROM stage_history h JOIN stage_bits b ON b.pipeline = h.pipeline"
+            " AND b.stage = h.to_stage WHERE h.deal_id = deals.id), 0)"
+        )
     )
-    db["stage_history"].create_index(["pipeline", "from_stage", "stay_seconds"])
-    db["deals"].create_index(["pipeline", "stage", "amount"])
-    db["deals"].create_index(["pipeline", "stage", "closed_at"])
-    db["deals"].create_index(["status", "lost_from", "lost_reason"])
+    schema.execute(
+        _existing_rows(
+            "UPDATE deals SET lost_from = (SELECT from_stage FROM stage_history"
+            " WHERE deal_id = deals.id ORDER BY at DESC, id DESC LIMIT 1) WHERE status = 'lost'"
+        )
+    )
+    schema.create_index("stage_history", ["pipeline", "from_stage", "stay_seconds"])
+    schema.create_index("deals", ["pipeline", "stage", "amount"])
+    schema.create_index("deals", ["pipeline", "stage", "closed_at"])
+    schema.create_index("deals", ["status", "lost_from", "lost_reason"])
 
 
-def _v4_inbox_files(db: sqlite_utils.Database) -> None:
+def _v4_inbox_files(schema: Schema) -> None:
     """Inbox files whose content went in: recorded in the same transaction as the content,
     so a file found half-moved after a crash is finished, never processed twice."""
-    db["inbox_files"].create(
-        {"sha256": str, "name": str, "outcome": str, "processed_at": str}, pk="sha256"
+    schema.create_table(
+        "inbox_files",
+        {"sha256": str, "name": str, "outcome": str, "processed_at": str},
+        pk="sha256",
     )
 
 
-def _v5_runs_and_outbox(db: sqlite_utils.Database) -> None:
+def _v5_runs_and_outbox(schema: Schema) -> None:
     """The workflow engine: runs with their cursor and trace, the outbox, rotation state."""
-    db["events"].add_column("depth", int, not_null_default=0)
-    db["events"].add_column("note", str)
-    db["runs"].create(
+    schema.add_column("events", "depth", int, default=0)
+    schema.add_column("events", "note", str)
+    schema.create_table(
+        "runs",
         {
             "id": int, "workflow": str, "workflow_hash": str, "subject": str,
             "contact_id": int, "deal_id": int, "event_id": int, "depth": int, "status": str,
@@ -137,18 +161,20 @@ def _v5_runs_and_outbox(db: sqlite_utils.Database) -> None:
         pk="id", not_null={"workflow", "status", "started_at", "updated_at"},
         defaults={"depth": 0},
     )  # fmt: skip
-    db["runs"].create_index(["status", "wake_at"])
-    db["runs"].create_index(["workflow", "contact_id"])
-    db["runs"].create_index(["workflow", "deal_id"])
-    db["runs"].create_index(["contact_id", "status"])
-    db["runs"].create_index(["deal_id", "status"])
-    db["run_steps"].create(
+    schema.create_index("runs", ["status", "wake_at"])
+    schema.create_index("runs", ["workflow", "contact_id"])
+    schema.create_index("runs", ["workflow", "deal_id"])
+    schema.create_index("runs", ["contact_id", "status"])
+    schema.create_index("runs", ["deal_id", "status"])
+    schema.create_table(
+        "run_steps",
         {"id": int, "run_id": int, "step": str, "action": str, "outcome": str,
          "detail": str, "at": str},
         pk="id", not_null={"run_id", "outcome", "at"},
     )  # fmt: skip
-    db["run_steps"].create_index(["run_id", "id"])
-    db["outbox"].create(
+    schema.create_index("run_steps", ["run_id", "id"])
+    schema.create_table(
+        "outbox",
         {
             "id": int, "run_id": int, "step": str, "message_id": str, "sender": str,
             "reply_to": str, "to_addr": str, "to_name": str, "subject": str, "text": str,
@@ -158,89 +184,94 @@ def _v5_runs_and_outbox(db: sqlite_utils.Database) -> None:
         pk="id", not_null={"message_id", "to_addr", "subject", "text", "status", "created_at"},
         defaults={"status": "queued", "attempts": 0, "headers": "{}", "attachments": "[]"},
     )  # fmt: skip
-    db["outbox"].add_column("claimed_until", str)
-    db["outbox"].create_index(["status", "next_attempt_at"])
-    db["outbox"].create_index(["message_id"], unique=True)
-    db["rotations"].create({"key": str, "position": int}, pk="key")
-    db["schedules"].create({"workflow": str, "last_slot": str, "fired_at": str}, pk="workflow")
-    db["deals"].add_column("stalled_for", str)  # the stage entry a deal.stalled was sent for
+    schema.add_column("outbox", "claimed_until", str)
+    schema.create_index("outbox", ["status", "next_attempt_at"])
+    schema.create_index("outbox", ["message_id"], unique=True)
+    schema.create_table("rotations", {"key": str, "position": int}, pk="key")
+    schema.create_table(
+        "schedules", {"workflow": str, "last_slot": str, "fired_at": str}, pk="workflow"
+    )
+    schema.add_column("deals", "stalled_for", str)  # the stage entry a deal.stalled was sent for
 
 
-def _v6_failure_states(db: sqlite_utils.Database) -> None:
+def _v6_failure_states(schema: Schema) -> None:
     """Failure is a state: an event that could not be handled is kept with its error (and
     skipped by later passes until retried); an outbox claim names the pass that holds it."""
-    db["events"].add_column("failed_at", str)
-    db["events"].add_column("error", str)
-    db["events"].create_index(["failed_at"])
-    db["outbox"].add_column("claimed_by", str)
+    schema.add_column("events", "failed_at", str)
+    schema.add_column("events", "error", str)
+    schema.create_index("events", ["failed_at"])
+    schema.add_column("outbox", "claimed_by", str)
 
 
-def _v7_no_failed_at_index(db: sqlite_utils.Database) -> None:
+def _v7_no_failed_at_index(schema: Schema) -> None:
     """The index on failed_at (NULL for nearly every event) led SQLite to read every event
     ever recorded, then sort them, for each batch of `process`: 7 ms a batch at 10,000
     events, growing with history. Without it, (processed_at, id) reads the pending ones in
     order."""
-    db.execute("DROP INDEX idx_events_failed_at")
+    schema.drop_index("idx_events_failed_at")
 
 
-def _v8_rejects_and_secrets(db: sqlite_utils.Database) -> None:
+def _v8_rejects_and_secrets(schema: Schema) -> None:
     """Submissions that could not go in are kept as received (from the web, `ingest` and the
     inbox), to be listed and retried after a fix; the secret that signs links is kept here,
     never in YAML or Git, so `serve` and a cron `run` sign alike."""
-    db["rejects"].create(
+    schema.create_table(
+        "rejects",
         {
             "id": int, "source": str, "form": str, "received_at": str, "body": str,
             "error": str, "retried_at": str, "event_id": int,
         },
         pk="id", not_null={"source", "received_at", "body", "error"},
     )  # fmt: skip
-    db["secrets"].create({"name": str, "value": str, "created_at": str}, pk="name")
+    schema.create_table("secrets", {"name": str, "value": str, "created_at": str}, pk="name")
 
 
-def _v9_web_pages(db: sqlite_utils.Database) -> None:
+def _v9_web_pages(schema: Schema) -> None:
     """Team members' password hashes for the web pages (never in YAML or Git); a deal's page
     finds its emails by run and by recipient."""
-    db["passwords"].create(
+    schema.create_table(
+        "passwords",
         {"member": str, "hash": str, "changed_at": str},
         pk="member", not_null={"hash", "changed_at"},
     )  # fmt: skip
-    db["outbox"].create_index(["run_id"])
-    db["outbox"].create_index(["to_addr"])
+    schema.create_index("outbox", ["run_id"])
+    schema.create_index("outbox", ["to_addr"])
 
 
-def _v10_outgoing_requests(db: sqlite_utils.Database) -> None:
+def _v10_outgoing_requests(schema: Schema) -> None:
     """The outbox also carries the `http` steps' requests: one queue, one delivery pass, one
     place to see and retry what did not leave. `request` keeps the URL and headers with their
     `{{ env.NAME }}` references unresolved; `response` is what the other end answered."""
-    db["outbox"].add_column("kind", str, not_null_default="email")
-    db["outbox"].add_column("request", str)
-    db["outbox"].add_column("response", str)
+    schema.add_column("outbox", "kind", str, default="email")
+    schema.add_column("outbox", "request", str)
+    schema.add_column("outbox", "response", str)
 
 
-def _v11_tickets(db: sqlite_utils.Database) -> None:
+def _v11_tickets(schema: Schema) -> None:
     """Tickets move through pipelines as deals do, with the same history, stalls and board:
     they are pipeline records in the same table (their pipeline's `object` says which),
     with a priority."""
-    db["deals"].add_column("priority", str)
+    schema.add_column("deals", "priority", str)
 
 
-def _v12_sessions(db: sqlite_utils.Database) -> None:
+def _v12_sessions(schema: Schema) -> None:
     """The pages' sessions, so that logout, a new password and idleness end one at once (a
     signed cookie alone stayed valid until it expired). `id` is the SHA-256 of the cookie's
     random id, never the id itself: a copy of the database opens no session."""
-    db["sessions"].create(
+    schema.create_table(
+        "sessions",
         {"id": str, "member": str, "created_at": str, "last_seen_at": str},
         pk="id", not_null={"member", "created_at", "last_seen_at"},
     )  # fmt: skip
 
 
-def _v13_rejects_by_source(db: sqlite_utils.Database) -> None:
+def _v13_rejects_by_source(schema: Schema) -> None:
     """A file ingested again keeps its bad submissions once: they are looked up by source and
     body (an index, so a file of many bad rows stays linear)."""
-    db["rejects"].create_index(["source", "body"])
+    schema.create_index("rejects", ["source", "body"])
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
+MIGRATIONS: list[Callable[[Schema], None]] = [
     _v1_contacts_deals_events,
     _v2_tasks_and_report_indexes,
     _v3_funnel_summaries,
@@ -256,12 +287,39 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v13_rejects_by_source,
 ]
 
+# Serialises migrators on one PostgreSQL database, as BEGIN IMMEDIATE does on SQLite: a key
+# of salesflow's own among the database's advisory locks ("sfmigrat" read as a number).
+MIGRATION_LOCK = int.from_bytes(b"sfmigrat", "big")
+_BEGIN = {"sqlite": "BEGIN IMMEDIATE", "postgresql": "BEGIN"}
+_LOCK = {"sqlite": None, "postgresql": f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"}
+# pg_tables, read as any table is (to_regclass() may answer from a cache that has not yet seen
+# the table another migrator just committed)
+_HAS_VERSION_TABLE = (
+    "SELECT count(*) FROM pg_tables"
+    " WHERE schemaname = current_schema() AND tablename = 'schema_version'"
+)
+_SET_VERSION = {
+    "sqlite": ["PRAGMA user_version = {version}"],
+    "postgresql": [
+        "CREATE TABLE IF NOT EXISTS schema_version"
+        " (id integer PRIMARY KEY CHECK (id = 1), version bigint NOT NULL)",
+        "INSERT INTO schema_version (id, version) VALUES (1, {version})"
+        " ON CONFLICT (id) DO UPDATE SET version = excluded.version",
+    ],
+}
 
-def schema_version(connection: sqlite3.Connection) -> int:
-    return connection.execute("PRAGMA user_version").fetchone()[0]
+
+def schema_version(connection: Executor) -> int:
+    """How many migrations the database has had: SQLite's `user_version`, or the one row of
+    `schema_version` on PostgreSQL (0 for a database with no tables yet)."""
+    if dialect_of(connection) == "sqlite":
+        return connection.execute("PRAGMA user_version").fetchone()[0]
+    if not connection.execute(_HAS_VERSION_TABLE).fetchone()[0]:
+        return 0
+    return connection.execute("SELECT version FROM schema_version").fetchone()[0]
 
 
-def migrate(connection: sqlite3.Connection, upto: int | None = None) -> None:
+def migrate(connection: Executor, upto: int | None = None) -> None:
     """Apply the migrations the database has not had yet (all of them, or up to `upto`)."""
     target = len(MIGRATIONS) if upto is None else upto
     current = schema_version(connection)
@@ -272,15 +330,15 @@ def migrate(connection: sqlite3.Connection, upto: int | None = None) -> None:
         )
     if current >= target:
         return
-    import sqlite_utils  # only when there is something to migrate: it costs ~30 ms to import
-
-    db = sqlite_utils.Database(connection)
+    schema = Schema(connection)
     for version in range(current + 1, target + 1):
-        connection.execute("BEGIN IMMEDIATE")
+        connection.execute(_BEGIN[schema.dialect])
         try:
+            schema.execute(_LOCK)
             if schema_version(connection) < version:  # another process may have done it
-                MIGRATIONS[version - 1](db)
-                connection.execute(f"PRAGMA user_version = {version}")
+                MIGRATIONS[version - 1](schema)
+                for statement in _SET_VERSION[schema.dialect]:
+                    connection.execute(statement.format(version=int(version)))
         except BaseException:
             connection.execute("ROLLBACK")
             raise
