@@ -209,11 +209,17 @@ def outlasting(
         _back_again(connection, deadline)
 
 
+def reconnect(connection: Connection) -> None:
+    """A new session in place of a broken PostgreSQL connection, to the same database only
+    (DatabaseMoved when another one is there now)."""
+    connection.take_over(connect_again(connection.url, connection.identity, connection.timeout))
+
+
 def _back_again(connection: Connection, deadline: float) -> None:
     """Connect again, twice a second until the server answers, or raise at `deadline`."""
     while True:
         try:
-            connection.reconnect()
+            reconnect(connection)
             return
         except DatabaseMoved:
             raise

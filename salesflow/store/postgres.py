@@ -102,12 +102,9 @@ class Connection:
             return True
         return not self.in_transaction and _readable(self.raw.pgconn.socket)
 
-    def reconnect(self) -> None:
-        """A new connection in place of this broken one, to the same database only
-        (DatabaseMoved when another one is there now): whoever holds this one goes on."""
-        from salesflow.store.db import connect_again
-
-        fresh = connect_again(self.url, self.identity, self.timeout)
+    def take_over(self, fresh: Connection) -> None:
+        """Go on with `fresh`'s session in place of this broken one (store/db.py's reconnect):
+        whoever holds this connection goes on with it."""
         self.raw.close()
         self.raw = fresh.raw
 
