@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 
+import pytest
 from conftest import query
+
+pytestmark = pytest.mark.engines
 
 
 def test_add_prints_what_it_created_and_records_the_event(sf):
@@ -50,8 +54,8 @@ def test_update_changes_only_what_is_given_and_records_what_changed(sf):
     assert (updated["first_name"], updated["phone"], updated["company"]) == (
         "Julie", "0612", "Chorale",
     )  # fmt: skip
-    events = query(sf.project, "SELECT type, json_extract(data, '$.changed') FROM events")
-    assert events[-1] == ("contact.updated", '["company"]')
+    kind, data = query(sf.project, "SELECT type, data FROM events ORDER BY id")[-1]
+    assert (kind, json.loads(data)["changed"]) == ("contact.updated", ["company"])
     sf("contacts", "update", "julie@example.org", "--company", "Chorale")
     assert len(query(sf.project, "SELECT * FROM events")) == 2  # no change, no event
 
@@ -75,7 +79,9 @@ def test_list_filters_by_owner_tag_and_text(sf):
     assert emails("--search", "inès") == ["ines@example.org"]
 
 
-def test_show_lists_the_contacts_deals(sf):
+def test_show_lists_the_contacts_deals(sf, backend):
+    if backend == "postgresql":  # TODO(lead, at merge): remove once i27-store-b is in
+        pytest.skip("deals add on PostgreSQL needs i27-store-b's deals.py (RETURNING id)")
     sf("contacts", "add", "julie@example.org")
     sf("deals", "add", "--title", "Essai Julie", "--contact", "julie@example.org")
     shown = sf("contacts", "show", "julie@example.org", "--json")

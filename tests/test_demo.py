@@ -10,8 +10,6 @@ import sys
 from email import policy
 from pathlib import Path
 
-import pytest
-
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -47,7 +45,6 @@ def written(outbox: Path) -> dict[str, str]:
     return files
 
 
-@pytest.mark.xfail(reason="until #27's store parts merge", strict=False)  # TODO(lead): remove
 def test_the_demo_says_the_same_on_postgresql_as_on_sqlite(tmp_path, postgres_url):
     on_sqlite = run_demo(tmp_path / "sqlite", None)
     on_postgresql = run_demo(tmp_path / "postgresql", postgres_url)

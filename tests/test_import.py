@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from conftest import query
 
+pytestmark = pytest.mark.engines
+
 FIXTURES = Path(__file__).parent / "fixtures" / "csv"
 
 
@@ -170,8 +172,9 @@ def test_an_empty_cell_never_erases_and_events_say_what_changed(sf, tmp_path):
     summary = sf("import", tmp_path / "b.csv", "--json")
     assert (summary["created"], summary["updated"]) == (0, 1)
     assert contacts(sf.project)["julie@example.org"][:4] == ("Julie", None, "0612", "Chorale")
-    events = query(sf.project, "SELECT type, json_extract(data, '$.changed') FROM events")
-    assert events == [("contact.created", None), ("contact.updated", '["company"]')]
+    events = query(sf.project, "SELECT type, data FROM events ORDER BY id")
+    changed = [(kind, json.loads(data).get("changed")) for kind, data in events]
+    assert changed == [("contact.created", None), ("contact.updated", ["company"])]
 
 
 def test_duplicates_within_the_file_become_one_contact(sf, tmp_path):

@@ -107,6 +107,8 @@ def test_the_one_list_gives_both_engines_the_same_schema(tmp_path, postgres_url)
     assert schema_version(on_postgres) == len(MIGRATIONS)
     expected = sqlite_schema(on_sqlite)
     assert "idx_rejects_source_body" in expected["rejects"]["indexes"]  # the description works
+    # PostgreSQL's own (v14): it has no skip-scan of the index SQLite reads that column from
+    expected["deals"]["indexes"]["idx_deals_stage_entered_at"] = (("stage_entered_at",), False)
     assert postgres_schema(on_postgres) == expected
 
 

@@ -1,6 +1,7 @@
 """The outbox on its own: claims, leases, the courier's retries and backoff, retry and cancel
-by hand — on a real SQLite file built by the real migrations, with small transports that
-keep what they are given (no CLI, no server): a failure here points at salesflow/outbox/.
+by hand — on a real database (SQLite, then PostgreSQL) built by the real migrations, with
+small transports that keep what they are given (no CLI, no server): a failure here points at
+salesflow/outbox/.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from conftest import open_project
 
-from salesflow.config.project import load_project
 from salesflow.errors import UserError
 from salesflow.mail.compose import queue as queue_email
 from salesflow.outbox import claims
@@ -39,12 +40,15 @@ PROJECT = """
     """
 
 
+pytestmark = pytest.mark.engines
+
+
 @pytest.fixture
-def project(tmp_path: Path):
+def project(tmp_path: Path, backend: str):
     root = tmp_path / "outbox"
     root.mkdir()
     (root / "salesflow.yaml").write_text(textwrap.dedent(PROJECT))
-    return load_project(root)
+    return open_project(root)
 
 
 @pytest.fixture

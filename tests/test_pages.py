@@ -6,15 +6,17 @@ pages in a real Chromium.)"""
 from __future__ import annotations
 
 import re
-import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+import pytest
 import yaml
 from conftest import PASSWORDS, Server, csrf_of, prepare_team, query, signed_in
 
 from salesflow.web.labels import LABELS
+
+pytestmark = pytest.mark.engines
 
 
 def columns(html: str) -> dict[str, tuple[int, str, list[int]]]:
@@ -164,9 +166,8 @@ def test_lost_needs_its_reason_and_the_next_step_and_amount_are_edited(pages):
 
 
 def test_failed_runs_and_messages_come_first_and_are_retried(pages):
-    with sqlite3.connect(pages.project / "salesflow.db") as connection:
-        connection.execute("UPDATE outbox SET status = 'failed', last_error = '550 no such"
-                           " user' WHERE id = 1")  # fmt: skip
+    query(pages.project, "UPDATE outbox SET status = 'failed', last_error = '550 no such user'"
+          " WHERE id = 1 RETURNING id")  # fmt: skip
     client = signed_in(pages)
     page = client.get("/activity").text
     failed = page.split("E-mails en échec")[1].split("<h2>")[0]

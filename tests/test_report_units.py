@@ -13,8 +13,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from conftest import open_project
 
-from salesflow.config.project import load_project
 from salesflow.reports import activity as activity_module
 from salesflow.reports.activity import activity, deal_messages, deal_runs
 from salesflow.reports.board import board, stage_cards
@@ -26,6 +26,9 @@ from salesflow.reports.stalled import stalled
 from salesflow.reports.workload import workload
 from salesflow.store import contacts, deals, tasks
 from salesflow.store.session import Store
+
+pytestmark = pytest.mark.engines
+
 
 NOW = "2026-12-01T12:00:00Z"
 PROJECT = {
@@ -78,33 +81,32 @@ def opened(store: Store, moment: str, title: str, contact: str | None, **values)
 
 def queue_email(store: Store, to: str, subject: str, moment: str, status: str = "sent", run=None):
     """An outbox row as a workflow's send_email leaves it (only what the reports read)."""
-    cursor = store.conn.execute(
+    return store.conn.execute(
         "INSERT INTO outbox (run_id, step, message_id, to_addr, subject, text, status, attempts,"
-        " last_error, created_at) VALUES (?, 'mail', ?, ?, ?, 'Bonjour', ?, ?, ?, ?)",
+        " last_error, created_at) VALUES (?, 'mail', ?, ?, ?, 'Bonjour', ?, ?, ?, ?) RETURNING id",
         (run, f"<{subject}@units.example>", to, subject, status, 1 if status == "failed" else 0,
          "550 no such user" if status == "failed" else None, moment),
-    )  # fmt: skip
-    return cursor.lastrowid
+    ).fetchone()[0]  # fmt: skip
 
 
 def add_run(store: Store, workflow: str, status: str, moment: str, contact=None, deal=None):
     """A workflow run row as the engine leaves it, with one trace line."""
-    cursor = store.conn.execute(
+    run_id = store.conn.execute(
         "INSERT INTO runs (workflow, subject, contact_id, deal_id, status, reason, started_at,"
-        " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         (workflow, "deal" if deal else "contact", contact, deal, status,
          "boom" if status == "failed" else None, moment, moment),
-    )  # fmt: skip
+    ).fetchone()[0]  # fmt: skip
     store.conn.execute(
         "INSERT INTO run_steps (run_id, step, action, outcome, detail, at)"
         " VALUES (?, 'mail', 'send_email', ?, 'queued', ?)",
-        (cursor.lastrowid, "failed" if status == "failed" else "done", moment),
+        (run_id, "failed" if status == "failed" else "done", moment),
     )
-    return cursor.lastrowid
+    return run_id
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
+def store(tmp_path: Path, backend: str) -> Store:
     """The project of PROJECT with, as of NOW (2026-12-01 12:00 UTC):
 
     deals (pipeline ventes)
@@ -125,7 +127,7 @@ def store(tmp_path: Path) -> Store:
     for name, text in PROJECT.items():
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         (root / name).write_text(textwrap.dedent(text))
-    store = Store.open(load_project(root), datetime.fromisoformat(NOW))
+    store = Store.open(open_project(root), datetime.fromisoformat(NOW))
     at(store, "2026-10-01T09:00Z")
     for name, owner in (("anna", "marie"), ("bob", "paul"), ("cleo", None), ("dan", "paul"),
                         ("eve", None), ("fay", None)):  # fmt: skip

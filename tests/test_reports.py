@@ -7,6 +7,9 @@ import io
 
 import pytest
 
+pytestmark = pytest.mark.engines
+
+
 DAY0 = 20  # 2026-11-20
 
 
@@ -219,7 +222,7 @@ def remove_stage_essai_realise(project) -> None:
     workflow.write_text(workflow.read_text().replace("to: essai-realise", "to: inscrit"))
 
 
-def test_deals_in_a_stage_removed_from_the_pipeline_are_shown_and_warned(sf):
+def test_deals_in_a_stage_removed_from_the_pipeline_are_shown_and_warned(sf, backend):
     sf("contacts", "add", "x@example.org")
     sf("deals", "add", "--title", "X", "--contact", "x@example.org", "--amount", "100")
     sf("deals", "move", "1", "essai-realise")
@@ -228,9 +231,10 @@ def test_deals_in_a_stage_removed_from_the_pipeline_are_shown_and_warned(sf):
         "1 deal is in stage 'essai-realise', which pipeline 'cours-essai' no longer has: move"
         " them (`salesflow deals move ID STAGE`), or put the stage back"
     )
-    result = sf("validate")
-    assert "no errors\n" in result.output and f"warning: {warning}" in result.output
-    assert sf("validate", "--strict", code=1)
+    if backend == "sqlite":  # validate never connects to a PostgreSQL server (a hook's check)
+        result = sf("validate")
+        assert "no errors\n" in result.output and f"warning: {warning}" in result.output
+        assert sf("validate", "--strict", code=1)
     board = sf("pipeline", "board", "--json")
     assert board["rows"][-1]["stage"] == "essai-realise" and board["rows"][-1]["count"] == 1
     assert board["notes"] == [f"warning: {warning}"]

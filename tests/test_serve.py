@@ -15,6 +15,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import ClassVar
 
@@ -23,6 +24,9 @@ import pytest
 import yaml
 from conftest import Pages, query
 from conftest import Server as BaseServer
+
+from salesflow.config.project import load_project
+from salesflow.store.serving import ServeState, serve_records
 
 JULIE = {"submissionId": "s-1", "email": "julie@example.org", "prenom": "Julie",
          "nom": "Petit", "date_essai": "2027-01-09T18:30"}  # fmt: skip
@@ -433,3 +437,17 @@ def test_the_request_log_is_in_the_projects_time_zone(project):
     [line] = [line for line in log.splitlines() if " GET /healthz 200 " in line][-1:]
     paris = datetime.now(ZoneInfo("Europe/Paris")).strftime("%z")
     assert code == 0 and line.split()[0].endswith(paris), line
+
+
+def test_the_file_serve_leaves_for_check_names_a_postgresql_database_without_its_password(demo):
+    """`.salesflow/serve-PID.json` names the database as messages do: a password given in
+    SALESFLOW_DB is not written to the project's folder."""
+    project = load_project(demo, "postgresql://sales:s3cret@db.example/sales")
+    state = ServeState(project, datetime(2026, 11, 20, tzinfo=UTC), (7, 16384))
+    try:
+        written = state.path.read_text()
+        [record] = serve_records(project)
+    finally:
+        state.close()
+    assert "s3cret" not in written
+    assert record.database == "postgresql://sales:***@db.example/sales" and record.running

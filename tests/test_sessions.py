@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 
 import httpx
+import pytest
 import yaml
 from conftest import Pages, Server, csrf_of, prepare_team, signed_in
 
@@ -86,6 +87,21 @@ def test_the_login_429_says_when_to_try_again(pages):
     token = csrf_of(client.get("/login").text)
     tries = [client.post("/login", data={"member": "paul", "password": "x", "csrf": token})
              for _ in range(6)]  # fmt: skip
+    assert [t.status_code for t in tries] == [401] * 5 + [429]
+    assert 1 <= int(tries[-1].headers["retry-after"]) <= 60
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
+def test_login_attempts_are_counted_across_serve_processes(sf):
+    """Two `serve` processes on one database, as two hosts behind a load balancer: a guesser
+    going from one to the other meets one limit of 5 tries a minute, not 5 at each."""
+    project = prepare_team(sf)
+    with serving(project, "2026-11-20T10:00") as one, serving(project, "2026-11-20T10:00") as two:
+        clients = [one.client(), two.client()]
+        tokens = [csrf_of(client.get("/login").text) for client in clients]
+        tries = [clients[n % 2].post("/login", data={"member": "paul", "password": "x",
+                                                     "csrf": tokens[n % 2]})
+                 for n in range(6)]  # fmt: skip
     assert [t.status_code for t in tries] == [401] * 5 + [429]
     assert 1 <= int(tries[-1].headers["retry-after"]) <= 60
 

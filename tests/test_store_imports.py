@@ -6,18 +6,20 @@ from __future__ import annotations
 import json
 
 import pytest
+from conftest import open_project
 
 from salesflow import clock
-from salesflow.config.cache import load_project
 from salesflow.ingest.importer import ImportOptions, import_csv
 from salesflow.store import contacts, deals, events, imports, inbox, outbox, runs
 from salesflow.store.db import transaction
 from salesflow.store.session import Store
 
+pytestmark = pytest.mark.engines
+
 
 @pytest.fixture
 def store(demo) -> Store:
-    project = load_project(demo)
+    project = open_project(demo)
     opened = Store.open(project, clock.now("2026-11-20T10:00", project.timezone))
     yield opened
     opened.conn.close()

@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from conftest import query
+
+pytestmark = pytest.mark.engines
+
 
 JULIE = "julie@example.org"
 

@@ -2,10 +2,13 @@
 over, flag stalled deals, process the resulting events, deliver the outbox (emails and
 requests side by side).
 
-Every piece claims its work by reading it inside a write transaction (BEGIN IMMEDIATE) and
-changing it before committing, so two ticks started at once serialise on SQLite's write lock
-and the second finds nothing left to do; a tick killed mid-way leaves whole batches done or
-undone, and the next tick finishes the job.
+Every piece claims its work in the write transaction that does it and records it done:
+on SQLite by reading it under the write lock (BEGIN IMMEDIATE), so two ticks started at once
+take turns and the second finds nothing left to do; on PostgreSQL, where ticks on several
+hosts run at once, by locking the rows it reads and skipping those another tick holds
+(store/queues.py), and for a schedule by inserting the slot's fire row (store/schedules.py).
+A tick killed mid-way leaves whole batches done or undone (its locks go with it), and the
+next tick finishes the job.
 """
 
 from __future__ import annotations
@@ -89,7 +92,8 @@ def fire_schedules(store: Store, engine: Engine) -> int:
     fired = 0
     with transaction(store.conn):
         for slot in due(store):
-            schedules.remember(store, slot.workflow.id, slot.slot)
+            if not schedules.fire(store, slot.workflow.id, slot.slot):
+                continue  # another host fired it a moment ago
             run_id = engine.enrol(slot.workflow)
             when = local_time(localize(slot.slot, store), store)
             missed = f"; {slot.missed} earlier slot(s) missed, fired once" if slot.missed else ""

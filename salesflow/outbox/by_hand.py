@@ -15,7 +15,7 @@ from salesflow.store.session import Store
 def requeue(store: Store, row: sqlite3.Row) -> None:
     """`outbox retry`: a failed, retrying, cancelled or abandoned message goes at the next
     delivery, with its attempts counted afresh."""
-    if row["status"] == "sending" and not is_stale(row):
+    if row["status"] == "sending" and not is_stale(store, row):
         raise UserError(f"{noun(row)} is being sent by a pass right now")
     if row["status"] not in ("failed", "retrying", "cancelled", "sending"):
         raise UserError(f"{noun(row)} is {row['status']}; only failed, retrying,"
@@ -26,7 +26,7 @@ def requeue(store: Store, row: sqlite3.Row) -> None:
 
 def cancel(store: Store, row: sqlite3.Row) -> None:
     """`outbox cancel`: a message that has not left (and is not leaving right now) stays."""
-    if row["status"] == "sending" and not is_stale(row):
+    if row["status"] == "sending" and not is_stale(store, row):
         raise UserError(f"{noun(row)} is being sent by a pass right now: too late")
     if row["status"] not in ("queued", "retrying", "failed", "sending"):
         raise UserError(f"{noun(row)} is {row['status']}: too late")

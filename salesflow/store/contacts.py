@@ -90,24 +90,33 @@ def upsert(
     fields = clean_fields(store, fields or {})
     existing = find(store, email)
     if existing is None:
-        return _insert(store, email, values, list(tags), fields, by), True, []
+        created = _insert(store, email, values, list(tags), fields, by)
+        if created is not None:
+            return created, True, []
+        existing = get(store, email)
     changed = update(store, existing, values, tags, fields, by)
     return get(store, existing["id"]), False, changed
 
 
 def _insert(store: Store, email: str, values: dict, tags: list, fields: dict, by: str):
+    """The new contact; None when another worker created this email since we looked (on
+    PostgreSQL the insert waits for that worker's transaction, then finds the email taken):
+    the caller updates it instead, and neither worker fails."""
     row = {name: _text(values.get(name)) for name in TEXT_FIELDS}
-    cursor = store.conn.execute(
+    inserted = store.conn.execute(
         "INSERT INTO contacts (email, first_name, last_name, phone, company, owner, source,"
-        " tags, fields, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " tags, fields, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (email) DO NOTHING RETURNING id",
         (
             email, *row.values(), json.dumps(sorted(set(tags)), ensure_ascii=False),
             json.dumps(_present(fields), ensure_ascii=False), store.stamp, store.stamp,
         ),
-    )  # fmt: skip
+    ).fetchone()  # fmt: skip
+    if inserted is None:
+        return None
     data = {"email": email, "source": row["source"], "by": by}
-    store.record_event("contact.created", "contact", cursor.lastrowid, data)
-    return get(store, cursor.lastrowid)
+    store.record_event("contact.created", "contact", inserted[0], data)
+    return get(store, inserted[0])
 
 
 def update(
@@ -178,16 +187,24 @@ def search(
         clauses.append("owner = ?")
         params.append(owner)
     if tag:
-        clauses.append("EXISTS (SELECT 1 FROM json_each(contacts.tags) WHERE value = ?)")
+        clauses.append(_HAS_TAG[store.conn.dialect])
         params.append(tag)
     if text:
-        clauses.append("(email LIKE ? OR first_name LIKE ? OR last_name LIKE ? OR company LIKE ?)")
-        params += [f"%{text}%"] * 4
+        found = [f"lower({n}) LIKE ?" for n in ("email", "first_name", "last_name", "company")]
+        clauses.append(f"({' OR '.join(found)})")
+        params += [f"%{text.lower()}%"] * 4  # lower(): PostgreSQL's LIKE minds the case
     where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
     limit_sql = f" LIMIT {int(limit)}" if limit else ""
     return store.conn.execute(
         f"SELECT * FROM contacts{where} ORDER BY id DESC{limit_sql}", params
     ).fetchall()
+
+
+_HAS_TAG = {  # tags are a JSON list in text
+    "sqlite": "EXISTS (SELECT 1 FROM json_each(contacts.tags) WHERE value = ?)",
+    "postgresql": "EXISTS (SELECT 1 FROM jsonb_array_elements_text(contacts.tags::jsonb) AS t"
+    " (value) WHERE value = ?)",
+}
 
 
 def public(contact: sqlite3.Row, store: Store) -> dict[str, Any]:

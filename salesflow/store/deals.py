@@ -130,10 +130,11 @@ def add(
     if record == "ticket":
         columns.setdefault("priority", "normal")
     closed_at = store.stamp if target.outcome else None
-    cursor = store.conn.execute(
+    deal_id = store.conn.execute(
         "INSERT INTO deals (pipeline, stage, status, title, contact_id, currency, created_at,"
         " stage_entered_at, closed_at, fields, owner, amount, expected_close, next_step,"
-        " probability, priority) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " probability, priority) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " RETURNING id",
         (
             of.id, target.id, status_of(target), title, person["id"] if person else None,
             store.project.currency, store.stamp, store.stamp, closed_at,
@@ -141,8 +142,7 @@ def add(
             columns.get("amount"), columns.get("expected_close"), columns.get("next_step"),
             columns.get("probability"), columns.get("priority"),
         ),
-    )  # fmt: skip
-    deal_id = cursor.lastrowid
+    ).fetchone()[0]  # fmt: skip
     _history(store, deal_id, of.id, None, target.id, by)
     data = {"pipeline": of.id, "stage": target.id, "by": by}
     store.record_event(f"{record}.created", record, deal_id, data)
@@ -295,21 +295,31 @@ def _history(
         (deal, pipeline_id, source, target, store.stamp, by, stay),
     )
     store.conn.execute(
-        "UPDATE deals SET stages_mask = stages_mask | (1 << ?) WHERE id = ?",
+        "UPDATE deals SET stages_mask = stages_mask | (CAST(1 AS bigint) << CAST(? AS integer))"
+        " WHERE id = ?",  # PostgreSQL shifts a bigint by an integer (1 << 40 would be int4's)
         (stage_bit(store, pipeline_id, target), deal),
     )
 
 
+_BIT = "SELECT bit FROM stage_bits WHERE pipeline = ? AND stage = ?"
+
+
 def stage_bit(store: Store, pipeline_id: str, stage_id: str) -> int:
-    """The stage's bit in deals.stages_mask, numbered on first use."""
-    store.conn.execute(
-        "INSERT INTO stage_bits (pipeline, stage, bit) SELECT ?, ?, coalesce(max(bit) + 1, 0)"
-        " FROM stage_bits WHERE pipeline = ? ON CONFLICT DO NOTHING",
-        (pipeline_id, stage_id, pipeline_id),
-    )
-    return store.conn.execute(
-        "SELECT bit FROM stage_bits WHERE pipeline = ? AND stage = ?", (pipeline_id, stage_id)
-    ).fetchone()[0]
+    """The stage's bit in deals.stages_mask, numbered on first use (the next free bit).
+
+    On PostgreSQL two hosts numbering two new stages at once both read the same max(bit):
+    the bits are unique per pipeline (migration 15), so the later one waits for the first,
+    finds its number taken and reads the max again; each pass of the loop sees one more
+    bit committed by another, so it ends."""
+    row = store.conn.execute(_BIT, (pipeline_id, stage_id)).fetchone()
+    while row is None:
+        store.conn.execute(
+            "INSERT INTO stage_bits (pipeline, stage, bit) SELECT ?, ?, coalesce(max(bit) + 1, 0)"
+            " FROM stage_bits WHERE pipeline = ? ON CONFLICT DO NOTHING",
+            (pipeline_id, stage_id, pipeline_id),
+        )
+        row = store.conn.execute(_BIT, (pipeline_id, stage_id)).fetchone()
+    return row[0]
 
 
 def history(store: Store, deal_id: int) -> list[sqlite3.Row]:

@@ -12,7 +12,7 @@ import sqlite3
 
 from salesflow.errors import NotFound, UserError
 from salesflow.store.db import transaction
-from salesflow.store.queues import FAILED_EVENTS, PENDING_EVENTS
+from salesflow.store.queues import FAILED_EVENTS, LOCKED, PENDING_EVENTS
 from salesflow.store.session import Store
 from salesflow.values import read_instant
 
@@ -50,9 +50,13 @@ def find(store: Store, event_id: int) -> sqlite3.Row | None:
 
 
 def pending_batch(store: Store, limit: int) -> list[sqlite3.Row]:
-    """The oldest pending events, in the order they happened."""
+    """The oldest pending events, in the order they happened, claimed for the caller's
+    transaction (queues.LOCKED): the pass handles and marks them in it, so the claim ends
+    with the commit, or with the abort of a pass that died."""
     return store.conn.execute(
-        f"SELECT * FROM events WHERE {PENDING_EVENTS} ORDER BY id LIMIT ?", (limit,)
+        f"SELECT * FROM events WHERE {PENDING_EVENTS} ORDER BY id LIMIT ?"
+        f"{LOCKED[store.conn.dialect]}",
+        (limit,),
     ).fetchall()
 
 

@@ -1,11 +1,13 @@
 """The SQL of `salesflow import`: batches of contact rows upserted set-based, in one
 transaction, and what really changed counted and recorded by SQL on the whole set.
 
-An import goes: `start` (scratch tables, and a temporary trigger that keeps each existing
-contact's state from before its first change), `stage` each batch (executemany), `settle`
-(compare every touched contact with its state before), `counts`, `open_deals` and
-`record_contact_events` (set-based INSERT … SELECT), then `finish` (the scratch tables go).
-Memory does not grow with the file: no Python set of every email is kept.
+An import goes: `start` (scratch tables), `stage` each batch (a snapshot of the contacts it
+will meet for the first time, then the upsert: executemany), `settle` (compare every
+snapshot with the contact now; the file's emails without one are the contacts it created),
+`counts`, `open_deals` and `record_contact_events` (set-based INSERT … SELECT), then `finish`
+(the scratch tables go). Memory does not grow with the file: no Python set of every email
+is kept. The same statements run on SQLite and PostgreSQL, with per-dialect fragments where
+their JSON functions differ; nothing assumes one writer (no "new ids are above the largest").
 """
 
 from __future__ import annotations
@@ -21,14 +23,33 @@ CONTACT_COLUMNS = ("email", "first_name", "last_name", "phone", "company", "owne
                    "tags", "fields")  # fmt: skip
 UPDATABLE = ("first_name", "last_name", "phone", "company", "owner")  # after the email
 _KEPT = (*CONTACT_COLUMNS[1:], "updated_at")  # what a contact's "before" snapshot holds
-_SCRATCH = ("import_log", "import_emails", "deal_values")
+_SCRATCH = ("import_log", "import_emails", "import_new", "deal_values")
+_ID = {"sqlite": "INTEGER", "postgresql": "bigint"}  # SQLite's INTEGER PRIMARY KEY: the rowid
+
+# Per dialect: a custom field's value (SQL NULL when absent), tags' set operations, the
+# fields' merge (RFC 7396 on SQLite; the import's fields hold no JSON null, so jsonb's
+# shallow `||` is the same merge), and a value as JSON text (the JSON that json.dumps writes).
+_FIELD = {"sqlite": "json_extract({doc}, '$.{name}')", "postgresql": "({doc}::jsonb -> '{name}')"}
+_HAS_NEW_TAG = {
+    "sqlite": "EXISTS (SELECT 1 FROM json_each(excluded.tags) AS t"
+    " WHERE t.value NOT IN (SELECT value FROM json_each(contacts.tags)))",
+    "postgresql": "NOT contacts.tags::jsonb @> excluded.tags::jsonb",
+}
+_TAG_UNION = {
+    "sqlite": "(SELECT json_group_array(value) FROM (SELECT value FROM json_each(contacts.tags)"
+    " UNION SELECT value FROM json_each(excluded.tags) ORDER BY value))",
+    "postgresql": "(SELECT '[' || string_agg(to_json(v)::text, ',' ORDER BY v COLLATE \"C\")"
+    " || ']' FROM (SELECT jsonb_array_elements_text(contacts.tags::jsonb) UNION"
+    " SELECT jsonb_array_elements_text(excluded.tags::jsonb)) AS u (v))",
+}
+_MERGE = {"sqlite": "json_patch({a}, {b})", "postgresql": "({a}::jsonb || {b}::jsonb)::text"}
+_JSON_VALUE = {"sqlite": "json_quote({})", "postgresql": "coalesce(to_json({})::text, 'null')"}
 
 
 @dataclass(frozen=True)
 class Staging:
     """One import under way."""
 
-    before: int  # the largest contact id before the import: new contacts are above it
     upsert: str  # the statement that inserts or updates one contact row
 
 
@@ -41,31 +62,26 @@ class Counts:
 
 
 def start(store: Store, with_deals: bool, overwrite: bool) -> Staging:
-    """The scratch tables of an import (the deal values only `with_deals`), and the
-    temporary trigger that keeps each existing contact's state before its first change."""
+    """The scratch tables of an import (the deal values only `with_deals`)."""
     conn = store.conn
-    before = _largest_id(store, "contacts")
     conn.execute(
-        f"CREATE TEMP TABLE import_log (contact_id INTEGER PRIMARY KEY, changed TEXT,"
-        f" {', '.join(_KEPT)})"
-    )
-    conn.execute(
-        "CREATE TEMP TRIGGER import_updated AFTER UPDATE ON main.contacts"
-        f" WHEN OLD.id <= {int(before)} BEGIN"
-        f" INSERT INTO import_log (contact_id, {', '.join(_KEPT)})"
-        f" VALUES (OLD.id, {', '.join(f'OLD.{n}' for n in _KEPT)})"
-        " ON CONFLICT DO NOTHING; END"
+        f"CREATE TEMP TABLE import_log (contact_id {_ID[conn.dialect]} PRIMARY KEY,"
+        f" changed TEXT NOT NULL DEFAULT '', {', '.join(f'{n} TEXT' for n in _KEPT)})"
     )
     conn.execute("CREATE TEMP TABLE import_emails (email TEXT PRIMARY KEY, rows INTEGER)")
+    conn.execute(f"CREATE TEMP TABLE import_new (contact_id {_ID[conn.dialect]} PRIMARY KEY)")
     if with_deals:
         conn.execute(
-            "CREATE TEMP TABLE deal_values (email TEXT PRIMARY KEY, title, amount, expected_close)"
+            "CREATE TEMP TABLE deal_values (email TEXT PRIMARY KEY, title TEXT, amount BIGINT,"
+            " expected_close TEXT)"
         )
-    return Staging(before, _upsert_statement(store, overwrite))
+    return Staging(_upsert_statement(store, overwrite))
 
 
 def held_values(store: Store, emails: list[str]) -> dict[str, list]:
     """The UPDATABLE values of the contacts with these emails (those that exist), by email."""
+    if not emails:  # `IN ()`: SQLite reads it, PostgreSQL does not
+        return {}
     return {
         row[0]: list(row[1:])
         for row in store.conn.execute(
@@ -77,21 +93,39 @@ def held_values(store: Store, emails: list[str]) -> dict[str, list]:
 
 
 def stage(store: Store, staging: Staging, contacts: list, deal_values: list) -> None:
-    """Upsert a batch of contact rows, count each row against its email, and keep the deal
-    values (title, amount, expected close) of each email: the first non-empty value wins."""
+    """Keep the existing contacts of a batch met for the first time as they are, upsert the
+    batch's rows, count each row against its email, and keep the deal values (title, amount,
+    expected close) of each email: the first non-empty value wins."""
     conn = store.conn
+    if not contacts:
+        return
+    emails = [row[0] for row in contacts]
+    conn.execute(_SNAPSHOT.format(marks=", ".join("?" * len(emails))), emails)
     conn.executemany(staging.upsert, contacts)
     conn.executemany(
-        "INSERT INTO import_emails VALUES (?, 1) ON CONFLICT DO UPDATE SET rows = rows + 1",
+        "INSERT INTO import_emails VALUES (?, 1) ON CONFLICT (email)"
+        " DO UPDATE SET rows = import_emails.rows + 1",
         [row[:1] for row in contacts],
     )
     if deal_values:
         conn.executemany(
             "INSERT INTO deal_values VALUES (?, ?, ?, ?) ON CONFLICT (email) DO UPDATE SET"
-            " title = coalesce(excluded.title, title), amount = coalesce(excluded.amount, amount),"
-            " expected_close = coalesce(excluded.expected_close, expected_close)",
+            " title = coalesce(excluded.title, deal_values.title),"
+            " amount = coalesce(excluded.amount, deal_values.amount),"
+            " expected_close = coalesce(excluded.expected_close, deal_values.expected_close)",
             deal_values,
         )
+
+
+# The state before the import of the contacts that exist among a batch's emails, except
+# those an earlier batch met (kept already, or created by this import): what `settle`
+# compares with. It replaces a temporary trigger (PostgreSQL has none) and "new contacts have
+# ids above the largest before" (not so when other writers insert meanwhile).
+_SNAPSHOT = (
+    f"INSERT INTO import_log (contact_id, {', '.join(_KEPT)}) SELECT id, {', '.join(_KEPT)}"
+    " FROM contacts WHERE email IN ({marks})"
+    " AND NOT EXISTS (SELECT 1 FROM import_emails e WHERE e.email = contacts.email)"
+)
 
 
 def _upsert_statement(store: Store, overwrite: bool) -> str:
@@ -99,56 +133,65 @@ def _upsert_statement(store: Store, overwrite: bool) -> str:
     are kept and its blanks filled (within a file: the first non-empty value wins); with
     `overwrite` the file's non-empty values replace them (the last one wins)."""
     now = store.stamp  # our own ISO text, safe to inline: executemany takes one kind of params
+    dialect = store.conn.dialect
     plain = UPDATABLE
     if overwrite:
-        differs = [f"(excluded.{n} IS NOT NULL AND excluded.{n} IS NOT {n})" for n in plain]
-        keep = ", ".join(f"{n} = coalesce(excluded.{n}, {n})" for n in plain)
-        fields = "json_patch(fields, excluded.fields)"
+        differs = [f"(excluded.{n} IS NOT NULL AND excluded.{n} IS DISTINCT FROM contacts.{n})"
+                   for n in plain]  # fmt: skip
+        keep = ", ".join(f"{n} = coalesce(excluded.{n}, contacts.{n})" for n in plain)
+        fields = _MERGE[dialect].format(a="contacts.fields", b="excluded.fields")
     else:
-        differs = [f"(excluded.{n} IS NOT NULL AND {n} IS NULL)" for n in plain]
-        keep = ", ".join(f"{n} = coalesce({n}, excluded.{n})" for n in plain)
-        fields = "json_patch(excluded.fields, fields)"
+        differs = [f"(excluded.{n} IS NOT NULL AND contacts.{n} IS NULL)" for n in plain]
+        keep = ", ".join(f"{n} = coalesce(contacts.{n}, excluded.{n})" for n in plain)
+        fields = _MERGE[dialect].format(a="excluded.fields", b="contacts.fields")
     differs += [
-        "(excluded.source IS NOT NULL AND source IS NULL)",
-        "(excluded.tags != '[]' AND EXISTS (SELECT 1 FROM json_each(excluded.tags) AS t"
-        " WHERE t.value NOT IN (SELECT value FROM json_each(contacts.tags))))",
+        "(excluded.source IS NOT NULL AND contacts.source IS NULL)",
+        f"(excluded.tags != '[]' AND {_HAS_NEW_TAG[dialect]})",
     ]
-    existing = "IS NOT json_extract(excluded.fields, '$.{n}')" if overwrite else "IS NULL"
-    differs += [  # per declared field: cheaper than comparing whole JSON documents
-        f"(json_extract(excluded.fields, '$.{n}') IS NOT NULL AND"
-        f" json_extract(fields, '$.{n}') {existing.format(n=n)})"
-        for n in store.project.contact_fields
-    ]
+    for name in store.project.contact_fields:  # cheaper than comparing whole JSON documents
+        new = _FIELD[dialect].format(doc="excluded.fields", name=name)
+        old = _FIELD[dialect].format(doc="contacts.fields", name=name)
+        existing = f"IS DISTINCT FROM {new}" if overwrite else "IS NULL"
+        differs.append(f"({new} IS NOT NULL AND {old} {existing})")
     return (
         f"INSERT INTO contacts ({', '.join(CONTACT_COLUMNS)}, created_at, updated_at)"
         f" VALUES ({', '.join('?' * len(CONTACT_COLUMNS))}, '{now}', '{now}')"
-        f" ON CONFLICT (email) DO UPDATE SET {keep}, source = coalesce(source, excluded.source),"
-        " tags = CASE WHEN excluded.tags = '[]' THEN tags ELSE (SELECT json_group_array(value)"
-        "  FROM (SELECT value FROM json_each(contacts.tags) UNION"
-        "  SELECT value FROM json_each(excluded.tags) ORDER BY value)) END,"
+        f" ON CONFLICT (email) DO UPDATE SET {keep},"
+        " source = coalesce(contacts.source, excluded.source),"
+        f" tags = CASE WHEN excluded.tags = '[]' THEN contacts.tags ELSE {_TAG_UNION[dialect]} END,"
         f" fields = {fields}, updated_at = excluded.updated_at"
         f" WHERE {' OR '.join(differs)}"
     )
 
 
 def settle(store: Store) -> None:
-    """What changed for each existing contact, all rows considered; a contact that ends as
-    it began gets its updated_at back, as if untouched."""
+    """What changed for each existing contact, all rows considered (a contact that ends as
+    it began gets its updated_at back, as if untouched), and which contacts are new. Only
+    what the upsert touched (stamped now) is compared, and only what differs is written."""
     conn = store.conn
-    conn.execute("DROP TRIGGER temp.import_updated")
-    tests = [f"CASE WHEN l.{n} IS NOT c.{n} THEN '{n},' ELSE '' END" for n in CONTACT_COLUMNS[1:8]]
-    tests += [
-        f"CASE WHEN json_extract(l.fields, '$.{n}') IS NOT json_extract(c.fields, '$.{n}')"
-        f" THEN '{n},' ELSE '' END"
-        for n in store.project.contact_fields
-    ]
+    field = _FIELD[conn.dialect]
+    pairs = [(n, f"l.{n}", f"c.{n}") for n in CONTACT_COLUMNS[1:8]]
+    pairs += [(n, field.format(doc="l.fields", name=n), field.format(doc="c.fields", name=n))
+              for n in store.project.contact_fields]  # fmt: skip
+    differs = [f"{old} IS DISTINCT FROM {new}" for _, old, new in pairs]
+    names = [f"CASE WHEN {test} THEN '{n},' ELSE '' END"
+             for (n, *_), test in zip(pairs, differs, strict=True)]  # fmt: skip
     conn.execute(
-        f"UPDATE import_log AS l SET changed = rtrim({' || '.join(tests)}, ',')"
-        " FROM contacts c WHERE c.id = l.contact_id"
+        f"UPDATE import_log AS l SET changed = (SELECT rtrim({' || '.join(names)}, ',')"
+        " FROM contacts c WHERE c.id = l.contact_id) WHERE EXISTS (SELECT 1 FROM contacts c"
+        f" WHERE c.id = l.contact_id AND c.updated_at = ? AND ({' OR '.join(differs)}))",
+        (store.stamp,),
     )
     conn.execute(
-        "UPDATE contacts SET updated_at = l.updated_at FROM import_log l"
-        " WHERE contacts.id = l.contact_id AND l.changed = ''"
+        "UPDATE contacts SET updated_at = (SELECT l.updated_at FROM import_log l"
+        " WHERE l.contact_id = contacts.id) WHERE id IN (SELECT contact_id FROM import_log"
+        " WHERE changed = '' AND updated_at != ?) AND updated_at = ?",
+        (store.stamp, store.stamp),
+    )
+    conn.execute(
+        "INSERT INTO import_new (contact_id) SELECT c.id FROM import_emails e"
+        " JOIN contacts c ON c.email = e.email"
+        " WHERE NOT EXISTS (SELECT 1 FROM import_log l WHERE l.contact_id = c.id)"
     )
 
 
@@ -156,18 +199,13 @@ def counts(store: Store, staging: Staging) -> Counts:
     """Contacts created, changed and unchanged, and rows that repeated an email of the file,
     each counted on its own (after `settle`)."""
 
-    def one(sql: str, *params) -> int:
-        return store.conn.execute(sql, params).fetchone()[0]
+    def one(sql: str) -> int:
+        return store.conn.execute(sql).fetchone()[0]
 
     return Counts(
-        created=one("SELECT count(*) FROM contacts WHERE id > ?", staging.before),
+        created=one("SELECT count(*) FROM import_new"),
         updated=one("SELECT count(*) FROM import_log WHERE changed != ''"),
-        unchanged=one(
-            "SELECT count(*) FROM import_emails e JOIN contacts c ON c.email = e.email"
-            " WHERE c.id <= ? AND c.id NOT IN"
-            " (SELECT contact_id FROM import_log WHERE changed != '')",
-            staging.before,
-        ),
+        unchanged=one("SELECT count(*) FROM import_log WHERE changed = ''"),
         duplicates=one("SELECT coalesce(sum(rows - 1), 0) FROM import_emails"),
     )
 
@@ -176,16 +214,18 @@ def record_contact_events(store: Store, staging: Staging) -> None:
     """contact.created for each new contact; contact.updated, with what changed, for each
     contact that existed before and ends different (after `settle`)."""
     conn = store.conn
+    created = _json_object(conn.dialect, {"email": "c.email", "source": "c.source"})
     conn.execute(
         "INSERT INTO events (type, subject_type, subject_id, data, created_at)"
-        " SELECT 'contact.created', 'contact', id, json_object('email', email, 'source', source,"
-        " 'by', 'import'), ? FROM contacts WHERE id > ? ORDER BY id",
-        (store.stamp, staging.before),
+        f" SELECT 'contact.created', 'contact', c.id, {created}, ?"
+        " FROM import_new n JOIN contacts c ON c.id = n.contact_id ORDER BY c.id",
+        (store.stamp,),
     )
+    changed = "'[\"' || replace(l.changed, ',', '\", \"') || '\"]'"  # names: no quote, no comma
+    updated = _json_object(conn.dialect, {"email": "c.email"}, {"changed": changed})
     conn.execute(
         "INSERT INTO events (type, subject_type, subject_id, data, created_at)"
-        " SELECT 'contact.updated', 'contact', c.id, json_object('email', c.email, 'changed',"
-        " json('[\"' || replace(l.changed, ',', '\",\"') || '\"]'), 'by', 'import'), ?"
+        f" SELECT 'contact.updated', 'contact', c.id, {updated}, ?"
         " FROM import_log l JOIN contacts c ON c.id = l.contact_id"
         " WHERE l.changed != '' ORDER BY c.id",
         (store.stamp,),
@@ -196,12 +236,12 @@ def open_deals(
     store: Store, staging: Staging, pipeline: Pipeline, stage: Stage, with_events: bool
 ) -> int:
     """One open deal in `stage` for each new contact (none where one is open already), its
-    stage history and (`with_events`) its deal.created; how many were opened."""
+    stage history and (`with_events`) its deal.created; how many were opened. The deals of
+    the new contacts are the import's own: no other writer sees those contacts yet."""
     conn = store.conn
-    max_deal = _largest_id(store, "deals")
     params = {
         "pipeline": pipeline.id, "stage": stage.id, "status": deals.status_of(stage),
-        "currency": store.project.currency, "now": store.stamp, "max_contact": staging.before,
+        "currency": store.project.currency, "now": store.stamp,
         "closed": store.stamp if stage.outcome else None,
         "bit": deals.stage_bit(store, pipeline.id, stage.id),
     }  # fmt: skip
@@ -210,23 +250,23 @@ def open_deals(
         " created_at, expected_close, closed_at, stage_entered_at, stages_mask)"
         " SELECT :pipeline, :stage, :status, coalesce(v.title, nullif(trim(coalesce(c.first_name,"
         " '') || ' ' || coalesce(c.last_name, '')), ''), c.email), c.id, c.owner, v.amount,"
-        " :currency, :now, v.expected_close, :closed, :now, 1 << :bit"
-        " FROM contacts c JOIN deal_values v ON v.email = c.email WHERE c.id > :max_contact"
-        " AND NOT EXISTS (SELECT 1 FROM deals d WHERE d.contact_id = c.id"
-        " AND d.pipeline = :pipeline AND d.status = 'open') ORDER BY c.id",
+        " :currency, :now, v.expected_close, :closed, :now, CAST(1 AS bigint) << :bit"
+        " FROM import_new n JOIN contacts c ON c.id = n.contact_id"
+        " JOIN deal_values v ON v.email = c.email WHERE NOT EXISTS (SELECT 1 FROM deals d"
+        " WHERE d.contact_id = c.id AND d.pipeline = :pipeline AND d.status = 'open')"
+        " ORDER BY c.id",
         params,
     ).rowcount
+    opened = " FROM deals d JOIN import_new n ON n.contact_id = d.contact_id"
     conn.execute(
         "INSERT INTO stage_history (deal_id, pipeline, from_stage, to_stage, at, by)"
-        " SELECT id, pipeline, NULL, stage, created_at, 'import' FROM deals WHERE id > ?",
-        (max_deal,),
+        f" SELECT d.id, d.pipeline, NULL, d.stage, d.created_at, 'import'{opened} ORDER BY d.id"
     )
     if with_events:
+        data = _json_object(conn.dialect, {"pipeline": "d.pipeline", "stage": "d.stage"})
         conn.execute(
             "INSERT INTO events (type, subject_type, subject_id, data, created_at)"
-            " SELECT 'deal.created', 'deal', id, json_object('pipeline', pipeline, 'stage', stage,"
-            " 'by', 'import'), created_at FROM deals WHERE id > ? ORDER BY id",
-            (max_deal,),
+            f" SELECT 'deal.created', 'deal', d.id, {data}, d.created_at{opened} ORDER BY d.id"
         )
     return created
 
@@ -234,8 +274,18 @@ def open_deals(
 def finish(store: Store) -> None:
     """The scratch tables go (the transaction stays the caller's)."""
     for table in _SCRATCH:
-        store.conn.execute(f"DROP TABLE IF EXISTS temp.{table}")
+        store.conn.execute(f"DROP TABLE IF EXISTS {table}")  # temporary: found first
 
 
-def _largest_id(store: Store, table: str) -> int:
-    return store.conn.execute(f"SELECT coalesce(max(id), 0) FROM {table}").fetchone()[0]
+def _json_object(dialect: str, values: dict[str, str], raw: dict[str, str] | None = None) -> str:
+    """SQL building the JSON text `{"key": value, …, "by": "import"}` from SQL expressions
+    (`raw` ones are JSON text already): the same text on both engines, and as `json.dumps`
+    writes the events' data elsewhere."""
+    quote = _JSON_VALUE[dialect]
+    parts = [(key, quote.format(sql)) for key, sql in values.items()]
+    parts += list((raw or {}).items())
+    sql, separator = "'{", ""
+    for key, value in parts:
+        sql += f"{separator}\"{key}\": ' || {value} || '"
+        separator = ", "
+    return sql + ', "by": "import"}\''

@@ -15,8 +15,8 @@ against an idle period of hours.
 from __future__ import annotations
 
 import hashlib
+import math
 import secrets
-import sqlite3
 from datetime import timedelta
 
 from salesflow.store.db import is_locked
@@ -25,6 +25,17 @@ from salesflow.values import stored_instant
 
 LIFETIME = timedelta(days=7)  # a login lasts at most this long, however busy
 TOUCH_EVERY = timedelta(minutes=1)
+
+# Now in seconds since 1970 on the database's clock: every `serve` process (on any host) counts
+# login attempts on the one clock they share. Like the old in-memory limiter, it is real time,
+# not the project's business time (`--now`): a guesser is slowed in the real world.
+_CLOCK = {
+    "sqlite": "SELECT (julianday('now') - 2440587.5) * 86400.0",
+    "postgresql": "SELECT extract(epoch FROM clock_timestamp())::float8",
+}
+# One client's attempts counted by one process at a time: SQLite's BEGIN IMMEDIATE already
+# lets one writer in; PostgreSQL's row locks do not cover rows not yet inserted.
+_ONE_CLIENT_AT_A_TIME = {"sqlite": None, "postgresql": "SELECT pg_advisory_xact_lock(hashtext(?))"}
 
 
 def _key(session_id: str) -> str:
@@ -68,7 +79,7 @@ def _touch(store: Store, session_id: str) -> None:
         store.conn.execute(
             "UPDATE sessions SET last_seen_at = ? WHERE id = ?", (store.stamp, _key(session_id))
         )
-    except sqlite3.OperationalError as error:
+    except Exception as error:  # busy, on either engine: the next request touches it
         if not is_locked(error):
             raise
 
@@ -87,6 +98,24 @@ def end_member_sessions(store: Store, member: str) -> None:
 def end_all(store: Store) -> None:
     """End every session (the signing secret was rotated)."""
     store.conn.execute("DELETE FROM sessions")
+
+
+def login_wait(store: Store, client: str, tries: int, seconds: int) -> int:
+    """0 when a login attempt from `client` may go on (it is counted), else the seconds until
+    one may: at most `tries` in any `seconds`, whichever `serve` process receives them. In the
+    caller's transaction."""
+    conn = store.conn
+    if lock := _ONE_CLIENT_AT_A_TIME[conn.dialect]:
+        conn.execute(lock, (f"login {client}",))
+    now = conn.execute(_CLOCK[conn.dialect]).fetchone()[0]
+    conn.execute("DELETE FROM login_attempts WHERE at <= ?", (now - seconds,))
+    count, first = conn.execute(
+        "SELECT count(*), min(at) FROM login_attempts WHERE client = ?", (client,)
+    ).fetchone()
+    if count >= tries:
+        return max(1, math.ceil(first + seconds - now))
+    conn.execute("INSERT INTO login_attempts (client, at) VALUES (?, ?)", (client, now))
+    return 0
 
 
 def _forget_ended(store: Store) -> None:

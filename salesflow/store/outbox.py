@@ -11,11 +11,19 @@ import json
 import sqlite3
 
 from salesflow.errors import NotFound
-from salesflow.store.queues import SENDABLE_MESSAGES
+from salesflow.store.queues import LOCKED, SENDABLE_MESSAGES
 from salesflow.store.session import Store
 from salesflow.values import read_instant
 
-_STILL_CLAIMED = "id = ? AND status = 'sending' AND claimed_by IS ?"
+_STILL_CLAIMED = "id = ? AND status = 'sending' AND claimed_by IS NOT DISTINCT FROM ?"
+# Leases are measured on the database's clock, which every host using it shares (SQLite's
+# 'now' is its one host's wall clock), as a stored instant `?` seconds from now.
+_STORED_INSTANT = 'YYYY-MM-DD"T"HH24:MI:SS"Z"'  # values.stored_instant, in PostgreSQL's words
+_CLOCK = {
+    "sqlite": "strftime('%Y-%m-%dT%H:%M:%SZ', 'now', ? || ' seconds')",
+    "postgresql": "to_char(now() AT TIME ZONE 'UTC' + CAST(? AS integer) * interval '1 second',"
+    f" '{_STORED_INSTANT}')",
+}
 
 
 def public(row: sqlite3.Row, store: Store) -> dict:
@@ -55,12 +63,12 @@ def add_email(
     return store.conn.execute(
         "INSERT INTO outbox (run_id, step, message_id, sender, reply_to, to_addr, to_name,"
         " subject, text, html, headers, attachments, status, created_at, next_attempt_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?)",
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?) RETURNING id",
         (
             run_id, step, message_id, sender, reply_to, address, name, subject, text, html,
             json.dumps(headers), json.dumps(attachments), store.stamp, store.stamp,
         ),
-    ).lastrowid  # fmt: skip
+    ).fetchone()[0]  # fmt: skip
 
 
 def add_request(
@@ -78,12 +86,12 @@ def add_request(
     return store.conn.execute(
         "INSERT INTO outbox (kind, run_id, step, message_id, to_addr, subject, text, request,"
         " status, created_at, next_attempt_at)"
-        " VALUES ('http', ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?)",
+        " VALUES ('http', ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?) RETURNING id",
         (
             run_id, step, key, shown_url, method, body,
             json.dumps(request, ensure_ascii=False), store.stamp, store.stamp,
         ),
-    ).lastrowid  # fmt: skip
+    ).fetchone()[0]  # fmt: skip
 
 
 def holders(store: Store) -> list[str]:
@@ -94,19 +102,27 @@ def holders(store: Store) -> list[str]:
     return [row[0] for row in rows]
 
 
+def clock(store: Store) -> str:
+    """Now on the leases' clock (the database's), as a stored instant."""
+    return store.conn.execute(f"SELECT {_CLOCK[store.conn.dialect]}", (0,)).fetchone()[0]
+
+
 def claim_slice(
-    store: Store, holder: str, until: str, kind: str, expired: str, dead: list[str], limit: int
+    store: Store, holder: str, lease: int, kind: str, dead: list[str], limit: int
 ) -> list[sqlite3.Row]:
-    """Take up to `limit` items of one kind for `holder` until `until`: the due queued or
-    retrying ones, and `sending` ones whose lease ran out by `expired` or whose holder is
-    among `dead`. The caller holds the write transaction."""
+    """Take up to `limit` items of one kind for `holder` for `lease` seconds: the due queued
+    or retrying ones, and `sending` ones whose lease ran out or whose holder is among `dead`.
+    The caller holds the write transaction; on PostgreSQL the items are locked as they are
+    read, and those another pass is claiming at the same moment are skipped."""
     marks = ", ".join("?" * len(dead)) or "NULL"
+    moved = _CLOCK[store.conn.dialect]  # the database's now, moved by a parameter
     return store.conn.execute(
-        "UPDATE outbox SET status = 'sending', claimed_by = ?, claimed_until = ? WHERE id IN"
-        f" (SELECT id FROM outbox WHERE kind = ? AND (({SENDABLE_MESSAGES})"
-        "   OR (status = 'sending' AND (claimed_until <= ?"
-        f"   OR claimed_by IN ({marks})))) ORDER BY id LIMIT ?) RETURNING *",
-        (holder, until, kind, store.stamp, expired, *dead, limit),
+        f"UPDATE outbox SET status = 'sending', claimed_by = ?, claimed_until = {moved}"
+        f" WHERE id IN (SELECT id FROM outbox WHERE kind = ? AND (({SENDABLE_MESSAGES})"
+        f"   OR (status = 'sending' AND (claimed_until <= {moved}"
+        f"   OR claimed_by IN ({marks})))) ORDER BY id LIMIT ?{LOCKED[store.conn.dialect]})"
+        " RETURNING *",
+        (holder, lease, kind, store.stamp, 0, *dead, limit),
     ).fetchall()
 
 
@@ -119,21 +135,22 @@ def give_back(store: Store, holder: str) -> None:
     )
 
 
-def renew(store: Store, holder: str, until: str) -> None:
-    """Every claim of `holder` lasts until `until`."""
+def renew(store: Store, holder: str, lease: int) -> None:
+    """Every claim of `holder` lasts `lease` seconds more from now."""
     store.conn.execute(
-        "UPDATE outbox SET claimed_until = ? WHERE claimed_by = ? AND status = 'sending'",
-        (until, holder),
+        f"UPDATE outbox SET claimed_until = {_CLOCK[store.conn.dialect]}"
+        " WHERE claimed_by = ? AND status = 'sending'",
+        (lease, holder),
     )
 
 
-def still_mine(store: Store, item: int, holder: str, until: str) -> bool:
-    """Renew one item's claim until `until`, if `holder` still has it."""
+def still_mine(store: Store, item: int, holder: str, lease: int) -> bool:
+    """Renew one item's claim for `lease` seconds from now, if `holder` still has it."""
     return bool(
         store.conn.execute(
-            "UPDATE outbox SET claimed_until = ? WHERE id = ? AND claimed_by = ?"
-            " AND status = 'sending'",
-            (until, item, holder),
+            f"UPDATE outbox SET claimed_until = {_CLOCK[store.conn.dialect]} WHERE id = ?"
+            " AND claimed_by = ? AND status = 'sending'",
+            (lease, item, holder),
         ).rowcount
     )
 

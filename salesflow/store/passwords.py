@@ -28,7 +28,8 @@ def set_password(store: Store, member: str, password: str) -> None:
     salt = secrets.token_bytes(16)
     stored = f"scrypt:{_N}:{_R}:{_P}${salt.hex()}${_hash(password, salt).hex()}"
     store.conn.execute(
-        "INSERT OR REPLACE INTO passwords (member, hash, changed_at) VALUES (?, ?, ?)",
+        "INSERT INTO passwords (member, hash, changed_at) VALUES (?, ?, ?) ON CONFLICT (member)"
+        " DO UPDATE SET hash = excluded.hash, changed_at = excluded.changed_at",
         (member, stored, store.stamp),
     )
     login_sessions.end_member_sessions(store, member)  # whoever knew the old one is logged out

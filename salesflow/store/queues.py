@@ -1,7 +1,14 @@
 """The work queues' due conditions, written once: the workers claim by them, `salesflow run`'s
 quick path and `serve` ask with them whether anything is due, and `check` counts by them.
 
-The checks are single indexed `LIMIT 1` queries: they answer without loading the engine."""
+The checks are single indexed `LIMIT 1` queries: they answer without loading the engine.
+
+Claiming, on two engines: on SQLite a claim is a read inside the write transaction
+(`BEGIN IMMEDIATE`): one writer at a time, so the next one finds the work done. On
+PostgreSQL several hosts read at once, so a claim locks the rows it reads (`FOR UPDATE SKIP
+LOCKED`, `LOCKED` below): another worker skips them instead of waiting, and sees them again
+only once the holder committed (done) or aborted (a killed process: its locks go with its
+connection, and the work with them)."""
 
 from __future__ import annotations
 
@@ -14,6 +21,11 @@ ACTIVE_RUNS = f"status IN {ACTIVE}"  # the tuple reads as SQL: status IN ('runni
 RESUMABLE_RUNS = "status = 'waiting' AND wake_at <= ?"  # ? = now, stored
 SENDABLE_MESSAGES = "status IN ('queued', 'retrying') AND next_attempt_at <= ?"  # ? = now
 _IN_HAND = f"(({SENDABLE_MESSAGES}) OR status = 'sending')"  # sending: by a pass that may have died
+LOCKED = {"sqlite": "", "postgresql": " FOR UPDATE SKIP LOCKED"}  # ends a claim's SELECT
+# Ends a SELECT of rows the caller changes next, which another worker may hold (a run it is
+# resuming): wait for it, then read them as it left them (PostgreSQL checks the conditions
+# again on the new rows, so a run it finished is no longer found active).
+HELD = {"sqlite": "", "postgresql": " FOR UPDATE"}
 _KIND = {None: "", "email": "kind = 'email' AND ", "http": "kind = 'http' AND "}
 
 

@@ -17,11 +17,11 @@ _WHERE = {"open": OPEN, "retried": "retried_at IS NOT NULL"}
 
 def add(store: Store, source: str, form: str | None, body: str, error: str) -> int:
     """Keep one rejected submission, in the caller's transaction."""
-    cursor = store.conn.execute(
-        "INSERT INTO rejects (source, form, received_at, body, error) VALUES (?, ?, ?, ?, ?)",
+    return store.conn.execute(
+        "INSERT INTO rejects (source, form, received_at, body, error) VALUES (?, ?, ?, ?, ?)"
+        " RETURNING id",
         (source, form, store.stamp, body, error),
-    )
-    return cursor.lastrowid
+    ).fetchone()[0]
 
 
 def add_many(store: Store, source: str, form: str | None, kept: list[tuple[str, str]]) -> None:
@@ -31,7 +31,7 @@ def add_many(store: Store, source: str, form: str | None, kept: list[tuple[str, 
     store.conn.executemany(
         "INSERT INTO rejects (source, form, received_at, body, error) SELECT ?, ?, ?, ?, ?"
         " WHERE NOT EXISTS (SELECT 1 FROM rejects WHERE source = ? AND body = ?"
-        f" AND form IS ? AND received_at != ? AND {OPEN})",
+        f" AND form IS NOT DISTINCT FROM ? AND received_at != ? AND {OPEN})",
         [(source, form, store.stamp, body, error, source, body, form, store.stamp)
          for body, error in kept],
     )  # fmt: skip

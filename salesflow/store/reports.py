@@ -1,7 +1,9 @@
-"""The reports' queries: each report's rows as SQLite computes them (counts, sums, the
+"""The reports' queries: each report's rows as the database computes them (counts, sums, the
 deals of a board column…), one named function per question. The reports in
 `salesflow/reports/` turn these rows into what people read; every report's SQL is here,
-whatever table it reads, so that a second database engine changes one module."""
+whatever table it reads, in the SQL SQLite and PostgreSQL both read; the few fragments where
+they differ are written for each beside the statement. Sums are cast to bigint (PostgreSQL's
+sum of integers is a numeric) and counts of a condition are `count(*) FILTER (WHERE …)`."""
 
 from __future__ import annotations
 
@@ -9,12 +11,12 @@ import sqlite3
 from datetime import UTC, datetime
 
 from salesflow.store.session import Store
-from salesflow.store.stages import of_kind, stages_cte
+from salesflow.store.stages import of_kind, stages_cte, values_of
 
 _RUNS = (
     "SELECT r.*, c.email AS contact_email FROM runs r LEFT JOIN contacts c ON c.id = r.contact_id"
 )
-_GROUPS = {"month": "strftime('%Y-%m', d.{date})", "owner": "d.owner"}
+_GROUPS = {"month": "substr(d.{date}, 1, 7)", "owner": "d.owner"}  # ISO text: YYYY-MM
 
 
 def _deals_of(store: Store, pipeline_id: str | None) -> tuple[str, list]:
@@ -27,17 +29,36 @@ def _deals_of(store: Store, pipeline_id: str | None) -> tuple[str, list]:
 # that entered its stage by now has nothing after now: its row is as of now. The others,
 # moved, closed or created after now, are few, and read off the index that ends with
 # stage_entered_at (skipping its first columns where SQLite has statistics, else a scan of
-# the index alone); each is read back to its latest history row by now (none: not yet
+# the index alone; PostgreSQL, without skip-scan, has an index of that column alone:
+# migration 14); each is read back to its latest history row by now (none: not yet
 # created). Only moves recorded out of order (a later --now first) escape this.
 _MOVED_LATER = "SELECT id FROM deals WHERE stage_entered_at > ?"
 _MASK_THEN = (
-    "(SELECT coalesce(sum(DISTINCT 1 << b.bit), 0) FROM stage_history h JOIN stage_bits b"
+    "(SELECT CAST(coalesce(sum(DISTINCT CAST(1 AS bigint) << CAST(b.bit AS integer)), 0) AS bigint)"
+    " FROM stage_history h JOIN stage_bits b"
     " ON b.pipeline = h.pipeline AND b.stage = h.to_stage WHERE h.deal_id = d.id AND h.at <= ?)"
 )
 _COLUMNS = (
     "d.id, d.pipeline, d.contact_id, d.owner, d.amount, d.probability, d.expected_close,"
     " d.created_at, d.priority"
 )
+_JULIANDAY = {
+    "sqlite": "julianday({})",
+    # SQLite's own arithmetic (whole milliseconds since the julian epoch / 86400000.0): the
+    # same floats on both, so days cut to whole days agree to the last one
+    "postgresql": "((CAST(extract(epoch FROM CAST({} AS timestamptz)) * 1000 AS bigint)"
+    " + 210866760000000) / CAST(86400000 AS double precision))",
+}
+
+
+def _julianday(store: Store, instant: str) -> str:
+    """SQL for SQLite's julianday() of an ISO instant (a column or a parameter)."""
+    return _JULIANDAY[store.conn.dialect].format(instant)
+
+
+def _total(expression: str) -> str:
+    """The sum of an integer expression, 0 without rows, an integer on both engines."""
+    return f"CAST(coalesce(sum({expression}), 0) AS bigint)"
 
 
 def _as_of_now(store: Store) -> tuple[str, list]:
@@ -68,8 +89,10 @@ def stage_totals(
     probability (`own`), and the amount of the others (`rest`), in one pass, no join. The
     whole board reads the table straight through (`+pipeline` keeps SQLite off the pipeline
     index, which lacks the amounts: one lookup per deal made it 2.5× slower on 100,000
-    deals); one stage's column uses the index."""
-    clauses, params = ["pipeline = ?" if stage else "+pipeline = ?"], [pipeline]
+    deals; PostgreSQL has no unary + on text and plans by its statistics); one stage's
+    column uses the index."""
+    whole = "+pipeline = ?" if store.conn.dialect == "sqlite" else "pipeline = ?"
+    clauses, params = ["pipeline = ?" if stage else whole], [pipeline]
     for column, value in (("owner", owner), ("stage", stage)):
         if value:
             clauses.append(f"{column} = ?")
@@ -77,9 +100,9 @@ def stage_totals(
     return {
         row["stage"]: row
         for row in store.conn.execute(
-            "SELECT stage, count(*) AS count, coalesce(sum(amount), 0) AS amount,"
-            " coalesce(sum(amount * probability), 0) AS own,"
-            " coalesce(sum(CASE WHEN probability IS NULL THEN amount END), 0) AS rest"
+            f"SELECT stage, count(*) AS count, {_total('amount')} AS amount,"
+            f" {_total('amount * probability')} AS own,"
+            f" {_total('CASE WHEN probability IS NULL THEN amount END')} AS rest"
             f" FROM deals WHERE {' AND '.join(clauses)} GROUP BY stage",
             params,
         )
@@ -107,10 +130,11 @@ def stage_deals(
     else:
         status, order = "", "coalesce(d.amount, 0) DESC, d.id DESC"
     by_owner, owner_params = (" AND d.owner = ?", [owner]) if owner else ("", [])
+    since = f"({_julianday(store, '?')} - {_julianday(store, 'd.stage_entered_at')}) * 86400"
     return store.conn.execute(
         "SELECT d.*, c.email AS contact_email,"
         " trim(coalesce(c.first_name, '') || ' ' || coalesce(c.last_name, '')) AS contact_name,"
-        " (julianday(?) - julianday(d.stage_entered_at)) * 86400 AS seconds"
+        f" {since} AS seconds"
         " FROM deals d LEFT JOIN contacts c ON c.id = d.contact_id"
         f" WHERE d.pipeline = ? AND d.stage = ?{status}{by_owner} ORDER BY {order}"
         " LIMIT ? OFFSET ?",
@@ -127,8 +151,8 @@ def open_deals_by(store: Store, by: str, pipeline_id: str | None = None) -> list
     where, extra = _deals_of(store, pipeline_id)
     return store.conn.execute(
         f"WITH {cte} SELECT {_GROUPS[by].format(date='expected_close')} AS grp,"
-        " count(*) AS deals, coalesce(sum(d.amount), 0) AS amount,"
-        " coalesce(sum(d.amount * coalesce(d.probability, s.probability)), 0) AS weighted"
+        f" count(*) AS deals, {_total('d.amount')} AS amount,"
+        f" {_total('d.amount * coalesce(d.probability, s.probability)')} AS weighted"
         " FROM past d LEFT JOIN stages s ON s.pipeline = d.pipeline AND s.stage = d.stage"
         f" WHERE d.status = 'open'{where} GROUP BY grp",
         (*params, *extra),
@@ -141,7 +165,7 @@ def won_amounts_by(store: Store, by: str, pipeline_id: str | None = None) -> lis
     where, extra = _deals_of(store, pipeline_id)
     return store.conn.execute(
         f"WITH {cte} SELECT {_GROUPS[by].format(date='closed_at')} AS grp,"
-        " coalesce(sum(d.amount), 0) AS won"
+        f" {_total('d.amount')} AS won"
         f" FROM past d WHERE d.status = 'won'{where} GROUP BY grp",
         (*params, *extra),
     ).fetchall()
@@ -151,7 +175,7 @@ def open_tasks_by_assignee(store: Store) -> list[sqlite3.Row]:
     """Per assignee: the tasks open as of now (created by then, not done by then: `open`)
     and those of them due before now (`overdue`), on the clock the deals are counted by."""
     return store.conn.execute(
-        "SELECT assignee, count(*) AS open, coalesce(sum(due_at < :now), 0) AS overdue"
+        "SELECT assignee, count(*) AS open, count(*) FILTER (WHERE due_at < :now) AS overdue"
         " FROM tasks WHERE created_at <= :now AND (done_at IS NULL OR done_at > :now)"
         " GROUP BY assignee",
         {"now": store.stamp},
@@ -174,16 +198,20 @@ def deals_matching(
     """Per mask, the pipeline's deals created since `since` that entered a stage of it by
     now: one pass over the deals with the set of stages each entered, then the few that
     moved after now taken back to the set they had entered by then; and how many did."""
-    sums = ", ".join("coalesce(sum(stages_mask & ? != 0), 0)" for _ in masks)
+    sums = ", ".join("count(*) FILTER (WHERE (stages_mask & ?) != 0)" for _ in masks)
     stored = store.conn.execute(
         f"SELECT {sums} FROM deals WHERE pipeline = ? AND created_at >= ?",
         (*masks, pipeline_id, since),
     ).fetchone()
-    changes = "".join(", coalesce(sum((mask_then & ? != 0) - (stages_mask & ? != 0)), 0)"
-                      for _ in masks)  # fmt: skip
+    changes = "".join(
+        ", count(*) FILTER (WHERE (mask_then & ?) != 0)"
+        " - count(*) FILTER (WHERE (stages_mask & ?) != 0)"
+        for _ in masks
+    )
     corrections = store.conn.execute(
         f"SELECT count(*){changes} FROM (SELECT d.stages_mask, {_MASK_THEN} AS mask_then"
-        f" FROM deals d WHERE d.id IN ({_MOVED_LATER}) AND d.pipeline = ? AND d.created_at >= ?)",
+        f" FROM deals d WHERE d.id IN ({_MOVED_LATER}) AND d.pipeline = ? AND d.created_at >= ?)"
+        " AS moved",
         (*(mask for mask in masks for _ in "ab"), store.stamp, store.stamp, pipeline_id, since),
     ).fetchone()
     moved, *changes = corrections
@@ -228,7 +256,7 @@ def lost_by_stage_and_reason(store: Store, pipeline_id: str | None = None) -> li
     return store.conn.execute(
         f"WITH {cte} SELECT coalesce(d.lost_from, d.stage) AS lost_from,"
         " coalesce(d.lost_reason, '') AS reason, count(*) AS deals,"
-        " coalesce(sum(d.amount), 0) AS amount FROM past d"
+        f" {_total('d.amount')} AS amount FROM past d"
         f" WHERE d.status = 'lost'{where} GROUP BY 1, 2"
         " ORDER BY deals DESC, lost_from, reason",
         (*params, *extra),
@@ -258,23 +286,27 @@ def ticket_answers(
 
 
 # -- stalled
+_LIMIT_TYPES = ("text", "text", "text", "text", "double precision")
+
+
 def overdue_deals(store: Store, limits: list[tuple]) -> list[sqlite3.Row]:
     """The open deals that entered a stage before its threshold, most overdue first, with
     their contact and `days` in the stage. `limits`: (pipeline, stage, stage name,
     threshold instant as stored, rot days) per stage with a `rot_after`; found by index."""
     if not limits:
         return []
-    values = ", ".join("(?, ?, ?, ?, ?)" for _ in limits)
-    return store.conn.execute(
-        f"WITH limits(pipeline, stage, name, threshold, rot_days) AS (VALUES {values})"
+    values = values_of(_LIMIT_TYPES, len(limits))
+    days = f"? - {_julianday(store, 'd.stage_entered_at')}"  # twice: PostgreSQL orders by
+    return store.conn.execute(  # an output column's name alone, not in an expression
+        f"WITH limits(pipeline, stage, name, threshold, rot_days) AS ({values})"
         " SELECT d.id, d.title, d.pipeline, d.stage, d.owner, d.next_step, d.amount,"
         " d.stage_entered_at, d.stalled_for,"
         " c.email AS contact_email, l.name AS stage_name, l.rot_days,"
-        " ? - julianday(d.stage_entered_at) AS days"
+        f" {days} AS days"
         " FROM limits l JOIN deals d ON d.status = 'open' AND d.pipeline = l.pipeline"
         " AND d.stage = l.stage AND d.stage_entered_at < l.threshold"
-        " LEFT JOIN contacts c ON c.id = d.contact_id ORDER BY days - l.rot_days DESC, d.id",
-        (*(value for limit in limits for value in limit), _julian_day(store.now)),
+        f" LEFT JOIN contacts c ON c.id = d.contact_id ORDER BY {days} - l.rot_days DESC, d.id",
+        (*(value for limit in limits for value in limit), *[_julian_day(store.now)] * 2),
     ).fetchall()
 
 

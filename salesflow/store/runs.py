@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from salesflow.errors import NotFound
-from salesflow.store.queues import ACTIVE_RUNS, RESUMABLE_RUNS
+from salesflow.store.queues import ACTIVE_RUNS, HELD, LOCKED, RESUMABLE_RUNS
 from salesflow.store.session import Store
 from salesflow.values import read_instant, stored_instant
 
@@ -41,12 +41,12 @@ def enrol(
     return store.conn.execute(
         "INSERT INTO runs (workflow, workflow_hash, subject, contact_id, deal_id, event_id,"
         " depth, status, cursor, started_at, updated_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?)",
+        " VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?) RETURNING id",
         (
             workflow_id, workflow_hash, subject, contact_id, deal_id, event_id, depth,
             json.dumps(cursor), store.stamp, store.stamp,
         ),
-    ).lastrowid  # fmt: skip
+    ).fetchone()[0]  # fmt: skip
 
 
 def enrolled(
@@ -59,12 +59,22 @@ def enrolled(
     other_than: int | None = None,
 ) -> int | None:
     """A run of this subject (its deal for a deal or ticket, else its contact) in the
-    workflow, other than `other_than` (`active_only`: running or waiting)."""
+    workflow, other than `other_than` (`active_only`: running or waiting).
+
+    The caller is about to enrol the subject if there is none, so on PostgreSQL its
+    transaction first takes the subject's place in the workflow (a lock held until it ends):
+    a worker enrolling the same subject at the same moment waits, then sees this run (on
+    SQLite the write lock already makes every writer take turns)."""
+    if store.conn.dialect == "postgresql":
+        store.conn.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended(?, 0))",
+            (f"enrol:{workflow_id}:{subject}:{subject_id}",),
+        )
     column = "contact_id" if subject == "contact" else "deal_id"
     statuses = f"AND {ACTIVE_RUNS}" if active_only else ""
     row = store.conn.execute(
         f"SELECT id FROM runs WHERE workflow = ? AND subject = ? AND {column} = ?"
-        f" AND id IS NOT ? {statuses} LIMIT 1",
+        f" AND id IS DISTINCT FROM ? {statuses} LIMIT 1",
         (workflow_id, subject, subject_id, other_than),
     ).fetchone()
     return row[0] if row else None
@@ -118,9 +128,11 @@ def mark_retried(store: Store, run_id: int) -> None:
 
 
 def resumable(store: Store, limit: int) -> list[int]:
-    """Waiting runs whose time has come, soonest first."""
+    """Waiting runs whose time has come, soonest first, claimed for the caller's transaction
+    (queues.LOCKED), in which they are resumed."""
     rows = store.conn.execute(
-        f"SELECT id FROM runs WHERE {RESUMABLE_RUNS} ORDER BY wake_at, id LIMIT ?",
+        f"SELECT id FROM runs WHERE {RESUMABLE_RUNS} ORDER BY wake_at, id LIMIT ?"
+        f"{LOCKED[store.conn.dialect]}",
         (store.stamp, limit),
     ).fetchall()
     return [run_id for (run_id,) in rows]
@@ -129,24 +141,33 @@ def resumable(store: Store, limit: int) -> list[int]:
 def active_of(
     store: Store, workflow_id: str, contact_id: int | None, deal_id: int | None
 ) -> list[int]:
-    """Running or waiting runs in the workflow of this deal, or of this contact."""
+    """Running or waiting runs in the workflow of this deal, or of this contact, held for
+    the caller's transaction (queues.HELD: it cancels them)."""
     rows = store.conn.execute(
         f"SELECT id FROM runs WHERE workflow = ? AND {ACTIVE_RUNS}"
-        " AND (deal_id = ? OR (contact_id = ? AND ? IS NOT NULL))",
-        (workflow_id, deal_id, contact_id, contact_id),
+        f" AND (deal_id = ? OR contact_id = ?){HELD[store.conn.dialect]}",  # = NULL: no row
+        (workflow_id, deal_id, contact_id),
     ).fetchall()
     return [run_id for (run_id,) in rows]
 
 
 def anchored(store: Store, record: str, subject_id: int, anchors: list[str]) -> list[sqlite3.Row]:
     """Waiting runs of this contact (or deal, or ticket) whose wait follows one of `anchors`
-    (`deal.date_essai`…)."""
+    (`deal.date_essai`…), held for the caller's transaction (queues.HELD: it reschedules
+    them)."""
     column = "contact_id" if record == "contact" else "deal_id"
+    dialect = store.conn.dialect
     return store.conn.execute(
         f"SELECT * FROM runs WHERE status = 'waiting' AND {column} = ?"
-        f" AND json_extract(anchor, '$.field') IN ({', '.join('?' * len(anchors))})",
+        f" AND {_ANCHOR_FIELD[dialect]} IN ({', '.join('?' * len(anchors))}){HELD[dialect]}",
         (subject_id, *anchors),
     ).fetchall()
+
+
+_ANCHOR_FIELD = {
+    "sqlite": "json_extract(anchor, '$.field')",
+    "postgresql": "CAST(anchor AS jsonb) ->> 'field'",
+}
 
 
 def reschedule(store: Store, run_id: int, wake: datetime) -> None:

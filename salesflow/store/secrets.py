@@ -21,7 +21,8 @@ def _secret(store: Store) -> bytes:
     value = _read(store)
     if value is None:  # two processes may race to make it: the first one's stays
         store.conn.execute(
-            "INSERT OR IGNORE INTO secrets (name, value, created_at) VALUES (?, ?, ?)",
+            "INSERT INTO secrets (name, value, created_at) VALUES (?, ?, ?)"
+            " ON CONFLICT (name) DO NOTHING",
             (_NAME, secrets.token_hex(32), store.stamp),
         )
         value = _read(store)
@@ -42,7 +43,8 @@ def rotate(store: Store) -> None:
     """Replace the secret: every link signed with the old one stops working, and every
     session of the pages ends."""
     store.conn.execute(
-        "INSERT OR REPLACE INTO secrets (name, value, created_at) VALUES (?, ?, ?)",
+        "INSERT INTO secrets (name, value, created_at) VALUES (?, ?, ?) ON CONFLICT (name)"
+        " DO UPDATE SET value = excluded.value, created_at = excluded.created_at",
         (_NAME, secrets.token_hex(32), store.stamp),
     )
     login_sessions.end_all(store)

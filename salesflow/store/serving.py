@@ -1,5 +1,6 @@
-"""What a running `salesflow serve` leaves for `salesflow check`: the database file it opened
-(device, inode) and the 503s it answered.
+"""What a running `salesflow serve` leaves for `salesflow check`: the database it opened (a
+file's device and inode, a PostgreSQL database's system identifier and OID) and the 503s it
+answered.
 
 The database cannot hold "the database was deleted", so this is a small JSON file per serve
 process in the project's `.salesflow/` folder. The process holds a lock on its file while it
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from salesflow.config.locate import CACHE_DIR
-from salesflow.config.model import Project
+from salesflow.config.model import Project, shown
 from salesflow.values import read_instant, stored_instant
 
 KEPT_FOR = timedelta(days=7)  # how long a stopped serve's 503s are reported
@@ -52,8 +53,9 @@ class ServeState:
 
     def __init__(self, project: Project, started: datetime, identity: tuple[int, int] | None):
         self.path = project.root / CACHE_DIR / f"serve-{os.getpid()}.json"
+        # the database as messages name it: a password in SALESFLOW_DB is not written here
         self.record = {"pid": os.getpid(), "started": stored_instant(started),
-                       "database": str(project.database), "identity": identity,
+                       "database": shown(project.database), "identity": identity,
                        "unavailable": None}  # fmt: skip
         _prune(project, started)
         try:

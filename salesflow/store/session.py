@@ -37,28 +37,26 @@ class Store:
     ) -> int | None:
         """Record an event for the workflows, in the caller's transaction; an event whose
         idempotency key was seen before is ignored (None)."""
-        cursor = self.conn.execute(
-            _INSERT_EVENT,
+        row = self.conn.execute(
+            _INSERT_EVENT + " RETURNING id",
             (
                 kind, key, subject_type, subject_id, json.dumps(data, ensure_ascii=False),
                 self.stamp, self.event_depth,
             ),
-        )  # fmt: skip
-        return cursor.lastrowid if cursor.rowcount else None
+        ).fetchone()  # fmt: skip
+        return row[0] if row else None
 
     def record_events(self, kind: str, keyed: list[tuple[str | None, dict]]) -> int:
         """Record events of one kind without a subject, (key, data) each, in one statement;
         how many were new (the others' keys were seen before)."""
-        before = self.conn.total_changes
-        self.conn.executemany(
+        return self.conn.executemany(
             _INSERT_EVENT,
             [
                 (kind, key, None, None, json.dumps(data, ensure_ascii=False), self.stamp,
                  self.event_depth)
                 for key, data in keyed
             ],
-        )  # fmt: skip
-        return self.conn.total_changes - before
+        ).rowcount  # fmt: skip
 
 
 _INSERT_EVENT = (

@@ -8,25 +8,36 @@ import sqlite3
 from salesflow.config.model import Project
 from salesflow.store.session import Store
 
+_STAGE_TYPES = ("text", "text", "integer", "text", "integer", "text", "double precision")
+
 
 def stages_cte(project: Project) -> tuple[str, list]:
     """`stages(pipeline, stage, position, name, probability, outcome, rot_seconds)` as a
     `WITH` clause, and its parameters."""
-    rows, params = [], []
+    params = []
     for pipeline in project.pipelines.values():
         for position, stage in enumerate(pipeline.stages):
-            rows.append("(?, ?, ?, ?, ?, ?, ?)")
             rot = stage.rot_after.total_seconds() if stage.rot_after else None
             params += [
                 pipeline.id, stage.id, position, stage.name, stage.probability, stage.outcome, rot,
             ]  # fmt: skip
-    if not rows:
-        rows.append("(NULL, NULL, NULL, NULL, NULL, NULL, NULL)")
+    rows = max(len(params) // len(_STAGE_TYPES), 1)  # no stages: one row of NULLs
+    params = params or [None] * len(_STAGE_TYPES)
     sql = (
         "stages(pipeline, stage, position, name, probability, outcome, rot_seconds) AS"
-        f" (VALUES {', '.join(rows)})"
+        f" ({values_of(_STAGE_TYPES, rows)})"
     )
     return sql, params
+
+
+def values_of(types: tuple[str, ...], rows: int) -> str:
+    """`VALUES (?, …), …`: `rows` rows of parameters, those of the first cast to `types`.
+    PostgreSQL takes a lone parameter as of no type and types the list by its rows (a column
+    of None alone would be text, then fail against a number); on SQLite, values of these
+    types come out of such a CAST unchanged."""
+    first = ", ".join(f"CAST(? AS {name})" for name in types)
+    rest = ", ".join("?" for _ in types)
+    return "VALUES " + ", ".join([f"({first})", *[f"({rest})"] * (rows - 1)])
 
 
 def stray_stages(conn: sqlite3.Connection, project: Project) -> list[tuple[str, str, int]]:
@@ -65,6 +76,6 @@ def of_kind(store: Store, record: str, alias: str = "d") -> tuple[str, list[str]
     without tickets."""
     tickets = pipelines_of(store, "ticket")
     if not tickets:
-        return ("", []) if record == "deal" else (" AND 0", [])
+        return ("", []) if record == "deal" else (" AND false", [])
     negation = "NOT " if record == "deal" else ""
     return f" AND {alias}.pipeline {negation}IN ({', '.join('?' * len(tickets))})", tickets

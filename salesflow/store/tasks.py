@@ -26,15 +26,15 @@ def add(
     deal_row = deals.get(store, deal) if deal else None
     if deal_row is not None and contact_id is None:
         contact_id = deal_row["contact_id"]
-    cursor = store.conn.execute(
+    task_id = store.conn.execute(
         "INSERT INTO tasks (title, contact_id, deal_id, assignee, due_at, created_at, created_by)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        " VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
         (
             title.strip(), contact_id, deal_row["id"] if deal_row else None, assignee,
             stored_instant(due) if due else None, store.stamp, by,
         ),
-    )  # fmt: skip
-    return get(store, cursor.lastrowid)
+    ).fetchone()[0]  # fmt: skip
+    return get(store, task_id)
 
 
 def get(store: Store, task_id: int | str) -> sqlite3.Row:

@@ -30,7 +30,7 @@ from salesflow.web.bodies import BodyRefused, page_form
 from salesflow.web.guards import client_address
 from salesflow.web.site import Site
 
-LOGIN_LIMIT = "5/min"  # tries per client address
+LOGIN_TRIES, LOGIN_SECONDS = 5, 60  # per client address, counted by every serve process
 
 
 @dataclass
@@ -178,12 +178,20 @@ async def login(request: Request) -> Response:
 
 async def _login_answer(site: Site, request: Request) -> Response:
     form = await page_form(request)
-    wait = site.limiter.wait_for("login", LOGIN_LIMIT, client_address(request))
+    wait = await run_in_threadpool(_login_wait, site, client_address(request))
     if wait:
         too_many = site.templates.globals["t"]["too_many"]
         later = {"Retry-After": str(wait)}
         return await run_in_threadpool(_login_page, site, request, form, 429, too_many, later)
     return await run_in_threadpool(_login, site, request, form)
+
+
+def _login_wait(site: Site, client: str) -> int:
+    """The seconds `client` must wait before trying again (0: it may try now, and it is
+    counted), from the attempts in the database: a guesser spread over several `serve`
+    processes or hosts meets one limit."""
+    with site.writing() as writer, transaction(writer.conn):
+        return stored_sessions.login_wait(writer, client, LOGIN_TRIES, LOGIN_SECONDS)
 
 
 def _login(site: Site, request: Request, form: dict) -> Response:
