@@ -24,10 +24,7 @@ import httpx
 import pytest
 from conftest import Server, query
 
-pytestmark = [
-    pytest.mark.slow,  # TODO(lead): drop the xfail once the store parts merge (test_faults)
-    pytest.mark.xfail(reason="until #27's store parts merge", strict=False),
-]
+pytestmark = pytest.mark.slow
 
 POSTS = 2000
 NOW = "2026-11-20T10:00"  # every process's business clock

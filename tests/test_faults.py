@@ -18,10 +18,6 @@ from conftest import Server, query
 from salesflow.engine.process import Processor
 from salesflow.mail.transports import EmlFolder
 
-# TODO(lead): remove once the store parts are merged (events' insert, the claims): these pass
-# on main + i27-claims + i27-store-b with stand-ins for i27-store-a's inserts (RETURNING id).
-pytestmark = pytest.mark.xfail(reason="until #27's store parts merge", strict=False)
-
 SUBMISSION = {"prenom": "Julie", "nom": "Petit", "date_essai": "2027-01-09T18:30"}
 PASSWORD = "s3cret"  # in the URL as SALESFLOW_DB may carry it; the trusting server ignores it
 
