@@ -148,12 +148,15 @@ def test_healthz_and_check_say_the_server_is_down_while_it_is(sf, database, clus
         error = health.json()["error"]
         assert error.startswith("database: postgresql://postgres:***@/"), error
         assert "cannot be reached" in error and PASSWORD not in error and "\n" not in error
+        refused = server.post("/forms/cours-essai", json=submissions(2)[1])
+        assert refused.status_code == 503 and refused.headers["retry-after"]
 
         checked = sf("check", code=1).output.splitlines()
         assert checked[0].startswith("PROBLEM database: postgresql://postgres:***@/")
         assert "cannot be reached" in checked[0] and PASSWORD not in "".join(checked)
 
-        cluster.start()  # back: the next request connects again, no restart of serve
+        cluster.start()  # back: the next request connects again, no restart of serve, and
+        # /healthz says so at once (a door's 503 for a sick disk it keeps saying for 15 s)
         assert httpx.get(f"{server.url}/healthz", timeout=10).status_code == 200
         assert server.post("/forms/cours-essai", json=submissions(2)[1]).status_code == 202
     finally:

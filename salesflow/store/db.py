@@ -85,6 +85,7 @@ _POSTGRES_FAULTS = {
     "40P01": "another salesflow process changed the same rows at the same moment; try again",
 }
 _POSTGRES_LOCKS = {"55P03", "40001", "40P01"}
+_POSTGRES_OUTAGES = {"57P01", "57P02", "57P03"}  # and class 08: gone, or coming back
 
 
 def fault_advice(error: BaseException) -> str | None:
@@ -131,6 +132,21 @@ def is_locked(error: BaseException) -> bool:
     if _is_postgres_error(error):
         return getattr(error, "sqlstate", None) in _POSTGRES_LOCKS
     return isinstance(error, sqlite3.OperationalError) and "database is locked" in str(error)
+
+
+class DatabaseUnreachable(EnvironmentFault):
+    """The database server cannot be reached, or is restarting: over once it answers."""
+
+
+def is_outage(error: BaseException) -> bool:
+    """The database server went away or is not back yet (restarted, failing over): a fault
+    that ends by itself when the server answers again, unlike a full disk."""
+    if isinstance(error, DatabaseUnreachable):
+        return True
+    if not _is_postgres_error(error):
+        return False
+    state = getattr(error, "sqlstate", None) or _connection_failure(error)
+    return state.startswith("08") or state in _POSTGRES_OUTAGES
 
 
 class DatabaseMissing(EnvironmentFault):
@@ -286,7 +302,11 @@ def as_fault(error: Exception, where: str) -> Exception:
     advice = fault_advice(error)
     if advice is None:
         return error
-    kind = DatabaseLocked if is_locked(error) else EnvironmentFault
+    kind = EnvironmentFault
+    if is_locked(error):
+        kind = DatabaseLocked
+    elif is_outage(error):
+        kind = DatabaseUnreachable
     return kind(f"{where}: {advice} ({' '.join(str(error).split())})")
 
 
