@@ -59,6 +59,9 @@ def pytest_configure(config) -> None:
     config.addinivalue_line(
         "markers", "engines: run each test twice, on SQLite and on a throwaway PostgreSQL"
     )
+    config.addinivalue_line(
+        "markers", "slow: over a few seconds (make test-slow and .ci/run; not make test)"
+    )
 
 
 def pytest_generate_tests(metafunc) -> None:

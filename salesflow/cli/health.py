@@ -18,14 +18,14 @@ def check(ctx: typer.Context, as_json: AsJson = False) -> None:
 
     Example (in a monitoring job): salesflow check || mail -s salesflow me@example.org
     """
+    from salesflow.errors import EnvironmentFault
     from salesflow.store import health
-    from salesflow.store.db import DatabaseMissing
 
     try:
         findings = health.check(ctx.obj.store())
-    except DatabaseMissing as missing:  # still say what serve and cron left
+    except EnvironmentFault as fault:  # missing, unreachable: say so, and what serve left
         project = ctx.obj.project()
-        findings = health.check_without_database(project, ctx.obj.now(project), missing)
+        findings = health.check_without_database(project, ctx.obj.now(project), fault)
     if as_json:
         typer.echo(to_json([finding.as_json() for finding in findings]))
     else:

@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from salesflow.outbox.claims import RENEW_EVERY, lease
 from salesflow.outbox.shown import noun
 from salesflow.store import outbox, runs
-from salesflow.store.db import describe, fault_advice
+from salesflow.store.db import describe, fault_advice, outlasting
 from salesflow.store.session import Store
 from salesflow.transports import ConnectionLost, PermanentFailure, TemporaryFailure
 from salesflow.values import read_instant, stored_instant
@@ -129,7 +129,10 @@ class Courier:
         """What the transport sends for this item, if the claim is still this pass's and the
         item can be built; else None (and the item is told or failed)."""
         self._renew_when_due()
-        if not outbox.still_mine(self.store, row["id"], self.holder, lease()):
+        mine = outlasting(
+            self.store.conn, lambda: outbox.still_mine(self.store, row["id"], self.holder, lease())
+        )  # a database server restarted between two messages: the pass goes on
+        if not mine:
             self.result.errors.append(
                 f"{noun(row)}: no longer claimed by this pass (cancelled, or taken over); not"
                 " sent by it"
@@ -165,7 +168,9 @@ class Courier:
             self.renewed = datetime.now(UTC)
 
     def _sent(self, row: sqlite3.Row, detail: str) -> None:
-        marked = outbox.mark_sent(self.store, row["id"], self.holder, detail)
+        marked = outlasting(  # the other end has it: recorded sent, even across a restart
+            self.store.conn, lambda: outbox.mark_sent(self.store, row["id"], self.holder, detail)
+        )
         self.result.sent += 1
         self._trace(row, "sent", detail)
         if not marked:  # the claim was taken over while the other end took the item

@@ -12,13 +12,14 @@ lost (claims.py, courier.py).
 
 The one window left: killed after the server accepted a message but before the mark, the
 message goes again, with the same Message-ID, a request with the same Idempotency-Key
-(at-least-once; the README says so).
+(at-least-once; the README says so). A restart of the database server in the middle of a
+pass is no such window: the pass waits for it to come back and records what went
+(`db.outlasting`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import sqlite3
 import threading
 from collections.abc import Callable
 
@@ -28,6 +29,7 @@ from salesflow.mail.transports import transport_for
 from salesflow.outbox.claims import CLAIM, claim, new_holder
 from salesflow.outbox.courier import Courier, DeliveryResult, Kind, never
 from salesflow.store import outbox
+from salesflow.store.db import outlasting
 from salesflow.store.session import Store
 from salesflow.webhooks.request import Request
 from salesflow.webhooks.transports import transport_for as request_transport
@@ -108,8 +110,8 @@ def _deliver(
         try:
             courier.send_slice(items, transport)
         except BaseException:  # wrong settings (no password…), a full disk, Ctrl-C
-            with contextlib.suppress(sqlite3.Error):
-                outbox.give_back(store, holder)
+            with contextlib.suppress(Exception):  # back to the queue now, not at the lease's end
+                outlasting(store.conn, lambda: outbox.give_back(store, holder))
             raise
         if stop():
             outbox.give_back(store, holder)

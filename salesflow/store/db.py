@@ -25,16 +25,19 @@ import errno
 import os
 import re
 import sqlite3
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
+from typing import TypeVar
 
 from salesflow.config.model import DatabaseUrl
 from salesflow.errors import EnvironmentFault, UserError
 from salesflow.store.migrations import migrate
 
 BUSY_TIMEOUT = 30.0  # seconds a command waits for another one's write lock
+OUTAGE_PATIENCE = 60.0  # seconds `outlasting` waits for a restarted database server
 LARGEST_ID = 2**63 - 1  # SQLite's largest integer: no row has an id past it
 
 # What SQLite says (lower-cased, in part) → what the person should do about it.
@@ -82,6 +85,7 @@ _POSTGRES_FAULTS = {
     "40P01": "another salesflow process changed the same rows at the same moment; try again",
 }
 _POSTGRES_LOCKS = {"55P03", "40001", "40P01"}
+_POSTGRES_OUTAGES = {"57P01", "57P02", "57P03"}  # and class 08: gone, or coming back
 
 
 def fault_advice(error: BaseException) -> str | None:
@@ -128,6 +132,21 @@ def is_locked(error: BaseException) -> bool:
     if _is_postgres_error(error):
         return getattr(error, "sqlstate", None) in _POSTGRES_LOCKS
     return isinstance(error, sqlite3.OperationalError) and "database is locked" in str(error)
+
+
+class DatabaseUnreachable(EnvironmentFault):
+    """The database server cannot be reached, or is restarting: over once it answers."""
+
+
+def is_outage(error: BaseException) -> bool:
+    """The database server went away or is not back yet (restarted, failing over): a fault
+    that ends by itself when the server answers again, unlike a full disk."""
+    if isinstance(error, DatabaseUnreachable):
+        return True
+    if not _is_postgres_error(error):
+        return False
+    state = getattr(error, "sqlstate", None) or _connection_failure(error)
+    return state.startswith("08") or state in _POSTGRES_OUTAGES
 
 
 class DatabaseMissing(EnvironmentFault):
@@ -182,15 +201,48 @@ def connect_again(
         if opened is not None:
             same_file(database, opened)
         return connect(database, busy_timeout)
-    connection = connect(database, busy_timeout)
-    if opened is not None and connection.identity != opened:
-        connection.close()
-        raise DatabaseMoved(
-            f"{database.shown}: this is no longer the database this process started with (it"
-            " was created again, or restored): nothing more is written to it; restart"
-            " `salesflow serve` to use it"
-        )
-    return connection
+    return _connect_postgres(database, busy_timeout, opened)
+
+
+T = TypeVar("T")
+
+
+def outlasting(
+    connection: Connection, write: Callable[[], T], patience: float = OUTAGE_PATIENCE
+) -> T:
+    """`write`, done even across a restart of the database server: when the connection is
+    lost meanwhile, connect again (to the same database only) and do it again, for up to
+    `patience` seconds. For writes that record what already happened outside — a message the
+    mail server took — which the next pass would otherwise do again; `write` must be safe to
+    do twice. A SQLite connection is never lost so: there `write` is simply done."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            return write()
+        except Exception:
+            if not connection.broken or time.monotonic() > deadline:
+                raise
+        _back_again(connection, deadline)
+
+
+def reconnect(connection: Connection) -> None:
+    """A new session in place of a broken PostgreSQL connection, to the same database only
+    (DatabaseMoved when another one is there now)."""
+    connection.take_over(connect_again(connection.url, connection.identity, connection.timeout))
+
+
+def _back_again(connection: Connection, deadline: float) -> None:
+    """Connect again, twice a second until the server answers, or raise at `deadline`."""
+    while True:
+        try:
+            reconnect(connection)
+            return
+        except DatabaseMoved:
+            raise
+        except EnvironmentFault:
+            if time.monotonic() > deadline:
+                raise
+        time.sleep(0.5)
 
 
 def file_identity(path: Path) -> tuple[int, int] | None:
@@ -214,9 +266,10 @@ def connect(database: Path | DatabaseUrl, busy_timeout: float = BUSY_TIMEOUT) ->
     return _connect_sqlite(database, busy_timeout)
 
 
-def _connect_postgres(url: DatabaseUrl, busy_timeout: float):
+def _connect_postgres(url: DatabaseUrl, busy_timeout: float, opened: tuple[int, int] | None = None):
     """A PostgreSQL database: the user's (creating it is theirs); an empty one gets the
-    tables."""
+    tables. With `opened`, only the database of that identity: another one is refused
+    before anything is written to it (not even the tables)."""
     try:
         from salesflow.store import postgres
     except ImportError:
@@ -226,7 +279,16 @@ def _connect_postgres(url: DatabaseUrl, busy_timeout: float):
         ) from None
     try:
         connection = postgres.connect(url, busy_timeout)
+        if opened is not None and connection.identity != opened:
+            connection.close()
+            raise DatabaseMoved(
+                f"{url.shown}: this is no longer the database this process started with (it"
+                " was created again, or restored): nothing more is written to it; restart"
+                " `salesflow serve` to use it"
+            )
         migrate(connection)
+    except DatabaseMoved:
+        raise
     except UserError as error:  # a database from a newer salesflow
         raise EnvironmentFault(f"{url.shown}: {error}") from None
     except Exception as error:
@@ -240,7 +302,11 @@ def as_fault(error: Exception, where: str) -> Exception:
     advice = fault_advice(error)
     if advice is None:
         return error
-    kind = DatabaseLocked if is_locked(error) else EnvironmentFault
+    kind = EnvironmentFault
+    if is_locked(error):
+        kind = DatabaseLocked
+    elif is_outage(error):
+        kind = DatabaseUnreachable
     return kind(f"{where}: {advice} ({' '.join(str(error).split())})")
 
 
@@ -361,7 +427,9 @@ def transaction(connection: sqlite3.Connection, dry_run: bool = False) -> Iterat
     try:
         yield
     except BaseException:
-        if connection.in_transaction:  # SQLite may have rolled back already (disk full)
+        # SQLite may have rolled back already (disk full); a server gone away has, with the
+        # connection, and saying ROLLBACK to it would only hide why
+        if connection.in_transaction and not connection.broken:
             connection.execute("ROLLBACK")
         raise
     connection.execute("ROLLBACK" if dry_run else "COMMIT")

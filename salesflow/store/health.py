@@ -64,7 +64,8 @@ def check(store: Store) -> list[Finding]:
 
 
 def check_without_database(project: Project, now: datetime, missing: Exception) -> list[Finding]:
-    """What can be known when the database is missing: that, and what serve and cron left."""
+    """What can be known when the database is missing or its server unreachable: that, and
+    what serve and cron left."""
     findings = [
         Finding("problem", "database", str(missing)),
         _inbox_failures(project),

@@ -13,6 +13,7 @@ SQLite project's `run` never pays for it.
 from __future__ import annotations
 
 import re
+import select
 from functools import lru_cache
 from typing import Any, ClassVar
 
@@ -77,9 +78,10 @@ class Connection:
 
     dialect = dialect
 
-    def __init__(self, url: DatabaseUrl, raw: psycopg.Connection):
+    def __init__(self, url: DatabaseUrl, raw: psycopg.Connection, timeout: float):
         self.url = url
         self.raw = raw
+        self.timeout = timeout
         self.identity = server_identity(raw)
 
     def execute(self, sql: str, parameters: Any = ()) -> psycopg.Cursor:
@@ -96,8 +98,19 @@ class Connection:
 
     @property
     def broken(self) -> bool:
-        """The server went away (restarted, network lost): a new connection is needed."""
-        return self.raw.broken or self.raw.closed
+        """The server went away (restarted, failed over, network lost): a new connection is
+        needed. An idle connection the server has closed is known before it is used, with no
+        round trip: its socket has something to read (the server's goodbye, or its end),
+        where a healthy idle one has nothing (none LISTENs)."""
+        if self.raw.broken or self.raw.closed:
+            return True
+        return not self.in_transaction and _readable(self.raw.pgconn.socket)
+
+    def take_over(self, fresh: Connection) -> None:
+        """Go on with `fresh`'s session in place of this broken one (store/db.py's reconnect):
+        whoever holds this connection goes on with it."""
+        self.raw.close()
+        self.raw = fresh.raw
 
     def check_file(self) -> None:
         """Nothing to check after a commit: there is no file to lose. The server's identity is
@@ -118,7 +131,14 @@ def connect(url: DatabaseUrl, timeout: float) -> Connection:
         options=f"-c lock_timeout={int(timeout * 1000)} -c TimeZone=UTC",
         application_name="salesflow",
     )
-    return Connection(url, raw)
+    return Connection(url, raw, timeout)
+
+
+def _readable(socket: int) -> bool:
+    """Whether the socket has something to read now (poll: no limit on descriptor numbers)."""
+    poll = select.poll()
+    poll.register(socket, select.POLLIN)
+    return bool(poll.poll(0))
 
 
 def server_identity(raw: psycopg.Connection) -> tuple[int, int]:

@@ -69,6 +69,7 @@ async def healthz(request: Request) -> Response:
         counts = await run_in_threadpool(site.queue_counts)
     except Exception as error:
         return JSONResponse({"ok": False, "error": f"database: {describe(error)}"}, 503)
+    site.faults.database_answers()  # a server's outage ends when it answers, not 15 s later
     worker = site.worker
     problem = worker.stuck() if worker is not None else None
     fault = site.faults.recent()  # a door answered 503 for a sick disk a moment ago

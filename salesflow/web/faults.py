@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from salesflow.errors import EnvironmentFault
-from salesflow.store.db import fault_advice
+from salesflow.store.db import fault_advice, is_outage
 from salesflow.store.serving import ServeState
 from salesflow.web.quietlog import faults
 
@@ -42,6 +42,7 @@ class Faults:
         self.state: ServeState | None = None  # set by `serve`; tests of the app go without
         self._lock = threading.Lock()
         self.last: tuple[float, str] | None = None  # the last fault: when (monotonic), what
+        self.outage = False  # the last fault was the database server out of reach
 
     def report(self, error: BaseException, where: str, now: datetime) -> bool:
         """Log `error` (once a minute per kind: `quietlog`) and count its 503 if it is a
@@ -50,11 +51,18 @@ class Faults:
         if kind is None:
             return False
         with self._lock:
-            self.last = (time.monotonic(), kind)
+            self.last, self.outage = (time.monotonic(), kind), is_outage(error)
             if self.state is not None and where != "worker":
                 self.state.unavailable(now, kind)
         faults.error("serve: unavailable: %s", kind)  # the same words: once a minute
         return True
+
+    def database_answers(self) -> None:
+        """The database answered just now: an outage of its server reported before is over
+        (a sick disk is not: its doors fail anew)."""
+        with self._lock:
+            if self.outage:
+                self.last, self.outage = None, False
 
     def recent(self) -> str | None:
         """The last fault, if it was met in the last RECENT seconds (for /healthz)."""
