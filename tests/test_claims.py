@@ -234,9 +234,10 @@ def test_a_slot_fires_once_when_two_ticks_run_at_the_same_moment(open_store, dem
     command[4] = "2026-12-01T03:00"
     ticks = [subprocess.Popen(command, stdout=subprocess.PIPE) for _ in range(2)]
     summaries = [tick.communicate(timeout=30)[0].decode().splitlines()[-1] for tick in ticks]
-    fired = sorted(summary.split(",")[0] for summary in summaries)
+    fired = [summary.split(",")[0] for summary in summaries]
     # the other tick saw the slot due and lost the race ("0 schedules fired"), or came after
-    assert fired[0] in ("0 schedules fired", "nothing was due") and fired[1] == "1 schedule fired"
+    assert fired.count("1 schedule fired") == 1
+    assert {*fired} - {"1 schedule fired"} <= {"0 schedules fired", "nothing was due"}
     assert query(demo, "SELECT workflow, slot FROM schedule_fires") == [
         ("nightly", "2026-12-01T03:00:00")]  # fmt: skip
 
