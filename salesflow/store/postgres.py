@@ -68,9 +68,10 @@ def _rows(cursor: psycopg.Cursor) -> Any:
     """The row class of a result, found by its column names as libpq gives them (building
     `cursor.description` for each statement cost ~15 % of a `process` pass's client time)."""
     result = cursor.pgresult
-    if result is None or not result.nfields:
+    names = tuple(result.fname(i) for i in range(result.nfields)) if result else ()
+    if not names or None in names:  # no rows (a command), or a COPY's
         return tuple
-    return _row_class(tuple(result.fname(i) for i in range(result.nfields)))
+    return _row_class(names)
 
 
 class Connection:
