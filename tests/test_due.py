@@ -16,6 +16,8 @@ from salesflow.engine.tick import tick
 from salesflow.store.db import Connection
 from salesflow.store.session import Store
 
+pytestmark = pytest.mark.engines  # each test on SQLite and on PostgreSQL
+
 SUBMISSION = {"email": "julie@example.org", "prenom": "Julie", "date_essai": "2026-12-05T18:30"}
 
 

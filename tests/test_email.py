@@ -15,6 +15,8 @@ import pytest
 from conftest import query
 from smtp_server import Recorder, SmtpServer, Trickler, free_port
 
+pytestmark = pytest.mark.engines  # each test on SQLite and on PostgreSQL
+
 SCRIPT = Path(sys.executable).parent / "salesflow"
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from conftest import query
 from hypothesis import given
 from hypothesis import strategies as st
@@ -12,6 +13,8 @@ from hypothesis import strategies as st
 from salesflow.config.project import load_project
 from salesflow.engine.context import Renderer, environment
 from salesflow.store.queues import PENDING_EVENTS
+
+pytestmark = pytest.mark.engines  # each test on SQLite and on PostgreSQL
 
 REPO = Path(__file__).resolve().parent.parent
 TEXT = st.text(alphabet="aé {}%-\n", max_size=8)  # a small alphabet: no Unicode tables to build

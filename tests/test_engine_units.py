@@ -24,6 +24,8 @@ from salesflow.engine.steps import find
 from salesflow.store import contacts, runs
 from salesflow.store.session import Store
 
+pytestmark = pytest.mark.engines  # each test on SQLite and on PostgreSQL
+
 NOW = "2026-12-01T12:00:00+00:00"
 PROJECT = {
     "salesflow.yaml": """

@@ -3,12 +3,15 @@ contacts, deals, a CSV file's rows or a filter; each subject once; a dry run wri
 
 from __future__ import annotations
 
+import pytest
 from conftest import query
 
 from salesflow import clock
 from salesflow.config.cache import load_project
 from salesflow.engine.manual import chosen, manual_workflow, start
 from salesflow.store.session import Store
+
+pytestmark = pytest.mark.engines  # each test on SQLite and on PostgreSQL
 
 
 def imported(sf) -> None:

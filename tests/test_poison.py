@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 from conftest import query
 
+pytestmark = pytest.mark.engines  # each test on SQLite and on PostgreSQL
+
 NOW = "2026-11-22T10:00"
 ANA = {"submissionId": "good-ana", "email": "ana@example.org", "prenom": "Ana",
        "date_essai": "2026-12-05T18:30"}  # fmt: skip

@@ -28,6 +28,8 @@ from conftest import Server as BaseServer
 from salesflow.config.project import load_project
 from salesflow.store.serving import ServeState, serve_records
 
+pytestmark = pytest.mark.engines  # each test on SQLite and on PostgreSQL
+
 JULIE = {"submissionId": "s-1", "email": "julie@example.org", "prenom": "Julie",
          "nom": "Petit", "date_essai": "2027-01-09T18:30"}  # fmt: skip
 SECRETS = {"TALLY_SECRET": "tally-s3cret", "TYPEFORM_SECRET": "tf-s3cret",

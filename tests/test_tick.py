@@ -11,7 +11,10 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from conftest import query
+
+pytestmark = pytest.mark.engines  # each test on SQLite and on PostgreSQL
 
 SCRIPT = Path(sys.executable).parent / "salesflow"
 

@@ -17,6 +17,8 @@ from conftest import Server, query
 from salesflow.templating.references import References, resolve, shown
 from salesflow.webhooks.transports import retry_after
 
+pytestmark = pytest.mark.engines  # each test on SQLite and on PostgreSQL
+
 TOKEN = "s3cr3t-t0ken"
 PATH = "T000/B000/xyz"
 
