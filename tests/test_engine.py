@@ -73,8 +73,10 @@ def test_a_step_sees_what_the_steps_before_it_changed(sf):
     assert titles == ["avant personne", "après paul", "société Chorale"]
 
 
-def test_the_pending_events_are_read_without_scanning_the_history(sf):
+def test_the_pending_events_are_read_without_scanning_the_history(sf, backend):
     """process reads its batch through the index, in order: no sort of every event."""
+    if backend == "postgresql":
+        pytest.skip("SQLite's query plan; PostgreSQL's planner chooses by table statistics")
     sf("contacts", "add", "julie@example.org")
     plan = query(
         sf.project,
