@@ -79,9 +79,7 @@ def test_list_filters_by_owner_tag_and_text(sf):
     assert emails("--search", "inès") == ["ines@example.org"]
 
 
-def test_show_lists_the_contacts_deals(sf, backend):
-    if backend == "postgresql":  # TODO(lead, at merge): remove once i27-store-b is in
-        pytest.skip("deals add on PostgreSQL needs i27-store-b's deals.py (RETURNING id)")
+def test_show_lists_the_contacts_deals(sf):
     sf("contacts", "add", "julie@example.org")
     sf("deals", "add", "--title", "Essai Julie", "--contact", "julie@example.org")
     shown = sf("contacts", "show", "julie@example.org", "--json")

@@ -177,6 +177,22 @@ def test_an_empty_cell_never_erases_and_events_say_what_changed(sf, tmp_path):
     assert changed == [("contact.created", None), ("contact.updated", ["company"])]
 
 
+def test_an_imports_events_are_the_same_text_on_both_engines(sf, tmp_path):
+    """Built in SQL, they read as json.dumps writes every other event's data."""
+    first = write(tmp_path / "a.csv", "Email,Source\nana@example.org,\nbo@example.org,Salon\n")
+    sf("import", first, "--pipeline", "cours-essai")
+    sf("import", write(tmp_path / "b.csv", "Email,First Name,Phone\nana@example.org,Ana,0612\n"))
+    data = [row[0] for row in query(sf.project, "SELECT data FROM events ORDER BY id")]
+    assert data == [
+        '{"pipeline": "cours-essai", "stage": "nouveau", "by": "import"}',
+        '{"pipeline": "cours-essai", "stage": "nouveau", "by": "import"}',
+        '{"email": "ana@example.org", "source": null, "by": "import"}',
+        '{"email": "bo@example.org", "source": "Salon", "by": "import"}',
+        '{"email": "ana@example.org", "changed": ["first_name", "phone"], "by": "import"}',
+    ]
+    assert all(json.dumps(json.loads(text), ensure_ascii=False) == text for text in data)
+
+
 def test_duplicates_within_the_file_become_one_contact(sf, tmp_path):
     path = write(
         tmp_path / "p.csv",

@@ -16,6 +16,8 @@ from conftest import REPO, query
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+pytestmark = pytest.mark.engines
+
 FORMS = REPO / "examples" / "forms"
 SCRIPT = Path(sys.executable).parent / "salesflow"
 

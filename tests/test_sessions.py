@@ -15,6 +15,8 @@ import pytest
 import yaml
 from conftest import Pages, Server, csrf_of, prepare_team, signed_in
 
+pytestmark = pytest.mark.engines  # each test on SQLite and on PostgreSQL
+
 
 def set_serve(project, **settings) -> None:
     config = yaml.safe_load((project / "salesflow.yaml").read_text())
@@ -91,7 +93,6 @@ def test_the_login_429_says_when_to_try_again(pages):
     assert 1 <= int(tries[-1].headers["retry-after"]) <= 60
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
 def test_login_attempts_are_counted_across_serve_processes(sf):
     """Two `serve` processes on one database, as two hosts behind a load balancer: a guesser
     going from one to the other meets one limit of 5 tries a minute, not 5 at each."""

@@ -190,7 +190,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "pipeline": ("pipeline", "app"), "report": ("report", "report"), "team": ("team", "app"),
     "serve": ("serve", "serve"), "rejects": ("serve", "rejects_app"),
     "secret": ("serve", "secret_app"), "check": ("health", "check"),
-    "backup": ("health", "backup"),
+    "backup": ("health", "backup"), "db": ("database", "app"),
 }  # fmt: skip
 _VALUED_OPTIONS = ("--project", "-C", "--now")  # root options followed by their value
 

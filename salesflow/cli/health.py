@@ -41,9 +41,14 @@ def backup(
 ) -> None:
     """Copy the live database to FILE, consistently, while `run` and `serve` keep working.
 
+    A PostgreSQL database is dumped by pg_dump (its custom format, for pg_restore).
+
     Example: salesflow backup backups/salesflow-$(date +%F).db
     """
     from salesflow.store.health import backup as make_backup
 
-    size = make_backup(ctx.obj.store(), target)
+    store = ctx.obj.store()
+    size = make_backup(store, target)
     typer.echo(f"backed up to {target} ({size / 1e6:.1f} MB)")
+    if store.conn.dialect == "postgresql":
+        typer.echo(f"restore it into an empty database with: pg_restore --dbname=URL {target}")

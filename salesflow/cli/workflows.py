@@ -16,7 +16,8 @@ from salesflow.cli.stages import stage_id
 from salesflow.errors import UserError, did_you_mean
 from salesflow.reports import Column
 from salesflow.store import events, runs
-from salesflow.store.db import throwaway_copy, transaction
+from salesflow.store.copy import throwaway_copy
+from salesflow.store.db import transaction
 from salesflow.store.session import Store
 
 app = typer.Typer(

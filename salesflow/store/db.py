@@ -294,14 +294,6 @@ def sync_every_commit(connection: Connection) -> None:
         connection.execute("PRAGMA synchronous = FULL")
 
 
-def throwaway_copy(connection: sqlite3.Connection, target: Path) -> sqlite3.Connection:
-    """A copy of the database at `target` (SQLite's online backup), for work thrown away."""
-    copy = sqlite3.connect(target, isolation_level=None, factory=Connection)
-    connection.backup(copy)
-    copy.row_factory = sqlite3.Row
-    return copy
-
-
 def _refuse_lost(path: Path) -> None:
     marker = created_marker(path)
     if marker.exists():

@@ -2,25 +2,29 @@
 
 `check` reads the failure states every queue keeps (failed events, runs, messages and requests,
 messages stuck `sending`, inbox files in failed/, events waiting for long, cron runs skipped
-because the database was locked) and SQLite's own integrity check; each finding says what to
-do. `backup` copies the live database with SQLite's online backup API: a consistent snapshot
-taken page by page, safe while `run` and `serve` write.
+because the database was locked) and SQLite's own integrity check (on PostgreSQL: the server's
+answer, version and schema version); each finding says what to do. `backup` copies the live
+database with SQLite's online backup API: a consistent snapshot taken page by page, safe while
+`run` and `serve` write; a PostgreSQL one with pg_dump, for the same reasons.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import sqlite3
+import subprocess
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from salesflow.config.cache import CACHE_DIR
-from salesflow.config.model import Project
+from salesflow.config.model import DatabaseUrl, Project
 from salesflow.errors import EnvironmentFault, UserError
 from salesflow.store import login_sessions, rejects
 from salesflow.store.db import file_identity
+from salesflow.store.migrations import schema_version
 from salesflow.store.queues import FAILED_EVENTS, PENDING_EVENTS
 from salesflow.store.serving import KEPT_FOR, ServeRecord, serve_records
 from salesflow.store.session import Store
@@ -76,6 +80,8 @@ def _in_order(findings: list[Finding | None]) -> list[Finding]:
 
 
 def _integrity(store: Store) -> Finding:
+    if store.conn.dialect == "postgresql":
+        return _server(store)
     rows = [row[0] for row in store.conn.execute("PRAGMA integrity_check").fetchall()]
     if rows == ["ok"]:
         return Finding("ok", "database", f"{store.project.database.name}: integrity ok")
@@ -83,6 +89,19 @@ def _integrity(store: Store) -> Finding:
         "problem", "database",
         f"{store.project.database}: damaged ({'; '.join(rows[:3])}); restore a backup",
     )  # fmt: skip
+
+
+def _server(store: Store) -> Finding:
+    """PostgreSQL has no cheap integrity check (amcheck is an extension, and slow): the
+    server answers, its version, and the schema version; a standby is a problem (read-only)."""
+    version, standby = store.conn.execute(
+        "SELECT current_setting('server_version'), pg_is_in_recovery()"
+    ).fetchone()
+    where = f"{store.project.database.shown}: PostgreSQL {version.split()[0]}"
+    if standby:
+        return Finding("problem", "database", f"{where} is a standby (read-only): point the"
+                       " URL at the primary")  # fmt: skip
+    return Finding("ok", "database", f"{where}, schema version {schema_version(store.conn)}")
 
 
 _FAILED = (
@@ -245,8 +264,9 @@ def _skipped_runs(project: Project, now: datetime) -> Finding | None:
 
 def _serving(project: Project, now: datetime) -> list[Finding]:
     findings: list[Finding] = []
+    on_file = isinstance(project.database, Path)  # a PostgreSQL database has no file to lose
     for record in serve_records(project):
-        if record.running and record.database == str(project.database):
+        if record.running and on_file and record.database == str(project.database):
             findings.append(_serve_file(record, project.database))
         seen = record.unavailable
         if seen and now - seen.last <= KEPT_FOR:
@@ -280,6 +300,9 @@ def backup(store: Store, target: Path) -> int:
     if not target.parent.is_dir():
         raise UserError(f"{target.parent}: no such folder")
     partial = target.with_name(f".{target.name}.partial")
+    if store.conn.dialect == "postgresql":
+        _pg_dump(store.project.database, partial, target)
+        return target.stat().st_size
     try:
         copy = sqlite3.connect(partial)
         try:
@@ -293,3 +316,31 @@ def backup(store: Store, target: Path) -> int:
             partial.unlink()
         raise EnvironmentFault(f"{target}: cannot write the copy ({error})") from None
     return target.stat().st_size
+
+
+def _pg_dump(url: DatabaseUrl, partial: Path, target: Path) -> None:
+    """PostgreSQL's own backup, run rather than reimplemented: pg_dump reads one consistent
+    snapshot while `run` and `serve` write, and its custom format is what pg_restore (and
+    every provider's tooling) restores, table by table if need be. Where it is not
+    installed, say the command to run where it is."""
+    program = shutil.which("pg_dump")
+    if program is None:
+        raise UserError(
+            f"{url.shown}: a PostgreSQL database is backed up with pg_dump, not found here:"
+            " install the PostgreSQL client (apt-get install postgresql-client), or run"
+            f" `pg_dump -Fc -f {target} {url.shown}` where it is"
+        )
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    settings = conninfo_to_dict(url)
+    password = settings.pop("password", None)  # by the environment: not seen in `ps`
+    environment = {**os.environ, "PGPASSWORD": password} if password else None
+    done = subprocess.run(
+        [program, "--format=custom", f"--file={partial}", f"--dbname={make_conninfo(**settings)}"],
+        capture_output=True, text=True, check=False, env=environment,
+    )  # fmt: skip
+    if done.returncode:
+        partial.unlink(missing_ok=True)
+        said = done.stderr.strip().splitlines() or [f"exit code {done.returncode}"]
+        raise EnvironmentFault(f"{url.shown}: pg_dump failed: {said[-1]}")
+    partial.replace(target)
