@@ -72,6 +72,14 @@ def pytest_generate_tests(metafunc) -> None:
         metafunc.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
 
 
+@pytest.fixture(autouse=True)
+def _engine_first(request) -> None:
+    """A test marked `engines` sets its engine before any other fixture (a project, a
+    server, an app) opens the database, even when it uses none that asks for `backend`."""
+    if request.node.get_closest_marker("engines"):
+        request.getfixturevalue("backend")
+
+
 @pytest.fixture
 def backend(request, monkeypatch) -> str:
     """The engine under test: "sqlite" (the project's file, as a user has it) unless the
@@ -130,7 +138,8 @@ def sf(cli, demo):
 
 def query(project: Path, sql: str, *params) -> list[tuple]:
     """Rows from the project's database, read as a user would (sqlite3, or psycopg when the
-    test runs on PostgreSQL; the SQL is written with `?` for both)."""
+    test runs on PostgreSQL; the SQL is written with `?` for both). A write returns its
+    RETURNING rows, or none."""
     url = os.environ.get("SALESFLOW_DB", "")
     if url.startswith("postgresql://"):
         import psycopg
@@ -138,7 +147,8 @@ def query(project: Path, sql: str, *params) -> list[tuple]:
         from salesflow.store.postgres import translate
 
         with psycopg.connect(url, autocommit=True) as connection:
-            return connection.execute(translate(sql), params).fetchall()
+            cursor = connection.execute(translate(sql), params)
+            return cursor.fetchall() if cursor.description else []
     import sqlite3
 
     with sqlite3.connect(project / "salesflow.db") as connection:

@@ -5,35 +5,59 @@ import json
 import sqlite3
 import subprocess
 import sys
+from urllib.parse import urlsplit
 
 import pytest
+from conftest import open_project
 
 from salesflow import clock
 from salesflow.cli.quick import _plain_run
-from salesflow.config.cache import load_project
+from salesflow.config.model import DatabaseUrl
 from salesflow.engine.due import anything_due
 from salesflow.engine.tick import tick
-from salesflow.store.db import Connection
+from salesflow.store.db import Connection, connect
 from salesflow.store.session import Store
+
+pytestmark = pytest.mark.engines  # each test on SQLite and on PostgreSQL
 
 SUBMISSION = {"email": "julie@example.org", "prenom": "Julie", "date_essai": "2026-12-05T18:30"}
 
 
-def due_and_busy(project_dir, now: str) -> tuple[bool, bool]:
-    """(anything_due, whether a tick found work), both on a copy of the database."""
-    project = load_project(project_dir)
-    copy = sqlite3.connect(":memory:", isolation_level=None, factory=Connection)
-    with sqlite3.connect(project.database) as live:
-        live.backup(copy)
-    copy.row_factory = sqlite3.Row
-    store = Store(copy, project, clock.now(now, project.timezone))
-    due = anything_due(store)
-    busy = tick(store, send=True).summary() != "nothing was due"
-    copy.close()
-    return due, busy
+@pytest.fixture
+def due_and_busy(request, backend):
+    """(anything_due, whether a tick found work) at `now`, both on a copy of the database,
+    which stays as it was: SQLite's backup in memory, or a PostgreSQL database made from it
+    as a template."""
+    copies = []
+
+    def copy_of(project):
+        if backend == "sqlite":
+            copy = sqlite3.connect(":memory:", isolation_level=None, factory=Connection)
+            with sqlite3.connect(project.database) as live:
+                live.backup(copy)
+            copy.row_factory = sqlite3.Row
+            return copy
+        cluster = request.getfixturevalue("postgres_cluster")
+        live = urlsplit(project.database).path.lstrip("/")
+        copies.append(f"{live}_copy_{len(copies)}")
+        cluster.admin(f"CREATE DATABASE {copies[-1]} TEMPLATE {live}")
+        return connect(DatabaseUrl(cluster.url(copies[-1])))
+
+    def check(project_dir, now: str) -> tuple[bool, bool]:
+        project = open_project(project_dir)
+        copy = copy_of(project)
+        store = Store(copy, project, clock.now(now, project.timezone))
+        due = anything_due(store)
+        busy = tick(store, send=True).summary() != "nothing was due"
+        copy.close()
+        return due, busy
+
+    yield check
+    for name in copies:
+        request.getfixturevalue("postgres_cluster").admin(f"DROP DATABASE {name} WITH (FORCE)")
 
 
-def test_due_says_what_tick_would_do_at_every_turn_of_the_story(sf, tmp_path):
+def test_due_says_what_tick_would_do_at_every_turn_of_the_story(sf, tmp_path, due_and_busy):
     sf("tick")
     assert due_and_busy(sf.project, "2026-11-20T10:01") == (False, False)  # Monday is far
     (tmp_path / "julie.json").write_text(json.dumps(SUBMISSION))
@@ -47,7 +71,7 @@ def test_due_says_what_tick_would_do_at_every_turn_of_the_story(sf, tmp_path):
     assert due_and_busy(sf.project, "2026-12-04T18:30") == (True, True)  # the reminder
 
 
-def test_a_deal_past_its_stage_rot_after_is_due_once(sf, tmp_path):
+def test_a_deal_past_its_stage_rot_after_is_due_once(sf, tmp_path, due_and_busy):
     sf("deals", "add", "--title", "Chorale", "--stage", "nouveau", now="2026-11-20T10:00")
     sf("tick", now="2026-11-20T10:00")
     assert due_and_busy(sf.project, "2026-11-22T10:00") == (False, False)
@@ -56,7 +80,7 @@ def test_a_deal_past_its_stage_rot_after_is_due_once(sf, tmp_path):
     assert due_and_busy(sf.project, "2026-11-24T10:01") == (False, False)
 
 
-def test_a_file_in_the_inbox_is_due(sf, tmp_path):
+def test_a_file_in_the_inbox_is_due(sf, tmp_path, due_and_busy):
     sf("tick")
     (sf.project / "inbox" / "done").mkdir(parents=True)
     assert due_and_busy(sf.project, "2026-11-20T10:01")[0] is False

@@ -12,8 +12,10 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import query
+from conftest import open_project, query
 from smtp_server import Recorder, SmtpServer, Trickler, free_port
+
+pytestmark = pytest.mark.engines  # each test on SQLite and on PostgreSQL
 
 SCRIPT = Path(sys.executable).parent / "salesflow"
 
@@ -189,7 +191,6 @@ def test_a_pass_slower_than_its_claim_is_never_doubled_by_the_next_one(sf, tmp_p
 
 
 def test_a_rate_limited_pass_claims_only_what_it_can_send_within_its_claim(sf):
-    from salesflow.config.cache import load_project
     from salesflow.mail.compose import queue
     from salesflow.outbox.claims import claim
     from salesflow.outbox.delivery import slice_size
@@ -198,7 +199,7 @@ def test_a_rate_limited_pass_claims_only_what_it_can_send_within_its_claim(sf):
     from salesflow.values import parse_datetime
 
     use_smtp(sf.project, free_port(), rate_limit=6)  # 6 a minute: 30 in half a 10-min claim
-    project = load_project(sf.project)
+    project = open_project(sf.project)
     store = Store.open(project, parse_datetime("2026-11-20T10:00", "fr_FR", project.timezone))
     with transaction(store.conn):
         for n in range(40):

@@ -12,17 +12,19 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from conftest import open_project
 
-from salesflow.config.project import load_project
 from salesflow.engine.actions import HANDLERS
 from salesflow.engine.context import Renderer, environment
 from salesflow.engine.outcome import Act, Outcome, StepFailed
 from salesflow.engine.process import Processor
-from salesflow.engine.runs import Engine
+from salesflow.engine.runs import Engine, change_run
 from salesflow.engine.state import RunState
 from salesflow.engine.steps import find
 from salesflow.store import contacts, runs
 from salesflow.store.session import Store
+
+pytestmark = pytest.mark.engines  # each test on SQLite and on PostgreSQL
 
 NOW = "2026-12-01T12:00:00+00:00"
 PROJECT = {
@@ -125,7 +127,7 @@ def store(tmp_path: Path) -> Store:
     for name, text in PROJECT.items():
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         (root / name).write_text(textwrap.dedent(text).lstrip())
-    return Store.open(load_project(root), datetime.fromisoformat(NOW))
+    return Store.open(open_project(root), datetime.fromisoformat(NOW))
 
 
 def rows(store: Store, sql: str, *params) -> list[tuple]:
@@ -307,8 +309,7 @@ def test_a_failed_run_is_retried_and_a_contact_enrols_once(store):
     workflow = store.project.workflows["accueil"]
     assert engine.enrol(workflow, {"id": 1, "type": "contact.created"}, contact_id=1) is None
     contacts.update(store, contacts.get(store, 1), {}, (), {"date_essai": "2026-12-10T18:00"})
-    engine.retry(1)
-    engine.tracer.settle()
+    change_run(store, 1, lambda engine: engine.retry(1))  # as `runs retry` does
     assert rows(store, "SELECT status, reason FROM runs") == [("waiting", None)]
     assert rows(store, "SELECT outcome FROM run_steps WHERE run_id = 1 ORDER BY id")[-2:] == [
         ("retried",), ("waiting",)

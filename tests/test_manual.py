@@ -3,12 +3,14 @@ contacts, deals, a CSV file's rows or a filter; each subject once; a dry run wri
 
 from __future__ import annotations
 
-from conftest import query
+import pytest
+from conftest import open_project, query
 
 from salesflow import clock
-from salesflow.config.cache import load_project
 from salesflow.engine.manual import chosen, manual_workflow, start
 from salesflow.store.session import Store
+
+pytestmark = pytest.mark.engines  # each test on SQLite and on PostgreSQL
 
 
 def imported(sf) -> None:
@@ -74,7 +76,7 @@ def test_the_engine_starts_each_subject_once_in_its_own_right(sf):
     """The library under the command: subjects named twice count once; a deal's run knows
     the deal's contact."""
     imported(sf)
-    project = load_project(sf.project)
+    project = open_project(sf.project)
     store = Store.open(project, clock.now("2026-11-20T11:00", project.timezone))
     subjects, missing = chosen(store, ["julie.martin@example.org", "1"], [2, 2], None, [])
     assert (subjects, missing) == ([("contact", 1), ("deal", 2)], [])

@@ -10,7 +10,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import pytest
 from conftest import Server, csrf_of, signed_in
+
+pytestmark = pytest.mark.engines  # each test on SQLite and on PostgreSQL
 
 TEN_MB = 10 * 2**20
 

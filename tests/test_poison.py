@@ -14,7 +14,9 @@ from email import policy
 from pathlib import Path
 
 import pytest
-from conftest import query
+from conftest import open_project, query
+
+pytestmark = pytest.mark.engines  # each test on SQLite and on PostgreSQL
 
 NOW = "2026-11-22T10:00"
 ANA = {"submissionId": "good-ana", "email": "ana@example.org", "prenom": "Ana",
@@ -257,15 +259,13 @@ def test_a_csv_in_the_inbox_with_a_bad_row_keeps_the_good_rows(sf):
 
 
 def add_event(project: Path, kind: str, data: str, subject: tuple = (None, None)) -> int:
-    import sqlite3
-
-    with sqlite3.connect(project / "salesflow.db") as connection:
-        cursor = connection.execute(
-            "INSERT INTO events (type, subject_type, subject_id, data, created_at)"
-            " VALUES (?, ?, ?, ?, '2026-11-22T08:59:00Z')",
-            (kind, *subject, data),
-        )
-        return cursor.lastrowid
+    [(event_id,)] = query(
+        project,
+        "INSERT INTO events (type, subject_type, subject_id, data, created_at)"
+        " VALUES (?, ?, ?, ?, '2026-11-22T08:59:00Z') RETURNING id",
+        kind, *subject, data,
+    )  # fmt: skip
+    return event_id
 
 
 FIXED = {"form.submitted": json.dumps({**ANA, "form": "cours-essai"}),
@@ -294,10 +294,7 @@ def test_an_event_that_cannot_be_handled_fails_alone_and_can_be_retried(sf, kind
     assert event["error"].startswith(reason)
     assert f"event #{bad} ({kind}) failed: {reason}" in result.output
     assert sf("check", code=1, now=NOW).output.startswith("PROBLEM failed events: 1;")
-    import sqlite3
-
-    with sqlite3.connect(sf.project / "salesflow.db") as connection:
-        connection.execute("UPDATE events SET data = ? WHERE id = ?", (FIXED[kind], bad))
+    query(sf.project, "UPDATE events SET data = ? WHERE id = ?", FIXED[kind], bad)
     retried = sf("events", "retry", str(bad), now=NOW)
     assert retried.output.startswith("1 event back in the queue")
     assert sf("events", "show", str(bad), "--json", now=NOW)["status"] == "processed"
@@ -363,10 +360,7 @@ def test_a_template_that_raises_for_one_contact_fails_that_run_only(sf):
 def test_a_waiting_run_with_an_unreadable_cursor_fails_alone_when_due(sf):
     drop(sf.project, "batch.json", json.dumps([ANA, BOB]))
     sf("run", now=NOW)
-    import sqlite3
-
-    with sqlite3.connect(sf.project / "salesflow.db") as connection:
-        connection.execute("UPDATE runs SET cursor = '{broken' WHERE id = 1")
+    query(sf.project, "UPDATE runs SET cursor = '{broken' WHERE id = 1")
     sf("run", now="2026-12-04T18:31")
     statuses = query(sf.project, "SELECT id, status, reason FROM runs WHERE workflow ="
                      " 'essai-formulaire' ORDER BY id")  # fmt: skip
@@ -387,12 +381,7 @@ def queued_three(sf) -> None:
 
 def test_a_message_that_cannot_be_built_fails_alone(sf):
     queued_three(sf)
-    import sqlite3
-
-    with sqlite3.connect(sf.project / "salesflow.db") as connection:
-        connection.execute(
-            "UPDATE outbox SET headers = '{broken' WHERE to_addr = 'ana@example.org'"
-        )
+    query(sf.project, "UPDATE outbox SET headers = '{broken' WHERE to_addr = 'ana@example.org'")
     result = sf("outbox", "send", "--json", now=NOW)
     assert (result["sent"], result["failed"]) == (3, 1)
     [failed] = sf("outbox", "list", "--status", "failed", "--json", now=NOW)
@@ -403,36 +392,26 @@ def test_a_message_that_cannot_be_built_fails_alone(sf):
 
 def test_messages_left_sending_by_a_dead_pass_are_taken_back_at_once(sf):
     queued_three(sf)
-    import sqlite3
-
     import salesflow.outbox.claims as claims
 
     dead = f"{claims.HOST}:{2**22 + 17}:deadbeef"  # no such process
-    with sqlite3.connect(sf.project / "salesflow.db") as connection:
-        connection.execute("UPDATE outbox SET status = 'sending', claimed_by = ?,"
-                           " claimed_until = '2999-01-01T00:00:00Z'", (dead,))  # fmt: skip
+    query(sf.project, "UPDATE outbox SET status = 'sending', claimed_by = ?,"
+          " claimed_until = '2999-01-01T00:00:00Z'", dead)  # fmt: skip
     assert sf("outbox", "send", "--json", now=NOW)["sent"] == 4
 
 
 def test_a_message_being_sent_by_a_live_pass_is_neither_taken_nor_cancelled(sf):
     queued_three(sf)
-    import sqlite3
-
     import salesflow.outbox.claims as claims
 
     alive = f"{claims.HOST}:{os.getpid()}:cafe"
-    with sqlite3.connect(sf.project / "salesflow.db") as connection:
-        connection.execute(
-            "UPDATE outbox SET status = 'sending', claimed_by = ?,"
-            " claimed_until = '2999-01-01T00:00:00Z' WHERE id = 1",
-            (alive,),
-        )
+    query(sf.project, "UPDATE outbox SET status = 'sending', claimed_by = ?,"
+          " claimed_until = '2999-01-01T00:00:00Z' WHERE id = 1", alive)  # fmt: skip
     assert sf("outbox", "send", "--json", now=NOW)["sent"] == 3
     assert sf("outbox", "cancel", "1", code=1, now=NOW).output == (
         "error: message #1 is being sent by a pass right now: too late\n"
     )
-    with sqlite3.connect(sf.project / "salesflow.db") as connection:  # that pass died
-        connection.execute("UPDATE outbox SET claimed_until = '2000-01-01T00:00:00Z'")
+    query(sf.project, "UPDATE outbox SET claimed_until = '2000-01-01T00:00:00Z'")  # it died
     assert sf("outbox", "cancel", "1", now=NOW).output == "message #1 cancelled\n"
     assert sf("outbox", "retry", "1", now=NOW).output == "message #1 queued again\n"
 
@@ -492,10 +471,8 @@ def test_killed_at_random_points_with_poison_in_the_queues(demo):
 def test_a_pass_never_marks_a_message_it_no_longer_holds(sf):
     """The connection drops: the pass gives its messages back to retry — but not one that
     was cancelled (or taken over) meanwhile."""
-    import sqlite3
     from contextlib import contextmanager
 
-    from salesflow.config.cache import load_project
     from salesflow.outbox.delivery import deliver
     from salesflow.store.session import Store
     from salesflow.transports import ConnectionLost
@@ -507,13 +484,12 @@ def test_a_pass_never_marks_a_message_it_no_longer_holds(sf):
         @contextmanager
         def session(self):
             def send(message, name):
-                with sqlite3.connect(sf.project / "salesflow.db") as other:
-                    other.execute("UPDATE outbox SET status = 'cancelled' WHERE id = 2")
+                query(sf.project, "UPDATE outbox SET status = 'cancelled' WHERE id = 2")
                 raise ConnectionLost("connection lost: reset by peer")
 
             yield send
 
-    project = load_project(sf.project)
+    project = open_project(sf.project)
     store = Store.open(project, parse_datetime(NOW, "fr_FR", project.timezone))
     result = deliver(store, transport=DropsAtOnce())
     assert result.retrying == 3

@@ -6,6 +6,7 @@ process (the log, signals, a kill, the worker, ports, proxies), from a real uvic
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -15,6 +16,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import ClassVar
@@ -27,6 +29,8 @@ from conftest import Server as BaseServer
 
 from salesflow.config.project import load_project
 from salesflow.store.serving import ServeState, serve_records
+
+pytestmark = pytest.mark.engines  # each test on SQLite and on PostgreSQL
 
 JULIE = {"submissionId": "s-1", "email": "julie@example.org", "prenom": "Julie",
          "nom": "Petit", "date_essai": "2027-01-09T18:30"}  # fmt: skip
@@ -225,13 +229,31 @@ def test_a_plain_html_form_is_kept_from_robots_other_sites_and_floods(app, proje
     assert flood.status_code == 429 and int(flood.headers["retry-after"]) >= 1
 
 
-def test_a_locked_database_gets_503_with_retry_after_not_a_hang(app, project):
+@contextlib.contextmanager
+def held(project: Path) -> Iterator[None]:
+    """Another process in the middle of a long write: it holds SQLite's write lock, or on
+    PostgreSQL the events table, until the block ends."""
+    url = os.environ.get("SALESFLOW_DB")
+    if url:
+        import psycopg
+
+        with psycopg.connect(url) as holder:  # a transaction until rolled back
+            holder.execute("LOCK TABLE events IN EXCLUSIVE MODE")
+            yield
+            holder.rollback()
+        return
     holder = sqlite3.connect(project / "salesflow.db", isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")
-    began = time.monotonic()
-    busy = app.post("/forms/cours-essai", json=JULIE)
-    waited = time.monotonic() - began
+    yield
     holder.execute("ROLLBACK")
+    holder.close()
+
+
+def test_a_locked_database_gets_503_with_retry_after_not_a_hang(app, project):
+    with held(project):
+        began = time.monotonic()
+        busy = app.post("/forms/cours-essai", json=JULIE)
+        waited = time.monotonic() - began
     assert busy.status_code == 503 and busy.headers["retry-after"] == "5"
     assert waited < 10
     assert app.post("/forms/cours-essai", json=JULIE).status_code == 202

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from conftest import query
+
+pytestmark = pytest.mark.engines  # each test on SQLite and on PostgreSQL
 
 
 def updates(project, kind: str) -> list[dict]:

@@ -4,6 +4,7 @@ local HTTP server that fails on demand, secrets resolved only as the request lea
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -12,10 +13,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import quote, quote_plus
 
 import pytest
-from conftest import Server, query
+from conftest import Server, open_project, query
 
 from salesflow.templating.references import References, resolve, shown
 from salesflow.webhooks.transports import retry_after
+
+pytestmark = pytest.mark.engines  # each test on SQLite and on PostgreSQL
 
 TOKEN = "s3cr3t-t0ken"
 PATH = "T000/B000/xyz"
@@ -96,6 +99,17 @@ def hook(sf, monkeypatch):
     server.close()
 
 
+def dump(project) -> str:
+    """Everything the database keeps, as text: SQLite's dump, or each row of each table."""
+    if not os.environ.get("SALESFLOW_DB"):
+        with sqlite3.connect(project / "salesflow.db") as connection:
+            return "\n".join(connection.iterdump())
+    tables = query(project, "SELECT table_name FROM information_schema.tables"
+                   " WHERE table_schema = 'public'")  # fmt: skip
+    rows = [query(project, f'SELECT CAST(t AS text) FROM "{name}" t') for (name,) in tables]
+    return "\n".join(text for table in rows for (text,) in table)
+
+
 def requests_of(project) -> list[tuple]:
     return query(project, "SELECT id, status, attempts, next_attempt_at, last_error"
                  " FROM outbox WHERE kind = 'http' ORDER BY id")  # fmt: skip
@@ -119,8 +133,7 @@ def test_a_request_leaves_with_its_secrets_resolved_only_as_it_goes(sf, hook):
                                        "prenom": "Julie"}  # fmt: skip
     trace = sf("runs", "show", "1").output
     assert 'request #1: 200 OK: {"ok": true}' in trace
-    with sqlite3.connect(sf.project / "salesflow.db") as connection:
-        everything = "\n".join(connection.iterdump())
+    everything = dump(sf.project)
     assert TOKEN not in everything and PATH not in everything
 
 
@@ -245,8 +258,7 @@ def test_a_request_that_cannot_leave_fails_alone_and_the_next_one_goes(sf, hook,
     assert len(bad) == 1 and len(statuses) == 2, result.output
     assert [got["path"] for got in hook.received] == [f"/hook/{PATH}?from=salesflow"]
     assert "Traceback" not in result.output and f"request #{bad[0]}" in result.output
-    with sqlite3.connect(sf.project / "salesflow.db") as connection:
-        assert "S3CR3T" not in "\n".join(connection.iterdump())  # not even in the error
+    assert "S3CR3T" not in dump(sf.project)  # not even in the error
 
 
 SECRET_PATH = "T0P/s3cr3t+p=th~x"
@@ -286,8 +298,7 @@ def test_no_secret_is_kept_from_what_the_receiver_answers(sf, hook, monkeypatch,
     assert statuses == ["failed", "failed", "sent"]
     for number, run in query(sf.project, "SELECT id, run_id FROM outbox WHERE kind = 'http'"):
         kept += [sf("outbox", "show", str(number)).output, sf("runs", "show", str(run)).output]
-    with sqlite3.connect(sf.project / "salesflow.db") as connection:
-        kept.append("\n".join(connection.iterdump()))
+    kept.append(dump(sf.project))
     kept += [caplog.text, *capfd.readouterr()]
     everything = "\n".join(kept)
     assert "301 Moved Permanently: moved to https://127.0.0.1/hook/***?from=salesflow" in everything
@@ -346,10 +357,9 @@ def test_a_request_whose_host_comes_from_the_environment_fails_alone(sf, hook, m
     for name in ("julie", "ines", "zoe"):
         sf("contacts", "add", f"{name}@example.org")
     sf("process")
-    with sqlite3.connect(sf.project / "salesflow.db") as connection:
-        for number, variable in ((1, "HOOK_URL"), (2, "HOOK_BASE")):
-            old_form = json.dumps({"url": ["", variable, "/x"], "headers": {}})
-            connection.execute("UPDATE outbox SET request = ? WHERE id = ?", (old_form, number))
+    for number, variable in ((1, "HOOK_URL"), (2, "HOOK_BASE")):
+        old_form = json.dumps({"url": ["", variable, "/x"], "headers": {}})
+        query(sf.project, "UPDATE outbox SET request = ? WHERE id = ?", old_form, number)
     monkeypatch.setenv("HOOK_URL", "hooks.example.org/T0P-S3CR3T")
     monkeypatch.setenv("HOOK_BASE", f"{hook.url}/hook/B4SE-S3CR3T")
     result = sf("tick")
@@ -364,9 +374,8 @@ def test_a_request_whose_host_comes_from_the_environment_fails_alone(sf, hook, m
             " variable HOOK_URL gives its start")  # fmt: skip
     shown_request = sf("outbox", "show", "1").output
     assert said in shown_request and "T0P-S3CR3T" not in shown_request
-    with sqlite3.connect(sf.project / "salesflow.db") as connection:
-        dump = "\n".join(connection.iterdump())
-    assert "T0P-S3CR3T" not in dump and "B4SE-S3CR3T" not in dump
+    everything = dump(sf.project)
+    assert "T0P-S3CR3T" not in everything and "B4SE-S3CR3T" not in everything
 
 
 def by_first_name(got: dict):
@@ -407,14 +416,13 @@ def test_hanging_receivers_hold_up_neither_a_request_nor_an_email(sf, hook):
 def test_requests_not_yet_started_when_serve_stops_go_back_to_the_queue(sf, hook):
     """A stopping serve starts no further request (they would each hold it up to a deadline
     past systemd's patience): they are queued again at once, unclaimed, untried."""
-    from salesflow.config.project import load_project
     from salesflow.outbox.delivery import deliver_requests
     from salesflow.store.session import Store
 
     for number in range(3):
         sf("contacts", "add", f"c{number}@example.org", "--first-name", "Ana")
     sf("process")
-    store = Store.open(load_project(sf.project), datetime(2026, 11, 20, 10, tzinfo=UTC))
+    store = Store.open(open_project(sf.project), datetime(2026, 11, 20, 10, tzinfo=UTC))
     result = deliver_requests(store, stop=lambda: True)
     assert (result.sent, result.retrying, result.failed) == (0, 0, 0)
     assert not hook.received

@@ -22,6 +22,8 @@ from salesflow.templating.references import (
 )
 from salesflow.templating.urls import start_problem, template_before_host, url_value
 
+pytestmark = pytest.mark.engines  # each test on SQLite and on PostgreSQL
+
 SECRET = 'p/a ss+wörd&"x"'
 
 
