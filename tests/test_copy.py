@@ -265,3 +265,12 @@ def test_check_on_postgresql_while_serve_runs_reports_no_lost_file(sf, postgres_
         server.stop()
     assert "PROBLEM" not in result.output
     assert "serve" not in result.output  # no database file to compare on PostgreSQL
+
+
+def test_a_file_target_in_a_missing_folder_is_named_as_such(cli, project, tmp_path):
+    copied = copy_to(cli, project, tmp_path / "nowhere" / "club.db")
+    assert copied.exit_code == 1
+    assert copied.output == (
+        f"error: --to {tmp_path}/nowhere/club.db: the folder {tmp_path}/nowhere does not"
+        " exist: create it\n"
+    )

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from salesflow.config.model import DatabaseUrl
+from salesflow.errors import UserError
 
 if TYPE_CHECKING:
     from salesflow.store.copy import Copied
@@ -39,8 +40,11 @@ def copy(
     from salesflow.store.copy import copy_database
     from salesflow.store.db import connect
 
+    destination = DatabaseUrl.parse(to) or Path(to)
+    if isinstance(destination, Path) and not destination.parent.is_dir():
+        raise UserError(f"--to {to}: the folder {destination.parent} does not exist: create it")
     store = ctx.obj.store()
-    target = connect(DatabaseUrl.parse(to) or Path(to))
+    target = connect(destination)
     try:
         copied = copy_database(store.conn, target, on_table=_say)
     finally:
