@@ -115,7 +115,7 @@ class Connection:
 
     def check_file(self) -> None:
         """Nothing to check after a commit: there is no file to lose. The server's identity is
-        compared when a long-lived process connects again (`same_server`)."""
+        compared when a long-lived process connects again (store/db.py `connect_again`)."""
 
     def close(self) -> None:
         self.raw.close()
