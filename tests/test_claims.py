@@ -96,7 +96,10 @@ def finished(thread: threading.Thread, done: dict):
     return done["result"]
 
 
-def test_two_passes_at_once_take_disjoint_events(open_store):
+def test_two_event_passes_at_once_never_share_an_event_and_keep_the_order(open_store, backend):
+    """SQLite: the second pass waits for the first's write lock and takes the next events.
+    PostgreSQL: one event pass at a time, so that events are handled in the order they
+    happened (a cancellation meets the run its cause started): the second takes none."""
     first = open_store()
     with transaction(first.conn):
         for n in range(4):
@@ -109,8 +112,8 @@ def test_two_passes_at_once_take_disjoint_events(open_store):
         for event_id in mine:
             events.mark_processed(first, event_id, None)
     theirs = finished(thread, done)
-    assert len(mine) == len(theirs) == 2
-    assert not set(mine) & set(theirs)
+    assert len(mine) == 2 and not set(mine) & set(theirs)
+    assert len(theirs) == (2 if backend == "sqlite" else 0)
 
 
 def test_two_passes_at_once_resume_disjoint_runs(open_store):
@@ -242,17 +245,17 @@ def test_a_slot_fires_once_when_two_ticks_run_at_the_same_moment(open_store, dem
         ("nightly", "2026-12-01T03:00:00")]  # fmt: skip
 
 
-def test_a_submission_costs_three_statements_to_take_in_and_under_75_in_all(
-    open_store, demo, monkeypatch
+def test_a_submission_costs_three_statements_to_take_in_and_no_more_in_all_than_measured(
+    open_store, demo, monkeypatch, backend
 ):
     """On PostgreSQL each statement is a round trip: bench/statements.py prints what one
-    submission costs by phase (SQLite 3 + 60 + 8, PostgreSQL 3 + 61 + 8 alone; events no
-    workflow concerns are marked in one statement, no savepoint each); this keeps the figures
-    from growing unnoticed."""
+    submission costs by phase (alone: SQLite 3 + 60 + 8, PostgreSQL 3 + 64 + 8 with its
+    event pass's lock a batch; events no workflow concerns are marked together, no savepoint
+    each; 77 and 78 before); this keeps the figures from growing unnoticed."""
     open_store()  # the database, migrated
     monkeypatch.syspath_prepend(str(REPO / "bench"))
     from statements import count
 
     cost = count(demo, 1, os.environ.get("SALESFLOW_DB")).per_submission()
     assert cost["taken in"] == 3  # BEGIN, the event, COMMIT: what a POST waits for
-    assert cost["total"] < 75  # 77 before idle events were marked together
+    assert cost["total"] <= {"sqlite": 71, "postgresql": 75}[backend]

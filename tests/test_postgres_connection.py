@@ -95,3 +95,20 @@ def test_a_sqlite_project_never_imports_the_postgresql_driver(sf):
         imported = {line.split("|")[-1].strip() for line in result.stderr.splitlines()}
         assert "salesflow.store.db" in imported or argv == ["run"]
         assert not {name for name in imported if name.startswith("psycopg")}, argv
+
+
+def test_a_password_in_the_url_is_masked_and_never_cached(sf, monkeypatch):
+    url = DatabaseUrl("postgresql://bob:s3cret@/club?host=/nowhere&password=s3cret2")
+    assert url.shown == "postgresql://bob:***@/club?host=/nowhere&password=***"
+    monkeypatch.setenv("SALESFLOW_DB", url)
+    failed = sf("contacts", "list", code=1)
+    assert "s3cret" not in failed.output and "postgresql://bob:***@/club" in failed.output
+    cached = b"".join(path.read_bytes() for path in (sf.project / ".salesflow").glob("*"))
+    assert b"s3cret" not in cached
+
+
+def test_a_sqlite_older_than_3_39_is_one_line(tmp_path, monkeypatch):
+    monkeypatch.setattr(db.sqlite3, "sqlite_version_info", (3, 37, 2))
+    monkeypatch.setattr(db.sqlite3, "sqlite_version", "3.37.2")
+    with pytest.raises(db.EnvironmentFault, match=r"SQLite is 3\.37\.2; salesflow needs 3\.39"):
+        db.connect(tmp_path / "salesflow.db")

@@ -15,7 +15,7 @@ from pathlib import Path
 from salesflow import __version__
 from salesflow.config import model
 from salesflow.config.locate import CACHE_DIR
-from salesflow.config.model import Project
+from salesflow.config.model import DatabaseUrl, Project
 
 
 def _project_files(root: Path) -> list[Path]:
@@ -37,6 +37,11 @@ def fingerprint(root: Path, database_override: str | None) -> str:
 
 def load_project(root: Path, database_override: str | None = None) -> Project:
     """The typed project at `root`, from the cache when no file changed since it was made."""
+    url = DatabaseUrl.parse(database_override or "")
+    if url is not None and url.has_password:  # a password is never written down here
+        from salesflow.config import project as loader
+
+        return loader.load_project(root, database_override)
     key = fingerprint(root, database_override)
     cache = root / CACHE_DIR / "project.pickle"
     try:

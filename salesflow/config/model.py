@@ -225,7 +225,12 @@ class DatabaseUrl(str):
     @property
     def shown(self) -> str:
         """The URL as messages name it: a password given in SALESFLOW_DB is masked."""
-        return re.sub(r"^(\w+://[^:/@]*):[^@]*@", r"\1:***@", self)
+        masked = re.sub(r"^(\w+://[^:/@]*):[^@]*@", r"\1:***@", self)
+        return re.sub(r"([?&]password=)[^&]*", r"\1***", masked)
+
+    @property
+    def has_password(self) -> bool:
+        return self.shown != self
 
 
 def shown(database: Path | DatabaseUrl) -> str:

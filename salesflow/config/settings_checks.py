@@ -50,7 +50,7 @@ def _check_database(document: YamlFile, text: str | None) -> list[Problem]:
     """A password written into salesflow.yaml would be committed with it."""
     if text is None or DatabaseUrl.parse(text) is None:
         return []
-    if re.match(r"^\w+://[^:/@]*:[^@]*@", text) or re.search(r"[?&]password=", text):
+    if DatabaseUrl(text).has_password:
         message = (
             "a password in the database URL would be kept in Git with this file: remove it,"
             " and give it to PostgreSQL's client as PGPASSWORD, in ~/.pgpass or in a service"

@@ -313,9 +313,18 @@ def as_fault(error: Exception, where: str) -> Exception:
 def _connect_sqlite(path: Path, busy_timeout: float) -> Connection:
     """The SQLite file, created and brought to the current schema if needed.
 
+    The store's SQL is the part SQLite shares with PostgreSQL, which needs SQLite 3.39
+    (`IS [NOT] DISTINCT FROM`): an older library is one line, not a syntax error later.
+
     A missing folder is a mistake in `database:`, not a place to create one; a 0-byte file
     is damage (a copy that failed, a full disk), not a new database; a missing file beside
     its marker is a lost database, not a new project."""
+    if sqlite3.sqlite_version_info < (3, 39):
+        raise EnvironmentFault(
+            f"this Python's SQLite is {sqlite3.sqlite_version}; salesflow needs 3.39 or newer:"
+            " use a Python built with a newer one (Debian 12, Ubuntu 24.04, python.org's"
+            " builds, or uv's)"
+        )
     if not path.parent.is_dir():
         raise EnvironmentFault(
             f"{path}: the folder {path.parent} does not exist; create it, or correct"

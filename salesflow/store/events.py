@@ -49,10 +49,24 @@ def find(store: Store, event_id: int) -> sqlite3.Row | None:
     return store.conn.execute("SELECT * FROM events WHERE id = ?", (event_id,)).fetchone()
 
 
+# One event pass at a time on PostgreSQL: events are handled in the order they happened, so
+# that a cancellation (event 250) always meets the run its cause (event 150) started — which
+# two hosts taking batches side by side would not see, each in its own transaction. Runs and
+# the outbox are claimed in parallel (queues.LOCKED); SQLite has one writer anyway.
+_EVENT_PASS = {
+    "sqlite": None,
+    "postgresql": "SELECT pg_try_advisory_xact_lock(hashtextextended('salesflow events', 0))",
+}
+
+
 def pending_batch(store: Store, limit: int) -> list[sqlite3.Row]:
     """The oldest pending events, in the order they happened, claimed for the caller's
     transaction (queues.LOCKED): the pass handles and marks them in it, so the claim ends
-    with the commit, or with the abort of a pass that died."""
+    with the commit, or with the abort of a pass that died. None while another host's pass
+    holds the events (PostgreSQL): it takes these too, in order."""
+    one_pass = _EVENT_PASS[store.conn.dialect]
+    if one_pass and not store.conn.execute(one_pass).fetchone()[0]:
+        return []
     return store.conn.execute(
         f"SELECT * FROM events WHERE {PENDING_EVENTS} ORDER BY id LIMIT ?"
         f"{LOCKED[store.conn.dialect]}",
@@ -68,7 +82,8 @@ def mark_processed(store: Store, event_id: int, note: str | None) -> None:
 
 
 def mark_idle_processed(store: Store, event_ids: list[int]) -> None:
-    """Mark these events processed, without a note, in one statement (one round trip)."""
+    """Mark these events processed, without a note, in one executemany (one round trip on
+    PostgreSQL, where psycopg pipelines it)."""
     if event_ids:
         store.conn.executemany(
             "UPDATE events SET processed_at = ?, note = NULL WHERE id = ?",

@@ -15,8 +15,9 @@ from salesflow.store.schema import Executor, Schema, dialect_of
 
 
 def _existing_rows(sql: str) -> dict[str, str | None]:
-    """A data step, filling what a migration adds from the rows already there: only an old
-    SQLite database has any (a PostgreSQL one is created new, its tables empty until then)."""
+    """A data step of a migration older than PostgreSQL support (≤ 13), filling what it adds
+    from the rows already there: only an old SQLite database has any, as every PostgreSQL
+    database was created at 13 or later. A later data step must run on both engines."""
     return {"sqlite": sql, "postgresql": None}
 
 
