@@ -1,5 +1,6 @@
 """The pages a manager looks at, one module per page kind — board, stage, funnel, forecast,
-deal, message, activity — each with the changes made there beside it, and their routes.
+deal, message, activity, login — each with the changes made there beside it, and their
+routes (`page()` in web/auth.py puts each behind the login, but the login page itself).
 Each reads the same report functions as the CLI and changes deals through the same library
 calls (history written, events recorded, so the workflows fire); no SQL here."""
 
@@ -9,14 +10,14 @@ from starlette.convertors import Convertor, register_url_convertor
 from starlette.routing import Route
 
 from salesflow.store.db import LARGEST_ID
-from salesflow.web.auth import login, login_form, logout, page
-from salesflow.web.email_html import email_html
+from salesflow.web.auth import page
 from salesflow.web.pages.activity import activity, retry_run
 from salesflow.web.pages.board import board
 from salesflow.web.pages.deal import deal, edit, lost, move, won
 from salesflow.web.pages.forecast import forecast
 from salesflow.web.pages.funnel import funnel
-from salesflow.web.pages.message import message, retry_message
+from salesflow.web.pages.login import login, login_form, logout
+from salesflow.web.pages.message import email_html, message, retry_message
 from salesflow.web.pages.stage import stage
 
 
