@@ -1,6 +1,8 @@
 """The pages a manager looks at, one module per page kind — board, stage, funnel, forecast,
 deal, message, activity, login — each with the changes made there beside it, and their
 routes (`page()` in web/auth.py puts each behind the login, but the login page itself).
+A visitor's pages — forms.py (a web form's submission and its thank-you) and unsubscribe.py
+— are here too; web/app.py routes them outside the login.
 Each reads the same report functions as the CLI and changes deals through the same library
 calls (history written, events recorded, so the workflows fire); no SQL here."""
 
