@@ -25,8 +25,8 @@ from salesflow.config.cache import load_project
 from salesflow.reports.board import board
 from salesflow.store.db import connect, transaction
 from salesflow.store.session import Store
-from salesflow.web.pages import CARDS
-from salesflow.web.views import environment
+from salesflow.web.environment import environment
+from salesflow.web.pages.board import CARDS
 
 NOW = "2026-12-01T09:00"
 OPEN_STAGES = ["nouveau", "essai-planifie", "essai-realise"]

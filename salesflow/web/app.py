@@ -21,9 +21,9 @@ from salesflow.store.db import describe
 from salesflow.web import pages
 from salesflow.web.faults import Unavailable
 from salesflow.web.headers import SecurityHeaders
+from salesflow.web.pages.forms import post_form
+from salesflow.web.pages.unsubscribe import unsubscribe_page
 from salesflow.web.site import Site
-from salesflow.web.submissions import post_form
-from salesflow.web.unsubscribe import unsubscribe_page
 from salesflow.web.worker import Worker
 
 log = logging.getLogger("salesflow.serve")

@@ -12,7 +12,7 @@ from salesflow.reports.losses import losses
 from salesflow.reports.stalled import stalled
 from salesflow.reports.workload import workload
 from salesflow.store.session import Store
-from salesflow.web.views import environment
+from salesflow.web.environment import environment
 
 CARDS = 10  # cards per column in the report
 

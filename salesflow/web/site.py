@@ -16,9 +16,9 @@ from salesflow.config.model import Project
 from salesflow.ingest.forms import FormReader
 from salesflow.store.db import DatabaseLocked, connect_again, sync_every_commit
 from salesflow.store.session import Store
+from salesflow.web.environment import environment
 from salesflow.web.faults import Faults
 from salesflow.web.guards import RateLimiter
-from salesflow.web.views import environment
 
 REQUEST_LOCK_WAIT = 2.0  # seconds a request waits for the write lock before its 503
 

@@ -1,0 +1,60 @@
+"""The pages a manager looks at, one module per page kind — board, stage, funnel, forecast,
+deal, message, activity, login — each with the changes made there beside it, and their
+routes (`page()` in web/auth.py puts each behind the login, but the login page itself).
+A visitor's pages — forms.py (a web form's submission and its thank-you) and unsubscribe.py
+— are here too; web/app.py routes them outside the login.
+Each reads the same report functions as the CLI and changes deals through the same library
+calls (history written, events recorded, so the workflows fire); no SQL here."""
+
+from __future__ import annotations
+
+from starlette.convertors import Convertor, register_url_convertor
+from starlette.routing import Route
+
+from salesflow.store.db import LARGEST_ID
+from salesflow.web.auth import page
+from salesflow.web.pages.activity import activity, retry_run
+from salesflow.web.pages.board import board
+from salesflow.web.pages.deal import deal, edit, lost, move, won
+from salesflow.web.pages.forecast import forecast
+from salesflow.web.pages.funnel import funnel
+from salesflow.web.pages.login import login, login_form, logout
+from salesflow.web.pages.message import email_html, message, retry_message
+from salesflow.web.pages.stage import stage
+
+
+class _Id(Convertor):
+    """A record's id in a path. Digits too many for any id (past SQLite's integers, or past
+    the 4,300 Python reads) stand for LARGEST_ID + 1: found nowhere, a 404 like any other."""
+
+    regex = "[0-9]+"
+
+    def convert(self, value: str) -> int:
+        return int(value) if len(value) <= len(str(LARGEST_ID)) else LARGEST_ID + 1
+
+    def to_string(self, value: int) -> str:
+        return str(value)
+
+
+register_url_convertor("id", _Id())
+
+
+ROUTES = [
+    Route("/login", login_form, methods=["GET"]),
+    Route("/login", login, methods=["POST"]),
+    Route("/logout", page(logout), methods=["POST"]),
+    Route("/", page(board), methods=["GET"]),
+    Route("/pipelines/{pipeline}/stages/{stage}", page(stage), methods=["GET"]),
+    Route("/funnel", page(funnel), methods=["GET"]),
+    Route("/forecast", page(forecast), methods=["GET"]),
+    Route("/activity", page(activity), methods=["GET"]),
+    Route("/deals/{deal:id}", page(deal), methods=["GET"]),
+    Route("/deals/{deal:id}/move", page(move, change=True), methods=["POST"]),
+    Route("/deals/{deal:id}/won", page(won, change=True), methods=["POST"]),
+    Route("/deals/{deal:id}/lost", page(lost, change=True), methods=["POST"]),
+    Route("/deals/{deal:id}/edit", page(edit, change=True), methods=["POST"]),
+    Route("/messages/{message:id}", page(message), methods=["GET"]),
+    Route("/messages/{message:id}/html", page(email_html), methods=["GET"]),
+    Route("/messages/{message:id}/retry", page(retry_message, change=True), methods=["POST"]),
+    Route("/runs/{run:id}/retry", page(retry_run, change=True), methods=["POST"]),
+]

@@ -1,0 +1,24 @@
+"""One stage of the board in full, a page of cards at a time (the board shows the first
+few and links here for the rest)."""
+
+from __future__ import annotations
+
+from starlette.responses import Response
+
+from salesflow.reports.board import stage_cards
+from salesflow.web.auth import Visit
+from salesflow.web.pages import asked
+
+STAGE_PAGE = 100
+
+
+def stage(visit: Visit) -> Response:
+    params = visit.request.path_params
+    number = asked.page_number(visit, STAGE_PAGE)
+    owner = asked.owner(visit)
+    column = stage_cards(visit.store, params["pipeline"], params["stage"], owner,
+                         number * STAGE_PAGE, STAGE_PAGE)  # fmt: skip
+    more = column["count"] > (number + 1) * STAGE_PAGE
+    return visit.page("stage.html", column=column, nav="board", number=number, more=more,
+                      pipeline=visit.store.project.pipelines[params["pipeline"]],
+                      owner=owner)  # fmt: skip
