@@ -118,6 +118,44 @@ def test_a_database_holding_rows_is_refused_and_left_as_it_was(cli, project, tar
     assert count(target, "contacts") == 3
 
 
+def test_another_applications_database_is_refused_before_anything_is_written_to_it(
+    cli, project, target
+):
+    """Not even salesflow's tables are created in it first (nor, for a file, its journal
+    mode changed): the user named the wrong database, and it stays as it was."""
+    if isinstance(target, Path):
+        with sqlite3.connect(target) as connection:
+            connection.execute("CREATE TABLE notes (id integer PRIMARY KEY, body text)")
+        before = target.read_bytes()
+    else:
+        import psycopg
+
+        with psycopg.connect(target, autocommit=True) as connection:
+            connection.execute("CREATE TABLE notes (id integer PRIMARY KEY, body text)")
+    refused = copy_to(cli, project, target)
+    assert refused.exit_code == 1
+    shown = target if isinstance(target, Path) else target.split("?")[0]
+    assert refused.output.startswith(f"error: {shown}")
+    assert refused.output.endswith(
+        ": it holds tables salesflow does not make (notes): copy into a new, empty database\n"
+    )
+    if isinstance(target, Path):
+        assert target.read_bytes() == before
+    else:
+        with psycopg.connect(target) as connection:
+            tables = connection.execute("SELECT tablename FROM pg_tables"
+                                        " WHERE schemaname = 'public'").fetchall()  # fmt: skip
+        assert tables == [("notes",)]
+
+
+def test_a_file_that_is_not_a_database_is_refused_and_kept(cli, project, tmp_path):
+    letter = tmp_path / "letter.db"
+    letter.write_text("Dear Marie,\n")
+    refused = copy_to(cli, project, letter)
+    assert refused.output == f"error: {letter}: not a SQLite database: name a new file\n"
+    assert letter.read_text() == "Dear Marie,\n"
+
+
 def test_the_projects_own_database_is_refused(cli, project):
     refused = copy_to(cli, project, project / "salesflow.db")
     assert refused.exit_code == 1

@@ -37,14 +37,13 @@ def copy(
 
     Example: salesflow db copy --to postgresql://db.example.org/club
     """
-    from salesflow.store.copy import copy_database
-    from salesflow.store.db import connect
+    from salesflow.store.copy import copy_database, open_target
 
     destination = DatabaseUrl.parse(to) or Path(to)
     if isinstance(destination, Path) and not destination.parent.is_dir():
         raise UserError(f"--to {to}: the folder {destination.parent} does not exist: create it")
     store = ctx.obj.store()
-    target = connect(destination)
+    target = open_target(store.conn, destination)
     try:
         copied = copy_database(store.conn, target, on_table=_say)
     finally:

@@ -22,8 +22,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from salesflow.config.model import DatabaseUrl
 from salesflow.errors import EnvironmentFault, UserError
-from salesflow.store.db import Connection, connect, transaction
+from salesflow.store.db import Connection, connect, connect_unchanged, transaction
 from salesflow.store.migrations import schema_version
 from salesflow.store.schema import quoted
 
@@ -117,6 +118,40 @@ def copy_database(
         if target.dialect == "postgresql":
             _continue_ids(target)
     return copied
+
+
+def open_target(source: Connection, destination: Path | DatabaseUrl) -> Connection:
+    """The database `db copy` writes into, given salesflow's tables if it has none. One that
+    holds tables salesflow does not make (another application's) is refused before anything
+    is written to it."""
+    where = destination.shown if isinstance(destination, DatabaseUrl) else str(destination)
+    ours = {name for (name,) in _rows(source, _TABLES)}
+    foreign = sorted(_tables_found(destination, where) - ours)
+    if foreign:
+        shown = ", ".join(foreign[:3]) + ("…" if len(foreign) > 3 else "")
+        raise UserError(
+            f"{where}: it holds tables salesflow does not make ({shown}): copy into a new,"
+            " empty database"
+        )
+    return connect(destination)
+
+
+def _tables_found(destination: Path | DatabaseUrl, where: str) -> set[str]:
+    """The tables the database has now, read without changing it (a SQLite file opened
+    read-only: not even its journal mode is set)."""
+    if isinstance(destination, DatabaseUrl):
+        probe = connect_unchanged(destination)
+    elif destination.is_file() and destination.stat().st_size:
+        probe = sqlite3.connect(f"{destination.resolve().as_uri()}?mode=ro", uri=True)
+    else:
+        return set()
+    try:
+        dialect = "postgresql" if isinstance(destination, DatabaseUrl) else "sqlite"
+        return {name for (name,) in probe.execute(_TABLES[dialect]).fetchall()}
+    except sqlite3.DatabaseError:
+        raise UserError(f"{where}: not a SQLite database: name a new file") from None
+    finally:
+        probe.close()
 
 
 def throwaway_copy(connection: Connection, path: Path) -> Connection:

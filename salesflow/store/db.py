@@ -266,7 +266,18 @@ def connect(database: Path | DatabaseUrl, busy_timeout: float = BUSY_TIMEOUT) ->
     return _connect_sqlite(database, busy_timeout)
 
 
-def _connect_postgres(url: DatabaseUrl, busy_timeout: float, opened: tuple[int, int] | None = None):
+def connect_unchanged(url: DatabaseUrl) -> Connection:
+    """A PostgreSQL database as it is, to look at before salesflow writes anything to it
+    (not even its tables)."""
+    return _connect_postgres(url, BUSY_TIMEOUT, migrated=False)
+
+
+def _connect_postgres(
+    url: DatabaseUrl,
+    busy_timeout: float,
+    opened: tuple[int, int] | None = None,
+    migrated: bool = True,
+):
     """A PostgreSQL database: the user's (creating it is theirs); an empty one gets the
     tables. With `opened`, only the database of that identity: another one is refused
     before anything is written to it (not even the tables)."""
@@ -286,7 +297,8 @@ def _connect_postgres(url: DatabaseUrl, busy_timeout: float, opened: tuple[int, 
                 " was created again, or restored): nothing more is written to it; restart"
                 " `salesflow serve` to use it"
             )
-        migrate(connection)
+        if migrated:
+            migrate(connection)
     except DatabaseMoved:
         raise
     except UserError as error:  # a database from a newer salesflow
