@@ -85,6 +85,7 @@ class Smtp:
     def _connect(self) -> tuple[smtplib.SMTP, Deadline]:
         smtp = self.smtp
         port = smtp.port or {"ssl": 465, "starttls": 587}.get(smtp.security, 25)
+        password = self._password() if smtp.username else None  # before a socket is opened
         if smtp.security == "ssl":
             client = smtplib.SMTP_SSL(timeout=smtp.timeout, context=ssl.create_default_context())
         else:
@@ -98,7 +99,7 @@ class Smtp:
                 if smtp.security == "starttls":
                     client.starttls(context=ssl.create_default_context())
                 if smtp.username:
-                    client.login(smtp.username, self._password())
+                    client.login(smtp.username, password)
         except smtplib.SMTPAuthenticationError as error:
             client.close()
             raise UserError(f"SMTP login refused by {smtp.host}: {error.smtp_error!r}") from None
