@@ -176,3 +176,12 @@ def test_a_busy_database_is_a_503_in_json(pages, monkeypatch):
     assert answer.status_code == 503 and answer.headers["content-type"] == JSON
     assert answer.headers["retry-after"] == "5" and answer.json()["error"]
     assert client.get("/deals/1").headers["content-type"].startswith("text/html")
+
+
+def test_the_clis_new_options_refuse_what_they_do_not_know(sf):
+    typo = sf("pipeline", "board", "cours-essai", "--owner", "mari", code=2)
+    assert "'mari' is not in the team" in typo.output
+    assert "'contact' is not one of: deal, ticket" in sf("pipeline", "stalled", "--kind",
+                                                         "contact", code=2).output  # fmt: skip
+    shown = sf("deals", "show", "1", code=1).output  # none yet: one line, no traceback
+    assert shown.startswith("error: no deal #1") and "Traceback" not in shown
