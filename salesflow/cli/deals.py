@@ -12,6 +12,7 @@ from salesflow.cli.options import AsJson, DryRun, Fields, Id, OutputFormat, pars
 from salesflow.cli.render import Format, chosen, emit_rows, print_record, to_json, when
 from salesflow.cli.stages import stage_id
 from salesflow.reports import Column
+from salesflow.reports.record import shown
 from salesflow.reports.stalled import stalled_rows
 from salesflow.store import deals
 from salesflow.store.db import transaction
@@ -78,15 +79,12 @@ def only_stalled(store: Store, rows: list, pipeline: str | None) -> list:
 
 @app.command()
 def show(ctx: typer.Context, deal: Id, as_json: AsJson = False) -> None:
-    """Show one deal with its stage history.
+    """Show one deal with its stage history (with --json: its runs and messages too).
 
     Example: salesflow deals show 12
     """
     store = ctx.obj.store()
-    row = deals.with_contact(store, deals.get(store, deal, "deal"))
-    data = deals.public(row, store)
-    data["history"] = [history_entry(entry, store) for entry in deals.history(store, deal)]
-    print_with_history(data, store, as_json)
+    print_with_history(shown(store, deal, "deal"), store, as_json)
 
 
 def print_with_history(data: dict, store: Store, as_json: bool, kind: str = "deal") -> None:
@@ -94,22 +92,12 @@ def print_with_history(data: dict, store: Store, as_json: bool, kind: str = "dea
     if as_json:
         typer.echo(to_json(data))
         return
-    print_record(data, store.project, kind)
+    fields = {key: value for key, value in data.items() if key not in ("runs", "messages")}
+    print_record(fields, store.project, kind)
     typer.echo("history:")
     for entry in data["history"]:
         origin = f"{entry['from']} → " if entry["from"] else ""
         typer.echo(f"  {when(entry['at'], store.project)}  {origin}{entry['to']}  ({entry['by']})")
-
-
-def history_entry(entry, store: Store) -> dict:
-    from salesflow.values import read_instant
-
-    return {
-        "from": entry["from_stage"],
-        "to": entry["to_stage"],
-        "at": read_instant(entry["at"], store.project.timezone).isoformat(),
-        "by": entry["by"],
-    }
 
 
 @app.command()

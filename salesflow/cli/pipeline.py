@@ -38,16 +38,23 @@ def board(
     ctx: typer.Context,
     pipeline: PipelineArg = None,
     cards: Annotated[int, typer.Option(min=0, help="Deals shown per stage.")] = 5,
+    owner: Annotated[str | None, typer.Option(help="Only this team member's deals.")] = None,
+    oldest_first: Annotated[
+        bool, typer.Option("--oldest-first", help="The deals longest in their stage first.")
+    ] = False,
     output: OutputFormat = Format.table,
     as_json: AsJson = False,
 ) -> None:
     """One column per stage: how many deals, their amount, and the biggest ones (for a ticket
-    pipeline: how many tickets, with their priority).
+    pipeline: how many tickets, with their priority). The board page is
+    `--cards 20 --oldest-first`.
 
-    Example: salesflow pipeline board cours-essai
+    Example: salesflow pipeline board cours-essai --owner marie
     """
     store = ctx.obj.store()
-    report = board_report(store, pipeline, cards)
+    if owner is not None and owner not in store.project.team:
+        raise typer.BadParameter(f"'{owner}' is not in the team", param_hint="--owner")
+    report = board_report(store, pipeline, cards, owner, oldest_first)
     output = chosen(output, as_json)
     if output is Format.json:
         typer.echo(to_json(report_json(report)))
@@ -143,15 +150,18 @@ def _month_named(row: dict) -> dict:
 def stalled(
     ctx: typer.Context,
     pipeline: PipelineArg = None,
+    kind: Annotated[str, typer.Option(help="deal or ticket, when no pipeline is named.")] = "deal",
     output: OutputFormat = Format.table,
     as_json: AsJson = False,
 ) -> None:
-    """Deals and tickets that outstayed their stage's rot_after, most overdue first.
+    """Deals (or tickets) that outstayed their stage's rot_after, most overdue first.
 
-    Example: salesflow pipeline stalled --format markdown
+    Example: salesflow pipeline stalled --kind ticket --format markdown
     """
+    if kind not in ("deal", "ticket"):
+        raise typer.BadParameter(f"'{kind}' is not one of: deal, ticket", param_hint="--kind")
     store = ctx.obj.store()
-    emit_report(stalled_report(store, pipeline), chosen(output, as_json), store.project)
+    emit_report(stalled_report(store, pipeline, kind), chosen(output, as_json), store.project)
 
 
 @app.command()

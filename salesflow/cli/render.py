@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Iterable
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
@@ -15,6 +14,7 @@ import typer
 
 from salesflow.config.model import Project
 from salesflow.reports import Column, Report
+from salesflow.reports.as_json import report_json, to_json
 from salesflow.reports.display import cell
 
 
@@ -30,36 +30,6 @@ FORMAT_HELP = "table, json, csv (for spreadsheets) or markdown."
 
 def chosen(output: Format, as_json: bool) -> Format:
     return Format.json if as_json else output
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, Decimal):  # money: a decimal string with the currency's digits
-        return str(value)
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    raise TypeError(f"cannot write {type(value).__name__} as JSON")
-
-
-_ENCODER = json.JSONEncoder(default=_json_default, ensure_ascii=False)
-
-
-def to_json(data: Any, indent: str = "") -> str:
-    """Indented JSON; a list has one object per line, and so do the lists of an object (a
-    report's rows): the C encoder, where indenting 100,000 rows would go through json's
-    pure-Python encoder, ten times slower."""
-    if isinstance(data, list):
-        if not data:
-            return "[]"
-        lines = (_ENCODER.encode(item) for item in data)
-        item = indent + "  " if indent else ""  # a top-level list: one object per line
-        return f"[\n{item}" + f",\n{item}".join(lines) + f"\n{indent}]"
-    if isinstance(data, dict) and any(isinstance(value, list) for value in data.values()):
-        inner = indent + "  "
-        members = (f"{inner}{_ENCODER.encode(key)}: {to_json(value, inner)}"
-                   for key, value in data.items())  # fmt: skip
-        return "{\n" + ",\n".join(members) + f"\n{indent}}}"
-    text = json.dumps(data, default=_json_default, ensure_ascii=False, indent=2)
-    return text.replace("\n", "\n" + indent)
 
 
 def emit_rows(
@@ -89,11 +59,6 @@ def emit_report(report: Report, output: Format, project: Project) -> None:
     emit_rows(
         report.rows, report.columns, output, project, report.title, report.totals, report.notes
     )
-
-
-def report_json(report: Report) -> dict:
-    """Every report the same shape: its rows, its totals, and its notes (warnings)."""
-    return {"rows": report.rows, "totals": report.totals or {}, "notes": report.notes}
 
 
 def print_table(rows, columns, project, title=None, totals=None, notes=()) -> None:

@@ -8,7 +8,6 @@ import typer
 
 from salesflow.cli.contacts import show_change
 from salesflow.cli.deals import (
-    history_entry,
     moved,
     only_stalled,
     print_with_history,
@@ -20,6 +19,7 @@ from salesflow.cli.render import Format, chosen, emit_rows
 from salesflow.cli.stages import stage_id
 from salesflow.config.model import PRIORITIES
 from salesflow.reports import Column
+from salesflow.reports.record import shown
 from salesflow.store import deals
 from salesflow.store.db import transaction
 
@@ -79,23 +79,13 @@ def list_(
 
 @app.command()
 def show(ctx: typer.Context, ticket: Id, as_json: AsJson = False) -> None:
-    """Show one ticket: its history, its first response and its resolution time.
+    """Show one ticket: its history, its first response and its resolution time (with
+    --json: its runs and messages too).
 
     Example: salesflow tickets show 7
     """
-    from salesflow.reports.response import ticket_times
-
     store = ctx.obj.store()
-    row = deals.with_contact(store, deals.get(store, ticket, "ticket"))
-    data = deals.public(row, store)
-    # no times for a ticket opened after `--now`: nothing had happened to it then
-    times = ticket_times(store, row["pipeline"], ticket) or [(row, None, None, None)]
-    [(_, first, to_first, to_resolution)] = times
-    data["first_response_at"] = first.isoformat() if first else None
-    data["first_response_hours"] = None if to_first is None else round(to_first, 1)
-    data["resolution_hours"] = None if to_resolution is None else round(to_resolution, 1)
-    data["history"] = [history_entry(entry, store) for entry in deals.history(store, ticket)]
-    print_with_history(data, store, as_json, "ticket")
+    print_with_history(shown(store, ticket, "ticket"), store, as_json, "ticket")
 
 
 @app.command()

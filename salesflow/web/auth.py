@@ -7,10 +7,17 @@ POST's body is read, so a stranger's post costs nothing — then reads the form 
 past SQLite's integers; a change (`change=True`) also needs a member's role (a viewer
 changes nothing) and holds the server's write turn. The forms, unsubscribe and /healthz
 routes do not go through it: they stay outside the login.
+
+`page(data(handler))` is a page's JSON (`/deals/4.json`, Datasette's convention): what
+`handler` returns, written by the CLI's serialiser. A program gets JSON whatever happens —
+401 (not the login form) without a session, `{"error": …}` with the status otherwise — and
+may sign in with HTTP Basic auth, through the login form's password check and limit.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -18,15 +25,24 @@ from urllib.parse import quote
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from salesflow.config.model import TeamMember
 from salesflow.errors import NotFound, UserError
+from salesflow.reports.as_json import to_json
 from salesflow.store.db import LARGEST_ID, is_locked
 from salesflow.store.session import Store
-from salesflow.web import sessions
+from salesflow.web import logins, sessions
 from salesflow.web.bodies import BodyRefused, page_form
+from salesflow.web.guards import client_address
 from salesflow.web.site import Site
+
+JSON = "application/json; charset=utf-8"
+SIGN_IN = {"WWW-Authenticate": 'Basic realm="salesflow", charset="UTF-8"'}
+
+
+class BadQuery(UserError):
+    """A value of the query string that the page cannot read (a 400)."""
 
 
 @dataclass
@@ -46,9 +62,10 @@ class Visit:
                               **values)  # fmt: skip
 
     def refuse(self, status: int, message: str) -> Response:
-        """Why the change was not made: JSON for the board's script, else a page."""
-        if "application/json" in self.request.headers.get("accept", ""):
-            return JSONResponse({"error": message}, status)
+        """Why the page or the change is refused: JSON for a program or the board's script,
+        else a page."""
+        if wants_json(self.request):
+            return json_answer({"error": message}, status)
         return self.page("error.html", status, message=message)
 
     def word(self, key: str) -> str:
@@ -62,22 +79,46 @@ class Visit:
 def page(handler: Callable[[Visit], Response], change: bool = False):
     async def endpoint(request: Request) -> Response:
         site: Site = request.app.state.site
-        return await guarded(site, _page_answer(site, request, handler, change))
+        answer = _page_answer(site, request, handler, change)
+        return await guarded(site, answer, for_program=program(request))
 
     return endpoint
+
+
+def data(handler: Callable[[Visit], Any]) -> Callable[[Visit], Response]:
+    """A page's JSON: what `handler` returns (the data of the CLI's --json for the same
+    question), written as the CLI writes it."""
+    return lambda visit: json_answer(handler(visit))
+
+
+def program(request: Request) -> bool:
+    """A page's JSON is asked for (`/deals/4.json`, `/.json`): a program reads the answer."""
+    return request.url.path.endswith(".json")
+
+
+def wants_json(request: Request) -> bool:
+    """A program, or the board's script (which asks for JSON when it moves a card)."""
+    return program(request) or "application/json" in request.headers.get("accept", "")
+
+
+def json_answer(value: Any, status: int = 200, headers: dict | None = None) -> Response:
+    return Response(to_json(value) + "\n", status, headers, media_type=JSON)
 
 
 async def _page_answer(site: Site, request: Request, handler, change: bool) -> Response:
     """The session first: a stranger's POST is never read."""
     member = await run_in_threadpool(_signed_in, site, request)
+    if member is None and program(request):
+        return await run_in_threadpool(_by_password, site, request, handler)
     if member is None:
         return _to_login(request)
     form = await page_form(request) if request.method == "POST" else {}
     return await run_in_threadpool(_visit, site, request, member, form, handler, change)
 
 
-async def guarded(site: Site, answer: Awaitable[Response]) -> Response:
-    """The `answer`, or the site's page for a body refused or a database busy meanwhile."""
+async def guarded(site: Site, answer: Awaitable[Response], for_program: bool = False) -> Response:
+    """The `answer`, or the site's page (a program: JSON) for a body refused or a database
+    busy meanwhile."""
     try:
         return await answer
     except BodyRefused as refused:
@@ -85,7 +126,7 @@ async def guarded(site: Site, answer: Awaitable[Response]) -> Response:
     except Exception as error:
         if not is_locked(error):
             raise
-        return _busy(site)
+        return _busy(site, for_program)
 
 
 def _signed_in(site: Site, request: Request) -> TeamMember | None:
@@ -105,14 +146,54 @@ def _refused(site: Site, refused: BodyRefused) -> Response:
     )
 
 
-def _busy(site: Site) -> Response:
+def _busy(site: Site, for_program: bool = False) -> Response:
     busy = site.templates.globals["t"]["busy"]
+    if for_program:
+        return json_answer({"error": busy}, 503, {"Retry-After": "5"})
     return site.page("error.html", 503, {"Retry-After": "5"}, message=busy)
 
 
-def _visit(site: Site, request: Request, member: TeamMember, form: dict, handler, change: bool):
+def _by_password(site: Site, request: Request, handler) -> Response:
+    """A program without a session: its HTTP Basic auth (`curl -u marie:…`) is a login,
+    counted and checked as the login form's (a Basic client is slowed like a guesser there).
+    The answer carries a session cookie, so a client that keeps cookies is checked once."""
+    name_and_password = basic_credentials(request.headers.get("authorization", ""))
+    if name_and_password is None:
+        error = "sign in: HTTP Basic auth (curl -u MEMBER:PASSWORD) or a login's cookie"
+        return json_answer({"error": error}, 401, SIGN_IN)
+    words = site.templates.globals["t"]
+    wait = logins.wait(site, client_address(request))
+    if wait:
+        return json_answer({"error": words["too_many"]}, 429, {"Retry-After": str(wait)})
+    member = logins.member_checked(site.store(), *name_and_password)
+    if member is None:
+        return json_answer({"error": words["login_failed"]}, 401, SIGN_IN)
+    cookie = logins.open_session(site, member)
+    answer = _visit(site, request, site.project.team[member], {}, handler, False, cookie)
+    logins.set_cookie(request, answer, cookie)
+    return answer
+
+
+def basic_credentials(header: str) -> tuple[str, str] | None:
+    """(name, password) from an `Authorization: Basic …` header (UTF-8, RFC 7617)."""
+    scheme, _, encoded = header.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        text = base64.b64decode(encoded.strip(), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    name, colon, password = text.partition(":")
+    return (name, password) if colon else None
+
+
+def _visit(
+    site: Site, request: Request, member: TeamMember, form: dict, handler, change: bool,
+    cookie: str | None = None,
+):  # fmt: skip
+    """The page or change; `cookie`: the session just opened (else the request's)."""
     store = site.store()
-    cookie = request.cookies.get(sessions.COOKIE)
+    cookie = cookie or request.cookies.get(sessions.COOKIE)
     visit = Visit(request, site, store, member, sessions.csrf_token(store, cookie), form)
     if request.method == "POST" and not sessions.csrf_valid(store, cookie, form.get("csrf")):
         return visit.refuse(403, visit.word("csrf"))
@@ -121,6 +202,8 @@ def _visit(site: Site, request: Request, member: TeamMember, form: dict, handler
     if not change:
         try:
             return handler(visit)
+        except BadQuery as error:
+            return visit.refuse(400, str(error))
         except UserError as error:  # a deal, message or stage that is not there
             return visit.refuse(404, str(error))
     if member.role == "viewer":

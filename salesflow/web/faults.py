@@ -99,7 +99,7 @@ class Unavailable:
     def _answer(self, scope: Scope) -> Response:
         headers = {"Retry-After": str(RETRY_AFTER)}
         accept = dict(scope["headers"]).get(b"accept", b"").decode("latin-1")
-        if "text/html" in accept:
+        if "text/html" in accept and not scope["path"].endswith(".json"):  # a page's JSON
             return self.site.page("unavailable.html", 503, headers)
         content = {"error": "the service cannot record anything right now; try again later"}
         if scope["path"].startswith("/forms/"):

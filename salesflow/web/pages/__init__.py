@@ -1,6 +1,8 @@
 """The pages a manager looks at, one module per page kind — board, stage, funnel, forecast,
 deal, message, activity, login — each with the changes made there beside it, and their
 routes (`page()` in web/auth.py puts each behind the login, but the login page itself).
+Every page is JSON too at its path + `.json` (`/deals/4.json`, the board `/.json`), the
+data of the CLI's --json for the same question (each `…_json` function names its command).
 A visitor's pages — forms.py (a web form's submission and its thank-you) and unsubscribe.py
 — are here too; web/app.py routes them outside the login.
 Each reads the same report functions as the CLI and changes deals through the same library
@@ -12,15 +14,15 @@ from starlette.convertors import Convertor, register_url_convertor
 from starlette.routing import Route
 
 from salesflow.store.db import LARGEST_ID
-from salesflow.web.auth import page
-from salesflow.web.pages.activity import activity, retry_run
-from salesflow.web.pages.board import board
-from salesflow.web.pages.deal import deal, edit, lost, move, won
-from salesflow.web.pages.forecast import forecast
-from salesflow.web.pages.funnel import funnel
+from salesflow.web.auth import data, page
+from salesflow.web.pages.activity import activity, activity_json, retry_run
+from salesflow.web.pages.board import board, board_json
+from salesflow.web.pages.deal import deal, deal_json, edit, lost, move, won
+from salesflow.web.pages.forecast import forecast, forecast_json
+from salesflow.web.pages.funnel import funnel, funnel_json
 from salesflow.web.pages.login import login, login_form, logout
-from salesflow.web.pages.message import email_html, message, retry_message
-from salesflow.web.pages.stage import stage
+from salesflow.web.pages.message import email_html, message, message_json, retry_message
+from salesflow.web.pages.stage import stage, stage_json
 
 
 class _Id(Convertor):
@@ -39,7 +41,22 @@ class _Id(Convertor):
 register_url_convertor("id", _Id())
 
 
+JSON_ROUTES = [
+    Route(path, page(data(handler)), methods=["GET"])
+    for path, handler in (
+        ("/.json", board_json),
+        ("/pipelines/{pipeline}/stages/{stage}.json", stage_json),
+        ("/funnel.json", funnel_json),
+        ("/forecast.json", forecast_json),
+        ("/activity.json", activity_json),
+        ("/deals/{deal:id}.json", deal_json),
+        ("/messages/{message:id}.json", message_json),
+    )
+]
+"""Before the pages: `/pipelines/p/stages/s.json` would be the page of a stage `s.json`."""
+
 ROUTES = [
+    *JSON_ROUTES,
     Route("/login", login_form, methods=["GET"]),
     Route("/login", login, methods=["POST"]),
     Route("/logout", page(logout), methods=["POST"]),

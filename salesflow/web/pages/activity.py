@@ -3,6 +3,8 @@ and a failed run's retry."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from starlette.responses import Response
 
 from salesflow.engine.runs import change_run
@@ -20,6 +22,13 @@ def activity(visit: Visit) -> Response:
     return visit.page("activity.html", activity=report, nav="activity", emails=emails,
                       requests=requests, failed_emails=failed_emails,
                       failed_requests=failed_requests)  # fmt: skip
+
+
+def activity_json(visit: Visit) -> dict:
+    """`/activity.json?page=N`: the page's lists (`failed_runs`, `runs`, `failed_messages`,
+    `messages`), each item as a row of `salesflow runs list --json` or `outbox list
+    --json`; `page`, and `more`: is there a next page."""
+    return asdict(activity_report(visit.store, asked.page_number(visit, ACTIVITY_PAGE)))
 
 
 def retry_run(visit: Visit) -> Response:

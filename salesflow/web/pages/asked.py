@@ -3,9 +3,12 @@ against the project, so every page reads them the same way."""
 
 from __future__ import annotations
 
+from datetime import date
+
 from salesflow.errors import UserError
 from salesflow.store.db import LARGEST_ID
-from salesflow.web.auth import Visit
+from salesflow.values import parse_date
+from salesflow.web.auth import BadQuery, Visit
 
 
 def pipeline(visit: Visit) -> str:
@@ -22,6 +25,15 @@ def pipeline(visit: Visit) -> str:
 def owner(visit: Visit) -> str | None:
     owner = visit.request.query_params.get("owner")
     return owner if owner in visit.store.project.team else None
+
+
+def since(visit: Visit) -> date | None:
+    """`?since=`: a date, ISO or the locale's form, as the CLI's --since reads it."""
+    text = visit.request.query_params.get("since", "")
+    try:
+        return parse_date(text, visit.store.project.locale) if text else None
+    except ValueError as error:
+        raise BadQuery(f"since: {error}") from None
 
 
 def page_number(visit: Visit, size: int) -> int:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from starlette.responses import JSONResponse, Response
 
 from salesflow.reports.activity import deal_messages, deal_runs
+from salesflow.reports.record import shown
 from salesflow.store import deals
 from salesflow.store.db import transaction
 from salesflow.web.auth import Visit
@@ -24,6 +25,11 @@ def deal(visit: Visit) -> Response:
                       pipeline=store.project.pipelines.get(row["pipeline"]),
                       runs=deal_runs(store, row["id"]), emails=emails,
                       requests=requests)  # fmt: skip
+
+
+def deal_json(visit: Visit) -> dict:
+    """`/deals/N.json`: `salesflow deals show N --json` (a ticket: `tickets show N --json`)."""
+    return shown(visit.store, visit.request.path_params["deal"])
 
 
 def move(visit: Visit) -> Response:

@@ -8,16 +8,11 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from salesflow.store import login_sessions as stored_sessions
-from salesflow.store import passwords
-from salesflow.store.db import transaction
-from salesflow.store.session import Store
-from salesflow.web import sessions
+from salesflow.web import logins, sessions
 from salesflow.web.auth import Visit, guarded, local_path
 from salesflow.web.bodies import page_form
 from salesflow.web.guards import client_address
 from salesflow.web.site import Site
-
-LOGIN_TRIES, LOGIN_SECONDS = 5, 60  # per client address, counted by every serve process
 
 
 async def login_form(request: Request) -> Response:
@@ -47,7 +42,7 @@ async def login(request: Request) -> Response:
 
 async def _login_answer(site: Site, request: Request) -> Response:
     form = await page_form(request)
-    wait = await run_in_threadpool(_login_wait, site, client_address(request))
+    wait = await run_in_threadpool(logins.wait, site, client_address(request))
     if wait:
         too_many = site.templates.globals["t"]["too_many"]
         later = {"Retry-After": str(wait)}
@@ -55,39 +50,18 @@ async def _login_answer(site: Site, request: Request) -> Response:
     return await run_in_threadpool(_login, site, request, form)
 
 
-def _login_wait(site: Site, client: str) -> int:
-    """The seconds `client` must wait before trying again (0: it may try now, and it is
-    counted), from the attempts in the database: a guesser spread over several `serve`
-    processes or hosts meets one limit."""
-    with site.writing() as writer, transaction(writer.conn):
-        return stored_sessions.login_wait(writer, client, LOGIN_TRIES, LOGIN_SECONDS)
-
-
 def _login(site: Site, request: Request, form: dict) -> Response:
     store = site.store()
     labels = site.templates.globals["t"]
     if not sessions.csrf_valid(store, request.cookies.get(sessions.LOGIN_COOKIE), form.get("csrf")):
         return _login_page(site, request, form, 403, labels["csrf"])
-    member = _member_named(store, form.get("member", ""))
-    if not passwords.check(store, member, form.get("password", "")):  # a hash even for no one
+    member = logins.member_checked(store, form.get("member", ""), form.get("password", ""))
+    if member is None:
         return _login_page(site, request, form, 401, labels["login_failed"])
-    with site.writing() as writer, transaction(writer.conn):
-        cookie = stored_sessions.open_session(writer, member)
     response = RedirectResponse(local_path(form.get("next")) or "/", 303)
-    response.set_cookie(sessions.COOKIE, cookie, httponly=True, samesite="lax",
-                        secure=request.url.scheme == "https",
-                        max_age=sessions.LIFETIME)  # fmt: skip
+    logins.set_cookie(request, response, logins.open_session(site, member))
     response.delete_cookie(sessions.LOGIN_COOKIE)
     return response
-
-
-def _member_named(store: Store, text: str) -> str | None:
-    """The team member named by id or email."""
-    text = text.strip().lower()
-    for member in store.project.team.values():
-        if text in (member.id.lower(), member.email.lower()):
-            return member.id
-    return None
 
 
 def logout(visit: Visit) -> Response:

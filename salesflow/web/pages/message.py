@@ -20,6 +20,11 @@ def message(visit: Visit) -> Response:
                       run=_run_of(visit, row["run_id"]), nav="activity")  # fmt: skip
 
 
+def message_json(visit: Visit) -> dict:
+    """`/messages/N.json`: `salesflow outbox show N --json`."""
+    return full(outbox.get(visit.store, visit.request.path_params["message"]), visit.store)
+
+
 def _run_of(visit: Visit, run_id: int | None) -> dict | None:
     """The run that queued a message, named by its workflow (the YAML's name, else its id)."""
     if run_id is None:
