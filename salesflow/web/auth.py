@@ -24,9 +24,13 @@ from salesflow.config.model import TeamMember
 from salesflow.errors import NotFound, UserError
 from salesflow.store.db import LARGEST_ID, is_locked
 from salesflow.store.session import Store
+from salesflow.translations import N_
 from salesflow.web import sessions
 from salesflow.web.bodies import BodyRefused, page_form
 from salesflow.web.site import Site
+
+CSRF = N_("This form expired: reload the page.")
+NOT_FOUND = N_("There is no such page.")
 
 
 @dataclass
@@ -51,8 +55,8 @@ class Visit:
             return JSONResponse({"error": message}, status)
         return self.page("error.html", status, message=message)
 
-    def word(self, key: str) -> str:
-        return self.site.templates.globals["t"][key]
+    def gettext(self, text: str) -> str:
+        return self.site.gettext(text)
 
     def back(self, default: str) -> RedirectResponse:
         """303 to the form's `next` (a path of ours only), else `default`."""
@@ -100,13 +104,11 @@ def _to_login(request: Request) -> Response:
 
 
 def _refused(site: Site, refused: BodyRefused) -> Response:
-    return site.page(
-        "error.html", refused.status, message=site.templates.globals["t"][refused.word]
-    )
+    return site.page("error.html", refused.status, message=site.gettext(refused.why))
 
 
 def _busy(site: Site) -> Response:
-    busy = site.templates.globals["t"]["busy"]
+    busy = site.gettext(N_("The database is busy; try again in a few seconds."))
     return site.page("error.html", 503, {"Retry-After": "5"}, message=busy)
 
 
@@ -115,16 +117,16 @@ def _visit(site: Site, request: Request, member: TeamMember, form: dict, handler
     cookie = request.cookies.get(sessions.COOKIE)
     visit = Visit(request, site, store, member, sessions.csrf_token(store, cookie), form)
     if request.method == "POST" and not sessions.csrf_valid(store, cookie, form.get("csrf")):
-        return visit.refuse(403, visit.word("csrf"))
+        return visit.refuse(403, visit.gettext(CSRF))
     if not _ids_in_range(request.path_params):
-        return visit.refuse(404, visit.word("not_found"))
+        return visit.refuse(404, visit.gettext(NOT_FOUND))
     if not change:
         try:
             return handler(visit)
         except UserError as error:  # a deal, message or stage that is not there
             return visit.refuse(404, str(error))
     if member.role == "viewer":
-        return visit.refuse(403, visit.word("forbidden"))
+        return visit.refuse(403, visit.gettext(N_("You cannot change anything (viewer role).")))
     try:
         with site.writing() as writer:
             visit.store = writer

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from salesflow.errors import UserError
 from salesflow.store.db import LARGEST_ID
-from salesflow.web.auth import Visit
+from salesflow.web.auth import NOT_FOUND, Visit
 
 
 def pipeline(visit: Visit) -> str:
@@ -31,5 +31,5 @@ def page_number(visit: Visit, size: int) -> int:
     if not (text.isascii() and text.isdigit()):
         return 0
     if len(text) > len(str(LARGEST_ID)) or int(text) * size > LARGEST_ID:
-        raise UserError(visit.word("not_found"))
+        raise UserError(visit.gettext(NOT_FOUND))
     return int(text)

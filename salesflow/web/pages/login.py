@@ -11,8 +11,9 @@ from salesflow.store import login_sessions as stored_sessions
 from salesflow.store import passwords
 from salesflow.store.db import transaction
 from salesflow.store.session import Store
+from salesflow.translations import N_
 from salesflow.web import sessions
-from salesflow.web.auth import Visit, guarded, local_path
+from salesflow.web.auth import CSRF, Visit, guarded, local_path
 from salesflow.web.bodies import page_form
 from salesflow.web.guards import client_address
 from salesflow.web.site import Site
@@ -49,7 +50,7 @@ async def _login_answer(site: Site, request: Request) -> Response:
     form = await page_form(request)
     wait = await run_in_threadpool(_login_wait, site, client_address(request))
     if wait:
-        too_many = site.templates.globals["t"]["too_many"]
+        too_many = site.gettext(N_("Too many tries; try again in a minute."))
         later = {"Retry-After": str(wait)}
         return await run_in_threadpool(_login_page, site, request, form, 429, too_many, later)
     return await run_in_threadpool(_login, site, request, form)
@@ -65,12 +66,12 @@ def _login_wait(site: Site, client: str) -> int:
 
 def _login(site: Site, request: Request, form: dict) -> Response:
     store = site.store()
-    labels = site.templates.globals["t"]
     if not sessions.csrf_valid(store, request.cookies.get(sessions.LOGIN_COOKIE), form.get("csrf")):
-        return _login_page(site, request, form, 403, labels["csrf"])
+        return _login_page(site, request, form, 403, site.gettext(CSRF))
     member = _member_named(store, form.get("member", ""))
     if not passwords.check(store, member, form.get("password", "")):  # a hash even for no one
-        return _login_page(site, request, form, 401, labels["login_failed"])
+        failed = site.gettext(N_("Wrong name or password."))
+        return _login_page(site, request, form, 401, failed)
     with site.writing() as writer, transaction(writer.conn):
         cookie = stored_sessions.open_session(writer, member)
     response = RedirectResponse(local_path(form.get("next")) or "/", 303)
