@@ -123,16 +123,16 @@ def _visit(site: Site, request: Request, member: TeamMember, form: dict, handler
     if not change:
         try:
             return handler(visit)
-        except UserError as error:  # a deal, message or stage that is not there
-            return visit.refuse(404, str(error))
+        except UserError:  # a deal, message or stage that is not there
+            return visit.refuse(404, visit.gettext(NOT_FOUND))
     if member.role == "viewer":
         return visit.refuse(403, visit.gettext(N_("You cannot change anything (viewer role).")))
     try:
         with site.writing() as writer:
             visit.store = writer
             return handler(visit)
-    except NotFound as error:
-        return visit.refuse(404, str(error))
+    except NotFound:
+        return visit.refuse(404, visit.gettext(NOT_FOUND))
     except UserError as error:
         return visit.refuse(422, str(error))
 

@@ -33,7 +33,9 @@ def environment(project: Project) -> Environment:
     catalog = translations(project.locale)
     env.install_gettext_translations(catalog, newstyle=True)
     say = catalog.gettext
-    env.filters["show"] = lambda value, kind="text": cell(value, kind, project)
+    env.filters["show"] = lambda value, kind="text": (
+        say(words.ROW_WORDS[value]) if value in words.ROW_WORDS else cell(value, kind, project)
+    )
     env.filters["heading"] = lambda column: say(words.heading(column))
     env.filters["status"] = lambda status: say(words.STATUSES.get(status, status))
     env.filters["priority"] = lambda priority: say(words.PRIORITIES.get(priority, priority))

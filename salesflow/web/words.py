@@ -75,6 +75,10 @@ HEADINGS = {
     "priority": N_("Priority"),
 }
 
+# The words the reports write into their rows, in English for the CLI (its JSON keeps
+# them): the pages show them in their language.
+ROW_WORDS = {"(nobody)": N_("(nobody)")}
+
 # What a report's empty cell means, by its column's key.
 BLANKS = {"month": N_("No expected close")}
 
