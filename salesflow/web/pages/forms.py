@@ -144,8 +144,12 @@ def _accepted(request: Request, form, received: Received) -> Response:
 
 def _unknown_form(request: Request, name: str, forms: list[str]) -> Response:
     """A 404 that says which forms exist: the usual mistake is a typo in the form's action."""
-    if _wants_html(request):  # a visitor: the sentence, in the project's language
-        return _refusal(request, 404, N_("there is no form '{name}' here"), name=name)
+    if _wants_html(request):  # a visitor: in the project's language
+        if not forms:
+            return _refusal(request, 404, N_("there is no form '{name}': this site has none"),
+                            name=name)  # fmt: skip
+        return _refusal(request, 404, N_("there is no form '{name}'; the forms here: {forms}"),
+                        name=name, forms=", ".join(forms))  # fmt: skip
     known = f"; the forms here: {', '.join(forms)}" if forms else "; this project has no form"
     return _error(request, 404, f"no form '{name}'{did_you_mean(name, forms)}{known}", "",
                   forms=forms)  # fmt: skip
