@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+CATALOGS := salesflow/translations
+POT := $(CATALOGS)/salesflow.pot
 
 .PHONY: demo test test-slow lint bench screenshots compile catalogs clean
 
@@ -22,8 +24,6 @@ compile: $(STAMP)
 # The pages' words: extracted from the code and templates into salesflow.pot, merged into
 # each language's .po (then translate the new or fuzzy entries and commit both). A new
 # language: `pybabel init -D salesflow -d salesflow/translations -i $(POT) -l de`.
-CATALOGS := salesflow/translations
-POT := $(CATALOGS)/salesflow.pot
 catalogs: $(STAMP)
 	$(BIN)/pybabel -q extract -F babel.cfg -k N_ --no-location --sort-output --omit-header \
 		-o $(POT) .

@@ -32,16 +32,16 @@ def environment(project: Project) -> Environment:
     )
     catalog = translations(project.locale)
     env.install_gettext_translations(catalog, newstyle=True)
-    say = catalog.gettext
+    gettext = catalog.gettext
     env.filters["show"] = lambda value, kind="text": (
-        say(words.ROW_WORDS[value]) if value in words.ROW_WORDS else cell(value, kind, project)
+        gettext(words.ROW_WORDS[value]) if value in words.ROW_WORDS else cell(value, kind, project)
     )
-    env.filters["heading"] = lambda column: say(words.heading(column))
-    env.filters["status"] = lambda status: say(words.STATUSES.get(status, status))
-    env.filters["priority"] = lambda priority: say(words.PRIORITIES.get(priority, priority))
-    env.filters["outcome"] = lambda status, kind="deal": say(words.OUTCOMES[kind, status])
-    env.filters["blank"] = lambda key: say(words.BLANKS[key]) if key in words.BLANKS else None
-    env.filters["note"] = say  # a report's note: English in the CLI, marked where written
+    env.filters["heading"] = lambda column: gettext(words.heading(column))
+    env.filters["status"] = lambda status: gettext(words.STATUSES.get(status, status))
+    env.filters["priority"] = lambda priority: gettext(words.PRIORITIES.get(priority, priority))
+    env.filters["outcome"] = lambda status, kind="deal": gettext(words.OUTCOMES[kind, status])
+    env.filters["blank"] = lambda key: gettext(words.BLANKS[key]) if key in words.BLANKS else None
+    env.filters["note"] = gettext  # a report's note: English in the CLI, marked where written
     env.globals.update(
         css=CSS,
         css_hash=CSS_HASH,
