@@ -3,7 +3,7 @@ against the project, so every page reads them the same way."""
 
 from __future__ import annotations
 
-from salesflow.errors import UserError
+from salesflow.errors import NotFound, UserError
 from salesflow.store.db import LARGEST_ID
 from salesflow.web.auth import NOT_FOUND, Visit
 
@@ -31,5 +31,5 @@ def page_number(visit: Visit, size: int) -> int:
     if not (text.isascii() and text.isdigit()):
         return 0
     if len(text) > len(str(LARGEST_ID)) or int(text) * size > LARGEST_ID:
-        raise UserError(visit.gettext(NOT_FOUND))
+        raise NotFound(NOT_FOUND)  # the page's 404, in its language
     return int(text)
