@@ -303,6 +303,7 @@ def test_the_catalogs_are_up_to_date_and_french_is_complete(tmp_path):
         ("en_GB", "https://crm.club.example", "To stop receiving our messages:"
                                               " https://crm.club.example/unsubscribe/"),
     ],
+    ids=["fr", "en"],
 )  # fmt: skip
 def test_an_emails_footer_is_in_the_projects_language(sf, locale, public_url, footer):
     config = yaml.safe_load((sf.project / "salesflow.yaml").read_text())
