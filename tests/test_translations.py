@@ -3,7 +3,7 @@ salesflow/translations: every page kind, the visitor pages and the HTML report r
 under a pseudo-locale that wraps each translated string in ⟦…⟧ (a word left unwrapped and
 not data was never marked), a French project without the catalog's English, an English
 one without its French, the catalogs up to date with the sources, and the emails' footer.
-In this process (the `pages` fixture's app); the catalogs are read as a user's install
+In this process (the app the `pages` fixture builds); the catalogs are read as an install
 reads them."""
 
 from __future__ import annotations
