@@ -3,8 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+CATALOGS := salesflow/translations
+POT := $(CATALOGS)/salesflow.pot
 
-.PHONY: demo test test-slow lint bench screenshots compile clean
+.PHONY: demo test test-slow lint bench screenshots compile catalogs clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +19,17 @@ $(STAMP): pyproject.toml
 # files are skipped, so this costs nothing when nothing changed.
 compile: $(STAMP)
 	$(BIN)/python -m compileall -q salesflow
+	$(BIN)/pybabel -q compile -D salesflow -d $(CATALOGS)
+
+# The pages' words: extracted from the code and templates into salesflow.pot, merged into
+# each language's .po (then translate the new or fuzzy entries and commit both). A new
+# language: `pybabel init -D salesflow -d salesflow/translations -i $(POT) -l de`.
+catalogs: $(STAMP)
+	$(BIN)/pybabel -q extract -F babel.cfg -k N_ --no-location --sort-output --omit-header \
+		-o $(POT) .
+	$(BIN)/pybabel -q update -D salesflow -d $(CATALOGS) -i $(POT) \
+		--ignore-obsolete --no-fuzzy-matching
+	sed -i '/^"POT-Creation-Date:/d' $(CATALOGS)/*/LC_MESSAGES/salesflow.po  # no churn in Git
 
 demo: compile
 	$(BIN)/python scripts/demo.py

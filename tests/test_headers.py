@@ -82,7 +82,8 @@ def test_the_pages_run_no_inline_script_or_style(pages):
         html = client.get(path).text
         assert not re.search(r"<style|\sstyle=|<script(?![^>]*\ssrc=)|\son[a-z]+=", html), path
     message = client.get("/messages/1").text
-    assert '<iframe sandbox title="HTML" class="email-html" src="/messages/1/html">' in message
+    frame = '<iframe sandbox title="Version HTML" class="email-html" src="/messages/1/html">'
+    assert frame in message
     assert "srcdoc" not in message
 
 
@@ -98,7 +99,7 @@ def test_an_emails_html_has_its_own_url_and_policy_behind_the_login(site):
     assert answer.headers["x-frame-options"] == "SAMEORIGIN"
     assert answer.headers["x-content-type-options"] == "nosniff"
     missing = signed_in(site).get("/messages/999/html")
-    assert missing.status_code == 404 and "no message #999" in missing.text
+    assert missing.status_code == 404 and "Cette page n’existe pas." in missing.text
     assert_guarded(missing, "an email that is not there")
 
 

@@ -7,14 +7,11 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from pathlib import Path
 
 import httpx
 import pytest
 import yaml
 from conftest import PASSWORDS, Server, csrf_of, prepare_team, query, signed_in
-
-from salesflow.web.labels import LABELS
 
 pytestmark = pytest.mark.engines
 
@@ -119,10 +116,9 @@ def test_a_member_moves_a_deal_with_the_plain_form_and_the_workflow_fires(pages,
 
 def test_a_page_of_something_that_is_not_there_is_a_404_that_says_so(pages):
     client = signed_in(pages)
-    for path, said in (("/deals/999", "no deal"), ("/messages/999", "no message #999"),
-                       ("/pipelines/ventes/stages/x", "ventes")):  # fmt: skip
+    for path in ("/deals/999", "/messages/999", "/pipelines/ventes/stages/x"):
         answer = client.get(path)
-        assert answer.status_code == 404 and said in answer.text, path
+        assert answer.status_code == 404 and "Cette page n’existe pas." in answer.text, path
 
 
 def test_a_viewer_sees_the_board_but_changes_nothing(pages):
@@ -225,15 +221,6 @@ def test_behind_a_tls_proxy_the_session_cookie_is_secure(sf):
         assert answer.status_code == 303 and "Secure" in answer.headers["set-cookie"]
     finally:
         server.stop()
-
-
-def test_every_word_the_templates_use_exists_in_french_and_english():
-    templates = Path(__file__).parents[1] / "salesflow" / "web" / "templates"
-    used = {word for page in templates.glob("*.html")
-            for word in re.findall(r"\bt\.([a-z_]+)", page.read_text())}  # fmt: skip
-    used -= {"get"}
-    assert used and not used - set(LABELS["fr"]) and not used - set(LABELS["en"])
-    assert set(LABELS["en"]) <= set(LABELS["fr"])  # French also names the reports' notes
 
 
 def test_a_failed_run_is_retried_from_the_activity_page(pages, sf):

@@ -17,15 +17,11 @@ from salesflow.errors import UserError
 from salesflow.mail import ics, unsubscribe
 from salesflow.store import outbox
 from salesflow.store.session import Store
+from salesflow.translations import N_, translations
 
-_FOOTER = {
-    "fr": "Pour ne plus recevoir nos messages, écrivez à {address} (objet : désinscription).",
-    "en": "To stop receiving our messages, write to {address} (subject: unsubscribe).",
-}
-_LINK_FOOTER = {
-    "fr": "Pour ne plus recevoir nos messages : {link}",
-    "en": "To stop receiving our messages: {link}",
-}
+# The footer of a message to a prospect, in the project's language (the catalogs).
+_FOOTER = N_("To stop receiving our messages, write to {address} (subject: unsubscribe).")
+_LINK_FOOTER = N_("To stop receiving our messages: {link}")
 
 
 class HeaderInjection(UserError):
@@ -62,21 +58,18 @@ def _domain(sender: str) -> str:
     return _address(sender).partition("@")[2] or "salesflow.local"
 
 
-def _wording(table: dict[str, str], locale: str) -> str:
-    return table.get(locale.split("_")[0], table["en"])
-
-
 def unsubscribe_footer(store: Store, contact_id: int) -> tuple[str, str | None, dict]:
     """(footer text, footer HTML or None, headers) for a message to a prospect: a signed
     one-click link (RFC 8058) when the project has a `public_url`, else a mail to the
     sender."""
+    say = translations(store.project.locale).gettext
     address = _address(store.project.email.sender or "")
     mailto = f"<mailto:{address}?subject=unsubscribe>"
     link = unsubscribe.link(store, contact_id)
     if link is None:
-        footer = _wording(_FOOTER, store.project.locale).format(address=address)
+        footer = say(_FOOTER).format(address=address)
         return footer, None, {"List-Unsubscribe": mailto}
-    wording = _wording(_LINK_FOOTER, store.project.locale)
+    wording = say(_LINK_FOOTER)
     html = wording.format(link=f'<a href="{link}">{link}</a>')
     headers = {
         "List-Unsubscribe": f"<{link}>, {mailto}",

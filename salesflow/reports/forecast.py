@@ -7,6 +7,7 @@ from salesflow.reports import Column, Report
 from salesflow.store.reports import open_deals_by, won_amounts_by
 from salesflow.store.session import Store
 from salesflow.store.stages import stray_warnings
+from salesflow.translations import N_
 from salesflow.values import from_minor, weighted_amount
 
 GROUPS = ("month", "owner")  # by expected close month, or by owner
@@ -53,6 +54,6 @@ def forecast(store: Store, by: str = "month", pipeline_id: str | None = None) ->
         Column("weighted", "weighted", "money"),
         Column("won", "won", "money"),
     ]
-    notes = [] if by == "owner" else ["won amounts are by month of closing"]
+    notes = [] if by == "owner" else [N_("won amounts are by month of closing")]
     notes += stray_warnings(store.conn, store.project, pipeline_id)
     return Report(f"Forecast by {by}", columns, rows, totals, notes)

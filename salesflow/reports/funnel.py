@@ -20,6 +20,7 @@ from salesflow.store.deals import pipeline as find_pipeline
 from salesflow.store.reports import deals_matching, median_stay_seconds, stage_bits
 from salesflow.store.session import Store
 from salesflow.store.stages import stray_warnings
+from salesflow.translations import N_
 from salesflow.values import stored_instant
 
 COLUMNS = [
@@ -53,7 +54,7 @@ def funnel(store: Store, pipeline_id: str | None = None, since: date | None = No
                 "median_days": round(median, 1) if median is not None else None,
             }
         )
-    notes = ["a deal that skipped stages counts as having reached the stages it skipped"]
+    notes = [N_("a deal that skipped stages counts as having reached the stages it skipped")]
     notes += stray_warnings(store.conn, store.project, of.id)  # no step of the funnel: said
     return Report(f"Funnel — {of.name}", COLUMNS, rows, notes=notes)
 

@@ -12,6 +12,7 @@ from io import BytesIO
 from pathlib import Path
 
 DOMAIN = "salesflow"
+SOURCE = "en"  # the language the strings are written in
 CATALOGS = Path(__file__).parent
 
 
@@ -21,14 +22,22 @@ def N_(text: str) -> str:
     return text
 
 
+def language(locale: str) -> str:
+    """The language a project's locale reads (`fr_FR` and `fr` read `fr`): its own when it
+    has a catalog, else English, the source language (for `<html lang>`)."""
+    lang = locale.split("_")[0].split("-")[0].lower()
+    return lang if (CATALOGS / lang / "LC_MESSAGES" / f"{DOMAIN}.po").is_file() else SOURCE
+
+
 @cache
 def translations(locale: str) -> NullTranslations:
     """The catalog for a project's locale (`fr_FR` and `fr` read fr). English, or a language
     without a catalog, reads the source strings."""
-    folder = CATALOGS / locale.split("_")[0].split("-")[0].lower() / "LC_MESSAGES"
-    source, compiled = folder / f"{DOMAIN}.po", folder / f"{DOMAIN}.mo"
-    if not source.is_file():
+    lang = language(locale)
+    if lang == SOURCE:
         return NullTranslations()
+    folder = CATALOGS / lang / "LC_MESSAGES"
+    source, compiled = folder / f"{DOMAIN}.po", folder / f"{DOMAIN}.mo"
     if compiled.is_file() and compiled.stat().st_mtime >= source.stat().st_mtime:
         with compiled.open("rb") as file:
             return GNUTranslations(file)

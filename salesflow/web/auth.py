@@ -32,17 +32,22 @@ from salesflow.errors import NotFound, UserError
 from salesflow.reports.as_json import to_json
 from salesflow.store.db import LARGEST_ID, is_locked
 from salesflow.store.session import Store
+from salesflow.translations import N_
 from salesflow.web import logins, sessions
 from salesflow.web.bodies import BodyRefused, page_form
 from salesflow.web.guards import client_address
 from salesflow.web.site import Site
 
+CSRF = N_("This form expired: reload the page.")
+NOT_FOUND = N_("There is no such page.")
 JSON = "application/json; charset=utf-8"
 SIGN_IN = {"WWW-Authenticate": 'Basic realm="salesflow", charset="UTF-8"'}
+SIGN_IN_FIRST = N_("Sign in: HTTP Basic auth (curl -u MEMBER:PASSWORD) or a login's cookie.")
 
 
 class BadQuery(UserError):
-    """A value of the query string that the page cannot read (a 400)."""
+    """A value of the query string that the page cannot read (a 400), said in the page's
+    language."""
 
 
 @dataclass
@@ -68,8 +73,8 @@ class Visit:
             return json_answer({"error": message}, status)
         return self.page("error.html", status, message=message)
 
-    def word(self, key: str) -> str:
-        return self.site.templates.globals["t"][key]
+    def gettext(self, text: str) -> str:
+        return self.site.gettext(text)
 
     def back(self, default: str) -> RedirectResponse:
         """303 to the form's `next` (a path of ours only), else `default`."""
@@ -141,13 +146,11 @@ def _to_login(request: Request) -> Response:
 
 
 def _refused(site: Site, refused: BodyRefused) -> Response:
-    return site.page(
-        "error.html", refused.status, message=site.templates.globals["t"][refused.word]
-    )
+    return site.page("error.html", refused.status, message=site.gettext(refused.why))
 
 
 def _busy(site: Site, for_program: bool = False) -> Response:
-    busy = site.templates.globals["t"]["busy"]
+    busy = site.gettext(N_("The database is busy; try again in a few seconds."))
     if for_program:
         return json_answer({"error": busy}, 503, {"Retry-After": "5"})
     return site.page("error.html", 503, {"Retry-After": "5"}, message=busy)
@@ -159,15 +162,15 @@ def _by_password(site: Site, request: Request, handler) -> Response:
     The answer carries a session cookie, so a client that keeps cookies is checked once."""
     name_and_password = basic_credentials(request.headers.get("authorization", ""))
     if name_and_password is None:
-        error = "sign in: HTTP Basic auth (curl -u MEMBER:PASSWORD) or a login's cookie"
+        error = site.gettext(SIGN_IN_FIRST)
         return json_answer({"error": error}, 401, SIGN_IN)
-    words = site.templates.globals["t"]
     wait = logins.wait(site, client_address(request))
     if wait:
-        return json_answer({"error": words["too_many"]}, 429, {"Retry-After": str(wait)})
+        error = site.gettext(logins.TOO_MANY)
+        return json_answer({"error": error}, 429, {"Retry-After": str(wait)})
     member = logins.member_checked(site.store(), *name_and_password)
     if member is None:
-        return json_answer({"error": words["login_failed"]}, 401, SIGN_IN)
+        return json_answer({"error": site.gettext(logins.FAILED)}, 401, SIGN_IN)
     cookie = logins.open_session(site, member)
     answer = _visit(site, request, site.project.team[member], {}, handler, False, cookie)
     logins.set_cookie(request, answer, cookie)
@@ -196,24 +199,24 @@ def _visit(
     cookie = cookie or request.cookies.get(sessions.COOKIE)
     visit = Visit(request, site, store, member, sessions.csrf_token(store, cookie), form)
     if request.method == "POST" and not sessions.csrf_valid(store, cookie, form.get("csrf")):
-        return visit.refuse(403, visit.word("csrf"))
+        return visit.refuse(403, visit.gettext(CSRF))
     if not _ids_in_range(request.path_params):
-        return visit.refuse(404, visit.word("not_found"))
+        return visit.refuse(404, visit.gettext(NOT_FOUND))
     if not change:
         try:
             return handler(visit)
         except BadQuery as error:
             return visit.refuse(400, str(error))
-        except UserError as error:  # a deal, message or stage that is not there
-            return visit.refuse(404, str(error))
+        except UserError:  # a deal, message or stage that is not there
+            return visit.refuse(404, visit.gettext(NOT_FOUND))
     if member.role == "viewer":
-        return visit.refuse(403, visit.word("forbidden"))
+        return visit.refuse(403, visit.gettext(N_("You cannot change anything (viewer role).")))
     try:
         with site.writing() as writer:
             visit.store = writer
             return handler(visit)
-    except NotFound as error:
-        return visit.refuse(404, str(error))
+    except NotFound:
+        return visit.refuse(404, visit.gettext(NOT_FOUND))
     except UserError as error:
         return visit.refuse(422, str(error))
 

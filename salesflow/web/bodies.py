@@ -11,17 +11,19 @@ from __future__ import annotations
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
+from salesflow.translations import N_
+
 PAGE_FORM_LIMIT = 16 * 1024  # bytes of a page's form: login, moves, edits, logout
 PAGE_FORM_FIELDS = 20
 
 
 class BodyRefused(Exception):
-    """A body not read: its status (413, 400) and the key of the words that say why."""
+    """A body not read: its status (413, 400) and why, for the reader (marked, in English)."""
 
-    def __init__(self, status: int, word: str):
-        super().__init__(word)
+    def __init__(self, status: int, why: str):
+        super().__init__(why)
         self.status = status
-        self.word = word
+        self.why = why
 
 
 async def bounded_body(request: Request, limit: int) -> bytes | None:
@@ -42,7 +44,7 @@ async def page_form(request: Request) -> dict[str, str]:
     """The text fields of a page's form; BodyRefused when it is too large or unreadable."""
     body = await bounded_body(request, PAGE_FORM_LIMIT)
     if body is None:
-        raise BodyRefused(413, "too_large")
+        raise BodyRefused(413, N_("This form is too long."))
     request._body = body  # read once above, within the limit; form() parses it from here
     try:
         async with request.form(
@@ -50,4 +52,4 @@ async def page_form(request: Request) -> dict[str, str]:
         ) as form:
             return {key: value for key, value in form.items() if isinstance(value, str)}
     except HTTPException:  # Starlette's answer to a broken multipart body, or a file in it
-        raise BodyRefused(400, "unreadable") from None
+        raise BodyRefused(400, N_("This form cannot be read: reload the page.")) from None

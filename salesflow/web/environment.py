@@ -1,6 +1,7 @@
 """The pages' templates: one Jinja environment (autoescaped) for the web pages and the
-one-file HTML report, with the filters that show values as the CLI's tables do and the
-SVG bar charts, so no page formats a number its own way."""
+one-file HTML report, in the project's language (Jinja's i18n extension over the gettext
+catalogs of salesflow/translations), with the filters that show values as the CLI's tables
+do and the SVG bar charts, so no page formats a number its own way."""
 
 from __future__ import annotations
 
@@ -12,9 +13,9 @@ from importlib import resources
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from salesflow.config.model import Project
-from salesflow.reports import Column
 from salesflow.reports.display import cell
-from salesflow.web.labels import LABELS
+from salesflow.translations import language, translations
+from salesflow.web import words
 
 STATIC = resources.files("salesflow.web").joinpath("static")
 CSS = STATIC.joinpath("salesflow.css").read_text("utf-8")
@@ -27,18 +28,27 @@ def environment(project: Project) -> Environment:
         autoescape=select_autoescape(["html"]),
         trim_blocks=True,
         lstrip_blocks=True,
+        extensions=["jinja2.ext.i18n"],
     )
-    lang = "fr" if project.locale.startswith("fr") else "en"
-    words = LABELS[lang]
-    env.filters["show"] = lambda value, kind="text": cell(value, kind, project)
-    env.filters["heading"] = lambda column: heading(column, words)
+    catalog = translations(project.locale)
+    env.install_gettext_translations(catalog, newstyle=True)
+    gettext = catalog.gettext
+    env.filters["show"] = lambda value, kind="text": (
+        gettext(words.ROW_WORDS[value]) if value in words.ROW_WORDS else cell(value, kind, project)
+    )
+    env.filters["heading"] = lambda column: gettext(words.heading(column))
+    env.filters["status"] = lambda status: gettext(words.STATUSES.get(status, status))
+    env.filters["priority"] = lambda priority: gettext(words.PRIORITIES.get(priority, priority))
+    env.filters["outcome"] = lambda status, kind="deal": gettext(words.OUTCOMES[kind, status])
+    env.filters["blank"] = lambda key: gettext(words.BLANKS[key]) if key in words.BLANKS else None
+    env.filters["note"] = gettext  # a report's note: English in the CLI, marked where written
     env.globals.update(
         css=CSS,
         css_hash=CSS_HASH,
         static=static_url,
         project=project.name,
-        lang=lang,
-        t=words,
+        lang=language(project.locale),
+        catalog=catalog,  # for the Python that words a page: Site.gettext
         bars=bars,
         members={member.id: member.name for member in project.team.values()},
         pipelines=list(project.pipelines.values()),
@@ -52,13 +62,6 @@ def static_url(name: str) -> str:
     of one they kept (the static files carry no version of their own)."""
     digest = hashlib.sha256(STATIC.joinpath(name).read_bytes()).hexdigest()[:12]
     return f"/static/{name}?v={digest}"
-
-
-def heading(column: Column, words: dict[str, str]) -> str:
-    """A report column's heading in the page's language, looked up by its key; a `name`
-    column is headed by what it names (its label: a stage, an owner), not "Name"."""
-    key = column.label if column.key == "name" else column.key
-    return words.get(f"column_{key}", words.get(key, column.label))
 
 
 def bars(rows: list[dict], value: str, label: str, second: str | None = None) -> list[dict]:

@@ -12,10 +12,13 @@ from salesflow.store import login_sessions as stored_sessions
 from salesflow.store import passwords
 from salesflow.store.db import transaction
 from salesflow.store.session import Store
+from salesflow.translations import N_
 from salesflow.web import sessions
 from salesflow.web.site import Site
 
 LOGIN_TRIES, LOGIN_SECONDS = 5, 60  # per client address, counted by every serve process
+TOO_MANY = N_("Too many tries; try again in a minute.")
+FAILED = N_("Wrong name or password.")
 
 
 def wait(site: Site, client: str) -> int:

@@ -82,8 +82,12 @@ class Site:
     def templates(self) -> Environment:
         return environment(self.project)
 
+    def gettext(self, text: str) -> str:
+        """`text` (marked with `N_` where it is written) in the project's language."""
+        return self.templates.globals["catalog"].gettext(text)
+
     def page(self, name: str, status: int = 200, headers=None, **values) -> HTMLResponse:
-        """A page in the project's language (French or English)."""
+        """A page in the project's language."""
         html = self.templates.get_template(name).render(**values)
         return HTMLResponse(html, status, headers=headers)
 

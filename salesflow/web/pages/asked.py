@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from datetime import date
 
-from salesflow.errors import UserError
+from salesflow.errors import NotFound, UserError
 from salesflow.store.db import LARGEST_ID
+from salesflow.translations import N_
 from salesflow.values import parse_date
-from salesflow.web.auth import BadQuery, Visit
+from salesflow.web.auth import NOT_FOUND, BadQuery, Visit
 
 
 def pipeline(visit: Visit) -> str:
@@ -32,8 +33,9 @@ def since(visit: Visit) -> date | None:
     text = visit.request.query_params.get("since", "")
     try:
         return parse_date(text, visit.store.project.locale) if text else None
-    except ValueError as error:
-        raise BadQuery(f"since: {error}") from None
+    except ValueError:
+        said = visit.gettext(N_("“since” is a date, such as {example}: {value} is not one."))
+        raise BadQuery(said.format(example="2026-09-01", value=text)) from None
 
 
 def page_number(visit: Visit, size: int) -> int:
@@ -43,5 +45,5 @@ def page_number(visit: Visit, size: int) -> int:
     if not (text.isascii() and text.isdigit()):
         return 0
     if len(text) > len(str(LARGEST_ID)) or int(text) * size > LARGEST_ID:
-        raise UserError(visit.word("not_found"))
+        raise NotFound(NOT_FOUND)  # the page's 404, in its language
     return int(text)

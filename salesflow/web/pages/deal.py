@@ -10,8 +10,10 @@ from salesflow.reports.activity import deal_messages, deal_runs
 from salesflow.reports.record import shown
 from salesflow.store import deals
 from salesflow.store.db import transaction
+from salesflow.translations import N_
 from salesflow.web.auth import Visit
 from salesflow.web.pages.message import emails_and_requests
+from salesflow.web.words import OUTCOMES
 
 
 def deal(visit: Visit) -> Response:
@@ -67,7 +69,8 @@ def _change_deal(visit: Visit, change, open_only: bool = False) -> Response:
         try:
             change(row)
         except deals.ReasonRequired:  # its text names the CLI's --reason
-            return visit.refuse(422, visit.word("reason_required"))
+            why = N_("Write why it was lost: this pipeline asks for a reason.")
+            return visit.refuse(422, visit.gettext(why))
         row = deals.get(visit.store, deal_id)
     if "application/json" in visit.request.headers.get("accept", ""):
         return JSONResponse({"id": row["id"], "stage": row["stage"], "status": row["status"]})
@@ -76,6 +79,10 @@ def _change_deal(visit: Visit, change, open_only: bool = False) -> Response:
 
 def _closed(visit: Visit, row) -> str:
     """Why a closed deal or ticket does not change here, in the page's words."""
-    ticket = deals.object_of(visit.store, row) == "ticket"
-    status = visit.word(f"{row['status']}_ticket" if ticket else row["status"])
-    return visit.word("closed_ticket" if ticket else "closed_deal").format(status=status)
+    kind = deals.object_of(visit.store, row)
+    status = visit.gettext(OUTCOMES[kind, row["status"]])
+    if kind == "ticket":
+        closed = N_("This ticket is already closed ({status}): nothing was changed.")
+    else:
+        closed = N_("This deal is already closed ({status}): nothing was changed.")
+    return visit.gettext(closed).format(status=status)

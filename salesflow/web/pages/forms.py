@@ -26,6 +26,7 @@ from salesflow.errors import UserError, did_you_mean
 from salesflow.ingest.forms import Received, receive
 from salesflow.ingest.jsonread import submissions
 from salesflow.store.db import is_locked
+from salesflow.translations import N_
 from salesflow.web import signatures
 from salesflow.web.bodies import bounded_body
 from salesflow.web.guards import client_address, origin_allowed
@@ -44,21 +45,21 @@ async def post_form(request: Request) -> Response:
         return _unknown_form(request, name, sorted(site.project.forms))
     body = await bounded_body(request, site.project.serve.max_body_kib * 1024)
     if body is None:
-        return _error(request, 413, f"the body is over {site.project.serve.max_body_kib} KiB", "")
+        return _refusal(request, 413, N_("the body is over {kib} KiB"),
+                        kib=site.project.serve.max_body_kib)  # fmt: skip
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     is_json = kind == "application/json" or kind.endswith("+json")
     if not is_json and kind not in _FORM_TYPES:
         return _error(request, 415, "send application/json, or an HTML form's fields", "")
     if not signatures.authentic(form, request.headers, request.query_params, body):
         log.warning("form %s: refused a post whose signature or token is wrong", name)
-        return _error(request, 401, "the signature or token is missing or wrong", "")
+        return _refusal(request, 401, N_("the signature or token is missing or wrong"))
     if not origin_allowed(form, request.headers):
-        return _error(request, 403, "this form cannot be posted from that site", "")
+        return _refusal(request, 403, N_("this form cannot be posted from that site"))
     wait = site.limiter.wait_for(name, form.rate_limit, client_address(request))
     if wait:
-        return _error(
-            request, 429, "too many posts; try again later", "", {"Retry-After": str(wait)}
-        )
+        later = {"Retry-After": str(wait)}
+        return _refusal(request, 429, N_("too many posts; try again later"), later)
     if is_json:
         payload, broken = _json_payload(body)
     else:
@@ -72,9 +73,8 @@ async def post_form(request: Request) -> Response:
     except Exception as error:
         if not is_locked(error):
             raise
-        return _error(
-            request, 503, "the database is busy; try again shortly", "", {"Retry-After": "5"}
-        )
+        busy = N_("the database is busy; try again shortly")
+        return _refusal(request, 503, busy, {"Retry-After": "5"})
     if received.error is not None:
         status = 400 if broken else 422
         return _error(request, status, received.error, received.pointer, reject=received.reject_id)
@@ -144,9 +144,24 @@ def _accepted(request: Request, form, received: Received) -> Response:
 
 def _unknown_form(request: Request, name: str, forms: list[str]) -> Response:
     """A 404 that says which forms exist: the usual mistake is a typo in the form's action."""
+    if _wants_html(request):  # a visitor: in the project's language
+        if not forms:
+            return _refusal(request, 404, N_("there is no form '{name}': this site has none"),
+                            name=name)  # fmt: skip
+        return _refusal(request, 404, N_("there is no form '{name}'; the forms here: {forms}"),
+                        name=name, forms=", ".join(forms))  # fmt: skip
     known = f"; the forms here: {', '.join(forms)}" if forms else "; this project has no form"
     return _error(request, 404, f"no form '{name}'{did_you_mean(name, forms)}{known}", "",
                   forms=forms)  # fmt: skip
+
+
+def _refusal(request: Request, status: int, text: str, headers=None, **values: Any) -> Response:
+    """A post refused before it is read: `text` (marked, with its `{values}`) in English to
+    an API client, in the project's language on a visitor's page."""
+    if _wants_html(request):
+        site: Site = request.app.state.site
+        text = site.gettext(text)
+    return _error(request, status, text.format(**values), "", headers)
 
 
 def _error(

@@ -9,7 +9,7 @@ from starlette.responses import RedirectResponse, Response
 
 from salesflow.store import login_sessions as stored_sessions
 from salesflow.web import logins, sessions
-from salesflow.web.auth import Visit, guarded, local_path
+from salesflow.web.auth import CSRF, Visit, guarded, local_path
 from salesflow.web.bodies import page_form
 from salesflow.web.guards import client_address
 from salesflow.web.site import Site
@@ -44,7 +44,7 @@ async def _login_answer(site: Site, request: Request) -> Response:
     form = await page_form(request)
     wait = await run_in_threadpool(logins.wait, site, client_address(request))
     if wait:
-        too_many = site.templates.globals["t"]["too_many"]
+        too_many = site.gettext(logins.TOO_MANY)
         later = {"Retry-After": str(wait)}
         return await run_in_threadpool(_login_page, site, request, form, 429, too_many, later)
     return await run_in_threadpool(_login, site, request, form)
@@ -52,12 +52,11 @@ async def _login_answer(site: Site, request: Request) -> Response:
 
 def _login(site: Site, request: Request, form: dict) -> Response:
     store = site.store()
-    labels = site.templates.globals["t"]
     if not sessions.csrf_valid(store, request.cookies.get(sessions.LOGIN_COOKIE), form.get("csrf")):
-        return _login_page(site, request, form, 403, labels["csrf"])
+        return _login_page(site, request, form, 403, site.gettext(CSRF))
     member = logins.member_checked(store, form.get("member", ""), form.get("password", ""))
     if member is None:
-        return _login_page(site, request, form, 401, labels["login_failed"])
+        return _login_page(site, request, form, 401, site.gettext(logins.FAILED))
     response = RedirectResponse(local_path(form.get("next")) or "/", 303)
     logins.set_cookie(request, response, logins.open_session(site, member))
     response.delete_cookie(sessions.LOGIN_COOKIE)

@@ -1,0 +1,89 @@
+"""The words the pages look up by a value they show — a status, a priority, a report
+column — marked here for the catalogs (the value itself is data, and English to the CLI);
+the pages translate them with `gettext` in the project's language."""
+
+from __future__ import annotations
+
+from salesflow.reports import Column
+from salesflow.translations import N_
+
+# Runs, messages (emails and webhook requests) and trace lines, by their stored status.
+STATUSES = {
+    "open": N_("open"),
+    "running": N_("running"),
+    "waiting": N_("waiting"),
+    "done": N_("done"),
+    "failed": N_("failed"),
+    "cancelled": N_("cancelled"),
+    "stopped": N_("stopped"),
+    "skipped": N_("skipped"),
+    "retried": N_("retried"),
+    "fired": N_("fired"),
+    "rescheduled": N_("rescheduled"),
+    "queued": N_("queued"),
+    "sending": N_("sending"),
+    "retrying": N_("retrying"),
+    "sent": N_("sent"),
+}
+
+# A closed deal's status, and a closed ticket's (a ticket is resolved, not won).
+OUTCOMES = {
+    ("deal", "won"): N_("Won"),
+    ("deal", "lost"): N_("Lost"),
+    ("ticket", "won"): N_("Resolved"),
+    ("ticket", "lost"): N_("Abandoned"),
+}
+
+PRIORITIES = {
+    "low": N_("low"),
+    "normal": N_("normal"),
+    "high": N_("high"),
+    "urgent": N_("urgent"),
+}
+
+# A report column's heading on the pages, by its key (a `name` column by its label: what it
+# names). Keyed rather than by the CLI's label: the CLI's terse lower-case labels stay as
+# they are, and one English label may need two French words ("overdue").
+HEADINGS = {
+    "title": N_("Deal"),
+    "subject": N_("Subject"),
+    "contact": N_("Contact"),
+    "owner": N_("Owner"),
+    "name": N_("Name"),
+    "stage": N_("Stage"),
+    "stage_name": N_("Stage"),
+    "amount": N_("Amount"),
+    "weighted": N_("weighted"),
+    "count": N_("deals"),
+    "deals": N_("deals"),
+    "open_deals": N_("deals"),
+    "won": N_("won"),
+    "month": N_("Month"),
+    "days_in_stage": N_("days"),
+    "days_overdue": N_("days overdue"),
+    "stalled": N_("stalled"),
+    "next_step": N_("Next step"),
+    "reached": N_("reached"),
+    "to_next": N_("→ next"),
+    "drop_off": N_("drop-off"),
+    "from_first": N_("from first"),
+    "median_days": N_("median days"),
+    "lost_from": N_("lost from"),
+    "reason": N_("Reason"),
+    "open_tasks": N_("tasks"),
+    "overdue_tasks": N_("overdue"),
+    "priority": N_("Priority"),
+}
+
+# The words the reports write into their rows, in English for the CLI (its JSON keeps
+# them): the pages show them in their language.
+ROW_WORDS = {"(nobody)": N_("(nobody)")}
+
+# What a report's empty cell means, by its column's key.
+BLANKS = {"month": N_("No expected close")}
+
+
+def heading(column: Column) -> str:
+    """The (untranslated) heading of a report column on the pages."""
+    key = column.label if column.key == "name" else column.key
+    return HEADINGS.get(key, column.label)
