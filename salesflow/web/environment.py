@@ -12,8 +12,10 @@ from importlib import resources
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from salesflow.config.model import Project
+from salesflow.phrases import say
 from salesflow.reports import Column
 from salesflow.reports.display import cell
+from salesflow.translations import translations
 from salesflow.web.labels import LABELS
 
 STATIC = resources.files("salesflow.web").joinpath("static")
@@ -32,6 +34,8 @@ def environment(project: Project) -> Environment:
     words = LABELS[lang]
     env.filters["show"] = lambda value, kind="text": cell(value, kind, project)
     env.filters["heading"] = lambda column: heading(column, words)
+    gettext = translations(project.locale).gettext
+    env.filters["said"] = lambda stored: say(stored, gettext)  # traces, reasons, errors
     env.globals.update(
         css=CSS,
         css_hash=CSS_HASH,
