@@ -119,7 +119,8 @@ def test_a_nested_phrase_is_said_in_the_readers_language_too():
 
 def test_the_trace_is_stored_as_phrases_and_runs_show_says_it_in_english(sf):
     sf("ingest", sf.project / "examples/forms/julie.json", "--form", "cours-essai")
-    sf("process")
+    processed = sf("process", "--json")
+    assert processed["steps"][0]["detail"] == "created contact julie.martin@example.org"
     [(detail,)] = query(sf.project, "SELECT detail FROM run_steps WHERE step = 'contact'")
     assert json.loads(detail) == {"msg": "contact_created", "email": "julie.martin@example.org"}
     shown = sf("runs", "show", "1").output

@@ -73,12 +73,17 @@ def trace_text(line: TraceLine) -> str:
     return f"{where} {said}"
 
 
+def said_line(line: TraceLine) -> dict:
+    """A trace line for a JSON document, its detail in English."""
+    return {**line.__dict__, "detail": say(line.detail)}
+
+
 def print_processed(
     result: ProcessResult, kept: list[TraceLine], as_json: bool, dry_run: bool
 ) -> None:
     """The summary of a processing pass (its lines were printed as they happened)."""
     if as_json:
-        lines = [{**line.__dict__, "detail": say(line.detail)} for line in kept]
+        lines = [said_line(line) for line in kept]
         typer.echo(to_json({"events": result.events, "runs_started": result.runs,
                             "failed": result.failed, "steps": lines,
                             "warnings": result.warnings}))  # fmt: skip
