@@ -165,3 +165,13 @@ def test_a_french_visitors_bad_email_is_refused_in_french(french, sf):
     reason = {"msg": "not_an_email", "value": "pas-un-email"}
     assert json.loads(error) == {"msg": "refused_at", "pointer": "/email", "reason": reason}
     assert "'pas-un-email' is not an email address" in sf("rejects", "list").output
+
+
+def test_a_visitor_is_never_shown_a_librarys_english_but_a_generic_refusal():
+    from salesflow.ingest.forms import Rejected
+
+    ours = Rejected("/email", phrase("not_an_email", value="x"))
+    theirs = Rejected("/age", "invalid literal for int() with base 10: 'x'")
+    assert str(theirs) == "/age: invalid literal for int() with base 10: 'x'"  # the CLI's
+    assert say(theirs.to_visitor) == "/age: this value is not accepted"
+    assert say(ours.to_visitor) == str(ours) == "/email: 'x' is not an email address"

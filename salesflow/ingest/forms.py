@@ -22,7 +22,7 @@ from jinja2 import Undefined, UndefinedError
 from salesflow.config.model import FieldDef, Form, Project
 from salesflow.errors import UserError, did_you_mean
 from salesflow.ingest.jsonread import submissions
-from salesflow.phrases import phrase, reason_of, say
+from salesflow.phrases import Phrase, phrase, reason_of, say
 from salesflow.store import events, rejects
 from salesflow.store.db import describe, transaction
 from salesflow.store.session import Store
@@ -61,11 +61,14 @@ class IngestResult:
 class Rejected(ValueError):
     """A submission that cannot go in: where (a JSON pointer) and why (a phrase, or a
     library's English). str() is the CLI's line, `/email: 'x' is not an email address`;
-    `phrase` is what a reject keeps and a visitor's page says in its language."""
+    `phrase` is what a reject keeps; `to_visitor` what a form's visitor is told, in the page's
+    language: a library's English is never shown there, but a generic "not accepted"."""
 
     def __init__(self, pointer: str, reason: str):
         self.pointer = pointer
         self.phrase = phrase("refused_at", pointer=pointer, reason=reason)
+        shown = reason if isinstance(reason, Phrase) else phrase("not_accepted")
+        self.to_visitor = phrase("refused_at", pointer=pointer, reason=shown)
         super().__init__(f"{pointer}: {say(reason)}")
 
 

@@ -78,7 +78,8 @@ async def post_form(request: Request) -> Response:
     if received.refused is not None:
         status = 400 if broken else 422
         refused = received.refused
-        return _error(request, status, refused.phrase, refused.pointer, reject=received.reject_id)
+        return _error(request, status, refused.phrase, refused.pointer,
+                      visitor=refused.to_visitor, reject=received.reject_id)  # fmt: skip
     return _accepted(request, form, received)
 
 
@@ -157,14 +158,22 @@ def _unknown_form(request: Request, name: str, forms: list[str]) -> Response:
 
 
 def _error(
-    request: Request, status: int, message: str, pointer: str, headers=None, **more: Any
+    request: Request,
+    status: int,
+    message: str,
+    pointer: str,
+    headers=None,
+    visitor: str | None = None,
+    **more: Any,
 ) -> Response:
     """`{"error", "pointer"}` (and `more`: the reject's id, the forms there are) for API
     clients, in English; a short page saying what went wrong, in the project's language, for a
-    person whose browser posted the form. `message`: a phrase."""
+    person whose browser posted the form. `message`: a phrase (`visitor`: the page's, if
+    another)."""
     if _wants_html(request):
         site: Site = request.app.state.site
-        return site.page("problem.html", status=status, headers=headers, message=message)
+        shown = visitor or message
+        return site.page("problem.html", status=status, headers=headers, message=shown)
     content: dict[str, Any] = {"error": say(message), "pointer": pointer}
     content.update((key, value) for key, value in more.items() if value is not None)
     return JSONResponse(content, status, headers=headers)
