@@ -124,7 +124,6 @@ MESSAGES = {
     "which_form": N_('which form? pass --form NAME, or put "form" in the payload'),
     "no_form_named": N_("no form '{form}' in salesflow.yaml{hint}"),
     "map_failed": N_("the form's map failed: {error}"),
-    "unreadable": N_("{error}"),
     "not_utf8": N_("the body is not UTF-8 (byte {byte})"),
     "one_submission": N_("one submission per request, not {count}"),
     "form_data_unreadable": N_("the form data cannot be read ({why})"),

@@ -73,10 +73,13 @@ class Rejected(ValueError):
 
 
 def unreadable(error: str) -> Rejected:
-    """A submission the JSON reader could not take, at the pointer its reason names (a
-    number out of range) or else at the root."""
-    pointer, _, why = error.partition(": ") if error.startswith("/") else ("/", "", error)
-    return Rejected(pointer, phrase("unreadable", error=why))
+    """A submission that could not be read, at the pointer its reason names (a number out of
+    range) or else at the root; `error`: a phrase (a web body's), or the JSON reader's
+    English."""
+    if isinstance(error, Phrase) or not error.startswith("/"):
+        return Rejected("/", error)
+    pointer, _, why = error.partition(": ")
+    return Rejected(pointer, why)
 
 
 class FormReader:
