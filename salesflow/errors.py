@@ -64,7 +64,13 @@ def display_path(path: Path, base: Path | None = None) -> str:
 
 def did_you_mean(word: str, choices: list[str] | set[str] | tuple[str, ...]) -> str:
     """` (did you mean 'x'?)` when a close choice exists, else ``."""
+    close = closest(word, choices)
+    return f" (did you mean '{close}'?)" if close else ""
+
+
+def closest(word: str, choices: list[str] | set[str] | tuple[str, ...]) -> str | None:
+    """The choice that `word` is probably a typo of, if any."""
     import difflib
 
     close = difflib.get_close_matches(str(word), sorted(choices), n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
+    return close[0] if close else None

@@ -14,6 +14,8 @@ from datetime import UTC, date, datetime, tzinfo
 from decimal import Decimal
 from functools import cache
 
+from salesflow.phrases import Refused
+
 # The WHATWG "valid e-mail address" grammar: under a µs a check, and what browsers accept.
 EMAIL = re.compile(
     r"^[a-zA-Z0-9.!#$%&'*+/=?^_`{|}~-]+@[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?"
@@ -60,12 +62,10 @@ def normalise_email(text: str) -> str:
     if not email.isascii():
         email = _international(email, text)
     if len(email.encode()) > MAX_ADDRESS or len(email.partition("@")[0].encode()) > MAX_LOCAL_PART:
-        raise ValueError(
-            f"'{email[:40]}…' is too long for an email address ({len(email)} characters;"
-            f" at most {MAX_LOCAL_PART} before the @ and {MAX_ADDRESS} in all)"
-        )
+        raise Refused("email_too_long", value=email[:40], length=len(email),
+                      local=MAX_LOCAL_PART, total=MAX_ADDRESS)  # fmt: skip
     if not (EMAIL if email.isascii() else _LOCAL_UTF8).match(email):
-        raise ValueError(f"'{text.strip()}' is not an email address")
+        raise Refused("not_an_email", value=text.strip())
     return email
 
 
@@ -74,7 +74,7 @@ def _international(email: str, text: str) -> str:
     try:
         domain = domain.encode("idna").decode("ascii")
     except UnicodeError:
-        raise ValueError(f"'{text.strip()}' is not an email address (its domain)") from None
+        raise Refused("not_an_email_domain", value=text.strip()) from None
     return f"{local}{at}{domain}"
 
 
@@ -97,7 +97,7 @@ def has_control(text: str) -> bool:
 
 def _in_range(value: date, text: str) -> None:
     if value.year not in YEARS:
-        raise ValueError(f"'{text}' is out of range (years {YEARS[0]} to {YEARS[-1]})")
+        raise Refused("year_out_of_range", value=text, first=YEARS[0], last=YEARS[-1])
 
 
 def comparable(text: str) -> str:
@@ -116,31 +116,29 @@ def parse_amount(text: str | int | float | Decimal, locale: str) -> Decimal:
     not 12 in English); infinities and NaN are not amounts, nor numbers of more than
     MAX_NUMBER characters or out of a float's range."""
     if isinstance(text, int) and abs(text) >= 10**MAX_NUMBER:  # str() fails past 4,300 digits
-        raise ValueError(f"a whole number of more than {MAX_NUMBER} digits is too long")
+        raise Refused("number_too_many_digits", digits=MAX_NUMBER)
     if isinstance(text, int | float | Decimal):
         value = Decimal(str(text))
         if len(value.as_tuple().digits) > MAX_NUMBER:
-            raise ValueError(too_long_number(str(value)))
+            raise too_long_number(str(value))
     else:
         cleaned = _SPACES.sub(" ", _CURRENCY_SIGN.sub("", text.strip()).strip())
         if len(cleaned) > MAX_NUMBER:
-            raise ValueError(too_long_number(cleaned))
+            raise too_long_number(cleaned)
         value = Decimal(cleaned) if _PLAIN_NUMBER.match(cleaned) else _local_amount(cleaned, locale)
         if value is None:
             example = _amount_example(locale)
-            raise ValueError(f"'{text}' is not an amount (e.g. 1200.50 or {example})")
+            raise Refused("not_an_amount_example", value=str(text), example=example)
     if not value.is_finite():
-        raise ValueError(f"'{text}' is not an amount")
+        raise Refused("not_an_amount", value=str(text))
     if not math.isfinite(float(value)):
-        raise ValueError(f"'{value}' is out of range for a number (beyond ±1.8e308)")
+        raise Refused("number_out_of_range", value=str(value))
     return value
 
 
-def too_long_number(text: str) -> str:
+def too_long_number(text: str) -> Refused:
     """Why a number of more than MAX_NUMBER characters is refused, showing its beginning."""
-    return (
-        f"{text[:12]}… ({len(text):,} characters) is too long for a number (at most {MAX_NUMBER})"
-    )
+    return Refused("number_too_long", start=text[:12], length=f"{len(text):,}", most=MAX_NUMBER)
 
 
 def _local_amount(cleaned: str, locale: str) -> Decimal | None:
@@ -170,14 +168,14 @@ def parse_money(text: str | int | float | Decimal, locale: str, currency: str) -
         _check_currency(text, locale, currency)
     amount = parse_amount(text, locale)
     if amount < 0:
-        raise ValueError(f"'{text}': an amount cannot be negative")
+        raise Refused("amount_negative", value=str(text))
     if amount >= MAX_AMOUNT:
-        raise ValueError(f"'{text}' is too large for an amount (at most {MAX_AMOUNT - 1:,})")
+        raise Refused("amount_too_large", value=str(text), most=f"{MAX_AMOUNT - 1:,}")
     digits = currency_digits(currency)
     minor = amount.scaleb(digits)
     if minor != minor.to_integral_value():
-        hint = _decimal_hint(text, locale)
-        raise ValueError(f"'{text}' has more decimals than {currency} has ({digits}){hint}")
+        raise Refused(_decimal_hint(text, locale), value=str(text), currency=currency,
+                      digits=digits)  # fmt: skip
     return int(minor)
 
 
@@ -190,19 +188,17 @@ def _check_currency(text: str, locale: str, currency: str) -> None:
     for match in _CURRENCY_SIGN.finditer(text.strip()):
         written = match.group().strip()
         if written != currency and not any(written in symbol for symbol in symbols):
-            raise ValueError(
-                f"'{text}' is not in {currency}, the project's currency: write the amount in"
-                f" {currency} (amounts are never converted)"
-            )
+            raise Refused("other_currency", value=text, currency=currency)
 
 
 def _decimal_hint(text, locale: str) -> str:
+    """The message for too many decimals: with the hint that fits how it was written."""
     from babel.numbers import get_decimal_symbol
 
     mark = get_decimal_symbol(locale)
     if mark == "," and "," in str(text):
-        return "; here the comma is the decimal mark: write 12345 or 12 345 for thousands"
-    return "; round it yourself"
+        return "amount_too_precise_comma"
+    return "amount_too_precise_round"
 
 
 @cache
@@ -272,7 +268,7 @@ def parse_date(text: str, locale: str) -> date:
     if day is not None:
         _in_range(day, text)
         return day
-    raise ValueError(f"'{text}' is not a date (e.g. 2026-12-05 or {_example(locale)})")
+    raise Refused("not_a_date", value=text, example=_example(locale))
 
 
 def parse_datetime(text: str, locale: str, zone: tzinfo) -> datetime:
@@ -286,7 +282,7 @@ def parse_datetime(text: str, locale: str, zone: tzinfo) -> datetime:
         else:
             value = datetime.fromisoformat(text)
     except ValueError:
-        raise ValueError(f"'{text}' is not a date-time (e.g. 2026-12-05T18:30)") from None
+        raise Refused("not_a_datetime", value=text) from None
     _in_range(value, text)
     return value.replace(tzinfo=zone) if value.tzinfo is None else value
 
@@ -323,9 +319,9 @@ def coerce_field(kind: str, options: tuple[str, ...], value, locale: str, zone: 
             return True
         if text.lower() in ("false", "no", "non", "0", ""):
             return False
-        raise ValueError(f"'{text}' is not yes or no")
+        raise Refused("not_yes_or_no", value=text)
     if kind == "email":
         return normalise_email(text)
     if kind == "choice" and text not in options:
-        raise ValueError(f"'{text}' is not one of: {', '.join(options)}")
+        raise Refused("not_an_option", value=text, options=", ".join(options))
     return text

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from salesflow.engine.process import Processor
 from salesflow.engine.runs import Engine, change_run
 from salesflow.engine.state import RunState
 from salesflow.engine.steps import find
+from salesflow.phrases import say
 from salesflow.store import contacts, runs
 from salesflow.store.session import Store
 
@@ -143,11 +145,13 @@ def a_run(store: Store, contact_id=None, deal_id=None, email="julie@units.exampl
 
 
 def step(store: Store, step_id: str, run: RunState) -> Outcome:
-    """What the step `step_id` of `unit` does for `run`, as the engine calls it."""
+    """What the step `step_id` of `unit` does for `run`, as the engine calls it (its detail
+    as the CLI says it)."""
     workflow = store.project.workflows["unit"]
     found = find(workflow.steps, [step_id])
     renderer = Renderer(environment(store.project))
-    return HANDLERS[found.action](Act(store, renderer, workflow, found, run), found.config)
+    outcome = HANDLERS[found.action](Act(store, renderer, workflow, found, run), found.config)
+    return replace(outcome, detail=say(outcome.detail))
 
 
 def julie(store: Store, tags=(), **fields) -> int:
@@ -287,7 +291,8 @@ def test_a_failing_step_fails_its_run_alone(store):
     lines = []
     result = Processor(store, on_line=lines.append).run()
     assert (result.events, result.runs, result.failed) == (2, 2, 0)
-    assert rows(store, "SELECT contact_id, status, reason FROM runs ORDER BY id") == [
+    reasons = rows(store, "SELECT contact_id, status, reason FROM runs ORDER BY id")
+    assert [(contact, status, say(reason)) for contact, status, reason in reasons] == [
         (1, "waiting", None),
         (2, "failed", "step veille: wait_until: {{ contact.date_essai }} is empty"),
     ]

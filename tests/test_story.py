@@ -11,6 +11,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from conftest import REPO, query
 
+from salesflow.phrases import say
+
 FORMS = REPO / "examples" / "forms"
 
 
@@ -31,8 +33,10 @@ def outbox(project: Path) -> list[tuple]:
 
 
 def runs(project: Path) -> list[tuple]:
-    return query(project, "SELECT workflow, status, reason FROM runs WHERE workflow !="
+    """The runs' workflow, status and reason (as the CLI says it)."""
+    rows = query(project, "SELECT workflow, status, reason FROM runs WHERE workflow !="
                  " 'revue-hebdo' ORDER BY id")  # fmt: skip
+    return [(workflow, status, say(reason)) for workflow, status, reason in rows]
 
 
 def test_the_trial_lesson_form_runs_the_whole_workflow(sf, tmp_path):
@@ -104,8 +108,7 @@ def test_enrolling_moves_the_deal_and_cancels_the_pending_reminder(sf, tmp_path)
     sf("tick", now="2026-11-25T12:01")
     assert runs(sf.project) == [
         ("essai-formulaire", "cancelled",
-         'cancelled by deal.stage_changed {"pipeline": "cours-essai", "from": "essai-planifie",'
-         ' "to": "inscrit"}'),
+         "cancelled by deal.stage_changed: essai-planifie → inscrit (cours-essai)"),
     ]  # fmt: skip
     sf("tick", now="2026-12-05T10:00")
     assert not [row for row in outbox(sf.project) if row[1].startswith("Rappel")]

@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 from conftest import query
 
+from salesflow.phrases import say
+
 pytestmark = pytest.mark.engines  # each test on SQLite and on PostgreSQL
 
 SCRIPT = Path(sys.executable).parent / "salesflow"
@@ -28,7 +30,7 @@ def schedule_workflow(project: Path, cron: str, catch_up: str = "last") -> None:
 
 def fired(project: Path) -> list[str]:
     rows = query(project, "SELECT detail FROM run_steps WHERE outcome = 'fired' ORDER BY id")
-    return [row[0] for row in rows]
+    return [say(row[0]) for row in rows]
 
 
 def tick_every(sf, start: str, end: str, minutes: int) -> None:
@@ -70,8 +72,9 @@ def test_catch_up_none_skips_a_late_slot_and_says_so(sf):
     sf("tick", now="2026-11-20T11:00")
     assert fired(sf.project) == []
     skipped = query(sf.project, "SELECT detail FROM run_steps WHERE outcome = 'skipped'")
-    assert skipped == [("slot 2026-11-20 08:00 missed while salesflow was not running"
-                        " (catch_up: none)",)]  # fmt: skip
+    assert [say(detail) for (detail,) in skipped] == [
+        "slot 2026-11-20 08:00 missed while salesflow was not running (catch_up: none)"
+    ]
     sf("tick", now="2026-11-21T08:01")
     assert fired(sf.project) == ["slot 2026-11-21 08:00"]
 

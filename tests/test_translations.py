@@ -40,9 +40,6 @@ STORED_WORDS = {("run_steps", "detail"), ("runs", "reason"), ("rejects", "error"
 # The stored codes the pages word (a status, a priority), never show as stored.
 STORED_CODES = {("runs", "status"), ("outbox", "status"), ("run_steps", "outcome"),
                 ("deals", "status"), ("deals", "priority")}  # fmt: skip
-# Until part B of #28 stores them as a message id and its values, they are English
-# sentences shown as stored: counted as data meanwhile. The lead empties this on merge.
-STORED_TEXT_UNTIL_B = STORED_WORDS
 
 
 class Pseudo(NullTranslations):
@@ -104,6 +101,18 @@ def strings(value) -> set[str]:
     return set()
 
 
+def phrase_values(stored: dict) -> set[str]:
+    """The values of a stored phrase (`{"msg": id, …values}`, values nesting phrases): data;
+    its id and keys are not."""
+    found: set[str] = set()
+    for key, value in stored.items():
+        if isinstance(value, dict):
+            found |= phrase_values(value)
+        elif key != "msg" and value is not None:
+            found.add(str(value))
+    return found
+
+
 def data_of(project: Path) -> set[str]:
     """The project's data: every text in its database (but the codes and sentences the
     pages word) and in its YAML, and the masked addresses the unsubscribe page shows."""
@@ -117,8 +126,9 @@ def data_of(project: Path) -> set[str]:
             for row in cursor:
                 for name, value in zip(names, row, strict=True):
                     column = (table, name)
-                    words = column in STORED_CODES or column in STORED_WORDS - STORED_TEXT_UNTIL_B
-                    if isinstance(value, str) and not words:
+                    if column in STORED_WORDS and value:
+                        found |= phrase_values(json.loads(value))
+                    elif isinstance(value, str) and column not in STORED_CODES:
                         found |= strings(value)
     for path in project.rglob("*.yaml"):
         found |= strings(yaml.safe_load(path.read_text()))
@@ -219,7 +229,8 @@ def test_every_word_of_every_page_goes_through_the_catalog(sf, pseudo):
 
 
 def translated(lang: str) -> list[tuple[str, str]]:
-    """(msgid, msgstr) of the language's catalog, plural forms apart."""
+    """(msgid, msgstr) of the language's catalog, plural forms apart; not those that hold no
+    word of their own (`{pointer}: {reason}`): their typography differs, not their language."""
     with (CATALOGS / lang / "LC_MESSAGES" / "salesflow.po").open("rb") as file:
         catalog = pofile.read_po(file)
     pairs = []
@@ -228,7 +239,7 @@ def translated(lang: str) -> list[tuple[str, str]]:
             ids = message.id if isinstance(message.id, tuple) else (message.id,)
             texts = message.string if isinstance(message.string, tuple) else (message.string,)
             pairs += list(zip(ids, texts, strict=False))
-    return pairs
+    return [(i, t) for i, t in pairs if re.search(r"[^\W\d_]", re.sub(r"\{\w*\}|%\(\w+\)d", "", i))]
 
 
 def phrase(text: str) -> re.Pattern:

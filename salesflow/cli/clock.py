@@ -64,8 +64,10 @@ def run(ctx: typer.Context, as_json: AsJson = False) -> None:
 
 def _report(result: TickResult, kept: list, as_json: bool, quiet: bool = False) -> None:
     """What a tick did (its steps' lines were printed as they happened)."""
+    from salesflow.cli.runs import said_line
+
     if as_json:
-        typer.echo(to_json({**result.as_json(), "steps": [line.__dict__ for line in kept]}))
+        typer.echo(to_json({**result.as_json(), "steps": [said_line(line) for line in kept]}))
         return
     for error in result.delivery.errors + result.requests.errors:
         typer.echo(error, err=True)

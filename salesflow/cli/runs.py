@@ -10,6 +10,7 @@ import typer
 
 from salesflow.cli.options import AsJson, DryRun, Id, OutputFormat
 from salesflow.cli.render import Format, chosen, emit_rows, to_json, when
+from salesflow.phrases import phrase, say
 from salesflow.reports import Column
 from salesflow.store.db import LARGEST_ID
 from salesflow.wording import counted
@@ -65,10 +66,16 @@ def trace_text(line: TraceLine) -> str:
     """`run #3 essai-formulaire: bienvenue (send_email) — done: …`; a line about the run as
     a whole (cancelled, fired…) has no step: `run #3 essai-formulaire: cancelled: …`."""
     where = f"run #{line.run_id} {line.workflow}:"
-    said = line.detail if line.detail.startswith(line.outcome) else f"{line.outcome}: {line.detail}"
+    detail = say(line.detail)
+    said = detail if detail.startswith(line.outcome) else f"{line.outcome}: {detail}"
     if line.step:
         return f"{where} {line.step} ({line.action}) — {said}"
     return f"{where} {said}"
+
+
+def said_line(line: TraceLine) -> dict:
+    """A trace line for a JSON document, its detail in English."""
+    return {**line.__dict__, "detail": say(line.detail)}
 
 
 def print_processed(
@@ -76,7 +83,7 @@ def print_processed(
 ) -> None:
     """The summary of a processing pass (its lines were printed as they happened)."""
     if as_json:
-        lines = [line.__dict__ for line in kept]
+        lines = [said_line(line) for line in kept]
         typer.echo(to_json({"events": result.events, "runs_started": result.runs,
                             "failed": result.failed, "steps": lines,
                             "warnings": result.warnings}))  # fmt: skip
@@ -106,6 +113,7 @@ def list_(
 
     Example: salesflow runs list --waiting
     """
+    from salesflow.reports.activity import in_english
     from salesflow.store import runs
     from salesflow.store.contacts import get as get_contact
 
@@ -114,7 +122,7 @@ def list_(
         status = "waiting"
     contact_id = get_contact(store, contact)["id"] if contact else None
     rows = runs.listing(store, workflow or None, status or None, contact_id, soonest_first=waiting)
-    data = [runs.public(row, store) for row in rows]
+    data = [in_english(runs.public(row, store)) for row in rows]
     emit_rows(data, RUN_COLUMNS, chosen(output, as_json), store.project, "Runs")
 
 
@@ -124,12 +132,13 @@ def show(ctx: typer.Context, run: Id, as_json: AsJson = False) -> None:
 
     Example: salesflow runs show 1
     """
+    from salesflow.reports.activity import in_english
     from salesflow.store import deals
     from salesflow.store.runs import get, public, trace, with_contact
 
     store = ctx.obj.store()
-    data = public(with_contact(store, get(store, run)["id"]), store)
-    data["trace"] = trace(store, run)
+    run_row = public(with_contact(store, get(store, run)["id"]), store)
+    data = in_english({**run_row, "trace": trace(store, run)})
     if as_json:
         typer.echo(to_json(data))
         return
@@ -164,28 +173,32 @@ def retry(ctx: typer.Context, run: Id, as_json: AsJson = False) -> None:
 def cancel(
     ctx: typer.Context,
     run: Id,
-    reason: Annotated[str, typer.Option(help="Why (kept in the trace).")] = "cancelled by hand",
+    reason: Annotated[
+        str | None, typer.Option(help="Why (kept in the trace; default: cancelled by hand).")
+    ] = None,
     as_json: AsJson = False,
 ) -> None:
     """Cancel a running, waiting or failed run.
 
     Example: salesflow runs cancel 4 --reason "a rappelé"
     """
-    _change(ctx, run, lambda engine: engine.cancel(run, reason), as_json)
+    why = reason or phrase("cancelled_by_hand")
+    _change(ctx, run, lambda engine: engine.cancel(run, why), as_json)
 
 
 def _change(ctx: typer.Context, run: Id, change, as_json: bool) -> None:
     from salesflow.engine.runs import change_run
+    from salesflow.reports.activity import in_english
     from salesflow.store.runs import get, public
 
     store = ctx.obj.store()
     lines = change_run(store, run, change)
-    row = public(get(store, run), store)
+    row = in_english(public(get(store, run), store))
     if as_json:
         typer.echo(to_json(row))
         return
     for line in lines:
-        typer.echo(f"{line.step or line.outcome}: {line.detail}")
+        typer.echo(f"{line.step or line.outcome}: {say(line.detail)}")
     typer.echo(f"run #{run}: {row['status']}" + (f" ({row['reason']})" if row["reason"] else ""))
 
 

@@ -10,6 +10,7 @@ import typer
 
 from salesflow.cli.options import AsJson, Id, OutputFormat
 from salesflow.cli.render import Format, chosen, emit_rows, to_json, when
+from salesflow.phrases import say
 from salesflow.reports import Column
 from salesflow.store.db import LARGEST_ID
 
@@ -71,8 +72,13 @@ def rejects_list(
 
     store = ctx.obj.store()
     rows = rejects.listing(store, None if every else "open", limit)
-    data = [rejects.public(row, store) for row in rows]
+    data = [said_reject(rejects.public(row, store)) for row in rows]
     emit_rows(data, REJECT_COLUMNS, chosen(output, as_json), store.project, "Rejects")
+
+
+def said_reject(reject: dict) -> dict:
+    """A reject with its reason in English (the store keeps it as a phrase)."""
+    return {**reject, "error": say(reject["error"])}
 
 
 @rejects_app.command("show")
@@ -84,7 +90,7 @@ def rejects_show(ctx: typer.Context, reject: Id, as_json: AsJson = False) -> Non
     from salesflow.store import rejects
 
     store = ctx.obj.store()
-    data = rejects.public(rejects.get(store, reject), store, with_body=True)
+    data = said_reject(rejects.public(rejects.get(store, reject), store, with_body=True))
     if as_json:
         typer.echo(to_json(data))
         return
@@ -106,7 +112,7 @@ def rejects_retry(ctx: typer.Context, reject: Id, as_json: AsJson = False) -> No
 
     received = retry_reject(ctx.obj.store(), reject)
     if as_json:
-        typer.echo(to_json(received.__dict__))
+        typer.echo(to_json(received.as_json()))
     elif received.error:
         typer.echo(f"reject #{reject}: still rejected: {received.error}", err=True)
     elif received.duplicate:

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from salesflow.errors import UserError
+from salesflow.phrases import phrase, say
 
 if TYPE_CHECKING:
     from salesflow.config.model import Step, Workflow
@@ -16,12 +17,19 @@ if TYPE_CHECKING:
 
 
 class StepFailed(UserError):
-    """A step that cannot do its work (unknown stage, template error…): the run fails there."""
+    """A step that cannot do its work (unknown stage, template error…): the run fails there.
+    `phrase`: why, as the run keeps it (a phrase, or a library's English message); str()
+    gives it in English."""
+
+    def __init__(self, reason: str):
+        super().__init__(say(reason))
+        self.phrase = reason
 
 
 @dataclass
 class Outcome:
-    """`done`, `skipped`, `wait` (until `wake_at`), `stop`, or `branch` (into `arm`)."""
+    """`done`, `skipped`, `wait` (until `wake_at`), `stop`, or `branch` (into `arm`);
+    `detail` is what the trace keeps (a phrase)."""
 
     detail: str
     status: str = "done"
@@ -65,15 +73,15 @@ class Act:
                 return self.renderer.url(value, context or self.context())
             return self.renderer.value(value, context or self.context())
         except Exception as error:  # a template error at run time fails the step, clearly
-            raise StepFailed(f"template error: {error}") from None
+            raise StepFailed(phrase("template_error", error=str(error))) from None
 
     def need_contact(self) -> int:
         if not self.run.contact_id:
-            raise StepFailed("this run has no contact yet (put upsert_contact before this step)")
+            raise StepFailed(phrase("no_contact_yet"))
         return self.run.contact_id
 
     def need_deal(self, record: str = "deal") -> int:
         """The run's deal (or ticket: a pipeline record like a deal)."""
         if not self.run.deal_id:
-            raise StepFailed(f"this run has no {record} (put create_{record} before this step)")
+            raise StepFailed(phrase(f"no_{record}_yet"))
         return self.run.deal_id

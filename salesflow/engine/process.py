@@ -29,6 +29,7 @@ from salesflow.engine.outcome import Act, StepFailed
 from salesflow.engine.runs import Engine, TraceLine
 from salesflow.engine.state import RunState
 from salesflow.engine.steps import find
+from salesflow.phrases import phrase
 from salesflow.store import deals, events, runs
 from salesflow.store.db import describe, isolated, transaction
 from salesflow.store.session import Store
@@ -206,8 +207,7 @@ class Processor:
             if not matches(trigger, data):
                 continue
             for run_id in runs.active_of(self.store, workflow.id, contact_id, deal_id):
-                what = f"{event['type']} {json.dumps(_short(data), ensure_ascii=False)}"
-                self.engine.cancel(run_id, f"cancelled by {what}")
+                self.engine.cancel(run_id, _cancelled_by(event["type"], data))
 
     def _follow_anchors(self, record: str, subject_id: int, changed: list[str]) -> None:
         """Waiting runs anchored on a field of their contact or deal that changed: their
@@ -226,11 +226,18 @@ class Processor:
             except StepFailed:
                 continue
             runs.reschedule(self.store, run["id"], wake)
-            detail = f"{anchor['field']} changed: now waiting until {local_time(wake, self.store)}"
+            until = local_time(wake, self.store)
+            detail = phrase("wait_moved", field=anchor["field"], until=until)
             self.engine.tracer.add(
                 run, workflow, anchor["step"], "wait_until", "rescheduled", detail
             )
 
 
-def _short(data: dict) -> dict:
-    return {key: value for key, value in data.items() if key in ("pipeline", "from", "to", "form")}
+def _cancelled_by(kind: str, data: dict) -> str:
+    """Why a run was cancelled: the event, and the move or form that says what it was."""
+    if data.get("from") and data.get("to"):
+        return phrase("cancelled_by_move", event=kind, from_stage=data["from"],
+                      to_stage=data["to"], pipeline=data.get("pipeline") or "")  # fmt: skip
+    if data.get("form"):
+        return phrase("cancelled_by_form", event=kind, form=data["form"])
+    return phrase("cancelled_by", event=kind)

@@ -20,6 +20,7 @@ from salesflow.engine.context import Renderer, event_view
 from salesflow.engine.outcome import Act, Outcome, StepFailed
 from salesflow.engine.state import RunState
 from salesflow.errors import UserError
+from salesflow.phrases import phrase
 from salesflow.store import events, runs
 from salesflow.store.db import describe, isolated, transaction
 from salesflow.store.queues import ACTIVE
@@ -33,7 +34,8 @@ KEEP_CONTEXT = frozenset(
 
 @dataclass
 class TraceLine:
-    """One line of what the engine did, for --dry-run plans and `runs show`."""
+    """One line of what the engine did, for --dry-run plans and `runs show` (`detail` as the
+    trace keeps it: a phrase, see salesflow.phrases)."""
 
     run_id: int
     workflow: str
@@ -134,7 +136,7 @@ class Engine:
         run = runs.get(store, run_id)
         workflow = store.project.workflows.get(run["workflow"])
         if workflow is None:
-            self._end(run, "cancelled", f"workflow '{run['workflow']}' no longer exists")
+            self._end(run, "cancelled", phrase("workflow_gone", workflow=run["workflow"]))
             return
         event = events.find(store, run["event_id"]) if run["event_id"] else None
         state = RunState(run["id"], contact_id=run["contact_id"], deal_id=run["deal_id"],
@@ -153,8 +155,7 @@ class Engine:
                 return
             step = path_of.find(workflow.steps, cursor)
             if step is None:
-                self._end(run, "cancelled", f"workflow edited: its step '{'/'.join(cursor)}'"
-                          " no longer exists")  # fmt: skip
+                self._end(run, "cancelled", phrase("step_gone", step="/".join(cursor)))
                 return
             outcome = self._attempt(run, workflow, state, cursor, step)
             if step.action not in KEEP_CONTEXT:
@@ -166,7 +167,7 @@ class Engine:
             if self._bind(run, workflow, state):
                 return
             if outcome.status == "stop":
-                self._save(run, state, "done", None, f"stopped: {outcome.detail}")
+                self._save(run, state, "done", None, phrase("run_stopped", reason=outcome.detail))
                 return
             if outcome.status == "wait":
                 following = cursor if outcome.again else path_of.following(workflow.steps, cursor)
@@ -185,7 +186,7 @@ class Engine:
             if duplicate:
                 state.bound_deal = None
                 self._save(run, state, "cancelled", None,
-                           f"contact already in this workflow (run #{duplicate})")  # fmt: skip
+                           phrase("contact_already_in", run=duplicate))  # fmt: skip
                 return True
         state.deal_id = state.bound_deal or state.deal_id
         state.bound_deal = None
@@ -207,18 +208,20 @@ class Engine:
             try:
                 holds = self.renderer.test(step.condition, act.context())
             except Exception as error:
-                raise StepFailed(f"condition {step.condition!r}: {error}") from None
+                raise StepFailed(
+                    phrase("condition_failed", condition=repr(step.condition), error=str(error))
+                ) from None
             if not holds:
-                return Outcome(f"{step.condition} is false", "skipped")
+                return Outcome(phrase("condition_false", condition=step.condition), "skipped")
         return HANDLERS[step.action](act, step.config)
 
     def _fail(
         self, run, workflow: Workflow, state: RunState, cursor, step, error: Exception
     ) -> None:
-        reason = describe(error)
+        reason = error.phrase if isinstance(error, StepFailed) else describe(error)
         state.forget_bindings()
         self.tracer.add(run, workflow, cursor, step.action, "failed", reason)
-        self._save(run, state, "failed", cursor, f"step {step.id}: {reason}")
+        self._save(run, state, "failed", cursor, phrase("step_failed", step=step.id, reason=reason))
 
     @staticmethod
     def _next(workflow: Workflow, step, cursor, outcome: Outcome):
@@ -243,6 +246,7 @@ class Engine:
 
     # -- other ways a run changes
     def cancel(self, run_id: int, reason: str) -> None:
+        """`reason`: a phrase, or the words of the person who cancelled it."""
         run = runs.get(self.store, run_id)
         if run["status"] not in ACTIVE and run["status"] != "failed":
             raise UserError(f"run #{run_id} is {run['status']}: nothing to cancel")
@@ -253,7 +257,7 @@ class Engine:
         if run["status"] != "failed":
             raise UserError(f"run #{run_id} is {run['status']}; only failed runs are retried")
         runs.mark_retried(self.store, run_id)
-        self.tracer.add(run, None, None, None, "retried", "retried by hand")
+        self.tracer.add(run, None, None, None, "retried", phrase("retried_by_hand"))
         self.advance(run_id)
 
     def broken(self, run_id: int, error: Exception) -> None:

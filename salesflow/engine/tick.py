@@ -22,6 +22,7 @@ from salesflow.engine.runs import Engine, TraceLine
 from salesflow.engine.schedules import due, localize
 from salesflow.outbox.courier import DeliveryResult
 from salesflow.outbox.delivery import deliver, deliver_both
+from salesflow.phrases import phrase
 from salesflow.reports.stalled import stalled_rows
 from salesflow.store import deals, runs, schedules
 from salesflow.store.db import isolated, transaction
@@ -96,15 +97,16 @@ def fire_schedules(store: Store, engine: Engine) -> int:
                 continue  # another host fired it a moment ago
             run_id = engine.enrol(slot.workflow)
             when = local_time(localize(slot.slot, store), store)
-            missed = f"; {slot.missed} earlier slot(s) missed, fired once" if slot.missed else ""
             run = runs.get(store, run_id)
             if slot.skip:
-                detail = f"slot {when} missed while salesflow was not running (catch_up: none)"
+                detail = phrase("slot_missed", when=when)
                 engine.tracer.add(run, slot.workflow, None, "schedule", "skipped", detail)
                 engine.tracer.settle()
-                runs.cancel_missed(store, run_id)
+                runs.cancel_missed(store, run_id, phrase("missed_slot"))
                 continue
-            engine.tracer.add(run, slot.workflow, None, "schedule", "fired", f"slot {when}{missed}")
+            fired_at = (phrase("slot_fired_missed", when=when, missed=slot.missed)
+                        if slot.missed else phrase("slot_fired", when=when))  # fmt: skip
+            engine.tracer.add(run, slot.workflow, None, "schedule", "fired", fired_at)
             engine.advance(run_id)
             engine.tracer.settle()
             fired += 1

@@ -22,6 +22,7 @@ from jinja2 import Undefined, UndefinedError
 from salesflow.config.model import FieldDef, Form, Project
 from salesflow.errors import UserError, did_you_mean
 from salesflow.ingest.jsonread import submissions
+from salesflow.phrases import Phrase, phrase, reason_of, say
 from salesflow.store import events, rejects
 from salesflow.store.db import describe, transaction
 from salesflow.store.session import Store
@@ -58,13 +59,27 @@ class IngestResult:
 
 
 class Rejected(ValueError):
-    """A submission that cannot go in; the message starts with the JSON pointer."""
+    """A submission that cannot go in: where (a JSON pointer) and why (a phrase, or a
+    library's English). str() is the CLI's line, `/email: 'x' is not an email address`;
+    `phrase` is what a reject keeps; `to_visitor` what a form's visitor is told, in the page's
+    language: a library's English is never shown there, but a generic "not accepted"."""
+
+    def __init__(self, pointer: str, reason: str):
+        self.pointer = pointer
+        self.phrase = phrase("refused_at", pointer=pointer, reason=reason)
+        shown = reason if isinstance(reason, Phrase) else phrase("not_accepted")
+        self.to_visitor = phrase("refused_at", pointer=pointer, reason=shown)
+        super().__init__(f"{pointer}: {say(reason)}")
 
 
 def unreadable(error: str) -> Rejected:
-    """A submission the JSON reader could not take, at the pointer its reason names (a
-    number out of range) or else at the root."""
-    return Rejected(error if error.startswith("/") else f"/: {error}")
+    """A submission that could not be read, at the pointer its reason names (a number out of
+    range) or else at the root; `error`: a phrase (a web body's), or the JSON reader's
+    English."""
+    if isinstance(error, Phrase) or not error.startswith("/"):
+        return Rejected("/", error)
+    pointer, _, why = error.partition(": ")
+    return Rejected(pointer, why)
 
 
 class FormReader:
@@ -87,7 +102,7 @@ class FormReader:
 
     def read(self, payload: Any) -> tuple[str, dict]:
         if not isinstance(payload, dict):
-            raise Rejected(NOT_AN_OBJECT)
+            raise Rejected("/", phrase("not_an_object"))
         form = self.forced or self._payload_form(payload)
         flat = {name: self._mapped(expression, payload) for name, expression in form.map.items()}
         data: dict[str, Any] = {"form": form.name}
@@ -100,10 +115,10 @@ class FormReader:
     def _payload_form(self, payload: dict) -> Form:
         name = payload.get("form")
         if not isinstance(name, str):
-            raise Rejected(f'{NO_FORM} pass --form NAME, or put "form" in the payload')
+            raise Rejected("/form", phrase("which_form"))
         if name not in self.project.forms:
             hint = did_you_mean(name, list(self.project.forms))
-            raise Rejected(f"/form: no form '{name}' in salesflow.yaml{hint}")
+            raise Rejected("/form", phrase("no_form_named", form=name, hint=hint))
         return self.project.forms[name]
 
     def _mapped(self, expression: str, payload: dict) -> Any:
@@ -115,7 +130,7 @@ class FormReader:
             return None
         except Exception as error:  # a template error, or `1 / payload.n` with n = 0: this
             # submission's failure, kept as its reject; never the whole file's or request's
-            raise Rejected(f"/: the form's map failed: {describe(error)}") from None
+            raise Rejected("/", phrase("map_failed", error=describe(error))) from None
         return None if value is None or _undefined(value) else value
 
     def _compile(self, expression: str) -> Callable[[dict], Any]:
@@ -139,10 +154,10 @@ class FormReader:
     def _checked(self, name: str, spec: FieldDef, raw: Any) -> Any:
         if raw is None or (isinstance(raw, str) and not raw.strip()):
             if spec.required:
-                raise Rejected(f"/{name}: required")
+                raise Rejected(f"/{name}", phrase("required"))
             return None
         if isinstance(raw, dict | list):
-            raise Rejected(f"/{name}: expected a single value, got {type(raw).__name__}")
+            raise Rejected(f"/{name}", phrase("not_a_single_value", kind=type(raw).__name__))
         kind = {"phone": "string"}.get(spec.type, spec.type)
         if isinstance(raw, str):
             raw, removed = clean_line(raw, multiline=kind == "text")
@@ -152,7 +167,7 @@ class FormReader:
                 kind, spec.options, raw, self.project.locale, self.project.timezone
             )
         except ValueError as error:
-            raise Rejected(f"/{name}: {error}") from None
+            raise Rejected(f"/{name}", reason_of(error)) from None
         return float(value) if kind == "number" else value
 
     def _key(self, form: Form, payload: dict) -> str:
@@ -198,7 +213,7 @@ def ingest_stream(
     and the submission as received)."""
     reader = FormReader(store.project, form)
     result = IngestResult(source)
-    kept: list[tuple[str, str]] = []  # (body, error) of each reject
+    kept: list[tuple[str, str]] = []  # (body, why: a phrase) of each reject
     batch: list[tuple[str, dict]] = []
 
     def record() -> None:
@@ -217,7 +232,7 @@ def ingest_stream(
             except Rejected as rejected:
                 result.rejected += 1
                 result.errors.append((index, str(rejected)))
-                kept.append((as_body(payload), str(rejected)))
+                kept.append((as_body(payload), rejected.phrase))
                 continue
             batch.append((key, data))
             if len(batch) >= BATCH:
@@ -228,11 +243,11 @@ def ingest_stream(
         if also:
             also()
     result.control_characters = reader.cleaned
-    if kept and rejected_file and not dry_run:
+    if kept and rejected_file and not dry_run:  # the file a person reads: in English
         lines = [
             json.dumps({"error": error, "index": index, "submission": json.loads(body)},
                        ensure_ascii=False)
-            for (body, error), (index, _) in zip(kept, result.errors, strict=True)
+            for (body, _), (index, error) in zip(kept, result.errors, strict=True)
         ]  # fmt: skip
         rejected_file.parent.mkdir(parents=True, exist_ok=True)
         rejected_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -247,17 +262,22 @@ def as_body(payload: Any) -> str:
 
 @dataclass
 class Received:
-    """One submission taken in: its event (or the earlier one it repeats), or its reject."""
+    """One submission taken in: its event (or the earlier one it repeats), or its reject
+    (`refused`: where and why)."""
 
     event_id: int | None = None
     duplicate: bool = False
     reject_id: int | None = None
-    error: str | None = None
+    refused: Rejected | None = None
 
     @property
-    def pointer(self) -> str:
-        """The JSON pointer a rejection starts with (`/email: required` → `/email`)."""
-        return (self.error or "/").split(":", 1)[0]
+    def error(self) -> str | None:
+        """Why it was refused, in English (`/email: required`)."""
+        return str(self.refused) if self.refused else None
+
+    def as_json(self) -> dict:
+        return {"event_id": self.event_id, "duplicate": self.duplicate,
+                "reject_id": self.reject_id, "error": self.error}  # fmt: skip
 
 
 def receive(
@@ -282,7 +302,7 @@ def retry_reject(store: Store, reject_id: int) -> Received:
         try:
             key, data = reader.read(payload)
         except Rejected as rejected:
-            return Received(reject_id=reject_id, error=str(rejected))
+            return Received(reject_id=reject_id, refused=rejected)
         received = _recorded(store, key, data)
         rejects.mark_retried(store, reject_id, received.event_id)
         return received
@@ -295,8 +315,8 @@ def _received(store: Store, reader: FormReader, payload: Any, source: str, error
         key, data = reader.read(payload)
     except Rejected as rejected:
         form = reader.forced.name if reader.forced else None
-        kept = rejects.add(store, source, form, as_body(payload), str(rejected))
-        return Received(reject_id=kept, error=str(rejected))
+        kept = rejects.add(store, source, form, as_body(payload), rejected.phrase)
+        return Received(reject_id=kept, refused=rejected)
     return _recorded(store, key, data)
 
 

@@ -55,13 +55,13 @@ _seen = _Seen()
 
 def _integer(token: str) -> int | _OutOfRange:
     if len(token) > MAX_NUMBER:
-        return _OutOfRange(token, too_long_number(token))
+        return _OutOfRange(token, str(too_long_number(token)))
     return int(token)
 
 
 def _float(token: str) -> float | _OutOfRange:
     if len(token) > MAX_NUMBER:
-        return _OutOfRange(token, too_long_number(token))
+        return _OutOfRange(token, str(too_long_number(token)))
     value = float(token)
     if not math.isfinite(value):
         return _OutOfRange(token, f"{token} is out of range for a number (beyond ±1.8e308)")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from salesflow.phrases import say
 from salesflow.store import reports as query
 from salesflow.store.outbox import public as public_message
 from salesflow.store.runs import public as public_run
@@ -39,6 +40,15 @@ def activity(store: Store, page: int = 0) -> Activity:
         page,
         len(runs) > PAGE or len(messages) > PAGE,
     )
+
+
+def in_english(run: dict) -> dict:
+    """A run as `--json` and the pages' JSON give it: its reason and its trace's details said
+    in English (the store keeps them as phrases, which an HTML page says in its language)."""
+    said = {**run, "reason": say(run["reason"])}
+    if "trace" in run:
+        said["trace"] = [{**line, "detail": say(line["detail"])} for line in run["trace"]]
+    return said
 
 
 def deal_runs(store: Store, deal_id: int) -> list[dict]:

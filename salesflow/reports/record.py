@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from salesflow.reports.activity import deal_messages, deal_runs
+from salesflow.reports.activity import deal_messages, deal_runs, in_english
 from salesflow.reports.response import ticket_times
 from salesflow.store import deals
 from salesflow.store.session import Store
@@ -20,7 +20,7 @@ def shown(store: Store, number: int, record: str | None = None) -> dict:
     if deals.object_of(store, row) == "ticket":
         data.update(_ticket_times(store, row))
     data["history"] = [_history_entry(entry, store) for entry in deals.history(store, row["id"])]
-    data["runs"] = deal_runs(store, row["id"])
+    data["runs"] = [in_english(run) for run in deal_runs(store, row["id"])]
     data["messages"] = deal_messages(store, row["id"])
     return data
 

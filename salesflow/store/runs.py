@@ -112,10 +112,10 @@ def end(store: Store, run_id: int, status: str, reason: str) -> None:
     )
 
 
-def cancel_missed(store: Store, run_id: int) -> None:
+def cancel_missed(store: Store, run_id: int, reason: str) -> None:
     """A scheduled run whose slot was missed (catch_up: none): cancelled before a step."""
     store.conn.execute(
-        "UPDATE runs SET status = 'cancelled', reason = 'missed slot' WHERE id = ?", (run_id,)
+        "UPDATE runs SET status = 'cancelled', reason = ? WHERE id = ?", (reason, run_id)
     )
 
 

@@ -13,6 +13,7 @@ from importlib import resources
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from salesflow.config.model import Project
+from salesflow.phrases import say
 from salesflow.reports.display import cell
 from salesflow.translations import language, translations
 from salesflow.web import words
@@ -42,6 +43,7 @@ def environment(project: Project) -> Environment:
     env.filters["outcome"] = lambda status, kind="deal": gettext(words.OUTCOMES[kind, status])
     env.filters["blank"] = lambda key: gettext(words.BLANKS[key]) if key in words.BLANKS else None
     env.filters["note"] = gettext  # a report's note: English in the CLI, marked where written
+    env.filters["said"] = lambda stored: say(stored, gettext)  # traces, reasons, errors
     env.globals.update(
         css=CSS,
         css_hash=CSS_HASH,

@@ -6,6 +6,7 @@ from __future__ import annotations
 from salesflow.config import actions as a
 from salesflow.engine.outcome import Act, Outcome, StepFailed
 from salesflow.errors import UserError
+from salesflow.phrases import phrase, reason_of
 from salesflow.store import contacts, deals
 
 _CONTACT_TEXT = ("first_name", "last_name", "phone", "company", "source", "owner")
@@ -29,11 +30,11 @@ def upsert_contact(act: Act, config: a.UpsertContact) -> Outcome:
             act.store, normalise_email(email or ""), values, tags, fields, act.by
         )
     except (UserError, ValueError) as error:
-        raise StepFailed(str(error)) from None
+        raise StepFailed(reason_of(error)) from None
     act.run.bind_contact(contact["id"])
     if created:
-        return Outcome(f"created contact {contact['email']}")
-    return Outcome(f"updated contact {contact['email']}: {', '.join(changed) or 'no change'}")
+        return Outcome(phrase("contact_created", email=contact["email"]))
+    return Outcome(phrase("contact_updated", email=contact["email"], changed=_changes(changed)))
 
 
 def update_contact(act: Act, config: a.UpdateContact) -> Outcome:
@@ -44,7 +45,12 @@ def update_contact(act: Act, config: a.UpdateContact) -> Outcome:
         changed = contacts.update(act.store, contact, values, tags, fields, act.by)
     except UserError as error:
         raise StepFailed(str(error)) from None
-    return Outcome(f"updated contact {contact['email']}: {', '.join(changed) or 'no change'}")
+    return Outcome(phrase("contact_updated", email=contact["email"], changed=_changes(changed)))
+
+
+def _changes(changed: list[str]) -> str:
+    """The fields a step changed, or a phrase saying it changed none."""
+    return ", ".join(changed) or phrase("no_change")
 
 
 def create_deal(act: Act, config: a.CreateDeal) -> Outcome:
@@ -69,7 +75,7 @@ def create_deal(act: Act, config: a.CreateDeal) -> Outcome:
     except UserError as error:
         raise StepFailed(str(error)) from None
     act.run.bind_deal(deal["id"])
-    return Outcome(f"created deal #{deal['id']} {deal['title']} in {deal['stage']}")
+    return Outcome(phrase("deal_created", id=deal["id"], title=deal["title"], stage=deal["stage"]))
 
 
 def _bring_forward(act: Act, deal, stage_id: str) -> Outcome:
@@ -81,8 +87,10 @@ def _bring_forward(act: Act, deal, stage_id: str) -> Outcome:
     order = [stage.id for stage in pipeline.stages]
     if stage_id in order and order.index(deal["stage"]) < order.index(stage_id):
         deals.move(act.store, deal, stage_id, by=act.by)
-        return Outcome(f"kept open deal #{deal['id']} {deal['title']}, moved on to {stage_id}")
-    return Outcome(f"kept open deal #{deal['id']} {deal['title']} (in {deal['stage']})")
+        return Outcome(
+            phrase("deal_kept_moved_on", id=deal["id"], title=deal["title"], stage=stage_id)
+        )
+    return Outcome(phrase("deal_kept", id=deal["id"], title=deal["title"], stage=deal["stage"]))
 
 
 def move_deal(act: Act, config: a.MoveDeal) -> Outcome:
@@ -97,13 +105,17 @@ def _move(act: Act, config: a.MoveDeal, record: str) -> Outcome:
     try:
         deal = deals.get(act.store, act.need_deal(record), record)
         if config.pipeline and deal["pipeline"] != config.pipeline:
-            raise StepFailed(f"{record} #{deal['id']} is in pipeline '{deal['pipeline']}'")
+            raise StepFailed(
+                phrase(f"{record}_in_pipeline", id=deal["id"], pipeline=deal["pipeline"])
+            )
         moved = deals.move(act.store, deal, config.stage, act.render(config.reason), by=act.by)
     except UserError as error:
         raise StepFailed(str(error)) from None
     if moved["stage"] == deal["stage"]:
-        return Outcome(f"{record} #{deal['id']} already in {deal['stage']}", "skipped")
-    return Outcome(f"moved {record} #{deal['id']} from {deal['stage']} to {moved['stage']}")
+        return Outcome(phrase(f"{record}_already_in", id=deal["id"], stage=deal["stage"]),
+                       "skipped")  # fmt: skip
+    return Outcome(phrase(f"{record}_moved", id=deal["id"], from_stage=deal["stage"],
+                          to_stage=moved["stage"]))  # fmt: skip
 
 
 def update_deal(act: Act, config: a.UpdateDeal) -> Outcome:
@@ -127,7 +139,7 @@ def _update(act: Act, config, record: str, columns: dict[str, str]) -> Outcome:
         changed = deals.update(act.store, deal, values, act.by)
     except UserError as error:
         raise StepFailed(str(error)) from None
-    return Outcome(f"updated {record} #{deal['id']}: {', '.join(changed) or 'no change'}")
+    return Outcome(phrase(f"{record}_updated", id=deal["id"], changed=_changes(changed)))
 
 
 def create_ticket(act: Act, config: a.CreateTicket) -> Outcome:
@@ -141,5 +153,5 @@ def create_ticket(act: Act, config: a.CreateTicket) -> Outcome:
     except UserError as error:
         raise StepFailed(str(error)) from None
     act.run.bind_deal(ticket["id"])
-    return Outcome(f"created ticket #{ticket['id']} {ticket['title']} in {ticket['stage']}"
-                   f" ({ticket['priority']})")  # fmt: skip
+    return Outcome(phrase("ticket_created", id=ticket["id"], title=ticket["title"],
+                          stage=ticket["stage"], priority=ticket["priority"]))  # fmt: skip

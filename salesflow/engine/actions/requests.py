@@ -9,6 +9,7 @@ from typing import Any
 
 from salesflow.config import actions as a
 from salesflow.engine.outcome import Act, Outcome, StepFailed
+from salesflow.phrases import phrase
 from salesflow.templating.references import Pieces, References, shown
 from salesflow.templating.urls import start_problem
 from salesflow.webhooks.request import queue
@@ -20,12 +21,12 @@ def http(act: Act, config: a.Http) -> Outcome:
     context = act.context()
     url = _with_references(act, config.url, context, url=True)
     if problem := start_problem(url, os.environ):
-        raise StepFailed(f"'{shown(url)}': {problem}")
+        raise StepFailed(phrase("url_refused", url=shown(url), problem=problem))
     headers = {name: _with_references(act, value, context)
                for name, value in config.headers.items()}  # fmt: skip
     for name, value in headers.items():
         if any("\r" in part or "\n" in part for part in value):
-            raise StepFailed(f"header {name}: its value has a line break")
+            raise StepFailed(phrase("header_line_break", name=name))
     if config.json is not None:
         body, kind = json.dumps(_rendered(act, config.json, context), ensure_ascii=False), "json"
     else:
@@ -33,7 +34,7 @@ def http(act: Act, config: a.Http) -> Outcome:
     if body and not any(name.lower() == "content-type" for name in headers):
         headers["Content-Type"] = [CONTENT_TYPES[kind]]
     request = queue(act.store, act.run.id, act.step.id, config.method, url, headers, body)
-    return Outcome(f"request #{request} queued: {config.method} {shown(url)}")
+    return Outcome(phrase("request_queued", id=request, method=config.method, url=shown(url)))
 
 
 def _with_references(act: Act, template: str, context: dict, url: bool = False) -> Pieces:

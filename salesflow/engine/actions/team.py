@@ -5,6 +5,7 @@ from __future__ import annotations
 from salesflow.config import actions as a
 from salesflow.durations import parse_duration
 from salesflow.engine.outcome import Act, Outcome, StepFailed
+from salesflow.phrases import phrase, reason_of
 from salesflow.store import contacts, deals, rotations, tasks
 from salesflow.values import parse_datetime
 
@@ -14,18 +15,18 @@ def assign_owner(act: Act, config: a.AssignOwner) -> Outcome:
     if config.strategy == "least_loaded":
         record = "ticket" if act.context().get("ticket") else "deal"
         owner = _least_loaded(store, config.among, record)
-        how = "least loaded"
+        how = "owner_least_loaded"
     else:
         owner = _next_in_turn(store, f"{act.workflow.id}/{act.step.id}", config.among)
-        how = "in turn"
+        how = "owner_in_turn"
     contact_id, deal_id = act.run.contact_id, act.run.deal_id
     if not contact_id and not deal_id:
-        raise StepFailed("nothing to assign: this run has no contact or deal yet")
+        raise StepFailed(phrase("nothing_to_assign"))
     if contact_id:
         contacts.update(store, contacts.get(store, contact_id), {"owner": owner}, by=act.by)
     if deal_id:
         deals.update(store, deals.get(store, deal_id), {"owner": owner}, by=act.by)
-    return Outcome(f"owner {owner} ({how} among {', '.join(config.among)})")
+    return Outcome(phrase(how, owner=owner, among=", ".join(config.among)))
 
 
 def _next_in_turn(store, key: str, among: tuple[str, ...]) -> str:
@@ -60,7 +61,10 @@ def create_task(act: Act, config: a.CreateTask) -> Outcome:
         try:
             due = parse_datetime(text or "", act.store.project.locale, act.store.project.timezone)
         except ValueError as error:
-            raise StepFailed(f"due_at: {error}") from None
+            raise StepFailed(phrase("due_at_unreadable", error=reason_of(error))) from None
     task = tasks.add(act.store, title, assignee, due, act.run.contact_id, act.run.deal_id, act.by)
-    when = f", due {due.astimezone(act.store.project.timezone):%Y-%m-%d %H:%M}" if due else ""
-    return Outcome(f"task #{task['id']} “{title}” for {assignee or 'nobody'}{when}")
+    values = {"id": task["id"], "title": title, "assignee": assignee or phrase("nobody")}
+    if due is None:
+        return Outcome(phrase("task_created", **values))
+    when = f"{due.astimezone(act.store.project.timezone):%Y-%m-%d %H:%M}"
+    return Outcome(phrase("task_created_due", **values, due=when))

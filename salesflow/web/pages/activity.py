@@ -10,6 +10,7 @@ from starlette.responses import Response
 from salesflow.engine.runs import change_run
 from salesflow.reports.activity import PAGE as ACTIVITY_PAGE
 from salesflow.reports.activity import activity as activity_report
+from salesflow.reports.activity import in_english
 from salesflow.web.auth import Visit
 from salesflow.web.pages import asked
 from salesflow.web.pages.message import emails_and_requests
@@ -28,7 +29,10 @@ def activity_json(visit: Visit) -> dict:
     """`/activity.json?page=N`: the page's lists (`failed_runs`, `runs`, `failed_messages`,
     `messages`), each item as a row of `salesflow runs list --json` or `outbox list
     --json`; `page`, and `more`: is there a next page."""
-    return asdict(activity_report(visit.store, asked.page_number(visit, ACTIVITY_PAGE)))
+    data = asdict(activity_report(visit.store, asked.page_number(visit, ACTIVITY_PAGE)))
+    for runs in ("failed_runs", "runs"):
+        data[runs] = [in_english(run) for run in data[runs]]
+    return data
 
 
 def retry_run(visit: Visit) -> Response:

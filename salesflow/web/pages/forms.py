@@ -9,6 +9,8 @@ The answer's kind follows the request: a post of an HTML form's fields (urlencod
 multipart) whose `Accept` names `text/html`, or has no `Accept` (a browser), gets a `303` to
 the form's `redirect:` or a short thank-you page, and errors as a page; anything else (JSON
 bodies; curl, whose `Accept` is `*/*`) gets JSON: `202 {"id": …}` or `{"error", "pointer"}`.
+An error is a phrase (salesflow.phrases): the page says it in the project's language, the
+JSON in English.
 """
 
 from __future__ import annotations
@@ -22,11 +24,11 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
-from salesflow.errors import UserError, did_you_mean
+from salesflow.errors import UserError, closest
 from salesflow.ingest.forms import Received, receive
 from salesflow.ingest.jsonread import submissions
+from salesflow.phrases import phrase, say
 from salesflow.store.db import is_locked
-from salesflow.translations import N_
 from salesflow.web import signatures
 from salesflow.web.bodies import bounded_body
 from salesflow.web.guards import client_address, origin_allowed
@@ -45,21 +47,20 @@ async def post_form(request: Request) -> Response:
         return _unknown_form(request, name, sorted(site.project.forms))
     body = await bounded_body(request, site.project.serve.max_body_kib * 1024)
     if body is None:
-        return _refusal(request, 413, N_("the body is over {kib} KiB"),
-                        kib=site.project.serve.max_body_kib)  # fmt: skip
+        too_large = phrase("body_too_large", kib=site.project.serve.max_body_kib)
+        return _error(request, 413, too_large, "")
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     is_json = kind == "application/json" or kind.endswith("+json")
     if not is_json and kind not in _FORM_TYPES:
-        return _error(request, 415, "send application/json, or an HTML form's fields", "")
+        return _error(request, 415, phrase("unsupported_type"), "")
     if not signatures.authentic(form, request.headers, request.query_params, body):
         log.warning("form %s: refused a post whose signature or token is wrong", name)
-        return _refusal(request, 401, N_("the signature or token is missing or wrong"))
+        return _error(request, 401, phrase("signature_wrong"), "")
     if not origin_allowed(form, request.headers):
-        return _refusal(request, 403, N_("this form cannot be posted from that site"))
+        return _error(request, 403, phrase("origin_refused"), "")
     wait = site.limiter.wait_for(name, form.rate_limit, client_address(request))
     if wait:
-        later = {"Retry-After": str(wait)}
-        return _refusal(request, 429, N_("too many posts; try again later"), later)
+        return _error(request, 429, phrase("too_many_posts"), "", {"Retry-After": str(wait)})
     if is_json:
         payload, broken = _json_payload(body)
     else:
@@ -73,11 +74,12 @@ async def post_form(request: Request) -> Response:
     except Exception as error:
         if not is_locked(error):
             raise
-        busy = N_("the database is busy; try again shortly")
-        return _refusal(request, 503, busy, {"Retry-After": "5"})
-    if received.error is not None:
+        return _error(request, 503, phrase("database_busy"), "", {"Retry-After": "5"})
+    if received.refused is not None:
         status = 400 if broken else 422
-        return _error(request, status, received.error, received.pointer, reject=received.reject_id)
+        refused = received.refused
+        return _error(request, status, refused.phrase, refused.pointer,
+                      visitor=refused.to_visitor, reject=received.reject_id)  # fmt: skip
     return _accepted(request, form, received)
 
 
@@ -87,17 +89,18 @@ def _record(site: Site, name: str, payload: Any, broken: str | None) -> Received
 
 
 def _json_payload(body: bytes) -> tuple[Any, str | None]:
-    """(the submission, None), or (what was received, why it cannot be read)."""
+    """(the submission, None), or (what was received, why it cannot be read: a phrase, or
+    the JSON reader's English)."""
     try:
         text = body.decode("utf-8-sig")
     except UnicodeDecodeError as error:
-        return body.decode("latin-1"), f"the body is not UTF-8 (byte {error.start})"
+        return body.decode("latin-1"), phrase("not_utf8", byte=error.start)
     try:
         items = list(submissions(io.StringIO(text), "the body"))
     except UserError as error:
         return text, str(error)
     if len(items) != 1:
-        return text, f"one submission per request, not {len(items)}"
+        return text, phrase("one_submission", count=len(items))
     _, payload, error = items[0]
     return (text, error) if error else (payload, None)
 
@@ -111,7 +114,7 @@ async def _form_payload(request: Request, body: bytes) -> tuple[Any, str | None]
             return _text_fields(form), None
     except HTTPException as error:
         why = error.detail.rstrip(".")
-        return body.decode("utf-8", "replace"), f"the form data cannot be read ({why})"
+        return body.decode("utf-8", "replace"), phrase("form_data_unreadable", why=why)
 
 
 def _text_fields(form) -> dict[str, Any]:
@@ -144,34 +147,33 @@ def _accepted(request: Request, form, received: Received) -> Response:
 
 def _unknown_form(request: Request, name: str, forms: list[str]) -> Response:
     """A 404 that says which forms exist: the usual mistake is a typo in the form's action."""
-    if _wants_html(request):  # a visitor: in the project's language
-        if not forms:
-            return _refusal(request, 404, N_("there is no form '{name}': this site has none"),
-                            name=name)  # fmt: skip
-        return _refusal(request, 404, N_("there is no form '{name}'; the forms here: {forms}"),
-                        name=name, forms=", ".join(forms))  # fmt: skip
-    known = f"; the forms here: {', '.join(forms)}" if forms else "; this project has no form"
-    return _error(request, 404, f"no form '{name}'{did_you_mean(name, forms)}{known}", "",
-                  forms=forms)  # fmt: skip
-
-
-def _refusal(request: Request, status: int, text: str, headers=None, **values: Any) -> Response:
-    """A post refused before it is read: `text` (marked, with its `{values}`) in English to
-    an API client, in the project's language on a visitor's page."""
-    if _wants_html(request):
-        site: Site = request.app.state.site
-        text = site.gettext(text)
-    return _error(request, status, text.format(**values), "", headers)
+    close, known = closest(name, forms), ", ".join(forms)
+    if not forms:
+        unknown = phrase("no_form_in_project", form=name)
+    elif close:
+        unknown = phrase("no_form_close", form=name, close=close, forms=known)
+    else:
+        unknown = phrase("no_form_here", form=name, forms=known)
+    return _error(request, 404, unknown, "", forms=forms)
 
 
 def _error(
-    request: Request, status: int, message: str, pointer: str, headers=None, **more: Any
+    request: Request,
+    status: int,
+    message: str,
+    pointer: str,
+    headers=None,
+    visitor: str | None = None,
+    **more: Any,
 ) -> Response:
     """`{"error", "pointer"}` (and `more`: the reject's id, the forms there are) for API
-    clients; a short page saying what went wrong for a person whose browser posted the form."""
+    clients, in English; a short page saying what went wrong, in the project's language, for a
+    person whose browser posted the form. `message`: a phrase (`visitor`: the page's, if
+    another)."""
     if _wants_html(request):
         site: Site = request.app.state.site
-        return site.page("problem.html", status=status, headers=headers, message=message)
-    content: dict[str, Any] = {"error": message, "pointer": pointer}
+        shown = visitor or message
+        return site.page("problem.html", status=status, headers=headers, message=shown)
+    content: dict[str, Any] = {"error": say(message), "pointer": pointer}
     content.update((key, value) for key, value in more.items() if value is not None)
     return JSONResponse(content, status, headers=headers)
