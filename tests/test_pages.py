@@ -231,7 +231,9 @@ def test_a_failed_run_is_retried_from_the_activity_page(pages, sf):
     client = signed_in(pages)
     page = client.get("/activity").text
     failed = page.split("Automatisations en échec")[1].split("<h2>")[0]
-    assert f'action="/runs/{run}/retry"' in failed and "no contact yet" in failed
+    assert (
+        f'action="/runs/{run}/retry"' in failed and "n’a pas encore de contact" in failed
+    )  # the reason, in French
     assert client.post(f"/runs/{run}/retry", data={"csrf": csrf_of(page)}).status_code == 303
     tried = query(pages.project, "SELECT count(*) FROM run_steps WHERE run_id = ? AND outcome ="
                   " 'failed'", run)  # fmt: skip
