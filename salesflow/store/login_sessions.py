@@ -100,10 +100,12 @@ def end_all(store: Store) -> None:
     store.conn.execute("DELETE FROM sessions")
 
 
-def login_wait(store: Store, client: str, tries: int, seconds: int) -> int:
-    """0 when a login attempt from `client` may go on (it is counted), else the seconds until
-    one may: at most `tries` in any `seconds`, whichever `serve` process receives them. In the
-    caller's transaction."""
+def login_wait(
+    store: Store, client: str, tries: int, seconds: int, counted: bool = True
+) -> int:
+    """0 when a login attempt from `client` may go on (it is counted, unless not `counted`:
+    see count_attempt), else the seconds until one may: at most `tries` in any `seconds`,
+    whichever `serve` process receives them. In the caller's transaction."""
     conn = store.conn
     if lock := _ONE_CLIENT_AT_A_TIME[conn.dialect]:
         conn.execute(lock, (f"login {client}",))
@@ -114,8 +116,16 @@ def login_wait(store: Store, client: str, tries: int, seconds: int) -> int:
     ).fetchone()
     if count >= tries:
         return max(1, math.ceil(first + seconds - now))
-    conn.execute("INSERT INTO login_attempts (client, at) VALUES (?, ?)", (client, now))
+    if counted:
+        conn.execute("INSERT INTO login_attempts (client, at) VALUES (?, ?)", (client, now))
     return 0
+
+
+def count_attempt(store: Store, client: str) -> None:
+    """An attempt from `client` counted afterwards (a wrong password given to the pages'
+    JSON: a right one, a program's every request, is not held against its address)."""
+    now = store.conn.execute(_CLOCK[store.conn.dialect]).fetchone()[0]
+    store.conn.execute("INSERT INTO login_attempts (client, at) VALUES (?, ?)", (client, now))
 
 
 def _forget_ended(store: Store) -> None:

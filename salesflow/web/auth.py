@@ -157,24 +157,24 @@ def _busy(site: Site, for_program: bool = False) -> Response:
 
 
 def _by_password(site: Site, request: Request, handler) -> Response:
-    """A program without a session: its HTTP Basic auth (`curl -u marie:…`) is a login,
-    counted and checked as the login form's (a Basic client is slowed like a guesser there).
-    The answer carries a session cookie, so a client that keeps cookies is checked once."""
+    """A program without a session: its HTTP Basic auth (`curl -u marie:…`), checked on each
+    request as HTTP Basic is meant (no session, no cookie). A wrong password is counted with
+    the login form's tries, so a guesser meets one limit at both doors; a right one is not,
+    so a program polling its dashboard never locks its address (its people) out."""
     name_and_password = basic_credentials(request.headers.get("authorization", ""))
     if name_and_password is None:
         error = site.gettext(SIGN_IN_FIRST)
         return json_answer({"error": error}, 401, SIGN_IN)
-    wait = logins.wait(site, client_address(request))
+    client = client_address(request)
+    wait = logins.wait(site, client, counted=False)
     if wait:
         error = site.gettext(logins.TOO_MANY)
         return json_answer({"error": error}, 429, {"Retry-After": str(wait)})
     member = logins.member_checked(site.store(), *name_and_password)
     if member is None:
+        logins.failed(site, client)
         return json_answer({"error": site.gettext(logins.FAILED)}, 401, SIGN_IN)
-    cookie = logins.open_session(site, member)
-    answer = _visit(site, request, site.project.team[member], {}, handler, False, cookie)
-    logins.set_cookie(request, answer, cookie)
-    return answer
+    return _visit(site, request, site.project.team[member], {}, handler, False)
 
 
 def basic_credentials(header: str) -> tuple[str, str] | None:
@@ -190,14 +190,12 @@ def basic_credentials(header: str) -> tuple[str, str] | None:
     return (name, password) if colon else None
 
 
-def _visit(
-    site: Site, request: Request, member: TeamMember, form: dict, handler, change: bool,
-    cookie: str | None = None,
-):  # fmt: skip
-    """The page or change; `cookie`: the session just opened (else the request's)."""
+def _visit(site: Site, request: Request, member: TeamMember, form: dict, handler, change: bool):
+    """The page or change (a program signed in by password has no session: no CSRF token)."""
     store = site.store()
-    cookie = cookie or request.cookies.get(sessions.COOKIE)
-    visit = Visit(request, site, store, member, sessions.csrf_token(store, cookie), form)
+    cookie = request.cookies.get(sessions.COOKIE)
+    csrf = sessions.csrf_token(store, cookie) if cookie else ""
+    visit = Visit(request, site, store, member, csrf, form)
     if request.method == "POST" and not sessions.csrf_valid(store, cookie, form.get("csrf")):
         return visit.refuse(403, visit.gettext(CSRF))
     if not _ids_in_range(request.path_params):

@@ -21,12 +21,18 @@ TOO_MANY = N_("Too many tries; try again in a minute.")
 FAILED = N_("Wrong name or password.")
 
 
-def wait(site: Site, client: str) -> int:
+def wait(site: Site, client: str, counted: bool = True) -> int:
     """The seconds `client` must wait before trying again (0: it may try now, and it is
-    counted), from the attempts in the database: a guesser spread over several `serve`
-    processes or hosts meets one limit."""
+    counted unless not `counted`), from the attempts in the database: a guesser spread over
+    several `serve` processes or hosts meets one limit."""
     with site.writing() as writer, transaction(writer.conn):
-        return stored_sessions.login_wait(writer, client, LOGIN_TRIES, LOGIN_SECONDS)
+        return stored_sessions.login_wait(writer, client, LOGIN_TRIES, LOGIN_SECONDS, counted)
+
+
+def failed(site: Site, client: str) -> None:
+    """A wrong password from `client`, counted against its address."""
+    with site.writing() as writer, transaction(writer.conn):
+        stored_sessions.count_attempt(writer, client)
 
 
 def member_checked(store: Store, name: str, password: str) -> str | None:
