@@ -195,3 +195,13 @@ def test_the_clis_new_options_refuse_what_they_do_not_know(sf):
                                                          "contact", code=2).output  # fmt: skip
     shown = sf("deals", "show", "1", code=1).output  # none yet: one line, no traceback
     assert shown.startswith("error: no deal #1") and "Traceback" not in shown
+
+
+def test_an_unknown_pipeline_or_owner_is_a_400_for_a_program_not_other_data(pages):
+    client = signed_in(pages)
+    error = read(client, "/.json?pipeline=nope", 400)["error"]
+    assert error == "« pipeline » : il n’y a pas de « nope » ici ; il y a : cours-essai, support."
+    error = read(client, "/.json?owner=zzz", 400)["error"]
+    assert error.startswith("« owner » : il n’y a pas de « zzz » ici ; il y a : marie, paul")
+    assert read(client, "/.json?owner=")["rows"]  # "everyone", as the board's own form sends it
+    assert client.get("/?pipeline=nope").status_code == 200  # a person's page falls back

@@ -100,9 +100,7 @@ def end_all(store: Store) -> None:
     store.conn.execute("DELETE FROM sessions")
 
 
-def login_wait(
-    store: Store, client: str, tries: int, seconds: int, counted: bool = True
-) -> int:
+def login_wait(store: Store, client: str, tries: int, seconds: int, counted: bool = True) -> int:
     """0 when a login attempt from `client` may go on (it is counted, unless not `counted`:
     see count_attempt), else the seconds until one may: at most `tries` in any `seconds`,
     whichever `serve` process receives them. In the caller's transaction."""

@@ -9,7 +9,7 @@ from salesflow.errors import NotFound, UserError
 from salesflow.store.db import LARGEST_ID
 from salesflow.translations import N_
 from salesflow.values import parse_date
-from salesflow.web.auth import NOT_FOUND, BadQuery, Visit
+from salesflow.web.auth import NOT_FOUND, BadQuery, Visit, program
 
 
 def pipeline(visit: Visit) -> str:
@@ -18,6 +18,7 @@ def pipeline(visit: Visit) -> str:
     pipelines = visit.store.project.pipelines
     if asked in pipelines:
         return asked
+    _refuse_unknown(visit, "pipeline", asked, pipelines)
     if not pipelines:
         raise UserError("salesflow.yaml declares no pipeline")
     return next(iter(pipelines))
@@ -25,7 +26,20 @@ def pipeline(visit: Visit) -> str:
 
 def owner(visit: Visit) -> str | None:
     owner = visit.request.query_params.get("owner")
-    return owner if owner in visit.store.project.team else None
+    team = visit.store.project.team
+    if owner in team:
+        return owner
+    _refuse_unknown(visit, "owner", owner, team)
+    return None
+
+
+def _refuse_unknown(visit: Visit, name: str, asked: str | None, known) -> None:
+    """A program that names a pipeline or an owner the project does not have gets a 400, not
+    the first pipeline's or everyone's data as if it were what it asked for (as the CLI
+    refuses it); a person's page falls back to them."""
+    if asked and program(visit.request):
+        said = visit.gettext(N_("“{name}”: there is no “{value}” here; there are: {known}."))
+        raise BadQuery(said.format(name=name, value=asked, known=", ".join(known)))
 
 
 def since(visit: Visit) -> date | None:
