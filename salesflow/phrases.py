@@ -51,6 +51,13 @@ MESSAGES = {
     "slot_fired_missed": N_("slot {when}; {missed} earlier slot(s) missed, fired once"),
     "slot_missed": N_("slot {when} missed while salesflow was not running (catch_up: none)"),
     "wait_moved": N_("{field} changed: now waiting until {until}"),
+    # what the other end answered an email or a request (the answer is its own words)
+    "message_number": N_("message #{id}"),
+    "request_number": N_("request #{id}"),
+    "delivered": N_("{item}: {answer}"),
+    "delivery_retrying": N_("{item}: {failure}; next try in {wait}"),
+    "delivery_failed": N_("{item}: {failure}"),
+    "delivery_failed_after": N_("{item}: {failure} (after {attempts} attempts)"),
     # why a run ended, failed or changed
     "workflow_gone": N_("workflow '{workflow}' no longer exists"),
     "step_gone": N_("workflow edited: its step '{step}' no longer exists"),

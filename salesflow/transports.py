@@ -31,4 +31,4 @@ def write_whole(target: Path, content: bytes) -> str:
     partial = target.with_suffix(".tmp")
     partial.write_bytes(content)
     os.replace(partial, target)
-    return f"written to {target.name}"
+    return target.name  # what the "other end" answers: the file it wrote

@@ -154,12 +154,13 @@ def words_left(html: str, data: set[str]) -> list[str]:
 
 def every_page(project: Path, sf) -> dict[str, str]:
     """Each page kind, the visitor pages and the HTML report, on the team's demo with a
-    ticket, a won deal, a failed run and a refused submission in it."""
+    ticket, a won deal, a failed run, emails delivered and a refused submission in it."""
     sf("deals", "add", "--title", "Sans contact", "--pipeline", "cours-essai")
     lonely = query(project, "SELECT max(id) FROM deals")[0][0]
     sf("workflows", "start", "inviter", "--deal", lonely)  # no contact to invite: it fails
     sf("tickets", "add", "--subject", "Passer au jeudi", "--priority", "urgent", "--owner", "paul")
     sf("process")
+    sf("outbox", "send")  # delivered: each email's answer, in the traces too
     ticket = query(project, "SELECT max(id) FROM deals")[0][0]
     sf("deals", "won", "2")
     app = Pages(project, NOW)

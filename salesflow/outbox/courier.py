@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 
 from salesflow.outbox.claims import RENEW_EVERY, lease
 from salesflow.outbox.shown import noun
+from salesflow.phrases import phrase
 from salesflow.store import outbox, runs
 from salesflow.store.db import describe, fault_advice, outlasting
 from salesflow.store.session import Store
@@ -172,7 +173,7 @@ class Courier:
             self.store.conn, lambda: outbox.mark_sent(self.store, row["id"], self.holder, detail)
         )
         self.result.sent += 1
-        self._trace(row, "sent", detail)
+        self._trace(row, "sent", "delivered", answer=detail)
         if not marked:  # the claim was taken over while the other end took the item
             note = "sent, but its claim had been taken over by another pass: it may arrive twice"
             outbox.note_error(self.store, row["id"], note)
@@ -181,7 +182,7 @@ class Courier:
     def _retry(self, row: sqlite3.Row, failure: TemporaryFailure) -> None:
         attempts = row["attempts"] + 1
         if attempts >= self.kind.max_attempts:
-            self._fail(row, f"{failure} (after {attempts} attempts)")
+            self._fail(row, f"{failure} (after {attempts} attempts)", failure, attempts)
             return
         wait = backoff(attempts)
         if failure.retry_after is not None:  # the other end said when
@@ -190,21 +191,32 @@ class Courier:
         if not outbox.mark_retrying(self.store, row, attempts, str(failure), at):
             return
         self.result.retrying += 1
-        self._trace(row, "retrying", f"{failure}; next try in {_spoken(wait)}")
+        self._trace(row, "retrying", "delivery_retrying", failure=str(failure),
+                    wait=_spoken(wait))  # fmt: skip
         self.result.errors.append(f"{noun(row)} to {row['to_addr']}: {failure} (will retry)")
 
-    def _fail(self, row: sqlite3.Row, error: str) -> None:
+    def _fail(
+        self, row: sqlite3.Row, error: str, failure: TemporaryFailure | None = None,
+        attempts: int = 0,
+    ) -> None:  # fmt: skip
+        """`error`: the English the outbox keeps; `failure` after `attempts` tries, if so."""
         if not outbox.mark_failed(self.store, row, error):
             return
         self.result.failed += 1
-        self._trace(row, "failed", error)
+        if failure is None:
+            self._trace(row, "failed", "delivery_failed", failure=error)
+        else:
+            self._trace(row, "failed", "delivery_failed_after", failure=str(failure),
+                        attempts=attempts)  # fmt: skip
         self.result.errors.append(f"{noun(row)} to {row['to_addr']}: {error} (failed)")
 
-    def _trace(self, row: sqlite3.Row, outcome: str, detail: str) -> None:
+    def _trace(self, row: sqlite3.Row, outcome: str, msg: str, **values) -> None:
         """What the other end answered, in the trace of the run that queued the item."""
         if self.kind.traced and row["run_id"]:
-            line = (row["run_id"], row["step"], self.kind.name, outcome, f"{noun(row)}: {detail}",
-                    self.store.stamp)  # fmt: skip
+            item = phrase("request_number" if row["kind"] == "http" else "message_number",
+                          id=row["id"])  # fmt: skip
+            detail = phrase(msg, item=item, **values)
+            line = (row["run_id"], row["step"], self.kind.name, outcome, detail, self.store.stamp)
             runs.write_trace(self.store, [line])
 
 
