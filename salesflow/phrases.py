@@ -134,6 +134,10 @@ MESSAGES = {
     "not_utf8": N_("the body is not UTF-8 (byte {byte})"),
     "one_submission": N_("one submission per request, not {count}"),
     "form_data_unreadable": N_("the form data cannot be read ({why})"),
+    "too_many_fields": N_("the form data cannot be read: too many fields (at most {most})"),
+    "multipart_without_boundary": N_(
+        "the form data cannot be read: a multipart body without its boundary"
+    ),
     "no_form_here": N_("no form '{form}'; the forms here: {forms}"),
     "no_form_close": N_("no form '{form}' (did you mean '{close}'?); the forms here: {forms}"),
     "no_form_in_project": N_("no form '{form}'; this project has no form"),

@@ -68,7 +68,8 @@ class Rejected(ValueError):
         self.pointer = pointer
         self.phrase = phrase("refused_at", pointer=pointer, reason=reason)
         shown = reason if isinstance(reason, Phrase) else phrase("not_accepted")
-        self.to_visitor = phrase("refused_at", pointer=pointer, reason=shown)
+        whole = pointer in ("", "/")  # the submission as a whole: no place to name
+        self.to_visitor = shown if whole else phrase("refused_at", pointer=pointer, reason=shown)
         super().__init__(f"{pointer}: {say(reason)}")
 
 

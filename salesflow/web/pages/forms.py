@@ -113,8 +113,17 @@ async def _form_payload(request: Request, body: bytes) -> tuple[Any, str | None]
         async with request.form(max_fields=FORM_FIELDS) as form:
             return _text_fields(form), None
     except HTTPException as error:
-        why = error.detail.rstrip(".")
-        return body.decode("utf-8", "replace"), phrase("form_data_unreadable", why=why)
+        return body.decode("utf-8", "replace"), _unreadable_because(error.detail)
+
+
+def _unreadable_because(detail: str):
+    """Starlette's reason for refusing a form's body, as our phrase (a visitor reads it in
+    the project's language); one we do not know stays its own words."""
+    if detail.startswith("Too many fields"):
+        return phrase("too_many_fields", most=FORM_FIELDS)
+    if "boundary" in detail.lower():
+        return phrase("multipart_without_boundary")
+    return phrase("form_data_unreadable", why=detail.rstrip("."))
 
 
 def _text_fields(form) -> dict[str, Any]:
