@@ -93,3 +93,21 @@ def test_ids_and_pages_no_database_holds_are_the_sites_404(pages):
         assert answer.status_code == 404, path  # was 422, as if the change were wrong
     for method in ("GET", "POST"):
         assert member.request(method, "/unsubscribe/¹-x").status_code == 404
+
+
+def test_an_address_or_method_no_page_answers_is_the_sites_error_in_its_language(pages):
+    """Not Starlette's plain-text English: the site's page (JSON for a .json address)."""
+    visitor = pages.client()
+    nowhere = visitor.get("/nulle-part")
+    assert nowhere.status_code == 404 and "Cette page n’existe pas." in nowhere.text
+    assert '<html lang="fr">' in nowhere.text and "Not Found" not in nowhere.text
+    for path in ("/nulle-part.json", "/deals/1/html.json"):
+        answer = visitor.get(path)
+        assert (answer.status_code, answer.json()) == (404, {"error": "Cette page n’existe pas."})
+    wrong_method = visitor.put("/login")
+    assert wrong_method.status_code == 405 and "GET" in wrong_method.headers["allow"]
+    assert "Cette page n’accepte pas ce type de requête." in wrong_method.text
+    assert visitor.post("/.json").json() == {
+        "error": "Cette page n’accepte pas ce type de requête."
+    }
+    assert visitor.get("/static/nothing.css").status_code == 404

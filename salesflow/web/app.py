@@ -11,6 +11,7 @@ from datetime import datetime, tzinfo
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
@@ -18,7 +19,9 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from salesflow.store.db import describe
+from salesflow.translations import N_
 from salesflow.web import pages
+from salesflow.web.auth import NOT_FOUND, json_answer, program
 from salesflow.web.faults import Unavailable
 from salesflow.web.headers import SecurityHeaders
 from salesflow.web.pages.forms import post_form
@@ -48,7 +51,7 @@ def build_app(site: Site, worker: bool = True, log_format: str = "text") -> ASGI
             Mount("/static", StaticFiles(packages=[("salesflow.web", "static")])),
         ],
         lifespan=lifespan,
-        exception_handlers={ClientDisconnect: client_gone},
+        exception_handlers={ClientDisconnect: client_gone, 404: no_route, 405: no_route},
     )
     app.state.site = site
     app.add_middleware(Unavailable, site=site)  # inside the log: it logs the 503
@@ -60,6 +63,19 @@ async def client_gone(request: Request, error: Exception) -> Response:
     """The client left, or was dropped at its deadline, before its body was all in: no one
     reads this answer, and the request log says 408 rather than a traceback."""
     return Response(status_code=408)
+
+
+NOT_ALLOWED = N_("This page does not take that kind of request.")
+
+
+async def no_route(request: Request, error: HTTPException) -> Response:
+    """A URL or a method no route answers: the site's error page in the project's language,
+    or JSON for a `.json` URL — never a plain-text English line."""
+    site: Site = request.app.state.site
+    said = site.gettext(NOT_FOUND if error.status_code == 404 else NOT_ALLOWED)
+    if program(request):
+        return json_answer({"error": said}, error.status_code, error.headers)
+    return site.page("error.html", error.status_code, error.headers, message=said)
 
 
 async def healthz(request: Request) -> Response:
