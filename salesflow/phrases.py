@@ -186,15 +186,21 @@ def _english(text: str) -> str:
 def _rendered(data: Any, gettext: Callable[[str], str], depth: int) -> str:
     """A decoded phrase's text; KeyError (or the like) when `data` is not one of ours."""
     template = MESSAGES[data["msg"]]
-    values = {
-        name: _rendered(value, gettext, depth - 1) if _is_phrase(value) and depth else value
-        for name, value in data.items()
-        if name != "msg"
-    }
+    values = {name: _value(value, gettext, depth) for name, value in data.items() if name != "msg"}
     try:
         return gettext(template).format(**values)
     except (KeyError, IndexError, ValueError):  # a translation naming a wrong value
         return template.format(**values)
+
+
+def _value(value: Any, gettext: Callable[[str], str], depth: int) -> Any:
+    """A phrase's value as its text shows it: a nested phrase said too; other JSON (a list,
+    an object not ours, or nested past NESTING) as JSON, not Python's repr; null as nothing."""
+    if _is_phrase(value) and depth:
+        return _rendered(value, gettext, depth - 1)
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False)
+    return "" if value is None else value
 
 
 def _is_phrase(value: Any) -> bool:

@@ -49,7 +49,8 @@ values = st.one_of(st.text(), st.integers(), st.none())
 @given(st.sampled_from(sorted(MESSAGES)), st.data())
 def test_any_phrase_is_said_as_its_template_with_its_values(msg, data):
     given_values = {name: data.draw(values) for name in names(MESSAGES[msg])}
-    assert say(phrase(msg, **given_values)) == MESSAGES[msg].format(**given_values)
+    shown = {name: "" if value is None else value for name, value in given_values.items()}
+    assert say(phrase(msg, **given_values)) == MESSAGES[msg].format(**shown)
 
 
 json_values = st.recursive(
@@ -105,6 +106,13 @@ def test_rows_written_before_phrases_and_unknown_ids_are_shown_as_stored():
 )  # fmt: skip
 def test_each_writers_phrase_says_in_english_what_was_stored_before(stored, english):
     assert say(stored) == english
+
+
+def test_values_that_are_no_phrase_read_as_json_and_null_as_nothing():
+    unknown = '{"msg": "run_stopped", "reason": {"msg": "from_a_newer_salesflow", "n": 1}}'
+    assert say(unknown) == 'stopped: {"msg": "from_a_newer_salesflow", "n": 1}'
+    assert say('{"msg": "run_stopped", "reason": ["a", "é"]}') == 'stopped: ["a", "é"]'
+    assert say('{"msg": "run_stopped", "reason": null}') == "stopped: "
 
 
 def test_a_nested_phrase_is_said_in_the_readers_language_too():
