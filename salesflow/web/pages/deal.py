@@ -4,14 +4,14 @@ written, events recorded, so the workflows fire)."""
 
 from __future__ import annotations
 
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from salesflow.reports.activity import deal_messages, deal_runs
 from salesflow.reports.record import shown
 from salesflow.store import deals
 from salesflow.store.db import transaction
 from salesflow.translations import N_
-from salesflow.web.auth import Visit
+from salesflow.web.auth import Visit, json_answer, wants_json
 from salesflow.web.pages.message import emails_and_requests
 from salesflow.web.words import OUTCOMES
 
@@ -72,8 +72,8 @@ def _change_deal(visit: Visit, change, open_only: bool = False) -> Response:
             why = N_("Write why it was lost: this pipeline asks for a reason.")
             return visit.refuse(422, visit.gettext(why))
         row = deals.get(visit.store, deal_id)
-    if "application/json" in visit.request.headers.get("accept", ""):
-        return JSONResponse({"id": row["id"], "stage": row["stage"], "status": row["status"]})
+    if wants_json(visit.request):
+        return json_answer({"id": row["id"], "stage": row["stage"], "status": row["status"]})
     return visit.back(f"/deals/{row['id']}")
 
 
