@@ -7,7 +7,13 @@ from pathlib import Path
 
 
 class UserError(Exception):
-    """A mistake in the input or the configuration: reported in one line, exit code 1."""
+    """A mistake in the input or the configuration: reported in one line, exit code 1.
+    `phrase`, when given, is the same as a stored phrase (salesflow/phrases.py): a page says
+    it in its reader's language, where str() is the CLI's English."""
+
+    def __init__(self, message: str, phrase: str | None = None):
+        super().__init__(message)
+        self.phrase = phrase
 
 
 class NotFound(UserError):

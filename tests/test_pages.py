@@ -156,6 +156,9 @@ def test_lost_needs_its_reason_and_the_next_step_and_amount_are_edited(pages):
                  " WHERE id IN (2, 3) ORDER BY id") == [
         (2, "lost", "trop loin", None, 18000),
         (3, "open", None, "Rappeler lundi", 30050)]  # fmt: skip
+    typo = client.post("/deals/3/edit", data={"csrf": token, "amount": "trois cents"})
+    assert typo.status_code == 422  # said in French, as the value's refusal is a phrase
+    assert "« trois cents » n’est pas un montant (par exemple 1200.50 ou" in typo.text
     json_refusal = client.post("/deals/3/move", data={"csrf": token, "stage": "nowhere"},
                                headers={"Accept": "application/json"})  # fmt: skip
     assert json_refusal.status_code == 422 and "nowhere" in json_refusal.json()["error"]

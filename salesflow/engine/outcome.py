@@ -22,8 +22,7 @@ class StepFailed(UserError):
     gives it in English."""
 
     def __init__(self, reason: str):
-        super().__init__(say(reason))
-        self.phrase = reason
+        super().__init__(say(reason), reason)
 
 
 @dataclass

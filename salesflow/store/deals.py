@@ -159,8 +159,8 @@ def _columns(store: Store, values: dict[str, Any], record: str) -> dict[str, Any
         if name == "amount":
             try:
                 columns["amount"] = parse_money(value, project.locale, project.currency)
-            except ValueError as error:
-                raise UserError(str(error)) from None
+            except ValueError as error:  # a Refused: its phrase for a page
+                raise UserError(str(error), getattr(error, "phrase", None)) from None
         elif name == "expected_close":
             try:
                 columns[name] = parse_date(str(value), project.locale).isoformat()

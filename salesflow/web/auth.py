@@ -29,6 +29,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from salesflow.config.model import TeamMember
 from salesflow.errors import NotFound, UserError
+from salesflow.phrases import say
 from salesflow.reports.as_json import to_json
 from salesflow.store.db import LARGEST_ID, is_locked
 from salesflow.store.session import Store
@@ -215,8 +216,8 @@ def _visit(site: Site, request: Request, member: TeamMember, form: dict, handler
             return handler(visit)
     except NotFound:
         return visit.refuse(404, visit.gettext(NOT_FOUND))
-    except UserError as error:
-        return visit.refuse(422, str(error))
+    except UserError as error:  # a value refused: in the page's words when it has them
+        return visit.refuse(422, say(error.phrase, visit.gettext) if error.phrase else str(error))
 
 
 def _ids_in_range(params: dict) -> bool:
