@@ -58,6 +58,24 @@ MESSAGES = {
     "delivery_retrying": N_("{item}: {failure}; next try in {wait}"),
     "delivery_failed": N_("{item}: {failure}"),
     "delivery_failed_after": N_("{item}: {failure} (after {attempts} attempts)"),
+    # a report's warning: deals in a stage or a pipeline the YAML no longer has
+    "warning": N_("warning: {text}"),
+    "stray_pipeline_one": N_(
+        "1 deal is in pipeline '{pipeline}', which no longer exists: put its file back in"
+        " pipelines/, or move it (`salesflow deals move ID STAGE`)"
+    ),
+    "stray_pipeline": N_(
+        "{count} deals are in pipeline '{pipeline}', which no longer exists: put its file back"
+        " in pipelines/, or move them (`salesflow deals move ID STAGE`)"
+    ),
+    "stray_stage_one": N_(
+        "1 deal is in stage '{stage}', which pipeline '{pipeline}' no longer has: move it"
+        " (`salesflow deals move ID STAGE`), or put the stage back"
+    ),
+    "stray_stage": N_(
+        "{count} deals are in stage '{stage}', which pipeline '{pipeline}' no longer has: move"
+        " them (`salesflow deals move ID STAGE`), or put the stage back"
+    ),
     # why a run ended, failed or changed
     "workflow_gone": N_("workflow '{workflow}' no longer exists"),
     "step_gone": N_("workflow edited: its step '{step}' no longer exists"),

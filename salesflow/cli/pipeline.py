@@ -17,6 +17,7 @@ from salesflow.cli.render import (
     to_json,
 )
 from salesflow.errors import UserError
+from salesflow.phrases import say
 from salesflow.reports import Column, Report
 from salesflow.reports.board import CARD_COLUMNS
 from salesflow.reports.board import board as board_report
@@ -68,7 +69,7 @@ def board(
         columns = [Column("stage", "stage"), *CARD_COLUMNS]
         emit_rows(rows, columns, output, store.project, report.title)
     for note in report.notes if output is not Format.json else ():  # JSON has them inside
-        typer.echo(note, err=True)  # deals in stages that are gone: said, never hidden
+        typer.echo(say(note), err=True)  # deals in stages that are gone: said, never hidden
 
 
 def _print_board(report: Report, project, tickets: bool = False) -> None:

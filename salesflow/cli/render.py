@@ -13,6 +13,7 @@ from typing import Any
 import typer
 
 from salesflow.config.model import Project
+from salesflow.phrases import say
 from salesflow.reports import Column, Report
 from salesflow.reports.as_json import report_json, to_json
 from salesflow.reports.display import cell
@@ -56,9 +57,8 @@ def emit_report(report: Report, output: Format, project: Project) -> None:
     if output is Format.json:
         typer.echo(to_json(report_json(report)))
         return
-    emit_rows(
-        report.rows, report.columns, output, project, report.title, report.totals, report.notes
-    )
+    notes = [say(note) for note in report.notes]
+    emit_rows(report.rows, report.columns, output, project, report.title, report.totals, notes)
 
 
 def print_table(rows, columns, project, title=None, totals=None, notes=()) -> None:

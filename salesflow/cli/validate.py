@@ -75,6 +75,7 @@ def validate(
 def data_warnings(project) -> list[Problem]:
     """What the database holds that the project no longer describes: deals in stages that
     are gone. Read-only: a missing database is simply not checked."""
+    from salesflow.phrases import say
     from salesflow.store.db import open_read_only
     from salesflow.store.stages import stray_message, stray_stages
 
@@ -88,7 +89,7 @@ def data_warnings(project) -> list[Problem]:
     finally:
         connection.close()
     return [
-        Problem(project.database, 1, 1, stray_message(pipeline, stage, count, project))
+        Problem(project.database, 1, 1, say(stray_message(pipeline, stage, count, project)))
         for pipeline, stage, count in strays
     ]
 

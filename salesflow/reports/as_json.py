@@ -9,6 +9,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from salesflow.phrases import say
 from salesflow.reports import Report
 
 
@@ -44,4 +45,5 @@ def to_json(data: Any, indent: str = "") -> str:
 
 def report_json(report: Report) -> dict:
     """Every report the same shape: its rows, its totals, and its notes (warnings)."""
-    return {"rows": report.rows, "totals": report.totals or {}, "notes": report.notes}
+    notes = [say(note) for note in report.notes]  # in English, as the CLI says them
+    return {"rows": report.rows, "totals": report.totals or {}, "notes": notes}

@@ -10,7 +10,7 @@ from salesflow.store.deals import pipeline as find_pipeline
 from salesflow.store.deals import stage as find_stage
 from salesflow.store.reports import stage_deals, stage_totals
 from salesflow.store.session import Store
-from salesflow.store.stages import stray_message, stray_stages
+from salesflow.store.stages import stray_stages, stray_warning
 from salesflow.values import from_minor, weighted_amount
 
 CARD_COLUMNS = [
@@ -50,7 +50,7 @@ def board(
         if pipeline == of.id:  # deals in a stage removed from the YAML: shown, with a warning
             stray = Stage(stage_id, f"{stage_id} (not in the pipeline)", 0)
             rows.append(_column(store, of.id, stray, totals, choice))
-            notes.append(f"warning: {stray_message(pipeline, stage_id, count, store.project)}")
+            notes.append(stray_warning(pipeline, stage_id, count, store.project))
     zero = from_minor(0, store.project.currency)
     pipeline = [r for r in rows if not r["outcome"]]  # won and lost deals are out of it
     totals = {"name": "total", "count": sum(r["count"] for r in pipeline),

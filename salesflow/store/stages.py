@@ -6,6 +6,7 @@ from __future__ import annotations
 import sqlite3
 
 from salesflow.config.model import Project
+from salesflow.phrases import phrase
 from salesflow.store.session import Store
 
 _STAGE_TYPES = ("text", "text", "integer", "text", "integer", "text", "double precision")
@@ -49,18 +50,22 @@ def stray_stages(conn: sqlite3.Connection, project: Project) -> list[tuple[str, 
 
 
 def stray_message(pipeline: str, stage: str, count: int, project: Project) -> str:
-    deals = f"{count} deal{'s are' if count != 1 else ' is'}"
-    if pipeline not in project.pipelines:
-        return (f"{deals} in pipeline '{pipeline}', which no longer exists: put its file back"
-                " in pipelines/, or move them (`salesflow deals move ID STAGE`)")  # fmt: skip
-    return (f"{deals} in stage '{stage}', which pipeline '{pipeline}' no longer has: move"
-            " them (`salesflow deals move ID STAGE`), or put the stage back")  # fmt: skip
+    """Why `count` deals show in a stage or a pipeline the YAML lost, and what to do: a phrase
+    (the CLI says it in English, a page in its language)."""
+    gone = "pipeline" if pipeline not in project.pipelines else "stage"
+    msg = f"stray_{gone}_one" if count == 1 else f"stray_{gone}"
+    return phrase(msg, count=count, pipeline=pipeline, stage=stage)
+
+
+def stray_warning(pipeline: str, stage: str, count: int, project: Project) -> str:
+    """The report note for it: `warning: …`."""
+    return phrase("warning", text=stray_message(pipeline, stage, count, project))
 
 
 def stray_warnings(conn: sqlite3.Connection, project: Project, pipeline: str | None = None):
     """The report notes for deals in stages that no longer exist (of one pipeline, or all)."""
     return [
-        f"warning: {stray_message(of, stage, count, project)}"
+        stray_warning(of, stage, count, project)
         for of, stage, count in stray_stages(conn, project)
         if pipeline in (None, of)
     ]

@@ -42,7 +42,7 @@ def environment(project: Project) -> Environment:
     env.filters["priority"] = lambda priority: gettext(words.PRIORITIES.get(priority, priority))
     env.filters["outcome"] = lambda status, kind="deal": gettext(words.OUTCOMES[kind, status])
     env.filters["blank"] = lambda key: gettext(words.BLANKS[key]) if key in words.BLANKS else None
-    env.filters["note"] = gettext  # a report's note: English in the CLI, marked where written
+    env.filters["note"] = lambda note: _note(note, gettext)
     env.filters["said"] = lambda stored: say(stored, gettext)  # traces, reasons, errors
     env.globals.update(
         css=CSS,
@@ -56,6 +56,13 @@ def environment(project: Project) -> Environment:
         pipelines=list(project.pipelines.values()),
     )
     return env
+
+
+def _note(note: str, gettext) -> str:
+    """A report's note in the page's language: a phrase (a warning about deals in a stage
+    that is gone), or a fixed note, marked where it is written."""
+    said = say(note, gettext)
+    return gettext(note) if said == note else said
 
 
 @cache
