@@ -481,3 +481,21 @@ def test_the_file_serve_leaves_for_check_names_a_postgresql_database_without_its
         state.close()
     assert "s3cret" not in written
     assert record.database == "postgresql://sales:***@db.example/sales" and record.running
+
+
+def test_a_form_posted_with_raw_utf8_keeps_its_accents(app, project):
+    """`curl -d prenom=Zoé` sends the UTF-8 bytes without percent-encoding them, as a browser
+    would have: read as UTF-8 either way, never as Latin-1 (ZoÃ©)."""
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    raw = "email=zoe@example.org&prenom=Zoé&date_essai=2027-01-09T18:30".encode()
+    assert app.post("/forms/cours-essai", content=raw, headers=form).status_code == 202
+    encoded = b"email=leo@example.org&prenom=L%C3%A9o&date_essai=2027-01-09T18:30"
+    with_charset = {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"}
+    assert app.post("/forms/cours-essai", content=encoded, headers=with_charset).status_code == 202
+    assert {data for _, data in events(project) if "Zoé" in data or "Léo" in data} == {
+        data for _, data in events(project)
+    }
+    latin1 = "email=x@example.org&prenom=Zoé".encode("latin-1")
+    refused = app.post("/forms/cours-essai", content=latin1, headers=form)
+    assert refused.status_code == 400
+    assert refused.json()["error"] == "/: the body is not UTF-8 (byte 29)"

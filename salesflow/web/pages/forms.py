@@ -18,6 +18,7 @@ from __future__ import annotations
 import io
 import logging
 from typing import Any
+from urllib.parse import parse_qsl
 
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -109,11 +110,27 @@ async def _form_payload(request: Request, body: bytes) -> tuple[Any, str | None]
     """(an HTML form's fields, None); or (the body as text, why it cannot be read) — say a
     multipart body without a boundary, or with more than FORM_FIELDS fields, which Starlette
     answers with a plain-text 400 of its own and no reject."""
+    if request.headers.get("content-type", "").lower().startswith(_FORM_TYPES[0]):
+        return _urlencoded_fields(body)
     try:
         async with request.form(max_fields=FORM_FIELDS) as form:
-            return _text_fields(form), None
+            return _text_fields(form.multi_items()), None
     except HTTPException as error:
         return body.decode("utf-8", "replace"), _unreadable_because(error.detail)
+
+
+def _urlencoded_fields(body: bytes) -> tuple[Any, str | None]:
+    """A urlencoded form's fields, read as UTF-8 whether they are percent-encoded (a browser)
+    or not (`curl -d prenom=Zoé`), where Starlette would read raw bytes as Latin-1 (ZoÃ©)."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as error:
+        return body.decode("latin-1"), phrase("not_utf8", byte=error.start)
+    try:
+        pairs = parse_qsl(text, keep_blank_values=True, max_num_fields=FORM_FIELDS)
+    except ValueError:  # more fields than FORM_FIELDS
+        return text, phrase("too_many_fields", most=FORM_FIELDS)
+    return _text_fields(pairs), None
 
 
 def _unreadable_because(detail: str):
@@ -126,10 +143,10 @@ def _unreadable_because(detail: str):
     return phrase("form_data_unreadable", why=detail.rstrip("."))
 
 
-def _text_fields(form) -> dict[str, Any]:
+def _text_fields(items) -> dict[str, Any]:
     """Text values (a repeated name gives a list); files are not kept."""
     fields: dict[str, Any] = {}
-    for key, value in form.multi_items():
+    for key, value in items:
         if not isinstance(value, str):
             continue
         if key in fields:
