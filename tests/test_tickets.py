@@ -89,7 +89,7 @@ def test_a_new_ticket_notifies_its_owner_and_the_teachers_channel(sf):
     assert (to, subject) == ("paul@club.example", "Demande de Julie : Passer au jeudi")
     [written] = (sf.project / "outbox" / "requests").glob("*.http")
     body = json.loads(written.read_text(encoding="utf-8").split("\n\n", 1)[1])
-    assert body == {"text": "Demande de Julie : Passer au jeudi (priorité high), suivie par"
+    assert body == {"text": "Demande de Julie : Passer au jeudi (priorité haute), suivie par"
                             " Paul Martin", "ticket": "1"}  # fmt: skip
 
 

@@ -33,6 +33,12 @@ COLUMNS = [
 ]
 
 
+SKIPPED = {  # the funnel's rule, said of what moves through the pipeline
+    "deal": N_("a deal that skipped stages counts as having reached the stages it skipped"),
+    "ticket": N_("a ticket that skipped stages counts as having reached the stages it skipped"),
+}
+
+
 def funnel(store: Store, pipeline_id: str | None = None, since: date | None = None) -> Report:
     of = find_pipeline(store, pipeline_id, None if pipeline_id else "deal")
     steps = [stage for stage in of.stages if stage.outcome != "lost"]
@@ -54,7 +60,7 @@ def funnel(store: Store, pipeline_id: str | None = None, since: date | None = No
                 "median_days": round(median, 1) if median is not None else None,
             }
         )
-    notes = [N_("a deal that skipped stages counts as having reached the stages it skipped")]
+    notes = [SKIPPED[of.object]]
     notes += stray_warnings(store.conn, store.project, of.id)  # no step of the funnel: said
     return Report(f"Funnel — {of.name}", COLUMNS, rows, notes=notes)
 
