@@ -306,6 +306,12 @@ def _v17_schedule_fires(schema: Schema) -> None:
     )  # fmt: skip
 
 
+def _v18_tasks_by_deal(schema: Schema) -> None:
+    """A member's "today" lists the open deals without an open task (store/today.py): each
+    deal's open tasks read by index, not by a scan of the tasks per deal."""
+    schema.create_index("tasks", ["deal_id", "done_at"])
+
+
 MIGRATIONS: list[Callable[[Schema], None]] = [
     _v1_contacts_deals_events,
     _v2_tasks_and_report_indexes,
@@ -324,6 +330,7 @@ MIGRATIONS: list[Callable[[Schema], None]] = [
     _v15_deals_by_stage_entry_on_postgresql,
     _v16_stage_bits_unique,
     _v17_schedule_fires,
+    _v18_tasks_by_deal,
 ]
 
 # Serialises migrators on one PostgreSQL database, as BEGIN IMMEDIATE does on SQLite: a key
