@@ -19,7 +19,7 @@ from salesflow.config.model import (
     Trigger,
 )
 
-REPORT_FUNCTIONS = ("stalled", "forecast", "board")
+REPORT_FUNCTIONS = ("stalled", "forecast", "board", "today")
 DATE_FIELDS = {
     "contact": {"created_at", "updated_at", "unsubscribed_at"},
     "deal": {"created_at", "expected_close", "closed_at", "stage_entered_at"},
@@ -28,7 +28,7 @@ DATE_FIELDS = {
 # What each kind of start lacks, with the reason a user reads.
 _SCHEDULED = (
     "a scheduled run has no {name} (it starts from the clock, for nobody): it can read"
-    " project, workflow, run, now and the reports stalled(), forecast(), board()"
+    " project, workflow, run, now and the reports stalled(), forecast(), board(), today()"
 )
 _MANUAL = (
     "a manual start has no form data: event.data holds only workflow and by; read the"

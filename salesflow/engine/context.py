@@ -115,7 +115,7 @@ def _member(project: Project, member_id: str | None) -> dict | None:
 
 
 def report_functions(store: Store) -> dict:
-    """stalled(), forecast(), board(): the same data as the CLI's reports."""
+    """stalled(), forecast(), board(), today(): the same data as the CLI's reports."""
 
     def stalled(pipeline: str | None = None) -> list[dict]:
         from salesflow.reports.stalled import stalled as report
@@ -133,7 +133,21 @@ def report_functions(store: Store) -> dict:
 
         return report(store, pipeline).rows
 
-    return {"stalled": stalled, "forecast": forecast, "board": board}
+    def today(member: Any) -> list[dict]:
+        """The member's items of `salesflow today --member` (a member, or a member's id)."""
+        from salesflow.reports.today import today as report
+
+        member_id = _member_id(member)
+        return report(store, member_id)["members"][0]["items"] if member_id else []
+
+    return {"stalled": stalled, "forecast": forecast, "board": board, "today": today}
+
+
+def _member_id(member: Any) -> str | None:
+    """A member as templates hold one: notify's `member`, `owner` (a dict), or an id."""
+    if isinstance(member, str | None):
+        return member
+    return member.get("id") if isinstance(member, dict) else getattr(member, "id", None)
 
 
 def local_time(moment: datetime, store: Store) -> str:
