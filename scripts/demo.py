@@ -96,6 +96,7 @@ def main() -> None:
     salesflow("pipeline", "funnel", now=at, say="How many reach each stage, and go on")
     salesflow("pipeline", "forecast", now=at, say="What the open deals are worth, weighted")
     salesflow("pipeline", "stalled", now=at, say="Deals that wait too long in their stage")
+    salesflow("today", "--member", "marie", now=at, say="What Marie has to do today, in order")
     salesflow("tickets", "list", now=at, say="The members' requests (the absence became urgent)")
     salesflow("pipeline", "response", "support", now=at,
               say="How fast requests get a first response, and are resolved")  # fmt: skip

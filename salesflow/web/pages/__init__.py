@@ -1,5 +1,5 @@
-"""The pages a manager looks at, one module per page kind — board, stage, funnel, forecast,
-deal, message, activity, login — each with the changes made there beside it, and their
+"""The pages a manager looks at, one module per page kind — today, board, stage, funnel,
+forecast, deal, message, activity, login — each with the changes made there beside it, and their
 routes (`page()` in web/auth.py puts each behind the login, but the login page itself).
 Every page is JSON too at its path + `.json` (`/deals/4.json`, the board `/.json`), the
 data of the CLI's --json for the same question (each `…_json` function names its command).
@@ -23,6 +23,7 @@ from salesflow.web.pages.funnel import funnel, funnel_json
 from salesflow.web.pages.login import login, login_form, logout
 from salesflow.web.pages.message import email_html, message, message_json, retry_message
 from salesflow.web.pages.stage import stage, stage_json
+from salesflow.web.pages.today import today, today_json
 
 
 class _Id(Convertor):
@@ -49,6 +50,7 @@ JSON_ROUTES = [
         ("/funnel.json", funnel_json),
         ("/forecast.json", forecast_json),
         ("/activity.json", activity_json),
+        ("/today.json", today_json),
         ("/deals/{deal:id}.json", deal_json),
         ("/messages/{message:id}.json", message_json),
     )
@@ -65,6 +67,7 @@ ROUTES = [
     Route("/funnel", page(funnel), methods=["GET"]),
     Route("/forecast", page(forecast), methods=["GET"]),
     Route("/activity", page(activity), methods=["GET"]),
+    Route("/today", page(today), methods=["GET"]),
     Route("/deals/{deal:id}", page(deal), methods=["GET"]),
     Route("/deals/{deal:id}/move", page(move, change=True), methods=["POST"]),
     Route("/deals/{deal:id}/won", page(won, change=True), methods=["POST"]),

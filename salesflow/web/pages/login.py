@@ -14,6 +14,8 @@ from salesflow.web.bodies import page_form
 from salesflow.web.guards import client_address
 from salesflow.web.site import Site
 
+FIRST_PAGE = "/today"  # a member's list of the day, unless the login was asked for another
+
 
 async def login_form(request: Request) -> Response:
     site: Site = request.app.state.site
@@ -24,7 +26,7 @@ def _login_page(
     site: Site, request: Request, form: dict, status: int, error: str | None, headers=None
 ):
     store = site.store()
-    target = local_path(form.get("next") or request.query_params.get("next")) or "/"
+    target = local_path(form.get("next") or request.query_params.get("next")) or FIRST_PAGE
     if sessions.member_of(store, request.cookies.get(sessions.COOKIE)) and not form:
         return RedirectResponse(target, 303)
     nonce = request.cookies.get(sessions.LOGIN_COOKIE) or sessions.new_login_nonce()
@@ -57,7 +59,7 @@ def _login(site: Site, request: Request, form: dict) -> Response:
     member = logins.member_checked(store, form.get("member", ""), form.get("password", ""))
     if member is None:
         return _login_page(site, request, form, 401, site.gettext(logins.FAILED))
-    response = RedirectResponse(local_path(form.get("next")) or "/", 303)
+    response = RedirectResponse(local_path(form.get("next")) or FIRST_PAGE, 303)
     logins.set_cookie(request, response, logins.open_session(site, member))
     response.delete_cookie(sessions.LOGIN_COOKIE)
     return response

@@ -1,0 +1,133 @@
+"""Each member's "today" (issue #29): overdue tasks, tasks due today in the project's time
+zone, stalled deals, deals with nothing planned — in that order, each deal once — through
+the CLI, the /today page (the first after login) and its JSON, and the Monday email."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import csrf_of, query, signed_in
+
+NOW = "2026-11-20T10:00"  # a Friday, Paris time
+
+
+def known_day(sf) -> None:
+    """Marie: deal 1 in `nouveau` for ten days (stalled, nothing planned either), deal 2
+    planned (a next step and tasks), deal 3 with a next step but no task, deal 4 with
+    neither; tasks overdue, due tonight, due just after midnight, done. Paul: deal 5."""
+    sf("contacts", "add", "julie@example.org", now="2026-11-10T10:00")
+    sf("deals", "add", "--title", "Essai Julie", "--contact", "julie@example.org",
+       "--owner", "marie", now="2026-11-10T10:00")  # fmt: skip
+    for title, amount in (("Essai Zoé", "100"), ("Essai Anne", "500"), ("Essai Luc", "50")):
+        sf("deals", "add", "--title", title, "--owner", "marie", "--amount", amount,
+           now="2026-11-19T10:00")  # fmt: skip
+    sf("deals", "add", "--title", "Essai Paul", "--owner", "paul", now="2026-11-19T10:00")
+    for deal in ("2", "3"):
+        sf("deals", "update", deal, "--next-step", "Appeler", now="2026-11-19T10:00")
+    for title, due, deal in (
+        ("Rappeler Zoé", "2026-11-19T17:00", "2"),
+        ("Envoyer le devis", "2026-11-20T17:00", "2"),
+        ("Message du soir", "2026-11-20T23:30", "2"),
+        ("Après minuit", "2026-11-21T00:30", "2"),  # 23:30 UTC: tomorrow in Paris
+        ("Déjà fait", "2026-11-19T09:00", "3"),
+    ):
+        sf("tasks", "add", title, "--assignee", "marie", "--due", due, "--deal", deal,
+           now="2026-11-19T10:00")  # fmt: skip
+    sf("tasks", "done", "5", now="2026-11-19T11:00")
+
+
+def listed(member: dict) -> list[tuple]:
+    return [(item["kind"], item["title"]) for item in member["items"]]
+
+
+MARIE = [
+    ("overdue_task", "Rappeler Zoé"),
+    ("task_due_today", "Envoyer le devis"),
+    ("task_due_today", "Message du soir"),
+    ("stalled_deal", "Essai Julie"),
+    ("unplanned_deal", "Essai Luc"),  # neither a next step nor a task: first
+    ("unplanned_deal", "Essai Anne"),
+]
+
+
+def test_a_members_today_in_the_order_to_work_it(sf):
+    known_day(sf)
+    today = sf("today", "--member", "marie", "--json", now=NOW)
+    assert today["date"] == "2026-11-20"
+    [marie] = today["members"]
+    assert (marie["member"], marie["name"]) == ("marie", "Marie Dupont")
+    assert listed(marie) == MARIE
+    items = {item["title"]: item for item in marie["items"]}
+    assert items["Rappeler Zoé"]["due_at"] == "2026-11-19T17:00:00+01:00"
+    assert items["Rappeler Zoé"]["link"] == "/deals/2"
+    assert items["Essai Julie"]["days_overdue"] == 7  # 10 days in a stage of 3
+    assert items["Essai Luc"]["missing"] == ["next_step", "task"]
+    assert items["Essai Anne"]["missing"] == ["task"]
+
+
+@pytest.mark.engines
+def test_without_member_the_whole_team_member_by_member(sf):
+    known_day(sf)
+    team = sf("today", "--json", now=NOW)
+    assert [member["member"] for member in team["members"]] == ["marie", "paul"]
+    assert listed(team["members"][0]) == MARIE
+    assert listed(team["members"][1]) == [("unplanned_deal", "Essai Paul")]
+    assert team["members"][0] == sf("today", "--member", "marie", "--json", now=NOW)["members"][0]
+
+
+def test_the_cli_says_each_members_list_in_english(sf):
+    nothing = sf("today", "--member", "paul", now=NOW).output
+    assert "Today 2026-11-20 — Paul Martin: nothing to do" in nothing
+    known_day(sf)
+    text = sf("today", now=NOW).output
+    assert "Today 2026-11-20 — Marie Dupont" in text and "Today 2026-11-20 — Paul Martin" in text
+    positions = [text.index(title) for _, title in MARIE]
+    assert positions == sorted(positions)
+    assert "7 days too long in Nouveau prospect" in text
+    assert "no next step and no open task" in text and "/deals/4" in text
+    refused = sf("today", "--member", "zoe", code=2).output
+    assert "'zoe' is not in the team" in refused
+
+
+@pytest.mark.engines
+def test_the_page_is_the_signed_in_members_today_and_a_viewer_sees_the_teams(pages, sf):
+    sf("deals", "update", "2", "--owner", "marie")
+    marie, lea = signed_in(pages), signed_in(pages, "lea")
+    mine = marie.get("/today.json").json()
+    assert mine == sf("today", "--member", "marie", "--json")
+    assert mine["members"][0]["items"]
+    assert lea.get("/today.json").json() == sf("today", "--json")
+    page = marie.get("/today")
+    assert page.status_code == 200
+    assert "<h1>Aujourd’hui" in page.text and 'href="/today" aria-current="page"' in page.text
+    for item in mine["members"][0]["items"]:
+        assert f'<a href="{item["link"]}">{item["title"]}</a>' in page.text
+    assert "Marie Dupont</h2>" not in page.text  # her own list: no name over it
+    team = lea.get("/today").text
+    assert "Marie Dupont</h2>" in team and "Paul Martin</h2>" in team
+
+
+def test_the_login_lands_on_today(pages):
+    client = pages.client()
+    form = client.get("/login")
+    answer = client.post("/login", data={"member": "marie", "password": "do-ré-mi-fa-sol",
+                                         "csrf": csrf_of(form.text)})  # fmt: skip
+    assert (answer.status_code, answer.headers["location"]) == (303, "/today")
+    assert client.get("/login").headers["location"] == "/today"  # already signed in
+
+
+def test_the_monday_email_tells_each_member_what_is_theirs(sf):
+    known_day(sf)
+    sf("tick", now=NOW)  # the weekly schedule starts counting here
+    sf("tick", now="2026-11-23T08:00")
+    mails = dict(query(sf.project, "SELECT to_addr, text FROM outbox WHERE subject LIKE"
+                       " 'Revue du lundi%' ORDER BY id"))  # fmt: skip
+    marie, paul = mails["marie@club.example"], mails["paul@club.example"]
+    assert "Pour vous, Marie Dupont, aujourd'hui :" in marie
+    assert "- en retard : Rappeler Zoé (Essai Zoé), prévue le 19 novembre à 17:00" in marie
+    assert (
+        "- à relancer : Essai Julie, 9 jour(s) de trop en « Nouveau prospect »\n"
+        "  /deals/1\n" in marie
+    )
+    assert "Essai Paul" not in marie.split("Pour vous")[1]  # the team's list is above it
+    assert "Pour vous, Paul Martin, aujourd'hui :" in paul
+    assert "Essai Paul" in paul.split("Pour vous")[1] and "Rappeler Zoé" not in paul
