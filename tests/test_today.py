@@ -101,9 +101,9 @@ def test_the_page_is_the_signed_in_members_today_and_a_viewer_sees_the_teams(pag
     assert "<h1>Aujourd’hui" in page.text and 'href="/today" aria-current="page"' in page.text
     for item in mine["members"][0]["items"]:
         assert f'<a href="{item["link"]}">{item["title"]}</a>' in page.text
-    assert "Marie Dupont</h2>" not in page.text  # her own list: no name over it
+    assert "Marie Dupont</h3>" not in page.text  # her own list: no name over it
     team = lea.get("/today").text
-    assert "Marie Dupont</h2>" in team and "Paul Martin</h2>" in team
+    assert "Marie Dupont</h3>" in team and "Paul Martin</h3>" in team
 
 
 def test_the_login_lands_on_today(pages):
@@ -131,3 +131,13 @@ def test_the_monday_email_tells_each_member_what_is_theirs(sf):
     assert "Essai Paul" not in marie.split("Pour vous")[1]  # the team's list is above it
     assert "Pour vous, Paul Martin, aujourd'hui :" in paul
     assert "Essai Paul" in paul.split("Pour vous")[1] and "Rappeler Zoé" not in paul
+
+
+def test_the_html_report_has_the_teams_today(sf, tmp_path):
+    known_day(sf)
+    html = sf("report", "--html", "-", now=NOW).output
+    section = html.split("<h2>Aujourd’hui · ")[1]
+    assert "<h3>Marie Dupont</h3>" in section and "<h3>Paul Martin</h3>" in section
+    assert "Rappeler Zoé" in section
+    assert "7 jours de trop en « Nouveau prospect »" in section
+    assert 'href="/deals/' not in section  # a file opened from disk: no link leading nowhere

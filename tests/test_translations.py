@@ -176,6 +176,7 @@ def every_page(project: Path, sf) -> dict[str, str]:
                 "/funnel",
                 "/forecast",
                 "/activity",
+                "/today",
                 "/deals/1",
                 "/deals/2",
                 f"/deals/{ticket}",

@@ -21,7 +21,7 @@ def report(
     """Write the pipeline as one self-contained HTML file, to mail or share.
 
     The board and funnel of every pipeline, the forecast, workload, losses and stalled
-    deals; inline CSS and SVG, no script, nothing fetched.
+    deals, and each member's today; inline CSS and SVG, no script, nothing fetched.
 
     Example: salesflow report --html rapport.html
     """

@@ -1,7 +1,7 @@
 """The one-file HTML report (`salesflow report --html`): the board and funnel of every
-pipeline, the forecast, workload, losses and stalled deals, rendered with the pages'
-templates into a self-contained file — inline CSS and SVG, no script, no external request —
-to mail on Monday morning or open from a shared folder."""
+pipeline, the forecast, workload, losses and stalled deals, and the team's "today",
+rendered with the pages' templates into a self-contained file — inline CSS and SVG, no
+script, no external request — to mail on Monday morning or open from a shared folder."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from salesflow.reports.forecast import forecast
 from salesflow.reports.funnel import funnel
 from salesflow.reports.losses import losses
 from salesflow.reports.stalled import stalled
+from salesflow.reports.today import KINDS, today
 from salesflow.reports.workload import workload
 from salesflow.store.session import Store
 from salesflow.web.environment import environment
@@ -36,4 +37,5 @@ def html_report(store: Store) -> str:
         for pipeline in store.project.pipelines.values()
     ]
     template = environment(store.project).get_template("report.html")
-    return template.render(boards=pipelines, generated=store.now, **overview(store))
+    return template.render(boards=pipelines, generated=store.now, today=today(store),
+                           kinds=KINDS, **overview(store))  # fmt: skip
