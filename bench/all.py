@@ -22,6 +22,7 @@ import imports
 import ingest
 import reports
 import startup
+import today
 import workers
 from common import Row, attempt, print_table
 from databases import PostgreSQL, SQLite, postgres_server
@@ -33,13 +34,14 @@ def main() -> int:
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as scratch:
-        for name in ("ingest", "startup", "imports", "reports", "board"):
+        for name in ("ingest", "startup", "imports", "reports", "board", "today"):
             (Path(scratch) / name).mkdir()
         rows += ingest.measure(Path(scratch) / "ingest", 10_000, args.runs)
         rows += startup.measure(Path(scratch) / "startup", args.runs * 4)
         rows += imports.measure(Path(scratch) / "imports", 100_000, 1_000_000, args.runs)
         rows += reports.measure(Path(scratch) / "reports", 100_000, 1_000_000, args.runs)
         rows += board.measure(Path(scratch) / "board", 100_000, args.runs * 4)
+        rows += today.measure(Path(scratch) / "today", 100_000, args.runs)
         rows += postgresql(Path(scratch), args.runs)
     print_table(rows)
     return 0 if all(row.met for row in rows) else 1

@@ -1,0 +1,161 @@
+"""Benchmark: `salesflow today` on 100,000 deals and 100,000 tasks.
+
+A club's history: most deals closed long ago and most tasks done; the open deals (5 %) are
+planned (a next step, an open task next week) but for a fixed few per member: 20 stalled,
+20 with nothing planned, 10 tasks overdue and 5 due today each. So a member's lists are as
+long at 100,000 deals as at 1,000, and the command's time should not grow with the data.
+
+- `salesflow today --json` (the whole team, start-up included) against its floor: a bare
+  Python process giving the same lists by raw SQL (checked equal once); target ≤ 10×, as the
+  other reports.
+- `salesflow today --member marie --json` at 100,000 deals against the same at 1,000;
+  target ≤ 1.5×.
+
+    .venv/bin/python bench/today.py [--deals 100000] [--runs 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sqlite3
+import subprocess
+import sys
+import tempfile
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from common import SALESFLOW, Row, demo_project, paired, print_table, ratio_row, timed
+
+NOW = "2026-12-01T09:00"  # Paris: 08:00 UTC
+NOW_UTC = datetime(2026, 12, 1, 8, tzinfo=UTC)
+END_OF_DAY = "2026-12-01T23:00:00Z"  # midnight in Paris
+OPEN_STAGES = {"nouveau": 3, "essai-planifie": 14, "essai-realise": 7}  # rot_after in days
+MEMBERS = ("marie", "paul")
+FEW = {"stalled": 20, "unplanned": 20, "overdue": 10, "due_today": 5}  # per member
+FLOOR = """
+import json, sqlite3, sys
+c = sqlite3.connect(sys.argv[1])
+end, limits = sys.argv[2], json.loads(sys.argv[3])
+tasks = c.execute("SELECT id FROM tasks WHERE done_at IS NULL AND due_at < ?"
+                  " ORDER BY assignee, due_at, id", (end,)).fetchall()
+stalled = [row for stage, threshold in limits for row in c.execute(
+    "SELECT id FROM deals WHERE status = 'open' AND pipeline = 'cours-essai' AND stage = ?"
+    " AND stage_entered_at < ?", (stage, threshold))]
+unplanned = c.execute(
+    "SELECT d.id FROM deals d WHERE d.status = 'open' AND (coalesce(d.next_step, '') = ''"
+    " OR NOT EXISTS (SELECT 1 FROM tasks t WHERE t.deal_id = d.id AND t.done_at IS NULL))"
+).fetchall()
+print(json.dumps(sorted(r[0] for r in tasks) + sorted({r[0] for r in stalled})
+                 + sorted({r[0] for r in unplanned} - {r[0] for r in stalled})))
+"""
+
+
+def build(project: Path, deals: int, tasks: int) -> None:
+    """The demo project with `deals` deals and `tasks` tasks, as the docstring says."""
+    demo_project(project)
+    subprocess.run([SALESFLOW, "--project", project, "contacts", "list"], check=True,
+                   capture_output=True)  # fmt: skip
+    rng = random.Random(29)
+    deal_rows, task_rows = [], []
+    few = [(member, kind) for member in MEMBERS for kind, count in FEW.items()
+           for _ in range(count)]  # fmt: skip
+    planned = max(deals // 20 - sum(1 for _, kind in few if kind in ("stalled", "unplanned")), 0)
+    for member, kind in few:
+        if kind in ("stalled", "unplanned"):
+            days = OPEN_STAGES["nouveau"] + 2 if kind == "stalled" else 1
+            deal_rows.append(_deal("open", member, days, None if kind == "unplanned" else "x"))
+        else:
+            due = NOW_UTC - timedelta(days=2) if kind == "overdue" else NOW_UTC + timedelta(hours=5)
+            task_rows.append((f"{kind} {member}", member, None, _stamp(due), None))
+    for _ in range(planned):
+        deal_rows.append(_deal("open", rng.choice(MEMBERS), 1, "Rappeler"))
+        week = NOW_UTC + timedelta(days=rng.randrange(2, 9))
+        task_rows.append(("Rappel", rng.choice(MEMBERS), len(deal_rows), _stamp(week), None))
+    while len(deal_rows) < deals:
+        deal_rows.append(_deal(rng.choice(("won", "lost")), rng.choice(MEMBERS), 400, None))
+    while len(task_rows) < tasks:
+        done = _stamp(NOW_UTC - timedelta(days=rng.randrange(30, 600)))
+        deal = rng.randrange(1, deals + 1)
+        task_rows.append(("Fait", rng.choice(MEMBERS), deal, done, done))
+    connection = sqlite3.connect(project / "salesflow.db")
+    connection.executemany(
+        "INSERT INTO deals (pipeline, stage, status, title, owner, amount, currency, created_at,"
+        " stage_entered_at, closed_at, next_step) VALUES ('cours-essai', ?, ?, 'Deal', ?,"
+        " 100, 'EUR', ?, ?, ?, ?)",
+        deal_rows,
+    )
+    connection.executemany(
+        "INSERT INTO tasks (title, assignee, deal_id, due_at, done_at, created_at, created_by)"
+        " VALUES (?, ?, ?, ?, ?, '2025-01-01T00:00:00Z', 'bench')",
+        task_rows,
+    )
+    connection.commit()
+    connection.execute("ANALYZE")
+    connection.close()
+
+
+def _deal(status: str, owner: str, days: int, next_step: str | None) -> tuple:
+    entered = _stamp(NOW_UTC - timedelta(days=days))
+    stage = {"open": "nouveau", "won": "inscrit", "lost": "perdu"}[status]
+    return (stage, status, owner, entered, entered, None if status == "open" else entered,
+            next_step)  # fmt: skip
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _limits() -> str:
+    return json.dumps([(stage, _stamp(NOW_UTC - timedelta(days=days)))
+                       for stage, days in OPEN_STAGES.items()])  # fmt: skip
+
+
+def _ids(command: list) -> list[int]:
+    """The ids of `salesflow today --json`'s lists, in the floor's order."""
+    answer = json.loads(subprocess.run(command, check=True, capture_output=True).stdout)
+    items = [item for member in answer["members"] for item in member["items"]]
+    tasks = sorted(
+        item["id"] for item in items if item["kind"] in ("overdue_task", "task_due_today")
+    )
+    stalled = sorted(item["id"] for item in items if item["kind"] == "stalled_deal")
+    return (
+        tasks + stalled + sorted(item["id"] for item in items if item["kind"] == "unplanned_deal")
+    )
+
+
+def measure(scratch: Path, deals: int, runs: int) -> list[Row]:
+    large, small = scratch / "large", scratch / "small"
+    build(large, deals, deals)
+    build(small, deals // 100, deals // 100)
+    today = [SALESFLOW, "--project", large, "--now", NOW, "today", "--json"]
+    floor = [sys.executable, "-c", FLOOR, large / "salesflow.db", END_OF_DAY, _limits()]
+    floor_ids = json.loads(subprocess.run(floor, check=True, capture_output=True).stdout)
+    if _ids(today) != floor_ids:
+        raise AssertionError("salesflow today and the raw-SQL floor list different items")
+    pair = paired(lambda: timed(floor), lambda: timed(today), runs)
+    rows = [ratio_row(f"today (team), {deals:,} deals / {deals:,} tasks",
+                      "raw SQL, same lists", pair, 10)]  # fmt: skip
+    marie = ["today", "--member", "marie", "--json"]
+    at_small = [SALESFLOW, "--project", small, "--now", NOW, *marie]
+    at_large = [SALESFLOW, "--project", large, "--now", NOW, *marie]
+    pair = paired(lambda: timed(at_small), lambda: timed(at_large), runs)
+    rows.append(ratio_row(f"today --member at {deals:,} deals", f"at {deals // 100:,}",
+                          pair, 1.5))  # fmt: skip
+    return rows
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--deals", type=int, default=100_000)
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as scratch:
+        rows = measure(Path(scratch), args.deals, args.runs)
+    print_table(rows)
+    return 0 if all(row.met for row in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
