@@ -306,6 +306,13 @@ def _v17_schedule_fires(schema: Schema) -> None:
     )  # fmt: skip
 
 
+def _v18_tasks_by_deal(schema: Schema) -> None:
+    """Stalled means nothing planned (store/reports.py): per candidate deal, its last
+    completed task and whether an open task is due after now, each one probe of this index
+    rather than a read of every task."""
+    schema.create_index("tasks", ["deal_id", "done_at", "due_at"])
+
+
 MIGRATIONS: list[Callable[[Schema], None]] = [
     _v1_contacts_deals_events,
     _v2_tasks_and_report_indexes,
@@ -324,6 +331,7 @@ MIGRATIONS: list[Callable[[Schema], None]] = [
     _v15_deals_by_stage_entry_on_postgresql,
     _v16_stage_bits_unique,
     _v17_schedule_fires,
+    _v18_tasks_by_deal,
 ]
 
 # Serialises migrators on one PostgreSQL database, as BEGIN IMMEDIATE does on SQLite: a key
