@@ -347,11 +347,17 @@ def overdue_deals(
 
 
 def stalled_among(store: Store, records: list) -> set[int]:
-    """Which of these deals (or tickets: rows with `id`, `pipeline`, `stage`) are stalled, in
-    batches (a list of many deals stays one query per batch)."""
-    stages = {(row["pipeline"], row["stage"]) for row in records}
-    limits = [limit for limit in rot_limits(store) if (limit[0], limit[1]) in stages]
-    ids = [row["id"] for row in records]
+    """Which of these deals (or tickets: rows of `deals`) are stalled, in batches (a list of
+    many deals stays one query per batch); none asked for those that entered their stage
+    within its rot_after (a workflow's fresh deal costs no statement)."""
+    limits = rot_limits(store)
+    thresholds = {(limit[0], limit[1]): limit[3] for limit in limits}
+    ids = [
+        row["id"]
+        for row in records
+        if row["status"] == "open"
+        and row["stage_entered_at"] < thresholds.get((row["pipeline"], row["stage"]), "")
+    ]
     return {
         row["id"]
         for start in range(0, len(ids), _BATCH)
