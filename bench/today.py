@@ -37,12 +37,15 @@ FEW = {"stalled": 20, "unplanned": 20, "overdue": 10, "due_today": 5}  # per mem
 FLOOR = """
 import json, sqlite3, sys
 c = sqlite3.connect(sys.argv[1])
-end, limits = sys.argv[2], json.loads(sys.argv[3])
+end, limits, now = sys.argv[2], json.loads(sys.argv[3]), sys.argv[4]
 tasks = c.execute("SELECT id FROM tasks WHERE done_at IS NULL AND due_at < ?"
                   " ORDER BY assignee, due_at, id", (end,)).fetchall()
 stalled = [row for stage, threshold in limits for row in c.execute(
-    "SELECT id FROM deals WHERE status = 'open' AND pipeline = 'cours-essai' AND stage = ?"
-    " AND stage_entered_at < ?", (stage, threshold))]
+    "SELECT d.id FROM deals d WHERE d.status = 'open' AND d.pipeline = 'cours-essai'"
+    " AND d.stage = ? AND d.stage_entered_at < ? AND coalesce((SELECT max(t.done_at) FROM"
+    " tasks t WHERE t.deal_id = d.id AND t.done_at IS NOT NULL), '') < ? AND NOT EXISTS"
+    " (SELECT 1 FROM tasks t WHERE t.deal_id = d.id AND t.done_at IS NULL AND t.due_at > ?)",
+    (stage, threshold, threshold, now))]  # stalled: nothing planned, nothing done since
 unplanned = c.execute(
     "SELECT d.id FROM deals d WHERE d.status = 'open' AND (coalesce(d.next_step, '') = ''"
     " OR NOT EXISTS (SELECT 1 FROM tasks t WHERE t.deal_id = d.id AND t.done_at IS NULL))"
@@ -130,7 +133,8 @@ def measure(scratch: Path, deals: int, runs: int) -> list[Row]:
     build(large, deals, deals)
     build(small, deals // 100, deals // 100)
     today = [SALESFLOW, "--project", large, "--now", NOW, "today", "--json"]
-    floor = [sys.executable, "-c", FLOOR, large / "salesflow.db", END_OF_DAY, _limits()]
+    floor = [sys.executable, "-c", FLOOR, large / "salesflow.db", END_OF_DAY, _limits(),
+             _stamp(NOW_UTC)]  # fmt: skip
     floor_ids = json.loads(subprocess.run(floor, check=True, capture_output=True).stdout)
     if _ids(today) != floor_ids:
         raise AssertionError("salesflow today and the raw-SQL floor list different items")

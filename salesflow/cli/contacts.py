@@ -105,7 +105,9 @@ def show(ctx: typer.Context, contact: str, as_json: AsJson = False) -> None:
     store = ctx.obj.store()
     row = contacts.get(store, contact)
     data = contacts.public(row, store)
-    data["deals"] = [deals.public(d, store) for d in deals.search(store, contact=row["id"])]
+    rows = deals.search(store, contact=row["id"])
+    stuck = deals.stalled_among(store, rows)
+    data["deals"] = [deals.public(d, store, stuck) for d in rows]
     if as_json:
         typer.echo(to_json(data))
         return

@@ -55,7 +55,7 @@ def _inbox(store: Store) -> bool:
 def _stalled(store: Store) -> bool:
     from salesflow.reports.stalled import stalled_rows
 
-    return any(row["stalled_for"] != row["stage_entered_at"] for row in stalled_rows(store))
+    return any(row["stalled_for"] != row["quiet_since"] for row in stalled_rows(store))
 
 
 def _schedules(store: Store) -> bool:

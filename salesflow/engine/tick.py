@@ -129,18 +129,18 @@ def resume_due_runs(store: Store, engine: Engine) -> int:
 
 
 def flag_stalled(store: Store) -> int:
-    """deal.stalled (ticket.stalled) once per stage entry, for deals (tickets) past their
-    stage's rot_after."""
+    """deal.stalled (ticket.stalled) once per quiet spell (stage entry, or last completed task
+    after it), for deals (tickets) stalled: nothing planned, past their stage's rot_after."""
     objects = {key: of.object for key, of in store.project.pipelines.items()}
     with transaction(store.conn):
         flagged = 0
         for row in stalled_rows(store):
-            if row["stalled_for"] == row["stage_entered_at"]:
+            if row["stalled_for"] == row["quiet_since"]:
                 continue
-            deals.flag_stalled(store, row["id"])
+            deals.flag_stalled(store, row["id"], row["quiet_since"])
             data = {"pipeline": row["pipeline"], "stage": row["stage"],
                     "days_in_stage": int(row["days"])}  # fmt: skip
-            key = f"stalled:{row['id']}:{row['stage_entered_at']}"
+            key = f"stalled:{row['id']}:{row['quiet_since']}"
             record = objects[row["pipeline"]]
             store.record_event(f"{record}.stalled", record, row["id"], data, key=key)
             flagged += 1

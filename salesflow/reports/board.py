@@ -8,7 +8,7 @@ from salesflow.config.model import Stage
 from salesflow.reports import Column, Report
 from salesflow.store.deals import pipeline as find_pipeline
 from salesflow.store.deals import stage as find_stage
-from salesflow.store.reports import stage_deals, stage_totals
+from salesflow.store.reports import stage_deals, stage_totals, stalled_among
 from salesflow.store.session import Store
 from salesflow.store.stages import stray_stages, stray_warning
 from salesflow.values import from_minor, weighted_amount
@@ -90,7 +90,7 @@ def _column(store: Store, pipeline: str, stage: Stage, totals: dict, cards: Card
     total = totals.get(stage.id)
     count = total["count"] if total else 0
     weighted = total["own"] + total["rest"] * stage.probability if total else 0
-    rot = stage.rot_after.total_seconds() if stage.rot_after and not stage.outcome else None
+    stalled = stalled_among(store, deals) if stage.rot_after and not stage.outcome else set()
     return {
         "stage": stage.id,
         "name": stage.name,
@@ -98,12 +98,12 @@ def _column(store: Store, pipeline: str, stage: Stage, totals: dict, cards: Card
         "count": count,
         "amount": from_minor(total["amount"] if total else 0, currency),
         "weighted": weighted_amount(weighted, currency),
-        "cards": [_card(row, currency, rot) for row in deals],
+        "cards": [_card(row, currency, row["id"] in stalled) for row in deals],
         "more": max(0, count - cards.offset - len(deals)),  # the column's cards not shown
     }
 
 
-def _card(row, currency: str, rot_seconds: float | None) -> dict:
+def _card(row, currency: str, stalled: bool) -> dict:
     seconds = max(row["seconds"], 0)  # history dated after the clock: in the stage since now
     return {
         "id": row["id"],
@@ -114,5 +114,5 @@ def _card(row, currency: str, rot_seconds: float | None) -> dict:
         "amount": from_minor(row["amount"], currency),
         "priority": row["priority"],
         "days_in_stage": int(seconds // 86400),
-        "stalled": bool(rot_seconds and seconds > rot_seconds),
+        "stalled": stalled,
     }

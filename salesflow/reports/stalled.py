@@ -1,11 +1,12 @@
-"""Stalled deals: open deals that outstayed their stage's `rot_after`, most overdue first."""
+"""Stalled deals: open deals with nothing planned, `rot_after` past since their stage change
+or their last completed task (the later), most overdue first."""
 
 from __future__ import annotations
 
 from salesflow.reports import Column, Report
-from salesflow.store.reports import overdue_deals
+from salesflow.store.reports import overdue_deals, rot_limits
 from salesflow.store.session import Store
-from salesflow.values import from_minor, stored_instant
+from salesflow.values import from_minor
 from salesflow.wording import counted
 
 COLUMNS = [
@@ -23,18 +24,9 @@ TICKET_SUBJECT = Column("subject", "ticket")
 
 
 def stalled_rows(store: Store, pipeline_id: str | None = None, kind: str | None = None):
-    """The stalled deals (or tickets: `kind`) as rows, found by index: per stage, entered
-    before now − rot_after."""
-    limits = []
-    for pipeline in store.project.pipelines.values():
-        if (pipeline_id and pipeline.id != pipeline_id) or (kind and pipeline.object != kind):
-            continue
-        for stage in pipeline.stages:
-            if stage.rot_after and not stage.outcome:
-                threshold = stored_instant(store.now - stage.rot_after)
-                rot_days = stage.rot_after.total_seconds() / 86400
-                limits.append((pipeline.id, stage.id, stage.name, threshold, rot_days))
-    return overdue_deals(store, limits)
+    """The stalled deals (or tickets: `kind`) as rows (store/reports.py says what stalled
+    means), most overdue first."""
+    return overdue_deals(store, rot_limits(store, pipeline_id, kind))
 
 
 def stalled(store: Store, pipeline_id: str | None = None, kind: str | None = None) -> Report:
@@ -54,7 +46,7 @@ def stalled(store: Store, pipeline_id: str | None = None, kind: str | None = Non
             "stage": row["stage"],
             "stage_name": row["stage_name"],
             "days_in_stage": int(row["days"]),
-            "days_overdue": int(row["days"] - row["rot_days"]),
+            "days_overdue": int(row["quiet_days"] - row["rot_days"]),
             "owner": row["owner"],
             "next_step": row["next_step"],
             "amount": from_minor(row["amount"], currency),

@@ -16,6 +16,7 @@ from typing import Any
 from salesflow.config.model import PRIORITIES, Pipeline, Stage
 from salesflow.errors import NotFound, UserError, did_you_mean
 from salesflow.store import contacts
+from salesflow.store.reports import stalled_among
 from salesflow.store.session import Store
 from salesflow.store.stages import of_kind
 from salesflow.values import from_minor, parse_date, parse_money, read_instant
@@ -89,9 +90,10 @@ def contact_of(store: Store, deal_id: int) -> int | None:
     return row[0] if row else None
 
 
-def flag_stalled(store: Store, deal_id: int) -> None:
-    """The deal's current stage entry is flagged stalled (its event recorded once)."""
-    store.conn.execute("UPDATE deals SET stalled_for = stage_entered_at WHERE id = ?", (deal_id,))
+def flag_stalled(store: Store, deal_id: int, quiet_since: str) -> None:
+    """The deal's quiet spell (since its stage entry, or its last completed task after it) is
+    flagged stalled: its event recorded once."""
+    store.conn.execute("UPDATE deals SET stalled_for = ? WHERE id = ?", (quiet_since, deal_id))
 
 
 def open_deal(store: Store, contact_id: int, pipeline_id: str) -> sqlite3.Row | None:
@@ -368,19 +370,21 @@ def with_contact(store: Store, deal: sqlite3.Row) -> sqlite3.Row:
     ).fetchone()
 
 
-def is_stalled(stage_def: Stage | None, entered: datetime, now: datetime, status: str) -> bool:
-    rot = stage_def.rot_after if stage_def else None
-    return status == "open" and rot is not None and now - entered > rot
+def is_stalled(store: Store, deal: sqlite3.Row, stalled: set[int] | None = None) -> bool:
+    """Whether the deal is stalled as the stalled report says (store/reports.py); `stalled`:
+    those of a list, found at once (stalled_among)."""
+    return deal["id"] in (stalled_among(store, [deal]) if stalled is None else stalled)
 
 
-def public(deal: sqlite3.Row, store: Store) -> dict[str, Any]:
-    """The deal or ticket as commands print it and templates see it."""
+def public(deal: sqlite3.Row, store: Store, stalled: set[int] | None = None) -> dict[str, Any]:
+    """The deal or ticket as commands print it and templates see it (`stalled`: the stalled
+    ones of the list it is part of, else found for this one)."""
     project, zone = store.project, store.project.timezone
     of = project.pipelines.get(deal["pipeline"])
     stage_def = of.stage(deal["stage"]) if of else None
     entered = read_instant(deal["stage_entered_at"], zone)
     if of and of.object == "ticket":
-        return _ticket(deal, store, stage_def, entered)
+        return _ticket(deal, store, stage_def, entered, is_stalled(store, deal, stalled))
     probability = deal["probability"]
     if probability is None and stage_def:
         probability = stage_def.probability
@@ -405,7 +409,7 @@ def public(deal: sqlite3.Row, store: Store) -> dict[str, Any]:
         "lost_reason": deal["lost_reason"],
         "stage_entered_at": entered.isoformat(),
         "days_in_stage": _days_since(entered, store),
-        "stalled": is_stalled(stage_def, entered, store.now, deal["status"]),
+        "stalled": is_stalled(store, deal, stalled),
     }
     fields = json.loads(deal["fields"])
     data.update({name: fields.get(name) for name in project.deal_fields})
@@ -417,7 +421,9 @@ def _days_since(entered: datetime, store: Store) -> int:
     return max(0, (store.now - entered).days)
 
 
-def _ticket(row: sqlite3.Row, store: Store, stage_def: Stage | None, entered) -> dict[str, Any]:
+def _ticket(
+    row: sqlite3.Row, store: Store, stage_def: Stage | None, entered, stalled: bool
+) -> dict[str, Any]:
     zone, keys = store.project.timezone, row.keys()
     data = {
         "id": row["id"], "subject": row["title"], "pipeline": row["pipeline"],
@@ -428,7 +434,7 @@ def _ticket(row: sqlite3.Row, store: Store, stage_def: Stage | None, entered) ->
         "created_at": read_instant(row["created_at"], zone).isoformat(),
         "closed_at": _iso(read_instant(row["closed_at"], zone)),
         "stage_entered_at": entered.isoformat(), "days_in_stage": _days_since(entered, store),
-        "stalled": is_stalled(stage_def, entered, store.now, row["status"]),
+        "stalled": stalled,
     }  # fmt: skip
     fields = json.loads(row["fields"])
     data.update({name: fields.get(name) for name in store.project.ticket_fields})

@@ -307,9 +307,11 @@ def _v17_schedule_fires(schema: Schema) -> None:
 
 
 def _v18_tasks_by_deal(schema: Schema) -> None:
-    """A member's "today" lists the open deals without an open task (store/today.py): each
-    deal's open tasks read by index, not by a scan of the tasks per deal."""
-    schema.create_index("tasks", ["deal_id", "done_at"])
+    """Each deal's tasks by index, for "stalled means nothing planned" (store/reports.py: per
+    candidate deal, its last completed task and whether an open task is due after now) and
+    a member's "today" (store/today.py: the open deals without an open task) — probes, never
+    a read of every task."""
+    schema.create_index("tasks", ["deal_id", "done_at", "due_at"])
 
 
 MIGRATIONS: list[Callable[[Schema], None]] = [

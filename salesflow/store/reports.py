@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 from salesflow.store.session import Store
 from salesflow.store.stages import of_kind, stages_cte, values_of
+from salesflow.values import stored_instant
 
 _RUNS = (
     "SELECT r.*, c.email AS contact_email FROM runs r LEFT JOIN contacts c ON c.id = r.contact_id"
@@ -286,28 +287,85 @@ def ticket_answers(
 
 
 # -- stalled
+# Stalled means nothing planned: an open deal whose stage's rot_after has passed since its
+# quiet instant (the later of its stage change and its last completed task) and that has no
+# open task due after now. Every reader (the stalled report, tick's deal.stalled, the board's
+# cards, a deal's `stalled`) asks overdue_deals. The deals are found by the index ending with
+# stage_entered_at (quiet since ≥ entered: the same candidates as entry alone), then each is
+# read off tasks' index (deal_id, done_at, due_at): two probes, whatever the number of tasks.
 _LIMIT_TYPES = ("text", "text", "text", "text", "double precision")
+_LAST_DONE = "(SELECT max(t.done_at) FROM tasks t WHERE t.deal_id = d.id)"
+_PLANNED = (
+    "EXISTS (SELECT 1 FROM tasks t WHERE t.deal_id = d.id AND t.done_at IS NULL AND t.due_at > ?)"
+)
 
 
-def overdue_deals(store: Store, limits: list[tuple]) -> list[sqlite3.Row]:
-    """The open deals that entered a stage before its threshold, most overdue first, with
-    their contact and `days` in the stage. `limits`: (pipeline, stage, stage name,
-    threshold instant as stored, rot days) per stage with a `rot_after`; found by index."""
-    if not limits:
+def rot_limits(store: Store, pipeline_id: str | None = None, kind: str | None = None) -> list:
+    """(pipeline, stage, stage name, threshold instant as stored, rot days) per open stage
+    with a `rot_after` (of one pipeline, or of one kind of record)."""
+    limits = []
+    for pipeline in store.project.pipelines.values():
+        if (pipeline_id and pipeline.id != pipeline_id) or (kind and pipeline.object != kind):
+            continue
+        for stage in pipeline.stages:
+            if stage.rot_after and not stage.outcome:
+                threshold = stored_instant(store.now - stage.rot_after)
+                rot_days = stage.rot_after.total_seconds() / 86400
+                limits.append((pipeline.id, stage.id, stage.name, threshold, rot_days))
+    return limits
+
+
+def overdue_deals(
+    store: Store, limits: list[tuple], ids: list[int] | None = None
+) -> list[sqlite3.Row]:
+    """The stalled deals among those in `limits`' stages (or among `ids`), most overdue
+    first, with their contact, `days` in the stage, `quiet_since` (the later of the stage
+    change and the last completed task) and `quiet_days` since then; found by index."""
+    if not limits or ids == []:
         return []
     values = values_of(_LIMIT_TYPES, len(limits))
-    days = f"? - {_julianday(store, 'd.stage_entered_at')}"  # twice: PostgreSQL orders by
-    return store.conn.execute(  # an output column's name alone, not in an expression
-        f"WITH limits(pipeline, stage, name, threshold, rot_days) AS ({values})"
-        " SELECT d.id, d.title, d.pipeline, d.stage, d.owner, d.next_step, d.amount,"
-        " d.stage_entered_at, d.stalled_for,"
-        " c.email AS contact_email, l.name AS stage_name, l.rot_days,"
-        f" {days} AS days"
+    among, extra = (f" AND d.id IN ({', '.join('?' * len(ids))})", ids) if ids else ("", [])
+    now = _julian_day(store.now)
+    return store.conn.execute(
+        f"WITH limits(pipeline, stage, name, threshold, rot_days) AS ({values}),"
+        " candidates AS (SELECT d.id, d.title, d.pipeline, d.stage, d.owner, d.next_step,"
+        " d.amount, d.contact_id, d.stage_entered_at, d.stalled_for, l.name AS stage_name,"
+        f" l.rot_days, l.threshold, {_LAST_DONE} AS last_done"
         " FROM limits l JOIN deals d ON d.status = 'open' AND d.pipeline = l.pipeline"
-        " AND d.stage = l.stage AND d.stage_entered_at < l.threshold"
-        f" LEFT JOIN contacts c ON c.id = d.contact_id ORDER BY {days} - l.rot_days DESC, d.id",
-        (*(value for limit in limits for value in limit), *[_julian_day(store.now)] * 2),
+        f" AND d.stage = l.stage AND d.stage_entered_at < l.threshold{among}"
+        f" WHERE NOT {_PLANNED}),"
+        " quiet AS (SELECT *, CASE WHEN last_done > stage_entered_at THEN last_done"
+        " ELSE stage_entered_at END AS quiet_since FROM candidates),"
+        f" stalled AS (SELECT *, ? - {_julianday(store, 'stage_entered_at')} AS days,"
+        f" ? - {_julianday(store, 'quiet_since')} AS quiet_days"
+        " FROM quiet WHERE quiet_since < threshold)"
+        " SELECT s.*, c.email AS contact_email FROM stalled s"
+        " LEFT JOIN contacts c ON c.id = s.contact_id"
+        " ORDER BY s.quiet_days - s.rot_days DESC, s.id",
+        (*(value for limit in limits for value in limit), *extra, store.stamp, now, now),
     ).fetchall()
+
+
+def stalled_among(store: Store, records: list) -> set[int]:
+    """Which of these deals (or tickets: rows of `deals`) are stalled, in batches (a list of
+    many deals stays one query per batch); none asked for those that entered their stage
+    within its rot_after (a workflow's fresh deal costs no statement)."""
+    limits = rot_limits(store)
+    thresholds = {(limit[0], limit[1]): limit[3] for limit in limits}
+    ids = [
+        row["id"]
+        for row in records
+        if row["status"] == "open"
+        and row["stage_entered_at"] < thresholds.get((row["pipeline"], row["stage"]), "")
+    ]
+    return {
+        row["id"]
+        for start in range(0, len(ids), _BATCH)
+        for row in overdue_deals(store, limits, ids[start : start + _BATCH])
+    }
+
+
+_BATCH = 500
 
 
 def _julian_day(moment: datetime) -> float:

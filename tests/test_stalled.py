@@ -1,0 +1,94 @@
+"""Stalled means nothing planned: `rot_after` counts from the later of the stage change and
+the last completed task, and an open task due after now keeps a deal from stalling — the
+same deals on the stalled report, the board, `deals list`/`show`, the template function
+`stalled()` and tick's deal.stalled events."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+from conftest import open_project, query
+
+from salesflow.engine.context import report_functions
+from salesflow.store.session import Store
+
+pytestmark = pytest.mark.engines  # each test on SQLite and on PostgreSQL
+
+START = "2026-11-20T10:00"  # every deal enters `nouveau` (rot_after: 3d) then
+CHECK = "2026-11-25T12:00"  # 5 days later: all four are past rot_after since their entry
+
+
+def four_deals(sf) -> None:
+    """#1 no task; #2 a task completed yesterday; #3 an open task due tomorrow; #4 an open
+    task overdue since the 22nd."""
+    for name in ("quiet", "done", "planned", "late"):
+        sf("contacts", "add", f"{name}@example.org", now=START)
+        sf("deals", "add", "--title", name, "--contact", f"{name}@example.org",
+           "--stage", "nouveau", "--owner", "marie", now=START)  # fmt: skip
+    sf("tasks", "add", "Rappeler", "--assignee", "marie", "--deal", "2", "--due", "1d", now=START)
+    sf("tasks", "done", "1", now="2026-11-24T12:00")
+    sf("tasks", "add", "Essai", "--assignee", "marie", "--deal", "3", "--due", "2026-11-26T18:00",
+       now=START)  # fmt: skip
+    sf("tasks", "add", "Relancer", "--assignee", "marie", "--deal", "4", "--due",
+       "2026-11-22T10:00", now=START)  # fmt: skip
+
+
+def stalled_everywhere(sf, now: str) -> dict[str, list[int]]:
+    """The stalled deals' ids as each reader sees them."""
+    report = sf("pipeline", "stalled", "--json", now=now)["rows"]
+    board = sf("pipeline", "board", "cours-essai", "--json", now=now)["rows"]
+    listed = sf("deals", "list", "--json", now=now)
+    shown = [sf("deals", "show", str(row["id"]), "--json", now=now) for row in listed]
+    project = open_project(sf.project)
+    store = Store.open(project, datetime.fromisoformat(now).replace(tzinfo=project.timezone))
+    try:
+        template = report_functions(store)["stalled"]()
+    finally:
+        store.conn.close()
+    return {
+        "report": [row["id"] for row in report],
+        "board": sorted(c["id"] for s in board for c in s["cards"] if c["stalled"]),
+        "list": sorted(row["id"] for row in listed if row["stalled"]),
+        "show": sorted(deal["id"] for deal in shown if deal["stalled"]),
+        "template": [row["id"] for row in template],
+    }
+
+
+def test_a_deal_with_a_task_done_yesterday_or_one_due_tomorrow_is_not_stalled(sf):
+    four_deals(sf)
+    seen = stalled_everywhere(sf, CHECK)
+    assert seen == {reader: [1, 4] for reader in seen}  # the quiet one and the overdue task
+    rows = sf("pipeline", "stalled", "--json", now=CHECK)["rows"]
+    assert [(r["days_in_stage"], r["days_overdue"]) for r in rows] == [(5, 2), (5, 2)]
+
+
+def test_rot_after_counts_from_the_last_completed_task(sf):
+    four_deals(sf)
+    # #2's task was completed on the 24th at noon: stalled 3 days later, not before
+    assert 2 not in stalled_everywhere(sf, "2026-11-27T11:00")["report"]
+    rows = sf("pipeline", "stalled", "--json", now="2026-11-28T13:00")["rows"]
+    done = next(row for row in rows if row["id"] == 2)
+    assert (done["days_in_stage"], done["days_overdue"]) == (8, 1)
+    # #3's task, due on the 26th and still open: nothing planned any more, stalled
+    assert [row["id"] for row in rows] == [1, 3, 4, 2]  # most overdue first
+
+
+def deal_stalled_events(sf) -> list[tuple]:
+    return query(
+        sf.project,
+        "SELECT subject_id FROM events WHERE type = 'deal.stalled' ORDER BY id",
+    )
+
+
+def test_tick_says_deal_stalled_once_per_quiet_spell(sf):
+    four_deals(sf)
+    sf("tick", now=CHECK)
+    sf("tick", now="2026-11-25T13:00")
+    assert deal_stalled_events(sf) == [(1,), (4,)]
+    sf("tasks", "done", "3", now="2026-11-25T14:00")  # #4's overdue task, done at last
+    sf("tick", now="2026-11-27T09:00")  # #3's task now overdue: stalled since its entry
+    assert deal_stalled_events(sf) == [(1,), (4,), (3,)]
+    sf("tick", now="2026-11-28T15:00")  # 3 days after their last completed tasks
+    sf("tick", now="2026-11-28T16:00")
+    assert deal_stalled_events(sf) == [(1,), (4,), (3,), (2,), (4,)]  # #4 quiet again
