@@ -11,6 +11,7 @@ from salesflow.cli.render import print_table, to_json
 from salesflow.reports import Column
 from salesflow.reports.today import KINDS
 from salesflow.reports.today import today as today_report
+from salesflow.wording import counted
 
 COLUMNS = [
     Column("what", "what"),
@@ -57,7 +58,7 @@ def _why(item: dict) -> str:
         on = f" ({item['deal']})" if item["deal"] else ""
         return f"due {item['due_at'][:16].replace('T', ' ')}{on}"
     if item["stage_name"]:
-        return f"{item['days_overdue']} days too long in {item['stage_name']}"
+        return f"{counted(item['days_overdue'], 'day')} too long in {item['stage_name']}"
     return "no " + " and no ".join(
         "next step" if missing == "next_step" else "open task" for missing in item["missing"]
     )

@@ -5,7 +5,9 @@
 3. stalled deals, most overdue first (reports/stalled.py decides what stalled means);
 4. deals with nothing planned — no next step, or no open task: plan them (those missing
    both first, then the largest amount) once the urgent things are done.
-Each deal is listed once, at its first place: a stalled deal without a task is stalled.
+A deal is in one of the deal lists only, the first: a stalled deal without a task is
+stalled (its overdue task, if it has one, is in the tasks' list too). A stalled deal is at
+least a day too long: one rot_after past by hours reads "1 day", not "0 days".
 Deals waiting on a stage's required checklist item will come between 3 and 4 once stages
 have checklists: a list of their own in `_items`, after the stalled deals.
 
@@ -77,7 +79,7 @@ def _items(store: Store, member: str | None, day) -> Iterable[tuple[str | None, 
             listed.add(row["id"])
             yield row["owner"], _item(store, "stalled_deal", row["id"], row["title"], row["id"],
                                       row["contact"], stage_name=row["stage_name"],
-                                      days_overdue=row["days_overdue"])  # fmt: skip
+                                      days_overdue=max(1, row["days_overdue"]))  # fmt: skip
     for row in _unplanned(store, member):
         if row["id"] not in listed:
             missing = ["next_step"] if not row["next_step"] else []
