@@ -8,17 +8,15 @@ Target: the page's time at most 2× the floor (median).
 
 from __future__ import annotations
 
-import argparse
 import random
 import subprocess
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
-from common import SALESFLOW, Pair, Row, demo_project, free_port, print_table, ratio_row
+from common import SALESFLOW, Pair, Row, demo_project, free_port, main_of, ratio_row
 
 from salesflow import clock
 from salesflow.config.cache import load_project
@@ -134,16 +132,5 @@ def measure(scratch: Path, deals: int, runs: int) -> list[Row]:
                       Pair(min(floors), ratios), 2)]  # fmt: skip
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--deals", type=int, default=100_000)
-    parser.add_argument("--runs", type=int, default=20)
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as scratch:
-        rows = measure(Path(scratch), args.deals, args.runs)
-    print_table(rows)
-    return 0 if all(row.met for row in rows) else 1
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main_of(__doc__, measure, deals=100_000, runs=20))

@@ -128,3 +128,19 @@ def print_table(rows: list[Row]) -> None:
         verdict = "met" if row.met else "NOT MET"
         line = "  ".join(cell.ljust(width) for cell, width in zip(cells, widths, strict=True))
         print(f"{line}  {'' if row is header else verdict}".rstrip(), flush=True)
+
+
+def main_of(doc: str, measure: Callable[[Path, int, int], list[Row]], deals: int, runs: int) -> int:
+    """A bench's `main`: `--deals` and `--runs` (`deals` and `runs` by default), `measure`
+    in a scratch folder, its table printed; exit 1 when a target is not met."""
+    import argparse
+    import tempfile
+
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--deals", type=int, default=deals)
+    parser.add_argument("--runs", type=int, default=runs)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as scratch:
+        rows = measure(Path(scratch), args.deals, args.runs)
+    print_table(rows)
+    return 0 if all(row.met for row in rows) else 1

@@ -16,17 +16,15 @@ long at 100,000 deals as at 1,000, and the command's time should not grow with t
 
 from __future__ import annotations
 
-import argparse
 import json
 import random
 import sqlite3
 import subprocess
 import sys
-import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from common import SALESFLOW, Row, demo_project, paired, print_table, ratio_row, timed
+from common import SALESFLOW, Row, demo_project, main_of, paired, ratio_row, timed
 
 NOW = "2026-12-01T09:00"  # Paris: 08:00 UTC
 NOW_UTC = datetime(2026, 12, 1, 8, tzinfo=UTC)
@@ -150,16 +148,5 @@ def measure(scratch: Path, deals: int, runs: int) -> list[Row]:
     return rows
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--deals", type=int, default=100_000)
-    parser.add_argument("--runs", type=int, default=5)
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as scratch:
-        rows = measure(Path(scratch), args.deals, args.runs)
-    print_table(rows)
-    return 0 if all(row.met for row in rows) else 1
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main_of(__doc__, measure, deals=100_000, runs=5))
