@@ -105,9 +105,7 @@ def show(ctx: typer.Context, contact: str, as_json: AsJson = False) -> None:
     store = ctx.obj.store()
     row = contacts.get(store, contact)
     data = contacts.public(row, store)
-    rows = deals.search(store, contact=row["id"])
-    stuck = deals.stalled_among(store, rows)
-    data["deals"] = [deals.public(d, store, stuck) for d in rows]
+    data["deals"] = deals.public_all(deals.search(store, contact=row["id"]), store)
     if as_json:
         typer.echo(to_json(data))
         return

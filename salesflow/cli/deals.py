@@ -68,8 +68,7 @@ def list_(
         stage = stage_id(store.project, stage, pipeline, "deal")
     rows = deals.search(store, pipeline, stage, owner, status)
     rows = only_stalled(store, rows, pipeline) if stalled else rows
-    stuck = deals.stalled_among(store, rows)
-    data = [deals.public(row, store, stuck) for row in rows]
+    data = deals.public_all(rows, store)
     emit_rows(data, COLUMNS, chosen(output, as_json), store.project, "Deals")
 
 

@@ -73,8 +73,7 @@ def list_(
     rows = deals.search(store, pipeline, stage, owner, status, record="ticket",
                         priority=_priority(priority))  # fmt: skip
     rows = only_stalled(store, rows, pipeline) if stalled else rows
-    stuck = deals.stalled_among(store, rows)
-    data = [deals.public(row, store, stuck) for row in rows]
+    data = deals.public_all(rows, store)
     emit_rows(data, COLUMNS, chosen(output, as_json), store.project, "Tickets")
 
 

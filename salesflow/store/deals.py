@@ -376,6 +376,13 @@ def is_stalled(store: Store, deal: sqlite3.Row, stalled: set[int] | None = None)
     return deal["id"] in (stalled_among(store, [deal]) if stalled is None else stalled)
 
 
+def public_all(deals: list[sqlite3.Row], store: Store) -> list[dict[str, Any]]:
+    """Each of a list of deals (or tickets) as `public` gives it, the stalled ones found at
+    once for the whole list (one query per batch, not one a row)."""
+    stalled = stalled_among(store, deals)
+    return [public(deal, store, stalled) for deal in deals]
+
+
 def public(deal: sqlite3.Row, store: Store, stalled: set[int] | None = None) -> dict[str, Any]:
     """The deal or ticket as commands print it and templates see it (`stalled`: the stalled
     ones of the list it is part of, else found for this one)."""
