@@ -21,3 +21,13 @@ def parse_duration(text: str) -> timedelta:
         if part
     )
     return timedelta(seconds=seconds)
+
+
+def format_duration(span: timedelta) -> str:
+    """timedelta(days=1, hours=12) → `1d12h`, as a workflow would write it (`0s` for none)."""
+    seconds, parts = int(span.total_seconds()), []
+    for unit, size in _UNITS:
+        count, seconds = divmod(seconds, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    return "".join(parts) or "0s"

@@ -76,6 +76,17 @@ MESSAGES = {
         "{count} deals are in stage '{stage}', which pipeline '{pipeline}' no longer has: move"
         " them (`salesflow deals move ID STAGE`), or put the stage back"
     ),
+    # a stage change refused: what the record lacks (store/playbook.py)
+    "cannot_enter": N_("{record} cannot enter “{stage}”: {missing}"),
+    "deal_number": N_("deal #{id}"),
+    "ticket_number": N_("ticket #{id}"),
+    "a_new_deal": N_("a new deal"),
+    "a_new_ticket": N_("a new ticket"),
+    "field_not_set": N_("{fields} is not set"),
+    "fields_not_set": N_("{fields} are not set"),
+    "item_not_ticked": N_("{items} is not ticked in “{stage}”"),
+    "items_not_ticked": N_("{items} are not ticked in “{stage}”"),
+    "missing_both": N_("{fields}; {items}"),
     # why a run ended, failed or changed
     "workflow_gone": N_("workflow '{workflow}' no longer exists"),
     "step_gone": N_("workflow edited: its step '{step}' no longer exists"),

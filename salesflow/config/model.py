@@ -133,12 +133,38 @@ class WebhookSettings:
 
 
 @dataclass(frozen=True)
+class ChecklistItem:
+    item: str
+    required: bool = False  # a forward move out of the stage needs it ticked
+
+
+@dataclass(frozen=True)
+class StageTask:
+    """A task made for the record's owner when it enters the stage (`title` is a template)."""
+
+    title: str
+    due_in: timedelta | None = None
+
+
+@dataclass(frozen=True)
 class Stage:
+    """A stage, and its playbook: what it is for (`guidance`), the fields a record needs
+    to enter it (`requires`, `contact.x` for its contact's), what to do in it (`checklist`)
+    and the tasks made on entry (`on_enter_tasks`)."""
+
     id: str
     name: str
     probability: int
     outcome: str | None = None
     rot_after: timedelta | None = None
+    guidance: str | None = None
+    requires: tuple[str, ...] = ()
+    checklist: tuple[ChecklistItem, ...] = ()
+    on_enter_tasks: tuple[StageTask, ...] = ()
+
+    @property
+    def required_items(self) -> tuple[str, ...]:
+        return tuple(entry.item for entry in self.checklist if entry.required)
 
 
 @dataclass(frozen=True)
@@ -363,6 +389,15 @@ def build_pipeline(data: dict, path: Path) -> Pipeline:
             probability=stage.get("probability", 100 if stage.get("outcome") == "won" else 0),
             outcome=stage.get("outcome"),
             rot_after=parse_duration(stage["rot_after"]) if "rot_after" in stage else None,
+            guidance=stage.get("guidance"),
+            requires=tuple(stage.get("requires", ())),
+            checklist=tuple(_checklist_item(entry) for entry in stage.get("checklist", ())),
+            on_enter_tasks=tuple(
+                StageTask(
+                    task["title"], parse_duration(task["due_in"]) if "due_in" in task else None
+                )
+                for task in stage.get("on_enter_tasks", ())
+            ),
         )
         for stage in data["stages"]
     )
@@ -375,6 +410,12 @@ def build_pipeline(data: dict, path: Path) -> Pipeline:
         data.get("require_lost_reason", False),
         data.get("object", "deal"),
     )
+
+
+def _checklist_item(entry: str | dict) -> ChecklistItem:
+    if isinstance(entry, str):
+        return ChecklistItem(entry.strip())
+    return ChecklistItem(entry["item"].strip(), entry.get("required", False))
 
 
 def build_workflow(data: dict, path: Path) -> Workflow:

@@ -1,14 +1,17 @@
 """A deal or a ticket whole, as `deals show --json`, `tickets show --json` and the deal
-page's JSON give it: its fields, (a ticket's) response times, its stage history, and the
-workflow runs and messages that concern it."""
+page's JSON give it: its fields, (a ticket's) response times, its stage's playbook, its
+stage history, and the workflow runs and messages that concern it."""
 
 from __future__ import annotations
 
 import sqlite3
 
+from salesflow.config.model import Pipeline, Stage
+from salesflow.config.playbook import missing_to_move
+from salesflow.durations import format_duration
 from salesflow.reports.activity import deal_messages, deal_runs, in_english
 from salesflow.reports.response import ticket_times
-from salesflow.store import deals
+from salesflow.store import deals, playbook
 from salesflow.store.session import Store
 from salesflow.values import read_instant
 
@@ -19,7 +22,11 @@ def shown(store: Store, number: int, record: str | None = None) -> dict:
     data = deals.public(row, store)
     if deals.object_of(store, row) == "ticket":
         data.update(_ticket_times(store, row))
+    data["playbook"] = stage_playbook(store, row, data)
     data["history"] = [_history_entry(entry, store) for entry in deals.history(store, row["id"])]
+    data["checklist_history"] = [
+        _tick_entry(entry, store) for entry in playbook.tick_history(store, row["id"])
+    ]
     data["runs"] = [in_english(run) for run in deal_runs(store, row["id"])]
     data["messages"] = deal_messages(store, row["id"])
     return data
@@ -42,4 +49,71 @@ def _history_entry(entry: sqlite3.Row, store: Store) -> dict:
         "to": entry["to_stage"],
         "at": read_instant(entry["at"], store.project.timezone).isoformat(),
         "by": entry["by"],
+        "forced": bool(entry["forced"]),
     }
+
+
+def _tick_entry(entry: sqlite3.Row, store: Store) -> dict:
+    return {
+        "stage": entry["stage"],
+        "item": entry["item"],
+        "ticked": bool(entry["ticked"]),
+        "at": read_instant(entry["at"], store.project.timezone).isoformat(),
+        "by": entry["by"],
+    }
+
+
+def stage_playbook(store: Store, row: sqlite3.Row, public: dict) -> dict | None:
+    """The record's stage's playbook: its guidance, its checklist (who ticked what, when),
+    the tasks it makes on entry, and what the next stage will need (None for a stage the
+    pipeline lost). `public`: the record as deals.public gives it."""
+    of = store.project.pipelines.get(row["pipeline"])
+    here = of.stage(row["stage"]) if of else None
+    if here is None:
+        return None
+    ticks = playbook.ticked(store, row["id"], here.id)
+    return {
+        "stage": here.id,
+        "guidance": here.guidance,
+        "checklist": [
+            _item(entry.item, entry.required, ticks.get(entry.item), store)
+            for entry in here.checklist
+        ],
+        "entry_tasks": [
+            {"title": task.title, "due_in": _span(task.due_in)} for task in here.on_enter_tasks
+        ],
+        "next": _next_needs(store, of, here, row, public, ticks),
+    }
+
+
+def _item(item: str, required: bool, tick: sqlite3.Row | None, store: Store) -> dict:
+    at = read_instant(tick["ticked_at"], store.project.timezone).isoformat() if tick else None
+    return {"item": item, "required": required, "ticked": tick is not None, "ticked_at": at,
+            "ticked_by": tick["ticked_by"] if tick else None}  # fmt: skip
+
+
+def next_stage(of: Pipeline, here: Stage) -> Stage | None:
+    """The stage a record goes to next: the following one that is not lost (won included)."""
+    later = of.stages[of.stages.index(here) + 1 :]
+    return next((stage for stage in later if stage.outcome != "lost"), None)
+
+
+def _next_needs(store: Store, of: Pipeline, here: Stage, row, public: dict, ticks) -> dict | None:
+    """What moving to the next stage needs: its `requires` (those still unset under
+    `missing_fields`) and this stage's required items not yet ticked."""
+    after = next_stage(of, here)
+    if after is None or row["status"] != "open":
+        return None
+    contact = playbook.contact_values(store, row["contact_id"])
+    missing = missing_to_move(of, here, after, playbook.values_of(public, contact), ticks)
+    return {
+        "stage": after.id,
+        "stage_name": after.name,
+        "requires": list(after.requires),
+        "missing_fields": list(missing.fields),
+        "missing_items": list(missing.items),
+    }
+
+
+def _span(duration) -> str | None:
+    return format_duration(duration) if duration else None

@@ -15,7 +15,7 @@ from typing import Any
 
 from salesflow.config.model import PRIORITIES, Pipeline, Stage
 from salesflow.errors import NotFound, UserError, did_you_mean
-from salesflow.store import contacts
+from salesflow.store import contacts, playbook
 from salesflow.store.reports import stalled_among
 from salesflow.store.session import Store
 from salesflow.store.stages import of_kind
@@ -121,9 +121,11 @@ def add(
     values: dict[str, Any] | None = None,
     by: str = "cli",
     record: str = "deal",
+    force: bool = False,
 ) -> sqlite3.Row:
     """Open a deal (values: amount, owner, expected_close, next_step, probability, fields)
-    or a ticket (values: priority, owner, fields)."""
+    or a ticket (values: priority, owner, fields). Creating a record in a stage enters it:
+    the stage's `requires` must be set, unless `force`."""
     of = pipeline(store, pipeline_id, record)
     target = stage(of, stage_id) if stage_id else of.stages[0]
     person = contacts.get(store, contact) if contact is not None else None
@@ -131,6 +133,10 @@ def add(
     columns.setdefault("owner", person["owner"] if person else None)
     if record == "ticket":
         columns.setdefault("priority", "normal")
+    contact_data = contacts.public(person, store) if person else None
+    new = {_named(record, "title"): title, **columns, **columns.get("fields", {})}
+    values_now = playbook.values_of(new, contact_data)
+    forced = playbook.refuse_unless_met(store, of, None, None, target, values_now, force)
     closed_at = store.stamp if target.outcome else None
     deal_id = store.conn.execute(
         "INSERT INTO deals (pipeline, stage, status, title, contact_id, currency, created_at,"
@@ -145,10 +151,23 @@ def add(
             columns.get("probability"), columns.get("priority"),
         ),
     ).fetchone()[0]  # fmt: skip
-    _history(store, deal_id, of.id, None, target.id, by)
+    _history(store, deal_id, of.id, None, target.id, by, forced=forced)
     data = {"pipeline": of.id, "stage": target.id, "by": by}
     store.record_event(f"{record}.created", record, deal_id, data)
-    return get(store, deal_id)
+    created = get(store, deal_id)
+    _entered(store, created, target, contact_data)
+    return created
+
+
+def _entered(
+    store: Store, deal: sqlite3.Row, target: Stage, contact: dict[str, Any] | None
+) -> None:
+    """What entering a stage does besides the move: the stage's tasks for the owner."""
+    if target.on_enter_tasks:
+        record = object_of(store, deal)
+        contact = contact or playbook.contact_values(store, deal["contact_id"])
+        context = {record: public(deal, store), "contact": contact, "stage": target.name}
+        playbook.make_entry_tasks(store, deal["id"], target, deal["owner"], context)
 
 
 def _columns(store: Store, values: dict[str, Any], record: str) -> dict[str, Any]:
@@ -240,10 +259,13 @@ def move(
     reason: str | None = None,
     reopen: bool = False,
     by: str = "cli",
+    force: bool = False,
 ) -> sqlite3.Row:
     """Move a deal to another stage of its pipeline, keeping the history.
 
-    A closed deal moves only with `reopen`; a lost stage may require a reason."""
+    A closed deal moves only with `reopen`; a lost stage may require a reason; the target's
+    `requires` must be set and, moving forward, the required checklist items of the stage
+    left ticked — unless `force` (marked in the history)."""
     of = pipeline(store, deal["pipeline"])
     target = stage(of, stage_id)
     if target.id == deal["stage"]:
@@ -257,6 +279,12 @@ def move(
     if target.outcome == "lost" and of.require_lost_reason and not reason:
         raise ReasonRequired(f"pipeline '{of.id}' needs a reason to move a {of.object} to"
                              f" '{target.id}': pass --reason")  # fmt: skip
+    source = of.stage(deal["stage"])
+    forced, contact = False, None
+    if target.requires or (source and source.required_items):
+        contact = playbook.contact_values(store, deal["contact_id"])
+        values = playbook.values_of(public(deal, store), contact)
+        forced = playbook.refuse_unless_met(store, of, deal["id"], source, target, values, force)
     lost = target.outcome == "lost"
     store.conn.execute(
         "UPDATE deals SET stage = ?, status = ?, stage_entered_at = ?, closed_at = ?,"
@@ -267,34 +295,46 @@ def move(
             reason if lost else None, deal["stage"] if lost else None, deal["id"],
         ),
     )  # fmt: skip
-    _history(store, deal["id"], of.id, deal["stage"], target.id, by, deal["stage_entered_at"])
+    _history(store, deal["id"], of.id, deal["stage"], target.id, by, deal["stage_entered_at"],
+             forced)  # fmt: skip
     data = {"pipeline": of.id, "from": deal["stage"], "to": target.id, "by": by}
+    if forced:
+        data["forced"] = True
     store.record_event(f"{of.object}.stage_changed", of.object, deal["id"], data)
-    return get(store, deal["id"])
+    moved = get(store, deal["id"])
+    if target.on_enter_tasks:
+        _entered(
+            store, moved, target, contact or playbook.contact_values(store, deal["contact_id"])
+        )
+    return moved
 
 
-def close(store: Store, deal: sqlite3.Row, outcome: str, reason: str | None, by: str = "cli"):
+def close(
+    store: Store, deal: sqlite3.Row, outcome: str, reason: str | None, by: str = "cli",
+    force: bool = False,
+):  # fmt: skip
     """Move the deal to its pipeline's (first) won or lost stage."""
     of = pipeline(store, deal["pipeline"])
     target = next((s for s in of.stages if s.outcome == outcome), None)
     if target is None:
         raise UserError(f"pipeline '{of.id}' has no {outcome} stage")
-    return move(store, deal, target.id, reason, by=by)
+    return move(store, deal, target.id, reason, by=by, force=force)
 
 
 def _history(
     store: Store, deal: int, pipeline_id: str, source: str | None, target: str, by: str,
-    entered: str | None = None,
+    entered: str | None = None, forced: bool = False,
 ) -> None:  # fmt: skip
     """Record a stage change: the history row (with how long the deal stayed in `source`,
-    which entered at `entered`) and the stage in the deal's set of stages entered."""
+    which entered at `entered`, and whether it bypassed the stage's requirements) and the
+    stage in the deal's set of stages entered."""
     stay = None
     if entered is not None:
         stay = (store.now - read_instant(entered, store.now.tzinfo)).total_seconds()
     store.conn.execute(
-        "INSERT INTO stage_history (deal_id, pipeline, from_stage, to_stage, at, by, stay_seconds)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (deal, pipeline_id, source, target, store.stamp, by, stay),
+        "INSERT INTO stage_history (deal_id, pipeline, from_stage, to_stage, at, by, stay_seconds,"
+        " forced) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (deal, pipeline_id, source, target, store.stamp, by, stay, int(forced)),
     )
     store.conn.execute(
         "UPDATE deals SET stages_mask = stages_mask | (CAST(1 AS bigint) << CAST(? AS integer))"

@@ -314,6 +314,28 @@ def _v18_tasks_by_deal(schema: Schema) -> None:
     schema.create_index("tasks", ["deal_id", "done_at", "due_at"])
 
 
+def _v19_stage_playbooks(schema: Schema) -> None:
+    """The stages' checklists: each record's ticked items (who and when; an undo deletes the
+    row) and every tick and untick in its history; and the stage changes that bypassed a
+    stage's requirements (`--force`, a workflow's `force: true`), marked in their history."""
+    schema.create_table(
+        "checklist_ticks",
+        {"deal_id": int, "stage": str, "item": str, "pipeline": str, "ticked_at": str,
+         "ticked_by": str},
+        pk=("deal_id", "stage", "item"), not_null={"pipeline", "ticked_at", "ticked_by"},
+        foreign_keys=[("deal_id", "deals", "id")],
+    )  # fmt: skip
+    schema.create_table(
+        "checklist_history",
+        {"id": int, "deal_id": int, "stage": str, "item": str, "ticked": int, "at": str,
+         "by": str},
+        pk="id", not_null={"deal_id", "stage", "item", "ticked", "at", "by"},
+        foreign_keys=[("deal_id", "deals", "id")],
+    )  # fmt: skip
+    schema.create_index("checklist_history", ["deal_id", "id"])
+    schema.add_column("stage_history", "forced", int, default=0)
+
+
 MIGRATIONS: list[Callable[[Schema], None]] = [
     _v1_contacts_deals_events,
     _v2_tasks_and_report_indexes,
@@ -333,6 +355,7 @@ MIGRATIONS: list[Callable[[Schema], None]] = [
     _v16_stage_bits_unique,
     _v17_schedule_fires,
     _v18_tasks_by_deal,
+    _v19_stage_playbooks,
 ]
 
 # Serialises migrators on one PostgreSQL database, as BEGIN IMMEDIATE does on SQLite: a key

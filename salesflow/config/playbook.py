@@ -1,0 +1,79 @@
+"""The rule of a pipeline's stage playbooks, the same at every door (the CLI, the pages, the
+workflows, the import): a record enters a stage only with the stage's `requires` set, and
+moves forward out of a stage only with that stage's required checklist items ticked.
+
+Pure: the callers bring the record's values and its ticks, so the rule can be tested, and
+shown ("what the next stage will require"), without a database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from salesflow.config.model import Pipeline, Project, Stage
+
+# The record's own fields a stage can require (custom fields come from the project).
+RECORD_FIELDS = {
+    "deal": ("title", "amount", "expected_close", "next_step", "owner", "probability"),
+    "ticket": ("subject", "priority", "owner"),
+}
+CONTACT_FIELDS = ("email", "first_name", "last_name", "phone", "company", "owner", "source")
+
+
+@dataclass(frozen=True)
+class Missing:
+    """What a record lacks to enter `stage` (`fields`) or to leave `leaving` forward
+    (`items`, its required checklist items not ticked); empty when it may move."""
+
+    stage: Stage
+    fields: tuple[str, ...] = ()
+    leaving: Stage | None = None
+    items: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.fields or self.items)
+
+
+def is_set(value: Any) -> bool:
+    """A field is set when it holds something other than nothing or blank text."""
+    if value is None:
+        return False
+    if isinstance(value, str):
+        return bool(value.strip())
+    if isinstance(value, list | tuple | dict):
+        return bool(value)
+    return True
+
+
+def missing_fields(stage: Stage, values: Mapping[str, Any]) -> tuple[str, ...]:
+    """The stage's `requires` that `values` (the record's fields by name, its contact's as
+    `contact.x`) leave unset, in the stage's order."""
+    return tuple(name for name in stage.requires if not is_set(values.get(name)))
+
+
+def is_forward(of: Pipeline, source: Stage, target: Stage) -> bool:
+    """A move that needs the source's required items: towards a later stage, not to a lost one."""
+    if target.outcome == "lost":
+        return False
+    return of.stages.index(target) > of.stages.index(source)
+
+
+def missing_to_move(
+    of: Pipeline, source: Stage | None, target: Stage, values: Mapping[str, Any],
+    ticked: Collection[str],
+) -> Missing:  # fmt: skip
+    """What a record in `source` (None: being created) lacks to enter `target`; `ticked`:
+    the items ticked in `source`."""
+    items: tuple[str, ...] = ()
+    if source is not None and source in of.stages and is_forward(of, source, target):
+        items = tuple(item for item in source.required_items if item not in ticked)
+    return Missing(target, missing_fields(target, values), source, items)
+
+
+def known_fields(project: Project, record: str) -> set[str]:
+    """Every name a stage of a `record` pipeline may require."""
+    own = set(RECORD_FIELDS[record]) | set(project.fields_of(record))
+    contact = set(CONTACT_FIELDS) | set(project.contact_fields)
+    return own | {f"contact.{name}" for name in contact}

@@ -1,0 +1,185 @@
+"""The stages' playbooks in the database: each record's ticked checklist items, the rule
+(config/playbook.py) applied to a record as stored, and the tasks a stage makes on entry.
+
+store/deals.py calls `refuse_unless_met` and `make_entry_tasks` on every creation and stage
+change, so the CLI, the pages, the workflows and the import meet one rule.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Mapping
+from datetime import tzinfo
+from functools import lru_cache
+from typing import Any
+
+from jinja2 import Template, TemplateError
+
+from salesflow.config.model import Pipeline, Project, Stage
+from salesflow.config.playbook import Missing, missing_to_move
+from salesflow.errors import UserError, did_you_mean
+from salesflow.phrases import Phrase, phrase, say
+from salesflow.store import contacts
+from salesflow.store.session import Store
+from salesflow.templating import make_environment
+from salesflow.values import stored_instant
+
+
+class RequirementsMissing(UserError):
+    """A record may not enter a stage, or leave one forward, yet: `missing` says what it lacks."""
+
+    def __init__(self, record: str, record_id: int | None, missing: Missing):
+        self.missing = missing
+        said = _refusal(record, record_id, missing)
+        super().__init__(say(said), said)
+
+
+def _refusal(record: str, record_id: int | None, missing: Missing) -> Phrase:
+    """`deal #4 cannot enter “Négociation”: amount is not set; “Devis envoyé” is not ticked
+    in “Qualification”`, as a phrase."""
+    who = phrase(f"{record}_number", id=record_id) if record_id else phrase(f"a_new_{record}")
+    parts = []
+    if missing.fields:
+        one = len(missing.fields) == 1
+        fields = ", ".join(missing.fields)
+        parts.append(phrase("field_not_set" if one else "fields_not_set", fields=fields))
+    if missing.items and missing.leaving is not None:
+        one = len(missing.items) == 1
+        items = ", ".join(f"“{item}”" for item in missing.items)
+        parts.append(phrase("item_not_ticked" if one else "items_not_ticked", items=items,
+                            stage=missing.leaving.name))  # fmt: skip
+    what = phrase("missing_both", fields=parts[0], items=parts[1]) if len(parts) == 2 else parts[0]
+    return phrase("cannot_enter", record=who, stage=missing.stage.name, missing=what)
+
+
+def ticked(store: Store, deal_id: int, stage: str | None = None) -> dict[str, sqlite3.Row]:
+    """The record's ticked items of `stage` (all stages: keyed `stage/item`), with who and when."""
+    if stage is None:
+        rows = store.conn.execute(
+            "SELECT * FROM checklist_ticks WHERE deal_id = ? ORDER BY ticked_at", (deal_id,)
+        ).fetchall()
+        return {f"{row['stage']}/{row['item']}": row for row in rows}
+    rows = store.conn.execute(
+        "SELECT * FROM checklist_ticks WHERE deal_id = ? AND stage = ? ORDER BY ticked_at",
+        (deal_id, stage),
+    ).fetchall()
+    return {row["item"]: row for row in rows}
+
+
+def tick(
+    store: Store, deal: sqlite3.Row, of: Pipeline, item: str, by: str, undo: bool = False
+) -> tuple[Stage, str, bool]:
+    """Tick (or untick) an item of the record's current stage's checklist (else of the
+    pipeline's other stages, when one has it); records `deal.checklist_ticked`. Returns the
+    stage, the item as the checklist spells it, and whether anything changed."""
+    contacts.check_owner(store, by)
+    stage, label = _find_item(of, deal["stage"], item)
+    done = ticked(store, deal["id"], stage.id)
+    if undo == (label not in done):
+        return stage, label, False
+    if undo:
+        store.conn.execute(
+            "DELETE FROM checklist_ticks WHERE deal_id = ? AND stage = ? AND item = ?",
+            (deal["id"], stage.id, label),
+        )
+    else:
+        store.conn.execute(
+            "INSERT INTO checklist_ticks (deal_id, stage, item, pipeline, ticked_at, ticked_by)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (deal["id"], stage.id, label, of.id, store.stamp, by),
+        )
+    store.conn.execute(
+        "INSERT INTO checklist_history (deal_id, stage, item, ticked, at, by)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (deal["id"], stage.id, label, int(not undo), store.stamp, by),
+    )
+    data = {"pipeline": of.id, "stage": stage.id, "item": label, "ticked": not undo,
+            "required": label in stage.required_items, "by": by}  # fmt: skip
+    store.record_event(f"{of.object}.checklist_ticked", of.object, deal["id"], data)
+    return stage, label, True
+
+
+def tick_history(store: Store, deal_id: int) -> list[sqlite3.Row]:
+    """Every tick and untick of the record's checklists, oldest first."""
+    return store.conn.execute(
+        "SELECT * FROM checklist_history WHERE deal_id = ? ORDER BY id", (deal_id,)
+    ).fetchall()
+
+
+def _find_item(of: Pipeline, current: str, item: str) -> tuple[Stage, str]:
+    """The stage and checklist item `item` names (case and spaces aside), the current stage's
+    first; a UserError naming the current stage's items when none has it."""
+    wanted = " ".join(item.split()).casefold()
+    stages = sorted(of.stages, key=lambda stage: stage.id != current)
+    for stage in stages:
+        for entry in stage.checklist:
+            if " ".join(entry.item.split()).casefold() == wanted:
+                return stage, entry.item
+    here = of.stage(current)
+    items = [entry.item for entry in here.checklist] if here else []
+    listed = f"; its items: {', '.join(items)}" if items else "; it has no checklist"
+    raise UserError(
+        f"no checklist item '{item}' in the stages of '{of.id}'{did_you_mean(item, items)}"
+        f" (stage '{current}'{listed})"
+    )
+
+
+def values_of(
+    record: Mapping[str, Any], contact: Mapping[str, Any] | None
+) -> dict[str, Any]:  # fmt: skip
+    """The names a stage's `requires` reads: the record's fields as commands print them
+    (deals.public), its contact's as `contact.x`."""
+    values = dict(record)
+    values.update({f"contact.{name}": value for name, value in (contact or {}).items()})
+    return values
+
+
+def contact_values(store: Store, contact_id: int | None) -> dict[str, Any] | None:
+    if contact_id is None:
+        return None
+    row = store.conn.execute("SELECT * FROM contacts WHERE id = ?", (contact_id,)).fetchone()
+    return contacts.public(row, store) if row else None
+
+
+def refuse_unless_met(
+    store: Store, of: Pipeline, deal_id: int | None, source: Stage | None, target: Stage,
+    values: Mapping[str, Any], force: bool,
+) -> bool:  # fmt: skip
+    """Raise RequirementsMissing when a record (in `source`; None: being created) may not
+    enter `target`, unless `force`; whether the move goes through only by force."""
+    if not (target.requires or (source and source.required_items)):
+        return False
+    done = ticked(store, deal_id, source.id) if deal_id and source else {}
+    missing = missing_to_move(of, source, target, values, done)
+    if missing and not force:
+        raise RequirementsMissing(of.object, deal_id, missing)
+    return bool(missing)
+
+
+def make_entry_tasks(
+    store: Store, deal_id: int, stage: Stage, owner: str | None, context: dict[str, Any]
+) -> None:
+    """The stage's `on_enter_tasks`, for the record's owner, due `due_in` after now."""
+    for task in stage.on_enter_tasks:
+        try:
+            title = _title_template(task.title, store.project).render(context)
+        except TemplateError as error:
+            raise UserError(
+                f"stage '{stage.id}': the task title {task.title!r} cannot be written: {error}"
+            ) from None
+        due = stored_instant(store.now + task.due_in) if task.due_in else None
+        store.conn.execute(
+            "INSERT INTO tasks (title, contact_id, deal_id, assignee, due_at, created_at,"
+            " created_by) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (title.strip(), context["contact"]["id"] if context.get("contact") else None,
+             deal_id, owner, due, store.stamp, f"stage:{stage.id}"),
+        )  # fmt: skip
+
+
+def _title_template(source: str, project: Project) -> Template:
+    return _compiled(source, project.locale, project.timezone, project.currency)
+
+
+@lru_cache(maxsize=256)
+def _compiled(source: str, locale: str, zone: tzinfo, currency: str) -> Template:
+    return make_environment(None, locale, zone, currency).from_string(source)
