@@ -181,3 +181,12 @@ def test_the_refusal_is_a_phrase_the_pages_say_in_their_language(sf, store):
                                                      "{items} n'est pas cochée dans « {stage} »"
                                                      }.get(text, text))  # fmt: skip
     assert "“Paiement reçu” n'est pas cochée dans « Cours d'essai réalisé »" in french
+
+
+def test_an_entry_task_of_a_deal_without_contact_leaves_the_missing_name_blank(sf, store):
+    with transaction(store.conn):
+        deal = deals.add(store, "Sans contact", None, "cours-essai", "essai-realise",
+                         {"owner": "paul"})  # fmt: skip
+    assert query(sf.project, "SELECT title, assignee FROM tasks WHERE deal_id = ?", deal["id"]) == [
+        ("Demander son avis à après l'essai", "paul")
+    ]

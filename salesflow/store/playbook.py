@@ -13,7 +13,7 @@ from datetime import tzinfo
 from functools import lru_cache
 from typing import Any
 
-from jinja2 import Template, TemplateError
+from jinja2 import ChainableUndefined, Template, TemplateError
 
 from salesflow.config.model import Pipeline, Project, Stage
 from salesflow.config.playbook import Missing, missing_to_move
@@ -171,7 +171,7 @@ def make_entry_tasks(
         store.conn.execute(
             "INSERT INTO tasks (title, contact_id, deal_id, assignee, due_at, created_at,"
             " created_by) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (title.strip(), context["contact"]["id"] if context.get("contact") else None,
+            (" ".join(title.split()), context["contact"]["id"] if context.get("contact") else None,
              deal_id, owner, due, store.stamp, f"stage:{stage.id}"),
         )  # fmt: skip
 
@@ -182,4 +182,8 @@ def _title_template(source: str, project: Project) -> Template:
 
 @lru_cache(maxsize=256)
 def _compiled(source: str, locale: str, zone: tzinfo, currency: str) -> Template:
-    return make_environment(None, locale, zone, currency).from_string(source)
+    """A title template where a value the record lacks (a deal without a contact) prints
+    nothing: the title is a reminder, not a reason to refuse the move."""
+    env = make_environment(None, locale, zone, currency)
+    env.undefined = ChainableUndefined
+    return env.from_string(source)
