@@ -134,9 +134,11 @@ def add(
     if record == "ticket":
         columns.setdefault("priority", "normal")
     contact_data = contacts.public(person, store) if person else None
-    new = {_named(record, "title"): title, **columns, **columns.get("fields", {})}
-    values_now = playbook.values_of(new, contact_data)
-    forced = playbook.refuse_unless_met(store, of, None, None, target, values_now, force)
+    forced = False
+    if target.requires:
+        new = {_named(record, "title"): title, **columns, **columns.get("fields", {})}
+        values_now = playbook.values_of(new, contact_data)
+        forced = playbook.refuse_unless_met(store, of, None, None, target, values_now, force)
     closed_at = store.stamp if target.outcome else None
     deal_id = store.conn.execute(
         "INSERT INTO deals (pipeline, stage, status, title, contact_id, currency, created_at,"
