@@ -36,6 +36,11 @@ def test_a_plain_move_the_stage_refuses_asks_for_the_date_then_moves(pages):
     assert blank.status_code == 422 and 'name="set.contact.date_essai"' in blank.text
     assert "n’est pas renseigné" in blank.text
     assert query(pages.project, "SELECT stage FROM deals WHERE id = 3") == [("nouveau",)]
+    wrong = client.post("/deals/3/move", data={**form, "set.contact.date_essai": "bientôt"})
+    assert wrong.status_code == 422 and 'value="bientôt"' in wrong.text
+    assert "bientôt" in wrong.text.split('role="alert">')[1].split("</p>")[0]
+    viewer = signed_in(pages, "lea").get(refused.headers["location"]).text
+    assert "ne peut pas entrer" in viewer and 'class="prompt"' not in viewer
     filled = client.post(
         "/deals/3/move", data={**form, "set.contact.date_essai": "2026-12-12T18:30"}
     )

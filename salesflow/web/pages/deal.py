@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 
 from starlette.responses import RedirectResponse, Response
 
+from salesflow.errors import NotFound, UserError
 from salesflow.phrases import say
 from salesflow.reports.activity import deal_messages, deal_runs
 from salesflow.reports.record import shown
@@ -115,6 +116,11 @@ def _change_deal(visit: Visit, change, open_only: bool = False) -> Response:
         return visit.refuse(422, visit.gettext(why))
     except playbook.RequirementsMissing as refused:
         return _prompted(visit, deals.get(visit.store, deal_id), refused)
+    except UserError as error:  # a value the prompt's form was given (a date) is refused
+        if not visit.form.get("prompt") or wants_json(visit.request) or isinstance(error, NotFound):
+            raise
+        said = say(error.phrase, visit.gettext) if error.phrase else str(error)
+        return _prompt_again(visit, deals.get(visit.store, deal_id), visit.form["stage"], said)
     if wants_json(visit.request):
         return json_answer({"id": row["id"], "stage": row["stage"], "status": row["status"]})
     return visit.back(f"/deals/{row['id']}")
@@ -128,12 +134,19 @@ def _prompted(visit: Visit, row, refused: playbook.RequirementsMissing) -> Respo
     said = say(refused.phrase, visit.gettext)
     if wants_json(visit.request):
         return json_answer({"error": said, "missing": prompt.missing_json(refused.missing)}, 409)
-    if visit.form.get("prompt"):  # what it had set is undone: ask for all of it again
-        missing = prompt.missing_now(visit.store, row, target)
-        return prompt.page(visit, row, target, missing, 422, visit.form, said)
+    if visit.form.get("prompt"):
+        return _prompt_again(visit, row, target.id, said)
     back = {"next": visit.form["next"]} if visit.form.get("next") else {}
     query = urlencode({"to": target.id, **back})
     return RedirectResponse(f"/deals/{row['id']}/move?{query}", 303)
+
+
+def _prompt_again(visit: Visit, row, stage_id: str, said: str) -> Response:
+    """The prompt's form again, with what its post had filled and why it was refused (what
+    the post set is undone: it asks for all of it again)."""
+    target = deals.stage(deals.pipeline(visit.store, row["pipeline"]), stage_id)
+    missing = prompt.missing_now(visit.store, row, target)
+    return prompt.page(visit, row, target, missing, 422, visit.form, said)
 
 
 def _closed(visit: Visit, row) -> str:
