@@ -101,11 +101,12 @@ def test_a_ticket_dropped_on_a_stage_needing_an_owner_asks_for_one_of_the_team(p
     assert "la demande n° " in asked and "owner n’est pas renseigné" in asked
     assert '<select name="set.owner" required>' in asked
     assert '<option value="paul">Paul Martin</option>' in asked
-    moved = client.post(
-        f"/deals/{ticket}/move",
-        data={"csrf": token, "stage": "en-cours", "prompt": "1", "set.owner": "paul"},
-    )
-    assert moved.status_code == 303
+    form = {"csrf": token, "stage": "en-cours", "prompt": "1", "set.owner": "paul"}
+    moved = client.post(f"/deals/{ticket}/move", data={**form, "set.stage": "resolu"})
+    assert moved.status_code == 303  # `set.stage` is no field: the rule is not bypassed
+    changed = query(pages.project, "SELECT json_extract(data, '$.changed') FROM events"
+                    " WHERE type = 'ticket.updated'")  # fmt: skip
+    assert changed == [('["owner"]',)]
     assert query(pages.project, "SELECT stage, owner FROM deals WHERE id = ?", ticket) == [
         ("en-cours", "paul")]  # fmt: skip
 

@@ -18,12 +18,13 @@ from typing import Any
 from starlette.responses import Response
 
 from salesflow.config.model import PRIORITIES, FieldDef, Stage
-from salesflow.config.playbook import Missing, missing_to_move
+from salesflow.config.playbook import Missing, known_fields, missing_to_move
 from salesflow.phrases import say
 from salesflow.store import contacts, deals, playbook
 from salesflow.store.session import Store
 from salesflow.web.auth import Visit, local_path
 from salesflow.web.words import FIELDS, HEADINGS
+from salesflow.web.words import PRIORITIES as PRIORITY_WORDS
 
 SET = "set."  # a filled field's name in the form: `set.amount`, `set.contact.date_essai`
 TICK = "tick."  # a ticked item's: `tick.Paiement reçu`
@@ -57,11 +58,12 @@ def fill(store: Store, row: sqlite3.Row, form: dict[str, Any], by: str) -> None:
     """Set the fields the prompt's form filled (blank ones are left alone) and tick its
     items, by the member `by`; the caller moves the record in the same transaction."""
     record = deals.object_of(store, row)
+    settable = known_fields(store.project, record)  # never `set.stage`: not past the rule
     own, custom, of_contact, contact_custom = {}, {}, {}, {}
     for key, value in form.items():
-        if not key.startswith(SET) or not str(value).strip():
-            continue
         name = key.removeprefix(SET)
+        if not key.startswith(SET) or name not in settable or not str(value).strip():
+            continue
         if name.startswith("contact."):
             name = name.removeprefix("contact.")
             into = contact_custom if name in store.project.contact_fields else of_contact
@@ -135,7 +137,8 @@ def asked(store: Store, record: str, name: str, gettext) -> Asked:
         team = tuple((member.id, member.name) for member in project.team.values())
         return Asked(name, label, "select", team)
     if bare == "priority" and not of_contact:
-        return Asked(name, label, "select", tuple((p, p) for p in PRIORITIES))
+        words = tuple((priority, gettext(PRIORITY_WORDS[priority])) for priority in PRIORITIES)
+        return Asked(name, label, "select", words)
     if bare == "expected_close" and not of_contact:
         return Asked(name, label, "date")
     if custom is not None and custom.type == "choice":
