@@ -165,3 +165,37 @@ def test_a_cards_move_list_is_wide_enough_for_its_longest_stage_name(new_page, s
     assert card.locator("select").input_value() == ""  # "Déplacer vers…", not its own stage
     box, button = card.bounding_box(), card.locator("button").bounding_box()
     assert button["x"] + button["width"] <= box["x"] + box["width"]  # the button stays inside
+
+
+def test_a_card_dropped_on_a_stage_it_lacks_a_field_for_opens_the_prompt_and_moves(new_page, site):
+    """Deal #3 (Œdipe, no trial date) dropped on "Cours d'essai planifié": the board asks
+    for the contact's date in a dialog; filled, the card moves."""
+    page = logged_in(new_page, site)
+    page.drag_and_drop('article[data-deal="3"]', 'section[data-stage="essai-planifie"]')
+    dialog = page.locator("dialog.prompt")
+    dialog.wait_for()
+    assert "contact.date_essai" in dialog.locator(".error").inner_text()
+    dialog.locator('input[name="set.contact.date_essai"]').fill("2026-12-12T18:30")
+    dialog.locator("button.primary").click()
+    page.wait_for_selector('section[data-stage="essai-planifie"] article[data-deal="3"]')
+    assert column_count(page, "essai-planifie") == "2"
+    assert query(site.project, "SELECT to_stage, by FROM stage_history WHERE deal_id = 3"
+                 " ORDER BY id DESC LIMIT 1") == [("essai-planifie", "marie")]  # fmt: skip
+
+
+def test_the_prompt_works_with_javascript_off_and_ticks_the_payment(new_page, site, sf):
+    """With JavaScript off, "Inscription confirmée" chosen for a deal whose payment is not
+    ticked: the prompt page asks for the tick, and its button enrols."""
+    sf("deals", "move", "1", "essai-realise")
+    page = logged_in(new_page, site, java_script_enabled=False)
+    card = page.locator('article[data-deal="1"]')
+    card.locator("select").select_option("inscrit")
+    card.locator("button").click()
+    page.wait_for_selector("form.prompt")
+    assert "Paiement reçu" in page.inner_text(".error")
+    page.check('input[name="tick.Paiement reçu"]')
+    page.click("form.prompt button.primary")
+    page.wait_for_selector(".board")
+    assert query(site.project, "SELECT stage FROM deals WHERE id = 1") == [("inscrit",)]
+    assert query(site.project, "SELECT item, ticked_by FROM checklist_ticks WHERE deal_id = 1") == [
+        ("Paiement reçu", "marie")]  # fmt: skip

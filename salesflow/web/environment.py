@@ -11,6 +11,8 @@ from functools import cache
 from importlib import resources
 
 from jinja2 import Environment, PackageLoader, select_autoescape
+from markdown_it import MarkdownIt
+from markupsafe import Markup
 
 from salesflow.config.model import Project
 from salesflow.phrases import say
@@ -44,6 +46,7 @@ def environment(project: Project) -> Environment:
     env.filters["blank"] = lambda key: gettext(words.BLANKS[key]) if key in words.BLANKS else None
     env.filters["note"] = lambda note: _note(note, gettext)
     env.filters["said"] = lambda stored: say(stored, gettext)  # traces, reasons, errors
+    env.filters["markdown"] = markdown
     env.globals.update(
         css=CSS,
         css_hash=CSS_HASH,
@@ -56,6 +59,16 @@ def environment(project: Project) -> Environment:
         pipelines=list(project.pipelines.values()),
     )
     return env
+
+
+# CommonMark with HTML off: a stage's guidance is written by whoever edits the YAML, and any
+# HTML in it is shown as text, never run (markdown-it also refuses javascript: links).
+_MARKDOWN = MarkdownIt("commonmark", {"html": False})
+
+
+def markdown(text: str | None) -> Markup:
+    """A stage's guidance, Markdown, as HTML for a page."""
+    return Markup(_MARKDOWN.render(text or ""))
 
 
 def _note(note: str, gettext) -> str:

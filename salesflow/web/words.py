@@ -75,6 +75,25 @@ HEADINGS = {
     "priority": N_("Priority"),
 }
 
+# The built-in fields a stage's `requires` may name (the record's, its contact's), as the
+# move prompt asks for them.
+FIELDS = {
+    "title": N_("Title"),
+    "subject": N_("Subject"),
+    "amount": N_("Amount"),
+    "expected_close": N_("Expected close"),
+    "next_step": N_("Next step"),
+    "owner": N_("Owner"),
+    "probability": N_("Probability"),
+    "priority": N_("Priority"),
+    "email": N_("Email"),
+    "first_name": N_("First name"),
+    "last_name": N_("Last name"),
+    "phone": N_("Phone"),
+    "company": N_("Company"),
+    "source": N_("Source"),
+}
+
 # The words the reports write into their rows, in English for the CLI (its JSON keeps
 # them): the pages show them in their language.
 ROW_WORDS = {"(nobody)": N_("(nobody)")}

@@ -1,5 +1,6 @@
 """The pages a manager looks at, one module per page kind — today, board, stage, funnel,
-forecast, deal, message, activity, login — each with the changes made there beside it, and their
+forecast, deal (and its move prompt), message, activity, login — each with the changes made
+there beside it, and their
 routes (`page()` in web/auth.py puts each behind the login, but the login page itself).
 Every page is JSON too at its path + `.json` (`/deals/4.json`, the board `/.json`), the
 data of the CLI's --json for the same question (each `…_json` function names its command).
@@ -17,11 +18,12 @@ from salesflow.store.db import LARGEST_ID
 from salesflow.web.auth import data, page
 from salesflow.web.pages.activity import activity, activity_json, retry_run
 from salesflow.web.pages.board import board, board_json
-from salesflow.web.pages.deal import deal, deal_json, edit, lost, move, won
+from salesflow.web.pages.deal import check, deal, deal_json, edit, lost, move, won
 from salesflow.web.pages.forecast import forecast, forecast_json
 from salesflow.web.pages.funnel import funnel, funnel_json
 from salesflow.web.pages.login import login, login_form, logout
 from salesflow.web.pages.message import email_html, message, message_json, retry_message
+from salesflow.web.pages.prompt import prompt
 from salesflow.web.pages.stage import stage, stage_json
 from salesflow.web.pages.today import today, today_json
 
@@ -69,7 +71,9 @@ ROUTES = [
     Route("/activity", page(activity), methods=["GET"]),
     Route("/today", page(today), methods=["GET"]),
     Route("/deals/{deal:id}", page(deal), methods=["GET"]),
+    Route("/deals/{deal:id}/move", page(prompt), methods=["GET"]),
     Route("/deals/{deal:id}/move", page(move, change=True), methods=["POST"]),
+    Route("/deals/{deal:id}/check", page(check, change=True), methods=["POST"]),
     Route("/deals/{deal:id}/won", page(won, change=True), methods=["POST"]),
     Route("/deals/{deal:id}/lost", page(lost, change=True), methods=["POST"]),
     Route("/deals/{deal:id}/edit", page(edit, change=True), methods=["POST"]),

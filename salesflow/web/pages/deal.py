@@ -4,14 +4,20 @@ written, events recorded, so the workflows fire)."""
 
 from __future__ import annotations
 
-from starlette.responses import Response
+from datetime import datetime
+from urllib.parse import urlencode
 
+from starlette.responses import RedirectResponse, Response
+
+from salesflow.errors import NotFound, UserError
+from salesflow.phrases import say
 from salesflow.reports.activity import deal_messages, deal_runs
 from salesflow.reports.record import shown
-from salesflow.store import deals
+from salesflow.store import deals, playbook
 from salesflow.store.db import transaction
 from salesflow.translations import N_
 from salesflow.web.auth import Visit, json_answer, wants_json
+from salesflow.web.pages import prompt
 from salesflow.web.pages.message import emails_and_requests
 from salesflow.web.words import OUTCOMES
 
@@ -21,12 +27,35 @@ def deal(visit: Visit) -> Response:
     row = deals.get(store, visit.request.path_params["deal"])
     data = deals.public(deals.with_contact(store, row), store)
     data.setdefault("title", data.get("subject"))  # a ticket's title is its subject
-    history = [dict(entry) for entry in deals.history(store, row["id"])]
+    whole = shown(store, row["id"])
     emails, requests = emails_and_requests(deal_messages(store, row["id"]))
-    return visit.page("deal.html", deal=data, history=history, nav="board",
+    return visit.page("deal.html", deal=data, history=_timeline(whole), nav="board",
+                      playbook=whole["playbook"], next_needs=_next_needs(visit, row, whole),
                       pipeline=store.project.pipelines.get(row["pipeline"]),
                       runs=deal_runs(store, row["id"]), emails=emails,
                       requests=requests)  # fmt: skip
+
+
+def _next_needs(visit: Visit, row, whole: dict) -> list[tuple[str, bool]]:
+    """What the next stage requires, as the page says it — its fields, then the required
+    items of this stage — each with whether it is still missing."""
+    after = (whole["playbook"] or {}).get("next")
+    if after is None:
+        return []
+    record = deals.object_of(visit.store, row)
+    fields = [(prompt.asked(visit.store, record, name, visit.gettext).label,
+               name in after["missing_fields"]) for name in after["requires"]]  # fmt: skip
+    items = [(f"“{entry['item']}”", not entry["ticked"])
+             for entry in whole["playbook"]["checklist"] if entry["required"]]  # fmt: skip
+    return fields + items
+
+
+def _timeline(whole: dict) -> list[dict]:
+    """The stage changes (`forced` ones marked) and the checklist's ticks, oldest first (a
+    tick before the move it allowed, made in the same instant by the prompt)."""
+    moves = [{**entry, "kind": "move"} for entry in whole["history"]]
+    ticks = [{**entry, "kind": "tick"} for entry in whole["checklist_history"]]
+    return sorted(ticks + moves, key=lambda entry: datetime.fromisoformat(entry["at"]))
 
 
 def deal_json(visit: Visit) -> dict:
@@ -35,9 +64,22 @@ def deal_json(visit: Visit) -> dict:
 
 
 def move(visit: Visit) -> Response:
-    return _change_deal(visit, lambda row: deals.move(
-        visit.store, row, visit.form.get("stage", ""), visit.form.get("reason"),
-        by=visit.member.id), open_only=True)  # fmt: skip
+    """The move; from the prompt's form, after setting its fields and ticking its items."""
+
+    def filled_and_moved(row) -> None:
+        prompt.fill(visit.store, row, visit.form, visit.member.id)
+        deals.move(visit.store, deals.get(visit.store, row["id"]), visit.form.get("stage", ""),
+                   visit.form.get("reason"), by=visit.member.id)  # fmt: skip
+
+    return _change_deal(visit, filled_and_moved, open_only=True)
+
+
+def check(visit: Visit) -> Response:
+    """Tick (`undo`: untick) an item of the checklist, by the signed-in member."""
+    store, undo = visit.store, bool(visit.form.get("undo"))
+    return _change_deal(visit, lambda row: playbook.tick(
+        store, row, deals.pipeline(store, row["pipeline"]), visit.form.get("item", ""),
+        visit.member.id, undo), open_only=True)  # fmt: skip
 
 
 def won(visit: Visit) -> Response:
@@ -62,19 +104,49 @@ def _change_deal(visit: Visit, change, open_only: bool = False) -> Response:
     abandoned ticket) is refused: the pages offer no such change, and a page left open
     from before it closed (or a second click) must not move it."""
     deal_id = visit.request.path_params["deal"]
-    with transaction(visit.store.conn):
-        row = deals.get(visit.store, deal_id)
-        if open_only and row["status"] != "open":
-            return visit.refuse(409, _closed(visit, row))
-        try:
+    try:
+        with transaction(visit.store.conn):  # a refusal undoes what the prompt had set
+            row = deals.get(visit.store, deal_id)
+            if open_only and row["status"] != "open":
+                return visit.refuse(409, _closed(visit, row))
             change(row)
-        except deals.ReasonRequired:  # its text names the CLI's --reason
-            why = N_("Write why it was lost: this pipeline asks for a reason.")
-            return visit.refuse(422, visit.gettext(why))
-        row = deals.get(visit.store, deal_id)
+            row = deals.get(visit.store, deal_id)
+    except deals.ReasonRequired:  # its text names the CLI's --reason
+        why = N_("Write why it was lost: this pipeline asks for a reason.")
+        return visit.refuse(422, visit.gettext(why))
+    except playbook.RequirementsMissing as refused:
+        return _prompted(visit, deals.get(visit.store, deal_id), refused)
+    except UserError as error:  # a value the prompt's form was given (a date) is refused
+        if not visit.form.get("prompt") or wants_json(visit.request) or isinstance(error, NotFound):
+            raise
+        said = say(error.phrase, visit.gettext) if error.phrase else str(error)
+        return _prompt_again(visit, deals.get(visit.store, deal_id), visit.form["stage"], said)
     if wants_json(visit.request):
         return json_answer({"id": row["id"], "stage": row["stage"], "status": row["status"]})
     return visit.back(f"/deals/{row['id']}")
+
+
+def _prompted(visit: Visit, row, refused: playbook.RequirementsMissing) -> Response:
+    """A move the stage's rule refused: the board's script and programs get 409 with what
+    is missing; the prompt's own post, its form again with what it had filled; a plain
+    move, a 303 to the prompt."""
+    target = refused.missing.stage
+    said = say(refused.phrase, visit.gettext)
+    if wants_json(visit.request):
+        return json_answer({"error": said, "missing": prompt.missing_json(refused.missing)}, 409)
+    if visit.form.get("prompt"):
+        return _prompt_again(visit, row, target.id, said)
+    back = {"next": visit.form["next"]} if visit.form.get("next") else {}
+    query = urlencode({"to": target.id, **back})
+    return RedirectResponse(f"/deals/{row['id']}/move?{query}", 303)
+
+
+def _prompt_again(visit: Visit, row, stage_id: str, said: str) -> Response:
+    """The prompt's form again, with what its post had filled and why it was refused (what
+    the post set is undone: it asks for all of it again)."""
+    target = deals.stage(deals.pipeline(visit.store, row["pipeline"]), stage_id)
+    missing = prompt.missing_now(visit.store, row, target)
+    return prompt.page(visit, row, target, missing, 422, visit.form, said)
 
 
 def _closed(visit: Visit, row) -> str:
