@@ -125,7 +125,7 @@ def print_playbook(book: dict, stage_name: str | None, store: Store) -> None:
             notes.append(f"{entry['ticked_by']}, {when(entry['ticked_at'], store.project)}")
         typer.echo(f"  {box} {entry['item']}" + (f"  ({'; '.join(notes)})" if notes else ""))
     for task in book["entry_tasks"]:
-        due = f" (due {task['due_in']} after)" if task["due_in"] else ""
+        due = f" (due in {task['due_in']})" if task["due_in"] else ""
         typer.echo(f"on entry, a task for the owner: {task['title']}{due}")
     following = book["next"]
     if following:
