@@ -56,6 +56,23 @@ def test_a_refused_move_names_the_command_that_sets_a_missing_field(sf):
     ]
 
 
+def test_a_record_opened_in_a_stage_needs_what_the_stage_requires_or_force(sf):
+    sf("contacts", "add", JULIE, "--owner", "marie")
+    planned = ("deals", "add", "--title", "Essai", "--contact", JULIE, "--stage", "essai-planifie")
+    assert sf(*planned, code=1).output == (
+        "error: a new deal cannot enter “Cours d'essai planifié”: contact.date_essai is not set\n"
+        "  set it: salesflow contacts update julie@example.org --field date_essai=…\n"
+        "  or force it: add --force --by MEMBER\n"
+    )
+    started = sf("tickets", "add", "--subject", "Créneau", "--stage", "en-cours", code=1)
+    assert started.output.splitlines()[1:] == [
+        "  set it: give --owner …",
+        "  or force it: add --force --by MEMBER",
+    ]
+    sf(*planned, "--force", "--by", "marie")
+    assert history(sf.project) == [(None, "essai-planifie", "marie", 1)]
+
+
 def test_force_needs_by_a_team_member(tried):
     alone = tried("deals", "won", "1", "--force", code=2)
     assert "Invalid value for '--force': give --by MEMBER too: the history must say who" in (

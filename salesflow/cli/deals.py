@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 from typing import Annotated
 
@@ -24,7 +25,7 @@ from salesflow.cli.stages import stage_id
 from salesflow.reports import Column
 from salesflow.reports.record import shown
 from salesflow.reports.stalled import stalled_rows
-from salesflow.store import deals
+from salesflow.store import contacts, deals
 from salesflow.store.db import transaction
 from salesflow.store.playbook import RequirementsMissing
 from salesflow.store.session import Store
@@ -118,10 +119,13 @@ def add(
     next_step: NextStep = None,
     probability: Probability = None,
     field: Fields = None,
+    force: Force = False,
+    by: By = None,
     dry_run: DryRun = False,
     as_json: AsJson = False,
 ) -> None:
-    """Open a deal.
+    """Open a deal. Opening it in a stage enters the stage: the fields the stage requires
+    must be set, unless --force --by MEMBER.
 
     Example: salesflow deals add --title "Essai Julie" --contact julie@example.org
     --pipeline cours-essai --stage essai-planifie --amount 120
@@ -131,12 +135,25 @@ def add(
         "amount": amount, "owner": owner, "expected_close": expected_close,
         "next_step": next_step, "probability": probability, "fields": parse_fields(field),
     }  # fmt: skip
+    who = mover(store, by, force)
     with transaction(store.conn, dry_run):
         if stage:
             stage = stage_id(store.project, stage, pipeline, "deal")
-        row = deals.add(store, title, contact, pipeline, stage, values)
+        row = opened(store, title, contact, pipeline, stage, values, "deal", who, force)
         data = deals.public(deals.with_contact(store, row), store)
     show_change("created", data, store, as_json, dry_run)
+
+
+def opened(
+    store: Store, title: str, contact: str | None, pipeline: str | None, stage: str | None,
+    values: dict, record: str, by: str, force: bool,
+) -> sqlite3.Row:  # fmt: skip
+    """The record `deals add` and `tickets add` open; refused, it says what to do."""
+    try:
+        return deals.add(store, title, contact, pipeline, stage, values, by, record, force)
+    except RequirementsMissing as error:
+        person = contacts.get(store, contact)["id"] if contact is not None else None
+        raise refusal(error, store, record, None, person, by) from None
 
 
 @app.command()
@@ -190,10 +207,10 @@ def to_outcome(store: Store, outcome: str, by: str, force: bool):
 
 def moved(
     store: Store, deal: Id, reason: str | None, dry_run: bool, move, record: str = "deal",
-    by: str | None = None,
+    by: str = "cli",
 ) -> dict:  # fmt: skip
     """Run `move(row, reason)`; a missing lost reason is asked for on a terminal only, a
-    refused move says what to do (`by`: the --by given). `moved` in the result says
+    refused move says what to do (`by`: who moves it, as `mover` says). `moved` in the result says
     whether the deal (ticket) changed stage."""
     while True:
         try:
@@ -202,7 +219,8 @@ def moved(
                 try:
                     row = move(before, reason)
                 except RequirementsMissing as error:
-                    raise refusal(error, before, store, by) from None
+                    record_of = deals.object_of(store, before)
+                    raise refusal(error, store, record_of, deal, before["contact_id"], by) from None
                 data = deals.public(deals.with_contact(store, row), store)
                 return {**data, "moved": row["stage"] != before["stage"]}
         except deals.ReasonRequired:
@@ -232,7 +250,7 @@ def move(
     store = ctx.obj.store()
     who = mover(store, by, force)
     data = moved(store, deal, reason, dry_run, to_stage(store, stage, reopen, who, force),
-                 by=by)  # fmt: skip
+                 by=who)  # fmt: skip
     show_move("moved", data, store, as_json, dry_run)
 
 
@@ -262,7 +280,7 @@ def won(
     """
     store = ctx.obj.store()
     who = mover(store, by, force)
-    data = moved(store, deal, None, dry_run, to_outcome(store, "won", who, force), by=by)
+    data = moved(store, deal, None, dry_run, to_outcome(store, "won", who, force), by=who)
     show_move("won", data, store, as_json, dry_run)
 
 
@@ -282,7 +300,7 @@ def lost(
     """
     store = ctx.obj.store()
     who = mover(store, by, force)
-    data = moved(store, deal, reason, dry_run, to_outcome(store, "lost", who, force), by=by)
+    data = moved(store, deal, reason, dry_run, to_outcome(store, "lost", who, force), by=who)
     show_move("lost", data, store, as_json, dry_run)
 
 

@@ -4,7 +4,6 @@ record (--by, --force), what to do when a move is refused, ticking a checklist i
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import datetime
 from typing import Annotated
 
@@ -38,19 +37,22 @@ def mover(store: Store, by: str | None, force: bool) -> str:
 
 
 def refusal(
-    error: playbook.RequirementsMissing, row: sqlite3.Row, store: Store, by: str | None
-) -> UserError:
-    """A refused move as the CLI says it: the reason on one line, then what to do."""
-    record, number, who = deals.object_of(store, row), row["id"], by or "MEMBER"
+    error: playbook.RequirementsMissing, store: Store, record: str, number: int | None,
+    contact_id: int | None, by: str,
+) -> UserError:  # fmt: skip
+    """A refused move (or creation: `number` None) as the CLI says it: the reason on one
+    line, then what to do (`by`: who was moving it, as `mover` says)."""
+    who = by if by != "cli" else "MEMBER"
     own = [name for name in error.missing.fields if not name.startswith("contact.")]
     of_contact = [name.removeprefix("contact.") for name in error.missing.fields
                   if name.startswith("contact.")]  # fmt: skip
     lines = [str(error)]
     if own:
         options = " ".join(_option(name, RECORD_FIELDS[record]) for name in own)
-        lines.append(f"  set it: salesflow {record}s update {number} {options}")
+        command = f"salesflow {record}s update {number}" if number else "give"
+        lines.append(f"  set it: {command} {options}")
     if of_contact:
-        lines.append(f"  set it: {_contact_command(store, row, of_contact)}")
+        lines.append(f"  set it: {_contact_command(store, record, contact_id, of_contact)}")
     for item in error.missing.items:
         lines.append(f'  tick it: salesflow {record}s check {number} "{item}" --by {who}')
     lines.append(f"  or force it: add --force --by {who}")
@@ -64,10 +66,10 @@ def _option(name: str, own: tuple[str, ...]) -> str:
     return f"--field {name}=…"
 
 
-def _contact_command(store: Store, row: sqlite3.Row, names: list[str]) -> str:
-    if row["contact_id"] is None:
-        return f"give the {deals.object_of(store, row)} a contact with {', '.join(names)}"
-    contact = playbook.contact_values(store, row["contact_id"])
+def _contact_command(store: Store, record: str, contact_id: int | None, names: list[str]) -> str:
+    if contact_id is None:
+        return f"give the {record} a contact with {', '.join(names)}"
+    contact = playbook.contact_values(store, contact_id)
     options = " ".join(_option(name, _CONTACT_OPTIONS) for name in names)
     return f"salesflow contacts update {contact['email']} {options}"
 

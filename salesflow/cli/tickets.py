@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from salesflow.cli.contacts import show_change
-from salesflow.cli.deals import moved, only_stalled, show_move, to_outcome, to_stage
+from salesflow.cli.deals import moved, only_stalled, opened, show_move, to_outcome, to_stage
 from salesflow.cli.options import (
     AsJson,
     By,
@@ -108,20 +108,25 @@ def add(
     priority: Priority = None,
     owner: Owner = None,
     field: Fields = None,
+    force: Force = False,
+    by: By = None,
     dry_run: DryRun = False,
     as_json: AsJson = False,
 ) -> None:
-    """Open a ticket (priority normal unless given; owner: the contact's).
+    """Open a ticket (priority normal unless given; owner: the contact's). Opening it in a
+    stage enters the stage: the fields the stage requires must be set, unless --force --by
+    MEMBER.
 
     Example: salesflow tickets add --subject "Changer de créneau" --contact julie@example.org
     --priority high
     """
     store = ctx.obj.store()
     values = {"priority": _priority(priority), "owner": owner, "fields": parse_fields(field)}
+    who = mover(store, by, force)
     with transaction(store.conn, dry_run):
         if stage:
             stage = stage_id(store.project, stage, pipeline, "ticket")
-        row = deals.add(store, subject, contact, pipeline, stage, values, record="ticket")
+        row = opened(store, subject, contact, pipeline, stage, values, "ticket", who, force)
         data = deals.public(deals.with_contact(store, row), store)
     show_change("created", data, store, as_json, dry_run)
 
@@ -170,7 +175,7 @@ def move(
     store = ctx.obj.store()
     who = mover(store, by, force)
     data = moved(store, ticket, reason, dry_run, to_stage(store, stage, reopen, who, force),
-                 "ticket", by)  # fmt: skip
+                 "ticket", who)  # fmt: skip
     show_move("moved", data, store, as_json, dry_run)
 
 
@@ -194,7 +199,7 @@ def close(
     store = ctx.obj.store()
     who = mover(store, by, force)
     close = to_outcome(store, "lost" if abandoned else "won", who, force)
-    data = moved(store, ticket, reason, dry_run, close, "ticket", by)
+    data = moved(store, ticket, reason, dry_run, close, "ticket", who)
     show_move("closed", data, store, as_json, dry_run)
 
 
