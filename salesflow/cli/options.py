@@ -27,7 +27,11 @@ Force = Annotated[
 ]
 By = Annotated[
     str | None,
-    typer.Option("--by", metavar="MEMBER", help="The team member moving it (history: cli)."),
+    typer.Option(
+        "--by",
+        metavar="MEMBER",
+        help="The team member doing it, as the history names them (else: cli).",
+    ),
 ]
 Fields = Annotated[
     list[str] | None,
