@@ -209,9 +209,9 @@ def moved(
     store: Store, deal: Id, reason: str | None, dry_run: bool, move, record: str = "deal",
     by: str = "cli",
 ) -> dict:  # fmt: skip
-    """Run `move(row, reason)`; a missing lost reason is asked for on a terminal only, a
-    refused move says what to do (`by`: who moves it, as `mover` says). `moved` in the result says
-    whether the deal (ticket) changed stage."""
+    """Run `move(row, reason)`; a missing lost reason is asked for on a terminal only; a
+    refused move says what to do (`by`: who moves it, as `mover` says). `moved` in the
+    result says whether the deal (ticket) changed stage."""
     while True:
         try:
             with transaction(store.conn, dry_run):
@@ -219,8 +219,7 @@ def moved(
                 try:
                     row = move(before, reason)
                 except RequirementsMissing as error:
-                    record_of = deals.object_of(store, before)
-                    raise refusal(error, store, record_of, deal, before["contact_id"], by) from None
+                    raise refusal(error, store, record, deal, before["contact_id"], by) from None
                 data = deals.public(deals.with_contact(store, row), store)
                 return {**data, "moved": row["stage"] != before["stage"]}
         except deals.ReasonRequired:
