@@ -7,6 +7,7 @@ SALESFLOW_DB=postgresql://… it runs on that PostgreSQL database, which must be
 
 from __future__ import annotations
 
+import shlex
 import shutil
 import subprocess
 import sys
@@ -34,18 +35,22 @@ def shown(path: Path) -> str:
     return str(path.relative_to(REPO) if path.is_relative_to(REPO) else path)
 
 
-def salesflow(*args: str, now: str | None = None, say: str = "") -> None:
-    """Run a real `salesflow` command in the demo project, shown as a user would type it."""
+def salesflow(*args: str, now: str | None = None, say: str = "", code: int = 0) -> None:
+    """Run a real `salesflow` command in the demo project, shown as a user would type it;
+    `code`: the exit code it must end with (1: a move the stage's playbook refuses, its
+    error printed in turn)."""
     clock = ["--now", now] if now else []
     if say:
         print(f"\n# {say}")
-    print(f"$ salesflow {' '.join([*clock, *args])}", flush=True)
-    result = subprocess.run([SALESFLOW, *clock, *args], cwd=DEMO, check=False)
-    if result.returncode not in (0,):
-        sys.exit(result.returncode)
+    print(f"$ salesflow {shlex.join([*clock, *args])}", flush=True)
+    errors = subprocess.STDOUT if code else None
+    result = subprocess.run([SALESFLOW, *clock, *args], cwd=DEMO, stderr=errors, check=False)
+    if result.returncode != code:
+        sys.exit(result.returncode or 1)
 
 
-# What people do, day by day, besides the robot's daily run: (day, time, command, why).
+# What people do, day by day, besides the robot's daily run: (day, time, command, why[, the
+# exit code when the command is refused]).
 EVENTS = {
     date(2026, 11, 30): [("10:00", ("workflows", "start", "inviter", "--where", "stage=nouveau"),
                           "Marie invites, by hand, the prospects who have not booked a lesson")],
@@ -59,11 +64,20 @@ EVENTS = {
                           "And tells of an absence; nobody answers that one for a day")],
     date(2026, 12, 2): [("19:00", ("tickets", "move", "4", "en-cours"),
                          "Her teacher answers the first one (its first response)")],
-    date(2026, 12, 3): [("19:00", ("tickets", "close", "4"), "The slot is changed: resolved")],
+    date(2026, 12, 3): [("18:55", ("tickets", "check", "4", "Réponse envoyée au membre", "--by",
+                                   "paul"), "The slot is changed; Paul ticks the answer sent"),
+                         ("19:00", ("tickets", "close", "4", "--by", "paul"),
+                          "So the request can be resolved")],
     date(2026, 12, 5): [("21:00", ("deals", "move", "1", "essai-realise"),
                          "Julie came to her lesson"),
                         ("21:05", ("deals", "update", "1", "--expected-close", "08/12/2026"),
                          "She will enrol on the 8th: a task for the eve follows that date")],
+    date(2026, 12, 8): [("19:00", ("deals", "won", "1"),
+                         "Marie enrols Julie: refused, the stage's playbook wants the payment", 1),
+                        ("19:05", ("deals", "check", "1", "Paiement reçu", "--by", "marie"),
+                         "Julie pays her fee: Marie ticks it"),
+                        ("19:06", ("deals", "won", "1", "--by", "marie"),
+                         "Now the enrolment goes through")],
 }  # fmt: skip
 
 
@@ -86,12 +100,12 @@ def main() -> None:
         say="Cron runs `salesflow run` every minute; here, a tick a day: the workflows act",
     )  # fmt: skip
     day = date(2026, 11, 23)
-    while day <= date(2026, 12, 7):
+    while day <= date(2026, 12, 8):
         salesflow("tick", now=f"{day.isoformat()}T18:31")
-        for clock, command, why in EVENTS.get(day, []):
-            salesflow(*command, now=f"{day.isoformat()}T{clock}", say=why)
+        for clock, command, why, *code in EVENTS.get(day, []):
+            salesflow(*command, now=f"{day.isoformat()}T{clock}", say=why, code=sum(code))
         day += timedelta(days=1)
-    at = "2026-12-07T19:00"
+    at = "2026-12-08T19:30"
     salesflow("pipeline", "board", now=at, say="Where everyone stands")
     salesflow("pipeline", "funnel", now=at, say="How many reach each stage, and go on")
     salesflow("pipeline", "forecast", now=at, say="What the open deals are worth, weighted")

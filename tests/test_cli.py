@@ -243,14 +243,18 @@ def test_a_stage_is_named_by_its_id_or_its_display_name(sf):
     a typo is told with the close name and the pipeline's stages."""
     sf("import", sf.project / "examples/prospects.csv", "--pipeline", "cours-essai",
        "--stage", "Nouveau prospect")  # fmt: skip
-    moved = sf("deals", "move", "1", "cours d'essai PLANIFIE", "--json")
+    moved = sf("deals", "move", "1", "cours d'essai PLANIFIE", "--force", "--by", "marie", "--json")
     assert (moved["stage"], moved["stage_name"]) == ("essai-planifie", "Cours d'essai planifié")
     listed = sf("deals", "list", "--stage", "Cours d'essai planifié", "--json")
     assert [deal["id"] for deal in listed] == [1]
     typed_on_a_phone = sf("deals", "list", "--stage", "Cours d\u2019essai planifié", "--json")
     assert [deal["id"] for deal in typed_on_a_phone] == [1]  # a curly apostrophe: was refused
-    ticket = sf("tickets", "add", "--subject", "Créneau", "--stage", "en cours", "--json")
-    assert sf("tickets", "move", str(ticket["id"]), "Résolue", "--json")["stage"] == "resolu"
+    ticket = sf("tickets", "add", "--subject", "Créneau", "--stage", "en cours", "--owner", "paul",
+                "--json")  # fmt: skip
+    resolved = sf(
+        "tickets", "move", str(ticket["id"]), "Résolue", "--force", "--by", "paul", "--json"
+    )
+    assert resolved["stage"] == "resolu"
     typo = sf("deals", "move", "2", "Cours d'essai planfié", code=1)
     assert "(did you mean 'Cours d'essai planifié'?)" in typo.output
     assert "essai-planifie (Cours d'essai planifié)" in typo.output

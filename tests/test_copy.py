@@ -29,10 +29,10 @@ def run_the_demo(folder: Path) -> Path:
     spec.loader.exec_module(demo)
     runner = CliRunner()
 
-    def salesflow(*args: str, now: str | None = None, say: str = "") -> None:
+    def salesflow(*args: str, now: str | None = None, say: str = "", code: int = 0) -> None:
         clock = ["--now", now] if now else []
         result = runner.invoke(APP, ["--project", str(folder), *clock, *args])
-        assert result.exit_code == 0, (args, result.output)
+        assert result.exit_code == code, (args, result.output)
 
     demo.DEMO, demo.salesflow = folder, salesflow
     demo.main()

@@ -12,7 +12,10 @@ pytestmark = pytest.mark.engines
 
 @pytest.fixture
 def julie(sf):
-    sf("contacts", "add", "julie@example.org", "--first-name", "Julie", "--owner", "marie")
+    """Julie, Marie's contact, her trial lesson booked (its date: what "Cours d'essai
+    planifié" requires)."""
+    sf("contacts", "add", "julie@example.org", "--first-name", "Julie", "--owner", "marie",
+       "--field", "date_essai=2026-12-05T18:30")  # fmt: skip
     return sf
 
 

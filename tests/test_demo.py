@@ -1,6 +1,7 @@
 """The README's demo (scripts/demo.py, what `make demo` runs) says the same thing on
 PostgreSQL as on SQLite: every command's output over the club's two weeks, and every email
-and request it writes."""
+and request it writes; and it shows the stages' playbooks at work: a refused move, a tick,
+the move then going through, and Marie's day."""
 
 import email
 import os
@@ -50,5 +51,24 @@ def test_the_demo_says_the_same_on_postgresql_as_on_sqlite(tmp_path, postgres_ur
     on_postgresql = run_demo(tmp_path / "postgresql", postgres_url)
     assert on_postgresql.splitlines() == on_sqlite.splitlines()
     assert "15 emails in DEMO/outbox/" in on_sqlite
+    assert_the_playbook_is_shown(on_sqlite)
     assert written(tmp_path / "postgresql" / "outbox") == written(tmp_path / "sqlite" / "outbox")
     assert not (tmp_path / "postgresql" / "salesflow.db").exists()
+
+
+def assert_the_playbook_is_shown(said: str) -> None:
+    """Julie's enrolment is refused until Marie ticks the payment, then goes through."""
+    refused = said.split("$ salesflow --now 2026-12-08T19:00 deals won 1\n")[1]
+    assert refused.startswith(
+        "error: deal #1 cannot enter “Inscription confirmée”: “Paiement reçu” is not ticked in"
+        " “Cours d'essai réalisé”\n"
+        '  tick it: salesflow deals check 1 "Paiement reçu" --by MEMBER\n'
+        "  or force it: add --force --by MEMBER\n"
+    )
+    ticked, won = refused.split("$ salesflow --now 2026-12-08T19:06 deals won 1 --by marie\n")
+    assert (
+        "$ salesflow --now 2026-12-08T19:05 deals check 1 'Paiement reçu' --by marie\n"
+        "ticked “Paiement reçu” in “Cours d'essai réalisé” of deal #1 Julie Martin (by marie)\n"
+    ) in ticked
+    assert won.startswith("won #1 Julie Martin → Inscription confirmée (won)\n")
+    assert "$ salesflow --now 2026-12-08T19:30 today --member marie\nToday 2026-12-08" in won

@@ -40,6 +40,8 @@ def test_tickets_are_added_listed_updated_moved_and_closed_like_deals(sf):
         "new": {"priority": "urgent", "subject": "Changer de jour"}, "by": "cli",
     }]  # fmt: skip
     sf("tickets", "move", "1", "en-cours", now="2026-11-20T13:00")
+    sf("tickets", "check", "1", "Réponse envoyée au membre", "--by", "marie",
+       now="2026-11-20T13:30")  # fmt: skip
     closed = sf("tickets", "close", "1", now="2026-11-20T14:00").output
     assert "closed #1 Changer de jour → Résolue (won)" in closed
     assert [(e["from"], e["to"]) for e in events(sf.project, "ticket.stage_changed")] == [
@@ -145,10 +147,13 @@ def test_response_times_take_the_first_email_or_move_whichever_came_first(sf):
     sf("contacts", "add", JULIE, "--owner", "marie")
     sf("tickets", "add", "--subject", "A", "--contact", JULIE, "--priority", "high",
        now="2026-11-20T09:00")  # fmt: skip
-    sf("tickets", "add", "--subject", "B", "--priority", "high", now="2026-11-20T09:00")
+    sf("tickets", "add", "--subject", "B", "--priority", "high", "--owner", "paul",
+       now="2026-11-20T09:00")  # fmt: skip
     sf("workflows", "start", "inviter", "--contact", JULIE, now="2026-11-20T10:00")  # an email
     sf("tickets", "move", "1", "en-cours", now="2026-11-20T12:00")
     sf("tickets", "move", "2", "en-cours", now="2026-11-20T15:00")
+    sf("tickets", "check", "2", "Réponse envoyée au membre", "--by", "paul",
+       now="2026-11-21T08:00")  # fmt: skip
     sf("tickets", "close", "2", now="2026-11-21T09:00")
     [high] = sf("pipeline", "response", "support", "--json", now="2026-11-21T10:00")["rows"]
     assert high == {"priority": "high", "tickets": 2, "open": 1, "first_response_hours": 3.5,

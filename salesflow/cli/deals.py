@@ -2,23 +2,37 @@
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 from typing import Annotated
 
 import typer
 
 from salesflow.cli.contacts import show_change
-from salesflow.cli.options import AsJson, DryRun, Fields, Id, OutputFormat, parse_fields
-from salesflow.cli.render import Format, chosen, emit_rows, print_record, to_json, when
+from salesflow.cli.options import (
+    AsJson,
+    By,
+    DryRun,
+    Fields,
+    Force,
+    Id,
+    OutputFormat,
+    parse_fields,
+)
+from salesflow.cli.playbook import Item, Member, Undo, check, mover, print_shown, refusal
+from salesflow.cli.render import Format, chosen, emit_rows
 from salesflow.cli.stages import stage_id
 from salesflow.reports import Column
 from salesflow.reports.record import shown
 from salesflow.reports.stalled import stalled_rows
-from salesflow.store import deals
+from salesflow.store import contacts, deals
 from salesflow.store.db import transaction
+from salesflow.store.playbook import RequirementsMissing
 from salesflow.store.session import Store
 
-app = typer.Typer(no_args_is_help=True, help="List, show, add, move and close deals.")
+app = typer.Typer(
+    no_args_is_help=True, help="List, show, add, move, close deals and tick their checklists."
+)
 
 COLUMNS = [
     Column("id", "#", "int"),
@@ -79,25 +93,13 @@ def only_stalled(store: Store, rows: list, pipeline: str | None) -> list:
 
 @app.command()
 def show(ctx: typer.Context, deal: Id, as_json: AsJson = False) -> None:
-    """Show one deal with its stage history (with --json: its runs and messages too).
+    """Show one deal: its fields, its stage's playbook (guidance, checklist, what the next
+    stage needs) and its history (with --json: its runs and messages too).
 
     Example: salesflow deals show 12
     """
     store = ctx.obj.store()
-    print_with_history(shown(store, deal, "deal"), store, as_json)
-
-
-def print_with_history(data: dict, store: Store, as_json: bool, kind: str = "deal") -> None:
-    """A deal or a ticket as `show` prints it: its fields, then its stage history."""
-    if as_json:
-        typer.echo(to_json(data))
-        return
-    fields = {key: value for key, value in data.items() if key not in ("runs", "messages")}
-    print_record(fields, store.project, kind)
-    typer.echo("history:")
-    for entry in data["history"]:
-        origin = f"{entry['from']} → " if entry["from"] else ""
-        typer.echo(f"  {when(entry['at'], store.project)}  {origin}{entry['to']}  ({entry['by']})")
+    print_shown(shown(store, deal, "deal"), store, as_json, "deal")
 
 
 @app.command()
@@ -117,10 +119,13 @@ def add(
     next_step: NextStep = None,
     probability: Probability = None,
     field: Fields = None,
+    force: Force = False,
+    by: By = None,
     dry_run: DryRun = False,
     as_json: AsJson = False,
 ) -> None:
-    """Open a deal.
+    """Open a deal. Opening it in a stage enters the stage: the fields the stage requires
+    must be set, unless --force --by MEMBER.
 
     Example: salesflow deals add --title "Essai Julie" --contact julie@example.org
     --pipeline cours-essai --stage essai-planifie --amount 120
@@ -130,12 +135,25 @@ def add(
         "amount": amount, "owner": owner, "expected_close": expected_close,
         "next_step": next_step, "probability": probability, "fields": parse_fields(field),
     }  # fmt: skip
+    who = mover(store, by, force)
     with transaction(store.conn, dry_run):
         if stage:
             stage = stage_id(store.project, stage, pipeline, "deal")
-        row = deals.add(store, title, contact, pipeline, stage, values)
+        row = opened(store, title, contact, pipeline, stage, values, "deal", who, force)
         data = deals.public(deals.with_contact(store, row), store)
     show_change("created", data, store, as_json, dry_run)
+
+
+def opened(
+    store: Store, title: str, contact: str | None, pipeline: str | None, stage: str | None,
+    values: dict, record: str, by: str, force: bool,
+) -> sqlite3.Row:  # fmt: skip
+    """The record `deals add` and `tickets add` open; refused, it says what to do."""
+    try:
+        return deals.add(store, title, contact, pipeline, stage, values, by, record, force)
+    except RequirementsMissing as error:
+        person = contacts.get(store, contact)["id"] if contact is not None else None
+        raise refusal(error, store, record, None, person, by) from None
 
 
 @app.command()
@@ -167,26 +185,41 @@ def update(
     show_change("updated", data, store, as_json, dry_run)
 
 
-def to_stage(store: Store, stage: str, reopen: bool):
+def to_stage(store: Store, stage: str, reopen: bool, by: str, force: bool):
     """The move `deals move` and `tickets move` make: to the stage named, by its id or its
     name, in the record's own pipeline."""
 
     def move(row, why: str | None):
-        return deals.move(store, row, stage_id(store.project, stage, row["pipeline"]), why, reopen)
+        target = stage_id(store.project, stage, row["pipeline"])
+        return deals.move(store, row, target, why, reopen, by=by, force=force)
 
     return move
 
 
+def to_outcome(store: Store, outcome: str, by: str, force: bool):
+    """The move the closing commands make: to the pipeline's won (or lost) stage."""
+
+    def close(row, why: str | None):
+        return deals.close(store, row, outcome, why, by=by, force=force)
+
+    return close
+
+
 def moved(
-    store: Store, deal: Id, reason: str | None, dry_run: bool, move, record: str = "deal"
-) -> dict:
-    """Run `move(row, reason)`; a missing lost reason is asked for on a terminal only.
-    `moved` in the result says whether the deal (ticket) changed stage."""
+    store: Store, deal: Id, reason: str | None, dry_run: bool, move, record: str = "deal",
+    by: str = "cli",
+) -> dict:  # fmt: skip
+    """Run `move(row, reason)`; a missing lost reason is asked for on a terminal only; a
+    refused move says what to do (`by`: who moves it, as `mover` says). `moved` in the
+    result says whether the deal (ticket) changed stage."""
     while True:
         try:
             with transaction(store.conn, dry_run):
                 before = deals.get(store, deal, record)
-                row = move(before, reason)
+                try:
+                    row = move(before, reason)
+                except RequirementsMissing as error:
+                    raise refusal(error, store, record, deal, before["contact_id"], by) from None
                 data = deals.public(deals.with_contact(store, row), store)
                 return {**data, "moved": row["stage"] != before["stage"]}
         except deals.ReasonRequired:
@@ -202,15 +235,21 @@ def move(
     stage: str,
     reason: Reason = None,
     reopen: Annotated[bool, typer.Option(help="Allow moving a won or lost deal.")] = False,
+    force: Force = False,
+    by: By = None,
     dry_run: DryRun = False,
     as_json: AsJson = False,
 ) -> None:
-    """Move a deal to another stage of its pipeline (the stage's id, or its name).
+    """Move a deal to another stage of its pipeline (the stage's id, or its name). The stage
+    entered may require fields, the stage left (moving forward) ticked items: a move that
+    lacks them is refused, and says what to do, unless --force --by MEMBER.
 
     Example: salesflow deals move 12 perdu --reason "trop loin"
     """
     store = ctx.obj.store()
-    data = moved(store, deal, reason, dry_run, to_stage(store, stage, reopen))
+    who = mover(store, by, force)
+    data = moved(store, deal, reason, dry_run, to_stage(store, stage, reopen, who, force),
+                 by=who)  # fmt: skip
     show_move("moved", data, store, as_json, dry_run)
 
 
@@ -225,13 +264,22 @@ def show_move(verb: str, data: dict, store: Store, as_json: bool, dry_run: bool)
 
 
 @app.command()
-def won(ctx: typer.Context, deal: Id, dry_run: DryRun = False, as_json: AsJson = False) -> None:
-    """Mark a deal won (its pipeline's won stage).
+def won(
+    ctx: typer.Context,
+    deal: Id,
+    force: Force = False,
+    by: By = None,
+    dry_run: DryRun = False,
+    as_json: AsJson = False,
+) -> None:
+    """Mark a deal won (its pipeline's won stage; refused, as `move` is, when the stage's
+    requirements are not met, unless --force --by MEMBER).
 
-    Example: salesflow deals won 12
+    Example: salesflow deals won 12 --by marie
     """
     store = ctx.obj.store()
-    data = moved(store, deal, None, dry_run, lambda row, _: deals.close(store, row, "won", None))
+    who = mover(store, by, force)
+    data = moved(store, deal, None, dry_run, to_outcome(store, "won", who, force), by=who)
     show_move("won", data, store, as_json, dry_run)
 
 
@@ -240,6 +288,8 @@ def lost(
     ctx: typer.Context,
     deal: Id,
     reason: Reason = None,
+    force: Force = False,
+    by: By = None,
     dry_run: DryRun = False,
     as_json: AsJson = False,
 ) -> None:
@@ -248,7 +298,23 @@ def lost(
     Example: salesflow deals lost 12 --reason "price"
     """
     store = ctx.obj.store()
-    data = moved(
-        store, deal, reason, dry_run, lambda row, why: deals.close(store, row, "lost", why)
-    )
+    who = mover(store, by, force)
+    data = moved(store, deal, reason, dry_run, to_outcome(store, "lost", who, force), by=who)
     show_move("lost", data, store, as_json, dry_run)
+
+
+@app.command("check")
+def check_(
+    ctx: typer.Context,
+    deal: Id,
+    item: Item,
+    by: Member,
+    undo: Undo = False,
+    as_json: AsJson = False,
+) -> None:
+    """Tick an item of the checklist of the deal's stage (--undo: untick it); the deal's
+    history keeps who ticked what, and when.
+
+    Example: salesflow deals check 4 "Paiement reçu" --by marie
+    """
+    check(ctx, deal, item, by, undo, as_json, "deal")

@@ -17,6 +17,22 @@ AsJson = Annotated[
 Id = Annotated[int, typer.Argument(min=1, max=LARGEST_ID)]
 OutputFormat = Annotated[Format, typer.Option("--format", help=FORMAT_HELP)]
 DryRun = Annotated[bool, typer.Option("--dry-run", help="Show what would change; write nothing.")]
+Force = Annotated[
+    bool,
+    typer.Option(
+        "--force",
+        help="Move even when the stage's requirements are not met (needs --by; the history"
+        " marks the move forced).",
+    ),
+]
+By = Annotated[
+    str | None,
+    typer.Option(
+        "--by",
+        metavar="MEMBER",
+        help="The team member doing it, as the history names them (else: cli).",
+    ),
+]
 Fields = Annotated[
     list[str] | None,
     typer.Option("--field", help="A custom field, NAME=VALUE (repeatable).", metavar="NAME=VALUE"),

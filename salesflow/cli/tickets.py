@@ -7,14 +7,18 @@ from typing import Annotated
 import typer
 
 from salesflow.cli.contacts import show_change
-from salesflow.cli.deals import (
-    moved,
-    only_stalled,
-    print_with_history,
-    show_move,
-    to_stage,
+from salesflow.cli.deals import moved, only_stalled, opened, show_move, to_outcome, to_stage
+from salesflow.cli.options import (
+    AsJson,
+    By,
+    DryRun,
+    Fields,
+    Force,
+    Id,
+    OutputFormat,
+    parse_fields,
 )
-from salesflow.cli.options import AsJson, DryRun, Fields, Id, OutputFormat, parse_fields
+from salesflow.cli.playbook import Item, Member, Undo, check, mover, print_shown
 from salesflow.cli.render import Format, chosen, emit_rows
 from salesflow.cli.stages import stage_id
 from salesflow.config.model import PRIORITIES
@@ -23,7 +27,10 @@ from salesflow.reports.record import shown
 from salesflow.store import deals
 from salesflow.store.db import transaction
 
-app = typer.Typer(no_args_is_help=True, help="List, show, add, move, update and close tickets.")
+app = typer.Typer(
+    no_args_is_help=True,
+    help="List, show, add, move, update, close tickets and tick their checklists.",
+)
 
 COLUMNS = [
     Column("id", "#", "int"),
@@ -79,13 +86,14 @@ def list_(
 
 @app.command()
 def show(ctx: typer.Context, ticket: Id, as_json: AsJson = False) -> None:
-    """Show one ticket: its history, its first response and its resolution time (with
-    --json: its runs and messages too).
+    """Show one ticket: its first response and its resolution time, its stage's playbook
+    (guidance, checklist, what the next stage needs) and its history (with --json: its runs
+    and messages too).
 
     Example: salesflow tickets show 7
     """
     store = ctx.obj.store()
-    print_with_history(shown(store, ticket, "ticket"), store, as_json, "ticket")
+    print_shown(shown(store, ticket, "ticket"), store, as_json, "ticket")
 
 
 @app.command()
@@ -100,20 +108,25 @@ def add(
     priority: Priority = None,
     owner: Owner = None,
     field: Fields = None,
+    force: Force = False,
+    by: By = None,
     dry_run: DryRun = False,
     as_json: AsJson = False,
 ) -> None:
-    """Open a ticket (priority normal unless given; owner: the contact's).
+    """Open a ticket (priority normal unless given; owner: the contact's). Opening it in a
+    stage enters the stage: the fields the stage requires must be set, unless --force --by
+    MEMBER.
 
     Example: salesflow tickets add --subject "Changer de créneau" --contact julie@example.org
     --priority high
     """
     store = ctx.obj.store()
     values = {"priority": _priority(priority), "owner": owner, "fields": parse_fields(field)}
+    who = mover(store, by, force)
     with transaction(store.conn, dry_run):
         if stage:
             stage = stage_id(store.project, stage, pipeline, "ticket")
-        row = deals.add(store, subject, contact, pipeline, stage, values, record="ticket")
+        row = opened(store, subject, contact, pipeline, stage, values, "ticket", who, force)
         data = deals.public(deals.with_contact(store, row), store)
     show_change("created", data, store, as_json, dry_run)
 
@@ -149,15 +162,20 @@ def move(
     stage: str,
     reason: Annotated[str | None, typer.Option(help="Why (for a lost stage).")] = None,
     reopen: Annotated[bool, typer.Option(help="Allow moving a closed ticket.")] = False,
+    force: Force = False,
+    by: By = None,
     dry_run: DryRun = False,
     as_json: AsJson = False,
 ) -> None:
-    """Move a ticket to another stage of its pipeline (the stage's id, or its name).
+    """Move a ticket to another stage of its pipeline (the stage's id, or its name); refused,
+    saying what to do, when the stage's requirements are not met, unless --force --by MEMBER.
 
-    Example: salesflow tickets move 7 attente-client
+    Example: salesflow tickets move 7 attente-client --by paul
     """
     store = ctx.obj.store()
-    data = moved(store, ticket, reason, dry_run, to_stage(store, stage, reopen), "ticket")
+    who = mover(store, by, force)
+    data = moved(store, ticket, reason, dry_run, to_stage(store, stage, reopen, who, force),
+                 "ticket", who)  # fmt: skip
     show_move("moved", data, store, as_json, dry_run)
 
 
@@ -169,15 +187,34 @@ def close(
         bool, typer.Option("--abandoned", help="Close it unresolved (lost stage).")
     ] = False,
     reason: Annotated[str | None, typer.Option(help="Why it was abandoned.")] = None,
+    force: Force = False,
+    by: By = None,
     dry_run: DryRun = False,
     as_json: AsJson = False,
 ) -> None:
     """Close a ticket: resolved (its pipeline's won stage), or --abandoned (its lost stage).
 
-    Example: salesflow tickets close 7
+    Example: salesflow tickets close 7 --by paul
     """
     store = ctx.obj.store()
-    outcome = "lost" if abandoned else "won"
-    data = moved(store, ticket, reason, dry_run,
-                 lambda row, why: deals.close(store, row, outcome, why), "ticket")  # fmt: skip
+    who = mover(store, by, force)
+    close = to_outcome(store, "lost" if abandoned else "won", who, force)
+    data = moved(store, ticket, reason, dry_run, close, "ticket", who)
     show_move("closed", data, store, as_json, dry_run)
+
+
+@app.command("check")
+def check_(
+    ctx: typer.Context,
+    ticket: Id,
+    item: Item,
+    by: Member,
+    undo: Undo = False,
+    as_json: AsJson = False,
+) -> None:
+    """Tick an item of the checklist of the ticket's stage (--undo: untick it); the ticket's
+    history keeps who ticked what, and when.
+
+    Example: salesflow tickets check 7 "Réponse envoyée au membre" --by paul
+    """
+    check(ctx, ticket, item, by, undo, as_json, "ticket")
