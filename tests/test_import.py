@@ -238,10 +238,11 @@ def test_explicit_map_and_ignore(sf, tmp_path):
 def test_named_mapping_from_the_project(sf, tmp_path):
     settings = sf.project / "salesflow.yaml"
     settings.write_text(
-        settings.read_text() + "imports:\n  salle:\n    map: {Mel: email, Qui: first_name}\n"
-        "    pipeline: cours-essai\n    stage: essai-planifie\n    tags: [salon]\n"
-    )
-    path = write(tmp_path / "p.csv", "Mel;Qui\na@example.org;Ana\n")
+        settings.read_text() + "imports:\n  salle:\n    map: {Mel: email, Qui: first_name,"
+        " Essai: date_essai}\n    pipeline: cours-essai\n    stage: essai-planifie\n"
+        "    tags: [salon]\n"
+    )  # the stage requires the trial's date
+    path = write(tmp_path / "p.csv", "Mel;Qui;Essai\na@example.org;Ana;2026-12-05T18:30\n")
     summary = sf("import", path, "--mapping", "salle", "--json")
     assert (summary["created"], summary["deals_created"]) == (1, 1)
     assert query(sf.project, "SELECT stage FROM deals") == [("essai-planifie",)]

@@ -123,7 +123,8 @@ def test_after_the_lesson_the_invitation_to_enrol(sf, tmp_path):
     sf("tick", now="2026-12-08T21:01")
     tasks = sf("tasks", "list", "--json", now="2026-12-08T21:02")
     assert [(t["title"], t["assignee"]) for t in tasks] == [
-        ("Appeler Julie pour l'inscription", "marie")
+        ("Demander son avis à Julie après l'essai", "marie"),  # the stage's own, on entry
+        ("Appeler Julie pour l'inscription", "marie"),
     ]
 
 
@@ -231,7 +232,7 @@ def test_a_workflow_loop_is_stopped_and_reported(sf):
     pong = ("id: pong\ntrigger: {event: deal.stage_changed, match: {to: nouveau}}\n"
             "reenroll: true\nsteps:\n  - move_deal: {stage: essai-realise}\n")  # fmt: skip
     write_workflow(sf.project, "ping", ping)
-    sf("contacts", "add", "a@example.org")
+    sf("contacts", "add", "a@example.org", "--field", "date_essai=2026-12-05T18:30")
     sf("deals", "add", "--title", "A", "--contact", "a@example.org", "--stage", "essai-planifie")
     sf("deals", "move", "1", "essai-realise")
     project = load_project(sf.project)
@@ -313,7 +314,8 @@ def test_outbox_list_json(sf, tmp_path, now):
 
 
 def test_deal_workflows_enrol_each_deal_of_a_contact(sf):
-    sf("contacts", "add", "a@example.org", "--owner", "marie")
+    sf("contacts", "add", "a@example.org", "--owner", "marie", "--field",
+       "date_essai=2026-12-05T18:30")  # fmt: skip
     for title in ("Essai 1", "Essai 2"):
         sf("deals", "add", "--title", title, "--contact", "a@example.org", "--stage",
            "essai-planifie")  # fmt: skip

@@ -29,12 +29,16 @@ def validate(
     as_json: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
     strict: Annotated[
         bool,
-        typer.Option(help="Warnings (about the data in the database) are errors too."),
+        typer.Option(
+            help="Warnings (a workflow's move onto a stage whose requirements it never"
+            " sets, the data in the database) are errors too."
+        ),
     ] = False,
 ) -> None:
-    """Check the project: YAML syntax, the schemas, and that every reference resolves. When
-    the project's database exists, also warn about deals in stages the pipelines no longer
-    have (the database is only read, never created or migrated).
+    """Check the project: YAML syntax, the schemas, and that every reference resolves. Warn
+    about a workflow's step onto a stage whose `requires` the workflow never sets and, when
+    the project's database exists, about deals in stages the pipelines no longer have (the
+    database is only read, never created or migrated).
 
     Example: salesflow validate workflows/
     """
@@ -55,7 +59,8 @@ def validate(
                 " pipelines/*.yaml, workflows/*.yaml or workflows/templates/*.j2"
             )
     problems = [p for r in results for p in r.problems if _selected(p.path, targets)]
-    warnings = [w for r in results if r.project for w in data_warnings(r.project)]
+    warnings = [w for r in results for w in r.warnings if _selected(w.path, targets)]
+    warnings += [w for r in results if r.project for w in data_warnings(r.project)]
     if as_json or output is Format.json:
         found = [p.as_json() for p in problems] + [{**w.as_json(), "warning": True}
                                                      for w in warnings]  # fmt: skip

@@ -44,6 +44,7 @@ class CreateDeal:
     next_step: str | None = None
     fields: dict[str, Any] = field(default_factory=dict)
     dedupe: bool = True
+    force: bool = False  # enter the stage even when its requirements are not met
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,7 @@ class MoveDeal:
     stage: str
     pipeline: str | None = None
     reason: str | None = None
+    force: bool = False  # move even when the stage's requirements are not met
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,7 @@ class CreateTicket:
     priority: str = "normal"
     owner: str | None = None
     fields: dict[str, Any] = field(default_factory=dict)
+    force: bool = False  # create it even when the stage's requirements are not met
 
 
 @dataclass(frozen=True)

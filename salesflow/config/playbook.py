@@ -8,7 +8,7 @@ shown ("what the next stage will require"), without a database.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,6 +74,11 @@ def missing_to_move(
 
 def known_fields(project: Project, record: str) -> set[str]:
     """Every name a stage of a `record` pipeline may require."""
-    own = set(RECORD_FIELDS[record]) | set(project.fields_of(record))
-    contact = set(CONTACT_FIELDS) | set(project.contact_fields)
+    return field_names(record, project.fields_of(record), project.contact_fields)
+
+
+def field_names(record: str, custom: Iterable[str], contact_custom: Iterable[str]) -> set[str]:
+    """known_fields from the custom fields declared (validate has no Project yet)."""
+    own = set(RECORD_FIELDS[record]) | set(custom)
+    contact = set(CONTACT_FIELDS) | set(contact_custom)
     return own | {f"contact.{name}" for name in contact}

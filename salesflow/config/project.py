@@ -16,6 +16,7 @@ from salesflow.config.model import (
     build_settings,
     build_workflow,
 )
+from salesflow.config.playbook_checks import check_playbooks
 from salesflow.config.scope import context_scope
 from salesflow.config.settings_checks import (
     check_file_name,
@@ -41,6 +42,7 @@ class Validation:
 
     root: Path
     problems: list[Problem] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)  # what may fail some runs: reported
     files: list[Path] = field(default_factory=list)
     project: Project | None = None
     pipelines: int = 0
@@ -79,6 +81,7 @@ def validate(root: Path, database_override: str | None = None) -> Validation:
         data = {**data, "timezone": "UTC"}  # reported; UTC lets the other files be checked
     settings = build_settings(data, root, database_override)
     pipelines, unreadable = _pipelines(pipeline_paths, pipeline_docs, result)
+    result.problems += _playbooks(pipeline_docs, pipelines, settings, env)
     result.problems += check_imports(settings_doc, pipelines, settings["contact_fields"])
     facts = ProjectFacts(
         pipelines=pipelines,
@@ -128,6 +131,18 @@ def _pipelines(paths: list[Path], docs: list[YamlFile | None], result: Validatio
     return pipelines, unreadable
 
 
+def _playbooks(docs: list[YamlFile | None], pipelines: dict[str, Pipeline], settings: dict,
+               env) -> list[Problem]:  # fmt: skip
+    """The stages' playbooks of each pipeline read, checked against the fields declared."""
+    fields = {record: settings[f"{record}_fields"] for record in ("contact", "deal", "ticket")}
+    by_path = {pipeline.path: pipeline for pipeline in pipelines.values()}
+    problems: list[Problem] = []
+    for document in docs:
+        if document is not None and document.path in by_path:
+            problems += check_playbooks(document, by_path[document.path], fields, env)
+    return problems
+
+
 def _workflows(docs: list[YamlFile | None], facts: ProjectFacts, result: Validation):
     """Typed workflows by id. A workflow with shape problems is still checked for meaning as
     far as it can be (an unknown template beside a misspelt key is reported too), keeping
@@ -144,7 +159,9 @@ def _workflows(docs: list[YamlFile | None], facts: ProjectFacts, result: Validat
         try:
             workflow = build_workflow(checked.data, document.path)
             found = check_file_name(checked, workflow.id, "workflow")
-            found += WorkflowChecker(checked, workflow, facts).run()
+            checker = WorkflowChecker(checked, workflow, facts)
+            found += checker.run()
+            result.warnings += checker.warnings
         except Exception:  # too broken to read as a workflow: its shape problems say why
             if not shaky:
                 raise

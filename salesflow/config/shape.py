@@ -184,7 +184,8 @@ def _explain(error: ValidationError, document: YamlFile) -> list[Problem]:
     if of_key:  # a wrong key name: the key is the place, not its mapping
         keypath = (*keypath, str(error.instance))
     if "x-error" in schema:  # the schema's own sentence for this value
-        return [document.problem(keypath, schema["x-error"].format(value=error.instance), of_key)]
+        message = schema["x-error"].format(value=error.instance, got=_describe(error.instance))
+        return [document.problem(keypath, message, of_key)]
     return [document.problem(keypath, _plain(error, schema), of_key)]
 
 

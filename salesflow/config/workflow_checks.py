@@ -97,6 +97,8 @@ class WorkflowChecker:
                                    facts.ticket_fields, self.start)  # fmt: skip
         self.step_ids: set[str] = set()
         self.pipeline = self._single(workflow.trigger.match.get("pipeline"))
+        self.warnings: list[Problem] = []  # what may fail some runs, not every one
+        self.sets: set[str] = set(ALWAYS_SET)  # what the steps so far set, as `requires` names it
 
     def run(self) -> list[Problem]:
         workflow = self.workflow
@@ -265,6 +267,7 @@ class WorkflowChecker:
         check = getattr(self, f"_check_{step.action}", None)
         if check:
             check(config, keypath)
+        self.sets |= sets_of(step)
 
     def _check_without_subject(self, step: Step, keypath: tuple) -> None:
         """A scheduled workflow runs for nobody: no contact to email, no owner, no record."""
@@ -318,6 +321,7 @@ class WorkflowChecker:
             self._check_object((*keypath, "pipeline"), config.pipeline, "deal")
             self._check_stage((*keypath, "stage"), config.stage, config.pipeline)
             self.pipeline = self.pipeline or config.pipeline
+            self._check_created_meets(config, config.pipeline, config.stage, keypath)
         trigger = self.workflow.trigger
         if trigger.event == "deal.created" and not config.dedupe:
             self._add(keypath, "this creates a deal on every deal.created event: a loop")
@@ -345,6 +349,7 @@ class WorkflowChecker:
             pipeline = None  # the trigger's pipeline holds other records: judge by stage alone
         self._check_stage((*keypath, "stage"), config.stage, pipeline, record)
         self._check_lost_reason(config, pipeline, keypath)
+        self._check_moved_meets(config, pipeline, record, keypath)
         trigger = self.workflow.trigger
         targets = trigger.match.get("to")
         same_pipeline = pipeline is None or self.pipeline in (None, pipeline)
@@ -359,6 +364,64 @@ class WorkflowChecker:
             )
             self._add((*keypath, "stage"), message)
 
+    def _check_created_meets(self, config, pipeline_id: str, stage_id: str | None, keypath):
+        """A record created in a stage enters it: what the stage `requires` and neither this
+        step nor an earlier one sets. The record's own fields can come from nowhere else, so
+        every run would fail here: an error. The contact's fields (and the owner, which a new
+        record takes from its contact) may be there already: a warning."""
+        pipeline = self.facts.pipelines.get(pipeline_id)
+        stage = pipeline.stage(stage_id) if pipeline and stage_id else None
+        stage = stage or (pipeline.stages[0] if pipeline and not stage_id else None)
+        if stage is None or config.force:
+            return
+        unset = [name for name in stage.requires if name not in self.sets | sets_of_config(config)]
+        if "owner" in unset and "contact.owner" in self.sets:
+            unset.remove("owner")  # a new record takes its contact's owner
+        own = [name for name in unset if not name.startswith("contact.") and name != "owner"]
+        record = pipeline.object
+        if own:
+            self._add((*keypath, "stage"), (
+                f"stage '{stage.id}' requires {', '.join(own)}, which this step does not set:"
+                f" every {record} it creates would be refused; set {_it(own)} here, or add"
+                " force: true"
+            ))  # fmt: skip
+        elsewhere = [name for name in unset if name not in own]
+        if elsewhere:
+            self._warn((*keypath, "stage"), (
+                f"stage '{stage.id}' requires {', '.join(elsewhere)}, which this workflow never"
+                f" sets: a run whose contact lacks {_it(elsewhere)} fails here; set"
+                f" {_it(elsewhere)} in an earlier step (upsert_contact, update_contact,"
+                " assign_owner), or add force: true"
+            ))  # fmt: skip
+
+    def _check_moved_meets(self, config: a.MoveDeal, pipeline_id: str | None, record: str,
+                           keypath: tuple) -> None:  # fmt: skip
+        """A move onto a stage whose `requires` the workflow never sets fails the runs whose
+        record lacks them: a warning (the record may have them already)."""
+        stage = self._target_stage(config.stage, pipeline_id, record)
+        if stage is None or config.force:
+            return
+        unset = [name for name in stage.requires if name not in self.sets]
+        if unset:
+            self._warn((*keypath, "stage"), (
+                f"stage '{stage.id}' requires {', '.join(unset)}, which this workflow never"
+                f" sets: a run whose {record} lacks {_it(unset)} fails here; set {_it(unset)} in"
+                " an earlier step, or add force: true"
+            ))  # fmt: skip
+
+    def _target_stage(self, stage_id: str, pipeline_id: str | None, record: str):
+        """The stage a move goes to: in its pipeline, or in the one pipeline of `record`s
+        that has a stage of that id."""
+        pipeline = self.facts.pipelines.get(pipeline_id or "")
+        if pipeline is not None:
+            return pipeline.stage(stage_id)
+        found = [p.stage(stage_id) for p in self.facts.pipelines.values()
+                 if p.object == record and p.stage(stage_id)]  # fmt: skip
+        return found[0] if len(found) == 1 else None
+
+    def _warn(self, keypath: tuple, message: str) -> None:
+        self.warnings.append(self.doc.problem(keypath, message))
+
     def _check_move_ticket(self, config: a.MoveTicket, keypath: tuple) -> None:
         self._check_move_deal(config, keypath, "ticket")
 
@@ -370,6 +433,7 @@ class WorkflowChecker:
             self._check_object((*keypath, "pipeline"), config.pipeline, "ticket")
             if config.stage:
                 self._check_stage((*keypath, "stage"), config.stage, config.pipeline)
+            self._check_created_meets(config, config.pipeline, config.stage, keypath)
         self._check_priority(config.priority, (*keypath, "priority"))
         self._check_loop_on_create(config, keypath)
 
@@ -544,6 +608,36 @@ class WorkflowChecker:
         self._expression((*keypath, "if"), config.condition)
         self._check_steps(config.then, (*keypath, "then"))
         self._check_steps(config.otherwise, (*keypath, "else"))
+
+
+# What `requires` may name that every record has: its title, and the contact's email.
+ALWAYS_SET = ("title", "subject", "priority", "probability", "contact.email")
+_CONTACT_SETS = ("first_name", "last_name", "phone", "company", "source", "owner")
+_RECORD_SETS = ("amount", "owner", "expected_close", "next_step", "probability", "priority",
+                "subject", "title")  # fmt: skip
+
+
+def _it(names: list[str]) -> str:
+    return "it" if len(names) == 1 else "them"
+
+
+def sets_of(step: Step) -> set[str]:
+    """The names (as a stage's `requires` writes them) a step sets when it runs."""
+    config = step.config
+    if step.action == "assign_owner":
+        return {"owner", "contact.owner"}
+    if step.action in ("upsert_contact", "update_contact"):
+        given = [name for name in _CONTACT_SETS if getattr(config, name)] + list(config.fields)
+        return {f"contact.{name}" for name in given}
+    if step.action in ("create_deal", "create_ticket", "update_deal", "update_ticket"):
+        return sets_of_config(config)
+    return set()
+
+
+def sets_of_config(config) -> set[str]:
+    """The record's fields a create or update step gives a value (a template counts)."""
+    given = {name for name in _RECORD_SETS if getattr(config, name, None) not in (None, "")}
+    return given | set(config.fields)
 
 
 def _literal_start(template: str) -> str:

@@ -16,18 +16,21 @@ from the database); a sum that does not hold imports nothing. The SQL is in stor
 from __future__ import annotations
 
 import csv
+import json
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from salesflow.config.model import Project
+from salesflow.config.model import Pipeline, Project, Stage
+from salesflow.config.playbook import missing_to_move
 from salesflow.errors import UserError, did_you_mean
 from salesflow.ingest.csvread import CsvFormat, Records, sniff
 from salesflow.ingest.headers import find_header, resolve
 from salesflow.ingest.rows import RowParser
-from salesflow.store import deals, imports
+from salesflow.store import deals, imports, playbook
 from salesflow.store.db import transaction
+from salesflow.store.playbook import RequirementsMissing
 from salesflow.store.session import Store
 from salesflow.values import has_control
 
@@ -150,12 +153,15 @@ def import_csv(
         with transaction(store.conn, options.dry_run):
             with_deals = target is not None
             staging = imports.start(store, with_deals, options.overwrite)
+            rule = _EntryRule(store, *target) if target and target[1].requires else None
             _upsert(store, staging, records, parser, result, rejects, with_deals,
-                    options.overwrite)  # fmt: skip
+                    options.overwrite, rule)  # fmt: skip
             imports.settle(store)
             _count(store, staging, result)
             if target:
                 result.deals = imports.open_deals(store, staging, *target, options.trigger)
+                if target[1].on_enter_tasks:
+                    imports.make_entry_tasks(store, *target)
             if options.trigger:
                 imports.record_contact_events(store, staging)
             imports.finish(store)
@@ -165,6 +171,7 @@ def import_csv(
         rejects.discard()
         raise
     result.rejected_file = rejects.close()
+    result.errors.sort()  # the rule's rejects are found a batch at a time
     return result
 
 
@@ -185,10 +192,23 @@ class _Rejects:
     def __init__(self, path: Path, fmt: CsvFormat, header: list[str], write: bool):
         self.path, self.fmt, self.header, self.write = path, fmt, header, write
         self.file = self.writer = None
+        self.pending: list[tuple[int, list[str], str]] = []
 
-    def add(self, cells: list[str], error: str) -> None:
-        if not self.write:
-            return
+    def add(self, row_no: int, cells: list[str], error: str) -> None:
+        """Kept until `flush`: the stage's rule rejects a batch's rows after its others
+        (memory bounded: a file of bad rows only is written as it goes)."""
+        if self.write:
+            self.pending.append((row_no, cells, error))
+            if len(self.pending) >= BATCH:
+                self.flush()
+
+    def flush(self) -> None:
+        """The rows rejected so far, in the file's order."""
+        for _, cells, error in sorted(self.pending, key=lambda entry: entry[0]):
+            self._write(cells, error)
+        self.pending.clear()
+
+    def _write(self, cells: list[str], error: str) -> None:
         if self.writer is None:
             self.file = self.path.open(
                 "w", encoding=self.fmt.encoding, newline="", errors="replace"
@@ -202,6 +222,7 @@ class _Rejects:
         self.writer.writerow([*padded, error])
 
     def close(self) -> Path | None:
+        self.flush()
         if self.file:
             self.file.close()
             return self.path
@@ -215,8 +236,34 @@ class _Rejects:
             self.path.unlink(missing_ok=True)
 
 
-def _upsert(store: Store, staging, records, parser, result, rejects, with_deals, overwrite):
+class _EntryRule:
+    """The stage's `requires` for the deal a row would open: only a row whose contact is new
+    opens one (open_deals), and such a contact has only what the file gives it, so a row is
+    judged on its own values. One query a batch tells the new emails from the known."""
+
+    def __init__(self, store: Store, pipeline: Pipeline, stage: Stage):
+        self.store, self.pipeline, self.stage = store, pipeline, stage
+
+    def refused(self, batch: list, deal_values: list) -> list[str | None]:
+        """For each row of the batch, why its deal may not enter the stage, or None."""
+        known = imports.existing_emails(self.store, [row[0] for row in batch])
+        return [None if row[0] in known else self._lacks(row, deal)
+                for row, deal in zip(batch, deal_values, strict=True)]  # fmt: skip
+
+    def _lacks(self, row: tuple, deal: list) -> str | None:
+        contact = dict(zip(imports.CONTACT_COLUMNS[:7], row[:7], strict=True))
+        contact.update(json.loads(row[8]))
+        record = {"title": deal[1] or row[0], "amount": deal[2], "expected_close": deal[3],
+                  "owner": row[5], "probability": self.stage.probability}  # fmt: skip
+        values = playbook.values_of(record, contact)
+        missing = missing_to_move(self.pipeline, None, self.stage, values, ())
+        return str(RequirementsMissing("deal", None, missing)) if missing else None
+
+
+def _upsert(store: Store, staging, records, parser, result, rejects, with_deals, overwrite,
+            rule: _EntryRule | None):  # fmt: skip
     contacts_batch, row_numbers, deals_batch = [], [], []
+    cells_batch: list[list[str]] = []  # kept only for the rule: its rejects need the cells
     width = len(rejects.header)
     for row_no, cells, broken in records:  # row_no: the line the record starts on
         text = "".join(cells)
@@ -247,12 +294,32 @@ def _upsert(store: Store, staging, records, parser, result, rejects, with_deals,
         row_numbers.append(row_no)
         if with_deals:
             deals_batch.append(deal)
+        if rule:
+            cells_batch.append(cells)
         if len(contacts_batch) >= BATCH:
-            result.conflicts += _conflicts(store, contacts_batch, row_numbers, overwrite)
-            _flush(store, staging, contacts_batch, deals_batch)
-            row_numbers.clear()
+            _batch(store, staging, contacts_batch, deals_batch, row_numbers, cells_batch,
+                   result, rejects, overwrite, rule)  # fmt: skip
+    _batch(store, staging, contacts_batch, deals_batch, row_numbers, cells_batch, result,
+           rejects, overwrite, rule)  # fmt: skip
+
+
+def _batch(store, staging, contacts_batch, deals_batch, row_numbers, cells_batch, result,
+           rejects, overwrite, rule) -> None:  # fmt: skip
+    """A batch of parsed rows into the database, less those the stage's rule refuses."""
+    if rule and contacts_batch:
+        reasons = rule.refused(contacts_batch, deals_batch)
+        if any(reasons):
+            kept = [i for i, why in enumerate(reasons) if why is None]
+            for i, why in enumerate(reasons):
+                if why is not None:
+                    _reject(result, rejects, row_numbers[i], cells_batch[i], why)
+            for batch in (contacts_batch, deals_batch, row_numbers):
+                batch[:] = [batch[i] for i in kept]
+        cells_batch.clear()
     result.conflicts += _conflicts(store, contacts_batch, row_numbers, overwrite)
     _flush(store, staging, contacts_batch, deals_batch)
+    row_numbers.clear()
+    rejects.flush()
 
 
 def _composed(text: str) -> bool:
@@ -263,7 +330,7 @@ def _reject(result: ImportResult, rejects: _Rejects, row_no: int, cells: list, w
     result.rejected += 1
     if len(result.errors) < 100:
         result.errors.append((row_no, why))
-    rejects.add(cells, why)
+    rejects.add(row_no, cells, why)
 
 
 def _conflicts(store: Store, batch: list, rows: list[int], overwrite: bool) -> list[tuple]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from salesflow.config.model import Pipeline, Stage
-from salesflow.store import deals
+from salesflow.store import contacts, deals, playbook
 from salesflow.store.session import Store
 
 # The contact columns a row fills, in the order of the row tuples `stage` takes.
@@ -269,6 +269,42 @@ def open_deals(
             f" SELECT 'deal.created', 'deal', d.id, {data}, d.created_at{opened} ORDER BY d.id"
         )
     return created
+
+
+def existing_emails(store: Store, emails: list[str]) -> set[str]:
+    """Those of `emails` that contacts have already (one indexed query for a batch)."""
+    if not emails:
+        return set()
+    marks = ", ".join("?" * len(emails))
+    sql = f"SELECT email FROM contacts WHERE email IN ({marks})"
+    return {row[0] for row in store.conn.execute(sql, emails)}
+
+
+def make_entry_tasks(store: Store, pipeline: Pipeline, stage: Stage, chunk: int = 2000) -> None:
+    """The stage's `on_enter_tasks` for each deal the import opened (after `open_deals`),
+    as a deal entering the stage by hand gets them; read a chunk of deals (and their
+    contacts) at a time, so that memory does not grow with the file."""
+    last = 0
+    while True:
+        rows = store.conn.execute(
+            "SELECT d.*, c.email AS contact_email FROM deals d JOIN contacts c ON c.id ="
+            " d.contact_id JOIN import_new n ON n.contact_id = d.contact_id"
+            " WHERE d.pipeline = ? AND d.id > ? ORDER BY d.id LIMIT ?",
+            (pipeline.id, last, chunk),
+        ).fetchall()
+        if not rows:
+            return
+        ids = [row["contact_id"] for row in rows]
+        people = {
+            row["id"]: contacts.public(row, store)
+            for row in store.conn.execute(
+                f"SELECT * FROM contacts WHERE id IN ({', '.join('?' * len(ids))})", ids
+            )
+        }
+        for deal, data in zip(rows, deals.public_all(rows, store), strict=True):
+            context = {"deal": data, "contact": people[deal["contact_id"]], "stage": stage.name}
+            playbook.make_entry_tasks(store, deal["id"], stage, deal["owner"], context)
+        last = rows[-1]["id"]
 
 
 def finish(store: Store) -> None:

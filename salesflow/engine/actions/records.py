@@ -60,7 +60,7 @@ def create_deal(act: Act, config: a.CreateDeal) -> Outcome:
         existing = deals.open_deal(act.store, contact_id, config.pipeline)
         if existing is not None:
             act.run.bind_deal(existing["id"])
-            return _bring_forward(act, existing, config.stage)
+            return _bring_forward(act, existing, config.stage, config.force)
     values = {
         name: act.render(getattr(config, name), context)
         for name in ("amount", "owner", "expected_close", "next_step")
@@ -69,24 +69,27 @@ def create_deal(act: Act, config: a.CreateDeal) -> Outcome:
     contact = context["contact"]
     title = act.render(config.title, context) or contact.get("full_name") or contact["email"]
     try:
-        deal = deals.add(
-            act.store, title, contact_id, config.pipeline, config.stage, values, act.by
-        )
+        deal = deals.add(act.store, title, contact_id, config.pipeline, config.stage, values,
+                         act.by, force=config.force)  # fmt: skip
     except UserError as error:
-        raise StepFailed(str(error)) from None
+        raise StepFailed(reason_of(error)) from None
     act.run.bind_deal(deal["id"])
     return Outcome(phrase("deal_created", id=deal["id"], title=deal["title"], stage=deal["stage"]))
 
 
-def _bring_forward(act: Act, deal, stage_id: str) -> Outcome:
-    """The contact's open deal stands for the new one; one at an earlier stage moves on."""
+def _bring_forward(act: Act, deal, stage_id: str, force: bool) -> Outcome:
+    """The contact's open deal stands for the new one; one at an earlier stage moves on (by
+    the stage's rule, as any move)."""
     pipeline = deals.pipeline(act.store, deal["pipeline"])
     owner = contacts.get(act.store, deal["contact_id"])["owner"] if deal["contact_id"] else None
     if owner and not deal["owner"]:
         deals.update(act.store, deal, {"owner": owner})
     order = [stage.id for stage in pipeline.stages]
     if stage_id in order and order.index(deal["stage"]) < order.index(stage_id):
-        deals.move(act.store, deal, stage_id, by=act.by)
+        try:
+            deals.move(act.store, deal, stage_id, by=act.by, force=force)
+        except UserError as error:
+            raise StepFailed(reason_of(error)) from None
         return Outcome(
             phrase("deal_kept_moved_on", id=deal["id"], title=deal["title"], stage=stage_id)
         )
@@ -108,9 +111,10 @@ def _move(act: Act, config: a.MoveDeal, record: str) -> Outcome:
             raise StepFailed(
                 phrase(f"{record}_in_pipeline", id=deal["id"], pipeline=deal["pipeline"])
             )
-        moved = deals.move(act.store, deal, config.stage, act.render(config.reason), by=act.by)
+        moved = deals.move(act.store, deal, config.stage, act.render(config.reason), by=act.by,
+                           force=config.force)  # fmt: skip
     except UserError as error:
-        raise StepFailed(str(error)) from None
+        raise StepFailed(reason_of(error)) from None
     if moved["stage"] == deal["stage"]:
         return Outcome(phrase(f"{record}_already_in", id=deal["id"], stage=deal["stage"]),
                        "skipped")  # fmt: skip
@@ -149,9 +153,10 @@ def create_ticket(act: Act, config: a.CreateTicket) -> Outcome:
     subject = act.render(config.subject, context) or "(no subject)"
     try:
         ticket = deals.add(act.store, subject, act.run.contact_id, config.pipeline,
-                           config.stage, values, act.by, record="ticket")  # fmt: skip
+                           config.stage, values, act.by, record="ticket",
+                           force=config.force)  # fmt: skip
     except UserError as error:
-        raise StepFailed(str(error)) from None
+        raise StepFailed(reason_of(error)) from None
     act.run.bind_deal(ticket["id"])
     return Outcome(phrase("ticket_created", id=ticket["id"], title=ticket["title"],
                           stage=ticket["stage"], priority=ticket["priority"]))  # fmt: skip
