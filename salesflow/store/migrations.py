@@ -336,6 +336,13 @@ def _v19_stage_playbooks(schema: Schema) -> None:
     schema.add_column("stage_history", "forced", int, default=0)
 
 
+def _v20_checklist_history_by_item(schema: Schema) -> None:
+    """The funnel's wait on a stage's required items reads each item's ticks and unticks,
+    stage by stage (store/reports.checklist_waits): a range of this index, and each
+    deal's latest by now a probe of it, instead of the whole history."""
+    schema.create_index("checklist_history", ["stage", "item", "deal_id", "at"])
+
+
 MIGRATIONS: list[Callable[[Schema], None]] = [
     _v1_contacts_deals_events,
     _v2_tasks_and_report_indexes,
@@ -356,6 +363,7 @@ MIGRATIONS: list[Callable[[Schema], None]] = [
     _v17_schedule_fires,
     _v18_tasks_by_deal,
     _v19_stage_playbooks,
+    _v20_checklist_history_by_item,
 ]
 
 # Serialises migrators on one PostgreSQL database, as BEGIN IMMEDIATE does on SQLite: a key

@@ -248,6 +248,54 @@ def median_stay_seconds(
     return sum(row[0] for row in middle) / len(middle)
 
 
+# -- the funnel's wait on the required checklist items
+# Per deal that entered the stage by now (its first entry), created since `since`: until
+# its last required tick, when all the stage's required items stood ticked at now (each
+# item's latest tick or untick by now: checklist_history, indexed by stage and item:
+# migration 20), else, still open in the stage at now, until now (`waiting`). Deals that
+# left without the items (forced, moved back, lost) waited on nothing and are not counted.
+_FIRST_ENTRY = (
+    "(SELECT min(h.at) FROM stage_history h WHERE h.deal_id = m.deal_id AND h.to_stage = ?"
+    " AND h.at <= ?)"
+)
+
+
+def checklist_waits(
+    store: Store, pipeline_id: str, stage_id: str, items: tuple[str, ...], since: str
+) -> list[sqlite3.Row]:
+    """(`hours` from entering the stage to its required `items` all ticked, or to now;
+    `waiting`: 1 while still waiting) per deal measured, as the comment above says."""
+    marks = ", ".join("?" * len(items))
+    state = (  # the stage a deal was in at now, read back only for those moved after now
+        "(SELECT l.to_stage FROM stage_history l WHERE l.deal_id = d.id AND l.at <= ?"
+        " ORDER BY l.at DESC, l.id DESC LIMIT 1)"
+    )
+    hours = f"({_julianday(store, 'e.until')} - {_julianday(store, 'e.entered')}) * 24"
+    return store.conn.execute(
+        "WITH last AS (SELECT c.deal_id, c.ticked, c.at FROM checklist_history c"
+        f" WHERE c.stage = ? AND c.item IN ({marks}) AND c.at <= ?"
+        " AND c.id = (SELECT l.id FROM checklist_history l WHERE l.stage = c.stage"
+        " AND l.item = c.item AND l.deal_id = c.deal_id AND l.at <= ?"
+        " ORDER BY l.at DESC, l.id DESC LIMIT 1)),"
+        " done AS (SELECT deal_id, max(at) AS until FROM last WHERE ticked = 1"
+        " GROUP BY deal_id HAVING count(*) = ?),"
+        " here AS (SELECT d.id FROM deals d WHERE d.status = 'open' AND d.pipeline = ?"
+        " AND d.stage = ? AND d.stage_entered_at <= ?"
+        f" UNION ALL SELECT d.id FROM deals d WHERE d.id IN ({_MOVED_LATER})"
+        f" AND d.pipeline = ? AND {state} = ?),"
+        " measured AS (SELECT deal_id, until, 0 AS waiting FROM done"
+        " UNION ALL SELECT id, CAST(? AS text), 1 FROM here"
+        " WHERE id NOT IN (SELECT deal_id FROM done)),"
+        f" entered AS (SELECT m.deal_id, m.until, m.waiting, {_FIRST_ENTRY} AS entered"
+        " FROM measured m JOIN deals d ON d.id = m.deal_id AND d.pipeline = ?"
+        " AND d.created_at >= ?)"
+        f" SELECT {hours} AS hours, e.waiting FROM entered e WHERE e.entered IS NOT NULL",
+        (stage_id, *items, store.stamp, store.stamp, len(items),
+         pipeline_id, stage_id, store.stamp, store.stamp, pipeline_id, store.stamp, stage_id,
+         store.stamp, stage_id, store.stamp, pipeline_id, since),
+    ).fetchall()  # fmt: skip
+
+
 # -- losses
 def lost_by_stage_and_reason(store: Store, pipeline_id: str | None = None) -> list[sqlite3.Row]:
     """Deals lost by now grouped by the stage they were lost from (`lost_from`) and
