@@ -19,8 +19,8 @@ def at(day: int, hour: int = 10) -> str:
 def known_ticks(sf) -> None:
     """Five deals enter "Cours d'essai réalisé" (payment received required to leave it):
     D1 on day 0 at 10:00, ticked at 22:00 (12 h), won on day 1; D2 on day 0, ticked on day 2
-    (48 h); D3 created in `nouveau`, moved in on day 1, never ticked; D4 on day 0, ticked
-    then unticked at once (still waiting); D5 on day 0, lost on day 1 without the tick."""
+    (48 h); D3 created in `nouveau`, moved in on day 1, never ticked; D4 on day 0, only an
+    item not required ticked (still waiting); D5 on day 0, lost on day 1 without the tick."""
     d = {}
     for n, stage in ((1, "essai-realise"), (2, "essai-realise"), (3, "nouveau"),
                      (4, "essai-realise"), (5, "essai-realise")):  # fmt: skip
@@ -29,8 +29,7 @@ def known_ticks(sf) -> None:
                    "--stage", stage, "--json", now=at(0))  # fmt: skip
         d[n] = added["id"]
     tick(sf, d[1], "Paiement reçu", now=at(0, 22))
-    tick(sf, d[4], "Paiement reçu", now=at(0, 11))
-    tick(sf, d[4], "Paiement reçu", now=at(0, 12), undo=True)
+    tick(sf, d[4], "Avis recueilli", now=at(0, 11))  # not a required item
     sf("deals", "won", str(d[1]), now=at(1))
     sf("deals", "move", str(d[3]), "essai-realise", now=at(1))
     sf("deals", "lost", str(d[5]), "--reason", "trop loin", now=at(1))

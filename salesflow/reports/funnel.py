@@ -12,10 +12,11 @@ set of stages entered, and each history row's length of the stay it ended.
 
 The wait on a stage's required checklist items (only stages that have some; the others show
 nothing, not 0): the median hours from a deal's first entry into the stage to its last
-required tick — counting the deals still in the stage without them, from entry to now, so
-that a stage whose items are never ticked stands out instead of looking fast (its slowest
-deals would otherwise be left out); `items_measured` deals measured, `items_waiting` of
-them still waiting. A deal that left without the items (forced, moved back, lost) is not
+required tick (the tick that first left them all ticked; an untick later does not undo the
+wait) — counting the deals still in the stage without them, from entry to now, so that a
+stage whose items are never ticked stands out instead of looking fast (its slowest deals
+would otherwise be left out); `items_measured` deals measured, `items_waiting` of them
+still waiting. A deal that left without the items (forced, moved back, lost) is not
 counted: it no longer waits on them.
 """
 
@@ -88,12 +89,12 @@ def _items_wait(store: Store, pipeline_id: str, stage: Stage, since: str) -> dic
     """The wait on the stage's required checklist items (see the module's docstring)."""
     if not stage.required_items or stage.outcome:
         return {"items_median_hours": None, "items_measured": None, "items_waiting": None}
-    waits = checklist_waits(store, pipeline_id, stage.id, stage.required_items, since)
-    hours = [max(row["hours"], 0.0) for row in waits]  # ticked before entering: no wait
+    done, waiting = checklist_waits(store, pipeline_id, stage.id, stage.required_items, since)
+    hours = done + waiting
     return {
         "items_median_hours": round(statistics.median(hours), 1) if hours else None,
         "items_measured": len(hours),
-        "items_waiting": sum(row["waiting"] for row in waits),
+        "items_waiting": len(waiting),
     }
 
 
