@@ -1,4 +1,6 @@
-"""Benchmark: every pipeline report on 100,000 deals and 1,000,000 stage-history rows.
+"""Benchmark: every pipeline report on 100,000 deals and 1,000,000 stage-history rows (and,
+for the funnel's wait on the required items, "Paiement reçu" ticked by 60 % of the deals
+that entered "Cours d'essai réalisé", the evening of their first day there).
 
 Each report runs as a whole `salesflow` command (start-up included); beside it, the floor
 measured in the same run: a bare Python process doing one full scan of the deals
@@ -73,9 +75,36 @@ def build(project: Path, deals: int, history: int) -> None:
         " stay_seconds) VALUES (?, 'cours-essai', ?, ?, ?, 'bench', ?)",
         history_rows,
     )
+    _tick_payments(connection, rng)
     connection.commit()
     connection.execute("ANALYZE")
     connection.close()
+
+
+def _tick_payments(connection: sqlite3.Connection, rng: random.Random) -> None:
+    """The payment ticked as store/playbook.tick records it: the tick, in the history with
+    the wait since the first entry into the stage."""
+    entries = connection.execute(
+        "SELECT deal_id, min(at) FROM stage_history WHERE to_stage = 'essai-realise'"
+        " GROUP BY deal_id"
+    ).fetchall()
+    ticks = []
+    for deal_id, entered in entries:
+        if rng.random() < 0.6:
+            at = datetime.fromisoformat(entered) + timedelta(hours=rng.randrange(1, 200))
+            waited = (at - datetime.fromisoformat(entered)).total_seconds()
+            ticks.append((deal_id, _stamp(at), waited))
+    connection.executemany(
+        "INSERT INTO checklist_ticks (deal_id, stage, item, pipeline, ticked_at, ticked_by)"
+        " VALUES (?, 'essai-realise', 'Paiement reçu', 'cours-essai', ?, 'marie')",
+        [(deal_id, at) for deal_id, at, _ in ticks],
+    )
+    connection.executemany(
+        "INSERT INTO checklist_history (deal_id, pipeline, stage, item, ticked, at, by,"
+        " waited_seconds) VALUES (?, 'cours-essai', 'essai-realise', 'Paiement reçu', 1, ?,"
+        " 'marie', ?)",
+        ticks,
+    )
 
 
 def _stamp(moment: datetime) -> str:

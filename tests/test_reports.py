@@ -6,6 +6,7 @@ import csv
 import io
 
 import pytest
+from ticks import tick
 
 pytestmark = pytest.mark.engines
 
@@ -24,7 +25,8 @@ def at(day: int, hour: int = 10) -> str:
 def funnel_data(sf):
     """Ten deals with known histories (see the funnel test for what each did)."""
     for n in range(1, 11):
-        sf("contacts", "add", f"d{n}@example.org", now=at(0))
+        sf("contacts", "add", f"d{n}@example.org", "--field", "date_essai=2026-11-27T18:30",
+           now=at(0))  # fmt: skip
         sf("deals", "add", "--title", f"D{n}", "--contact", f"d{n}@example.org", now=at(0))
     moves = [
         (1, ["1", "perdu", "--reason", "trop loin"], [8]),
@@ -38,6 +40,8 @@ def funnel_data(sf):
     for day, args, deal_ids in moves:
         for deal in deal_ids:
             stage_args = args[1:] if args[0] == "1" else args
+            if stage_args[0] == "inscrit":  # enrolment needs the payment received
+                tick(sf, deal, "Paiement reçu", now=at(day, 9))
             sf("deals", "move", str(deal), *stage_args, now=at(day))
     return sf
 
@@ -70,7 +74,7 @@ def test_losses_by_stage_and_reason(funnel_data):
 @pytest.fixture
 def forecast_data(sf):
     for email, owner in (("a@example.org", "marie"), ("b@example.org", "paul")):
-        sf("contacts", "add", email, "--owner", owner)
+        sf("contacts", "add", email, "--owner", owner, "--field", "date_essai=2026-11-27T18:30")
     deals = [
         ("A", "a@example.org", "nouveau", "1000", "15/12/2026"),  # 10 %
         ("B", "b@example.org", "essai-planifie", "500", "2026-12-20"),  # 40 %
@@ -80,6 +84,9 @@ def forecast_data(sf):
     for title, email, stage, amount, close in deals:
         sf("deals", "add", "--title", title, "--contact", email, "--stage", stage,
            "--amount", amount, "--expected-close", close)  # fmt: skip
+    for task in sf("tasks", "list", "--json"):  # the trial's feedback, asked on entry
+        sf("tasks", "done", str(task["id"]))
+    tick(sf, 4, "Paiement reçu", now="2026-12-01T11:00")
     sf("deals", "won", "4", now="2026-12-01T12:00")
     return sf
 
@@ -213,11 +220,16 @@ def test_forecast_by_owner_names_nobody_as_workload_does(sf):
 
 
 def remove_stage_essai_realise(project) -> None:
-    """The stage goes from the pipeline's YAML (and the workflow that moved deals there)."""
+    """The stage goes from the pipeline's YAML, its lines up to the next stage's (and the
+    workflow that moved deals there)."""
     pipeline = project / "pipelines" / "cours-essai.yaml"
-    pipeline.write_text(
-        "\n".join(line for line in pipeline.read_text().splitlines() if "essai-realise" not in line)
-    )
+    kept, inside = [], False
+    for line in pipeline.read_text().splitlines():
+        if line.startswith("  - "):
+            inside = "essai-realise" in line
+        if not inside:
+            kept.append(line)
+    pipeline.write_text("\n".join(kept))
     workflow = project / "workflows" / "apres-essai.yaml"
     workflow.write_text(workflow.read_text().replace("to: essai-realise", "to: inscrit"))
 
@@ -270,6 +282,7 @@ def test_nothing_in_a_report_comes_from_after_its_now(sf):
        now="2026-11-20T09:00")  # fmt: skip
     sf("workflows", "start", "inviter", "--contact", "julie@example.org", now="2026-11-20T10:00")
     sf("tickets", "move", "1", "en-cours", now="2026-11-20T12:00")
+    tick(sf, 1, "Réponse envoyée au membre", now="2026-11-21T08:00")
     sf("tickets", "close", "1", now="2026-11-21T09:00")
 
     def high(now: str) -> tuple:

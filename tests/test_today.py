@@ -139,3 +139,75 @@ def test_the_html_report_has_the_teams_today(sf, tmp_path):
     assert "Rappeler Zoé" in section
     assert "7 jours de trop en « Nouveau prospect »" in section
     assert 'href="/deals/' not in section  # a file opened from disk: no link leading nowhere
+
+
+def waiting_day(sf) -> None:
+    """The known day, and in "Cours d'essai réalisé" (leaving it needs the payment received):
+    Marc since the 18th, nothing ticked, nothing planned (waiting, not unplanned); Léo since
+    the 10th, stalled too (stalled, not waiting); Eva, paid and planned (nowhere); and a
+    ticket of Marie's "En cours" (its reply to send) since the 19th."""
+    from ticks import tick
+
+    known_day(sf)
+    for name, since in (("Marc", "2026-11-18T10:00"), ("Léo", "2026-11-10T10:00"),
+                        ("Eva", "2026-11-20T09:00")):  # fmt: skip
+        email = f"{name.lower()}@example.org"
+        sf("contacts", "add", email, "--first-name", name, now=since)
+        added = sf("deals", "add", "--title", f"Essai {name}", "--contact", email, "--owner",
+                   "marie", "--stage", "essai-realise", "--json", now=since)  # fmt: skip
+        if name != "Eva":  # the feedback asked on entry: done at once
+            [task] = [t for t in sf("tasks", "list", "--json", now=since)
+                      if t["deal_id"] == added["id"]]  # fmt: skip
+            sf("tasks", "done", str(task["id"]), now=since)
+    eva = added["id"]
+    sf("deals", "update", str(eva), "--next-step", "Encaisser", now="2026-11-20T09:00")
+    tick(sf, eva, "Paiement reçu", now="2026-11-20T09:30")
+    sf("tickets", "add", "--subject", "Changer de créneau", "--owner", "marie", "--stage",
+       "en-cours", now="2026-11-19T10:00")  # fmt: skip
+
+
+WAITING = [
+    *MARIE[:4],
+    ("stalled_deal", "Essai Léo"),  # 3 days too long, waiting on the payment too
+    ("waiting_deal", "Essai Marc"),  # longest in the stage first; nothing planned either
+    ("waiting_deal", "Changer de créneau"),
+    *MARIE[4:],
+]
+
+
+@pytest.mark.engines
+def test_deals_and_tickets_waiting_on_a_required_item_come_after_the_stalled(sf):
+    waiting_day(sf)
+    [marie] = sf("today", "--member", "marie", "--json", now=NOW)["members"]
+    assert listed(marie) == WAITING
+    items = {item["title"]: item for item in marie["items"]}
+    assert items["Essai Marc"]["items"] == ["Paiement reçu"]
+    assert items["Essai Marc"]["stage_name"] == "Cours d'essai réalisé"
+    assert items["Changer de créneau"]["items"] == ["Réponse envoyée au membre"]
+    assert items["Essai Léo"]["items"] is None
+    text = sf("today", "--member", "marie", now=NOW).output
+    assert "to tick in Cours d'essai réalisé: Paiement reçu" in " ".join(text.split())
+
+
+def test_the_waiting_list_on_the_page_in_the_report_and_in_the_monday_email(sf, tmp_path):
+    from conftest import Pages, prepare_team
+
+    prepare_team(sf)
+    waiting_day(sf)
+    pages = Pages(sf.project, now=NOW)
+    try:
+        client = signed_in(pages)
+        assert client.get("/today.json").json() == sf("today", "--member", "marie", "--json",
+                                                     now=NOW)  # fmt: skip
+        page = client.get("/today").text
+    finally:
+        pages.close()
+    said = "à cocher en « Cours d&#39;essai réalisé » : Paiement reçu"
+    assert said in page
+    report = sf("report", "--html", "-", now=NOW).output.split("<h2>Aujourd’hui · ")[1]
+    assert said in report and "élément à cocher" in report
+    sf("tick", now=NOW)
+    sf("tick", now="2026-11-23T08:00")
+    [mail] = [text for to, text in query(sf.project, "SELECT to_addr, text FROM outbox WHERE"
+              " subject LIKE 'Revue du lundi%'") if to == "marie@club.example"]  # fmt: skip
+    assert "- à cocher : Essai Marc, Paiement reçu en « Cours d'essai réalisé »" in mail

@@ -107,7 +107,9 @@ def funnel(
     output: OutputFormat = Format.table,
     as_json: AsJson = False,
 ) -> None:
-    """How many deals reached each stage, how many went on, and the median days in it.
+    """How many deals reached each stage, how many went on, and the median days in it; for
+    a stage with required checklist items, the median hours deals wait on them (those
+    still waiting counted to now), how many were measured and how many still wait.
 
     Example: salesflow pipeline funnel --since 2026-09-01
     """

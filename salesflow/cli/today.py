@@ -29,8 +29,8 @@ def today(
     as_json: AsJson = False,
 ) -> None:
     """What each member has to do today, in the order to do it: overdue tasks, tasks due
-    today, stalled deals, deals with no next step or no open task. Without --member, the
-    whole team, member by member.
+    today, stalled deals, deals and tickets waiting on a required checklist item, deals
+    with no next step or no open task. Without --member, the whole team, member by member.
 
     Example: salesflow today --member marie
     """
@@ -57,6 +57,8 @@ def _why(item: dict) -> str:
     if item["due_at"]:
         on = f" ({item['deal']})" if item["deal"] else ""
         return f"due {item['due_at'][:16].replace('T', ' ')}{on}"
+    if item["items"]:
+        return f"to tick in {item['stage_name']}: {', '.join(item['items'])}"
     if item["stage_name"]:
         return f"{counted(item['days_overdue'], 'day')} too long in {item['stage_name']}"
     return "no " + " and no ".join(

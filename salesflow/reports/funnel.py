@@ -9,15 +9,31 @@ is still in does not count in the median.
 
 Both come from the stage history through what each move keeps (see migration 3): the deal's
 set of stages entered, and each history row's length of the stay it ended.
+
+The wait on a stage's required checklist items (only stages that have some; the others show
+nothing, not 0): the median hours from a deal's first entry into the stage to its last
+required tick (the tick that first left them all ticked; an untick later does not undo the
+wait) — counting the deals still in the stage without them, from entry to now, so that a
+stage whose items are never ticked stands out instead of looking fast (its slowest deals
+would otherwise be left out); `items_measured` deals measured, `items_waiting` of them
+still waiting. A deal that left without the items (forced, moved back, lost) is not
+counted: it no longer waits on them.
 """
 
 from __future__ import annotations
 
+import statistics
 from datetime import date, datetime
 
+from salesflow.config.model import Stage
 from salesflow.reports import Column, Report
 from salesflow.store.deals import pipeline as find_pipeline
-from salesflow.store.reports import deals_matching, median_stay_seconds, stage_bits
+from salesflow.store.reports import (
+    checklist_waits,
+    deals_matching,
+    median_stay_seconds,
+    stage_bits,
+)
 from salesflow.store.session import Store
 from salesflow.store.stages import stray_warnings
 from salesflow.translations import N_
@@ -30,6 +46,9 @@ COLUMNS = [
     Column("drop_off", "drop-off", "percent"),
     Column("from_first", "from first", "percent"),
     Column("median_days", "median days", "days"),
+    Column("items_median_hours", "required items (h)", "days"),
+    Column("items_measured", "measured", "int"),
+    Column("items_waiting", "still waiting", "int"),
 ]
 
 
@@ -58,11 +77,25 @@ def funnel(store: Store, pipeline_id: str | None = None, since: date | None = No
                 "drop_off": _drop_off(_ratio(following, reached[index])),
                 "from_first": _ratio(reached[index], reached[0]),
                 "median_days": round(median, 1) if median is not None else None,
+                **_items_wait(store, of.id, stage, since_text),
             }
         )
     notes = [SKIPPED[of.object]]
     notes += stray_warnings(store.conn, store.project, of.id)  # no step of the funnel: said
     return Report(f"Funnel — {of.name}", COLUMNS, rows, notes=notes)
+
+
+def _items_wait(store: Store, pipeline_id: str, stage: Stage, since: str) -> dict:
+    """The wait on the stage's required checklist items (see the module's docstring)."""
+    if not stage.required_items or stage.outcome:
+        return {"items_median_hours": None, "items_measured": None, "items_waiting": None}
+    done, waiting = checklist_waits(store, pipeline_id, stage.id, stage.required_items, since)
+    hours = done + waiting
+    return {
+        "items_median_hours": round(statistics.median(hours), 1) if hours else None,
+        "items_measured": len(hours),
+        "items_waiting": len(waiting),
+    }
 
 
 def _reached(store: Store, pipeline_id: str, steps: list[str], since: str) -> tuple[list[int], int]:

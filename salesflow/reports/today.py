@@ -3,13 +3,16 @@
 1. overdue tasks, oldest first — promises already late, most often to a person waiting;
 2. tasks due today (the project's time zone), soonest first — the day's appointments;
 3. stalled deals, most overdue first (reports/stalled.py decides what stalled means);
-4. deals with nothing planned — no next step, or no open task: plan them (those missing
+4. deals and tickets waiting on a required checklist item of their stage, longest in the
+   stage first, with the items to tick — what keeps them from moving on;
+5. deals with nothing planned — no next step, or no open task: plan them (those missing
    both first, then the largest amount) once the urgent things are done.
 A deal is in one of the deal lists only, the first: a stalled deal without a task is
-stalled (its overdue task, if it has one, is in the tasks' list too). A stalled deal is at
-least a day too long: one rot_after past by hours reads "1 day", not "0 days".
-Deals waiting on a stage's required checklist item will come between 3 and 4 once stages
-have checklists: a list of their own in `_items`, after the stalled deals.
+stalled (its overdue task, if it has one, is in the tasks' list too), a stalled deal
+waiting on an item is stalled (reviving it comes first; its page shows the checklist), a
+deal waiting on an item with nothing planned is waiting (ticking the item is its next
+step). A stalled deal is at least a day too long: one rot_after past by hours reads
+"1 day", not "0 days".
 
 Each list is one query for the member, or for the whole team at once (store/today.py and
 the stalled report's), grouped here by member."""
@@ -22,7 +25,7 @@ from typing import Any
 
 from salesflow.reports.stalled import stalled
 from salesflow.store.session import Store
-from salesflow.store.today import deals_unplanned, tasks_due_before
+from salesflow.store.today import deals_unplanned, deals_waiting_on_items, tasks_due_before
 from salesflow.translations import N_
 from salesflow.values import read_instant, stored_instant
 
@@ -30,6 +33,7 @@ KINDS = {  # each item's kind, as the CLI and the pages say it (in the order of 
     "overdue_task": N_("overdue task"),
     "task_due_today": N_("task due today"),
     "stalled_deal": N_("stalled deal"),
+    "waiting_deal": N_("item to tick"),
     "unplanned_deal": N_("nothing planned"),
 }
 NOBODY = "(nobody)"
@@ -80,12 +84,35 @@ def _items(store: Store, member: str | None, day) -> Iterable[tuple[str | None, 
             yield row["owner"], _item(store, "stalled_deal", row["id"], row["title"], row["id"],
                                       row["contact"], stage_name=row["stage_name"],
                                       days_overdue=max(1, row["days_overdue"]))  # fmt: skip
+    for row in _waiting(store, member):
+        if row["id"] not in listed:
+            listed.add(row["id"])
+            yield row["owner"], _item(store, "waiting_deal", row["id"], row["title"], row["id"],
+                                      row["contact_email"], stage_name=row["stage_name"],
+                                      items=row["items"])  # fmt: skip
     for row in _unplanned(store, member):
         if row["id"] not in listed:
             missing = ["next_step"] if not row["next_step"] else []
             missing += [] if row["has_task"] else ["task"]
             yield row["owner"], _item(store, "unplanned_deal", row["id"], row["title"],
                                       row["id"], row["contact_email"], missing=missing)  # fmt: skip
+
+
+def _waiting(store: Store, member: str | None) -> list[dict]:
+    """Waiting on a required item: one entry per record (longest in the stage first, per
+    owner), with its items in the checklist's order."""
+    pipelines = store.project.pipelines
+    required = [(of.id, stage.id, item) for of in pipelines.values() for stage in of.stages
+                if not stage.outcome for item in stage.required_items]  # fmt: skip
+    records: dict[int, dict] = {}
+    for row in deals_waiting_on_items(store, required, member):
+        record = records.setdefault(row["id"], {**dict(row), "items": []})
+        record["items"].append(row["item"])
+    for record in records.values():
+        stage = pipelines[record["pipeline"]].stage(record["stage"])
+        record["stage_name"] = stage.name
+        record["items"].sort(key=stage.required_items.index)
+    return list(records.values())
 
 
 def _unplanned(store: Store, member: str | None) -> list:
@@ -110,5 +137,6 @@ def _item(store: Store, kind: str, number: int, title: str, deal_id: int | None,
         "stage_name": details.get("stage_name"),
         "days_overdue": details.get("days_overdue"),
         "missing": details.get("missing"),
+        "items": details.get("items"),
         "link": f"{base}/deals/{deal_id}" if deal_id else None,
     }

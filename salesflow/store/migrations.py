@@ -336,6 +336,24 @@ def _v19_stage_playbooks(schema: Schema) -> None:
     schema.add_column("stage_history", "forced", int, default=0)
 
 
+def _v20_checklist_waits(schema: Schema) -> None:
+    """What each tick keeps for the funnel, as each move keeps its stay (migration 3): the
+    pipeline, and on the tick that first leaves a stage's required items all ticked, the
+    seconds since the record first entered the stage (`waited_seconds`); indexed so that
+    the funnel reads a stage's waits in order. The ticks recorded before this migration
+    (only since migration 19, of the same release) keep no wait. A record's first entry
+    into a stage (the start of its wait) is read off the index of entries by stage and
+    record, which now holds the instant too."""
+    schema.add_column("checklist_history", "pipeline", str)
+    schema.add_column("checklist_history", "waited_seconds", float)
+    schema.execute(
+        "UPDATE checklist_history SET pipeline = (SELECT pipeline FROM deals WHERE id = deal_id)"
+    )
+    schema.create_index("checklist_history", ["pipeline", "stage", "waited_seconds", "at"])
+    schema.drop_index("idx_stage_history_to_stage_deal_id")
+    schema.create_index("stage_history", ["to_stage", "deal_id", "at"])
+
+
 MIGRATIONS: list[Callable[[Schema], None]] = [
     _v1_contacts_deals_events,
     _v2_tasks_and_report_indexes,
@@ -356,6 +374,7 @@ MIGRATIONS: list[Callable[[Schema], None]] = [
     _v17_schedule_fires,
     _v18_tasks_by_deal,
     _v19_stage_playbooks,
+    _v20_checklist_waits,
 ]
 
 # Serialises migrators on one PostgreSQL database, as BEGIN IMMEDIATE does on SQLite: a key

@@ -22,7 +22,7 @@ from salesflow.phrases import Phrase, phrase, say
 from salesflow.store import contacts
 from salesflow.store.session import Store
 from salesflow.templating import make_environment
-from salesflow.values import stored_instant
+from salesflow.values import read_instant, stored_instant
 
 
 class RequirementsMissing(UserError):
@@ -88,15 +88,36 @@ def tick(
             " VALUES (?, ?, ?, ?, ?, ?)",
             (deal["id"], stage.id, label, of.id, store.stamp, by),
         )
+    waited = None if undo else _first_wait(store, deal["id"], stage, label, {*done, label})
     store.conn.execute(
-        "INSERT INTO checklist_history (deal_id, stage, item, ticked, at, by)"
-        " VALUES (?, ?, ?, ?, ?, ?)",
-        (deal["id"], stage.id, label, int(not undo), store.stamp, by),
+        "INSERT INTO checklist_history (deal_id, pipeline, stage, item, ticked, at, by,"
+        " waited_seconds) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (deal["id"], of.id, stage.id, label, int(not undo), store.stamp, by, waited),
     )
     data = {"pipeline": of.id, "stage": stage.id, "item": label, "ticked": not undo,
             "required": label in stage.required_items, "by": by}  # fmt: skip
     store.record_event(f"{of.object}.checklist_ticked", of.object, deal["id"], data)
     return stage, label, True
+
+
+def _first_wait(
+    store: Store, deal_id: int, stage: Stage, item: str, now_ticked: set[str]
+) -> float | None:  # fmt: skip
+    """Seconds from the record's first entry into `stage` to now when ticking `item` first
+    leaves the stage's required items all ticked (the funnel's wait on them); else None."""
+    required = set(stage.required_items)
+    if item not in required or not required <= now_ticked:
+        return None
+    row = store.conn.execute(
+        "SELECT min(h.at) AS entered, (SELECT count(*) FROM checklist_history c"
+        " WHERE c.deal_id = ? AND c.stage = ? AND c.waited_seconds IS NOT NULL) AS before"
+        " FROM stage_history h WHERE h.deal_id = ? AND h.to_stage = ? AND h.at <= ?",
+        (deal_id, stage.id, deal_id, stage.id, store.stamp),
+    ).fetchone()
+    if row["entered"] is None or row["before"]:
+        return None
+    entered = read_instant(row["entered"], store.now.tzinfo)
+    return max((store.now - entered).total_seconds(), 0.0)
 
 
 def tick_history(store: Store, deal_id: int) -> list[sqlite3.Row]:

@@ -248,6 +248,54 @@ def median_stay_seconds(
     return sum(row[0] for row in middle) / len(middle)
 
 
+# -- the funnel's wait on the required checklist items
+# What each tick keeps (migration 20): the tick that first left a stage's required items all
+# ticked holds the seconds since the record first entered the stage, read off the index
+# (pipeline, stage, waited_seconds, at) in order, by now. The records still open in the
+# stage at now, without such a tick and with their required items not all ticked, wait from
+# their first entry to now: few (the stage's open records), each a probe of their history.
+_FIRST_ENTRY = (
+    "(SELECT min(h.at) FROM stage_history h WHERE h.deal_id = d.id AND h.to_stage = ?"
+    " AND h.at <= ?)"
+)
+_STATE_THEN = (  # the stage a record was in at now, read back only for those moved after now
+    "(SELECT l.to_stage FROM stage_history l WHERE l.deal_id = d.id AND l.at <= ?"
+    " ORDER BY l.at DESC, l.id DESC LIMIT 1)"
+)
+
+
+def checklist_waits(
+    store: Store, pipeline_id: str, stage_id: str, items: tuple[str, ...], since: str
+) -> tuple[list[float], list[float]]:
+    """The hours records created since `since` ("": all) waited on the stage's required
+    `items` by now: of those that had them all ticked (shortest first), and of those still
+    waiting in the stage (from their first entry to now)."""
+    join = " JOIN deals d ON d.id = c.deal_id AND d.created_at >= ?" if since else ""
+    done = store.conn.execute(
+        f"SELECT c.waited_seconds / 3600 FROM checklist_history c{join} WHERE c.pipeline = ?"
+        " AND c.stage = ? AND c.waited_seconds IS NOT NULL AND c.at <= ?"
+        " ORDER BY c.waited_seconds",
+        (*((since,) if since else ()), pipeline_id, stage_id, store.stamp),
+    ).fetchall()
+    marks = ", ".join("?" * len(items))
+    hours = f"(? - {_julianday(store, _FIRST_ENTRY)}) * 24"
+    waiting = store.conn.execute(
+        "WITH here AS (SELECT d.id FROM deals d WHERE d.status = 'open' AND d.pipeline = ?"
+        " AND d.stage = ? AND d.stage_entered_at <= ?"
+        f" UNION ALL SELECT d.id FROM deals d WHERE d.id IN ({_MOVED_LATER})"
+        f" AND d.pipeline = ? AND {_STATE_THEN} = ?)"
+        f" SELECT {hours} AS hours FROM here JOIN deals d ON d.id = here.id"
+        " AND d.created_at >= ? WHERE NOT EXISTS (SELECT 1 FROM checklist_history c"
+        " WHERE c.deal_id = d.id AND c.stage = ? AND c.waited_seconds IS NOT NULL"
+        " AND c.at <= ?) AND (SELECT count(*) FROM checklist_ticks k WHERE k.deal_id = d.id"
+        f" AND k.stage = ? AND k.item IN ({marks}) AND k.ticked_at <= ?) < ?",
+        (pipeline_id, stage_id, store.stamp, store.stamp, pipeline_id, store.stamp, stage_id,
+         _julian_day(store.now), stage_id, store.stamp, since, stage_id, store.stamp,
+         stage_id, *items, store.stamp, len(items)),
+    ).fetchall()  # fmt: skip
+    return [row[0] for row in done], [row[0] for row in waiting if row[0] is not None]
+
+
 # -- losses
 def lost_by_stage_and_reason(store: Store, pipeline_id: str | None = None) -> list[sqlite3.Row]:
     """Deals lost by now grouped by the stage they were lost from (`lost_from`) and
