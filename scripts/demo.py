@@ -74,6 +74,8 @@ EVENTS = {
                          "She will enrol on the 8th: a task for the eve follows that date")],
     date(2026, 12, 8): [("19:00", ("deals", "won", "1"),
                          "Marie enrols Julie: refused, the stage's playbook wants the payment", 1),
+                        ("19:02", ("today", "--member", "marie"),
+                         "What Marie has to do today, in order: the payment is on her list"),
                         ("19:05", ("deals", "check", "1", "Paiement reçu", "--by", "marie"),
                          "Julie pays her fee: Marie ticks it"),
                         ("19:06", ("deals", "won", "1", "--by", "marie"),
@@ -110,7 +112,6 @@ def main() -> None:
     salesflow("pipeline", "funnel", now=at, say="How many reach each stage, and go on")
     salesflow("pipeline", "forecast", now=at, say="What the open deals are worth, weighted")
     salesflow("pipeline", "stalled", now=at, say="Deals that wait too long in their stage")
-    salesflow("today", "--member", "marie", now=at, say="What Marie has to do today, in order")
     salesflow("tickets", "list", now=at, say="The members' requests (the absence became urgent)")
     salesflow("pipeline", "response", "support", now=at,
               say="How fast requests get a first response, and are resolved")  # fmt: skip

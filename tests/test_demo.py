@@ -71,4 +71,6 @@ def assert_the_playbook_is_shown(said: str) -> None:
         "ticked “Paiement reçu” in “Cours d'essai réalisé” of deal #1 Julie Martin (by marie)\n"
     ) in ticked
     assert won.startswith("won #1 Julie Martin → Inscription confirmée (won)\n")
-    assert "$ salesflow --now 2026-12-08T19:30 today --member marie\nToday 2026-12-08" in won
+    marie = ticked.split("$ salesflow --now 2026-12-08T19:02 today --member marie\n")[1]
+    assert marie.startswith("Today 2026-12-08 — Marie Dupont")
+    assert "to tick in Cours d'essai réalisé: Paiement reçu" in marie
