@@ -190,3 +190,42 @@ def test_an_entry_task_of_a_deal_without_contact_leaves_the_missing_name_blank(s
     assert query(sf.project, "SELECT title, assignee FROM tasks WHERE deal_id = ?", deal["id"]) == [
         ("Demander son avis à après l'essai", "paul")
     ]
+
+
+@pytest.mark.engines
+def test_only_the_open_records_current_stage_can_be_ticked(sf, store):
+    deal_id = _deal(sf)
+    of = _pipeline(sf)
+    elsewhere = pytest.raises(UserError, match="it is an item of 'essai-realise', to tick there")
+    with elsewhere:
+        playbook.tick(store, deals.get(store, deal_id), of, "Paiement reçu", "marie")
+    with transaction(store.conn):
+        deals.move(store, deals.get(store, deal_id), "perdu", "trop loin")
+    with pytest.raises(UserError, match=r"deal #\d+ is lost: its checklist is closed"):
+        playbook.tick(store, deals.get(store, deal_id), of, "Voix demandée", "marie")
+    assert query(sf.project, "SELECT count(*) FROM checklist_history") == [(0,)]
+
+
+@pytest.mark.engines
+def test_entering_a_stage_again_makes_no_second_open_task(sf, store):
+    deal_id = _deal(sf, "essai-realise")
+    with transaction(store.conn):
+        deals.move(store, deals.get(store, deal_id), "nouveau")
+        deals.move(store, deals.get(store, deal_id), "essai-realise")
+    made = "SELECT count(*) FROM tasks WHERE created_by = 'stage:essai-realise'"
+    assert query(sf.project, made) == [(1,)]
+    sf("tasks", "done", "1", now=NOW)
+    with transaction(store.conn):
+        deals.move(store, deals.get(store, deal_id), "nouveau")
+        deals.move(store, deals.get(store, deal_id), "essai-realise")
+    assert query(sf.project, made) == [(2,)]  # the first one is done: a new one to do
+
+
+@pytest.mark.engines
+def test_a_forced_creation_says_so_in_its_event(sf, store):
+    sf("contacts", "add", "paul@example.org", now=NOW)
+    with transaction(store.conn):
+        deals.add(store, "Essai", "paul@example.org", "cours-essai", "essai-planifie", by="marie",
+                  force=True)  # fmt: skip
+    [(data,)] = query(sf.project, "SELECT data FROM events WHERE type = 'deal.created'")
+    assert '"forced": true' in data and '"by": "marie"' in data

@@ -134,9 +134,9 @@ def test_check_ticks_then_the_move_goes_through_and_undo_unticks(tried):
 def test_an_unknown_item_is_one_line_naming_the_stages_items(tried):
     unknown = tried("deals", "check", "1", "Paiement", "--by", "marie", code=1)
     assert unknown.output == (
-        "error: no checklist item 'Paiement' in the stages of 'cours-essai' (did you mean"
-        " 'Paiement reçu'?) (stage 'essai-realise'; its items: Avis recueilli, Bulletin"
-        " d'inscription envoyé, Paiement reçu)\n"
+        "error: no checklist item 'Paiement' in stage 'essai-realise' (did you mean"
+        " 'Paiement reçu'?): its items: Avis recueilli, Bulletin d'inscription envoyé,"
+        " Paiement reçu\n"
     )
     assert tried("deals", "check", "1", "Paiement reçu", code=2).exit_code == 2  # no --by
 

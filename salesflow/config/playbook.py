@@ -36,6 +36,12 @@ class Missing:
         return bool(self.fields or self.items)
 
 
+def folded_item(item: str) -> str:
+    """A checklist item as ticking matches it (and validate compares them): case and runs of
+    spaces aside."""
+    return " ".join(item.split()).casefold()
+
+
 def is_set(value: Any) -> bool:
     """A field is set when it holds something other than nothing or blank text."""
     if value is None:

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from salesflow.config.model import PRIORITIES, Pipeline, Stage
+from salesflow.config.playbook import missing_to_move
 from salesflow.errors import NotFound, UserError, did_you_mean
 from salesflow.store import contacts, playbook
 from salesflow.store.reports import stalled_among
@@ -135,10 +136,10 @@ def add(
         columns.setdefault("priority", "normal")
     contact_data = contacts.public(person, store) if person else None
     forced = False
-    if target.requires:
+    if playbook.applies(None, target):
         new = {_named(record, "title"): title, **columns, **columns.get("fields", {})}
-        values_now = playbook.values_of(new, contact_data)
-        forced = playbook.refuse_unless_met(store, of, None, None, target, values_now, force)
+        missing = missing_to_move(of, None, target, playbook.values_of(new, contact_data), ())
+        forced = playbook.refuse_unless_forced(of, None, missing, force)
     closed_at = store.stamp if target.outcome else None
     deal_id = store.conn.execute(
         "INSERT INTO deals (pipeline, stage, status, title, contact_id, currency, created_at,"
@@ -155,6 +156,8 @@ def add(
     ).fetchone()[0]  # fmt: skip
     _history(store, deal_id, of.id, None, target.id, by, forced=forced)
     data = {"pipeline": of.id, "stage": target.id, "by": by}
+    if forced:
+        data["forced"] = True
     store.record_event(f"{record}.created", record, deal_id, data)
     created = get(store, deal_id)
     _entered(store, created, target, contact_data)
@@ -281,12 +284,10 @@ def move(
     if target.outcome == "lost" and of.require_lost_reason and not reason:
         raise ReasonRequired(f"pipeline '{of.id}' needs a reason to move a {of.object} to"
                              f" '{target.id}': pass --reason")  # fmt: skip
-    source = of.stage(deal["stage"])
-    forced, contact = False, None
-    if target.requires or (source and source.required_items):
-        contact = playbook.contact_values(store, deal["contact_id"])
-        values = playbook.values_of(public(deal, store), contact)
-        forced = playbook.refuse_unless_met(store, of, deal["id"], source, target, values, force)
+    forced = False
+    if playbook.applies(of.stage(deal["stage"]), target):
+        missing = playbook.missing_for(store, of, deal, public(deal, store), target)
+        forced = playbook.refuse_unless_forced(of, deal["id"], missing, force)
     lost = target.outcome == "lost"
     store.conn.execute(
         "UPDATE deals SET stage = ?, status = ?, stage_entered_at = ?, closed_at = ?,"
@@ -304,10 +305,7 @@ def move(
         data["forced"] = True
     store.record_event(f"{of.object}.stage_changed", of.object, deal["id"], data)
     moved = get(store, deal["id"])
-    if target.on_enter_tasks:
-        _entered(
-            store, moved, target, contact or playbook.contact_values(store, deal["contact_id"])
-        )
+    _entered(store, moved, target, None)
     return moved
 
 

@@ -1,8 +1,8 @@
 """The stages' playbooks in the database: each record's ticked checklist items, the rule
 (config/playbook.py) applied to a record as stored, and the tasks a stage makes on entry.
 
-store/deals.py calls `refuse_unless_met` and `make_entry_tasks` on every creation and stage
-change, so the CLI, the pages, the workflows and the import meet one rule.
+store/deals.py calls `missing_for`, `refuse_unless_forced` and `make_entry_tasks` on every
+creation and stage change, so the CLI, the pages, the workflows and the import meet one rule.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 from jinja2 import ChainableUndefined, Template, TemplateError
 
 from salesflow.config.model import Pipeline, Project, Stage
-from salesflow.config.playbook import Missing, missing_to_move
+from salesflow.config.playbook import Missing, folded_item, missing_to_move
 from salesflow.errors import UserError, did_you_mean
 from salesflow.phrases import Phrase, phrase, say
 from salesflow.store import contacts
@@ -52,13 +52,8 @@ def _refusal(record: str, record_id: int | None, missing: Missing) -> Phrase:
     return phrase("cannot_enter", record=who, stage=missing.stage.name, missing=what)
 
 
-def ticked(store: Store, deal_id: int, stage: str | None = None) -> dict[str, sqlite3.Row]:
-    """The record's ticked items of `stage` (all stages: keyed `stage/item`), with who and when."""
-    if stage is None:
-        rows = store.conn.execute(
-            "SELECT * FROM checklist_ticks WHERE deal_id = ? ORDER BY ticked_at", (deal_id,)
-        ).fetchall()
-        return {f"{row['stage']}/{row['item']}": row for row in rows}
+def ticked(store: Store, deal_id: int, stage: str) -> dict[str, sqlite3.Row]:
+    """The record's ticked items of `stage`, with who and when."""
     rows = store.conn.execute(
         "SELECT * FROM checklist_ticks WHERE deal_id = ? AND stage = ? ORDER BY ticked_at",
         (deal_id, stage),
@@ -69,10 +64,15 @@ def ticked(store: Store, deal_id: int, stage: str | None = None) -> dict[str, sq
 def tick(
     store: Store, deal: sqlite3.Row, of: Pipeline, item: str, by: str, undo: bool = False
 ) -> tuple[Stage, str, bool]:
-    """Tick (or untick) an item of the record's current stage's checklist (else of the
-    pipeline's other stages, when one has it); records `deal.checklist_ticked`. Returns the
-    stage, the item as the checklist spells it, and whether anything changed."""
+    """Tick (or untick) an item of the open record's current stage's checklist; records
+    `deal.checklist_ticked`. Returns the stage, the item as the checklist spells it, and
+    whether anything changed."""
     contacts.check_owner(store, by)
+    if deal["status"] != "open":
+        raise UserError(
+            f"{of.object} #{deal['id']} is {deal['status']}: its checklist is closed (reopen it"
+            f" first: salesflow {of.object}s move {deal['id']} STAGE --reopen)"
+        )
     stage, label = _find_item(of, deal["stage"], item)
     done = ticked(store, deal["id"], stage.id)
     if undo == (label not in done):
@@ -128,20 +128,24 @@ def tick_history(store: Store, deal_id: int) -> list[sqlite3.Row]:
 
 
 def _find_item(of: Pipeline, current: str, item: str) -> tuple[Stage, str]:
-    """The stage and checklist item `item` names (case and spaces aside), the current stage's
-    first; a UserError naming the current stage's items when none has it."""
-    wanted = " ".join(item.split()).casefold()
-    stages = sorted(of.stages, key=lambda stage: stage.id != current)
-    for stage in stages:
-        for entry in stage.checklist:
-            if " ".join(entry.item.split()).casefold() == wanted:
-                return stage, entry.item
+    """The current stage and the checklist item `item` names there (case and spaces aside);
+    a UserError naming the stage's items when it has no such item."""
     here = of.stage(current)
-    items = [entry.item for entry in here.checklist] if here else []
-    listed = f"; its items: {', '.join(items)}" if items else "; it has no checklist"
+    if here is None:
+        raise UserError(
+            f"stage '{current}' is no longer in pipeline '{of.id}': it has no checklist"
+        )
+    wanted = folded_item(item)
+    for entry in here.checklist:
+        if folded_item(entry.item) == wanted:
+            return here, entry.item
+    items = [entry.item for entry in here.checklist]
+    listed = f"its items: {', '.join(items)}" if items else "it has no checklist"
+    elsewhere = [s.id for s in of.stages if any(folded_item(e.item) == wanted for e in s.checklist)]
+    later = f"; it is an item of '{elsewhere[0]}', to tick there" if elsewhere else ""
     raise UserError(
-        f"no checklist item '{item}' in the stages of '{of.id}'{did_you_mean(item, items)}"
-        f" (stage '{current}'{listed})"
+        f"no checklist item '{item}' in stage '{current}'{did_you_mean(item, items)}:"
+        f" {listed}{later}"
     )
 
 
@@ -162,25 +166,46 @@ def contact_values(store: Store, contact_id: int | None) -> dict[str, Any] | Non
     return contacts.public(row, store) if row else None
 
 
-def refuse_unless_met(
-    store: Store, of: Pipeline, deal_id: int | None, source: Stage | None, target: Stage,
-    values: Mapping[str, Any], force: bool,
-) -> bool:  # fmt: skip
-    """Raise RequirementsMissing when a record (in `source`; None: being created) may not
-    enter `target`, unless `force`; whether the move goes through only by force."""
-    if not (target.requires or (source and source.required_items)):
-        return False
-    done = ticked(store, deal_id, source.id) if deal_id and source else {}
-    missing = missing_to_move(of, source, target, values, done)
+def applies(source: Stage | None, target: Stage) -> bool:
+    """Whether the rule has anything to check for a move from `source` (None: a creation)."""
+    return bool(target.requires or (source and source.required_items))
+
+
+def missing_for(
+    store: Store, of: Pipeline, row: sqlite3.Row, public: Mapping[str, Any], target: Stage
+) -> Missing:
+    """What stored record `row` (`public`: as deals.public gives it) lacks to move to `target`."""
+    source = of.stage(row["stage"])
+    if not applies(source, target):
+        return Missing(target, leaving=source)
+    values = values_of(public, contact_values(store, row["contact_id"]))
+    done = ticked(store, row["id"], source.id) if source else {}
+    return missing_to_move(of, source, target, values, done)
+
+
+def refuse_unless_forced(
+    of: Pipeline, record_id: int | None, missing: Missing, force: bool
+) -> bool:
+    """Raise RequirementsMissing when something is `missing`, unless `force`; whether the move
+    goes through only by force."""
     if missing and not force:
-        raise RequirementsMissing(of.object, deal_id, missing)
+        raise RequirementsMissing(of.object, record_id, missing)
     return bool(missing)
 
 
 def make_entry_tasks(
     store: Store, deal_id: int, stage: Stage, owner: str | None, context: dict[str, Any]
 ) -> None:
-    """The stage's `on_enter_tasks`, for the record's owner, due `due_in` after now."""
+    """The stage's `on_enter_tasks`, for the record's owner, due `due_in` after now; a record
+    that enters the stage again while the same task is still open gets no second one."""
+    made_by = f"stage:{stage.id}"
+    still_open = {
+        row[0]
+        for row in store.conn.execute(
+            "SELECT title FROM tasks WHERE deal_id = ? AND done_at IS NULL AND created_by = ?",
+            (deal_id, made_by),
+        )
+    }
     for task in stage.on_enter_tasks:
         try:
             title = _title_template(task.title, store.project).render(context)
@@ -188,12 +213,15 @@ def make_entry_tasks(
             raise UserError(
                 f"stage '{stage.id}': the task title {task.title!r} cannot be written: {error}"
             ) from None
+        title = " ".join(title.split())
+        if title in still_open:
+            continue
         due = stored_instant(store.now + task.due_in) if task.due_in else None
         store.conn.execute(
             "INSERT INTO tasks (title, contact_id, deal_id, assignee, due_at, created_at,"
             " created_by) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (" ".join(title.split()), context["contact"]["id"] if context.get("contact") else None,
-             deal_id, owner, due, store.stamp, f"stage:{stage.id}"),
+            (title, context["contact"]["id"] if context.get("contact") else None,
+             deal_id, owner, due, store.stamp, made_by),
         )  # fmt: skip
 
 

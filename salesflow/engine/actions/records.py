@@ -84,6 +84,7 @@ def _bring_forward(act: Act, deal, stage_id: str, force: bool) -> Outcome:
     owner = contacts.get(act.store, deal["contact_id"])["owner"] if deal["contact_id"] else None
     if owner and not deal["owner"]:
         deals.update(act.store, deal, {"owner": owner})
+        deal = deals.get(act.store, deal["id"])  # the move reads its owner (a stage may require it)
     order = [stage.id for stage in pipeline.stages]
     if stage_id in order and order.index(deal["stage"]) < order.index(stage_id):
         try:
