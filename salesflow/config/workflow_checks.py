@@ -26,6 +26,8 @@ from salesflow.templating.references import referenced
 from salesflow.templating.urls import template_before_host
 from salesflow.values import EMAIL
 
+# What a tick records (store/playbook.tick), each a filter.
+_TICK_KEYS = {"pipeline", "stage", "item", "ticked", "required", "by"}
 # Which match filters each event type understands.
 MATCH_KEYS = {
     "form.submitted": {"form"},
@@ -35,10 +37,12 @@ MATCH_KEYS = {
     "deal.stage_changed": {"pipeline", "from", "to"},
     "deal.updated": {"pipeline", "changed"},
     "deal.stalled": {"pipeline", "stage"},
+    "deal.checklist_ticked": _TICK_KEYS,
     "ticket.created": {"pipeline", "stage"},
     "ticket.stage_changed": {"pipeline", "from", "to"},
     "ticket.updated": {"pipeline", "changed"},
     "ticket.stalled": {"pipeline", "stage"},
+    "ticket.checklist_ticked": _TICK_KEYS,
 }
 _STAGE_FILTERS = ("stage", "from", "to")
 _QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
@@ -170,6 +174,9 @@ class WorkflowChecker:
                 pipeline = self._single(trigger.match.get("pipeline"))
                 for value in values:
                     self._check_stage(where, value, pipeline)
+            elif key == "by":
+                for value in values:
+                    self._member(where, value)
             elif key == "changed":
                 record = trigger.event.split(".")[0]
                 declared = self._declared(record)
