@@ -30,3 +30,23 @@ def test_a_workflow_triggered_by_a_tick_runs(sf):
     runs = query(sf.project, "SELECT status FROM runs WHERE workflow = 'paye'")
     assert runs == [("done",)]
     assert sf("deals", "show", "1", "--json")["stage"] == "inscrit"
+
+
+def test_a_checklist_item_written_wrong_is_told_what_is_wrong(sf):
+    """A misspelt key gets its did-you-mean, an empty item and a quoted true their own
+    message; a number is still no checklist item at all."""
+    path = sf.project / "pipelines" / "cours-essai.yaml"
+    wrong = '      - {item: Devis, requierd: true}\n      - {item: ""}\n'
+    wrong += '      - {item: Avis, required: "true"}\n      - 3\n'
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("      - Avis recueilli\n", wrong), encoding="utf-8")
+    lines = sf("validate", code=1).output.splitlines()
+    where = f"{path}:" + "{}: {} [stages[2].checklist[{}]"
+    assert lines[:4] == [
+        where.format("36:23", "unknown key 'requierd' (did you mean 'required'?)", "0].requierd"),
+        where.format("37:16", "must not be empty", "1].item"),
+        where.format("38:32", "'true' is not true or false: write required: true, without quotes",
+                     "2].required"),
+        where.format("39:9", "3 is not a checklist item: write it as text, or as"
+                     " {item: …, required: true}", "3]"),
+    ]  # fmt: skip
