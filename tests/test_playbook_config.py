@@ -50,3 +50,17 @@ def test_a_checklist_item_written_wrong_is_told_what_is_wrong(sf):
         where.format("39:9", "3 is not a checklist item: write it as text, or as"
                      " {item: …, required: true}", "3]"),
     ]  # fmt: skip
+
+
+def test_requiring_a_deal_s_probability_is_refused_with_the_reason(sf):
+    """A deal always has its stage's probability: `requires: [probability]` would require
+    nothing (creation used to refuse it, moves never did)."""
+    path = sf.project / "pipelines" / "cours-essai.yaml"
+    text = path.read_text(encoding="utf-8")
+    text = text.replace("[contact.date_essai]", "[contact.date_essai, probability]")
+    path.write_text(text, encoding="utf-8")
+    output = sf("validate", code=1).output
+    assert (
+        "'probability' is always set (a deal has its stage's): requiring it would require"
+        " nothing; remove it [stages[1].requires[1]]"
+    ) in output

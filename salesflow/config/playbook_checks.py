@@ -5,7 +5,7 @@ templates (checked as the task will be written: with the record, its contact and
 from __future__ import annotations
 
 from salesflow.config.model import CONTACT_FIELDS, DEAL_FIELDS, TICKET_FIELDS, FieldDef, Pipeline
-from salesflow.config.playbook import field_names
+from salesflow.config.playbook import ALWAYS_THERE, field_names
 from salesflow.config.settings_checks import jinja_problems
 from salesflow.config.yamlfile import YamlFile
 from salesflow.errors import Problem, did_you_mean
@@ -24,7 +24,11 @@ def check_playbooks(
     for index, stage in enumerate(pipeline.stages):
         where = ("stages", index)
         for position, name in enumerate(stage.requires):
-            if name not in known:
+            if name in ALWAYS_THERE[record]:
+                message = (f"'{name}' is always set (a {record} has its stage's):"
+                           " requiring it would require nothing; remove it")  # fmt: skip
+                problems.append(document.problem((*where, "requires", position), message))
+            elif name not in known:
                 message = (f"'{name}' is not a field of a {record} or of its contact"
                            f"{did_you_mean(name, sorted(known))}")  # fmt: skip
                 problems.append(document.problem((*where, "requires", position), message))

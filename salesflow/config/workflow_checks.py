@@ -18,6 +18,7 @@ from salesflow.config.model import (
     Trigger,
     Workflow,
 )
+from salesflow.config.playbook import RECORD_FIELDS, SETTABLE_CONTACT_FIELDS
 from salesflow.config.scope import DATE_FIELDS, context_scope, lacks, start_of
 from salesflow.config.settings_checks import jinja_problems
 from salesflow.config.yamlfile import YamlFile
@@ -617,11 +618,11 @@ class WorkflowChecker:
         self._check_steps(config.otherwise, (*keypath, "else"))
 
 
-# What `requires` may name that every record has: its title, and the contact's email.
-ALWAYS_SET = ("title", "subject", "priority", "probability", "contact.email")
-_CONTACT_SETS = ("first_name", "last_name", "phone", "company", "source", "owner")
-_RECORD_SETS = ("amount", "owner", "expected_close", "next_step", "probability", "priority",
-                "subject", "title")  # fmt: skip
+# What `requires` may name that a workflow's record always has: its title (a ticket's
+# subject) and a ticket's priority, given or defaulted at creation, and its contact's email.
+ALWAYS_SET = ("title", "subject", "priority", "contact.email")
+# The record's fields a create or update step sets by name, as `requires` names them.
+_RECORD_SETS = tuple(dict.fromkeys(name for names in RECORD_FIELDS.values() for name in names))
 
 
 def _it(names: list[str]) -> str:
@@ -634,7 +635,9 @@ def sets_of(step: Step) -> set[str]:
     if step.action == "assign_owner":
         return {"owner", "contact.owner"}
     if step.action in ("upsert_contact", "update_contact"):
-        given = [name for name in _CONTACT_SETS if getattr(config, name)] + list(config.fields)
+        given = [name for name in SETTABLE_CONTACT_FIELDS if getattr(config, name)] + list(
+            config.fields
+        )
         return {f"contact.{name}" for name in given}
     if step.action in ("create_deal", "create_ticket", "update_deal", "update_ticket"):
         return sets_of_config(config)
