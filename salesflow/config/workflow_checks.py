@@ -413,7 +413,7 @@ class WorkflowChecker:
         if unset:
             self._warn((*keypath, "stage"), (
                 f"stage '{stage.id}' requires {', '.join(unset)}, which this workflow never"
-                f" sets: a run whose {record} lacks {_it(unset)} fails here; set {_it(unset)} in"
+                f" sets: a run {_whose(record, unset)} fails here; set {_it(unset)} in"
                 " an earlier step, or add force: true"
             ))  # fmt: skip
 
@@ -627,6 +627,15 @@ _RECORD_SETS = tuple(dict.fromkeys(name for names in RECORD_FIELDS.values() for 
 
 def _it(names: list[str]) -> str:
     return "it" if len(names) == 1 else "them"
+
+
+def _whose(record: str, names: list[str]) -> str:
+    """Whose fields `names` (as `requires` writes them) are: the record's, its contact's."""
+    own = [name for name in names if not name.startswith("contact.")]
+    theirs = [name.removeprefix("contact.") for name in names if name.startswith("contact.")]
+    if own and theirs:
+        return f"whose {record} lacks {', '.join(own)} or whose contact lacks {', '.join(theirs)}"
+    return f"whose {record if own else 'contact'} lacks {_it(names)}"
 
 
 def sets_of(step: Step) -> set[str]:
