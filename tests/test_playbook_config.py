@@ -64,3 +64,29 @@ def test_requiring_a_deal_s_probability_is_refused_with_the_reason(sf):
         "'probability' is always set (a deal has its stage's): requiring it would require"
         " nothing; remove it [stages[1].requires[1]]"
     ) in output
+
+
+def test_a_playbook_that_blocks_losing_or_asks_nothing_on_a_closed_stage_is_warned(sf):
+    """`requires` on the lost stage refuses `deals lost` to a deal lacking it; a required
+    item of the won stage is never needed (a closed deal only reopens)."""
+    path = sf.project / "pipelines" / "cours-essai.yaml"
+    text = path.read_text(encoding="utf-8").replace(
+        "  - {id: perdu, name: Perdu, outcome: lost}",
+        "  - {id: perdu, name: Perdu, outcome: lost, requires: [next_step]}",
+    ).replace(
+        "  - {id: inscrit, name: Inscription confirmée, outcome: won}",
+        "  - {id: inscrit, name: Inscription confirmée, outcome: won,\n"
+        "     checklist: [{item: Carte remise, required: true}]}",
+    )  # fmt: skip
+    path.write_text(text, encoding="utf-8")
+    output = sf("validate").output
+    assert (
+        "warning: a closed deal never leaves stage 'inscrit' (won) forward: “Carte remise” is"
+        " never required here; make it required in the stage before"
+    ) in output
+    assert (
+        "warning: stage 'perdu' is where deals are lost: requiring next_step here refuses to"
+        " lose a deal lacking it (but with --force); require it in an earlier stage, or not at"
+        " all [stages[4].requires]"
+    ) in output
+    assert "no errors, 2 warnings" in output

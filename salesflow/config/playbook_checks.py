@@ -39,6 +39,40 @@ def check_playbooks(
     return problems
 
 
+def closing_warnings(docs: list[YamlFile | None], pipeline: Pipeline) -> list[Problem]:
+    """A playbook on a won or lost stage that looks unintended: `requires` on a lost stage
+    refuses to lose a record lacking it (losing should never be blocked: the record would
+    stay open, and the pipeline's forecast with it), and a required item of a closed stage
+    asks nothing (a closed record never moves forward out of it; it only reopens)."""
+    document = next((d for d in docs if d is not None and d.path == pipeline.path), None)
+    if document is None:
+        return []
+    record, warnings = pipeline.object, []
+    for index, stage in enumerate(pipeline.stages):
+        where = ("stages", index)
+        if stage.outcome == "lost" and stage.requires:
+            message = (f"stage '{stage.id}' is where {record}s are lost: requiring"
+                       f" {', '.join(stage.requires)} here refuses to lose a {record} lacking"
+                       f" {'it' if len(stage.requires) == 1 else 'them'} (but with --force);"
+                       " require it in an earlier stage, or not at all")  # fmt: skip
+            warnings.append(document.problem((*where, "requires"), message, of_key=True))
+        if stage.outcome:
+            warnings += _closed_required_items(document, stage, where, record)
+    return warnings
+
+
+def _closed_required_items(document: YamlFile, stage, where: tuple, record: str) -> list[Problem]:
+    written = document.data["stages"][where[1]].get("checklist") or []
+    return [
+        document.problem((*where, "checklist", position, "required"), (
+            f"a closed {record} never leaves stage '{stage.id}' ({stage.outcome}) forward:"
+            f" “{entry['item']}” is never required here; make it required in the stage"
+            " before"), of_key=True)
+        for position, entry in enumerate(written)
+        if isinstance(entry, dict) and entry.get("required") is True
+    ]  # fmt: skip
+
+
 def _repeated_items(document: YamlFile, stage, where: tuple) -> list[Problem]:
     """Items that read the same but for case and spaces: `deals check` names an item that
     way, so it could never tell them apart."""
