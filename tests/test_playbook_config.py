@@ -4,7 +4,7 @@ and validate warns about a rule that would block closing a deal."""
 
 from __future__ import annotations
 
-from conftest import query
+from conftest import Pages, prepare_team, query, signed_in
 
 JULIE = "julie@example.org"
 
@@ -90,3 +90,24 @@ def test_a_playbook_that_blocks_losing_or_asks_nothing_on_a_closed_stage_is_warn
         " all [stages[4].requires]"
     ) in output
     assert "no errors, 2 warnings" in output
+
+
+def test_the_funnel_says_its_measured_deals_include_those_still_waiting(sf):
+    """The wait's count of deals measured holds the deals still waiting: its heading says so,
+    at the command line and on the page; the wait is in hours, a number right-aligned."""
+    prepare_team(sf)
+    sf("contacts", "add", JULIE, "--first-name", "Julie", now="2026-11-20T10:00")
+    sf("deals", "add", "--title", "Essai Julie", "--contact", JULIE, "--stage", "essai-realise",
+       now="2026-11-20T10:00")  # fmt: skip
+    table = sf("pipeline", "funnel", "--format", "markdown", now="2026-11-21T10:00").output
+    header, alignment = table.splitlines()[2:4]
+    headings = [cell.strip() for cell in header.strip("|").split("|")]
+    aligned = dict(zip(headings, alignment.strip("|").split("|"), strict=True))
+    assert aligned["required items (h)"] == "---:"
+    assert "measured, waiting included" in aligned
+    pages = Pages(sf.project, now="2026-11-21T10:00")
+    try:
+        page = signed_in(pages).get("/funnel?pipeline=cours-essai").text
+    finally:
+        pages.close()
+    assert "mesurées, en attente comprises" in page
