@@ -245,7 +245,7 @@ def test_deals_in_a_stage_removed_from_the_pipeline_are_shown_and_warned(sf, bac
     )
     if backend == "sqlite":  # validate never connects to a PostgreSQL server (a hook's check)
         result = sf("validate")
-        assert "no errors\n" in result.output and f"warning: {warning}" in result.output
+        assert "no errors, 1 warning\n" in result.output and f"warning: {warning}" in result.output
         assert sf("validate", "--strict", code=1)
     board = sf("pipeline", "board", "--json")
     assert board["rows"][-1]["stage"] == "essai-realise" and board["rows"][-1]["count"] == 1

@@ -39,14 +39,23 @@ def test_a_move_onto_a_stage_the_workflow_never_meets_is_a_warning(tmp_path, cli
     assert result.exit_code == 0
     assert result.output.splitlines()[0] == (
         "workflows/relance.yaml:5:24: warning: stage 'essai' requires amount,"
-        " contact.date_essai, which this workflow never sets: a run whose deal lacks them fails"
-        " here; set them in an earlier step, or add force: true [steps[1].move_deal.stage]"
+        " contact.date_essai, which this workflow never sets: a run whose deal lacks amount or"
+        " whose contact lacks date_essai fails here; set them in an earlier step, or add force:"
+        " true [steps[1].move_deal.stage]"
+    )
+    assert result.output.splitlines()[1] == (
+        "ok: 1 pipeline, 2 workflows, 1 template checked, no errors, 1 warning"
     )
     found = json.loads(cli("validate", "--json").output)
     assert [(p["line"], p["column"], p["key"], p.get("warning")) for p in found] == [
         (5, 24, "steps[1].move_deal.stage", True)
     ]
-    assert cli("validate", "--strict").exit_code == 1
+    strict = cli("validate", "--strict")
+    assert strict.exit_code == 1
+    assert strict.output.splitlines()[1] == (
+        "1 error in 1 file (1 warning counted as an error by --strict; 1 pipeline, 2 workflows,"
+        " 1 template checked)"
+    )
 
 
 def test_what_earlier_steps_set_or_force_silences_the_warning(tmp_path, cli, monkeypatch):

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from salesflow.cli.render import print_record, to_json, when
-from salesflow.config.playbook import RECORD_FIELDS
+from salesflow.config.playbook import RECORD_FIELDS, SETTABLE_CONTACT_FIELDS
 from salesflow.errors import UserError
 from salesflow.store import contacts, deals, playbook
 from salesflow.store.db import transaction
@@ -19,9 +19,6 @@ from salesflow.store.session import Store
 Member = Annotated[str, typer.Option("--by", metavar="MEMBER", help="The team member ticking it.")]
 Undo = Annotated[bool, typer.Option("--undo", help="Untick the item.")]
 Item = Annotated[str, typer.Argument(help="The checklist item, as the stage writes it.")]
-
-# The contact's fields `contacts update` sets with an option of their own (others: --field).
-_CONTACT_OPTIONS = ("first_name", "last_name", "phone", "company", "owner", "source")
 
 
 def mover(store: Store, by: str | None, force: bool) -> str:
@@ -70,7 +67,7 @@ def _contact_command(store: Store, record: str, contact_id: int | None, names: l
     if contact_id is None:
         return f"give the {record} a contact with {', '.join(names)}"
     contact = playbook.contact_values(store, contact_id)
-    options = " ".join(_option(name, _CONTACT_OPTIONS) for name in names)
+    options = " ".join(_option(name, SETTABLE_CONTACT_FIELDS) for name in names)
     return f"salesflow contacts update {contact['email']} {options}"
 
 

@@ -68,7 +68,7 @@ def print_table(rows, columns, project, title=None, totals=None, notes=()) -> No
 
     table = Table(title=title, title_justify="left", show_footer=bool(totals))
     for column in columns:
-        numeric = column.kind in ("int", "money", "percent", "days")
+        numeric = column.kind in ("int", "money", "percent", "days", "hours")
         footer = text_cell(totals.get(column.key), column.kind, project) if totals else ""
         justify = "right" if numeric else "left"
         table.add_column(column.label, justify=justify, footer=footer, no_wrap=numeric)
@@ -119,7 +119,7 @@ def to_markdown(rows, columns, project, title=None, totals=None) -> str:
     def line(values):
         return "| " + " | ".join(v.replace("|", "\\|").replace("\n", " ") for v in values) + " |"
 
-    numeric = ("int", "money", "percent", "days")
+    numeric = ("int", "money", "percent", "days", "hours")
     lines = [f"## {title}", ""] if title else []
     lines.append(line([c.label for c in columns]))
     lines.append("|" + "|".join("---:" if c.kind in numeric else "---" for c in columns) + "|")

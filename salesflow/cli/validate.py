@@ -70,7 +70,7 @@ def validate(
             typer.echo(problem.render())
         for warning in warnings:
             typer.echo(warning.render().replace(": ", ": warning: ", 1), err=True)
-        typer.echo(_summary(results, len(problems), {p.path for p in problems}))
+        typer.echo(_summary(results, problems, warnings, strict))
         for result in results:
             _environment_line(result.project)
     if problems or (strict and warnings):
@@ -114,7 +114,9 @@ def _selected(path: Path, targets: list[Path]) -> bool:
     return not targets or any(path == t or t in path.parents for t in targets)
 
 
-def _summary(results: list, errors: int, files: set[Path]) -> str:
+def _summary(results: list, problems: list[Problem], warnings: list[Problem], strict: bool) -> str:
+    """The last line: what was checked, and what was found — the warnings counted among the
+    errors under --strict (they make the exit code 1), beside them otherwise."""
     pipelines = sum(r.pipelines for r in results)
     workflows = sum(r.workflows for r in results)
     templates = sum(r.templates for r in results)
@@ -122,9 +124,15 @@ def _summary(results: list, errors: int, files: set[Path]) -> str:
         f"{_count(pipelines, 'pipeline')}, {_count(workflows, 'workflow')},"
         f" {_count(templates, 'template')} checked"
     )
+    errors = problems + warnings if strict else problems
+    beside = f", {_count(len(warnings), 'warning')}" if warnings and not strict else ""
     if not errors:
-        return f"ok: {checked}, no errors"
-    return f"{_count(errors, 'error')} in {_count(len(files), 'file')} ({checked})"
+        return f"ok: {checked}, no errors{beside}"
+    files = _count(len({p.path for p in errors}), "file")
+    if strict and warnings:
+        counted = "counted as an error" if len(warnings) == 1 else "counted as errors"
+        checked = f"{_count(len(warnings), 'warning')} {counted} by --strict; {checked}"
+    return f"{_count(len(errors), 'error')} in {files}{beside} ({checked})"
 
 
 def _count(number: int, noun: str) -> str:

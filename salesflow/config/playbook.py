@@ -14,12 +14,18 @@ from typing import Any
 
 from salesflow.config.model import Pipeline, Project, Stage
 
-# The record's own fields a stage can require (custom fields come from the project).
+# The record's own fields a stage can require (custom fields come from the project). Not
+# `probability`: a deal always has one, its stage's, so requiring it would require nothing.
 RECORD_FIELDS = {
-    "deal": ("title", "amount", "expected_close", "next_step", "owner", "probability"),
+    "deal": ("title", "amount", "expected_close", "next_step", "owner"),
     "ticket": ("subject", "priority", "owner"),
 }
-CONTACT_FIELDS = ("email", "first_name", "last_name", "phone", "company", "owner", "source")
+ALWAYS_THERE = {"deal": ("probability",), "ticket": ()}
+# The contact's own fields set by name (`contacts update --phone`, a contact step's `phone:`);
+# the others are custom fields (`--field`, `fields:`).
+SETTABLE_CONTACT_FIELDS = ("first_name", "last_name", "phone", "company", "owner", "source")
+# The contact's fields a stage can require, as `contact.x` (and its custom fields).
+REQUIRABLE_CONTACT_FIELDS = ("email", *SETTABLE_CONTACT_FIELDS)
 
 
 @dataclass(frozen=True)
@@ -86,5 +92,5 @@ def known_fields(project: Project, record: str) -> set[str]:
 def field_names(record: str, custom: Iterable[str], contact_custom: Iterable[str]) -> set[str]:
     """known_fields from the custom fields declared (validate has no Project yet)."""
     own = set(RECORD_FIELDS[record]) | set(custom)
-    contact = set(CONTACT_FIELDS) | set(contact_custom)
+    contact = set(REQUIRABLE_CONTACT_FIELDS) | set(contact_custom)
     return own | {f"contact.{name}" for name in contact}

@@ -5,7 +5,7 @@ templates (checked as the task will be written: with the record, its contact and
 from __future__ import annotations
 
 from salesflow.config.model import CONTACT_FIELDS, DEAL_FIELDS, TICKET_FIELDS, FieldDef, Pipeline
-from salesflow.config.playbook import field_names
+from salesflow.config.playbook import ALWAYS_THERE, field_names
 from salesflow.config.settings_checks import jinja_problems
 from salesflow.config.yamlfile import YamlFile
 from salesflow.errors import Problem, did_you_mean
@@ -24,7 +24,11 @@ def check_playbooks(
     for index, stage in enumerate(pipeline.stages):
         where = ("stages", index)
         for position, name in enumerate(stage.requires):
-            if name not in known:
+            if name in ALWAYS_THERE[record]:
+                message = (f"'{name}' is always set (a {record} has its stage's):"
+                           " requiring it would require nothing; remove it")  # fmt: skip
+                problems.append(document.problem((*where, "requires", position), message))
+            elif name not in known:
                 message = (f"'{name}' is not a field of a {record} or of its contact"
                            f"{did_you_mean(name, sorted(known))}")  # fmt: skip
                 problems.append(document.problem((*where, "requires", position), message))
@@ -33,6 +37,40 @@ def check_playbooks(
             keypath = (*where, "on_enter_tasks", position, "title")
             problems += jinja_problems(document, keypath, task.title, env, scope)
     return problems
+
+
+def closing_warnings(docs: list[YamlFile | None], pipeline: Pipeline) -> list[Problem]:
+    """A playbook on a won or lost stage that looks unintended: `requires` on a lost stage
+    refuses to lose a record lacking it (losing should never be blocked: the record would
+    stay open, and the pipeline's forecast with it), and a required item of a closed stage
+    asks nothing (a closed record never moves forward out of it; it only reopens)."""
+    document = next((d for d in docs if d is not None and d.path == pipeline.path), None)
+    if document is None:
+        return []
+    record, warnings = pipeline.object, []
+    for index, stage in enumerate(pipeline.stages):
+        where = ("stages", index)
+        if stage.outcome == "lost" and stage.requires:
+            message = (f"stage '{stage.id}' is where {record}s are lost: requiring"
+                       f" {', '.join(stage.requires)} here refuses to lose a {record} lacking"
+                       f" {'it' if len(stage.requires) == 1 else 'them'} (but with --force);"
+                       " require it in an earlier stage, or not at all")  # fmt: skip
+            warnings.append(document.problem((*where, "requires"), message, of_key=True))
+        if stage.outcome:
+            warnings += _closed_required_items(document, stage, where, record)
+    return warnings
+
+
+def _closed_required_items(document: YamlFile, stage, where: tuple, record: str) -> list[Problem]:
+    written = document.data["stages"][where[1]].get("checklist") or []
+    return [
+        document.problem((*where, "checklist", position, "required"), (
+            f"a closed {record} never leaves stage '{stage.id}' ({stage.outcome}) forward:"
+            f" “{entry['item']}” is never required here; make it required in the stage"
+            " before"), of_key=True)
+        for position, entry in enumerate(written)
+        if isinstance(entry, dict) and entry.get("required") is True
+    ]  # fmt: skip
 
 
 def _repeated_items(document: YamlFile, stage, where: tuple) -> list[Problem]:

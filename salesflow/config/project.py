@@ -16,7 +16,7 @@ from salesflow.config.model import (
     build_settings,
     build_workflow,
 )
-from salesflow.config.playbook_checks import check_playbooks
+from salesflow.config.playbook_checks import check_playbooks, closing_warnings
 from salesflow.config.scope import context_scope
 from salesflow.config.settings_checks import (
     check_file_name,
@@ -82,6 +82,8 @@ def validate(root: Path, database_override: str | None = None) -> Validation:
     settings = build_settings(data, root, database_override)
     pipelines, unreadable = _pipelines(pipeline_paths, pipeline_docs, result)
     result.problems += _playbooks(pipeline_docs, pipelines, settings, env)
+    result.warnings += [warning for pipeline in pipelines.values()
+                        for warning in closing_warnings(pipeline_docs, pipeline)]  # fmt: skip
     result.problems += check_imports(settings_doc, pipelines, settings["contact_fields"])
     facts = ProjectFacts(
         pipelines=pipelines,

@@ -18,6 +18,7 @@ from salesflow.config.model import (
     Trigger,
     Workflow,
 )
+from salesflow.config.playbook import RECORD_FIELDS, SETTABLE_CONTACT_FIELDS
 from salesflow.config.scope import DATE_FIELDS, context_scope, lacks, start_of
 from salesflow.config.settings_checks import jinja_problems
 from salesflow.config.yamlfile import YamlFile
@@ -26,6 +27,8 @@ from salesflow.templating.references import referenced
 from salesflow.templating.urls import template_before_host
 from salesflow.values import EMAIL
 
+# What a tick records (store/playbook.tick), each a filter.
+_TICK_KEYS = {"pipeline", "stage", "item", "ticked", "required", "by"}
 # Which match filters each event type understands.
 MATCH_KEYS = {
     "form.submitted": {"form"},
@@ -35,10 +38,12 @@ MATCH_KEYS = {
     "deal.stage_changed": {"pipeline", "from", "to"},
     "deal.updated": {"pipeline", "changed"},
     "deal.stalled": {"pipeline", "stage"},
+    "deal.checklist_ticked": _TICK_KEYS,
     "ticket.created": {"pipeline", "stage"},
     "ticket.stage_changed": {"pipeline", "from", "to"},
     "ticket.updated": {"pipeline", "changed"},
     "ticket.stalled": {"pipeline", "stage"},
+    "ticket.checklist_ticked": _TICK_KEYS,
 }
 _STAGE_FILTERS = ("stage", "from", "to")
 _QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
@@ -170,6 +175,9 @@ class WorkflowChecker:
                 pipeline = self._single(trigger.match.get("pipeline"))
                 for value in values:
                     self._check_stage(where, value, pipeline)
+            elif key == "by":
+                for value in values:
+                    self._member(where, value)
             elif key == "changed":
                 record = trigger.event.split(".")[0]
                 declared = self._declared(record)
@@ -405,7 +413,7 @@ class WorkflowChecker:
         if unset:
             self._warn((*keypath, "stage"), (
                 f"stage '{stage.id}' requires {', '.join(unset)}, which this workflow never"
-                f" sets: a run whose {record} lacks {_it(unset)} fails here; set {_it(unset)} in"
+                f" sets: a run {_whose(record, unset)} fails here; set {_it(unset)} in"
                 " an earlier step, or add force: true"
             ))  # fmt: skip
 
@@ -610,15 +618,24 @@ class WorkflowChecker:
         self._check_steps(config.otherwise, (*keypath, "else"))
 
 
-# What `requires` may name that every record has: its title, and the contact's email.
-ALWAYS_SET = ("title", "subject", "priority", "probability", "contact.email")
-_CONTACT_SETS = ("first_name", "last_name", "phone", "company", "source", "owner")
-_RECORD_SETS = ("amount", "owner", "expected_close", "next_step", "probability", "priority",
-                "subject", "title")  # fmt: skip
+# What `requires` may name that a workflow's record always has: its title (a ticket's
+# subject) and a ticket's priority, given or defaulted at creation, and its contact's email.
+ALWAYS_SET = ("title", "subject", "priority", "contact.email")
+# The record's fields a create or update step sets by name, as `requires` names them.
+_RECORD_SETS = tuple(dict.fromkeys(name for names in RECORD_FIELDS.values() for name in names))
 
 
 def _it(names: list[str]) -> str:
     return "it" if len(names) == 1 else "them"
+
+
+def _whose(record: str, names: list[str]) -> str:
+    """Whose fields `names` (as `requires` writes them) are: the record's, its contact's."""
+    own = [name for name in names if not name.startswith("contact.")]
+    theirs = [name.removeprefix("contact.") for name in names if name.startswith("contact.")]
+    if own and theirs:
+        return f"whose {record} lacks {', '.join(own)} or whose contact lacks {', '.join(theirs)}"
+    return f"whose {record if own else 'contact'} lacks {_it(names)}"
 
 
 def sets_of(step: Step) -> set[str]:
@@ -627,7 +644,9 @@ def sets_of(step: Step) -> set[str]:
     if step.action == "assign_owner":
         return {"owner", "contact.owner"}
     if step.action in ("upsert_contact", "update_contact"):
-        given = [name for name in _CONTACT_SETS if getattr(config, name)] + list(config.fields)
+        given = [name for name in SETTABLE_CONTACT_FIELDS if getattr(config, name)] + list(
+            config.fields
+        )
         return {f"contact.{name}" for name in given}
     if step.action in ("create_deal", "create_ticket", "update_deal", "update_ticket"):
         return sets_of_config(config)

@@ -262,8 +262,7 @@ class _EntryRule:
 
 def _upsert(store: Store, staging, records, parser, result, rejects, with_deals, overwrite,
             rule: _EntryRule | None):  # fmt: skip
-    contacts_batch, row_numbers, deals_batch = [], [], []
-    cells_batch: list[list[str]] = []  # kept only for the rule: its rejects need the cells
+    batch = _Batch(store, staging, result, rejects, overwrite, rule)
     width = len(rejects.header)
     for row_no, cells, broken in records:  # row_no: the line the record starts on
         text = "".join(cells)
@@ -290,36 +289,54 @@ def _upsert(store: Store, staging, records, parser, result, rejects, with_deals,
         except ValueError as error:
             _reject(result, rejects, row_no, cells, str(error))
             continue
-        contacts_batch.append(contact)
-        row_numbers.append(row_no)
-        if with_deals:
-            deals_batch.append(deal)
-        if rule:
-            cells_batch.append(cells)
-        if len(contacts_batch) >= BATCH:
-            _batch(store, staging, contacts_batch, deals_batch, row_numbers, cells_batch,
-                   result, rejects, overwrite, rule)  # fmt: skip
-    _batch(store, staging, contacts_batch, deals_batch, row_numbers, cells_batch, result,
-           rejects, overwrite, rule)  # fmt: skip
+        batch.add(row_no, contact, deal if with_deals else None, cells)
+        if len(batch.contacts) >= BATCH:
+            batch.write()
+    batch.write()
 
 
-def _batch(store, staging, contacts_batch, deals_batch, row_numbers, cells_batch, result,
-           rejects, overwrite, rule) -> None:  # fmt: skip
-    """A batch of parsed rows into the database, less those the stage's rule refuses."""
-    if rule and contacts_batch:
-        reasons = rule.refused(contacts_batch, deals_batch)
-        if any(reasons):
-            kept = [i for i, why in enumerate(reasons) if why is None]
-            for i, why in enumerate(reasons):
-                if why is not None:
-                    _reject(result, rejects, row_numbers[i], cells_batch[i], why)
-            for batch in (contacts_batch, deals_batch, row_numbers):
-                batch[:] = [batch[i] for i in kept]
-        cells_batch.clear()
-    result.conflicts += _conflicts(store, contacts_batch, row_numbers, overwrite)
-    _flush(store, staging, contacts_batch, deals_batch)
-    row_numbers.clear()
-    rejects.flush()
+@dataclass
+class _Batch:
+    """Parsed rows on their way into the staging tables, a batch at a time: where they go,
+    and the rows gathered so far (their cells kept only for the rule: its rejects need them)."""
+
+    store: Store
+    staging: object
+    result: ImportResult
+    rejects: _Rejects
+    overwrite: bool
+    rule: _EntryRule | None
+    contacts: list = field(default_factory=list)
+    deals: list = field(default_factory=list)
+    rows: list[int] = field(default_factory=list)
+    cells: list[list[str]] = field(default_factory=list)
+
+    def add(self, row_no: int, contact, deal, cells: list[str]) -> None:
+        """A parsed row (`deal` None: the import makes no deals)."""
+        self.contacts.append(contact)
+        self.rows.append(row_no)
+        if deal is not None:
+            self.deals.append(deal)
+        if self.rule:
+            self.cells.append(cells)
+
+    def write(self) -> None:
+        """The batch into the database, less the rows the stage's rule refuses; then empty."""
+        if self.rule and self.contacts:
+            reasons = self.rule.refused(self.contacts, self.deals)
+            if any(reasons):
+                kept = [i for i, why in enumerate(reasons) if why is None]
+                for i, why in enumerate(reasons):
+                    if why is not None:
+                        _reject(self.result, self.rejects, self.rows[i], self.cells[i], why)
+                for gathered in (self.contacts, self.deals, self.rows):
+                    gathered[:] = [gathered[i] for i in kept]
+            self.cells.clear()
+        self.result.conflicts += _conflicts(self.store, self.contacts, self.rows, self.overwrite)
+        imports.stage(self.store, self.staging, self.contacts, self.deals)
+        for gathered in (self.contacts, self.deals, self.rows):
+            gathered.clear()
+        self.rejects.flush()
 
 
 def _composed(text: str) -> bool:
@@ -355,12 +372,6 @@ def _conflicts(store: Store, batch: list, rows: list[int], overwrite: bool) -> l
             if mine is not None and (overwrite or theirs is None):
                 current[index] = mine
     return found
-
-
-def _flush(store: Store, staging, contacts_batch: list, deals_batch: list) -> None:
-    imports.stage(store, staging, contacts_batch, deals_batch)
-    contacts_batch.clear()
-    deals_batch.clear()
 
 
 def _count(store: Store, staging, result: ImportResult) -> None:

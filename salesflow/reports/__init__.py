@@ -10,7 +10,7 @@ from typing import Any
 @dataclass(frozen=True)
 class Column:
     """A column of a report: `kind` says how to show it (text, int, money, percent, days,
-    date, datetime)."""
+    hours, date, datetime)."""
 
     key: str
     label: str

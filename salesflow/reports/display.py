@@ -23,7 +23,7 @@ def cell(value: Any, kind: str, project: Project) -> str:
         return numbers.format_percent(value, "#,##0.0 %", locale=project.locale)
     if kind == "bool":
         return "⚠ yes" if value else ""
-    if kind == "days":
+    if kind in ("days", "hours"):
         return numbers.format_decimal(value, "#,##0.0", locale=project.locale)
     if kind == "datetime":
         moment = datetime.fromisoformat(value) if isinstance(value, str) else value

@@ -46,8 +46,8 @@ COLUMNS = [
     Column("drop_off", "drop-off", "percent"),
     Column("from_first", "from first", "percent"),
     Column("median_days", "median days", "days"),
-    Column("items_median_hours", "required items (h)", "days"),
-    Column("items_measured", "measured", "int"),
+    Column("items_median_hours", "required items (h)", "hours"),
+    Column("items_measured", "measured, waiting included", "int"),
     Column("items_waiting", "still waiting", "int"),
 ]
 

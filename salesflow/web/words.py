@@ -69,7 +69,7 @@ HEADINGS = {
     "from_first": N_("from first"),
     "median_days": N_("median days"),
     "items_median_hours": N_("required items, median hours"),
-    "items_measured": N_("measured"),
+    "items_measured": N_("measured, waiting included"),
     "items_waiting": N_("still waiting"),
     "lost_from": N_("lost from"),
     "reason": N_("Reason"),
