@@ -5,7 +5,7 @@ templates (checked as the task will be written: with the record, its contact and
 from __future__ import annotations
 
 from salesflow.config.model import CONTACT_FIELDS, DEAL_FIELDS, TICKET_FIELDS, FieldDef, Pipeline
-from salesflow.config.playbook import ALWAYS_THERE, field_names
+from salesflow.config.playbook import ALWAYS_THERE, field_names, folded_item
 from salesflow.config.settings_checks import jinja_problems
 from salesflow.config.yamlfile import YamlFile
 from salesflow.errors import Problem, did_you_mean
@@ -78,7 +78,7 @@ def _repeated_items(document: YamlFile, stage, where: tuple) -> list[Problem]:
     way, so it could never tell them apart."""
     problems, seen = [], {}
     for position, entry in enumerate(stage.checklist):
-        same = " ".join(entry.item.split()).casefold()
+        same = folded_item(entry.item)
         if same in seen:
             first = seen[same]
             message = (f"checklist item “{entry.item}” repeats item {first + 1}"
