@@ -2,7 +2,9 @@
 the board and the deal page ask for what it lacks — the stage's required fields (the
 record's own, its contact's `contact.x`) and the required checklist items of the stage it
 leaves — in one small form, whose post sets them, ticks them and moves the record in one
-transaction.
+transaction. The post takes only what the move lacks (a field or an item the form did not
+ask for is ignored); a contact's field of a record without a contact is not asked but
+explained: it can only be given a contact, or the move forced from the CLI.
 
 `GET /deals/N/move?to=STAGE` is the form as a page (the board's script shows the same form
 in a <dialog>); the post is the move's own (`POST /deals/N/move`), with the fields as
