@@ -87,6 +87,7 @@ MESSAGES = {
     "item_not_ticked": N_("{items} is not ticked in “{stage}”"),
     "items_not_ticked": N_("{items} are not ticked in “{stage}”"),
     "missing_both": N_("{fields}; {items}"),
+    "quoted": N_("“{text}”"),  # a checklist item named in a refusal, quoted as each language does
     # why a run ended, failed or changed
     "workflow_gone": N_("workflow '{workflow}' no longer exists"),
     "step_gone": N_("workflow edited: its step '{step}' no longer exists"),
@@ -193,6 +194,8 @@ def phrase(msg: str, **values: Any) -> Phrase:
 
 
 def _nested(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_nested(each) for each in value]
     return json.loads(value) if isinstance(value, Phrase) else value
 
 
@@ -227,6 +230,8 @@ def _value(value: Any, gettext: Callable[[str], str], depth: int) -> Any:
     an object not ours, or nested past NESTING) as JSON, not Python's repr; null as nothing."""
     if _is_phrase(value) and depth:
         return _rendered(value, gettext, depth - 1)
+    if isinstance(value, list) and value and all(map(_is_phrase, value)) and depth:
+        return ", ".join(_rendered(each, gettext, depth - 1) for each in value)  # quoted items
     if isinstance(value, dict | list):
         return json.dumps(value, ensure_ascii=False)
     return "" if value is None else value

@@ -62,7 +62,7 @@ def test_winning_without_the_payment_ticked_asks_for_it_and_ticks_it_by_the_memb
     refused = client.post("/deals/1/won", data={"csrf": token})
     assert (refused.status_code, refused.headers["location"]) == (303, "/deals/1/move?to=inscrit")
     asked = client.get("/deals/1/move?to=inscrit").text
-    assert "“Paiement reçu” n’est pas coché dans « Cours d&#39;essai réalisé »" in asked
+    assert "« Paiement reçu » n’est pas coché dans « Cours d&#39;essai réalisé »" in asked
     assert 'name="tick.Paiement reçu"' in asked and "set." not in asked
     moved = client.post("/deals/1/move", data={"csrf": token, "stage": "inscrit", "prompt": "1",
                                                "tick.Paiement reçu": "1"})  # fmt: skip
@@ -98,7 +98,7 @@ def test_a_ticket_dropped_on_a_stage_needing_an_owner_asks_for_one_of_the_team(p
     token = csrf_of(client.get("/").text)
     refused = client.post(f"/deals/{ticket}/move", data={"csrf": token, "stage": "en-cours"})
     asked = client.get(refused.headers["location"]).text
-    assert "la demande n° " in asked and "owner n’est pas renseigné" in asked
+    assert "La demande n° " in asked and "owner n’est pas renseigné" in asked
     assert '<select name="set.owner" required>' in asked
     assert '<option value="paul">Paul Martin</option>' in asked
     form = {"csrf": token, "stage": "en-cours", "prompt": "1", "set.owner": "paul"}
@@ -155,5 +155,88 @@ def test_the_deal_page_shows_the_stages_playbook_with_its_guidance_escaped(sf):
     assert "<p>Le cours d'essai a une date" in playbook and "<strong>Pas</strong>" in playbook
     assert "&lt;script&gt;alert('x')&lt;/script&gt;" in playbook
     assert "<script>" not in playbook and 'href="javascript' not in playbook
-    assert "Prochaine étape : Cours d&#39;essai réalisé" in playbook
-    assert "rien d’exigé" in playbook  # essai-planifie has no required item; essai-realise no field
+    assert "Étape suivante : Cours d&#39;essai réalisé" in playbook
+    assert (
+        "rien n’est exigé" in playbook
+    )  # essai-planifie has no required item; essai-realise no field
+
+
+def test_the_prompts_post_sets_only_the_fields_and_items_it_asked_for(pages, sf):
+    """The prompt's post takes what the move lacks, nothing else: not the contact's email
+    (the key that names the contact), not a field the stage does not require (a ticket's
+    subject, a probability that is no number), not an item the move does not need."""
+    client = signed_in(pages)
+    token = csrf_of(client.get("/").text)
+    contact = "SELECT c.email FROM contacts c JOIN deals d ON d.contact_id = c.id WHERE d.id = 3"
+    email = query(pages.project, contact)
+    before = query(pages.project, "SELECT title, probability FROM deals WHERE id = 3")
+    moved = client.post("/deals/3/move", data={
+        "csrf": token, "stage": "essai-planifie", "prompt": "1",
+        "set.contact.date_essai": "2026-12-12T18:30", "set.contact.email": "pirate@example.org",
+        "set.probability": "abc", "set.title": "Piraté", "tick.Appel de présentation": "1",
+    })  # fmt: skip
+    assert (moved.status_code, moved.headers["location"]) == (303, "/deals/3")
+    assert query(pages.project, contact) == email
+    assert query(pages.project, "SELECT stage FROM deals WHERE id = 3") == [("essai-planifie",)]
+    assert query(pages.project, "SELECT title, probability FROM deals WHERE id = 3") == before
+    assert query(pages.project, "SELECT * FROM checklist_ticks") == []
+    sf("tickets", "add", "--subject", "Changer de créneau")
+    ticket = query(pages.project, "SELECT max(id) FROM deals")[0][0]
+    moved = client.post(f"/deals/{ticket}/move", data={
+        "csrf": token, "stage": "en-cours", "prompt": "1", "set.owner": "paul",
+        "set.subject": "Piraté", "set.priority": "urgent",
+    })  # fmt: skip
+    assert moved.status_code == 303
+    assert query(pages.project, "SELECT stage, owner, title, priority FROM deals WHERE id = ?",
+                 ticket) == [("en-cours", "paul", "Changer de créneau", "normal")]  # fmt: skip
+
+
+def test_a_deal_without_contact_is_told_it_has_none_not_asked_a_date_it_cannot_save(pages, sf):
+    sf("deals", "add", "--title", "Sans contact")
+    deal = query(pages.project, "SELECT max(id) FROM deals")[0][0]
+    asked = signed_in(pages).get(f"/deals/{deal}/move?to=essai-planifie").text
+    assert "Date du cours d&#39;essai (Contact) : cette affaire n’a pas de contact" in asked
+    assert 'name="set.contact.date_essai"' not in asked and 'class="primary"' not in asked
+    assert f"salesflow deals move {deal} essai-planifie --force --by marie" in asked
+    assert "forcez-le en ligne de commande" in asked
+
+
+def test_the_deal_page_writes_the_entry_task_for_the_deal_and_its_delay_in_words(pages, sf):
+    sf("deals", "move", "1", "essai-realise")
+    page = signed_in(pages).get("/deals/1").text
+    tasks = page.split("<h3>Tâches créées à l’entrée dans cette étape</h3>")[1].split("</ul>")[0]
+    assert "Demander son avis à Julie après l&#39;essai" in tasks and "{{" not in tasks
+    assert "échéance dans 1\xa0jour" in tasks
+    [task] = signed_in(pages).get("/deals/1.json").json()["playbook"]["entry_tasks"]
+    assert task == {
+        "title": "Demander son avis à Julie après l'essai",
+        "template": "Demander son avis à {{ contact.first_name }} après l'essai",
+        "due_in": "1d",
+    }
+
+
+def test_ticking_as_json_answers_as_the_cli_and_a_closed_deal_refuses_it(pages, sf):
+    """POST /deals/N/check as JSON gives `deals check --json`'s object; once the deal is won
+    its page shows no empty playbook, and ticking is refused in the page's words."""
+    client = signed_in(pages)
+    token = csrf_of(client.get("/deals/1").text)
+    json_answer = {"Accept": "application/json"}
+    ticked = client.post("/deals/1/check", data={"csrf": token, "item": "partition  envoyée"},
+                         headers=json_answer)  # fmt: skip
+    assert ticked.status_code == 200
+    assert ticked.json() == {
+        "id": 1, "stage": "essai-planifie", "stage_name": "Cours d'essai planifié",
+        "item": "Partition envoyée", "required": False, "ticked": True, "changed": True,
+        "by": "marie",
+    }  # fmt: skip
+    again = sf("deals", "check", "1", "Partition envoyée", "--by", "marie", "--json")
+    assert again == {**ticked.json(), "changed": False}
+    sf("deals", "won", "1")
+    page = client.get("/deals/1").text
+    assert '<section class="playbook">' not in page  # “Inscription confirmée” has no playbook
+    refused = client.post("/deals/1/check", data={"csrf": token, "item": "Présence confirmée"},
+                          headers=json_answer)  # fmt: skip
+    closed = "Gagnée : cette affaire est close, sa liste de contrôle ne se coche plus."
+    assert (refused.status_code, refused.json()) == (409, {"error": closed})
+    refused = client.post("/deals/1/check", data={"csrf": token, "item": "Présence confirmée"})
+    assert refused.status_code == 409 and closed in refused.text

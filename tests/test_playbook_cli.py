@@ -169,8 +169,7 @@ def test_show_prints_the_stages_playbook_and_its_json_carries_it(tried):
         "  [x] Avis recueilli  (paul, 2026-11-20 11:00)\n"
         "  [ ] Bulletin d'inscription envoyé\n"
         "  [ ] Paiement reçu  (required)\n"
-        "on entry, a task for the owner: Demander son avis à {{ contact.first_name }} après"
-        " l'essai (due in 1d)\n"
+        "on entry, a task for the owner: Demander son avis à Julie après l'essai (due in 1d)\n"
         "next stage: “Inscription confirmée” needs “Paiement reçu” ticked here\n"
     )
     assert text.endswith(
@@ -188,8 +187,9 @@ def test_show_prints_the_stages_playbook_and_its_json_carries_it(tried):
     }  # fmt: skip
     assert book["checklist"][2]["required"] and not book["checklist"][2]["ticked"]
     assert book["entry_tasks"] == [
-        {"title": "Demander son avis à {{ contact.first_name }} après l'essai", "due_in": "1d"}
-    ]
+        {"title": "Demander son avis à Julie après l'essai",
+         "template": "Demander son avis à {{ contact.first_name }} après l'essai", "due_in": "1d"}
+    ]  # fmt: skip
     assert book["next"] == {
         "stage": "inscrit", "stage_name": "Inscription confirmée", "requires": [],
         "missing_fields": [], "missing_items": ["Paiement reçu"],
@@ -198,3 +198,18 @@ def test_show_prints_the_stages_playbook_and_its_json_carries_it(tried):
         "stage": "essai-realise", "item": "Avis recueilli", "ticked": True,
         "at": "2026-11-20T11:00:00+01:00", "by": "paul",
     }]  # fmt: skip
+
+
+def test_show_puts_a_tick_before_the_move_it_allowed_and_no_empty_playbook(tried):
+    """The payment ticked and the deal won in the same instant: `show` prints the tick
+    first, as the deal page does; “Inscription confirmée” has no playbook to print."""
+    tried("deals", "check", "1", "Paiement reçu", "--by", "paul", now="2026-11-20T11:00")
+    tried("deals", "won", "1", "--by", "paul", now="2026-11-20T11:00")
+    text = tried("deals", "show", "1", now="2026-11-20T12:00").output
+    assert "playbook of" not in text
+    assert text.endswith(
+        "history:\n"
+        "  2026-11-20 10:00  essai-realise  (cli)\n"
+        "  2026-11-20 11:00  ticked “Paiement reçu” in essai-realise  (paul)\n"
+        "  2026-11-20 11:00  essai-realise → inscrit  (paul)\n"
+    )

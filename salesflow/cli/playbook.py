@@ -4,7 +4,6 @@ record (--by, --force), what to do when a move is refused, ticking a checklist i
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 import typer
@@ -12,6 +11,7 @@ import typer
 from salesflow.cli.render import print_record, to_json, when
 from salesflow.config.playbook import RECORD_FIELDS, SETTABLE_CONTACT_FIELDS
 from salesflow.errors import UserError
+from salesflow.reports.record import check_answer, has_playbook, timeline
 from salesflow.store import contacts, deals, playbook
 from salesflow.store.db import transaction
 from salesflow.store.session import Store
@@ -79,11 +79,8 @@ def check(ctx: typer.Context, number: int, item: str, by: str, undo: bool, as_js
         row = deals.get(store, number, record)
         of = deals.pipeline(store, row["pipeline"], record)
         stage, label, changed = playbook.tick(store, row, of, item, by, undo)
-    data = {"id": row["id"], "stage": stage.id, "stage_name": stage.name, "item": label,
-            "required": label in stage.required_items, "ticked": not undo, "changed": changed,
-            "by": by}  # fmt: skip
     if as_json:
-        typer.echo(to_json(data))
+        typer.echo(to_json(check_answer(row, stage, label, undo, changed, by)))
         return
     state = "ticked" if not undo else "unticked"
     where = f"“{label}” in “{stage.name}” of {record} #{row['id']} {row['title']}"
@@ -102,11 +99,11 @@ def print_shown(data: dict, store: Store, as_json: bool, kind: str) -> None:
     hidden = ("runs", "messages", "playbook", "history", "checklist_history")
     print_record({key: value for key, value in data.items() if key not in hidden},
                  store.project, kind)  # fmt: skip
-    if data.get("playbook"):
+    if has_playbook(data["playbook"]):
         print_playbook(data["playbook"], data.get("stage_name"), store)
     typer.echo("history:")
-    for _, line in sorted(_history_lines(data, store), key=lambda pair: pair[0]):
-        typer.echo(f"  {line}")
+    for entry in timeline(data):
+        typer.echo(f"  {when(entry['at'], store.project)}  {_history_line(entry)}")
 
 
 def print_playbook(book: dict, stage_name: str | None, store: Store) -> None:
@@ -140,16 +137,11 @@ def _needs(following: dict) -> str:
     return f"(requires {met}: set)" if met else "(nothing required)"
 
 
-def _history_lines(data: dict, store: Store) -> list[tuple[datetime, str]]:
-    """The stage changes and the ticks, each with its moment (to merge them in order)."""
-    lines = []
-    for entry in data["history"]:
-        origin = f"{entry['from']} → " if entry["from"] else ""
-        forced = ", forced" if entry.get("forced") else ""
-        lines.append((entry["at"], f"{origin}{entry['to']}  ({entry['by']}{forced})"))
-    for tick in data.get("checklist_history", []):
-        state = "ticked" if tick["ticked"] else "unticked"
-        lines.append((tick["at"], f"{state} “{tick['item']}” in {tick['stage']}  ({tick['by']})"))
-    return [
-        (datetime.fromisoformat(at), f"{when(at, store.project)}  {text}") for at, text in lines
-    ]
+def _history_line(entry: dict) -> str:
+    """A stage change (forced ones marked) or a tick, as `show` prints it after its moment."""
+    if entry["kind"] == "tick":
+        state = "ticked" if entry["ticked"] else "unticked"
+        return f"{state} “{entry['item']}” in {entry['stage']}  ({entry['by']})"
+    origin = f"{entry['from']} → " if entry["from"] else ""
+    forced = ", forced" if entry.get("forced") else ""
+    return f"{origin}{entry['to']}  ({entry['by']}{forced})"

@@ -5,6 +5,7 @@ stage history, and the workflow runs and messages that concern it."""
 from __future__ import annotations
 
 import sqlite3
+from datetime import datetime
 
 from salesflow.config.model import Pipeline, Stage
 from salesflow.config.playbook import missing_to_move
@@ -30,6 +31,26 @@ def shown(store: Store, number: int, record: str | None = None) -> dict:
     data["runs"] = [in_english(run) for run in deal_runs(store, row["id"])]
     data["messages"] = deal_messages(store, row["id"])
     return data
+
+
+def timeline(data: dict) -> list[dict]:
+    """A record's history as one list, oldest first: its stage changes (`kind` "move", with
+    `forced`) and its checklist's ticks and unticks (`kind` "tick"). On the same instant a
+    tick comes before a move (the prompt ticks the item that allows its move in the same
+    transaction), and entries of one kind keep the order they were written in."""
+    moves = [{**entry, "kind": "move"} for entry in data["history"]]
+    ticks = [{**entry, "kind": "tick"} for entry in data["checklist_history"]]
+    return sorted(ticks + moves, key=lambda entry: (datetime.fromisoformat(entry["at"]),
+                                                    entry["kind"] == "move"))  # fmt: skip
+
+
+def check_answer(row: sqlite3.Row, stage: Stage, item: str, undo: bool, changed: bool,
+                 by: str) -> dict:  # fmt: skip
+    """What ticking (`undo`: unticking) `item` did, as `deals check --json` and the deal
+    page's JSON answer say it."""
+    return {"id": row["id"], "stage": stage.id, "stage_name": stage.name, "item": item,
+            "required": item in stage.required_items, "ticked": not undo, "changed": changed,
+            "by": by}  # fmt: skip
 
 
 def _ticket_times(store: Store, row: sqlite3.Row) -> dict:
@@ -79,11 +100,33 @@ def stage_playbook(store: Store, row: sqlite3.Row, public: dict) -> dict | None:
             _item(entry.item, entry.required, ticks.get(entry.item), store)
             for entry in here.checklist
         ],
-        "entry_tasks": [
-            {"title": task.title, "due_in": _span(task.due_in)} for task in here.on_enter_tasks
-        ],
+        "entry_tasks": _entry_tasks(store, here, row, public),
         "next": _next_needs(store, of, here, row, public, ticks),
     }
+
+
+def has_playbook(book: dict | None) -> bool:
+    """Whether the stage's playbook says anything: guidance, a checklist, entry tasks, or
+    fields the next stage requires (a page shows no empty section, `show` no empty header)."""
+    if not book:
+        return False
+    after = book["next"]
+    return bool(book["guidance"] or book["checklist"] or book["entry_tasks"]
+                or (after and after["requires"]))  # fmt: skip
+
+
+def _entry_tasks(store: Store, here: Stage, row: sqlite3.Row, public: dict) -> list[dict]:
+    """The tasks the stage makes on entry, titled for this record as entering made them
+    (`title`), with the stage's `template` as written."""
+    if not here.on_enter_tasks:
+        return []
+    contact = playbook.contact_values(store, row["contact_id"])
+    context = {deals.object_of(store, row): public, "contact": contact, "stage": here.name}
+    return [
+        {"title": playbook.task_title(store.project, here, task, context),
+         "template": task.title, "due_in": _span(task.due_in)}
+        for task in here.on_enter_tasks
+    ]  # fmt: skip
 
 
 def _item(item: str, required: bool, tick: sqlite3.Row | None, store: Store) -> dict:

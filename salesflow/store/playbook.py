@@ -15,7 +15,7 @@ from typing import Any
 
 from jinja2 import ChainableUndefined, Template, TemplateError
 
-from salesflow.config.model import Pipeline, Project, Stage
+from salesflow.config.model import Pipeline, Project, Stage, StageTask
 from salesflow.config.playbook import Missing, folded_item, missing_to_move
 from salesflow.errors import UserError, did_you_mean
 from salesflow.phrases import Phrase, phrase, say
@@ -45,7 +45,7 @@ def _refusal(record: str, record_id: int | None, missing: Missing) -> Phrase:
         parts.append(phrase("field_not_set" if one else "fields_not_set", fields=fields))
     if missing.items and missing.leaving is not None:
         one = len(missing.items) == 1
-        items = ", ".join(f"“{item}”" for item in missing.items)
+        items = [phrase("quoted", text=item) for item in missing.items]  # each language quotes
         parts.append(phrase("item_not_ticked" if one else "items_not_ticked", items=items,
                             stage=missing.leaving.name))  # fmt: skip
     what = phrase("missing_both", fields=parts[0], items=parts[1]) if len(parts) == 2 else parts[0]
@@ -207,13 +207,7 @@ def make_entry_tasks(
         )
     }
     for task in stage.on_enter_tasks:
-        try:
-            title = _title_template(task.title, store.project).render(context)
-        except TemplateError as error:
-            raise UserError(
-                f"stage '{stage.id}': the task title {task.title!r} cannot be written: {error}"
-            ) from None
-        title = " ".join(title.split())
+        title = task_title(store.project, stage, task, context)
         if title in still_open:
             continue
         due = stored_instant(store.now + task.due_in) if task.due_in else None
@@ -223,6 +217,18 @@ def make_entry_tasks(
             (title, context["contact"]["id"] if context.get("contact") else None,
              deal_id, owner, due, store.stamp, made_by),
         )  # fmt: skip
+
+
+def task_title(project: Project, stage: Stage, task: StageTask, context: dict[str, Any]) -> str:
+    """An entry task's title written for a record (`context`: the record under its kind's
+    name, `contact`, `stage`), as the task it makes is titled: `Demander son avis à Julie`."""
+    try:
+        title = _title_template(task.title, project).render(context)
+    except TemplateError as error:
+        raise UserError(
+            f"stage '{stage.id}': the task title {task.title!r} cannot be written: {error}"
+        ) from None
+    return " ".join(title.split())
 
 
 def _title_template(source: str, project: Project) -> Template:

@@ -17,6 +17,7 @@ from markupsafe import Markup
 from salesflow.config.model import Project
 from salesflow.phrases import say
 from salesflow.reports.display import cell
+from salesflow.templating import format_span
 from salesflow.translations import language, translations
 from salesflow.web import words
 
@@ -47,6 +48,7 @@ def environment(project: Project) -> Environment:
     env.filters["note"] = lambda note: _note(note, gettext)
     env.filters["said"] = lambda stored: say(stored, gettext)  # traces, reasons, errors
     env.filters["markdown"] = markdown
+    env.filters["duration"] = lambda span: format_span(span, project.locale)  # `1d`: `1 jour`
     env.globals.update(
         css=CSS,
         css_hash=CSS_HASH,

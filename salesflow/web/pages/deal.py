@@ -4,15 +4,14 @@ written, events recorded, so the workflows fire)."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from urllib.parse import urlencode
 
 from starlette.responses import RedirectResponse, Response
 
 from salesflow.errors import NotFound, UserError
-from salesflow.phrases import say
+from salesflow.phrases import phrase, say
 from salesflow.reports.activity import deal_messages, deal_runs
-from salesflow.reports.record import shown
+from salesflow.reports.record import check_answer, has_playbook, shown, timeline
 from salesflow.store import deals, playbook
 from salesflow.store.db import transaction
 from salesflow.translations import N_
@@ -25,12 +24,11 @@ from salesflow.web.words import OUTCOMES
 def deal(visit: Visit) -> Response:
     store = visit.store
     row = deals.get(store, visit.request.path_params["deal"])
-    data = deals.public(deals.with_contact(store, row), store)
-    data.setdefault("title", data.get("subject"))  # a ticket's title is its subject
     whole = shown(store, row["id"])
     emails, requests = emails_and_requests(deal_messages(store, row["id"]))
-    return visit.page("deal.html", deal=data, history=_timeline(whole), nav="board",
-                      playbook=whole["playbook"], next_needs=_next_needs(visit, row, whole),
+    book = whole["playbook"] if has_playbook(whole["playbook"]) else None
+    return visit.page("deal.html", deal=prompt.shown_record(store, row), history=timeline(whole),
+                      playbook=book, next_needs=_next_needs(visit, row, whole), nav="board",
                       pipeline=store.project.pipelines.get(row["pipeline"]),
                       runs=deal_runs(store, row["id"]), emails=emails,
                       requests=requests)  # fmt: skip
@@ -45,17 +43,9 @@ def _next_needs(visit: Visit, row, whole: dict) -> list[tuple[str, bool]]:
     record = deals.object_of(visit.store, row)
     fields = [(prompt.asked(visit.store, record, name, visit.gettext).label,
                name in after["missing_fields"]) for name in after["requires"]]  # fmt: skip
-    items = [(f"“{entry['item']}”", not entry["ticked"])
+    items = [(say(phrase("quoted", text=entry["item"]), visit.gettext), not entry["ticked"])
              for entry in whole["playbook"]["checklist"] if entry["required"]]  # fmt: skip
     return fields + items
-
-
-def _timeline(whole: dict) -> list[dict]:
-    """The stage changes (`forced` ones marked) and the checklist's ticks, oldest first (a
-    tick before the move it allowed, made in the same instant by the prompt)."""
-    moves = [{**entry, "kind": "move"} for entry in whole["history"]]
-    ticks = [{**entry, "kind": "tick"} for entry in whole["checklist_history"]]
-    return sorted(ticks + moves, key=lambda entry: datetime.fromisoformat(entry["at"]))
 
 
 def deal_json(visit: Visit) -> dict:
@@ -67,19 +57,25 @@ def move(visit: Visit) -> Response:
     """The move; from the prompt's form, after setting its fields and ticking its items."""
 
     def filled_and_moved(row) -> None:
-        prompt.fill(visit.store, row, visit.form, visit.member.id)
-        deals.move(visit.store, deals.get(visit.store, row["id"]), visit.form.get("stage", ""),
-                   visit.form.get("reason"), by=visit.member.id)  # fmt: skip
+        store, by = visit.store, visit.member.id
+        target = deals.stage(deals.pipeline(store, row["pipeline"]), visit.form.get("stage", ""))
+        prompt.fill(store, row, target, visit.form, by)
+        deals.move(store, deals.get(store, row["id"]), target.id, visit.form.get("reason"), by=by)
 
     return _change_deal(visit, filled_and_moved, open_only=True)
 
 
 def check(visit: Visit) -> Response:
-    """Tick (`undo`: untick) an item of the checklist, by the signed-in member."""
-    store, undo = visit.store, bool(visit.form.get("undo"))
-    return _change_deal(visit, lambda row: playbook.tick(
-        store, row, deals.pipeline(store, row["pipeline"]), visit.form.get("item", ""),
-        visit.member.id, undo), open_only=True)  # fmt: skip
+    """Tick (`undo`: untick) an item of the checklist, by the signed-in member; as JSON, the
+    answer of `deals check --json`."""
+    store, undo, by = visit.store, bool(visit.form.get("undo")), visit.member.id
+
+    def ticked(row) -> dict:
+        of = deals.pipeline(store, row["pipeline"])
+        stage, item, changed = playbook.tick(store, row, of, visit.form.get("item", ""), by, undo)
+        return check_answer(row, stage, item, undo, changed, by)
+
+    return _change_deal(visit, ticked, open_only=True, closed=_CLOSED_CHECKLIST)
 
 
 def won(visit: Visit) -> Response:
@@ -98,18 +94,19 @@ def edit(visit: Visit) -> Response:
     return _change_deal(visit, lambda row: deals.update(visit.store, row, values, visit.member.id))
 
 
-def _change_deal(visit: Visit, change, open_only: bool = False) -> Response:
-    """Apply `change` to the deal in one transaction; the board's script gets JSON, a form
-    post goes back where it came from. With `open_only`, a won or lost deal (a resolved or
-    abandoned ticket) is refused: the pages offer no such change, and a page left open
-    from before it closed (or a second click) must not move it."""
+def _change_deal(visit: Visit, change, open_only: bool = False, closed=None) -> Response:
+    """Apply `change` to the deal in one transaction; the board's script gets JSON (what
+    `change` returned when a dict, else the deal's stage and status), a form post goes back
+    where it came from. With `open_only`, a won or lost deal (a resolved or abandoned ticket)
+    is refused (`closed`: the page's words for it, by kind): the pages offer no such change,
+    and a page left open from before it closed (or a second click) must not change it."""
     deal_id = visit.request.path_params["deal"]
     try:
         with transaction(visit.store.conn):  # a refusal undoes what the prompt had set
             row = deals.get(visit.store, deal_id)
             if open_only and row["status"] != "open":
-                return visit.refuse(409, _closed(visit, row))
-            change(row)
+                return visit.refuse(409, _closed(visit, row, closed or _CLOSED))
+            answer = change(row)
             row = deals.get(visit.store, deal_id)
     except deals.ReasonRequired:  # its text names the CLI's --reason
         why = N_("Write why it was lost: this pipeline asks for a reason.")
@@ -122,7 +119,9 @@ def _change_deal(visit: Visit, change, open_only: bool = False) -> Response:
         said = say(error.phrase, visit.gettext) if error.phrase else str(error)
         return _prompt_again(visit, deals.get(visit.store, deal_id), visit.form["stage"], said)
     if wants_json(visit.request):
-        return json_answer({"id": row["id"], "stage": row["stage"], "status": row["status"]})
+        if not isinstance(answer, dict):
+            answer = {"id": row["id"], "stage": row["stage"], "status": row["status"]}
+        return json_answer(answer)
     return visit.back(f"/deals/{row['id']}")
 
 
@@ -149,12 +148,19 @@ def _prompt_again(visit: Visit, row, stage_id: str, said: str) -> Response:
     return prompt.page(visit, row, target, missing, 422, visit.form, said)
 
 
-def _closed(visit: Visit, row) -> str:
+# Why a closed record does not change here, by kind.
+_CLOSED = {
+    "deal": N_("This deal is already closed ({status}): nothing was changed."),
+    "ticket": N_("This ticket is already closed ({status}): nothing was changed."),
+}
+_CLOSED_CHECKLIST = {
+    "deal": N_("{status}: this deal is closed, its checklist can no longer be ticked."),
+    "ticket": N_("{status}: this ticket is closed, its checklist can no longer be ticked."),
+}
+
+
+def _closed(visit: Visit, row, words: dict[str, str]) -> str:
     """Why a closed deal or ticket does not change here, in the page's words."""
     kind = deals.object_of(visit.store, row)
     status = visit.gettext(OUTCOMES[kind, row["status"]])
-    if kind == "ticket":
-        closed = N_("This ticket is already closed ({status}): nothing was changed.")
-    else:
-        closed = N_("This deal is already closed ({status}): nothing was changed.")
-    return visit.gettext(closed).format(status=status)
+    return visit.gettext(words[kind]).format(status=status)

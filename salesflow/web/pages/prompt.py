@@ -2,7 +2,9 @@
 the board and the deal page ask for what it lacks — the stage's required fields (the
 record's own, its contact's `contact.x`) and the required checklist items of the stage it
 leaves — in one small form, whose post sets them, ticks them and moves the record in one
-transaction.
+transaction. The post takes only what the move lacks (a field or an item the form did not
+ask for is ignored); a contact's field of a record without a contact is not asked but
+explained: it can only be given a contact, or the move forced from the CLI.
 
 `GET /deals/N/move?to=STAGE` is the form as a page (the board's script shows the same form
 in a <dialog>); the post is the move's own (`POST /deals/N/move`), with the fields as
@@ -12,13 +14,13 @@ in a <dialog>); the post is the move's own (`POST /deals/N/move`), with the fiel
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from starlette.responses import Response
 
 from salesflow.config.model import PRIORITIES, FieldDef, Stage
-from salesflow.config.playbook import Missing, known_fields, missing_to_move
+from salesflow.config.playbook import Missing, missing_to_move
 from salesflow.phrases import say
 from salesflow.store import contacts, deals, playbook
 from salesflow.store.session import Store
@@ -28,6 +30,7 @@ from salesflow.web.words import PRIORITIES as PRIORITY_WORDS
 
 SET = "set."  # a filled field's name in the form: `set.amount`, `set.contact.date_essai`
 TICK = "tick."  # a ticked item's: `tick.Paiement reçu`
+NO_CONTACT = "no-contact"  # the kind of a contact's field asked of a record without a contact
 
 # The HTML input of a custom field's type (the rest are text).
 INPUT_TYPES = {"date": "date", "datetime": "datetime-local", "email": "email", "number": "text"}
@@ -54,15 +57,17 @@ def missing_now(store: Store, row: sqlite3.Row, target: Stage) -> Missing:
     return missing_to_move(of, source, target, values, ticks)
 
 
-def fill(store: Store, row: sqlite3.Row, form: dict[str, Any], by: str) -> None:
+def fill(store: Store, row: sqlite3.Row, target: Stage, form: dict[str, Any], by: str) -> None:
     """Set the fields the prompt's form filled (blank ones are left alone) and tick its
-    items, by the member `by`; the caller moves the record in the same transaction."""
+    items, by the member `by`: only what moving to `target` lacks now, what the prompt asked
+    for (never `set.stage`, nor the contact's email that names it, unless the stage asks
+    for them); the caller moves the record in the same transaction."""
     record = deals.object_of(store, row)
-    settable = known_fields(store.project, record)  # never `set.stage`: not past the rule
+    missing = missing_now(store, row, target)
     own, custom, of_contact, contact_custom = {}, {}, {}, {}
     for key, value in form.items():
         name = key.removeprefix(SET)
-        if not key.startswith(SET) or name not in settable or not str(value).strip():
+        if not key.startswith(SET) or name not in missing.fields or not str(value).strip():
             continue
         if name.startswith("contact."):
             name = name.removeprefix("contact.")
@@ -76,13 +81,9 @@ def fill(store: Store, row: sqlite3.Row, form: dict[str, Any], by: str) -> None:
         person = contacts.get(store, row["contact_id"])
         contacts.update(store, person, of_contact, fields=contact_custom, by=by)
     of = deals.pipeline(store, row["pipeline"])
-    for item in _items(form):
-        playbook.tick(store, deals.get(store, row["id"]), of, item, by)
-
-
-def _items(form: dict[str, Any]) -> list[str]:
-    """The items ticked in the form (`tick.ITEM`: a page's form keeps one value per name)."""
-    return [key.removeprefix(TICK) for key, value in form.items() if key.startswith(TICK) and value]
+    for item in missing.items:
+        if form.get(TICK + item):
+            playbook.tick(store, deals.get(store, row["id"]), of, item, by)
 
 
 def missing_json(missing: Missing) -> dict[str, list[str]]:
@@ -112,15 +113,31 @@ def page(
         refusal = playbook.RequirementsMissing(record, row["id"], missing)
         message = say(refusal.phrase, visit.gettext)
     of = deals.pipeline(store, row["pipeline"])
-    data = deals.public(row, store)
-    data.setdefault("title", data.get("subject"))
+    fields = [asked(store, record, name, visit.gettext) for name in missing.fields]
+    if row["contact_id"] is None:  # a contact's field cannot be set here: say so, no input
+        fields = [replace(field, kind=NO_CONTACT) if field.name.startswith("contact.") else field
+                  for field in fields]  # fmt: skip
     return visit.page(
-        "prompt.html", status, deal=data, target=target, message=message or "", nav="board",
-        pipeline=of, asked=[asked(store, record, name, visit.gettext) for name in missing.fields],
+        "prompt.html", status, deal=shown_record(store, row), target=target, nav="board",
+        message=sentence(message or ""), pipeline=of, asked=fields, kind=record,
+        no_contact=any(field.kind == NO_CONTACT for field in fields),
         items=list(missing.items), leaving=missing.leaving, kept=kept or {},
         reason_needed=target.outcome == "lost" and of.require_lost_reason,
         next=local_path(visit.request.query_params.get("next") or visit.form.get("next")) or "",
     )  # fmt: skip
+
+
+def shown_record(store: Store, row: sqlite3.Row) -> dict:
+    """The record as its pages show it (deals.public, with its contact): a ticket's subject
+    is its title."""
+    data = deals.public(deals.with_contact(store, row), store)
+    data.setdefault("title", data.get("subject"))
+    return data
+
+
+def sentence(text: str) -> str:
+    """A phrase shown alone, as an alert: its first letter capitalised (`L’affaire n° 3 …`)."""
+    return text[:1].upper() + text[1:]
 
 
 def asked(store: Store, record: str, name: str, gettext) -> Asked:
