@@ -8,7 +8,6 @@ import sqlite3
 from datetime import datetime
 
 from salesflow.config.model import Pipeline, Stage
-from salesflow.config.playbook import missing_to_move
 from salesflow.durations import format_duration
 from salesflow.reports.activity import deal_messages, deal_runs, in_english
 from salesflow.reports.response import ticket_times
@@ -101,7 +100,7 @@ def stage_playbook(store: Store, row: sqlite3.Row, public: dict) -> dict | None:
             for entry in here.checklist
         ],
         "entry_tasks": _entry_tasks(store, here, row, public),
-        "next": _next_needs(store, of, here, row, public, ticks),
+        "next": _next_needs(store, of, here, row, public),
     }
 
 
@@ -141,14 +140,13 @@ def next_stage(of: Pipeline, here: Stage) -> Stage | None:
     return next((stage for stage in later if stage.outcome != "lost"), None)
 
 
-def _next_needs(store: Store, of: Pipeline, here: Stage, row, public: dict, ticks) -> dict | None:
+def _next_needs(store: Store, of: Pipeline, here: Stage, row, public: dict) -> dict | None:
     """What moving to the next stage needs: its `requires` (those still unset under
     `missing_fields`) and this stage's required items not yet ticked."""
     after = next_stage(of, here)
     if after is None or row["status"] != "open":
         return None
-    contact = playbook.contact_values(store, row["contact_id"])
-    missing = missing_to_move(of, here, after, playbook.values_of(public, contact), ticks)
+    missing = playbook.missing_for(store, of, row, public, after)
     return {
         "stage": after.id,
         "stage_name": after.name,

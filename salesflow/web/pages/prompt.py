@@ -20,7 +20,7 @@ from typing import Any
 from starlette.responses import Response
 
 from salesflow.config.model import PRIORITIES, FieldDef, Stage
-from salesflow.config.playbook import Missing, missing_to_move
+from salesflow.config.playbook import Missing
 from salesflow.phrases import say
 from salesflow.store import contacts, deals, playbook
 from salesflow.store.session import Store
@@ -50,11 +50,7 @@ class Asked:
 def missing_now(store: Store, row: sqlite3.Row, target: Stage) -> Missing:
     """What the record lacks, as it is stored, to move to `target`."""
     of = deals.pipeline(store, row["pipeline"])
-    source = of.stage(row["stage"])
-    contact = playbook.contact_values(store, row["contact_id"])
-    values = playbook.values_of(deals.public(row, store), contact)
-    ticks = playbook.ticked(store, row["id"], source.id) if source else {}
-    return missing_to_move(of, source, target, values, ticks)
+    return playbook.missing_for(store, of, row, deals.public(row, store), target)
 
 
 def fill(store: Store, row: sqlite3.Row, target: Stage, form: dict[str, Any], by: str) -> None:
