@@ -240,3 +240,18 @@ def test_maildir_a_folder_that_is_not_one_is_one_line(tmp_path):
     with pytest.raises(MailboxFault) as fault:
         read_all(MaildirSettings(tmp_path / "mail"))
     assert str(fault.value) == f"{tmp_path / 'mail'} is not a Maildir folder: it has no cur/, tmp/"
+
+
+def test_imap_a_folder_named_in_french_and_many_messages_in_batches(dovecot, monkeypatch):
+    """A folder name outside ASCII goes in IMAP's modified UTF-7; messages come in several
+    commands (here 2 by 2), in order, each once."""
+    monkeypatch.setattr("salesflow.mail.mailbox.BATCH_UIDS", 2)
+    source = ImapSource(dovecot)
+    with source._client() as client:
+        client.create("R&AOk-ponses")  # "Réponses", as a mail client names it
+    source.folder = "R&AOk-ponses"
+    for n in range(1, 6):
+        source.deliver(message(n))
+    fetched, state = read_all(source.imap(folder="Réponses"))
+    assert [f.raw.count(f"<reply-{n}@".encode()) for n, f in enumerate(fetched, 1)] == [1] * 5
+    assert state.last_uid == 5 and source.seen() == 5
