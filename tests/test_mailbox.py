@@ -7,6 +7,7 @@ import imaplib
 import itertools
 import mailbox
 import socket
+import threading
 from pathlib import Path
 
 import pytest
@@ -255,3 +256,29 @@ def test_imap_a_folder_named_in_french_and_many_messages_in_batches(dovecot, mon
     fetched, state = read_all(source.imap(folder="Réponses"))
     assert [f.raw.count(f"<reply-{n}@".encode()) for n, f in enumerate(fetched, 1)] == [1] * 5
     assert state.last_uid == 5 and source.seen() == 5
+
+
+def test_imap_a_server_that_hangs_up_is_one_line():
+    """It greets, then closes the connection at the first command (imaplib asks for the
+    capabilities while connecting)."""
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        port = listening.getsockname()[1]
+
+        def greet_and_hang_up() -> None:
+            connection, _ = listening.accept()
+            with connection:
+                connection.sendall(b"* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] ready\r\n")
+                connection.recv(1000)
+
+        server = threading.Thread(target=greet_and_hang_up, daemon=True)
+        server.start()
+        settings = ImapSettings("127.0.0.1", "u", "p", tls="none", port=port, timeout=5)
+        with pytest.raises(MailboxFault) as fault:
+            read_all(settings)
+        server.join(timeout=5)
+    assert str(fault.value) == (
+        f"the IMAP server 127.0.0.1:{port} broke the connection (connecting):"
+        " command: CAPABILITY => socket error: EOF"
+    )

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import ssl
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -144,7 +143,9 @@ class ImapBox:
         self.client = self._connect()
 
     def _connect(self):
-        from imapclient import IMAPClient  # only a read of the mailbox pays for its import
+        import ssl
+
+        from imapclient import IMAPClient  # only a read of the mailbox pays for these imports
 
         s = self.settings
         context = ssl.create_default_context(cafile=s.ca_file and str(s.ca_file))
@@ -239,7 +240,9 @@ class ImapBox:
     @contextlib.contextmanager
     def _talking(self, what: str):
         """imapclient's and the socket's errors as one MailboxFault line."""
-        from imapclient.exceptions import IMAPClientError, LoginError
+        import ssl
+
+        from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginError
 
         s = self.settings
         try:
@@ -260,6 +263,10 @@ class ImapBox:
         except OSError as error:
             raise MailboxFault(
                 f"cannot reach the IMAP server {s.address} ({what}): {error.strerror or error}"
+            ) from None
+        except IMAPClientAbortError as error:
+            raise MailboxFault(
+                f"the IMAP server {s.address} broke the connection ({what}): {_text(error)}"
             ) from None
         except IMAPClientError as error:
             raise MailboxFault(
