@@ -282,3 +282,15 @@ def test_imap_a_server_that_hangs_up_is_one_line():
         f"the IMAP server 127.0.0.1:{port} broke the connection (connecting):"
         " command: CAPABILITY => socket error: EOF"
     )
+
+
+def test_maildir_messages_come_in_delivery_order(tmp_path):
+    """The names' microseconds are not zero-padded: M99999 came before M100000."""
+    source = MaildirSource(tmp_path / "Maildir")
+    for n, name in ((2, "1764842400.M100000P7Q2.host"), (1, "1764842400.M99999P7Q1.host")):
+        (tmp_path / "Maildir" / "new" / name).write_bytes(message(n))
+    fetched, _ = read_all(source.settings)
+    assert [f.identity for f in fetched] == [
+        "1764842400.M99999P7Q1.host",
+        "1764842400.M100000P7Q2.host",
+    ]

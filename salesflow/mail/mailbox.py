@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -330,7 +331,7 @@ class MaildirBox:
             names = os.listdir(self.path / "new")
         except OSError as error:
             raise MailboxFault(f"cannot read {self.path / 'new'}: {error.strerror}") from None
-        return sorted(name for name in names if not name.startswith("."))
+        return sorted((name for name in names if not name.startswith(".")), key=_delivery_order)
 
     def _read(self, name: str) -> Fetched:
         key = name.partition(":")[0]
@@ -342,3 +343,11 @@ class MaildirBox:
         end = min((i for i in (head.find(b"\r\n\r\n"), head.find(b"\n\n")) if i >= 0),
                   default=len(head))  # fmt: skip
         return Fetched(key, size, None, head[:end], ref=name)
+
+
+def _delivery_order(name: str) -> tuple[int, int, str]:
+    """A Maildir name's delivery time: `<seconds>.M<microseconds>P<pid>….<host>` (the
+    microseconds unpadded, so the names alone do not sort), else the name as it is."""
+    seconds, _, rest = name.partition(".")
+    micro = re.match(r"M(\d+)", rest)
+    return (int(seconds) if seconds.isdigit() else 0, int(micro[1]) if micro else 0, name)
