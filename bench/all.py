@@ -20,6 +20,7 @@ import board
 import engines
 import imports
 import ingest
+import maildir
 import reports
 import startup
 import today
@@ -34,7 +35,7 @@ def main() -> int:
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as scratch:
-        for name in ("ingest", "startup", "imports", "reports", "board", "today"):
+        for name in ("ingest", "startup", "imports", "reports", "board", "today", "maildir"):
             (Path(scratch) / name).mkdir()
         rows += ingest.measure(Path(scratch) / "ingest", 10_000, args.runs)
         rows += startup.measure(Path(scratch) / "startup", args.runs * 4)
@@ -42,6 +43,7 @@ def main() -> int:
         rows += reports.measure(Path(scratch) / "reports", 100_000, 1_000_000, args.runs)
         rows += board.measure(Path(scratch) / "board", 100_000, args.runs * 4)
         rows += today.measure(Path(scratch) / "today", 100_000, args.runs)
+        rows += maildir.measure(Path(scratch) / "maildir", 10_000, args.runs)
         rows += postgresql(Path(scratch), args.runs)
     print_table(rows)
     return 0 if all(row.met for row in rows) else 1

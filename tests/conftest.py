@@ -27,7 +27,7 @@ from salesflow.config.project import load_project
 from salesflow.web.app import build_app
 from salesflow.web.site import Site
 
-pytest_plugins = ["postgres"]  # tests/postgres.py: a throwaway PostgreSQL server and database
+pytest_plugins = ["postgres", "dovecot"]  # tests/postgres.py, tests/dovecot.py: throwaway servers
 
 with warnings.catch_warnings():  # Starlette would rather have httpx2; httpx is what we have
     warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
