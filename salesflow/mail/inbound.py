@@ -1,0 +1,248 @@
+"""What an inbound message is: a reply, an automatic answer, a bounce, a complaint — or not
+ours, or not readable. `classify(raw, known)` answers for one message, with no database: the
+caller gives `known`, its view of the outbox, so the store can answer later.
+
+Guarantees: `classify` never raises on the message's bytes (malformed headers, an unknown
+charset, no body, binary garbage: each gets a kind and a reason); a message over the size
+limit is not parsed at all; the message is parsed once, and its body is read only where the
+kind needs it (a report's parts, a possible bounce's text, a reply's text).
+
+Order of the rules, first that holds: too big or not a message → `unreadable`; a delivery
+status notification (RFC 3464) or a text bounce → `bounce`; a feedback report (ARF, RFC 5965)
+→ `complaint`; an automatic answer (RFC 3834 and the usual hints) → `auto_reply`, never a
+reply; a message matched to the outbox → `reply`; anything else → `unmatched`. A bounce is
+checked before the automatic answer because servers mark their bounces `Auto-Submitted` too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.parser import BytesParser
+from email.policy import default
+from email.utils import parseaddr, parsedate_to_datetime
+from typing import Literal, Protocol
+
+from salesflow.mail import bounces
+from salesflow.mail.quotes import reply_text
+
+Kind = Literal["reply", "auto_reply", "bounce", "complaint", "unmatched", "unreadable"]
+Match = Literal["in-reply-to", "references", "sender", "verp", "enclosed-headers", "recipient"]
+
+MAX_BYTES = 10 * 1024 * 1024  # a caller's usual size limit: bigger is no reply to a sales email
+
+
+class Known(Protocol):
+    """The caller's outbox, as `classify` asks it. Each answers an outbox id or None."""
+
+    def by_message_id(self, message_id: str) -> int | None:
+        """The message salesflow sent with this Message-ID (`<…@…>`, as sent)."""
+
+    def latest_sent_to(self, address: str) -> int | None:
+        """The latest message sent to this address (lower case), within a recent window the
+        caller decides."""
+
+    def by_verp_token(self, token: str) -> int | None:
+        """The message whose return path carried this token (`bounces+<token>@…`)."""
+
+
+@dataclass(frozen=True)
+class Verp:
+    """A per-message return path, `prefix<token>suffix`, e.g. `bounces+{token}@club.example`:
+    a bounce comes back to it, so its token names the message that bounced."""
+
+    shape: str
+
+    def token(self, address: str) -> str | None:
+        prefix, _, suffix = self.shape.lower().partition("{token}")
+        address = address.strip().strip("<>").lower()
+        if not (address.startswith(prefix) and address.endswith(suffix)):
+            return None
+        token = address[len(prefix) : len(address) - len(suffix)]
+        return token or None
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """One classified message. `outbox_id` and `matched_by` say which sent message it answers
+    (None when none is known); the other fields are filled where the kind has them."""
+
+    kind: Kind
+    message_id: str | None = None
+    sender: str | None = None
+    subject: str | None = None
+    received: datetime | None = None
+    outbox_id: int | None = None
+    matched_by: Match | None = None
+    text: str | None = None  # a reply's own words, quoted history and signature removed
+    recipient: str | None = None  # a bounce's failed or a complaint's complaining address
+    status: str | None = None  # a bounce's status code, e.g. "5.1.1"
+    severity: Literal["permanent", "transient"] | None = None  # a bounce's
+    feedback_type: str | None = None  # a complaint's, e.g. "abuse"
+    reason: str | None = None  # why unmatched, unreadable, or a report matched no message
+
+
+_PARSER = BytesParser(policy=default)
+
+
+def classify(
+    raw: bytes, known: Known, *, verp: Verp | None = None, max_bytes: int = MAX_BYTES
+) -> Inbound:
+    """What `raw` (one whole message, as read from the mailbox) is. Never raises for its
+    content: whatever cannot be read is `unreadable` with the reason."""
+    if len(raw) > max_bytes:
+        return Inbound("unreadable", reason=f"{len(raw)} bytes, over the limit of {max_bytes}")
+    try:
+        message = _PARSER.parsebytes(raw)
+        return _classify(message, known, verp)
+    except Exception as error:  # the email package's corner cases: this message's fate only
+        return Inbound("unreadable", reason=f"cannot be read: {type(error).__name__}: {error}")
+
+
+def _classify(message: EmailMessage, known: Known, verp: Verp | None) -> Inbound:
+    sender = _address(_header(message, "From"))
+    if sender is None:
+        return Inbound("unreadable", reason="no sender address (From:): not a mail message")
+    seen = Inbound(
+        "unmatched",
+        message_id=next(iter(_message_ids(_header(message, "Message-ID"))), None),
+        sender=sender,
+        subject=_header(message, "Subject"),
+        received=_received(message),
+    )
+    report = bounces.read_report(message)
+    if report is None and bounces.looks_like_bounce(message, sender):
+        report = bounces.read_text_bounce(message)
+    if report is not None:
+        return _report(seen, message, report, known, verp)
+    outbox_id, matched_by = _answered(message, sender, known)
+    if _automatic(message):
+        return replace(seen, kind="auto_reply", outbox_id=outbox_id, matched_by=matched_by)
+    if outbox_id is None:
+        return replace(seen, reason=_why_unmatched(message))
+    return replace(seen, kind="reply", outbox_id=outbox_id, matched_by=matched_by,
+                   text=reply_text(message))  # fmt: skip
+
+
+def _report(seen: Inbound, message, report: bounces.Report, known, verp) -> Inbound:
+    """A bounce or a complaint, with the message it reports on."""
+    if report.kind == "unmatched":
+        return replace(seen, reason=report.reason)
+    outbox_id, matched_by = _reported(message, report, known, verp)
+    return replace(
+        seen, kind=report.kind, outbox_id=outbox_id, matched_by=matched_by,
+        recipient=report.recipient, status=report.status, severity=report.severity,
+        feedback_type=report.feedback_type,
+        reason=None if outbox_id else f"the {report.kind}'s message is not in the outbox",
+    )  # fmt: skip
+
+
+def _reported(
+    message: EmailMessage, report: bounces.Report, known: Known, verp: Verp | None
+) -> tuple[int | None, Match | None]:
+    """(outbox id, how) of the message a report is about: by its return path, else by the
+    original's headers it encloses, else the latest message to its recipient."""
+    tries = (
+        ("verp", _verp_token(message, verp), known.by_verp_token),
+        ("enclosed-headers", report.original_id, known.by_message_id),
+        ("recipient", report.recipient, known.latest_sent_to),
+    )
+    for how, key, look_up in tries:
+        if key is not None and (outbox_id := look_up(key)) is not None:
+            return outbox_id, how
+    return None, None
+
+
+def _verp_token(message: EmailMessage, verp: Verp | None) -> str | None:
+    """The token of the address the bounce was delivered to: the envelope recipient the
+    server recorded (Delivered-To, X-Original-To, Envelope-To), else To."""
+    if verp is None:
+        return None
+    for name in ("Delivered-To", "X-Original-To", "Envelope-To", "To"):
+        for value in message.get_all(name) or ():
+            address = _address(str(value))
+            if address and (token := verp.token(address)):
+                return token
+    return None
+
+
+def _answered(message: EmailMessage, sender: str, known: Known) -> tuple[int | None, Match | None]:
+    """(outbox id, how) of the message answered: In-Reply-To, then References from the
+    newest, then the latest message sent to the sender; (None, None) when none is known."""
+    for message_id in _message_ids(_header(message, "In-Reply-To")):
+        if (outbox_id := known.by_message_id(message_id)) is not None:
+            return outbox_id, "in-reply-to"
+    for message_id in reversed(_message_ids(_header(message, "References"))):
+        if (outbox_id := known.by_message_id(message_id)) is not None:
+            return outbox_id, "references"
+    if (outbox_id := known.latest_sent_to(sender)) is not None:
+        return outbox_id, "sender"
+    return None, None
+
+
+def _why_unmatched(message: EmailMessage) -> str:
+    if _header(message, "In-Reply-To") or _header(message, "References"):
+        return "answers a message that is not in the outbox (deleted?)"
+    return "answers no message salesflow sent, and nothing was sent to its sender lately"
+
+
+_AUTOMATIC_PRECEDENCE = {"auto_reply", "bulk", "junk"}
+_AUTOMATIC_HEADERS = (
+    "X-Autoreply",
+    "X-Autorespond",
+    "X-Autogenerated",
+    "X-Auto-Reply-From",
+    "X-MS-Exchange-Generated-Message-Source",  # Exchange's inbox rules, out of office
+    "X-Mailer-Daemon-Error",
+)
+
+
+def _automatic(message: EmailMessage) -> bool:
+    """An automatic answer: RFC 3834's Auto-Submitted other than `no`, Precedence, or one of
+    the headers vacation responders add. (X-Auto-Response-Suppress is not one: Outlook puts
+    it on the messages people write.)"""
+    submitted = (_header(message, "Auto-Submitted") or "no").strip().lower()
+    if not submitted.startswith("no"):
+        return True
+    if (_header(message, "Precedence") or "").strip().lower() in _AUTOMATIC_PRECEDENCE:
+        return True
+    return any(name in message for name in _AUTOMATIC_HEADERS)
+
+
+def _header(message: EmailMessage, name: str) -> str | None:
+    """A header's text, or None: a header the email package cannot parse is read raw."""
+    try:
+        value = message.get(name)
+    except Exception:  # a malformed structured header: its raw text still says something
+        value = next((v for k, v in message.raw_items() if k.lower() == name.lower()), None)
+    return None if value is None else " ".join(str(value).split())
+
+
+def _address(value: str | None) -> str | None:
+    """The one address in a From-like value, lower case, or None."""
+    if not value:
+        return None
+    address = parseaddr(value)[1].strip().lower()
+    return address if "@" in address else None
+
+
+def _message_ids(value: str | None) -> list[str]:
+    """The `<…>` ids in a header, as written (ours are `<hex@domain>`)."""
+    if not value:
+        return []
+    return [f"<{part.split('>', 1)[0].strip()}>" for part in value.split("<")[1:] if ">" in part]
+
+
+def _received(message: EmailMessage) -> datetime | None:
+    """When our server received it (the newest Received: header's date), else its Date:."""
+    received = message.get_all("Received") or ()
+    candidates = [str(received[0]).rpartition(";")[2]] if received else []
+    candidates.append(str(message.get("Date") or ""))
+    for text in candidates:
+        try:
+            when = parsedate_to_datetime(text.strip())
+        except (TypeError, ValueError, IndexError):
+            continue
+        return when if when.tzinfo else when.replace(tzinfo=UTC)  # "-0000": UTC, zone unknown
+    return None
