@@ -28,6 +28,7 @@ from typing import Literal
 
 from flufl.bounce import all_failures
 
+from salesflow.mail.fields import Fields
 from salesflow.mail.quotes import part_text
 
 logging.getLogger("flufl.bounce").setLevel(logging.CRITICAL)  # its failures are ours to tell
@@ -64,19 +65,17 @@ def read_report(message: EmailMessage) -> Report | None:
         return None
     report_type = str(message.get_param("report-type", "") or "").lower()
     if report_type == "delivery-status":
-        return _delivery_status(message)
+        return _delivery_status(_parts(message))
     if report_type == "feedback-report":
-        return _feedback(message)
+        return _feedback(_parts(message))
     return None
 
 
-def looks_like_bounce(message: EmailMessage, sender: str) -> bool:
+def looks_like_bounce(fields: Fields, sender: str, subject: str | None) -> bool:
     """Headers only: from a mail daemon, Exim's X-Failed-Recipients, or a bounce's subject."""
-    if "X-Failed-Recipients" in message:
+    if "x-failed-recipients" in fields or sender.partition("@")[0] in _BOUNCE_SENDERS:
         return True
-    if sender.partition("@")[0] in _BOUNCE_SENDERS:
-        return True
-    return bool(_BOUNCE_SUBJECT.search(str(message.get("Subject") or "")))
+    return bool(subject and _BOUNCE_SUBJECT.search(subject))
 
 
 def read_text_bounce(message: EmailMessage) -> Report:
@@ -89,88 +88,90 @@ def read_text_bounce(message: EmailMessage) -> Report:
     failed = sorted(permanent) or sorted(transient)
     if not failed:
         return Report("unmatched", reason="looks like a bounce but names no failed recipient")
-    text = _text(message)
+    parts = _parts(message)
+    text = _text(parts)
     status = _status(text)
     said_permanent = status.startswith("5") if status else bool(permanent)
-    severity = "permanent" if said_permanent else "transient"
     return Report(
         "bounce", recipient=failed[0].decode("ascii").lower(), status=status,
-        severity=severity, original_id=_enclosed_id(message) or _id_in_text(text),
+        severity="permanent" if said_permanent else "transient",
+        original_id=_enclosed_id(parts) or _id_in_text(text),
     )  # fmt: skip
 
 
-def _delivery_status(message: EmailMessage) -> Report:
+Parts = dict[str, list[Message]]
+
+
+def _parts(message: EmailMessage) -> Parts:
+    """The message's parts by content type, in order: one walk, each Content-Type parsed
+    once (the email package parses it again at every ask)."""
+    parts: Parts = {}
+    for part in message.walk():
+        parts.setdefault(part.get_content_type(), []).append(part)
+    return parts
+
+
+def _delivery_status(parts: Parts) -> Report:
     """The first recipient whose Action is failed or delayed (salesflow sends to one)."""
-    original_id = _enclosed_id(message)
-    for block in _status_blocks(message):
-        action = str(block.get("Action") or "").strip().lower()
-        status = _status(str(block.get("Status") or "")) or _status(
-            str(block.get("Diagnostic-Code") or "")
+    original_id = _enclosed_id(parts)
+    for block in map(Fields, _payload(parts, "message/delivery-status")):
+        action = (block.first("action") or "").lower()
+        status = _status(block.first("status") or "") or _status(
+            block.first("diagnostic-code") or ""
         )
         failed = action.startswith(("fail", "error")) or (not action and status)
         delayed = action.startswith("delayed")
         if not (failed or delayed) or (status and status.startswith("2")):
-            continue
-        recipient = _recipient(block.get("Final-Recipient")) or _recipient(
-            block.get("Original-Recipient")
+            continue  # the per-message block (no Action), a success
+        recipient = _recipient(block.first("final-recipient")) or _recipient(
+            block.first("original-recipient")
         )
         transient = delayed or (status or "").startswith("4")
-        severity = "transient" if transient else "permanent"
-        return Report("bounce", recipient=recipient, status=status, severity=severity,
+        return Report("bounce", recipient=recipient, status=status,
+                      severity="transient" if transient else "permanent",
                       original_id=original_id)  # fmt: skip
     return Report("unmatched", reason="a delivery report with no failed recipient",
                   original_id=original_id)  # fmt: skip
 
 
-def _status_blocks(message: EmailMessage) -> list[Message]:
-    """The field blocks of the message/delivery-status part: the per-message one first (no
-    Action, so skipped), then one per recipient."""
-    for part in message.walk():
-        if part.get_content_type() == "message/delivery-status":
-            payload = part.get_payload()
-            return payload if isinstance(payload, list) else []
+def _feedback(parts: Parts) -> Report:
+    blocks = _payload(parts, "message/feedback-report")
+    if not blocks:
+        return Report("unmatched", reason="a feedback report without its report part")
+    fields = Fields(blocks[0])
+    original = _enclosed(parts)
+    recipient = (
+        _recipient(fields.first("original-rcpt-to"))
+        or _recipient(fields.first("removal-recipient"))
+        or (_recipient(original.first("to")) if original is not None else None)
+    )
+    return Report("complaint", recipient=recipient,
+                  feedback_type=(fields.first("feedback-type") or "").lower() or None,
+                  original_id=_enclosed_id(parts))  # fmt: skip
+
+
+def _payload(parts: Parts, content_type: str) -> list[Message]:
+    """The sub-messages of the first part of this type: a report's field blocks, or the
+    enclosed message of a message/rfc822 part."""
+    for part in parts.get(content_type, ())[:1]:
+        payload = part.get_payload()
+        return payload if isinstance(payload, list) else []
     return []
 
 
-def _feedback(message: EmailMessage) -> Report:
-    fields: Message | None = None
-    for part in message.walk():
-        if part.get_content_type() == "message/feedback-report":
-            payload = part.get_payload()
-            fields = payload[0] if isinstance(payload, list) and payload else None
-            break
-    if fields is None:
-        return Report("unmatched", reason="a feedback report without its report part")
-    original = _enclosed(message)
-    recipient = (
-        _recipient(fields.get("Original-Rcpt-To"))
-        or _recipient(fields.get("Removal-Recipient"))
-        or (_recipient(original.get("To")) if original is not None else None)
-    )
-    feedback_type = str(fields.get("Feedback-Type") or "").strip().lower() or None
-    return Report("complaint", recipient=recipient, feedback_type=feedback_type,
-                  original_id=_enclosed_id(message))  # fmt: skip
-
-
-def _enclosed(message: EmailMessage) -> Message | None:
-    """The original's headers a report encloses: a message/rfc822 part (the email package
-    parsed it) or text/rfc822-headers (parsed here, headers only)."""
-    for part in message.walk():
-        kind = part.get_content_type()
-        if kind == "message/rfc822":
-            payload = part.get_payload()
-            return payload[0] if isinstance(payload, list) and payload else None
-        if kind == "text/rfc822-headers":
-            text = part_text(part)
-            return Parser(policy=default).parsestr(text, headersonly=True)
+def _enclosed(parts: Parts) -> Fields | None:
+    """The original's header fields a report encloses: a message/rfc822 part (the email
+    package parsed it) or text/rfc822-headers (parsed here, headers only)."""
+    for original in _payload(parts, "message/rfc822")[:1]:
+        return Fields(original)
+    for part in parts.get("text/rfc822-headers", ())[:1]:
+        return Fields(Parser(policy=default).parsestr(part_text(part), headersonly=True))
     return None
 
 
-def _enclosed_id(message: EmailMessage) -> str | None:
-    original = _enclosed(message)
-    if original is None:
-        return None
-    return _id_in_text(f"Message-ID: {original.get('Message-ID') or ''}")
+def _enclosed_id(parts: Parts) -> str | None:
+    original = _enclosed(parts)
+    return _id_in_text(f"Message-ID: {original.first('message-id') or ''}") if original else None
 
 
 def _id_in_text(text: str) -> str | None:
@@ -184,20 +185,21 @@ def _status(text: str) -> str | None:
     return ".".join(found.groups()) if found else None
 
 
-def _recipient(value) -> str | None:
+def _recipient(value: str | None) -> str | None:
     """`rfc822; jean@example.org` (or a bare address) → the address, lower case."""
     if value is None:
         return None
-    address = parseaddr(str(value).rpartition(";")[2].strip())[1].strip().lower()
+    address = parseaddr(value.rpartition(";")[2].strip())[1].strip().lower()
     return address if "@" in address else None
 
 
-def _text(message: EmailMessage) -> str:
+def _text(parts: Parts) -> str:
     """The text parts of a bounce, up to _TEXT_READ characters, for its status and id."""
-    texts = []
-    for part in message.walk():
-        if part.get_content_maintype() == "text" and not part.is_multipart():
+    texts, length = [], 0
+    for content_type, some in parts.items():
+        for part in some if content_type.startswith("text/") else ():
             texts.append(part_text(part))
-            if sum(map(len, texts)) > _TEXT_READ:
-                break
-    return "\n".join(texts)[:_TEXT_READ]
+            length += len(texts[-1])
+            if length > _TEXT_READ:
+                return "\n".join(texts)[:_TEXT_READ]
+    return "\n".join(texts)

@@ -25,6 +25,7 @@ from email.utils import parseaddr, parsedate_to_datetime
 from typing import Literal, Protocol
 
 from salesflow.mail import bounces
+from salesflow.mail.fields import Fields
 from salesflow.mail.quotes import reply_text
 
 Kind = Literal["reply", "auto_reply", "bounce", "complaint", "unmatched", "unreadable"]
@@ -101,35 +102,36 @@ def classify(
 
 
 def _classify(message: EmailMessage, known: Known, verp: Verp | None) -> Inbound:
-    sender = _address(_header(message, "From"))
+    fields = Fields(message)
+    sender = _address(fields.first("from"))
     if sender is None:
         return Inbound("unreadable", reason="no sender address (From:): not a mail message")
     seen = Inbound(
         "unmatched",
-        message_id=next(iter(_message_ids(_header(message, "Message-ID"))), None),
+        message_id=next(iter(_message_ids(fields.first("message-id"))), None),
         sender=sender,
-        subject=_header(message, "Subject"),
-        received=_received(message),
+        subject=_subject(message),
+        received=_received(fields),
     )
     report = bounces.read_report(message)
-    if report is None and bounces.looks_like_bounce(message, sender):
+    if report is None and bounces.looks_like_bounce(fields, sender, seen.subject):
         report = bounces.read_text_bounce(message)
     if report is not None:
-        return _report(seen, message, report, known, verp)
-    outbox_id, matched_by = _answered(message, sender, known)
-    if _automatic(message):
+        return _report(seen, fields, report, known, verp)
+    outbox_id, matched_by = _answered(fields, sender, known)
+    if _automatic(fields):
         return replace(seen, kind="auto_reply", outbox_id=outbox_id, matched_by=matched_by)
     if outbox_id is None:
-        return replace(seen, reason=_why_unmatched(message))
+        return replace(seen, reason=_why_unmatched(fields))
     return replace(seen, kind="reply", outbox_id=outbox_id, matched_by=matched_by,
                    text=reply_text(message))  # fmt: skip
 
 
-def _report(seen: Inbound, message, report: bounces.Report, known, verp) -> Inbound:
+def _report(seen: Inbound, fields: Fields, report: bounces.Report, known, verp) -> Inbound:
     """A bounce or a complaint, with the message it reports on."""
     if report.kind == "unmatched":
         return replace(seen, reason=report.reason)
-    outbox_id, matched_by = _reported(message, report, known, verp)
+    outbox_id, matched_by = _reported(fields, report, known, verp)
     return replace(
         seen, kind=report.kind, outbox_id=outbox_id, matched_by=matched_by,
         recipient=report.recipient, status=report.status, severity=report.severity,
@@ -139,12 +141,12 @@ def _report(seen: Inbound, message, report: bounces.Report, known, verp) -> Inbo
 
 
 def _reported(
-    message: EmailMessage, report: bounces.Report, known: Known, verp: Verp | None
+    fields: Fields, report: bounces.Report, known: Known, verp: Verp | None
 ) -> tuple[int | None, Match | None]:
     """(outbox id, how) of the message a report is about: by its return path, else by the
     original's headers it encloses, else the latest message to its recipient."""
     tries = (
-        ("verp", _verp_token(message, verp), known.by_verp_token),
+        ("verp", _verp_token(fields, verp), known.by_verp_token),
         ("enclosed-headers", report.original_id, known.by_message_id),
         ("recipient", report.recipient, known.latest_sent_to),
     )
@@ -154,26 +156,26 @@ def _reported(
     return None, None
 
 
-def _verp_token(message: EmailMessage, verp: Verp | None) -> str | None:
+def _verp_token(fields: Fields, verp: Verp | None) -> str | None:
     """The token of the address the bounce was delivered to: the envelope recipient the
     server recorded (Delivered-To, X-Original-To, Envelope-To), else To."""
     if verp is None:
         return None
-    for name in ("Delivered-To", "X-Original-To", "Envelope-To", "To"):
-        for value in message.get_all(name) or ():
-            address = _address(str(value))
+    for name in ("delivered-to", "x-original-to", "envelope-to", "to"):
+        for value in fields.all(name):
+            address = _address(value)
             if address and (token := verp.token(address)):
                 return token
     return None
 
 
-def _answered(message: EmailMessage, sender: str, known: Known) -> tuple[int | None, Match | None]:
+def _answered(fields: Fields, sender: str, known: Known) -> tuple[int | None, Match | None]:
     """(outbox id, how) of the message answered: In-Reply-To, then References from the
     newest, then the latest message sent to the sender; (None, None) when none is known."""
-    for message_id in _message_ids(_header(message, "In-Reply-To")):
+    for message_id in _message_ids(fields.first("in-reply-to")):
         if (outbox_id := known.by_message_id(message_id)) is not None:
             return outbox_id, "in-reply-to"
-    for message_id in reversed(_message_ids(_header(message, "References"))):
+    for message_id in reversed(_message_ids(fields.first("references"))):
         if (outbox_id := known.by_message_id(message_id)) is not None:
             return outbox_id, "references"
     if (outbox_id := known.latest_sent_to(sender)) is not None:
@@ -181,42 +183,41 @@ def _answered(message: EmailMessage, sender: str, known: Known) -> tuple[int | N
     return None, None
 
 
-def _why_unmatched(message: EmailMessage) -> str:
-    if _header(message, "In-Reply-To") or _header(message, "References"):
+def _why_unmatched(fields: Fields) -> str:
+    if fields.first("in-reply-to") or fields.first("references"):
         return "answers a message that is not in the outbox (deleted?)"
     return "answers no message salesflow sent, and nothing was sent to its sender lately"
 
 
 _AUTOMATIC_PRECEDENCE = {"auto_reply", "bulk", "junk"}
 _AUTOMATIC_HEADERS = (
-    "X-Autoreply",
-    "X-Autorespond",
-    "X-Autogenerated",
-    "X-Auto-Reply-From",
-    "X-MS-Exchange-Generated-Message-Source",  # Exchange's inbox rules, out of office
-    "X-Mailer-Daemon-Error",
+    "x-autoreply",
+    "x-autorespond",
+    "x-autogenerated",
+    "x-auto-reply-from",
+    "x-ms-exchange-generated-message-source",  # Exchange's inbox rules, out of office
 )
 
 
-def _automatic(message: EmailMessage) -> bool:
+def _automatic(fields: Fields) -> bool:
     """An automatic answer: RFC 3834's Auto-Submitted other than `no`, Precedence, or one of
     the headers vacation responders add. (X-Auto-Response-Suppress is not one: Outlook puts
     it on the messages people write.)"""
-    submitted = (_header(message, "Auto-Submitted") or "no").strip().lower()
+    submitted = (fields.first("auto-submitted") or "no").lower()
     if not submitted.startswith("no"):
         return True
-    if (_header(message, "Precedence") or "").strip().lower() in _AUTOMATIC_PRECEDENCE:
+    if (fields.first("precedence") or "").lower() in _AUTOMATIC_PRECEDENCE:
         return True
-    return any(name in message for name in _AUTOMATIC_HEADERS)
+    return any(name in fields for name in _AUTOMATIC_HEADERS)
 
 
-def _header(message: EmailMessage, name: str) -> str | None:
-    """A header's text, or None: a header the email package cannot parse is read raw."""
+def _subject(message: EmailMessage) -> str | None:
+    """The subject, its encoded words decoded; as written when the email package cannot."""
     try:
-        value = message.get(name)
-    except Exception:  # a malformed structured header: its raw text still says something
-        value = next((v for k, v in message.raw_items() if k.lower() == name.lower()), None)
-    return None if value is None else " ".join(str(value).split())
+        subject = message.get("Subject")
+    except Exception:  # a malformed encoded word the email package trips on
+        subject = Fields(message).first("subject")
+    return None if subject is None else " ".join(str(subject).split())
 
 
 def _address(value: str | None) -> str | None:
@@ -234,12 +235,10 @@ def _message_ids(value: str | None) -> list[str]:
     return [f"<{part.split('>', 1)[0].strip()}>" for part in value.split("<")[1:] if ">" in part]
 
 
-def _received(message: EmailMessage) -> datetime | None:
+def _received(fields: Fields) -> datetime | None:
     """When our server received it (the newest Received: header's date), else its Date:."""
-    received = message.get_all("Received") or ()
-    candidates = [str(received[0]).rpartition(";")[2]] if received else []
-    candidates.append(str(message.get("Date") or ""))
-    for text in candidates:
+    candidates = [(fields.first("received") or "").rpartition(";")[2], fields.first("date")]
+    for text in filter(None, candidates):
         try:
             when = parsedate_to_datetime(text.strip())
         except (TypeError, ValueError, IndexError):
