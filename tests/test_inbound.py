@@ -122,6 +122,7 @@ def test_an_unknown_charset_is_read_as_utf8_with_replacements():
 
 def test_verp_token():
     assert VERP.token("<Bounces+42@Club.Example>") == "42"
+    assert VERP.token("bounces+Ab3-x_Z@club.example") == "Ab3-x_Z"
     assert VERP.token("bounces+@club.example") is None
     assert VERP.token("bonjour@club.example") is None
 
@@ -135,6 +136,7 @@ def test_verp_token():
         ("Oui.\nDe : Club <a@b.example>\nEnvoyé : lundi\nÀ : Julie\n\nBonjour", "Oui."),
         ("Yes.\n-- \nJulie\n+33 6", "Yes."),
         ("De : moi, une question sur Noël ?\nMerci", "De : moi, une question sur Noël ?\nMerci"),
+        ("Le professeur a écrit :\n« chantez »", "Le professeur a écrit :\n« chantez »"),
     ],
 )
 def test_own_words(text, words):

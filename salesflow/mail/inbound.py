@@ -56,12 +56,15 @@ class Verp:
     shape: str
 
     def token(self, address: str) -> str | None:
+        """The token in `address`, as written (a signed token keeps its case), or None."""
         prefix, _, suffix = self.shape.lower().partition("{token}")
-        address = address.strip().strip("<>").lower()
-        if not (address.startswith(prefix) and address.endswith(suffix)):
+        address = address.strip().strip("<>")
+        folded = address.lower()
+        if len(address) <= len(prefix) + len(suffix):
             return None
-        token = address[len(prefix) : len(address) - len(suffix)]
-        return token or None
+        if not (folded.startswith(prefix) and folded.endswith(suffix)):
+            return None
+        return address[len(prefix) : len(address) - len(suffix)]
 
 
 @dataclass(frozen=True)
@@ -163,8 +166,7 @@ def _verp_token(fields: Fields, verp: Verp | None) -> str | None:
         return None
     for name in ("delivered-to", "x-original-to", "envelope-to", "to"):
         for value in fields.all(name):
-            address = _address(value)
-            if address and (token := verp.token(address)):
+            if token := verp.token(parseaddr(value)[1]):
                 return token
     return None
 

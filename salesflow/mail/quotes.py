@@ -14,8 +14,9 @@ import html
 import re
 from email.message import EmailMessage
 
-_ATTRIBUTION = re.compile(
-    r"^(On\b.{0,300}\bwrote|Le\b.{0,300}\ba\s+écrit|Am\b.{0,300}\bschrieb\b.{0,200})\s*:\s*$",
+_ATTRIBUTION = re.compile(  # with a date in it: "Le professeur a écrit :" is no attribution
+    r"^(?=.*\d)(On\b.{0,300}\bwrote|Le\b.{0,300}\ba\s+écrit|Am\b.{0,300}\bschrieb\b.{0,200})"
+    r"\s*:\s*$",
     re.IGNORECASE,
 )
 _SEPARATOR = re.compile(
