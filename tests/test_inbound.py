@@ -120,6 +120,25 @@ def test_an_unknown_charset_is_read_as_utf8_with_replacements():
     assert (reply.kind, reply.text) == ("reply", "Oui, je viens mardi \ufffd.")
 
 
+class LostDatabase(Exception):
+    pass
+
+
+class Unreachable:
+    """An outbox whose database is gone."""
+
+    def by_message_id(self, message_id: str) -> int | None:
+        raise LostDatabase("salesflow.db: disk I/O error")
+
+    latest_sent_to = by_verp_token = by_message_id
+
+
+@pytest.mark.parametrize("name", ["gmail-reply-fr.eml", "postfix-bounce.eml", "arf-complaint.eml"])
+def test_an_error_of_the_store_is_the_callers_never_the_messages_fate(name):
+    with pytest.raises(LostDatabase):
+        classify(read(name), Unreachable(), verp=VERP)
+
+
 def test_verp_token():
     assert VERP.token("<Bounces+42@Club.Example>") == "42"
     assert VERP.token("bounces+Ab3-x_Z@club.example") == "Ab3-x_Z"

@@ -98,13 +98,23 @@ def classify(
     if len(raw) > max_bytes:
         return Inbound("unreadable", reason=f"{len(raw)} bytes, over the limit of {max_bytes}")
     try:
-        message = _PARSER.parsebytes(raw)
-        return _classify(message, known, verp)
+        reading = _read(_PARSER.parsebytes(raw), verp)
     except Exception as error:  # the email package's corner cases: this message's fate only
         return Inbound("unreadable", reason=f"cannot be read: {type(error).__name__}: {error}")
+    return reading if isinstance(reading, Inbound) else _match(reading, known)
 
 
-def _classify(message: EmailMessage, known: Known, verp: Verp | None) -> Inbound:
+@dataclass(frozen=True)
+class _Reading:
+    """What a message says, before the outbox is asked (outside the guard above: an error of
+    the caller's store is the caller's, never the message's fate)."""
+
+    seen: Inbound  # what it is if it matches a sent message
+    tries: tuple[tuple[Match, str], ...]  # the ways to its sent message, in order
+    unmatched: Inbound  # what it is if none does
+
+
+def _read(message: EmailMessage, verp: Verp | None) -> _Reading | Inbound:
     fields = Fields(message)
     sender = _address(fields.first("from"))
     if sender is None:
@@ -120,43 +130,53 @@ def _classify(message: EmailMessage, known: Known, verp: Verp | None) -> Inbound
     if report is None and bounces.looks_like_bounce(fields, sender, seen.subject):
         report = bounces.read_text_bounce(message)
     if report is not None:
-        return _report(seen, fields, report, known, verp)
-    outbox_id, matched_by = _answered(fields, sender, known)
+        return _read_report(seen, fields, report, verp)
+    tries = _answer_tries(fields, sender)
     if _automatic(fields):
-        return replace(seen, kind="auto_reply", outbox_id=outbox_id, matched_by=matched_by)
-    if outbox_id is None:
-        return replace(seen, reason=_why_unmatched(fields))
-    return replace(seen, kind="reply", outbox_id=outbox_id, matched_by=matched_by,
-                   text=reply_text(message))  # fmt: skip
+        return _Reading(replace(seen, kind="auto_reply"), tries, replace(seen, kind="auto_reply"))
+    reason = _why_unmatched(fields)
+    reply = replace(seen, kind="reply", text=reply_text(message))
+    return _Reading(reply, tries, replace(seen, reason=reason))
 
 
-def _report(seen: Inbound, fields: Fields, report: bounces.Report, known, verp) -> Inbound:
-    """A bounce or a complaint, with the message it reports on."""
+def _read_report(
+    seen: Inbound, fields: Fields, report: bounces.Report, verp: Verp | None
+) -> _Reading | Inbound:
+    """A bounce or a complaint, found by its return path, else by the original's headers
+    it encloses, else as the latest message to its recipient."""
     if report.kind == "unmatched":
         return replace(seen, reason=report.reason)
-    outbox_id, matched_by = _reported(fields, report, known, verp)
-    return replace(
-        seen, kind=report.kind, outbox_id=outbox_id, matched_by=matched_by,
-        recipient=report.recipient, status=report.status, severity=report.severity,
-        feedback_type=report.feedback_type,
-        reason=None if outbox_id else f"the {report.kind}'s message is not in the outbox",
+    seen = replace(
+        seen, kind=report.kind, recipient=report.recipient, status=report.status,
+        severity=report.severity, feedback_type=report.feedback_type,
     )  # fmt: skip
-
-
-def _reported(
-    fields: Fields, report: bounces.Report, known: Known, verp: Verp | None
-) -> tuple[int | None, Match | None]:
-    """(outbox id, how) of the message a report is about: by its return path, else by the
-    original's headers it encloses, else the latest message to its recipient."""
     tries = (
-        ("verp", _verp_token(fields, verp), known.by_verp_token),
-        ("enclosed-headers", report.original_id, known.by_message_id),
-        ("recipient", report.recipient, known.latest_sent_to),
+        ("verp", _verp_token(fields, verp)),
+        ("enclosed-headers", report.original_id),
+        ("recipient", report.recipient),
     )
-    for how, key, look_up in tries:
-        if key is not None and (outbox_id := look_up(key)) is not None:
-            return outbox_id, how
-    return None, None
+    unmatched = replace(seen, reason=f"the {report.kind}'s message is not in the outbox")
+    return _Reading(seen, tuple((how, key) for how, key in tries if key), unmatched)
+
+
+def _answer_tries(fields: Fields, sender: str) -> tuple[tuple[Match, str], ...]:
+    """In-Reply-To, then References from the newest, then the latest message sent to the
+    sender."""
+    return (
+        *(("in-reply-to", key) for key in _message_ids(fields.first("in-reply-to"))),
+        *(("references", key) for key in reversed(_message_ids(fields.first("references")))),
+        ("sender", sender),
+    )
+
+
+def _match(reading: _Reading, known: Known) -> Inbound:
+    """The reading with its sent message, by the first of its tries the outbox knows."""
+    questions = {"verp": known.by_verp_token, "sender": known.latest_sent_to,
+                 "recipient": known.latest_sent_to}  # fmt: skip
+    for how, key in reading.tries:
+        if (outbox_id := questions.get(how, known.by_message_id)(key)) is not None:
+            return replace(reading.seen, outbox_id=outbox_id, matched_by=how)
+    return reading.unmatched
 
 
 def _verp_token(fields: Fields, verp: Verp | None) -> str | None:
@@ -169,20 +189,6 @@ def _verp_token(fields: Fields, verp: Verp | None) -> str | None:
             if token := verp.token(parseaddr(value)[1]):
                 return token
     return None
-
-
-def _answered(fields: Fields, sender: str, known: Known) -> tuple[int | None, Match | None]:
-    """(outbox id, how) of the message answered: In-Reply-To, then References from the
-    newest, then the latest message sent to the sender; (None, None) when none is known."""
-    for message_id in _message_ids(fields.first("in-reply-to")):
-        if (outbox_id := known.by_message_id(message_id)) is not None:
-            return outbox_id, "in-reply-to"
-    for message_id in reversed(_message_ids(fields.first("references"))):
-        if (outbox_id := known.by_message_id(message_id)) is not None:
-            return outbox_id, "references"
-    if (outbox_id := known.latest_sent_to(sender)) is not None:
-        return outbox_id, "sender"
-    return None, None
 
 
 def _why_unmatched(fields: Fields) -> str:
