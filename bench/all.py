@@ -17,6 +17,7 @@ import tempfile
 from pathlib import Path
 
 import board
+import classify
 import engines
 import imports
 import ingest
@@ -44,6 +45,7 @@ def main() -> int:
         rows += board.measure(Path(scratch) / "board", 100_000, args.runs * 4)
         rows += today.measure(Path(scratch) / "today", 100_000, args.runs)
         rows += maildir.measure(Path(scratch) / "maildir", 10_000, args.runs)
+        rows += classify.measure(10_000, args.runs)[0]
         rows += postgresql(Path(scratch), args.runs)
     print_table(rows)
     return 0 if all(row.met for row in rows) else 1
