@@ -301,9 +301,11 @@ def make_entry_tasks(store: Store, pipeline: Pipeline, stage: Stage, chunk: int 
                 f"SELECT * FROM contacts WHERE id IN ({', '.join('?' * len(ids))})", ids
             )
         }
+        tasks = []
         for deal, data in zip(rows, deals.public_all(rows, store), strict=True):
             context = {"deal": data, "contact": people[deal["contact_id"]], "stage": stage.name}
-            playbook.make_entry_tasks(store, deal["id"], stage, deal["owner"], context)
+            tasks += playbook.entry_task_rows(store, deal["id"], stage, deal["owner"], context)
+        playbook.insert_entry_tasks(store, tasks)  # new deals: no task of theirs is open yet
         last = rows[-1]["id"]
 
 

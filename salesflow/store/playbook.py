@@ -198,25 +198,37 @@ def make_entry_tasks(
 ) -> None:
     """The stage's `on_enter_tasks`, for the record's owner, due `due_in` after now; a record
     that enters the stage again while the same task is still open gets no second one."""
-    made_by = f"stage:{stage.id}"
     still_open = {
         row[0]
         for row in store.conn.execute(
             "SELECT title FROM tasks WHERE deal_id = ? AND done_at IS NULL AND created_by = ?",
-            (deal_id, made_by),
+            (deal_id, f"stage:{stage.id}"),
         )
     }
-    for task in stage.on_enter_tasks:
-        title = task_title(store.project, stage, task, context)
-        if title in still_open:
-            continue
-        due = stored_instant(store.now + task.due_in) if task.due_in else None
-        store.conn.execute(
-            "INSERT INTO tasks (title, contact_id, deal_id, assignee, due_at, created_at,"
-            " created_by) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (title, context["contact"]["id"] if context.get("contact") else None,
-             deal_id, owner, due, store.stamp, made_by),
-        )  # fmt: skip
+    rows = entry_task_rows(store, deal_id, stage, owner, context)
+    insert_entry_tasks(store, [row for row in rows if row[0] not in still_open])
+
+
+def entry_task_rows(
+    store: Store, deal_id: int, stage: Stage, owner: str | None, context: dict[str, Any]
+) -> list[tuple]:
+    """The rows of the stage's tasks for one record entering it (`insert_entry_tasks` writes
+    them: the import gathers a batch of records' rows, then writes them at once)."""
+    contact_id = context["contact"]["id"] if context.get("contact") else None
+    return [
+        (task_title(store.project, stage, task, context), contact_id, deal_id, owner,
+         stored_instant(store.now + task.due_in) if task.due_in else None, store.stamp,
+         f"stage:{stage.id}")
+        for task in stage.on_enter_tasks
+    ]  # fmt: skip
+
+
+def insert_entry_tasks(store: Store, rows: list[tuple]) -> None:
+    store.conn.executemany(
+        "INSERT INTO tasks (title, contact_id, deal_id, assignee, due_at, created_at,"
+        " created_by) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        rows,
+    )
 
 
 def task_title(project: Project, stage: Stage, task: StageTask, context: dict[str, Any]) -> str:
