@@ -25,6 +25,7 @@ MESSAGES = {
     "stopped": N_("stopped"),
     "outside_send_window": N_("outside the send window: waiting until {until}"),
     "not_sent_unsubscribed": N_("not sent: {email} unsubscribed"),
+    "not_sent_undeliverable": N_("not sent: {email} is undeliverable (it bounced)"),
     "email_queued": N_("email #{id} to {to}: “{subject}”"),
     "email_queued_invitation": N_("email #{id} to {to}: “{subject}” with an invitation"),
     "notified": N_("notified {who} (email #{ids}): “{subject}”"),
@@ -98,6 +99,7 @@ MESSAGES = {
     "cancelled_by_move": N_("cancelled by {event}: {from_stage} → {to_stage} ({pipeline})"),
     "cancelled_by_form": N_("cancelled by {event} of the form {form}"),
     "cancelled_by_hand": N_("cancelled by hand"),
+    "stopped_on_reply": N_("stopped: {email} replied to “{subject}”"),
     "retried_by_hand": N_("retried by hand"),
     "missed_slot": N_("missed slot"),
     # why a step failed

@@ -19,6 +19,7 @@ from salesflow.store.migrations import MIGRATIONS, migrate, schema_version
 OLD_DATABASE = Path(__file__).parent / "fixtures" / "salesflow-v12.sql"
 FAMILIES = {  # a column's type, as each engine names it → the family the two must share
     "integer": "int", "bigint": "int", "text": "text", "real": "float", "double precision": "float",
+    "blob": "bytes", "bytea": "bytes",
 }  # fmt: skip
 
 

@@ -13,6 +13,7 @@ from salesflow.reports import Column
 
 if TYPE_CHECKING:
     from salesflow.engine.tick import TickResult
+    from salesflow.mail.poll import PollResult
 
 
 def tick(ctx: typer.Context, as_json: AsJson = False) -> None:
@@ -38,6 +39,7 @@ def run(ctx: typer.Context, as_json: AsJson = False) -> None:
     from salesflow.cli.runs import trace_sink
     from salesflow.engine.tick import tick as tick_work
     from salesflow.ingest.inbox import drain_project_inbox
+    from salesflow.mail.poll import poll_if_due
     from salesflow.store.db import is_locked
     from salesflow.store.health import clear_skipped_runs, note_skipped_run
 
@@ -47,6 +49,7 @@ def run(ctx: typer.Context, as_json: AsJson = False) -> None:
     try:
         store = ctx.obj.store()
         inbox = drain_project_inbox(store) if store.project.inbox else None
+        mail = poll_if_due(store)
         result = tick_work(store, on_line=None if quiet else on_line)
     except Exception as error:
         if not is_locked(error):
@@ -59,16 +62,29 @@ def run(ctx: typer.Context, as_json: AsJson = False) -> None:
     if inbox:
         for name, error in inbox.failed:
             typer.echo(f"inbox/{name}: {error} (moved to inbox/failed/)", err=True)
-    _report(result, kept, as_json, quiet)
+    if mail and mail.error:
+        typer.echo(f"error: {mail.summary()}", err=True)
+    _report(result, kept, as_json, quiet, mail)
 
 
-def _report(result: TickResult, kept: list, as_json: bool, quiet: bool = False) -> None:
-    """What a tick did (its steps' lines were printed as they happened)."""
+def _report(
+    result: TickResult,
+    kept: list,
+    as_json: bool,
+    quiet: bool = False,
+    mail: PollResult | None = None,
+) -> None:
+    """What a tick did (its steps' lines were printed as they happened), and what a read of
+    the replies mailbox found."""
     from salesflow.cli.runs import said_line
 
     if as_json:
-        typer.echo(to_json({**result.as_json(), "steps": [said_line(line) for line in kept]}))
+        mailbox = {"mailbox": mail.as_json()} if mail else {}
+        steps = [said_line(line) for line in kept]
+        typer.echo(to_json({**result.as_json(), **mailbox, "steps": steps}))
         return
+    if mail and mail.read and not quiet:
+        typer.echo(mail.summary())
     for error in result.delivery.errors + result.requests.errors:
         typer.echo(error, err=True)
     for warning in result.processed.warnings:

@@ -18,7 +18,7 @@ from salesflow.durations import parse_duration
 
 CONTACT_FIELDS = (
     "id", "email", "first_name", "last_name", "full_name", "phone", "company", "owner",
-    "source", "tags", "unsubscribed_at", "created_at", "updated_at",
+    "source", "tags", "unsubscribed_at", "email_status", "created_at", "updated_at",
 )  # fmt: skip
 DEAL_FIELDS = (
     "id", "title", "pipeline", "stage", "status", "contact", "contact_id", "owner", "amount",
@@ -115,6 +115,39 @@ class SmtpSettings:
 
 
 @dataclass(frozen=True)
+class ImapMailbox:
+    """`email.inbound.imap`: the replies mailbox over IMAP (its password in `password_env`)."""
+
+    host: str
+    user: str
+    password_env: str
+    port: int | None = None
+    folder: str = "INBOX"
+    tls: str = "ssl"
+    ca_file: Path | None = None
+    timeout: float = 30.0
+
+
+@dataclass(frozen=True)
+class InboundSettings:
+    """`email.inbound`: where replies, bounces and complaints arrive, and what they mean."""
+
+    mailbox: ImapMailbox | Path  # an IMAP folder, or a Maildir folder on this machine
+    poll: timedelta = timedelta(minutes=5)
+    max_bytes: int = 10 * 1024 * 1024
+    transient_count: int = 3  # temporary bounces within transient_within: undeliverable
+    transient_within: timedelta = timedelta(days=30)
+
+    @property
+    def shown(self) -> str:
+        """The mailbox as messages name it."""
+        box = self.mailbox
+        if isinstance(box, Path):
+            return f"the Maildir {box}"
+        return f"the mailbox of {box.user} at {box.host} ({box.folder})"
+
+
+@dataclass(frozen=True)
 class EmailSettings:
     sender: str | None = None
     reply_to: str | None = None
@@ -122,6 +155,8 @@ class EmailSettings:
     outbox_dir: Path = Path("outbox")
     max_attempts: int = 8
     smtp: SmtpSettings | None = None
+    return_path: str | None = None  # VERP: "bounces+{token}@club.example"
+    inbound: InboundSettings | None = None
 
 
 @dataclass(frozen=True)
@@ -223,6 +258,7 @@ class Workflow:
     enabled: bool = True
     condition: str | None = None
     reenroll: bool = False
+    stop_on_reply: bool = False  # a reply to an email this run sent ends the run
     cancel_on: tuple[Trigger, ...] = ()
     send_window: SendWindow | None = None
 
@@ -337,6 +373,26 @@ def _email(data: dict, root: Path) -> EmailSettings:
         outbox_dir=root / data.get("outbox_dir", "outbox"),
         max_attempts=data.get("max_attempts", 8),
         smtp=SmtpSettings(**smtp) if smtp else None,
+        return_path=data.get("return_path"),
+        inbound=_inbound(data["inbound"], root) if data.get("inbound") else None,
+    )
+
+
+def _inbound(data: dict, root: Path) -> InboundSettings:
+    if "maildir" in data:
+        mailbox: ImapMailbox | Path = root / data["maildir"]
+    else:
+        imap = dict(data["imap"])
+        if imap.get("ca_file"):
+            imap["ca_file"] = root / imap["ca_file"]
+        mailbox = ImapMailbox(**imap)
+    transient = data.get("transient_bounces", {})
+    return InboundSettings(
+        mailbox=mailbox,
+        poll=parse_duration(data.get("poll", "5m")),
+        max_bytes=data.get("max_size_mb", 10) * 1024 * 1024,
+        transient_count=transient.get("count", 3),
+        transient_within=parse_duration(transient.get("within", "30d")),
     )
 
 
@@ -431,6 +487,7 @@ def build_workflow(data: dict, path: Path) -> Workflow:
         enabled=data.get("enabled", True),
         condition=data.get("if"),
         reenroll=data.get("reenroll", False),
+        stop_on_reply=data.get("stop_on_reply", False),
         cancel_on=tuple(_trigger(item) for item in data.get("cancel_on", [])),
         send_window=SendWindow(
             window["from"], window["to"], tuple(window.get("days", SendWindow.days))

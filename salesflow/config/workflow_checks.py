@@ -44,6 +44,10 @@ MATCH_KEYS = {
     "ticket.updated": {"pipeline", "changed"},
     "ticket.stalled": {"pipeline", "stage"},
     "ticket.checklist_ticked": _TICK_KEYS,
+    "email.replied": {"workflow"},
+    "email.auto_replied": {"workflow"},
+    "email.bounced": {"workflow", "severity"},
+    "email.complained": {"workflow"},
 }
 _STAGE_FILTERS = ("stage", "from", "to")
 _QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
@@ -62,7 +66,7 @@ def _outside_calls(text: str) -> str:
 # The fields an update can change, besides custom fields: what `changed` may name.
 _CHANGEABLE = {
     "contact": ("first_name", "last_name", "phone", "company", "owner", "source", "tags",
-                "unsubscribed_at"),
+                "unsubscribed_at", "email_status"),
     "deal": ("title", "amount", "owner", "probability", "expected_close", "next_step"),
     "ticket": ("subject", "priority", "owner"),
 }  # fmt: skip

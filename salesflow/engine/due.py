@@ -3,7 +3,8 @@
 `salesflow run` starts every minute from cron and nearly always finds nothing due; these
 checks let it say so without loading the engine, Jinja, mail or the full command line
 (`salesflow.cli.quick`). They are conservative: anything that might be work (an unknown
-file in the inbox, a message being sent) counts as due, and the full `run` looks closer.
+file in the inbox, a message being sent) counts as due, as does a due read of the replies
+mailbox (which only the full `run` connects to), and the full `run` looks closer.
 The conditions for events, runs and messages are the ones the workers claim by
 (salesflow.store.queues).
 """
@@ -13,7 +14,7 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-from salesflow.store import queues, schedules
+from salesflow.store import inbound, queues, schedules
 from salesflow.store.session import Store
 
 _INBOX_KEPT = {"done", "failed"}  # what the inbox keeps once a file was taken in
@@ -30,6 +31,7 @@ def anything_due(store: Store, requests: bool = True) -> bool:
         _inbox,
         _stalled,
         _schedules,
+        inbound.poll_due,
     )
     return any(check(store) for check in checks)
 

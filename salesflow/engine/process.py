@@ -85,6 +85,7 @@ class Processor:
         self.engine = Engine(store, Renderer(environment(store.project)), on_line)
         self.starters = workflows_by_event(store.project, only)
         self.cancellers = cancellers_by_event(store.project)
+        self.stop_on_reply = any(w.stop_on_reply for w in store.project.workflows.values())
         self.result = ProcessResult()
 
     def run(self, dry_run: bool = False, stop: Callable[[], bool] | None = None) -> ProcessResult:
@@ -131,6 +132,7 @@ class Processor:
             kind not in self.starters
             and kind not in self.cancellers
             and not kind.endswith(".updated")
+            and not (kind == "email.replied" and self.stop_on_reply)
             and event["depth"] <= MAX_DEPTH
         )
 
@@ -161,6 +163,8 @@ class Processor:
             subject = contact_id if record == "contact" else deal_id
             self._follow_anchors(record, subject, data["changed"])
         self._cancel(event, data, contact_id, deal_id)
+        if event["type"] == "email.replied":
+            self._stop_on_reply(data)
         if event["depth"] > MAX_DEPTH:
             note = f"loop stopped: a chain of {event['depth']} events caused by workflows"
             self.result.warnings.append(f"event #{event['id']} ({event['type']}): {note}")
@@ -208,6 +212,15 @@ class Processor:
                 continue
             for run_id in runs.active_of(self.store, workflow.id, contact_id, deal_id):
                 self.engine.cancel(run_id, _cancelled_by(event["type"], data))
+
+    def _stop_on_reply(self, data: dict) -> None:
+        """The run that sent the email answered ends, if its workflow stops on a reply."""
+        workflow = self.store.project.workflows.get(data.get("workflow") or "")
+        run_id = data.get("run")
+        if workflow and workflow.stop_on_reply and run_id and runs.is_active(self.store, run_id):
+            reason = phrase("stopped_on_reply", email=data.get("from") or data.get("email"),
+                            subject=data.get("sent_subject") or "")  # fmt: skip
+            self.engine.cancel(run_id, reason)
 
     def _follow_anchors(self, record: str, subject_id: int, changed: list[str]) -> None:
         """Waiting runs anchored on a field of their contact or deal that changed: their

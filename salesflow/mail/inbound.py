@@ -28,7 +28,8 @@ from salesflow.mail import bounces
 from salesflow.mail.fields import Fields
 from salesflow.mail.quotes import reply_text
 
-Kind = Literal["reply", "auto_reply", "bounce", "complaint", "unmatched", "unreadable"]
+# "failed": not a reading, the store's mark for a message it could not record (a fault of ours)
+Kind = Literal["reply", "auto_reply", "bounce", "complaint", "unmatched", "unreadable", "failed"]
 Match = Literal["in-reply-to", "references", "sender", "verp", "enclosed-headers", "recipient"]
 
 MAX_BYTES = 10 * 1024 * 1024  # a caller's usual size limit: bigger is no reply to a sales email

@@ -52,6 +52,8 @@ def build(row, project: Project) -> EmailMessage:
     message["Subject"] = clean_line(row["subject"])[0]
     message["Date"] = format_datetime(read_instant(row["created_at"], project.timezone))
     message["Message-ID"] = row["message_id"]
+    if project.email.return_path:  # VERP: the message's own bounce address (mail.transports)
+        message["Return-Path"] = f"<{return_path(project.email.return_path, row['message_id'])}>"
     for name, value in json.loads(row["headers"]).items():
         message[name] = value
     message.set_content(row["text"], charset="utf-8")
@@ -66,6 +68,12 @@ def build(row, project: Project) -> EmailMessage:
             params={"method": "PUBLISH", "charset": "utf-8"} if subtype == "calendar" else {},
         )  # fmt: skip
     return message
+
+
+def return_path(shape: str, message_id: str) -> str:
+    """`bounces+{token}@club.example` for this message: its token is its Message-ID's left
+    part (store/inbound.OutboxKnown.by_verp_token reads it back)."""
+    return shape.replace("{token}", message_id.strip("<>").partition("@")[0])
 
 
 def _display_name(name: str) -> str:

@@ -141,8 +141,14 @@ class Smtp:
 
 
 def _send(client: smtplib.SMTP, message: EmailMessage) -> str:
+    """Send it from its Return-Path (VERP) when it has one: the receiving server writes the
+    envelope's sender there, so it is not sent as a header."""
+    envelope = message.get("Return-Path")
+    if envelope is not None:
+        del message["Return-Path"]
+        envelope = str(envelope).strip("<>")
     try:
-        refused = client.send_message(message)
+        refused = client.send_message(message, from_addr=envelope)
     except smtplib.SMTPNotSupportedError:
         raise PermanentFailure(
             "the server does not take internationalised addresses (no SMTPUTF8)"

@@ -174,6 +174,29 @@ def unsubscribe(store: Store, reference: str | int, by: str = "cli") -> sqlite3.
     return get(store, contact["id"])
 
 
+EMAIL_STATUSES = ("ok", "undeliverable")
+
+
+def set_email_status(
+    store: Store, reference: str | int, status: str, reason: str | None = None, by: str = "cli"
+) -> sqlite3.Row:
+    """Mark the contact's address deliverable (`ok`) or not (`undeliverable`: a permanent
+    bounce; workflows skip their emails to it). Records contact.updated when it changes."""
+    if status not in EMAIL_STATUSES:
+        raise UserError(f"'{status}' is not an email status: write ok or undeliverable")
+    contact = get(store, reference)
+    if contact["email_status"] != status:
+        store.conn.execute(
+            "UPDATE contacts SET email_status = ?, updated_at = ? WHERE id = ?",
+            (status, store.stamp, contact["id"]),
+        )
+        data = {"email": contact["email"], "changed": ["email_status"],
+                "old": {"email_status": contact["email_status"]},
+                "new": {"email_status": status}, "reason": reason, "by": by}  # fmt: skip
+        store.record_event("contact.updated", "contact", contact["id"], data)
+    return get(store, contact["id"])
+
+
 def search(
     store: Store,
     owner: str | None = None,
@@ -216,6 +239,7 @@ def public(contact: sqlite3.Row, store: Store) -> dict[str, Any]:
         **{name: contact[name] for name in TEXT_FIELDS},
         "tags": json.loads(contact["tags"]),
         "unsubscribed_at": _iso(read_instant(contact["unsubscribed_at"], zone)),
+        "email_status": contact["email_status"],
         "created_at": _iso(read_instant(contact["created_at"], zone)),
         "updated_at": _iso(read_instant(contact["updated_at"], zone)),
     }

@@ -354,6 +354,36 @@ def _v20_checklist_waits(schema: Schema) -> None:
     schema.create_index("stage_history", ["to_stage", "deal_id", "at"])
 
 
+def _v21_inbound_mail(schema: Schema) -> None:
+    """What comes back: each message read from the replies mailbox, once (by its identity in
+    the mailbox), with what it is, the sent message it answers and its raw bytes (for
+    `inbound show` and `reprocess`); how far each mailbox was read and when; each contact's
+    deliverability (a permanent bounce makes it `undeliverable`); the sent messages by the
+    instant they left, for the bounce and complaint rates of `check`."""
+    schema.create_table(
+        "inbound",
+        {
+            "id": int, "identity": str, "message_id": str, "kind": str, "sender": str,
+            "subject": str, "received_at": str, "recorded_at": str, "outbox_id": int,
+            "matched_by": str, "contact_id": int, "text": str, "recipient": str, "status": str,
+            "severity": str, "feedback_type": str, "reason": str, "size": int, "raw": bytes,
+        },
+        pk="id", not_null={"identity", "kind", "recorded_at", "size"},
+    )  # fmt: skip
+    schema.create_index("inbound", ["identity"], unique=True)
+    schema.create_index("inbound", ["message_id"])
+    schema.create_index("inbound", ["contact_id", "id"])
+    schema.create_index("inbound", ["outbox_id"])
+    schema.create_index("inbound", ["kind", "recorded_at"])
+    schema.create_table(
+        "mailbox_reads",
+        {"mailbox": str, "uidvalidity": int, "last_uid": int, "polled_at": str, "error": str},
+        pk="mailbox", defaults={"uidvalidity": 0, "last_uid": 0},
+    )  # fmt: skip
+    schema.add_column("contacts", "email_status", str, default="ok")
+    schema.create_index("outbox", ["sent_at"])
+
+
 MIGRATIONS: list[Callable[[Schema], None]] = [
     _v1_contacts_deals_events,
     _v2_tasks_and_report_indexes,
@@ -375,6 +405,7 @@ MIGRATIONS: list[Callable[[Schema], None]] = [
     _v18_tasks_by_deal,
     _v19_stage_playbooks,
     _v20_checklist_waits,
+    _v21_inbound_mail,
 ]
 
 # Serialises migrators on one PostgreSQL database, as BEGIN IMMEDIATE does on SQLite: a key

@@ -151,6 +151,15 @@ def active_of(
     return [run_id for (run_id,) in rows]
 
 
+def is_active(store: Store, run_id: int) -> bool:
+    """Whether the run is running or waiting, held for the caller's transaction (which ends
+    it)."""
+    row = store.conn.execute(
+        f"SELECT 1 FROM runs WHERE id = ? AND {ACTIVE_RUNS}{HELD[store.conn.dialect]}", (run_id,)
+    ).fetchone()
+    return row is not None
+
+
 def anchored(store: Store, record: str, subject_id: int, anchors: list[str]) -> list[sqlite3.Row]:
     """Waiting runs of this contact (or deal, or ticket) whose wait follows one of `anchors`
     (`deal.date_essai`…), held for the caller's transaction (queues.HELD: it reschedules

@@ -14,8 +14,13 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
 _TYPES = {
-    "sqlite": {int: "INTEGER", str: "TEXT", float: "REAL"},
-    "postgresql": {int: "bigint", str: 'text COLLATE "C"', float: "double precision"},
+    "sqlite": {int: "INTEGER", str: "TEXT", float: "REAL", bytes: "BLOB"},
+    "postgresql": {
+        int: "bigint",
+        str: 'text COLLATE "C"',
+        float: "double precision",
+        bytes: "bytea",
+    },
 }
 _ID = {  # an `int` primary key: the row's id, given by the database
     "sqlite": "INTEGER PRIMARY KEY",  # the rowid alias

@@ -57,11 +57,15 @@ class Worker(threading.Thread):
             from salesflow.engine.due import anything_due  # imports open files: inside the try
             from salesflow.engine.tick import tick
             from salesflow.ingest.inbox import drain_project_inbox
+            from salesflow.mail.poll import poll_if_due
 
             store = self.site.store()
             if anything_due(store, requests=False):
                 if store.project.inbox is not None:
                     drain_project_inbox(store)
+                mail = poll_if_due(store)
+                if mail and mail.error:
+                    faults.error("worker: %s", mail.summary())
                 result = tick(store, stop=self.stopping.is_set, requests=False)
                 if result.processed.runs or result.delivery.sent or result.resumed:
                     log.info("worker: %s", result.summary())

@@ -47,6 +47,8 @@ def send_email(act: Act, config: a.SendEmail) -> Outcome:
             raise StepFailed(phrase("send_email_no_contact"))
         if contact["unsubscribed_at"]:
             return Outcome(phrase("not_sent_unsubscribed", email=contact["email"]), "skipped")
+        if contact.get("email_status") == "undeliverable":
+            return Outcome(phrase("not_sent_undeliverable", email=contact["email"]), "skipped")
         to = (contact.get("full_name") or None, contact["email"])
     else:
         address = act.render(config.to, context)

@@ -1,0 +1,286 @@
+"""The `inbound` table: each message read from the replies mailbox, once, with what it is —
+and what it changes. `mailbox_reads`: how far the mailbox was read, and when.
+
+Recording a message (`record`) and acting on it (`apply`) happen in the caller's
+transaction, before the mailbox is told the message is done: a crash between the two leaves
+the message new in the mailbox, and its second reading is ignored here by its identity (or,
+after the folder was recreated, by its Message-ID).
+
+What a message changes, besides its event (`email.replied`, `email.auto_replied`,
+`email.bounced`, `email.complained`, for the workflows' triggers and `cancel_on`):
+- a permanent bounce makes the contact's address `undeliverable` (`contacts.email_status`),
+  and so do `transient_count` temporary ones within `transient_within`;
+- a complaint (a reader pressed "spam") unsubscribes the contact, as does a message whose
+  subject is "unsubscribe" (the footer of every email asks for that);
+- an unmatched or unreadable message changes nothing: it is kept, with its reason.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from salesflow.config.model import ImapMailbox, InboundSettings
+from salesflow.errors import NotFound
+from salesflow.store import contacts
+from salesflow.store.session import Store
+from salesflow.values import read_instant, stored_instant
+
+LATEST_SENT_WITHIN = timedelta(days=30)  # a reply matched by its sender answers a recent email
+EVENTS = {
+    "reply": "email.replied",
+    "auto_reply": "email.auto_replied",
+    "bounce": "email.bounced",
+    "complaint": "email.complained",
+}
+UNDELIVERABLE = "undeliverable"
+_UNSUBSCRIBE_SUBJECTS = {"unsubscribe", "re: unsubscribe", "désinscription", "desinscription"}
+_COLUMNS = ("message_id", "kind", "sender", "subject", "received_at", "outbox_id", "matched_by",
+            "text", "recipient", "status", "severity", "feedback_type", "reason")  # fmt: skip
+
+
+class OutboxKnown:
+    """The outbox as `mail.inbound.classify` asks it (its `Known`): which sent email a
+    Message-ID, an address or a return-path token names. Emails only, never requests."""
+
+    def __init__(self, store: Store):
+        self.store = store
+
+    def by_message_id(self, message_id: str) -> int | None:
+        return self._one("SELECT id FROM outbox WHERE message_id = ?", message_id)
+
+    def latest_sent_to(self, address: str) -> int | None:
+        since = stored_instant(self.store.now - LATEST_SENT_WITHIN)
+        return self._one(
+            "SELECT id FROM outbox WHERE to_addr = ? AND kind = 'email' AND created_at >= ?"
+            " ORDER BY id DESC LIMIT 1",
+            address.lower(), since,
+        )  # fmt: skip
+
+    def by_verp_token(self, token: str) -> int | None:
+        """Our Message-IDs are `<token@domain>`: the token is the id's left part."""
+        return self._one(
+            "SELECT id FROM outbox WHERE message_id >= ? AND message_id < ? LIMIT 1",
+            f"<{token}@", f"<{token}A",  # "A" sorts right after "@": the ids of this token
+        )  # fmt: skip
+
+    def _one(self, sql: str, *parameters) -> int | None:
+        row = self.store.conn.execute(sql, parameters).fetchone()
+        return row[0] if row else None
+
+
+def mailbox_key(settings: InboundSettings) -> str:
+    """The mailbox as `mailbox_reads` keys it: another mailbox is read from its start."""
+    box = settings.mailbox
+    if isinstance(box, ImapMailbox):
+        return f"imap://{box.user}@{box.host}:{box.port or ''}/{box.folder}"
+    return f"maildir:{box.resolve()}"
+
+
+@dataclass(frozen=True)
+class MailboxRead:
+    """How far a mailbox was read (see mail.mailbox.MailboxState) and when it was last polled;
+    `error`: why that poll failed, if it did."""
+
+    uidvalidity: int = 0
+    last_uid: int = 0
+    polled_at: datetime | None = None
+    error: str | None = None
+
+
+def last_read(store: Store, key: str) -> MailboxRead:
+    row = store.conn.execute(
+        "SELECT uidvalidity, last_uid, polled_at, error FROM mailbox_reads WHERE mailbox = ?",
+        (key,),
+    ).fetchone()
+    if row is None:
+        return MailboxRead()
+    when = read_instant(row["polled_at"], store.project.timezone)
+    return MailboxRead(row["uidvalidity"], row["last_uid"], when, row["error"])
+
+
+def save_read(
+    store: Store, key: str, uidvalidity: int, last_uid: int, error: str | None = None
+) -> None:
+    """Where the poll got to, polled now; in the caller's transaction."""
+    store.conn.execute(
+        "INSERT INTO mailbox_reads (mailbox, uidvalidity, last_uid, polled_at, error)"
+        " VALUES (?, ?, ?, ?, ?) ON CONFLICT (mailbox) DO UPDATE SET"
+        " uidvalidity = excluded.uidvalidity, last_uid = excluded.last_uid,"
+        " polled_at = excluded.polled_at, error = excluded.error",
+        (key, uidvalidity, last_uid, store.stamp, error),
+    )
+
+
+def poll_due(store: Store) -> bool:
+    """Whether the replies mailbox is due to be read (never polled, or `poll` ago)."""
+    settings = store.project.email.inbound
+    if settings is None:
+        return False
+    polled = last_read(store, mailbox_key(settings)).polled_at
+    return polled is None or polled + settings.poll <= store.now
+
+
+def seen(store: Store, identity: str, message_id: str | None, reread: bool) -> bool:
+    """Whether this message was recorded before: by its identity in the mailbox, or, read
+    again after the folder was recreated, by its Message-ID."""
+    if store.conn.execute("SELECT 1 FROM inbound WHERE identity = ?", (identity,)).fetchone():
+        return True
+    if not (reread and message_id):
+        return False
+    found = store.conn.execute("SELECT 1 FROM inbound WHERE message_id = ?", (message_id,))
+    return found.fetchone() is not None
+
+
+def record(store: Store, identity: str, size: int, raw: bytes | None, inbound) -> int:
+    """Keep one classified message (`mail.inbound.Inbound`) and act on it, in the caller's
+    transaction; its id."""
+    inbound_id = keep(store, identity, size, raw, inbound)
+    apply(store, inbound_id)
+    return inbound_id
+
+
+def keep(store: Store, identity: str, size: int, raw: bytes | None, inbound) -> int:
+    """Keep the message as it is, acting on nothing; its id."""
+    return store.conn.execute(
+        f"INSERT INTO inbound (identity, size, raw, recorded_at, {', '.join(_COLUMNS)})"
+        f" VALUES (?, ?, ?, ?, {', '.join('?' * len(_COLUMNS))}) RETURNING id",
+        (identity, size, raw, store.stamp, *_values(inbound)),
+    ).fetchone()[0]
+
+
+def reclassify(store: Store, inbound_id: int, inbound) -> bool:
+    """Record what a message is now found to be (its sent message known since, or a better
+    reading), and act on it if that changed; whether it did."""
+    before = get(store, inbound_id)
+    values = _values(inbound)
+    if tuple(before[name] for name in _COLUMNS) == values:
+        return False
+    store.conn.execute(
+        f"UPDATE inbound SET {', '.join(f'{name} = ?' for name in _COLUMNS)} WHERE id = ?",
+        (*values, inbound_id),
+    )
+    apply(store, inbound_id)
+    return True
+
+
+def _values(inbound) -> tuple:
+    received = stored_instant(inbound.received) if inbound.received else None
+    return tuple(received if name == "received_at" else getattr(inbound, name) for name in _COLUMNS)
+
+
+def apply(store: Store, inbound_id: int) -> None:
+    """The message's contact, event and effects (see the module's docstring). An event is
+    keyed by the message and its kind: acting again on the same reading records nothing."""
+    row = get(store, inbound_id)
+    sent = _sent(store, row["outbox_id"])
+    contact = _contact_of(store, row, sent)
+    store.conn.execute(
+        "UPDATE inbound SET contact_id = ? WHERE id = ?",
+        (contact["id"] if contact else None, inbound_id),
+    )
+    if contact is not None and _asks_to_unsubscribe(row):
+        contacts.unsubscribe(store, contact["id"], by="email")
+    if row["kind"] not in EVENTS or (contact is None and sent is None):
+        return
+    if contact is not None:
+        if row["kind"] == "complaint":
+            contacts.unsubscribe(store, contact["id"], by="complaint")
+        elif row["kind"] == "bounce":
+            _bounced(store, contact, row)
+    data = _event_data(row, sent, contact)
+    key = f"inbound:{inbound_id}:{row['kind']}:{row['outbox_id']}"
+    subject = ("contact", contact["id"]) if contact is not None else (None, None)
+    store.record_event(EVENTS[row["kind"]], *subject, data, key=key)
+
+
+def _sent(store: Store, outbox_id: int | None) -> sqlite3.Row | None:
+    if outbox_id is None:
+        return None
+    return store.conn.execute(
+        "SELECT o.id, o.message_id, o.to_addr, o.subject, o.run_id, r.workflow"
+        " FROM outbox o LEFT JOIN runs r ON r.id = o.run_id WHERE o.id = ?",
+        (outbox_id,),
+    ).fetchone()
+
+
+def _contact_of(store: Store, row: sqlite3.Row, sent: sqlite3.Row | None) -> sqlite3.Row | None:
+    """Whom the message is about: a report's recipient or a reply's sender, else the address
+    the answered message went to."""
+    address = row["recipient"] if row["kind"] in ("bounce", "complaint") else row["sender"]
+    for candidate in (address, sent["to_addr"] if sent else None):
+        if candidate and (contact := contacts.find(store, candidate)) is not None:
+            return contact
+    return None
+
+
+def _asks_to_unsubscribe(row: sqlite3.Row) -> bool:
+    return row["kind"] in ("reply", "unmatched") and (
+        " ".join((row["subject"] or "").lower().split()) in _UNSUBSCRIBE_SUBJECTS
+    )
+
+
+def _bounced(store: Store, contact: sqlite3.Row, row: sqlite3.Row) -> None:
+    """A permanent bounce, or the transient one that makes too many: undeliverable."""
+    settings = store.project.email.inbound
+    if row["severity"] == "permanent":
+        reason = f"bounced: {row['status'] or 'permanent failure'}"
+    else:
+        count = settings.transient_count if settings else 3
+        within = settings.transient_within if settings else timedelta(days=30)
+        since = stored_instant(store.now - within)
+        recent = store.conn.execute(
+            "SELECT count(*) FROM inbound WHERE contact_id = ? AND kind = 'bounce'"
+            " AND severity = 'transient' AND recorded_at >= ?",
+            (contact["id"], since),
+        ).fetchone()[0]
+        if recent < count:
+            return
+        reason = f"{recent} temporary bounces within {within.days} days"
+    contacts.set_email_status(store, contact["id"], UNDELIVERABLE, reason, by="bounce")
+
+
+def _event_data(row: sqlite3.Row, sent: sqlite3.Row | None, contact: sqlite3.Row | None) -> dict:
+    data = {
+        "inbound": row["id"],
+        "email": contact["email"] if contact else (row["recipient"] or row["sender"]),
+        "from": row["sender"],
+        "subject": row["subject"],
+        "matched_by": row["matched_by"],
+        "outbox": sent["id"] if sent else None,
+        "message_id": sent["message_id"] if sent else None,
+        "sent_subject": sent["subject"] if sent else None,
+        "run": sent["run_id"] if sent else None,
+        "workflow": sent["workflow"] if sent else None,
+    }
+    if row["kind"] == "reply":
+        data["text"] = row["text"]
+    elif row["kind"] == "bounce":
+        data |= {"severity": row["severity"], "status": row["status"],
+                 "recipient": row["recipient"]}  # fmt: skip
+    elif row["kind"] == "complaint":
+        data |= {"feedback_type": row["feedback_type"], "recipient": row["recipient"]}
+    return data
+
+
+def get(store: Store, inbound_id: int) -> sqlite3.Row:
+    row = store.conn.execute("SELECT * FROM inbound WHERE id = ?", (inbound_id,)).fetchone()
+    if row is None:
+        raise NotFound(f"no inbound message #{inbound_id} (see `salesflow inbound list`)")
+    return row
+
+
+def public(row: sqlite3.Row, store: Store) -> dict:
+    """A message as lists and `--json` show it (without its raw bytes)."""
+    zone = store.project.timezone
+    data = {name: row[name] for name in ("id", *_COLUMNS, "contact_id", "size")}
+    for name in ("received_at", "recorded_at"):
+        data[name] = read_instant(row[name], zone).isoformat() if row[name] else None
+    return data
+
+
+def raw(store: Store, inbound_id: int) -> bytes | None:
+    """The message as read (None for one too big to keep whole)."""
+    value = get(store, inbound_id)["raw"]
+    return None if value is None else bytes(value)
