@@ -78,6 +78,17 @@ def search(
     ).fetchall()
 
 
+def of_contacts_deals(store: Store, contact_id: int) -> list[sqlite3.Row]:
+    """The tasks of the contact's deals and tickets, the open ones first, soonest due first.
+    Read through the deals' and tasks' indexes by deal: tasks have none by contact, so a
+    task tied to the contact alone (`tasks add --contact`) is not among them."""
+    return store.conn.execute(
+        f"{_SELECT} WHERE t.deal_id IN (SELECT id FROM deals WHERE contact_id = ?)"
+        " ORDER BY t.done_at IS NOT NULL, t.due_at IS NULL, t.due_at, t.id",
+        (contact_id,),
+    ).fetchall()
+
+
 def public(task: sqlite3.Row, store: Store) -> dict[str, Any]:
     zone = store.project.timezone
     due = read_instant(task["due_at"], zone)

@@ -43,6 +43,7 @@ def environment(project: Project) -> Environment:
     env.filters["heading"] = lambda column: gettext(words.heading(column))
     env.filters["status"] = lambda status: gettext(words.STATUSES.get(status, status))
     env.filters["priority"] = lambda priority: gettext(words.PRIORITIES.get(priority, priority))
+    env.filters["received"] = lambda message: gettext(words.received(message))
     env.filters["outcome"] = lambda status, kind="deal": gettext(words.OUTCOMES[kind, status])
     env.filters["blank"] = lambda key: gettext(words.BLANKS[key]) if key in words.BLANKS else None
     env.filters["note"] = lambda note: _note(note, gettext)

@@ -26,6 +26,20 @@ STATUSES = {
     "sent": N_("sent"),
 }
 
+# What a received message is (store/inbound.py's kinds), as a conversation names it; a bounce
+# by its severity (a report that gave none: a bounce).
+RECEIVED = {
+    "reply": N_("reply"),
+    "auto_reply": N_("automatic reply"),
+    "bounce": N_("bounce"),
+    "bounce_permanent": N_("permanent bounce"),
+    "bounce_transient": N_("temporary bounce"),
+    "complaint": N_("complaint (spam)"),
+    "unmatched": N_("message matched to no email sent"),
+    "unreadable": N_("unreadable message"),
+    "failed": N_("message not recorded (an error)"),
+}
+
 # A closed deal's status, and a closed ticket's (a ticket is resolved, not won).
 OUTCOMES = {
     ("deal", "won"): N_("Won"),
@@ -103,6 +117,14 @@ ROW_WORDS = {"(nobody)": N_("(nobody)")}
 
 # What a report's empty cell means, by its column's key.
 BLANKS = {"month": N_("No expected close")}
+
+
+def received(message: dict) -> str:
+    """The (untranslated) name of what a received message is: its kind, a bounce's with its
+    severity."""
+    kind = message["kind"]
+    with_severity = f"{kind}_{message.get('severity')}"
+    return RECEIVED.get(with_severity) or RECEIVED.get(kind, kind)
 
 
 def heading(column: Column) -> str:

@@ -1,7 +1,7 @@
 """The pages a manager looks at, one module per page kind — today, board, stage, funnel,
-forecast, deal (and its move prompt), message, activity, login — each with the changes made
-there beside it, and their
-routes (`page()` in web/auth.py puts each behind the login, but the login page itself).
+forecast, deal (and its move prompt), contact, message, activity, login — each with the
+changes made there beside it, and their routes (`page()` in web/auth.py puts each behind
+the login, but the login page itself).
 Every page is JSON too at its path + `.json` (`/deals/4.json`, the board `/.json`), the
 data of the CLI's --json for the same question (each `…_json` function names its command).
 A visitor's pages — forms.py (a web form's submission and its thank-you) and unsubscribe.py
@@ -18,6 +18,7 @@ from salesflow.store.db import LARGEST_ID
 from salesflow.web.auth import data, page
 from salesflow.web.pages.activity import activity, activity_json, retry_run
 from salesflow.web.pages.board import board, board_json
+from salesflow.web.pages.contact import contact, contact_json, email_status
 from salesflow.web.pages.deal import check, deal, deal_json, edit, lost, move, won
 from salesflow.web.pages.forecast import forecast, forecast_json
 from salesflow.web.pages.funnel import funnel, funnel_json
@@ -54,6 +55,7 @@ JSON_ROUTES = [
         ("/activity.json", activity_json),
         ("/today.json", today_json),
         ("/deals/{deal:id}.json", deal_json),
+        ("/contacts/{contact:id}.json", contact_json),
         ("/messages/{message:id}.json", message_json),
     )
 ]
@@ -77,6 +79,8 @@ ROUTES = [
     Route("/deals/{deal:id}/won", page(won, change=True), methods=["POST"]),
     Route("/deals/{deal:id}/lost", page(lost, change=True), methods=["POST"]),
     Route("/deals/{deal:id}/edit", page(edit, change=True), methods=["POST"]),
+    Route("/contacts/{contact:id}", page(contact), methods=["GET"]),
+    Route("/contacts/{contact:id}/email-status", page(email_status, change=True), methods=["POST"]),
     Route("/messages/{message:id}", page(message), methods=["GET"]),
     Route("/messages/{message:id}/html", page(email_html), methods=["GET"]),
     Route("/messages/{message:id}/retry", page(retry_message, change=True), methods=["POST"]),

@@ -1,6 +1,6 @@
-"""A deal (or a ticket): its fields, history, runs and messages; and the changes made
-there — move, won, lost, edit — through the same library calls as the CLI (history
-written, events recorded, so the workflows fire)."""
+"""A deal (or a ticket): its fields, history, its contact's conversation, runs and
+messages; and the changes made there — move, won, lost, edit — through the same library
+calls as the CLI (history written, events recorded, so the workflows fire)."""
 
 from __future__ import annotations
 
@@ -12,11 +12,12 @@ from salesflow.errors import NotFound, UserError
 from salesflow.phrases import phrase, say
 from salesflow.reports.activity import deal_messages, deal_runs
 from salesflow.reports.record import check_answer, has_playbook, shown, timeline
-from salesflow.store import deals, playbook
+from salesflow.store import contacts, conversation, deals, playbook
 from salesflow.store.db import transaction
 from salesflow.translations import N_
 from salesflow.web.auth import Visit, json_answer, wants_json
 from salesflow.web.pages import prompt
+from salesflow.web.pages.contact import name_of
 from salesflow.web.pages.message import emails_and_requests
 from salesflow.web.words import OUTCOMES
 
@@ -27,11 +28,13 @@ def deal(visit: Visit) -> Response:
     whole = shown(store, row["id"])
     emails, requests = emails_and_requests(deal_messages(store, row["id"]))
     book = whole["playbook"] if has_playbook(whole["playbook"]) else None
+    person = contacts.find(store, row["contact_id"]) if row["contact_id"] else None
     return visit.page("deal.html", deal=prompt.shown_record(store, row), history=timeline(whole),
                       playbook=book, next_needs=_next_needs(visit, row, whole), nav="board",
                       pipeline=store.project.pipelines.get(row["pipeline"]),
                       runs=deal_runs(store, row["id"]), emails=emails,
-                      requests=requests)  # fmt: skip
+                      requests=requests, person=person and name_of(person),
+                      talk=conversation.of_deal(store, person))  # fmt: skip
 
 
 def _next_needs(visit: Visit, row, whole: dict) -> list[tuple[str, bool]]:
