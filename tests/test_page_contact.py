@@ -21,12 +21,14 @@ def welcome_id(project) -> str:
     return query(project, "SELECT message_id FROM outbox WHERE id = 1")[0][0]
 
 
-def julie_replies(project, words: str | None = None) -> None:
+def julie_replies(project, words: str | None = None, subject: str | None = None) -> None:
     """Julie answers the welcome email from her address, the day after (Gmail's shape, in
     French, with the quoted history below her words)."""
     swaps = {"julie.martin@gmail.com": JULIE, "<a1f0c3e2b4d5@club.example>": welcome_id(project)}
     if words:
         swaps["Oui, je m'inscris demain !"] = words
+    if subject:
+        swaps["Subject: Re: Envie de continuer, Julie ?"] = f"Subject: {subject}"
     receive(project, corpus("gmail-reply-fr.eml", swaps), now="2026-11-21T09:00")
 
 
@@ -60,12 +62,14 @@ def test_the_contact_page_has_their_fields_deals_and_conversation_in_order(pages
 
 def test_a_reply_is_text_whatever_it_holds(pages):
     hostile = "<script>alert('x')</script><img src=x onerror=alert(1)> <b>oui</b>"
-    julie_replies(pages.project, hostile)
+    julie_replies(pages.project, hostile, subject="Re: <i>Envie</i> <script>x()</script>")
     client = signed_in(pages)
     for path in ("/contacts/1", "/deals/1"):
         page = client.get(path).text
         assert "<script>alert" not in page and "<img src=x" not in page and "<b>oui" not in page
         assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&lt;img src=x" in page, path
+        assert "<i>Envie" not in page and "<script>x()" not in page
+        assert "« Re: &lt;i&gt;Envie&lt;/i&gt; &lt;script&gt;x()&lt;/script&gt; »" in page, path
 
 
 def test_an_undeliverable_address_shows_its_bounce_and_a_member_sets_it_back(pages):
