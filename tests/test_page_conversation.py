@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+import yaml
 from conftest import open_project, signed_in
 from received import corpus, record
 from test_page_contact import JULIE, julie_replies, main, welcome_id
@@ -169,3 +170,23 @@ def test_a_long_conversation_on_the_deal_page_links_to_the_whole(pages):
     assert "Bienvenue Julie !" not in talk and "Nouvelle 19" in talk
     assert 'Les messages plus anciens ne sont pas affichés. <a href="/contacts/1">' in talk
     assert "Bienvenue Julie !" in main(client.get("/contacts/1").text)
+
+
+def test_what_salesflow_run_reads_from_the_replies_mailbox_is_on_the_pages(pages, sf):
+    config = yaml.safe_load((pages.project / "salesflow.yaml").read_text())
+    config["email"]["inbound"] = {"maildir": "replies"}
+    (pages.project / "salesflow.yaml").write_text(yaml.safe_dump(config, allow_unicode=True))
+    for folder in ("new", "cur", "tmp"):
+        (pages.project / "replies" / folder).mkdir(parents=True)
+    swaps = {
+        "julie.martin@gmail.com": JULIE,
+        "<a1f0c3e2b4d5@club.example>": welcome_id(pages.project),
+    }
+    answer = corpus("gmail-reply-fr.eml", swaps)
+    (pages.project / "replies" / "new" / "1.julie.eml").write_bytes(answer)
+    sf("run", now="2026-11-21T09:00")
+    client = signed_in(pages)
+    talk = main(client.get("/deals/1").text).split("<h2>Conversation</h2>")[1].split("<h2>")[0]
+    assert "envoyé</span>" in talk  # the run delivered the welcome email, then read her answer
+    assert talk.index("Bienvenue Julie !") < talk.index("Oui, je m&#39;inscris demain !")
+    assert "Oui, je m&#39;inscris demain !" in client.get("/contacts/1").text
