@@ -42,8 +42,9 @@ def main(html: str) -> str:
     return html.split("<main>")[1].split("</main>")[0]
 
 
-def test_the_contact_page_has_their_fields_deals_and_conversation_in_order(pages):
+def test_the_contact_page_has_their_fields_deals_tasks_and_conversation_in_order(pages, sf):
     julie_replies(pages.project)
+    sf("tasks", "add", "Rappeler Julie", "--deal", "1", "--assignee", "paul", "--due", "2d")
     client = signed_in(pages)
     deal = client.get("/deals/1").text
     assert '<a href="/contacts/1">Julie Martin</a>' in deal  # the deal names its contact
@@ -51,6 +52,8 @@ def test_the_contact_page_has_their_fields_deals_and_conversation_in_order(pages
     assert "<h1>Julie Martin" in page and JULIE in page and "Marie Dupont" in page
     assert "0612345678" in page and "Date du cours d&#39;essai</dt><dd>05/12/2026 18:30" in page
     assert '<a href="/deals/1">Julie Martin</a>' in page and "Cours d&#39;essai planifié" in page
+    tasks = page.split('<ul class="tasks">')[1].split("</ul>")[0]
+    assert "Rappeler Julie" in tasks and "Paul Martin · échéance 22/11/2026 10:00" in tasks
     talk = page.split("<h2>Conversation</h2>")[1]
     sent, answered = talk.index("Bienvenue Julie !"), talk.index("Oui, je m&#39;inscris demain !")
     assert sent < answered  # in the order it happened: the welcome, then her answer

@@ -5,6 +5,8 @@ bounce that made it so."""
 
 from __future__ import annotations
 
+import sqlite3
+
 from salesflow.config.model import InboundSettings
 from salesflow.store import contacts, conversation, deals, tasks
 from salesflow.store.inbound import UNDELIVERABLE
@@ -27,7 +29,7 @@ def shown(store: Store, reference: str | int) -> dict:
     return data
 
 
-def _bounce(store: Store, row) -> dict | None:
+def _bounce(store: Store, row: sqlite3.Row) -> dict | None:
     """The latest bounce, with the window temporary ones are counted in (None: the address
     was marked by hand, no bounce was recorded)."""
     settings = store.project.email.inbound

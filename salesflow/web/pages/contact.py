@@ -29,7 +29,8 @@ def contact_json(visit: Visit) -> dict:
 
 def email_status(visit: Visit) -> Response:
     """Set the address's status (the page's button: back to `ok`), recorded as changed by
-    the signed-in member; as JSON, the contact as `contacts show --json` starts."""
+    the signed-in member; as JSON, the contact's fields (as `contacts show --json` gives
+    them, without their deals)."""
     store, number = visit.store, visit.request.path_params["contact"]
     with transaction(store.conn):
         row = contacts.set_email_status(store, number, visit.form.get("status") or "ok",
