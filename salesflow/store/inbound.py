@@ -348,11 +348,10 @@ def account(store: Store, inbound_id: int) -> dict:
 
 def _events_of(store: Store, inbound_id: int) -> list[sqlite3.Row]:
     """The message's events: their keys are `inbound:<id>:…` (`apply`), one per reading."""
-    prefix = f"inbound:{inbound_id}:"
     return store.conn.execute(
-        "SELECT id, type, created_at, processed_at, failed_at FROM events"
-        " WHERE key >= ? AND key < ? ORDER BY id",
-        (prefix, prefix[:-1] + ";"),  # ";" sorts right after ":": exactly this message's keys
+        "SELECT id, type, created_at, processed_at, failed_at FROM events WHERE key LIKE ?"
+        " ORDER BY id",  # LIKE, not a range: PostgreSQL's text order follows its collation
+        (f"inbound:{inbound_id}:%",),
     ).fetchall()
 
 
