@@ -12,6 +12,7 @@ from replies import (
     ADDRESSES,
     CORPUS,
     READ,
+    TRANSPORT,
     allow_bounces,
     deliver,
     deliver_answers,
@@ -304,3 +305,59 @@ def test_a_person_clears_a_wrong_undeliverable_status(answered):
     }  # fmt: skip
     wrong = answered("contacts", "update", jean, "--email-status", "bounced", code=2).output
     assert "'bounced' is not ok or undeliverable" in wrong
+
+
+def test_poll_an_imap_mailbox_then_a_refused_login(sf, dovecot, monkeypatch, backend):
+    """The real IMAP server of the tests (Dovecot): Julie's reply read and marked seen; with
+    a wrong password, one line and exit 1."""
+    import imaplib
+
+    folder = f"Replies-{backend}"
+    with imaplib.IMAP4("127.0.0.1", dovecot.port, timeout=5) as client:
+        client.login(dovecot.user, dovecot.password)
+        client.create(folder)
+    settings = sf.project / "salesflow.yaml"
+    settings.write_text(settings.read_text().replace(TRANSPORT, TRANSPORT + (
+        f"  inbound: {{imap: {{host: 127.0.0.1, port: {dovecot.port}, user: {dovecot.user},"
+        f" password_env: REPLIES_PASSWORD, folder: {folder}, tls: none, timeout: 5}}}}\n"
+    )))  # fmt: skip
+    monkeypatch.setenv("REPLIES_PASSWORD", dovecot.password)
+    enrol(sf, "julie.martin@gmail.com")
+    raw = (
+        (CORPUS / "gmail-reply-fr.eml")
+        .read_bytes()
+        .replace(
+            b"<a1f0c3e2b4d5@club.example>",
+            welcome_id(sf.project, "julie.martin@gmail.com").encode(),
+        )
+    )
+    with imaplib.IMAP4("127.0.0.1", dovecot.port, timeout=5) as client:
+        client.login(dovecot.user, dovecot.password)
+        client.append(folder, None, None, raw)
+    said = sf("inbound", "poll", now=READ).output
+    assert said == "1 message read from the replies mailbox (1 reply)\n"
+    assert sf("inbound", "poll", now=READ).output == "no new message in the replies mailbox\n"
+    monkeypatch.setenv("REPLIES_PASSWORD", "not-the-password")
+    refused = sf("inbound", "poll", now=READ, code=1).output
+    assert refused.startswith(
+        f"error: the replies mailbox was not read: the IMAP server 127.0.0.1:{dovecot.port}"
+        f" refused the login of {dovecot.user}: "
+    )
+    assert len(refused.splitlines()) == 1
+
+
+def test_a_message_cannot_drive_the_terminal(sf):
+    """Escape sequences in a subject and a body (a title change, red text) are data: `show`
+    and `list` print them without their control characters."""
+    use_maildir(sf.project)
+    deliver(sf.project, "", raw=(
+        b"From: x@attaque.example\r\nSubject: =?utf-8?q?Bonjour=1B]0;pwned=07?=\r\n"
+        b"Message-ID: <esc.1@attaque.example>\r\nContent-Type: text/plain; charset=utf-8\r\n"
+        b"\r\nSalut \x1b[31mrouge\x1b[0m !\r\n"
+    ))  # fmt: skip
+    sf("inbound", "poll", now=READ)
+    shown = sf("inbound", "show", "1", now=READ).output
+    assert "subject: Bonjour]0;pwned\n" in shown
+    assert "\x1b" not in shown and "\x07" not in shown
+    listed = sf("inbound", "list", now=READ).output
+    assert "Bonjour]0;pwned" in listed and "\x1b" not in listed

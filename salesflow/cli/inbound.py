@@ -12,6 +12,7 @@ from salesflow.cli.render import Format, chosen, emit_rows, to_json, when
 from salesflow.phrases import say
 from salesflow.reports import Column
 from salesflow.store.db import LARGEST_ID
+from salesflow.values import clean_line
 from salesflow.wording import counted
 
 if TYPE_CHECKING:
@@ -88,7 +89,16 @@ def list_(
         raise typer.BadParameter(f"'{kind}' is not one of {', '.join(KINDS)}")
     store = ctx.obj.store()
     rows = listing(store, kind, contact, limit)
-    emit_rows(rows, COLUMNS, chosen(output, as_json), store.project, "Inbound messages")
+    output = chosen(output, as_json)
+    if output is not Format.json:  # JSON escapes them
+        rows = [{key: _printable(value) for key, value in row.items()} for row in rows]
+    emit_rows(rows, COLUMNS, output, store.project, "Inbound messages")
+
+
+def _printable(value: object) -> object:
+    """A value of a message without the control characters it may carry (an escape
+    sequence in a subject): a terminal would obey them."""
+    return clean_line(value)[0] if isinstance(value, str) else value
 
 
 @app.command()
@@ -123,9 +133,9 @@ def show(
         typer.echo(to_json(data))
         return
     for line in _account_lines(data, store.project):
-        typer.echo(line)
+        typer.echo(_printable(line))
     if data["text"]:
-        typer.echo("\n" + data["text"].rstrip())
+        typer.echo("\n" + clean_line(data["text"].rstrip(), multiline=True)[0])
 
 
 def _account_lines(data: dict, project: Project) -> list[str]:
@@ -243,7 +253,7 @@ def reprocess(
         typer.echo(to_json([outcome.as_json() for outcome in outcomes]))
     else:
         for outcome in outcomes:
-            typer.echo(_outcome_line(outcome), err=bool(outcome.error))
+            typer.echo(_printable(_outcome_line(outcome)), err=bool(outcome.error))
         typer.echo(_summary(outcomes))
     if any(outcome.error for outcome in outcomes):
         raise typer.Exit(1)
