@@ -148,3 +148,23 @@ def test_no_error_reads_as_a_raw_schema_message(case):
     """Every schema error is a sentence naming the key and what to write, never jsonschema's."""
     expected = (case / "expected.txt").read_text(encoding="utf-8")
     assert not [words for words in RAW_SCHEMA_WORDS if words in expected]
+
+
+def test_a_maildir_folder_that_is_not_one_is_a_warning_with_the_fix(demo, cli, monkeypatch):
+    """The mail server may create the folder later, or on another machine: a warning, with
+    the command that makes one."""
+    settings = demo / "salesflow.yaml"
+    settings.write_text(settings.read_text().replace(
+        "  transport: outbox", "  inbound: {maildir: replies}\n  transport: outbox"
+    ))  # fmt: skip
+    monkeypatch.chdir(demo)
+    result = cli("validate")
+    assert result.exit_code == 0, result.output
+    assert result.stderr == (
+        "salesflow.yaml:11:22: warning: replies is not a Maildir folder: it has no new/, cur/,"
+        " tmp/; create it with `mkdir -p replies/{new,cur,tmp}`, or name the folder the mail"
+        " server delivers to [email.inbound.maildir]\n"
+    )
+    for sub in ("new", "cur", "tmp"):
+        (demo / "replies" / sub).mkdir(parents=True)
+    assert cli("validate").stderr == ""

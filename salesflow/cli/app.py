@@ -184,6 +184,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "import": ("imports", "import_"), "ingest": ("ingest", "ingest"),
     "process": ("runs", "process"), "runs": ("runs", "app"), "events": ("runs", "events_app"),
     "workflows": ("workflows", "app"), "outbox": ("outbox", "app"),
+    "inbound": ("inbound", "app"),
     "render": ("outbox", "render"), "tick": ("clock", "tick"), "run": ("clock", "run"),
     "schedule": ("clock", "schedule"), "contacts": ("contacts", "app"),
     "deals": ("deals", "app"), "tickets": ("tickets", "app"), "tasks": ("tasks", "app"),

@@ -32,6 +32,14 @@ Company = Annotated[str | None, typer.Option(help="Company.")]
 Owner = Annotated[str | None, typer.Option(help="Team member id of the owner.")]
 Source = Annotated[str | None, typer.Option(help="Where the contact came from.")]
 Tags = Annotated[list[str] | None, typer.Option("--tag", help="A tag to add (repeatable).")]
+EmailStatus = Annotated[
+    str | None,
+    typer.Option(
+        help="ok, or undeliverable (emails to it are skipped): clears or sets what a bounce"
+        " decided."
+    ),
+]
+EMAIL_STATUS = Column("email_status", "email status")
 
 
 def _values(first_name, last_name, phone, company, owner, source) -> dict:
@@ -59,7 +67,7 @@ def show_change(
         f"{prefix} #{data['id']} {label}" + (" (dry run: nothing written)" if dry_run else "")
     )
     if details:
-        print_record(data, store.project)
+        print_record(_for_people(data), store.project)
 
 
 @app.command("list")
@@ -83,8 +91,22 @@ def list_(
         contacts.public(row, store) for row in contacts.search(store, owner, tag, search, limit)
     ]
     output = chosen(output, as_json)
-    columns = COLUMNS if output is Format.table else COLUMNS + _custom_columns(store)
+    if output is not Format.table:
+        columns = [*COLUMNS, EMAIL_STATUS, *_custom_columns(store)]
+    elif any(row["email_status"] != "ok" for row in rows):
+        columns = [*COLUMNS, EMAIL_STATUS]
+        rows = [_for_people(row) for row in rows]
+    else:
+        columns = COLUMNS
     emit_rows(rows, columns, output, store.project, "Contacts")
+
+
+def _for_people(data: dict) -> dict:
+    """The contact as tables and records show it: its email status only when it is not ok
+    (JSON and exports always have it)."""
+    if data.get("email_status") != "ok":
+        return data
+    return {key: value for key, value in data.items() if key != "email_status"}
 
 
 def _custom_columns(store: Store) -> list[Column]:
@@ -109,7 +131,7 @@ def show(ctx: typer.Context, contact: str, as_json: AsJson = False) -> None:
     if as_json:
         typer.echo(to_json(data))
         return
-    print_record(data, store.project)
+    print_record(_for_people(data), store.project)
     for deal in data["deals"]:
         typer.echo(
             f"  deal #{deal['id']} {deal['title']} — {deal['stage_name']} ({deal['status']})"
@@ -155,6 +177,7 @@ def update(
     source: Source = None,
     tag: Tags = None,
     field: Fields = None,
+    email_status: EmailStatus = None,
     dry_run: DryRun = False,
     as_json: AsJson = False,
 ) -> None:
@@ -162,11 +185,16 @@ def update(
 
     Example: salesflow contacts update julie@example.org --phone "06 12 34 56 78"
     """
+    if email_status is not None and email_status not in contacts.EMAIL_STATUSES:
+        statuses = " or ".join(contacts.EMAIL_STATUSES)
+        raise typer.BadParameter(f"'{email_status}' is not {statuses}", param_hint="--email-status")
     store = ctx.obj.store()
     values = _values(first_name, last_name, phone, company, owner, source)
     with transaction(store.conn, dry_run):
         row = contacts.get(store, contact)
         contacts.update(store, row, values, tag or [], parse_fields(field))
+        if email_status is not None:
+            contacts.set_email_status(store, row["id"], email_status, reason="by hand")
         data = contacts.public(contacts.get(store, row["id"]), store)
     show_change("updated", data, store, as_json, dry_run)
 

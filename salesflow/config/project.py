@@ -23,6 +23,7 @@ from salesflow.config.settings_checks import (
     check_imports,
     check_pipeline,
     check_settings,
+    maildir_warnings,
 )
 from salesflow.config.shape import check_shape, pruned
 from salesflow.config.template_checks import check_template_files, discover_templates
@@ -76,6 +77,7 @@ def validate(root: Path, database_override: str | None = None) -> Validation:
     env = make_environment(templates_dir, "en_US", UTC, "EUR")
     settings_problems = check_settings(settings_doc, env)
     result.problems += settings_problems
+    result.warnings += maildir_warnings(settings_doc, root)
     data = settings_doc.data
     if any(problem.key == "timezone" for problem in settings_problems):
         data = {**data, "timezone": "UTC"}  # reported; UTC lets the other files be checked

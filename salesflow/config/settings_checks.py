@@ -103,6 +103,24 @@ def _check_email_settings(document: YamlFile, email: dict) -> list[Problem]:
     return problems
 
 
+def maildir_warnings(document: YamlFile, root: Path) -> list[Problem]:
+    """`email.inbound.maildir` names a folder without new/, cur/ and tmp/: the mail server
+    may not have created it yet, or it is on another machine — a warning; `run` stores the
+    same fault each time it reads, and `check` reports it."""
+    folder = document.data.get("email", {}).get("inbound", {}).get("maildir")
+    if folder is None:
+        return []
+    missing = [sub for sub in ("new", "cur", "tmp") if not (root / folder / sub).is_dir()]
+    if not missing:
+        return []
+    message = (
+        f"{folder} is not a Maildir folder: it has no {'/, '.join(missing)}/; create it with"
+        f" `mkdir -p {folder.rstrip('/')}/{{new,cur,tmp}}`, or name the folder the mail"
+        " server delivers to"
+    )
+    return [document.problem(("email", "inbound", "maildir"), message)]
+
+
 def _check_team(document: YamlFile, team: list[dict]) -> list[Problem]:
     problems = []
     seen: set[str] = set()

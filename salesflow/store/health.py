@@ -2,10 +2,15 @@
 
 `check` reads the failure states every queue keeps (failed events, runs, messages and requests,
 messages stuck `sending`, inbox files in failed/, events waiting for long, cron runs skipped
-because the database was locked) and SQLite's own integrity check (on PostgreSQL: the server's
-answer, version and schema version); each finding says what to do. `backup` copies the live
-database with SQLite's online backup API: a consistent snapshot taken page by page, safe while
-`run` and `serve` write; a PostgreSQL one with pg_dump, for the same reasons.
+because the database was locked, messages of the replies mailbox that could not be recorded)
+and SQLite's own integrity check (on PostgreSQL: the server's answer, version and schema
+version); each finding says what to do. Of the replies mailbox it reads what the last poll
+stored — it never connects to the mailbox itself: `check` runs in monitoring jobs, often
+where the mailbox's password is not set, and must stay quick when a server hangs — and the
+bounces and complaints against the emails sent in the last 7 days, at the thresholds the
+mailbox providers judge a sender by. `backup` copies the live database with SQLite's online
+backup API: a consistent snapshot taken page by page, safe while `run` and `serve` write; a
+PostgreSQL one with pg_dump, for the same reasons.
 """
 
 from __future__ import annotations
@@ -21,14 +26,16 @@ from pathlib import Path
 
 from salesflow.config.cache import CACHE_DIR
 from salesflow.config.model import DatabaseUrl, Project
+from salesflow.durations import format_duration
 from salesflow.errors import EnvironmentFault, UserError
-from salesflow.store import login_sessions, rejects
+from salesflow.store import inbound, login_sessions, rejects
 from salesflow.store.db import file_identity
 from salesflow.store.migrations import schema_version
 from salesflow.store.queues import FAILED_EVENTS, PENDING_EVENTS
 from salesflow.store.serving import KEPT_FOR, ServeRecord, serve_records
 from salesflow.store.session import Store
 from salesflow.values import read_instant, stored_instant
+from salesflow.wording import counted
 
 PENDING_TOO_LONG = timedelta(hours=1)  # events waiting longer: the robot is not running
 SKIPPED_TOO_LONG = timedelta(minutes=10)  # cron runs skipped for a lock that long
@@ -57,6 +64,9 @@ def check(store: Store) -> list[Finding]:
         _open_rejects(store),
         _skipped_runs(store.project, store.now),
         _active_sessions(store),
+        _replies_mailbox(store),
+        _inbound_failures(store),
+        *_sending_reputation(store),
         *_environment(store.project),
         *_serving(store.project, store.now),
     ]
@@ -215,6 +225,114 @@ def _inbox_failures(project: Project) -> Finding | None:
         return Finding("ok", "inbox", "no failed files")
     return Finding("problem", "inbox", f"{len(files)} file(s) in inbox/failed/ with the reason"
                    " beside each (.error.txt); fix and move them back to inbox/")  # fmt: skip
+
+
+# -- the replies mailbox: its last poll, what could not be recorded, bounces and complaints
+
+STALE_POLLS = 3  # a mailbox not read for 3 poll intervals: `run` and serve do not read it
+RATE_WINDOW = timedelta(days=7)
+# What the mailbox providers tolerate of the emails sent: Gmail and Yahoo's sender rules ask
+# for spam complaints under 0.1 % (and refuse mail at 0.3 %); sending services suspend a
+# sender past a few percent of bounces, 2 % being the usual line.
+BOUNCE_LIMIT = 0.02
+COMPLAINT_LIMIT = 0.001
+# Below this many emails sent in the window, one bounce is several percent: a rate says
+# nothing, so the counts are reported as a note instead (1 complaint of 100 is already 1 %).
+RATE_MINIMUM_SENT = 100
+
+
+def _replies_mailbox(store: Store) -> Finding | None:
+    """The last poll's error (a problem), or a poll long overdue (a note)."""
+    settings = store.project.email.inbound
+    if settings is None:
+        return None
+    read = inbound.last_read(store, inbound.mailbox_key(settings))
+    every = format_duration(settings.poll)
+    now = "`salesflow inbound poll` reads it now"
+    if read.polled_at is None:
+        detail = f"never read yet; `salesflow run` reads it every {every}, {now}"
+        return Finding("note", "replies mailbox", f"{settings.shown}: {detail}")
+    polled = f"{read.polled_at:%Y-%m-%d %H:%M}"
+    if read.error:
+        detail = f"could not be read at {polled}: {read.error}; once fixed, {now}"
+        return Finding("problem", "replies mailbox", f"{settings.shown} {detail}")
+    if store.now - read.polled_at > STALE_POLLS * settings.poll:
+        detail = (
+            f"last read {polled}, over {STALE_POLLS} × its poll interval ({every}) ago:"
+            f" `salesflow run` (cron) and `serve` read it when due; is either running? {now}"
+        )
+        return Finding("note", "replies mailbox", f"{settings.shown}: {detail}")
+    return Finding("ok", "replies mailbox", f"{settings.shown}: read {polled}")
+
+
+def _inbound_failures(store: Store) -> Finding | None:
+    count = inbound.count_failed(store)
+    if not count:
+        return Finding("ok", "inbound messages", "none failed") if _reads_mail(store) else None
+    detail = (
+        f"{count} could not be recorded (kept as failed, with the error): see `salesflow"
+        " inbound list --kind failed`; after a fix, `salesflow inbound reprocess --failed`"
+    )
+    return Finding("problem", "inbound messages", detail)
+
+
+def _sending_reputation(store: Store) -> list[Finding]:
+    """Permanent bounces and complaints against the emails sent in the last 7 days.
+    Temporary bounces (a full mailbox, a server down) are the receiving side's, retried by
+    the sending server: they are named but not counted in the rate."""
+    if not _reads_mail(store):
+        return []
+    since = store.now - RATE_WINDOW
+    sent = _sent_since(store, since)
+    kinds = inbound.kinds_since(store, since)
+    bounced, transient = kinds["bounce:permanent"], kinds["bounce:transient"]
+    complaints = kinds["complaint"]
+    of_sent = f"of {counted(sent, 'email')} sent in the last 7 days"
+    bounces = f"{counted(bounced, 'permanent bounce')} ({transient} temporary)"
+    complained = f"{counted(complaints, 'complaint')} (marked as spam)"
+    if sent >= RATE_MINIMUM_SENT:
+        return [
+            _rate("bounce rate", bounced, sent, BOUNCE_LIMIT, f"{bounces} {of_sent}", "bounce"),
+            _rate("complaint rate", complaints, sent, COMPLAINT_LIMIT, f"{complained} {of_sent}",
+                  "complaint"),
+        ]  # fmt: skip
+    if not (bounced or transient or complaints):
+        return [Finding("ok", "bounces and complaints", f"none; {sent} sent in the last 7 days")]
+    detail = (
+        f"{bounces} and {complained} {of_sent}: too few sent for a rate (under"
+        f" {RATE_MINIMUM_SENT}); see `salesflow inbound list --kind bounce` (or complaint)"
+    )
+    return [Finding("note", "bounces and complaints", detail)]
+
+
+_RATE_ADVICE = {
+    "bounce": "correct or remove those addresses (bounced ones are skipped already) and check"
+    " where new addresses come from",
+    "complaint": "those people are unsubscribed; write only to people who asked, and keep"
+    " unsubscribing one click away",
+}
+
+
+def _rate(what: str, count: int, sent: int, limit: float, said: str, kind: str) -> Finding:
+    rate = f"{count / sent:.2%}"
+    if count / sent <= limit:
+        return Finding("ok", what, f"{rate}: {said} (providers' limit: {limit:.1%})")
+    detail = (
+        f"{rate}, over the {limit:.1%} mailbox providers tolerate: {said}; see `salesflow"
+        f" inbound list --kind {kind}`; {_RATE_ADVICE[kind]}"
+    )
+    return Finding("problem", what, detail)
+
+
+def _reads_mail(store: Store) -> bool:
+    return store.project.email.inbound is not None
+
+
+def _sent_since(store: Store, since: datetime) -> int:
+    return store.conn.execute(
+        "SELECT count(*) FROM outbox WHERE kind = 'email' AND sent_at >= ?",
+        (stored_instant(since),),
+    ).fetchone()[0]
 
 
 # -- cron runs skipped because another command held the database

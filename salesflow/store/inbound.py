@@ -17,13 +17,15 @@ What a message changes, besides its event (`email.replied`, `email.auto_replied`
 
 from __future__ import annotations
 
+import json
 import sqlite3
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from salesflow.config.model import ImapMailbox, InboundSettings
 from salesflow.errors import NotFound
-from salesflow.store import contacts
+from salesflow.store import contacts, events
 from salesflow.store.session import Store
 from salesflow.values import read_instant, stored_instant
 
@@ -284,3 +286,159 @@ def raw(store: Store, inbound_id: int) -> bytes | None:
     """The message as read (None for one too big to keep whole)."""
     value = get(store, inbound_id)["raw"]
     return None if value is None else bytes(value)
+
+
+# -- Read back: `salesflow inbound list|show|reprocess` and `salesflow check`.
+
+KINDS = ("reply", "auto_reply", "bounce", "complaint", "unmatched", "unreadable", "failed")
+_LISTED = (
+    "SELECT i.id, i.contact_id, i.size, i.recorded_at, "
+    + ", ".join(f"i.{name}" for name in _COLUMNS)
+    + ", length(i.raw) AS kept, c.email AS contact, o.run_id, r.workflow FROM inbound i"
+    " LEFT JOIN contacts c ON c.id = i.contact_id LEFT JOIN outbox o ON o.id = i.outbox_id"
+    " LEFT JOIN runs r ON r.id = o.run_id"
+)
+_EFFECTS_BY = ("bounce", "complaint", "email")  # the `by` of the contact changes `apply` makes
+
+
+def listing(
+    store: Store, kind: str | None = None, address: str | None = None, limit: int | None = None
+) -> list[dict]:
+    """Messages newest first, as `listed`: of this kind, and about this address (its contact,
+    or its sender, or the recipient a report names), if given."""
+    clauses, params = [], []
+    if kind:
+        clauses.append("i.kind = ?")
+        params.append(kind)
+    if address:
+        address = address.strip().lower()
+        contact = contacts.find(store, address)
+        clauses.append("(i.contact_id = ? OR i.sender = ? OR i.recipient = ?)")
+        params += [contact["id"] if contact else None, address, address]
+    where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+    limit_sql = f" LIMIT {int(limit)}" if limit else ""
+    rows = store.conn.execute(f"{_LISTED}{where} ORDER BY i.id DESC{limit_sql}", params)
+    return [listed(row, store) for row in rows.fetchall()]
+
+
+def listed(row: sqlite3.Row, store: Store) -> dict:
+    """A message as `public` has it, with its contact's email, and the run and workflow of
+    the sent message it answers; `whole`: its raw bytes were kept whole (a message over the
+    size limit keeps its header only)."""
+    whole = row["kept"] is not None and row["kept"] >= row["size"]
+    return {**public(row, store), "contact": row["contact"], "run_id": row["run_id"],
+            "workflow": row["workflow"], "whole": whole}  # fmt: skip
+
+
+def account(store: Store, inbound_id: int) -> dict:
+    """Everything about one message, for `inbound show`: its reading (`listed`), the sent
+    message it answers and where that message's run stands, its contact as it is now, the
+    events it made with the runs they started, and what it changed on the contact."""
+    get(store, inbound_id)  # NotFound, said once
+    row = store.conn.execute(f"{_LISTED} WHERE i.id = ?", (inbound_id,)).fetchone()
+    data = listed(row, store)
+    made = _events_of(store, inbound_id)
+    data["answers"] = _answered(store, row["outbox_id"])
+    data["contact_state"] = _contact_state(store, row["contact_id"])
+    data["events"] = [_event(store, event) for event in made]
+    anchors = {row["recorded_at"], *(event["created_at"] for event in made)}
+    data["changes"] = _changes(store, row["contact_id"], anchors)
+    return data
+
+
+def _events_of(store: Store, inbound_id: int) -> list[sqlite3.Row]:
+    """The message's events: their keys are `inbound:<id>:…` (`apply`), one per reading."""
+    return store.conn.execute(
+        "SELECT id, type, created_at, processed_at, failed_at FROM events WHERE key LIKE ?"
+        " ORDER BY id",  # LIKE, not a range: PostgreSQL's text order follows its collation
+        (f"inbound:{inbound_id}:%",),
+    ).fetchall()
+
+
+def _event(store: Store, event: sqlite3.Row) -> dict:
+    started = store.conn.execute(
+        "SELECT id, workflow, status FROM runs WHERE event_id = ? ORDER BY id", (event["id"],)
+    ).fetchall()
+    return {"id": event["id"], "type": event["type"], "status": events.status(event),
+            "runs": [dict(run) for run in started]}  # fmt: skip
+
+
+def _answered(store: Store, outbox_id: int | None) -> dict | None:
+    """The sent message, when it left, and its run as it is now (`reason`: a stored phrase)."""
+    if outbox_id is None:
+        return None
+    row = store.conn.execute(
+        "SELECT o.id, o.subject, o.to_addr, o.status, o.created_at, o.sent_at, o.run_id,"
+        " r.workflow, r.status AS run_status, r.reason AS run_reason"
+        " FROM outbox o LEFT JOIN runs r ON r.id = o.run_id WHERE o.id = ?",
+        (outbox_id,),
+    ).fetchone()
+    if row is None:  # deleted since it was matched
+        return None
+    zone = store.project.timezone
+    moments = {name: read_instant(row[name], zone) for name in ("created_at", "sent_at")}
+    return {
+        "id": row["id"], "subject": row["subject"], "to": row["to_addr"], "status": row["status"],
+        **{name: moment.isoformat() if moment else None for name, moment in moments.items()},
+        "run_id": row["run_id"], "workflow": row["workflow"], "run_status": row["run_status"],
+        "run_reason": row["run_reason"],
+    }  # fmt: skip
+
+
+def _contact_state(store: Store, contact_id: int | None) -> dict | None:
+    if contact_id is None:
+        return None
+    row = contacts.find(store, contact_id)
+    if row is None:
+        return None
+    unsubscribed = read_instant(row["unsubscribed_at"], store.project.timezone)
+    return {"email_status": row["email_status"],
+            "unsubscribed_at": unsubscribed.isoformat() if unsubscribed else None}  # fmt: skip
+
+
+def _changes(store: Store, contact_id: int | None, anchors: set[str]) -> list[dict]:
+    """The contact's changes `apply` made for the message: its `contact.updated` events by a
+    bounce, a complaint or an emailed "unsubscribe", recorded in the transaction that recorded
+    or reprocessed the message (at the same instant as the message or one of its events)."""
+    if contact_id is None:
+        return []
+    moments = sorted(filter(None, anchors))
+    rows = store.conn.execute(
+        "SELECT id, data FROM events WHERE type = 'contact.updated' AND subject_type = 'contact'"
+        f" AND subject_id = ? AND created_at IN ({', '.join('?' * len(moments))}) ORDER BY id",
+        (contact_id, *moments),
+    ).fetchall()
+    changes = []
+    for row in rows:
+        data = json.loads(row["data"])
+        if data.get("by") in _EFFECTS_BY:
+            changes.append({"event": row["id"], "by": data["by"], "changed": data["changed"],
+                            "new": data.get("new"), "reason": data.get("reason")})  # fmt: skip
+    return changes
+
+
+def ids_of_kind(store: Store, kind: str) -> list[int]:
+    """Every message of this kind, oldest first (for `inbound reprocess --unmatched`)."""
+    rows = store.conn.execute("SELECT id FROM inbound WHERE kind = ? ORDER BY id", (kind,))
+    return [row[0] for row in rows.fetchall()]
+
+
+def kinds_since(store: Store, since: datetime) -> Counter:
+    """How many messages of each kind were recorded since `since`; bounces also counted by
+    severity (`bounce:permanent`, `bounce:transient`)."""
+    rows = store.conn.execute(
+        "SELECT kind, severity, count(*) FROM inbound WHERE recorded_at >= ?"
+        " GROUP BY kind, severity",
+        (stored_instant(since),),
+    ).fetchall()
+    counts: Counter = Counter()
+    for kind, severity, count in rows:
+        counts[kind] += count
+        if kind == "bounce" and severity:
+            counts[f"bounce:{severity}"] += count
+    return counts
+
+
+def count_failed(store: Store) -> int:
+    """Messages kept as `failed` (their recording raised), waiting for `inbound reprocess`."""
+    return store.conn.execute("SELECT count(*) FROM inbound WHERE kind = 'failed'").fetchone()[0]
