@@ -58,7 +58,7 @@ class Club:
     def outbox_id(self, message_id: str) -> int:
         return query(self.root, "SELECT id FROM outbox WHERE message_id = ?", message_id)[0][0]
 
-    def take(self, raw: bytes, now: str = READ, identity: str | None = None) -> int:
+    def take(self, raw: bytes, now: str = READ, identity: str | None = None) -> int | None:
         """Classify and record one message as `poll` does; its inbound id."""
         store = store_at(self.root, now)
         try:
@@ -190,6 +190,18 @@ def test_the_same_message_is_seen_by_its_identity_and_after_a_reread_by_its_mess
                             reread=True)  # fmt: skip
     finally:
         store.conn.close()
+
+
+def test_a_message_two_polls_found_new_at_once_is_recorded_by_the_first_alone(club):
+    """`run` and `serve`'s worker (or two hosts on PostgreSQL) read the same message: both
+    asked `seen` before either committed; the second one's record is a no-op, not an
+    error that would undo its whole batch."""
+    sent = club.send("julie@example.org")
+    raw = reply("julie@example.org", sent)
+    first = club.take(raw, identity="INBOX;UIDVALIDITY=1;UID=7")
+    assert club.take(raw, identity="INBOX;UIDVALIDITY=1;UID=7") is None
+    assert query(club.root, "SELECT id FROM inbound") == [(first,)]
+    assert [kind for kind, _, _ in club.events()] == ["email.replied"]
 
 
 def test_reclassifying_and_applying_again_record_one_event(club):

@@ -133,14 +133,14 @@ class _Reader:
         raw = fetched.raw if fetched.raw is not None else fetched.header
 
         def record() -> None:
-            inbound.record(self.store, fetched.identity, fetched.size, raw, reading)
-            self.result.kinds[reading.kind] += 1
+            if inbound.record(self.store, fetched.identity, fetched.size, raw, reading):
+                self.result.kinds[reading.kind] += 1
 
         def failed(error: Exception) -> None:
             reason = f"could not be recorded: {describe(error)} (`salesflow inbound reprocess`)"
             kept = _kept_as(reading, "failed", reason)
-            inbound.keep(self.store, fetched.identity, fetched.size, raw, kept)
-            self.result.kinds["failed"] += 1
+            if inbound.keep(self.store, fetched.identity, fetched.size, raw, kept):
+                self.result.kinds["failed"] += 1
 
         isolated(self.store.conn, record, failed)
 

@@ -141,22 +141,27 @@ def seen(store: Store, identity: str, message_id: str | None, reread: bool) -> b
     return found.fetchone() is not None
 
 
-def record(store: Store, identity: str, size: int, raw: bytes | None, inbound) -> int:
+def record(store: Store, identity: str, size: int, raw: bytes | None, inbound) -> int | None:
     """Keep one classified message (`mail.inbound.Inbound`) and act on it, in the caller's
-    transaction; its id."""
+    transaction; its id (None: another poll recorded it a moment ago)."""
     inbound_id = keep(store, identity, size, raw, inbound)
-    apply(store, inbound_id)
+    if inbound_id is not None:
+        apply(store, inbound_id)
     return inbound_id
 
 
-def keep(store: Store, identity: str, size: int, raw: bytes | None, inbound) -> int:
+def keep(store: Store, identity: str, size: int, raw: bytes | None, inbound) -> int | None:
     """Keep the message as it is (text without NUL characters: PostgreSQL refuses them),
-    acting on nothing; its id."""
-    return store.conn.execute(
+    acting on nothing; its id. None when a message of this identity is there already: two
+    polls at once (`run` beside `serve`'s worker, hosts sharing a PostgreSQL database) both
+    found it new, and the other one's transaction recorded it first."""
+    row = store.conn.execute(
         f"INSERT INTO inbound (identity, size, raw, recorded_at, {', '.join(_COLUMNS)})"
-        f" VALUES (?, ?, ?, ?, {', '.join('?' * len(_COLUMNS))}) RETURNING id",
+        f" VALUES (?, ?, ?, ?, {', '.join('?' * len(_COLUMNS))})"
+        " ON CONFLICT (identity) DO NOTHING RETURNING id",
         (identity, size, raw, store.stamp, *_values(inbound)),
-    ).fetchone()[0]
+    ).fetchone()
+    return row[0] if row else None
 
 
 def reclassify(store: Store, inbound_id: int, inbound) -> bool:
@@ -252,7 +257,8 @@ def _reason(row, contact: sqlite3.Row | None) -> str | None:
     concerns no contact."""
     if row["reason"] or contact is not None or row["kind"] not in EVENTS:
         return row["reason"]
-    return f"no contact has the address {_address(row)}: nothing changed"
+    address = _address(row)  # a complaint's may be redacted
+    return f"no contact has the address {address or '(not given)'}: nothing changed"
 
 
 def _asks_to_unsubscribe(row: sqlite3.Row) -> bool:
