@@ -3,10 +3,12 @@ mailbox: each new message classified, recorded and acted on (store/inbound.py), 
 
 A batch of messages is recorded in one transaction, and only then marked read in the mailbox
 (IMAP: \\Seen; Maildir: moved from new/ to cur/): a crash in between leaves them new, and the
-next poll ignores them as recorded. One message that cannot be recorded (a fault of ours) is
-kept as `failed` with the error, for `inbound reprocess`; the poll goes on. A mailbox that
-cannot be read (unreachable, a login refused) is stored as the poll's error — `check` reports
-it — and stops nothing else: the tick goes on without it.
+next poll ignores them as recorded. Two polls at once (`run` beside `serve`'s worker) record
+each message once: the second finds it recorded, or skips it when both found it new. One
+message that cannot be recorded (a fault of ours) is kept as `failed` with the error, for
+`inbound reprocess`; the poll goes on. A mailbox that cannot be read (unreachable, a login
+refused, a file the mail server's user alone may read) is stored as the poll's error —
+`check` reports it — and stops nothing else: the tick goes on without it.
 """
 
 from __future__ import annotations
