@@ -181,13 +181,14 @@ def test_show_an_unknown_message(answered):
 
 def test_reprocess_an_unmatched_reply_once_its_email_is_known(club):
     """Anne writes before the welcome email to her is recorded (her form came in late):
-    nothing was sent to her, so her message is unmatched; once the email is queued, it is
+    nothing was sent to her, so her message is unmatched; once the email has left, it is
     her reply to it, and it acts — once."""
     anne = "anne.dubois@example.org"
     deliver(club.project, "reply-by-sender.eml", **{"claire.roux@yahoo.fr": anne})
     deliver(club.project, "reply-to-deleted.eml")
     club("inbound", "poll", now=READ)
     enrol(club, anne, now=READ)
+    club("outbox", "send", now=READ)
     said = club("inbound", "reprocess", "--unmatched", now=READ).output
     assert said == (
         "#1 unmatched → reply to email #7 (matched by sender)\n"

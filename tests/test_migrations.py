@@ -185,3 +185,29 @@ def test_a_postgresql_database_from_a_newer_salesflow_is_refused(postgres_url):
     )
     with pytest.raises(EnvironmentFault, match="newer than this salesflow knows"):
         connect(DatabaseUrl(postgres_url))
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+def test_migration_21_keeps_every_contact_deliverable_and_each_message_once(
+    engine, tmp_path, request
+):
+    """A database of the version before the replies mailbox: its contacts are deliverable
+    (`ok`) after the upgrade, as new ones are; a message's identity is kept once."""
+    if engine == "sqlite":
+        connection = sqlite3.connect(tmp_path / "old.db", isolation_level=None)
+    else:
+        connection = unmigrated(request.getfixturevalue("postgres_url"))
+    migrate(connection, upto=20)
+    add = "INSERT INTO contacts (email, created_at, updated_at) VALUES (?, 'then', 'then')"
+    connection.execute(add, ("julie@example.org",))
+    migrate(connection)
+    connection.execute(add, ("paul@example.org",))
+    assert rows(connection, "SELECT email, email_status FROM contacts ORDER BY id") == [
+        ("julie@example.org", "ok"), ("paul@example.org", "ok"),
+    ]  # fmt: skip
+    keep = ("INSERT INTO inbound (identity, kind, recorded_at, size)"
+            " VALUES ('INBOX;1', 'reply', 'now', 1)")  # fmt: skip
+    connection.execute(keep)
+    with pytest.raises(Exception, match=r"(?i)unique|duplicate key"):
+        connection.execute(keep)
+    assert rows(connection, "SELECT uidvalidity, last_uid FROM mailbox_reads") == []

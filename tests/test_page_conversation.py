@@ -118,18 +118,22 @@ def test_the_latest_are_kept_and_the_page_is_told_of_the_earlier(store):
 
 
 def test_the_latest_bounce_counts_the_temporary_ones_before_it(store):
-    welcome = email(store, ANN, "Bienvenue", "2026-12-01T09:00", sent="2026-12-01T09:00")
+    """Three emails delayed on three days: the third makes the address undeliverable, and
+    the contact page says how many came within the window."""
     assert conversation.latest_bounce(store, 1, timedelta(days=30)) is None
     for day in ("02", "10", "20"):
+        sent = email(store, ANN, f"Nouvelles {day}", f"2026-12-{day}T08:00",
+                     sent=f"2026-12-{day}T08:00")  # fmt: skip
         comes_back(store, "postfix-delayed.eml", f"2026-12-{day}T09:00",
                    {"lea.fontaine@lent.example": ANN, "4RkG9t0U1v": f"{day}RkG9t0U1v",
-                    "<d4e3f6a5b7c8@club.example>": welcome})  # fmt: skip
+                    "8 Dec 2026 13:00:00": f"{int(day)} Dec 2026 09:00:00",
+                    "<d4e3f6a5b7c8@club.example>": sent})  # fmt: skip
     assert contacts.get(store, ANN)["email_status"] == "undeliverable"  # 3 within 30 days
     latest = conversation.latest_bounce(store, 1, timedelta(days=30))
     assert (latest["severity"], latest["status"], latest["transient_bounces"]) == (
         "transient", "4.4.1", 3)  # fmt: skip
     assert latest["recorded_at"].startswith("2026-12-20T09:00")  # the latest read
-    assert latest["answered_subject"] == "Bienvenue"
+    assert latest["answered_subject"] == "Nouvelles 20"
     assert conversation.latest_bounce(store, 1, timedelta(days=15))["transient_bounces"] == 2
 
 

@@ -496,3 +496,158 @@ def test_a_pass_never_marks_a_message_it_no_longer_holds(sf):
     assert query(sf.project, "SELECT id, status FROM outbox ORDER BY id") == [
         (1, "retrying"), (2, "cancelled"), (3, "retrying"), (4, "retrying"),
     ]  # fmt: skip
+
+
+# -- the replies mailbox: a message that cannot be read or recorded is kept alone, with why
+
+CORPUS = Path(__file__).parent / "fixtures" / "inbound"
+
+
+def _reply_to(project: Path, address: str, message_id: str, **headers: str) -> bytes:
+    """A person's answer to the email salesflow sent `address`."""
+    [(sent,)] = query(project, "SELECT message_id FROM outbox WHERE to_addr = ?", address)
+    extra = "".join(f"{name}: {value}\n" for name, value in headers.items())
+    return (
+        f"From: {address}\nTo: bonjour@club.example\nSubject: Re: Bienvenue\n"
+        f"Message-ID: {message_id}\nIn-Reply-To: {sent}\n{extra}\nMerci, à samedi !\n"
+    ).encode()
+
+
+BAD_MESSAGES = {
+    "binary-garbage": (lambda p: (CORPUS / "binary-garbage.eml").read_bytes(),
+                       "unreadable", "no sender address (From:): not a mail message"),
+    "malformed-headers": (lambda p: (CORPUS / "malformed-headers.eml").read_bytes(),
+                          "unreadable", "no sender address (From:): not a mail message"),
+    "over-the-size-limit": (
+        lambda p: _reply_to(p, "ana@example.org", "<big@example.org>") + b"la " * 400_000,
+        "unreadable", " bytes, over the limit of 1 MB: not read",
+    ),
+    "nul-characters": (
+        lambda p: _reply_to(p, "ana@example.org", "<nul@example.org>").replace(
+            b"Merci", b"Mer\x00ci").replace(b"Re: Bienvenue", b"Re:\x00 Bienvenue"),
+        "reply", None,
+    ),
+    "unknown-charset": (
+        lambda p: _reply_to(p, "ana@example.org", "<x@example.org>",
+                            **{"Content-Type": "text/plain; charset=x-klingon-1"}) + b"\xe9\xff",
+        "reply", None,
+    ),
+    "reply-to-a-deleted-email": (lambda p: (CORPUS / "reply-to-deleted.eml").read_bytes(),
+                                 "unmatched", "answers a message that is not in the outbox"),
+    "bounce-for-no-contact": (lambda p: (CORPUS / "bounce-unknown-address.eml").read_bytes(),
+                              "bounce", "the bounce's message is not in the outbox"),
+}  # fmt: skip
+
+
+def _with_mailbox(project: Path) -> None:
+    import yaml
+
+    settings = project / "salesflow.yaml"
+    config = yaml.safe_load(settings.read_text(encoding="utf-8"))
+    config["email"]["inbound"] = {"maildir": "replies", "max_size_mb": 1}
+    settings.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
+    for folder in ("new", "cur", "tmp"):
+        (project / "replies" / folder).mkdir(parents=True, exist_ok=True)
+
+
+def _deliver(project: Path, name: str, raw: bytes) -> None:
+    (project / "replies" / "new" / name).write_bytes(raw)
+
+
+def _welcomed(sf) -> None:
+    """Ana and Bob welcomed; the mailbox set up (read at once by the next run)."""
+    drop(sf.project, "batch.json", json.dumps([ANA, BOB]))
+    sf("run", now=NOW)
+    _with_mailbox(sf.project)
+
+
+def _good_ones_were_recorded(project: Path) -> None:
+    """Ana's reply recorded, and its event handled; Bob's bounce made his address
+    undeliverable."""
+    assert query(project, "SELECT i.kind, c.email FROM inbound i JOIN contacts c"
+                 " ON c.id = i.contact_id WHERE i.message_id = '<good@example.org>'") == [
+        ("reply", "ana@example.org")
+    ]  # fmt: skip
+    handled = query(project, "SELECT count(*) FROM events WHERE type = 'email.replied'"
+                    " AND processed_at IS NOT NULL AND data LIKE '%ana@example.org%'")  # fmt: skip
+    assert handled[0][0] >= 1
+    assert query(project, "SELECT email_status FROM contacts WHERE email = 'bob@example.org'") == [
+        ("undeliverable",)
+    ]
+
+
+def _bob_bounced(project: Path) -> bytes:
+    [(sent,)] = query(project, "SELECT message_id FROM outbox WHERE to_addr = 'bob@example.org'")
+    return (
+        "From: MAILER-DAEMON@mx.club.example\nTo: bonjour@club.example\n"
+        "Subject: Undelivered Mail Returned to Sender\nMessage-ID: <dsn@mx.club.example>\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="B"\n\n'
+        "--B\nContent-Type: text/plain\n\nNot delivered.\n\n"
+        "--B\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.club.example\n\n"
+        "Final-Recipient: rfc822; bob@example.org\nAction: failed\nStatus: 5.1.1\n\n"
+        f"--B\nContent-Type: text/rfc822-headers\n\nMessage-ID: {sent}\n\n--B--\n"
+    ).encode()
+
+
+@pytest.mark.parametrize("case", BAD_MESSAGES, ids=list(BAD_MESSAGES))
+def test_a_bad_message_in_the_replies_mailbox_is_kept_alone_with_its_reason(sf, case):
+    make, kind, reason = BAD_MESSAGES[case]
+    _welcomed(sf)
+    _deliver(sf.project, "1764842400.M1P1.host", _reply_to(sf.project, "ana@example.org",
+                                                            "<good@example.org>"))  # fmt: skip
+    _deliver(sf.project, "1764842400.M2P1.host", make(sf.project))
+    _deliver(sf.project, "1764842400.M3P1.host", _bob_bounced(sf.project))
+    result = sf("run", now="2026-11-23T10:00")
+    assert result.stderr == ""
+    _good_ones_were_recorded(sf.project)
+    [(kept_kind, kept_reason)] = query(sf.project, "SELECT kind, reason FROM inbound"
+                                       " WHERE identity = '1764842400.M2P1.host'")  # fmt: skip
+    assert kept_kind == kind
+    assert (kept_reason is None) if reason is None else (reason in kept_reason)
+    assert sorted(p.name.partition(":")[0] for p in (sf.project / "replies" / "cur").iterdir()) == [
+        f"1764842400.M{n}P1.host" for n in (1, 2, 3)
+    ]  # each marked read: none read again
+
+
+def test_a_message_whose_recording_fails_is_kept_as_failed_and_can_be_recorded_later(sf):
+    """A real failure, not a mock: the database refuses any event about Ana for a while
+    (a trigger), so recording her reply raises half-way; Bob's bounce goes in beside it."""
+    from salesflow.mail.inbound import classify
+    from salesflow.store import inbound
+    from salesflow.store.db import transaction
+    from salesflow.store.session import Store
+    from salesflow.values import parse_datetime
+
+    _welcomed(sf)
+    postgres = os.environ.get("SALESFLOW_DB", "").startswith("postgresql://")
+    if postgres:
+        query(sf.project, "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$"
+              " BEGIN IF NEW.data LIKE '%ana@example.org%' THEN"
+              " RAISE EXCEPTION 'refused for the test'; END IF; RETURN NEW; END $$")  # fmt: skip
+        query(sf.project, "CREATE TRIGGER refuse BEFORE INSERT ON events"
+              " FOR EACH ROW EXECUTE FUNCTION refuse()")  # fmt: skip
+    else:
+        query(sf.project, "CREATE TRIGGER refuse BEFORE INSERT ON events"
+              " WHEN NEW.data LIKE '%ana@example.org%'"
+              " BEGIN SELECT RAISE(ABORT, 'refused for the test'); END")  # fmt: skip
+    _deliver(sf.project, "1764842400.M1P1.host", _reply_to(sf.project, "ana@example.org",
+                                                            "<good@example.org>"))  # fmt: skip
+    _deliver(sf.project, "1764842400.M3P1.host", _bob_bounced(sf.project))
+    sf("run", now="2026-11-23T10:00")
+    [(failed, reason)] = query(sf.project, "SELECT id, reason FROM inbound WHERE kind = 'failed'")
+    assert reason.startswith("could not be recorded: ")
+    assert "refused for the test" in reason
+    assert query(
+        sf.project, "SELECT email_status FROM contacts WHERE email = 'bob@example.org'"
+    ) == [("undeliverable",)]
+    query(sf.project, "DROP TRIGGER refuse" + (" ON events" if postgres else ""))
+    project = open_project(sf.project)
+    store = Store.open(project, parse_datetime("2026-11-23T10:05", "fr_FR", project.timezone))
+    try:  # what `salesflow inbound reprocess --failed` does
+        with transaction(store.conn):
+            raw = inbound.raw(store, failed)
+            assert inbound.reclassify(store, failed, classify(raw, inbound.OutboxKnown(store)))
+    finally:
+        store.conn.close()
+    sf("run", now="2026-11-23T10:05")
+    _good_ones_were_recorded(sf.project)

@@ -119,7 +119,9 @@ def test_after_the_lesson_the_invitation_to_enrol(sf, tmp_path):
     sf("tick", now="2026-11-22T10:00")
     sf("deals", "move", "1", "essai-realise", now="2026-12-05T21:00")
     sf("tick", now="2026-12-05T21:01")
-    assert outbox(sf.project)[-1][:2] == ("julie@example.org", "Envie de continuer, Julie ?")
+    assert ("julie@example.org", "Envie de continuer, Julie ?") in [
+        m[:2] for m in outbox(sf.project)
+    ]
     sf("tick", now="2026-12-08T21:01")
     tasks = sf("tasks", "list", "--json", now="2026-12-08T21:02")
     assert [(t["title"], t["assignee"]) for t in tasks] == [

@@ -98,6 +98,7 @@ def validate(root: Path, database_override: str | None = None) -> Validation:
         deal_fields=settings["deal_fields"],
         env=env,
         ticket_fields=settings["ticket_fields"],
+        workflows={document.path.stem for document in workflow_docs if document is not None},
     )
     workflows = _workflows(workflow_docs, facts, result)
     scope = context_scope(settings["contact_fields"], settings["deal_fields"],

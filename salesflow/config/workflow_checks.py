@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 
 from salesflow.config import actions as a
 from salesflow.config.jinja_check import check_jinja, is_template
@@ -92,6 +92,7 @@ class ProjectFacts:
     deal_fields: dict[str, FieldDef]
     env: object
     ticket_fields: dict[str, FieldDef]
+    workflows: set[str] = field(default_factory=set)  # the ids an email.* trigger may name
 
 
 class WorkflowChecker:
@@ -182,6 +183,9 @@ class WorkflowChecker:
             elif key == "by":
                 for value in values:
                     self._member(where, value)
+            elif key == "workflow":
+                for value in values:
+                    self._reference(where, value, self.facts.workflows, "workflow")
             elif key == "changed":
                 record = trigger.event.split(".")[0]
                 declared = self._declared(record)

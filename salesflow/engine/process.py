@@ -164,7 +164,7 @@ class Processor:
             self._follow_anchors(record, subject, data["changed"])
         self._cancel(event, data, contact_id, deal_id)
         if event["type"] == "email.replied":
-            self._stop_on_reply(data)
+            self._stop_on_reply(data, contact_id)
         if event["depth"] > MAX_DEPTH:
             note = f"loop stopped: a chain of {event['depth']} events caused by workflows"
             self.result.warnings.append(f"event #{event['id']} ({event['type']}): {note}")
@@ -213,11 +213,17 @@ class Processor:
             for run_id in runs.active_of(self.store, workflow.id, contact_id, deal_id):
                 self.engine.cancel(run_id, _cancelled_by(event["type"], data))
 
-    def _stop_on_reply(self, data: dict) -> None:
-        """The run that sent the email answered ends, if its workflow stops on a reply."""
+    def _stop_on_reply(self, data: dict, contact_id: int | None) -> None:
+        """The run that sent the email answered ends, if its workflow stops on a reply and
+        the one who replied is the run's contact (not another contact writing in the
+        thread; a run without a contact wrote to an address: its contact answered)."""
         workflow = self.store.project.workflows.get(data.get("workflow") or "")
         run_id = data.get("run")
-        if workflow and workflow.stop_on_reply and run_id and runs.is_active(self.store, run_id):
+        if not (workflow and workflow.stop_on_reply and run_id and contact_id):
+            return
+        if not runs.is_active(self.store, run_id):
+            return  # over already, or gone
+        if runs.get(self.store, run_id)["contact_id"] in (None, contact_id):
             reason = phrase("stopped_on_reply", email=data.get("from") or data.get("email"),
                             subject=data.get("sent_subject") or "")  # fmt: skip
             self.engine.cancel(run_id, reason)

@@ -76,11 +76,13 @@ def tick(
     (serve shutting down) ends the pass between two batches of events, before delivery.
     `requests=False` leaves the `http` steps' requests to a loop of their own (serve's)."""
     engine = Engine(store, Renderer(environment(store.project)), on_line)
+    processor = Processor(store, on_line=on_line)
     result = TickResult()
     result.schedules = fire_schedules(store, engine)
+    processor.run(stop=stop)  # what happened before now, first: a reply read, a deal moved
     result.resumed = resume_due_runs(store, engine)
     result.stalled = flag_stalled(store)
-    result.processed = Processor(store, on_line=on_line).run(stop=stop)
+    result.processed = processor.run(stop=stop)
     if send and not (stop and stop()):
         if requests:
             result.delivery, result.requests = deliver_both(store)

@@ -325,6 +325,10 @@ class MaildirBox:
                 raise MailboxFault(
                     f"{self.path}: message {key} vanished from new/ before it was marked"
                 ) from None
+        except OSError as error:
+            raise MailboxFault(
+                f"cannot move {name} from {self.path / 'new'} into cur/: {error.strerror}"
+            ) from None
 
     def _new_names(self) -> Iterable[str]:
         try:
@@ -334,12 +338,22 @@ class MaildirBox:
         return sorted((name for name in names if not name.startswith(".")), key=_delivery_order)
 
     def _read(self, name: str) -> Fetched:
+        """The message in new/`name`. A file that cannot be read (its permissions, most
+        likely the mail server's user) is the mailbox's fault, not the message's: the read
+        stops there, to go on once a person fixed it."""
         key = name.partition(":")[0]
-        with open(self.path / "new" / name, "rb") as file:
-            size = os.fstat(file.fileno()).st_size
-            if size <= self.size_limit:
-                return Fetched(key, size, file.read(), ref=name)
-            head = file.read(HEADER_LIMIT)
+        try:
+            with open(self.path / "new" / name, "rb") as file:
+                size = os.fstat(file.fileno()).st_size
+                if size <= self.size_limit:
+                    return Fetched(key, size, file.read(), ref=name)
+                head = file.read(HEADER_LIMIT)
+        except FileNotFoundError:
+            raise
+        except OSError as error:
+            raise MailboxFault(
+                f"cannot read {self.path / 'new' / name}: {error.strerror}"
+            ) from None
         end = min((i for i in (head.find(b"\r\n\r\n"), head.find(b"\n\n")) if i >= 0),
                   default=len(head))  # fmt: skip
         return Fetched(key, size, None, head[:end], ref=name)

@@ -3,10 +3,12 @@ mailbox: each new message classified, recorded and acted on (store/inbound.py), 
 
 A batch of messages is recorded in one transaction, and only then marked read in the mailbox
 (IMAP: \\Seen; Maildir: moved from new/ to cur/): a crash in between leaves them new, and the
-next poll ignores them as recorded. One message that cannot be recorded (a fault of ours) is
-kept as `failed` with the error, for `inbound reprocess`; the poll goes on. A mailbox that
-cannot be read (unreachable, a login refused) is stored as the poll's error — `check` reports
-it — and stops nothing else: the tick goes on without it.
+next poll ignores them as recorded. Two polls at once (`run` beside `serve`'s worker) record
+each message once: the second finds it recorded, or skips it when both found it new. One
+message that cannot be recorded (a fault of ours) is kept as `failed` with the error, for
+`inbound reprocess`; the poll goes on. A mailbox that cannot be read (unreachable, a login
+refused, a file the mail server's user alone may read) is stored as the poll's error —
+`check` reports it — and stops nothing else: the tick goes on without it.
 """
 
 from __future__ import annotations
@@ -133,14 +135,14 @@ class _Reader:
         raw = fetched.raw if fetched.raw is not None else fetched.header
 
         def record() -> None:
-            inbound.record(self.store, fetched.identity, fetched.size, raw, reading)
-            self.result.kinds[reading.kind] += 1
+            if inbound.record(self.store, fetched.identity, fetched.size, raw, reading):
+                self.result.kinds[reading.kind] += 1
 
         def failed(error: Exception) -> None:
             reason = f"could not be recorded: {describe(error)} (`salesflow inbound reprocess`)"
             kept = _kept_as(reading, "failed", reason)
-            inbound.keep(self.store, fetched.identity, fetched.size, raw, kept)
-            self.result.kinds["failed"] += 1
+            if inbound.keep(self.store, fetched.identity, fetched.size, raw, kept):
+                self.result.kinds["failed"] += 1
 
         isolated(self.store.conn, record, failed)
 

@@ -18,7 +18,6 @@ from datetime import datetime, timedelta
 
 from salesflow.store import inbound, outbox
 from salesflow.store.session import Store
-from salesflow.values import stored_instant
 
 CONTACT_LIMIT = 100  # a contact's page: the latest 100 messages, sent and received
 DEAL_LIMIT = 20  # a deal's page: its contact's latest 20, the rest on the contact's page
@@ -80,12 +79,8 @@ def latest_bounce(store: Store, contact_id: int, within: timedelta) -> dict | No
         return None
     transient = 0
     if row["severity"] == "transient":
-        since = stored_instant(datetime.fromisoformat(row["recorded_at"]) - within)
-        transient = store.conn.execute(
-            "SELECT count(*) FROM inbound WHERE contact_id = ? AND kind = 'bounce'"
-            " AND severity = 'transient' AND recorded_at >= ? AND id <= ?",
-            (contact_id, since, row["id"]),
-        ).fetchone()[0]
+        came = datetime.fromisoformat(row["received_at"] or row["recorded_at"])
+        transient = inbound.transient_bounces(store, contact_id, came - within, row["id"])
     return {**_received(row, store), "transient_bounces": transient}
 
 

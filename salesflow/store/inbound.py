@@ -12,22 +12,28 @@ What a message changes, besides its event (`email.replied`, `email.auto_replied`
   and so do `transient_count` temporary ones within `transient_within`;
 - a complaint (a reader pressed "spam") unsubscribes the contact, as does a message whose
   subject is "unsubscribe" (the footer of every email asks for that);
-- an unmatched or unreadable message changes nothing: it is kept, with its reason.
+- an unmatched or unreadable message changes nothing: it is kept, with its reason; so does
+  a message that concerns no contact (a bounce of a team member's notification, a member's
+  answer copied to the mailbox): no event, since no workflow runs without its contact.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from salesflow.config.model import ImapMailbox, InboundSettings
+from salesflow.durations import format_duration
 from salesflow.errors import NotFound
 from salesflow.store import contacts, events
+from salesflow.store.db import LARGEST_ID
 from salesflow.store.session import Store
 from salesflow.values import read_instant, stored_instant
+from salesflow.wording import counted
 
 LATEST_SENT_WITHIN = timedelta(days=30)  # a reply matched by its sender answers a recent email
 EVENTS = {
@@ -37,7 +43,8 @@ EVENTS = {
     "complaint": "email.complained",
 }
 UNDELIVERABLE = "undeliverable"
-_UNSUBSCRIBE_SUBJECTS = {"unsubscribe", "re: unsubscribe", "désinscription", "desinscription"}
+_UNSUBSCRIBE_SUBJECTS = {"unsubscribe", "désinscription", "desinscription"}
+_REPLY_PREFIXES = re.compile(r"^((re|aw|sv|tr|réf|ref|fw|fwd)\s*:\s*)+")
 _COLUMNS = ("message_id", "kind", "sender", "subject", "received_at", "outbox_id", "matched_by",
             "text", "recipient", "status", "severity", "feedback_type", "reason")  # fmt: skip
 
@@ -53,9 +60,11 @@ class OutboxKnown:
         return self._one("SELECT id FROM outbox WHERE message_id = ?", message_id)
 
     def latest_sent_to(self, address: str) -> int | None:
+        """The latest email that left for this address (one queued, cancelled or failed
+        reached no one: nothing answers it) within LATEST_SENT_WITHIN."""
         since = stored_instant(self.store.now - LATEST_SENT_WITHIN)
         return self._one(
-            "SELECT id FROM outbox WHERE to_addr = ? AND kind = 'email' AND created_at >= ?"
+            "SELECT id FROM outbox WHERE to_addr = ? AND kind = 'email' AND sent_at >= ?"
             " ORDER BY id DESC LIMIT 1",
             address.lower(), since,
         )  # fmt: skip
@@ -135,21 +144,27 @@ def seen(store: Store, identity: str, message_id: str | None, reread: bool) -> b
     return found.fetchone() is not None
 
 
-def record(store: Store, identity: str, size: int, raw: bytes | None, inbound) -> int:
+def record(store: Store, identity: str, size: int, raw: bytes | None, inbound) -> int | None:
     """Keep one classified message (`mail.inbound.Inbound`) and act on it, in the caller's
-    transaction; its id."""
+    transaction; its id (None: another poll recorded it a moment ago)."""
     inbound_id = keep(store, identity, size, raw, inbound)
-    apply(store, inbound_id)
+    if inbound_id is not None:
+        apply(store, inbound_id)
     return inbound_id
 
 
-def keep(store: Store, identity: str, size: int, raw: bytes | None, inbound) -> int:
-    """Keep the message as it is, acting on nothing; its id."""
-    return store.conn.execute(
+def keep(store: Store, identity: str, size: int, raw: bytes | None, inbound) -> int | None:
+    """Keep the message as it is (text without NUL characters: PostgreSQL refuses them),
+    acting on nothing; its id. None when a message of this identity is there already: two
+    polls at once (`run` beside `serve`'s worker, hosts sharing a PostgreSQL database) both
+    found it new, and the other one's transaction recorded it first."""
+    row = store.conn.execute(
         f"INSERT INTO inbound (identity, size, raw, recorded_at, {', '.join(_COLUMNS)})"
-        f" VALUES (?, ?, ?, ?, {', '.join('?' * len(_COLUMNS))}) RETURNING id",
+        f" VALUES (?, ?, ?, ?, {', '.join('?' * len(_COLUMNS))})"
+        " ON CONFLICT (identity) DO NOTHING RETURNING id",
         (identity, size, raw, store.stamp, *_values(inbound)),
-    ).fetchone()[0]
+    ).fetchone()
+    return row[0] if row else None
 
 
 def reclassify(store: Store, inbound_id: int, inbound) -> bool:
@@ -157,7 +172,9 @@ def reclassify(store: Store, inbound_id: int, inbound) -> bool:
     reading), and act on it if that changed; whether it did."""
     before = get(store, inbound_id)
     values = _values(inbound)
-    if tuple(before[name] for name in _COLUMNS) == values:
+    now = dict(zip(_COLUMNS, values, strict=True))
+    now["reason"] = _reason(now, _contact_of(store, now, _sent(store, now["outbox_id"])))
+    if all(before[name] == now[name] for name in _COLUMNS):
         return False
     store.conn.execute(
         f"UPDATE inbound SET {', '.join(f'{name} = ?' for name in _COLUMNS)} WHERE id = ?",
@@ -169,7 +186,16 @@ def reclassify(store: Store, inbound_id: int, inbound) -> bool:
 
 def _values(inbound) -> tuple:
     received = stored_instant(inbound.received) if inbound.received else None
-    return tuple(received if name == "received_at" else getattr(inbound, name) for name in _COLUMNS)
+    return tuple(
+        received if name == "received_at" else _storable(getattr(inbound, name))
+        for name in _COLUMNS
+    )
+
+
+def _storable(value):
+    """Text as both engines store it: PostgreSQL refuses a NUL character, which a message's
+    subject or body may hold."""
+    return value.replace("\x00", "") if isinstance(value, str) else value
 
 
 def apply(store: Store, inbound_id: int) -> None:
@@ -179,22 +205,22 @@ def apply(store: Store, inbound_id: int) -> None:
     sent = _sent(store, row["outbox_id"])
     contact = _contact_of(store, row, sent)
     store.conn.execute(
-        "UPDATE inbound SET contact_id = ? WHERE id = ?",
-        (contact["id"] if contact else None, inbound_id),
+        "UPDATE inbound SET contact_id = ?, reason = ? WHERE id = ?",
+        (contact["id"] if contact else None, _reason(row, contact), inbound_id),
     )
-    if contact is not None and _asks_to_unsubscribe(row):
+    if contact is None:
+        return  # no one to act on, and no workflow runs without its contact
+    if _asks_to_unsubscribe(row):
         contacts.unsubscribe(store, contact["id"], by="email")
-    if row["kind"] not in EVENTS or (contact is None and sent is None):
+    if row["kind"] not in EVENTS:
         return
-    if contact is not None:
-        if row["kind"] == "complaint":
-            contacts.unsubscribe(store, contact["id"], by="complaint")
-        elif row["kind"] == "bounce":
-            _bounced(store, contact, row)
+    if row["kind"] == "complaint":
+        contacts.unsubscribe(store, contact["id"], by="complaint")
+    elif row["kind"] == "bounce":
+        _bounced(store, contact, row)
     data = _event_data(row, sent, contact)
     key = f"inbound:{inbound_id}:{row['kind']}:{row['outbox_id']}"
-    subject = ("contact", contact["id"]) if contact is not None else (None, None)
-    store.record_event(EVENTS[row["kind"]], *subject, data, key=key)
+    store.record_event(EVENTS[row["kind"]], "contact", contact["id"], data, key=key)
 
 
 def _sent(store: Store, outbox_id: int | None) -> sqlite3.Row | None:
@@ -207,19 +233,42 @@ def _sent(store: Store, outbox_id: int | None) -> sqlite3.Row | None:
     ).fetchone()
 
 
-def _contact_of(store: Store, row: sqlite3.Row, sent: sqlite3.Row | None) -> sqlite3.Row | None:
-    """Whom the message is about: a report's recipient or a reply's sender, else the address
-    the answered message went to."""
-    address = row["recipient"] if row["kind"] in ("bounce", "complaint") else row["sender"]
-    for candidate in (address, sent["to_addr"] if sent else None):
-        if candidate and (contact := contacts.find(store, candidate)) is not None:
-            return contact
-    return None
+def _contact_of(store: Store, row, sent: sqlite3.Row | None) -> sqlite3.Row | None:
+    """Whom the message is about: the contact of a report's recipient or of a reply's
+    sender, else of the address the answered message went to (the contact writing from
+    another address) — unless it comes from the team: a member's answer in a contact's
+    thread (copied to the mailbox), or a report on a member's notification, is no
+    contact's."""
+    address = _address(row)
+    if address and (contact := contacts.find(store, address)) is not None:
+        return contact
+    if sent is None or address in _team(store):
+        return None
+    return contacts.find(store, sent["to_addr"])
+
+
+def _address(row) -> str | None:
+    return row["recipient"] if row["kind"] in ("bounce", "complaint") else row["sender"]
+
+
+def _team(store: Store) -> set[str]:
+    return {member.email.lower() for member in store.project.team.values()}
+
+
+def _reason(row, contact: sqlite3.Row | None) -> str | None:
+    """Why the message changes nothing, if it should have: its reading's reason, or that it
+    concerns no contact."""
+    if row["reason"] or contact is not None or row["kind"] not in EVENTS:
+        return row["reason"]
+    address = _address(row)  # a complaint's may be redacted
+    return f"no contact has the address {address or '(not given)'}: nothing changed"
 
 
 def _asks_to_unsubscribe(row: sqlite3.Row) -> bool:
+    """Its subject is "unsubscribe" (the footer's mailto: link writes it), even answered."""
+    subject = " ".join((row["subject"] or "").lower().split())
     return row["kind"] in ("reply", "unmatched") and (
-        " ".join((row["subject"] or "").lower().split()) in _UNSUBSCRIBE_SUBJECTS
+        _REPLY_PREFIXES.sub("", subject) in _UNSUBSCRIBE_SUBJECTS
     )
 
 
@@ -231,16 +280,27 @@ def _bounced(store: Store, contact: sqlite3.Row, row: sqlite3.Row) -> None:
     else:
         count = settings.transient_count if settings else 3
         within = settings.transient_within if settings else timedelta(days=30)
-        since = stored_instant(store.now - within)
-        recent = store.conn.execute(
-            "SELECT count(*) FROM inbound WHERE contact_id = ? AND kind = 'bounce'"
-            " AND severity = 'transient' AND recorded_at >= ?",
-            (contact["id"], since),
-        ).fetchone()[0]
+        recent = transient_bounces(store, contact["id"], store.now - within)
         if recent < count:
             return
-        reason = f"{recent} temporary bounces within {within.days} days"
+        span = counted(within.days, "day") if not within % timedelta(days=1) else (
+            format_duration(within))  # fmt: skip
+        reason = f"{recent} temporary bounces within {span}"
     contacts.set_email_status(store, contact["id"], UNDELIVERABLE, reason, by="bounce")
+
+
+def transient_bounces(
+    store: Store, contact_id: int, since: datetime, up_to: int | None = None
+) -> int:
+    """How many emails to the contact bounced temporarily since `since` (up to message
+    `up_to`): each email once (a server still trying says so more than once), dated by
+    when the bounce came (a backlog read at once is still spread out)."""
+    return store.conn.execute(
+        "SELECT count(DISTINCT coalesce(outbox_id, -id)) FROM inbound"
+        " WHERE contact_id = ? AND kind = 'bounce' AND severity = 'transient'"
+        " AND coalesce(received_at, recorded_at) >= ? AND id <= ?",
+        (contact_id, stored_instant(since), up_to if up_to is not None else LARGEST_ID),
+    ).fetchone()[0]
 
 
 def _event_data(row: sqlite3.Row, sent: sqlite3.Row | None, contact: sqlite3.Row | None) -> dict:
