@@ -11,23 +11,31 @@ import shlex
 import shutil
 import subprocess
 import sys
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
+
+from demo_mail import bounce, deliver, out_of_office, reply, sent
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = Path(sys.argv[1]).resolve() if len(sys.argv) > 1 else REPO / "build" / "demo"
 SALESFLOW = Path(sys.executable).parent / "salesflow"
+REPLIES = DEMO / "replies"  # the replies mailbox, a Maildir (email.inbound in salesflow.yaml)
 
 
 def prepare() -> None:
     shutil.rmtree(DEMO, ignore_errors=True)
     DEMO.mkdir(parents=True)
-    shutil.copy(REPO / "salesflow.yaml", DEMO)
+    settings = (REPO / "salesflow.yaml").read_text(encoding="utf-8")
+    mailbox = "# inbound: {maildir: replies}"  # commented out where the repository is the project
+    assert mailbox in settings, f"salesflow.yaml has no line {mailbox!r} to turn on"
+    (DEMO / "salesflow.yaml").write_text(settings.replace(mailbox, mailbox[2:]), encoding="utf-8")
     for folder in ("pipelines", "workflows", "examples"):
         shutil.copytree(REPO / folder, DEMO / folder)
     for form, name in (("cours-essai", "julie.json"), ("cours-essai-tally", "tally-ines.json")):
         (DEMO / "inbox" / form).mkdir(parents=True)
         shutil.copy(REPO / "examples" / "forms" / name, DEMO / "inbox" / form / name)
+    for folder in ("new", "cur", "tmp"):
+        (REPLIES / folder).mkdir(parents=True)
 
 
 def shown(path: Path) -> str:
@@ -83,6 +91,40 @@ EVENTS = {
 }  # fmt: skip
 
 
+def oedipes_bounce(outbox: Path, at: datetime) -> bytes:
+    invitation = sent(outbox, "oedipe.lefevre@example.org", "Œdipe, venez essayer un cours !")
+    return bounce(invitation, at, "5.1.1", "host mx.example.org[203.0.113.5] said: 550 5.1.1"
+                  " User unknown (in reply to RCPT TO command)")  # fmt: skip
+
+
+def julies_out_of_office(outbox: Path, at: datetime) -> bytes:
+    invitation = sent(outbox, "julie.martin@example.org", "Envie de continuer, Julie ?")
+    return out_of_office(invitation, at, "Absente jusqu'au 8 décembre", "Bonjour,\nje suis en"
+                         " déplacement jusqu'au 8 décembre et lirai votre message à mon retour.\n"
+                         "Julie\n")  # fmt: skip
+
+
+def julies_reply(outbox: Path, at: datetime) -> bytes:
+    invitation = sent(outbox, "julie.martin@example.org", "Envie de continuer, Julie ?")
+    return reply(invitation, at, "Bonjour,\n\nOui, je m'inscris ! Je passe ce soir au club"
+                 " régler l'inscription.\n\nJulie")  # fmt: skip
+
+
+# What comes back to the replies mailbox — (when it arrived, the message, why) — read by
+# `inbound poll` before the tick of the day it is listed under.
+MAIL = {
+    date(2026, 12, 2): ("2026-12-01T18:31:04+01:00", oedipes_bounce,
+                        "Œdipe's mail server bounced the invitation (no such address): his"
+                        " address becomes undeliverable"),
+    date(2026, 12, 7): ("2026-12-06T18:31:40+01:00", julies_out_of_office,
+                        "Julie's out-of-office answers the invitation to enrol: recorded, it"
+                        " changes nothing"),
+    date(2026, 12, 8): ("2026-12-08T09:12:30+01:00", julies_reply,
+                        "Julie answers it: her after-lesson workflow stops (no call task"
+                        " tomorrow) and Marie is told"),
+}  # fmt: skip
+
+
 def main() -> None:
     prepare()
     print(f"The singing club's project, copied to {shown(DEMO)}/")
@@ -103,6 +145,11 @@ def main() -> None:
     )  # fmt: skip
     day = date(2026, 11, 23)
     while day <= date(2026, 12, 8):
+        if day in MAIL:
+            arrived, message, why = MAIL[day]
+            at = datetime.fromisoformat(arrived)
+            deliver(REPLIES, message(DEMO / "outbox", at), at)
+            salesflow("inbound", "poll", now=f"{day.isoformat()}T18:30", say=why)
         salesflow("tick", now=f"{day.isoformat()}T18:31")
         for clock, command, why, *code in EVENTS.get(day, []):
             salesflow(*command, now=f"{day.isoformat()}T{clock}", say=why, code=sum(code))
@@ -116,6 +163,10 @@ def main() -> None:
     salesflow("pipeline", "response", "support", now=at,
               say="How fast requests get a first response, and are resolved")  # fmt: skip
     salesflow("runs", "show", "1", say="Everything the trial-lesson workflow did for Julie")
+    salesflow("inbound", "list", say="What came back to the replies mailbox, and what it was")
+    salesflow("runs", "show", "9", say="Julie's after-lesson workflow, stopped by her answer")
+    salesflow("runs", "show", "5", say="Œdipe's invitations: the second one was not sent")
+    salesflow("outbox", "show", "18", say="What Marie was told of Julie's answer")
     salesflow("outbox", "list", "--format", "markdown", say="The emails, written as .eml files")
     salesflow("outbox", "show", "1", say="One of them, whole: Julie's welcome")
     emails = sorted((DEMO / "outbox").glob("*.eml"))
