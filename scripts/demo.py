@@ -3,6 +3,11 @@
 It never touches the repository's own files: every command runs in build/demo/ (or the
 folder given as its argument), recreated each time, with the clock set by --now. With
 SALESFLOW_DB=postgresql://… it runs on that PostgreSQL database, which must be empty.
+
+The copy's salesflow.yaml has the replies mailbox turned on (`email.inbound`, commented out in
+the repository's): the mail that comes back — a bounce, an out-of-office, Julie's answer — is
+written into its replies/ Maildir by demo_mail.py, as a mail server delivers it, and read by
+`salesflow inbound poll` (what `run` does every `poll` interval) before the day's tick.
 """
 
 from __future__ import annotations
@@ -114,8 +119,8 @@ def julies_reply(outbox: Path, at: datetime) -> bytes:
 # `inbound poll` before the tick of the day it is listed under.
 MAIL = {
     date(2026, 12, 2): ("2026-12-01T18:31:04+01:00", oedipes_bounce,
-                        "Œdipe's mail server bounced the invitation (no such address): his"
-                        " address becomes undeliverable"),
+                        "The replies mailbox, which `run` reads: Œdipe's server bounced the"
+                        " invitation (no such address); his address becomes undeliverable"),
     date(2026, 12, 7): ("2026-12-06T18:31:40+01:00", julies_out_of_office,
                         "Julie's out-of-office answers the invitation to enrol: recorded, it"
                         " changes nothing"),
