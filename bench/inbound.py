@@ -6,7 +6,7 @@ process. Target (#30): ≤ 3× by the median.
 The messages are the inbound corpus's shapes (tests/fixtures/inbound/: replies, automatic
 answers, bounces, complaints, the unmatched and the unreadable), round and round; each round
 is a "world" of its own: its Message-IDs, return-path tokens and addresses are rewritten, and
-the database holds that world's contacts and the queued emails its messages answer (by
+the database holds that world's contacts and the sent emails its messages answer (by
 In-Reply-To, References, VERP or sender, as in the corpus).
 
 The floor starts from the same database and the same Maildir, opened with the same settings
@@ -124,6 +124,8 @@ def prepare(scratch: Path, count: int) -> tuple[Path, Path, Path]:
                 outbox.add_email(store, None, None, world.message_id(sent), sender, None,
                                  (None, address), ("Envie de continuer ?", "Bonjour !\n", None),
                                  {}, [])  # fmt: skip
+        # as delivery leaves them: a message answers an email that left (by sender, only those)
+        store.conn.execute("UPDATE outbox SET status = 'sent', sent_at = created_at")
     store.conn.close()
     prepared = scratch / "prepared.db"
     shutil.copy(loaded.database, prepared)
