@@ -20,6 +20,7 @@ import board
 import classify
 import engines
 import imports
+import inbound
 import ingest
 import maildir
 import reports
@@ -46,6 +47,9 @@ def main() -> int:
         rows += today.measure(Path(scratch) / "today", 100_000, args.runs)
         rows += maildir.measure(Path(scratch) / "maildir", 10_000, args.runs)
         rows += classify.measure(10_000, args.runs)[0]
+        mailbox = Path(scratch) / "inbound"  # its rows refused (a failed row) when they differ
+        rows += attempt("inbound: poll 10,000 Maildir messages", f"≤ {inbound.TARGET:g}× (median)",
+                        lambda: inbound.measure(mailbox, 10_000, args.runs)[0])  # fmt: skip
         rows += postgresql(Path(scratch), args.runs)
     print_table(rows)
     return 0 if all(row.met for row in rows) else 1

@@ -22,7 +22,7 @@ def test_console_script_validates_the_demo():
         [SCRIPT, "validate"], cwd=REPO, capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("ok: 2 pipelines, 7 workflows")
+    assert result.stdout.startswith("ok: 2 pipelines, 8 workflows")
 
 
 def test_python_dash_m_works_like_the_script(tmp_path):

@@ -112,7 +112,7 @@ def test_a_database_holding_rows_is_refused_and_left_as_it_was(cli, project, tar
     assert again.exit_code == 1
     assert re.fullmatch(
         rf"error: {re.escape(str(target))}: the database is not empty \(1\d of its tables hold"
-        r" rows: contacts, events, inbox_files…\): copy into a new, empty one\n",
+        r" rows: contacts, events, inbound…\): copy into a new, empty one\n",
         again.output,
     )
     assert count(target, "contacts") == 3
@@ -236,7 +236,7 @@ def test_workflows_test_on_postgresql_runs_on_a_scratch_sqlite_copy(
     assert tested.exit_code == 0, tested.output
     assert "(a throw-away copy of the database: nothing was written)" in tested.output
     assert "created contact" not in tested.output  # Julie is in the copy, from the two weeks
-    assert query(project, "SELECT count(*) FROM runs") == [(11,)]
+    assert query(project, "SELECT count(*) FROM runs") == [(12,)]
 
 
 def test_check_on_postgresql_says_the_server_and_schema_version(sf, postgres_url, monkeypatch):

@@ -27,7 +27,7 @@ def test_a_contact_is_started_once_and_the_second_start_says_so(sf):
     again = sf("workflows", "start", "inviter", "--contact", "julie.martin@example.org")
     assert again.output.strip() == "inviter: 0 started, 1 already in it"
     assert query(sf.project, "SELECT workflow, subject, status FROM runs") == [
-        ("inviter", "contact", "done")]  # fmt: skip
+        ("inviter", "contact", "waiting")]  # fmt: skip
     assert query(sf.project, "SELECT to_addr FROM outbox") == [("julie.martin@example.org",)]
 
 
@@ -49,7 +49,7 @@ def test_a_csv_file_names_contacts_and_a_row_naming_nobody_is_said(sf, tmp_path)
     result = sf("workflows", "start", "inviter", "--from", names, code=1)
     assert "inviter: 2 started, 0 already in it, 1 not found" in result.output
     assert "error: relancer.csv row 3: no contact 'x@example.org'" in result.output
-    assert len(query(sf.project, "SELECT id FROM runs WHERE status = 'done'")) == 2
+    assert len(query(sf.project, "SELECT id FROM runs WHERE status = 'waiting'")) == 2
     one_column = tmp_path / "un.csv"  # the commonest list: emails alone, no delimiter at all
     one_column.write_text("email\noedipe.lefevre@example.org\n")
     assert "inviter: 1 started" in sf("workflows", "start", "inviter", "--from", one_column).output

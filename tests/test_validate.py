@@ -66,7 +66,7 @@ def test_the_demo_project_validates(cli, monkeypatch):
     result = cli("validate")
     assert result.exit_code == 0, result.output
     assert result.output == (
-        "ok: 2 pipelines, 7 workflows, 7 templates checked, no errors\n"
+        "ok: 2 pipelines, 8 workflows, 9 templates checked, no errors\n"
         "environment: CANAL_PROFS (named by http steps; set where `salesflow run` and `serve`"
         " run)\n"
     )
