@@ -121,10 +121,10 @@ def test_few_emails_sent_counts_without_a_rate(sf):
         "ok", "none; 6 sent in the last 7 days"
     )  # fmt: skip
     deliver_answers(sf.project)
-    sf("run", now=READ)  # reads them, and handles their events
+    sf("run", now=READ)  # reads them, handles their events, and tells the owner of the reply
     assert findings(sf, READ)["bounces and complaints"] == (
         "note",
-        "1 permanent bounce (0 temporary) and 1 complaint (marked as spam) of 6 emails sent in"
+        "1 permanent bounce (0 temporary) and 1 complaint (marked as spam) of 7 emails sent in"
         " the last 7 days: too few sent for a rate (under 100); see `salesflow inbound list"
         " --kind bounce` (or complaint)",
     )
