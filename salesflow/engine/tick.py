@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from salesflow.engine.context import Renderer, environment, local_time
-from salesflow.engine.process import Processor, ProcessResult
+from salesflow.engine.process import Processor, ProcessResult, rewake
 from salesflow.engine.runs import Engine, TraceLine
 from salesflow.engine.schedules import due, localize
 from salesflow.outbox.courier import DeliveryResult
@@ -78,6 +78,7 @@ def tick(
     engine = Engine(store, Renderer(environment(store.project)), on_line)
     result = TickResult()
     result.schedules = fire_schedules(store, engine)
+    follow_changed_workflows(store, engine)
     result.resumed = resume_due_runs(store, engine)
     result.stalled = flag_stalled(store)
     result.processed = Processor(store, on_line=on_line).run(stop=stop)
@@ -111,6 +112,27 @@ def fire_schedules(store: Store, engine: Engine) -> int:
             engine.tracer.settle()
             fired += 1
     return fired
+
+
+def follow_changed_workflows(store: Store, engine: Engine) -> int:
+    """Runs waiting until a date (a reminder 24 h before the lesson) whose workflow's file
+    changed since they started: their wake-up follows the file as it is now, as it follows
+    the date when the date changes. How many were looked at."""
+    looked = 0
+    for workflow in store.project.workflows.values():
+        while True:
+            with transaction(store.conn):
+                found = runs.waiting_on_older_file(store, workflow.id, workflow.content_hash,
+                                                   BATCH)  # fmt: skip
+                for run in found:
+                    rewake(engine, run, lambda until: phrase("wait_redefined", until=until))
+                runs.mark_file_version(store, [run["id"] for run in found],
+                                       workflow.content_hash)  # fmt: skip
+                engine.tracer.settle()
+            looked += len(found)
+            if len(found) < BATCH:
+                break
+    return looked
 
 
 def resume_due_runs(store: Store, engine: Engine) -> int:

@@ -183,6 +183,25 @@ def reschedule(store: Store, run_id: int, wake: datetime) -> None:
     store.conn.execute("UPDATE runs SET wake_at = ? WHERE id = ?", (stored_instant(wake), run_id))
 
 
+def waiting_on_older_file(
+    store: Store, workflow_id: str, content_hash: str, limit: int
+) -> list[sqlite3.Row]:
+    """Waiting runs of the workflow whose wait follows a date and that started under another
+    version of its file, held for the caller's transaction (which recomputes their wake-up and
+    marks them with `content_hash`)."""
+    return store.conn.execute(
+        "SELECT * FROM runs WHERE workflow = ? AND status = 'waiting' AND workflow_hash <> ?"
+        f" AND anchor IS NOT NULL LIMIT ?{HELD[store.conn.dialect]}",
+        (workflow_id, content_hash, limit),
+    ).fetchall()
+
+
+def mark_file_version(store: Store, run_ids: list[int], content_hash: str) -> None:
+    store.conn.executemany(
+        "UPDATE runs SET workflow_hash = ? WHERE id = ?", [(content_hash, i) for i in run_ids]
+    )
+
+
 def write_trace(store: Store, rows: Iterable[tuple]) -> None:
     """Trace rows (run_id, step, action, outcome, detail, at), in one statement."""
     store.conn.executemany(

@@ -1,0 +1,238 @@
+"""`salesflow plan`: what the robot will do over the coming days, and what a change of
+configuration changes in it."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from typing import Annotated
+
+import typer
+from babel.dates import format_date, format_datetime
+
+from salesflow.cli.options import AsJson, OutputFormat
+from salesflow.cli.render import Format, chosen
+from salesflow.engine.plan import KIND_ORDER
+from salesflow.errors import UserError
+from salesflow.phrases import say
+from salesflow.reports.as_json import to_json
+from salesflow.translations import N_, translations
+from salesflow.wording import counted
+
+EXIT_DIFFERENT = 4  # with --exit-code, as `git diff` has it; 1, 2 and 3 keep their meaning
+ASSUMPTIONS = (
+    "assumes no new input (no form, no import, nobody moves a deal, nobody replies, nothing"
+    " bounces), every email delivered and every request answered 2xx"
+)
+KIND_WORDS = {  # each kind of effect, as one and as many
+    "email": (N_("email"), N_("emails")),
+    "notification": (N_("notification"), N_("notifications")),
+    "task": (N_("task"), N_("tasks")),
+    "deal": (N_("deal created"), N_("deals created")),
+    "ticket": (N_("ticket created"), N_("tickets created")),
+    "move": (N_("move"), N_("moves")),
+    "update": (N_("update"), N_("updates")),
+    "request": (N_("request"), N_("requests")),
+    "stalled": (N_("stall"), N_("stalls")),
+    "not sent": (N_("email not sent"), N_("emails not sent")),
+    "failure": (N_("failure"), N_("failures")),
+    "run started": (N_("run started"), N_("runs started")),
+    "run ended": (N_("run ended"), N_("runs ended")),
+}
+
+
+def plan(
+    ctx: typer.Context,
+    days: Annotated[
+        int, typer.Option("--days", min=1, max=366, help="How many days ahead (default 14).")
+    ] = 14,
+    until: Annotated[
+        str | None,
+        typer.Option("--until", metavar="DATE", help="Up to this date (inclusive) or date-time."),
+    ] = None,
+    against: Annotated[
+        str | None,
+        typer.Option(
+            "--against",
+            metavar="REF",
+            help="Compare with the configuration of a Git revision (main, a commit) or of"
+            " another folder: print what the change changes.",
+        ),
+    ] = None,
+    exit_code: Annotated[
+        bool,
+        typer.Option("--exit-code", help="With --against: exit 4 when the plans differ."),
+    ] = False,
+    output: OutputFormat = Format.table,
+    as_json: AsJson = False,
+) -> None:
+    """Replay the coming days on a scratch copy of the database and print every email,
+    notification, task, move, update, request and stall the robot would make — nothing is
+    sent or changed.
+
+    Example: salesflow plan --days 7
+    Example (in a pull request): salesflow plan --against origin/main --format markdown
+    """
+    from salesflow.config.revision import project_elsewhere
+    from salesflow.engine.plan import plan as replay
+    from salesflow.engine.plan_diff import compare
+
+    if exit_code and not against:
+        raise typer.BadParameter("--exit-code compares: give --against REF too")
+    output = chosen(output, as_json)
+    if output == Format.csv:
+        raise typer.BadParameter("plan prints table, json or markdown", param_hint="--format")
+    project = ctx.obj.project()
+    now = ctx.obj.now(project)
+    end = _end(until, days, now, project)
+    ours = replay(project, now, end)
+    if against is None:
+        _print_plan(ours, project, output)
+        return
+    with project_elsewhere(project.root, against, str(project.database)) as theirs:
+        before = replay(theirs, now, end)
+    changes = compare(before, ours)
+    _print_changes(changes, ours, against, project, output)
+    if changes and exit_code:
+        raise typer.Exit(EXIT_DIFFERENT)
+
+
+def _end(until: str | None, days: int, now: datetime, project) -> datetime:
+    if until is None:
+        return now + timedelta(days=days)
+    from salesflow.values import parse_datetime
+
+    try:
+        moment = parse_datetime(until, project.locale, project.timezone)
+    except ValueError as error:
+        raise UserError(f"--until {until!r}: {error}") from None
+    if len(until.strip()) <= 10:  # a date alone: to its end
+        moment = datetime.combine(moment.date(), time.max, moment.tzinfo)
+    if moment <= now:
+        raise UserError(f"--until {until!r} is not after now ({now:%Y-%m-%d %H:%M})")
+    return moment
+
+
+def summary(counts, gettext=None) -> str:
+    """`2 emails, 1 task, 1 stall`: each kind of effect counted, in the plan's order."""
+    parts = []
+    for kind in KIND_ORDER:
+        if counts.get(kind):
+            one, many = KIND_WORDS[kind]
+            words = (gettext or str)(one if counts[kind] == 1 else many)
+            parts.append(f"{counts[kind]} {words}")
+    return ", ".join(parts) or (gettext or str)("nothing")
+
+
+class _View:
+    """Dates, times and the trace lines in the project's zone and language."""
+
+    def __init__(self, project):
+        self.project = project
+        self.gettext = translations(project.locale).gettext
+
+    def day(self, moment: datetime) -> str:
+        return format_date(moment, "EEEE d MMMM y", locale=self.project.locale).capitalize()
+
+    def moment(self, moment: datetime) -> str:
+        return format_datetime(moment, "d MMM y HH:mm", locale=self.project.locale)
+
+    def said(self, effect) -> str:
+        return say(effect.said, self.gettext) or ""
+
+    def kind(self, kind: str) -> str:
+        return self.gettext(KIND_WORDS[kind][0])
+
+    def header(self, result) -> list[str]:
+        zone = self.project.timezone.key
+        return [
+            f"plan from {self.moment(result.start)} to {self.moment(result.until)} ({zone}),"
+            f" {counted(len(result.moments), 'moment')} visited",
+            ASSUMPTIONS,
+        ]
+
+
+def _where(effect) -> str:
+    return " › ".join(filter(None, (effect.workflow, effect.step)))
+
+
+def _by_day(effects) -> dict[date, list]:
+    days: dict[date, list] = {}
+    for effect in effects:
+        days.setdefault(effect.at.date(), []).append(effect)
+    return days
+
+
+def _print_plan(result, project, output: Format) -> None:
+    if output == Format.json:
+        data = {"start": result.start.isoformat(), "until": result.until.isoformat(),
+                "assumes": ASSUMPTIONS, "moments": [m.isoformat() for m in result.moments],
+                "counts": dict(result.counts()),
+                "effects": [effect.as_json() for effect in result.effects]}  # fmt: skip
+        typer.echo(to_json(data))
+        return
+    view = _View(project)
+    markdown = output == Format.markdown
+    lines = view.header(result)
+    if markdown:
+        lines = [f"**salesflow plan**: {lines[0]}", "", f"_{lines[1]}_"]
+    for _day, effects in _by_day(result.effects).items():
+        lines += ["", f"### {view.day(effects[0].at)}" if markdown else view.day(effects[0].at)]
+        if markdown:
+            lines += ["", "| time | what | workflow | record | detail |", "|---|---|---|---|---|"]
+        for effect in effects:
+            cells = (f"{effect.at:%H:%M}", view.kind(effect.kind), _where(effect),
+                     effect.record or "", view.said(effect))  # fmt: skip
+            lines.append(_row(cells) if markdown else "  " + "  ".join(filter(None, cells)))
+    lines += ["", summary(result.counts(), view.gettext)]
+    typer.echo("\n".join(lines))
+
+
+def _print_changes(changes, result, against: str, project, output: Format) -> None:
+    if output == Format.json:
+        typer.echo(to_json({"against": against, "start": result.start.isoformat(),
+                            "until": result.until.isoformat(), "assumes": ASSUMPTIONS,
+                            "changes": [change.as_json() for change in changes]}))  # fmt: skip
+        return
+    view = _View(project)
+    markdown = output == Format.markdown
+    title = (f"{counted(len(changes), 'difference')} against {against}" if changes
+             else f"no difference against {against}")  # fmt: skip
+    lines = [f"**salesflow plan**: {title}" if markdown else title, *view.header(result)[:1],
+             f"_{ASSUMPTIONS}_" if markdown else ASSUMPTIONS]  # fmt: skip
+    by_workflow: dict[str, list] = {}
+    for change in changes:
+        by_workflow.setdefault(change.workflow, []).append(change)
+    for workflow, listed in by_workflow.items():
+        lines += ["", f"### {workflow or '(no workflow)'}" if markdown else
+                  f"{workflow or '(no workflow)'}:"]  # fmt: skip
+        if markdown:
+            lines += ["", "| change | when | what | record | detail |", "|---|---|---|---|---|"]
+        for change in listed:
+            cells = (_CHANGE_SIGN[change.what] + (" " + change.what if markdown else ""),
+                     _when(change, view), view.kind(change.effect.kind),
+                     change.effect.record or "", _detail(change, view))  # fmt: skip
+            lines.append(_row(cells) if markdown else "  " + "  ".join(filter(None, cells)))
+    typer.echo("\n".join(lines))
+
+
+_CHANGE_SIGN = {"added": "+", "removed": "-", "changed": "~"}
+
+
+def _when(change, view: _View) -> str:
+    now = view.moment(change.effect.at)
+    if change.before is not None and "at" in change.fields:
+        return f"{view.moment(change.before.at)} → {now}"
+    return now
+
+
+def _detail(change, view: _View) -> str:
+    said = view.said(change.effect)
+    others = [name for name in change.fields if name != "at"]
+    if not others or change.before is None:
+        return said
+    was = ", ".join(f"{name} was {change.before.values.get(name)!r}" for name in others)
+    return f"{said} ({was})"
+
+
+def _row(cells) -> str:
+    return "| " + " | ".join(str(cell).replace("|", "\\|") for cell in cells) + " |"
