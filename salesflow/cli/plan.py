@@ -16,13 +16,16 @@ from salesflow.errors import UserError
 from salesflow.phrases import say
 from salesflow.reports.as_json import to_json
 from salesflow.translations import N_, translations
-from salesflow.wording import counted
 
 EXIT_DIFFERENT = 4  # with --exit-code, as `git diff` has it; 1, 2 and 3 keep their meaning
-ASSUMPTIONS = (
+ASSUMPTIONS = N_(
     "assumes no new input (no form, no import, nobody moves a deal, nobody replies, nothing"
     " bounces), every email delivered and every request answered 2xx"
 )
+NOTHING = N_("nothing to do")
+HEADER = N_("plan from {start} to {until} ({zone}): {moments} moments visited")
+DIFFERENT = N_("{count} differences against {against}")
+SAME = N_("no difference against {against}")
 KIND_WORDS = {  # each kind of effect, as one and as many
     "email": (N_("email"), N_("emails")),
     "notification": (N_("notification"), N_("notifications")),
@@ -120,7 +123,7 @@ def summary(counts, gettext=None) -> str:
             one, many = KIND_WORDS[kind]
             words = (gettext or str)(one if counts[kind] == 1 else many)
             parts.append(f"{counts[kind]} {words}")
-    return ", ".join(parts) or (gettext or str)("nothing")
+    return ", ".join(parts) or (gettext or str)(NOTHING)
 
 
 class _View:
@@ -143,12 +146,11 @@ class _View:
         return self.gettext(KIND_WORDS[kind][0])
 
     def header(self, result) -> list[str]:
-        zone = self.project.timezone.key
-        return [
-            f"plan from {self.moment(result.start)} to {self.moment(result.until)} ({zone}),"
-            f" {counted(len(result.moments), 'moment')} visited",
-            ASSUMPTIONS,
-        ]
+        said = self.gettext(HEADER).format(
+            start=self.moment(result.start), until=self.moment(result.until),
+            zone=self.project.timezone.key, moments=len(result.moments),
+        )  # fmt: skip
+        return [said, self.gettext(ASSUMPTIONS)]
 
 
 def _where(effect) -> str:
@@ -195,10 +197,11 @@ def _print_changes(changes, result, against: str, project, output: Format) -> No
         return
     view = _View(project)
     markdown = output == Format.markdown
-    title = (f"{counted(len(changes), 'difference')} against {against}" if changes
-             else f"no difference against {against}")  # fmt: skip
-    lines = [f"**salesflow plan**: {title}" if markdown else title, *view.header(result)[:1],
-             f"_{ASSUMPTIONS}_" if markdown else ASSUMPTIONS]  # fmt: skip
+    title = view.gettext(DIFFERENT if changes else SAME).format(count=len(changes),
+                                                                against=against)  # fmt: skip
+    header, assumptions = view.header(result)
+    lines = [f"**salesflow plan**: {title}" if markdown else title, header,
+             f"_{assumptions}_" if markdown else assumptions]  # fmt: skip
     by_workflow: dict[str, list] = {}
     for change in changes:
         by_workflow.setdefault(change.workflow, []).append(change)
