@@ -4,6 +4,7 @@ next due."""
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -12,25 +13,58 @@ from pathlib import Path
 from salesflow.config.model import DatabaseUrl
 from salesflow.errors import UserError
 from salesflow.store.copy import throwaway_copy
-from salesflow.store.db import Connection, connect, connect_unchanged, open_read_only
+from salesflow.store.db import Connection, connect, connect_unchanged, refuse_lost
 from salesflow.store.session import Store
 from salesflow.values import read_instant, stored_instant
 
 
 def scratch_copy(database: Path | DatabaseUrl, path: Path) -> Connection:
     """A SQLite copy of the project's database at `path`, brought to the current schema;
-    the database itself is opened read-only (SQLite) or as it is (PostgreSQL)."""
-    source = (
-        connect_unchanged(database) if isinstance(database, DatabaseUrl)
-        else open_read_only(database)
-    )  # fmt: skip
-    if source is None:
+    the database itself is only read (a PostgreSQL one as it is, not even migrated)."""
+    if isinstance(database, DatabaseUrl):
+        source = connect_unchanged(database)
+        try:
+            throwaway_copy(source, path).close()
+        finally:
+            source.close()
+    else:
+        _copy_file(database, path)
+    return connect(path)
+
+
+def _copy_file(database: Path, path: Path) -> None:
+    """SQLite's online backup of the file, leaving nothing behind. While its WAL holds
+    nothing (no -wal beside it, or an empty one) the file is read as immutable: no -shm or
+    -wal is created beside it (a read-only folder, such as a CI artifact, would refuse them)
+    — and read again the usual way if someone wrote to it meanwhile. Otherwise it is read
+    the usual way, what its WAL holds included."""
+    if not database.is_file() or database.stat().st_size == 0:
+        refuse_lost(database)
         raise UserError(f"{database}: no database yet, so nothing is waiting: nothing to plan")
+    before = _written(database)
+    if before[-1] in (None, 0):
+        with contextlib.suppress(sqlite3.DatabaseError):  # a page torn by that writer
+            _backup(database, path, "mode=ro&immutable=1")
+            if _written(database) == before:
+                return
+        path.unlink(missing_ok=True)
+    _backup(database, path, "mode=ro")
+
+
+def _written(database: Path) -> tuple[int, int, int | None]:
+    """The file's size and last write, and its WAL's size (None without one)."""
+    status = database.stat()
+    wal = database.with_name(f"{database.name}-wal")
+    return status.st_size, status.st_mtime_ns, wal.stat().st_size if wal.exists() else None
+
+
+def _backup(database: Path, path: Path, options: str) -> None:
+    source = sqlite3.connect(f"{database.resolve().as_uri()}?{options}", uri=True,
+                             factory=Connection)  # fmt: skip
     try:
         throwaway_copy(source, path).close()
     finally:
         source.close()
-    return connect(path)
 
 
 @dataclass(frozen=True)
