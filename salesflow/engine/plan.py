@@ -26,7 +26,7 @@ from pathlib import Path
 from salesflow.config.model import Project
 from salesflow.engine.schedules import localize, next_slot, wall_clock
 from salesflow.engine.tick import tick
-from salesflow.phrases import phrase
+from salesflow.phrases import phrase, say
 from salesflow.store import plan as scratch
 from salesflow.store.session import Store
 
@@ -64,7 +64,7 @@ class Effect:
     step: str | None
     record: str | None  # "cours-essai #1 Julie Martin", a contact's address, or None
     said: str  # the trace line, a stored phrase (phrases.say renders it)
-    values: dict = field(default_factory=dict)  # what it is (to, subject, title, due…)
+    values: dict = field(default_factory=dict)  # what it is (to, subject, title, due…), as text
     assumes: str | None = None  # what the plan cannot know about it
     occurrence: int = 1  # the nth effect of the same workflow, step, record and kind
 
@@ -76,7 +76,7 @@ class Effect:
         return {
             "at": self.at.isoformat(), "kind": self.kind, "workflow": self.workflow,
             "step": self.step, "record": self.record, "occurrence": self.occurrence,
-            "said": self.said, "values": self.values, "assumes": self.assumes,
+            "said": say(self.said), "values": self.values, "assumes": self.assumes,
         }  # fmt: skip
 
 
@@ -150,6 +150,13 @@ def effects_since(store: Store, mark: scratch.Marks) -> list[Effect]:
     """What the tick at `store.now` did after `mark`, as effects (occurrence not counted)."""
     at = store.now
     found = []
+    for stall in scratch.stalls_since(store, mark):
+        data = json.loads(stall["data"])
+        record = f"{stall['pipeline']} #{stall['subject_id']} {stall['title']}"
+        said = phrase("plan_stalled", record=record, days=data.get("days_in_stage"),
+                      stage=data.get("stage"))  # fmt: skip
+        found.append(Effect(at, "stalled", None, None, record, said,
+                            {"stage": data.get("stage")}))  # fmt: skip
     started = scratch.runs_started_since(store, mark)
     for run in started:
         said = phrase("plan_run_started", id=run["id"], workflow=run["workflow"])
@@ -166,14 +173,8 @@ def effects_since(store: Store, mark: scratch.Marks) -> list[Effect]:
             ended.setdefault(run["id"], run)
     for run_id, run in ended.items():
         said = phrase(f"plan_run_{run['status']}", id=run_id, workflow=run["workflow"])
-        found.append(Effect(at, "run ended", run["workflow"], None, _record(run), said))
-    for stall in scratch.stalls_since(store, mark):
-        data = json.loads(stall["data"])
-        record = f"{stall['pipeline']} #{stall['subject_id']} {stall['title']}"
-        said = phrase("plan_stalled", record=record, days=data.get("days_in_stage"),
-                      stage=data.get("stage"))  # fmt: skip
-        found.append(Effect(at, "stalled", None, None, record, said,
-                            {"stage": data.get("stage")}))  # fmt: skip
+        found.append(Effect(at, "run ended", run["workflow"], None, _record(run), said,
+                            {"status": run["status"]}))  # fmt: skip
     return found
 
 
@@ -202,7 +203,12 @@ def _values(detail: str | None) -> dict:
         return {"text": detail}
     if not isinstance(data, dict):
         return {"text": detail}
-    return {key: value for key, value in data.items() if key not in _UNSHOWN_VALUES}
+    return {key: _text(value) for key, value in data.items() if key not in _UNSHOWN_VALUES}
+
+
+def _text(value):
+    """A value that is itself a phrase ("nobody") as its words; others as they are."""
+    return say(json.dumps(value, ensure_ascii=False)) if isinstance(value, dict) else value
 
 
 def _record(row) -> str | None:

@@ -4,7 +4,7 @@ happens a day earlier is one change, not a removal and an addition.
 
 A run's start and end follow its steps: when they only move in time they are not a change of
 their own (a reminder moved by a day would otherwise show three times); a run that no longer
-starts, or a new one, is.
+starts, a new one, or one that now ends otherwise (failed instead of done) is.
 """
 
 from __future__ import annotations
@@ -48,13 +48,14 @@ def compare(before: Plan, after: Plan) -> list[Change]:
     for key, effect in new.items():
         if key not in old:
             changes.append(Change("added", effect))
-        elif (fields := _differences(old[key], effect)) and effect.kind not in _FOLLOWERS:
+        elif fields := _differences(old[key], effect):
             changes.append(Change("changed", effect, old[key], fields))
     return sorted(changes, key=lambda change: (change.effect.at, change.workflow))
 
 
 def _differences(old: Effect, new: Effect) -> tuple[str, ...]:
-    fields = ["at"] if old.at != new.at else []
+    moved = old.at != new.at and new.kind not in _FOLLOWERS
+    fields = ["at"] if moved else []
     keys = sorted(set(old.values) | set(new.values))
     fields += [key for key in keys if old.values.get(key) != new.values.get(key)]
     return tuple(fields)
