@@ -17,6 +17,7 @@ from salesflow.phrases import say
 from salesflow.reports.as_json import to_json
 from salesflow.translations import N_, translations
 
+DAYS = 14  # how far ahead, unless told
 EXIT_DIFFERENT = 4  # with --exit-code, as `git diff` has it; 1, 2 and 3 keep their meaning
 ASSUMPTIONS = N_(
     "assumes no new input (no form, no import, nobody moves a deal, nobody replies, nothing"
@@ -24,7 +25,10 @@ ASSUMPTIONS = N_(
 )
 NOTHING = N_("nothing to do")
 HEADER = N_("plan from {start} to {until} ({zone}): {moments} moments visited")
-DIFFERENT = N_("{count} differences against {against}")
+DIFFERENT = (
+    N_("{count} difference against {against}"),
+    N_("{count} differences against {against}"),
+)
 SAME = N_("no difference against {against}")
 KIND_WORDS = {  # each kind of effect, as one and as many
     "email": (N_("email"), N_("emails")),
@@ -46,8 +50,9 @@ KIND_WORDS = {  # each kind of effect, as one and as many
 def plan(
     ctx: typer.Context,
     days: Annotated[
-        int, typer.Option("--days", min=1, max=366, help="How many days ahead (default 14).")
-    ] = 14,
+        int | None,
+        typer.Option("--days", min=1, max=366, help="How many days ahead (default 14)."),
+    ] = None,
     until: Annotated[
         str | None,
         typer.Option("--until", metavar="DATE", help="Up to this date (inclusive) or date-time."),
@@ -81,18 +86,20 @@ def plan(
 
     if exit_code and not against:
         raise typer.BadParameter("--exit-code compares: give --against REF too")
+    if days is not None and until is not None:
+        raise typer.BadParameter("give --days or --until, not both")
     output = chosen(output, as_json)
     if output == Format.csv:
         raise typer.BadParameter("plan prints table, json or markdown", param_hint="--format")
     project = ctx.obj.project()
     now = ctx.obj.now(project)
-    end = _end(until, days, now, project)
-    ours = replay(project, now, end)
+    end = _end(until, days or DAYS, now, project)
     if against is None:
-        _print_plan(ours, project, output)
+        _print_plan(replay(project, now, end), project, output)
         return
     with project_elsewhere(project.root, against, str(project.database)) as theirs:
         before = replay(theirs, now, end)
+    ours = replay(project, now, end)
     changes = compare(before, ours)
     _print_changes(changes, ours, against, project, output)
     if changes and exit_code:
@@ -197,11 +204,13 @@ def _print_changes(changes, result, against: str, project, output: Format) -> No
         return
     view = _View(project)
     markdown = output == Format.markdown
-    title = view.gettext(DIFFERENT if changes else SAME).format(count=len(changes),
-                                                                against=against)  # fmt: skip
+    words = DIFFERENT[len(changes) > 1] if changes else SAME
+    title = view.gettext(words).format(count=len(changes), against=against)
     header, assumptions = view.header(result)
-    lines = [f"**salesflow plan**: {title}" if markdown else title, header,
-             f"_{assumptions}_" if markdown else assumptions]  # fmt: skip
+    if markdown:
+        lines = [f"**salesflow plan**: {title}", "", header, "", f"_{assumptions}_"]
+    else:
+        lines = [title, header, assumptions]
     by_workflow: dict[str, list] = {}
     for change in changes:
         by_workflow.setdefault(change.workflow, []).append(change)
