@@ -147,7 +147,9 @@ class _View:
         return format_datetime(moment, "d MMM y HH:mm", locale=self.project.locale)
 
     def said(self, effect) -> str:
-        return say(effect.said, self.gettext) or ""
+        """The effect in words, and what the plan assumes about it (a request's answer)."""
+        said = say(effect.said, self.gettext) or ""
+        return f"{said} ({self.gettext(effect.assumes)})" if effect.assumes else said
 
     def kind(self, kind: str) -> str:
         return self.gettext(KIND_WORDS[kind][0])

@@ -29,6 +29,7 @@ from salesflow.engine.tick import tick
 from salesflow.phrases import phrase, say
 from salesflow.store import plan as scratch
 from salesflow.store.session import Store
+from salesflow.translations import N_
 
 # A step's action → the kind of effect it has (steps not listed, such as waits and
 # conditions, only move the run along).
@@ -49,7 +50,7 @@ ACTION_KINDS = {
 }
 KIND_ORDER = ("email", "notification", "task", "deal", "ticket", "move", "update", "request",
               "stalled", "not sent", "failure", "run started", "run ended")  # fmt: skip
-ASSUMED = {"request": "assumes the receiver answers 2xx; what it answers is not known"}
+ASSUMED = {"request": N_("assumes the receiver answers 2xx; what it answers is not known")}
 _ENDED = ("done", "cancelled", "failed")
 _UNSHOWN_VALUES = {"msg", "id", "ids", "item"}  # numbers of the copy's rows: not the effect's
 
