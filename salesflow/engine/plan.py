@@ -130,12 +130,22 @@ def next_moment(store: Store) -> datetime | None:
 
 
 def _next_slots(store: Store) -> list[datetime]:
-    wall_now = wall_clock(store.now, store)
     return [
-        localize(next_slot(workflow.trigger.schedule, wall_now), store)
+        _slot_after_now(workflow.trigger.schedule, store)
         for workflow in store.project.workflows.values()
         if workflow.trigger.schedule and workflow.enabled
     ]
+
+
+def _slot_after_now(expression: str, store: Store) -> datetime:
+    """A schedule's first slot after now, as an instant. The wall clock's next slot may be
+    behind: in the hour the clocks go back, 02:30 came at its first pass (and fired then)."""
+    wall = wall_clock(store.now, store)
+    while True:
+        wall = next_slot(expression, wall)
+        moment = localize(wall, store)
+        if moment > store.now:
+            return moment
 
 
 def _next_quiet_ends(store: Store) -> list[datetime | None]:
