@@ -236,7 +236,8 @@ class Processor:
 def rewake(engine: Engine, run, why: Callable[[str], str]) -> bool:
     """Compute again when this run, waiting in a `wait_until` that follows a date, wakes —
     with its workflow as the project has it now; trace `why(until)` if the moment moved.
-    False when its wait step is gone or cannot say."""
+    Whether it moved: not when its wait step is gone or cannot say (its `at` unreadable
+    now), which leaves the run waiting as it was."""
     store = engine.store
     workflow = store.project.workflows.get(run["workflow"])
     anchor = json.loads(run["anchor"])
@@ -249,7 +250,7 @@ def rewake(engine: Engine, run, why: Callable[[str], str]) -> bool:
     except StepFailed:
         return False
     if stored_instant(wake) == run["wake_at"]:
-        return True
+        return False
     runs.reschedule(store, run["id"], wake)
     engine.tracer.add(run, workflow, anchor["step"], "wait_until", "rescheduled",
                       why(local_time(wake, store)))  # fmt: skip
