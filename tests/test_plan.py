@@ -398,6 +398,9 @@ def test_until_a_date_plans_to_its_end(cli, demo):
     assert plan["until"].startswith("2026-12-04T23:59:59")
     assert [e["step"] for e in plan["effects"] if e["kind"] == "email"] == ["rappel"]
     assert planned(cli, demo, "--until", "2026-12-04T18:00")["counts"].get("email") is None
+    assert (
+        planned(cli, demo, "--until", "2026-12-01T00:00Z")["until"] == "2026-12-01T01:00:00+01:00"
+    )
 
 
 @pytest.mark.parametrize(
@@ -554,3 +557,15 @@ def test_a_template_that_raises_shows_as_a_failure(cli, demo):
         ("2026-11-30T08:00:00+01:00", "revue-hebdo",
          "template revue-hebdo: integer division or modulo by zero"),
     ]  # fmt: skip
+
+
+def test_an_update_that_changes_nothing_is_no_effect(cli, demo):
+    (demo / "workflows" / "etape.yaml").write_text(
+        "id: etape\ntrigger: {event: deal.stalled, match: {pipeline: cours-essai}}\nsteps:\n"
+        "  - id: poser\n    update_deal: {next_step: Rappeler}\n"
+        "  - id: reposer\n    update_deal: {next_step: Rappeler}\n"
+    )
+    after_the_forms(cli, demo)
+    updates = [(e["step"], e["record"], e["values"]) for e in planned(cli, demo)["effects"]
+               if e["kind"] == "update"]  # fmt: skip
+    assert updates == [("poser", "cours-essai #3 Œdipe Lefèvre", {"changed": "next_step"})]

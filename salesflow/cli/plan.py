@@ -115,6 +115,7 @@ def _end(until: str | None, days: int, now: datetime, project) -> datetime:
         moment = parse_datetime(until, project.locale, project.timezone)
     except ValueError as error:
         raise UserError(f"--until {until!r}: {error}") from None
+    moment = moment.astimezone(project.timezone)
     if len(until.strip()) <= 10:  # a date alone: to its end
         moment = datetime.combine(moment.date(), time.max, moment.tzinfo)
     if moment <= now:

@@ -53,6 +53,7 @@ KIND_ORDER = ("email", "notification", "task", "deal", "ticket", "move", "update
 ASSUMED = {"request": N_("assumes the receiver answers 2xx; what it answers is not known")}
 _ENDED = ("done", "cancelled", "failed")
 _UNSHOWN_VALUES = {"msg", "id", "ids", "item"}  # numbers of the copy's rows: not the effect's
+_NO_CHANGE = say(phrase("no_change"))
 
 
 @dataclass(frozen=True)
@@ -202,6 +203,8 @@ def _step_effect(at: datetime, line) -> Effect | None:
             return None  # a condition that did not hold: nothing happens
         kind = "not sent"
     values = _values(line["detail"])
+    if kind == "update" and values.get("changed") == _NO_CHANGE:
+        return None  # the record already had those values
     return Effect(at, kind, line["workflow"], line["step"], _record(line),
                   line["detail"] or "", values, ASSUMED.get(kind))  # fmt: skip
 
