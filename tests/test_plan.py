@@ -72,12 +72,26 @@ steps:
 """
 
 
-@pytest.mark.parametrize("workflows", [{}, {"relance-oubli.yaml": FOLLOW_UP}],
-                         ids=["demo", "demo-with-follow-up"])  # fmt: skip
-def test_the_plan_lists_what_ticking_through_its_moments_does(cli, demo, tmp_path, workflows):
+A_REQUEST = ("tickets", "add", "--subject", "Changer de créneau", "--contact",
+             "julie.martin@example.org")  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("workflows", "then"),
+    [({}, ()), ({"relance-oubli.yaml": FOLLOW_UP}, ()), ({}, A_REQUEST)],
+    ids=["demo", "demo-with-follow-up", "demo-with-a-members-request"],
+)
+def test_the_plan_lists_what_ticking_through_its_moments_does(cli, demo, tmp_path, workflows, then):
+    """What ticking a copy of the database at each moment the plan visited writes — emails,
+    notifications and requests in the outbox, tasks, moves, stalls, runs ended — is what
+    the plan lists, each at its moment. With a follow-up on stalled prospects (a task, a
+    wait, an email in a send window, an update, a request, a move), and with a member's
+    request (a ticket: its owner told, a request, then urgent and a task when it stalls)."""
     for name, text in workflows.items():
         (demo / "workflows" / name).write_text(text)
     after_the_forms(cli, demo)
+    if then:
+        salesflow(cli, demo, START, *then)
     ticked = shutil.copytree(demo, tmp_path / "ticked")
     before = _marks(ticked)
     plan = planned(cli, demo, "--days", "14")
