@@ -258,6 +258,19 @@ def test_a_reminder_two_days_before_moves_each_reminder_by_a_day_and_nothing_els
     ]  # fmt: skip
 
 
+def test_a_new_subject_shows_what_it_was(cli, demo):
+    after_the_forms(cli, demo)
+    in_git(demo)
+    template = demo / "workflows" / "templates" / "rappel-essai.txt.j2"
+    template.write_text(template.read_text().replace("Rappel :", "À demain :"))
+    result = salesflow(cli, demo, START, "plan", "--against", "main", "--format", "markdown")
+    assert result.output.splitlines()[-1] == (
+        "| ~ changed | 4 déc. 2026 18:30 | e-mail | cours-essai #1 Julie Martin | e-mail n° 9 à"
+        " julie.martin@example.org : « À demain : votre cours d'essai samedi à 18:30 » (subject"
+        " était « Rappel : votre cours d'essai samedi à 18:30 ») |"
+    )
+
+
 def test_against_the_revision_checked_out_there_is_no_difference(cli, demo):
     after_the_forms(cli, demo)
     in_git(demo)

@@ -30,6 +30,7 @@ DIFFERENT = (
     N_("{count} differences against {against}"),
 )
 SAME = N_("no difference against {against}")
+WAS = N_("{field} was “{value}”")  # a changed effect's value before the change
 KIND_WORDS = {  # each kind of effect, as one and as many
     "email": (N_("email"), N_("emails")),
     "notification": (N_("notification"), N_("notifications")),
@@ -245,8 +246,10 @@ def _detail(change, view: _View) -> str:
     others = [name for name in change.fields if name != "at"]
     if not others or change.before is None:
         return said
-    was = ", ".join(f"{name} was {change.before.values.get(name)!r}" for name in others)
-    return f"{said} ({was})"
+    was = view.gettext(WAS)
+    before = ", ".join(was.format(field=name, value=change.before.values.get(name, ""))
+                       for name in others)  # fmt: skip
+    return f"{said} ({before})"
 
 
 def _row(cells) -> str:
