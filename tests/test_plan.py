@@ -258,16 +258,23 @@ def test_a_reminder_two_days_before_moves_each_reminder_by_a_day_and_nothing_els
     ]  # fmt: skip
 
 
-def test_a_new_subject_shows_what_it_was(cli, demo):
+def test_a_new_subject_shows_what_it_was_as_a_reviewer_reads_it(cli, demo):
     after_the_forms(cli, demo)
     in_git(demo)
     template = demo / "workflows" / "templates" / "rappel-essai.txt.j2"
     template.write_text(template.read_text().replace("Rappel :", "À demain :"))
     result = salesflow(cli, demo, START, "plan", "--against", "main", "--format", "markdown")
-    assert result.output.splitlines()[-1] == (
-        "| ~ changed | 4 déc. 2026 18:30 | e-mail | cours-essai #1 Julie Martin | e-mail n° 9 à"
+    assert result.output == (
+        "**salesflow plan**: 1 différence avec main\n\n"
+        "plan du 22 nov. 2026 10:00 au 6 déc. 2026 10:00 (Europe/Paris) : 5 moments parcourus"
+        "\n\n_suppose qu’aucune nouvelle entrée n’arrive (aucun formulaire, aucun import,"
+        " personne ne déplace d’affaire, personne ne répond, rien ne revient en erreur), que"
+        " chaque e-mail est remis et que chaque requête reçoit une réponse 2xx_\n\n"
+        "### essai-formulaire\n\n"
+        "| changement | quand | quoi | fiche | détail |\n|---|---|---|---|---|\n"
+        "| ~ changé | 4 déc. 2026 18:30 | e-mail | cours-essai #1 Julie Martin | e-mail n° 9 à"
         " julie.martin@example.org : « À demain : votre cours d'essai samedi à 18:30 » (subject"
-        " était « Rappel : votre cours d'essai samedi à 18:30 ») |"
+        " était « Rappel : votre cours d'essai samedi à 18:30 ») |\n"
     )
 
 

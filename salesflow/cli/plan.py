@@ -30,6 +30,10 @@ DIFFERENT = (
     N_("{count} differences against {against}"),
 )
 SAME = N_("no difference against {against}")
+NO_WORKFLOW = N_("(no workflow)")  # the changes of stalls, which no workflow makes
+CHANGE_WORDS = {"added": N_("added"), "removed": N_("removed"), "changed": N_("changed")}
+PLAN_COLUMNS = (N_("time"), N_("what"), N_("workflow"), N_("record"), N_("detail"))
+CHANGE_COLUMNS = (N_("change"), N_("when"), N_("what"), N_("record"), N_("detail"))
 WAS = N_("{field} was “{value}”")  # a changed effect's value before the change
 KIND_WORDS = {  # each kind of effect, as one and as many
     "email": (N_("email"), N_("emails")),
@@ -153,6 +157,10 @@ class _View:
         said = say(effect.said, self.gettext) or ""
         return f"{said} ({self.gettext(effect.assumes)})" if effect.assumes else said
 
+    def columns(self, names) -> str:
+        """A markdown table's header row, in the project's language."""
+        return _row(self.gettext(name) for name in names)
+
     def kind(self, kind: str) -> str:
         return self.gettext(KIND_WORDS[kind][0])
 
@@ -191,7 +199,7 @@ def _print_plan(result, project, output: Format) -> None:
     for _day, effects in _by_day(result.effects).items():
         lines += ["", f"### {view.day(effects[0].at)}" if markdown else view.day(effects[0].at)]
         if markdown:
-            lines += ["", "| time | what | workflow | record | detail |", "|---|---|---|---|---|"]
+            lines += ["", view.columns(PLAN_COLUMNS), "|---|---|---|---|---|"]
         for effect in effects:
             cells = (f"{effect.at:%H:%M}", view.kind(effect.kind), _where(effect),
                      effect.record or "", view.said(effect))  # fmt: skip
@@ -219,12 +227,13 @@ def _print_changes(changes, result, against: str, project, output: Format) -> No
     for change in changes:
         by_workflow.setdefault(change.workflow, []).append(change)
     for workflow, listed in by_workflow.items():
-        lines += ["", f"### {workflow or '(no workflow)'}" if markdown else
-                  f"{workflow or '(no workflow)'}:"]  # fmt: skip
+        named = workflow or view.gettext(NO_WORKFLOW)
+        lines += ["", f"### {named}" if markdown else f"{named}:"]
         if markdown:
-            lines += ["", "| change | when | what | record | detail |", "|---|---|---|---|---|"]
+            lines += ["", view.columns(CHANGE_COLUMNS), "|---|---|---|---|---|"]
         for change in listed:
-            cells = (_CHANGE_SIGN[change.what] + (" " + change.what if markdown else ""),
+            sign = _CHANGE_SIGN[change.what]
+            cells = (f"{sign} {view.gettext(CHANGE_WORDS[change.what])}" if markdown else sign,
                      _when(change, view), view.kind(change.effect.kind),
                      change.effect.record or "", _detail(change, view))  # fmt: skip
             lines.append(_row(cells) if markdown else "  " + "  ".join(filter(None, cells)))
