@@ -159,23 +159,39 @@ def _next_quiet_ends(store: Store) -> list[datetime | None]:
 
 
 def effects_since(store: Store, mark: scratch.Marks) -> list[Effect]:
-    """What the tick at `store.now` did after `mark`, as effects (occurrence not counted)."""
-    at = store.now
+    """What the tick at `store.now` did after `mark`, as effects (occurrence not counted):
+    the records it flagged stalled, then the runs it started, their steps and ends."""
+    started = scratch.runs_started_since(store, mark)
+    return [*_stalls(store, mark), *_starts(store.now, started),
+            *_steps_and_ends(store, mark, started)]  # fmt: skip
+
+
+def _stalls(store: Store, mark: scratch.Marks) -> list[Effect]:
     found = []
     for stall in scratch.stalls_since(store, mark):
         data = json.loads(stall["data"])
         record = f"{stall['pipeline']} #{stall['subject_id']} {stall['title']}"
         said = phrase("plan_stalled", record=record, days=data.get("days_in_stage"),
                       stage=data.get("stage"))  # fmt: skip
-        found.append(Effect(at, "stalled", None, None, record, said,
+        found.append(Effect(store.now, "stalled", None, None, record, said,
                             {"stage": data.get("stage")}))  # fmt: skip
-    started = scratch.runs_started_since(store, mark)
-    for run in started:
-        said = phrase("plan_run_started", id=run["id"], workflow=run["workflow"])
-        found.append(Effect(at, "run started", run["workflow"], None, _record(run), said))
-    ended = {}
+    return found
+
+
+def _starts(at: datetime, started: list) -> list[Effect]:
+    return [
+        Effect(at, "run started", run["workflow"], None, _record(run),
+               phrase("plan_run_started", id=run["id"], workflow=run["workflow"]))
+        for run in started
+    ]  # fmt: skip
+
+
+def _steps_and_ends(store: Store, mark: scratch.Marks, started: list) -> list[Effect]:
+    """Each trace line's effect, then each run that ended (its last line, or a run that
+    ended as it started, without a line)."""
+    found, ended = [], {}
     for line in scratch.steps_since(store, mark):
-        effect = _step_effect(at, line)
+        effect = _step_effect(store.now, line)
         if effect is not None:
             found.append(effect)
         if line["status"] in _ENDED:
@@ -185,7 +201,7 @@ def effects_since(store: Store, mark: scratch.Marks) -> list[Effect]:
             ended.setdefault(run["id"], run)
     for run_id, run in ended.items():
         said = phrase(f"plan_run_{run['status']}", id=run_id, workflow=run["workflow"])
-        found.append(Effect(at, "run ended", run["workflow"], None, _record(run), said,
+        found.append(Effect(store.now, "run ended", run["workflow"], None, _record(run), said,
                             {"status": run["status"]}))  # fmt: skip
     return found
 
