@@ -370,7 +370,7 @@ def test_planning_never_writes_to_the_database_or_the_project_folders(cli, demo)
 
 @pytest.mark.engines
 def test_on_postgresql_the_plan_runs_on_a_scratch_copy_and_the_server_keeps_its_rows(
-    cli, demo, backend
+    cli, demo, backend, tmp_path
 ):
     after_the_forms(cli, demo)
     rows = _rows(demo) if backend == "postgresql" else None
@@ -379,6 +379,10 @@ def test_on_postgresql_the_plan_runs_on_a_scratch_copy_and_the_server_keeps_its_
     assert plan["counts"] == {"email": 1, "notification": 2, "stalled": 1, "run started": 2,
                               "run ended": 3}  # fmt: skip
     assert _files(demo) == before
+    main = shutil.copytree(demo, tmp_path / "main", ignore=shutil.ignore_patterns("salesflow.db*"))
+    remind_two_days_before(demo)
+    changes = planned(cli, demo, "--against", main)["changes"]
+    assert [(c["change"], c["at"]) for c in changes] == [("changed", "2026-12-03T18:30:00+01:00")]
     if backend == "postgresql":
         assert _rows(demo) == rows
         assert not (demo / "salesflow.db").exists()
