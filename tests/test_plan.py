@@ -607,3 +607,13 @@ def test_an_update_that_changes_nothing_is_no_effect(cli, demo):
     updates = [(e["step"], e["record"], e["values"]) for e in planned(cli, demo)["effects"]
                if e["kind"] == "update"]  # fmt: skip
     assert updates == [("poser", "cours-essai #3 Œdipe Lefèvre", {"changed": "next_step"})]
+
+
+def test_a_database_of_a_newer_salesflow_is_named_not_its_scratch_copy(cli, demo):
+    import sqlite3
+
+    after_the_forms(cli, demo)
+    with sqlite3.connect(demo / "salesflow.db") as connection:
+        connection.execute("PRAGMA user_version = 99")
+    result = salesflow(cli, demo, START, "plan", code=1)
+    assert result.output.startswith(f"error: {demo / 'salesflow.db'}: the database has schema")

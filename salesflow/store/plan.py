@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from salesflow.config.model import DatabaseUrl
-from salesflow.errors import UserError
+from salesflow.config.model import DatabaseUrl, shown
+from salesflow.errors import EnvironmentFault, UserError
 from salesflow.store.copy import throwaway_copy
 from salesflow.store.db import Connection, connect, connect_unchanged, refuse_lost
 from salesflow.store.session import Store
@@ -29,7 +29,10 @@ def scratch_copy(database: Path | DatabaseUrl, path: Path) -> Connection:
             source.close()
     else:
         _copy_file(database, path)
-    return connect(path)
+    try:
+        return connect(path)
+    except EnvironmentFault as error:  # a database of a newer salesflow: said of the database
+        raise EnvironmentFault(str(error).replace(str(path), shown(database), 1)) from None
 
 
 def _copy_file(database: Path, path: Path) -> None:
