@@ -52,6 +52,7 @@ MESSAGES = {
     "slot_fired_missed": N_("slot {when}; {missed} earlier slot(s) missed, fired once"),
     "slot_missed": N_("slot {when} missed while salesflow was not running (catch_up: none)"),
     "wait_moved": N_("{field} changed: now waiting until {until}"),
+    "wait_redefined": N_("the workflow changed: now waiting until {until}"),
     # what the other end answered an email or a request (the answer is its own words)
     "message_number": N_("message #{id}"),
     "request_number": N_("request #{id}"),
@@ -99,6 +100,12 @@ MESSAGES = {
     "cancelled_by_move": N_("cancelled by {event}: {from_stage} → {to_stage} ({pipeline})"),
     "cancelled_by_form": N_("cancelled by {event} of the form {form}"),
     "cancelled_by_hand": N_("cancelled by hand"),
+    # what `salesflow plan` foresees besides the steps' own lines
+    "plan_run_started": N_("run #{id} of {workflow} starts"),
+    "plan_run_done": N_("run #{id} of {workflow} ends, done"),
+    "plan_run_cancelled": N_("run #{id} of {workflow} ends, cancelled"),
+    "plan_run_failed": N_("run #{id} of {workflow} ends, failed"),
+    "plan_stalled": N_("{record} goes stale: {days} days in {stage}"),
     "stopped_on_reply": N_("stopped: {email} replied to “{subject}”"),
     "retried_by_hand": N_("retried by hand"),
     "missed_slot": N_("missed slot"),

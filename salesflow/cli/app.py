@@ -189,7 +189,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "schedule": ("clock", "schedule"), "contacts": ("contacts", "app"),
     "deals": ("deals", "app"), "tickets": ("tickets", "app"), "tasks": ("tasks", "app"),
     "pipeline": ("pipeline", "app"), "report": ("report", "report"), "today": ("today", "today"),
-    "team": ("team", "app"),
+    "team": ("team", "app"), "plan": ("plan", "plan"),
     "serve": ("serve", "serve"), "rejects": ("serve", "rejects_app"),
     "secret": ("serve", "secret_app"), "check": ("health", "check"),
     "backup": ("health", "backup"), "db": ("database", "app"),

@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-from salesflow.store import inbound, queues, schedules
+from salesflow.store import inbound, queues, runs, schedules
 from salesflow.store.session import Store
 
 _INBOX_KEPT = {"done", "failed"}  # what the inbox keeps once a file was taken in
@@ -27,6 +27,7 @@ def anything_due(store: Store, requests: bool = True) -> bool:
     checks = (
         queues.events_pending,
         queues.runs_resumable,
+        _changed_workflows,
         lambda store: queues.messages_due(store, kind),
         _inbox,
         _stalled,
@@ -39,6 +40,17 @@ def anything_due(store: Store, requests: bool = True) -> bool:
 def requests_due(store: Store) -> bool:
     """Requests of `http` steps to send now, or being sent (by a pass that may have died)."""
     return queues.messages_due(store, "http")
+
+
+def _changed_workflows(store: Store) -> bool:
+    """Waiting runs of a workflow whose file changed since they started: a wait that follows
+    a date may now end sooner than the time stored (24 h → 48 h before), which only the full
+    tick computes (and then marks them: this is due once per change). One indexed probe per
+    workflow."""
+    return any(
+        runs.any_on_older_file(store, workflow.id, workflow.content_hash)
+        for workflow in store.project.workflows.values()
+    )
 
 
 def _inbox(store: Store) -> bool:

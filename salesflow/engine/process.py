@@ -15,6 +15,7 @@ import json
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 from salesflow.config.model import RECORDS, Project, Trigger, Workflow
 from salesflow.engine.actions.flow import wake_time
@@ -33,6 +34,7 @@ from salesflow.phrases import phrase
 from salesflow.store import deals, events, runs
 from salesflow.store.db import describe, isolated, transaction
 from salesflow.store.session import Store
+from salesflow.values import stored_instant
 
 MAX_DEPTH = 10
 BATCH = 200
@@ -233,23 +235,36 @@ class Processor:
         wake-up time follows it."""
         anchors = [f"{record}.{name}" for name in changed]
         for run in runs.anchored(self.store, record, subject_id, anchors):
-            workflow = self.store.project.workflows.get(run["workflow"])
-            anchor = json.loads(run["anchor"])
-            step = find(workflow.steps, anchor["step"]) if workflow else None
-            if step is None:
-                continue
-            state = RunState(run["id"], contact_id=run["contact_id"], deal_id=run["deal_id"])
-            try:
-                wake = wake_time(Act(self.store, self.engine.renderer, workflow, step, state),
-                                 step.config)  # fmt: skip
-            except StepFailed:
-                continue
-            runs.reschedule(self.store, run["id"], wake)
-            until = local_time(wake, self.store)
-            detail = phrase("wait_moved", field=anchor["field"], until=until)
-            self.engine.tracer.add(
-                run, workflow, anchor["step"], "wait_until", "rescheduled", detail
-            )
+            field_name = json.loads(run["anchor"])["field"]
+            rewake(self.engine, run, partial(_moved_by_field, field_name))
+
+
+def rewake(engine: Engine, run, why: Callable[[str], str]) -> bool:
+    """Compute again when this run, waiting in a `wait_until` that follows a date, wakes —
+    with its workflow as the project has it now; trace `why(until)` if the moment moved.
+    Whether it moved: not when its wait step is gone or cannot say (its `at` unreadable
+    now), which leaves the run waiting as it was."""
+    store = engine.store
+    workflow = store.project.workflows.get(run["workflow"])
+    anchor = json.loads(run["anchor"])
+    step = find(workflow.steps, anchor["step"]) if workflow else None
+    if step is None or not hasattr(step.config, "at"):
+        return False
+    state = RunState(run["id"], contact_id=run["contact_id"], deal_id=run["deal_id"])
+    try:
+        wake = wake_time(Act(store, engine.renderer, workflow, step, state), step.config)
+    except StepFailed:
+        return False
+    if stored_instant(wake) == run["wake_at"]:
+        return False
+    runs.reschedule(store, run["id"], wake)
+    engine.tracer.add(run, workflow, anchor["step"], "wait_until", "rescheduled",
+                      why(local_time(wake, store)))  # fmt: skip
+    return True
+
+
+def _moved_by_field(field_name: str, until: str) -> str:
+    return phrase("wait_moved", field=field_name, until=until)
 
 
 def _cancelled_by(kind: str, data: dict) -> str:

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from salesflow.engine.context import Renderer, environment, local_time
-from salesflow.engine.process import Processor, ProcessResult
+from salesflow.engine.process import Processor, ProcessResult, rewake
 from salesflow.engine.runs import Engine, TraceLine
 from salesflow.engine.schedules import due, localize
 from salesflow.outbox.courier import DeliveryResult
@@ -35,6 +35,7 @@ BATCH = 500
 @dataclass
 class TickResult:
     schedules: int = 0
+    moved: int = 0  # waits that follow a changed workflow file
     resumed: int = 0
     stalled: int = 0
     processed: ProcessResult = field(default_factory=ProcessResult)
@@ -42,22 +43,25 @@ class TickResult:
     requests: DeliveryResult = field(default_factory=DeliveryResult)
 
     def summary(self) -> str:
-        busy = self.schedules or self.resumed or self.stalled or self.processed.events
+        busy = self.schedules or self.moved or self.resumed or self.stalled
+        busy = busy or self.processed.events
         busy = busy or self.processed.failed
         if not busy and not self.delivery.handled and not self.requests.handled:
             return "nothing was due"
         failed = f" ({self.processed.failed} failed)" if self.processed.failed else ""
         requests = f", {self.requests.told('request')}" if self.requests.handled else ""
+        moved = f" ({counted(self.moved, 'wait')} moved: workflow changed)" if self.moved else ""
         return (
             f"{counted(self.schedules, 'schedule')} fired, {counted(self.resumed, 'run')}"
-            f" resumed, {self.stalled} stalled,"
+            f" resumed{moved}, {self.stalled} stalled,"
             f" {counted(self.processed.events, 'event')} handled{failed},"
             f" {self.delivery.told('email')}{requests}"
         )
 
     def as_json(self) -> dict:
         return {
-            "schedules_fired": self.schedules, "runs_resumed": self.resumed,
+            "schedules_fired": self.schedules, "waits_moved": self.moved,
+            "runs_resumed": self.resumed,
             "deals_stalled": self.stalled, "events": self.processed.events,
             "events_failed": self.processed.failed, "runs_started": self.processed.runs,
             "delivery": self.delivery.as_json(), "requests": self.requests.as_json(),
@@ -80,6 +84,7 @@ def tick(
     result = TickResult()
     result.schedules = fire_schedules(store, engine)
     processor.run(stop=stop)  # what happened before now, first: a reply read, a deal moved
+    result.moved = follow_changed_workflows(store, engine)
     result.resumed = resume_due_runs(store, engine)
     result.stalled = flag_stalled(store)
     result.processed = processor.run(stop=stop)
@@ -113,6 +118,37 @@ def fire_schedules(store: Store, engine: Engine) -> int:
             engine.tracer.settle()
             fired += 1
     return fired
+
+
+def follow_changed_workflows(store: Store, engine: Engine) -> int:
+    """Runs waiting until a date (a reminder 24 h before the lesson) whose workflow's file
+    changed since they started: their wake-up follows the file as it is now, as it follows
+    the date when the date changes. An unchanged file costs one indexed probe. How many
+    wake-ups moved."""
+    moved = 0
+    for workflow in store.project.workflows.values():
+        if runs.any_on_older_file(store, workflow.id, workflow.content_hash):
+            moved += _follow_file(store, engine, workflow)
+    return moved
+
+
+def _follow_file(store: Store, engine: Engine, workflow) -> int:
+    """The workflow's waiting runs of older files, a batch a transaction: those waiting
+    until a date wake as the file now says (a run whose wait step is gone keeps its time),
+    and all of them are marked with the file's version, so they are looked at once."""
+    moved = 0
+    while True:
+        with transaction(store.conn):
+            found = runs.waiting_on_older_file(store, workflow.id, workflow.content_hash, BATCH)
+            moved += sum(rewake(engine, run, _redefined) for run in found if run["anchor"])
+            runs.mark_file_version(store, [run["id"] for run in found], workflow.content_hash)
+            engine.tracer.settle()
+        if len(found) < BATCH:
+            return moved
+
+
+def _redefined(until: str) -> str:
+    return phrase("wait_redefined", until=until)
 
 
 def resume_due_runs(store: Store, engine: Engine) -> int:

@@ -344,7 +344,7 @@ def _connect_sqlite(path: Path, busy_timeout: float) -> Connection:
         )
     try:
         if not path.exists():
-            _refuse_lost(path)
+            refuse_lost(path)
             _create(path)
         elif path.stat().st_size == 0:
             marker = created_marker(path)
@@ -381,7 +381,8 @@ def sync_every_commit(connection: Connection) -> None:
         connection.execute("PRAGMA synchronous = FULL")
 
 
-def _refuse_lost(path: Path) -> None:
+def refuse_lost(path: Path) -> None:
+    """Raise DatabaseMissing when the marker says this project had a database here."""
     marker = created_marker(path)
     if marker.exists():
         raise DatabaseMissing(

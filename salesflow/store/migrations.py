@@ -384,6 +384,14 @@ def _v21_inbound_mail(schema: Schema) -> None:
     schema.create_index("outbox", ["sent_at"])
 
 
+def _v22_runs_by_file_version(schema: Schema) -> None:
+    """Each tick (and each quick `run`) asks, per workflow, whether a waiting run started
+    under another version of its file (engine/tick.follow_changed_workflows): by index, one
+    probe on each side of the current version. Without it, 1,000,000 waiting runs cost 350 ms
+    a tick (every waiting run of the workflow read); with it, 5 µs per workflow."""
+    schema.create_index("runs", ["workflow", "status", "workflow_hash"])
+
+
 MIGRATIONS: list[Callable[[Schema], None]] = [
     _v1_contacts_deals_events,
     _v2_tasks_and_report_indexes,
@@ -406,6 +414,7 @@ MIGRATIONS: list[Callable[[Schema], None]] = [
     _v19_stage_playbooks,
     _v20_checklist_waits,
     _v21_inbound_mail,
+    _v22_runs_by_file_version,
 ]
 
 # Serialises migrators on one PostgreSQL database, as BEGIN IMMEDIATE does on SQLite: a key

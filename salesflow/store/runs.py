@@ -183,6 +183,46 @@ def reschedule(store: Store, run_id: int, wake: datetime) -> None:
     store.conn.execute("UPDATE runs SET wake_at = ? WHERE id = ?", (stored_instant(wake), run_id))
 
 
+# Another version of the file than the current one, as a range on either side of it: read
+# off the index (workflow, status, workflow_hash) of migration 22, where `<>` would read
+# every waiting run of the workflow.
+_ON_OLDER_FILE = "workflow = ? AND status = 'waiting' AND (workflow_hash < ? OR workflow_hash > ?)"
+# Asked as two EXISTS: as one, SQLite reads the whole (workflow, status) range of the index
+# (90 ms at 1,000,000 waiting runs, against 6 µs).
+_ANY_ON_OLDER_FILE = (
+    "SELECT EXISTS (SELECT 1 FROM runs WHERE workflow = ? AND status = 'waiting'"
+    " AND workflow_hash < ?) OR EXISTS (SELECT 1 FROM runs WHERE workflow = ?"
+    " AND status = 'waiting' AND workflow_hash > ?)"
+)
+
+
+def any_on_older_file(store: Store, workflow_id: str, content_hash: str) -> bool:
+    """Whether a waiting run of the workflow started under another version of its file."""
+    found = store.conn.execute(
+        _ANY_ON_OLDER_FILE, (workflow_id, content_hash, workflow_id, content_hash)
+    ).fetchone()[0]
+    return bool(found)
+
+
+def waiting_on_older_file(
+    store: Store, workflow_id: str, content_hash: str, limit: int
+) -> list[sqlite3.Row]:
+    """Waiting runs of the workflow that started under another version of its file, held
+    for the caller's transaction (which recomputes the wake-up of those whose wait follows
+    a date, and marks them all with `content_hash`)."""
+    return store.conn.execute(
+        f"SELECT * FROM runs WHERE {_ON_OLDER_FILE} LIMIT ?{HELD[store.conn.dialect]}",
+        (workflow_id, content_hash, content_hash, limit),
+    ).fetchall()
+
+
+def mark_file_version(store: Store, run_ids: list[int], content_hash: str) -> None:
+    """These runs now follow `content_hash`'s version of their workflow's file."""
+    store.conn.executemany(
+        "UPDATE runs SET workflow_hash = ? WHERE id = ?", [(content_hash, i) for i in run_ids]
+    )
+
+
 def write_trace(store: Store, rows: Iterable[tuple]) -> None:
     """Trace rows (run_id, step, action, outcome, detail, at), in one statement."""
     store.conn.executemany(
