@@ -22,6 +22,7 @@ import engines
 import imports
 import ingest
 import maildir
+import plan
 import reports
 import startup
 import today
@@ -46,6 +47,11 @@ def main() -> int:
         rows += today.measure(Path(scratch) / "today", 100_000, args.runs)
         rows += maildir.measure(Path(scratch) / "maildir", 10_000, args.runs)
         rows += classify.measure(10_000, args.runs)[0]
+        rows += attempt(
+            "plan 14 days over 10,000 waiting runs",
+            f"≤ {plan.TARGET}× (median)",
+            lambda: plan.measure(Path(scratch) / "plan", 10_000, args.runs),
+        )
         rows += postgresql(Path(scratch), args.runs)
     print_table(rows)
     return 0 if all(row.met for row in rows) else 1
