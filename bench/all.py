@@ -23,6 +23,7 @@ import imports
 import inbound
 import ingest
 import maildir
+import plan
 import reports
 import startup
 import today
@@ -50,6 +51,11 @@ def main() -> int:
         mailbox = Path(scratch) / "inbound"  # its rows refused (a failed row) when they differ
         rows += attempt("inbound: poll 10,000 Maildir messages", f"≤ {inbound.TARGET:g}× (median)",
                         lambda: inbound.measure(mailbox, 10_000, args.runs)[0])  # fmt: skip
+        rows += attempt(
+            "plan 14 days over 10,000 waiting runs",
+            f"≤ {plan.TARGET}× (median)",
+            lambda: plan.measure(Path(scratch) / "plan", 10_000, args.runs),
+        )
         rows += postgresql(Path(scratch), args.runs)
     print_table(rows)
     return 0 if all(row.met for row in rows) else 1
