@@ -101,6 +101,8 @@ MESSAGES = {
     "cancelled_by_form": N_("cancelled by {event} of the form {form}"),
     "cancelled_by_hand": N_("cancelled by hand"),
     # what `salesflow plan` foresees besides the steps' own lines
+    "plan_queued_email": N_("email to {to}: “{subject}” (already in the outbox)"),
+    "plan_queued_request": N_("request {method} {url} (already in the outbox)"),
     "plan_run_started": N_("run #{id} of {workflow} starts"),
     "plan_run_done": N_("run #{id} of {workflow} ends, done"),
     "plan_run_cancelled": N_("run #{id} of {workflow} ends, cancelled"),

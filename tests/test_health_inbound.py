@@ -62,7 +62,8 @@ def test_a_mailbox_that_could_not_be_read_is_a_problem_with_what_to_do(sf):
     result = sf("check", now="2026-11-20T10:01", code=1)
     assert (
         f"PROBLEM replies mailbox: the Maildir {folder} could not be read at 2026-11-20 10:00:"
-        f" {folder} is not a Maildir folder: it has no new/, cur/, tmp/; once fixed,"
+        f" {folder} is not a Maildir folder: it has no new/, cur/, tmp/ (make them: mkdir -p"
+        f" {folder}/{{new,cur,tmp}}); once fixed,"
         " `salesflow inbound poll` reads it now"
     ) in result.output.splitlines()
     for sub in ("new", "cur", "tmp"):

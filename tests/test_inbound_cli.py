@@ -67,7 +67,7 @@ def test_poll_of_a_mailbox_that_cannot_be_read_is_one_line_and_exit_1(sf):
     folder = sf.project / "replies"
     assert result.output == (
         f"error: the replies mailbox was not read: {folder} is not a Maildir folder:"
-        " it has no new/, cur/, tmp/\n"
+        f" it has no new/, cur/, tmp/ (make them: mkdir -p {folder}/{{new,cur,tmp}})\n"
     )
 
 

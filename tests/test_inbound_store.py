@@ -327,6 +327,7 @@ def test_a_message_whose_subject_asks_to_unsubscribe_unsubscribes(club, subject)
     club.send("julie@example.org")
     club.take(reply("julie@example.org", subject=subject, body=""))
     assert club.contact("julie@example.org")["unsubscribed"] is True
+    assert club.events() == []  # a request, not an answer: nobody is told of a "reply"
 
 
 def test_a_bounce_for_an_address_not_in_the_database_changes_nothing(club):
@@ -336,7 +337,7 @@ def test_a_bounce_for_an_address_not_in_the_database_changes_nothing(club):
     assert (row["kind"], row["recipient"], row["contact_id"]) == (
         "bounce", "personne@nulle-part.example", None
     )  # fmt: skip
-    assert row["reason"] == "the bounce's message is not in the outbox"
+    assert row["reason"] == "the bounce's message is not in the outbox: nothing changed"
     assert club.events() == [] and club.events("contact.updated") == []
     assert club.contact("julie@example.org") == {"email_status": "ok", "unsubscribed": False}
 
@@ -383,3 +384,41 @@ def test_text_postgresql_cannot_store_is_kept_without_it(club):
     raw = reply("julie@example.org", sent, subject="Re: oui\x00!", body="Oui\x00 merci")
     row = club.row(club.take(raw))
     assert (row["kind"], row["subject"], row["text"]) == ("reply", "Re: oui!", "Oui merci")
+
+
+def test_a_report_of_no_email_that_left_acts_on_no_one(club):
+    """The replies address is public: a made-up bounce or complaint naming a contact who was
+    never written to stops nothing (kept, with why)."""
+    club.sf("contacts", "add", "ines@example.org")
+    for raw in (bounce("ines@example.org", "5.1.1"), complaint("ines@example.org", "<x@y>")):
+        row = club.row(club.take(raw))
+        assert row["reason"].endswith("is not in the outbox: nothing changed")
+    assert club.contact("ines@example.org") == {"email_status": "ok", "unsubscribed": False}
+    assert club.events() == [] and club.events("contact.updated") == []
+
+
+def test_a_person_saying_the_address_works_starts_the_temporary_count_again(club):
+    """Three temporary bounces make Julie undeliverable; Marie says the address works: one
+    more delay notice for an email already counted does not undo what she said."""
+    assert transient(club, [0, 5, 10]) == "undeliverable"
+    club.sf("contacts", "update", "julie@example.org", "--email-status", "ok",
+            now="2026-12-11T12:00")  # fmt: skip
+    counted_already = club.message_id("julie@example.org")
+    club.take(bounce("julie@example.org", "4.2.2", original=counted_already,
+                     message_id="<dsn-again@mx.club.example>",
+                     date="2026-12-12T10:00:00+01:00"), now="2026-12-12T10:00")  # fmt: skip
+    assert club.contact("julie@example.org")["email_status"] == "ok"
+
+
+def test_a_date_no_database_can_hold_is_no_date(club):
+    """Year 9999 at -14:00 is past what a stored instant holds: the message is recorded,
+    without its date, and the ones after it too."""
+    raw = reply("julie@example.org").replace(
+        _date_line(reply("julie@example.org")), b"Date: Fri, 31 Dec 9999 23:00:00 -1400"
+    )
+    row = club.row(club.take(raw))
+    assert (row["kind"], row["received_at"]) == ("unmatched", None)
+
+
+def _date_line(raw: bytes) -> bytes:
+    return next(line for line in raw.splitlines() if line.startswith(b"Date: "))

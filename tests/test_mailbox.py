@@ -240,7 +240,11 @@ def test_maildir_a_folder_that_is_not_one_is_one_line(tmp_path):
     (tmp_path / "mail" / "new").mkdir(parents=True)
     with pytest.raises(MailboxFault) as fault:
         read_all(MaildirSettings(tmp_path / "mail"))
-    assert str(fault.value) == f"{tmp_path / 'mail'} is not a Maildir folder: it has no cur/, tmp/"
+    folder = tmp_path / "mail"
+    assert str(fault.value) == (
+        f"{folder} is not a Maildir folder: it has no cur/, tmp/"
+        f" (make them: mkdir -p {folder}/{{new,cur,tmp}})"
+    )
 
 
 def test_imap_a_folder_named_in_french_and_many_messages_in_batches(dovecot, monkeypatch):

@@ -446,7 +446,6 @@ def test_until_a_date_plans_to_its_end(cli, demo):
     [
         (("--exit-code",), "--exit-code compares: give --against REF too"),
         (("--days", "3", "--until", "2026-12-01"), "give --days or --until, not both"),
-        (("--format", "csv"), "plan prints table, json or markdown"),
         (("--days", "0"), "should be greater than or equal to 1"),
     ],
 )
@@ -617,3 +616,28 @@ def test_a_database_of_a_newer_salesflow_is_named_not_its_scratch_copy(cli, demo
         connection.execute("PRAGMA user_version = 99")
     result = salesflow(cli, demo, START, "plan", code=1)
     assert result.output.startswith(f"error: {demo / 'salesflow.db'}: the database has schema")
+
+
+def test_emails_already_in_the_outbox_are_listed_at_their_next_attempt(cli, demo):
+    """The forms were processed but nothing delivered yet (serve's worker between passes,
+    a transport down): the next run sends those emails, so the plan lists them."""
+    for form, folder in (("julie.json", "cours-essai"), ("tally-ines.json", "cours-essai-tally")):
+        (demo / "inbox" / folder).mkdir(parents=True)
+        shutil.copy(demo / "examples" / "forms" / form, demo / "inbox" / folder)
+    salesflow(cli, demo, START, "ingest", "--inbox")
+    salesflow(cli, demo, START, "process")
+    waiting = [e for e in planned(cli, demo)["effects"] if "already in the outbox" in e["said"]]
+    assert sorted(e["values"]["to"] for e in waiting) == [
+        "ines.breval@example.org", "julie.martin@example.org", "marie@club.example",
+        "paul@club.example",
+    ]  # fmt: skip
+    assert {e["at"] for e in waiting} == {"2026-11-22T10:00:00+01:00"}
+
+
+def test_csv_for_a_spreadsheet_one_row_an_effect(cli, demo):
+    after_the_forms(cli, demo)
+    csv = salesflow(cli, demo, START, "plan", "--format", "csv").output
+    header, *rows = csv.lstrip("\ufeff").splitlines()
+    assert header == "at;kind;workflow;step;record;detail;assumes"
+    assert any(row.startswith("2026-12-04T18:30:00+01:00;email;essai-formulaire;rappel;")
+               for row in rows)  # fmt: skip

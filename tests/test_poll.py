@@ -334,3 +334,19 @@ def test_a_maildir_file_that_cannot_be_read_is_the_mailboxs_fault_and_run_goes_o
     odd.rmdir()
     assert poll_at(box.root, "2026-12-02T10:05").read == 1
     assert mailbox_error(box.root) is None
+
+
+def test_a_poll_recorded_after_now_does_not_hold_the_next_one_back(tmp_path):
+    """A poll at the real time, then `run --now` in the past (a test, a demo): the clock was
+    set back, so the mailbox is read rather than skipped until the real time passes."""
+    root = project(tmp_path / "club")
+    later = store_at(root, "2026-12-05T02:28")
+    try:
+        poll(later)
+    finally:
+        later.conn.close()
+    earlier = store_at(root, "2026-11-23T10:00")
+    try:
+        assert inbound.poll_due(earlier)
+    finally:
+        earlier.conn.close()

@@ -53,7 +53,13 @@ _INFINITIVE = {"won": "win", "lost": "lose"}
 
 
 def show_change(
-    verb: str, data: dict, store: Store, as_json: bool, dry_run: bool, details: bool = True
+    verb: str,
+    data: dict,
+    store: Store,
+    as_json: bool,
+    dry_run: bool,
+    details: bool = True,
+    status_asked: bool = False,
 ) -> None:
     """What a command created or changed: the object (JSON), or a line (and its fields)."""
     if as_json:
@@ -67,7 +73,7 @@ def show_change(
         f"{prefix} #{data['id']} {label}" + (" (dry run: nothing written)" if dry_run else "")
     )
     if details:
-        print_record(_for_people(data), store.project)
+        print_record(_for_people(data, status_asked), store.project)
 
 
 @app.command("list")
@@ -101,10 +107,10 @@ def list_(
     emit_rows(rows, columns, output, store.project, "Contacts")
 
 
-def _for_people(data: dict) -> dict:
-    """The contact as tables and records show it: its email status only when it is not ok
-    (JSON and exports always have it)."""
-    if data.get("email_status") != "ok":
+def _for_people(data: dict, asked: bool = False) -> dict:
+    """The contact as tables and records show it: its email status only when it is not ok,
+    or when the command set it (JSON and exports always have it)."""
+    if asked or data.get("email_status") != "ok":
         return data
     return {key: value for key, value in data.items() if key != "email_status"}
 
@@ -196,7 +202,7 @@ def update(
         if email_status is not None:
             contacts.set_email_status(store, row["id"], email_status, reason="by hand")
         data = contacts.public(contacts.get(store, row["id"]), store)
-    show_change("updated", data, store, as_json, dry_run)
+    show_change("updated", data, store, as_json, dry_run, status_asked=email_status is not None)
 
 
 @app.command()

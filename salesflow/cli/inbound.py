@@ -90,9 +90,18 @@ def list_(
     store = ctx.obj.store()
     rows = listing(store, kind, contact, limit)
     output = chosen(output, as_json)
-    if output is not Format.json:  # JSON escapes them
-        rows = [{key: _printable(value) for key, value in row.items()} for row in rows]
+    if output is not Format.json:  # JSON escapes them, and has severity and status apart
+        rows = [{key: _printable(value) for key, value in _with_kind(row).items()}
+                for row in rows]  # fmt: skip
     emit_rows(rows, COLUMNS, output, store.project, "Inbound messages")
+
+
+def _with_kind(row: dict) -> dict:
+    """A bounce's kind with its severity and status ("bounce (permanent 5.1.1)"), a
+    complaint's with its type: what a person scanning the list needs."""
+    detail = " ".join(filter(None, (row.get("severity"), row.get("status"),
+                                    row.get("feedback_type"))))  # fmt: skip
+    return {**row, "kind": f"{row['kind']} ({detail})"} if detail else row
 
 
 def _printable(value: object) -> object:

@@ -10,10 +10,11 @@ import typer
 from babel.dates import format_date, format_datetime
 
 from salesflow.cli.options import AsJson, OutputFormat
-from salesflow.cli.render import Format, chosen
+from salesflow.cli.render import Format, chosen, to_csv
 from salesflow.engine.plan import KIND_ORDER
 from salesflow.errors import UserError
 from salesflow.phrases import say
+from salesflow.reports import Column
 from salesflow.reports.as_json import to_json
 from salesflow.translations import N_, translations
 
@@ -83,6 +84,7 @@ def plan(
     sent or changed.
 
     Example: salesflow plan --days 7
+
     Example (in a pull request): salesflow plan --against origin/main --format markdown
     """
     from salesflow.config.revision import project_elsewhere
@@ -94,8 +96,6 @@ def plan(
     if days is not None and until is not None:
         raise typer.BadParameter("give --days or --until, not both")
     output = chosen(output, as_json)
-    if output == Format.csv:
-        raise typer.BadParameter("plan prints table, json or markdown", param_hint="--format")
     project = ctx.obj.project()
     now = ctx.obj.now(project)
     end = _end(until, days or DAYS, now, project)
@@ -183,7 +183,23 @@ def _by_day(effects) -> dict[date, list]:
     return days
 
 
+_CSV_COLUMNS = [Column(key, key) for key in
+                ("at", "kind", "workflow", "step", "record", "detail", "assumes")]  # fmt: skip
+_CHANGES_CSV_COLUMNS = [Column("change", "change"), Column("before", "before"), *_CSV_COLUMNS]
+
+
+def _csv_row(effect, view: _View) -> dict:
+    return {"at": effect.at.isoformat(), "kind": effect.kind, "workflow": effect.workflow,
+            "step": effect.step, "record": effect.record, "detail": view.said(effect),
+            "assumes": effect.assumes}  # fmt: skip
+
+
 def _print_plan(result, project, output: Format) -> None:
+    if output == Format.csv:
+        view = _View(project)
+        rows = [_csv_row(effect, view) for effect in result.effects]
+        typer.echo(to_csv(rows, _CSV_COLUMNS, project), nl=False)
+        return
     if output == Format.json:
         data = {"start": result.start.isoformat(), "until": result.until.isoformat(),
                 "assumes": ASSUMPTIONS, "moments": [m.isoformat() for m in result.moments],
@@ -209,6 +225,13 @@ def _print_plan(result, project, output: Format) -> None:
 
 
 def _print_changes(changes, result, against: str, project, output: Format) -> None:
+    if output == Format.csv:
+        view = _View(project)
+        rows = [{"change": change.what,
+                 "before": change.before.at.isoformat() if change.before else None,
+                 **_csv_row(change.effect, view)} for change in changes]  # fmt: skip
+        typer.echo(to_csv(rows, _CHANGES_CSV_COLUMNS, project), nl=False)
+        return
     if output == Format.json:
         typer.echo(to_json({"against": against, "start": result.start.isoformat(),
                             "until": result.until.isoformat(), "assumes": ASSUMPTIONS,

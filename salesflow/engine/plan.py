@@ -30,6 +30,7 @@ from salesflow.phrases import phrase, say
 from salesflow.store import plan as scratch
 from salesflow.store.session import Store
 from salesflow.translations import N_
+from salesflow.values import read_instant
 
 # A step's action → the kind of effect it has (steps not listed, such as waits and
 # conditions, only move the run along).
@@ -109,6 +110,9 @@ def replay(store: Store, until: datetime) -> Plan:
     """Tick `store` (a scratch copy: it is changed) at each due moment up to `until`."""
     result = Plan(store.now, until)
     seen: Counter = Counter()
+    for effect in waiting_deliveries(store, until):
+        seen[effect.identity] += 1
+        result.effects.append(replace(effect, occurrence=seen[effect.identity]))
     moment: datetime | None = store.now
     while moment is not None and moment <= until:
         store.now = moment
@@ -119,7 +123,27 @@ def replay(store: Store, until: datetime) -> Plan:
             seen[effect.identity] += 1
             result.effects.append(replace(effect, occurrence=seen[effect.identity]))
         moment = next_moment(store)
+    result.effects.sort(key=lambda effect: effect.at)  # the waiting deliveries among the rest
     return result
+
+
+def waiting_deliveries(store: Store, until: datetime) -> list[Effect]:
+    """What the outbox already holds (queued, or retrying after a failure): delivered at its
+    next attempt, as the plan assumes every delivery is."""
+    found = []
+    for row in scratch.waiting_deliveries(store, until):
+        at = max(store.now, read_instant(row["next_attempt_at"], store.project.timezone)
+                 or store.now)  # fmt: skip
+        if row["kind"] == "http":
+            kind, said = "request", phrase("plan_queued_request", method=row["subject"],
+                                           url=row["to_addr"])  # fmt: skip
+        else:
+            kind, said = "email", phrase("plan_queued_email", to=row["to_addr"],
+                                         subject=row["subject"])  # fmt: skip
+        values = {"to": row["to_addr"], "subject": row["subject"]}
+        found.append(Effect(at, kind, row["workflow"], row["step"], _record(row), said, values,
+                            ASSUMED.get(kind)))  # fmt: skip
+    return found
 
 
 def next_moment(store: Store) -> datetime | None:

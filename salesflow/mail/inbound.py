@@ -250,7 +250,8 @@ def _received(fields: Fields) -> datetime | None:
     for text in filter(None, candidates):
         try:
             when = parsedate_to_datetime(text.strip())
-        except (TypeError, ValueError, IndexError):
+            when = when if when.tzinfo else when.replace(tzinfo=UTC)  # "-0000": zone unknown
+            return when.astimezone(UTC)  # a date past year 9999 in UTC is no date
+        except (TypeError, ValueError, IndexError, OverflowError):
             continue
-        return when if when.tzinfo else when.replace(tzinfo=UTC)  # "-0000": UTC, zone unknown
     return None

@@ -301,7 +301,10 @@ class MaildirBox:
     def __init__(self, path: Path, size_limit: int = SIZE_LIMIT):
         missing = [sub for sub in ("new", "cur", "tmp") if not (path / sub).is_dir()]
         if missing:
-            raise MailboxFault(f"{path} is not a Maildir folder: it has no {'/, '.join(missing)}/")
+            raise MailboxFault(
+                f"{path} is not a Maildir folder: it has no {'/, '.join(missing)}/"
+                f" (make them: mkdir -p {path}/{{new,cur,tmp}})"
+            )
         self.path = path
         self.size_limit = size_limit
         self.state = MailboxState()

@@ -141,6 +141,10 @@ class _Reader:
         def failed(error: Exception) -> None:
             reason = f"could not be recorded: {describe(error)} (`salesflow inbound reprocess`)"
             kept = _kept_as(reading, "failed", reason)
+            bare = Inbound("failed", reason=reason)  # if what it says cannot be kept either
+            isolated(self.store.conn, lambda: keep(kept), lambda _: keep(bare))
+
+        def keep(kept: Inbound) -> None:
             if inbound.keep(self.store, fetched.identity, fetched.size, raw, kept):
                 self.result.kinds["failed"] += 1
 

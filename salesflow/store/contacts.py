@@ -187,8 +187,9 @@ def set_email_status(
     contact = get(store, reference)
     if contact["email_status"] != status:
         store.conn.execute(
-            "UPDATE contacts SET email_status = ?, updated_at = ? WHERE id = ?",
-            (status, store.stamp, contact["id"]),
+            "UPDATE contacts SET email_status = ?, email_status_at = ?, updated_at = ?"
+            " WHERE id = ?",
+            (status, store.stamp, store.stamp, contact["id"]),
         )
         data = {"email": contact["email"], "changed": ["email_status"],
                 "old": {"email_status": contact["email_status"]},

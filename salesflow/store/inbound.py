@@ -11,7 +11,10 @@ What a message changes, besides its event (`email.replied`, `email.auto_replied`
 - a permanent bounce makes the contact's address `undeliverable` (`contacts.email_status`),
   and so do `transient_count` temporary ones within `transient_within`;
 - a complaint (a reader pressed "spam") unsubscribes the contact, as does a message whose
-  subject is "unsubscribe" (the footer of every email asks for that);
+  subject is "unsubscribe" (the footer of every email asks for that: a request, not a reply,
+  so it makes no `email.replied`);
+- a bounce or a complaint acts only on an email that left (matched in the outbox): one that
+  names no such email (forged, or its email deleted) is kept with its reason, inert;
 - an unmatched or unreadable message changes nothing: it is kept, with its reason; so does
   a message that concerns no contact (a bounce of a team member's notification, a member's
   answer copied to the mailbox): no event, since no workflow runs without its contact.
@@ -43,6 +46,7 @@ EVENTS = {
     "complaint": "email.complained",
 }
 UNDELIVERABLE = "undeliverable"
+_REPORTS = ("bounce", "complaint")  # they act only on an email that left (`outbox_id`)
 _UNSUBSCRIBE_SUBJECTS = {"unsubscribe", "désinscription", "desinscription"}
 _REPLY_PREFIXES = re.compile(r"^((re|aw|sv|tr|réf|ref|fw|fwd)\s*:\s*)+")
 _COLUMNS = ("message_id", "kind", "sender", "subject", "received_at", "outbox_id", "matched_by",
@@ -130,7 +134,8 @@ def poll_due(store: Store) -> bool:
     if settings is None:
         return False
     polled = last_read(store, mailbox_key(settings)).polled_at
-    return polled is None or polled + settings.poll <= store.now
+    # a last poll "after" now: the clock was set back (--now): read it rather than wait
+    return polled is None or polled + settings.poll <= store.now or polled > store.now
 
 
 def seen(store: Store, identity: str, message_id: str | None, reread: bool) -> bool:
@@ -185,7 +190,7 @@ def reclassify(store: Store, inbound_id: int, inbound) -> bool:
 
 
 def _values(inbound) -> tuple:
-    received = stored_instant(inbound.received) if inbound.received else None
+    received = _storable_instant(inbound.received)
     return tuple(
         received if name == "received_at" else _storable(getattr(inbound, name))
         for name in _COLUMNS
@@ -196,6 +201,15 @@ def _storable(value):
     """Text as both engines store it: PostgreSQL refuses a NUL character, which a message's
     subject or body may hold."""
     return value.replace("\x00", "") if isinstance(value, str) else value
+
+
+def _storable_instant(moment: datetime | None) -> str | None:
+    """A message's date as stored, or None for one no database can hold (year 9999 at -14:00):
+    a message's own words never fail its recording."""
+    try:
+        return stored_instant(moment) if moment else None
+    except (OverflowError, ValueError):
+        return None
 
 
 def apply(store: Store, inbound_id: int) -> None:
@@ -212,8 +226,9 @@ def apply(store: Store, inbound_id: int) -> None:
         return  # no one to act on, and no workflow runs without its contact
     if _asks_to_unsubscribe(row):
         contacts.unsubscribe(store, contact["id"], by="email")
-    if row["kind"] not in EVENTS:
-        return
+        return  # a request, not an answer: nobody is told of it as a reply
+    if row["kind"] not in EVENTS or (row["kind"] in _REPORTS and sent is None):
+        return  # a report of no email that left (forged, or its email deleted): kept, inert
     if row["kind"] == "complaint":
         contacts.unsubscribe(store, contact["id"], by="complaint")
     elif row["kind"] == "bounce":
@@ -258,6 +273,8 @@ def _team(store: Store) -> set[str]:
 def _reason(row, contact: sqlite3.Row | None) -> str | None:
     """Why the message changes nothing, if it should have: its reading's reason, or that it
     concerns no contact."""
+    if row["kind"] in _REPORTS and row["outbox_id"] is None and row["reason"]:
+        return f"{row['reason'].removesuffix(': nothing changed')}: nothing changed"
     if row["reason"] or contact is not None or row["kind"] not in EVENTS:
         return row["reason"]
     address = _address(row)  # a complaint's may be redacted
@@ -280,7 +297,11 @@ def _bounced(store: Store, contact: sqlite3.Row, row: sqlite3.Row) -> None:
     else:
         count = settings.transient_count if settings else 3
         within = settings.transient_within if settings else timedelta(days=30)
-        recent = transient_bounces(store, contact["id"], store.now - within)
+        since = store.now - within
+        cleared = read_instant(contact["email_status_at"], store.project.timezone)
+        if cleared is not None and cleared > since:  # a person said the address works
+            since = cleared
+        recent = transient_bounces(store, contact["id"], since)
         if recent < count:
             return
         span = counted(within.days, "day") if not within % timedelta(days=1) else (

@@ -381,6 +381,7 @@ def _v21_inbound_mail(schema: Schema) -> None:
         pk="mailbox", defaults={"uidvalidity": 0, "last_uid": 0},
     )  # fmt: skip
     schema.add_column("contacts", "email_status", str, default="ok")
+    schema.add_column("contacts", "email_status_at", str)  # when it was last set
     schema.create_index("outbox", ["sent_at"])
 
 

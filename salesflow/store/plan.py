@@ -154,3 +154,17 @@ def next_quiet_end(store: Store, pipeline: str, stage: str, rot: timedelta) -> d
     if row[2] is not None:
         candidates.append(read_instant(row[2], zone))
     return min(candidates, default=None)
+
+
+def waiting_deliveries(store: Store, until: datetime) -> list[sqlite3.Row]:
+    """Emails and requests already queued or retrying, due by `until` (the plan takes them as
+    delivered at their next attempt), with their run's subject."""
+    return store.conn.execute(
+        "SELECT o.id, o.kind, o.to_addr, o.subject, o.step, o.next_attempt_at, r.workflow,"
+        " r.contact_id, r.deal_id, c.email AS contact_email, d.pipeline, d.title AS deal_title"
+        " FROM outbox o LEFT JOIN runs r ON r.id = o.run_id"
+        " LEFT JOIN contacts c ON c.id = r.contact_id LEFT JOIN deals d ON d.id = r.deal_id"
+        " WHERE o.status IN ('queued', 'retrying', 'sending')"
+        " AND coalesce(o.next_attempt_at, o.created_at) <= ? ORDER BY o.id",
+        (stored_instant(until),),
+    ).fetchall()
