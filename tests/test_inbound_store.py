@@ -422,3 +422,20 @@ def test_a_date_no_database_can_hold_is_no_date(club):
 
 def _date_line(raw: bytes) -> bytes:
     return next(line for line in raw.splitlines() if line.startswith(b"Date: "))
+
+
+def test_each_message_shows_the_changes_it_made_and_no_other(club):
+    """A bounce and a complaint about Julie read in the same poll (the same second): `inbound
+    show` of each lists its own change only."""
+    sent = club.send("julie@example.org")
+    bounced = club.take(bounce("julie@example.org", "5.1.1", original=sent))
+    complained = club.take(complaint("julie@example.org", sent))
+    store = store_at(club.root, READ)
+    try:
+        changed = {n: inbound.account(store, n)["changes"] for n in (bounced, complained)}
+    finally:
+        store.conn.close()
+    assert [(c["by"], c["changed"]) for c in changed[bounced]] == [("bounce", ["email_status"])]
+    assert [(c["by"], c["changed"]) for c in changed[complained]] == [
+        ("complaint", ["unsubscribed_at"])
+    ]

@@ -105,6 +105,31 @@ def classify(
     return reading if isinstance(reading, Inbound) else _match(reading, known)
 
 
+def too_big(header: bytes, size: int, max_bytes: int) -> Inbound:
+    """A message over the size limit, known by its header alone: `unreadable`, with who sent
+    it and about what (the header is read as a message of its own, matched to nothing)."""
+    head = classify(header + b"\r\n\r\n", _NOTHING_SENT)
+    limit = max_bytes // (1024 * 1024)
+    return Inbound("unreadable", head.message_id, head.sender, head.subject, head.received,
+                   reason=f"{size} bytes, over the limit of {limit} MB: not read")  # fmt: skip
+
+
+class _NothingSent:
+    """An outbox that knows no message."""
+
+    def by_message_id(self, message_id: str) -> None:
+        return None
+
+    def latest_sent_to(self, address: str) -> None:
+        return None
+
+    def by_verp_token(self, token: str) -> None:
+        return None
+
+
+_NOTHING_SENT = _NothingSent()
+
+
 @dataclass(frozen=True)
 class _Reading:
     """What a message says, before the outbox is asked (outside the guard above: an error of

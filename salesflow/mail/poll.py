@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from salesflow.config.model import ImapMailbox, InboundSettings
 from salesflow.errors import UserError
-from salesflow.mail.inbound import Inbound, Kind, Verp, classify
+from salesflow.mail.inbound import Inbound, Kind, Verp, classify, too_big
 from salesflow.mail.mailbox import (
     Fetched,
     ImapSettings,
@@ -153,32 +153,13 @@ class _Reader:
     def _classify(self, fetched: Fetched) -> Inbound:
         """What the message is; one too big to read is `unreadable`, with the sender and
         subject its header gives."""
-        if not fetched.too_big:
-            return classify(fetched.raw or b"", self.known, verp=self.verp,
-                            max_bytes=self.settings.max_bytes)  # fmt: skip
-        limit = self.settings.max_bytes // (1024 * 1024)
-        head = classify(fetched.header + b"\r\n\r\n", _NOTHING_SENT)
-        reason = f"{fetched.size} bytes, over the limit of {limit} MB: not read"
-        return _kept_as(head, "unreadable", reason)
+        if fetched.too_big:
+            return too_big(fetched.header, fetched.size, self.settings.max_bytes)
+        return classify(fetched.raw or b"", self.known, verp=self.verp,
+                        max_bytes=self.settings.max_bytes)  # fmt: skip
 
 
 def _kept_as(reading: Inbound, kind: Kind, reason: str) -> Inbound:
     """Who sent it and about what, and why it is not acted on."""
     return Inbound(kind, reading.message_id, reading.sender, reading.subject, reading.received,
                    reason=reason)  # fmt: skip
-
-
-class _NothingSent:
-    """An outbox that knows no message: reading a header alone, for who sent it."""
-
-    def by_message_id(self, message_id: str) -> None:
-        return None
-
-    def latest_sent_to(self, address: str) -> None:
-        return None
-
-    def by_verp_token(self, token: str) -> None:
-        return None
-
-
-_NOTHING_SENT = _NothingSent()

@@ -16,12 +16,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from salesflow.mail.inbound import MAX_BYTES, Inbound, Verp, classify
+from salesflow.mail.inbound import MAX_BYTES, Verp, classify, too_big
 from salesflow.store import inbound
 from salesflow.store.db import describe, isolated, transaction
 from salesflow.store.session import Store
-
-MIB = 1024 * 1024
 
 
 @dataclass
@@ -62,7 +60,7 @@ def reprocess(store: Store, inbound_ids: list[int]) -> list[Reprocessed]:
                 raw = bytes(row["raw"] or b"")
                 outcome.header_only = len(raw) < row["size"]
                 if outcome.header_only:
-                    reading = _too_big(raw, row["size"], max_bytes, known)
+                    reading = too_big(raw, row["size"], max_bytes)
                 else:
                     reading = classify(raw, known, verp=verp, max_bytes=max_bytes)
                 outcome.changed = inbound.reclassify(store, row["id"], reading)
@@ -75,11 +73,3 @@ def reprocess(store: Store, inbound_ids: list[int]) -> list[Reprocessed]:
             isolated(store.conn, again, failed)
             outcomes.append(outcome)
     return outcomes
-
-
-def _too_big(header: bytes, size: int, max_bytes: int, known: inbound.OutboxKnown) -> Inbound:
-    """A message kept as its header: `unreadable`, with who sent it and about what."""
-    head = classify(header + b"\r\n\r\n", known)
-    reason = f"{size} bytes, over the limit of {max_bytes // MIB} MB: not read"
-    return Inbound("unreadable", head.message_id, head.sender, head.subject, head.received,
-                   reason=reason)  # fmt: skip

@@ -161,27 +161,41 @@ def update(
     return changed
 
 
-def unsubscribe(store: Store, reference: str | int, by: str = "cli") -> sqlite3.Row:
-    """Mark the contact as unsubscribed: workflows send them no more email."""
+def unsubscribe(
+    store: Store, reference: str | int, by: str = "cli", inbound: int | None = None
+) -> sqlite3.Row:
+    """Mark the contact as unsubscribed: workflows send them no more email. `inbound`: the
+    message that asked for it (a complaint, an emailed "unsubscribe"), named in the event."""
     contact = get(store, reference)
     if contact["unsubscribed_at"] is None:
         store.conn.execute(
             "UPDATE contacts SET unsubscribed_at = ?, updated_at = ? WHERE id = ?",
             (store.stamp, store.stamp, contact["id"]),
         )
-        data = {"email": contact["email"], "changed": ["unsubscribed_at"], "by": by}
+        data = {"email": contact["email"], "changed": ["unsubscribed_at"], "by": by,
+                **_from_message(inbound)}  # fmt: skip
         store.record_event("contact.updated", "contact", contact["id"], data)
     return get(store, contact["id"])
+
+
+def _from_message(inbound: int | None) -> dict:
+    return {} if inbound is None else {"inbound": inbound}
 
 
 EMAIL_STATUSES = ("ok", "undeliverable")
 
 
 def set_email_status(
-    store: Store, reference: str | int, status: str, reason: str | None = None, by: str = "cli"
+    store: Store,
+    reference: str | int,
+    status: str,
+    reason: str | None = None,
+    by: str = "cli",
+    inbound: int | None = None,
 ) -> sqlite3.Row:
     """Mark the contact's address deliverable (`ok`) or not (`undeliverable`: a permanent
-    bounce; workflows skip their emails to it). Records contact.updated when it changes."""
+    bounce; workflows skip their emails to it). Records contact.updated when it changes,
+    naming the `inbound` message (a bounce) that changed it."""
     if status not in EMAIL_STATUSES:
         raise UserError(f"'{status}' is not an email status: write ok or undeliverable")
     contact = get(store, reference)
@@ -193,7 +207,8 @@ def set_email_status(
         )
         data = {"email": contact["email"], "changed": ["email_status"],
                 "old": {"email_status": contact["email_status"]},
-                "new": {"email_status": status}, "reason": reason, "by": by}  # fmt: skip
+                "new": {"email_status": status}, "reason": reason, "by": by,
+                **_from_message(inbound)}  # fmt: skip
         store.record_event("contact.updated", "contact", contact["id"], data)
     return get(store, contact["id"])
 

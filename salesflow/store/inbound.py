@@ -225,12 +225,12 @@ def apply(store: Store, inbound_id: int) -> None:
     if contact is None:
         return  # no one to act on, and no workflow runs without its contact
     if _asks_to_unsubscribe(row):
-        contacts.unsubscribe(store, contact["id"], by="email")
+        contacts.unsubscribe(store, contact["id"], by="email", inbound=inbound_id)
         return  # a request, not an answer: nobody is told of it as a reply
     if row["kind"] not in EVENTS or (row["kind"] in _REPORTS and sent is None):
         return  # a report of no email that left (forged, or its email deleted): kept, inert
     if row["kind"] == "complaint":
-        contacts.unsubscribe(store, contact["id"], by="complaint")
+        contacts.unsubscribe(store, contact["id"], by="complaint", inbound=inbound_id)
     elif row["kind"] == "bounce":
         _bounced(store, contact, row)
     data = _event_data(row, sent, contact)
@@ -307,7 +307,8 @@ def _bounced(store: Store, contact: sqlite3.Row, row: sqlite3.Row) -> None:
         span = counted(within.days, "day") if not within % timedelta(days=1) else (
             format_duration(within))  # fmt: skip
         reason = f"{recent} temporary bounces within {span}"
-    contacts.set_email_status(store, contact["id"], UNDELIVERABLE, reason, by="bounce")
+    contacts.set_email_status(store, contact["id"], UNDELIVERABLE, reason, by="bounce",
+                            inbound=row["id"])  # fmt: skip
 
 
 def transient_bounces(
@@ -379,7 +380,6 @@ _LISTED = (
     " LEFT JOIN contacts c ON c.id = i.contact_id LEFT JOIN outbox o ON o.id = i.outbox_id"
     " LEFT JOIN runs r ON r.id = o.run_id"
 )
-_EFFECTS_BY = ("bounce", "complaint", "email")  # the `by` of the contact changes `apply` makes
 
 
 def listing(
@@ -423,7 +423,7 @@ def account(store: Store, inbound_id: int) -> dict:
     data["contact_state"] = _contact_state(store, row["contact_id"])
     data["events"] = [_event(store, event) for event in made]
     anchors = {row["recorded_at"], *(event["created_at"] for event in made)}
-    data["changes"] = _changes(store, row["contact_id"], anchors)
+    data["changes"] = _changes(store, row["contact_id"], inbound_id, anchors)
     return data
 
 
@@ -477,10 +477,12 @@ def _contact_state(store: Store, contact_id: int | None) -> dict | None:
             "unsubscribed_at": unsubscribed.isoformat() if unsubscribed else None}  # fmt: skip
 
 
-def _changes(store: Store, contact_id: int | None, anchors: set[str]) -> list[dict]:
-    """The contact's changes `apply` made for the message: its `contact.updated` events by a
-    bounce, a complaint or an emailed "unsubscribe", recorded in the transaction that recorded
-    or reprocessed the message (at the same instant as the message or one of its events)."""
+def _changes(
+    store: Store, contact_id: int | None, inbound_id: int, anchors: set[str]
+) -> list[dict]:
+    """The contact's changes `apply` made for this message: its `contact.updated` events that
+    name it, recorded in the transaction that recorded or reprocessed it (at the instant of
+    the message or of one of its events: the probe stays on few rows)."""
     if contact_id is None:
         return []
     moments = sorted(filter(None, anchors))
@@ -492,7 +494,7 @@ def _changes(store: Store, contact_id: int | None, anchors: set[str]) -> list[di
     changes = []
     for row in rows:
         data = json.loads(row["data"])
-        if data.get("by") in _EFFECTS_BY:
+        if data.get("inbound") == inbound_id:
             changes.append({"event": row["id"], "by": data["by"], "changed": data["changed"],
                             "new": data.get("new"), "reason": data.get("reason")})  # fmt: skip
     return changes
