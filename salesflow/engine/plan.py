@@ -24,6 +24,7 @@ from datetime import datetime
 from pathlib import Path
 
 from salesflow.config.model import Project
+from salesflow.engine.context import Renderer, environment
 from salesflow.engine.schedules import localize, next_slot, wall_clock
 from salesflow.engine.tick import tick
 from salesflow.phrases import phrase, say
@@ -113,11 +114,12 @@ def replay(store: Store, until: datetime) -> Plan:
     for effect in waiting_deliveries(store, until):
         seen[effect.identity] += 1
         result.effects.append(replace(effect, occurrence=seen[effect.identity]))
+    renderer = Renderer(environment(store.project))  # its templates compiled once, not a tick
     moment: datetime | None = store.now
     while moment is not None and moment <= until:
         store.now = moment
         mark = scratch.marks(store)
-        tick(store, send=False)
+        tick(store, send=False, renderer=renderer)
         result.moments.append(moment)
         for effect in effects_since(store, mark):
             seen[effect.identity] += 1

@@ -82,9 +82,12 @@ class Processor:
         store: Store,
         only: str | None = None,
         on_line: Callable[[TraceLine], None] | None = None,
+        renderer: Renderer | None = None,
     ):
+        """`renderer`: one already made for the project (a tick's), its templates compiled."""
         self.store = store
-        self.engine = Engine(store, Renderer(environment(store.project)), on_line)
+        renderer = renderer or Renderer(environment(store.project))
+        self.engine = Engine(store, renderer, on_line)
         self.starters = workflows_by_event(store.project, only)
         self.cancellers = cancellers_by_event(store.project)
         self.stop_on_reply = any(w.stop_on_reply for w in store.project.workflows.values())

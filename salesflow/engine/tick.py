@@ -75,12 +75,15 @@ def tick(
     on_line: Callable[[TraceLine], None] | None = None,
     stop: Callable[[], bool] | None = None,
     requests: bool = True,
+    renderer: Renderer | None = None,
 ) -> TickResult:
     """Everything due at `store.now`; what runs did goes to `on_line` as it happens. `stop`
     (serve shutting down) ends the pass between two batches of events, before delivery.
-    `requests=False` leaves the `http` steps' requests to a loop of their own (serve's)."""
-    engine = Engine(store, Renderer(environment(store.project)), on_line)
-    processor = Processor(store, on_line=on_line)
+    `requests=False` leaves the `http` steps' requests to a loop of their own (serve's).
+    `renderer`: the project's, kept across ticks by a caller that ticks many times (plan)."""
+    renderer = renderer or Renderer(environment(store.project))
+    engine = Engine(store, renderer, on_line)
+    processor = Processor(store, on_line=on_line, renderer=renderer)
     result = TickResult()
     result.schedules = fire_schedules(store, engine)
     processor.run(stop=stop)  # what happened before now, first: a reply read, a deal moved
