@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -51,6 +52,38 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+class RowsDiffer(AssertionError):
+    """A floor did not leave the rows the real command left: no ratio is printed."""
+
+
+def table_rows(database: Path) -> dict[str, int]:
+    """Each table's row count in the SQLite file `database` (its own tables, not SQLite's)."""
+    connection = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+    try:
+        listed = "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+        tables = [row[0] for row in connection.execute(listed)]
+        return {table: connection.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]
+                for table in tables}  # fmt: skip
+    finally:
+        connection.close()
+
+
+def same_rows(real: Path, floor: Path, what: str) -> None:
+    """Refuse a ratio (raise RowsDiffer, which `attempt` shows as a failed row) unless every
+    table of `floor` holds as many rows as the same table of `real`."""
+    found, wanted = table_rows(floor), table_rows(real)
+    differ = {
+        table: (found.get(table), wanted.get(table))
+        for table in found.keys() | wanted.keys()
+        if found.get(table) != wanted.get(table)
+    }
+    if differ:
+        shown = ", ".join(
+            f"{table} {got} vs {want}" for table, (got, want) in sorted(differ.items())
+        )
+        raise RowsDiffer(f"{what}: the floor's rows differ from salesflow's ({shown}): no ratio")
 
 
 class Failed(Exception):

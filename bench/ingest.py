@@ -2,8 +2,6 @@
 each against its floor in the same run, alternating:
 
 - `salesflow ingest` of 10,000 flat submissions vs bench/floor_ingest.py (target ≤ 4×);
-- the demo workflow over 10,000 submissions, `ingest` then `process`, vs
-  bench/floor_engine.py (target ≤ 10×);
 - peak memory of `ingest` of 100,000 submissions, as a JSON array and as JSON Lines
   (target ≤ 80 MB, and flat: within 10 MB of the peak at 10,000).
 
@@ -59,16 +57,9 @@ def measure(scratch: Path, count: int, runs: int) -> list[Row]:
         fresh(database)
         return timed(ingest)
 
-    def ingest_and_process() -> float:
-        fresh(database)
-        return timed(ingest) + timed(salesflow(project, "process"))
-
     rows = [
         ratio_row(f"ingest {count:,} flat submissions", "floor_ingest.py",
                   paired(floor("floor_ingest.py"), ingest_alone, runs), 4),
-        ratio_row(f"demo workflow over {count:,} submissions (ingest + process)",
-                  "floor_engine.py", paired(floor("floor_engine.py"), ingest_and_process, runs),
-                  10),
     ]  # fmt: skip
     for kind, lines in (("JSON array", False), ("JSON Lines", True)):
         peaks = []
