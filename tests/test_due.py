@@ -1,5 +1,5 @@
-"""`salesflow run` with nothing due answers before loading the command line; what it calls
-"nothing due" must be exactly what `tick` would find nothing to do in."""
+"""`salesflow run` and `tick` with nothing due answer before loading the command line; what
+they call "nothing due" must be exactly what `tick` would find nothing to do in."""
 
 import json
 import sqlite3
@@ -11,7 +11,7 @@ import pytest
 from conftest import open_project
 
 from salesflow import clock
-from salesflow.cli.quick import _plain_run
+from salesflow.cli.quick import _plain_call
 from salesflow.config.model import DatabaseUrl
 from salesflow.engine.due import anything_due
 from salesflow.engine.tick import tick
@@ -48,8 +48,10 @@ def due_and_busy(request, backend):
         copy = copy_of(project)
         store = Store(copy, project, clock.now(now, project.timezone))
         due = anything_due(store)
+        for_tick = anything_due(store, intake=False)  # the inbox aside, the same
         busy = tick(store, send=True).summary() != "nothing was due"
         copy.close()
+        assert for_tick == busy or (due and not busy)
         return due, busy
 
     yield check
@@ -89,35 +91,68 @@ def test_a_file_in_the_inbox_is_due(sf, tmp_path, due_and_busy):
     assert due_and_busy(sf.project, "2026-11-20T10:01")[0] is True
 
 
+def test_a_file_in_the_inbox_is_not_due_for_tick_which_leaves_it_to_run(sf):
+    sf("tick")
+    (sf.project / "inbox" / "cours-essai").mkdir(parents=True)
+    (sf.project / "inbox" / "cours-essai" / "julie.json").write_text(json.dumps(SUBMISSION))
+    project = open_project(sf.project)
+    store = Store.open(project, clock.now("2026-11-20T10:01", project.timezone))
+    assert anything_due(store) is True
+    assert anything_due(store, intake=False) is False
+    store.conn.close()
+
+
 @pytest.mark.parametrize(
     ("argv", "options"),
     [
-        (["run"], {"project": None, "now": None}),
-        (["--project", "club", "run"], {"project": "club", "now": None}),
+        (["run"], {"project": None, "now": None, "command": "run"}),
+        (["--project", "club", "run"], {"project": "club", "now": None, "command": "run"}),
         (
             ["-C", "club", "--now=2026-12-01T09:00", "run"],
-            {"project": "club", "now": "2026-12-01T09:00"},
+            {"project": "club", "now": "2026-12-01T09:00", "command": "run"},
         ),
+        (["tick"], {"project": None, "now": None, "command": "tick"}),
         (["run", "--json"], None),
+        (["tick", "--json"], None),
         (["--debug", "run"], None),
-        (["tick"], None),
+        (["process"], None),
         (["--now", "run"], None),
         ([], None),
     ],
 )
-def test_only_the_plain_run_takes_the_quick_path(argv, options, monkeypatch):
+def test_only_the_plain_run_or_tick_takes_the_quick_path(argv, options, monkeypatch):
     monkeypatch.delenv("SALESFLOW_PROJECT", raising=False)
     monkeypatch.delenv("SALESFLOW_NOW", raising=False)
-    assert _plain_run(argv) == options
+    assert _plain_call(argv) == options
 
 
-def test_run_with_nothing_due_loads_neither_typer_nor_the_engine(sf):
-    sf("tick")
+def quick(project, command: str, now: str = "2026-11-20T10:05") -> tuple[str, str]:
+    """What `salesflow … command` printed (off a terminal), and which of typer, Jinja and the
+    engine it loaded."""
     probe = (
         "import sys; from salesflow.cli import main; main();"
         " print(sorted({'typer', 'jinja2', 'salesflow.engine.runs'} & set(sys.modules)))"
     )
-    argv = ["salesflow", "--project", str(sf.project), "--now", "2026-11-20T10:05", "run"]
+    argv = ["salesflow", "--project", str(project), "--now", now, command]
     result = subprocess.run([sys.executable, "-c", f"import sys; sys.argv = {argv!r}; {probe}"],
                             capture_output=True, text=True, check=True)  # fmt: skip
-    assert (result.stdout, result.stderr) == ("[]\n", "")
+    assert result.stderr == ""
+    return result.stdout
+
+
+def test_run_with_nothing_due_loads_neither_typer_nor_the_engine(sf):
+    sf("tick")
+    assert quick(sf.project, "run") == "[]\n"  # quiet off a terminal, as the full run
+
+
+def test_tick_with_nothing_due_says_so_without_loading_typer_or_the_engine(sf):
+    sf("tick")
+    assert quick(sf.project, "tick") == "nothing was due\n[]\n"
+
+
+def test_tick_with_work_due_does_it(sf, tmp_path):
+    sf("tick")
+    (tmp_path / "julie.json").write_text(json.dumps(SUBMISSION))
+    sf("ingest", "--form", "cours-essai", tmp_path / "julie.json", now="2026-11-20T10:05")
+    said = quick(sf.project, "tick")
+    assert "4 events handled, 2 emails sent" in said  # the full tick (typer exits: no probe)

@@ -20,20 +20,21 @@ from salesflow.store.session import Store
 _INBOX_KEPT = {"done", "failed"}  # what the inbox keeps once a file was taken in
 
 
-def anything_due(store: Store, requests: bool = True) -> bool:
-    """Whether a tick has work; `requests=False` leaves out the `http` steps' requests, for
-    serve, which sends them from a loop of its own."""
+def anything_due(store: Store, requests: bool = True, intake: bool = True) -> bool:
+    """Whether a `run` has work; `requests=False` leaves out the `http` steps' requests, for
+    serve, which sends them from a loop of its own; `intake=False` leaves out the inbox and
+    the replies mailbox, which `run` takes in and `tick` does not."""
     kind = None if requests else "email"
-    checks = (
+    checks = [
         queues.events_pending,
         queues.runs_resumable,
         _changed_workflows,
         lambda store: queues.messages_due(store, kind),
-        _inbox,
         _stalled,
         _schedules,
-        inbound.poll_due,
-    )
+    ]
+    if intake:
+        checks += [_inbox, inbound.poll_due]
     return any(check(store) for check in checks)
 
 
