@@ -11,9 +11,7 @@ import sqlite3
 from collections.abc import Mapping
 from datetime import tzinfo
 from functools import lru_cache
-from typing import Any
-
-from jinja2 import ChainableUndefined, Template, TemplateError
+from typing import TYPE_CHECKING, Any
 
 from salesflow.config.model import Pipeline, Project, Stage, StageTask
 from salesflow.config.playbook import Missing, folded_item, missing_to_move
@@ -21,8 +19,10 @@ from salesflow.errors import UserError, did_you_mean
 from salesflow.phrases import Phrase, phrase, say
 from salesflow.store import contacts
 from salesflow.store.session import Store
-from salesflow.templating import make_environment
 from salesflow.values import read_instant, stored_instant
+
+if TYPE_CHECKING:  # Jinja is loaded when a title is written, not by every command that
+    from jinja2 import Template  # reaches deals (an import, a move)
 
 
 class RequirementsMissing(UserError):
@@ -234,6 +234,8 @@ def insert_entry_tasks(store: Store, rows: list[tuple]) -> None:
 def task_title(project: Project, stage: Stage, task: StageTask, context: dict[str, Any]) -> str:
     """An entry task's title written for a record (`context`: the record under its kind's
     name, `contact`, `stage`), as the task it makes is titled: `Demander son avis à Julie`."""
+    from jinja2 import TemplateError
+
     try:
         title = _title_template(task.title, project).render(context)
     except TemplateError as error:
@@ -251,6 +253,10 @@ def _title_template(source: str, project: Project) -> Template:
 def _compiled(source: str, locale: str, zone: tzinfo, currency: str) -> Template:
     """A title template where a value the record lacks (a deal without a contact) prints
     nothing: the title is a reminder, not a reason to refuse the move."""
+    from jinja2 import ChainableUndefined
+
+    from salesflow.templating import make_environment
+
     env = make_environment(None, locale, zone, currency)
     env.undefined = ChainableUndefined
     return env.from_string(source)
