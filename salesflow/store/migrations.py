@@ -393,6 +393,119 @@ def _v22_runs_by_file_version(schema: Schema) -> None:
     schema.create_index("runs", ["workflow", "status", "workflow_hash"])
 
 
+# What one deal adds to the summaries of migration 23, as SQL of the row `{row}` (NEW or OLD):
+# its key in deal_totals (the month is the expected close of an open deal, the month of
+# closing of the others; '' for none) and its sums, and its key in deal_masks.
+_TOTALS_KEY = {
+    "pipeline": "{row}.pipeline",
+    "stage": "{row}.stage",
+    "status": "{row}.status",
+    "owner": "coalesce({row}.owner, '')",
+    "month": "coalesce(substr(CASE WHEN {row}.status = 'open' THEN {row}.expected_close"
+    " ELSE {row}.closed_at END, 1, 7), '')",
+}
+_TOTALS_SUMS = {
+    "count": "1",
+    "amount": "coalesce({row}.amount, 0)",
+    "own": "coalesce({row}.amount * {row}.probability, 0)",
+    "rest": "CASE WHEN {row}.probability IS NULL THEN coalesce({row}.amount, 0) ELSE 0 END",
+}
+_MASKS_KEY = {"pipeline": "{row}.pipeline", "stages_mask": "{row}.stages_mask"}
+_MASKS_SUMS = {"count": "1"}
+_SUMMARIES = (("deal_totals", _TOTALS_KEY, _TOTALS_SUMS), ("deal_masks", _MASKS_KEY, _MASKS_SUMS))
+# Tables whose rows the database's triggers write from other tables' rows: a copy writes the
+# others, the target's triggers fill these, and the copy compares them with the source's.
+KEPT_BY_TRIGGERS = frozenset(table for table, _, _ in _SUMMARIES)
+_WATCHED = (  # the deals' columns the summaries read: a change of another one costs nothing
+    "pipeline", "stage", "status", "owner", "expected_close", "closed_at", "amount",
+    "probability", "stages_mask",
+)  # fmt: skip
+
+
+def _summary_added(table: str, key: dict, sums: dict, row: str) -> str:
+    """The statement adding `row`'s share to `table` (its key's row made if missing)."""
+    columns = [*key, *sums]
+    values = ", ".join(value.format(row=row) for value in [*key.values(), *sums.values()])
+    added = ", ".join(f"{name} = {table}.{name} + excluded.{name}" for name in sums)
+    return (
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({values})"
+        f" ON CONFLICT ({', '.join(key)}) DO UPDATE SET {added}"
+    )
+
+
+def _summary_removed(table: str, key: dict, sums: dict, row: str) -> list[str]:
+    """The statements taking `row`'s share out of `table`: a key's row left with no deal is
+    deleted, so that the table holds what a GROUP BY of the deals gives, and nothing else."""
+    where = " AND ".join(f"{name} = {value.format(row=row)}" for name, value in key.items())
+    taken = ", ".join(f"{name} = {name} - {value.format(row=row)}" for name, value in sums.items())
+    return [
+        f"UPDATE {table} SET {taken} WHERE {where}",
+        f"DELETE FROM {table} WHERE {where} AND count = 0",
+    ]
+
+
+def _summary_rebuilt(table: str, key: dict, sums: dict) -> str:
+    """The statement filling `table` from the deals already there."""
+    row = "deals"
+    group = ", ".join(value.format(row=row) for value in key.values())
+    totals = ", ".join(f"sum({value.format(row=row)})" for value in sums.values())
+    return (
+        f"INSERT INTO {table} ({', '.join([*key, *sums])}) SELECT {group}, {totals}"
+        f" FROM deals GROUP BY {group}"
+    )
+
+
+def _v23_deal_summaries(schema: Schema) -> None:
+    """What the board, the forecast and the funnel read instead of every deal: per
+    pipeline, stage, status, owner and month (the expected close of an open deal, the
+    closing of the others), the deals' count, amount, amount × own probability (`own`) and
+    the amount of those without one (`rest`: × the stage's probability when read); per
+    pipeline and set of stages entered, the deals' count. Kept by triggers on `deals`, in
+    the transaction that changes a deal, whoever writes it (salesflow, an import, a direct
+    UPDATE): exact after a crash as the deals are. At 100,000 deals the board read every
+    deal twice (its totals and the deals in stages gone), 70 ms a page."""
+    schema.create_table(
+        "deal_totals",
+        {"pipeline": str, "stage": str, "status": str, "owner": str, "month": str,
+         "count": int, "amount": int, "own": int, "rest": int},
+        pk=tuple(_TOTALS_KEY),
+    )  # fmt: skip
+    schema.create_table(
+        "deal_masks", {"pipeline": str, "stages_mask": int, "count": int}, pk=tuple(_MASKS_KEY)
+    )
+    for table, key, sums in _SUMMARIES:
+        schema.execute(_summary_rebuilt(table, key, sums))
+    added = [_summary_added(*summary, "NEW") for summary in _SUMMARIES]
+    removed = [sql for summary in _SUMMARIES for sql in _summary_removed(*summary, "OLD")]
+    changed = " OR ".join(f"OLD.{name} IS DISTINCT FROM NEW.{name}" for name in _WATCHED)
+    if schema.dialect == "sqlite":
+        for event, body in (("INSERT", added), ("DELETE", removed)):
+            schema.execute(
+                f"CREATE TRIGGER deal_summaries_{event.lower()} AFTER {event} ON deals"
+                f" BEGIN {'; '.join(body)}; END"
+            )
+        schema.execute(
+            f"CREATE TRIGGER deal_summaries_update AFTER UPDATE OF {', '.join(_WATCHED)}"
+            f" ON deals WHEN {changed.replace('IS DISTINCT FROM', 'IS NOT')}"
+            f" BEGIN {'; '.join(removed + added)}; END"
+        )
+        return
+    schema.execute(
+        "CREATE FUNCTION deal_summaries() RETURNS trigger LANGUAGE plpgsql AS $body$ BEGIN"
+        f" IF TG_OP <> 'INSERT' THEN {'; '.join(removed)}; END IF;"
+        f" IF TG_OP <> 'DELETE' THEN {'; '.join(added)}; END IF;"
+        " RETURN NULL; END $body$"
+    )
+    schema.execute(
+        "CREATE TRIGGER deal_summaries AFTER INSERT OR DELETE ON deals"
+        " FOR EACH ROW EXECUTE FUNCTION deal_summaries()"
+    )
+    schema.execute(
+        f"CREATE TRIGGER deal_summaries_update AFTER UPDATE OF {', '.join(_WATCHED)} ON deals"
+        f" FOR EACH ROW WHEN ({changed}) EXECUTE FUNCTION deal_summaries()"
+    )
+
+
 MIGRATIONS: list[Callable[[Schema], None]] = [
     _v1_contacts_deals_events,
     _v2_tasks_and_report_indexes,
@@ -416,6 +529,7 @@ MIGRATIONS: list[Callable[[Schema], None]] = [
     _v20_checklist_waits,
     _v21_inbound_mail,
     _v22_runs_by_file_version,
+    _v23_deal_summaries,
 ]
 
 # Serialises migrators on one PostgreSQL database, as BEGIN IMMEDIATE does on SQLite: a key
