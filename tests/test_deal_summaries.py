@@ -5,19 +5,23 @@ transaction rolled back, a db copy — they hold exactly what a GROUP BY of the 
 from __future__ import annotations
 
 import shutil
+import statistics
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 from conftest import open_project, query
 
 from salesflow.store.db import connect, transaction
+from salesflow.store.migrations import STAY_BUCKET
+from salesflow.store.reports import median_stay_seconds
+from salesflow.store.session import Store
 
 pytestmark = pytest.mark.engines
 
 FIXTURES = Path(__file__).parent / "fixtures" / "csv"
 _MONTH = (
-    "coalesce(substr(CASE WHEN status = 'open' THEN expected_close ELSE closed_at END, 1, 7),"
-    " '')"
+    "coalesce(substr(CASE WHEN status = 'open' THEN expected_close ELSE closed_at END, 1, 7), '')"
 )
 GROUPED = (  # deal_totals as a full GROUP BY of the deals computes it
     f"SELECT pipeline, stage, status, coalesce(owner, '') AS o, {_MONTH} AS m, count(*),"
@@ -33,6 +37,7 @@ MASKS_GROUPED = (
     "SELECT pipeline, stages_mask, count(*) FROM deals GROUP BY pipeline, stages_mask ORDER BY 1, 2"
 )
 MASKS_KEPT = "SELECT pipeline, stages_mask, count FROM deal_masks ORDER BY 1, 2"
+STAYS = "SELECT stay_seconds FROM stage_history WHERE pipeline = ? AND from_stage = ?"
 
 
 def exact(project: Path) -> list[tuple]:
@@ -40,6 +45,15 @@ def exact(project: Path) -> list[tuple]:
     kept = [tuple(row) for row in query(project, KEPT)]
     assert kept == [tuple(row) for row in query(project, GROUPED)]
     assert query(project, MASKS_KEPT) == query(project, MASKS_GROUPED)
+    stays = {}
+    for pipeline, stage, seconds in query(
+        project, "SELECT pipeline, from_stage, stay_seconds FROM stage_history WHERE"
+        " pipeline IS NOT NULL AND from_stage IS NOT NULL AND stay_seconds IS NOT NULL"
+    ):  # fmt: skip
+        key = (pipeline, stage, int(seconds // STAY_BUCKET))
+        stays[key] = stays.get(key, 0) + 1
+    buckets = "SELECT pipeline, stage, bucket, count FROM stay_buckets ORDER BY 1, 2, 3"
+    assert query(project, buckets) == [(*key, n) for key, n in sorted(stays.items())]
     return kept
 
 
@@ -123,3 +137,26 @@ def test_a_db_copy_has_the_same_summaries(deals, tmp_path):
     deals("db", "copy", "--to", copy)
     with connect(copy) as connection:
         assert [tuple(row) for row in connection.execute(KEPT)] == before
+
+
+@pytest.mark.parametrize("extra", [0, 1])  # an odd and an even number of stays
+def test_the_median_stay_read_by_bucket_is_the_median_of_every_stay(sf, extra):
+    """Stays on and beside bucket bounds, negative ones (history recorded out of order),
+    several in one bucket: the median read off one bucket is that of all the stays."""
+    seconds = [-5000.5, -4096.0, 0.0, 1.0, 4095.999, 4096.0, 4096.0, 8191.5, 8192.0, 9e5, 7.25]
+    seconds += [123456.0] * extra
+    sf("contacts", "add", "julie@example.org")
+    sf("deals", "add", "--title", "Julie", "--contact", "julie@example.org")
+    for stay in seconds:
+        query(sf.project, "INSERT INTO stage_history (deal_id, pipeline, from_stage, to_stage,"
+              " at, stay_seconds) VALUES (1, 'cours-essai', 'nouveau', 'nouveau',"
+              " '2026-11-20T09:00:00Z', ?)", stay)  # fmt: skip
+    query(sf.project, "UPDATE stage_history SET stay_seconds = 3.0 WHERE stay_seconds = 9e5")
+    seconds[seconds.index(9e5)] = 3.0
+    exact(sf.project)
+    store = Store.open(open_project(sf.project), datetime.fromisoformat("2026-12-01T12:00Z"))
+    wanted = statistics.median(row[0] for row in query(sf.project, STAYS, "cours-essai", "nouveau"))
+    assert wanted == statistics.median(seconds)
+    assert median_stay_seconds(store, "cours-essai", "nouveau", "", False) == wanted
+    assert median_stay_seconds(store, "cours-essai", "nouveau", "", True) == wanted  # by scan
+    assert median_stay_seconds(store, "cours-essai", "inscrit", "", False) is None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import sqlite3
 from datetime import UTC, datetime
 
+from salesflow.store.migrations import STAY_BUCKET
 from salesflow.store.session import Store
 from salesflow.store.stages import of_kind, stages_cte, values_of
 from salesflow.values import stored_instant
@@ -265,6 +266,8 @@ def median_stay_seconds(
     `since` (all with ""), read off the index by offset (no sort); None without any. The
     stays that ended after now are left out by id, only when some of those deals
     `moved_later` (as `deals_matching` counts them)."""
+    if not since and not moved_later:
+        return _median_stay(store, pipeline_id, stage_id)
     join = " JOIN deals d ON d.id = h.deal_id AND d.created_at >= ?" if since else ""
     where = (
         f" FROM stage_history h{join} WHERE h.pipeline = ? AND h.from_stage = ?"
@@ -283,6 +286,30 @@ def median_stay_seconds(
     middle = store.conn.execute(
         f"SELECT h.stay_seconds{where} ORDER BY h.stay_seconds LIMIT ? OFFSET ?",
         (*params, 2 - count % 2, (count - 1) // 2),
+    ).fetchall()
+    return sum(row[0] for row in middle) / len(middle)
+
+
+def _median_stay(store: Store, pipeline_id: str, stage_id: str) -> float | None:
+    """The median of every stay ended in the stage: the bucket holding it found in their
+    summary by bucket (migration 23), then read off the index from the bucket's first
+    second by offset: a bucket's stays, not the stage's."""
+    buckets = store.conn.execute(
+        "SELECT bucket, count FROM stay_buckets WHERE pipeline = ? AND stage = ? ORDER BY bucket",
+        (pipeline_id, stage_id),
+    ).fetchall()
+    count = sum(row[1] for row in buckets)
+    if not count:
+        return None
+    rank, before, index = (count - 1) // 2, 0, 0  # the (first) middle stay's rank, from 0
+    while before + buckets[index][1] <= rank:
+        before += buckets[index][1]
+        index += 1
+    bucket = buckets[index][0]
+    middle = store.conn.execute(
+        "SELECT h.stay_seconds FROM stage_history h WHERE h.pipeline = ? AND h.from_stage = ?"
+        " AND h.stay_seconds >= ? ORDER BY h.stay_seconds LIMIT ? OFFSET ?",
+        (pipeline_id, stage_id, float(bucket * STAY_BUCKET), 2 - count % 2, rank - before),
     ).fetchall()
     return sum(row[0] for row in middle) / len(middle)
 
