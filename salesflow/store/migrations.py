@@ -9,6 +9,7 @@ salesflow and is upgraded in place, one transaction per migration, keeping every
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from salesflow.errors import UserError
 from salesflow.store.schema import Executor, Schema, dialect_of
@@ -393,6 +394,176 @@ def _v22_runs_by_file_version(schema: Schema) -> None:
     schema.create_index("runs", ["workflow", "status", "workflow_hash"])
 
 
+# Migration 23's summaries: each a table of sums by key, kept by triggers on the table it
+# sums. Its key and sums are SQL of the row `{row}` (NEW or OLD, or the table's own rows when
+# built); `counted` says which rows it sums (None: every row).
+@dataclass(frozen=True)
+class _Summary:
+    table: str
+    key: dict[str, str]
+    sums: dict[str, str]
+    counted: str | None = None
+
+    def added(self, row: str) -> str:
+        """The statement adding `row`'s share (its key's row made if missing)."""
+        values = ", ".join(
+            value.format(row=row) for value in [*self.key.values(), *self.sums.values()]
+        )
+        added = ", ".join(f"{name} = {self.table}.{name} + excluded.{name}" for name in self.sums)
+        return (
+            f"INSERT INTO {self.table} ({', '.join([*self.key, *self.sums])}) SELECT {values}"
+            f" WHERE {self._counts(row)} ON CONFLICT ({', '.join(self.key)}) DO UPDATE SET {added}"
+        )
+
+    def removed(self, row: str) -> list[str]:
+        """The statements taking `row`'s share out: a key's row left with nothing counted is
+        deleted, so that the table holds what a GROUP BY gives, and nothing else."""
+        where = " AND ".join(
+            [f"{name} = {value.format(row=row)}" for name, value in self.key.items()]
+            + [self._counts(row)]
+        )
+        taken = ", ".join(
+            f"{name} = {name} - {value.format(row=row)}" for name, value in self.sums.items()
+        )
+        return [
+            f"UPDATE {self.table} SET {taken} WHERE {where}",
+            f"DELETE FROM {self.table} WHERE {where} AND count = 0",
+        ]
+
+    def rebuilt(self, source: str) -> str:
+        """The statement filling the table from the rows already there."""
+        group = ", ".join(value.format(row=source) for value in self.key.values())
+        totals = ", ".join(f"sum({value.format(row=source)})" for value in self.sums.values())
+        return (
+            f"INSERT INTO {self.table} ({', '.join([*self.key, *self.sums])}) SELECT {group},"
+            f" {totals} FROM {source} WHERE {self._counts(source)} GROUP BY {group}"
+        )
+
+    def _counts(self, row: str) -> str:
+        return self.counted.format(row=row) if self.counted else "true"
+
+
+_DEAL_SUMMARIES = (
+    _Summary(
+        "deal_totals",  # the month: the expected close of an open deal, else of closing
+        {
+            "pipeline": "{row}.pipeline",
+            "stage": "{row}.stage",
+            "status": "{row}.status",
+            "owner": "coalesce({row}.owner, '')",
+            "month": "coalesce(substr(CASE WHEN {row}.status = 'open' THEN {row}.expected_close"
+            " ELSE {row}.closed_at END, 1, 7), '')",
+        },
+        {
+            "count": "1",
+            "amount": "coalesce({row}.amount, 0)",
+            "own": "coalesce({row}.amount * {row}.probability, 0)",
+            "rest": "CASE WHEN {row}.probability IS NULL THEN coalesce({row}.amount, 0) ELSE 0 END",
+        },
+    ),
+    _Summary(
+        "deal_masks",
+        {"pipeline": "{row}.pipeline", "stages_mask": "{row}.stages_mask"},
+        {"count": "1"},
+    ),
+)
+STAY_BUCKET = 4096  # seconds (a power of two: stay / 4096 is exact, so are the bounds)
+_BUCKET_OF = {  # floor(stay_seconds / STAY_BUCKET), the same on both engines
+    "sqlite": "(CAST({x} AS INTEGER) - ({x} < CAST({x} AS INTEGER)))",
+    "postgresql": "CAST(floor({x}) AS bigint)",
+}
+
+
+def _stay_summary(dialect: str) -> _Summary:
+    share = _BUCKET_OF[dialect].format(x=f"({{row}}.stay_seconds / {STAY_BUCKET}.0)")
+    return _Summary(
+        "stay_buckets",
+        {"pipeline": "{row}.pipeline", "stage": "{row}.from_stage", "bucket": share},
+        {"count": "1"},
+        "{row}.pipeline IS NOT NULL AND {row}.from_stage IS NOT NULL"
+        " AND {row}.stay_seconds IS NOT NULL",
+    )
+
+
+# Tables whose rows the database's triggers write from other tables' rows: a copy writes the
+# others, the target's triggers fill these, and the copy compares them with the source's.
+KEPT_BY_TRIGGERS = frozenset(["deal_totals", "deal_masks", "stay_buckets"])
+
+
+def _kept_by_triggers(
+    schema: Schema, source: str, summaries: tuple[_Summary, ...], watched: tuple[str, ...]
+) -> None:
+    """Fill `summaries` from `source`'s rows, and keep them by triggers on it: on insert,
+    on delete, on an update of a `watched` column that changes it."""
+    name = f"{source}_summaries"
+    for summary in summaries:
+        schema.execute(summary.rebuilt(source))
+    added = [summary.added("NEW") for summary in summaries]
+    removed = [sql for summary in summaries for sql in summary.removed("OLD")]
+    changed = " OR ".join(f"OLD.{column} IS NOT NEW.{column}" for column in watched)
+    columns = ", ".join(watched)
+    if schema.dialect == "sqlite":
+        for event, body in (("INSERT", added), ("DELETE", removed)):
+            schema.execute(
+                f"CREATE TRIGGER {name}_{event.lower()} AFTER {event} ON {source}"
+                f" BEGIN {'; '.join(body)}; END"
+            )
+        schema.execute(
+            f"CREATE TRIGGER {name}_update AFTER UPDATE OF {columns} ON {source} WHEN {changed}"
+            f" BEGIN {'; '.join(removed + added)}; END"
+        )
+        return
+    schema.execute(
+        f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $body$ BEGIN"
+        f" IF TG_OP <> 'INSERT' THEN {'; '.join(removed)}; END IF;"
+        f" IF TG_OP <> 'DELETE' THEN {'; '.join(added)}; END IF;"
+        " RETURN NULL; END $body$"
+    )
+    schema.execute(
+        f"CREATE TRIGGER {name} AFTER INSERT OR DELETE ON {source}"
+        f" FOR EACH ROW EXECUTE FUNCTION {name}()"
+    )
+    schema.execute(
+        f"CREATE TRIGGER {name}_update AFTER UPDATE OF {columns} ON {source} FOR EACH ROW"
+        f" WHEN ({changed.replace(' IS NOT ', ' IS DISTINCT FROM ')}) EXECUTE FUNCTION {name}()"
+    )
+
+
+def _v23_deal_summaries(schema: Schema) -> None:
+    """What the board, the forecast and the funnel read instead of every deal: per
+    pipeline, stage, status, owner and month (the expected close of an open deal, the
+    closing of the others), the deals' count, amount, amount × own probability (`own`) and
+    the amount of those without one (`rest`: × the stage's probability when read); per
+    pipeline and set of stages entered, the deals' count; per pipeline, stage left and
+    4096-second bucket of the stay, the stays ended (the funnel's median reads one bucket,
+    not every stay). Kept by triggers, in the transaction that writes the deal or its
+    history, whoever writes it (salesflow, an import, a direct UPDATE): exact after a crash
+    as the deals are. At 100,000 deals the board read every deal twice, 70 ms a page."""
+    schema.create_table(
+        "deal_totals",
+        {"pipeline": str, "stage": str, "status": str, "owner": str, "month": str,
+         "count": int, "amount": int, "own": int, "rest": int},
+        pk=("pipeline", "stage", "status", "owner", "month"),
+    )  # fmt: skip
+    schema.create_table(
+        "deal_masks", {"pipeline": str, "stages_mask": int, "count": int},
+        pk=("pipeline", "stages_mask"),
+    )  # fmt: skip
+    schema.create_table(
+        "stay_buckets", {"pipeline": str, "stage": str, "bucket": int, "count": int},
+        pk=("pipeline", "stage", "bucket"),
+    )  # fmt: skip
+    _kept_by_triggers(
+        schema, "deals", _DEAL_SUMMARIES,
+        ("pipeline", "stage", "status", "owner", "expected_close", "closed_at", "amount",
+         "probability", "stages_mask"),
+    )  # fmt: skip
+    _kept_by_triggers(
+        schema, "stage_history", (_stay_summary(schema.dialect),),
+        ("pipeline", "from_stage", "stay_seconds"),
+    )  # fmt: skip
+
+
 MIGRATIONS: list[Callable[[Schema], None]] = [
     _v1_contacts_deals_events,
     _v2_tasks_and_report_indexes,
@@ -416,6 +587,7 @@ MIGRATIONS: list[Callable[[Schema], None]] = [
     _v20_checklist_waits,
     _v21_inbound_mail,
     _v22_runs_by_file_version,
+    _v23_deal_summaries,
 ]
 
 # Serialises migrators on one PostgreSQL database, as BEGIN IMMEDIATE does on SQLite: a key

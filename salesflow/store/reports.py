@@ -10,6 +10,7 @@ from __future__ import annotations
 import sqlite3
 from datetime import UTC, datetime
 
+from salesflow.store.migrations import STAY_BUCKET
 from salesflow.store.session import Store
 from salesflow.store.stages import of_kind, stages_cte, values_of
 from salesflow.values import stored_instant
@@ -62,6 +63,18 @@ def _total(expression: str) -> str:
     return f"CAST(coalesce(sum({expression}), 0) AS bigint)"
 
 
+_MOVED_THEN = (  # the deals that moved after now, as they stood at now (see _as_of_now)
+    f"SELECT {_COLUMNS}, h.to_stage AS stage, coalesce(s.outcome, 'open') AS status,"
+    " h.at AS stage_entered_at, CASE WHEN s.outcome IS NOT NULL THEN h.at END AS closed_at,"
+    " CASE WHEN s.outcome = 'lost' THEN h.from_stage END AS lost_from,"
+    " CASE WHEN s.outcome = 'lost' THEN d.lost_reason END AS lost_reason"
+    " FROM deals d JOIN stage_history h ON h.id = (SELECT l.id FROM stage_history l"
+    "   WHERE l.deal_id = d.id AND l.at <= ? ORDER BY l.at DESC, l.id DESC LIMIT 1)"
+    " LEFT JOIN stages s ON s.pipeline = d.pipeline AND s.stage = h.to_stage"
+    f" WHERE d.id IN ({_MOVED_LATER})"
+)
+
+
 def _as_of_now(store: Store) -> tuple[str, list]:
     """`WITH` clauses: the project's `stages`, and `past`, every deal as it stood at now:
     its `stage`, `status`, `stage_entered_at`, `closed_at`, `lost_from` and `lost_reason`
@@ -70,14 +83,7 @@ def _as_of_now(store: Store) -> tuple[str, list]:
     sql = (
         f"{cte}, past AS (SELECT {_COLUMNS}, d.stage, d.status, d.stage_entered_at,"
         " d.closed_at, d.lost_from, d.lost_reason FROM deals d WHERE d.stage_entered_at <= ?"
-        f" UNION ALL SELECT {_COLUMNS}, h.to_stage, coalesce(s.outcome, 'open'), h.at,"
-        " CASE WHEN s.outcome IS NOT NULL THEN h.at END,"
-        " CASE WHEN s.outcome = 'lost' THEN h.from_stage END,"
-        " CASE WHEN s.outcome = 'lost' THEN d.lost_reason END"
-        " FROM deals d JOIN stage_history h ON h.id = (SELECT l.id FROM stage_history l"
-        "   WHERE l.deal_id = d.id AND l.at <= ? ORDER BY l.at DESC, l.id DESC LIMIT 1)"
-        " LEFT JOIN stages s ON s.pipeline = d.pipeline AND s.stage = h.to_stage"
-        f" WHERE d.id IN ({_MOVED_LATER}))"
+        f" UNION ALL {_MOVED_THEN})"
     )
     return sql, [*params, *[store.stamp] * 3]
 
@@ -87,13 +93,10 @@ def stage_totals(
     store: Store, pipeline: str, owner: str | None, stage: str | None = None
 ) -> dict[str, sqlite3.Row]:
     """Per stage: count, amount, the amount × probability of deals with their own
-    probability (`own`), and the amount of the others (`rest`), in one pass, no join. The
-    whole board reads the table straight through (`+pipeline` keeps SQLite off the pipeline
-    index, which lacks the amounts: one lookup per deal made it 2.5× slower on 100,000
-    deals; PostgreSQL has no unary + on text and plans by its statistics); one stage's
-    column uses the index."""
-    whole = "+pipeline = ?" if store.conn.dialect == "sqlite" else "pipeline = ?"
-    clauses, params = ["pipeline = ?" if stage else whole], [pipeline]
+    probability (`own`), and the amount of the others (`rest`), as the deals are stored;
+    read off their summary (migration 23): a row per status, owner and month of the stage,
+    whatever the number of deals."""
+    clauses, params = ["pipeline = ?"], [pipeline]
     for column, value in (("owner", owner), ("stage", stage)):
         if value:
             clauses.append(f"{column} = ?")
@@ -101,10 +104,9 @@ def stage_totals(
     return {
         row["stage"]: row
         for row in store.conn.execute(
-            f"SELECT stage, count(*) AS count, {_total('amount')} AS amount,"
-            f" {_total('amount * probability')} AS own,"
-            f" {_total('CASE WHEN probability IS NULL THEN amount END')} AS rest"
-            f" FROM deals WHERE {' AND '.join(clauses)} GROUP BY stage",
+            f"SELECT stage, {_total('count')} AS count, {_total('amount')} AS amount,"
+            f" {_total('own')} AS own, {_total('rest')} AS rest"
+            f" FROM deal_totals WHERE {' AND '.join(clauses)} GROUP BY stage",
             params,
         )
     }
@@ -144,30 +146,60 @@ def stage_deals(
 
 
 # -- forecast and workload
+# The deals as of now, summed (migration 23's deal_totals): the summary of the deals as they
+# are, less the few that moved after now as they are (-1), plus those same deals as they
+# stood at now (+1; those created after now are in no stage then, and add nothing).
+_MONTH_OF = (  # as migration 23 keys a deal's row
+    "coalesce(substr(CASE WHEN {row}.status = 'open' THEN {row}.expected_close"
+    " ELSE {row}.closed_at END, 1, 7), '')"
+)
+_SHARE_OF = (
+    "{row}.pipeline, {row}.stage, {row}.status, coalesce({row}.owner, '') AS owner,"
+    f" {_MONTH_OF} AS month, {{sign}} AS count, {{sign}} * coalesce({{row}}.amount, 0) AS amount,"
+    " {sign} * coalesce({row}.amount * {row}.probability, 0) AS own,"
+    " {sign} * CASE WHEN {row}.probability IS NULL THEN coalesce({row}.amount, 0) ELSE 0 END"
+    " AS rest"
+)
+_GROUP_OF = {"month": "nullif(d.month, '')", "owner": "nullif(d.owner, '')"}
+
+
+def _totals_as_of_now(store: Store) -> tuple[str, list]:
+    """`WITH` clauses: `stages`, `moved_then` (the deals that moved after now, as they stood at
+    now) and `totals`, deal_totals' rows as of now (a key may come more than once: sum)."""
+    cte, params = stages_cte(store.project)
+    sql = (
+        f"{cte}, moved_then AS ({_MOVED_THEN}), totals AS (SELECT pipeline, stage, status, owner,"
+        " month, count, amount, own, rest FROM deal_totals"
+        f" UNION ALL SELECT {_SHARE_OF.format(row='m', sign='-1')} FROM deals m"
+        f" WHERE m.id IN ({_MOVED_LATER}) UNION ALL SELECT {_SHARE_OF.format(row='t', sign='1')}"
+        " FROM moved_then t)"
+    )
+    return sql, [*params, store.stamp, store.stamp, store.stamp]
+
+
 def open_deals_by(store: Store, by: str, pipeline_id: str | None = None) -> list[sqlite3.Row]:
     """Deals open as of now grouped `by` expected close month or owner (`grp`): their count
     (`deals`), `amount` and amount × probability (their own, else that of their stage
     then: `weighted`)."""
-    cte, params = _as_of_now(store)
+    cte, params = _totals_as_of_now(store)
     where, extra = _deals_of(store, pipeline_id)
     return store.conn.execute(
-        f"WITH {cte} SELECT {_GROUPS[by].format(date='expected_close')} AS grp,"
-        f" count(*) AS deals, {_total('d.amount')} AS amount,"
-        f" {_total('d.amount * coalesce(d.probability, s.probability)')} AS weighted"
-        " FROM past d LEFT JOIN stages s ON s.pipeline = d.pipeline AND s.stage = d.stage"
-        f" WHERE d.status = 'open'{where} GROUP BY grp",
+        f"WITH {cte} SELECT {_GROUP_OF[by]} AS grp, {_total('d.count')} AS deals,"
+        f" {_total('d.amount')} AS amount,"
+        f" {_total('d.own + coalesce(d.rest * s.probability, 0)')} AS weighted"
+        " FROM totals d LEFT JOIN stages s ON s.pipeline = d.pipeline AND s.stage = d.stage"
+        f" WHERE d.status = 'open'{where} GROUP BY grp HAVING sum(d.count) > 0",
         (*params, *extra),
     ).fetchall()
 
 
 def won_amounts_by(store: Store, by: str, pipeline_id: str | None = None) -> list[sqlite3.Row]:
     """The amount `won` by now, grouped `by` month of closing or owner (`grp`)."""
-    cte, params = _as_of_now(store)
+    cte, params = _totals_as_of_now(store)
     where, extra = _deals_of(store, pipeline_id)
     return store.conn.execute(
-        f"WITH {cte} SELECT {_GROUPS[by].format(date='closed_at')} AS grp,"
-        f" {_total('d.amount')} AS won"
-        f" FROM past d WHERE d.status = 'won'{where} GROUP BY grp",
+        f"WITH {cte} SELECT {_GROUP_OF[by]} AS grp, {_total('d.amount')} AS won"
+        f" FROM totals d WHERE d.status = 'won'{where} GROUP BY grp HAVING sum(d.count) > 0",
         (*params, *extra),
     ).fetchall()
 
@@ -196,14 +228,22 @@ def stage_bits(store: Store, pipeline_id: str) -> dict[str, int]:
 def deals_matching(
     store: Store, pipeline_id: str, masks: list[int], since: str
 ) -> tuple[list[int], int]:
-    """Per mask, the pipeline's deals created since `since` that entered a stage of it by
-    now: one pass over the deals with the set of stages each entered, then the few that
+    """Per mask, the pipeline's deals created since `since` ("": all) that entered a stage
+    of it by now: one pass over the deals with the set of stages each entered (without
+    `since`, over their summary by that set), then the few that
     moved after now taken back to the set they had entered by then; and how many did."""
-    sums = ", ".join("count(*) FILTER (WHERE (stages_mask & ?) != 0)" for _ in masks)
-    stored = store.conn.execute(
-        f"SELECT {sums} FROM deals WHERE pipeline = ? AND created_at >= ?",
-        (*masks, pipeline_id, since),
-    ).fetchone()
+    if since:
+        sums = ", ".join("count(*) FILTER (WHERE (stages_mask & ?) != 0)" for _ in masks)
+        stored = store.conn.execute(
+            f"SELECT {sums} FROM deals WHERE pipeline = ? AND created_at >= ?",
+            (*masks, pipeline_id, since),
+        ).fetchone()
+    else:  # every deal: their summary by set of stages entered (migration 23)
+        among = "CASE WHEN (stages_mask & ?) != 0 THEN count ELSE 0 END"
+        sums = ", ".join(_total(among) for _ in masks)
+        stored = store.conn.execute(
+            f"SELECT {sums} FROM deal_masks WHERE pipeline = ?", (*masks, pipeline_id)
+        ).fetchone()
     changes = "".join(
         ", count(*) FILTER (WHERE (mask_then & ?) != 0)"
         " - count(*) FILTER (WHERE (stages_mask & ?) != 0)"
@@ -226,6 +266,8 @@ def median_stay_seconds(
     `since` (all with ""), read off the index by offset (no sort); None without any. The
     stays that ended after now are left out by id, only when some of those deals
     `moved_later` (as `deals_matching` counts them)."""
+    if not since and not moved_later:
+        return _median_stay(store, pipeline_id, stage_id)
     join = " JOIN deals d ON d.id = h.deal_id AND d.created_at >= ?" if since else ""
     where = (
         f" FROM stage_history h{join} WHERE h.pipeline = ? AND h.from_stage = ?"
@@ -244,6 +286,30 @@ def median_stay_seconds(
     middle = store.conn.execute(
         f"SELECT h.stay_seconds{where} ORDER BY h.stay_seconds LIMIT ? OFFSET ?",
         (*params, 2 - count % 2, (count - 1) // 2),
+    ).fetchall()
+    return sum(row[0] for row in middle) / len(middle)
+
+
+def _median_stay(store: Store, pipeline_id: str, stage_id: str) -> float | None:
+    """The median of every stay ended in the stage: the bucket holding it found in their
+    summary by bucket (migration 23), then read off the index from the bucket's first
+    second by offset: a bucket's stays, not the stage's."""
+    buckets = store.conn.execute(
+        "SELECT bucket, count FROM stay_buckets WHERE pipeline = ? AND stage = ? ORDER BY bucket",
+        (pipeline_id, stage_id),
+    ).fetchall()
+    count = sum(row[1] for row in buckets)
+    if not count:
+        return None
+    rank, before, index = (count - 1) // 2, 0, 0  # the (first) middle stay's rank, from 0
+    while before + buckets[index][1] <= rank:
+        before += buckets[index][1]
+        index += 1
+    bucket = buckets[index][0]
+    middle = store.conn.execute(
+        "SELECT h.stay_seconds FROM stage_history h WHERE h.pipeline = ? AND h.from_stage = ?"
+        " AND h.stay_seconds >= ? ORDER BY h.stay_seconds LIMIT ? OFFSET ?",
+        (pipeline_id, stage_id, float(bucket * STAY_BUCKET), 2 - count % 2, rank - before),
     ).fetchall()
     return sum(row[0] for row in middle) / len(middle)
 

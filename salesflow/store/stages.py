@@ -43,9 +43,13 @@ def values_of(types: tuple[str, ...], rows: int) -> str:
 
 def stray_stages(conn: sqlite3.Connection, project: Project) -> list[tuple[str, str, int]]:
     """(pipeline, stage, deals) for deals sitting in a stage that their pipeline no longer
-    has (a stage removed from the YAML, or a whole pipeline): never to be dropped silently."""
+    has (a stage removed from the YAML, or a whole pipeline): never to be dropped silently.
+    Read off the deals' summary (migration 23): a row per stage, status, owner and month."""
     known = {(p.id, s.id) for p in project.pipelines.values() for s in p.stages}
-    rows = conn.execute("SELECT pipeline, stage, count(*) FROM deals GROUP BY pipeline, stage")
+    rows = conn.execute(
+        "SELECT pipeline, stage, CAST(sum(count) AS bigint) FROM deal_totals"
+        " GROUP BY pipeline, stage"
+    )
     return [(pipeline, stage, n) for pipeline, stage, n in rows if (pipeline, stage) not in known]
 
 

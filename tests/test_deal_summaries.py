@@ -1,0 +1,162 @@
+"""The deals' summaries (migration 23: deal_totals, deal_masks), kept by triggers: after
+every kind of write — salesflow's commands, an import, a direct UPDATE or DELETE, a
+transaction rolled back, a db copy — they hold exactly what a GROUP BY of the deals gives."""
+
+from __future__ import annotations
+
+import shutil
+import statistics
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from conftest import open_project, query
+
+from salesflow.store.db import connect, transaction
+from salesflow.store.migrations import STAY_BUCKET
+from salesflow.store.reports import median_stay_seconds
+from salesflow.store.session import Store
+
+pytestmark = pytest.mark.engines
+
+FIXTURES = Path(__file__).parent / "fixtures" / "csv"
+_MONTH = (
+    "coalesce(substr(CASE WHEN status = 'open' THEN expected_close ELSE closed_at END, 1, 7), '')"
+)
+GROUPED = (  # deal_totals as a full GROUP BY of the deals computes it
+    f"SELECT pipeline, stage, status, coalesce(owner, '') AS o, {_MONTH} AS m, count(*),"
+    " coalesce(sum(amount), 0), coalesce(sum(amount * probability), 0),"
+    " coalesce(sum(CASE WHEN probability IS NULL THEN amount END), 0)"
+    f" FROM deals GROUP BY pipeline, stage, status, o, m ORDER BY 1, 2, 3, 4, 5"
+)
+KEPT = (
+    "SELECT pipeline, stage, status, owner, month, count, amount, own, rest FROM deal_totals"
+    " ORDER BY 1, 2, 3, 4, 5"
+)
+MASKS_GROUPED = (
+    "SELECT pipeline, stages_mask, count(*) FROM deals GROUP BY pipeline, stages_mask ORDER BY 1, 2"
+)
+MASKS_KEPT = "SELECT pipeline, stages_mask, count FROM deal_masks ORDER BY 1, 2"
+STAYS = "SELECT stay_seconds FROM stage_history WHERE pipeline = ? AND from_stage = ?"
+
+
+def exact(project: Path) -> list[tuple]:
+    """The summaries equal a full GROUP BY of the deals; returns deal_totals' rows."""
+    kept = [tuple(row) for row in query(project, KEPT)]
+    assert kept == [tuple(row) for row in query(project, GROUPED)]
+    assert query(project, MASKS_KEPT) == query(project, MASKS_GROUPED)
+    stays = {}
+    for pipeline, stage, seconds in query(
+        project, "SELECT pipeline, from_stage, stay_seconds FROM stage_history WHERE"
+        " pipeline IS NOT NULL AND from_stage IS NOT NULL AND stay_seconds IS NOT NULL"
+    ):  # fmt: skip
+        key = (pipeline, stage, int(seconds // STAY_BUCKET))
+        stays[key] = stays.get(key, 0) + 1
+    buckets = "SELECT pipeline, stage, bucket, count FROM stay_buckets ORDER BY 1, 2, 3"
+    assert query(project, buckets) == [(*key, n) for key, n in sorted(stays.items())]
+    return kept
+
+
+@pytest.fixture
+def deals(sf):
+    """Julie and Paul with a deal each, Julie's moved and with its own probability."""
+    sf("contacts", "add", "julie@example.org", "--owner", "marie",
+       "--field", "date_essai=2026-12-05T18:30")  # fmt: skip
+    sf("contacts", "add", "paul@example.org", "--field", "date_essai=2026-12-06T18:30")
+    sf("deals", "add", "--title", "Julie", "--contact", "julie@example.org",
+       "--amount", "1 200,50", "--expected-close", "2026-12-05")  # fmt: skip
+    sf("deals", "add", "--title", "Paul", "--contact", "paul@example.org", "--amount", "80")
+    return sf
+
+
+def test_commands_keep_the_summaries_exact(deals):
+    assert exact(deals.project)
+    deals("deals", "move", "1", "essai-planifie", now="2026-11-21T10:00")
+    exact(deals.project)
+    deals("deals", "update", "1", "--amount", "999", "--probability", "55",
+          "--expected-close", "2027-01-10", "--owner", "paul")  # fmt: skip
+    exact(deals.project)
+    deals("deals", "update", "2", "--next-step", "Call")  # a column no summary reads
+    exact(deals.project)
+    deals("deals", "won", "1", now="2026-11-25T18:00")
+    deals("deals", "lost", "2", "--reason", "prix", now="2026-11-26T18:00")
+    kept = exact(deals.project)
+    assert ("cours-essai", "inscrit", "won", "paul", "2026-11", 1, 99900, 99900 * 55, 0) in kept
+    deals("deals", "add", "--title", "Other", "--contact", "paul@example.org")  # no amount
+    exact(deals.project)
+
+
+def test_an_import_keeps_the_summaries_exact(sf):
+    target = sf.project / "imports" / "excel-fr.csv"
+    target.parent.mkdir(exist_ok=True)
+    shutil.copy(FIXTURES / "excel-fr.csv", target)
+    sf("import", target, "--pipeline", "cours-essai", "--stage", "nouveau")
+    assert len(query(sf.project, "SELECT id FROM deals")) == 3
+    assert [row[5] for row in exact(sf.project)] == [3]
+    sf("import", target, "--pipeline", "cours-essai", "--stage", "nouveau")  # again
+    exact(sf.project)
+
+
+def test_direct_writes_keep_the_summaries_exact(deals):
+    """Whoever writes the deals (a script, a migration, another tool) keeps them."""
+    project = deals.project
+    query(project, "UPDATE deals SET currency = 'USD' WHERE id = 1")
+    query(project, "UPDATE deals SET amount = amount * 2, owner = NULL")
+    exact(project)
+    query(project, "UPDATE deals SET stage = 'gone', stages_mask = 7 WHERE id = 2")
+    exact(project)
+    query(project, "UPDATE deals SET pipeline = 'old' WHERE id = 1")
+    exact(project)
+    query(project, "DELETE FROM stage_history")
+    query(project, "DELETE FROM deals WHERE id = 1")
+    assert len(exact(project)) == 1
+    query(project, "DELETE FROM deals")
+    assert exact(project) == []
+    assert query(project, MASKS_KEPT) == []
+
+
+def test_a_transaction_rolled_back_leaves_the_summaries_as_they_were(deals):
+    """As a crash does: the summaries change in the deals' own transaction, or not at all."""
+    before = exact(deals.project)
+    connection = connect(open_project(deals.project).database)
+    with pytest.raises(RuntimeError), transaction(connection):
+        connection.execute("UPDATE deals SET amount = 5, stage = 'inscrit', status = 'won'")
+        connection.execute(
+            "INSERT INTO deals (pipeline, stage, title, created_at, stage_entered_at, amount)"
+            " VALUES ('cours-essai', 'nouveau', 'X', 'now', 'now', 7)"
+        )
+        raise RuntimeError("the machine stops here")
+    connection.close()
+    assert exact(deals.project) == before
+
+
+def test_a_db_copy_has_the_same_summaries(deals, tmp_path):
+    deals("deals", "move", "1", "essai-planifie", now="2026-11-21T10:00")
+    before = exact(deals.project)
+    copy = tmp_path / "copy.db"
+    deals("db", "copy", "--to", copy)
+    with connect(copy) as connection:
+        assert [tuple(row) for row in connection.execute(KEPT)] == before
+
+
+@pytest.mark.parametrize("extra", [0, 1])  # an odd and an even number of stays
+def test_the_median_stay_read_by_bucket_is_the_median_of_every_stay(sf, extra):
+    """Stays on and beside bucket bounds, negative ones (history recorded out of order),
+    several in one bucket: the median read off one bucket is that of all the stays."""
+    seconds = [-5000.5, -4096.0, 0.0, 1.0, 4095.999, 4096.0, 4096.0, 8191.5, 8192.0, 9e5, 7.25]
+    seconds += [123456.0] * extra
+    sf("contacts", "add", "julie@example.org")
+    sf("deals", "add", "--title", "Julie", "--contact", "julie@example.org")
+    for stay in seconds:
+        query(sf.project, "INSERT INTO stage_history (deal_id, pipeline, from_stage, to_stage,"
+              " at, stay_seconds) VALUES (1, 'cours-essai', 'nouveau', 'nouveau',"
+              " '2026-11-20T09:00:00Z', ?)", stay)  # fmt: skip
+    query(sf.project, "UPDATE stage_history SET stay_seconds = 3.0 WHERE stay_seconds = 9e5")
+    seconds[seconds.index(9e5)] = 3.0
+    exact(sf.project)
+    store = Store.open(open_project(sf.project), datetime.fromisoformat("2026-12-01T12:00Z"))
+    wanted = statistics.median(row[0] for row in query(sf.project, STAYS, "cours-essai", "nouveau"))
+    assert wanted == statistics.median(seconds)
+    assert median_stay_seconds(store, "cours-essai", "nouveau", "", False) == wanted
+    assert median_stay_seconds(store, "cours-essai", "nouveau", "", True) == wanted  # by scan
+    assert median_stay_seconds(store, "cours-essai", "inscrit", "", False) is None
