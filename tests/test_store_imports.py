@@ -107,10 +107,17 @@ def test_an_import_opens_a_deal_for_each_new_contact_with_its_history_and_event(
     ]  # fmt: skip
 
 
-def test_held_values_are_the_updatable_values_of_the_emails_that_exist(store):
+def test_lookup_gives_a_batchs_contacts_as_they_stand_and_whether_the_import_met_them(store):
     seed(store)
-    held = imports.held_values(store, ["bob@example.org", "nobody@example.org"])
-    assert held == {"bob@example.org": ["Bob", None, None, None, None]}
+    bob = ("bob@example.org", "Bob", None, None, None, None, None, "[]", "{}", 2)
+    with transaction(store.conn, dry_run=True):
+        staging = imports.start(store, False, False)
+        first = imports.lookup(store, ["bob@example.org", "nobody@example.org"])
+        imports.stage(store, staging, [row("bob@example.org"), row("cid@example.org")], [])
+        again = imports.lookup(store, ["bob@example.org", "cid@example.org"])
+    assert first == {"bob@example.org": (*bob, None)}  # None: not met yet
+    assert again["bob@example.org"] == (*bob, 0)  # met, and there before
+    assert again["cid@example.org"][-1] == 1  # created by the import
 
 
 def test_a_small_csv_lands_with_exact_counts_and_events(store, tmp_path):
