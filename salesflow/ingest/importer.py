@@ -37,6 +37,7 @@ from salesflow.store.session import Store
 from salesflow.values import has_control
 
 BATCH = 2000
+LISTED = 1000  # conflicts kept to be listed (all are counted): memory stays flat
 _HELD = slice(1, len(imports.UPDATABLE) + 1)  # those values in a contact row, after its email
 
 
@@ -70,6 +71,7 @@ class ImportResult:
     control_characters: int = 0  # removed from the cells, see values.clean_line
     composed: int = 0  # values written in decomposed Unicode, stored composed (NFC)
     conflicts: list[tuple[int, str, str, str]] = field(default_factory=list)  # row, field, …
+    conflict_count: int = 0  # all of them; `conflicts` lists the first LISTED
     overwrite: bool = False
     rejected_file: Path | None = None
     ignored: list[str] = field(default_factory=list)
@@ -93,6 +95,7 @@ class ImportResult:
             "values_composed": self.composed,
             "conflicts": [{"row": row, "field": name, "value": value, "held": held}
                           for row, name, value, held in self.conflicts],
+            "conflict_count": self.conflict_count,
             "rejected_file": str(self.rejected_file) if self.rejected_file else None,
             "ignored_columns": self.ignored,
             "deal_columns_unused": self.deal_columns,
@@ -336,7 +339,9 @@ class _Batch:
             self.cells.clear()
         emails = list(dict.fromkeys(row[0] for row in self.contacts))
         known = imports.lookup(self.store, emails)
-        self.result.conflicts += _conflicts(known, self.contacts, self.rows, self.overwrite)
+        found = _conflicts(known, self.contacts, self.rows, self.overwrite)
+        self.result.conflict_count += len(found)
+        self.result.conflicts += found[: LISTED - len(self.result.conflicts)]
         imports.stage(self.store, self.staging, self.contacts, self.deals, known)
         for gathered in (self.contacts, self.deals, self.rows):
             gathered.clear()

@@ -113,15 +113,16 @@ def lookup(store: Store, emails: list[str]) -> dict[str, tuple]:
     if not emails:  # `IN ()`: SQLite reads it, PostgreSQL does not
         return {}
     columns = ", ".join(f"c.{name}" for name in CONTACT_COLUMNS)
-    return {
-        row[0]: tuple(row)
-        for row in store.conn.execute(
-            f"SELECT {columns}, c.id, m.created FROM contacts c"
-            " LEFT JOIN import_met m ON m.contact_id = c.id"
-            f" WHERE c.email IN ({', '.join('?' * len(emails))})",
-            emails,
-        )
-    }
+    sql = (
+        f"SELECT {columns}, c.id, m.created FROM contacts c"
+        " LEFT JOIN import_met m ON m.contact_id = c.id"
+        f" WHERE c.email IN ({', '.join('?' * len(emails))})"
+    )
+    if store.conn.dialect == "sqlite":  # plain tuples (PostgreSQL's rows are tuples already)
+        cursor = store.conn.cursor()
+        cursor.row_factory = None
+        return {row[0]: row for row in cursor.execute(sql, emails)}
+    return {row[0]: row for row in store.conn.execute(sql, emails)}
 
 
 def stage(
@@ -194,6 +195,8 @@ def _may_change(row: tuple, contact: tuple, overwrite: bool) -> bool:
     test (see _upsert_statement), in Python, so that a row that changes nothing is not sent.
     It may answer True for nothing (the upsert then writes nothing); never False for a
     change."""
+    if row[1:9] == contact[1:9]:  # the same values again (a re-import)
+        return False
     for index in range(1, len(UPDATABLE) + 1):
         mine, theirs = row[index], contact[index]
         if mine is not None and (mine != theirs if overwrite else theirs is None):
