@@ -46,7 +46,7 @@ UPSERT = (
 EVENTS = (
     "INSERT INTO events (type, subject_type, subject_id, data, created_at)"
     " SELECT 'contact.created', 'contact', id, '{\"email\": ' || json_quote(email)"
-    f" || ', \"source\": null, \"by\": \"import\"}}', '{NOW}' FROM contacts WHERE id > ? ORDER BY id"
+    f' || \', "source": null, "by": "import"}}\', \'{NOW}\' FROM contacts WHERE id > ? ORDER BY id'
 )
 
 

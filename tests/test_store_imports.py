@@ -208,3 +208,44 @@ def test_runs_are_listed_with_their_contacts_email_and_counted_while_under_way(s
     assert runs.with_contact(store, 3)["contact_email"] == "ann@example.org"
     assert runs.with_contact(store, 99) is None
     assert runs.active_by_workflow(store) == {"relance": 1, "bienvenue": 2}
+
+
+def test_rows_that_change_nothing_are_not_written_at_all(store):
+    """Only SQLite can show the statements a connection runs: no upsert is sent when every
+    row holds what its contact holds (the rows are compared first)."""
+    if store.conn.dialect != "sqlite":
+        pytest.skip("the statements a connection runs are shown by SQLite only")
+    seed(store)
+    statements = []
+    store.conn.set_trace_callback(statements.append)
+    counted = run_import(
+        store, [([row("ann@example.org", first="Ann"), row("bob@example.org")], [])]
+    )
+    store.conn.set_trace_callback(None)
+    assert counted == imports.Counts(created=0, updated=0, unchanged=2, duplicates=0)
+    assert not [sql for sql in statements if sql.startswith("INSERT INTO contacts")]
+
+
+def test_rows_of_later_batches_that_undo_a_change_leave_the_contact_unchanged(store):
+    seed(store)
+    before = contacts.get(store, "ann@example.org")
+    batches = [
+        ([row("ann@example.org", first="Anne")], []),
+        ([row("ann@example.org", first="Ann")], []),
+    ]
+    counted = run_import(store, batches, overwrite=True)
+    assert counted == imports.Counts(created=0, updated=0, unchanged=1, duplicates=1)
+    assert tuple(contacts.get(store, "ann@example.org")) == tuple(before)
+    assert events_after(store, 2) == []
+
+
+def test_tags_a_contact_has_already_change_nothing_and_a_new_one_is_an_update(store):
+    seed(store)
+    run_import(store, [([row("ann@example.org", tags='["chorale", "salon"]')], [])])
+    store.now = clock.now("2026-11-22T10:00", store.project.timezone)
+    held = run_import(store, [([row("ann@example.org", tags='["salon"]')], [])])
+    assert (held.updated, held.unchanged) == (0, 1)
+    added = run_import(store, [([row("ann@example.org", tags='["jazz"]')], [])])
+    assert (added.updated, added.unchanged) == (1, 0)
+    tags = json.loads(contacts.get(store, "ann@example.org")["tags"])
+    assert tags == ["chorale", "jazz", "salon"]
