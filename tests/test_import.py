@@ -367,7 +367,10 @@ def test_a_reimport_never_calls_a_column_it_used_ignored(sf, tmp_path):
 def test_a_reimport_with_one_row_changed_updates_that_contact_alone(sf, tmp_path):
     """Compared first, written only where something changes: the other contacts keep their
     moment, and the one change is recorded as such."""
-    rows = "Email,First Name,Phone\nana@example.org,Ana,0611\nbo@example.org,Bo,\ncy@example.org,Cy,0633\n"
+    rows = (
+        "Email,First Name,Phone\nana@example.org,Ana,0611\nbo@example.org,Bo,\n"
+        "cy@example.org,Cy,0633\n"
+    )
     path = write(tmp_path / "p.csv", rows)
     sf("import", path, now="2026-11-20T10:00")
     before = query(sf.project, "SELECT email, updated_at FROM contacts ORDER BY email")

@@ -9,8 +9,9 @@ each contact met is noted once, by id), `settle` (compare every snapshot with th
 now), `counts`, `open_deals` and `record_contact_events` (set-based INSERT … SELECT), then
 `finish` (the scratch tables go). Memory does not grow with the file: what an import must
 remember of every contact it met is in scratch tables, kept on disk on SQLite
-(`scratch_on_disk`), and no Python set of every email is kept. The same statements run on SQLite and PostgreSQL, with per-dialect fragments where
-their JSON functions differ; nothing assumes one writer (no "new ids are above the largest").
+(`scratch_on_disk`), and no Python set of every email is kept. The same statements run on
+SQLite and PostgreSQL, with per-dialect fragments where their JSON functions differ;
+nothing assumes one writer (no "new ids are above the largest").
 """
 
 from __future__ import annotations
@@ -204,8 +205,10 @@ def _may_change(row: tuple, contact: tuple, overwrite: bool) -> bool:
     if row[6] is not None and contact[6] is None:  # source: a blank filled only
         return True
     tags, held_tags = row[7], contact[7]
-    if tags != "[]" and tags != held_tags and not set(json.loads(tags)) <= set(
-        json.loads(held_tags or "[]")
+    if (
+        tags != "[]"
+        and tags != held_tags
+        and not set(json.loads(tags)) <= set(json.loads(held_tags or "[]"))
     ):
         return True
     fields, held_fields = row[8], contact[8]
@@ -342,8 +345,9 @@ def open_deals(
         " '') || ' ' || coalesce(c.last_name, '')), ''), c.email), c.id, c.owner, v.amount,"
         " :currency, :now, v.expected_close, :closed, :now, CAST(1 AS bigint) << :bit"
         " FROM import_met n JOIN contacts c ON c.id = n.contact_id"
-        " JOIN deal_values v ON v.email = c.email WHERE n.created = 1 AND NOT EXISTS (SELECT 1 FROM deals d"
-        " WHERE d.contact_id = c.id AND d.pipeline = :pipeline AND d.status = 'open')"
+        " JOIN deal_values v ON v.email = c.email WHERE n.created = 1"
+        " AND NOT EXISTS (SELECT 1 FROM deals d WHERE d.contact_id = c.id"
+        " AND d.pipeline = :pipeline AND d.status = 'open')"
         " ORDER BY c.id",
         params,
     ).rowcount
