@@ -249,3 +249,14 @@ def test_tags_a_contact_has_already_change_nothing_and_a_new_one_is_an_update(st
     assert (added.updated, added.unchanged) == (1, 0)
     tags = json.loads(contacts.get(store, "ann@example.org")["tags"])
     assert tags == ["chorale", "jazz", "salon"]
+
+
+def test_after_an_import_the_connection_keeps_its_temporary_storage_in_memory(store, tmp_path):
+    """The import's scratch tables go to a file (a million rows' notes would stay in memory);
+    savepoints' journals after it stay in memory, as the connection was opened."""
+    if store.conn.dialect != "sqlite":
+        pytest.skip("PostgreSQL keeps temporary tables on the server")
+    csv = tmp_path / "one.csv"
+    csv.write_text("email\nana@example.org\n", encoding="utf-8")
+    import_csv(store, csv, ImportOptions())
+    assert store.conn.execute("PRAGMA temp_store").fetchone()[0] == 2  # MEMORY
