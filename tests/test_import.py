@@ -362,3 +362,36 @@ def test_a_reimport_never_calls_a_column_it_used_ignored(sf, tmp_path):
         ["Remarque"],
         ["Montant"],
     )
+
+
+def test_a_reimport_with_one_row_changed_updates_that_contact_alone(sf, tmp_path):
+    """Compared first, written only where something changes: the other contacts keep their
+    moment, and the one change is recorded as such."""
+    rows = (
+        "Email,First Name,Phone\nana@example.org,Ana,0611\nbo@example.org,Bo,\n"
+        "cy@example.org,Cy,0633\n"
+    )
+    path = write(tmp_path / "p.csv", rows)
+    sf("import", path, now="2026-11-20T10:00")
+    before = query(sf.project, "SELECT email, updated_at FROM contacts ORDER BY email")
+    events = query(sf.project, "SELECT count(*) FROM events")[0][0]
+    write(path, rows.replace("bo@example.org,Bo,", "bo@example.org,Bo,0622"))
+    summary = sf("import", path, "--json", now="2026-11-21T10:00")
+    assert (summary["created"], summary["updated"], summary["unchanged"]) == (0, 1, 2)
+    after = query(sf.project, "SELECT email, updated_at FROM contacts ORDER BY email")
+    assert after[0] == before[0] and after[2] == before[2]  # untouched
+    assert after[1][1] > before[1][1]
+    recorded = query(sf.project, "SELECT type, data FROM events WHERE id > ?", events)
+    assert [(kind, json.loads(data)["changed"]) for kind, data in recorded] == [
+        ("contact.updated", ["phone"])
+    ]
+
+
+def test_values_not_taken_are_all_counted_and_the_first_thousand_listed(sf, tmp_path):
+    """Listing every one would hold a line of memory per conflict of a million-row file."""
+    names = "".join(f"ana@example.org,Ana{n}\n" for n in range(1002))
+    summary = sf("import", write(tmp_path / "p.csv", f"Email,First Name\n{names}"), "--json")
+    assert (summary["conflict_count"], len(summary["conflicts"])) == (1001, 1000)
+    assert summary["conflicts"][0] == {
+        "row": 3, "field": "first_name", "value": "Ana1", "held": "Ana0"
+    }  # fmt: skip

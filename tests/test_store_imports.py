@@ -107,10 +107,17 @@ def test_an_import_opens_a_deal_for_each_new_contact_with_its_history_and_event(
     ]  # fmt: skip
 
 
-def test_held_values_are_the_updatable_values_of_the_emails_that_exist(store):
+def test_lookup_gives_a_batchs_contacts_as_they_stand_and_whether_the_import_met_them(store):
     seed(store)
-    held = imports.held_values(store, ["bob@example.org", "nobody@example.org"])
-    assert held == {"bob@example.org": ["Bob", None, None, None, None]}
+    bob = ("bob@example.org", "Bob", None, None, None, None, None, "[]", "{}", 2)
+    with transaction(store.conn, dry_run=True):
+        staging = imports.start(store, False, False)
+        first = imports.lookup(store, ["bob@example.org", "nobody@example.org"])
+        imports.stage(store, staging, [row("bob@example.org"), row("cid@example.org")], [])
+        again = imports.lookup(store, ["bob@example.org", "cid@example.org"])
+    assert first == {"bob@example.org": (*bob, None)}  # None: not met yet
+    assert again["bob@example.org"] == (*bob, 0)  # met, and there before
+    assert again["cid@example.org"][-1] == 1  # created by the import
 
 
 def test_a_small_csv_lands_with_exact_counts_and_events(store, tmp_path):
@@ -201,3 +208,55 @@ def test_runs_are_listed_with_their_contacts_email_and_counted_while_under_way(s
     assert runs.with_contact(store, 3)["contact_email"] == "ann@example.org"
     assert runs.with_contact(store, 99) is None
     assert runs.active_by_workflow(store) == {"relance": 1, "bienvenue": 2}
+
+
+def test_rows_that_change_nothing_are_not_written_at_all(store):
+    """Only SQLite can show the statements a connection runs: no upsert is sent when every
+    row holds what its contact holds (the rows are compared first)."""
+    if store.conn.dialect != "sqlite":
+        pytest.skip("the statements a connection runs are shown by SQLite only")
+    seed(store)
+    statements = []
+    store.conn.set_trace_callback(statements.append)
+    counted = run_import(
+        store, [([row("ann@example.org", first="Ann"), row("bob@example.org")], [])]
+    )
+    store.conn.set_trace_callback(None)
+    assert counted == imports.Counts(created=0, updated=0, unchanged=2, duplicates=0)
+    assert not [sql for sql in statements if sql.startswith("INSERT INTO contacts")]
+
+
+def test_rows_of_later_batches_that_undo_a_change_leave_the_contact_unchanged(store):
+    seed(store)
+    before = contacts.get(store, "ann@example.org")
+    batches = [
+        ([row("ann@example.org", first="Anne")], []),
+        ([row("ann@example.org", first="Ann")], []),
+    ]
+    counted = run_import(store, batches, overwrite=True)
+    assert counted == imports.Counts(created=0, updated=0, unchanged=1, duplicates=1)
+    assert tuple(contacts.get(store, "ann@example.org")) == tuple(before)
+    assert events_after(store, 2) == []
+
+
+def test_tags_a_contact_has_already_change_nothing_and_a_new_one_is_an_update(store):
+    seed(store)
+    run_import(store, [([row("ann@example.org", tags='["chorale", "salon"]')], [])])
+    store.now = clock.now("2026-11-22T10:00", store.project.timezone)
+    held = run_import(store, [([row("ann@example.org", tags='["salon"]')], [])])
+    assert (held.updated, held.unchanged) == (0, 1)
+    added = run_import(store, [([row("ann@example.org", tags='["jazz"]')], [])])
+    assert (added.updated, added.unchanged) == (1, 0)
+    tags = json.loads(contacts.get(store, "ann@example.org")["tags"])
+    assert tags == ["chorale", "jazz", "salon"]
+
+
+def test_after_an_import_the_connection_keeps_its_temporary_storage_in_memory(store, tmp_path):
+    """The import's scratch tables go to a file (a million rows' notes would stay in memory);
+    savepoints' journals after it stay in memory, as the connection was opened."""
+    if store.conn.dialect != "sqlite":
+        pytest.skip("PostgreSQL keeps temporary tables on the server")
+    csv = tmp_path / "one.csv"
+    csv.write_text("email\nana@example.org\n", encoding="utf-8")
+    import_csv(store, csv, ImportOptions())
+    assert store.conn.execute("PRAGMA temp_store").fetchone()[0] == 2  # MEMORY

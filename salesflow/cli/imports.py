@@ -158,9 +158,9 @@ def _notes(result: ImportResult) -> str:
         notes.append(f"{counted(result.deals, 'deal')} opened")
     if result.duplicates:
         notes.append("each duplicate merged into the row of its email above")
-    if result.conflicts:
+    if result.conflict_count:
         fate = "replaced" if result.overwrite else "not taken (--overwrite takes them)"
-        notes.append(f"{counted(len(result.conflicts), 'value')} {fate}")
+        notes.append(f"{counted(result.conflict_count, 'value')} {fate}")
     if result.control_characters:
         notes.append(f"{counted(result.control_characters, 'control character')} removed")
     if result.composed:

@@ -1,16 +1,18 @@
 """`salesflow import`: a CSV file of prospects into contacts (and deals), in one transaction.
 
 Records are streamed and upserted in batches (executemany): a new email is inserted, a known
-one gets the row's non-empty values, and a row that changes nothing writes nothing. Temporary
-triggers keep each touched contact's state from before the import; comparing it with the
-state after gives what really changed — so rows of one email within the file (duplicates)
-that undo each other change nothing, and importing a file twice changes nothing. Counting,
-comparing and the events are set-based SQL: memory does not grow with the file, and no
-Python set of every email is kept.
+one gets the row's non-empty values, and a row that changes nothing is not written at all —
+one query a batch reads the contacts its emails name, for that and for the values not taken.
+The contacts a row changes are kept as they were first; comparing that with the state after
+gives what really changed — so rows of one email within the file (duplicates) that undo each
+other change nothing, and importing a file twice changes nothing (and writes nothing).
+Counting, comparing and the events are set-based SQL: memory does not grow with the file,
+and no Python set of every email is kept.
 
 Every row is accounted for: rows read = created + updated + unchanged + duplicate rows +
-rejected, each term counted on its own (the rows and rejects as they are read, the others
-from the database); a sum that does not hold imports nothing. The SQL is in store/imports.py.
+rejected, each term counted on its own (the rows, rejects and duplicates as they are read,
+the others from the database); a sum that does not hold imports nothing. The SQL is in
+store/imports.py.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from salesflow.store.session import Store
 from salesflow.values import has_control
 
 BATCH = 2000
+LISTED = 1000  # conflicts kept to be listed (all are counted): memory stays flat
 _HELD = slice(1, len(imports.UPDATABLE) + 1)  # those values in a contact row, after its email
 
 
@@ -68,6 +71,7 @@ class ImportResult:
     control_characters: int = 0  # removed from the cells, see values.clean_line
     composed: int = 0  # values written in decomposed Unicode, stored composed (NFC)
     conflicts: list[tuple[int, str, str, str]] = field(default_factory=list)  # row, field, …
+    conflict_count: int = 0  # all of them; `conflicts` lists the first LISTED
     overwrite: bool = False
     rejected_file: Path | None = None
     ignored: list[str] = field(default_factory=list)
@@ -91,6 +95,7 @@ class ImportResult:
             "values_composed": self.composed,
             "conflicts": [{"row": row, "field": name, "value": value, "held": held}
                           for row, name, value, held in self.conflicts],
+            "conflict_count": self.conflict_count,
             "rejected_file": str(self.rejected_file) if self.rejected_file else None,
             "ignored_columns": self.ignored,
             "deal_columns_unused": self.deal_columns,
@@ -150,7 +155,7 @@ def import_csv(
     )  # fmt: skip
     rejects = _Rejects(rejected_path(path), fmt, header, write=not options.dry_run)
     try:
-        with transaction(store.conn, options.dry_run):
+        with imports.scratch_on_disk(store), transaction(store.conn, options.dry_run):
             with_deals = target is not None
             staging = imports.start(store, with_deals, options.overwrite)
             rule = _EntryRule(store, *target) if target and target[1].requires else None
@@ -332,8 +337,12 @@ class _Batch:
                 for gathered in (self.contacts, self.deals, self.rows):
                     gathered[:] = [gathered[i] for i in kept]
             self.cells.clear()
-        self.result.conflicts += _conflicts(self.store, self.contacts, self.rows, self.overwrite)
-        imports.stage(self.store, self.staging, self.contacts, self.deals)
+        emails = list(dict.fromkeys(row[0] for row in self.contacts))
+        known = imports.lookup(self.store, emails)
+        found = _conflicts(known, self.contacts, self.rows, self.overwrite)
+        self.result.conflict_count += len(found)
+        self.result.conflicts += found[: LISTED - len(self.result.conflicts)]
+        imports.stage(self.store, self.staging, self.contacts, self.deals, known)
         for gathered in (self.contacts, self.deals, self.rows):
             gathered.clear()
         self.rejects.flush()
@@ -350,18 +359,18 @@ def _reject(result: ImportResult, rejects: _Rejects, row_no: int, cells: list, w
     rejects.add(row_no, cells, why)
 
 
-def _conflicts(store: Store, batch: list, rows: list[int], overwrite: bool) -> list[tuple]:
+def _conflicts(known: dict, batch: list, rows: list[int], overwrite: bool) -> list[tuple]:
     """(row, field, the row's value, the contact's) for each value of the batch that differs
-    from what the contact holds by then — the database's (earlier batches included) or an
-    earlier row's of this batch. One indexed query a batch: only emails seen before count."""
-    held: dict = imports.held_values(store, [row[0] for row in batch])
+    from what the contact holds by then — the database's (earlier batches included: `known`,
+    from imports.lookup) or an earlier row's of this batch."""
+    held: dict = dict(known)  # a contact's columns, or a row of the batch, as it stands
     found = []
     for row_no, row in zip(rows, batch, strict=True):
         current = held.get(row[0])
         if current is None:
             held[row[0]] = row  # new so far: kept as it is, copied only if it repeats
             continue
-        if isinstance(current, tuple):
+        if isinstance(current, tuple):  # its values start where a row's do (imports.lookup)
             if current[_HELD] == row[_HELD]:
                 continue  # the same values again (a re-import): nothing to compare
             current = held[row[0]] = list(current[_HELD])

@@ -48,6 +48,7 @@ class RowParser:
             for key in (member.id, member.email, member.name)
         }
         self.steps = [(index, *self._step(target)) for index, target in columns.targets.items()]
+        self.width = max(columns.targets, default=-1) + 1  # the cells a record must have
         self.multiline = {
             index for index, target in columns.targets.items()
             if getattr(project.contact_fields.get(target), "type", None) == "text"
@@ -89,14 +90,15 @@ class RowParser:
         return _CONTACT, _SLOTS[target], None
 
     def parse(self, cells: list[str]) -> tuple[tuple, list]:
+        if len(cells) < self.width:  # a short record: the cells it lacks are empty
+            cells = cells + [""] * (self.width - len(cells))
         row: list = [None, None, None, None, None, None, None, None, None]
         deal: list = [None, None, None, None]
         tags = list(self.tags)
         fields = {}
         full_name = None
-        width = len(cells)
         for index, kind, slot, convert in self.steps:
-            text = cells[index].strip() if index < width else ""
+            text = cells[index].strip()
             if not text:
                 continue
             if kind == _CONTACT:  # of several columns for a field, the first non-empty wins

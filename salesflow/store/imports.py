@@ -1,17 +1,24 @@
 """The SQL of `salesflow import`: batches of contact rows upserted set-based, in one
 transaction, and what really changed counted and recorded by SQL on the whole set.
 
-An import goes: `start` (scratch tables), `stage` each batch (a snapshot of the contacts it
-will meet for the first time, then the upsert: executemany), `settle` (compare every
-snapshot with the contact now; the file's emails without one are the contacts it created),
-`counts`, `open_deals` and `record_contact_events` (set-based INSERT … SELECT), then `finish`
-(the scratch tables go). Memory does not grow with the file: no Python set of every email
-is kept. The same statements run on SQLite and PostgreSQL, with per-dialect fragments where
-their JSON functions differ; nothing assumes one writer (no "new ids are above the largest").
+An import goes: `start` (scratch tables), `stage` each batch (one query finds the contacts
+its emails name as they stand — `lookup` —; a row that would change nothing is not written,
+so importing a file again reads it and writes nothing; the contacts a row will change get a
+snapshot first, then the rows that may change something are upserted with executemany, and
+each contact met is noted once, by id), `settle` (compare every snapshot with the contact
+now), `counts`, `open_deals` and `record_contact_events` (set-based INSERT … SELECT), then
+`finish` (the scratch tables go). Memory does not grow with the file: what an import must
+remember of every contact it met is in scratch tables, kept on disk on SQLite
+(`scratch_on_disk`), and no Python set of every email is kept. The same statements run on
+SQLite and PostgreSQL, with per-dialect fragments where their JSON functions differ;
+nothing assumes one writer (no "new ids are above the largest").
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from salesflow.config.model import Pipeline, Stage
@@ -23,7 +30,11 @@ CONTACT_COLUMNS = ("email", "first_name", "last_name", "phone", "company", "owne
                    "tags", "fields")  # fmt: skip
 UPDATABLE = ("first_name", "last_name", "phone", "company", "owner")  # after the email
 _KEPT = (*CONTACT_COLUMNS[1:], "updated_at")  # what a contact's "before" snapshot holds
-_SCRATCH = ("import_log", "import_emails", "import_new", "deal_values")
+_SCRATCH = ("import_log", "import_met", "deal_values")
+# A row of `lookup`: the contact's CONTACT_COLUMNS (so that known[i] is row[i]'s column),
+# then its id, then whether this import met it before (NULL: not yet; 0: it existed; 1: it
+# created it).
+_ID_AT, _MET_AT = len(CONTACT_COLUMNS), len(CONTACT_COLUMNS) + 1
 _ID = {"sqlite": "INTEGER", "postgresql": "bigint"}  # SQLite's INTEGER PRIMARY KEY: the rowid
 
 # Per dialect: a custom field's value (SQL NULL when absent), tags' set operations, the
@@ -46,11 +57,13 @@ _MERGE = {"sqlite": "json_patch({a}, {b})", "postgresql": "({a}::jsonb || {b}::j
 _JSON_VALUE = {"sqlite": "json_quote({})", "postgresql": "coalesce(to_json({})::text, 'null')"}
 
 
-@dataclass(frozen=True)
+@dataclass
 class Staging:
     """One import under way."""
 
     upsert: str  # the statement that inserts or updates one contact row
+    overwrite: bool
+    duplicates: int = 0  # rows so far whose email an earlier row of the file had
 
 
 @dataclass(frozen=True)
@@ -68,45 +81,96 @@ def start(store: Store, with_deals: bool, overwrite: bool) -> Staging:
         f"CREATE TEMP TABLE import_log (contact_id {_ID[conn.dialect]} PRIMARY KEY,"
         f" changed TEXT NOT NULL DEFAULT '', {', '.join(f'{n} TEXT' for n in _KEPT)})"
     )
-    conn.execute("CREATE TEMP TABLE import_emails (email TEXT PRIMARY KEY, rows INTEGER)")
-    conn.execute(f"CREATE TEMP TABLE import_new (contact_id {_ID[conn.dialect]} PRIMARY KEY)")
+    conn.execute(
+        f"CREATE TEMP TABLE import_met (contact_id {_ID[conn.dialect]} PRIMARY KEY,"
+        " created INTEGER NOT NULL)"
+    )
     if with_deals:
         conn.execute(
             "CREATE TEMP TABLE deal_values (email TEXT PRIMARY KEY, title TEXT, amount BIGINT,"
             " expected_close TEXT)"
         )
-    return Staging(_upsert_statement(store, overwrite))
+    return Staging(_upsert_statement(store, overwrite), overwrite)
 
 
-def held_values(store: Store, emails: list[str]) -> dict[str, list]:
-    """The UPDATABLE values of the contacts with these emails (those that exist), by email."""
+@contextmanager
+def scratch_on_disk(store: Store) -> Iterator[None]:
+    """Around an import's transaction: its scratch tables in a temporary file on SQLite
+    (whose page cache is bounded) rather than in memory, where a million rows' notes would
+    stay; the connection's usual setting after. PostgreSQL keeps them on the server."""
+    sqlite = store.conn.dialect == "sqlite"
+    if sqlite:
+        store.conn.execute("PRAGMA temp_store = FILE")  # outside a transaction only
+    try:
+        yield
+    finally:
+        if sqlite and not store.conn.in_transaction:
+            store.conn.execute("PRAGMA temp_store = MEMORY")  # as db.connect sets it
+
+
+def lookup(store: Store, emails: list[str]) -> dict[str, tuple]:
+    """The contacts these (distinct) emails name, as they stand, by email: their
+    CONTACT_COLUMNS, their id, and whether this import met them before (see _MET_AT)."""
     if not emails:  # `IN ()`: SQLite reads it, PostgreSQL does not
         return {}
-    return {
-        row[0]: list(row[1:])
-        for row in store.conn.execute(
-            f"SELECT email, {', '.join(UPDATABLE)} FROM contacts"
-            f" WHERE email IN ({', '.join('?' * len(emails))})",
-            emails,
-        )
-    }
+    columns = ", ".join(f"c.{name}" for name in CONTACT_COLUMNS)
+    sql = (
+        f"SELECT {columns}, c.id, m.created FROM contacts c"
+        " LEFT JOIN import_met m ON m.contact_id = c.id"
+        f" WHERE c.email IN ({', '.join('?' * len(emails))})"
+    )
+    if store.conn.dialect == "sqlite":  # plain tuples (PostgreSQL's rows are tuples already)
+        cursor = store.conn.cursor()
+        cursor.row_factory = None
+        return {row[0]: row for row in cursor.execute(sql, emails)}
+    return {row[0]: row for row in store.conn.execute(sql, emails)}
 
 
-def stage(store: Store, staging: Staging, contacts: list, deal_values: list) -> None:
-    """Keep the existing contacts of a batch met for the first time as they are, upsert the
-    batch's rows, count each row against its email, and keep the deal values (title, amount,
-    expected close) of each email: the first non-empty value wins."""
+def stage(
+    store: Store, staging: Staging, contacts: list, deal_values: list, known: dict | None = None
+) -> None:
+    """A batch of contact rows in: each contact it changes is kept as it was first (once an
+    import), the rows that may change something are upserted — a row that would leave its
+    contact as it is, is not written —, each contact met is noted once (and each row whose
+    email was met before counted as a duplicate), and the deal values (title, amount,
+    expected close) of each email kept: the first non-empty value wins. `known`: what
+    `lookup` says of the batch's emails, when the caller has it already."""
     conn = store.conn
     if not contacts:
         return
-    emails = [row[0] for row in contacts]
-    conn.execute(_SNAPSHOT.format(marks=", ".join("?" * len(emails))), emails)
-    conn.executemany(staging.upsert, contacts)
-    conn.executemany(
-        "INSERT INTO import_emails VALUES (?, 1) ON CONFLICT (email)"
-        " DO UPDATE SET rows = import_emails.rows + 1",
-        [row[:1] for row in contacts],
-    )
+    if known is None:
+        known = lookup(store, list(dict.fromkeys(row[0] for row in contacts)))
+    writing, existing, new, before = [], [], [], []
+    met, written = set(), set()
+    for row in contacts:
+        email = row[0]
+        contact = known.get(email)
+        if email in met or (contact is not None and contact[_MET_AT] is not None):
+            staging.duplicates += 1
+        else:
+            met.add(email)
+            if contact is None:
+                new.append(email)
+            else:
+                existing.append((contact[_ID_AT],))
+        if email in written or contact is None or _may_change(row, contact, staging.overwrite):
+            writing.append(row)
+            if email not in written:
+                written.add(email)
+                if contact is not None and not contact[_MET_AT]:  # it was there before
+                    before.append(contact[_ID_AT])
+    if before:
+        conn.execute(_SNAPSHOT.format(marks=", ".join("?" * len(before))), before)
+    if writing:
+        conn.executemany(staging.upsert, writing)
+    if existing:
+        conn.executemany("INSERT INTO import_met VALUES (?, 0)", existing)
+    if new:
+        conn.execute(
+            "INSERT INTO import_met SELECT id, 1 FROM contacts"
+            f" WHERE email IN ({', '.join('?' * len(new))})",
+            new,
+        )
     if deal_values:
         conn.executemany(
             "INSERT INTO deal_values VALUES (?, ?, ?, ?) ON CONFLICT (email) DO UPDATE SET"
@@ -117,15 +181,45 @@ def stage(store: Store, staging: Staging, contacts: list, deal_values: list) -> 
         )
 
 
-# The state before the import of the contacts that exist among a batch's emails, except
-# those an earlier batch met (kept already, or created by this import): what `settle`
+# The state before the import of the contacts a batch will change (those that were there
+# before it: not the ones it created), unless an earlier batch kept it: what `settle`
 # compares with. It replaces a temporary trigger (PostgreSQL has none) and "new contacts have
 # ids above the largest before" (not so when other writers insert meanwhile).
 _SNAPSHOT = (
     f"INSERT INTO import_log (contact_id, {', '.join(_KEPT)}) SELECT id, {', '.join(_KEPT)}"
-    " FROM contacts WHERE email IN ({marks})"
-    " AND NOT EXISTS (SELECT 1 FROM import_emails e WHERE e.email = contacts.email)"
+    " FROM contacts WHERE id IN ({marks}) ON CONFLICT (contact_id) DO NOTHING"
 )
+
+
+def _may_change(row: tuple, contact: tuple, overwrite: bool) -> bool:
+    """Whether upserting `row` may change `contact` (as `lookup` gives it): the upsert's own
+    test (see _upsert_statement), in Python, so that a row that changes nothing is not sent.
+    It may answer True for nothing (the upsert then writes nothing); never False for a
+    change."""
+    if row[1:9] == contact[1:9]:  # the same values again (a re-import)
+        return False
+    for index in range(1, len(UPDATABLE) + 1):
+        mine, theirs = row[index], contact[index]
+        if mine is not None and (mine != theirs if overwrite else theirs is None):
+            return True
+    if row[6] is not None and contact[6] is None:  # source: a blank filled only
+        return True
+    tags, held_tags = row[7], contact[7]
+    if (
+        tags != "[]"
+        and tags != held_tags
+        and not set(json.loads(tags)) <= set(json.loads(held_tags or "[]"))
+    ):
+        return True
+    fields, held_fields = row[8], contact[8]
+    if fields == "{}" or fields == held_fields:
+        return False
+    held = json.loads(held_fields or "{}")
+    for name, value in json.loads(fields).items():
+        theirs = held.get(name)
+        if value is not None and (value != theirs if overwrite else theirs is None):
+            return True
+    return False
 
 
 def _upsert_statement(store: Store, overwrite: bool) -> str:
@@ -188,11 +282,6 @@ def settle(store: Store) -> None:
         " WHERE changed = '' AND updated_at != ?) AND updated_at = ?",
         (store.stamp, store.stamp),
     )
-    conn.execute(
-        "INSERT INTO import_new (contact_id) SELECT c.id FROM import_emails e"
-        " JOIN contacts c ON c.email = e.email"
-        " WHERE NOT EXISTS (SELECT 1 FROM import_log l WHERE l.contact_id = c.id)"
-    )
 
 
 def counts(store: Store, staging: Staging) -> Counts:
@@ -203,10 +292,13 @@ def counts(store: Store, staging: Staging) -> Counts:
         return store.conn.execute(sql).fetchone()[0]
 
     return Counts(
-        created=one("SELECT count(*) FROM import_new"),
+        created=one("SELECT count(*) FROM import_met WHERE created = 1"),
         updated=one("SELECT count(*) FROM import_log WHERE changed != ''"),
-        unchanged=one("SELECT count(*) FROM import_log WHERE changed = ''"),
-        duplicates=one("SELECT coalesce(sum(rows - 1), 0) FROM import_emails"),
+        unchanged=one(
+            "SELECT count(*) FROM import_met m WHERE created = 0 AND NOT EXISTS (SELECT 1"
+            " FROM import_log l WHERE l.contact_id = m.contact_id AND l.changed != '')"
+        ),
+        duplicates=staging.duplicates,
     )
 
 
@@ -218,7 +310,8 @@ def record_contact_events(store: Store, staging: Staging) -> None:
     conn.execute(
         "INSERT INTO events (type, subject_type, subject_id, data, created_at)"
         f" SELECT 'contact.created', 'contact', c.id, {created}, ?"
-        " FROM import_new n JOIN contacts c ON c.id = n.contact_id ORDER BY c.id",
+        " FROM import_met n JOIN contacts c ON c.id = n.contact_id WHERE n.created = 1"
+        " ORDER BY c.id",
         (store.stamp,),
     )
     changed = "'[\"' || replace(l.changed, ',', '\", \"') || '\"]'"  # names: no quote, no comma
@@ -251,13 +344,14 @@ def open_deals(
         " SELECT :pipeline, :stage, :status, coalesce(v.title, nullif(trim(coalesce(c.first_name,"
         " '') || ' ' || coalesce(c.last_name, '')), ''), c.email), c.id, c.owner, v.amount,"
         " :currency, :now, v.expected_close, :closed, :now, CAST(1 AS bigint) << :bit"
-        " FROM import_new n JOIN contacts c ON c.id = n.contact_id"
-        " JOIN deal_values v ON v.email = c.email WHERE NOT EXISTS (SELECT 1 FROM deals d"
-        " WHERE d.contact_id = c.id AND d.pipeline = :pipeline AND d.status = 'open')"
+        " FROM import_met n JOIN contacts c ON c.id = n.contact_id"
+        " JOIN deal_values v ON v.email = c.email WHERE n.created = 1"
+        " AND NOT EXISTS (SELECT 1 FROM deals d WHERE d.contact_id = c.id"
+        " AND d.pipeline = :pipeline AND d.status = 'open')"
         " ORDER BY c.id",
         params,
     ).rowcount
-    opened = " FROM deals d JOIN import_new n ON n.contact_id = d.contact_id"
+    opened = " FROM deals d JOIN import_met n ON n.contact_id = d.contact_id AND n.created = 1"
     conn.execute(
         "INSERT INTO stage_history (deal_id, pipeline, from_stage, to_stage, at, by)"
         f" SELECT d.id, d.pipeline, NULL, d.stage, d.created_at, 'import'{opened} ORDER BY d.id"
@@ -288,7 +382,7 @@ def make_entry_tasks(store: Store, pipeline: Pipeline, stage: Stage, chunk: int 
     while True:
         rows = store.conn.execute(
             "SELECT d.*, c.email AS contact_email FROM deals d JOIN contacts c ON c.id ="
-            " d.contact_id JOIN import_new n ON n.contact_id = d.contact_id"
+            " d.contact_id JOIN import_met n ON n.contact_id = d.contact_id AND n.created = 1"
             " WHERE d.pipeline = ? AND d.id > ? ORDER BY d.id LIMIT ?",
             (pipeline.id, last, chunk),
         ).fetchall()
