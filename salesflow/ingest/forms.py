@@ -108,9 +108,9 @@ class FormReader:
         form = self.forced or self._payload_form(payload)
         flat = {name: self._mapped(expression, payload) for name, expression in form.map.items()}
         data: dict[str, Any] = {"form": form.name}
-        for field_ in self.checks.get(form.name) or self._checks(form):
-            raw = flat[field_.name] if field_.mapped else payload.get(field_.name)
-            data[field_.name] = self._checked(field_, raw)
+        for check in self.checks.get(form.name) or self._checks(form):
+            raw = flat[check.name] if check.mapped else payload.get(check.name)
+            data[check.name] = self._checked(check, raw)
         key = self._key(form, payload)
         return f"form:{form.name}:{key}", data
 
@@ -167,17 +167,18 @@ class FormReader:
         return function
 
     def _checked(self, check: _Check, raw: Any) -> Any:
-        if raw is None or (isinstance(raw, str) and not raw.strip()):
+        if isinstance(raw, str) and raw.strip():  # the usual case first
+            raw, removed = clean_line(raw, check.multiline)
+            if removed:
+                self.cleaned += removed
+                if not raw:  # nothing but control characters
+                    return None
+        elif raw is None or isinstance(raw, str):  # missing, or blank
             if check.required:
                 raise Rejected(f"/{check.name}", phrase("required"))
             return None
-        if isinstance(raw, dict | list):
+        elif isinstance(raw, dict | list):
             raise Rejected(f"/{check.name}", phrase("not_a_single_value", kind=type(raw).__name__))
-        if isinstance(raw, str):
-            raw, removed = clean_line(raw, multiline=check.multiline)
-            self.cleaned += removed
-            if not raw:  # nothing but control characters
-                return None
         try:
             return check.coerce(raw)
         except ValueError as error:
