@@ -278,7 +278,8 @@ def ingest_stream(
                 record()
         record()
         _refuse_if_unusable(result, store.project.forms)
-        rejects.add_many(store, source, form, kept)
+        if kept:
+            rejects.add_many(store, source, form, kept)
         if also:
             also()
     result.control_characters = reader.cleaned

@@ -157,7 +157,9 @@ class _Text:
 
     def char(self, position: int) -> str:
         """The character at `position`, reading on if needed; "" at the end of the input."""
-        return "" if self.at_end(position) else self.text[position]
+        if position < len(self.text) or self.more():
+            return self.text[position]
+        return ""
 
     def skip_space(self, position: int) -> int:
         while True:
