@@ -260,9 +260,9 @@ def _json_lines(text: _Text) -> Iterator[Item]:
         yield index, (line[:_EXCERPT] if error else payload), error
 
 
-def _one(text: str, start: int, where: Callable[[int], str]) -> tuple[Any, int, str | None]:
+def _one(text: str, start: int, located: Callable[[int], str]) -> tuple[Any, int, str | None]:
     """(value, end, None), or (None, end, reason) for a value past the bounds or not JSON
-    (`where` names a position of `text`: `line L column C`)."""
+    (`located` names a position of `text`: `line L column C`)."""
     numbers_out_of_range = _seen.out_of_range
     try:
         value, end = _DECODER.raw_decode(text, start)
@@ -270,7 +270,7 @@ def _one(text: str, start: int, where: Callable[[int], str]) -> tuple[Any, int, 
         end = _end_of_value(text, start)
         return _excerpt(text, start), end, f"nested deeper than {MAX_DEPTH} levels"
     except json.JSONDecodeError as error:
-        return None, start, f"not JSON ({error.msg} at {where(error.pos)})"
+        return None, start, f"not JSON ({error.msg} at {located(error.pos)})"
     if end - start > MAX_SUBMISSION:
         return _excerpt(text, start), end, f"larger than {MAX_SUBMISSION // 1024} kB"
     if _maybe_deep(text, start, end) and _depth(value) > MAX_DEPTH:
