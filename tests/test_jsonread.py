@@ -7,11 +7,13 @@ from __future__ import annotations
 import io
 import json
 import math
+import re
 
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
+from salesflow.errors import UserError
 from salesflow.ingest import jsonread
 
 SUBMISSION = st.dictionaries(
@@ -100,3 +102,75 @@ def test_any_number_reads_finite_and_short_or_is_a_located_reject(token, nested)
         assert error is None
         number = payload["x"][1]["n"] if nested else payload["n"]
         assert isinstance(number, int | float) and math.isfinite(number)
+
+
+ITEM = st.recursive(
+    st.none() | st.booleans() | st.integers(-(10**15), 10**15) | st.floats(-1e6, 1e6)
+    | st.text(max_size=12),
+    lambda children: st.lists(children, max_size=3)
+    | st.dictionaries(st.text(max_size=6), children, max_size=3),
+    max_leaves=8,
+)  # fmt: skip
+INDENT = st.sampled_from([None, 0, 1, 2])
+BROKEN_BY = st.sampled_from(list(',:[]{}"x1 \n\\'))
+
+
+def as_read(text: str, chunk: int) -> tuple[list[tuple], str | None]:
+    """(items, error: of the input as a whole, or else of its last item) at chunk size."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        try:
+            items = read(text, chunk, monkeypatch)
+        except UserError as error:
+            return [], str(error)
+    return items, (items[-1][2] if items else None)
+
+
+@given(batch=st.lists(ITEM, max_size=6), indent=INDENT, chunk=st.integers(1, 64))
+def test_an_array_reads_as_json_loads_reads_it_whole(batch, indent, chunk):
+    """Any items (numbers too: one cut by the end of a chunk is read whole), laid out on one
+    line or many: what json.loads reads."""
+    text = json.dumps(batch, indent=indent, ensure_ascii=False)
+    items, _ = as_read(text, chunk)
+    assert items == [(n, item, None) for n, item in enumerate(json.loads(text), start=1)]
+
+
+@given(batch=st.lists(ITEM, min_size=1, max_size=6), indent=INDENT, chunk=st.integers(1, 64),
+       at=st.floats(0, 1), cut=st.booleans(), char=BROKEN_BY)  # fmt: skip
+def test_a_broken_array_is_refused_where_json_loads_refuses_it(batch, indent, chunk, at, cut,
+                                                               char):  # fmt: skip
+    """An array cut short, or with one character more anywhere after its `[`: read as
+    json.loads reads it, or refused at the line and column where json.loads refuses it
+    (numbers within bounds, no comma before a closing bracket: both are tested above)."""
+    text = json.dumps(batch, indent=indent, ensure_ascii=False)
+    place = 1 + int(at * (len(text) - 1))
+    text = text[:place] if cut else text[:place] + char + text[place:]
+    assume(not re.search(r",[ \t\r\n]*\]", text))
+    items, error = as_read(text, chunk)
+    try:
+        wanted = json.loads(text)
+    except json.JSONDecodeError as refused:
+        assert error is not None and f"line {refused.lineno} column {refused.colno}" in error
+        return
+    assert items == [(n, item, None) for n, item in enumerate(wanted, start=1)]
+
+
+@pytest.mark.parametrize("chunk", [1, 4, 1024])
+def test_a_comma_before_the_closing_bracket_is_forgiven(chunk, monkeypatch):
+    assert read('[{"n": 1},\n {"n": 2}, ]', chunk, monkeypatch) == [
+        (1, {"n": 1}, None), (2, {"n": 2}, None),
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("chunk", [3, 1024])
+def test_what_follows_the_array_is_refused_not_lost(chunk, monkeypatch):
+    items = read('[{"n": 1}]\n[{"n": 2}]', chunk, monkeypatch)
+    assert items == [(1, {"n": 1}, None), (2, '[{"n": 2}]', "not JSON (line 2 column 1: more after"
+                     " the array's closing bracket); it is not read")]  # fmt: skip
+
+
+def test_an_error_position_in_a_long_line_counts_the_columns_already_read(monkeypatch):
+    text = "[" + ", ".join(json.dumps({"n": n}) for n in range(50)) + ", {oops}]"
+    *_, (index, _, error) = read(text, 16, monkeypatch)
+    column = text.index("oops") + 1
+    assert (index, error) == (51, "not JSON (Expecting property name enclosed in double quotes"
+                                  f" at line 1 column {column}); the rest is not read")  # fmt: skip

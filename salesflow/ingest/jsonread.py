@@ -29,7 +29,11 @@ MAX_FILE = 50 * 1024 * 1024  # bytes in one file or stdin
 MAX_SUBMISSION = 1024 * 1024  # characters of one submission
 MAX_DEPTH = 32  # levels of nesting in one submission (Tally's payloads use 4)
 _CHUNK = 1024 * 1024  # characters read at a time
+_EXCERPT = 200  # characters of a rejected submission kept with its reason
 _SPACE = re.compile(r"[ \t\r\n]*")
+_COMMA = re.compile(r"[ \t\r\n]*,[ \t\r\n]*")  # between two items of an array
+_NUMBER_GOES_ON = re.compile(r"[0-9.eE+-]*")
+_ARRAY_END = ("]", "")  # the closing bracket, or the end of the input
 _AT_LINE = re.compile(r" at line 1 column \d+\)$")
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")  # how a lone surrogate gets into JSON
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -119,6 +123,7 @@ class _Text:
         self.stream, self.source = stream, source
         self.text, self.read, self.eof = "", 0, False
         self.lines_before = 0  # line breaks in what was dropped, for error positions
+        self.columns_before = 0  # characters dropped since the last line break dropped
 
     def more(self) -> bool:
         """Read the next chunk; False at the end of the input."""
@@ -140,7 +145,10 @@ class _Text:
         """Forget what lies before `position` once it is large; the new position."""
         if position < _CHUNK:
             return position
-        self.lines_before += self.text.count("\n", 0, position)
+        breaks = self.text.count("\n", 0, position)
+        self.lines_before += breaks
+        line_start = self.text.rfind("\n", 0, position) + 1
+        self.columns_before = position - line_start + (0 if breaks else self.columns_before)
         self.text = self.text[position:]
         return 0
 
@@ -148,7 +156,10 @@ class _Text:
         return position >= len(self.text) and not self.more()
 
     def char(self, position: int) -> str:
-        return self.text[position]
+        """The character at `position`, reading on if needed; "" at the end of the input."""
+        if position < len(self.text) or self.more():
+            return self.text[position]
+        return ""
 
     def skip_space(self, position: int) -> int:
         while True:
@@ -168,22 +179,39 @@ class _Text:
     def value(self, start: int) -> tuple[Any, int, str | None]:
         """The JSON value at `start`, reading on while it is cut by the end of a chunk."""
         while True:
-            payload, end, error = _one(self.text, start)
-            # Cut short: broken at the end, or too deep with no closing bracket read yet.
-            incomplete = error and (error.startswith("not JSON") or end >= len(self.text))
+            payload, end, error = _one(self.text, start, self.where)
+            # Maybe cut short: broken, too deep with no closing bracket read yet, or ending
+            # where the chunk ends, or a number that may (`12` of `123`, `0` of `0.5`).
+            incomplete = (error and error.startswith("not JSON")) or (
+                not self.eof and _NUMBER_GOES_ON.match(self.text, end).end() >= len(self.text)
+            )
             if not incomplete or len(self.text) - start > MAX_SUBMISSION + _CHUNK:
                 return payload, end, error
             if not self.more():
                 return payload, end, error
 
+    def excerpt(self, position: int) -> str:
+        """The beginning of what is at `position`, reading on for it if needed."""
+        while len(self.text) - position < _EXCERPT and self.more():
+            pass
+        return _excerpt(self.text, position)
+
     def where(self, position: int) -> str:
-        line = self.lines_before + self.text.count("\n", 0, position) + 1
-        return f"line {line} column {position - self.text.rfind(chr(10), 0, position)}"
+        """`line L column C` of `position` in the whole input, as `json` counts them."""
+        line_start = self.text.rfind("\n", 0, position) + 1
+        line = self.lines_before + self.text.count("\n", 0, line_start) + 1
+        column = position - line_start + 1 + (0 if line_start else self.columns_before)
+        return f"line {line} column {column}"
 
 
 def _array(text: _Text, start: int, source: str) -> Iterator[Item]:
+    """The items of the array opening at `start`; a mistake in it (what `json.loads` would
+    refuse, at the same line and column) ends it, keeping the items before. A comma before
+    the closing bracket is forgiven. An item followed by a comma, all in the chunk, costs
+    one decode and one match; the rest (the closing bracket, a comma or an item cut by the
+    end of a chunk, a mistake) is read the careful way."""
     position, index = text.skip_space(start + 1), 0
-    while not text.at_end(position) and text.char(position) != "]":
+    while text.char(position) not in _ARRAY_END:
         index += 1
         payload, end, error = text.value(position)
         if error and error.startswith("not JSON"):
@@ -192,15 +220,26 @@ def _array(text: _Text, start: int, source: str) -> Iterator[Item]:
             yield index, _excerpt(text.text, position), f"{error}; the rest is not read"
             return
         yield index, payload, error
-        position = text.skip_space(text.drop(end))
-        if not text.at_end(position) and text.char(position) == ",":
+        end = text.drop(end)
+        comma = _COMMA.match(text.text, end)
+        if comma and comma.end() < len(text.text):
+            position = comma.end()
+            continue
+        position = text.skip_space(end)
+        if text.char(position) == ",":
             position = text.skip_space(position + 1)
-        elif not text.at_end(position) and text.char(position) != "]":
+        elif text.char(position) not in _ARRAY_END:
             error = f"not JSON ({text.where(position)}: expected ',' or ']'); the rest is not read"
-            yield index + 1, _excerpt(text.text, position), error
+            yield index + 1, text.excerpt(position), error
             return
     if text.at_end(position):
-        yield index + 1, "", "not JSON (the array is not closed: the file is cut short?)"
+        where = text.where(position)
+        yield index + 1, "", f"not JSON ({where}: the array is not closed: the file is cut short?)"
+        return
+    after = text.skip_space(position + 1)
+    if not text.at_end(after):  # `[…][…]`: what follows would be lost without a word
+        error = f"not JSON ({text.where(after)}: more after the array's closing bracket)"
+        yield index + 1, text.excerpt(after), f"{error}; it is not read"
 
 
 def _json_lines(text: _Text) -> Iterator[Item]:
@@ -213,16 +252,17 @@ def _json_lines(text: _Text) -> Iterator[Item]:
             continue
         index += 1
         start = _skip_space(line, 0)
-        payload, value_end, error = _one(line, start)
+        payload, value_end, error = _one(line, start, _where_in(line))
         if not error and _skip_space(line, value_end) < len(line):
             error = "not JSON (more than one value on the line)"
         elif error:  # the index is the line: a position inside it says nothing more
             error = _AT_LINE.sub(")", error)
-        yield index, (line[:200] if error else payload), error
+        yield index, (line[:_EXCERPT] if error else payload), error
 
 
-def _one(text: str, start: int) -> tuple[Any, int, str | None]:
-    """(value, end, None), or (None, end, reason) for a value past the bounds or not JSON."""
+def _one(text: str, start: int, located: Callable[[int], str]) -> tuple[Any, int, str | None]:
+    """(value, end, None), or (None, end, reason) for a value past the bounds or not JSON
+    (`located` names a position of `text`: `line L column C`)."""
     numbers_out_of_range = _seen.out_of_range
     try:
         value, end = _DECODER.raw_decode(text, start)
@@ -230,18 +270,28 @@ def _one(text: str, start: int) -> tuple[Any, int, str | None]:
         end = _end_of_value(text, start)
         return _excerpt(text, start), end, f"nested deeper than {MAX_DEPTH} levels"
     except json.JSONDecodeError as error:
-        return None, start, f"not JSON ({error.msg} at line {error.lineno} column {error.colno})"
+        return None, start, f"not JSON ({error.msg} at {located(error.pos)})"
     if end - start > MAX_SUBMISSION:
         return _excerpt(text, start), end, f"larger than {MAX_SUBMISSION // 1024} kB"
     if _maybe_deep(text, start, end) and _depth(value) > MAX_DEPTH:
         return _excerpt(text, start), end, f"nested deeper than {MAX_DEPTH} levels"
     if _SURROGATE_ESCAPE.search(text, start, end) and (where := _first(value, _has_surrogate)):
         why = f"broken text at {where[0]}: a lone surrogate (\\ud800-\\udfff) is not a character"
-        return text[start : min(end, start + 200)], end, why
+        return text[start : min(end, start + _EXCERPT)], end, why
     if _seen.out_of_range != numbers_out_of_range:
         where, number = _first(value, _is_out_of_range)
-        return text[start : min(end, start + 200)], end, f"{where}: {number.why}"
+        return text[start : min(end, start + _EXCERPT)], end, f"{where}: {number.why}"
     return value, end, None
+
+
+def _where_in(text: str) -> Callable[[int], str]:
+    """Positions in `text` alone (a line of JSON Lines), as `json` counts them."""
+
+    def where(position: int) -> str:
+        error = json.JSONDecodeError("", text, position)
+        return f"line {error.lineno} column {error.colno}"
+
+    return where
 
 
 def _maybe_deep(text: str, start: int, end: int) -> bool:
@@ -312,7 +362,7 @@ def _end_of_value(text: str, start: int) -> int:
 
 def _excerpt(text: str, start: int) -> str:
     """The beginning of a rejected submission, kept with its reason (not all of it)."""
-    return text[start : start + 200]
+    return text[start : start + _EXCERPT]
 
 
 def _skip_space(text: str, position: int) -> int:

@@ -49,16 +49,14 @@ class Store:
     def record_events(self, kind: str, keyed: list[tuple[str | None, dict]]) -> int:
         """Record events of one kind without a subject, (key, data) each, in one statement;
         how many were new (the others' keys were seen before)."""
-        return self.conn.executemany(
-            _INSERT_EVENT,
-            [
-                (kind, key, None, None, json.dumps(data, ensure_ascii=False), self.stamp,
-                 self.event_depth)
-                for key, data in keyed
-            ],
-        ).rowcount  # fmt: skip
+        stamp, depth = self.stamp, self.event_depth
+        rows = [(kind, key, None, None, _as_json(data), stamp, depth) for key, data in keyed]
+        return self.conn.executemany(_INSERT_EVENT, rows).rowcount
 
 
+# json.dumps(data, ensure_ascii=False), without a new encoder per call (an ingest encodes
+# one per submission)
+_as_json = json.JSONEncoder(ensure_ascii=False).encode
 _INSERT_EVENT = (
     "INSERT INTO events (type, key, subject_type, subject_id, data, created_at, depth)"
     " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING"
