@@ -22,7 +22,7 @@ from salesflow.engine.state import RunState
 from salesflow.errors import UserError
 from salesflow.phrases import phrase
 from salesflow.store import events, runs
-from salesflow.store.db import describe, isolated, transaction
+from salesflow.store.db import describe, fault_advice, isolated, transaction
 from salesflow.store.queues import ACTIVE
 from salesflow.store.session import Store
 
@@ -49,13 +49,18 @@ class Tracer:
     """What runs did, traced per item (an event, a resumed run): when the item went through,
     `settle` writes its trace rows in one statement and tells its lines to `on_line`; when it
     was undone, `discard` forgets them. Nothing is kept beyond the current item, so a long
-    pass holds no more than one item's lines."""
+    pass holds no more than one item's lines — except while `holding` (a batch done at once):
+    settled items then wait for `release` (the batch went through: one statement for all) or
+    `drop` (it was undone)."""
 
     def __init__(self, store: Store, on_line: Callable[[TraceLine], None] | None = None):
         self.store = store
         self.on_line = on_line
         self.pending: list[TraceLine] = []  # the current item's lines, for on_line
         self.pending_rows: list[tuple] = []  # and its trace rows
+        self.holding = False
+        self.held: list[TraceLine] = []  # a batch's settled items' lines
+        self.held_rows: list[tuple] = []  # and their trace rows
 
     def add(self, run, workflow: Workflow | None, cursor, action, outcome: str, detail: str):
         """A trace row for `run` (its row: id and workflow) at `cursor`."""
@@ -66,13 +71,30 @@ class Tracer:
             self.pending.append(TraceLine(run["id"], name, step, action or "", outcome, detail))
 
     def settle(self) -> None:
-        """The current item went through: its trace is written, its lines told."""
-        if self.pending_rows:  # most events start no run
-            runs.write_trace(self.store, self.pending_rows)
-        if self.on_line:
-            for line in self.pending:
-                self.on_line(line)
+        """The current item went through: its trace is written, its lines told (while
+        holding: at `release`)."""
+        if self.holding:
+            self.held_rows += self.pending_rows
+            self.held += self.pending
+        else:
+            self._write(self.pending_rows, self.pending)
         self.discard()
+
+    def release(self) -> None:
+        """The batch held went through: its items' trace written, their lines told."""
+        self._write(self.held_rows, self.held)
+        self.drop()
+
+    def drop(self) -> None:
+        """The batch held was undone: what its items did did not happen."""
+        self.held, self.held_rows = [], []
+
+    def _write(self, rows: list[tuple], lines: list[TraceLine]) -> None:
+        if rows:  # most events start no run
+            runs.write_trace(self.store, rows)
+        if self.on_line:
+            for line in lines:
+                self.on_line(line)
 
     def discard(self) -> None:
         """The current item was undone: what it did did not happen."""
@@ -93,6 +115,9 @@ class Engine:
         self.store = store
         self.renderer = renderer
         self.tracer = Tracer(store, on_line)
+        # False while a batch is done at once: a step that raises is not undone alone, its
+        # exception ends the attempt (the caller then undoes the batch, redoes it item by item)
+        self.guarded = True
 
     # -- enrolment
     def enrol(
@@ -195,6 +220,9 @@ class Engine:
     def _attempt(self, run, workflow: Workflow, state: RunState, cursor, step) -> Outcome | None:
         """The step's outcome; None when it failed (undone, and the run failed there)."""
         act = Act(self.store, self.renderer, workflow, step, state)
+        if not self.guarded:
+            return self._unguarded(act, lambda error: self._fail(run, workflow, state, cursor,
+                                                                 step, error))  # fmt: skip
         done: list[Outcome] = []
         isolated(
             self.store.conn,
@@ -202,6 +230,18 @@ class Engine:
             lambda error: self._fail(run, workflow, state, cursor, step, error),
         )
         return done[0] if done else None
+
+    def _unguarded(self, act: Act, failed: Callable[[Exception], None]) -> Outcome | None:
+        """The step without its savepoint: one that raised before writing anything has
+        nothing to undo and fails its run as a guarded one would; one that wrote, then
+        raised, ends the batch's attempt (see `raised_unwritten`)."""
+        changes = self.store.conn.total_changes
+        try:
+            return self._act(act, act.step)
+        except Exception as error:
+            raised_unwritten(self.store.conn, changes, error)
+            failed(error)
+            return None
 
     def _act(self, act: Act, step) -> Outcome:
         if step.condition:
@@ -269,6 +309,14 @@ class Engine:
         """A waiting run whose time came: on from its cursor."""
         runs.mark_resumed(self.store, run_id)
         self.advance(run_id)
+
+
+def raised_unwritten(conn, changes: int, error: Exception) -> None:
+    """Re-raise `error` unless an item done without its savepoint can fail in place, as if
+    its savepoint had been rolled back: nothing written since `changes` (the connection's
+    `total_changes` when it began) and no fault of the environment."""
+    if conn.total_changes != changes or not conn.in_transaction or fault_advice(error):
+        raise error
 
 
 def _status_word(outcome: Outcome) -> str:

@@ -84,11 +84,16 @@ class Connection:
         self.raw = raw
         self.timeout = timeout
         self.identity = server_identity(raw)
+        # sqlite3's `total_changes`, conservatively: every statement sent counts (any may
+        # have written, or failed and aborted the transaction)
+        self.total_changes = 0
 
     def execute(self, sql: str, parameters: Any = ()) -> psycopg.Cursor:
+        self.total_changes += 1
         return self.raw.execute(translate(sql), parameters)
 
     def executemany(self, sql: str, rows: Any) -> psycopg.Cursor:
+        self.total_changes += 1
         cursor = self.raw.cursor()
         cursor.executemany(translate(sql), rows)
         return cursor
