@@ -256,7 +256,7 @@ class Processor:
         )
         if run_id is not None:
             self.result.runs += 1
-            self.engine.advance(run_id)
+            self.engine.advance(run_id, event)
 
     def _cancel(self, event, data: dict, contact_id, deal_id) -> None:
         """Active runs of this subject in workflows that this event cancels end now."""

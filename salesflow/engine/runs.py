@@ -30,6 +30,11 @@ from salesflow.store.session import Store
 KEEP_CONTEXT = frozenset(
     {"send_email", "notify", "create_task", "http", "wait", "wait_until", "branch", "stop"}
 )
+# Actions that change the run's deal (or ticket) and not its contact: only the deal is read
+# again for the next step's templates (a contact's change reads both: a deal shows its email).
+DEAL_ONLY = frozenset(
+    {"create_deal", "move_deal", "update_deal", "create_ticket", "move_ticket", "update_ticket"}
+)
 
 
 @dataclass
@@ -155,15 +160,17 @@ class Engine:
                              active_only=workflow.reenroll, other_than=other_than)  # fmt: skip
 
     # -- advancing
-    def advance(self, run_id: int) -> None:
-        """Run steps from the cursor until the run waits or ends."""
+    def advance(self, run_id: int, event=None) -> None:
+        """Run steps from the cursor until the run waits or ends (`event`: the run's, when
+        the caller holds it)."""
         store = self.store
         run = runs.get(store, run_id)
         workflow = store.project.workflows.get(run["workflow"])
         if workflow is None:
             self._end(run, "cancelled", phrase("workflow_gone", workflow=run["workflow"]))
             return
-        event = events.find(store, run["event_id"]) if run["event_id"] else None
+        if event is None or event["id"] != run["event_id"]:
+            event = events.find(store, run["event_id"]) if run["event_id"] else None
         state = RunState(run["id"], contact_id=run["contact_id"], deal_id=run["deal_id"],
                          depth=run["depth"], event=event_view(event, store))  # fmt: skip
         cursor = json.loads(run["cursor"]) if run["cursor"] else None
@@ -183,8 +190,10 @@ class Engine:
                 self._end(run, "cancelled", phrase("step_gone", step="/".join(cursor)))
                 return
             outcome = self._attempt(run, workflow, state, cursor, step)
-            if step.action not in KEEP_CONTEXT:
-                state.context = None
+            if step.action not in KEEP_CONTEXT and state.context is not None:
+                state.stale = (
+                    "deal" if step.action in DEAL_ONLY and state.stale != "records" else "records"
+                )
             if outcome is None:
                 return
             self.tracer.add(run, workflow, cursor, step.action, _status_word(outcome),
