@@ -83,9 +83,13 @@ class Processor:
         only: str | None = None,
         on_line: Callable[[TraceLine], None] | None = None,
         renderer: Renderer | None = None,
+        at_once: bool = True,
     ):
-        """`renderer`: one already made for the project (a tick's), its templates compiled."""
+        """`renderer`: one already made for the project (a tick's), its templates compiled;
+        `at_once` False: every batch one event by one, each in its savepoint (what a batch
+        that raised is redone as)."""
         self.store = store
+        self.at_once = at_once
         renderer = renderer or Renderer(environment(store.project))
         self.engine = Engine(store, renderer, on_line)
         self.starters = workflows_by_event(store.project, only)
@@ -118,7 +122,7 @@ class Processor:
 
     def _batch(self) -> int:
         batch = events.pending_batch(self.store, BATCH)
-        if batch and not self._at_once(batch):
+        if batch and not (self.at_once and self._at_once(batch)):
             self._one_by_one(batch)
         return len(batch)
 
