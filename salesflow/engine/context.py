@@ -71,31 +71,8 @@ def build_context(
 ) -> dict:
     """Everything a step's templates can name, read fresh from the store."""
     project = store.project
-    contact = contacts.public(contacts.get(store, contact_id), store) if contact_id else None
-    deal = ticket = None
-    if deal_id:  # the run's pipeline record: a deal, or a ticket
-        row = deals.with_contact(store, deals.get(store, deal_id))
-        if deals.object_of(store, row) == "ticket":
-            ticket = deals.public(row, store)
-        else:
-            deal = deals.public(row, store)
-    record = deal or ticket
-    owner_id = (record or {}).get("owner") or (contact or {}).get("owner")
-    owner = project.team.get(owner_id)
-    owner_view = {"id": owner.id, "name": owner.name, "email": owner.email} if owner else None
-    if contact is not None:
-        contact["owner"] = _member(project, contact.get("owner"))
-        contact["full_name"] = " ".join(
-            part for part in (contact["first_name"], contact["last_name"]) if part
-        )
-    if record is not None:
-        record["owner"] = _member(project, record.get("owner"))
-    return {
+    context = {
         "event": event,
-        "contact": contact,
-        "deal": deal,
-        "ticket": ticket,
-        "owner": owner_view,
         "run": run or {},
         "workflow": {"id": workflow.id, "name": workflow.name, "description": workflow.description},
         "project": {
@@ -107,6 +84,41 @@ def build_context(
         "now": store.now,
         **report_functions(store),
     }
+    refresh_records(store, context, contact_id, deal_id)
+    return context
+
+
+def refresh_records(
+    store: Store, context: dict, contact_id, deal_id, contact_too: bool = True
+) -> None:
+    """The context's records read again: its deal (or ticket), its contact unless
+    `contact_too` is False (a step that changed only the deal), and the owner they name."""
+    project = store.project
+    if contact_too:
+        contact = contacts.public(contacts.get(store, contact_id), store) if contact_id else None
+        if contact is not None:
+            contact["owner"] = _member(project, contact.get("owner"))
+            contact["full_name"] = " ".join(
+                part for part in (contact["first_name"], contact["last_name"]) if part
+            )
+        context["contact"] = contact
+    deal = ticket = None
+    if deal_id:  # the run's pipeline record: a deal, or a ticket
+        row = deals.with_contact(store, deals.get(store, deal_id))
+        if deals.object_of(store, row) == "ticket":
+            ticket = deals.public(row, store)
+        else:
+            deal = deals.public(row, store)
+    record = deal or ticket
+    record_owner = record.get("owner") if record else None
+    if record is not None:
+        record["owner"] = _member(project, record_owner)
+    context["deal"], context["ticket"] = deal, ticket
+    # the record's owner, else the contact's (an id no member has: nobody, as before)
+    owner = _member(project, record_owner) if record_owner else None
+    if not record_owner and context["contact"] is not None:
+        owner = context["contact"]["owner"] and dict(context["contact"]["owner"])
+    context["owner"] = owner
 
 
 def _member(project: Project, member_id: str | None) -> dict | None:

@@ -55,7 +55,7 @@ class Act:
     def context(self) -> dict:
         """What templates see; built once and kept by the run until a step changes records
         (see Engine._steps): building it reads and formats the contact and the deal."""
-        from salesflow.engine.context import build_context
+        from salesflow.engine.context import build_context, refresh_records
 
         if self.run.context is None:
             run = {"id": self.run.id, "workflow": self.workflow.id}
@@ -63,6 +63,10 @@ class Act:
                 self.store, self.workflow, run, self.run.event, self.run.contact_id,
                 self.run.deal_id,
             )  # fmt: skip
+        elif self.run.stale:
+            refresh_records(self.store, self.run.context, self.run.contact_id, self.run.deal_id,
+                            contact_too=self.run.stale == "records")  # fmt: skip
+        self.run.stale = None
         return self.run.context
 
     def render(self, value, context: dict | None = None, url: bool = False):

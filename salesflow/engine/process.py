@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 
 from salesflow.config.model import RECORDS, Project, Trigger, Workflow
@@ -27,12 +27,12 @@ from salesflow.engine.context import (
     local_time,
 )
 from salesflow.engine.outcome import Act, StepFailed
-from salesflow.engine.runs import Engine, TraceLine
+from salesflow.engine.runs import Engine, TraceLine, raised_unwritten
 from salesflow.engine.state import RunState
 from salesflow.engine.steps import find
 from salesflow.phrases import phrase
 from salesflow.store import deals, events, runs
-from salesflow.store.db import describe, isolated, transaction
+from salesflow.store.db import describe, fault_advice, isolated, transaction
 from salesflow.store.session import Store
 from salesflow.values import stored_instant
 
@@ -83,15 +83,20 @@ class Processor:
         only: str | None = None,
         on_line: Callable[[TraceLine], None] | None = None,
         renderer: Renderer | None = None,
+        at_once: bool = True,
     ):
-        """`renderer`: one already made for the project (a tick's), its templates compiled."""
+        """`renderer`: one already made for the project (a tick's), its templates compiled;
+        `at_once` False: every batch one event by one, each in its savepoint (what a batch
+        that raised is redone as)."""
         self.store = store
+        self.at_once = at_once
         renderer = renderer or Renderer(environment(store.project))
         self.engine = Engine(store, renderer, on_line)
         self.starters = workflows_by_event(store.project, only)
         self.cancellers = cancellers_by_event(store.project)
         self.stop_on_reply = any(w.stop_on_reply for w in store.project.workflows.values())
         self.result = ProcessResult()
+        self._processed: list[tuple[int, str | None]] | None = None  # a batch done at once's
 
     def run(self, dry_run: bool = False, stop: Callable[[], bool] | None = None) -> ProcessResult:
         """Handle every pending event (also those the handling records); when `stop` says so,
@@ -117,6 +122,12 @@ class Processor:
 
     def _batch(self) -> int:
         batch = events.pending_batch(self.store, BATCH)
+        if batch and not (self.at_once and self._at_once(batch)):
+            self._one_by_one(batch)
+        return len(batch)
+
+    def _one_by_one(self, batch: list) -> None:
+        """Each event in its own savepoint: one that raises fails alone."""
         idle = []
         for event in batch:
             if self._concerns_nobody(event):
@@ -125,7 +136,36 @@ class Processor:
                 self._isolated(event)
         events.mark_idle_processed(self.store, idle)
         self.result.events += len(idle)
-        return len(batch)
+
+    def _at_once(self, batch: list) -> bool:
+        """The batch without a savepoint per event and per step (on PostgreSQL each is a
+        round trip), its events marked and its trace written in one statement each. True
+        when it went through; when anything raised, all of it is undone and False: the
+        caller redoes the batch one by one, so that the bad event (or step) fails alone,
+        as if the batch had never been tried at once."""
+        conn, tracer = self.store.conn, self.engine.tracer
+        before = replace(self.result, warnings=list(self.result.warnings))
+        self._processed = []
+        conn.execute("SAVEPOINT batch")
+        self.engine.guarded, tracer.holding = False, True
+        try:
+            self._one_by_one(batch)
+            events.mark_processed_many(self.store, self._processed)
+            tracer.release()
+        except Exception as error:
+            if not conn.in_transaction or fault_advice(error):
+                raise
+            conn.execute("ROLLBACK TO batch")
+            conn.execute("RELEASE batch")
+            tracer.discard()
+            tracer.drop()
+            self.result = before
+            return False
+        finally:
+            self.engine.guarded, tracer.holding = True, False
+            self._processed = None
+        conn.execute("RELEASE batch")
+        return True
 
     def _concerns_nobody(self, event) -> bool:
         """No workflow starts on this event or is cancelled by it, it moves no wait and ends
@@ -142,7 +182,8 @@ class Processor:
         )
 
     def _isolated(self, event) -> None:
-        """Handle one event; if it raises, undo what it did and mark it failed."""
+        """Handle one event; if it raises, undo what it did and mark it failed (in a batch
+        done at once: the exception ends the attempt)."""
         started = self.result.runs
 
         def failed(error: Exception) -> None:
@@ -156,7 +197,15 @@ class Processor:
                 " (see `salesflow events show`, then `salesflow events retry`)"
             )
 
-        isolated(self.store.conn, lambda: self.handle(event), failed)
+        if self.engine.guarded:
+            isolated(self.store.conn, lambda: self.handle(event), failed)
+        else:
+            changes = self.store.conn.total_changes
+            try:
+                self.handle(event)
+            except Exception as error:
+                raised_unwritten(self.store.conn, changes, error)
+                failed(error)
         self.engine.tracer.settle()
 
     def handle(self, event) -> None:
@@ -179,7 +228,10 @@ class Processor:
                     workflow, event, contact_id, deal_id
                 ):
                     self._start(workflow, event, contact_id, deal_id)
-        events.mark_processed(self.store, event["id"], note)
+        if self._processed is None:
+            events.mark_processed(self.store, event["id"], note)
+        else:
+            self._processed.append((event["id"], note))
         self.result.events += 1
 
     def _subject(self, event) -> tuple[int | None, int | None]:
@@ -208,7 +260,7 @@ class Processor:
         )
         if run_id is not None:
             self.result.runs += 1
-            self.engine.advance(run_id)
+            self.engine.advance(run_id, event)
 
     def _cancel(self, event, data: dict, contact_id, deal_id) -> None:
         """Active runs of this subject in workflows that this event cancels end now."""

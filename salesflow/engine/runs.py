@@ -22,13 +22,18 @@ from salesflow.engine.state import RunState
 from salesflow.errors import UserError
 from salesflow.phrases import phrase
 from salesflow.store import events, runs
-from salesflow.store.db import describe, isolated, transaction
+from salesflow.store.db import describe, fault_advice, isolated, transaction
 from salesflow.store.queues import ACTIVE
 from salesflow.store.session import Store
 
 # Actions that change no contact or deal: the run's template context stays true after them.
 KEEP_CONTEXT = frozenset(
     {"send_email", "notify", "create_task", "http", "wait", "wait_until", "branch", "stop"}
+)
+# Actions that change the run's deal (or ticket) and not its contact: only the deal is read
+# again for the next step's templates (a contact's change reads both: a deal shows its email).
+DEAL_ONLY = frozenset(
+    {"create_deal", "move_deal", "update_deal", "create_ticket", "move_ticket", "update_ticket"}
 )
 
 
@@ -49,13 +54,18 @@ class Tracer:
     """What runs did, traced per item (an event, a resumed run): when the item went through,
     `settle` writes its trace rows in one statement and tells its lines to `on_line`; when it
     was undone, `discard` forgets them. Nothing is kept beyond the current item, so a long
-    pass holds no more than one item's lines."""
+    pass holds no more than one item's lines — except while `holding` (a batch done at once):
+    settled items then wait for `release` (the batch went through: one statement for all) or
+    `drop` (it was undone)."""
 
     def __init__(self, store: Store, on_line: Callable[[TraceLine], None] | None = None):
         self.store = store
         self.on_line = on_line
         self.pending: list[TraceLine] = []  # the current item's lines, for on_line
         self.pending_rows: list[tuple] = []  # and its trace rows
+        self.holding = False
+        self.held: list[TraceLine] = []  # a batch's settled items' lines
+        self.held_rows: list[tuple] = []  # and their trace rows
 
     def add(self, run, workflow: Workflow | None, cursor, action, outcome: str, detail: str):
         """A trace row for `run` (its row: id and workflow) at `cursor`."""
@@ -66,13 +76,30 @@ class Tracer:
             self.pending.append(TraceLine(run["id"], name, step, action or "", outcome, detail))
 
     def settle(self) -> None:
-        """The current item went through: its trace is written, its lines told."""
-        if self.pending_rows:  # most events start no run
-            runs.write_trace(self.store, self.pending_rows)
-        if self.on_line:
-            for line in self.pending:
-                self.on_line(line)
+        """The current item went through: its trace is written, its lines told (while
+        holding: at `release`)."""
+        if self.holding:
+            self.held_rows += self.pending_rows
+            self.held += self.pending
+        else:
+            self._write(self.pending_rows, self.pending)
         self.discard()
+
+    def release(self) -> None:
+        """The batch held went through: its items' trace written, their lines told."""
+        self._write(self.held_rows, self.held)
+        self.drop()
+
+    def drop(self) -> None:
+        """The batch held was undone: what its items did did not happen."""
+        self.held, self.held_rows = [], []
+
+    def _write(self, rows: list[tuple], lines: list[TraceLine]) -> None:
+        if rows:  # most events start no run
+            runs.write_trace(self.store, rows)
+        if self.on_line:
+            for line in lines:
+                self.on_line(line)
 
     def discard(self) -> None:
         """The current item was undone: what it did did not happen."""
@@ -93,6 +120,9 @@ class Engine:
         self.store = store
         self.renderer = renderer
         self.tracer = Tracer(store, on_line)
+        # False while a batch is done at once: a step that raises is not undone alone, its
+        # exception ends the attempt (the caller then undoes the batch, redoes it item by item)
+        self.guarded = True
 
     # -- enrolment
     def enrol(
@@ -130,15 +160,17 @@ class Engine:
                              active_only=workflow.reenroll, other_than=other_than)  # fmt: skip
 
     # -- advancing
-    def advance(self, run_id: int) -> None:
-        """Run steps from the cursor until the run waits or ends."""
+    def advance(self, run_id: int, event=None) -> None:
+        """Run steps from the cursor until the run waits or ends (`event`: the run's, when
+        the caller holds it)."""
         store = self.store
         run = runs.get(store, run_id)
         workflow = store.project.workflows.get(run["workflow"])
         if workflow is None:
             self._end(run, "cancelled", phrase("workflow_gone", workflow=run["workflow"]))
             return
-        event = events.find(store, run["event_id"]) if run["event_id"] else None
+        if event is None or event["id"] != run["event_id"]:
+            event = events.find(store, run["event_id"]) if run["event_id"] else None
         state = RunState(run["id"], contact_id=run["contact_id"], deal_id=run["deal_id"],
                          depth=run["depth"], event=event_view(event, store))  # fmt: skip
         cursor = json.loads(run["cursor"]) if run["cursor"] else None
@@ -158,8 +190,10 @@ class Engine:
                 self._end(run, "cancelled", phrase("step_gone", step="/".join(cursor)))
                 return
             outcome = self._attempt(run, workflow, state, cursor, step)
-            if step.action not in KEEP_CONTEXT:
-                state.context = None
+            if step.action not in KEEP_CONTEXT and state.context is not None:
+                state.stale = (
+                    "deal" if step.action in DEAL_ONLY and state.stale != "records" else "records"
+                )
             if outcome is None:
                 return
             self.tracer.add(run, workflow, cursor, step.action, _status_word(outcome),
@@ -195,6 +229,9 @@ class Engine:
     def _attempt(self, run, workflow: Workflow, state: RunState, cursor, step) -> Outcome | None:
         """The step's outcome; None when it failed (undone, and the run failed there)."""
         act = Act(self.store, self.renderer, workflow, step, state)
+        if not self.guarded:
+            return self._unguarded(act, lambda error: self._fail(run, workflow, state, cursor,
+                                                                 step, error))  # fmt: skip
         done: list[Outcome] = []
         isolated(
             self.store.conn,
@@ -202,6 +239,18 @@ class Engine:
             lambda error: self._fail(run, workflow, state, cursor, step, error),
         )
         return done[0] if done else None
+
+    def _unguarded(self, act: Act, failed: Callable[[Exception], None]) -> Outcome | None:
+        """The step without its savepoint: one that raised before writing anything has
+        nothing to undo and fails its run as a guarded one would; one that wrote, then
+        raised, ends the batch's attempt (see `raised_unwritten`)."""
+        changes = self.store.conn.total_changes
+        try:
+            return self._act(act, act.step)
+        except Exception as error:
+            raised_unwritten(self.store.conn, changes, error)
+            failed(error)
+            return None
 
     def _act(self, act: Act, step) -> Outcome:
         if step.condition:
@@ -269,6 +318,14 @@ class Engine:
         """A waiting run whose time came: on from its cursor."""
         runs.mark_resumed(self.store, run_id)
         self.advance(run_id)
+
+
+def raised_unwritten(conn, changes: int, error: Exception) -> None:
+    """Re-raise `error` unless an item done without its savepoint can fail in place, as if
+    its savepoint had been rolled back: nothing written since `changes` (the connection's
+    `total_changes` when it began) and no fault of the environment."""
+    if conn.total_changes != changes or not conn.in_transaction or fault_advice(error):
+        raise error
 
 
 def _status_word(outcome: Outcome) -> str:

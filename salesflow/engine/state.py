@@ -20,6 +20,7 @@ class RunState:
     depth: int = 0
     event: dict = field(default_factory=dict)  # the event's template view
     context: dict | None = None  # what templates see, kept until a step changes records
+    stale: str | None = None  # what a step changed of it: "records", or only the "deal"
     bound_contact: int | None = None
     bound_deal: int | None = None
 

@@ -81,6 +81,15 @@ def mark_processed(store: Store, event_id: int, note: str | None) -> None:
     )
 
 
+def mark_processed_many(store: Store, done: list[tuple[int, str | None]]) -> None:
+    """Mark these events processed, (id, note) each, in one executemany."""
+    if done:
+        store.conn.executemany(
+            "UPDATE events SET processed_at = ?, note = ? WHERE id = ?",
+            [(store.stamp, note, event_id) for event_id, note in done],
+        )
+
+
 def mark_idle_processed(store: Store, event_ids: list[int]) -> None:
     """Mark these events processed, without a note, in one executemany (one round trip on
     PostgreSQL, where psycopg pipelines it)."""

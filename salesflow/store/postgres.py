@@ -84,11 +84,17 @@ class Connection:
         self.raw = raw
         self.timeout = timeout
         self.identity = server_identity(raw)
+        # sqlite3's `total_changes`, conservatively: every statement but a SELECT counts (a
+        # statement that failed aborted the transaction: the next one says so, raising)
+        self.total_changes = 0
 
     def execute(self, sql: str, parameters: Any = ()) -> psycopg.Cursor:
+        if not sql.startswith("SELECT"):
+            self.total_changes += 1
         return self.raw.execute(translate(sql), parameters)
 
     def executemany(self, sql: str, rows: Any) -> psycopg.Cursor:
+        self.total_changes += 1
         cursor = self.raw.cursor()
         cursor.executemany(translate(sql), rows)
         return cursor

@@ -122,13 +122,24 @@ def _babel_locale(name: str):
 
 
 def format_date(value: Any, fmt: str, locale: str, timezone: tzinfo) -> str:
-    """`{{ contact.date_essai | date("EEEE d MMMM 'à' HH:mm") }}` → samedi 5 décembre à 18:30."""
+    """`{{ contact.date_essai | date("EEEE d MMMM 'à' HH:mm") }}` → samedi 5 décembre à 18:30.
+    Formatted once per value: a run's emails show the same date (Babel: ~14 µs a call)."""
+    try:
+        return _format_date_once(value, fmt, locale, timezone)
+    except TypeError:  # a value that cannot be a key (or cannot be formatted: said again)
+        return _format_date(value, fmt, locale, timezone)
+
+
+def _format_date(value: Any, fmt: str, locale: str, timezone: tzinfo) -> str:
     from babel import dates
 
     value = to_datetime(value, timezone)
     if isinstance(value, datetime):
         return dates.format_datetime(value, fmt, tzinfo=timezone, locale=_babel_locale(locale))
     return dates.format_date(value, fmt, locale=_babel_locale(locale))
+
+
+_format_date_once = lru_cache(maxsize=4096)(_format_date)
 
 
 def format_time(value: Any, fmt: str, locale: str, timezone: tzinfo) -> str:
