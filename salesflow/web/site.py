@@ -61,13 +61,16 @@ class Site:
     def writing(self) -> Iterator[Store]:
         """The calling thread's store, once no other request of this server is writing.
         Requests wait their turn on a lock rather than each polling SQLite's busy handler,
-        which at 400 posts/s left a few of them past REQUEST_LOCK_WAIT (a 503)."""
+        which at 400 posts/s left a few of them past REQUEST_LOCK_WAIT (a 503). The write
+        done, the worker is woken: a form's welcome email does not wait for its next look."""
         if not self._writing.acquire(timeout=REQUEST_LOCK_WAIT):
             raise DatabaseLocked("other requests kept the database busy")
         try:
             yield self.store()
         finally:
             self._writing.release()
+        if self.worker is not None:  # what was written may be work: a form's event, a move
+            self.worker.wake()
 
     def now(self):
         return clock.now(self.now_text, self.project.timezone)
