@@ -35,9 +35,12 @@ class Site:
         self._readers: dict[str, FormReader] = {}
         self._writing = threading.Lock()
 
-    def store(self) -> Store:
-        """The calling thread's store, at the current time. Its connection commits with
-        synchronous=FULL: a submission is on disk before its 2xx is sent.
+    def store(self, answering: bool = True) -> Store:
+        """The calling thread's store, at the current time. A thread that answers requests
+        commits with synchronous=FULL: a submission is on disk before its 2xx is sent. The
+        worker's threads (`answering=False`) commit as `salesflow run` does (NORMAL): what
+        they write answers no one, and a commit that waits for the disk would only hold the
+        write lock longer, making the next submission's welcome wait.
 
         Every thread's connection belongs to the file the server opened first: once that
         file is deleted or replaced, each use (and each commit) raises DatabaseMoved until
@@ -50,7 +53,8 @@ class Site:
             connection = None
         if connection is None:  # a lost file is not opened again, nor its successor
             connection = connect_again(self.project.database, self.opened, REQUEST_LOCK_WAIT)
-            sync_every_commit(connection)
+            if answering:
+                sync_every_commit(connection)
             self.opened = self.opened or connection.identity
             connection.identity = self.opened
             self._local.connection = connection

@@ -1,17 +1,21 @@
 """The loop of `salesflow run`, inside `serve`: so one service replaces the cron line.
 
-It looks for due work (the same cheap queries as `run`'s quick path) when an event is
-recorded, and every second anyway; when there is some, it takes in the inbox and ticks:
-events handled, emails delivered, waits resumed, schedules fired. An event wakes it from
-this server's requests (Site.writing) and, on PostgreSQL, from anywhere — another host, another
-`serve`, a `salesflow ingest` — through LISTEN/NOTIFY (store/wakeups.py), on a connection of its
-own in a thread beside it; when that connection is lost, the worker goes on looking every
-second while it connects again. Wakes that come during a pass make one more pass, not one
-each: a pass takes all that is pending, in batches, so the worker keeps up whatever the rate
-of posts. The `http` steps' requests go from a loop of their own beside it: a receiver that
-hangs holds up none of that. A cron `run` beside it is safe: every piece of work is claimed
-in a transaction. Stopping waits for the pass under way to end between two batches, so
-nothing is half done.
+Its passes look for due work (the same cheap queries as `run`'s quick path) when an event is
+recorded, and every second anyway; when there is some, a pass takes in the inbox and ticks:
+events handled, waits resumed, schedules fired. An event wakes it from this server's
+requests (Site.writing) and, on PostgreSQL, from anywhere — another host, another `serve`, a
+`salesflow ingest` — through LISTEN/NOTIFY (store/wakeups.py), on a connection of its own in
+a thread beside it; while that connection is lost, the worker looks every second and
+connects again. Wakes that come during a pass make one more pass, not one each: a pass takes
+all that is pending, in batches, so the worker keeps up whatever the rate of posts.
+
+Emails, and the `http` steps' requests, go from loops of their own beside the passes (each
+with its connection), woken by a pass that may have queued some and looking every second
+too: a welcome email is queued as soon as its submission's pass commits, not after the
+previous pass has sent its emails, and a receiver that hangs holds up no email and no
+submission. A cron `run` beside it is safe: every piece of work is claimed in a
+transaction. Stopping waits for the pass and the deliveries under way to end (a pass ends
+between two batches), so nothing is half done.
 """
 
 from __future__ import annotations
@@ -44,15 +48,21 @@ class Worker(threading.Thread):
         self.last_pass: datetime | None = None  # when the last pass ended well
         self.began: float | None = None  # monotonic start of the pass under way
         self.error: str | None = None  # why the last pass failed, if it did
-        self.requests_error: str | None = None  # why the requests loop's last turn failed
+        self.send_errors: dict[str, str | None] = {"email": None, "http": None}  # why a
+        # delivery loop's last turn failed (emails, requests), if it did
+        # per delivery loop: a pass may have queued messages (or serve stops): look now
+        self.queued = {"email": threading.Event(), "http": threading.Event()}
         self.listen_error: str | None = None  # why it does not listen now (PostgreSQL)
-        self.requests = threading.Thread(target=self.send_requests, name="salesflow-requests",
-                                         daemon=True)  # fmt: skip
+        self.couriers = [
+            threading.Thread(target=self.send, args=(kind,), name=f"salesflow-{kind}", daemon=True)
+            for kind in self.queued
+        ]
         self.listening = threading.Thread(target=self.listen, name="salesflow-listen",
                                           daemon=True)  # fmt: skip
 
     def start(self) -> None:
-        self.requests.start()
+        for courier in self.couriers:
+            courier.start()
         self.listening.start()
         super().start()
 
@@ -61,8 +71,9 @@ class Worker(threading.Thread):
             self.woken.clear()  # before the pass: what is recorded during it makes one more
             self.one_pass()
             self.woken.wait(self.interval)
-        self.requests.join()
-        self.listening.join()
+        self.tell_couriers()
+        for thread in (*self.couriers, self.listening):
+            thread.join()
 
     def wake(self) -> None:
         """Look for due work now (an event was recorded), not at the next interval."""
@@ -82,7 +93,7 @@ class Worker(threading.Thread):
             from salesflow.ingest.inbox import drain_project_inbox
             from salesflow.mail.poll import poll_if_due
 
-            store = self.site.store()
+            store = self.site.store(answering=False)
             if anything_due(store, requests=False):
                 if store.project.inbox is not None:
                     drain_project_inbox(store)
@@ -90,9 +101,10 @@ class Worker(threading.Thread):
                 if mail and mail.error:
                     faults.error("worker: %s", mail.summary())
                 self.renderer = self.renderer or Renderer(environment(store.project))
-                result = tick(store, stop=self.stopping.is_set, requests=False,
+                result = tick(store, send=False, stop=self.stopping.is_set,
                               renderer=self.renderer)  # fmt: skip
-                if result.processed.runs or result.delivery.sent or result.resumed:
+                self.tell_couriers()
+                if result.processed.runs or result.resumed:
                     log.info("worker: %s", result.summary())
             self.last_pass, self.error = store.now, None
         except Exception as error:  # a locked database skips a turn; the rest is reported
@@ -123,35 +135,46 @@ class Worker(threading.Thread):
                 self.stopping.wait(LISTEN_TURN)
         channel.close()
 
-    def send_requests(self) -> None:
-        """The `http` steps' requests, in a loop beside the passes: a receiver that hangs
-        holds up no email and no new submission (each request has its deadline, and they
-        go side by side)."""
-        while not self.stopping.is_set():
-            try:
-                from salesflow.engine.due import requests_due
-                from salesflow.outbox.delivery import deliver_requests
+    def tell_couriers(self) -> None:
+        for queued in self.queued.values():
+            queued.set()
 
-                store = self.site.store()
-                if requests_due(store):
-                    result = deliver_requests(store, stop=self.stopping.is_set)
+    def send(self, kind: str) -> None:
+        """Deliver the outbox's messages of `kind` (email, or http: the `http` steps'
+        requests) after a pass, and every interval: beside the passes, so that sending holds
+        up no submission (each request has its deadline, and they go side by side)."""
+        woken = self.queued[kind]
+        while not self.stopping.is_set():
+            woken.clear()
+            try:
+                from salesflow.outbox.delivery import deliver, deliver_requests
+                from salesflow.store.queues import messages_due
+
+                store = self.site.store(answering=False)
+                if messages_due(store, kind):
+                    if kind == "email":
+                        result = deliver(store)
+                    else:
+                        result = deliver_requests(store, stop=self.stopping.is_set)
                     if result.sent:
-                        log.info("worker: %s", result.told("request"))
-                self.requests_error = None
+                        log.info("worker: %s", result.told("request" if kind == "http" else kind))
+                self.send_errors[kind] = None
             except Exception as error:  # as in a pass: a locked database skips a turn
                 if not is_locked(error):
-                    self.requests_error = f"sending requests failed: {describe(error)}"
+                    what = "requests" if kind == "http" else "emails"
+                    self.send_errors[kind] = f"sending {what} failed: {describe(error)}"
                     if not self.site.faults.report(error, "worker", self.site.now()):
-                        faults.error("worker: %s", self.requests_error)  # once a minute
-            self.stopping.wait(self.interval)
+                        faults.error("worker: %s", self.send_errors[kind])  # once a minute
+            woken.wait(self.interval)
 
     def stuck(self) -> str | None:
         """Why /healthz should say the worker is not doing its job, or None (not listening is
         not such a reason: the worker still looks every second)."""
         if not self.is_alive():
             return "the worker has stopped"
-        if not self.requests.is_alive():
-            return "the worker's loop for requests has stopped"
+        for courier in self.couriers:
+            if not courier.is_alive():
+                return f"the worker's loop for {courier.name.split('-')[1]} has stopped"
         if self.began is not None and time.monotonic() - self.began > STUCK_AFTER:
             return f"one pass has been running for over {STUCK_AFTER:.0f} s"
-        return self.error or self.requests_error
+        return self.error or self.send_errors["email"] or self.send_errors["http"]
