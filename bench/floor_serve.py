@@ -6,6 +6,8 @@ and those its runs record), into the demo project's own database (salesflow's sc
 indexes, WAL, synchronous as `serve` sets it: FULL for the submission, NORMAL for the
 worker's work), with the templates compiled once and one write at a time, as `serve`'s
 requests take turns. It answers 202 with the event's id once the welcome email is queued.
+Beside, as in `serve`, a thread sends the queued emails after each post (and each second):
+both servers do the same work in the same seconds; only where the workflows run differs.
 
     python bench/floor_serve.py PROJECT PORT
 """
@@ -26,6 +28,7 @@ from salesflow.config.project import load_project
 from salesflow.engine.context import Renderer, environment
 from salesflow.engine.process import Processor
 from salesflow.ingest.forms import FormReader, receive
+from salesflow.outbox.delivery import deliver
 from salesflow.store.db import connect, sync_every_commit
 from salesflow.store.session import Store
 
@@ -34,6 +37,7 @@ renderer = Renderer(environment(project))
 reader = FormReader(project, "cours-essai")
 writing = threading.Lock()
 local = threading.local()
+queued = threading.Event()  # a post queued emails: send them
 
 
 def store(answering: bool) -> Store:
@@ -52,7 +56,15 @@ def record_and_run(body: bytes) -> int | None:
     with writing:
         received = receive(store(answering=True), reader, json.loads(body), "web:cours-essai")
         Processor(store(answering=False), renderer=renderer).run()
+    queued.set()
     return received.event_id
+
+
+def send_emails() -> None:
+    while True:
+        queued.clear()
+        deliver(store(answering=False))
+        queued.wait(1.0)
 
 
 async def post(request):
@@ -60,5 +72,6 @@ async def post(request):
 
 
 store(answering=True)  # the database is made (and migrated) before the first request, as serve does
+threading.Thread(target=send_emails, daemon=True).start()
 app = Starlette(routes=[Route("/forms/{form}", post, methods=["POST"])])
 uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning")

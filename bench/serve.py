@@ -180,16 +180,28 @@ def measure(
             pairs = [(welcomes(floor_port, floor, rate, seconds),
                       welcomes(ours_port, ours, rate, seconds)) for _ in range(runs)]  # fmt: skip
             rows.append(rate_row(rate, pairs))
+        drained(ours / "salesflow.db")
     finally:
         for server in servers:
             server.terminate()
             server.wait(30)
-    # what the worker does besides (a schedule's bookkeeping, sending the emails), done on
-    # the floor's database too, untimed: then each table must hold as many rows
+    # what the worker does besides (a schedule's bookkeeping), done on the floor's database
+    # too, untimed: then each table must hold as many rows
     subprocess.run([SALESFLOW, "--project", floor, "run"], check=True, env=env,
                    stdout=subprocess.DEVNULL)  # fmt: skip
     same_rows(ours / "salesflow.db", floor / "salesflow.db", "serve's welcome emails")
     return rows
+
+
+def drained(database: Path) -> None:
+    """Wait (a bounded time) for the worker to handle every event, so that the row census
+    compares finished work; emails queued too late for a row were counted missing in it."""
+    connection = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+    deadline = time.monotonic() + 2 * QUEUED_WITHIN
+    pending = "SELECT count(*) FROM events WHERE processed_at IS NULL AND failed_at IS NULL"
+    while connection.execute(pending).fetchone()[0] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    connection.close()
 
 
 @dataclass

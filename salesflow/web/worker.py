@@ -23,12 +23,15 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime
 
 from salesflow.store.db import describe, is_locked
+from salesflow.store.session import Store
 from salesflow.store.wakeups import listener
 from salesflow.web.quietlog import faults
 from salesflow.web.site import REQUEST_LOCK_WAIT, Site
+from salesflow.wording import counted
 
 log = logging.getLogger("salesflow.serve")
 INTERVAL = 1.0  # seconds between looks for due work when nothing wakes the worker
@@ -67,10 +70,16 @@ class Worker(threading.Thread):
         super().start()
 
     def run(self) -> None:
+        looked = -STUCK_AFTER  # monotonic time of the last full look: none yet
+        woken = False
         while not self.stopping.is_set():
             self.woken.clear()  # before the pass: what is recorded during it makes one more
-            self.one_pass()
-            self.woken.wait(self.interval)
+            if woken and time.monotonic() - looked < self.interval:
+                self.one_pass(self.handle_events)
+            else:
+                looked = time.monotonic()
+                self.one_pass(self.look)
+            woken = self.woken.wait(self.interval)
         self.tell_couriers()
         for thread in (*self.couriers, self.listening):
             thread.join()
@@ -84,28 +93,14 @@ class Worker(threading.Thread):
         self.woken.set()
         self.join(timeout)
 
-    def one_pass(self) -> None:
+    def one_pass(self, work: Callable[[Store], None]) -> None:
+        """`work` on the worker's store; a failure is said (once a minute) and shown by
+        /healthz until a pass ends well."""
         self.began = time.monotonic()
         try:
-            from salesflow.engine.context import Renderer, environment  # imports open files:
-            from salesflow.engine.due import anything_due  # inside the try
-            from salesflow.engine.tick import tick
-            from salesflow.ingest.inbox import drain_project_inbox
-            from salesflow.mail.poll import poll_if_due
-
             store = self.site.store(answering=False)
-            if anything_due(store, requests=False):
-                if store.project.inbox is not None:
-                    drain_project_inbox(store)
-                mail = poll_if_due(store)
-                if mail and mail.error:
-                    faults.error("worker: %s", mail.summary())
-                self.renderer = self.renderer or Renderer(environment(store.project))
-                result = tick(store, send=False, stop=self.stopping.is_set,
-                              renderer=self.renderer)  # fmt: skip
-                self.tell_couriers()
-                if result.processed.runs or result.resumed:
-                    log.info("worker: %s", result.summary())
+            work(store)
+            self.tell_couriers()
             self.last_pass, self.error = store.now, None
         except Exception as error:  # a locked database skips a turn; the rest is reported
             if not is_locked(error):  # and retried next turn (out of file descriptors too)
@@ -114,6 +109,44 @@ class Worker(threading.Thread):
                     faults.error("worker: the pass failed: %s", self.error)  # once a minute
         finally:
             self.began = None
+
+    def look(self, store: Store) -> None:
+        """Whatever is due, as `salesflow run` (but the deliveries, which go beside)."""
+        from salesflow.engine.due import anything_due  # imports open files: inside the try
+        from salesflow.engine.tick import tick
+        from salesflow.ingest.inbox import drain_project_inbox
+        from salesflow.mail.poll import poll_if_due
+
+        if anything_due(store, requests=False):
+            if store.project.inbox is not None:
+                drain_project_inbox(store)
+            mail = poll_if_due(store)
+            if mail and mail.error:
+                faults.error("worker: %s", mail.summary())
+            result = tick(store, send=False, stop=self.stopping.is_set,
+                          renderer=self.templates(store))  # fmt: skip
+            if result.processed.runs or result.resumed:
+                log.info("worker: %s", result.summary())
+
+    def handle_events(self, store: Store) -> None:
+        """The events recorded since the last pass, and those their runs record: what a wake
+        is for. The work that time brings (waits over, schedules, stalled deals) is for the
+        next full look, at most `interval` later."""
+        from salesflow.engine.process import Processor
+
+        processed = Processor(store, renderer=self.templates(store))
+        result = processed.run(stop=self.stopping.is_set)
+        if result.runs or result.failed:
+            log.info("worker: %s handled (%d failed), %s started", counted(result.events, "event"),
+                     result.failed, counted(result.runs, "run"))  # fmt: skip
+
+    def templates(self, store: Store):
+        """The project's renderer, its templates compiled once for every pass."""
+        if self.renderer is None:
+            from salesflow.engine.context import Renderer, environment
+
+            self.renderer = Renderer(environment(store.project))
+        return self.renderer
 
     def listen(self) -> None:
         """On PostgreSQL, wake the worker when any process records an event (a NOTIFY on
