@@ -93,17 +93,20 @@ class Processor:
         self.stop_on_reply = any(w.stop_on_reply for w in store.project.workflows.values())
         self.result = ProcessResult()
 
-    def run(self, dry_run: bool = False, stop: Callable[[], bool] | None = None) -> ProcessResult:
-        """Handle every pending event (also those the handling records); when `stop` says so,
-        end after the batch under way (each batch is a transaction: nothing is half done)."""
+    def run(
+        self, dry_run: bool = False, stop: Callable[[], bool] | None = None, batch: int = BATCH
+    ) -> ProcessResult:
+        """Handle every pending event (also those the handling records), `batch` at a time;
+        when `stop` says so, end after the batch under way (each batch is a transaction:
+        nothing is half done)."""
         if dry_run:
             with transaction(self.store.conn, dry_run=True):
-                while self._batch():
+                while self._batch(batch):
                     pass
         else:
             while not (stop and stop()):
                 with transaction(self.store.conn):
-                    if not self._batch():
+                    if not self._batch(batch):
                         break
         return self.result
 
@@ -115,8 +118,8 @@ class Processor:
         self._isolated(event)
         return self.result.runs - before
 
-    def _batch(self) -> int:
-        batch = events.pending_batch(self.store, BATCH)
+    def _batch(self, size: int) -> int:
+        batch = events.pending_batch(self.store, size)
         idle = []
         for event in batch:
             if self._concerns_nobody(event):

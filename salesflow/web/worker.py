@@ -27,6 +27,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from salesflow.store.db import describe, is_locked
+from salesflow.store.queues import events_pending
 from salesflow.store.session import Store
 from salesflow.store.wakeups import listener
 from salesflow.web.quietlog import faults
@@ -36,6 +37,7 @@ from salesflow.wording import counted
 log = logging.getLogger("salesflow.serve")
 INTERVAL = 1.0  # seconds between looks for due work when nothing wakes the worker
 STUCK_AFTER = 300.0  # seconds one pass may take before /healthz says the worker is stuck
+TURN = 20  # events a batch of the worker's: posts wait for at most one batch (Site.turn)
 LISTEN_TURN = 1.0  # seconds: the listener's longest wait (to see a stop), and between attempts
 # to listen again after its connection was lost
 
@@ -117,6 +119,8 @@ class Worker(threading.Thread):
         from salesflow.ingest.inbox import drain_project_inbox
         from salesflow.mail.poll import poll_if_due
 
+        if events_pending(store):  # first, a batch a turn: the tick finds few left
+            self.handle_events(store)
         if anything_due(store, requests=False):
             if store.project.inbox is not None:
                 drain_project_inbox(store)
@@ -131,11 +135,18 @@ class Worker(threading.Thread):
     def handle_events(self, store: Store) -> None:
         """The events recorded since the last pass, and those their runs record: what a wake
         is for. The work that time brings (waits over, schedules, stalled deals) is for the
-        next full look, at most `interval` later."""
+        next full look, at most `interval` later. A batch a turn (Site.turn): this server's
+        posts are taken in between two batches."""
         from salesflow.engine.process import Processor
 
-        processed = Processor(store, renderer=self.templates(store))
-        result = processed.run(stop=self.stopping.is_set)
+        processor = Processor(store, renderer=self.templates(store))
+        result = processor.result
+        while not self.stopping.is_set():
+            handled = result.events + result.failed
+            with self.site.turn(store):
+                processor.run(stop=_after_one(), batch=TURN)
+            if result.events + result.failed == handled:
+                break
         if result.runs or result.failed:
             log.info("worker: %s handled (%d failed), %s started", counted(result.events, "event"),
                      result.failed, counted(result.runs, "run"))  # fmt: skip
@@ -211,3 +222,9 @@ class Worker(threading.Thread):
         if self.began is not None and time.monotonic() - self.began > STUCK_AFTER:
             return f"one pass has been running for over {STUCK_AFTER:.0f} s"
         return self.error or self.send_errors["email"] or self.send_errors["http"]
+
+
+def _after_one() -> Callable[[], bool]:
+    """A `stop` for Processor.run that lets one batch through."""
+    asked = iter((False,))
+    return lambda: next(asked, True)
