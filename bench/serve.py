@@ -40,6 +40,7 @@ from common import (
     SALESFLOW,
     Failed,
     Row,
+    RowsDiffer,
     attempt,
     demo_project,
     free_port,
