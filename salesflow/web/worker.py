@@ -1,13 +1,14 @@
 """The loop of `salesflow run`, inside `serve`: so one service replaces the cron line.
 
-Its passes look for due work (the same cheap queries as `run`'s quick path) when an event is
-recorded, and every second anyway; when there is some, a pass takes in the inbox and ticks:
-events handled, waits resumed, schedules fired. An event wakes it from this server's
-requests (Site.writing) and, on PostgreSQL, from anywhere — another host, another `serve`, a
-`salesflow ingest` — through LISTEN/NOTIFY (store/wakeups.py), on a connection of its own in
-a thread beside it; while that connection is lost, the worker looks every second and
-connects again. Wakes that come during a pass make one more pass, not one each: a pass takes
-all that is pending, in batches, so the worker keeps up whatever the rate of posts.
+A recorded event wakes it, and it handles the events at once (with those their runs
+record), a batch of TURN at a time; every second, woken or not, it also looks for all due
+work (the same cheap queries as `run`'s quick path) and, when there is some, takes in the
+inbox and ticks: waits resumed, schedules fired, stalled deals flagged. An event wakes it
+from this server's requests (Site.writing) and, on PostgreSQL, from anywhere — another host,
+another `serve`, a `salesflow ingest` — through LISTEN/NOTIFY (store/wakeups.py), on a
+connection of its own in a thread beside it; while that connection is lost, the worker looks
+every second and connects again. Wakes that come during a pass make one more pass, not one
+each: a pass takes all that is pending, so the worker keeps up whatever the rate of posts.
 
 Emails, and the `http` steps' requests, go from loops of their own beside the passes (each
 with its connection), woken by a pass that may have queued some and looking every second
@@ -38,6 +39,7 @@ log = logging.getLogger("salesflow.serve")
 INTERVAL = 1.0  # seconds between looks for due work when nothing wakes the worker
 STUCK_AFTER = 300.0  # seconds one pass may take before /healthz says the worker is stuck
 TURN = 20  # events a batch of the worker's: posts wait for at most one batch (Site.turn)
+_NOUN = {"email": "email", "http": "request"}  # the outbox's kinds of message, as said
 LISTEN_TURN = 1.0  # seconds: the listener's longest wait (to see a stop), and between attempts
 # to listen again after its connection was lost
 
@@ -59,7 +61,9 @@ class Worker(threading.Thread):
         self.queued = {"email": threading.Event(), "http": threading.Event()}
         self.listen_error: str | None = None  # why it does not listen now (PostgreSQL)
         self.couriers = [
-            threading.Thread(target=self.send, args=(kind,), name=f"salesflow-{kind}", daemon=True)
+            threading.Thread(
+                target=self.send, args=(kind,), name=f"salesflow-{_NOUN[kind]}s", daemon=True
+            )
             for kind in self.queued
         ]
         self.listening = threading.Thread(target=self.listen, name="salesflow-listen",
@@ -72,7 +76,7 @@ class Worker(threading.Thread):
         super().start()
 
     def run(self) -> None:
-        looked = -STUCK_AFTER  # monotonic time of the last full look: none yet
+        looked = float("-inf")  # monotonic time of the last full look: none yet
         woken = False
         while not self.stopping.is_set():
             self.woken.clear()  # before the pass: what is recorded during it makes one more
@@ -201,12 +205,11 @@ class Worker(threading.Thread):
                     else:
                         result = deliver_requests(store, stop=self.stopping.is_set)
                     if result.sent:
-                        log.info("worker: %s", result.told("request" if kind == "http" else kind))
+                        log.info("worker: %s", result.told(_NOUN[kind]))
                 self.send_errors[kind] = None
             except Exception as error:  # as in a pass: a locked database skips a turn
                 if not is_locked(error):
-                    what = "requests" if kind == "http" else "emails"
-                    self.send_errors[kind] = f"sending {what} failed: {describe(error)}"
+                    self.send_errors[kind] = f"sending {_NOUN[kind]}s failed: {describe(error)}"
                     if not self.site.faults.report(error, "worker", self.site.now()):
                         faults.error("worker: %s", self.send_errors[kind])  # once a minute
             woken.wait(self.interval)
