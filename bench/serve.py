@@ -184,8 +184,12 @@ def measure(
         drained(ours / "salesflow.db")
     finally:
         for server in servers:
-            server.terminate()
-            server.wait(30)
+            server.terminate()  # serve ends its pass and the sending under way: bounded
+            try:
+                server.wait(30)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
     # what the worker does besides (a schedule's bookkeeping), done on the floor's database
     # too, untimed: then each table must hold as many rows
     subprocess.run([SALESFLOW, "--project", floor, "run"], check=True, env=env,
