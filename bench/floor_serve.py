@@ -5,9 +5,10 @@ form's reader and `receive`, then a Processor handling every pending event: the 
 and those its runs record), into the demo project's own database (salesflow's schema and
 indexes, WAL, synchronous as `serve` sets it: FULL for the submission, NORMAL for the
 worker's work), with the templates compiled once and one write at a time, as `serve`'s
-requests take turns. It answers 202 with the event's id once the welcome email is queued.
-Beside, as in `serve`, a thread sends the queued emails after each post (and each second):
-both servers do the same work in the same seconds; only where the workflows run differs.
+requests take turns (a post that waits past serve's REQUEST_LOCK_WAIT gets its 503). It
+answers 202 with the event's id once the welcome email is queued. Beside, as in `serve`, a
+thread sends the queued emails after each post (and each second): both servers do the same
+work in the same seconds; only where the workflows run differs.
 
     python bench/floor_serve.py PROJECT PORT
 """
@@ -31,6 +32,7 @@ from salesflow.ingest.forms import FormReader, receive
 from salesflow.outbox.delivery import deliver
 from salesflow.store.db import connect, sync_every_commit
 from salesflow.store.session import Store
+from salesflow.web.site import REQUEST_LOCK_WAIT
 
 project = load_project(Path(sys.argv[1]))
 renderer = Renderer(environment(project))
@@ -53,9 +55,15 @@ def store(answering: bool) -> Store:
 
 
 def record_and_run(body: bytes) -> int | None:
-    with writing:
+    """The submission's event id; None when the write lock was not had within
+    REQUEST_LOCK_WAIT, which serve answers 503."""
+    if not writing.acquire(timeout=REQUEST_LOCK_WAIT):
+        return None
+    try:
         received = receive(store(answering=True), reader, json.loads(body), "web:cours-essai")
         Processor(store(answering=False), renderer=renderer).run()
+    finally:
+        writing.release()
     queued.set()
     return received.event_id
 
@@ -68,7 +76,10 @@ def send_emails() -> None:
 
 
 async def post(request):
-    return JSONResponse({"id": await run_in_threadpool(record_and_run, await request.body())}, 202)
+    event_id = await run_in_threadpool(record_and_run, await request.body())
+    if event_id is None:
+        return JSONResponse({"error": "busy"}, 503, headers={"Retry-After": "5"})
+    return JSONResponse({"id": event_id}, 202)
 
 
 store(answering=True)  # the database is made (and migrated) before the first request, as serve does
