@@ -40,7 +40,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as scratch:
         for name in ("ingest", "startup", "imports", "reports", "board", "today", "maildir"):
             (Path(scratch) / name).mkdir()
-        rows += ingest.measure(Path(scratch) / "ingest", 10_000, args.runs)
+        rows += ingest.measure(Path(scratch) / "ingest", 100_000, args.runs)
         rows += startup.measure(Path(scratch) / "startup", args.runs * 4)
         rows += imports.measure(Path(scratch) / "imports", 100_000, 1_000_000, args.runs)
         rows += reports.measure(Path(scratch) / "reports", 100_000, 1_000_000, args.runs)

@@ -1,15 +1,22 @@
-"""The floor of `salesflow serve`: a bare Starlette endpoint under uvicorn that does the same
-single INSERT + commit per post (WAL, synchronous = FULL, in the thread pool, one connection
-per thread) into a table shaped like salesflow's events, and answers 202 with the id.
+"""The floor of `serve`'s welcome email: a bare Starlette endpoint under uvicorn that, per
+post, records the submission as `serve` does and runs the workflows for it at once, inside
+the request — no queue, no worker, nothing to wait for. Salesflow's own code does both (the
+form's reader and `receive`, then a Processor handling every pending event: the submission
+and those its runs record), into the demo project's own database (salesflow's schema and
+indexes, WAL, synchronous as `serve` sets it: FULL for the submission, NORMAL for the
+worker's work), with the templates compiled once and one write at a time, as `serve`'s
+requests take turns (a post that waits past serve's REQUEST_LOCK_WAIT gets its 503). It
+answers 202 with the event's id once the welcome email is queued. Beside, as in `serve`, a
+thread sends the queued emails after each post (and each second): both servers do the same
+work in the same seconds; only where the workflows run differs.
 
-    python bench/floor_serve.py DATABASE PORT
+    python bench/floor_serve.py PROJECT PORT
 """
 
 import json
-import sqlite3
 import sys
 import threading
-from datetime import UTC, datetime
+from pathlib import Path
 
 import uvicorn
 from starlette.applications import Starlette
@@ -17,36 +24,65 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from salesflow import clock
+from salesflow.config.project import load_project
+from salesflow.engine.context import Renderer, environment
+from salesflow.engine.process import Processor
+from salesflow.ingest.forms import FormReader, receive
+from salesflow.outbox.delivery import deliver
+from salesflow.store.db import connect, sync_every_commit
+from salesflow.store.session import Store
+from salesflow.web.site import REQUEST_LOCK_WAIT
+
+project = load_project(Path(sys.argv[1]))
+renderer = Renderer(environment(project))
+reader = FormReader(project, "cours-essai")
+writing = threading.Lock()
 local = threading.local()
+queued = threading.Event()  # a post queued emails: send them
 
 
-def connection() -> sqlite3.Connection:
-    if not hasattr(local, "connection"):
-        local.connection = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=2)
-        local.connection.execute("PRAGMA journal_mode = WAL")
-        local.connection.execute("PRAGMA synchronous = FULL")
-    return local.connection
+def store(answering: bool) -> Store:
+    """The thread's store, at the current time: its connection for the submission commits
+    with synchronous = FULL as serve's requests do, the other as serve's worker (NORMAL)."""
+    name = "answering" if answering else "working"
+    if not hasattr(local, name):
+        connection = connect(project.database, 2.0)
+        if answering:
+            sync_every_commit(connection)
+        setattr(local, name, connection)
+    return Store(getattr(local, name), project, clock.now(None, project.timezone))
 
 
-def insert(body: bytes) -> int:
-    payload = json.loads(body)
-    return connection().execute(
-        "INSERT INTO events (type, key, data, created_at) VALUES ('form.submitted', ?, ?, ?)"
-        " ON CONFLICT (key) DO NOTHING",
-        (f"form:cours-essai:{payload['submissionId']}", json.dumps(payload),
-         datetime.now(UTC).isoformat()),
-    ).lastrowid  # fmt: skip
+def record_and_run(body: bytes) -> int | None:
+    """The submission's event id; None when the write lock was not had within
+    REQUEST_LOCK_WAIT, which serve answers 503."""
+    if not writing.acquire(timeout=REQUEST_LOCK_WAIT):
+        return None
+    try:
+        received = receive(store(answering=True), reader, json.loads(body), "web:cours-essai")
+        Processor(store(answering=False), renderer=renderer).run()
+    finally:
+        writing.release()
+    queued.set()
+    return received.event_id
+
+
+def send_emails() -> None:
+    while True:
+        queued.clear()
+        deliver(store(answering=False))
+        queued.wait(1.0)
 
 
 async def post(request):
-    return JSONResponse({"id": await run_in_threadpool(insert, await request.body())}, 202)
+    event_id = await run_in_threadpool(record_and_run, await request.body())
+    if event_id is None:
+        return JSONResponse({"error": "busy"}, 503, headers={"Retry-After": "5"})
+    return JSONResponse({"id": event_id}, 202)
 
 
-connection().executescript(
-    "CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY, type TEXT NOT NULL, key TEXT,"
-    " data TEXT NOT NULL, created_at TEXT NOT NULL, processed_at TEXT);"
-    "CREATE UNIQUE INDEX IF NOT EXISTS events_key ON events (key);"
-    "CREATE INDEX IF NOT EXISTS events_pending ON events (processed_at, id);"
-)
+store(answering=True)  # the database is made (and migrated) before the first request, as serve does
+threading.Thread(target=send_emails, daemon=True).start()
 app = Starlette(routes=[Route("/forms/{form}", post, methods=["POST"])])
 uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning")

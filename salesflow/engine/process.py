@@ -32,7 +32,7 @@ from salesflow.engine.state import RunState
 from salesflow.engine.steps import find
 from salesflow.phrases import phrase
 from salesflow.store import deals, events, runs
-from salesflow.store.db import describe, fault_advice, isolated, transaction
+from salesflow.store.db import all_or_nothing, describe, isolated, transaction
 from salesflow.store.session import Store
 from salesflow.values import stored_instant
 
@@ -98,17 +98,20 @@ class Processor:
         self.result = ProcessResult()
         self._processed: list[tuple[int, str | None]] | None = None  # a batch done at once's
 
-    def run(self, dry_run: bool = False, stop: Callable[[], bool] | None = None) -> ProcessResult:
-        """Handle every pending event (also those the handling records); when `stop` says so,
-        end after the batch under way (each batch is a transaction: nothing is half done)."""
+    def run(
+        self, dry_run: bool = False, stop: Callable[[], bool] | None = None, batch: int = BATCH
+    ) -> ProcessResult:
+        """Handle every pending event (also those the handling records), `batch` at a time;
+        when `stop` says so, end after the batch under way (each batch is a transaction:
+        nothing is half done)."""
         if dry_run:
             with transaction(self.store.conn, dry_run=True):
-                while self._batch():
+                while self._batch(batch):
                     pass
         else:
             while not (stop and stop()):
                 with transaction(self.store.conn):
-                    if not self._batch():
+                    if not self._batch(batch):
                         break
         return self.result
 
@@ -120,8 +123,8 @@ class Processor:
         self._isolated(event)
         return self.result.runs - before
 
-    def _batch(self) -> int:
-        batch = events.pending_batch(self.store, BATCH)
+    def _batch(self, size: int) -> int:
+        batch = events.pending_batch(self.store, size)
         if batch and not (self.at_once and self._at_once(batch)):
             self._one_by_one(batch)
         return len(batch)
@@ -143,29 +146,26 @@ class Processor:
         when it went through; when anything raised, all of it is undone and False: the
         caller redoes the batch one by one, so that the bad event (or step) fails alone,
         as if the batch had never been tried at once."""
-        conn, tracer = self.store.conn, self.engine.tracer
+        tracer = self.engine.tracer
         before = replace(self.result, warnings=list(self.result.warnings))
         self._processed = []
-        conn.execute("SAVEPOINT batch")
         self.engine.guarded, tracer.holding = False, True
-        try:
+
+        def at_once() -> None:
             self._one_by_one(batch)
             events.mark_processed_many(self.store, self._processed)
             tracer.release()
-        except Exception as error:
-            if not conn.in_transaction or fault_advice(error):
-                raise
-            conn.execute("ROLLBACK TO batch")
-            conn.execute("RELEASE batch")
-            tracer.discard()
-            tracer.drop()
-            self.result = before
-            return False
+
+        try:
+            went = all_or_nothing(self.store.conn, at_once)
         finally:
             self.engine.guarded, tracer.holding = True, False
             self._processed = None
-        conn.execute("RELEASE batch")
-        return True
+        if not went:
+            tracer.discard()
+            tracer.drop()
+            self.result = before
+        return went
 
     def _concerns_nobody(self, event) -> bool:
         """No workflow starts on this event or is cancelled by it, it moves no wait and ends

@@ -468,18 +468,34 @@ def isolated(
     raises (ours, the standard library's, a library's) undoes only its own writes and is
     handed to `failed`, which records it; the pass goes on with the next item. Faults of
     the environment still stop the pass. True when the work succeeded."""
-    connection.execute("SAVEPOINT item")
+    error = _undone_if_raises(connection, "item", work)
+    if error is not None:
+        failed(error)
+    return error is None
+
+
+def all_or_nothing(connection: sqlite3.Connection, work: Callable[[], object]) -> bool:
+    """Do `work` (a batch done at once) inside a savepoint of the caller's transaction; when
+    it raises, undo all it wrote and say False, so that the caller can redo it item by item.
+    Faults of the environment still stop the pass."""
+    return _undone_if_raises(connection, "batch", work) is None
+
+
+def _undone_if_raises(
+    connection: sqlite3.Connection, savepoint: str, work: Callable[[], object]
+) -> Exception | None:
+    """What `work` raised (its writes undone), or None when it went through."""
+    connection.execute(f"SAVEPOINT {savepoint}")
     try:
         work()
     except Exception as error:
         if not connection.in_transaction or fault_advice(error):
             raise
-        connection.execute("ROLLBACK TO item")
-        connection.execute("RELEASE item")
-        failed(error)
-        return False
-    connection.execute("RELEASE item")
-    return True
+        connection.execute(f"ROLLBACK TO {savepoint}")
+        connection.execute(f"RELEASE {savepoint}")
+        return error
+    connection.execute(f"RELEASE {savepoint}")
+    return None
 
 
 def describe(error: BaseException) -> str:

@@ -9,6 +9,7 @@ from datetime import datetime
 
 from salesflow.config.model import Project
 from salesflow.store.db import BUSY_TIMEOUT, connect
+from salesflow.store.wakeups import RETURNING_ID, RETURNING_NOTHING
 from salesflow.values import stored_instant
 
 
@@ -36,9 +37,10 @@ class Store:
         self, kind: str, subject_type: str | None, subject_id: int | None, data: dict, key=None
     ) -> int | None:
         """Record an event for the workflows, in the caller's transaction; an event whose
-        idempotency key was seen before is ignored (None)."""
+        idempotency key was seen before is ignored (None). A new one wakes the workers that
+        listen (store/wakeups.py) once the caller commits."""
         row = self.conn.execute(
-            _INSERT_EVENT + " RETURNING id",
+            _INSERT_EVENT + RETURNING_ID[self.conn.dialect],
             (
                 kind, key, subject_type, subject_id, json.dumps(data, ensure_ascii=False),
                 self.stamp, self.event_depth,
@@ -51,7 +53,9 @@ class Store:
         how many were new (the others' keys were seen before)."""
         stamp, depth = self.stamp, self.event_depth
         rows = [(kind, key, None, None, _as_json(data), stamp, depth) for key, data in keyed]
-        return self.conn.executemany(_INSERT_EVENT, rows).rowcount
+        return self.conn.executemany(
+            _INSERT_EVENT + RETURNING_NOTHING[self.conn.dialect], rows
+        ).rowcount
 
 
 # json.dumps(data, ensure_ascii=False), without a new encoder per call (an ingest encodes

@@ -35,12 +35,13 @@ log = logging.getLogger("salesflow.serve")
 def build_app(site: Site, worker: bool = True, log_format: str = "text") -> ASGIApp:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        if worker:
-            site.worker = Worker(site)
-            site.worker.start()
+        started = Worker(site) if worker else None
+        if started is not None:
+            site.worker = started
+            started.start()
         yield
-        if site.worker is not None:  # uvicorn stopped taking requests: end the pass, exit
-            await run_in_threadpool(site.worker.stop)
+        if started is not None:  # uvicorn stopped taking requests: end the pass, exit
+            await run_in_threadpool(started.stop)  # (a worker it did not start is not its own)
 
     app = Starlette(
         routes=[

@@ -35,9 +35,12 @@ class Site:
         self._readers: dict[str, FormReader] = {}
         self._writing = threading.Lock()
 
-    def store(self) -> Store:
-        """The calling thread's store, at the current time. Its connection commits with
-        synchronous=FULL: a submission is on disk before its 2xx is sent.
+    def store(self, answering: bool = True) -> Store:
+        """The calling thread's store, at the current time. A thread that answers requests
+        commits with synchronous=FULL: a submission is on disk before its 2xx is sent. The
+        worker's threads (`answering=False`) commit as `salesflow run` does (NORMAL): what
+        they write answers no one, and a commit that waits for the disk would only hold the
+        write lock longer, making the next submission's welcome wait.
 
         Every thread's connection belongs to the file the server opened first: once that
         file is deleted or replaced, each use (and each commit) raises DatabaseMoved until
@@ -50,7 +53,8 @@ class Site:
             connection = None
         if connection is None:  # a lost file is not opened again, nor its successor
             connection = connect_again(self.project.database, self.opened, REQUEST_LOCK_WAIT)
-            sync_every_commit(connection)
+            if answering:
+                sync_every_commit(connection)
             self.opened = self.opened or connection.identity
             connection.identity = self.opened
             self._local.connection = connection
@@ -61,13 +65,29 @@ class Site:
     def writing(self) -> Iterator[Store]:
         """The calling thread's store, once no other request of this server is writing.
         Requests wait their turn on a lock rather than each polling SQLite's busy handler,
-        which at 400 posts/s left a few of them past REQUEST_LOCK_WAIT (a 503)."""
+        which at 400 posts/s left a few of them past REQUEST_LOCK_WAIT (a 503). The write
+        done, the worker is woken: a form's welcome email does not wait for its next look."""
         if not self._writing.acquire(timeout=REQUEST_LOCK_WAIT):
             raise DatabaseLocked("other requests kept the database busy")
         try:
             yield self.store()
         finally:
             self._writing.release()
+        if self.worker is not None:  # what was written may be work: a form's event, a move
+            self.worker.wake()
+
+    @contextlib.contextmanager
+    def turn(self, store: Store) -> Iterator[None]:
+        """The worker's turn to write a batch. SQLite has one writer at a time: the worker
+        takes the lock this server's requests take, rather than SQLite's busy wait, where a
+        worker that commits a batch and begins the next at once left posts waiting past
+        REQUEST_LOCK_WAIT (503s at 200 posts/s). PostgreSQL's writers do not wait for each
+        other's batches: there the worker takes no lock."""
+        if store.conn.dialect != "sqlite":
+            yield
+            return
+        with self._writing:
+            yield
 
     def now(self):
         return clock.now(self.now_text, self.project.timezone)
