@@ -24,7 +24,9 @@ import inbound
 import ingest
 import maildir
 import plan
+import process
 import reports
+import serve
 import startup
 import today
 import workers
@@ -41,6 +43,7 @@ def main() -> int:
         for name in ("ingest", "startup", "imports", "reports", "board", "today", "maildir"):
             (Path(scratch) / name).mkdir()
         rows += ingest.measure(Path(scratch) / "ingest", 100_000, args.runs)
+        rows += process.measure(Path(scratch) / "process", 10_000, args.runs)
         rows += startup.measure(Path(scratch) / "startup", args.runs * 4)
         rows += imports.measure(Path(scratch) / "imports", 100_000, 1_000_000, args.runs)
         rows += reports.measure(Path(scratch) / "reports", 100_000, 1_000_000, args.runs)
@@ -56,6 +59,8 @@ def main() -> int:
             f"≤ {plan.TARGET}× (median)",
             lambda: plan.measure(Path(scratch) / "plan", 10_000, args.runs),
         )
+        rows += attempt("serve: post → welcome email queued", f"p99 ≤ {serve.TARGET:g}×",
+                        lambda: serve.measure(Path(scratch) / "serve"))  # fmt: skip
         rows += postgresql(Path(scratch), args.runs)
     print_table(rows)
     return 0 if all(row.met for row in rows) else 1
