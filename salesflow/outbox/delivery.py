@@ -72,13 +72,15 @@ def deliver_both(store: Store) -> tuple[DeliveryResult, DeliveryResult]:
     requests: dict = {}
 
     def send_requests() -> None:
-        own = Store.open(store.project, store.now)
-        try:
+        own = None
+        try:  # the opening too: a server out of reach is said, not a missing result
+            own = Store.open(store.project, store.now)
             requests["result"] = deliver_requests(own)
         except BaseException as error:
             requests["error"] = error
         finally:
-            own.conn.close()
+            if own is not None:
+                own.conn.close()
 
     beside = threading.Thread(target=send_requests, name="salesflow-requests", daemon=True)
     beside.start()
