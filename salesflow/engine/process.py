@@ -164,7 +164,7 @@ class Processor:
         if not went:
             tracer.discard()
             tracer.drop()
-            self.result = before
+            vars(self.result).update(vars(before))  # in place: a caller may hold this result
         return went
 
     def _concerns_nobody(self, event) -> bool:

@@ -18,7 +18,6 @@ from salesflow.values import stored_instant
 _RUNS = (
     "SELECT r.*, c.email AS contact_email FROM runs r LEFT JOIN contacts c ON c.id = r.contact_id"
 )
-_GROUPS = {"month": "substr(d.{date}, 1, 7)", "owner": "d.owner"}  # ISO text: YYYY-MM
 
 
 def _deals_of(store: Store, pipeline_id: str | None) -> tuple[str, list]:

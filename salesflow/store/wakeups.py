@@ -1,8 +1,10 @@
 """Waking `serve`'s workers when an event is recorded, wherever it is recorded.
 
-On PostgreSQL every statement that records events notifies the channel `salesflow_events`
-(with `pg_notify` in its own RETURNING list: no statement more, and the notification is sent
-by the commit that makes the events visible, never before nor for a rolled-back one); every
+On PostgreSQL every event recorded through the store's `record_event(s)` (forms, ingest, the
+engine's events) notifies the channel `salesflow_events` (with `pg_notify` in the INSERT's
+RETURNING list: no statement more, and the notification is sent by the commit that makes the
+events visible, never before nor for a rolled-back one; an import's INSERT … SELECT of a
+file's events does not, and is found by the next look, within a second); every
 `serve` worker LISTENs on a connection of its own and looks for work at once. So a submission
 taken in by another host, another `serve` or a `salesflow ingest` is handled within a pass,
 not at the next look. SQLite has no such channel: there a worker is woken by its own server's

@@ -37,9 +37,10 @@ class Site:
 
     def store(self, answering: bool = True) -> Store:
         """The calling thread's store, at the current time. A thread that answers requests
-        commits with synchronous=FULL: a submission is on disk before its 2xx is sent. The
-        worker's threads (`answering=False`) commit as `salesflow run` does (NORMAL): what
-        they write answers no one, and a commit that waits for the disk would only hold the
+        commits with synchronous=FULL: a submission is on disk before its 2xx is sent (and a
+        message marked sent stays so: the worker's delivery loops commit so too). The worker's
+        passes (`answering=False`) commit as `salesflow run` does (NORMAL): what they write is
+        done again after a crash, and a commit that waits for the disk would only hold the
         write lock longer, making the next submission's welcome wait.
 
         Every thread's connection belongs to the file the server opened first: once that

@@ -198,7 +198,7 @@ class Worker(threading.Thread):
                 from salesflow.outbox.delivery import deliver, deliver_requests
                 from salesflow.store.queues import messages_due
 
-                store = self.site.store(answering=False)
+                store = self.site.store()  # FULL: a message marked sent stays so after a crash
                 if messages_due(store, kind):
                     if kind == "email":
                         result = deliver(store)
