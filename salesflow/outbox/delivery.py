@@ -68,22 +68,28 @@ def deliver_requests(
 
 def deliver_both(store: Store) -> tuple[DeliveryResult, DeliveryResult]:
     """Emails here and requests in a thread of their own (with its own connection), at the
-    same time: a receiver that hangs holds up no email, a slow mail server no request."""
+    same time: a receiver that hangs holds up no email, a slow mail server no request. The
+    emails wait for that connection to be open: a database server restarting while emails go
+    out (each recorded across it) is met by no connection being made."""
     requests: dict = {}
+    opened = threading.Event()
 
     def send_requests() -> None:
         own = None
         try:  # the opening too: a server out of reach is said, not a missing result
             own = Store.open(store.project, store.now)
+            opened.set()
             requests["result"] = deliver_requests(own)
         except BaseException as error:
             requests["error"] = error
         finally:
+            opened.set()
             if own is not None:
                 own.conn.close()
 
     beside = threading.Thread(target=send_requests, name="salesflow-requests", daemon=True)
     beside.start()
+    opened.wait()
     emails = deliver(store)
     beside.join()
     if "error" in requests:
