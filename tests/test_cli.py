@@ -258,3 +258,46 @@ def test_a_stage_is_named_by_its_id_or_its_display_name(sf):
     typo = sf("deals", "move", "2", "Cours d'essai planfié", code=1)
     assert "(did you mean 'Cours d'essai planifié'?)" in typo.output
     assert "essai-planifie (Cours d'essai planifié)" in typo.output
+
+
+def test_a_command_line_of_texts_and_paths_starts_without_pydantic(tmp_path):
+    """Typer builds a pydantic TypeAdapter for each parameter; salesflow takes texts and paths
+    (and options not given) without one, so a plain import does not even load pydantic."""
+    (tmp_path / "one.csv").write_text("email,Prénom\njulie@example.org,Julie\n")
+    shown = "import sys; from salesflow.cli import main\ntry:\n    main()\nfinally:\n" \
+            "    print('pydantic' in sys.modules, file=sys.stderr)"  # fmt: skip
+    argv = ["--project", REPO, "--now", "2026-11-22T10:00", "import", tmp_path / "one.csv",
+            "--tag", "a", "--tag", "b", "--dry-run"]  # fmt: skip
+    result = subprocess.run([sys.executable, "-c", shown, *argv], capture_output=True,
+                            text=True, check=False)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("would import ")
+    assert result.stderr == "False\n"
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["import", "--bogus", "x.csv"], "No such option: --bogus"),
+        (["import", "/"], "Invalid value for 'file': file '/' is a directory."),
+        (["import", "x.csv", "--delimiter", "x"],
+         "Invalid value for '--delimiter': 'x' is not a CSV delimiter: use , ; | or tab"),
+        (["deals", "show", "abc"], "Invalid value for 'deal': Input should be a valid integer"),
+        (["deals", "show", "0"], "Invalid value for 'deal': Input should be greater than"),
+    ],
+)  # fmt: skip
+def test_usage_errors_read_as_typer_writes_them(cli, monkeypatch, args, said):
+    """Texts and paths are taken without typer's pydantic adapters (see the test above), the
+    rest with them: either way a bad value is said as typer says it, exit 2."""
+    monkeypatch.setenv("COLUMNS", "200")
+    result = cli("--project", REPO, *args)
+    assert result.exit_code == 2
+    assert "[OPTIONS]" in result.output and "-h' for help." in result.output
+    assert said in result.output
+
+
+def test_repeated_options_and_paths_arrive_as_typer_gives_them(sf, tmp_path):
+    (tmp_path / "one.csv").write_text("email,Prénom\njulie@example.org,Julie\n")
+    sf("import", tmp_path / "one.csv", "--tag", "a", "--tag", "b")
+    shown = sf("contacts", "show", "julie@example.org", "--json")
+    assert shown["tags"] == ["a", "b"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
 import sys
@@ -9,9 +10,12 @@ import traceback
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, get_args, get_origin
 
 import typer
+from typer import core as typer_core
+from typer._coercion import RuntimeParam, TypeDescriptor
+from typer._param_types import coerce_cli_path
 from typer.core import TyperGroup, TyperOption
 
 from salesflow import __version__, clock
@@ -127,6 +131,51 @@ def _flag_type(option: TyperOption, ctx: typer.Context) -> str | None:
 
 _OPTION_TYPE = TyperOption.display_type_rich
 TyperOption.display_type_rich = _flag_type
+
+
+@dataclass(frozen=True)
+class _RuntimeParam(RuntimeParam):
+    """Typer's coercion of a parameter's value, built only for a value that needs it (an
+    option not given needs none), and without pydantic for a text or a path (or a list of
+    them): typer 0.29 builds a pydantic TypeAdapter for every parameter of the command, and
+    importing pydantic and building them took 0.1 s of every command's start-up. A path is
+    checked by typer's own `coerce_cli_path`, so its errors read the same."""
+
+    descriptor: TypeDescriptor
+
+    def _coerce_value(self, value: Any, param: Any, ctx: typer.Context) -> Any:
+        leaf = _plain_leaf(self.descriptor)
+        if leaf is None:
+            return _typer_param(self.descriptor)._coerce_value(value, param, ctx)
+        if isinstance(value, (list, tuple)):
+            return [self._one(leaf, item, param, ctx) for item in value]
+        return self._one(leaf, value, param, ctx)
+
+    def _one(self, leaf: type, value: Any, param: Any, ctx: typer.Context) -> Any:
+        if leaf is Path:
+            return coerce_cli_path(Path(value), self.parameter_info, path_type=Path,
+                                   param=param, ctx=ctx)  # fmt: skip
+        return str(value)
+
+
+def _plain_leaf(descriptor: TypeDescriptor) -> type | None:
+    """str or Path, for a parameter (or a list of them) that asks nothing more; else None."""
+    annotation, info = descriptor.annotation, descriptor.parameter_info
+    if get_origin(annotation) is list:
+        annotation = get_args(annotation)[0]
+    if annotation is Path and info.path_type is not None:
+        return None
+    if annotation in (str, Path) and descriptor.file_annotation is None and info.parser is None:
+        return annotation
+    return None
+
+
+def _runtime_param(descriptor: TypeDescriptor) -> RuntimeParam:
+    return _RuntimeParam(descriptor.parameter_info, descriptor.annotation, descriptor)
+
+
+_typer_param = functools.cache(typer_core.build_runtime_param)
+typer_core.build_runtime_param = _runtime_param
 
 app = typer.Typer(
     cls=_Group,
