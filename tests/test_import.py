@@ -395,3 +395,32 @@ def test_values_not_taken_are_all_counted_and_the_first_thousand_listed(sf, tmp_
     assert summary["conflicts"][0] == {
         "row": 3, "field": "first_name", "value": "Ana1", "held": "Ana0"
     }  # fmt: skip
+
+
+def test_owner_source_and_tags_no_file_column_gives_are_kept_and_filled(sf, tmp_path):
+    """An import whose file has no owner or tags column, without --source or --tag, leaves
+    those columns to the database's defaults: a new contact gets them, a known one keeps its
+    own; with --source and --tag the same file fills them."""
+    first = tmp_path / "first.csv"
+    first.write_text("email,owner,tags\njulie@example.org,marie,chant\n")
+    sf("import", first, "--source", "salon")
+    second = tmp_path / "second.csv"
+    second.write_text("email,Prénom\njulie@example.org,Julie\ninès@example.org,Inès\n")
+    summary = sf("import", second, "--json")
+    assert (summary["created"], summary["updated"]) == (1, 1)
+
+    def kept() -> list[tuple]:
+        rows = query(sf.project, "SELECT email, first_name, owner, source, tags FROM contacts"
+                     " ORDER BY id")  # fmt: skip
+        return [(*row[:4], json.loads(row[4])) for row in rows]
+
+    assert kept() == [
+        ("julie@example.org", "Julie", "marie", "salon", ["chant"]),
+        ("inès@example.org", "Inès", None, None, []),
+    ]
+    summary = sf("import", second, "--source", "site", "--tag", "essai", "--json")
+    assert (summary["created"], summary["updated"]) == (0, 2)
+    assert kept() == [
+        ("julie@example.org", "Julie", "marie", "salon", ["chant", "essai"]),
+        ("inès@example.org", "Inès", None, "site", ["essai"]),
+    ]

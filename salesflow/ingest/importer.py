@@ -157,7 +157,7 @@ def import_csv(
     try:
         with imports.scratch_on_disk(store), transaction(store.conn, options.dry_run):
             with_deals = target is not None
-            staging = imports.start(store, with_deals, options.overwrite)
+            staging = imports.start(store, with_deals, options.overwrite, parser.defaulted)
             rule = _EntryRule(store, *target) if target and target[1].requires else None
             _upsert(store, staging, records, parser, result, rejects, with_deals,
                     options.overwrite, rule)  # fmt: skip

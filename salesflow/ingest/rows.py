@@ -42,13 +42,29 @@ class RowParser:
         self.project = project
         self.source = source
         self.tags = tuple(tags)
+        self.tag_text = _JSON.encode(sorted(set(tags))) if tags else "[]"  # without tag columns
         self.team = {  # a member by id, email or name, as exports write owners
             key.lower(): member.id
             for member in project.team.values()
             for key in (member.id, member.email, member.name)
         }
-        self.steps = [(index, *self._step(target)) for index, target in columns.targets.items()]
+        steps = [(index, *self._step(target)) for index, target in columns.targets.items()]
+        # Grouped once so that a record costs no test of kinds: texts taken as they are
+        # (contact and deal ones), then the converted ones in the columns' order (so that of
+        # two bad values the first one's error is said), then tags and a full name.
+        self.plain = [(index, kind, slot) for index, kind, slot, convert in steps
+                      if kind in (_CONTACT, _DEAL) and convert is None]  # fmt: skip
+        self.converted = [(index, kind, slot, convert) for index, kind, slot, convert in steps
+                          if convert is not None]  # fmt: skip
+        self.tag_columns = [index for index, kind, *_ in steps if kind == _TAGS]
+        self.name_columns = [index for index, kind, *_ in steps if kind == _FULL_NAME]
         self.width = max(columns.targets, default=-1) + 1  # the cells a record must have
+        # The columns no column of the file and no option fills: every row holds their
+        # default (imports.DEFAULTS), which the upsert is left to write.
+        given = {"owner": None, "source": source, "tags": self.tags or None}
+        targets = set(columns.targets.values())
+        self.defaulted = tuple(name for name, value in given.items()
+                               if value is None and name not in targets)  # fmt: skip
         self.multiline = {
             index for index, target in columns.targets.items()
             if getattr(project.contact_fields.get(target), "type", None) == "text"
@@ -94,37 +110,47 @@ class RowParser:
             cells = cells + [""] * (self.width - len(cells))
         row: list = [None, None, None, None, None, None, None, None, None]
         deal: list = [None, None, None, None]
-        tags = list(self.tags)
+        records = (row, None, deal)  # by kind: _CONTACT, _FIELD, _DEAL
+        for index, kind, slot in self.plain:  # of several columns for a value, the first
+            values = records[kind]  # non-empty one wins
+            if values[slot] is None:
+                values[slot] = cells[index].strip() or None
         fields = {}
-        full_name = None
-        for index, kind, slot, convert in self.steps:
+        for index, kind, slot, convert in self.converted:
             text = cells[index].strip()
             if not text:
                 continue
-            if kind == _CONTACT:  # of several columns for a field, the first non-empty wins
-                if row[slot] is None:
-                    row[slot] = convert(text) if convert else text
-            elif kind == _FIELD:
+            if kind == _FIELD:
                 if slot not in fields:
                     fields[slot] = convert(text)
-            elif kind == _DEAL:
-                if deal[slot] is None:
-                    deal[slot] = convert(text) if convert else text
-            elif kind == _TAGS:
-                tags += [tag.removeprefix("* ") for tag in _TAG_SPLIT.split(text) if tag]
-            elif full_name is None:
-                full_name = text
+            elif records[kind][slot] is None:
+                records[kind][slot] = convert(text)
         if row[0] is None:
             raise ValueError("no email address")
         if row[6] is None:
             row[6] = self.source  # a source column of the file comes before --source
-        if full_name and row[1] is None and row[2] is None:  # `Julie Martin` in a name column
-            first, _, last = full_name.partition(" ")
-            row[1], row[2] = first, last.strip() or None
-        row[7] = _JSON.encode(sorted(set(tags))) if tags else "[]"
+        if self.name_columns and row[1] is None and row[2] is None:
+            self._split_name(row, cells)
+        row[7] = self._tags(cells) if self.tag_columns else self.tag_text
         row[8] = _fields_json(tuple(fields.items())) if fields else "{}"
         deal[0] = row[0]
         return tuple(row), deal
+
+    def _split_name(self, row: list, cells: list[str]) -> None:
+        """`Julie Martin` in a name column: first and last name (the first non-empty)."""
+        full_name = next((text for index in self.name_columns
+                          if (text := cells[index].strip())), None)  # fmt: skip
+        if full_name:
+            first, _, last = full_name.partition(" ")
+            row[1], row[2] = first, last.strip() or None
+
+    def _tags(self, cells: list[str]) -> str:
+        tags = list(self.tags)
+        for index in self.tag_columns:
+            text = cells[index].strip()
+            if text:
+                tags += [tag.removeprefix("* ") for tag in _TAG_SPLIT.split(text) if tag]
+        return _JSON.encode(sorted(set(tags))) if tags else "[]"
 
     def _owner(self, text: str) -> str:
         owner = self.team.get(text.lower())
