@@ -9,13 +9,14 @@ import sys
 import traceback
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, get_args, get_origin
 
 import typer
 from typer import core as typer_core
 from typer._coercion import RuntimeParam, TypeDescriptor
-from typer._param_types import coerce_cli_path
+from typer._param_types import coerce_cli_choice, coerce_cli_path
 from typer.core import TyperGroup, TyperOption
 
 from salesflow import __version__, clock
@@ -136,14 +137,17 @@ TyperOption.display_type_rich = _flag_type
 @dataclass(frozen=True)
 class _RuntimeParam(RuntimeParam):
     """Typer's coercion of a parameter's value, built only for a value that needs it (an
-    option not given needs none), and without pydantic for a text or a path (or a list of
-    them): typer 0.29 builds a pydantic TypeAdapter for every parameter of the command, and
-    importing pydantic and building them took 0.1 s of every command's start-up. A path is
-    checked by typer's own `coerce_cli_path`, so its errors read the same."""
+    option not given needs none), and without pydantic for a text, a path, a choice (or a
+    list of them) and a number left at its default: typer 0.29 builds a pydantic TypeAdapter
+    for every parameter of the command, and importing pydantic and building them took 0.1 s
+    of every command's start-up. Paths and choices are checked by typer's own functions, so
+    their errors read the same."""
 
     descriptor: TypeDescriptor
 
     def _coerce_value(self, value: Any, param: Any, ctx: typer.Context) -> Any:
+        if type(value) is self.annotation and self.annotation in (int, float):
+            return value  # a default
         leaf = _plain_leaf(self.descriptor)
         if leaf is None:
             return _typer_param(self.descriptor)._coerce_value(value, param, ctx)
@@ -155,19 +159,27 @@ class _RuntimeParam(RuntimeParam):
         if leaf is Path:
             return coerce_cli_path(Path(value), self.parameter_info, path_type=Path,
                                    param=param, ctx=ctx)  # fmt: skip
+        if issubclass(leaf, Enum):
+            sensitive = self.parameter_info.case_sensitive
+            try:
+                return coerce_cli_choice(value, choices=list(leaf), case_sensitive=sensitive,
+                                         ctx=ctx)  # fmt: skip
+            except ValueError as error:
+                raise typer.BadParameter(str(error), ctx=ctx, param=param) from None
         return str(value)
 
 
 def _plain_leaf(descriptor: TypeDescriptor) -> type | None:
-    """str or Path, for a parameter (or a list of them) that asks nothing more; else None."""
+    """str, Path or an Enum, for a parameter (or a list of them) that asks nothing more;
+    else None."""
     annotation, info = descriptor.annotation, descriptor.parameter_info
     if get_origin(annotation) is list:
         annotation = get_args(annotation)[0]
-    if annotation is Path and info.path_type is not None:
+    if descriptor.file_annotation is not None or info.parser is not None:
         return None
-    if annotation in (str, Path) and descriptor.file_annotation is None and info.parser is None:
+    if annotation is str or (annotation is Path and info.path_type is None):
         return annotation
-    return None
+    return annotation if isinstance(annotation, type) and issubclass(annotation, Enum) else None
 
 
 def _runtime_param(descriptor: TypeDescriptor) -> RuntimeParam:
