@@ -17,6 +17,7 @@ from salesflow.config.model import PRIORITIES, Pipeline, Stage
 from salesflow.config.playbook import missing_to_move
 from salesflow.errors import NotFound, UserError, did_you_mean
 from salesflow.store import contacts, playbook
+from salesflow.store.db import inserted_id
 from salesflow.store.reports import stalled_among
 from salesflow.store.session import Store
 from salesflow.store.stages import of_kind
@@ -141,11 +142,11 @@ def add(
         missing = missing_to_move(of, None, target, playbook.values_of(new, contact_data), ())
         forced = playbook.refuse_unless_forced(of, None, missing, force)
     closed_at = store.stamp if target.outcome else None
-    deal_id = store.conn.execute(
+    deal_id = inserted_id(
+        store.conn,
         "INSERT INTO deals (pipeline, stage, status, title, contact_id, currency, created_at,"
         " stage_entered_at, closed_at, fields, owner, amount, expected_close, next_step,"
-        " probability, priority) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        " RETURNING id",
+        " probability, priority) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             of.id, target.id, status_of(target), title, person["id"] if person else None,
             store.project.currency, store.stamp, store.stamp, closed_at,
@@ -153,7 +154,7 @@ def add(
             columns.get("amount"), columns.get("expected_close"), columns.get("next_step"),
             columns.get("probability"), columns.get("priority"),
         ),
-    ).fetchone()[0]  # fmt: skip
+    )  # fmt: skip
     _history(store, deal_id, of.id, None, target.id, by, forced=forced)
     data = {"pipeline": of.id, "stage": target.id, "by": by}
     if forced:
