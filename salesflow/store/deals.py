@@ -146,16 +146,18 @@ def add(
         store.conn,
         "INSERT INTO deals (pipeline, stage, status, title, contact_id, currency, created_at,"
         " stage_entered_at, closed_at, fields, owner, amount, expected_close, next_step,"
-        " probability, priority) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " probability, priority, stages_mask)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             of.id, target.id, status_of(target), title, person["id"] if person else None,
             store.project.currency, store.stamp, store.stamp, closed_at,
             json.dumps(columns.pop("fields", {}), ensure_ascii=False), columns.get("owner"),
             columns.get("amount"), columns.get("expected_close"), columns.get("next_step"),
             columns.get("probability"), columns.get("priority"),
+            1 << stage_bit(store, of.id, target.id),  # its first stage entered: no UPDATE
         ),
     )  # fmt: skip
-    _history(store, deal_id, of.id, None, target.id, by, forced=forced)
+    _history_row(store, deal_id, of.id, None, target.id, by, forced=forced)
     data = {"pipeline": of.id, "stage": target.id, "by": by}
     if forced:
         data["forced"] = True
@@ -326,9 +328,22 @@ def _history(
     store: Store, deal: int, pipeline_id: str, source: str | None, target: str, by: str,
     entered: str | None = None, forced: bool = False,
 ) -> None:  # fmt: skip
-    """Record a stage change: the history row (with how long the deal stayed in `source`,
-    which entered at `entered`, and whether it bypassed the stage's requirements) and the
-    stage in the deal's set of stages entered."""
+    """Record a stage change: the history row and the stage in the deal's set of stages
+    entered."""
+    _history_row(store, deal, pipeline_id, source, target, by, entered, forced)
+    store.conn.execute(
+        "UPDATE deals SET stages_mask = stages_mask | (CAST(1 AS bigint) << CAST(? AS integer))"
+        " WHERE id = ?",  # PostgreSQL shifts a bigint by an integer (1 << 40 would be int4's)
+        (stage_bit(store, pipeline_id, target), deal),
+    )
+
+
+def _history_row(
+    store: Store, deal: int, pipeline_id: str, source: str | None, target: str, by: str,
+    entered: str | None = None, forced: bool = False,
+) -> None:  # fmt: skip
+    """The history row of a stage change (with how long the deal stayed in `source`, which
+    entered at `entered`, and whether it bypassed the stage's requirements)."""
     stay = None
     if entered is not None:
         stay = (store.now - read_instant(entered, store.now.tzinfo)).total_seconds()
@@ -336,11 +351,6 @@ def _history(
         "INSERT INTO stage_history (deal_id, pipeline, from_stage, to_stage, at, by, stay_seconds,"
         " forced) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         (deal, pipeline_id, source, target, store.stamp, by, stay, int(forced)),
-    )
-    store.conn.execute(
-        "UPDATE deals SET stages_mask = stages_mask | (CAST(1 AS bigint) << CAST(? AS integer))"
-        " WHERE id = ?",  # PostgreSQL shifts a bigint by an integer (1 << 40 would be int4's)
-        (stage_bit(store, pipeline_id, target), deal),
     )
 
 
