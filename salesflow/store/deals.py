@@ -135,9 +135,12 @@ def add(
     columns.setdefault("owner", person["owner"] if person else None)
     if record == "ticket":
         columns.setdefault("priority", "normal")
-    contact_data = contacts.public(person, store) if person else None
+    # the contact as the stage's rules and tasks read it (only when the stage has some)
+    checked = playbook.applies(None, target)
+    wanted = person is not None and (checked or bool(target.on_enter_tasks))
+    contact_data = contacts.public(person, store) if wanted else None
     forced = False
-    if playbook.applies(None, target):
+    if checked:
         new = {_named(record, "title"): title, **columns, **columns.get("fields", {})}
         missing = missing_to_move(of, None, target, playbook.values_of(new, contact_data), ())
         forced = playbook.refuse_unless_forced(of, None, missing, force)
@@ -414,16 +417,24 @@ def search(
 
 
 def with_contact(store: Store, deal: sqlite3.Row) -> sqlite3.Row:
-    return store.conn.execute(
+    return read_with_contact(store, deal["id"])
+
+
+def read_with_contact(store: Store, deal_id: int) -> sqlite3.Row:
+    """Deal (or ticket) #id with its contact's email, in one query (NotFound as `get`)."""
+    row = store.conn.execute(
         "SELECT d.*, c.email AS contact_email FROM deals d"
         " LEFT JOIN contacts c ON c.id = d.contact_id WHERE d.id = ?",
-        (deal["id"],),
+        (deal_id,),
     ).fetchone()
+    return row if row is not None else get(store, deal_id)
 
 
 def is_stalled(store: Store, deal: sqlite3.Row, stalled: set[int] | None = None) -> bool:
     """Whether the deal is stalled as the stalled report says (store/reports.py); `stalled`:
     those of a list, found at once (stalled_among)."""
+    if stalled is None and deal["stage_entered_at"] >= store.stamp:
+        return False  # it entered its stage now (a workflow's new deal): no stage rots at once
     return deal["id"] in (stalled_among(store, [deal]) if stalled is None else stalled)
 
 
