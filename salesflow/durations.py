@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from functools import lru_cache
 
 DURATION_PATTERN = r"^(?=\d)(\d+w)?(\d+d)?(\d+h)?(\d+m)?(\d+s)?$"
 _DURATION = re.compile(DURATION_PATTERN)
 _UNITS = (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
 
 
+@lru_cache(maxsize=256)
 def parse_duration(text: str) -> timedelta:
-    """`1d12h` → timedelta(days=1, hours=12); ValueError for anything else."""
+    """`1d12h` → timedelta(days=1, hours=12); ValueError for anything else. (Kept per text:
+    a run's wait and invitation read the same few durations again and again.)"""
     match = _DURATION.match(text.strip())
     if not match:
         raise ValueError(f"'{text}' is not a duration like 90m, 24h, 2d, 1w or 1d12h")

@@ -23,7 +23,8 @@ from salesflow.engine.runs import Engine, change_run
 from salesflow.engine.state import RunState
 from salesflow.engine.steps import find
 from salesflow.phrases import say
-from salesflow.store import contacts, runs
+from salesflow.store import contacts, deals, runs
+from salesflow.store.db import inserted_id
 from salesflow.store.session import Store
 
 pytestmark = pytest.mark.engines  # each test on SQLite and on PostgreSQL
@@ -191,6 +192,30 @@ def test_create_update_and_move_a_deal(store):
     ]
     moves = rows(store, "SELECT data FROM events WHERE type = 'deal.stage_changed'")
     assert [json.loads(data)["to"] for (data,) in moves] == ["essai"]
+
+
+def test_new_rows_ids_are_the_rows_own_on_both_engines(store):
+    """Ids come from the cursor on SQLite (RETURNING costs as much as the insert there):
+    a deal's, not that of the summary row its trigger wrote; none for an insert that
+    did nothing (a contact's email taken); the deal's stage bit set by its INSERT."""
+    contacts.add(store, "marc@units.example", {"first_name": "Marc"})
+    first = julie(store)
+    assert rows(store, "SELECT email FROM contacts WHERE id = ?", first) == [
+        ("julie@units.example",)
+    ]
+    assert contacts.upsert(store, "julie@units.example", {"phone": "0612"})[1] is False
+    taken = "INSERT INTO contacts (email, created_at, updated_at) VALUES (?, ?, ?)"
+    assert inserted_id(store.conn, taken + " ON CONFLICT (email) DO NOTHING",
+                       ("julie@units.example", store.stamp, store.stamp)) is None  # fmt: skip
+    deals.add(store, "Autre", "marc@units.example", "ventes", "essai")
+    deal = deals.add(store, "Essai Julie", first, "ventes", "essai")
+    assert rows(store, "SELECT id, title FROM deals WHERE id = ?", deal["id"]) == [
+        (2, "Essai Julie")
+    ]
+    bit = deals.stage_bit(store, "ventes", "essai")
+    assert deal["stages_mask"] == 1 << bit
+    assert rows(store, "SELECT count FROM deal_masks WHERE stages_mask = ?", 1 << bit) == [(2,)]
+    assert runs.get(store, a_run(store, contact_id=first).id)["contact_id"] == first
 
 
 def test_create_move_and_update_a_ticket(store):

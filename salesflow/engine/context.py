@@ -104,7 +104,7 @@ def refresh_records(
         context["contact"] = contact
     deal = ticket = None
     if deal_id:  # the run's pipeline record: a deal, or a ticket
-        row = deals.with_contact(store, deals.get(store, deal_id))
+        row = deals.read_with_contact(store, deal_id)
         if deals.object_of(store, row) == "ticket":
             ticket = deals.public(row, store)
         else:

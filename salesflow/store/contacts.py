@@ -7,7 +7,7 @@ import sqlite3
 from typing import Any
 
 from salesflow.errors import NotFound, UserError, did_you_mean
-from salesflow.store.db import LARGEST_ID
+from salesflow.store.db import LARGEST_ID, inserted_id
 from salesflow.store.session import Store
 from salesflow.values import clean_line, coerce_field, normalise_email, read_instant
 
@@ -103,20 +103,21 @@ def _insert(store: Store, email: str, values: dict, tags: list, fields: dict, by
     PostgreSQL the insert waits for that worker's transaction, then finds the email taken):
     the caller updates it instead, and neither worker fails."""
     row = {name: _text(values.get(name)) for name in TEXT_FIELDS}
-    inserted = store.conn.execute(
+    inserted = inserted_id(
+        store.conn,
         "INSERT INTO contacts (email, first_name, last_name, phone, company, owner, source,"
         " tags, fields, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        " ON CONFLICT (email) DO NOTHING RETURNING id",
+        " ON CONFLICT (email) DO NOTHING",
         (
             email, *row.values(), json.dumps(sorted(set(tags)), ensure_ascii=False),
             json.dumps(_present(fields), ensure_ascii=False), store.stamp, store.stamp,
         ),
-    ).fetchone()  # fmt: skip
+    )  # fmt: skip
     if inserted is None:
         return None
     data = {"email": email, "source": row["source"], "by": by}
-    store.record_event("contact.created", "contact", inserted[0], data)
-    return get(store, inserted[0])
+    store.record_event("contact.created", "contact", inserted, data)
+    return get(store, inserted)
 
 
 def update(

@@ -17,6 +17,7 @@ from salesflow.config.model import PRIORITIES, Pipeline, Stage
 from salesflow.config.playbook import missing_to_move
 from salesflow.errors import NotFound, UserError, did_you_mean
 from salesflow.store import contacts, playbook
+from salesflow.store.db import inserted_id
 from salesflow.store.reports import stalled_among
 from salesflow.store.session import Store
 from salesflow.store.stages import of_kind
@@ -134,27 +135,32 @@ def add(
     columns.setdefault("owner", person["owner"] if person else None)
     if record == "ticket":
         columns.setdefault("priority", "normal")
-    contact_data = contacts.public(person, store) if person else None
+    # the contact as the stage's rules and tasks read it (only when the stage has some)
+    checked = playbook.applies(None, target)
+    wanted = person is not None and (checked or bool(target.on_enter_tasks))
+    contact_data = contacts.public(person, store) if wanted else None
     forced = False
-    if playbook.applies(None, target):
+    if checked:
         new = {_named(record, "title"): title, **columns, **columns.get("fields", {})}
         missing = missing_to_move(of, None, target, playbook.values_of(new, contact_data), ())
         forced = playbook.refuse_unless_forced(of, None, missing, force)
     closed_at = store.stamp if target.outcome else None
-    deal_id = store.conn.execute(
+    deal_id = inserted_id(
+        store.conn,
         "INSERT INTO deals (pipeline, stage, status, title, contact_id, currency, created_at,"
         " stage_entered_at, closed_at, fields, owner, amount, expected_close, next_step,"
-        " probability, priority) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        " RETURNING id",
+        " probability, priority, stages_mask)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             of.id, target.id, status_of(target), title, person["id"] if person else None,
             store.project.currency, store.stamp, store.stamp, closed_at,
             json.dumps(columns.pop("fields", {}), ensure_ascii=False), columns.get("owner"),
             columns.get("amount"), columns.get("expected_close"), columns.get("next_step"),
             columns.get("probability"), columns.get("priority"),
+            1 << stage_bit(store, of.id, target.id),  # its first stage entered: no UPDATE
         ),
-    ).fetchone()[0]  # fmt: skip
-    _history(store, deal_id, of.id, None, target.id, by, forced=forced)
+    )  # fmt: skip
+    _history_row(store, deal_id, of.id, None, target.id, by, forced=forced)
     data = {"pipeline": of.id, "stage": target.id, "by": by}
     if forced:
         data["forced"] = True
@@ -325,9 +331,22 @@ def _history(
     store: Store, deal: int, pipeline_id: str, source: str | None, target: str, by: str,
     entered: str | None = None, forced: bool = False,
 ) -> None:  # fmt: skip
-    """Record a stage change: the history row (with how long the deal stayed in `source`,
-    which entered at `entered`, and whether it bypassed the stage's requirements) and the
-    stage in the deal's set of stages entered."""
+    """Record a stage change: the history row and the stage in the deal's set of stages
+    entered."""
+    _history_row(store, deal, pipeline_id, source, target, by, entered, forced)
+    store.conn.execute(
+        "UPDATE deals SET stages_mask = stages_mask | (CAST(1 AS bigint) << CAST(? AS integer))"
+        " WHERE id = ?",  # PostgreSQL shifts a bigint by an integer (1 << 40 would be int4's)
+        (stage_bit(store, pipeline_id, target), deal),
+    )
+
+
+def _history_row(
+    store: Store, deal: int, pipeline_id: str, source: str | None, target: str, by: str,
+    entered: str | None = None, forced: bool = False,
+) -> None:  # fmt: skip
+    """The history row of a stage change (with how long the deal stayed in `source`, which
+    entered at `entered`, and whether it bypassed the stage's requirements)."""
     stay = None
     if entered is not None:
         stay = (store.now - read_instant(entered, store.now.tzinfo)).total_seconds()
@@ -335,11 +354,6 @@ def _history(
         "INSERT INTO stage_history (deal_id, pipeline, from_stage, to_stage, at, by, stay_seconds,"
         " forced) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         (deal, pipeline_id, source, target, store.stamp, by, stay, int(forced)),
-    )
-    store.conn.execute(
-        "UPDATE deals SET stages_mask = stages_mask | (CAST(1 AS bigint) << CAST(? AS integer))"
-        " WHERE id = ?",  # PostgreSQL shifts a bigint by an integer (1 << 40 would be int4's)
-        (stage_bit(store, pipeline_id, target), deal),
     )
 
 
@@ -403,16 +417,24 @@ def search(
 
 
 def with_contact(store: Store, deal: sqlite3.Row) -> sqlite3.Row:
-    return store.conn.execute(
+    return read_with_contact(store, deal["id"])
+
+
+def read_with_contact(store: Store, deal_id: int) -> sqlite3.Row:
+    """Deal (or ticket) #id with its contact's email, in one query (NotFound as `get`)."""
+    row = store.conn.execute(
         "SELECT d.*, c.email AS contact_email FROM deals d"
         " LEFT JOIN contacts c ON c.id = d.contact_id WHERE d.id = ?",
-        (deal["id"],),
+        (deal_id,),
     ).fetchone()
+    return row if row is not None else get(store, deal_id)
 
 
 def is_stalled(store: Store, deal: sqlite3.Row, stalled: set[int] | None = None) -> bool:
     """Whether the deal is stalled as the stalled report says (store/reports.py); `stalled`:
     those of a list, found at once (stalled_among)."""
+    if stalled is None and deal["stage_entered_at"] >= store.stamp:
+        return False  # it entered its stage now (a workflow's new deal): no stage rots at once
     return deal["id"] in (stalled_among(store, [deal]) if stalled is None else stalled)
 
 

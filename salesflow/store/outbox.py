@@ -11,6 +11,7 @@ import json
 import sqlite3
 
 from salesflow.errors import NotFound
+from salesflow.store.db import inserted_id
 from salesflow.store.queues import LOCKED, SENDABLE_MESSAGES
 from salesflow.store.session import Store
 from salesflow.values import read_instant
@@ -60,15 +61,16 @@ def add_email(
     html)."""
     name, address = to
     subject, text, html = parts
-    return store.conn.execute(
+    return inserted_id(
+        store.conn,
         "INSERT INTO outbox (run_id, step, message_id, sender, reply_to, to_addr, to_name,"
         " subject, text, html, headers, attachments, status, created_at, next_attempt_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?) RETURNING id",
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?)",
         (
             run_id, step, message_id, sender, reply_to, address, name, subject, text, html,
             json.dumps(headers), json.dumps(attachments), store.stamp, store.stamp,
         ),
-    ).fetchone()[0]  # fmt: skip
+    )  # fmt: skip
 
 
 def add_request(
@@ -83,15 +85,16 @@ def add_request(
 ) -> int:
     """Queue a request in the caller's transaction (`key`: its Idempotency-Key; `request`:
     its URL and headers as pieces; `shown_url` the URL as people read it); its outbox id."""
-    return store.conn.execute(
+    return inserted_id(
+        store.conn,
         "INSERT INTO outbox (kind, run_id, step, message_id, to_addr, subject, text, request,"
         " status, created_at, next_attempt_at)"
-        " VALUES ('http', ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?) RETURNING id",
+        " VALUES ('http', ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?)",
         (
             run_id, step, key, shown_url, method, body,
             json.dumps(request, ensure_ascii=False), store.stamp, store.stamp,
         ),
-    ).fetchone()[0]  # fmt: skip
+    )  # fmt: skip
 
 
 def holders(store: Store) -> list[str]:

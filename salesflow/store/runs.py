@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from salesflow.errors import NotFound
+from salesflow.store.db import inserted_id
 from salesflow.store.queues import ACTIVE_RUNS, HELD, LOCKED, RESUMABLE_RUNS
 from salesflow.store.session import Store
 from salesflow.values import read_instant, stored_instant
@@ -38,15 +39,16 @@ def enrol(
     depth: int = 0,
 ) -> int:
     """A new running run at `cursor`; its id."""
-    return store.conn.execute(
+    return inserted_id(
+        store.conn,
         "INSERT INTO runs (workflow, workflow_hash, subject, contact_id, deal_id, event_id,"
         " depth, status, cursor, started_at, updated_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?) RETURNING id",
+        " VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?)",
         (
             workflow_id, workflow_hash, subject, contact_id, deal_id, event_id, depth,
             json.dumps(cursor), store.stamp, store.stamp,
         ),
-    ).fetchone()[0]  # fmt: skip
+    )  # fmt: skip
 
 
 def enrolled(

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from salesflow.config.model import Project
-from salesflow.store.db import BUSY_TIMEOUT, connect
+from salesflow.store.db import BUSY_TIMEOUT, connect, inserted_id
 from salesflow.store.wakeups import RETURNING_ID, RETURNING_NOTHING
 from salesflow.values import stored_instant
 
@@ -39,14 +39,11 @@ class Store:
         """Record an event for the workflows, in the caller's transaction; an event whose
         idempotency key was seen before is ignored (None). A new one wakes the workers that
         listen (store/wakeups.py) once the caller commits."""
-        row = self.conn.execute(
-            _INSERT_EVENT + RETURNING_ID[self.conn.dialect],
-            (
-                kind, key, subject_type, subject_id, json.dumps(data, ensure_ascii=False),
-                self.stamp, self.event_depth,
-            ),
-        ).fetchone()  # fmt: skip
-        return row[0] if row else None
+        return inserted_id(
+            self.conn, _INSERT_EVENT,
+            (kind, key, subject_type, subject_id, _as_json(data), self.stamp, self.event_depth),
+            RETURNING_ID,
+        )  # fmt: skip
 
     def record_events(self, kind: str, keyed: list[tuple[str | None, dict]]) -> int:
         """Record events of one kind without a subject, (key, data) each, in one statement;

@@ -20,10 +20,11 @@ from salesflow.config.model import DatabaseUrl
 
 CHANNEL = "salesflow_events"
 _NOTIFY = f"pg_notify('{CHANNEL}', '')"
-# What ends an INSERT INTO events, per engine: the new event's id (RETURNING_ID) or nothing
-# (RETURNING_NOTHING) and, on PostgreSQL, the notification, once per new event inside the
-# statement (PostgreSQL folds the same notification of one transaction into one).
-RETURNING_ID = {"sqlite": " RETURNING id", "postgresql": f" RETURNING id, {_NOTIFY}"}
+# What ends an INSERT INTO events on PostgreSQL: the new event's id (RETURNING_ID; SQLite
+# reads it from the cursor) or nothing (RETURNING_NOTHING, per engine) and the notification,
+# once per new event inside the statement (PostgreSQL folds the same notification of one
+# transaction into one).
+RETURNING_ID = f" RETURNING id, {_NOTIFY}"
 RETURNING_NOTHING = {"sqlite": "", "postgresql": f" RETURNING {_NOTIFY}"}
 
 
