@@ -28,7 +28,6 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable
-from contextlib import nullcontext
 
 from salesflow.config.model import EmailSettings
 from salesflow.mail.mime import build
@@ -55,7 +54,7 @@ def slice_size(settings: EmailSettings) -> int:
 
 
 def deliver(
-    store: Store, limit: int | None = None, transport=None, turn: Turn = nullcontext
+    store: Store, limit: int | None = None, transport=None, turn: Turn = contextlib.nullcontext
 ) -> DeliveryResult:
     """One delivery pass over the due emails, a slice at a time; each write in `turn()`."""
     settings = store.project.email
@@ -68,7 +67,7 @@ def deliver_requests(
     limit: int | None = None,
     transport=None,
     stop: Callable[[], bool] = never,
-    turn: Turn = nullcontext,
+    turn: Turn = contextlib.nullcontext,
 ) -> DeliveryResult:
     """One delivery pass over the due requests of `http` steps. Once `stop()` is true (serve
     is stopping) no further request starts: those on their way end (each within its
@@ -118,7 +117,7 @@ def _deliver(
     limit: int | None,
     transport_of,
     stop: Callable[[], bool] = never,
-    turn: Turn = nullcontext,
+    turn: Turn = contextlib.nullcontext,
 ) -> DeliveryResult:
     result = DeliveryResult()
     holder = new_holder()
