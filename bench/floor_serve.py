@@ -7,8 +7,10 @@ indexes, WAL, synchronous as `serve` sets it: FULL for the submission, NORMAL fo
 worker's work), with the templates compiled once and one write at a time, as `serve`'s
 requests take turns (a post that waits past serve's REQUEST_LOCK_WAIT gets its 503). It
 answers 202 with the event's id once the welcome email is queued. Beside, as in `serve`, a
-thread sends the queued emails after each post (and each second): both servers do the same
-work in the same seconds; only where the workflows run differs.
+thread sends the queued emails after each post (and each second), committing with
+synchronous = FULL as serve's delivery loop does, each of its writes in a turn taken when no
+post waits (serve's web/turns.py, never while sending): both servers do the same work in the
+same seconds; only where the workflows run differs.
 
     python bench/floor_serve.py PROJECT PORT
 """
@@ -33,18 +35,20 @@ from salesflow.outbox.delivery import deliver
 from salesflow.store.db import connect, sync_every_commit
 from salesflow.store.session import Store
 from salesflow.web.site import REQUEST_LOCK_WAIT
+from salesflow.web.turns import Turns
 
 project = load_project(Path(sys.argv[1]))
 renderer = Renderer(environment(project))
 reader = FormReader(project, "cours-essai")
-writing = threading.Lock()
+turns = Turns()  # one write at a time, the posts' first
 local = threading.local()
 queued = threading.Event()  # a post queued emails: send them
 
 
 def store(answering: bool) -> Store:
-    """The thread's store, at the current time: its connection for the submission commits
-    with synchronous = FULL as serve's requests do, the other as serve's worker (NORMAL)."""
+    """The thread's store, at the current time: its connection for the submission (and the
+    sending) commits with synchronous = FULL as serve's requests (and its delivery loop) do,
+    the other as serve's worker (NORMAL)."""
     name = "answering" if answering else "working"
     if not hasattr(local, name):
         connection = connect(project.database, 2.0)
@@ -57,13 +61,13 @@ def store(answering: bool) -> Store:
 def record_and_run(body: bytes) -> int | None:
     """The submission's event id; None when the write lock was not had within
     REQUEST_LOCK_WAIT, which serve answers 503."""
-    if not writing.acquire(timeout=REQUEST_LOCK_WAIT):
+    if not turns.take(timeout=REQUEST_LOCK_WAIT):
         return None
     try:
         received = receive(store(answering=True), reader, json.loads(body), "web:cours-essai")
         Processor(store(answering=False), renderer=renderer).run()
     finally:
-        writing.release()
+        turns.give()
     queued.set()
     return received.event_id
 
@@ -71,7 +75,7 @@ def record_and_run(body: bytes) -> int | None:
 def send_emails() -> None:
     while True:
         queued.clear()
-        deliver(store(answering=False))
+        deliver(store(answering=True), turn=turns.aside)  # FULL, as serve sends
         queued.wait(1.0)
 
 

@@ -20,19 +20,15 @@ from salesflow.store.session import Store
 _INBOX_KEPT = {"done", "failed"}  # what the inbox keeps once a file was taken in
 
 
-def anything_due(store: Store, requests: bool = True, intake: bool = True) -> bool:
-    """Whether a `run` has work; `requests=False` leaves out the `http` steps' requests, for
-    serve, which sends them from a loop of its own; `intake=False` leaves out the inbox and
-    the replies mailbox, which `run` takes in and `tick` does not."""
-    kind = None if requests else "email"
-    checks = [
-        queues.events_pending,
-        queues.runs_resumable,
-        _changed_workflows,
-        lambda store: queues.messages_due(store, kind),
-        _stalled,
-        _schedules,
-    ]
+def anything_due(store: Store, sending: bool = True, intake: bool = True) -> bool:
+    """Whether a `run` has work; `sending=False` leaves out the outbox's emails and requests,
+    for serve, which sends them from loops of its own (and ticks without sending);
+    `intake=False` leaves out the inbox and the replies mailbox, which `run` takes in and
+    `tick` does not."""
+    checks = [queues.events_pending, queues.runs_resumable, _changed_workflows]
+    if sending:
+        checks.append(queues.messages_due)
+    checks += [_stalled, _schedules]
     if intake:
         checks += [_inbox, inbound.poll_due]
     return any(check(store) for check in checks)

@@ -15,6 +15,7 @@ import sqlite3
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -28,6 +29,7 @@ from salesflow.transports import ConnectionLost, PermanentFailure, TemporaryFail
 from salesflow.values import read_instant, stored_instant
 from salesflow.wording import counted
 
+Turn = Callable[[], AbstractContextManager]  # the caller's turn to write (delivery.py)
 FIRST_RETRY = timedelta(minutes=1)
 LONGEST_RETRY = timedelta(hours=6)
 
@@ -77,10 +79,16 @@ class Courier:
     """Sends one claimed slice and records each item's outcome, while the claim is its own."""
 
     def __init__(
-        self, store: Store, holder: str, kind: Kind, result: DeliveryResult, stop=never
+        self,
+        store: Store,
+        holder: str,
+        kind: Kind,
+        result: DeliveryResult,
+        stop=never,
+        turn: Turn = nullcontext,
     ) -> None:
         self.store, self.holder, self.kind, self.result = store, holder, kind, result
-        self.stop = stop
+        self.stop, self.turn = stop, turn
 
     def send_slice(self, items: list, transport) -> None:
         self.renewed = datetime.now(UTC)
@@ -130,9 +138,11 @@ class Courier:
         """What the transport sends for this item, if the claim is still this pass's and the
         item can be built; else None (and the item is told or failed)."""
         self._renew_when_due()
-        mine = outlasting(
-            self.store.conn, lambda: outbox.still_mine(self.store, row["id"], self.holder, lease())
-        )  # a database server restarted between two messages: the pass goes on
+        with self.turn():  # a database server restarted between two messages: the pass goes on
+            mine = outlasting(
+                self.store.conn,
+                lambda: outbox.still_mine(self.store, row["id"], self.holder, lease()),
+            )
         if not mine:
             self.result.errors.append(
                 f"{noun(row)}: no longer claimed by this pass (cancelled, or taken over); not"
@@ -165,19 +175,23 @@ class Courier:
 
     def _renew_when_due(self) -> None:
         if datetime.now(UTC) - self.renewed >= RENEW_EVERY:
-            outbox.renew(self.store, self.holder, lease())
+            with self.turn():
+                outbox.renew(self.store, self.holder, lease())
             self.renewed = datetime.now(UTC)
 
     def _sent(self, row: sqlite3.Row, detail: str) -> None:
-        marked = outlasting(  # the other end has it: recorded sent, even across a restart
-            self.store.conn, lambda: outbox.mark_sent(self.store, row["id"], self.holder, detail)
-        )
-        self.result.sent += 1
-        self._trace(row, "sent", "delivered", answer=detail)
-        if not marked:  # the claim was taken over while the other end took the item
-            note = "sent, but its claim had been taken over by another pass: it may arrive twice"
-            outbox.note_error(self.store, row["id"], note)
-            self.result.errors.append(f"{noun(row)} to {row['to_addr']}: {note}")
+        with self.turn():
+            marked = outlasting(  # the other end has it: recorded sent, even across a restart
+                self.store.conn,
+                lambda: outbox.mark_sent(self.store, row["id"], self.holder, detail),
+            )
+            self.result.sent += 1
+            self._trace(row, "sent", "delivered", answer=detail)
+            if not marked:  # the claim was taken over while the other end took the item
+                note = ("sent, but its claim had been taken over by another pass: it may"
+                        " arrive twice")  # fmt: skip
+                outbox.note_error(self.store, row["id"], note)
+                self.result.errors.append(f"{noun(row)} to {row['to_addr']}: {note}")
 
     def _retry(self, row: sqlite3.Row, failure: TemporaryFailure) -> None:
         attempts = row["attempts"] + 1
@@ -188,11 +202,12 @@ class Courier:
         if failure.retry_after is not None:  # the other end said when
             wait = min(failure.retry_after, LONGEST_RETRY)
         at = stored_instant(self.store.now + wait)
-        if not outbox.mark_retrying(self.store, row, attempts, str(failure), at):
-            return
-        self.result.retrying += 1
-        self._trace(row, "retrying", "delivery_retrying", failure=str(failure),
-                    wait=_spoken(wait))  # fmt: skip
+        with self.turn():
+            if not outbox.mark_retrying(self.store, row, attempts, str(failure), at):
+                return
+            self.result.retrying += 1
+            self._trace(row, "retrying", "delivery_retrying", failure=str(failure),
+                        wait=_spoken(wait))  # fmt: skip
         self.result.errors.append(f"{noun(row)} to {row['to_addr']}: {failure} (will retry)")
 
     def _fail(
@@ -200,14 +215,15 @@ class Courier:
         attempts: int = 0,
     ) -> None:  # fmt: skip
         """`error`: the English the outbox keeps; `failure` after `attempts` tries, if so."""
-        if not outbox.mark_failed(self.store, row, error):
-            return
-        self.result.failed += 1
-        if failure is None:
-            self._trace(row, "failed", "delivery_failed", failure=error)
-        else:
-            self._trace(row, "failed", "delivery_failed_after", failure=str(failure),
-                        attempts=attempts)  # fmt: skip
+        with self.turn():
+            if not outbox.mark_failed(self.store, row, error):
+                return
+            self.result.failed += 1
+            if failure is None:
+                self._trace(row, "failed", "delivery_failed", failure=error)
+            else:
+                self._trace(row, "failed", "delivery_failed_after", failure=str(failure),
+                            attempts=attempts)  # fmt: skip
         self.result.errors.append(f"{noun(row)} to {row['to_addr']}: {error} (failed)")
 
     def _trace(self, row: sqlite3.Row, outcome: str, msg: str, **values) -> None:

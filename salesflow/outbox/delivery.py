@@ -10,6 +10,12 @@ The pass renews its lease before each message and sends a message only if the cl
 still its own; it marks it `sent` with the same condition, and says so when the claim was
 lost (claims.py, courier.py).
 
+Every write of a pass (claims, marks, renewals) is done in `turn()`, never the sending:
+`serve` hands its lock there, so that its requests and its worker take turns with its
+delivery loops in Python rather than in SQLite's busy handler, which sleeps up to 100 ms
+between tries and left a post waiting most of a second behind a pass committing mark after
+mark (each a sync to disk).
+
 The one window left: killed after the server accepted a message but before the mark, the
 message goes again, with the same Message-ID, a request with the same Idempotency-Key
 (at-least-once; the README says so). A restart of the database server in the middle of a
@@ -27,7 +33,7 @@ from salesflow.config.model import EmailSettings
 from salesflow.mail.mime import build
 from salesflow.mail.transports import transport_for
 from salesflow.outbox.claims import CLAIM, claim, new_holder
-from salesflow.outbox.courier import Courier, DeliveryResult, Kind, never
+from salesflow.outbox.courier import Courier, DeliveryResult, Kind, Turn, never
 from salesflow.store import outbox
 from salesflow.store.db import outlasting
 from salesflow.store.session import Store
@@ -47,23 +53,31 @@ def slice_size(settings: EmailSettings) -> int:
     return max(1, int(rate * CLAIM.total_seconds() / 60 / 2))
 
 
-def deliver(store: Store, limit: int | None = None, transport=None) -> DeliveryResult:
-    """One delivery pass over the due emails, a slice at a time."""
+def deliver(
+    store: Store, limit: int | None = None, transport=None, turn: Turn = contextlib.nullcontext
+) -> DeliveryResult:
+    """One delivery pass over the due emails, a slice at a time; each write in `turn()`."""
     settings = store.project.email
     kind = Kind("email", build, settings.max_attempts, slice_size(settings))
-    return _deliver(store, kind, limit, lambda: transport or transport_for(settings))
+    return _deliver(store, kind, limit, lambda: transport or transport_for(settings), turn=turn)
 
 
 def deliver_requests(
-    store: Store, limit: int | None = None, transport=None, stop: Callable[[], bool] = never
+    store: Store,
+    limit: int | None = None,
+    transport=None,
+    stop: Callable[[], bool] = never,
+    turn: Turn = contextlib.nullcontext,
 ) -> DeliveryResult:
     """One delivery pass over the due requests of `http` steps. Once `stop()` is true (serve
     is stopping) no further request starts: those on their way end (each within its
-    deadline), the others go back to the queue at once."""
+    deadline), the others go back to the queue at once. Each write in `turn()`."""
     settings = store.project.webhooks
     kind = Kind("http", lambda row, _: Request.from_row(row), settings.max_attempts, SLICE,
                 traced=True, at_once=REQUESTS_AT_ONCE)  # fmt: skip
-    return _deliver(store, kind, limit, lambda: transport or request_transport(settings), stop)
+    return _deliver(
+        store, kind, limit, lambda: transport or request_transport(settings), stop, turn
+    )
 
 
 def deliver_both(store: Store) -> tuple[DeliveryResult, DeliveryResult]:
@@ -103,6 +117,7 @@ def _deliver(
     limit: int | None,
     transport_of,
     stop: Callable[[], bool] = never,
+    turn: Turn = contextlib.nullcontext,
 ) -> DeliveryResult:
     result = DeliveryResult()
     holder = new_holder()
@@ -110,19 +125,21 @@ def _deliver(
     transport = None
     while True:
         size = min(kind.slice, limit or kind.slice)
-        items = sorted(claim(store, holder, size, kind.name), key=lambda r: r["id"])
+        with turn():
+            items = sorted(claim(store, holder, size, kind.name), key=lambda r: r["id"])
         if not items:
             return result
         transport = transport or transport_of()
-        courier = Courier(store, holder, kind, result, stop)
+        courier = Courier(store, holder, kind, result, stop, turn)
         try:
             courier.send_slice(items, transport)
         except BaseException:  # wrong settings (no password…), a full disk, Ctrl-C
-            with contextlib.suppress(Exception):  # back to the queue now, not at the lease's end
-                outlasting(store.conn, lambda: outbox.give_back(store, holder))
+            with contextlib.suppress(Exception), turn():  # back to the queue now, not at the
+                outlasting(store.conn, lambda: outbox.give_back(store, holder))  # lease's end
             raise
         if stop():
-            outbox.give_back(store, holder)
+            with turn():
+                outbox.give_back(store, holder)
             return result
         if limit is not None:
             limit -= len(items)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Iterator
+from contextlib import AbstractContextManager, nullcontext
 from functools import cached_property
 
 from jinja2 import Environment
@@ -19,6 +20,7 @@ from salesflow.store.session import Store
 from salesflow.web.environment import environment
 from salesflow.web.faults import Faults
 from salesflow.web.guards import RateLimiter
+from salesflow.web.turns import Turns
 
 REQUEST_LOCK_WAIT = 2.0  # seconds a request waits for the write lock before its 503
 
@@ -33,7 +35,7 @@ class Site:
         self.opened: tuple[int, int] | None = None  # the database file, as (device, inode)
         self._local = threading.local()
         self._readers: dict[str, FormReader] = {}
-        self._writing = threading.Lock()
+        self.turns = Turns()  # one writer at a time: posts and the worker before sending
 
     def store(self, answering: bool = True) -> Store:
         """The calling thread's store, at the current time. A thread that answers requests
@@ -68,27 +70,27 @@ class Site:
         Requests wait their turn on a lock rather than each polling SQLite's busy handler,
         which at 400 posts/s left a few of them past REQUEST_LOCK_WAIT (a 503). The write
         done, the worker is woken: a form's welcome email does not wait for its next look."""
-        if not self._writing.acquire(timeout=REQUEST_LOCK_WAIT):
+        if not self.turns.take(timeout=REQUEST_LOCK_WAIT):
             raise DatabaseLocked("other requests kept the database busy")
         try:
             yield self.store()
         finally:
-            self._writing.release()
+            self.turns.give()
         if self.worker is not None:  # what was written may be work: a form's event, a move
             self.worker.wake()
 
-    @contextlib.contextmanager
-    def turn(self, store: Store) -> Iterator[None]:
+    def turn(self, store: Store) -> AbstractContextManager:
         """The worker's turn to write a batch. SQLite has one writer at a time: the worker
-        takes the lock this server's requests take, rather than SQLite's busy wait, where a
-        worker that commits a batch and begins the next at once left posts waiting past
-        REQUEST_LOCK_WAIT (503s at 200 posts/s). PostgreSQL's writers do not wait for each
-        other's batches: there the worker takes no lock."""
-        if store.conn.dialect != "sqlite":
-            yield
-            return
-        with self._writing:
-            yield
+        takes turns with this server's requests (web/turns.py), rather than SQLite's busy
+        wait, where a worker that commits a batch and begins the next at once left posts
+        waiting past REQUEST_LOCK_WAIT (503s at 200 posts/s). PostgreSQL's writers do not
+        wait for each other's batches: there the worker takes no turn."""
+        return self.turns.first() if store.conn.dialect == "sqlite" else nullcontext()
+
+    def aside(self, store: Store) -> AbstractContextManager:
+        """A delivery loop's turn to write (a message claimed, marked sent…): once no post
+        and no batch of the worker waits (SQLite; on PostgreSQL, none needed)."""
+        return self.turns.aside() if store.conn.dialect == "sqlite" else nullcontext()
 
     def now(self):
         return clock.now(self.now_text, self.project.timezone)

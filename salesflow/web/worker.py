@@ -14,9 +14,12 @@ Emails, and the `http` steps' requests, go from loops of their own beside the pa
 with its connection), woken by a pass that may have queued some and looking every second
 too: a welcome email is queued as soon as its submission's pass commits, not after the
 previous pass has sent its emails, and a receiver that hangs holds up no email and no
-submission. A cron `run` beside it is safe: every piece of work is claimed in a
-transaction. Stopping waits for the pass and the deliveries under way to end (a pass ends
-between two batches), so nothing is half done.
+submission. Their writes (each message claimed, then marked sent, each synced to disk) take
+turns with the posts and the passes, after them (Site.aside, web/turns.py), never while
+sending: left to SQLite's busy handler, a post waited most of a second behind a loop that
+committed mark after mark. A cron `run` beside it is safe: every piece of work is claimed
+in a transaction. Stopping waits for the pass and the deliveries under way to end (a pass
+ends between two batches), so nothing is half done.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 
 from salesflow.store.db import describe, is_locked
 from salesflow.store.queues import events_pending
@@ -125,7 +129,7 @@ class Worker(threading.Thread):
 
         if events_pending(store):  # first, a batch a turn: the tick finds few left
             self.handle_events(store)
-        if anything_due(store, requests=False):
+        if anything_due(store, sending=False):  # the loops beside send
             if store.project.inbox is not None:
                 drain_project_inbox(store)
             mail = poll_if_due(store)
@@ -200,10 +204,11 @@ class Worker(threading.Thread):
 
                 store = self.site.store()  # FULL: a message marked sent stays so after a crash
                 if messages_due(store, kind):
+                    turn = partial(self.site.aside, store)  # its writes: when no post waits
                     if kind == "email":
-                        result = deliver(store)
+                        result = deliver(store, turn=turn)
                     else:
-                        result = deliver_requests(store, stop=self.stopping.is_set)
+                        result = deliver_requests(store, stop=self.stopping.is_set, turn=turn)
                     if result.sent:
                         log.info("worker: %s", result.told(_NOUN[kind]))
                 self.send_errors[kind] = None
