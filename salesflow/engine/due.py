@@ -34,11 +34,6 @@ def anything_due(store: Store, sending: bool = True, intake: bool = True) -> boo
     return any(check(store) for check in checks)
 
 
-def requests_due(store: Store) -> bool:
-    """Requests of `http` steps to send now, or being sent (by a pass that may have died)."""
-    return queues.messages_due(store, "http")
-
-
 def _changed_workflows(store: Store) -> bool:
     """Waiting runs of a workflow whose file changed since they started: a wait that follows
     a date may now end sooner than the time stored (24 h → 48 h before), which only the full
