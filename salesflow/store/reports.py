@@ -329,19 +329,58 @@ _STATE_THEN = (  # the stage a record was in at now, read back only for those mo
 )
 
 
-def checklist_waits(
-    store: Store, pipeline_id: str, stage_id: str, items: tuple[str, ...], since: str
-) -> tuple[list[float], list[float]]:
+def waits_done(store: Store, pipeline_id: str, stage_id: str, since: str) -> list[float]:
     """The hours records created since `since` ("": all) waited on the stage's required
-    `items` by now: of those that had them all ticked (shortest first), and of those still
-    waiting in the stage (from their first entry to now)."""
+    items by now, of those that had them all ticked, shortest first: every tick."""
     join = " JOIN deals d ON d.id = c.deal_id AND d.created_at >= ?" if since else ""
-    done = store.conn.execute(
-        f"SELECT c.waited_seconds / 3600 FROM checklist_history c{join} WHERE c.pipeline = ?"
-        " AND c.stage = ? AND c.waited_seconds IS NOT NULL AND c.at <= ?"
-        " ORDER BY c.waited_seconds",
-        (*((since,) if since else ()), pipeline_id, stage_id, store.stamp),
-    ).fetchall()
+    return [
+        row[0]
+        for row in store.conn.execute(
+            f"SELECT c.waited_seconds / 3600 FROM checklist_history c{join}"
+            " WHERE c.pipeline = ? AND c.stage = ? AND c.waited_seconds IS NOT NULL"
+            " AND c.at <= ? ORDER BY c.waited_seconds",
+            (*((since,) if since else ()), pipeline_id, stage_id, store.stamp),
+        )
+    ]
+
+
+def wait_buckets(store: Store, pipeline_id: str, stage_id: str) -> list[tuple[int, int]] | None:
+    """The same waits (of every record) counted by bucket of STAY_BUCKET seconds, (bucket,
+    count) in order, from their summary (migration 27); None when a tick is dated after
+    now (a clock set back): the summary holds it, only the ticks themselves can leave it
+    out."""
+    later = "SELECT 1 FROM checklist_history WHERE at > ? LIMIT 1"
+    if store.conn.execute(later, (store.stamp,)).fetchone():
+        return None
+    return [
+        (row[0], row[1])
+        for row in store.conn.execute(
+            "SELECT bucket, count FROM wait_buckets WHERE pipeline = ? AND stage = ?"
+            " ORDER BY bucket",
+            (pipeline_id, stage_id),
+        )
+    ]
+
+
+def waits_in_bucket(store: Store, pipeline_id: str, stage_id: str, bucket: int) -> list[float]:
+    """The hours of the waits of one bucket (see wait_buckets), shortest first."""
+    return [
+        row[0]
+        for row in store.conn.execute(
+            "SELECT c.waited_seconds / 3600 FROM checklist_history c WHERE c.pipeline = ?"
+            " AND c.stage = ? AND c.waited_seconds >= ? AND c.waited_seconds < ?"
+            " ORDER BY c.waited_seconds",
+            (pipeline_id, stage_id, float(bucket * STAY_BUCKET),
+             float((bucket + 1) * STAY_BUCKET)),
+        )  # fmt: skip
+    ]
+
+
+def waits_still(
+    store: Store, pipeline_id: str, stage_id: str, items: tuple[str, ...], since: str
+) -> list[float]:
+    """The hours records created since `since` ("": all), still waiting in the stage at now
+    without its required `items` all ticked, have waited (from their first entry to now)."""
     marks = ", ".join("?" * len(items))
     hours = f"(? - {_julianday(store, _FIRST_ENTRY)}) * 24"
     waiting = store.conn.execute(
@@ -358,22 +397,37 @@ def checklist_waits(
          _julian_day(store.now), stage_id, store.stamp, since, stage_id, store.stamp,
          stage_id, *items, store.stamp, len(items)),
     ).fetchall()  # fmt: skip
-    return [row[0] for row in done], [row[0] for row in waiting if row[0] is not None]
+    return [row[0] for row in waiting if row[0] is not None]
 
 
 # -- losses
+# The deals lost as of now, summed (migration 27's deal_losses): as the forecast reads
+# deal_totals, the summary less the deals that moved after now as they are, plus the same
+# deals as they stood at now.
+_LOSS_OF = (
+    "{row}.pipeline, coalesce({row}.lost_from, {row}.stage) AS lost_from,"
+    " coalesce({row}.lost_reason, '') AS reason, {sign} AS count,"
+    " {sign} * coalesce({row}.amount, 0) AS amount"
+)
+
+
 def lost_by_stage_and_reason(store: Store, pipeline_id: str | None = None) -> list[sqlite3.Row]:
     """Deals lost by now grouped by the stage they were lost from (`lost_from`) and
-    `reason` ("" without one): their count (`deals`) and `amount`, the most numerous first."""
-    cte, params = _as_of_now(store)
+    `reason` ("" without one): their count (`deals`) and `amount`, the most numerous first;
+    read off their summary, whatever the number of deals."""
+    cte, params = stages_cte(store.project)
     where, extra = _deals_of(store, pipeline_id)
     return store.conn.execute(
-        f"WITH {cte} SELECT coalesce(d.lost_from, d.stage) AS lost_from,"
-        " coalesce(d.lost_reason, '') AS reason, count(*) AS deals,"
-        f" {_total('d.amount')} AS amount FROM past d"
-        f" WHERE d.status = 'lost'{where} GROUP BY 1, 2"
+        f"WITH {cte}, moved_then AS ({_MOVED_THEN}), losses AS (SELECT pipeline, lost_from,"
+        f" reason, count, amount FROM deal_losses UNION ALL SELECT"
+        f" {_LOSS_OF.format(row='m', sign='-1')} FROM deals m WHERE m.status = 'lost'"
+        f" AND m.id IN ({_MOVED_LATER}) UNION ALL SELECT {_LOSS_OF.format(row='t', sign='1')}"
+        " FROM moved_then t WHERE t.status = 'lost')"
+        f" SELECT d.lost_from, d.reason, {_total('d.count')} AS deals,"
+        f" {_total('d.amount')} AS amount FROM losses d WHERE true{where}"
+        " GROUP BY d.lost_from, d.reason HAVING sum(d.count) > 0"
         " ORDER BY deals DESC, lost_from, reason",
-        (*params, *extra),
+        (*params, store.stamp, store.stamp, store.stamp, *extra),
     ).fetchall()
 
 
