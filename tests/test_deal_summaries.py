@@ -205,10 +205,10 @@ WAITED = [0.0, 1.0, 4095.999, 4096.0, 4096.0, 8191.5, 8192.0, 20000.0, 3.6e5, 7.
 
 
 @pytest.mark.parametrize(
-    "waiting",  # hours of the deals still waiting: none, before, in a bucket, between two,
-    [[], [2.0], [30.0], [0.5, 0.6], [1.5, 1.6, 1.7], [30.0 + n for n in range(7)],  # past all
-     [1.5, 2.5, 250.0], [300.0, 400.0, 500.0, 600.0]],
-)
+    "waiting",  # hours of the deals still waiting: none, before a bucket, in one, between
+    [[], [2.0], [30.0], [0.5, 0.6], [1.5, 1.6, 1.7], [30.0 + n for n in range(7)],  # two,
+     [1.5, 2.5, 250.0], [300.0, 400.0, 500.0, 600.0]],  # past all
+)  # fmt: skip
 def test_the_median_wait_read_by_bucket_is_the_median_of_every_wait(sf, waiting):
     """Ticked waits on and beside bucket bounds, with the deals still waiting in between:
     the funnel's median read off one bucket is that of every wait."""

@@ -364,15 +364,15 @@ def wait_buckets(store: Store, pipeline_id: str, stage_id: str) -> list[tuple[in
 
 def waits_in_bucket(store: Store, pipeline_id: str, stage_id: str, bucket: int) -> list[float]:
     """The hours of the waits of one bucket (see wait_buckets), shortest first."""
+    low, high = float(bucket * STAY_BUCKET), float((bucket + 1) * STAY_BUCKET)
     return [
         row[0]
         for row in store.conn.execute(
             "SELECT c.waited_seconds / 3600 FROM checklist_history c WHERE c.pipeline = ?"
             " AND c.stage = ? AND c.waited_seconds >= ? AND c.waited_seconds < ?"
             " ORDER BY c.waited_seconds",
-            (pipeline_id, stage_id, float(bucket * STAY_BUCKET),
-             float((bucket + 1) * STAY_BUCKET)),
-        )  # fmt: skip
+            (pipeline_id, stage_id, low, high),
+        )
     ]
 
 
