@@ -97,12 +97,12 @@ def _items_wait(store: Store, pipeline_id: str, stage: Stage, since: str) -> dic
     if not stage.required_items or stage.outcome:
         return {"items_median_hours": None, "items_measured": None, "items_waiting": None}
     waiting = sorted(waits_still(store, pipeline_id, stage.id, stage.required_items, since))
-    buckets = None if since else wait_buckets(store, pipeline_id, stage.id)
-    if buckets is None:  # the waits of newer deals only, or a tick after now: every one read
+    if since:  # the waits of newer deals only: every one read
         done = waits_done(store, pipeline_id, stage.id, since)
         measured = len(done) + len(waiting)
         median = statistics.median(done + waiting) if measured else None
     else:
+        buckets = wait_buckets(store, pipeline_id, stage.id)
         measured = sum(count for _, count in buckets) + len(waiting)
         median = _median(store, pipeline_id, stage.id, buckets, waiting) if measured else None
     return {

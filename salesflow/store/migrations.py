@@ -468,14 +468,14 @@ _DEAL_SUMMARIES = (
     ),
 )
 STAY_BUCKET = 4096  # seconds (a power of two: stay / 4096 is exact, so are the bounds)
-_BUCKET_OF = {  # floor(stay_seconds / STAY_BUCKET), the same on both engines
+BUCKET_OF = {  # floor(stay_seconds / STAY_BUCKET), the same on both engines
     "sqlite": "(CAST({x} AS INTEGER) - ({x} < CAST({x} AS INTEGER)))",
     "postgresql": "CAST(floor({x}) AS bigint)",
 }
 
 
 def _stay_summary(dialect: str) -> _Summary:
-    share = _BUCKET_OF[dialect].format(x=f"({{row}}.stay_seconds / {STAY_BUCKET}.0)")
+    share = BUCKET_OF[dialect].format(x=f"({{row}}.stay_seconds / {STAY_BUCKET}.0)")
     return _Summary(
         "stay_buckets",
         {"pipeline": "{row}.pipeline", "stage": "{row}.from_stage", "bucket": share},
@@ -577,8 +577,8 @@ def _v27_loss_and_wait_summaries(schema: Schema) -> None:
     lost from and reason, the lost deals' count and amount (those with a stage entry, as
     the losses report counts them); per pipeline, stage and 4096-second bucket of the wait,
     the ticks that left a stage's required items all ticked (the median reads one bucket).
-    Ticks are indexed by instant, so that the funnel sees at once whether any is dated
-    after its clock (then it reads them all). The index the stalled deals are found by
+    Ticks are indexed by instant, so that the funnel takes the few dated after its clock
+    (a clock set back) out of the summary. The index the stalled deals are found by
     holds their amount too: the stalled list's total is read off the index alone."""
     schema.create_table(
         "deal_losses",
@@ -616,7 +616,7 @@ _LOSS_SUMMARY = _Summary(
 
 
 def _wait_summary(dialect: str) -> _Summary:
-    share = _BUCKET_OF[dialect].format(x=f"({{row}}.waited_seconds / {STAY_BUCKET}.0)")
+    share = BUCKET_OF[dialect].format(x=f"({{row}}.waited_seconds / {STAY_BUCKET}.0)")
     return _Summary(
         "wait_buckets",
         {"pipeline": "{row}.pipeline", "stage": "{row}.stage", "bucket": share},

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 from datetime import UTC, datetime
 
-from salesflow.store.migrations import STAY_BUCKET
+from salesflow.store.migrations import BUCKET_OF, STAY_BUCKET
 from salesflow.store.session import Store
 from salesflow.store.stages import of_kind, stages_cte, values_of
 from salesflow.values import stored_instant
@@ -344,20 +344,21 @@ def waits_done(store: Store, pipeline_id: str, stage_id: str, since: str) -> lis
     ]
 
 
-def wait_buckets(store: Store, pipeline_id: str, stage_id: str) -> list[tuple[int, int]] | None:
+def wait_buckets(store: Store, pipeline_id: str, stage_id: str) -> list[tuple[int, int]]:
     """The same waits (of every record) counted by bucket of STAY_BUCKET seconds, (bucket,
-    count) in order, from their summary (migration 27); None when a tick is dated after
-    now (a clock set back): the summary holds it, only the ticks themselves can leave it
-    out."""
-    later = "SELECT 1 FROM checklist_history WHERE at > ? LIMIT 1"
-    if store.conn.execute(later, (store.stamp,)).fetchone():
-        return None
+    count) in order, by now: their summary (migration 27) less the ticks dated after now,
+    few (a clock set back), read off the index by instant."""
+    bucket = BUCKET_OF[store.conn.dialect].format(x=f"(c.waited_seconds / {STAY_BUCKET}.0)")
     return [
         (row[0], row[1])
         for row in store.conn.execute(
-            "SELECT bucket, count FROM wait_buckets WHERE pipeline = ? AND stage = ?"
+            "SELECT bucket, CAST(sum(count) AS bigint) FROM (SELECT bucket, count"
+            " FROM wait_buckets WHERE pipeline = :pipeline AND stage = :stage"
+            f" UNION ALL SELECT {bucket} AS bucket, -1 AS count FROM checklist_history c"
+            " WHERE c.at > :now AND c.pipeline = :pipeline AND c.stage = :stage"
+            " AND c.waited_seconds IS NOT NULL) AS b GROUP BY bucket HAVING sum(count) > 0"
             " ORDER BY bucket",
-            (pipeline_id, stage_id),
+            {"pipeline": pipeline_id, "stage": stage_id, "now": store.stamp},
         )
     ]
 
@@ -370,8 +371,8 @@ def waits_in_bucket(store: Store, pipeline_id: str, stage_id: str, bucket: int) 
         for row in store.conn.execute(
             "SELECT c.waited_seconds / 3600 FROM checklist_history c WHERE c.pipeline = ?"
             " AND c.stage = ? AND c.waited_seconds >= ? AND c.waited_seconds < ?"
-            " ORDER BY c.waited_seconds",
-            (pipeline_id, stage_id, low, high),
+            " AND c.at <= ? ORDER BY c.waited_seconds",
+            (pipeline_id, stage_id, low, high, store.stamp),
         )
     ]
 
@@ -383,19 +384,22 @@ def waits_still(
     without its required `items` all ticked, have waited (from their first entry to now)."""
     marks = ", ".join("?" * len(items))
     hours = f"(? - {_julianday(store, _FIRST_ENTRY)}) * 24"
-    waiting = store.conn.execute(
+    newer, since_params = (
+        (" JOIN deals n ON n.id = d.id AND n.created_at >= ?", (since,)) if since else ("", ())
+    )
+    waiting = store.conn.execute(  # the ticks first: most records in the stage have them
         "WITH here AS (SELECT d.id FROM deals d WHERE d.status = 'open' AND d.pipeline = ?"
         " AND d.stage = ? AND d.stage_entered_at <= ?"
         f" UNION ALL SELECT d.id FROM deals d WHERE d.id IN ({_MOVED_LATER})"
         f" AND d.pipeline = ? AND {_STATE_THEN} = ?)"
-        f" SELECT {hours} AS hours FROM here JOIN deals d ON d.id = here.id"
-        " AND d.created_at >= ? WHERE NOT EXISTS (SELECT 1 FROM checklist_history c"
-        " WHERE c.deal_id = d.id AND c.stage = ? AND c.waited_seconds IS NOT NULL"
-        " AND c.at <= ?) AND (SELECT count(*) FROM checklist_ticks k WHERE k.deal_id = d.id"
-        f" AND k.stage = ? AND k.item IN ({marks}) AND k.ticked_at <= ?) < ?",
+        f" SELECT {hours} AS hours FROM here d{newer}"
+        " WHERE (SELECT count(*) FROM checklist_ticks k WHERE k.deal_id = d.id"
+        f" AND k.stage = ? AND k.item IN ({marks}) AND k.ticked_at <= ?) < ?"
+        " AND NOT EXISTS (SELECT 1 FROM checklist_history c WHERE c.deal_id = d.id"
+        " AND c.stage = ? AND c.waited_seconds IS NOT NULL AND c.at <= ?)",
         (pipeline_id, stage_id, store.stamp, store.stamp, pipeline_id, store.stamp, stage_id,
-         _julian_day(store.now), stage_id, store.stamp, since, stage_id, store.stamp,
-         stage_id, *items, store.stamp, len(items)),
+         _julian_day(store.now), stage_id, store.stamp, *since_params, stage_id, *items,
+         store.stamp, len(items), stage_id, store.stamp),
     ).fetchall()  # fmt: skip
     return [row[0] for row in waiting if row[0] is not None]
 
