@@ -486,35 +486,64 @@ def rot_limits(store: Store, pipeline_id: str | None = None, kind: str | None = 
     return limits
 
 
-def overdue_deals(
-    store: Store, limits: list[tuple], ids: list[int] | None = None
-) -> list[sqlite3.Row]:
-    """The stalled deals among those in `limits`' stages (or among `ids`), most overdue
-    first, with their contact, `days` in the stage, `quiet_since` (the later of the stage
-    change and the last completed task) and `quiet_days` since then; found by index."""
-    if not limits or ids == []:
-        return []
-    values = values_of(_LIMIT_TYPES, len(limits))
-    among, extra = (f" AND d.id IN ({', '.join('?' * len(ids))})", ids) if ids else ("", [])
-    now = _julian_day(store.now)
-    return store.conn.execute(
-        f"WITH limits(pipeline, stage, name, threshold, rot_days) AS ({values}),"
-        " candidates AS (SELECT d.id, d.title, d.pipeline, d.stage, d.owner, d.next_step,"
-        " d.amount, d.contact_id, d.stage_entered_at, d.stalled_for, l.name AS stage_name,"
+def _quiet(limits: list[tuple], among: str) -> str:
+    """`WITH` clauses: the open deals in `limits`' stages (`among` those of an SQL condition)
+    entered before their threshold and with nothing planned, and `quiet`, the same with
+    `quiet_since`: their columns of the index that finds them only (ordering and counting
+    them reads no deal's row); parameters: the limits' values, the condition's, now."""
+    return (
+        f"WITH limits(pipeline, stage, name, threshold, rot_days) AS"
+        f" ({values_of(_LIMIT_TYPES, len(limits))}),"
+        " candidates AS (SELECT d.id, d.amount, d.stage_entered_at, l.name AS stage_name,"
         f" l.rot_days, l.threshold, {_LAST_DONE} AS last_done"
         " FROM limits l JOIN deals d ON d.status = 'open' AND d.pipeline = l.pipeline"
         f" AND d.stage = l.stage AND d.stage_entered_at < l.threshold{among}"
         f" WHERE NOT {_PLANNED}),"
         " quiet AS (SELECT *, CASE WHEN last_done > stage_entered_at THEN last_done"
-        " ELSE stage_entered_at END AS quiet_since FROM candidates),"
-        f" stalled AS (SELECT *, ? - {_julianday(store, 'stage_entered_at')} AS days,"
-        f" ? - {_julianday(store, 'quiet_since')} AS quiet_days"
-        " FROM quiet WHERE quiet_since < threshold)"
-        " SELECT s.*, c.email AS contact_email FROM stalled s"
-        " LEFT JOIN contacts c ON c.id = s.contact_id"
-        " ORDER BY s.quiet_days - s.rot_days DESC, s.id",
-        (*(value for limit in limits for value in limit), *extra, store.stamp, now, now),
-    ).fetchall()
+        " ELSE stage_entered_at END AS quiet_since FROM candidates)"
+    )
+
+
+def overdue_deals(
+    store: Store, limits: list[tuple], ids: list[int] | None = None, first: int | None = None
+) -> list[sqlite3.Row]:
+    """The stalled deals among those in `limits`' stages (or among `ids`), most overdue
+    first (the `first` ones only, if given: ordered off the index, then read), with their
+    contact, `days` in the stage, `quiet_since` (the later of the stage change and the last
+    completed task) and `quiet_days` since then; found by index."""
+    if not limits or ids == []:
+        return []
+    among, extra = (f" AND d.id IN ({', '.join('?' * len(ids))})", ids) if ids else ("", [])
+    now = _julian_day(store.now)
+    first_ones, bound = (  # the most overdue: quiet the longest beyond their rot_after
+        (f" ORDER BY {_julianday(store, 'quiet_since')} + rot_days, id LIMIT ?", [first])
+        if first is not None else ("", [])
+    )  # fmt: skip
+    return store.conn.execute(
+        f"{_quiet(limits, among)}, listed AS (SELECT * FROM quiet"
+        f" WHERE quiet_since < threshold{first_ones}),"
+        f" shown AS (SELECT s.*, ? - {_julianday(store, 's.stage_entered_at')} AS days,"
+        f" ? - {_julianday(store, 's.quiet_since')} AS quiet_days, d.title, d.pipeline,"
+        " d.stage, d.owner, d.next_step, d.contact_id, d.stalled_for,"
+        " c.email AS contact_email FROM listed s JOIN deals d ON d.id = s.id"
+        " LEFT JOIN contacts c ON c.id = d.contact_id)"
+        " SELECT * FROM shown ORDER BY quiet_days - rot_days DESC, id",
+        (*(value for limit in limits for value in limit), *extra, store.stamp, *bound, now,
+         now),
+    ).fetchall()  # fmt: skip
+
+
+def overdue_total(store: Store, limits: list[tuple]) -> tuple[int, int]:
+    """How many deals `overdue_deals` finds in `limits`' stages, and their amount: counted
+    off the index that finds them (it holds the amount), without listing them."""
+    if not limits:
+        return 0, 0
+    count, amount = store.conn.execute(
+        f"{_quiet(limits, '')} SELECT count(*), {_total('amount')} FROM quiet"
+        " WHERE quiet_since < threshold",
+        (*(value for limit in limits for value in limit), store.stamp),
+    ).fetchone()
+    return count, amount
 
 
 def stalled_among(store: Store, records: list) -> set[int]:
