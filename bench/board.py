@@ -1,7 +1,9 @@
 """Benchmark: the board page (`GET /` of `salesflow serve`) with 100,000 open deals against
 the same page with 1,000, both served in the same run and timed alternately (A B A B…), each
 through its own real server (HTTP, session, template). Its cost should be that of its stages,
-not of its deals (per-stage totals kept as deals change, migration 23). Target: the page at
+not of its deals (per-stage totals kept as deals change, migration 23; its growth behind
+`serve` was Nagle's algorithm against the client's delayed ACK, 40 ms on about half the
+pages at any size, until serve's connections had TCP_NODELAY). Target: the page at
 100,000 deals at most 1.5× the page at 1,000 (median). No floor: the page at 1,000 deals is
 the reference (a floor calling our own board() could not see a scan of every deal).
 

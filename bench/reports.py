@@ -6,8 +6,9 @@ itself on 1,000 deals and 10,000 history rows, built alike, in the same run, alt
 at 100,000 deals at most 1.5× the same at 1,000 (median).
 
 - the funnel and forecast pages (`GET /funnel`; `GET /forecast`: the forecast by month and
-  by owner, the workload, the losses and the stalled deals), each through its own real
-  server (`serve --no-worker`, signed in): no start-up in them;
+  by owner, the workload, the losses and the 50 most overdue stalled deals with the count
+  and total of them all), each through its own real server (`serve --no-worker`, signed
+  in): no start-up in them;
 - `report --html` (every pipeline's board and funnel, the forecast, workload, losses,
   stalled deals and the team's today in one file), and `pipeline forecast`, `stalled`,
   `workload`, `losses --json`: whole commands, start-up (~0.3 s) included on both sides.

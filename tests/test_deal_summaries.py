@@ -1,16 +1,18 @@
-"""The deals' summaries (migration 23: deal_totals, deal_masks), kept by triggers: after
-every kind of write — salesflow's commands, an import, a direct UPDATE or DELETE, a
-transaction rolled back, a db copy — they hold exactly what a GROUP BY of the deals gives."""
+"""The deals' summaries (migration 23: deal_totals, deal_masks, stay_buckets; migration 27:
+deal_losses, wait_buckets), kept by triggers: after every kind of write — salesflow's
+commands, an import, a direct UPDATE or DELETE, a transaction rolled back, a db copy — they
+hold exactly what a GROUP BY of the deals (their history, their ticks) gives."""
 
 from __future__ import annotations
 
 import shutil
 import statistics
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from conftest import open_project, query
+from ticks import tick
 
 from salesflow.store.db import connect, transaction
 from salesflow.store.migrations import STAY_BUCKET
@@ -38,6 +40,21 @@ MASKS_GROUPED = (
 )
 MASKS_KEPT = "SELECT pipeline, stages_mask, count FROM deal_masks ORDER BY 1, 2"
 STAYS = "SELECT stay_seconds FROM stage_history WHERE pipeline = ? AND from_stage = ?"
+LOSSES_GROUPED = (  # deal_losses (migration 27) as the losses report groups the deals
+    "SELECT pipeline, coalesce(lost_from, stage) AS f, coalesce(lost_reason, '') AS r,"
+    " count(*), coalesce(sum(amount), 0) FROM deals"
+    " WHERE status = 'lost' AND stage_entered_at IS NOT NULL GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
+)
+LOSSES_KEPT = "SELECT pipeline, lost_from, reason, count, amount FROM deal_losses ORDER BY 1, 2, 3"
+
+
+def _buckets(project: Path, sql: str) -> list[tuple]:
+    """(pipeline, stage, bucket, count) of the (pipeline, stage, seconds) rows of `sql`."""
+    counted: dict[tuple, int] = {}
+    for pipeline, stage, seconds in query(project, sql):
+        key = (pipeline, stage, int(seconds // STAY_BUCKET))
+        counted[key] = counted.get(key, 0) + 1
+    return [(*key, n) for key, n in sorted(counted.items())]
 
 
 def exact(project: Path) -> list[tuple]:
@@ -45,15 +62,19 @@ def exact(project: Path) -> list[tuple]:
     kept = [tuple(row) for row in query(project, KEPT)]
     assert kept == [tuple(row) for row in query(project, GROUPED)]
     assert query(project, MASKS_KEPT) == query(project, MASKS_GROUPED)
-    stays = {}
-    for pipeline, stage, seconds in query(
+    stays = _buckets(
         project, "SELECT pipeline, from_stage, stay_seconds FROM stage_history WHERE"
         " pipeline IS NOT NULL AND from_stage IS NOT NULL AND stay_seconds IS NOT NULL"
-    ):  # fmt: skip
-        key = (pipeline, stage, int(seconds // STAY_BUCKET))
-        stays[key] = stays.get(key, 0) + 1
+    )  # fmt: skip
     buckets = "SELECT pipeline, stage, bucket, count FROM stay_buckets ORDER BY 1, 2, 3"
-    assert query(project, buckets) == [(*key, n) for key, n in sorted(stays.items())]
+    assert query(project, buckets) == stays
+    assert query(project, LOSSES_KEPT) == query(project, LOSSES_GROUPED)
+    waits = _buckets(
+        project, "SELECT pipeline, stage, waited_seconds FROM checklist_history"
+        " WHERE pipeline IS NOT NULL AND waited_seconds IS NOT NULL"
+    )  # fmt: skip
+    assert query(project, "SELECT pipeline, stage, bucket, count FROM wait_buckets"
+                 " ORDER BY 1, 2, 3") == waits  # fmt: skip
     return kept
 
 
@@ -160,3 +181,52 @@ def test_the_median_stay_read_by_bucket_is_the_median_of_every_stay(sf, extra):
     assert median_stay_seconds(store, "cours-essai", "nouveau", "", False) == wanted
     assert median_stay_seconds(store, "cours-essai", "nouveau", "", True) == wanted  # by scan
     assert median_stay_seconds(store, "cours-essai", "inscrit", "", False) is None
+
+
+def test_ticks_keep_the_waits_summary_exact(deals):
+    """wait_buckets (migration 27) after ticks, an untick, direct writes of the history."""
+    project = deals.project
+    deals("deals", "move", "1", "essai-realise", now="2026-11-21T10:00")
+    deals("deals", "move", "2", "essai-realise", now="2026-11-21T11:00")
+    tick(deals, 1, "Paiement reçu", now="2026-11-22T09:00")
+    tick(deals, 2, "Avis recueilli", now="2026-11-22T10:00")  # not required: no wait kept
+    tick(deals, 2, "Paiement reçu", now="2026-11-23T10:00")
+    tick(deals, 2, "Paiement reçu", now="2026-11-23T11:00", undo=True)
+    exact(project)
+    assert len(query(project, "SELECT * FROM wait_buckets")) == 2
+    query(project, "UPDATE checklist_history SET waited_seconds = waited_seconds * 3")
+    query(project, "UPDATE checklist_history SET stage = 'gone' WHERE deal_id = 2")
+    exact(project)
+    query(project, "DELETE FROM checklist_history WHERE deal_id = 1")
+    exact(project)
+
+
+WAITED = [0.0, 1.0, 4095.999, 4096.0, 4096.0, 8191.5, 8192.0, 20000.0, 3.6e5, 7.2e5]
+
+
+@pytest.mark.parametrize(
+    "waiting",  # hours of the deals still waiting: none, before a bucket, in one, between
+    [[], [2.0], [30.0], [0.5, 0.6], [1.5, 1.6, 1.7], [30.0 + n for n in range(7)],  # two,
+     [1.5, 2.5, 250.0], [300.0, 400.0, 500.0, 600.0]],  # past all
+)  # fmt: skip
+def test_the_median_wait_read_by_bucket_is_the_median_of_every_wait(sf, waiting):
+    """Ticked waits on and beside bucket bounds, with the deals still waiting in between:
+    the funnel's median read off one bucket is that of every wait."""
+    now = datetime.fromisoformat("2026-12-20T12:00:00+00:00")
+    sf("contacts", "add", "julie@example.org")
+    sf("deals", "add", "--title", "Ticked", "--contact", "julie@example.org", "--stage",
+       "inscrit", now="2026-11-01T09:00")  # fmt: skip
+    for seconds in WAITED:
+        query(sf.project, "INSERT INTO checklist_history (deal_id, pipeline, stage, item, ticked,"
+              " at, by, waited_seconds) VALUES (1, 'cours-essai', 'essai-realise',"
+              " 'Paiement reçu', 1, '2026-11-20T09:00:00Z', 'marie', ?)", seconds)  # fmt: skip
+    for hours in waiting:
+        entered = (now - timedelta(hours=hours)).astimezone(UTC).isoformat()
+        sf("deals", "add", "--title", "Waiting", "--contact", "julie@example.org", "--stage",
+           "essai-realise", now=entered)  # fmt: skip
+    exact(sf.project)
+    everything = [seconds / 3600 for seconds in WAITED] + waiting
+    rows = sf("pipeline", "funnel", "--json", now=now.isoformat())["rows"]
+    [row] = [row for row in rows if row["stage"] == "essai-realise"]
+    assert row["items_median_hours"] == round(statistics.median(everything), 1)
+    assert (row["items_measured"], row["items_waiting"]) == (len(everything), len(waiting))

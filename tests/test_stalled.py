@@ -5,13 +5,17 @@ same deals on the stalled report, the board, `deals list`/`show`, the template f
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
 import pytest
-from conftest import open_project, query
+from conftest import open_project, query, signed_in
 
 from salesflow.engine.context import report_functions
+from salesflow.reports.as_json import report_json, to_json
+from salesflow.reports.stalled import stalled
 from salesflow.store.session import Store
+from salesflow.web.report import STALLED_LISTED
 
 pytestmark = pytest.mark.engines  # each test on SQLite and on PostgreSQL
 
@@ -92,3 +96,35 @@ def test_tick_says_deal_stalled_once_per_quiet_spell(sf):
     sf("tick", now="2026-11-28T15:00")  # 3 days after their last completed tasks
     sf("tick", now="2026-11-28T16:00")
     assert deal_stalled_events(sf) == [(1,), (4,), (3,), (2,), (4,)]  # #4 quiet again
+
+
+def test_a_page_lists_the_most_overdue_and_counts_the_others_in_the_total(pages, sf):
+    """The forecast page (and the HTML report) list the STALLED_LISTED most overdue deals,
+    say how many more there are and total them all; the JSON and the CLI list them all."""
+    count = STALLED_LISTED + 3
+    rows = ", ".join(  # entered a day apart: the first the most overdue
+        f"('cours-essai', 'nouveau', 'open', 'Old {n}', {100 * n}, 'EUR',"
+        f" '2026-10-01T10:00:00Z', '2026-10-{n % 28 + 1:02}T10:00:00Z')"
+        for n in range(1, count + 1)
+    )
+    query(sf.project, "INSERT INTO deals (pipeline, stage, status, title, amount, currency,"
+          f" created_at, stage_entered_at) VALUES {rows}")  # fmt: skip
+    everything = sf("pipeline", "stalled", "--json")
+    assert len(everything["rows"]) >= count
+    project = open_project(sf.project)
+    store = Store.open(project, datetime.fromisoformat("2026-11-20T10:00+01:00"))
+    try:
+        first = stalled(store, kind="deal", listed=5)
+    finally:
+        store.conn.close()
+    shown = json.loads(to_json(report_json(first)))
+    assert shown["rows"] == everything["rows"][:5]  # the same order, the most overdue first
+    assert shown["totals"] == everything["totals"]  # of them all
+    assert first.more == len(everything["rows"]) - 5
+    client = signed_in(pages)
+    page = client.get("/forecast").text.split("<h2>Affaires en retard</h2>")[1]
+    more = len(everything["rows"]) - STALLED_LISTED
+    assert page.count('<a href="/deals/') == STALLED_LISTED
+    assert f"et {more} autres, comptées dans le total" in page
+    assert f"total : {len(everything['rows'])} affaires" in page
+    assert client.get("/forecast.json").json()["stalled"] == everything

@@ -24,3 +24,4 @@ class Report:
     rows: list[dict[str, Any]]
     totals: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
+    more: int = 0  # rows left out of a bounded list (counted in the totals): a page says so

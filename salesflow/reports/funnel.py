@@ -22,17 +22,24 @@ counted: it no longer waits on them.
 
 from __future__ import annotations
 
+import bisect
+import heapq
+import itertools
 import statistics
 from datetime import date, datetime
 
 from salesflow.config.model import Stage
 from salesflow.reports import Column, Report
 from salesflow.store.deals import pipeline as find_pipeline
+from salesflow.store.migrations import STAY_BUCKET
 from salesflow.store.reports import (
-    checklist_waits,
     deals_matching,
     median_stay_seconds,
     stage_bits,
+    wait_buckets,
+    waits_done,
+    waits_in_bucket,
+    waits_still,
 )
 from salesflow.store.session import Store
 from salesflow.store.stages import stray_warnings
@@ -89,13 +96,52 @@ def _items_wait(store: Store, pipeline_id: str, stage: Stage, since: str) -> dic
     """The wait on the stage's required checklist items (see the module's docstring)."""
     if not stage.required_items or stage.outcome:
         return {"items_median_hours": None, "items_measured": None, "items_waiting": None}
-    done, waiting = checklist_waits(store, pipeline_id, stage.id, stage.required_items, since)
-    hours = done + waiting
+    waiting = sorted(waits_still(store, pipeline_id, stage.id, stage.required_items, since))
+    if since:  # the waits of newer deals only: every one read
+        done = waits_done(store, pipeline_id, stage.id, since)
+        measured = len(done) + len(waiting)
+        median = statistics.median(done + waiting) if measured else None
+    else:
+        buckets = wait_buckets(store, pipeline_id, stage.id)
+        measured = sum(count for _, count in buckets) + len(waiting)
+        median = _median(store, pipeline_id, stage.id, buckets, waiting) if measured else None
     return {
-        "items_median_hours": round(statistics.median(hours), 1) if hours else None,
-        "items_measured": len(hours),
+        "items_median_hours": round(median, 1) if median is not None else None,
+        "items_measured": measured,
         "items_waiting": len(waiting),
     }
+
+
+def _median(
+    store: Store, pipeline_id: str, stage_id: str, buckets: list[tuple[int, int]],
+    waiting: list[float],
+) -> float:  # fmt: skip
+    """The median of the ticked waits (counted by bucket) and the `waiting` hours (sorted)
+    together, reading the ticked waits of the bucket(s) holding the middle only."""
+    count = sum(n for _, n in buckets) + len(waiting)
+    middle = [_nth(store, pipeline_id, stage_id, buckets, waiting, rank)
+              for rank in sorted({(count - 1) // 2, count // 2})]  # fmt: skip
+    return statistics.mean(middle) if len(middle) == 2 else middle[0]
+
+
+def _nth(
+    store: Store, pipeline_id: str, stage_id: str, buckets: list[tuple[int, int]],
+    waiting: list[float], rank: int,
+) -> float:  # fmt: skip
+    """The wait of `rank` (from 0) among the ticked waits and the `waiting` hours, in order:
+    the bucket where the count of both reaches it, then the waits there."""
+    before = 0  # ticked waits in the buckets before
+    for bucket, count in buckets:
+        below = bisect.bisect_left(waiting, bucket * STAY_BUCKET / 3600)  # waiting before it
+        if before + below > rank:  # a wait still going on, between two buckets
+            break
+        end = bisect.bisect_left(waiting, (bucket + 1) * STAY_BUCKET / 3600)
+        if before + count + end > rank:
+            here = heapq.merge(waits_in_bucket(store, pipeline_id, stage_id, bucket),
+                               waiting[below:end])  # fmt: skip
+            return next(itertools.islice(here, rank - before - below, None))
+        before += count
+    return waiting[rank - before]  # a wait still going on, before a bucket or past the last
 
 
 def _reached(store: Store, pipeline_id: str, steps: list[str], since: str) -> tuple[list[int], int]:

@@ -4,7 +4,7 @@ or their last completed task (the later), most overdue first."""
 from __future__ import annotations
 
 from salesflow.reports import Column, Report
-from salesflow.store.reports import overdue_deals, rot_limits
+from salesflow.store.reports import overdue_deals, overdue_total, rot_limits
 from salesflow.store.session import Store
 from salesflow.values import from_minor
 from salesflow.wording import counted
@@ -29,14 +29,19 @@ def stalled_rows(store: Store, pipeline_id: str | None = None, kind: str | None 
     return overdue_deals(store, rot_limits(store, pipeline_id, kind))
 
 
-def stalled(store: Store, pipeline_id: str | None = None, kind: str | None = None) -> Report:
+def stalled(
+    store: Store, pipeline_id: str | None = None, kind: str | None = None,
+    listed: int | None = None,
+) -> Report:  # fmt: skip
     """The stalled deals, or tickets: those of `pipeline_id`'s kind, else of `kind` (deals by
-    default): one report never mixes the two."""
+    default): one report never mixes the two. With `listed`, the most overdue `listed` only
+    (a page's list), the totals still of them all and the others counted (`more`)."""
     if pipeline_id:
         kind = store.project.pipelines[pipeline_id].object if (
             pipeline_id in store.project.pipelines) else kind  # fmt: skip
     kind = kind or "deal"
     currency = store.project.currency
+    limits = rot_limits(store, pipeline_id, kind)
     rows = [
         {
             "id": row["id"],
@@ -51,14 +56,20 @@ def stalled(store: Store, pipeline_id: str | None = None, kind: str | None = Non
             "next_step": row["next_step"],
             "amount": from_minor(row["amount"], currency),
         }
-        for row in stalled_rows(store, pipeline_id, kind)
+        for row in overdue_deals(store, limits, first=listed)
     ]
-    amounts = [row["amount"] for row in rows if row["amount"] is not None]
-    totals = {"title": f"total: {counted(len(rows), kind)}",
-              "amount": sum(amounts, from_minor(0, currency))}  # fmt: skip
+    if listed is None or len(rows) < listed:  # every one listed: counted and summed here
+        count = len(rows)
+        amount = sum((row["amount"] for row in rows if row["amount"] is not None),
+                     from_minor(0, currency))  # fmt: skip
+    else:
+        count, minor = overdue_total(store, limits)
+        amount = from_minor(minor, currency)
+    totals = {"title": f"total: {counted(count, kind)}", "amount": amount}
     if kind == "deal":
-        return Report("Stalled deals", COLUMNS, rows, totals)
+        return Report("Stalled deals", COLUMNS, rows, totals, more=count - len(rows))
     # a ticket's title is its subject, and a ticket has no amount
     rows = [{**row, "subject": row["title"]} for row in rows]
     columns = [TICKET_SUBJECT if c.key == "title" else c for c in COLUMNS if c.key != "amount"]
-    return Report("Stalled tickets", columns, rows, {"subject": totals["title"]})
+    return Report("Stalled tickets", columns, rows, {"subject": totals["title"]},
+                  more=count - len(rows))  # fmt: skip

@@ -468,14 +468,14 @@ _DEAL_SUMMARIES = (
     ),
 )
 STAY_BUCKET = 4096  # seconds (a power of two: stay / 4096 is exact, so are the bounds)
-_BUCKET_OF = {  # floor(stay_seconds / STAY_BUCKET), the same on both engines
+BUCKET_OF = {  # floor(stay_seconds / STAY_BUCKET), the same on both engines
     "sqlite": "(CAST({x} AS INTEGER) - ({x} < CAST({x} AS INTEGER)))",
     "postgresql": "CAST(floor({x}) AS bigint)",
 }
 
 
 def _stay_summary(dialect: str) -> _Summary:
-    share = _BUCKET_OF[dialect].format(x=f"({{row}}.stay_seconds / {STAY_BUCKET}.0)")
+    share = BUCKET_OF[dialect].format(x=f"({{row}}.stay_seconds / {STAY_BUCKET}.0)")
     return _Summary(
         "stay_buckets",
         {"pipeline": "{row}.pipeline", "stage": "{row}.from_stage", "bucket": share},
@@ -487,15 +487,22 @@ def _stay_summary(dialect: str) -> _Summary:
 
 # Tables whose rows the database's triggers write from other tables' rows: a copy writes the
 # others, the target's triggers fill these, and the copy compares them with the source's.
-KEPT_BY_TRIGGERS = frozenset(["deal_totals", "deal_masks", "stay_buckets"])
+KEPT_BY_TRIGGERS = frozenset(
+    ["deal_totals", "deal_masks", "stay_buckets", "deal_losses", "wait_buckets"]
+)
 
 
 def _kept_by_triggers(
-    schema: Schema, source: str, summaries: tuple[_Summary, ...], watched: tuple[str, ...]
+    schema: Schema,
+    source: str,
+    summaries: tuple[_Summary, ...],
+    watched: tuple[str, ...],
+    name: str = "",
 ) -> None:
-    """Fill `summaries` from `source`'s rows, and keep them by triggers on it: on insert,
-    on delete, on an update of a `watched` column that changes it."""
-    name = f"{source}_summaries"
+    """Fill `summaries` from `source`'s rows, and keep them by triggers on it (named after
+    `name`, by default `<source>_summaries`): on insert, on delete, on an update of a
+    `watched` column that changes it."""
+    name = name or f"{source}_summaries"
     for summary in summaries:
         schema.execute(summary.rebuilt(source))
     added = [summary.added("NEW") for summary in summaries]
@@ -564,6 +571,60 @@ def _v23_deal_summaries(schema: Schema) -> None:
     )  # fmt: skip
 
 
+def _v27_loss_and_wait_summaries(schema: Schema) -> None:
+    """What the losses and the funnel's wait on required items read instead of every deal
+    and every tick, kept by triggers as migration 23's summaries are: per pipeline, stage
+    lost from and reason, the lost deals' count and amount (those with a stage entry, as
+    the losses report counts them); per pipeline, stage and 4096-second bucket of the wait,
+    the ticks that left a stage's required items all ticked (the median reads one bucket).
+    Ticks are indexed by instant, so that the funnel takes the few dated after its clock
+    (a clock set back) out of the summary. The index the stalled deals are found by
+    holds their amount too: the stalled list's total is read off the index alone."""
+    schema.create_table(
+        "deal_losses",
+        {"pipeline": str, "lost_from": str, "reason": str, "count": int, "amount": int},
+        pk=("pipeline", "lost_from", "reason"),
+    )  # fmt: skip
+    schema.create_table(
+        "wait_buckets", {"pipeline": str, "stage": str, "bucket": int, "count": int},
+        pk=("pipeline", "stage", "bucket"),
+    )  # fmt: skip
+    _kept_by_triggers(
+        schema, "deals", (_LOSS_SUMMARY,),
+        ("pipeline", "stage", "status", "lost_from", "lost_reason", "amount",
+         "stage_entered_at"), "deals_losses",
+    )  # fmt: skip
+    _kept_by_triggers(
+        schema, "checklist_history", (_wait_summary(schema.dialect),),
+        ("pipeline", "stage", "waited_seconds"),
+    )  # fmt: skip
+    schema.create_index("checklist_history", ["at"])
+    schema.drop_index("idx_deals_status_pipeline_stage_stage_entered_at")
+    schema.create_index("deals", ["status", "pipeline", "stage", "stage_entered_at", "amount"])
+
+
+_LOSS_SUMMARY = _Summary(
+    "deal_losses",  # keyed as the losses report groups them
+    {
+        "pipeline": "{row}.pipeline",
+        "lost_from": "coalesce({row}.lost_from, {row}.stage)",
+        "reason": "coalesce({row}.lost_reason, '')",
+    },
+    {"count": "1", "amount": "coalesce({row}.amount, 0)"},
+    "{row}.status = 'lost' AND {row}.stage_entered_at IS NOT NULL",
+)
+
+
+def _wait_summary(dialect: str) -> _Summary:
+    share = BUCKET_OF[dialect].format(x=f"({{row}}.waited_seconds / {STAY_BUCKET}.0)")
+    return _Summary(
+        "wait_buckets",
+        {"pipeline": "{row}.pipeline", "stage": "{row}.stage", "bucket": share},
+        {"count": "1"},
+        "{row}.pipeline IS NOT NULL AND {row}.waited_seconds IS NOT NULL",
+    )
+
+
 MIGRATIONS: list[Callable[[Schema], None]] = [
     _v1_contacts_deals_events,
     _v2_tasks_and_report_indexes,
@@ -588,6 +649,7 @@ MIGRATIONS: list[Callable[[Schema], None]] = [
     _v21_inbound_mail,
     _v22_runs_by_file_version,
     _v23_deal_summaries,
+    _v27_loss_and_wait_summaries,
 ]
 
 # Serialises migrators on one PostgreSQL database, as BEGIN IMMEDIATE does on SQLite: a key

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 from datetime import UTC, datetime
 
-from salesflow.store.migrations import STAY_BUCKET
+from salesflow.store.migrations import BUCKET_OF, STAY_BUCKET
 from salesflow.store.session import Store
 from salesflow.store.stages import of_kind, stages_cte, values_of
 from salesflow.values import stored_instant
@@ -329,51 +329,109 @@ _STATE_THEN = (  # the stage a record was in at now, read back only for those mo
 )
 
 
-def checklist_waits(
-    store: Store, pipeline_id: str, stage_id: str, items: tuple[str, ...], since: str
-) -> tuple[list[float], list[float]]:
+def waits_done(store: Store, pipeline_id: str, stage_id: str, since: str) -> list[float]:
     """The hours records created since `since` ("": all) waited on the stage's required
-    `items` by now: of those that had them all ticked (shortest first), and of those still
-    waiting in the stage (from their first entry to now)."""
+    items by now, of those that had them all ticked, shortest first: every tick."""
     join = " JOIN deals d ON d.id = c.deal_id AND d.created_at >= ?" if since else ""
-    done = store.conn.execute(
-        f"SELECT c.waited_seconds / 3600 FROM checklist_history c{join} WHERE c.pipeline = ?"
-        " AND c.stage = ? AND c.waited_seconds IS NOT NULL AND c.at <= ?"
-        " ORDER BY c.waited_seconds",
-        (*((since,) if since else ()), pipeline_id, stage_id, store.stamp),
-    ).fetchall()
+    return [
+        row[0]
+        for row in store.conn.execute(
+            f"SELECT c.waited_seconds / 3600 FROM checklist_history c{join}"
+            " WHERE c.pipeline = ? AND c.stage = ? AND c.waited_seconds IS NOT NULL"
+            " AND c.at <= ? ORDER BY c.waited_seconds",
+            (*((since,) if since else ()), pipeline_id, stage_id, store.stamp),
+        )
+    ]
+
+
+def wait_buckets(store: Store, pipeline_id: str, stage_id: str) -> list[tuple[int, int]]:
+    """The same waits (of every record) counted by bucket of STAY_BUCKET seconds, (bucket,
+    count) in order, by now: their summary (migration 27) less the ticks dated after now,
+    few (a clock set back), read off the index by instant."""
+    bucket = BUCKET_OF[store.conn.dialect].format(x=f"(c.waited_seconds / {STAY_BUCKET}.0)")
+    return [
+        (row[0], row[1])
+        for row in store.conn.execute(
+            "SELECT bucket, CAST(sum(count) AS bigint) FROM (SELECT bucket, count"
+            " FROM wait_buckets WHERE pipeline = :pipeline AND stage = :stage"
+            f" UNION ALL SELECT {bucket} AS bucket, -1 AS count FROM checklist_history c"
+            " WHERE c.at > :now AND c.pipeline = :pipeline AND c.stage = :stage"
+            " AND c.waited_seconds IS NOT NULL) AS b GROUP BY bucket HAVING sum(count) > 0"
+            " ORDER BY bucket",
+            {"pipeline": pipeline_id, "stage": stage_id, "now": store.stamp},
+        )
+    ]
+
+
+def waits_in_bucket(store: Store, pipeline_id: str, stage_id: str, bucket: int) -> list[float]:
+    """The hours of the waits of one bucket (see wait_buckets), shortest first."""
+    low, high = float(bucket * STAY_BUCKET), float((bucket + 1) * STAY_BUCKET)
+    return [
+        row[0]
+        for row in store.conn.execute(
+            "SELECT c.waited_seconds / 3600 FROM checklist_history c WHERE c.pipeline = ?"
+            " AND c.stage = ? AND c.waited_seconds >= ? AND c.waited_seconds < ?"
+            " AND c.at <= ? ORDER BY c.waited_seconds",
+            (pipeline_id, stage_id, low, high, store.stamp),
+        )
+    ]
+
+
+def waits_still(
+    store: Store, pipeline_id: str, stage_id: str, items: tuple[str, ...], since: str
+) -> list[float]:
+    """The hours records created since `since` ("": all), still waiting in the stage at now
+    without its required `items` all ticked, have waited (from their first entry to now)."""
     marks = ", ".join("?" * len(items))
     hours = f"(? - {_julianday(store, _FIRST_ENTRY)}) * 24"
-    waiting = store.conn.execute(
+    newer, since_params = (
+        (" JOIN deals n ON n.id = d.id AND n.created_at >= ?", (since,)) if since else ("", ())
+    )
+    waiting = store.conn.execute(  # the ticks first: most records in the stage have them
         "WITH here AS (SELECT d.id FROM deals d WHERE d.status = 'open' AND d.pipeline = ?"
         " AND d.stage = ? AND d.stage_entered_at <= ?"
         f" UNION ALL SELECT d.id FROM deals d WHERE d.id IN ({_MOVED_LATER})"
         f" AND d.pipeline = ? AND {_STATE_THEN} = ?)"
-        f" SELECT {hours} AS hours FROM here JOIN deals d ON d.id = here.id"
-        " AND d.created_at >= ? WHERE NOT EXISTS (SELECT 1 FROM checklist_history c"
-        " WHERE c.deal_id = d.id AND c.stage = ? AND c.waited_seconds IS NOT NULL"
-        " AND c.at <= ?) AND (SELECT count(*) FROM checklist_ticks k WHERE k.deal_id = d.id"
-        f" AND k.stage = ? AND k.item IN ({marks}) AND k.ticked_at <= ?) < ?",
+        f" SELECT {hours} AS hours FROM here d{newer}"
+        " WHERE (SELECT count(*) FROM checklist_ticks k WHERE k.deal_id = d.id"
+        f" AND k.stage = ? AND k.item IN ({marks}) AND k.ticked_at <= ?) < ?"
+        " AND NOT EXISTS (SELECT 1 FROM checklist_history c WHERE c.deal_id = d.id"
+        " AND c.stage = ? AND c.waited_seconds IS NOT NULL AND c.at <= ?)",
         (pipeline_id, stage_id, store.stamp, store.stamp, pipeline_id, store.stamp, stage_id,
-         _julian_day(store.now), stage_id, store.stamp, since, stage_id, store.stamp,
-         stage_id, *items, store.stamp, len(items)),
+         _julian_day(store.now), stage_id, store.stamp, *since_params, stage_id, *items,
+         store.stamp, len(items), stage_id, store.stamp),
     ).fetchall()  # fmt: skip
-    return [row[0] for row in done], [row[0] for row in waiting if row[0] is not None]
+    return [row[0] for row in waiting if row[0] is not None]
 
 
 # -- losses
+# The deals lost as of now, summed (migration 27's deal_losses): as the forecast reads
+# deal_totals, the summary less the deals that moved after now as they are, plus the same
+# deals as they stood at now.
+_LOSS_OF = (
+    "{row}.pipeline, coalesce({row}.lost_from, {row}.stage) AS lost_from,"
+    " coalesce({row}.lost_reason, '') AS reason, {sign} AS count,"
+    " {sign} * coalesce({row}.amount, 0) AS amount"
+)
+
+
 def lost_by_stage_and_reason(store: Store, pipeline_id: str | None = None) -> list[sqlite3.Row]:
     """Deals lost by now grouped by the stage they were lost from (`lost_from`) and
-    `reason` ("" without one): their count (`deals`) and `amount`, the most numerous first."""
-    cte, params = _as_of_now(store)
+    `reason` ("" without one): their count (`deals`) and `amount`, the most numerous first;
+    read off their summary, whatever the number of deals."""
+    cte, params = stages_cte(store.project)
     where, extra = _deals_of(store, pipeline_id)
     return store.conn.execute(
-        f"WITH {cte} SELECT coalesce(d.lost_from, d.stage) AS lost_from,"
-        " coalesce(d.lost_reason, '') AS reason, count(*) AS deals,"
-        f" {_total('d.amount')} AS amount FROM past d"
-        f" WHERE d.status = 'lost'{where} GROUP BY 1, 2"
+        f"WITH {cte}, moved_then AS ({_MOVED_THEN}), losses AS (SELECT pipeline, lost_from,"
+        f" reason, count, amount FROM deal_losses UNION ALL SELECT"
+        f" {_LOSS_OF.format(row='m', sign='-1')} FROM deals m WHERE m.status = 'lost'"
+        f" AND m.id IN ({_MOVED_LATER}) UNION ALL SELECT {_LOSS_OF.format(row='t', sign='1')}"
+        " FROM moved_then t WHERE t.status = 'lost')"
+        f" SELECT d.lost_from, d.reason, {_total('d.count')} AS deals,"
+        f" {_total('d.amount')} AS amount FROM losses d WHERE true{where}"
+        " GROUP BY d.lost_from, d.reason HAVING sum(d.count) > 0"
         " ORDER BY deals DESC, lost_from, reason",
-        (*params, *extra),
+        (*params, store.stamp, store.stamp, store.stamp, *extra),
     ).fetchall()
 
 
@@ -428,35 +486,64 @@ def rot_limits(store: Store, pipeline_id: str | None = None, kind: str | None = 
     return limits
 
 
-def overdue_deals(
-    store: Store, limits: list[tuple], ids: list[int] | None = None
-) -> list[sqlite3.Row]:
-    """The stalled deals among those in `limits`' stages (or among `ids`), most overdue
-    first, with their contact, `days` in the stage, `quiet_since` (the later of the stage
-    change and the last completed task) and `quiet_days` since then; found by index."""
-    if not limits or ids == []:
-        return []
-    values = values_of(_LIMIT_TYPES, len(limits))
-    among, extra = (f" AND d.id IN ({', '.join('?' * len(ids))})", ids) if ids else ("", [])
-    now = _julian_day(store.now)
-    return store.conn.execute(
-        f"WITH limits(pipeline, stage, name, threshold, rot_days) AS ({values}),"
-        " candidates AS (SELECT d.id, d.title, d.pipeline, d.stage, d.owner, d.next_step,"
-        " d.amount, d.contact_id, d.stage_entered_at, d.stalled_for, l.name AS stage_name,"
+def _quiet(limits: list[tuple], among: str) -> str:
+    """`WITH` clauses: the open deals in `limits`' stages (`among` those of an SQL condition)
+    entered before their threshold and with nothing planned, and `quiet`, the same with
+    `quiet_since`: their columns of the index that finds them only (ordering and counting
+    them reads no deal's row); parameters: the limits' values, the condition's, now."""
+    return (
+        f"WITH limits(pipeline, stage, name, threshold, rot_days) AS"
+        f" ({values_of(_LIMIT_TYPES, len(limits))}),"
+        " candidates AS (SELECT d.id, d.amount, d.stage_entered_at, l.name AS stage_name,"
         f" l.rot_days, l.threshold, {_LAST_DONE} AS last_done"
         " FROM limits l JOIN deals d ON d.status = 'open' AND d.pipeline = l.pipeline"
         f" AND d.stage = l.stage AND d.stage_entered_at < l.threshold{among}"
         f" WHERE NOT {_PLANNED}),"
         " quiet AS (SELECT *, CASE WHEN last_done > stage_entered_at THEN last_done"
-        " ELSE stage_entered_at END AS quiet_since FROM candidates),"
-        f" stalled AS (SELECT *, ? - {_julianday(store, 'stage_entered_at')} AS days,"
-        f" ? - {_julianday(store, 'quiet_since')} AS quiet_days"
-        " FROM quiet WHERE quiet_since < threshold)"
-        " SELECT s.*, c.email AS contact_email FROM stalled s"
-        " LEFT JOIN contacts c ON c.id = s.contact_id"
-        " ORDER BY s.quiet_days - s.rot_days DESC, s.id",
-        (*(value for limit in limits for value in limit), *extra, store.stamp, now, now),
-    ).fetchall()
+        " ELSE stage_entered_at END AS quiet_since FROM candidates)"
+    )
+
+
+def overdue_deals(
+    store: Store, limits: list[tuple], ids: list[int] | None = None, first: int | None = None
+) -> list[sqlite3.Row]:
+    """The stalled deals among those in `limits`' stages (or among `ids`), most overdue
+    first (the `first` ones only, if given: ordered off the index, then read), with their
+    contact, `days` in the stage, `quiet_since` (the later of the stage change and the last
+    completed task) and `quiet_days` since then; found by index."""
+    if not limits or ids == []:
+        return []
+    among, extra = (f" AND d.id IN ({', '.join('?' * len(ids))})", ids) if ids else ("", [])
+    now = _julian_day(store.now)
+    first_ones, bound = (  # the most overdue: quiet the longest beyond their rot_after
+        (f" ORDER BY {_julianday(store, 'quiet_since')} + rot_days, id LIMIT ?", [first])
+        if first is not None else ("", [])
+    )  # fmt: skip
+    return store.conn.execute(
+        f"{_quiet(limits, among)}, listed AS (SELECT * FROM quiet"
+        f" WHERE quiet_since < threshold{first_ones}),"
+        f" shown AS (SELECT s.*, ? - {_julianday(store, 's.stage_entered_at')} AS days,"
+        f" ? - {_julianday(store, 's.quiet_since')} AS quiet_days, d.title, d.pipeline,"
+        " d.stage, d.owner, d.next_step, d.contact_id, d.stalled_for,"
+        " c.email AS contact_email FROM listed s JOIN deals d ON d.id = s.id"
+        " LEFT JOIN contacts c ON c.id = d.contact_id)"
+        " SELECT * FROM shown ORDER BY quiet_days - rot_days DESC, id",
+        (*(value for limit in limits for value in limit), *extra, store.stamp, *bound, now,
+         now),
+    ).fetchall()  # fmt: skip
+
+
+def overdue_total(store: Store, limits: list[tuple]) -> tuple[int, int]:
+    """How many deals `overdue_deals` finds in `limits`' stages, and their amount: counted
+    off the index that finds them (it holds the amount), without listing them."""
+    if not limits:
+        return 0, 0
+    count, amount = store.conn.execute(
+        f"{_quiet(limits, '')} SELECT count(*), {_total('amount')} FROM quiet"
+        " WHERE quiet_since < threshold",
+        (*(value for limit in limits for value in limit), store.stamp),
+    ).fetchone()
+    return count, amount
 
 
 def stalled_among(store: Store, records: list) -> set[int]:

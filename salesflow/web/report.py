@@ -16,18 +16,20 @@ from salesflow.store.session import Store
 from salesflow.web.environment import environment
 
 CARDS = 10  # cards per column in the report
+STALLED_LISTED = 50  # stalled deals (tickets) a page or the report lists, the most overdue
 
 
-def overview(store: Store) -> dict:
+def overview(store: Store, listed: int | None = None) -> dict:
     """The forecast by month and by owner, the workload, the losses and the stalled deals
-    and tickets (apart)."""
+    and tickets (apart): the `listed` most overdue of them, if given (a page lists a few
+    dozen to act on, and counts the others; `salesflow pipeline stalled` lists them all)."""
     return {
         "by_month": forecast(store, "month"),
         "by_owner": forecast(store, "owner"),
         "workload": workload(store),
         "losses": losses(store),
-        "stalled": stalled(store, kind="deal"),
-        "stalled_tickets": stalled(store, kind="ticket"),
+        "stalled": stalled(store, kind="deal", listed=listed),
+        "stalled_tickets": stalled(store, kind="ticket", listed=listed),
     }
 
 
@@ -38,4 +40,4 @@ def html_report(store: Store) -> str:
     ]
     template = environment(store.project).get_template("report.html")
     return template.render(boards=pipelines, generated=store.now, today=today(store),
-                           kinds=KINDS, **overview(store))  # fmt: skip
+                           kinds=KINDS, **overview(store, STALLED_LISTED))  # fmt: skip

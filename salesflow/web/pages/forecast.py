@@ -6,11 +6,12 @@ from starlette.responses import Response
 
 from salesflow.reports.as_json import report_json
 from salesflow.web.auth import Visit
-from salesflow.web.report import overview
+from salesflow.web.report import STALLED_LISTED, overview
 
 
 def forecast(visit: Visit) -> Response:
-    return visit.page("forecast.html", nav="forecast", **overview(visit.store))
+    """The stalled lists show the most overdue only; the JSON has them all, as the CLI."""
+    return visit.page("forecast.html", nav="forecast", **overview(visit.store, STALLED_LISTED))
 
 
 def forecast_json(visit: Visit) -> dict:
