@@ -1,4 +1,4 @@
-"""The deals' summaries (migration 23: deal_totals, deal_masks, stay_buckets; migration 27:
+"""The deals' summaries (migration 23: deal_totals, deal_masks, stay_buckets; migration 24:
 deal_losses, wait_buckets), kept by triggers: after every kind of write — salesflow's
 commands, an import, a direct UPDATE or DELETE, a transaction rolled back, a db copy — they
 hold exactly what a GROUP BY of the deals (their history, their ticks) gives."""
@@ -40,7 +40,7 @@ MASKS_GROUPED = (
 )
 MASKS_KEPT = "SELECT pipeline, stages_mask, count FROM deal_masks ORDER BY 1, 2"
 STAYS = "SELECT stay_seconds FROM stage_history WHERE pipeline = ? AND from_stage = ?"
-LOSSES_GROUPED = (  # deal_losses (migration 27) as the losses report groups the deals
+LOSSES_GROUPED = (  # deal_losses (migration 24) as the losses report groups the deals
     "SELECT pipeline, coalesce(lost_from, stage) AS f, coalesce(lost_reason, '') AS r,"
     " count(*), coalesce(sum(amount), 0) FROM deals"
     " WHERE status = 'lost' AND stage_entered_at IS NOT NULL GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
@@ -184,7 +184,7 @@ def test_the_median_stay_read_by_bucket_is_the_median_of_every_stay(sf, extra):
 
 
 def test_ticks_keep_the_waits_summary_exact(deals):
-    """wait_buckets (migration 27) after ticks, an untick, direct writes of the history."""
+    """wait_buckets (migration 24) after ticks, an untick, direct writes of the history."""
     project = deals.project
     deals("deals", "move", "1", "essai-realise", now="2026-11-21T10:00")
     deals("deals", "move", "2", "essai-realise", now="2026-11-21T11:00")

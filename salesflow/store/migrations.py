@@ -571,7 +571,7 @@ def _v23_deal_summaries(schema: Schema) -> None:
     )  # fmt: skip
 
 
-def _v27_loss_and_wait_summaries(schema: Schema) -> None:
+def _v24_loss_and_wait_summaries(schema: Schema) -> None:
     """What the losses and the funnel's wait on required items read instead of every deal
     and every tick, kept by triggers as migration 23's summaries are: per pipeline, stage
     lost from and reason, the lost deals' count and amount (those with a stage entry, as
@@ -649,7 +649,7 @@ MIGRATIONS: list[Callable[[Schema], None]] = [
     _v21_inbound_mail,
     _v22_runs_by_file_version,
     _v23_deal_summaries,
-    _v27_loss_and_wait_summaries,
+    _v24_loss_and_wait_summaries,
 ]
 
 # Serialises migrators on one PostgreSQL database, as BEGIN IMMEDIATE does on SQLite: a key

@@ -346,7 +346,7 @@ def waits_done(store: Store, pipeline_id: str, stage_id: str, since: str) -> lis
 
 def wait_buckets(store: Store, pipeline_id: str, stage_id: str) -> list[tuple[int, int]]:
     """The same waits (of every record) counted by bucket of STAY_BUCKET seconds, (bucket,
-    count) in order, by now: their summary (migration 27) less the ticks dated after now,
+    count) in order, by now: their summary (migration 24) less the ticks dated after now,
     few (a clock set back), read off the index by instant."""
     bucket = BUCKET_OF[store.conn.dialect].format(x=f"(c.waited_seconds / {STAY_BUCKET}.0)")
     return [
@@ -405,7 +405,7 @@ def waits_still(
 
 
 # -- losses
-# The deals lost as of now, summed (migration 27's deal_losses): as the forecast reads
+# The deals lost as of now, summed (migration 24's deal_losses): as the forecast reads
 # deal_totals, the summary less the deals that moved after now as they are, plus the same
 # deals as they stood at now.
 _LOSS_OF = (
