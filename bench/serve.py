@@ -31,6 +31,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
 import urllib.request
 from collections import Counter
 from dataclasses import dataclass, field, replace
@@ -167,6 +168,22 @@ def post_once(port: int, body: bytes) -> None:
     urllib.request.urlopen(request, timeout=TIMEOUT)
 
 
+def posted_again(port: int, body: bytes) -> None:
+    """A post refused (503) or unanswered in time, posted until accepted, for up to a
+    minute. Safe for one the server took after all: its `submissionId` is its key."""
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            return post_once(port, body)
+        except urllib.error.HTTPError as error:
+            if error.code != 503 or time.monotonic() > deadline:
+                raise
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+        time.sleep(0.2)
+
+
 def serve_command(project: Path, port: int, *options: str) -> list:
     return [SALESFLOW, "--project", project, "serve", "--port", port, *options]
 
@@ -192,7 +209,7 @@ def measure(
                 refused[ours_port] += side[1].load.refused
         for port, bodies in refused.items():  # as the client told to come back would, untimed:
             for body in bodies:  # so that both databases hold every submission (the refusals
-                post_once(port, body)  # are counted in the rows all the same)
+                posted_again(port, body)  # are counted in the rows all the same)
         drained(ours / "salesflow.db")
     finally:
         for server in servers:

@@ -218,6 +218,16 @@ def test_new_rows_ids_are_the_rows_own_on_both_engines(store):
     assert runs.get(store, a_run(store, contact_id=first).id)["contact_id"] == first
 
 
+def test_a_deal_opens_in_a_stage_numbered_63_on_both_engines(store):
+    """A pipeline numbers a bit for every stage it ever had: the 64th is bit 63, the sign
+    bit of a 64-bit mask, and a deal still opens there."""
+    store.conn.execute(
+        "INSERT INTO stage_bits (pipeline, stage, bit) VALUES ('ventes', 'essai', 63)"
+    )
+    deal = deals.add(store, "Essai", julie(store), "ventes", "essai")
+    assert deal["stages_mask"] == -(1 << 63)
+
+
 def test_create_move_and_update_a_ticket(store):
     run = a_run(store, contact_id=julie(store))
     assert step(store, "ticket", run).detail == "created ticket #1 Clé perdue in ouvert (high)"

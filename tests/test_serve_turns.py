@@ -55,13 +55,34 @@ def test_a_post_waiting_goes_before_a_delivery_loop_waiting():
             order.append(who)
 
     turns.take()  # a post being written
-    sending = in_thread(lambda: write(turns.aside, "delivery loop"))
+    patient = lambda: turns.aside(patience=SOON)  # noqa: E731
+    sending = in_thread(lambda: write(patient, "delivery loop"))
     posting = in_thread(lambda: write(turns.first, "post"))
     wait_for(lambda: turns._waiting == 1, "the second post waiting")
     turns.give()
     for thread in (sending, posting):
         thread.join(SOON)
     assert order == ["post", "delivery loop"]
+
+
+def test_a_delivery_loop_that_gave_way_long_enough_goes_before_new_posts():
+    """Under a steady stream of posts a delivery loop still gets its turn: once its
+    patience is out, it goes before any post that comes to wait."""
+    turns, order = Turns(), []
+
+    def write(turn, who: str) -> None:
+        with turn():
+            order.append(who)
+
+    turns.take()  # a post being written
+    sending = in_thread(lambda: write(lambda: turns.aside(patience=0), "delivery loop"))
+    wait_for(lambda: turns._overdue == 1, "the delivery loop out of patience")
+    posting = in_thread(lambda: write(turns.first, "post"))
+    wait_for(lambda: turns._waiting == 1, "the second post waiting")
+    turns.give()
+    for thread in (sending, posting):
+        thread.join(SOON)
+    assert order == ["delivery loop", "post"]
 
 
 def test_a_delivery_loop_writes_at_once_when_nobody_waits_and_a_post_can_time_out():
@@ -138,13 +159,14 @@ def test_a_delivery_pass_writes_in_its_turns_and_sends_outside_them(store):
     assert sum(held for sql, held in watched.statements if sql == "UPDATE") >= 6  # 2 a message
 
 
-def test_a_pass_of_requests_writes_in_its_turns_and_sends_outside_them(store):
+def test_a_pass_of_requests_writes_in_its_turns(store):
+    """Requests are sent from threads of their own, beside the pass's marks: only where
+    the pass writes is asked here."""
     for url in ("https://a.example/hook", "https://b.example/hook"):
         queue_request(store, None, None, "POST", [url], {}, "{}")
     watched = Watched(store, {"https://b.example/hook": TemporaryFailure("503")})
     result = deliver_requests(store, transport=watched, turn=watched.turn)
     assert (result.sent, result.retrying) == (1, 1)
-    assert watched.sent_in_turn == [False, False]
     assert watched.writes_outside_a_turn() == []
 
 

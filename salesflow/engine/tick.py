@@ -21,7 +21,7 @@ from salesflow.engine.process import Processor, ProcessResult, rewake
 from salesflow.engine.runs import Engine, TraceLine
 from salesflow.engine.schedules import due, localize
 from salesflow.outbox.courier import DeliveryResult
-from salesflow.outbox.delivery import deliver, deliver_both
+from salesflow.outbox.delivery import deliver_both
 from salesflow.phrases import phrase
 from salesflow.reports.stalled import stalled_rows
 from salesflow.store import deals, runs, schedules
@@ -74,12 +74,10 @@ def tick(
     send: bool = True,
     on_line: Callable[[TraceLine], None] | None = None,
     stop: Callable[[], bool] | None = None,
-    requests: bool = True,
     renderer: Renderer | None = None,
 ) -> TickResult:
     """Everything due at `store.now`; what runs did goes to `on_line` as it happens. `stop`
     (serve shutting down) ends the pass between two batches of events, before delivery.
-    `requests=False` leaves the `http` steps' requests to a loop of their own (serve's).
     `renderer`: the project's, kept across ticks by a caller that ticks many times (plan)."""
     renderer = renderer or Renderer(environment(store.project))
     engine = Engine(store, renderer, on_line)
@@ -92,10 +90,7 @@ def tick(
     result.stalled = flag_stalled(store)
     result.processed = processor.run(stop=stop)
     if send and not (stop and stop()):
-        if requests:
-            result.delivery, result.requests = deliver_both(store)
-        else:
-            result.delivery = deliver(store)
+        result.delivery, result.requests = deliver_both(store)
     return result
 
 

@@ -502,7 +502,8 @@ def inserted_id(
     connection: sqlite3.Connection, sql: str, parameters: tuple, returning: str = " RETURNING id"
 ) -> int | None:
     """The id of the row an `INSERT` (`sql`, without RETURNING) made; None when it made none
-    (`ON CONFLICT … DO NOTHING`). On SQLite from the cursor: a RETURNING clause costs about
+    (`ON CONFLICT … DO NOTHING`; never an upsert's `DO UPDATE`, whose update SQLite's cursor
+    does not give the id of). On SQLite from the cursor: a RETURNING clause costs about
     as much again as the insert there (~17 µs: SQLite gathers the rows it returns in a
     temporary table first), and a pass inserts ~9 rows a submission. PostgreSQL has no rowid
     to read: it is asked with `returning` (the id first)."""

@@ -149,15 +149,16 @@ def add(
         store.conn,
         "INSERT INTO deals (pipeline, stage, status, title, contact_id, currency, created_at,"
         " stage_entered_at, closed_at, fields, owner, amount, expected_close, next_step,"
-        " probability, priority, stages_mask)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " probability, priority, stages_mask)"  # the bit shifted in SQL: bit 63 is negative
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+        " CAST(1 AS bigint) << CAST(? AS integer))",
         (
             of.id, target.id, status_of(target), title, person["id"] if person else None,
             store.project.currency, store.stamp, store.stamp, closed_at,
             json.dumps(columns.pop("fields", {}), ensure_ascii=False), columns.get("owner"),
             columns.get("amount"), columns.get("expected_close"), columns.get("next_step"),
             columns.get("probability"), columns.get("priority"),
-            1 << stage_bit(store, of.id, target.id),  # its first stage entered: no UPDATE
+            stage_bit(store, of.id, target.id),  # its first stage entered: no UPDATE
         ),
     )  # fmt: skip
     _history_row(store, deal_id, of.id, None, target.id, by, forced=forced)

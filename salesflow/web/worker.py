@@ -15,11 +15,12 @@ with its connection), woken by a pass that may have queued some and looking ever
 too: a welcome email is queued as soon as its submission's pass commits, not after the
 previous pass has sent its emails, and a receiver that hangs holds up no email and no
 submission. Their writes (each message claimed, then marked sent, each synced to disk) take
-turns with the posts and the passes, after them (Site.aside, web/turns.py), never while
-sending: left to SQLite's busy handler, a post waited most of a second behind a loop that
-committed mark after mark. A cron `run` beside it is safe: every piece of work is claimed
-in a transaction. Stopping waits for the pass and the deliveries under way to end (a pass
-ends between two batches), so nothing is half done.
+turns with the posts and the worker's batches of events, after them but never for long
+(Site.aside, web/turns.py), and never while sending: left to SQLite's busy handler, a post
+waited most of a second behind a loop that committed mark after mark. A cron `run` beside
+it is safe: every piece of work is claimed in a transaction. Stopping waits for the pass
+and the deliveries under way to end (a pass ends between two batches), so nothing is half
+done.
 """
 
 from __future__ import annotations
