@@ -370,3 +370,13 @@ def test_a_deal_has_its_runs_with_their_trace_and_its_emails(store):
     # its runs' emails (#5 to someone else), and the one to its contact (#4, of run #1)
     assert [m["id"] for m in deal_messages(store, 2)] == [5, 4]
     assert deal_runs(store, 4) == [] and deal_messages(store, 4) == []
+
+
+def test_a_median_wait_read_while_ticks_change_is_refused_not_wrong(store):
+    """The funnel reads the waits' buckets, then the ticks of the bucket holding the
+    middle: ticks deleted between the two reads leave fewer than counted, and the median is
+    refused (the funnel then reads every wait) rather than taken from the wrong rank."""
+    from salesflow.reports.funnel import _median
+
+    with pytest.raises(LookupError):
+        _median(store, "ventes", "essai", [(0, 3)], [])  # 3 counted, none left

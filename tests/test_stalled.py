@@ -125,6 +125,7 @@ def test_a_page_lists_the_most_overdue_and_counts_the_others_in_the_total(pages,
     page = client.get("/forecast").text.split("<h2>Affaires en retard</h2>")[1]
     more = len(everything["rows"]) - STALLED_LISTED
     assert page.count('<a href="/deals/') == STALLED_LISTED
-    assert f"et {more} autres, comptées dans le total" in page
+    hint = "la liste complète : `salesflow pipeline stalled`"
+    assert f"et {more} de plus, dans le total ; {hint}" in page
     assert f"total : {len(everything['rows'])} affaires" in page
     assert client.get("/forecast.json").json()["stalled"] == everything

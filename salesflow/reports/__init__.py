@@ -25,3 +25,4 @@ class Report:
     totals: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
     more: int = 0  # rows left out of a bounded list (counted in the totals): a page says so
+    listed_by: str = ""  # the command that lists them all, when some are left out

@@ -97,14 +97,18 @@ def _items_wait(store: Store, pipeline_id: str, stage: Stage, since: str) -> dic
     if not stage.required_items or stage.outcome:
         return {"items_median_hours": None, "items_measured": None, "items_waiting": None}
     waiting = sorted(waits_still(store, pipeline_id, stage.id, stage.required_items, since))
-    if since:  # the waits of newer deals only: every one read
+    measured = None
+    if not since:
+        buckets = wait_buckets(store, pipeline_id, stage.id)
+        measured = sum(count for _, count in buckets) + len(waiting)
+        try:
+            median = _median(store, pipeline_id, stage.id, buckets, waiting) if measured else None
+        except LookupError:  # ticks written or deleted between two reads: read them all
+            measured = None
+    if measured is None:  # with `since`, the waits of newer deals only: every one read
         done = waits_done(store, pipeline_id, stage.id, since)
         measured = len(done) + len(waiting)
         median = statistics.median(done + waiting) if measured else None
-    else:
-        buckets = wait_buckets(store, pipeline_id, stage.id)
-        measured = sum(count for _, count in buckets) + len(waiting)
-        median = _median(store, pipeline_id, stage.id, buckets, waiting) if measured else None
     return {
         "items_median_hours": round(median, 1) if median is not None else None,
         "items_measured": measured,
@@ -129,7 +133,8 @@ def _nth(
     waiting: list[float], rank: int,
 ) -> float:  # fmt: skip
     """The wait of `rank` (from 0) among the ticked waits and the `waiting` hours, in order:
-    the bucket where the count of both reaches it, then the waits there."""
+    the bucket where the count of both reaches it, then the waits there. A LookupError when
+    the buckets count more ticks than are read (written or deleted between the reads)."""
     before = 0  # ticked waits in the buckets before
     for bucket, count in buckets:
         below = bisect.bisect_left(waiting, bucket * STAY_BUCKET / 3600)  # waiting before it
@@ -139,7 +144,10 @@ def _nth(
         if before + count + end > rank:
             here = heapq.merge(waits_in_bucket(store, pipeline_id, stage_id, bucket),
                                waiting[below:end])  # fmt: skip
-            return next(itertools.islice(here, rank - before - below, None))
+            found = next(itertools.islice(here, rank - before - below, None), None)
+            if found is None:
+                raise LookupError("the bucket holds fewer waits than its count")
+            return found
         before += count
     return waiting[rank - before]  # a wait still going on, before a bucket or past the last
 

@@ -66,10 +66,12 @@ def stalled(
         count, minor = overdue_total(store, limits)
         amount = from_minor(minor, currency)
     totals = {"title": f"total: {counted(count, kind)}", "amount": amount}
+    more = max(0, count - len(rows))  # the total is read apart: a deal closed meanwhile
     if kind == "deal":
-        return Report("Stalled deals", COLUMNS, rows, totals, more=count - len(rows))
+        return Report("Stalled deals", COLUMNS, rows, totals, more=more,
+                      listed_by="salesflow pipeline stalled")  # fmt: skip
     # a ticket's title is its subject, and a ticket has no amount
     rows = [{**row, "subject": row["title"]} for row in rows]
     columns = [TICKET_SUBJECT if c.key == "title" else c for c in COLUMNS if c.key != "amount"]
-    return Report("Stalled tickets", columns, rows, {"subject": totals["title"]},
-                  more=count - len(rows))  # fmt: skip
+    return Report("Stalled tickets", columns, rows, {"subject": totals["title"]}, more=more,
+                  listed_by="salesflow pipeline stalled --kind ticket")  # fmt: skip
