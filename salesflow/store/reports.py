@@ -28,11 +28,11 @@ def _deals_of(store: Store, pipeline_id: str | None) -> tuple[str, list]:
 # -- as of now
 # A move stamps the deal's stage_entered_at with the instant of its history row, so a deal
 # that entered its stage by now has nothing after now: its row is as of now. The others,
-# moved, closed or created after now, are few, and read off the index that ends with
-# stage_entered_at (skipping its first columns where SQLite has statistics, else a scan of
-# the index alone; PostgreSQL, without skip-scan, has an index of that column alone:
-# migration 14); each is read back to its latest history row by now (none: not yet
-# created). Only moves recorded out of order (a later --now first) escape this.
+# moved, closed or created after now, are few, and read off the index on (status, pipeline,
+# stage, stage_entered_at, amount) (skipping its first columns where SQLite has statistics,
+# else a scan of the index alone; PostgreSQL, without skip-scan, has an index of
+# stage_entered_at alone: migration 14); each is read back to its latest history row by now
+# (none: not yet created). Only moves recorded out of order (a later --now first) escape this.
 _MOVED_LATER = "SELECT id FROM deals WHERE stage_entered_at > ?"
 _MASK_THEN = (
     "(SELECT CAST(coalesce(sum(DISTINCT CAST(1 AS bigint) << CAST(b.bit AS integer)), 0) AS bigint)"
