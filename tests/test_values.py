@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -14,6 +14,7 @@ from salesflow.clock import now, parse_now
 from salesflow.config.yamlfile import load_yaml
 from salesflow.durations import parse_duration
 from salesflow.errors import UserError
+from salesflow.values import DAY_ORDERS, babel_day_order, parse_date
 
 PARIS = ZoneInfo("Europe/Paris")
 
@@ -86,3 +87,14 @@ def test_yaml_dates_stay_text(tmp_path):
     path.write_text("at: 2026-12-05T18:30\nday: 2026-12-05\n")
     document, _ = load_yaml(path)
     assert document.data == {"at": "2026-12-05T18:30", "day": "2026-12-05"}
+
+
+@pytest.mark.parametrize("locale", sorted(DAY_ORDERS))
+def test_known_day_orders_are_babels(locale):
+    """The table that spares an import Babel's locale data says what Babel's data says."""
+    assert DAY_ORDERS[locale] == babel_day_order(locale)
+
+
+def test_a_locale_outside_the_table_asks_babel():
+    assert parse_date("05.12.2026", "fi_FI") == date(2026, 12, 5)  # d.M.y in Finnish
+    assert parse_date("12/05/2026", "en_PH") == date(2026, 12, 5)  # month first

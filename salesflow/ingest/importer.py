@@ -269,9 +269,10 @@ def _upsert(store: Store, staging, records, parser, result, rejects, with_deals,
             rule: _EntryRule | None):  # fmt: skip
     batch = _Batch(store, staging, result, rejects, overwrite, rule)
     width = len(rejects.header)
+    parse, add = parser.parse, batch.add  # looked up once: this loop runs for every row
     for row_no, cells, broken in records:  # row_no: the line the record starts on
         text = "".join(cells)
-        if not broken and not text.strip():
+        if not broken and (not text or text.isspace()):
             result.blank_lines += 1  # a blank line is not a record
             continue
         result.rows += 1
@@ -290,12 +291,11 @@ def _upsert(store: Store, staging, records, parser, result, rejects, with_deals,
             result.control_characters += removed
             result.composed += composed
         try:
-            contact, deal = parser.parse(cells)
+            contact, deal = parse(cells)
         except ValueError as error:
             _reject(result, rejects, row_no, cells, str(error))
             continue
-        batch.add(row_no, contact, deal if with_deals else None, cells)
-        if len(batch.contacts) >= BATCH:
+        if add(row_no, contact, deal if with_deals else None, cells) >= BATCH:
             batch.write()
     batch.write()
 
@@ -316,14 +316,15 @@ class _Batch:
     rows: list[int] = field(default_factory=list)
     cells: list[list[str]] = field(default_factory=list)
 
-    def add(self, row_no: int, contact, deal, cells: list[str]) -> None:
-        """A parsed row (`deal` None: the import makes no deals)."""
+    def add(self, row_no: int, contact, deal, cells: list[str]) -> int:
+        """A parsed row (`deal` None: the import makes no deals); the rows gathered now."""
         self.contacts.append(contact)
         self.rows.append(row_no)
         if deal is not None:
             self.deals.append(deal)
         if self.rule:
             self.cells.append(cells)
+        return len(self.rows)
 
     def write(self) -> None:
         """The batch into the database, less the rows the stage's rule refuses; then empty."""

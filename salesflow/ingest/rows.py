@@ -52,8 +52,10 @@ class RowParser:
         # Grouped once so that a record costs no test of kinds: texts taken as they are
         # (contact and deal ones), then the converted ones in the columns' order (so that of
         # two bad values the first one's error is said), then tags and a full name.
-        self.plain = [(index, kind, slot) for index, kind, slot, convert in steps
-                      if kind in (_CONTACT, _DEAL) and convert is None]  # fmt: skip
+        self.plain_contact = [(index, slot) for index, kind, slot, convert in steps
+                              if kind == _CONTACT and convert is None]  # fmt: skip
+        self.plain_deal = [(index, slot) for index, kind, slot, convert in steps
+                           if kind == _DEAL and convert is None]  # fmt: skip
         self.converted = [(index, kind, slot, convert) for index, kind, slot, convert in steps
                           if convert is not None]  # fmt: skip
         self.tag_columns = [index for index, kind, *_ in steps if kind == _TAGS]
@@ -110,11 +112,13 @@ class RowParser:
             cells = cells + [""] * (self.width - len(cells))
         row: list = [None, None, None, None, None, None, None, None, None]
         deal: list = [None, None, None, None]
+        for index, slot in self.plain_contact:  # of several columns for a value, the first
+            if row[slot] is None:  # non-empty one wins
+                row[slot] = cells[index].strip() or None
+        for index, slot in self.plain_deal:
+            if deal[slot] is None:
+                deal[slot] = cells[index].strip() or None
         records = (row, None, deal)  # by kind: _CONTACT, _FIELD, _DEAL
-        for index, kind, slot in self.plain:  # of several columns for a value, the first
-            values = records[kind]  # non-empty one wins
-            if values[slot] is None:
-                values[slot] = cells[index].strip() or None
         fields = {}
         for index, kind, slot, convert in self.converted:
             text = cells[index].strip()
