@@ -10,6 +10,7 @@ import io
 import json
 import os
 import shutil
+import sys
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,6 +23,7 @@ from hypothesis import strategies as st
 from salesflow.config.project import load_project
 from salesflow.ingest.importer import ImportOptions, import_csv
 from salesflow.store.session import Store
+from salesflow.values import has_control
 
 pytestmark = pytest.mark.engines
 FIXTURES = Path(__file__).parent / "fixtures" / "csv"
@@ -118,6 +120,12 @@ def test_text_is_composed_and_control_characters_dropped_and_counted(sf):
     assert stored["ana@example.org"][:2] == ("Ana", "Lopez")
     found = sf("contacts", "list", "--search", "Hélène", "--format", "csv").output
     assert "helene@example.org" in found
+
+
+def test_a_printable_text_holds_no_control_character():
+    """The import looks for control characters only in a text that is not printable."""
+    assert not [char for char in map(chr, range(sys.maxunicode + 1))
+                if char.isprintable() and has_control(char)]  # fmt: skip
 
 
 def test_notes_above_the_header_are_skipped_and_the_header_line_said(sf):

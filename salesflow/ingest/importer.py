@@ -286,7 +286,10 @@ def _upsert(store: Store, staging, records, parser, result, rejects, with_deals,
             )
             _reject(result, rejects, row_no, cells, why)
             continue
-        if has_control(text) or not (text.isascii() or _composed(text)):  # the rare case
+        # the rare case (a printable text holds no control character: one C-level test)
+        if (not text.isprintable() and has_control(text)) or not (
+            text.isascii() or _composed(text)
+        ):
             cells, removed, composed = parser.clean(cells)
             result.control_characters += removed
             result.composed += composed
