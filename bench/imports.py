@@ -9,8 +9,9 @@ executemany. Both start from that copy:
 (b) the same file again, each over the database its own first import left: both write nothing.
 After each case every table's rows, the contacts' values and the events' data must be the
 same in both databases, or no ratio is printed. Floor and import alternate (paired); whole
-commands, start-up included. Targets, by the median: (a) and (b) ≤ 1.5× the floor. Then the
-peak memory of importing 1,000,000 rows, and 100,000: < 80 MB, and within 10 MB of each other.
+commands, start-up included (the project's cache made by one untimed import first).
+Targets, by the median: (a) and (b) ≤ 1.5× the floor. Then the peak memory of importing
+1,000,000 rows, and 100,000: < 80 MB, and within 10 MB of each other.
 
     .venv/bin/python bench/imports.py [--rows 100000] [--memory-rows 1000000] [--runs 5]
 """
