@@ -22,9 +22,6 @@ def _json_default(value: Any) -> Any:
 
 
 _ENCODER = json.JSONEncoder(default=_json_default, ensure_ascii=False)
-# The same, with a NUL between items: JSON escapes a NUL in a string, so a bare one is a
-# separator, and "}<NUL>{" one between two objects of the outer list when none holds objects
-_MARKED = json.JSONEncoder(default=_json_default, ensure_ascii=False, separators=("\0", ": "))
 
 
 def to_json(data: Any, indent: str = "") -> str:
@@ -46,13 +43,15 @@ def to_json(data: Any, indent: str = "") -> str:
 
 
 def _lines(items: list, between: str) -> str:
-    """Each item encoded as `_ENCODER` does, `between` them: a list of flat objects (a
-    report's rows) in one call of the C encoder (one call per row cost as much again),
-    anything else item by item."""
+    """Each item encoded as `_ENCODER` does, `between` them: a list of objects (a report's
+    rows) in one call of the C encoder (one call per row cost as much again), then cut
+    where one object ends and the next begins — when "}, {" is found there only (no text
+    nor list of objects holds it, and no occurrence can overlap such a cut); anything else
+    item by item."""
     if all(type(item) is dict for item in items):
-        text = _MARKED.encode(items)[1:-1]
-        if text.count("}\0{") == len(items) - 1:  # else an object holds a list of objects
-            return text.replace("}\0{", "}" + between + "{").replace("\0", ", ")
+        text = _ENCODER.encode(items)[1:-1]
+        if text.count("}, {") == len(items) - 1:
+            return text.replace("}, {", "}" + between + "{")
     return between.join(_ENCODER.encode(item) for item in items)
 
 
