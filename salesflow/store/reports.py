@@ -62,6 +62,16 @@ def _total(expression: str) -> str:
     return f"CAST(coalesce(sum({expression}), 0) AS bigint)"
 
 
+def _tuples(store: Store, sql: str, params: tuple) -> list[tuple]:
+    """The rows of `sql` as plain tuples, for reads of thousands of rows: on SQLite a
+    sqlite3.Row each costs as much as its values (PostgreSQL's rows are tuples already)."""
+    if store.conn.dialect == "sqlite":
+        cursor = store.conn.cursor()
+        cursor.row_factory = None
+        return cursor.execute(sql, params).fetchall()
+    return store.conn.execute(sql, params).fetchall()
+
+
 _MOVED_THEN = (  # the deals that moved after now, as they stood at now (see _as_of_now)
     f"SELECT {_COLUMNS}, h.to_stage AS stage, coalesce(s.outcome, 'open') AS status,"
     " h.at AS stage_entered_at, CASE WHEN s.outcome IS NOT NULL THEN h.at END AS closed_at,"
@@ -330,13 +340,8 @@ _STATE_THEN = (  # the stage a record was in at now, read back only for those mo
 
 
 def _column(store: Store, sql: str, params: tuple) -> list:
-    """The first column of the rows of `sql`: plain tuples on SQLite (a sqlite3.Row each
-    cost as much as the value; PostgreSQL's rows are tuples already)."""
-    if store.conn.dialect == "sqlite":
-        cursor = store.conn.cursor()
-        cursor.row_factory = None
-        return [row[0] for row in cursor.execute(sql, params)]
-    return [row[0] for row in store.conn.execute(sql, params)]
+    """The first column of the rows of `sql`."""
+    return [row[0] for row in _tuples(store, sql, params)]
 
 
 def waits_done(store: Store, pipeline_id: str, stage_id: str, since: str) -> list[float]:
@@ -390,8 +395,10 @@ def waits_still(
     without its required `items` all ticked, have waited (from their first entry to now):
     read off stage_waits (migration 27), which holds each open record without the tick that
     completed its stage, with its first entry; a record is probed for its ticks only when
-    it has ticked as many items as are required. Read apart, as the records were at now:
-    those moved after now, and those whose completing tick came after now (a clock set back)."""
+    it has ticked as many items as are required (a record in its stage by now entered it
+    first by now: its first entry ever is the one by now). Read apart, as the records were
+    at now: those moved after now, and those whose completing tick came after now (a clock
+    set back)."""
     marks = ", ".join("?" * len(items))
     unticked = (  # the required items not all ticked by now
         f"(SELECT count(*) FROM checklist_ticks k WHERE k.deal_id = {{id}} AND k.stage = ?"
@@ -551,12 +558,7 @@ def overdue_listed(store: Store, limits: list[tuple], first: int | None = None) 
     plain tuples (a report of 10,000 stalled deals reads them in a few µs each)."""
     if not limits:
         return []
-    sql, params = _overdue(store, limits, None, first, ", ".join(LISTED))
-    if store.conn.dialect == "sqlite":
-        cursor = store.conn.cursor()
-        cursor.row_factory = None
-        return cursor.execute(sql, params).fetchall()
-    return store.conn.execute(sql, params).fetchall()
+    return _tuples(store, *_overdue(store, limits, None, first, ", ".join(LISTED)))
 
 
 def _overdue(
