@@ -15,6 +15,7 @@ import pytest
 from conftest import open_project
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_deal_summaries import STAGE_WAITS_GROUPED, STAGE_WAITS_KEPT
 
 from salesflow.reports.funnel import funnel
 from salesflow.store.db import transaction
@@ -166,6 +167,7 @@ def test_the_wait_read_off_the_summary_is_the_wait_of_every_deal(two_required, s
             for table in ("checklist_history", "checklist_ticks", "stage_history", "deals"):
                 store.conn.execute(f"DELETE FROM {table}")
         _fill(store, rng)
+        assert _read(store, STAGE_WAITS_KEPT) == _read(store, STAGE_WAITS_GROUPED)
         for _ in range(4):  # now anywhere, before most moves and ticks or after them all
             store.now = START + timedelta(hours=rng.randrange(0, 1400))
             since = rng.choice([None, (START + timedelta(days=rng.randrange(0, 20))).date()])

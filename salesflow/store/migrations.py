@@ -645,6 +645,10 @@ _STAGE_WAITS_WATCH = {  # table: the column naming the record, the columns its r
     "checklist_history": ("deal_id", ("deal_id", "stage", "waited_seconds")),
     "checklist_ticks": ("deal_id", ("deal_id", "stage")),
 }
+_STAGE_WAIT_ENTERED = (  # a move recorded: the row made again in one step, not read again
+    "UPDATE stage_waits SET since = NEW.at WHERE deal_id = NEW.deal_id AND stage = NEW.to_stage"
+    " AND (since IS NULL OR since > NEW.at)"
+)
 
 
 def _v27_stage_waits(schema: Schema) -> None:
@@ -675,7 +679,8 @@ def _v27_stage_waits(schema: Schema) -> None:
 
 def _stage_waits_kept(schema: Schema, table: str, record: str, watched: tuple[str, ...]) -> None:
     """Triggers on `table` making stage_waits' row of the record a write touches again (both
-    records' when an update moves a row from one record to another)."""
+    records' when an update moves a row from one record to another); a move recorded in
+    the history only moves the record's first entry earlier (each new deal records one)."""
     name = f"{table}_stage_waits"
     changed = " OR ".join(f"OLD.{column} IS NOT NEW.{column}" for column in watched)
     if schema.dialect == "sqlite":
@@ -685,15 +690,23 @@ def _stage_waits_kept(schema: Schema, table: str, record: str, watched: tuple[st
             ("moved", f"UPDATE OF {record}", "OLD", f" WHEN OLD.{record} IS NOT NEW.{record}"),
         ):  # fmt: skip
             body = "; ".join(sql.format(deal=f"{row}.{record}") for sql in _STAGE_WAIT_AGAIN)
+            if table == "stage_history" and event == "INSERT":
+                body = _STAGE_WAIT_ENTERED
             schema.execute(
                 f"CREATE TRIGGER {name}_{suffix} AFTER {event} ON {table}{when} BEGIN {body}; END"
             )
         return
+    inserted = (
+        _STAGE_WAIT_ENTERED
+        if table == "stage_history"
+        else f"PERFORM stage_wait_again(NEW.{record})"
+    )
     schema.execute(
         f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $body$ BEGIN"
         f" IF TG_OP <> 'INSERT' THEN PERFORM stage_wait_again(OLD.{record}); END IF;"
-        f" IF TG_OP = 'INSERT' OR (TG_OP = 'UPDATE' AND NEW.{record} IS DISTINCT FROM"
-        f" OLD.{record}) THEN PERFORM stage_wait_again(NEW.{record}); END IF;"
+        f" IF TG_OP = 'INSERT' THEN {inserted}; END IF;"
+        f" IF TG_OP = 'UPDATE' AND NEW.{record} IS DISTINCT FROM OLD.{record}"
+        f" THEN PERFORM stage_wait_again(NEW.{record}); END IF;"
         " RETURN NULL; END $body$"
     )
     schema.execute(
