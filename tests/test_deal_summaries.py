@@ -1,7 +1,8 @@
 """The deals' summaries (migration 23: deal_totals, deal_masks, stay_buckets; migration 24:
-deal_losses, wait_buckets), kept by triggers: after every kind of write — salesflow's
-commands, an import, a direct UPDATE or DELETE, a transaction rolled back, a db copy — they
-hold exactly what a GROUP BY of the deals (their history, their ticks) gives."""
+deal_losses, wait_buckets; migration 27: stage_waits), kept by triggers: after every kind of
+write — salesflow's commands, an import, a direct UPDATE or DELETE, a transaction rolled
+back, a db copy — they hold exactly what a GROUP BY of the deals (their history, their
+ticks) gives."""
 
 from __future__ import annotations
 
@@ -46,6 +47,18 @@ LOSSES_GROUPED = (  # deal_losses (migration 24) as the losses report groups the
     " WHERE status = 'lost' AND stage_entered_at IS NOT NULL GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
 )
 LOSSES_KEPT = "SELECT pipeline, lost_from, reason, count, amount FROM deal_losses ORDER BY 1, 2, 3"
+STAGE_WAITS_GROUPED = (  # stage_waits (migration 27): each open deal not past its stage's
+    # completing tick, its first entry into the stage, its current one, its ticks there
+    "SELECT d.id, d.pipeline, d.stage, (SELECT min(h.at) FROM stage_history h"
+    " WHERE h.deal_id = d.id AND h.to_stage = d.stage), d.stage_entered_at,"
+    " (SELECT count(*) FROM checklist_ticks k WHERE k.deal_id = d.id AND k.stage = d.stage)"
+    " FROM deals d WHERE d.status = 'open' AND d.id NOT IN (SELECT c.deal_id"
+    " FROM checklist_history c WHERE c.stage = d.stage AND c.waited_seconds IS NOT NULL)"
+    " ORDER BY 1"
+)
+STAGE_WAITS_KEPT = (
+    "SELECT deal_id, pipeline, stage, since, entered, ticked FROM stage_waits ORDER BY 1"
+)
 
 
 def _buckets(project: Path, sql: str) -> list[tuple]:
@@ -75,6 +88,7 @@ def exact(project: Path) -> list[tuple]:
     )  # fmt: skip
     assert query(project, "SELECT pipeline, stage, bucket, count FROM wait_buckets"
                  " ORDER BY 1, 2, 3") == waits  # fmt: skip
+    assert query(project, STAGE_WAITS_KEPT) == query(project, STAGE_WAITS_GROUPED)
     return kept
 
 
@@ -158,6 +172,8 @@ def test_a_db_copy_has_the_same_summaries(deals, tmp_path):
     deals("db", "copy", "--to", copy)
     with connect(copy) as connection:
         assert [tuple(row) for row in connection.execute(KEPT)] == before
+        waits = [tuple(row) for row in connection.execute(STAGE_WAITS_KEPT)]
+    assert waits == query(deals.project, STAGE_WAITS_KEPT) and len(waits) == 2
 
 
 @pytest.mark.parametrize("extra", [0, 1])  # an odd and an even number of stays
@@ -199,6 +215,41 @@ def test_ticks_keep_the_waits_summary_exact(deals):
     exact(project)
     query(project, "DELETE FROM checklist_history WHERE deal_id = 1")
     exact(project)
+
+
+def test_every_write_keeps_the_deals_still_waiting_exact(deals):
+    """stage_waits (migration 27) after ticks and unticks, and direct writes of each table it
+    is made of, rows moved from one deal to another included."""
+    project = deals.project
+    waiting = "SELECT deal_id, stage, ticked FROM stage_waits ORDER BY 1"
+    assert query(project, waiting) == [(1, "nouveau", 0), (2, "nouveau", 0)]
+    deals("deals", "move", "1", "essai-realise", now="2026-11-21T10:00")
+    deals("deals", "move", "2", "essai-realise", now="2026-11-21T11:00")
+    tick(deals, 2, "Avis recueilli", now="2026-11-22T10:00")
+    assert query(project, waiting) == [(1, "essai-realise", 0), (2, "essai-realise", 1)]
+    tick(deals, 1, "Paiement reçu", now="2026-11-22T09:00")  # its stage's items all ticked
+    assert query(project, waiting) == [(2, "essai-realise", 1)]
+    tick(deals, 1, "Paiement reçu", now="2026-11-22T09:30", undo=True)  # waited all the same
+    exact(project)
+    query(project, "UPDATE checklist_history SET stage = 'gone' WHERE deal_id = 1")
+    assert query(project, waiting) == [(1, "essai-realise", 0), (2, "essai-realise", 1)]
+    query(project, "UPDATE checklist_ticks SET deal_id = 1 WHERE deal_id = 2")
+    exact(project)
+    query(project, "UPDATE stage_history SET deal_id = 2 WHERE deal_id = 1 AND from_stage IS NULL")
+    exact(project)
+    query(project, "UPDATE stage_history SET at = '2026-11-01T00:00:00Z' WHERE deal_id = 2")
+    query(project, "DELETE FROM stage_history WHERE to_stage = 'essai-realise' AND deal_id = 1")
+    exact(project)
+    query(project, "UPDATE checklist_history SET deal_id = 2, stage = 'essai-realise'")
+    query(project, "DELETE FROM checklist_ticks")
+    exact(project)
+    query(project, "UPDATE deals SET status = 'won', stage = 'inscrit' WHERE id = 1")
+    query(project, "UPDATE deals SET stage_entered_at = '2026-11-30T00:00:00Z'")
+    exact(project)
+    query(project, "DELETE FROM checklist_history")
+    assert [row[0] for row in query(project, waiting)] == [2]
+    query(project, "UPDATE deals SET status = 'lost' WHERE id = 2")
+    assert query(project, waiting) == []
 
 
 WAITED = [0.0, 1.0, 4095.999, 4096.0, 4096.0, 8191.5, 8192.0, 20000.0, 3.6e5, 7.2e5]

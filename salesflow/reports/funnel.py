@@ -23,9 +23,11 @@ counted: it no longer waits on them.
 from __future__ import annotations
 
 import bisect
+import functools
 import heapq
 import itertools
 import statistics
+from collections.abc import Callable
 from datetime import date, datetime
 
 from salesflow.config.model import Stage
@@ -121,20 +123,21 @@ def _median(
     waiting: list[float],
 ) -> float:  # fmt: skip
     """The median of the ticked waits (counted by bucket) and the `waiting` hours (sorted)
-    together, reading the ticked waits of the bucket(s) holding the middle only."""
+    together, reading the ticked waits of the bucket(s) holding the middle only (once)."""
     count = sum(n for _, n in buckets) + len(waiting)
-    middle = [_nth(store, pipeline_id, stage_id, buckets, waiting, rank)
-              for rank in sorted({(count - 1) // 2, count // 2})]  # fmt: skip
+    read = functools.cache(functools.partial(waits_in_bucket, store, pipeline_id, stage_id))
+    middle = [_nth(buckets, waiting, rank, read) for rank in sorted({(count - 1) // 2, count // 2})]
     return statistics.mean(middle) if len(middle) == 2 else middle[0]
 
 
 def _nth(
-    store: Store, pipeline_id: str, stage_id: str, buckets: list[tuple[int, int]],
-    waiting: list[float], rank: int,
+    buckets: list[tuple[int, int]], waiting: list[float], rank: int,
+    read: Callable[[int], list[float]],
 ) -> float:  # fmt: skip
     """The wait of `rank` (from 0) among the ticked waits and the `waiting` hours, in order:
-    the bucket where the count of both reaches it, then the waits there. A LookupError when
-    the buckets count more ticks than are read (written or deleted between the reads)."""
+    the bucket where the count of both reaches it, then the waits there (`read`). A
+    LookupError when the buckets count more ticks than are read (written or deleted
+    between the reads)."""
     before = 0  # ticked waits in the buckets before
     for bucket, count in buckets:
         below = bisect.bisect_left(waiting, bucket * STAY_BUCKET / 3600)  # waiting before it
@@ -142,8 +145,7 @@ def _nth(
             break
         end = bisect.bisect_left(waiting, (bucket + 1) * STAY_BUCKET / 3600)
         if before + count + end > rank:
-            here = heapq.merge(waits_in_bucket(store, pipeline_id, stage_id, bucket),
-                               waiting[below:end])  # fmt: skip
+            here = heapq.merge(read(bucket), waiting[below:end])
             found = next(itertools.islice(here, rank - before - below, None), None)
             if found is None:
                 raise LookupError("the bucket holds fewer waits than its count")

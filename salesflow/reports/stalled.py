@@ -4,7 +4,7 @@ or their last completed task (the later), most overdue first."""
 from __future__ import annotations
 
 from salesflow.reports import Column, Report
-from salesflow.store.reports import overdue_deals, overdue_total, rot_limits
+from salesflow.store.reports import overdue_deals, overdue_listed, overdue_total, rot_limits
 from salesflow.store.session import Store
 from salesflow.values import from_minor
 from salesflow.wording import counted
@@ -29,6 +29,25 @@ def stalled_rows(store: Store, pipeline_id: str | None = None, kind: str | None 
     return overdue_deals(store, rot_limits(store, pipeline_id, kind))
 
 
+def _row(values: tuple, currency: str) -> dict:
+    """A stalled deal as the report lists it, from overdue_listed's LISTED values."""
+    (id_, title, contact, pipeline, stage, stage_name, days, quiet_days, rot_days, owner,
+     next_step, amount) = values  # fmt: skip
+    return {
+        "id": id_,
+        "title": title,
+        "contact": contact,
+        "pipeline": pipeline,
+        "stage": stage,
+        "stage_name": stage_name,
+        "days_in_stage": int(days),
+        "days_overdue": int(quiet_days - rot_days),
+        "owner": owner,
+        "next_step": next_step,
+        "amount": from_minor(amount, currency),
+    }
+
+
 def stalled(
     store: Store, pipeline_id: str | None = None, kind: str | None = None,
     listed: int | None = None,
@@ -42,26 +61,11 @@ def stalled(
     kind = kind or "deal"
     currency = store.project.currency
     limits = rot_limits(store, pipeline_id, kind)
-    rows = [
-        {
-            "id": row["id"],
-            "title": row["title"],
-            "contact": row["contact_email"],
-            "pipeline": row["pipeline"],
-            "stage": row["stage"],
-            "stage_name": row["stage_name"],
-            "days_in_stage": int(row["days"]),
-            "days_overdue": int(row["quiet_days"] - row["rot_days"]),
-            "owner": row["owner"],
-            "next_step": row["next_step"],
-            "amount": from_minor(row["amount"], currency),
-        }
-        for row in overdue_deals(store, limits, first=listed)
-    ]
+    listed_rows = overdue_listed(store, limits, first=listed)
+    rows = [_row(values, currency) for values in listed_rows]
     if listed is None or len(rows) < listed:  # every one listed: counted and summed here
         count = len(rows)
-        amount = sum((row["amount"] for row in rows if row["amount"] is not None),
-                     from_minor(0, currency))  # fmt: skip
+        amount = from_minor(sum(values[-1] or 0 for values in listed_rows), currency)
     else:
         count, minor = overdue_total(store, limits)
         amount = from_minor(minor, currency)

@@ -488,7 +488,7 @@ def _stay_summary(dialect: str) -> _Summary:
 # Tables whose rows the database's triggers write from other tables' rows: a copy writes the
 # others, the target's triggers fill these, and the copy compares them with the source's.
 KEPT_BY_TRIGGERS = frozenset(
-    ["deal_totals", "deal_masks", "stay_buckets", "deal_losses", "wait_buckets"]
+    ["deal_totals", "deal_masks", "stay_buckets", "deal_losses", "wait_buckets", "stage_waits"]
 )
 
 
@@ -625,6 +625,101 @@ def _wait_summary(dialect: str) -> _Summary:
     )
 
 
+# A record's row of stage_waits (migration 27) made again from what it is now: its stage if
+# open and without the tick that left the stage's required items all ticked, its first entry
+# into the stage (`since`), its current one (`entered`) and how many items of the stage it
+# has ticked (`ticked`: with fewer than the required items, it cannot have them all).
+_STAGE_WAIT_AGAIN = (
+    "DELETE FROM stage_waits WHERE deal_id = {deal}",
+    "INSERT INTO stage_waits (deal_id, pipeline, stage, since, entered, ticked)"
+    " SELECT d.id, d.pipeline, d.stage, (SELECT min(h.at) FROM stage_history h"
+    "   WHERE h.deal_id = d.id AND h.to_stage = d.stage), d.stage_entered_at,"
+    " (SELECT count(*) FROM checklist_ticks k WHERE k.deal_id = d.id AND k.stage = d.stage)"
+    " FROM deals d WHERE d.id = {deal} AND d.status = 'open' AND NOT EXISTS (SELECT 1"
+    "   FROM checklist_history c WHERE c.deal_id = d.id AND c.stage = d.stage"
+    "   AND c.waited_seconds IS NOT NULL)",
+)
+_STAGE_WAITS_WATCH = {  # table: the column naming the record, the columns its row reads
+    "deals": ("id", ("pipeline", "stage", "status", "stage_entered_at")),
+    "stage_history": ("deal_id", ("deal_id", "to_stage", "at")),
+    "checklist_history": ("deal_id", ("deal_id", "stage", "waited_seconds")),
+    "checklist_ticks": ("deal_id", ("deal_id", "stage")),
+}
+_STAGE_WAIT_ENTERED = (  # a move recorded: the row made again in one step, not read again
+    "UPDATE stage_waits SET since = NEW.at WHERE deal_id = NEW.deal_id AND stage = NEW.to_stage"
+    " AND (since IS NULL OR since > NEW.at)"
+)
+
+
+def _v27_stage_waits(schema: Schema) -> None:
+    """What the funnel's wait on required items reads of the records still waiting, instead
+    of probing each open record of the stage (its entries, its ticks, its history): a row
+    per open record without the tick that completed its stage's required items, found by
+    pipeline, stage and first entry (the waits in order, off the index alone). Which items
+    are required is the YAML's: `ticked` counts the stage's ticked items, so that only a
+    record with as many as the required ones is probed. Kept by triggers on the four
+    tables it is made of (a write makes its record's row again), in their transaction."""
+    schema.create_table(
+        "stage_waits",
+        {"deal_id": int, "pipeline": str, "stage": str, "since": str, "entered": str,
+         "ticked": int},
+        pk="deal_id", not_null=("pipeline", "stage", "entered", "ticked"),
+    )  # fmt: skip
+    schema.execute(_STAGE_WAIT_AGAIN[1].replace("d.id = {deal} AND ", ""))
+    schema.create_index("stage_waits", ["pipeline", "stage", "since", "entered", "ticked"])
+    if schema.dialect == "postgresql":
+        again = "; ".join(sql.format(deal="$1") for sql in _STAGE_WAIT_AGAIN)
+        schema.execute(
+            "CREATE FUNCTION stage_wait_again(bigint) RETURNS void LANGUAGE sql AS $body$"
+            f" {again} $body$"
+        )
+    for table, (record, watched) in _STAGE_WAITS_WATCH.items():
+        _stage_waits_kept(schema, table, record, watched)
+
+
+def _stage_waits_kept(schema: Schema, table: str, record: str, watched: tuple[str, ...]) -> None:
+    """Triggers on `table` making stage_waits' row of the record a write touches again (both
+    records' when an update moves a row from one record to another); a move recorded in
+    the history only moves the record's first entry earlier (each new deal records one)."""
+    name = f"{table}_stage_waits"
+    changed = " OR ".join(f"OLD.{column} IS NOT NEW.{column}" for column in watched)
+    if schema.dialect == "sqlite":
+        for suffix, event, row, when in (
+            ("insert", "INSERT", "NEW", ""), ("delete", "DELETE", "OLD", ""),
+            ("update", f"UPDATE OF {', '.join(watched)}", "NEW", f" WHEN {changed}"),
+            ("moved", f"UPDATE OF {record}", "OLD", f" WHEN OLD.{record} IS NOT NEW.{record}"),
+        ):  # fmt: skip
+            body = "; ".join(sql.format(deal=f"{row}.{record}") for sql in _STAGE_WAIT_AGAIN)
+            if table == "stage_history" and event == "INSERT":
+                body = _STAGE_WAIT_ENTERED
+            schema.execute(
+                f"CREATE TRIGGER {name}_{suffix} AFTER {event} ON {table}{when} BEGIN {body}; END"
+            )
+        return
+    inserted = (
+        _STAGE_WAIT_ENTERED
+        if table == "stage_history"
+        else f"PERFORM stage_wait_again(NEW.{record})"
+    )
+    schema.execute(
+        f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $body$ BEGIN"
+        f" IF TG_OP <> 'INSERT' THEN PERFORM stage_wait_again(OLD.{record}); END IF;"
+        f" IF TG_OP = 'INSERT' THEN {inserted}; END IF;"
+        f" IF TG_OP = 'UPDATE' AND NEW.{record} IS DISTINCT FROM OLD.{record}"
+        f" THEN PERFORM stage_wait_again(NEW.{record}); END IF;"
+        " RETURN NULL; END $body$"
+    )
+    schema.execute(
+        f"CREATE TRIGGER {name} AFTER INSERT OR DELETE ON {table}"
+        f" FOR EACH ROW EXECUTE FUNCTION {name}()"
+    )
+    schema.execute(
+        f"CREATE TRIGGER {name}_update AFTER UPDATE OF {', '.join(watched)} ON {table}"
+        f" FOR EACH ROW WHEN ({changed.replace(' IS NOT ', ' IS DISTINCT FROM ')})"
+        f" EXECUTE FUNCTION {name}()"
+    )
+
+
 MIGRATIONS: list[Callable[[Schema], None]] = [
     _v1_contacts_deals_events,
     _v2_tasks_and_report_indexes,
@@ -650,6 +745,7 @@ MIGRATIONS: list[Callable[[Schema], None]] = [
     _v22_runs_by_file_version,
     _v23_deal_summaries,
     _v24_loss_and_wait_summaries,
+    _v27_stage_waits,
 ]
 
 # Serialises migrators on one PostgreSQL database, as BEGIN IMMEDIATE does on SQLite: a key

@@ -62,6 +62,16 @@ def _total(expression: str) -> str:
     return f"CAST(coalesce(sum({expression}), 0) AS bigint)"
 
 
+def _tuples(store: Store, sql: str, params: tuple) -> list[tuple]:
+    """The rows of `sql` as plain tuples, for reads of thousands of rows: on SQLite a
+    sqlite3.Row each costs as much as its values (PostgreSQL's rows are tuples already)."""
+    if store.conn.dialect == "sqlite":
+        cursor = store.conn.cursor()
+        cursor.row_factory = None
+        return cursor.execute(sql, params).fetchall()
+    return store.conn.execute(sql, params).fetchall()
+
+
 _MOVED_THEN = (  # the deals that moved after now, as they stood at now (see _as_of_now)
     f"SELECT {_COLUMNS}, h.to_stage AS stage, coalesce(s.outcome, 'open') AS status,"
     " h.at AS stage_entered_at, CASE WHEN s.outcome IS NOT NULL THEN h.at END AS closed_at,"
@@ -318,7 +328,7 @@ def _median_stay(store: Store, pipeline_id: str, stage_id: str) -> float | None:
 # ticked holds the seconds since the record first entered the stage, read off the index
 # (pipeline, stage, waited_seconds, at) in order, by now. The records still open in the
 # stage at now, without such a tick and with their required items not all ticked, wait from
-# their first entry to now: few (the stage's open records), each a probe of their history.
+# their first entry to now: read off stage_waits (migration 27), not probed one by one.
 _FIRST_ENTRY = (
     "(SELECT min(h.at) FROM stage_history h WHERE h.deal_id = d.id AND h.to_stage = ?"
     " AND h.at <= ?)"
@@ -329,19 +339,22 @@ _STATE_THEN = (  # the stage a record was in at now, read back only for those mo
 )
 
 
+def _column(store: Store, sql: str, params: tuple) -> list:
+    """The first column of the rows of `sql`."""
+    return [row[0] for row in _tuples(store, sql, params)]
+
+
 def waits_done(store: Store, pipeline_id: str, stage_id: str, since: str) -> list[float]:
     """The hours records created since `since` ("": all) waited on the stage's required
     items by now, of those that had them all ticked, shortest first: every tick."""
     join = " JOIN deals d ON d.id = c.deal_id AND d.created_at >= ?" if since else ""
-    return [
-        row[0]
-        for row in store.conn.execute(
-            f"SELECT c.waited_seconds / 3600 FROM checklist_history c{join}"
-            " WHERE c.pipeline = ? AND c.stage = ? AND c.waited_seconds IS NOT NULL"
-            " AND c.at <= ? ORDER BY c.waited_seconds",
-            (*((since,) if since else ()), pipeline_id, stage_id, store.stamp),
-        )
-    ]
+    return _column(
+        store,
+        f"SELECT c.waited_seconds / 3600 FROM checklist_history c{join}"
+        " WHERE c.pipeline = ? AND c.stage = ? AND c.waited_seconds IS NOT NULL"
+        " AND c.at <= ? ORDER BY c.waited_seconds",
+        (*((since,) if since else ()), pipeline_id, stage_id, store.stamp),
+    )
 
 
 def wait_buckets(store: Store, pipeline_id: str, stage_id: str) -> list[tuple[int, int]]:
@@ -366,42 +379,58 @@ def wait_buckets(store: Store, pipeline_id: str, stage_id: str) -> list[tuple[in
 def waits_in_bucket(store: Store, pipeline_id: str, stage_id: str, bucket: int) -> list[float]:
     """The hours of the waits of one bucket (see wait_buckets), shortest first."""
     low, high = float(bucket * STAY_BUCKET), float((bucket + 1) * STAY_BUCKET)
-    return [
-        row[0]
-        for row in store.conn.execute(
-            "SELECT c.waited_seconds / 3600 FROM checklist_history c WHERE c.pipeline = ?"
-            " AND c.stage = ? AND c.waited_seconds >= ? AND c.waited_seconds < ?"
-            " AND c.at <= ? ORDER BY c.waited_seconds",
-            (pipeline_id, stage_id, low, high, store.stamp),
-        )
-    ]
+    return _column(
+        store,
+        "SELECT c.waited_seconds / 3600 FROM checklist_history c WHERE c.pipeline = ?"
+        " AND c.stage = ? AND c.waited_seconds >= ? AND c.waited_seconds < ?"
+        " AND c.at <= ? ORDER BY c.waited_seconds",
+        (pipeline_id, stage_id, low, high, store.stamp),
+    )
 
 
 def waits_still(
     store: Store, pipeline_id: str, stage_id: str, items: tuple[str, ...], since: str
 ) -> list[float]:
     """The hours records created since `since` ("": all), still waiting in the stage at now
-    without its required `items` all ticked, have waited (from their first entry to now)."""
+    without its required `items` all ticked, have waited (from their first entry to now):
+    read off stage_waits (migration 27), which holds each open record without the tick that
+    completed its stage, with its first entry; a record is probed for its ticks only when
+    it has ticked as many items as are required (a record in its stage by now entered it
+    first by now: its first entry ever is the one by now). Read apart, as the records were
+    at now: those moved after now, and those whose completing tick came after now (a clock
+    set back)."""
     marks = ", ".join("?" * len(items))
-    hours = f"(? - {_julianday(store, _FIRST_ENTRY)}) * 24"
-    newer, since_params = (
-        (" JOIN deals n ON n.id = d.id AND n.created_at >= ?", (since,)) if since else ("", ())
+    unticked = (  # the required items not all ticked by now
+        f"(SELECT count(*) FROM checklist_ticks k WHERE k.deal_id = {{id}} AND k.stage = ?"
+        f" AND k.item IN ({marks}) AND k.ticked_at <= ?) < ?"
     )
-    waiting = store.conn.execute(  # the ticks first: most records in the stage have them
-        "WITH here AS (SELECT d.id FROM deals d WHERE d.status = 'open' AND d.pipeline = ?"
-        " AND d.stage = ? AND d.stage_entered_at <= ?"
-        f" UNION ALL SELECT d.id FROM deals d WHERE d.id IN ({_MOVED_LATER})"
-        f" AND d.pipeline = ? AND {_STATE_THEN} = ?)"
-        f" SELECT {hours} AS hours FROM here d{newer}"
-        " WHERE (SELECT count(*) FROM checklist_ticks k WHERE k.deal_id = d.id"
-        f" AND k.stage = ? AND k.item IN ({marks}) AND k.ticked_at <= ?) < ?"
+    ticks = (stage_id, *items, store.stamp, len(items))
+    now = _julian_day(store.now)
+    newer, since_params = (
+        (" JOIN deals n ON n.id = {id} AND n.created_at >= ?", (since,)) if since else ("", ())
+    )
+    waiting = _column(
+        store,
+        "WITH here AS (SELECT d.id FROM deals d WHERE d.id IN"
+        f" ({_MOVED_LATER}) AND d.pipeline = ? AND {_STATE_THEN} = ?"
+        " UNION SELECT c.deal_id FROM checklist_history c WHERE c.at > ? AND c.stage = ?"
+        " AND c.waited_seconds IS NOT NULL AND EXISTS (SELECT 1 FROM deals d WHERE"
+        " d.id = c.deal_id AND d.status = 'open' AND d.pipeline = ? AND d.stage = ?"
+        " AND d.stage_entered_at <= ?))"
+        f" SELECT (? - {_julianday(store, _FIRST_ENTRY)}) * 24 AS hours"
+        f" FROM here d{newer.format(id='d.id')} WHERE {unticked.format(id='d.id')}"
         " AND NOT EXISTS (SELECT 1 FROM checklist_history c WHERE c.deal_id = d.id"
-        " AND c.stage = ? AND c.waited_seconds IS NOT NULL AND c.at <= ?)",
-        (pipeline_id, stage_id, store.stamp, store.stamp, pipeline_id, store.stamp, stage_id,
-         _julian_day(store.now), stage_id, store.stamp, *since_params, stage_id, *items,
-         store.stamp, len(items), stage_id, store.stamp),
-    ).fetchall()  # fmt: skip
-    return [row[0] for row in waiting if row[0] is not None]
+        " AND c.stage = ? AND c.waited_seconds IS NOT NULL AND c.at <= ?)"
+        f" UNION ALL SELECT (? - {_julianday(store, 'w.since')}) * 24"
+        f" FROM stage_waits w{newer.format(id='w.deal_id')} WHERE w.pipeline = ?"
+        " AND w.stage = ? AND w.entered <= ? AND w.since IS NOT NULL"
+        f" AND (w.ticked < ? OR {unticked.format(id='w.deal_id')})",
+        (store.stamp, pipeline_id, store.stamp, stage_id,
+         store.stamp, stage_id, pipeline_id, stage_id, store.stamp,
+         now, stage_id, store.stamp, *since_params, *ticks, stage_id, store.stamp,
+         now, *since_params, pipeline_id, stage_id, store.stamp, len(items), *ticks),
+    )  # fmt: skip
+    return [hours for hours in waiting if hours is not None]
 
 
 # -- losses
@@ -513,13 +542,37 @@ def overdue_deals(
     completed task) and `quiet_days` since then; found by index."""
     if not limits or ids == []:
         return []
+    sql, params = _overdue(store, limits, ids, first, "*")
+    return store.conn.execute(sql, params).fetchall()
+
+
+# What the stalled report lists of each deal, in its order (`overdue_listed`)
+LISTED = (
+    "id", "title", "contact_email", "pipeline", "stage", "stage_name", "days", "quiet_days",
+    "rot_days", "owner", "next_step", "amount",
+)  # fmt: skip
+
+
+def overdue_listed(store: Store, limits: list[tuple], first: int | None = None) -> list[tuple]:
+    """`overdue_deals`' rows as the stalled report lists them: the LISTED columns only, as
+    plain tuples (a report of 10,000 stalled deals reads them in a few µs each)."""
+    if not limits:
+        return []
+    return _tuples(store, *_overdue(store, limits, None, first, ", ".join(LISTED)))
+
+
+def _overdue(
+    store: Store, limits: list[tuple], ids: list[int] | None, first: int | None, columns: str
+) -> tuple[str, tuple]:
+    """The statement (and its parameters) of the stalled deals' `columns` (see
+    overdue_deals)."""
     among, extra = (f" AND d.id IN ({', '.join('?' * len(ids))})", ids) if ids else ("", [])
     now = _julian_day(store.now)
     first_ones, bound = (  # the most overdue: quiet the longest beyond their rot_after
         (f" ORDER BY {_julianday(store, 'quiet_since')} + rot_days, id LIMIT ?", [first])
         if first is not None else ("", [])
     )  # fmt: skip
-    return store.conn.execute(
+    return (
         f"{_quiet(limits, among)}, listed AS (SELECT * FROM quiet"
         f" WHERE quiet_since < threshold{first_ones}),"
         f" shown AS (SELECT s.*, ? - {_julianday(store, 's.stage_entered_at')} AS days,"
@@ -527,10 +580,10 @@ def overdue_deals(
         " d.stage, d.owner, d.next_step, d.contact_id, d.stalled_for,"
         " c.email AS contact_email FROM listed s JOIN deals d ON d.id = s.id"
         " LEFT JOIN contacts c ON c.id = d.contact_id)"
-        " SELECT * FROM shown ORDER BY quiet_days - rot_days DESC, id",
+        f" SELECT {columns} FROM shown ORDER BY quiet_days - rot_days DESC, id",
         (*(value for limit in limits for value in limit), *extra, store.stamp, *bound, now,
          now),
-    ).fetchall()  # fmt: skip
+    )  # fmt: skip
 
 
 def overdue_total(store: Store, limits: list[tuple]) -> tuple[int, int]:
