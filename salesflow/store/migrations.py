@@ -603,6 +603,16 @@ def _v24_loss_and_wait_summaries(schema: Schema) -> None:
     schema.create_index("deals", ["status", "pipeline", "stage", "stage_entered_at", "amount"])
 
 
+def _v28_stalled_deals_by_owner(schema: Schema) -> None:
+    """The index the stalled deals are found by holds their owner too: a list bounded per
+    member (the HTML report's "today") counts each member's stalled deals off the index
+    alone, without reading every deal's row."""
+    schema.drop_index("idx_deals_status_pipeline_stage_stage_entered_at_amount")
+    schema.create_index(
+        "deals", ["status", "pipeline", "stage", "stage_entered_at", "amount", "owner"]
+    )
+
+
 _LOSS_SUMMARY = _Summary(
     "deal_losses",  # keyed as the losses report groups them
     {
@@ -650,6 +660,7 @@ MIGRATIONS: list[Callable[[Schema], None]] = [
     _v22_runs_by_file_version,
     _v23_deal_summaries,
     _v24_loss_and_wait_summaries,
+    _v28_stalled_deals_by_owner,
 ]
 
 # Serialises migrators on one PostgreSQL database, as BEGIN IMMEDIATE does on SQLite: a key

@@ -494,7 +494,7 @@ def _quiet(limits: list[tuple], among: str) -> str:
     return (
         f"WITH limits(pipeline, stage, name, threshold, rot_days) AS"
         f" ({values_of(_LIMIT_TYPES, len(limits))}),"
-        " candidates AS (SELECT d.id, d.amount, d.stage_entered_at, l.name AS stage_name,"
+        " candidates AS (SELECT d.id, d.amount, d.owner, d.stage_entered_at, l.name AS stage_name,"
         f" l.rot_days, l.threshold, {_LAST_DONE} AS last_done"
         " FROM limits l JOIN deals d ON d.status = 'open' AND d.pipeline = l.pipeline"
         f" AND d.stage = l.stage AND d.stage_entered_at < l.threshold{among}"
@@ -508,29 +508,60 @@ def overdue_deals(
     store: Store, limits: list[tuple], ids: list[int] | None = None, first: int | None = None
 ) -> list[sqlite3.Row]:
     """The stalled deals among those in `limits`' stages (or among `ids`), most overdue
-    first (the `first` ones only, if given: ordered off the index, then read), with their
-    contact, `days` in the stage, `quiet_since` (the later of the stage change and the last
-    completed task) and `quiet_days` since then; found by index."""
+    first (the `first` ones only, if given: found by `_most_overdue`), with their contact,
+    `days` in the stage, `quiet_since` (the later of the stage change and the last completed
+    task) and `quiet_days` since then; found by index."""
+    if limits and first is not None:
+        ids = _most_overdue(store, limits, first)
     if not limits or ids == []:
         return []
     among, extra = (f" AND d.id IN ({', '.join('?' * len(ids))})", ids) if ids else ("", [])
     now = _julian_day(store.now)
-    first_ones, bound = (  # the most overdue: quiet the longest beyond their rot_after
-        (f" ORDER BY {_julianday(store, 'quiet_since')} + rot_days, id LIMIT ?", [first])
-        if first is not None else ("", [])
-    )  # fmt: skip
     return store.conn.execute(
-        f"{_quiet(limits, among)}, listed AS (SELECT * FROM quiet"
-        f" WHERE quiet_since < threshold{first_ones}),"
+        f"{_quiet(limits, among)}, listed AS (SELECT * FROM quiet WHERE quiet_since < threshold),"
         f" shown AS (SELECT s.*, ? - {_julianday(store, 's.stage_entered_at')} AS days,"
         f" ? - {_julianday(store, 's.quiet_since')} AS quiet_days, d.title, d.pipeline,"
-        " d.stage, d.owner, d.next_step, d.contact_id, d.stalled_for,"
+        " d.stage, d.next_step, d.contact_id, d.stalled_for,"
         " c.email AS contact_email FROM listed s JOIN deals d ON d.id = s.id"
         " LEFT JOIN contacts c ON c.id = d.contact_id)"
         " SELECT * FROM shown ORDER BY quiet_days - rot_days DESC, id",
-        (*(value for limit in limits for value in limit), *extra, store.stamp, *bound, now,
-         now),
-    ).fetchall()  # fmt: skip
+        (*(value for limit in limits for value in limit), *extra, store.stamp, now, now),
+    ).fetchall()
+
+
+def _most_overdue(store: Store, limits: list[tuple], first: int) -> list[int]:
+    """The ids of the `first` most overdue stalled deals in `limits`' stages (quiet the
+    longest beyond their rot_after, then by id), reading only each stage's oldest entries:
+    a deal is quiet since its stage change or later, so the deals of a stage not yet read
+    are at best as overdue as the last one read (its `floor`). Each stage's `read` oldest
+    are read, four times as many again until no deal left unread could rank among them."""
+    read = first
+    while True:
+        found, floors = [], []
+        for pipeline, stage, _, threshold, rot_days in limits:
+            rows = store.conn.execute(
+                _OLDEST_IN_STAGE.format(due=_julianday(store, "quiet_since"),
+                                        floor=_julianday(store, "stage_entered_at")),
+                (rot_days, rot_days, threshold, pipeline, stage, threshold, store.stamp, read),
+            ).fetchall()  # fmt: skip
+            found += [(row["due"], row["id"]) for row in rows if row["stalled"]]
+            floors += [rows[-1]["floor"]] if len(rows) == read else []
+        chosen = sorted(found)[:first]
+        if not floors or (len(chosen) == first and chosen[-1][0] < min(floors)):
+            return [number for _, number in chosen]
+        read *= 4
+
+
+# a stage's open deals with nothing planned, the `read` that entered it the longest ago (off
+# the index ending with stage_entered_at): `due`, the day they were overdue from, `stalled`
+_OLDEST_IN_STAGE = (
+    "SELECT id, {due} + ? AS due, {floor} + ? AS floor,"
+    " CASE WHEN quiet_since < ? THEN 1 ELSE 0 END AS stalled FROM (SELECT id, stage_entered_at,"
+    " CASE WHEN last_done > stage_entered_at THEN last_done ELSE stage_entered_at END"
+    f" AS quiet_since FROM (SELECT d.id, d.stage_entered_at, {_LAST_DONE} AS last_done"
+    " FROM deals d WHERE d.status = 'open' AND d.pipeline = ? AND d.stage = ?"
+    f" AND d.stage_entered_at < ? AND NOT {_PLANNED} ORDER BY d.stage_entered_at LIMIT ?) o) q"
+)
 
 
 def overdue_total(store: Store, limits: list[tuple]) -> tuple[int, int]:
@@ -544,6 +575,22 @@ def overdue_total(store: Store, limits: list[tuple]) -> tuple[int, int]:
         (*(value for limit in limits for value in limit), store.stamp),
     ).fetchone()
     return count, amount
+
+
+def stalled_cte(store: Store, limits: list[tuple]) -> tuple[str, list]:
+    """`WITH` clauses ending with `stalled` (`id`, `owner`, `due`: the day it was overdue
+    from, the smallest the most overdue, as `overdue_deals` orders them): the stalled deals
+    in `limits`' stages, off the index that finds them, for a query that counts them per
+    owner, lists a few, or leaves them out of another list (store/today.py); its params."""
+    if not limits:
+        none = "SELECT CAST(NULL AS bigint), CAST(NULL AS text), CAST(NULL AS double precision)"
+        return f"WITH stalled(id, owner, due) AS ({none} WHERE 1 = 0)", []
+    return (
+        f"{_quiet(limits, '')}, stalled AS (SELECT id, owner,"
+        f" {_julianday(store, 'quiet_since')} + rot_days AS due FROM quiet"
+        " WHERE quiet_since < threshold)",
+        [*(value for limit in limits for value in limit), store.stamp],
+    )
 
 
 def stalled_among(store: Store, records: list) -> set[int]:
