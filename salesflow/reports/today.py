@@ -24,12 +24,12 @@ from collections.abc import Iterable
 from datetime import datetime, time, timedelta
 from typing import Any
 
-from salesflow.store.reports import overdue_deals, rot_limits
+from salesflow.store.reports import most_overdue, overdue_deals, rot_limits
 from salesflow.store.session import Store
 from salesflow.store.today import (
     deals_unplanned,
     deals_waiting_on_items,
-    stalled_placed,
+    stalled_by_owner,
     tasks_due_before,
 )
 from salesflow.translations import N_
@@ -124,12 +124,14 @@ def _items(
 def _stalled(
     store: Store, limits: list[tuple], member: str | None, listed: int | None
 ) -> Iterable[tuple[str | None, int, dict]]:
-    """The stalled deals, most overdue first (reports/stalled.py orders them alike): each
-    owner's first `listed` read whole, the others counted only."""
-    placed = stalled_placed(store, limits, member, listed)
-    of_owner = {row["owner"]: row["of_owner"] for row in placed}
-    ids = [row["id"] for row in placed] if listed is not None else None
-    for row in overdue_deals(store, limits, ids) if placed else []:
+    """The stalled deals, most overdue first (reports/stalled.py orders them alike): with
+    `listed`, each owner's first `listed` only, the others counted."""
+    of_owner = {row["owner"]: row["deals"] for row in stalled_by_owner(store, limits, member)}
+    ids = None if listed is None else [
+        number for owner in of_owner
+        for number in most_overdue(store, limits, listed, of_owner=True, owner=owner)
+    ]  # fmt: skip
+    for row in overdue_deals(store, limits, ids) if of_owner else []:
         if member is None or row["owner"] == member:
             days_overdue = max(1, int(row["quiet_days"] - row["rot_days"]))
             yield row["owner"], of_owner[row["owner"]], _item(

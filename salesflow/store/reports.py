@@ -508,11 +508,11 @@ def overdue_deals(
     store: Store, limits: list[tuple], ids: list[int] | None = None, first: int | None = None
 ) -> list[sqlite3.Row]:
     """The stalled deals among those in `limits`' stages (or among `ids`), most overdue
-    first (the `first` ones only, if given: found by `_most_overdue`), with their contact,
+    first (the `first` ones only, if given: found by `most_overdue`), with their contact,
     `days` in the stage, `quiet_since` (the later of the stage change and the last completed
     task) and `quiet_days` since then; found by index."""
     if limits and first is not None:
-        ids = _most_overdue(store, limits, first)
+        ids = most_overdue(store, limits, first)
     if not limits or ids == []:
         return []
     among, extra = (f" AND d.id IN ({', '.join('?' * len(ids))})", ids) if ids else ("", [])
@@ -529,20 +529,28 @@ def overdue_deals(
     ).fetchall()
 
 
-def _most_overdue(store: Store, limits: list[tuple], first: int) -> list[int]:
+def most_overdue(
+    store: Store, limits: list[tuple], first: int, of_owner: bool = False,
+    owner: str | None = None,
+) -> list[int]:  # fmt: skip
     """The ids of the `first` most overdue stalled deals in `limits`' stages (quiet the
-    longest beyond their rot_after, then by id), reading only each stage's oldest entries:
-    a deal is quiet since its stage change or later, so the deals of a stage not yet read
-    are at best as overdue as the last one read (its `floor`). Each stage's `read` oldest
-    are read, four times as many again until no deal left unread could rank among them."""
+    longest beyond their rot_after, then by id) — with `of_owner`, of `owner` (None: of
+    nobody) —, reading only each stage's oldest entries: a deal is quiet since its stage
+    change or later, so the deals of a stage not yet read are at best as overdue as the
+    last one read (its `floor`). Each stage's `read` oldest are read, four times as many
+    again until no deal left unread could rank among them. The owner is in the index."""
+    mine, extra = ("", [])
+    if of_owner:
+        mine, extra = (" AND d.owner = ?", [owner]) if owner else (" AND d.owner IS NULL", [])
     read = first
     while True:
         found, floors = [], []
         for pipeline, stage, _, threshold, rot_days in limits:
             rows = store.conn.execute(
                 _OLDEST_IN_STAGE.format(due=_julianday(store, "quiet_since"),
-                                        floor=_julianday(store, "stage_entered_at")),
-                (rot_days, rot_days, threshold, pipeline, stage, threshold, store.stamp, read),
+                                        floor=_julianday(store, "stage_entered_at"), mine=mine),
+                (rot_days, rot_days, threshold, pipeline, stage, threshold, *extra, store.stamp,
+                 read),
             ).fetchall()  # fmt: skip
             found += [(row["due"], row["id"]) for row in rows if row["stalled"]]
             floors += [rows[-1]["floor"]] if len(rows) == read else []
@@ -560,21 +568,36 @@ _OLDEST_IN_STAGE = (
     " CASE WHEN last_done > stage_entered_at THEN last_done ELSE stage_entered_at END"
     f" AS quiet_since FROM (SELECT d.id, d.stage_entered_at, {_LAST_DONE} AS last_done"
     " FROM deals d WHERE d.status = 'open' AND d.pipeline = ? AND d.stage = ?"
-    f" AND d.stage_entered_at < ? AND NOT {_PLANNED} ORDER BY d.stage_entered_at LIMIT ?) o) q"
+    " AND d.stage_entered_at < ?{mine}"
+    f" AND NOT {_PLANNED} ORDER BY d.stage_entered_at LIMIT ?) o) q"
 )
 
 
 def overdue_total(store: Store, limits: list[tuple]) -> tuple[int, int]:
-    """How many deals `overdue_deals` finds in `limits`' stages, and their amount: counted
-    off the index that finds them (it holds the amount), without listing them."""
+    """How many deals `overdue_deals` finds in `limits`' stages, and their amount, without
+    listing them nor asking every one of them about its tasks: those that entered their
+    stage before its threshold, counted off the index that finds them (it holds the
+    amount), less those a task keeps from stalling — one open and due after now, or one
+    completed since the threshold —, found from the recent tasks (index on done_at,
+    due_at: migration 28)."""
     if not limits:
         return 0, 0
-    count, amount = store.conn.execute(
-        f"{_quiet(limits, '')} SELECT count(*), {_total('amount')} FROM quiet"
-        " WHERE quiet_since < threshold",
-        (*(value for limit in limits for value in limit), store.stamp),
-    ).fetchone()
-    return count, amount
+    (count, amount), (kept, kept_amount) = store.conn.execute(
+        f"WITH limits(pipeline, stage, name, threshold, rot_days) AS"
+        f" ({values_of(_LIMIT_TYPES, len(limits))}),"
+        " busy AS (SELECT deal_id FROM tasks WHERE done_at IS NULL AND due_at > ?"
+        " UNION SELECT deal_id FROM tasks WHERE done_at >= ?)"
+        f" SELECT count(*), {_total('d.amount')} FROM limits l JOIN deals d"
+        " ON d.status = 'open' AND d.pipeline = l.pipeline AND d.stage = l.stage"
+        f" AND d.stage_entered_at < l.threshold UNION ALL SELECT count(*), {_total('d.amount')}"
+        " FROM busy b JOIN deals d ON d.id = b.deal_id JOIN limits l ON l.pipeline = d.pipeline"
+        " AND l.stage = d.stage WHERE d.status = 'open' AND d.stage_entered_at < l.threshold"
+        f" AND ({_PLANNED} OR EXISTS (SELECT 1 FROM tasks t WHERE t.deal_id = d.id"
+        " AND t.done_at >= l.threshold))",
+        (*(value for limit in limits for value in limit), store.stamp,
+         min(limit[3] for limit in limits), store.stamp),
+    ).fetchall()  # fmt: skip
+    return count - kept, amount - kept_amount
 
 
 def stalled_cte(store: Store, limits: list[tuple]) -> tuple[str, list]:

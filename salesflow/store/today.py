@@ -28,20 +28,14 @@ def tasks_due_before(store: Store, end: str, assignee: str | None) -> list[sqlit
     ).fetchall()
 
 
-def stalled_placed(
-    store: Store, limits: list[tuple], owner: str | None, first: int | None
-) -> list[sqlite3.Row]:
-    """The stalled deals in `limits`' stages (store/reports.py says what stalled means) of
-    `owner`, or everyone's: `id`, `owner` and `of_owner`, how many the owner has; with
-    `first`, only the `first` most overdue of each owner (counted all the same)."""
+def stalled_by_owner(store: Store, limits: list[tuple], owner: str | None) -> list[sqlite3.Row]:
+    """How many stalled deals in `limits`' stages (store/reports.py says what stalled means)
+    each owner has (`owner`, `deals`), or `owner` alone: off the index that finds them."""
     cte, params = stalled_cte(store, limits)
     mine, of = (" WHERE owner = ?", [owner]) if owner else ("", [])
-    bound, most = _first(first)
     return store.conn.execute(
-        f"{cte}, placed AS (SELECT id, owner, row_number() OVER (PARTITION BY owner"
-        " ORDER BY due, id) AS place, count(*) OVER (PARTITION BY owner) AS of_owner"
-        f" FROM stalled{mine}) SELECT id, owner, of_owner FROM placed p{bound}",
-        (*params, *of, *most),
+        f"{cte} SELECT owner, count(*) AS deals FROM stalled{mine} GROUP BY owner",
+        (*params, *of),
     ).fetchall()
 
 
