@@ -582,22 +582,24 @@ def overdue_total(store: Store, limits: list[tuple]) -> tuple[int, int]:
     due_at: migration 28)."""
     if not limits:
         return 0, 0
-    (count, amount), (kept, kept_amount) = store.conn.execute(
+    count, amount = store.conn.execute(
         f"WITH limits(pipeline, stage, name, threshold, rot_days) AS"
         f" ({values_of(_LIMIT_TYPES, len(limits))}),"
         " busy AS (SELECT deal_id FROM tasks WHERE done_at IS NULL AND due_at > ?"
         " UNION SELECT deal_id FROM tasks WHERE done_at >= ?)"
-        f" SELECT count(*), {_total('d.amount')} FROM limits l JOIN deals d"
+        " SELECT e.deals - k.deals, e.amount - k.amount FROM"
+        f" (SELECT count(*) AS deals, {_total('d.amount')} AS amount FROM limits l JOIN deals d"
         " ON d.status = 'open' AND d.pipeline = l.pipeline AND d.stage = l.stage"
-        f" AND d.stage_entered_at < l.threshold UNION ALL SELECT count(*), {_total('d.amount')}"
-        " FROM busy b JOIN deals d ON d.id = b.deal_id JOIN limits l ON l.pipeline = d.pipeline"
+        " AND d.stage_entered_at < l.threshold) e,"
+        f" (SELECT count(*) AS deals, {_total('d.amount')} AS amount FROM busy b"
+        " JOIN deals d ON d.id = b.deal_id JOIN limits l ON l.pipeline = d.pipeline"
         " AND l.stage = d.stage WHERE d.status = 'open' AND d.stage_entered_at < l.threshold"
         f" AND ({_PLANNED} OR EXISTS (SELECT 1 FROM tasks t WHERE t.deal_id = d.id"
-        " AND t.done_at >= l.threshold))",
+        " AND t.done_at >= l.threshold))) k",
         (*(value for limit in limits for value in limit), store.stamp,
          min(limit[3] for limit in limits), store.stamp),
-    ).fetchall()  # fmt: skip
-    return count - kept, amount - kept_amount
+    ).fetchone()  # fmt: skip
+    return count, amount
 
 
 def stalled_cte(store: Store, limits: list[tuple]) -> tuple[str, list]:
