@@ -14,8 +14,9 @@ deal waiting on an item with nothing planned is waiting (ticking the item is its
 step). A stalled deal is at least a day too long: one rot_after past by hours reads
 "1 day", not "0 days".
 
-Each list is one query for the member, or for the whole team at once (store/today.py and
-the stalled report's), grouped here by member."""
+Each list is one query for the member, or for the whole team at once (store/today.py),
+grouped here by member; each leaves out the deals of the lists before it in SQL, so that a
+list cut to each member's first items (the HTML report's) still counts them all."""
 
 from __future__ import annotations
 

@@ -461,9 +461,11 @@ def ticket_answers(
 # Stalled means nothing planned: an open deal whose stage's rot_after has passed since its
 # quiet instant (the later of its stage change and its last completed task) and that has no
 # open task due after now. Every reader (the stalled report, tick's deal.stalled, the board's
-# cards, a deal's `stalled`) asks overdue_deals. The deals are found by the index ending with
-# stage_entered_at (quiet since ≥ entered: the same candidates as entry alone), then each is
-# read off tasks' index (deal_id, done_at, due_at): two probes, whatever the number of tasks.
+# cards, a deal's `stalled`) asks overdue_deals (a page's first few: most_overdue; their
+# total: overdue_total; today's lists: stalled_cte). The deals are found by the index ending
+# with stage_entered_at (quiet since ≥ entered: the same candidates as entry alone), then
+# each is read off tasks' index (deal_id, done_at, due_at): two probes, whatever the number
+# of tasks.
 _LIMIT_TYPES = ("text", "text", "text", "text", "double precision")
 _LAST_DONE = "(SELECT max(t.done_at) FROM tasks t WHERE t.deal_id = d.id)"
 _PLANNED = (
@@ -603,19 +605,21 @@ def overdue_total(store: Store, limits: list[tuple]) -> tuple[int, int]:
 
 
 def stalled_cte(store: Store, limits: list[tuple]) -> tuple[str, list]:
-    """`WITH` clauses ending with `stalled` (`id`, `owner`, `due`: the day it was overdue
-    from, the smallest the most overdue, as `overdue_deals` orders them): the stalled deals
-    in `limits`' stages, off the index that finds them, for a query that counts them per
-    owner, lists a few, or leaves them out of another list (store/today.py); its params."""
+    """`WITH` clauses ending with `stalled` (`id`, `owner`): the stalled deals in `limits`'
+    stages, off the index that finds them (it holds the owner), for a query that counts
+    them per owner or leaves them out of another list (store/today.py); and its params."""
     if not limits:
-        none = "SELECT CAST(NULL AS bigint), CAST(NULL AS text), CAST(NULL AS double precision)"
-        return f"WITH stalled(id, owner, due) AS ({none} WHERE 1 = 0)", []
+        return _NONE_STALLED, []
     return (
-        f"{_quiet(limits, '')}, stalled AS (SELECT id, owner,"
-        f" {_julianday(store, 'quiet_since')} + rot_days AS due FROM quiet"
+        f"{_quiet(limits, '')}, stalled AS (SELECT id, owner FROM quiet"
         " WHERE quiet_since < threshold)",
         [*(value for limit in limits for value in limit), store.stamp],
     )
+
+
+_NONE_STALLED = (  # no stage with a rot_after: nothing stalls
+    "WITH stalled(id, owner) AS (SELECT CAST(NULL AS bigint), CAST(NULL AS text) WHERE 1 = 0)"
+)
 
 
 def stalled_among(store: Store, records: list) -> set[int]:
