@@ -127,18 +127,22 @@ def _stalled(
 ) -> Iterable[tuple[str | None, int, dict]]:
     """The stalled deals, most overdue first (reports/stalled.py orders them alike): with
     `listed`, each owner's first `listed` only, the others counted."""
-    of_owner = {row["owner"]: row["deals"] for row in stalled_by_owner(store, limits, member)}
-    ids = None if listed is None else [
-        number for owner in of_owner
-        for number in most_overdue(store, limits, listed, of_owner=True, owner=owner)
-    ]  # fmt: skip
-    for row in overdue_deals(store, limits, ids) if of_owner else []:
-        if member is None or row["owner"] == member:
-            days_overdue = max(1, int(row["quiet_days"] - row["rot_days"]))
-            yield row["owner"], of_owner[row["owner"]], _item(
-                store, "stalled_deal", row["id"], row["title"], row["id"],
-                row["contact_email"], stage_name=row["stage_name"], days_overdue=days_overdue,
-            )  # fmt: skip
+    if listed is None:
+        rows = [row for row in overdue_deals(store, limits)
+                if member is None or row["owner"] == member]  # fmt: skip
+        of_owner = Counter(row["owner"] for row in rows)
+    else:
+        of_owner = {row["owner"]: row["deals"] for row in stalled_by_owner(store, limits, member)}
+        rows = overdue_deals(store, limits, [
+            number for owner in of_owner
+            for number in most_overdue(store, limits, listed, of_owner=True, owner=owner)
+        ])  # fmt: skip
+    for row in rows:
+        days_overdue = max(1, int(row["quiet_days"] - row["rot_days"]))
+        yield row["owner"], of_owner[row["owner"]], _item(
+            store, "stalled_deal", row["id"], row["title"], row["id"], row["contact_email"],
+            stage_name=row["stage_name"], days_overdue=days_overdue,
+        )  # fmt: skip
 
 
 def _required(store: Store) -> list[tuple[str, str, str]]:
