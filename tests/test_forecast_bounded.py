@@ -19,7 +19,7 @@ from salesflow.store.session import Store
 pytestmark = pytest.mark.engines
 
 STAGES = ["nouveau", "essai-planifie", "essai-realise"]  # rot_after 3 days, 14 days, 7 days
-OWNERS = ["marie", "paul", None, "ghost"]  # "ghost": an owner outside the team
+OWNERS = ["marie", "paul", None, "ghost", ""]  # "ghost": outside the team; "": blank
 START = datetime(2026, 10, 1, tzinfo=UTC)
 NOWS = ["2026-11-20T10:00", "2026-12-05T18:30"]
 

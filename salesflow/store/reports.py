@@ -543,7 +543,9 @@ def most_overdue(
     again until no deal left unread could rank among them. The owner is in the index."""
     mine, extra = ("", [])
     if of_owner:
-        mine, extra = (" AND d.owner = ?", [owner]) if owner else (" AND d.owner IS NULL", [])
+        mine, extra = (
+            (" AND d.owner = ?", [owner]) if owner is not None else (" AND d.owner IS NULL", [])
+        )
     read = first
     while True:
         found, floors = [], []
