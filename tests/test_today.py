@@ -242,7 +242,7 @@ def test_the_html_report_lists_each_members_first_items_and_counts_them_all(sf):
     more = len(titles) - TODAY_LISTED
     hint = "la liste complète : `salesflow today --member marie`"
     assert f"et {more} de plus, dans le total ; {hint}" in section
-    assert (f"tâche en retard : 1 · tâche du jour : 2 · affaire en retard : {stalled + 1}"
-            " · rien de prévu : 2") in section  # fmt: skip
+    assert (f"1 tâche en retard · 2 tâches du jour · {stalled + 1} affaires en retard"
+            " · 2 sans rien de prévu") in section  # fmt: skip
     paul = html.split("<h3>Paul Martin</h3>")[1].split("<h3>")[0]  # his whole list
     assert "<tfoot>" not in paul and "de plus" not in paul
