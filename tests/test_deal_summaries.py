@@ -1,5 +1,5 @@
 """The deals' summaries (migration 23: deal_totals, deal_masks, stay_buckets; migration 24:
-deal_losses, wait_buckets; migration 27: stage_waits), kept by triggers: after every kind of
+deal_losses, wait_buckets; migration 25: stage_waits), kept by triggers: after every kind of
 write — salesflow's commands, an import, a direct UPDATE or DELETE, a transaction rolled
 back, a db copy — they hold exactly what a GROUP BY of the deals (their history, their
 ticks) gives."""
@@ -47,7 +47,7 @@ LOSSES_GROUPED = (  # deal_losses (migration 24) as the losses report groups the
     " WHERE status = 'lost' AND stage_entered_at IS NOT NULL GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
 )
 LOSSES_KEPT = "SELECT pipeline, lost_from, reason, count, amount FROM deal_losses ORDER BY 1, 2, 3"
-STAGE_WAITS_GROUPED = (  # stage_waits (migration 27): each open deal not past its stage's
+STAGE_WAITS_GROUPED = (  # stage_waits (migration 25): each open deal not past its stage's
     # completing tick, its first entry into the stage, its current one, its ticks there
     "SELECT d.id, d.pipeline, d.stage, (SELECT min(h.at) FROM stage_history h"
     " WHERE h.deal_id = d.id AND h.to_stage = d.stage), d.stage_entered_at,"
@@ -218,7 +218,7 @@ def test_ticks_keep_the_waits_summary_exact(deals):
 
 
 def test_every_write_keeps_the_deals_still_waiting_exact(deals):
-    """stage_waits (migration 27) after ticks and unticks, and direct writes of each table it
+    """stage_waits (migration 25) after ticks and unticks, and direct writes of each table it
     is made of, rows moved from one deal to another included."""
     project = deals.project
     waiting = "SELECT deal_id, stage, ticked FROM stage_waits ORDER BY 1"

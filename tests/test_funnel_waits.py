@@ -1,4 +1,4 @@
-"""The funnel's wait on the required items read off stage_waits (migration 27) gives the
+"""The funnel's wait on the required items read off stage_waits (migration 25) gives the
 figures of the straightforward computation — every deal's state at now, its ticks and its
 history read one by one, as reports/funnel.py's docstring defines the wait — on random
 databases: deals moved back and forth, moved or ticked after now (a clock set back), ticks

@@ -211,3 +211,38 @@ def test_the_waiting_list_on_the_page_in_the_report_and_in_the_monday_email(sf, 
     [mail] = [text for to, text in query(sf.project, "SELECT to_addr, text FROM outbox WHERE"
               " subject LIKE 'Revue du lundi%'") if to == "marie@club.example"]  # fmt: skip
     assert "- à cocher : Essai Marc, Paiement reçu en « Cours d'essai réalisé »" in mail
+
+
+def test_the_html_report_lists_each_members_first_items_and_counts_them_all(sf):
+    """A member with more than TODAY_LISTED items: the report lists the most urgent, says
+    how many of each kind there are and names the command that lists them all; `today`
+    (the command, and its page) keeps the whole list."""
+    from salesflow.web.report import TODAY_LISTED
+
+    known_day(sf)
+    stalled = TODAY_LISTED + 2  # entered a day apart: the first the most overdue
+    rows = ", ".join(
+        f"('cours-essai', 'nouveau', 'open', 'Vieux {n}', 'EUR', '2026-09-01T10:00:00Z',"
+        f" '2026-10-{n % 28 + 1:02}T10:00:00Z', 'marie')"
+        for n in range(stalled)
+    )
+    query(sf.project, "INSERT INTO deals (pipeline, stage, status, title, currency, created_at,"
+          f" stage_entered_at, owner) VALUES {rows}")  # fmt: skip
+    [marie] = sf("today", "--member", "marie", "--json", now=NOW)["members"]
+    assert len(marie["items"]) == len(MARIE) + stalled and marie["more"] == 0
+    assert marie["counts"] == {"overdue_task": 1, "task_due_today": 2,
+                               "stalled_deal": stalled + 1, "unplanned_deal": 2}  # fmt: skip
+    html = sf("report", "--html", "-", now=NOW).output
+    section = html.split("<h3>Marie Dupont</h3>")[1].split("<h3>")[0]
+    assert section.count("<tr class=") == TODAY_LISTED
+    titles = [item["title"] for item in marie["items"]]
+    assert all(f">{title}<" in section or f"<td>{title}</td>" in section
+               for title in titles[:TODAY_LISTED])  # fmt: skip
+    assert "Essai Anne" not in section  # the last of her list: left out
+    more = len(titles) - TODAY_LISTED
+    hint = "la liste complète : `salesflow today --member marie`"
+    assert f"et {more} de plus, dans le total ; {hint}" in section
+    assert (f"1 tâche en retard · 2 tâches du jour · {stalled + 1} affaires en retard"
+            " · 2 sans rien de prévu") in section  # fmt: skip
+    paul = html.split("<h3>Paul Martin</h3>")[1].split("<h3>")[0]  # his whole list
+    assert "<tfoot>" not in paul and "de plus" not in paul

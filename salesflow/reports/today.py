@@ -14,18 +14,25 @@ deal waiting on an item with nothing planned is waiting (ticking the item is its
 step). A stalled deal is at least a day too long: one rot_after past by hours reads
 "1 day", not "0 days".
 
-Each list is one query for the member, or for the whole team at once (store/today.py and
-the stalled report's), grouped here by member."""
+Each list is one query for the member, or for the whole team at once (store/today.py),
+grouped here by member; each leaves out the deals of the lists before it in SQL, so that a
+list cut to each member's first items (the HTML report's) still counts them all."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from datetime import datetime, time, timedelta
 from typing import Any
 
-from salesflow.reports.stalled import stalled
+from salesflow.store.reports import most_overdue, overdue_deals, rot_limits
 from salesflow.store.session import Store
-from salesflow.store.today import deals_unplanned, deals_waiting_on_items, tasks_due_before
+from salesflow.store.today import (
+    deals_unplanned,
+    deals_waiting_on_items,
+    stalled_by_owner,
+    tasks_due_before,
+)
 from salesflow.translations import N_
 from salesflow.values import read_instant, stored_instant
 
@@ -39,14 +46,19 @@ KINDS = {  # each item's kind, as the CLI and the pages say it (in the order of 
 NOBODY = "(nobody)"
 
 
-def today(store: Store, member: str | None = None) -> dict[str, Any]:
-    """`{"date", "members": [{"member", "name", "items"}]}`: the `member`'s list, or the
-    whole team's, member by member in the team's order (viewers only when something is
-    theirs), then owners outside the team, then what belongs to nobody."""
+def today(store: Store, member: str | None = None, listed: int | None = None) -> dict[str, Any]:
+    """`{"date", "members": [{"member", "name", "items", "counts", "more", "listed_by"}]}`:
+    the `member`'s list, or the whole team's, member by member in the team's order (viewers
+    only when something is theirs), then owners outside the team, then what belongs to
+    nobody. `counts`: how many items of each kind the member has. With `listed`, each
+    member's first `listed` items only (the HTML report, every member in one file): `more`
+    counts the others, and `listed_by` is the command that lists them all."""
     day = store.now.astimezone(store.project.timezone).date()
     items: dict[str | None, list[dict]] = {}
-    for owner, item in _items(store, member, day):
+    counts: dict[str | None, dict[str, int]] = {}
+    for owner, of_owner, item in _items(store, member, day, listed):
         items.setdefault(owner, []).append(item)
+        counts.setdefault(owner, {})[item["kind"]] = of_owner
     team = store.project.team
     if member is not None:
         owners: list[str | None] = [member]
@@ -56,56 +68,99 @@ def today(store: Store, member: str | None = None) -> dict[str, Any]:
         owners += [None] if None in items else []
     return {
         "date": day.isoformat(),
-        "members": [
-            {
-                "member": owner,
-                "name": team[owner].name if owner in team else owner or NOBODY,
-                "items": items.get(owner, []),
-            }
-            for owner in owners
-        ],
+        "members": [_member(store, owner, items.get(owner, []), counts.get(owner, {}), listed)
+                    for owner in owners],
+    }  # fmt: skip
+
+
+def _member(store: Store, owner: str | None, items: list[dict], counts: dict[str, int],
+            listed: int | None) -> dict:  # fmt: skip
+    team = store.project.team
+    shown = items[:listed] if listed is not None else items
+    return {
+        "member": owner,
+        "name": team[owner].name if owner in team else owner or NOBODY,
+        "items": shown,
+        "counts": {kind: counts[kind] for kind in KINDS if kind in counts},
+        "more": sum(counts.values()) - len(shown),
+        # `today --member` names a member of the team; the others are in the whole list
+        "listed_by": "salesflow today" + (f" --member {owner}" if owner in team else ""),
     }
 
 
-def _items(store: Store, member: str | None, day) -> Iterable[tuple[str | None, dict]]:
-    """(owner, item) in the order of the list, each deal once."""
+def _items(
+    store: Store, member: str | None, day, listed: int | None
+) -> Iterable[tuple[str | None, int, dict]]:
+    """(owner, how many of the item's kind the owner has, item) in the order of the list,
+    each deal once; with `listed`, the first `listed` of each kind of each owner only."""
     zone = store.project.timezone
     end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone)
+    tasks = []
     for row in tasks_due_before(store, stored_instant(end), member):
         due = read_instant(row["due_at"], zone)
-        kind = "overdue_task" if due < store.now else "task_due_today"
-        yield row["assignee"], _item(store, kind, row["id"], row["title"], row["deal_id"],
-                                     row["contact_email"], due_at=due.isoformat(),
-                                     deal=row["deal_title"])  # fmt: skip
-    listed = set()
-    for row in stalled(store).rows:
-        if member is None or row["owner"] == member:
-            listed.add(row["id"])
-            yield row["owner"], _item(store, "stalled_deal", row["id"], row["title"], row["id"],
-                                      row["contact"], stage_name=row["stage_name"],
-                                      days_overdue=max(1, row["days_overdue"]))  # fmt: skip
-    for row in _waiting(store, member):
-        if row["id"] not in listed:
-            listed.add(row["id"])
-            yield row["owner"], _item(store, "waiting_deal", row["id"], row["title"], row["id"],
-                                      row["contact_email"], stage_name=row["stage_name"],
-                                      items=row["items"])  # fmt: skip
-    for row in _unplanned(store, member):
-        if row["id"] not in listed:
-            missing = ["next_step"] if not row["next_step"] else []
-            missing += [] if row["has_task"] else ["task"]
-            yield row["owner"], _item(store, "unplanned_deal", row["id"], row["title"],
-                                      row["id"], row["contact_email"], missing=missing)  # fmt: skip
+        tasks.append((row, due, "overdue_task" if due < store.now else "task_due_today"))
+    of_owner = Counter((row["assignee"], kind) for row, _, kind in tasks)
+    for row, due, kind in tasks:
+        yield row["assignee"], of_owner[row["assignee"], kind], _item(
+            store, kind, row["id"], row["title"], row["deal_id"], row["contact_email"],
+            due_at=due.isoformat(), deal=row["deal_title"],
+        )  # fmt: skip
+    limits = rot_limits(store, kind="deal")
+    yield from _stalled(store, limits, member, listed)
+    required = _required(store)
+    for row in _waiting(store, required, member, limits, listed):
+        yield row["owner"], row["of_owner"], _item(
+            store, "waiting_deal", row["id"], row["title"], row["id"], row["contact_email"],
+            stage_name=row["stage_name"], items=row["items"],
+        )  # fmt: skip
+    for row in deals_unplanned(store, member, limits, required, listed):
+        missing = ["next_step"] if not row["next_step"] else []
+        missing += [] if row["has_task"] else ["task"]
+        yield row["owner"], row["of_owner"], _item(
+            store, "unplanned_deal", row["id"], row["title"], row["id"], row["contact_email"],
+            missing=missing,
+        )  # fmt: skip
 
 
-def _waiting(store: Store, member: str | None) -> list[dict]:
+def _stalled(
+    store: Store, limits: list[tuple], member: str | None, listed: int | None
+) -> Iterable[tuple[str | None, int, dict]]:
+    """The stalled deals, most overdue first (reports/stalled.py orders them alike): with
+    `listed`, each owner's first `listed` only, the others counted."""
+    if listed is None:
+        rows = [row for row in overdue_deals(store, limits)
+                if member is None or row["owner"] == member]  # fmt: skip
+        of_owner = Counter(row["owner"] for row in rows)
+    else:
+        of_owner = {row["owner"]: row["deals"] for row in stalled_by_owner(store, limits, member)}
+        rows = overdue_deals(store, limits, [
+            number for owner in of_owner
+            for number in most_overdue(store, limits, listed, of_owner=True, owner=owner)
+        ])  # fmt: skip
+    for row in rows:
+        days_overdue = max(1, int(row["quiet_days"] - row["rot_days"]))
+        yield row["owner"], of_owner[row["owner"]], _item(
+            store, "stalled_deal", row["id"], row["title"], row["id"], row["contact_email"],
+            stage_name=row["stage_name"], days_overdue=days_overdue,
+        )  # fmt: skip
+
+
+def _required(store: Store) -> list[tuple[str, str, str]]:
+    """(pipeline, stage, item): the required checklist items of every open stage."""
+    return [(of.id, stage.id, item) for of in store.project.pipelines.values()
+            for stage in of.stages if not stage.outcome
+            for item in stage.required_items]  # fmt: skip
+
+
+def _waiting(
+    store: Store, required: list[tuple[str, str, str]], member: str | None,
+    limits: list[tuple], listed: int | None,
+) -> list[dict]:  # fmt: skip
     """Waiting on a required item: one entry per record (longest in the stage first, per
     owner), with its items in the checklist's order."""
     pipelines = store.project.pipelines
-    required = [(of.id, stage.id, item) for of in pipelines.values() for stage in of.stages
-                if not stage.outcome for item in stage.required_items]  # fmt: skip
     records: dict[int, dict] = {}
-    for row in deals_waiting_on_items(store, required, member):
+    for row in deals_waiting_on_items(store, required, member, limits, listed):
         record = records.setdefault(row["id"], {**dict(row), "items": []})
         record["items"].append(row["item"])
     for record in records.values():
@@ -113,13 +168,6 @@ def _waiting(store: Store, member: str | None) -> list[dict]:
         record["stage_name"] = stage.name
         record["items"].sort(key=stage.required_items.index)
     return list(records.values())
-
-
-def _unplanned(store: Store, member: str | None) -> list:
-    """Nothing planned: those missing both first, then the largest amount, per owner."""
-    rows = deals_unplanned(store, member)
-    return sorted(rows, key=lambda row: (bool(row["next_step"]) + bool(row["has_task"]),
-                                         -(row["amount"] or 0), row["id"]))  # fmt: skip
 
 
 def _item(store: Store, kind: str, number: int, title: str, deal_id: int | None,

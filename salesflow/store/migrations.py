@@ -625,7 +625,7 @@ def _wait_summary(dialect: str) -> _Summary:
     )
 
 
-# A record's row of stage_waits (migration 27) made again from what it is now: its stage if
+# A record's row of stage_waits (migration 25) made again from what it is now: its stage if
 # open and without the tick that left the stage's required items all ticked, its first entry
 # into the stage (`since`), its current one (`entered`) and how many items of the stage it
 # has ticked (`ticked`: with fewer than the required items, it cannot have them all).
@@ -651,7 +651,7 @@ _STAGE_WAIT_ENTERED = (  # a move recorded: the row made again in one step, not 
 )
 
 
-def _v27_stage_waits(schema: Schema) -> None:
+def _v25_stage_waits(schema: Schema) -> None:
     """What the funnel's wait on required items reads of the records still waiting, instead
     of probing each open record of the stage (its entries, its ticks, its history): a row
     per open record without the tick that completed its stage's required items, found by
@@ -720,6 +720,19 @@ def _stage_waits_kept(schema: Schema, table: str, record: str, watched: tuple[st
     )
 
 
+def _v26_stalled_deals_by_owner(schema: Schema) -> None:
+    """The index the stalled deals are found by holds their owner too: a list bounded per
+    member (the HTML report's "today") counts each member's stalled deals off the index
+    alone, without reading every deal's row. Tasks by instant done then due: the stalled
+    deals' total subtracts the few deals a recent task (open and due later, or done since
+    the threshold) keeps from stalling, instead of asking every deal about its tasks."""
+    schema.drop_index("idx_deals_status_pipeline_stage_stage_entered_at_amount")
+    schema.create_index(
+        "deals", ["status", "pipeline", "stage", "stage_entered_at", "amount", "owner"]
+    )
+    schema.create_index("tasks", ["done_at", "due_at"])
+
+
 MIGRATIONS: list[Callable[[Schema], None]] = [
     _v1_contacts_deals_events,
     _v2_tasks_and_report_indexes,
@@ -745,7 +758,8 @@ MIGRATIONS: list[Callable[[Schema], None]] = [
     _v22_runs_by_file_version,
     _v23_deal_summaries,
     _v24_loss_and_wait_summaries,
-    _v27_stage_waits,
+    _v25_stage_waits,
+    _v26_stalled_deals_by_owner,
 ]
 
 # Serialises migrators on one PostgreSQL database, as BEGIN IMMEDIATE does on SQLite: a key

@@ -328,7 +328,7 @@ def _median_stay(store: Store, pipeline_id: str, stage_id: str) -> float | None:
 # ticked holds the seconds since the record first entered the stage, read off the index
 # (pipeline, stage, waited_seconds, at) in order, by now. The records still open in the
 # stage at now, without such a tick and with their required items not all ticked, wait from
-# their first entry to now: read off stage_waits (migration 27), not probed one by one.
+# their first entry to now: read off stage_waits (migration 25), not probed one by one.
 _FIRST_ENTRY = (
     "(SELECT min(h.at) FROM stage_history h WHERE h.deal_id = d.id AND h.to_stage = ?"
     " AND h.at <= ?)"
@@ -393,7 +393,7 @@ def waits_still(
 ) -> list[float]:
     """The hours records created since `since` ("": all), still waiting in the stage at now
     without its required `items` all ticked, have waited (from their first entry to now):
-    read off stage_waits (migration 27), which holds each open record without the tick that
+    read off stage_waits (migration 25), which holds each open record without the tick that
     completed its stage, with its first entry; a record is probed for its ticks only when
     it has ticked as many items as are required (a record in its stage by now entered it
     first by now: its first entry ever is the one by now). Read apart, as the records were
@@ -490,9 +490,11 @@ def ticket_answers(
 # Stalled means nothing planned: an open deal whose stage's rot_after has passed since its
 # quiet instant (the later of its stage change and its last completed task) and that has no
 # open task due after now. Every reader (the stalled report, tick's deal.stalled, the board's
-# cards, a deal's `stalled`) asks overdue_deals. The deals are found by the index ending with
-# stage_entered_at (quiet since ≥ entered: the same candidates as entry alone), then each is
-# read off tasks' index (deal_id, done_at, due_at): two probes, whatever the number of tasks.
+# cards, a deal's `stalled`) asks overdue_deals (a page's first few: most_overdue; their
+# total: overdue_total; today's lists: stalled_cte). The deals are found by the index ending
+# with stage_entered_at (quiet since ≥ entered: the same candidates as entry alone), then
+# each is read off tasks' index (deal_id, done_at, due_at): two probes, whatever the number
+# of tasks.
 _LIMIT_TYPES = ("text", "text", "text", "text", "double precision")
 _LAST_DONE = "(SELECT max(t.done_at) FROM tasks t WHERE t.deal_id = d.id)"
 _PLANNED = (
@@ -523,7 +525,7 @@ def _quiet(limits: list[tuple], among: str) -> str:
     return (
         f"WITH limits(pipeline, stage, name, threshold, rot_days) AS"
         f" ({values_of(_LIMIT_TYPES, len(limits))}),"
-        " candidates AS (SELECT d.id, d.amount, d.stage_entered_at, l.name AS stage_name,"
+        " candidates AS (SELECT d.id, d.amount, d.owner, d.stage_entered_at, l.name AS stage_name,"
         f" l.rot_days, l.threshold, {_LAST_DONE} AS last_done"
         " FROM limits l JOIN deals d ON d.status = 'open' AND d.pipeline = l.pipeline"
         f" AND d.stage = l.stage AND d.stage_entered_at < l.threshold{among}"
@@ -537,13 +539,11 @@ def overdue_deals(
     store: Store, limits: list[tuple], ids: list[int] | None = None, first: int | None = None
 ) -> list[sqlite3.Row]:
     """The stalled deals among those in `limits`' stages (or among `ids`), most overdue
-    first (the `first` ones only, if given: ordered off the index, then read), with their
-    contact, `days` in the stage, `quiet_since` (the later of the stage change and the last
-    completed task) and `quiet_days` since then; found by index."""
-    if not limits or ids == []:
-        return []
-    sql, params = _overdue(store, limits, ids, first, "*")
-    return store.conn.execute(sql, params).fetchall()
+    first (the `first` ones only, if given: found by `most_overdue`), with their contact,
+    `days` in the stage, `quiet_since` (the later of the stage change and the last completed
+    task) and `quiet_days` since then; found by index."""
+    statement = _overdue(store, limits, ids, first, "*")
+    return store.conn.execute(*statement).fetchall() if statement else []
 
 
 # What the stalled report lists of each deal, in its order (`overdue_listed`)
@@ -556,47 +556,124 @@ LISTED = (
 def overdue_listed(store: Store, limits: list[tuple], first: int | None = None) -> list[tuple]:
     """`overdue_deals`' rows as the stalled report lists them: the LISTED columns only, as
     plain tuples (a report of 10,000 stalled deals reads them in a few µs each)."""
-    if not limits:
-        return []
-    return _tuples(store, *_overdue(store, limits, None, first, ", ".join(LISTED)))
+    statement = _overdue(store, limits, None, first, ", ".join(LISTED))
+    return _tuples(store, *statement) if statement else []
 
 
 def _overdue(
     store: Store, limits: list[tuple], ids: list[int] | None, first: int | None, columns: str
-) -> tuple[str, tuple]:
+) -> tuple[str, tuple] | None:
     """The statement (and its parameters) of the stalled deals' `columns` (see
-    overdue_deals)."""
+    overdue_deals); None when there is none to read."""
+    if limits and first is not None:
+        ids = most_overdue(store, limits, first)
+    if not limits or ids == []:
+        return None
     among, extra = (f" AND d.id IN ({', '.join('?' * len(ids))})", ids) if ids else ("", [])
     now = _julian_day(store.now)
-    first_ones, bound = (  # the most overdue: quiet the longest beyond their rot_after
-        (f" ORDER BY {_julianday(store, 'quiet_since')} + rot_days, id LIMIT ?", [first])
-        if first is not None else ("", [])
-    )  # fmt: skip
     return (
-        f"{_quiet(limits, among)}, listed AS (SELECT * FROM quiet"
-        f" WHERE quiet_since < threshold{first_ones}),"
+        f"{_quiet(limits, among)}, listed AS (SELECT * FROM quiet WHERE quiet_since < threshold),"
         f" shown AS (SELECT s.*, ? - {_julianday(store, 's.stage_entered_at')} AS days,"
         f" ? - {_julianday(store, 's.quiet_since')} AS quiet_days, d.title, d.pipeline,"
-        " d.stage, d.owner, d.next_step, d.contact_id, d.stalled_for,"
+        " d.stage, d.next_step, d.contact_id, d.stalled_for,"
         " c.email AS contact_email FROM listed s JOIN deals d ON d.id = s.id"
         " LEFT JOIN contacts c ON c.id = d.contact_id)"
         f" SELECT {columns} FROM shown ORDER BY quiet_days - rot_days DESC, id",
-        (*(value for limit in limits for value in limit), *extra, store.stamp, *bound, now,
-         now),
+        (*(value for limit in limits for value in limit), *extra, store.stamp, now, now),
     )  # fmt: skip
 
 
+def most_overdue(
+    store: Store, limits: list[tuple], first: int, of_owner: bool = False,
+    owner: str | None = None,
+) -> list[int]:  # fmt: skip
+    """The ids of the `first` most overdue stalled deals in `limits`' stages (quiet the
+    longest beyond their rot_after, then by id) — with `of_owner`, of `owner` (None: of
+    nobody) —, reading only each stage's oldest entries: a deal is quiet since its stage
+    change or later, so the deals of a stage not yet read are at best as overdue as the
+    last one read (its `floor`). Each stage's `read` oldest are read, four times as many
+    again until no deal left unread could rank among them. The owner is in the index."""
+    mine, extra = ("", [])
+    if of_owner:
+        mine, extra = (
+            (" AND d.owner = ?", [owner]) if owner is not None else (" AND d.owner IS NULL", [])
+        )
+    read = first
+    while True:
+        found, floors = [], []
+        for pipeline, stage, _, threshold, rot_days in limits:
+            rows = store.conn.execute(
+                _OLDEST_IN_STAGE.format(due=_julianday(store, "quiet_since"),
+                                        floor=_julianday(store, "stage_entered_at"), mine=mine),
+                (rot_days, rot_days, threshold, pipeline, stage, threshold, *extra, store.stamp,
+                 read),
+            ).fetchall()  # fmt: skip
+            found += [(row["due"], row["id"]) for row in rows if row["stalled"]]
+            floors += [rows[-1]["floor"]] if len(rows) == read else []
+        chosen = sorted(found)[:first]
+        if not floors or (len(chosen) == first and chosen[-1][0] < min(floors)):
+            return [number for _, number in chosen]
+        read *= 4
+
+
+# a stage's open deals with nothing planned, the `read` that entered it the longest ago (off
+# the index ending with stage_entered_at): `due`, the day they were overdue from, `stalled`
+_OLDEST_IN_STAGE = (
+    "SELECT id, {due} + ? AS due, {floor} + ? AS floor,"
+    " CASE WHEN quiet_since < ? THEN 1 ELSE 0 END AS stalled FROM (SELECT id, stage_entered_at,"
+    " CASE WHEN last_done > stage_entered_at THEN last_done ELSE stage_entered_at END"
+    f" AS quiet_since FROM (SELECT d.id, d.stage_entered_at, {_LAST_DONE} AS last_done"
+    " FROM deals d WHERE d.status = 'open' AND d.pipeline = ? AND d.stage = ?"
+    " AND d.stage_entered_at < ?{mine}"
+    f" AND NOT {_PLANNED} ORDER BY d.stage_entered_at LIMIT ?) o) q"
+)
+
+
 def overdue_total(store: Store, limits: list[tuple]) -> tuple[int, int]:
-    """How many deals `overdue_deals` finds in `limits`' stages, and their amount: counted
-    off the index that finds them (it holds the amount), without listing them."""
+    """How many deals `overdue_deals` finds in `limits`' stages, and their amount, without
+    listing them nor asking every one of them about its tasks: those that entered their
+    stage before its threshold, counted off the index that finds them (it holds the
+    amount), less those a task keeps from stalling — one open and due after now, or one
+    completed since the threshold —, found from the recent tasks (index on done_at,
+    due_at: migration 26)."""
     if not limits:
         return 0, 0
     count, amount = store.conn.execute(
-        f"{_quiet(limits, '')} SELECT count(*), {_total('amount')} FROM quiet"
-        " WHERE quiet_since < threshold",
-        (*(value for limit in limits for value in limit), store.stamp),
-    ).fetchone()
+        f"WITH limits(pipeline, stage, name, threshold, rot_days) AS"
+        f" ({values_of(_LIMIT_TYPES, len(limits))}),"
+        " busy AS (SELECT deal_id FROM tasks WHERE done_at IS NULL AND due_at > ?"
+        " UNION SELECT deal_id FROM tasks WHERE done_at >= ?)"
+        " SELECT e.deals - k.deals, e.amount - k.amount FROM"
+        f" (SELECT count(*) AS deals, {_total('d.amount')} AS amount FROM limits l JOIN deals d"
+        " ON d.status = 'open' AND d.pipeline = l.pipeline AND d.stage = l.stage"
+        " AND d.stage_entered_at < l.threshold) e,"
+        f" (SELECT count(*) AS deals, {_total('d.amount')} AS amount FROM busy b"
+        " JOIN deals d ON d.id = b.deal_id JOIN limits l ON l.pipeline = d.pipeline"
+        " AND l.stage = d.stage WHERE d.status = 'open' AND d.stage_entered_at < l.threshold"
+        f" AND ({_PLANNED} OR EXISTS (SELECT 1 FROM tasks t WHERE t.deal_id = d.id"
+        " AND t.done_at >= l.threshold))) k",
+        (*(value for limit in limits for value in limit), store.stamp,
+         min(limit[3] for limit in limits), store.stamp),
+    ).fetchone()  # fmt: skip
     return count, amount
+
+
+def stalled_cte(store: Store, limits: list[tuple]) -> tuple[str, list]:
+    """`WITH` clauses ending with `stalled` (`id`, `owner`): the stalled deals in `limits`'
+    stages, off the index that finds them (it holds the owner), for a query that counts
+    them per owner or leaves them out of another list (store/today.py); and its params."""
+    if not limits:
+        return _NONE_STALLED, []
+    return (
+        f"{_quiet(limits, '')}, stalled AS (SELECT id, owner FROM quiet"
+        " WHERE quiet_since < threshold)",
+        [*(value for limit in limits for value in limit), store.stamp],
+    )
+
+
+_NONE_STALLED = (  # no stage with a rot_after: nothing stalls
+    "WITH stalled(id, owner) AS (SELECT CAST(NULL AS bigint), CAST(NULL AS text) WHERE 1 = 0)"
+)
 
 
 def stalled_among(store: Store, records: list) -> set[int]:

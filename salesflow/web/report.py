@@ -17,6 +17,7 @@ from salesflow.web.environment import environment
 
 CARDS = 10  # cards per column in the report
 STALLED_LISTED = 50  # stalled deals (tickets) a page or the report lists, the most overdue
+TODAY_LISTED = 50  # items of each member's today the report lists, the most urgent
 
 
 def overview(store: Store, listed: int | None = None) -> dict:
@@ -39,5 +40,6 @@ def html_report(store: Store) -> str:
         for pipeline in store.project.pipelines.values()
     ]
     template = environment(store.project).get_template("report.html")
-    return template.render(boards=pipelines, generated=store.now, today=today(store),
-                           kinds=KINDS, **overview(store, STALLED_LISTED))  # fmt: skip
+    return template.render(boards=pipelines, generated=store.now,
+                           today=today(store, listed=TODAY_LISTED), kinds=KINDS,
+                           **overview(store, STALLED_LISTED))  # fmt: skip

@@ -1,0 +1,105 @@
+"""Lists cut to their first rows (issue #32): the forecast page's most overdue stalled deals
+read only each stage's oldest entries, their total subtracts the deals a recent task keeps
+from stalling, and the HTML report's "today" keeps each member's first items. On random
+deals and tasks, both engines, each is what the whole list gives: the same first rows in
+the same order, the same counts and totals."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from conftest import open_project, query
+
+from salesflow.reports.today import today
+from salesflow.store.reports import most_overdue, overdue_deals, overdue_total, rot_limits
+from salesflow.store.session import Store
+
+pytestmark = pytest.mark.engines
+
+STAGES = ["nouveau", "essai-planifie", "essai-realise"]  # rot_after 3 days, 14 days, 7 days
+OWNERS = ["marie", "paul", None, "ghost", ""]  # "ghost": outside the team; "": blank
+START = datetime(2026, 10, 1, tzinfo=UTC)
+NOWS = ["2026-11-20T10:00", "2026-12-05T18:30"]
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def random_deals(sf, seed: int, deals: int = 120) -> None:
+    """Open deals entered over two months (many on the same instant: ties), some won, some
+    with a next step, and tasks: open ones due before or after the clocks, done ones."""
+    sf("pipeline", "stalled")  # the database, migrated
+    project, rng = sf.project, random.Random(seed)
+    moments = [START + timedelta(hours=rng.randrange(0, 1500, 7)) for _ in range(40)]
+    rows = [
+        ("cours-essai", rng.choice(STAGES), rng.choice(["open"] * 6 + ["won"]), f"Deal {n}",
+         rng.choice([None, 100, 250, 99999]), _stamp(START), _stamp(rng.choice(moments)),
+         rng.choice(OWNERS), rng.choice([None, "", "Appeler"]))
+        for n in range(deals)
+    ]  # fmt: skip
+    query(project, "INSERT INTO deals (pipeline, stage, status, title, amount, currency,"
+          " created_at, stage_entered_at, owner, next_step) VALUES "
+          + ", ".join(["(?, ?, ?, ?, ?, 'EUR', ?, ?, ?, ?)"] * deals),
+          *(value for row in rows for value in row))  # fmt: skip
+    ids = [row[0] for row in query(project, "SELECT id FROM deals ORDER BY id")]
+    tasks = []
+    for deal_id in rng.sample(ids, len(ids) // 3):
+        due = rng.choice(moments) + timedelta(days=rng.randrange(0, 40))
+        done = rng.choice([None, None, rng.choice(moments) + timedelta(days=rng.randrange(20))])
+        tasks.append((f"Task {deal_id}", deal_id, rng.choice(OWNERS), _stamp(due),
+                      done and _stamp(done), _stamp(START)))  # fmt: skip
+    query(project, "INSERT INTO tasks (title, deal_id, assignee, due_at, done_at, created_at)"
+          " VALUES " + ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(tasks)),
+          *(value for row in tasks for value in row))  # fmt: skip
+
+
+def stores(project):
+    for now in NOWS:
+        store = Store.open(open_project(project), datetime.fromisoformat(now + "+01:00"))
+        try:
+            yield store
+        finally:
+            store.conn.close()
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_the_most_overdue_and_their_total_are_those_of_the_whole_list(sf, seed):
+    random_deals(sf, seed)
+    for store in stores(sf.project):
+        limits = rot_limits(store, kind="deal")
+        everything = overdue_deals(store, limits)
+        assert len(everything) > 20  # stalled deals of every owner, in every stage
+        for first in (1, 7, 20, len(everything) + 5):
+            firsts = overdue_deals(store, limits, first=first)
+            assert [dict(row) for row in firsts] == [dict(row) for row in everything[:first]]
+            for owner in OWNERS:
+                theirs = [row["id"] for row in everything if row["owner"] == owner]
+                mine = most_overdue(store, limits, first, of_owner=True, owner=owner)
+                assert sorted(mine) == sorted(theirs[:first])
+        amount = sum(row["amount"] or 0 for row in everything)
+        assert overdue_total(store, limits) == (len(everything), amount)
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_a_today_cut_to_its_first_items_counts_them_all(sf, seed):
+    random_deals(sf, seed)
+    query(sf.project, "INSERT INTO checklist_ticks (deal_id, stage, item, pipeline, ticked_at,"
+          " ticked_by) SELECT id, 'essai-realise', 'Paiement reçu', 'cours-essai',"
+          " '2026-10-02T10:00:00Z', 'marie' FROM deals WHERE id % 2 = 0")  # fmt: skip
+    for store in stores(sf.project):
+        whole = today(store)
+        for listed in (1, 5, 1000):
+            cut = today(store, listed=listed)
+            assert [m["member"] for m in cut["members"]] == [m["member"] for m in whole["members"]]
+            for every, first in zip(whole["members"], cut["members"], strict=True):
+                assert first["items"] == every["items"][:listed]
+                assert first["counts"] == every["counts"]
+                kinds = [item["kind"] for item in every["items"]]
+                assert every["counts"] == {kind: kinds.count(kind) for kind in dict.fromkeys(kinds)}
+                assert first["more"] == len(every["items"]) - len(first["items"])
+            for member in ("marie", "paul"):
+                [alone] = today(store, member, listed)["members"]
+                assert alone == next(m for m in cut["members"] if m["member"] == member)
