@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
@@ -67,9 +68,16 @@ def event_view(event, store: Store) -> dict:
 
 
 def build_context(
-    store: Store, workflow: Workflow, run: dict | None, event: dict, contact_id, deal_id
+    store: Store,
+    workflow: Workflow,
+    run: dict | None,
+    event: dict,
+    contact_id,
+    deal_id,
+    contact_row: Mapping[str, Any] | None = None,
 ) -> dict:
-    """Everything a step's templates can name, read fresh from the store."""
+    """Everything a step's templates can name, read fresh from the store (`contact_row`:
+    the contact's, when the caller holds it as it stands)."""
     project = store.project
     context = {
         "event": event,
@@ -84,18 +92,27 @@ def build_context(
         "now": store.now,
         **report_functions(store),
     }
-    refresh_records(store, context, contact_id, deal_id)
+    refresh_records(store, context, contact_id, deal_id, contact_row=contact_row)
     return context
 
 
 def refresh_records(
-    store: Store, context: dict, contact_id, deal_id, contact_too: bool = True
+    store: Store,
+    context: dict,
+    contact_id,
+    deal_id,
+    contact_too: bool = True,
+    contact_row: Mapping[str, Any] | None = None,
 ) -> None:
     """The context's records read again: its deal (or ticket), its contact unless
-    `contact_too` is False (a step that changed only the deal), and the owner they name."""
+    `contact_too` is False (a step that changed only the deal), and the owner they name.
+    `contact_row`: the contact's row as it stands, when the caller holds it (not read)."""
     project = store.project
     if contact_too:
-        contact = contacts.public(contacts.get(store, contact_id), store) if contact_id else None
+        row = contact_row
+        if row is None and contact_id:
+            row = contacts.get(store, contact_id)
+        contact = contacts.public(row, store) if row is not None else None
         if contact is not None:
             contact["owner"] = _member(project, contact.get("owner"))
             contact["full_name"] = " ".join(

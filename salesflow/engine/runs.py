@@ -189,11 +189,10 @@ class Engine:
             if step is None:
                 self._end(run, "cancelled", phrase("step_gone", step="/".join(cursor)))
                 return
+            known = state.contact_row
             outcome = self._attempt(run, workflow, state, cursor, step)
-            if step.action not in KEEP_CONTEXT and state.context is not None:
-                state.stale = (
-                    "deal" if step.action in DEAL_ONLY and state.stale != "records" else "records"
-                )
+            if step.action not in KEEP_CONTEXT:
+                self._changed(state, step.action, known)
             if outcome is None:
                 return
             self.tracer.add(run, workflow, cursor, step.action, _status_word(outcome),
@@ -209,6 +208,16 @@ class Engine:
                 self._save(run, state, "waiting", following, None, outcome.wake_at, anchor)
                 return
             cursor = self._next(workflow, step, cursor, outcome)
+
+    @staticmethod
+    def _changed(state: RunState, action: str, known) -> None:
+        """After a step that changed records: the context is read again before the next
+        step's templates (only its deal after a step that changed only that); the contact's
+        row too, unless the step left the row it wrote (`known`: the row before it)."""
+        if state.context is not None:
+            state.stale = "deal" if action in DEAL_ONLY and state.stale != "records" else "records"
+        if action not in DEAL_ONLY and state.contact_row is known:
+            state.contact_row = None
 
     def _bind(self, run, workflow: Workflow, state: RunState) -> bool:
         """The records the step bound become the run's; True when the contact it found is in

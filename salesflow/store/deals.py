@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -124,13 +125,17 @@ def add(
     by: str = "cli",
     record: str = "deal",
     force: bool = False,
+    contact_row: Mapping[str, Any] | None = None,
 ) -> sqlite3.Row:
     """Open a deal (values: amount, owner, expected_close, next_step, probability, fields)
     or a ticket (values: priority, owner, fields). Creating a record in a stage enters it:
-    the stage's `requires` must be set, unless `force`."""
+    the stage's `requires` must be set, unless `force`. `contact_row`: the contact's row as
+    it stands, when the caller holds it (a workflow run): not read again."""
     of = pipeline(store, pipeline_id, record)
     target = stage(of, stage_id) if stage_id else of.stages[0]
-    person = contacts.get(store, contact) if contact is not None else None
+    person = contact_row
+    if person is None and contact is not None:
+        person = contacts.get(store, contact)
     columns = _columns(store, values or {}, record)
     columns.setdefault("owner", person["owner"] if person else None)
     if record == "ticket":
