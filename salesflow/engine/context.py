@@ -180,4 +180,5 @@ def _member_id(member: Any) -> str | None:
 
 
 def local_time(moment: datetime, store: Store) -> str:
-    return moment.astimezone(store.project.timezone).strftime("%Y-%m-%d %H:%M")
+    """`2026-12-04 18:30` in the project's zone (isoformat, cut: strftime costs twice as much)."""
+    return moment.astimezone(store.project.timezone).isoformat(" ", "minutes")[:16]

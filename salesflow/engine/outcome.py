@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from salesflow.engine.context import build_context, refresh_records
 from salesflow.errors import UserError
 from salesflow.phrases import phrase, say
 from salesflow.store import contacts
@@ -57,8 +58,6 @@ class Act:
     def context(self) -> dict:
         """What templates see; built once and kept by the run until a step changes records
         (see Engine._steps): building it reads and formats the contact and the deal."""
-        from salesflow.engine.context import build_context, refresh_records
-
         if self.run.context is None:
             run = {"id": self.run.id, "workflow": self.workflow.id}
             self.run.context = build_context(

@@ -46,7 +46,9 @@ def _text(value: str) -> str:
 
 
 def _instant(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+    """`20261204T173000Z` (written from its fields: strftime costs twice as much)."""
+    m = moment.astimezone(UTC)
+    return f"{m.year:04}{m.month:02}{m.day:02}T{m.hour:02}{m.minute:02}{m.second:02}Z"
 
 
 def _folded(line: str) -> str:

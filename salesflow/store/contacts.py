@@ -10,7 +10,7 @@ from typing import Any
 from salesflow.errors import NotFound, UserError, did_you_mean
 from salesflow.store.db import LARGEST_ID, inserted_id
 from salesflow.store.session import Store
-from salesflow.values import clean_line, coerce_field, normalise_email, read_instant
+from salesflow.values import clean_line, coerce_field, local_iso, normalise_email
 
 TEXT_FIELDS = ("first_name", "last_name", "phone", "company", "owner", "source")
 
@@ -268,18 +268,14 @@ def public(contact: sqlite3.Row, store: Store) -> dict[str, Any]:
         "email": contact["email"],
         **{name: contact[name] for name in TEXT_FIELDS},
         "tags": json.loads(contact["tags"]),
-        "unsubscribed_at": _iso(read_instant(contact["unsubscribed_at"], zone)),
+        "unsubscribed_at": local_iso(contact["unsubscribed_at"], zone),
         "email_status": contact["email_status"],
-        "created_at": _iso(read_instant(contact["created_at"], zone)),
-        "updated_at": _iso(read_instant(contact["updated_at"], zone)),
+        "created_at": local_iso(contact["created_at"], zone),
+        "updated_at": local_iso(contact["updated_at"], zone),
     }
     fields = json.loads(contact["fields"])
     data.update({name: fields.get(name) for name in store.project.contact_fields})
     return data
-
-
-def _iso(moment) -> str | None:
-    return moment.isoformat() if moment else None
 
 
 def _text(value) -> str | None:

@@ -22,7 +22,7 @@ from salesflow.store.db import inserted_id
 from salesflow.store.reports import stalled_among
 from salesflow.store.session import Store
 from salesflow.store.stages import of_kind
-from salesflow.values import from_minor, parse_date, parse_money, read_instant
+from salesflow.values import from_minor, local_iso, parse_date, parse_money, read_instant
 
 _TITLE = {"deal": "title", "ticket": "subject"}  # what events call a record's title
 
@@ -477,9 +477,9 @@ def public(deal: sqlite3.Row, store: Store, stalled: set[int] | None = None) -> 
         "amount": from_minor(deal["amount"], deal["currency"] or project.currency),
         "currency": deal["currency"],
         "probability": probability,
-        "created_at": read_instant(deal["created_at"], zone).isoformat(),
+        "created_at": local_iso(deal["created_at"], zone),
         "expected_close": deal["expected_close"],
-        "closed_at": _iso(read_instant(deal["closed_at"], zone)),
+        "closed_at": local_iso(deal["closed_at"], zone),
         "next_step": deal["next_step"],
         "lost_reason": deal["lost_reason"],
         "stage_entered_at": entered.isoformat(),
@@ -506,15 +506,11 @@ def _ticket(
         "status": row["status"], "priority": row["priority"],
         "contact": row["contact_email"] if "contact_email" in keys else None,
         "contact_id": row["contact_id"], "owner": row["owner"],
-        "created_at": read_instant(row["created_at"], zone).isoformat(),
-        "closed_at": _iso(read_instant(row["closed_at"], zone)),
+        "created_at": local_iso(row["created_at"], zone),
+        "closed_at": local_iso(row["closed_at"], zone),
         "stage_entered_at": entered.isoformat(), "days_in_stage": _days_since(entered, store),
         "stalled": stalled,
     }  # fmt: skip
     fields = json.loads(row["fields"])
     data.update({name: fields.get(name) for name in store.project.ticket_fields})
     return data
-
-
-def _iso(moment) -> str | None:
-    return moment.isoformat() if moment else None
