@@ -10,6 +10,7 @@ from typing import Any
 
 from salesflow.config.model import Project, Workflow
 from salesflow.store import contacts, deals
+from salesflow.store.db import row_dict
 from salesflow.store.session import Store
 from salesflow.templating import make_environment, plain_path, read_plain
 from salesflow.templating.urls import url_value
@@ -121,7 +122,7 @@ def refresh_records(
         context["contact"] = contact
     deal = ticket = None
     if deal_id:  # the run's pipeline record: a deal, or a ticket
-        row = deals.read_with_contact(store, deal_id)
+        row = row_dict(deals.read_with_contact(store, deal_id))
         if deals.object_of(store, row) == "ticket":
             ticket = deals.public(row, store)
         else:

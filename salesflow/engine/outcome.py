@@ -11,6 +11,7 @@ from salesflow.engine.context import build_context, refresh_records
 from salesflow.errors import UserError
 from salesflow.phrases import phrase, say
 from salesflow.store import contacts
+from salesflow.store.db import row_dict
 
 if TYPE_CHECKING:
     from salesflow.config.model import Step, Workflow
@@ -75,7 +76,7 @@ class Act:
         """The run's contact's row: as this run last read or wrote it, else read now."""
         row = self._known_contact()
         if row is None:
-            row = self.run.contact_row = contacts.get(self.store, self.need_contact())
+            row = self.run.contact_row = row_dict(contacts.get(self.store, self.need_contact()))
         return row
 
     def _known_contact(self) -> Mapping[str, Any] | None:

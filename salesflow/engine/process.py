@@ -33,7 +33,7 @@ from salesflow.engine.state import RunState
 from salesflow.engine.steps import find
 from salesflow.phrases import phrase
 from salesflow.store import deals, events, runs
-from salesflow.store.db import all_or_nothing, describe, isolated, transaction
+from salesflow.store.db import all_or_nothing, describe, isolated, row_dict, transaction
 from salesflow.store.session import Store
 from salesflow.values import stored_instant
 
@@ -151,7 +151,7 @@ class Processor:
             if self._concerns_nobody(event):
                 idle.append(event["id"])
             else:
-                self._isolated(event)
+                self._isolated(row_dict(event))
         events.mark_idle_processed(self.store, idle)
         self.result.events += len(idle)
 

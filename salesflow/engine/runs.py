@@ -22,7 +22,7 @@ from salesflow.engine.state import RunState
 from salesflow.errors import UserError
 from salesflow.phrases import phrase
 from salesflow.store import events, runs
-from salesflow.store.db import describe, fault_advice, isolated, transaction
+from salesflow.store.db import describe, fault_advice, isolated, row_dict, transaction
 from salesflow.store.queues import ACTIVE
 from salesflow.store.session import Store
 
@@ -164,7 +164,7 @@ class Engine:
         """Run steps from the cursor until the run waits or ends (`event`: the run's, when
         the caller holds it)."""
         store = self.store
-        run = runs.get(store, run_id)
+        run = row_dict(runs.get(store, run_id))
         workflow = store.project.workflows.get(run["workflow"])
         if workflow is None:
             self._end(run, "cancelled", phrase("workflow_gone", workflow=run["workflow"]))

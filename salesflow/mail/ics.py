@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-_ESCAPES = str.maketrans({"\\": "\\\\", ";": "\\;", ",": "\\,", "\n": "\\n", "\r": ""})
 _FOLD_AT = 75  # octets per line, CRLF excluded
 
 
@@ -42,7 +41,11 @@ def invitation(
 
 
 def _text(value: str) -> str:
-    return value.translate(_ESCAPES)
+    """The value escaped (the backslash first: the others add backslashes of their own)."""
+    return (
+        value.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,")
+        .replace("\n", "\\n").replace("\r", "")
+    )  # fmt: skip
 
 
 def _instant(moment: datetime) -> str:

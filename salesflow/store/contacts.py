@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from salesflow.errors import NotFound, UserError, did_you_mean
-from salesflow.store.db import LARGEST_ID, inserted_id
+from salesflow.store.db import LARGEST_ID, inserted_id, row_dict
 from salesflow.store.session import Store
 from salesflow.values import clean_line, coerce_field, local_iso, normalise_email
 
@@ -172,7 +172,7 @@ def updated(
         old["tags"], new["tags"] = old_tags, new_tags
     data = {"email": contact["email"], "changed": changed, "old": old, "new": new, "by": by}
     store.record_event("contact.updated", "contact", contact["id"], data)
-    return changed, {**dict(contact), **written}
+    return changed, {**row_dict(contact), **written}
 
 
 def unsubscribe(

@@ -8,6 +8,7 @@ from salesflow.engine.outcome import Act, Outcome, StepFailed
 from salesflow.errors import UserError
 from salesflow.phrases import phrase, reason_of
 from salesflow.store import contacts, deals
+from salesflow.store.db import row_dict
 
 _CONTACT_TEXT = ("first_name", "last_name", "phone", "company", "source", "owner")
 
@@ -32,7 +33,7 @@ def upsert_contact(act: Act, config: a.UpsertContact) -> Outcome:
     except (UserError, ValueError) as error:
         raise StepFailed(reason_of(error)) from None
     act.run.bind_contact(contact["id"])
-    act.run.contact_row = contact
+    act.run.contact_row = row_dict(contact)
     if created:
         return Outcome(phrase("contact_created", email=contact["email"]))
     return Outcome(phrase("contact_updated", email=contact["email"], changed=_changes(changed)))
