@@ -270,15 +270,15 @@ class Processor:
             return False
 
     def _start(self, workflow: Workflow, event, contact_id, deal_id) -> None:
-        run_id = self.engine.enrol(
+        run = self.engine.enrol(
             workflow, event, contact_id=contact_id, deal_id=deal_id, depth=event["depth"]
         )
-        if run_id is not None:
+        if run is not None:
             self.result.runs += 1
             # what the run records is one deeper than the event: past MAX_DEPTH, a loop to note
             self.store.settles = self._settles if event["depth"] < MAX_DEPTH else None
             try:
-                self.engine.advance(run_id, event)
+                self.engine.advance(run["id"], event, run)
             finally:
                 self.store.settles = None
 

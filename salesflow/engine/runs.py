@@ -133,12 +133,12 @@ class Engine:
         contact_id: int | None = None,
         deal_id: int | None = None,
         depth: int = 0,
-    ) -> int | None:
+    ) -> dict | None:
         """A new run of `workflow` for the event's subject — its deal (or ticket) for deal
         (ticket) events, else its contact (a form's contact is known only at upsert_contact);
-        no event: a scheduled run, without subject. None if the subject is (or was, without
-        reenroll) in the workflow already. A ticket is a pipeline record like a deal: its run
-        keeps it in `deal_id`."""
+        no event: a scheduled run, without subject. Its row; None if the subject is (or was,
+        without reenroll) in the workflow already. A ticket is a pipeline record like a deal:
+        its run keeps it in `deal_id`."""
         kind = event["type"] if event is not None else ""
         record = kind.split(".")[0]
         subject = record if record in RECORDS else "contact" if event is not None else None
@@ -146,7 +146,7 @@ class Engine:
             subject = event["subject_type"]
         if self.enrolled(workflow, subject, deal_id if subject in RECORDS else contact_id):
             return None
-        return runs.enrol(
+        return runs.start(
             self.store, workflow.id, workflow.content_hash, subject,
             path_of.first(workflow.steps), contact_id=contact_id, deal_id=deal_id,
             event_id=event["id"] if event is not None else None, depth=depth,
@@ -160,11 +160,11 @@ class Engine:
                              active_only=workflow.reenroll, other_than=other_than)  # fmt: skip
 
     # -- advancing
-    def advance(self, run_id: int, event=None) -> None:
-        """Run steps from the cursor until the run waits or ends (`event`: the run's, when
-        the caller holds it)."""
+    def advance(self, run_id: int, event=None, run: dict | None = None) -> None:
+        """Run steps from the cursor until the run waits or ends (`event`: the run's, and
+        `run`: its row as it stands, when the caller holds them)."""
         store = self.store
-        run = row_dict(runs.get(store, run_id))
+        run = run if run is not None else row_dict(runs.get(store, run_id))
         workflow = store.project.workflows.get(run["workflow"])
         if workflow is None:
             self._end(run, "cancelled", phrase("workflow_gone", workflow=run["workflow"]))

@@ -9,6 +9,7 @@ from salesflow.errors import UserError
 from salesflow.phrases import phrase, reason_of
 from salesflow.store import contacts, deals
 from salesflow.store.db import row_dict
+from salesflow.values import normalise_email
 
 _CONTACT_TEXT = ("first_name", "last_name", "phone", "company", "source", "owner")
 
@@ -25,8 +26,6 @@ def upsert_contact(act: Act, config: a.UpsertContact) -> Outcome:
     email = act.render(config.email, context)
     values, tags, fields = _contact_values(act, config, context)
     try:
-        from salesflow.values import normalise_email
-
         contact, created, changed = contacts.upsert(
             act.store, normalise_email(email or ""), values, tags, fields, act.by
         )
