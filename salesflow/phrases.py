@@ -201,7 +201,11 @@ class Phrase(str):
 def phrase(msg: str, **values: Any) -> Phrase:
     """The JSON text stored for message `msg` with its values (a Phrase among them nests)."""
     nested = {name: _nested(value) for name, value in values.items()}
-    return Phrase(json.dumps({"msg": msg, **nested}, ensure_ascii=False))
+    return Phrase(_as_json({"msg": msg, **nested}))
+
+
+# json.dumps(…, ensure_ascii=False) without a new encoder per call (a run writes a phrase a step)
+_as_json = json.JSONEncoder(ensure_ascii=False).encode
 
 
 def _nested(value: Any) -> Any:

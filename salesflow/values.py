@@ -12,7 +12,7 @@ import re
 import unicodedata
 from datetime import UTC, date, datetime, tzinfo
 from decimal import Decimal
-from functools import cache
+from functools import cache, lru_cache
 
 from salesflow.phrases import Refused
 
@@ -318,6 +318,14 @@ def read_instant(text: str | None, zone: tzinfo) -> datetime | None:
     if not text:
         return None
     return datetime.fromisoformat(text).astimezone(zone)  # ~10× faster than strptime
+
+
+@lru_cache(maxsize=1024)
+def local_iso(text: str | None, zone: tzinfo) -> str | None:
+    """A stored instant as ISO 8601 in `zone` (None for none); kept per text, as a pass
+    stamps every row it writes with one instant, and shows each record it writes."""
+    moment = read_instant(text, zone)
+    return moment.isoformat() if moment else None
 
 
 def coerce_field(kind: str, options: tuple[str, ...], value, locale: str, zone: tzinfo):

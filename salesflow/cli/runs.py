@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated
 
@@ -59,7 +60,10 @@ def process(ctx: typer.Context, dry_run: DryRun = False, as_json: AsJson = False
 def trace_sink(as_json: bool) -> tuple[Callable[[TraceLine], None], list[TraceLine]]:
     """Where the engine's lines go: printed as they happen, or kept for the JSON document."""
     kept: list[TraceLine] = []
-    return (kept.append if as_json else lambda line: print(trace_text(line))), kept
+    if as_json:
+        return kept.append, kept
+    write = sys.stdout.write  # print() costs ~4 µs a line more; a pass prints 6 a submission
+    return (lambda line: write(f"{trace_text(line)}\n")), kept
 
 
 def trace_text(line: TraceLine) -> str:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from salesflow.engine.context import build_context, refresh_records
 from salesflow.errors import UserError
 from salesflow.phrases import phrase, say
+from salesflow.store import contacts
+from salesflow.store.db import row_dict
 
 if TYPE_CHECKING:
     from salesflow.config.model import Step, Workflow
@@ -55,19 +59,29 @@ class Act:
     def context(self) -> dict:
         """What templates see; built once and kept by the run until a step changes records
         (see Engine._steps): building it reads and formats the contact and the deal."""
-        from salesflow.engine.context import build_context, refresh_records
-
         if self.run.context is None:
             run = {"id": self.run.id, "workflow": self.workflow.id}
             self.run.context = build_context(
                 self.store, self.workflow, run, self.run.event, self.run.contact_id,
-                self.run.deal_id,
+                self.run.deal_id, self._known_contact(),
             )  # fmt: skip
         elif self.run.stale:
             refresh_records(self.store, self.run.context, self.run.contact_id, self.run.deal_id,
-                            contact_too=self.run.stale == "records")  # fmt: skip
+                            contact_too=self.run.stale == "records",
+                            contact_row=self._known_contact())  # fmt: skip
         self.run.stale = None
         return self.run.context
+
+    def contact_row(self) -> Mapping[str, Any]:
+        """The run's contact's row: as this run last read or wrote it, else read now."""
+        row = self._known_contact()
+        if row is None:
+            row = self.run.contact_row = row_dict(contacts.get(self.store, self.need_contact()))
+        return row
+
+    def _known_contact(self) -> Mapping[str, Any] | None:
+        row = self.run.contact_row
+        return row if row is not None and row["id"] == self.run.contact_id else None
 
     def render(self, value, context: dict | None = None, url: bool = False):
         """A config value rendered (`url`: as an `http` step's URL, its data percent-encoded)."""

@@ -22,7 +22,7 @@ from salesflow.engine.state import RunState
 from salesflow.errors import UserError
 from salesflow.phrases import phrase
 from salesflow.store import events, runs
-from salesflow.store.db import describe, fault_advice, isolated, transaction
+from salesflow.store.db import describe, fault_advice, isolated, row_dict, transaction
 from salesflow.store.queues import ACTIVE
 from salesflow.store.session import Store
 
@@ -133,12 +133,12 @@ class Engine:
         contact_id: int | None = None,
         deal_id: int | None = None,
         depth: int = 0,
-    ) -> int | None:
+    ) -> dict | None:
         """A new run of `workflow` for the event's subject — its deal (or ticket) for deal
         (ticket) events, else its contact (a form's contact is known only at upsert_contact);
-        no event: a scheduled run, without subject. None if the subject is (or was, without
-        reenroll) in the workflow already. A ticket is a pipeline record like a deal: its run
-        keeps it in `deal_id`."""
+        no event: a scheduled run, without subject. Its row; None if the subject is (or was,
+        without reenroll) in the workflow already. A ticket is a pipeline record like a deal:
+        its run keeps it in `deal_id`."""
         kind = event["type"] if event is not None else ""
         record = kind.split(".")[0]
         subject = record if record in RECORDS else "contact" if event is not None else None
@@ -146,7 +146,7 @@ class Engine:
             subject = event["subject_type"]
         if self.enrolled(workflow, subject, deal_id if subject in RECORDS else contact_id):
             return None
-        return runs.enrol(
+        return runs.start(
             self.store, workflow.id, workflow.content_hash, subject,
             path_of.first(workflow.steps), contact_id=contact_id, deal_id=deal_id,
             event_id=event["id"] if event is not None else None, depth=depth,
@@ -160,11 +160,11 @@ class Engine:
                              active_only=workflow.reenroll, other_than=other_than)  # fmt: skip
 
     # -- advancing
-    def advance(self, run_id: int, event=None) -> None:
-        """Run steps from the cursor until the run waits or ends (`event`: the run's, when
-        the caller holds it)."""
+    def advance(self, run_id: int, event=None, run: dict | None = None) -> None:
+        """Run steps from the cursor until the run waits or ends (`event`: the run's, and
+        `run`: its row as it stands, when the caller holds them)."""
         store = self.store
-        run = runs.get(store, run_id)
+        run = run if run is not None else row_dict(runs.get(store, run_id))
         workflow = store.project.workflows.get(run["workflow"])
         if workflow is None:
             self._end(run, "cancelled", phrase("workflow_gone", workflow=run["workflow"]))
@@ -189,11 +189,10 @@ class Engine:
             if step is None:
                 self._end(run, "cancelled", phrase("step_gone", step="/".join(cursor)))
                 return
+            known = state.contact_row
             outcome = self._attempt(run, workflow, state, cursor, step)
-            if step.action not in KEEP_CONTEXT and state.context is not None:
-                state.stale = (
-                    "deal" if step.action in DEAL_ONLY and state.stale != "records" else "records"
-                )
+            if step.action not in KEEP_CONTEXT:
+                self._changed(state, step.action, known)
             if outcome is None:
                 return
             self.tracer.add(run, workflow, cursor, step.action, _status_word(outcome),
@@ -209,6 +208,16 @@ class Engine:
                 self._save(run, state, "waiting", following, None, outcome.wake_at, anchor)
                 return
             cursor = self._next(workflow, step, cursor, outcome)
+
+    @staticmethod
+    def _changed(state: RunState, action: str, known) -> None:
+        """After a step that changed records: the context is read again before the next
+        step's templates (only its deal after a step that changed only that); the contact's
+        row too, unless the step left the row it wrote (`known`: the row before it)."""
+        if state.context is not None:
+            state.stale = "deal" if action in DEAL_ONLY and state.stale != "records" else "records"
+        if action not in DEAL_ONLY and state.contact_row is known:
+            state.contact_row = None
 
     def _bind(self, run, workflow: Workflow, state: RunState) -> bool:
         """The records the step bound become the run's; True when the contact it found is in

@@ -15,7 +15,8 @@ def first(steps: tuple[Step, ...]) -> Path | None:
 
 def find(steps: tuple[Step, ...], path: Path) -> Step | None:
     """The step at `path`, or None when the workflow no longer has it."""
-    step = next((s for s in steps if s.id == path[0]), None)
+    index = _index(steps, path[0])
+    step = None if index is None else steps[index]
     if step is None or len(path) == 1:
         return step
     if step.action != "branch" or len(path) < 3 or path[1] not in ARMS:
@@ -25,13 +26,21 @@ def find(steps: tuple[Step, ...], path: Path) -> Step | None:
 
 def following(steps: tuple[Step, ...], path: Path) -> Path | None:
     """The step after `path` (out of a branch's arm when it ends), or None at the end."""
-    index = next(i for i, s in enumerate(steps) if s.id == path[0])
+    index = _index(steps, path[0])
     if len(path) > 1:
         arm = getattr(steps[index].config, ARMS[path[1]])
         inner = following(arm, path[2:])
         if inner is not None:
             return [path[0], path[1], *inner]
     return [steps[index + 1].id] if index + 1 < len(steps) else None
+
+
+def _index(steps: tuple[Step, ...], step_id: str) -> int | None:
+    """Where the step `step_id` stands in `steps` (a loop: a generator costs more here)."""
+    for index, step in enumerate(steps):
+        if step.id == step_id:
+            return index
+    return None
 
 
 def into_arm(path: Path, arm: str, steps: tuple[Step, ...]) -> Path | None:

@@ -100,19 +100,18 @@ def fire_schedules(store: Store, engine: Engine) -> int:
         for slot in due(store):
             if not schedules.fire(store, slot.workflow.id, slot.slot):
                 continue  # another host fired it a moment ago
-            run_id = engine.enrol(slot.workflow)
+            run = engine.enrol(slot.workflow)
             when = local_time(localize(slot.slot, store), store)
-            run = runs.get(store, run_id)
             if slot.skip:
                 detail = phrase("slot_missed", when=when)
                 engine.tracer.add(run, slot.workflow, None, "schedule", "skipped", detail)
                 engine.tracer.settle()
-                runs.cancel_missed(store, run_id, phrase("missed_slot"))
+                runs.cancel_missed(store, run["id"], phrase("missed_slot"))
                 continue
             fired_at = (phrase("slot_fired_missed", when=when, missed=slot.missed)
                         if slot.missed else phrase("slot_fired", when=when))  # fmt: skip
             engine.tracer.add(run, slot.workflow, None, "schedule", "fired", fired_at)
-            engine.advance(run_id)
+            engine.advance(run["id"], run=run)
             engine.tracer.settle()
             fired += 1
     return fired

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-_ESCAPES = str.maketrans({"\\": "\\\\", ";": "\\;", ",": "\\,", "\n": "\\n", "\r": ""})
 _FOLD_AT = 75  # octets per line, CRLF excluded
 
 
@@ -42,11 +41,17 @@ def invitation(
 
 
 def _text(value: str) -> str:
-    return value.translate(_ESCAPES)
+    """The value escaped (the backslash first: the others add backslashes of their own)."""
+    return (
+        value.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,")
+        .replace("\n", "\\n").replace("\r", "")
+    )  # fmt: skip
 
 
 def _instant(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+    """`20261204T173000Z` (written from its fields: strftime costs twice as much)."""
+    m = moment.astimezone(UTC)
+    return f"{m.year:04}{m.month:02}{m.day:02}T{m.hour:02}{m.minute:02}{m.second:02}Z"
 
 
 def _folded(line: str) -> str:

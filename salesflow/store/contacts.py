@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Mapping
 from typing import Any
 
 from salesflow.errors import NotFound, UserError, did_you_mean
-from salesflow.store.db import LARGEST_ID, inserted_id
+from salesflow.store.db import LARGEST_ID, inserted_id, row_dict
 from salesflow.store.session import Store
-from salesflow.values import clean_line, coerce_field, normalise_email, read_instant
+from salesflow.values import clean_line, coerce_field, local_iso, normalise_email
 
 TEXT_FIELDS = ("first_name", "last_name", "phone", "company", "owner", "source")
 
@@ -130,6 +131,19 @@ def update(
 ) -> list[str]:
     """Set the non-empty values that differ; add tags. Returns what changed (and records
     contact.updated with it)."""
+    return updated(store, contact, values, tags, fields, by)[0]
+
+
+def updated(
+    store: Store,
+    contact: Mapping[str, Any],
+    values: dict[str, str | None],
+    tags: list[str] | tuple[str, ...] = (),
+    fields: dict[str, Any] | None = None,
+    by: str = "cli",
+) -> tuple[list[str], Mapping[str, Any]]:
+    """`update`, and the contact's row as it now stands (`contact` itself when nothing
+    changed): a workflow run goes on with it instead of reading it again."""
     check_owner(store, values.get("owner"))
     changes = {
         name: _text(value)
@@ -143,23 +157,22 @@ def update(
     custom = sorted(name for name in merged if merged[name] != old_fields.get(name))
     changed = sorted(changes) + (["tags"] if new_tags != old_tags else []) + custom
     if not changed:
-        return []
-    assignments = ", ".join(f"{name} = ?" for name in changes)
+        return [], contact
+    written = {
+        **changes, "tags": json.dumps(new_tags, ensure_ascii=False),
+        "fields": json.dumps(merged, ensure_ascii=False), "updated_at": store.stamp,
+    }  # fmt: skip
+    assignments = ", ".join(f"{name} = ?" for name in written)
     store.conn.execute(
-        f"UPDATE contacts SET {assignments}{', ' if changes else ''}"
-        "tags = ?, fields = ?, updated_at = ? WHERE id = ?",
-        (
-            *changes.values(), json.dumps(new_tags, ensure_ascii=False),
-            json.dumps(merged, ensure_ascii=False), store.stamp, contact["id"],
-        ),
-    )  # fmt: skip
+        f"UPDATE contacts SET {assignments} WHERE id = ?", (*written.values(), contact["id"])
+    )
     old = {name: contact[name] for name in changes} | {n: old_fields.get(n) for n in custom}
     new = dict(changes) | {name: merged[name] for name in custom}
     if "tags" in changed:
         old["tags"], new["tags"] = old_tags, new_tags
     data = {"email": contact["email"], "changed": changed, "old": old, "new": new, "by": by}
     store.record_event("contact.updated", "contact", contact["id"], data)
-    return changed
+    return changed, {**row_dict(contact), **written}
 
 
 def unsubscribe(
@@ -255,18 +268,14 @@ def public(contact: sqlite3.Row, store: Store) -> dict[str, Any]:
         "email": contact["email"],
         **{name: contact[name] for name in TEXT_FIELDS},
         "tags": json.loads(contact["tags"]),
-        "unsubscribed_at": _iso(read_instant(contact["unsubscribed_at"], zone)),
+        "unsubscribed_at": local_iso(contact["unsubscribed_at"], zone),
         "email_status": contact["email_status"],
-        "created_at": _iso(read_instant(contact["created_at"], zone)),
-        "updated_at": _iso(read_instant(contact["updated_at"], zone)),
+        "created_at": local_iso(contact["created_at"], zone),
+        "updated_at": local_iso(contact["updated_at"], zone),
     }
     fields = json.loads(contact["fields"])
     data.update({name: fields.get(name) for name in store.project.contact_fields})
     return data
-
-
-def _iso(moment) -> str | None:
-    return moment.isoformat() if moment else None
 
 
 def _text(value) -> str | None:

@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from salesflow.config.model import DatabaseUrl
 from salesflow.errors import EnvironmentFault, UserError
@@ -496,6 +496,13 @@ def _undone_if_raises(
         return error
     connection.execute(f"RELEASE {savepoint}")
     return None
+
+
+def row_dict(row: Any) -> dict[str, Any]:
+    """A row (sqlite3's, or PostgreSQL's) as a dict: sqlite3.Row finds a value by name by
+    comparing it with every column's, without case; a run reads its records' values by name
+    some hundred times."""
+    return row if isinstance(row, dict) else dict(zip(row.keys(), row, strict=True))
 
 
 def inserted_id(

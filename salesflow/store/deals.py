@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -21,7 +22,7 @@ from salesflow.store.db import inserted_id
 from salesflow.store.reports import stalled_among
 from salesflow.store.session import Store
 from salesflow.store.stages import of_kind
-from salesflow.values import from_minor, parse_date, parse_money, read_instant
+from salesflow.values import from_minor, local_iso, parse_date, parse_money, read_instant
 
 _TITLE = {"deal": "title", "ticket": "subject"}  # what events call a record's title
 
@@ -124,13 +125,17 @@ def add(
     by: str = "cli",
     record: str = "deal",
     force: bool = False,
+    contact_row: Mapping[str, Any] | None = None,
 ) -> sqlite3.Row:
     """Open a deal (values: amount, owner, expected_close, next_step, probability, fields)
     or a ticket (values: priority, owner, fields). Creating a record in a stage enters it:
-    the stage's `requires` must be set, unless `force`."""
+    the stage's `requires` must be set, unless `force`. `contact_row`: the contact's row as
+    it stands, when the caller holds it (a workflow run): not read again."""
     of = pipeline(store, pipeline_id, record)
     target = stage(of, stage_id) if stage_id else of.stages[0]
-    person = contacts.get(store, contact) if contact is not None else None
+    person = contact_row
+    if person is None and contact is not None:
+        person = contacts.get(store, contact)
     columns = _columns(store, values or {}, record)
     columns.setdefault("owner", person["owner"] if person else None)
     if record == "ticket":
@@ -472,9 +477,9 @@ def public(deal: sqlite3.Row, store: Store, stalled: set[int] | None = None) -> 
         "amount": from_minor(deal["amount"], deal["currency"] or project.currency),
         "currency": deal["currency"],
         "probability": probability,
-        "created_at": read_instant(deal["created_at"], zone).isoformat(),
+        "created_at": local_iso(deal["created_at"], zone),
         "expected_close": deal["expected_close"],
-        "closed_at": _iso(read_instant(deal["closed_at"], zone)),
+        "closed_at": local_iso(deal["closed_at"], zone),
         "next_step": deal["next_step"],
         "lost_reason": deal["lost_reason"],
         "stage_entered_at": entered.isoformat(),
@@ -501,15 +506,11 @@ def _ticket(
         "status": row["status"], "priority": row["priority"],
         "contact": row["contact_email"] if "contact_email" in keys else None,
         "contact_id": row["contact_id"], "owner": row["owner"],
-        "created_at": read_instant(row["created_at"], zone).isoformat(),
-        "closed_at": _iso(read_instant(row["closed_at"], zone)),
+        "created_at": local_iso(row["created_at"], zone),
+        "closed_at": local_iso(row["closed_at"], zone),
         "stage_entered_at": entered.isoformat(), "days_in_stage": _days_since(entered, store),
         "stalled": stalled,
     }  # fmt: skip
     fields = json.loads(row["fields"])
     data.update({name: fields.get(name) for name in store.project.ticket_fields})
     return data
-
-
-def _iso(moment) -> str | None:
-    return moment.isoformat() if moment else None

@@ -11,6 +11,7 @@ import json
 import sqlite3
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 from salesflow.errors import NotFound
 from salesflow.store.db import inserted_id
@@ -26,7 +27,12 @@ def get(store: Store, run_id: int) -> sqlite3.Row:
     return run
 
 
-def enrol(
+def enrol(store: Store, *args: Any, **kwargs: Any) -> int:
+    """A new running run (see `start`); its id."""
+    return start(store, *args, **kwargs)["id"]
+
+
+def start(
     store: Store,
     workflow_id: str,
     workflow_hash: str,
@@ -37,18 +43,23 @@ def enrol(
     deal_id: int | None = None,
     event_id: int | None = None,
     depth: int = 0,
-) -> int:
-    """A new running run at `cursor`; its id."""
-    return inserted_id(
+) -> dict[str, Any]:
+    """A new running run at `cursor`: its row, as written (the engine goes on with it
+    without reading it back)."""
+    row = {
+        "workflow": workflow_id, "workflow_hash": workflow_hash, "subject": subject,
+        "contact_id": contact_id, "deal_id": deal_id, "event_id": event_id, "depth": depth,
+        "status": "running", "cursor": json.dumps(cursor), "started_at": store.stamp,
+        "updated_at": store.stamp,
+    }  # fmt: skip
+    run_id = inserted_id(
         store.conn,
         "INSERT INTO runs (workflow, workflow_hash, subject, contact_id, deal_id, event_id,"
         " depth, status, cursor, started_at, updated_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?)",
-        (
-            workflow_id, workflow_hash, subject, contact_id, deal_id, event_id, depth,
-            json.dumps(cursor), store.stamp, store.stamp,
-        ),
-    )  # fmt: skip
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        tuple(row.values()),
+    )
+    return {"id": run_id, **row, "reason": None, "wake_at": None, "anchor": None}
 
 
 def enrolled(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -19,6 +20,9 @@ class Store:
     project: Project
     now: datetime
     event_depth: int = 0  # > 0 while a workflow run acts: how deep in a chain of events
+    # while a run acts: whether an event of a kind (without a key: always new) is recorded
+    # already processed, as no workflow would react to it (engine/process.py sets it)
+    settles: Callable[[str], bool] | None = None
     _stamped: tuple[datetime | None, str] = field(default=(None, ""), repr=False)
 
     @classmethod
@@ -41,7 +45,8 @@ class Store:
         listen (store/wakeups.py) once the caller commits."""
         return inserted_id(
             self.conn, _INSERT_EVENT,
-            (kind, key, subject_type, subject_id, _as_json(data), self.stamp, self.event_depth),
+            (kind, key, subject_type, subject_id, _as_json(data), self.stamp, self.event_depth,
+             self.stamp if key is None and self.settles and self.settles(kind) else None),
             RETURNING_ID,
         )  # fmt: skip
 
@@ -49,7 +54,7 @@ class Store:
         """Record events of one kind without a subject, (key, data) each, in one statement;
         how many were new (the others' keys were seen before)."""
         stamp, depth = self.stamp, self.event_depth
-        rows = [(kind, key, None, None, _as_json(data), stamp, depth) for key, data in keyed]
+        rows = [(kind, key, None, None, _as_json(data), stamp, depth, None) for key, data in keyed]
         return self.conn.executemany(
             _INSERT_EVENT + RETURNING_NOTHING[self.conn.dialect], rows
         ).rowcount
@@ -59,6 +64,6 @@ class Store:
 # one per submission)
 _as_json = json.JSONEncoder(ensure_ascii=False).encode
 _INSERT_EVENT = (
-    "INSERT INTO events (type, key, subject_type, subject_id, data, created_at, depth)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING"
+    "INSERT INTO events (type, key, subject_type, subject_id, data, created_at, depth,"
+    " processed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING"
 )

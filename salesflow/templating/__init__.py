@@ -76,11 +76,31 @@ def read_plain(names: list[str], context: dict) -> str | None:
     return str(value) if isinstance(value, _PRINTED_AS_STR) else None
 
 
+_DICT_ATTRIBUTES = frozenset(dir(dict))
+
+
+class _Environment(SandboxedEnvironment):
+    """The sandbox, its templates' globals a plain dict: Jinja copies a template's globals
+    into every render's context, and copying its ChainMap (the default) cost ~6 µs a
+    render — 6 % of `process`. Nothing adds globals to this environment once it is made."""
+
+    def make_globals(self, d):
+        return {**self.globals, **(d or {})}
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        """`contact.first_name`: a dict's key read at once where Jinja would ask for the
+        attribute first, and build the AttributeError it catches (~2 % of `process`); what
+        a dict's attribute or a missing key gives is Jinja's own answer."""
+        if type(obj) is dict and attribute not in _DICT_ATTRIBUTES and attribute in obj:
+            return obj[attribute]
+        return super().getattr(obj, attribute)
+
+
 def make_environment(
     templates_dir: Path | None, locale: str, timezone: tzinfo, currency: str
 ) -> SandboxedEnvironment:
     """The project's Jinja environment; `*.html.j2` templates are autoescaped, nothing else."""
-    env = SandboxedEnvironment(
+    env = _Environment(
         loader=_TemplateLoader(str(templates_dir)) if templates_dir else None,
         undefined=StrictUndefined,
         autoescape=lambda name: bool(name) and name.endswith((".html.j2", ".html")),

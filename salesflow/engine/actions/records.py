@@ -8,6 +8,8 @@ from salesflow.engine.outcome import Act, Outcome, StepFailed
 from salesflow.errors import UserError
 from salesflow.phrases import phrase, reason_of
 from salesflow.store import contacts, deals
+from salesflow.store.db import row_dict
+from salesflow.values import normalise_email
 
 _CONTACT_TEXT = ("first_name", "last_name", "phone", "company", "source", "owner")
 
@@ -24,14 +26,13 @@ def upsert_contact(act: Act, config: a.UpsertContact) -> Outcome:
     email = act.render(config.email, context)
     values, tags, fields = _contact_values(act, config, context)
     try:
-        from salesflow.values import normalise_email
-
         contact, created, changed = contacts.upsert(
             act.store, normalise_email(email or ""), values, tags, fields, act.by
         )
     except (UserError, ValueError) as error:
         raise StepFailed(reason_of(error)) from None
     act.run.bind_contact(contact["id"])
+    act.run.contact_row = row_dict(contact)
     if created:
         return Outcome(phrase("contact_created", email=contact["email"]))
     return Outcome(phrase("contact_updated", email=contact["email"], changed=_changes(changed)))
@@ -40,9 +41,11 @@ def upsert_contact(act: Act, config: a.UpsertContact) -> Outcome:
 def update_contact(act: Act, config: a.UpdateContact) -> Outcome:
     context = act.context()
     values, tags, fields = _contact_values(act, config, context)
-    contact = contacts.get(act.store, act.need_contact())
+    contact = act.contact_row()
     try:
-        changed = contacts.update(act.store, contact, values, tags, fields, act.by)
+        changed, act.run.contact_row = contacts.updated(
+            act.store, contact, values, tags, fields, act.by
+        )
     except UserError as error:
         raise StepFailed(str(error)) from None
     return Outcome(phrase("contact_updated", email=contact["email"], changed=_changes(changed)))
@@ -70,7 +73,7 @@ def create_deal(act: Act, config: a.CreateDeal) -> Outcome:
     title = act.render(config.title, context) or contact.get("full_name") or contact["email"]
     try:
         deal = deals.add(act.store, title, contact_id, config.pipeline, config.stage, values,
-                         act.by, force=config.force)  # fmt: skip
+                         act.by, force=config.force, contact_row=act.contact_row())  # fmt: skip
     except UserError as error:
         raise StepFailed(reason_of(error)) from None
     act.run.bind_deal(deal["id"])

@@ -23,7 +23,8 @@ def assign_owner(act: Act, config: a.AssignOwner) -> Outcome:
     if not contact_id and not deal_id:
         raise StepFailed(phrase("nothing_to_assign"))
     if contact_id:
-        contacts.update(store, contacts.get(store, contact_id), {"owner": owner}, by=act.by)
+        _, act.run.contact_row = contacts.updated(store, act.contact_row(), {"owner": owner},
+                                                  by=act.by)  # fmt: skip
     if deal_id:
         deals.update(store, deals.get(store, deal_id), {"owner": owner}, by=act.by)
     return Outcome(phrase(how, owner=owner, among=", ".join(config.among)))
