@@ -120,7 +120,7 @@ def test_two_passes_at_once_resume_disjoint_runs(open_store):
     first = open_store()
     with transaction(first.conn):
         for _ in range(4):
-            run_id = runs.enrol(first, "nightly", "h", None, ["0"])
+            run_id = runs.start(first, "nightly", "h", None, ["0"])["id"]
             runs.save(first, run_id, "waiting", cursor=["0"], reason=None, contact_id=None,
                       deal_id=None, wake=NOW - timedelta(minutes=1))  # fmt: skip
     with transaction(first.conn):
@@ -140,7 +140,7 @@ def test_a_run_another_pass_is_finishing_is_not_cancelled_as_if_still_waiting(op
     first = open_store()
     with transaction(first.conn):
         julie, _, _ = contacts.upsert(first, "julie@example.org", {})
-        run_id = runs.enrol(first, "nightly", "h", "contact", ["0"], contact_id=julie["id"])
+        run_id = runs.start(first, "nightly", "h", "contact", ["0"], contact_id=julie["id"])["id"]
         runs.save(first, run_id, "waiting", cursor=["0"], reason=None, contact_id=julie["id"],
                   deal_id=None, wake=NOW - timedelta(minutes=1))  # fmt: skip
     with transaction(first.conn):
@@ -211,7 +211,7 @@ def test_two_workers_enrolling_one_contact_at_once_enrol_it_once(open_store):
         julie, _, _ = contacts.upsert(first, "julie@example.org", {})
     with transaction(first.conn):
         assert runs.enrolled(first, "nightly", "contact", julie["id"], active_only=False) is None
-        run_id = runs.enrol(first, "nightly", "h", "contact", ["0"], contact_id=julie["id"])
+        run_id = runs.start(first, "nightly", "h", "contact", ["0"], contact_id=julie["id"])["id"]
         thread, done = beside(open_store, in_transaction(lambda store: runs.enrolled(
             store, "nightly", "contact", julie["id"], active_only=False)))  # fmt: skip
         thread.join(0.5)  # PostgreSQL: it waits for our enrolment to commit, then sees it

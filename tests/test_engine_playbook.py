@@ -108,8 +108,8 @@ def rows(store: Store, sql: str, *params) -> list[tuple]:
 
 
 def a_run(store: Store, contact_id=None, deal_id=None) -> RunState:
-    run_id = runs.enrol(store, "unit", "hash", "contact", ["contact"], contact_id=contact_id,
-                        deal_id=deal_id)  # fmt: skip
+    run_id = runs.start(store, "unit", "hash", "contact", ["contact"], contact_id=contact_id,
+                        deal_id=deal_id)["id"]  # fmt: skip
     event = {"id": None, "type": "workflow.started", "data": {}}
     return RunState(run_id, contact_id=contact_id, deal_id=deal_id, event=event)
 

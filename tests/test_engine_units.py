@@ -139,8 +139,8 @@ def rows(store: Store, sql: str, *params) -> list[tuple]:
 
 def a_run(store: Store, contact_id=None, deal_id=None, email="julie@units.example") -> RunState:
     """A run of `unit` (its row, as enrolment leaves it), with the event that started it."""
-    run_id = runs.enrol(store, "unit", "hash", "contact", ["contact"], contact_id=contact_id,
-                        deal_id=deal_id)  # fmt: skip
+    run_id = runs.start(store, "unit", "hash", "contact", ["contact"], contact_id=contact_id,
+                        deal_id=deal_id)["id"]  # fmt: skip
     event = {"id": None, "type": "workflow.started", "data": {"email": email}}
     return RunState(run_id, contact_id=contact_id, deal_id=deal_id, event=event)
 

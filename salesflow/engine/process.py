@@ -112,6 +112,10 @@ class Processor:
         self.unheard = unheard(store.project)
         self.result = ProcessResult()
         self._processed: list[tuple[int, str | None]] | None = None  # a batch done at once's
+        # in a pass (`run`), what a run records that no workflow hears is processed at once:
+        # the pass would mark it so with these same workflows (`handle_one` leaves it pending
+        # for `process`, whose workflows may have changed by then)
+        self._settling = False
 
     def run(
         self, dry_run: bool = False, stop: Callable[[], bool] | None = None, batch: int = BATCH
@@ -119,6 +123,7 @@ class Processor:
         """Handle every pending event (also those the handling records), `batch` at a time;
         when `stop` says so, end after the batch under way (each batch is a transaction:
         nothing is half done)."""
+        self._settling = True
         if dry_run:
             with transaction(self.store.conn, dry_run=True):
                 while self._batch(batch):
@@ -199,11 +204,11 @@ class Processor:
     def _isolated(self, event) -> None:
         """Handle one event; if it raises, undo what it did and mark it failed (in a batch
         done at once: the exception ends the attempt)."""
-        started = self.result.runs
+        started, settled = self.result.runs, self.result.events
 
         def failed(error: Exception) -> None:
             self.engine.tracer.discard()
-            self.result.runs = started
+            self.result.runs, self.result.events = started, settled  # its runs' events undone
             self.result.failed += 1
             reason = describe(error)
             events.mark_failed(self.store, event["id"], reason)
@@ -276,7 +281,8 @@ class Processor:
         if run is not None:
             self.result.runs += 1
             # what the run records is one deeper than the event: past MAX_DEPTH, a loop to note
-            self.store.settles = self._settles if event["depth"] < MAX_DEPTH else None
+            settling = self._settling and event["depth"] < MAX_DEPTH
+            self.store.settles = self._settles if settling else None
             try:
                 self.engine.advance(run["id"], event, run)
             finally:

@@ -23,7 +23,7 @@ class RunState:
     event: dict = field(default_factory=dict)  # the event's template view
     context: dict | None = None  # what templates see, kept until a step changes records
     # the run's contact's row as this run last read or wrote it, kept until a step changes
-    # the contact without leaving the row it wrote (see Engine._steps); None: read it again
+    # the contact without leaving the row it wrote (see Engine._changed); None: read it again
     contact_row: Mapping[str, Any] | None = None
     stale: str | None = None  # what a step changed of it: "records", or only the "deal"
     bound_contact: int | None = None

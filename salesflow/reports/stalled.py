@@ -63,10 +63,10 @@ def stalled(
     limits = rot_limits(store, pipeline_id, kind)
     listed_rows = overdue_listed(store, limits, first=listed)
     rows = [_row(values, currency) for values in listed_rows]
-    if listed is None or len(rows) < listed:  # every one listed: counted and summed here
+    if listed is None:  # every one listed: counted and summed here
         count = len(rows)
         amount = from_minor(sum(values[-1] or 0 for values in listed_rows), currency)
-    else:
+    else:  # even when fewer came: one of the first found may have left its stage meanwhile
         count, minor = overdue_total(store, limits)
         amount = from_minor(minor, currency)
     totals = {"title": f"total: {counted(count, kind)}", "amount": amount}

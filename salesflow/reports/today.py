@@ -16,7 +16,9 @@ step). A stalled deal is at least a day too long: one rot_after past by hours re
 
 Each list is one query for the member, or for the whole team at once (store/today.py),
 grouped here by member; each leaves out the deals of the lists before it in SQL, so that a
-list cut to each member's first items (the HTML report's) still counts them all."""
+list cut to each member's first items (the HTML report's) still counts them all. A cut
+stalled list is counted per owner in one query, then each owner's most overdue found stage
+by stage off the index (store/reports.py most_overdue) and read."""
 
 from __future__ import annotations
 

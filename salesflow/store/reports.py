@@ -565,6 +565,7 @@ def _overdue(
 ) -> tuple[str, tuple] | None:
     """The statement (and its parameters) of the stalled deals' `columns` (see
     overdue_deals); None when there is none to read."""
+    assert ids is None or first is None, "the first ones of all, or these ones"
     if limits and first is not None:
         ids = most_overdue(store, limits, first)
     if not limits or ids == []:

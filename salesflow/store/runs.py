@@ -27,11 +27,6 @@ def get(store: Store, run_id: int) -> sqlite3.Row:
     return run
 
 
-def enrol(store: Store, *args: Any, **kwargs: Any) -> int:
-    """A new running run (see `start`); its id."""
-    return start(store, *args, **kwargs)["id"]
-
-
 def start(
     store: Store,
     workflow_id: str,
