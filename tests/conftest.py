@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import textwrap
 import time
 import warnings
 from pathlib import Path
@@ -96,6 +97,14 @@ def backend(request, monkeypatch) -> str:
 def open_project(root: Path):
     """The project at `root` on the engine under test (as the CLI reads SALESFLOW_DB)."""
     return load_project(root, os.environ.get("SALESFLOW_DB"))
+
+
+def written_project(root: Path, files: dict[str, str]) -> Path:
+    """A small project of a test's own at `root`: each file's text, dedented."""
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(textwrap.dedent(text).lstrip())
+    return root
 
 
 @pytest.fixture

@@ -6,13 +6,12 @@ reason; `force: true` moves it anyway, marked forced in the history, by the work
 from __future__ import annotations
 
 import json
-import textwrap
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
 import pytest
-from conftest import open_project
+from conftest import open_project, written_project
 
 from salesflow.engine.actions import HANDLERS
 from salesflow.engine.context import Renderer, environment
@@ -96,10 +95,7 @@ PROJECT = {
 
 @pytest.fixture
 def store(tmp_path: Path) -> Store:
-    root = tmp_path / "rules"
-    for name, text in PROJECT.items():
-        (root / name).parent.mkdir(parents=True, exist_ok=True)
-        (root / name).write_text(textwrap.dedent(text).lstrip())
+    root = written_project(tmp_path / "rules", PROJECT)
     return Store.open(open_project(root), datetime.fromisoformat(NOW))
 
 

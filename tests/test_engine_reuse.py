@@ -5,12 +5,11 @@ processed): the rows and the words must be those a fresh read, or a later batch,
 from __future__ import annotations
 
 import json
-import textwrap
 from datetime import datetime
 from pathlib import Path
 
 import pytest
-from conftest import open_project
+from conftest import open_project, written_project
 
 from salesflow.engine.process import Processor
 from salesflow.store.db import transaction
@@ -78,10 +77,7 @@ PROJECT = {
 
 @pytest.fixture
 def store(tmp_path: Path) -> Store:
-    root = tmp_path / "reprises"
-    for name, text in PROJECT.items():
-        (root / name).parent.mkdir(parents=True, exist_ok=True)
-        (root / name).write_text(textwrap.dedent(text).lstrip())
+    root = written_project(tmp_path / "reprises", PROJECT)
     return Store.open(open_project(root), datetime.fromisoformat(NOW))
 
 

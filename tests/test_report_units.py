@@ -7,13 +7,12 @@ and a move of a ticket), and the reports that read the clock must not count them
 
 from __future__ import annotations
 
-import textwrap
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from conftest import open_project
+from conftest import open_project, written_project
 
 from salesflow.reports import activity as activity_module
 from salesflow.reports.activity import activity, deal_messages, deal_runs
@@ -123,10 +122,7 @@ def store(tmp_path: Path, backend: str) -> Store:
     runs: #1 done and #2 failed for deal #2 with an email each (#2's failed), #3 for Bob;
     emails: #1 Eve's, #2 Fay's cancelled, #3 Fay's after now, #4 and #5 of the runs.
     """
-    root = tmp_path / "units"
-    for name, text in PROJECT.items():
-        (root / name).parent.mkdir(parents=True, exist_ok=True)
-        (root / name).write_text(textwrap.dedent(text))
+    root = written_project(tmp_path / "units", PROJECT)
     store = Store.open(open_project(root), datetime.fromisoformat(NOW))
     at(store, "2026-10-01T09:00Z")
     for name, owner in (("anna", "marie"), ("bob", "paul"), ("cleo", None), ("dan", "paul"),
