@@ -47,17 +47,19 @@ def in_thread(work) -> threading.Thread:
     return thread
 
 
+def write(order: list[str], turn, who: str) -> None:
+    """`who` writes in the turn `turn` gives: noted in `order` once it has it."""
+    with turn():
+        order.append(who)
+
+
 def test_a_post_waiting_goes_before_a_delivery_loop_waiting():
     turns, order = Turns(), []
 
-    def write(turn, who: str) -> None:
-        with turn():
-            order.append(who)
-
     turns.take()  # a post being written
     patient = lambda: turns.aside(patience=SOON)  # noqa: E731
-    sending = in_thread(lambda: write(patient, "delivery loop"))
-    posting = in_thread(lambda: write(turns.first, "post"))
+    sending = in_thread(lambda: write(order, patient, "delivery loop"))
+    posting = in_thread(lambda: write(order, turns.first, "post"))
     wait_for(lambda: turns._waiting == 1, "the second post waiting")
     turns.give()
     for thread in (sending, posting):
@@ -70,14 +72,10 @@ def test_a_delivery_loop_that_gave_way_long_enough_goes_before_new_posts():
     patience is out, it goes before any post that comes to wait."""
     turns, order = Turns(), []
 
-    def write(turn, who: str) -> None:
-        with turn():
-            order.append(who)
-
     turns.take()  # a post being written
-    sending = in_thread(lambda: write(lambda: turns.aside(patience=0), "delivery loop"))
+    sending = in_thread(lambda: write(order, lambda: turns.aside(patience=0), "delivery loop"))
     wait_for(lambda: turns._overdue == 1, "the delivery loop out of patience")
-    posting = in_thread(lambda: write(turns.first, "post"))
+    posting = in_thread(lambda: write(order, turns.first, "post"))
     wait_for(lambda: turns._waiting == 1, "the second post waiting")
     turns.give()
     for thread in (sending, posting):
