@@ -91,6 +91,33 @@ def test_a_quote_closed_by_a_later_stray_quote_is_caught_by_the_rows_it_swallows
     assert set(people(sf.project)) == {"bob@example.org", "cy@example.org", "dan@example.org"}
 
 
+def test_rejects_of_every_kind_are_listed_in_the_files_order_over_several_batches(sf):
+    """Rows refused as they are read (a quote never closed, a cell too many) and rows
+    refused by their values (a bad email) are said in the file's order: the summary's first
+    100 are the file's first 100, and the rejects file keeps every one, in order."""
+    lines, bad = ["email,first_name,phone"], []
+    for n in range(2500):  # more than a batch (BATCH rows are parsed together)
+        kind = n % 15
+        if kind == 0:
+            lines.append(f"not-an-email-{n},Zed,")
+        elif kind == 5:
+            lines.append(f"p{n}@example.org,Zed,01,extra")
+        elif kind == 10:
+            lines.append(f'p{n}@example.org,"Zed,')
+        else:
+            lines.append(f"p{n}@example.org,Ann,")
+            continue
+        bad.append(n + 2)  # its line: the header is line 1
+    summary = imported(sf, "mixed.csv", "\n".join(lines) + "\n")
+    assert summary["rejected"] == len(bad)
+    assert rejected_lines(summary) == bad[:100]
+    kept = list(csv.reader(io.StringIO(
+        (sf.project / "imports" / "mixed.rejected.csv").read_text()
+    )))[1:]  # fmt: skip
+    assert [row[0].removeprefix("not-an-email-").removeprefix("p").split("@")[0]
+            for row in kept] == [str(line - 2) for line in bad]  # fmt: skip
+
+
 def test_a_note_over_several_lines_stays_one_value(sf):
     summary = imported(sf, "notes.csv", (
         'email,first_name,Notes\nana@example.org,Ana,"Appeler lundi\nou mardi, après 18 h"\n'

@@ -112,9 +112,9 @@ def test_lookup_gives_a_batchs_contacts_as_they_stand_and_whether_the_import_met
     bob = ("bob@example.org", "Bob", None, None, None, None, None, "[]", "{}", 2)
     with transaction(store.conn, dry_run=True):
         staging = imports.start(store, False, False)
-        first = imports.lookup(store, ["bob@example.org", "nobody@example.org"])
+        first = imports.lookup(store, staging, ["bob@example.org", "nobody@example.org"])
         imports.stage(store, staging, [row("bob@example.org"), row("cid@example.org")], [])
-        again = imports.lookup(store, ["bob@example.org", "cid@example.org"])
+        again = imports.lookup(store, staging, ["bob@example.org", "cid@example.org"])
     assert first == {"bob@example.org": (*bob, None)}  # None: not met yet
     assert again["bob@example.org"] == (*bob, 0)  # met, and there before
     assert again["cid@example.org"][-1] == 1  # created by the import

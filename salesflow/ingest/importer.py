@@ -22,6 +22,7 @@ import json
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
 
 from salesflow.config.model import Pipeline, Project, Stage
@@ -159,8 +160,9 @@ def import_csv(
             with_deals = target is not None
             staging = imports.start(store, with_deals, options.overwrite, parser.defaulted)
             rule = _EntryRule(store, *target) if target and target[1].requires else None
-            _upsert(store, staging, records, parser, result, rejects, with_deals,
-                    options.overwrite, rule)  # fmt: skip
+            batch = _Batch(store, staging, parser, result, rejects, with_deals,
+                           options.overwrite, rule)  # fmt: skip
+            _upsert(records, parser, result, rejects, batch)
             imports.settle(store)
             _count(store, staging, result)
             if target:
@@ -176,7 +178,6 @@ def import_csv(
         rejects.discard()
         raise
     result.rejected_file = rejects.close()
-    result.errors.sort()  # the rule's rejects are found a batch at a time
     return result
 
 
@@ -197,23 +198,10 @@ class _Rejects:
     def __init__(self, path: Path, fmt: CsvFormat, header: list[str], write: bool):
         self.path, self.fmt, self.header, self.write = path, fmt, header, write
         self.file = self.writer = None
-        self.pending: list[tuple[int, list[str], str]] = []
 
-    def add(self, row_no: int, cells: list[str], error: str) -> None:
-        """Kept until `flush`: the stage's rule rejects a batch's rows after its others
-        (memory bounded: a file of bad rows only is written as it goes)."""
-        if self.write:
-            self.pending.append((row_no, cells, error))
-            if len(self.pending) >= BATCH:
-                self.flush()
-
-    def flush(self) -> None:
-        """The rows rejected so far, in the file's order."""
-        for _, cells, error in sorted(self.pending, key=lambda entry: entry[0]):
-            self._write(cells, error)
-        self.pending.clear()
-
-    def _write(self, cells: list[str], error: str) -> None:
+    def add(self, cells: list[str], error: str) -> None:
+        if not self.write:
+            return
         if self.writer is None:
             self.file = self.path.open(
                 "w", encoding=self.fmt.encoding, newline="", errors="replace"
@@ -227,7 +215,6 @@ class _Rejects:
         self.writer.writerow([*padded, error])
 
     def close(self) -> Path | None:
-        self.flush()
         if self.file:
             self.file.close()
             return self.path
@@ -265,11 +252,12 @@ class _EntryRule:
         return str(RequirementsMissing("deal", None, missing)) if missing else None
 
 
-def _upsert(store: Store, staging, records, parser, result, rejects, with_deals, overwrite,
-            rule: _EntryRule | None):  # fmt: skip
-    batch = _Batch(store, staging, result, rejects, overwrite, rule)
+def _upsert(records, parser: RowParser, result: ImportResult, rejects: _Rejects,
+            batch: _Batch) -> None:  # fmt: skip
+    """Each record read: a blank line skipped, a broken one refused, the others (cleaned
+    where they must be) gathered; `batch` written each BATCH records, and at the end."""
     width = len(rejects.header)
-    parse, add = parser.parse, batch.add  # looked up once: this loop runs for every row
+    add, refuse = batch.add, batch.refuse  # looked up once: this loop runs for every row
     for row_no, cells, broken in records:  # row_no: the line the record starts on
         text = "".join(cells)
         if not broken and (not text or text.isspace()):
@@ -277,79 +265,77 @@ def _upsert(store: Store, staging, records, parser, result, rejects, with_deals,
             continue
         result.rows += 1
         if broken:
-            _reject(result, rejects, row_no, cells, broken)
-            continue
-        if len(cells) > width and "".join(cells[width:]).strip():
+            gathered = refuse(row_no, cells, broken)
+        elif len(cells) > width and "".join(cells[width:]).strip():
             why = (
                 f"{len(cells)} cells, the header has {width}: a value holding"
                 f" '{rejects.fmt.delimiter}' without quotes? quote it or fix the row"
             )
-            _reject(result, rejects, row_no, cells, why)
-            continue
-        # the rare case (a printable text holds no control character: one C-level test)
-        if (not text.isprintable() and has_control(text)) or not (
-            text.isascii() or _composed(text)
-        ):
-            cells, removed, composed = parser.clean(cells)
-            result.control_characters += removed
-            result.composed += composed
-        try:
-            contact, deal = parse(cells)
-        except ValueError as error:
-            _reject(result, rejects, row_no, cells, str(error))
-            continue
-        if add(row_no, contact, deal if with_deals else None, cells) >= BATCH:
+            gathered = refuse(row_no, cells, why)
+        else:
+            # the rare case (a printable text holds no control character: one C-level test)
+            if (not text.isprintable() and has_control(text)) or not (
+                text.isascii() or _composed(text)
+            ):
+                cells, removed, composed = parser.clean(cells)
+                result.control_characters += removed
+                result.composed += composed
+            gathered = add(row_no, cells)
+        if gathered >= BATCH:
             batch.write()
     batch.write()
 
 
 @dataclass
 class _Batch:
-    """Parsed rows on their way into the staging tables, a batch at a time: where they go,
-    and the rows gathered so far (their cells kept only for the rule: its rejects need them)."""
+    """Records on their way into the staging tables, a batch at a time: parsed together
+    (RowParser.parse), less those refused, which are rejected in the file's order."""
 
     store: Store
     staging: object
+    parser: RowParser
     result: ImportResult
     rejects: _Rejects
+    with_deals: bool
     overwrite: bool
     rule: _EntryRule | None
-    contacts: list = field(default_factory=list)
-    deals: list = field(default_factory=list)
-    rows: list[int] = field(default_factory=list)
+    rows: list[int] = field(default_factory=list)  # each record's line
     cells: list[list[str]] = field(default_factory=list)
+    refused: list[tuple[int, list[str], str]] = field(default_factory=list)  # before parsing
 
-    def add(self, row_no: int, contact, deal, cells: list[str]) -> int:
-        """A parsed row (`deal` None: the import makes no deals); the rows gathered now."""
-        self.contacts.append(contact)
+    def add(self, row_no: int, cells: list[str]) -> int:
+        """A record to parse; the records gathered now."""
         self.rows.append(row_no)
-        if deal is not None:
-            self.deals.append(deal)
-        if self.rule:
-            self.cells.append(cells)
-        return len(self.rows)
+        self.cells.append(cells)
+        return len(self.rows) + len(self.refused)
+
+    def refuse(self, row_no: int, cells: list[str], why: str) -> int:
+        """A record rejected as it is read; the records gathered now."""
+        self.refused.append((row_no, cells, why))
+        return len(self.rows) + len(self.refused)
 
     def write(self) -> None:
-        """The batch into the database, less the rows the stage's rule refuses; then empty."""
-        if self.rule and self.contacts:
-            reasons = self.rule.refused(self.contacts, self.deals)
-            if any(reasons):
-                kept = [i for i, why in enumerate(reasons) if why is None]
-                for i, why in enumerate(reasons):
-                    if why is not None:
-                        _reject(self.result, self.rejects, self.rows[i], self.cells[i], why)
-                for gathered in (self.contacts, self.deals, self.rows):
-                    gathered[:] = [gathered[i] for i in kept]
-            self.cells.clear()
-        emails = list(dict.fromkeys(row[0] for row in self.contacts))
-        known = imports.lookup(self.store, emails)
-        found = _conflicts(known, self.contacts, self.rows, self.overwrite)
+        """The batch into the database, less the records refused; then empty."""
+        contacts, deals, refused = self.parser.parse(self.cells)
+        if self.rule and len(refused) < len(contacts):
+            kept = [i for i in range(len(contacts)) if i not in refused]
+            reasons = self.rule.refused([contacts[i] for i in kept], [deals[i] for i in kept])
+            refused.update((i, why) for i, why in zip(kept, reasons, strict=True) if why)
+        rows = self.rows
+        if refused:
+            kept = [i for i in range(len(contacts)) if i not in refused]
+            contacts, deals, rows = ([items[i] for i in kept] for items in (contacts, deals, rows))
+            self.refused += [(self.rows[i], self.cells[i], why) for i, why in refused.items()]
+        for row_no, cells, why in sorted(self.refused, key=itemgetter(0)):
+            _reject(self.result, self.rejects, row_no, cells, why)
+        emails = list(dict.fromkeys(row[0] for row in contacts))
+        known = imports.lookup(self.store, self.staging, emails)
+        found = _conflicts(known, contacts, rows, self.overwrite)
         self.result.conflict_count += len(found)
         self.result.conflicts += found[: LISTED - len(self.result.conflicts)]
-        imports.stage(self.store, self.staging, self.contacts, self.deals, known)
-        for gathered in (self.contacts, self.deals, self.rows):
+        imports.stage(self.store, self.staging, contacts, deals if self.with_deals else [], known)
+        for gathered in (self.rows, self.cells, self.refused):
             gathered.clear()
-        self.rejects.flush()
 
 
 def _composed(text: str) -> bool:
@@ -360,7 +346,7 @@ def _reject(result: ImportResult, rejects: _Rejects, row_no: int, cells: list, w
     result.rejected += 1
     if len(result.errors) < 100:
         result.errors.append((row_no, why))
-    rejects.add(row_no, cells, why)
+    rejects.add(cells, why)
 
 
 def _conflicts(known: dict, batch: list, rows: list[int], overwrite: bool) -> list[tuple]:

@@ -34,6 +34,8 @@ UPDATABLE = ("first_name", "last_name", "phone", "company", "owner")  # after th
 # (no column of the file, no option) is left out of its upsert — each value bound costs
 # (0.3 s a million rows), and `excluded.` names the default all the same.
 DEFAULTS = {"owner": None, "source": None, "tags": "[]"}
+_SQL_DEFAULT = {name: "NULL" if value is None else f"'{value}'"
+                for name, value in DEFAULTS.items()}  # fmt: skip
 _KEPT = (*CONTACT_COLUMNS[1:], "updated_at")  # what a contact's "before" snapshot holds
 _SCRATCH = ("import_log", "import_met", "deal_values")
 # A row of `lookup`: the contact's CONTACT_COLUMNS (so that known[i] is row[i]'s column),
@@ -69,6 +71,7 @@ class Staging:
     upsert: str  # the statement that inserts or updates one contact row
     overwrite: bool
     bound: itemgetter | None  # a row's values the upsert takes (None: all of them)
+    held: str  # what `lookup` reads of a contact: CONTACT_COLUMNS, defaulted ones as such
     duplicates: int = 0  # rows so far whose email an earlier row of the file had
 
 
@@ -103,7 +106,11 @@ def start(
     bound = None
     if len(columns) < len(CONTACT_COLUMNS):
         bound = itemgetter(*(CONTACT_COLUMNS.index(name) for name in columns))
-    return Staging(_upsert_statement(store, overwrite, columns), overwrite, bound)
+    # A defaulted column is read as its default: every row holds that, so no row compares
+    # with it, and a contact's value left unread is one value fewer to make per contact.
+    held = ", ".join(f"c.{name}" if name in columns else _SQL_DEFAULT[name]
+                     for name in CONTACT_COLUMNS)  # fmt: skip
+    return Staging(_upsert_statement(store, overwrite, columns), overwrite, bound, held)
 
 
 @contextmanager
@@ -121,14 +128,14 @@ def scratch_on_disk(store: Store) -> Iterator[None]:
             store.conn.execute("PRAGMA temp_store = MEMORY")  # as db.connect sets it
 
 
-def lookup(store: Store, emails: list[str]) -> dict[str, tuple]:
+def lookup(store: Store, staging: Staging, emails: list[str]) -> dict[str, tuple]:
     """The contacts these (distinct) emails name, as they stand, by email: their
-    CONTACT_COLUMNS, their id, and whether this import met them before (see _MET_AT)."""
+    CONTACT_COLUMNS (those the import leaves to their default: as that default), their id,
+    and whether this import met them before (see _MET_AT)."""
     if not emails:  # `IN ()`: SQLite reads it, PostgreSQL does not
         return {}
-    columns = ", ".join(f"c.{name}" for name in CONTACT_COLUMNS)
     sql = (
-        f"SELECT {columns}, c.id, m.created FROM contacts c"
+        f"SELECT {staging.held}, c.id, m.created FROM contacts c"
         " LEFT JOIN import_met m ON m.contact_id = c.id"
         f" WHERE c.email IN ({', '.join('?' * len(emails))})"
     )
@@ -152,7 +159,7 @@ def stage(
     if not contacts:
         return
     if known is None:
-        known = lookup(store, list(dict.fromkeys(row[0] for row in contacts)))
+        known = lookup(store, staging, list(dict.fromkeys(row[0] for row in contacts)))
     writing, existing, new, before = [], [], [], []
     met, written = set(), set()
     for row in contacts:
@@ -166,7 +173,11 @@ def stage(
                 new.append(email)
             else:
                 existing.append(contact[_ID_AT])
-        if email in written or contact is None or _may_change(row, contact, staging.overwrite):
+        if (
+            email in written
+            or contact is None
+            or (row[1:9] != contact[1:9] and _may_change(row, contact, staging.overwrite))
+        ):  # the same values again (a re-import) change nothing: no call
             writing.append(row)
             if email not in written:
                 written.add(email)
@@ -175,6 +186,7 @@ def stage(
     if before:
         conn.execute(_SNAPSHOT.format(marks=", ".join("?" * len(before))), before)
     if writing:
+        top = _largest_id(store)
         conn.executemany(staging.upsert, map(staging.bound, writing) if staging.bound else writing)
     if existing:  # one statement (executemany costs ~1.5× as much)
         conn.execute(
@@ -182,7 +194,9 @@ def stage(
             f" WHERE id IN ({', '.join('?' * len(existing))})",
             existing,
         )
-    if new:
+    if new and top is not None:  # the contacts the upsert inserted: above the largest id
+        conn.execute("INSERT INTO import_met SELECT id, 1 FROM contacts WHERE id > ?", (top,))
+    elif new:
         conn.execute(
             "INSERT INTO import_met SELECT id, 1 FROM contacts"
             f" WHERE email IN ({', '.join('?' * len(new))})",
@@ -208,13 +222,21 @@ _SNAPSHOT = (
 )
 
 
+def _largest_id(store: Store) -> int | None:
+    """On SQLite, the largest contact id: the import holds the database's write lock (BEGIN
+    IMMEDIATE), so the contacts above it after an upsert are the ones it inserted — read as
+    a range rather than by their emails. None on PostgreSQL, where other writers insert
+    meanwhile."""
+    if store.conn.dialect != "sqlite":
+        return None
+    return store.conn.execute("SELECT coalesce(max(id), 0) FROM contacts").fetchone()[0]
+
+
 def _may_change(row: tuple, contact: tuple, overwrite: bool) -> bool:
     """Whether upserting `row` may change `contact` (as `lookup` gives it): the upsert's own
     test (see _upsert_statement), in Python, so that a row that changes nothing is not sent.
     It may answer True for nothing (the upsert then writes nothing); never False for a
     change."""
-    if row[1:9] == contact[1:9]:  # the same values again (a re-import)
-        return False
     for index in range(1, len(UPDATABLE) + 1):
         mine, theirs = row[index], contact[index]
         if mine is not None and (mine != theirs if overwrite else theirs is None):
@@ -330,7 +352,7 @@ def record_contact_events(store: Store, staging: Staging) -> None:
         "INSERT INTO events (type, subject_type, subject_id, data, created_at)"
         f" SELECT 'contact.created', 'contact', c.id, {created}, ?"
         " FROM import_met n JOIN contacts c ON c.id = n.contact_id WHERE n.created = 1"
-        " ORDER BY c.id",
+        " ORDER BY n.contact_id",  # not c.id: SQLite would then read every contact
         (store.stamp,),
     )
     changed = "'[\"' || replace(l.changed, ',', '\", \"') || '\"]'"  # names: no quote, no comma
@@ -339,7 +361,7 @@ def record_contact_events(store: Store, staging: Staging) -> None:
         "INSERT INTO events (type, subject_type, subject_id, data, created_at)"
         f" SELECT 'contact.updated', 'contact', c.id, {updated}, ?"
         " FROM import_log l JOIN contacts c ON c.id = l.contact_id"
-        " WHERE l.changed != '' ORDER BY c.id",
+        " WHERE l.changed != '' ORDER BY l.contact_id",
         (store.stamp,),
     )
 
@@ -367,19 +389,24 @@ def open_deals(
         " JOIN deal_values v ON v.email = c.email WHERE n.created = 1"
         " AND NOT EXISTS (SELECT 1 FROM deals d WHERE d.contact_id = c.id"
         " AND d.pipeline = :pipeline AND d.status = 'open')"
-        " ORDER BY c.id",
+        " ORDER BY n.contact_id",  # not c.id: SQLite would then read every contact
         params,
     ).rowcount
-    opened = " FROM deals d JOIN import_met n ON n.contact_id = d.contact_id AND n.created = 1"
+    # A new contact's only deal is the one just opened, in the contacts' order: ordered by
+    # contact, the deals are read off the index (by d.id, SQLite would read every deal).
+    opened = (
+        " FROM import_met n JOIN deals d ON d.contact_id = n.contact_id WHERE n.created = 1"
+        " ORDER BY n.contact_id"
+    )
     conn.execute(
         "INSERT INTO stage_history (deal_id, pipeline, from_stage, to_stage, at, by)"
-        f" SELECT d.id, d.pipeline, NULL, d.stage, d.created_at, 'import'{opened} ORDER BY d.id"
+        f" SELECT d.id, d.pipeline, NULL, d.stage, d.created_at, 'import'{opened}"
     )
     if with_events:
         data = _json_object(conn.dialect, {"pipeline": "d.pipeline", "stage": "d.stage"})
         conn.execute(
             "INSERT INTO events (type, subject_type, subject_id, data, created_at)"
-            f" SELECT 'deal.created', 'deal', d.id, {data}, d.created_at{opened} ORDER BY d.id"
+            f" SELECT 'deal.created', 'deal', d.id, {data}, d.created_at{opened}"
         )
     return created
 
