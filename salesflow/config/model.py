@@ -5,7 +5,6 @@ Only data that passed the schema reaches these constructors, so they trust its s
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -475,6 +474,8 @@ def _checklist_item(entry: str | dict) -> ChecklistItem:
 
 
 def build_workflow(data: dict, path: Path) -> Workflow:
+    import hashlib  # validation only: a cached project's start-up does without OpenSSL
+
     window = data.get("send_window")
     return Workflow(
         id=data["id"],
