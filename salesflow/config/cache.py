@@ -27,9 +27,9 @@ def _project_files(root: Path) -> list[Path]:
 
 
 def fingerprint(root: Path, database_override: str | None) -> str:
-    shape = Path(model.__file__).stat()  # a changed model is a new shape of the pickle
-    parts = [__version__, str(database_override), str(root), shape.st_size, shape.st_mtime_ns]
-    for path in _project_files(root):
+    parts = [__version__, str(database_override), str(root)]
+    model_file = Path(model.__file__)  # a changed model is a new shape of the pickle
+    for path in [model_file, model_file.with_name("actions.py"), *_project_files(root)]:
         stat = path.stat()
         parts += [path, stat.st_size, stat.st_mtime_ns]
     return "\0".join(map(str, parts))
