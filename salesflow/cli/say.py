@@ -9,9 +9,6 @@ import codecs
 import os
 import sys
 
-from salesflow.errors import ProjectInvalid, UserError
-from salesflow.store.db import fault_advice
-
 EXIT_INVALID = 1
 EXIT_UNEXPECTED = 3
 
@@ -47,6 +44,9 @@ def failed(error: Exception, database: str | None, debug: bool) -> int:
     mistake or a fault of the machine (naming the file, or `database`) in one line, exit 1;
     anything else as unexpected, pointing to --debug, exit 3. A closed pipe (`salesflow … |
     head` read what it wanted) says nothing, exit 1."""
+    from salesflow.errors import ProjectInvalid, UserError  # on a failure only: see say_version
+    from salesflow.store.db import fault_advice
+
     if isinstance(error, ProjectInvalid):
         for problem in error.problems:
             echo(problem.render(), err=True)
@@ -83,7 +83,7 @@ def _stdout_to_nowhere() -> None:
 
 
 def say_version() -> None:
-    """`salesflow --version`."""
+    """`salesflow --version`, loading nothing else of salesflow."""
     from salesflow import __version__
 
     echo(f"salesflow {__version__}")
