@@ -105,22 +105,35 @@ def test_a_file_in_the_inbox_is_not_due_for_tick_which_leaves_it_to_run(sf):
 @pytest.mark.parametrize(
     ("argv", "options"),
     [
-        (["run"], {"project": None, "now": None, "command": "run"}),
-        (["--project", "club", "run"], {"project": "club", "now": None, "command": "run"}),
+        (["run"], {"project": None, "now": None, "command": "run", "arguments": []}),
+        (
+            ["--project", "club", "run"],
+            {"project": "club", "now": None, "command": "run", "arguments": []},
+        ),
         (
             ["-C", "club", "--now=2026-12-01T09:00", "run"],
-            {"project": "club", "now": "2026-12-01T09:00", "command": "run"},
+            {"project": "club", "now": "2026-12-01T09:00", "command": "run", "arguments": []},
         ),
-        (["tick"], {"project": None, "now": None, "command": "tick"}),
+        (["tick"], {"project": None, "now": None, "command": "tick", "arguments": []}),
+        (
+            ["import", "a.csv"],
+            {"project": None, "now": None, "command": "import", "arguments": ["a.csv"]},
+        ),
         (["run", "--json"], None),
         (["tick", "--json"], None),
         (["--debug", "run"], None),
         (["process"], None),
         (["--now", "run"], None),
+        (["-C=club", "run"], None),  # click reads "=club": the full command line says it
+        (["--now=", "run"], None),
+        (["import"], None),
+        (["import", "a.csv", "--dry-run"], None),
+        (["import", "--", "a.csv"], None),
+        (["run", "a.csv"], None),
         ([], None),
     ],
 )
-def test_only_the_plain_run_or_tick_takes_the_quick_path(argv, options, monkeypatch):
+def test_only_the_plain_run_tick_or_import_takes_the_quick_path(argv, options, monkeypatch):
     monkeypatch.delenv("SALESFLOW_PROJECT", raising=False)
     monkeypatch.delenv("SALESFLOW_NOW", raising=False)
     assert _plain_call(argv) == options

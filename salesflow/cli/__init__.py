@@ -12,10 +12,13 @@ def main() -> None:
     Ctrl-C while Python is still loading it exits 130 quietly, like Ctrl-C later on. Typer
     turns a Ctrl-C while it builds the command into a silent exit 130: that one is said too."""
     try:
-        from salesflow.cli.quick import nothing_due
+        from salesflow.cli.quick import answered
 
-        if nothing_due(sys.argv[1:]):
+        code = answered(sys.argv[1:])
+        if code == 0:
             return
+        if code is not None:
+            raise SystemExit(code)
         from salesflow.cli.app import register
 
         register(sys.argv[1:])()

@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import functools
 import importlib
-import os
-import sys
-import traceback
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, get_args, get_origin
@@ -19,60 +15,9 @@ from typer._coercion import RuntimeParam, TypeDescriptor
 from typer._param_types import coerce_cli_choice, coerce_cli_path
 from typer.core import TyperGroup, TyperOption
 
-from salesflow import __version__, clock
 from salesflow.cli import EXIT_INTERRUPTED
-from salesflow.config.cache import load_project
-from salesflow.config.locate import find_root
-from salesflow.config.model import Project, shown
-from salesflow.errors import ProjectInvalid, UserError
-from salesflow.store.db import BUSY_TIMEOUT, fault_advice
-from salesflow.store.session import Store
-
-EXIT_INVALID = 1
-EXIT_UNEXPECTED = 3
-
-
-@dataclass
-class State:
-    """What the root options say, handed to every command."""
-
-    project_dir: Path | None = None
-    now_text: str | None = None
-    debug: bool = False
-    opened: list[Store] = field(default_factory=list)
-
-    def root(self) -> Path:
-        return find_root(self.project_dir or Path.cwd())
-
-    def project(self) -> Project:
-        return load_project(self.root(), os.environ.get("SALESFLOW_DB"))
-
-    def now(self, project: Project) -> datetime:
-        return clock.now(self.now_text, project.timezone)
-
-    def store(self) -> Store:
-        """The project's store, at the time --now says (or now)."""
-        project = self.project()
-        store = Store.open(project, self.now(project), _lock_timeout())
-        self.opened.append(store)
-        return store
-
-    def database(self) -> str | None:
-        """The database opened, as messages name it (a URL's password masked)."""
-        return shown(self.opened[0].project.database) if self.opened else None
-
-    def close(self) -> None:
-        for store in self.opened:
-            store.conn.close()
-
-
-def _lock_timeout() -> float:
-    """Seconds to wait for another command's write lock: SALESFLOW_LOCK_TIMEOUT, or 30."""
-    text = os.environ.get("SALESFLOW_LOCK_TIMEOUT")
-    try:
-        return float(text) if text else BUSY_TIMEOUT
-    except ValueError:
-        raise UserError(f"SALESFLOW_LOCK_TIMEOUT={text!r}: give a number of seconds") from None
+from salesflow.cli.say import failed, say_version
+from salesflow.cli.state import State
 
 
 class _Group(TyperGroup):
@@ -86,42 +31,11 @@ class _Group(TyperGroup):
             raise
         except (typer.TyperException, typer.Exit, typer.Abort):  # usage errors, --help, exits
             raise
-        except ProjectInvalid as error:
-            for problem in error.problems:
-                typer.echo(problem.render(), err=True)
-            typer.echo(f"{error}", err=True)
-            ctx.exit(EXIT_INVALID)
-        except UserError as error:
-            typer.echo(f"error: {error}", err=True)
-            ctx.exit(EXIT_INVALID)
         except KeyboardInterrupt:  # the console script says "interrupted"
             ctx.exit(EXIT_INTERRUPTED)
-        except BrokenPipeError:  # `salesflow … | head` read what it wanted: leave quietly
-            _stdout_to_nowhere()
-            ctx.exit(1)
         except Exception as error:
-            advice = fault_advice(error)
-            if advice:  # the machine, not salesflow: name the file and what to do
-                database = ctx.obj.database() if ctx.obj else None
-                where = getattr(error, "filename", None) or database or "salesflow"
-                typer.echo(f"error: {where}: {advice}", err=True)
-                ctx.exit(EXIT_INVALID)
-            if ctx.params.get("debug"):
-                traceback.print_exc()
-            typer.echo(
-                f"salesflow: unexpected error: {type(error).__name__}: {error}"
-                + ("" if ctx.params.get("debug") else
-                   " (run again with --debug to see the traceback)"),
-                err=True,
-            )  # fmt: skip
-            ctx.exit(EXIT_UNEXPECTED)
-
-
-def _stdout_to_nowhere() -> None:
-    """What is still buffered for the closed pipe goes nowhere, so that Python's own flush
-    at exit does not fail again (the way the Python docs give for SIGPIPE)."""
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
+            database = ctx.obj.database() if ctx.obj else None
+            ctx.exit(failed(error, database, bool(ctx.params.get("debug"))))
 
 
 def _flag_type(option: TyperOption, ctx: typer.Context) -> str | None:
@@ -201,7 +115,7 @@ app = typer.Typer(
 
 def _version(value: bool) -> None:
     if value:
-        typer.echo(f"salesflow {__version__}")
+        say_version()
         raise typer.Exit()
 
 

@@ -12,6 +12,7 @@ from salesflow.config.model import (
     Pipeline,
     Project,
     Workflow,
+    Workflows,
     build_pipeline,
     build_settings,
     build_workflow,
@@ -107,7 +108,7 @@ def validate(root: Path, database_override: str | None = None) -> Validation:
     result.problems.sort()
     if not result.problems:
         result.project = Project(
-            **settings, pipelines=pipelines, workflows=workflows, templates=templates
+            **settings, pipelines=pipelines, workflows=Workflows(workflows), templates=templates
         )
     return result
 
