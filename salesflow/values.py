@@ -104,6 +104,8 @@ def comparable(text: str) -> str:
     """Text as people type a name, made comparable: case, accents, dashes, curly apostrophes
     and spaces aside (`  Adresse E‑mail ` → `adresse e-mail`, `Cours d’essai` → `cours
     d'essai`): CSV headers, stage names."""
+    if text.isascii():  # no accent, dash or apostrophe of another kind (most names)
+        return " ".join(text.lower().replace("_", "-").split())
     decomposed = unicodedata.normalize("NFKD", text.casefold())
     bare = "".join(char for char in decomposed if not unicodedata.combining(char))
     bare = re.sub(r"[\u2010-\u2015_]", "-", bare).replace("\u2019", "'")

@@ -170,6 +170,8 @@ def sniff(path: Path, locale: str, encoding: str | None, delimiter: str | None) 
 
 def _strict_width(line: str, delimiter: str) -> int:
     """How many cells `delimiter` splits the line into; 0 if its quotes do not fit it."""
+    if '"' not in line and line.strip("\r\n"):  # nothing to unquote, nor to refuse
+        return line.count(delimiter) + 1
     try:
         return len(next(csv.reader([line], delimiter=delimiter, strict=True), []))
     except csv.Error:
