@@ -210,25 +210,26 @@ class Records:
 
     def _records(self, file) -> Iterator[Record]:
         source, lines, done = iter(file), self._lines, 0
-        reader = self._reader(source)
-        for count in itertools.count():
-            if self.progress and not count % 4096:
-                self.progress(file.buffer.tell())
-            lines.clear()
+        progress, report_at = self.progress, 0
+        while True:
             try:
-                cells = next(reader, None)
-                why = self._broken(lines) if len(lines) > 1 else None
+                for cells in self._reader(source):
+                    if len(lines) > 1 and (why := self._broken(lines)):
+                        break
+                    yield done + 1, cells, None
+                    done += len(lines)
+                    lines.clear()
+                    if progress and done >= report_at:
+                        progress(file.buffer.tell())
+                        report_at = done + 4096
+                else:
+                    return
             except csv.Error as error:  # a value over csv's size limit
-                cells, why = [], f"a value runs on from this line ({error}): a quote not closed?"
-            if cells is None:
-                return
-            if why is None:
-                yield done + 1, cells, None
-                done += len(lines)
-                continue
-            replay = lines[1:]  # read again as records of their own
-            reader = self._reader(itertools.chain(replay, source))
-            yield done + 1, self.alone(lines[0]), why
+                why = f"a value runs on from this line ({error}): a quote not closed?"
+            first, replay = lines[0], lines[1:]  # the others read again as records of their own
+            lines.clear()
+            source = itertools.chain(replay, source)
+            yield done + 1, self.alone(first), why
             done += 1
 
     def _reader(self, source: Iterable[str]):

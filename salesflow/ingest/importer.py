@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import csv
 import json
-import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
+from unicodedata import is_normalized
 
 from salesflow.config.model import Pipeline, Project, Stage
 from salesflow.config.playbook import missing_to_move
@@ -275,7 +275,7 @@ def _upsert(records, parser: RowParser, result: ImportResult, rejects: _Rejects,
         else:
             # the rare case (a printable text holds no control character: one C-level test)
             if (not text.isprintable() and has_control(text)) or not (
-                text.isascii() or _composed(text)
+                text.isascii() or is_normalized("NFC", text)
             ):
                 cells, removed, composed = parser.clean(cells)
                 result.control_characters += removed
@@ -336,10 +336,6 @@ class _Batch:
         imports.stage(self.store, self.staging, contacts, deals if self.with_deals else [], known)
         for gathered in (self.rows, self.cells, self.refused):
             gathered.clear()
-
-
-def _composed(text: str) -> bool:
-    return unicodedata.is_normalized("NFC", text)
 
 
 def _reject(result: ImportResult, rejects: _Rejects, row_no: int, cells: list, why: str) -> None:
