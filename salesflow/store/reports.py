@@ -520,13 +520,15 @@ def rot_limits(store: Store, pipeline_id: str | None = None, kind: str | None = 
 def _quiet(limits: list[tuple], among: str) -> str:
     """`WITH` clauses: the open deals in `limits`' stages (`among` those of an SQL condition)
     entered before their threshold and with nothing planned, and `quiet`, the same with
-    `quiet_since`: their columns of the index that finds them only (ordering and counting
-    them reads no deal's row); parameters: the limits' values, the condition's, now."""
+    `quiet_since`: their columns of the open deals' index only (migration 27: ordering,
+    counting and listing them reads no deal's row); parameters: the limits' values, the
+    condition's, now."""
     return (
         f"WITH limits(pipeline, stage, name, threshold, rot_days) AS"
         f" ({values_of(_LIMIT_TYPES, len(limits))}),"
-        " candidates AS (SELECT d.id, d.amount, d.owner, d.stage_entered_at, l.name AS stage_name,"
-        f" l.rot_days, l.threshold, {_LAST_DONE} AS last_done"
+        " candidates AS (SELECT d.id, d.amount, d.owner, d.stage_entered_at, d.title,"
+        " d.next_step, d.contact_id, l.pipeline, l.stage, l.name AS stage_name, l.rot_days,"
+        f" l.threshold, {_LAST_DONE} AS last_done"
         " FROM limits l JOIN deals d ON d.status = 'open' AND d.pipeline = l.pipeline"
         f" AND d.stage = l.stage AND d.stage_entered_at < l.threshold{among}"
         f" WHERE NOT {_PLANNED}),"
@@ -542,7 +544,7 @@ def overdue_deals(
     first (the `first` ones only, if given: found by `most_overdue`), with their contact,
     `days` in the stage, `quiet_since` (the later of the stage change and the last completed
     task) and `quiet_days` since then; found by index."""
-    statement = _overdue(store, limits, ids, first, "*")
+    statement = _overdue(store, limits, ids, first, "*", deal_row=True)
     return store.conn.execute(*statement).fetchall() if statement else []
 
 
@@ -561,10 +563,12 @@ def overdue_listed(store: Store, limits: list[tuple], first: int | None = None) 
 
 
 def _overdue(
-    store: Store, limits: list[tuple], ids: list[int] | None, first: int | None, columns: str
-) -> tuple[str, tuple] | None:
+    store: Store, limits: list[tuple], ids: list[int] | None, first: int | None, columns: str,
+    deal_row: bool = False,
+) -> tuple[str, tuple] | None:  # fmt: skip
     """The statement (and its parameters) of the stalled deals' `columns` (see
-    overdue_deals); None when there is none to read."""
+    overdue_deals), with `stalled_for` from each deal's row if `deal_row` (else the index
+    alone is read, and each deal's contact); None when there is none to read."""
     assert ids is None or first is None, "the first ones of all, or these ones"
     if limits and first is not None:
         ids = most_overdue(store, limits, first)
@@ -575,10 +579,10 @@ def _overdue(
     return (
         f"{_quiet(limits, among)}, listed AS (SELECT * FROM quiet WHERE quiet_since < threshold),"
         f" shown AS (SELECT s.*, ? - {_julianday(store, 's.stage_entered_at')} AS days,"
-        f" ? - {_julianday(store, 's.quiet_since')} AS quiet_days, d.title, d.pipeline,"
-        " d.stage, d.next_step, d.contact_id, d.stalled_for,"
-        " c.email AS contact_email FROM listed s JOIN deals d ON d.id = s.id"
-        " LEFT JOIN contacts c ON c.id = d.contact_id)"
+        f" ? - {_julianday(store, 's.quiet_since')} AS quiet_days, c.email AS contact_email"
+        f"{', d.stalled_for' if deal_row else ''} FROM listed s"
+        f"{' JOIN deals d ON d.id = s.id' if deal_row else ''}"
+        " LEFT JOIN contacts c ON c.id = s.contact_id)"
         f" SELECT {columns} FROM shown ORDER BY quiet_days - rot_days DESC, id",
         (*(value for limit in limits for value in limit), *extra, store.stamp, now, now),
     )  # fmt: skip
