@@ -3,7 +3,8 @@ read only each stage's oldest entries, their total subtracts the deals a recent 
 from stalling, and the HTML report's "today" keeps each member's first items. On random
 deals and tasks, both engines, each is what the whole list gives: the same first rows in
 the same order, the same counts and totals. And the stalled report's columns, read off the
-open deals' index alone (migration 27), are those of the whole rows."""
+open deals' index alone (migration 27), are those of the whole rows, and its JSON written
+straight from them is what the encoder writes of its rows."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from conftest import open_project, query
 
+from salesflow.reports.as_json import report_json, to_json
+from salesflow.reports.stalled import stalled
 from salesflow.reports.today import today
 from salesflow.store.reports import (
     LISTED,
@@ -120,6 +123,33 @@ def test_the_stalled_reports_columns_are_those_of_the_whole_rows(sf, seed):
         assert [tuple(row) for row in overdue_listed(store, limits)] == whole
         for first in (1, 7, len(whole) + 5):
             assert [tuple(row) for row in overdue_listed(store, limits, first)] == whole[:first]
+
+
+ODD = [
+    'a "quote", a \\ and a /',
+    "line\nbreak\ttab\x01\x1f\x7f",
+    "é ü 中文 😀 \u2028",
+    "",
+    "%s {} %d",
+]
+
+
+@pytest.mark.parametrize("seed", [7, 8])
+def test_the_stalled_reports_json_written_from_its_values_is_the_encoders(sf, seed):
+    random_deals(sf, seed)
+    cases = " ".join(f"WHEN {n} THEN ?" for n in range(len(ODD)))
+    query(sf.project, f"UPDATE deals SET title = CASE id % 5 {cases} END || id,"
+          f" next_step = CASE (id / 5) % 7 {cases} END, amount = CASE id % 4 WHEN 0 THEN -5"
+          " WHEN 1 THEN 0 WHEN 2 THEN 123456789012 ELSE amount END",
+          *ODD, *ODD)  # fmt: skip
+    query(sf.project, f"UPDATE contacts SET email = CASE id % 5 {cases} END || id", *ODD)
+    query(sf.project, "UPDATE deals SET pipeline = 'support', stage = 'en-cours' WHERE id % 3 = 0")
+    for store in stores(sf.project):
+        for kind in ("deal", "ticket"):
+            whole = stalled(store, kind=kind)
+            assert len(whole.rows) > 10
+            written = stalled(store, kind=kind, written=True)
+            assert to_json(report_json(written)) == to_json(report_json(whole))
 
 
 @pytest.mark.parametrize("seed", [3, 4])

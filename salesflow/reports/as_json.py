@@ -24,6 +24,12 @@ def _json_default(value: Any) -> Any:
 _ENCODER = json.JSONEncoder(default=_json_default, ensure_ascii=False)
 
 
+class Encoded(list):
+    """Rows already written as JSON, each as `_ENCODER` writes it (a long report writes its
+    rows straight from its statement's values: reports/stalled.py); to_json lays them out
+    as it lays out rows."""
+
+
 def to_json(data: Any, indent: str = "") -> str:
     """Indented JSON; a list has one object per line, and so do the lists of an object (a
     report's rows): the C encoder, where indenting 100,000 rows would go through json's
@@ -32,7 +38,9 @@ def to_json(data: Any, indent: str = "") -> str:
         if not data:
             return "[]"
         item = indent + "  " if indent else ""  # a top-level list: one object per line
-        return f"[\n{item}" + _lines(data, f",\n{item}") + f"\n{indent}]"
+        between = f",\n{item}"
+        lines = between.join(data) if isinstance(data, Encoded) else _lines(data, between)
+        return f"[\n{item}" + lines + f"\n{indent}]"
     if isinstance(data, dict) and any(isinstance(value, list) for value in data.values()):
         inner = indent + "  "
         members = (f"{inner}{_ENCODER.encode(key)}: {to_json(value, inner)}"
