@@ -35,8 +35,8 @@ def stalled_rows(store: Store, pipeline_id: str | None = None, kind: str | None 
 def _row(values: tuple, currency: str, subject: bool) -> dict:
     """A stalled deal as the report lists it, from overdue_listed's LISTED values (a ticket
     with its `subject` too, last: its title)."""
-    (id_, title, contact, pipeline, stage, stage_name, days, quiet_days, rot_days, owner,
-     next_step, amount) = values  # fmt: skip
+    (id_, title, contact, pipeline, stage, stage_name, days, overdue_days, owner, next_step,
+     amount) = values  # fmt: skip
     row = {
         "id": id_,
         "title": title,
@@ -45,7 +45,7 @@ def _row(values: tuple, currency: str, subject: bool) -> dict:
         "stage": stage,
         "stage_name": stage_name,
         "days_in_stage": int(days),
-        "days_overdue": int(quiet_days - rot_days),
+        "days_overdue": int(overdue_days),
         "owner": owner,
         "next_step": next_step,
         "amount": from_minor(amount, currency),
@@ -60,15 +60,15 @@ def _written(listed: list[tuple], currency: str, subject: bool) -> Encoded:
     number an int."""
     rows = Encoded()
     for values in listed:
-        (id_, title, contact, pipeline, stage, stage_name, days, quiet_days, rot_days, owner,
-         next_step, amount) = values  # fmt: skip
+        (id_, title, contact, pipeline, stage, stage_name, days, overdue_days, owner, next_step,
+         amount) = values  # fmt: skip
         money = "null" if amount is None else _text(str(from_minor(amount, currency)))
         text = (
             f'{{"id": {id_:d}, "title": {_text(title)}, "contact": '
             f"{'null' if contact is None else _text(contact)}, "
             f'"pipeline": {_text(pipeline)}, "stage": {_text(stage)}, '
             f'"stage_name": {_text(stage_name)}, "days_in_stage": {int(days):d}, '
-            f'"days_overdue": {int(quiet_days - rot_days):d}, '
+            f'"days_overdue": {int(overdue_days):d}, '
             f'"owner": {"null" if owner is None else _text(owner)}, '
             f'"next_step": {"null" if next_step is None else _text(next_step)}, '
             f'"amount": {money}'
