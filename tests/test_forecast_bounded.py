@@ -120,6 +120,8 @@ def test_the_stalled_reports_columns_are_those_of_the_whole_rows(sf, seed):
         assert {row["contact_email"] for row in everything} > {None}  # with and without one
         assert all(row["contact_email"] == emails.get(row["contact_id"]) for row in everything)
         assert all(row["overdue_days"] == row["quiet_days"] - row["rot_days"] for row in everything)
+        assert all(limits[row["limit_index"]][:3] == (row["pipeline"], row["stage"],
+                   row["stage_name"]) for row in everything)  # fmt: skip
         whole = [tuple(row[column] for column in LISTED) for row in everything]
         assert [tuple(row) for row in overdue_listed(store, limits)] == whole
         for first in (1, 7, len(whole) + 5):

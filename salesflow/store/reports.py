@@ -521,20 +521,25 @@ def _quiet(limits: list[tuple], among: str) -> str:
     """`WITH` clauses: the open deals in `limits`' stages (`among` those of an SQL condition)
     entered before their threshold and with nothing planned, and `quiet`, the same with
     `quiet_since`: their columns of the open deals' index only (migration 27: ordering,
-    counting and listing them reads no deal's row); parameters: the limits' values, the
-    condition's, now."""
+    counting and listing them reads no deal's row), and their limit's place in `limits`
+    (`limit_index`); parameters: _quiet_values, the condition's, now."""
     return (
-        f"WITH limits(pipeline, stage, name, threshold, rot_days) AS"
-        f" ({values_of(_LIMIT_TYPES, len(limits))}),"
+        f"WITH limits(pipeline, stage, name, threshold, rot_days, n) AS"
+        f" ({values_of((*_LIMIT_TYPES, 'integer'), len(limits))}),"
         " candidates AS (SELECT d.id, d.amount, d.owner, d.stage_entered_at, d.title,"
         " d.next_step, d.contact_id, l.pipeline, l.stage, l.name AS stage_name, l.rot_days,"
-        f" l.threshold, {_LAST_DONE} AS last_done"
+        f" l.threshold, l.n AS limit_index, {_LAST_DONE} AS last_done"
         " FROM limits l JOIN deals d ON d.status = 'open' AND d.pipeline = l.pipeline"
         f" AND d.stage = l.stage AND d.stage_entered_at < l.threshold{among}"
         f" WHERE NOT {_PLANNED}),"
         " quiet AS (SELECT *, CASE WHEN last_done > stage_entered_at THEN last_done"
         " ELSE stage_entered_at END AS quiet_since FROM candidates)"
     )
+
+
+def _quiet_values(limits: list[tuple]) -> list:
+    """_quiet's parameters of its limits: each limit's values and its place."""
+    return [value for n, limit in enumerate(limits) for value in (*limit, n)]
 
 
 def overdue_deals(
@@ -548,10 +553,11 @@ def overdue_deals(
     return store.conn.execute(*statement).fetchall() if statement else []
 
 
-# What the stalled report lists of each deal, in its order (`overdue_listed`)
+# What the stalled report lists of each deal, in its order (`overdue_listed`): its stage
+# as its limit's place in `limits` (three texts fewer to read per deal)
 LISTED = (
-    "id", "title", "contact_email", "pipeline", "stage", "stage_name", "days", "overdue_days",
-    "owner", "next_step", "amount",
+    "id", "title", "contact_email", "limit_index", "days", "overdue_days", "owner", "next_step",
+    "amount",
 )  # fmt: skip
 # Days quiet beyond the rot_after, a column of the result: the order reads it there, where
 # an expression would be worked out again (two more probes of the tasks per deal)
@@ -588,7 +594,7 @@ def _overdue(
         f"{' JOIN deals d ON d.id = s.id' if deal_row else ''}"
         " LEFT JOIN contacts c ON c.id = s.contact_id)"
         f" SELECT {columns} FROM shown ORDER BY overdue_days DESC, id",
-        (*(value for limit in limits for value in limit), *extra, store.stamp, now, now),
+        (*_quiet_values(limits), *extra, store.stamp, now, now),
     )  # fmt: skip
 
 
@@ -676,7 +682,7 @@ def stalled_cte(store: Store, limits: list[tuple]) -> tuple[str, list]:
     return (
         f"{_quiet(limits, '')}, stalled AS (SELECT id, owner FROM quiet"
         " WHERE quiet_since < threshold)",
-        [*(value for limit in limits for value in limit), store.stamp],
+        [*_quiet_values(limits), store.stamp],
     )
 
 
