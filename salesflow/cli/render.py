@@ -56,7 +56,8 @@ def emit_rows(
 
 def emit_report(report: Report, output: Format, project: Project) -> None:
     if output is Format.json:  # JSON holds no raw escape for click to strip: 2.5 MB scanned
-        sys.stdout.write(to_json(report_json(report)) + "\n")
+        sys.stdout.write(to_json(report_json(report)))
+        sys.stdout.write("\n")
         return
     notes = [say(note) for note in report.notes]
     emit_rows(report.rows, report.columns, output, project, report.title, report.totals, notes)
