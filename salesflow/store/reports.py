@@ -491,10 +491,10 @@ def ticket_answers(
 # quiet instant (the later of its stage change and its last completed task) and that has no
 # open task due after now. Every reader (the stalled report, tick's deal.stalled, the board's
 # cards, a deal's `stalled`) asks overdue_deals (a page's first few: most_overdue; their
-# total: overdue_total; today's lists: stalled_cte). The deals are found by the index ending
-# with stage_entered_at (quiet since ≥ entered: the same candidates as entry alone), then
-# each is read off tasks' index (deal_id, done_at, due_at): two probes, whatever the number
-# of tasks.
+# total: overdue_total; today's lists: stalled_cte). The deals are found by the open deals'
+# index (migration 27: status, pipeline, stage, stage_entered_at, … — quiet since ≥ entered:
+# the same candidates as entry alone), then each is read off tasks' index (deal_id, done_at,
+# due_at): a few probes, whatever the number of tasks.
 _LIMIT_TYPES = ("text", "text", "text", "text", "double precision")
 _LAST_DONE = "(SELECT max(t.done_at) FROM tasks t WHERE t.deal_id = d.id)"
 _PLANNED = (
