@@ -2,7 +2,9 @@
 read only each stage's oldest entries, their total subtracts the deals a recent task keeps
 from stalling, and the HTML report's "today" keeps each member's first items. On random
 deals and tasks, both engines, each is what the whole list gives: the same first rows in
-the same order, the same counts and totals."""
+the same order, the same counts and totals. And the stalled report's columns, read off the
+open deals' index alone (migration 27), are those of the whole rows, and its JSON written
+straight from them is what the encoder writes of its rows."""
 
 from __future__ import annotations
 
@@ -12,8 +14,17 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from conftest import open_project, query
 
+from salesflow.reports.as_json import report_json, to_json
+from salesflow.reports.stalled import stalled
 from salesflow.reports.today import today
-from salesflow.store.reports import most_overdue, overdue_deals, overdue_total, rot_limits
+from salesflow.store.reports import (
+    LISTED,
+    most_overdue,
+    overdue_deals,
+    overdue_listed,
+    overdue_total,
+    rot_limits,
+)
 from salesflow.store.session import Store
 
 pytestmark = pytest.mark.engines
@@ -34,15 +45,31 @@ def random_deals(sf, seed: int, deals: int = 120) -> None:
     sf("pipeline", "stalled")  # the database, migrated
     project, rng = sf.project, random.Random(seed)
     moments = [START + timedelta(hours=rng.randrange(0, 1500, 7)) for _ in range(40)]
+    query(
+        project,
+        "INSERT INTO contacts (email, created_at, updated_at) VALUES "
+        + ", ".join(["(?, ?, ?)"] * 30),
+        *(value for n in range(30) for value in (f"c{n}@example.org", *[_stamp(START)] * 2)),
+    )
+    contacts = [row[0] for row in query(project, "SELECT id FROM contacts")] + [None]
     rows = [
-        ("cours-essai", rng.choice(STAGES), rng.choice(["open"] * 6 + ["won"]), f"Deal {n}",
-         rng.choice([None, 100, 250, 99999]), _stamp(START), _stamp(rng.choice(moments)),
-         rng.choice(OWNERS), rng.choice([None, "", "Appeler"]))
+        (
+            "cours-essai",
+            rng.choice(STAGES),
+            rng.choice(["open"] * 6 + ["won"]),
+            f"Deal {n}",
+            rng.choice([None, 100, 250, 99999]),
+            _stamp(START),
+            _stamp(rng.choice(moments)),
+            rng.choice(OWNERS),
+            rng.choice([None, "", "Appeler"]),
+            rng.choice(contacts),
+        )
         for n in range(deals)
-    ]  # fmt: skip
+    ]
     query(project, "INSERT INTO deals (pipeline, stage, status, title, amount, currency,"
-          " created_at, stage_entered_at, owner, next_step) VALUES "
-          + ", ".join(["(?, ?, ?, ?, ?, 'EUR', ?, ?, ?, ?)"] * deals),
+          " created_at, stage_entered_at, owner, next_step, contact_id) VALUES "
+          + ", ".join(["(?, ?, ?, ?, ?, 'EUR', ?, ?, ?, ?, ?)"] * deals),
           *(value for row in rows for value in row))  # fmt: skip
     ids = [row[0] for row in query(project, "SELECT id FROM deals ORDER BY id")]
     tasks = []
@@ -81,6 +108,51 @@ def test_the_most_overdue_and_their_total_are_those_of_the_whole_list(sf, seed):
                 assert sorted(mine) == sorted(theirs[:first])
         amount = sum(row["amount"] or 0 for row in everything)
         assert overdue_total(store, limits) == (len(everything), amount)
+
+
+@pytest.mark.parametrize("seed", [5, 6])
+def test_the_stalled_reports_columns_are_those_of_the_whole_rows(sf, seed):
+    random_deals(sf, seed)
+    emails = dict(query(sf.project, "SELECT id, email FROM contacts"))
+    for store in stores(sf.project):
+        limits = rot_limits(store, kind="deal")
+        everything = overdue_deals(store, limits)
+        assert {row["contact_email"] for row in everything} > {None}  # with and without one
+        assert all(row["contact_email"] == emails.get(row["contact_id"]) for row in everything)
+        assert all(row["overdue_days"] == row["quiet_days"] - row["rot_days"] for row in everything)
+        assert all(limits[row["limit_index"]][:3] == (row["pipeline"], row["stage"],
+                   row["stage_name"]) for row in everything)  # fmt: skip
+        whole = [tuple(row[column] for column in LISTED) for row in everything]
+        assert [tuple(row) for row in overdue_listed(store, limits)] == whole
+        for first in (1, 7, len(whole) + 5):
+            assert [tuple(row) for row in overdue_listed(store, limits, first)] == whole[:first]
+
+
+ODD = [
+    'a "quote", a \\ and a /',
+    "line\nbreak\ttab\x01\x1f\x7f",
+    "é ü 中文 😀 \u2028",
+    "",
+    "%s {} %d",
+]
+
+
+@pytest.mark.parametrize("seed", [7, 8])
+def test_the_stalled_reports_json_written_from_its_values_is_the_encoders(sf, seed):
+    random_deals(sf, seed)
+    cases = " ".join(f"WHEN {n} THEN ?" for n in range(len(ODD)))
+    query(sf.project, f"UPDATE deals SET title = CASE id % 5 {cases} END || id,"
+          f" next_step = CASE (id / 5) % 7 {cases} END, amount = CASE id % 4 WHEN 0 THEN -5"
+          " WHEN 1 THEN 0 WHEN 2 THEN -123456789012 ELSE amount END",
+          *ODD, *ODD)  # fmt: skip
+    query(sf.project, f"UPDATE contacts SET email = CASE id % 5 {cases} END || id", *ODD)
+    query(sf.project, "UPDATE deals SET pipeline = 'support', stage = 'en-cours' WHERE id % 3 = 0")
+    for store in stores(sf.project):
+        for kind in ("deal", "ticket"):
+            whole = stalled(store, kind=kind)
+            assert len(whole.rows) > 10
+            written = stalled(store, kind=kind, written=True)
+            assert to_json(report_json(written)) == to_json(report_json(whole))
 
 
 @pytest.mark.parametrize("seed", [3, 4])

@@ -176,7 +176,11 @@ class FullDisk:
         self.database = self.mount / "salesflow.db"
 
     def fail(self, server: Server) -> None:
-        with (self.mount / "ballast").open("ab") as ballast, contextlib.suppress(OSError):
+        # unbuffered: no bytes left over to write (and fail) again on closing it
+        with (
+            (self.mount / "ballast").open("ab", buffering=0) as ballast,
+            contextlib.suppress(OSError),
+        ):
             while True:  # until ENOSPC
                 ballast.write(b"\0" * 65536)
                 ballast.flush()

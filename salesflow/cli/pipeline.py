@@ -163,8 +163,9 @@ def stalled(
     """
     if kind not in ("deal", "ticket"):
         raise typer.BadParameter(f"'{kind}' is not one of: deal, ticket", param_hint="--kind")
-    store = ctx.obj.store()
-    emit_report(stalled_report(store, pipeline, kind), chosen(output, as_json), store.project)
+    store, output = ctx.obj.store(), chosen(output, as_json)
+    report = stalled_report(store, pipeline, kind, written=output is Format.json)
+    emit_report(report, output, store.project)
 
 
 @app.command()

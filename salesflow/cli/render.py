@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import sys
 from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
@@ -54,8 +55,10 @@ def emit_rows(
 
 
 def emit_report(report: Report, output: Format, project: Project) -> None:
-    if output is Format.json:
-        typer.echo(to_json(report_json(report)))
+    if output is Format.json:  # not typer.echo: JSON holds no escape sequence for click to
+        # strip, and it would scan the whole text for them (2.5 MB: 10,000 stalled deals)
+        sys.stdout.write(to_json(report_json(report)))
+        sys.stdout.write("\n")
         return
     notes = [say(note) for note in report.notes]
     emit_rows(report.rows, report.columns, output, project, report.title, report.totals, notes)

@@ -733,6 +733,17 @@ def _v26_stalled_deals_by_owner(schema: Schema) -> None:
     schema.create_index("tasks", ["done_at", "due_at"])
 
 
+def _v27_open_deals_as_listed(schema: Schema) -> None:
+    """The open deals with what the stalled report lists of them (title, next step, contact),
+    after the columns they are found by: listing 10,000 stalled deals reads this index
+    alone, not 10,000 rows scattered through the deals' table. Only the open deals (status
+    stays in it: SQLite reads an index alone only when it holds every column named)."""
+    schema.execute(
+        "CREATE INDEX idx_deals_open_listed ON deals (status, pipeline, stage,"
+        " stage_entered_at, amount, owner, title, next_step, contact_id) WHERE status = 'open'"
+    )
+
+
 MIGRATIONS: list[Callable[[Schema], None]] = [
     _v1_contacts_deals_events,
     _v2_tasks_and_report_indexes,
@@ -760,6 +771,7 @@ MIGRATIONS: list[Callable[[Schema], None]] = [
     _v24_loss_and_wait_summaries,
     _v25_stage_waits,
     _v26_stalled_deals_by_owner,
+    _v27_open_deals_as_listed,
 ]
 
 # Serialises migrators on one PostgreSQL database, as BEGIN IMMEDIATE does on SQLite: a key
